@@ -1,0 +1,32 @@
+# Small CMake helpers shared by every module.
+
+# ts_add_module(NAME name SOURCES ... DEPS ...): builds tensorscape_<name>, aliased tensorscape::<name>,
+# with the repository root as include root and our warning set.
+function(ts_add_module)
+  cmake_parse_arguments(M "" "NAME" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(tensorscape_${M_NAME} STATIC ${M_SOURCES})
+  add_library(tensorscape::${M_NAME} ALIAS tensorscape_${M_NAME})
+  target_include_directories(tensorscape_${M_NAME} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
+  target_link_libraries(tensorscape_${M_NAME} PUBLIC ${M_DEPS} PRIVATE ts_warnings ${M_PRIVATE_DEPS})
+endfunction()
+
+# ts_add_test(NAME name SOURCES ... DEPS ... LABELS ...): one GoogleTest binary registered with ctest.
+# Every test gets TS_VALIDATION=1 so Vulkan validation layers are on, and TS_SOURCE_DIR for fixtures.
+function(ts_add_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  if(NOT T_LABELS)
+    set(T_LABELS cpu)
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 600)
+  endif()
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main ts_warnings)
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_compile_definitions(${T_NAME} PRIVATE TS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                                                TS_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+                       ENVIRONMENT "TS_VALIDATION=1;TS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+                       SKIP_RETURN_CODE 77)
+endfunction()
