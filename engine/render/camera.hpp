@@ -1,0 +1,43 @@
+// Camera with orbit (around a target) and free-fly (WASD + mouse look) modes, and fit-to-scene.
+// Vulkan conventions: right-handed view space looking down -z, clip depth 0..1, y down in clip space.
+#pragma once
+
+#include "engine/core/math.hpp"
+
+namespace ts::render {
+
+class Camera {
+  public:
+    enum class Mode { Orbit, Fly };
+
+    Mode mode = Mode::Orbit;
+    glm::vec3 target{0.0f};   // orbit centre
+    float distance = 5.0f;    // orbit radius
+    float yaw = 0.6f;         // radians, around +y
+    float pitch = 0.35f;      // radians, up from the horizon
+    glm::vec3 flyPosition{0.0f, 0.0f, 5.0f};
+    float fovY = glm::radians(45.0f);
+    float nearPlane = 0.01f;
+    float farPlane = 1000.0f;
+
+    glm::vec3 position() const;
+    glm::vec3 forward() const; // unit view direction
+    glm::mat4 view() const;
+    glm::mat4 projection(float aspect) const; // Vulkan clip space (y flipped, depth 0..1)
+
+    // Mouse drags in pixels; wheel steps; key motion in world units per second.
+    void orbit(float dxPixels, float dyPixels);
+    void pan(float dxPixels, float dyPixels, float viewportHeight);
+    void zoom(float wheelSteps);
+    void look(float dxPixels, float dyPixels); // fly mode: turn the head
+    void fly(const glm::vec3& moveLocal, float seconds, float speed); // x right, y up, z forward
+    void setMode(Mode m);
+
+    // Frames the box so all of it is visible at this aspect ratio, keeping the viewing direction.
+    void fitToScene(const Aabb& box, float aspect);
+};
+
+// Projects a world point to pixel coordinates (origin top-left) with depth in 0..1; w <= 0 means behind.
+glm::vec4 projectToPixels(const glm::mat4& viewProj, const glm::vec3& p, float width, float height);
+
+} // namespace ts::render

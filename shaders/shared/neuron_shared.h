@@ -1,0 +1,56 @@
+// Structs shared by the neuron shaders and C++ (nvpro shaderio style): one definition, both languages.
+#ifndef TS_NEURON_SHARED_H
+#define TS_NEURON_SHARED_H
+
+#ifdef __cplusplus
+#include <cstddef>
+#include <cstdint>
+#include "engine/core/math.hpp"
+namespace ts::shader {
+using vec2 = glm::vec2;
+using vec3 = glm::vec3;
+using vec4 = glm::vec4;
+using uvec4 = glm::uvec4;
+using mat4 = glm::mat4;
+using uint = std::uint32_t;
+#endif
+
+// Per-neuron flags.
+#define TS_NEURON_SELECTED 1u
+#define TS_NEURON_HIGHLIGHTED 2u
+#define TS_NEURON_HIDDEN 4u
+
+// Shading modes.
+#define TS_SHADING_FLAT 0u
+#define TS_SHADING_LIT 1u
+
+// One neuron instance: 32 bytes, read as per-instance vertex attributes.
+struct NeuronInstance {
+    vec3 position; // world space
+    float radius;  // world space
+    float value;   // scalar mapped through the colormap
+    uint flags;    // TS_NEURON_*
+    uint id;       // neuron index (for picking)
+    float pad0;
+};
+
+// Per-frame uniforms of the neuron pass (std140).
+struct NeuronFrameUniforms {
+    mat4 view;
+    mat4 proj;
+    vec4 lightDirView; // xyz: direction towards the key light, view space
+    vec4 valueRange;   // x: value mapped to colormap start, y: to its end, z: 1 / (y - x)
+    vec4 viewport;     // x: width, y: height, z: minimum splat radius in pixels
+    uvec4 params;      // x: shading mode (TS_SHADING_*)
+    uvec4 lut[64];     // 256 packed RGBA8 colormap entries
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(NeuronInstance) == 32);
+static_assert(offsetof(NeuronInstance, value) == 16);
+static_assert(offsetof(NeuronInstance, flags) == 20);
+static_assert(sizeof(NeuronFrameUniforms) == 64 * 2 + 16 * 4 + 1024);
+} // namespace ts::shader
+#endif
+
+#endif
