@@ -79,13 +79,24 @@ void Camera::setMode(Mode m) {
 
 void Camera::fitToScene(const Aabb& box, float aspect) {
     if (box.empty()) return;
+    // Distance at which every corner of the box lies inside the view frustum, along the current direction.
     glm::vec3 c = box.center();
-    float radius = 0.5f * glm::length(box.extent());
+    glm::vec3 f = forward();
+    glm::vec3 right = glm::normalize(glm::cross(f, glm::vec3(0, 1, 0)));
+    glm::vec3 up = glm::cross(right, f);
+    float tanY = std::tan(fovY * 0.5f), tanX = tanY * aspect;
+    float dist = 0.0f, radius = 0.5f * glm::length(box.extent());
+    for (int i = 0; i < 8; ++i) {
+        glm::vec3 corner((i & 1) ? box.hi.x : box.lo.x, (i & 2) ? box.hi.y : box.lo.y, (i & 4) ? box.hi.z : box.lo.z);
+        glm::vec3 d = corner - c;
+        float towardsEye = -glm::dot(d, f);
+        dist = std::max(dist, std::abs(glm::dot(d, right)) / tanX + towardsEye);
+        dist = std::max(dist, std::abs(glm::dot(d, up)) / tanY + towardsEye);
+    }
     radius = std::max(radius, 1e-3f);
-    float halfFov = 0.5f * std::min(fovY, 2.0f * std::atan(std::tan(fovY * 0.5f) * aspect));
-    distance = radius / std::sin(halfFov) * 1.05f;
+    distance = std::max(dist * 1.06f, radius * 0.5f);
     target = c;
-    nearPlane = std::max(distance - radius * 2.0f, distance * 1e-3f);
+    nearPlane = std::max(distance - radius * 1.5f, distance * 1e-3f);
     nearPlane = std::min(nearPlane, distance * 0.1f);
     farPlane = distance + radius * 4.0f;
     if (mode == Mode::Fly) flyPosition = target - forward() * distance;

@@ -12,11 +12,11 @@ SyntheticScene makeSyntheticNetwork(uint32_t totalNeurons, uint32_t seed) {
     const float fractions[] = {0.42f, 0.26f, 0.17f, 0.11f, 0.04f};
     std::mt19937 rng(seed);
     std::normal_distribution<float> noise(0.0f, 1.0f);
+    totalNeurons = std::max<uint32_t>(totalNeurons, 5);
     uint32_t assigned = 0;
     for (int l = 0; l < 5; ++l) {
-        uint32_t n = l == 4 ? std::max<uint32_t>(totalNeurons - assigned, 1)
+        uint32_t n = l == 4 ? (totalNeurons > assigned ? totalNeurons - assigned : 1)
                             : std::max<uint32_t>(uint32_t(totalNeurons * fractions[l]), 1);
-        if (assigned + n > totalNeurons && l < 4) n = std::max<uint32_t>(totalNeurons > assigned ? totalNeurons - assigned : 1, 1);
         assigned += n;
         s.layerSizes.push_back(n);
     }

@@ -1,0 +1,161 @@
+// Viewer: window, swapchain target, input handling and the frame loop.
+#include "app/viewer.hpp"
+
+#include <GLFW/glfw3.h>
+#include <chrono>
+#include <filesystem>
+
+#include "engine/core/log.hpp"
+
+namespace ts::app {
+
+using namespace ts::render;
+
+Expected<std::unique_ptr<Viewer>> Viewer::create(const ViewerOptions& options) {
+    std::unique_ptr<Viewer> v(new Viewer());
+    v->m_opts = options;
+    auto window = Window::create(options.title, options.width, options.height);
+    if (!window) return window.error();
+    v->m_window = std::move(window.value());
+    auto ctx = Context::create({.appName = "tensorscape", .window = v->m_window.handle()});
+    if (!ctx) return ctx.error();
+    v->m_ctx = std::move(ctx.value());
+    auto target = WindowTarget::create(*v->m_ctx, v->m_window.handle(), options.vsync);
+    if (!target) return target.error();
+    v->m_target = std::move(target.value());
+    auto pass = NeuronPass::create(*v->m_ctx, v->m_target->swapchainFormat(), v->m_target->framesInFlight());
+    if (!pass) return pass.error();
+    v->m_neurons = std::move(pass.value());
+
+    GLFWwindow* w = v->m_window.handle();
+    glfwSetWindowUserPointer(w, v.get());
+    glfwSetKeyCallback(w, [](GLFWwindow* win, int key, int, int action, int mods) {
+        static_cast<Viewer*>(glfwGetWindowUserPointer(win))->onKey(key, action, mods);
+    });
+    glfwSetMouseButtonCallback(w, [](GLFWwindow* win, int button, int action, int) {
+        static_cast<Viewer*>(glfwGetWindowUserPointer(win))->onMouseButton(button, action);
+    });
+    glfwSetCursorPosCallback(w, [](GLFWwindow* win, double x, double y) {
+        static_cast<Viewer*>(glfwGetWindowUserPointer(win))->onCursor(x, y);
+    });
+    glfwSetScrollCallback(w, [](GLFWwindow* win, double, double dy) {
+        static_cast<Viewer*>(glfwGetWindowUserPointer(win))->onScroll(dy);
+    });
+    glfwSetFramebufferSizeCallback(w, [](GLFWwindow* win, int, int) {
+        static_cast<Viewer*>(glfwGetWindowUserPointer(win))->onResize();
+    });
+    TS_LOG_INFO("controls: left-drag orbit, right-drag pan, wheel zoom, Tab orbit/fly, WASD+QE move, F fit, "
+                "V vsync, F11 full screen, F12 screenshot, Esc quit");
+    return v;
+}
+
+Viewer::~Viewer() {
+    if (m_ctx) vkDeviceWaitIdle(m_ctx->device());
+    m_neurons.reset();
+    m_target.reset();
+    m_ctx.reset();
+}
+
+float Viewer::aspect() const {
+    auto e = m_target->extent();
+    return e.height ? float(e.width) / float(e.height) : 1.0f;
+}
+
+void Viewer::onKey(int key, int action, int) {
+    if (action != GLFW_PRESS) return;
+    switch (key) {
+    case GLFW_KEY_ESCAPE: m_window.requestClose(); break;
+    case GLFW_KEY_TAB:
+        m_camera.setMode(m_camera.mode == Camera::Mode::Orbit ? Camera::Mode::Fly : Camera::Mode::Orbit);
+        TS_LOG_INFO("camera: %s", m_camera.mode == Camera::Mode::Orbit ? "orbit" : "free-fly");
+        break;
+    case GLFW_KEY_F: m_camera.fitToScene(sceneBounds, aspect()); break;
+    case GLFW_KEY_V:
+        m_target->setVsync(!m_target->vsync());
+        TS_LOG_INFO("vsync %s", m_target->vsync() ? "on" : "off");
+        break;
+    case GLFW_KEY_F11:
+        m_fullscreen = !m_fullscreen;
+        m_window.setFullscreen(m_fullscreen);
+        break;
+    case GLFW_KEY_F12:
+    case GLFW_KEY_P: m_screenshotRequested = true; break;
+    default: break;
+    }
+}
+
+void Viewer::onMouseButton(int button, int action) {
+    bool down = action == GLFW_PRESS;
+    if (button == GLFW_MOUSE_BUTTON_LEFT) m_leftDown = down;
+    if (button == GLFW_MOUSE_BUTTON_RIGHT || button == GLFW_MOUSE_BUTTON_MIDDLE) m_rightDown = down;
+}
+
+void Viewer::onCursor(double x, double y) {
+    float dx = float(x - m_lastX), dy = float(y - m_lastY);
+    m_lastX = x;
+    m_lastY = y;
+    if (m_leftDown) {
+        if (m_camera.mode == Camera::Mode::Orbit)
+            m_camera.orbit(dx, dy);
+        else
+            m_camera.look(dx, dy);
+    } else if (m_rightDown) {
+        m_camera.pan(dx, dy, float(m_target->extent().height));
+    }
+}
+
+void Viewer::onScroll(double dy) { m_camera.zoom(float(dy)); }
+
+Status Viewer::run(const std::function<void(float)>& update, const std::function<void(const Frame&)>& draw) {
+    auto last = std::chrono::steady_clock::now();
+    long drawn = 0;
+    GLFWwindow* w = m_window.handle();
+    while (!m_window.shouldClose()) {
+        glfwPollEvents();
+        auto now = std::chrono::steady_clock::now();
+        float dt = std::chrono::duration<float>(now - last).count();
+        last = now;
+        // Keyboard flight: WASD in the view plane, Q/E down/up; speed follows the scene size.
+        glm::vec3 move(0.0f);
+        if (glfwGetKey(w, GLFW_KEY_W) == GLFW_PRESS) move.z += 1;
+        if (glfwGetKey(w, GLFW_KEY_S) == GLFW_PRESS) move.z -= 1;
+        if (glfwGetKey(w, GLFW_KEY_D) == GLFW_PRESS) move.x += 1;
+        if (glfwGetKey(w, GLFW_KEY_A) == GLFW_PRESS) move.x -= 1;
+        if (glfwGetKey(w, GLFW_KEY_E) == GLFW_PRESS) move.y += 1;
+        if (glfwGetKey(w, GLFW_KEY_Q) == GLFW_PRESS) move.y -= 1;
+        if (move != glm::vec3(0.0f)) {
+            float speed = sceneBounds.empty() ? 1.0f : glm::length(sceneBounds.extent()) * 0.3f;
+            m_camera.fly(move, dt, speed);
+        }
+        if (update) update(dt);
+
+        auto frame = m_target->beginFrame();
+        if (!frame) return frame.error();
+        if (!frame->valid) { // minimised or being resized: wait for the window instead of spinning
+            glfwWaitEventsTimeout(0.05);
+            continue;
+        }
+        beginRendering(*frame, true, 0.035f, 0.04f, 0.06f);
+        m_neurons->record(*frame, m_camera);
+        if (draw) draw(*frame);
+        endRendering(*frame);
+        ++drawn;
+        bool last = m_opts.maxFrames > 0 && drawn >= m_opts.maxFrames;
+        bool shot = m_screenshotRequested || (last && !m_opts.finalScreenshot.empty());
+        ImageRgba8 img;
+        TS_TRY(m_target->endFrame(*frame, shot ? &img : nullptr));
+        if (shot && img.width > 0) {
+            std::string path = m_screenshotRequested
+                                   ? m_opts.screenshotDir + "/tensorscape_" + std::to_string(m_screenshotIndex++) + ".png"
+                                   : m_opts.finalScreenshot;
+            TS_TRY(writePng(path, img));
+            TS_LOG_INFO("screenshot saved to %s", path.c_str());
+            m_screenshotRequested = false;
+        }
+        if (last) m_window.requestClose();
+    }
+    vkDeviceWaitIdle(m_ctx->device());
+    return Status::ok();
+}
+
+} // namespace ts::app

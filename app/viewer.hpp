@@ -1,0 +1,66 @@
+// The interactive window: GLFW input -> camera (orbit / free-fly), frame loop, screenshots, vsync and
+// full-screen toggles. Used by demo, view and train when a display exists.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "engine/core/error.hpp"
+#include "engine/render/camera.hpp"
+#include "engine/render/context.hpp"
+#include "engine/render/neuron_pass.hpp"
+#include "engine/render/target.hpp"
+#include "engine/render/window.hpp"
+
+namespace ts::app {
+
+struct ViewerOptions {
+    std::string title = "tensorscape";
+    int width = 1280, height = 720;
+    bool vsync = true;
+    std::string screenshotDir = "out/screenshots";
+    long maxFrames = 0; // > 0: close after this many drawn frames (scripted runs, tests)
+    std::string finalScreenshot; // when set, the last frame is also saved here
+};
+
+class Viewer {
+  public:
+    static Expected<std::unique_ptr<Viewer>> create(const ViewerOptions& options);
+    ~Viewer();
+
+    render::Context& context() { return *m_ctx; }
+    render::NeuronPass& neurons() { return *m_neurons; }
+    render::Camera& camera() { return m_camera; }
+    float aspect() const;
+
+    // Runs until the window closes. `update(dt)` runs before each frame; `draw(frame)` records extra passes
+    // after the neurons inside the same rendering scope.
+    Status run(const std::function<void(float)>& update,
+               const std::function<void(const render::Frame&)>& draw = {});
+
+    // Input state, public for the GLFW callbacks.
+    void onKey(int key, int action, int mods);
+    void onMouseButton(int button, int action);
+    void onCursor(double x, double y);
+    void onScroll(double dy);
+    void onResize() { if (m_target) m_target->notifyResized(); }
+
+    Aabb sceneBounds;
+
+  private:
+    Viewer() = default;
+    ViewerOptions m_opts;
+    render::Window m_window;
+    std::unique_ptr<render::Context> m_ctx;
+    std::unique_ptr<render::WindowTarget> m_target;
+    std::unique_ptr<render::NeuronPass> m_neurons;
+    render::Camera m_camera;
+    bool m_leftDown = false, m_rightDown = false;
+    double m_lastX = 0, m_lastY = 0;
+    bool m_screenshotRequested = false;
+    bool m_fullscreen = false;
+    int m_screenshotIndex = 0;
+};
+
+} // namespace ts::app
