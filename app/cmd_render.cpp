@@ -97,6 +97,7 @@ Expected<std::vector<double>> renderOffscreen(const SyntheticScene& scene, const
         auto t0 = std::chrono::steady_clock::now();
         auto frame = (*target)->beginFrame();
         if (!frame) return frame.error();
+        TS_TRY((*pass)->prepare(*frame, cam));
         beginRendering(*frame, true, 0.035f, 0.04f, 0.06f);
         (*pass)->record(*frame, cam);
         endRendering(*frame);

@@ -135,6 +135,7 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
             glfwWaitEventsTimeout(0.05);
             continue;
         }
+        TS_TRY(m_neurons->prepare(*frame, m_camera));
         beginRendering(*frame, true, 0.035f, 0.04f, 0.06f);
         m_neurons->record(*frame, m_camera);
         if (draw) draw(*frame);

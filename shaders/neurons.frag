@@ -1,9 +1,9 @@
 #version 450
 // Ray-casts the neuron's sphere: discards misses, lights the hit and writes its true depth, so
-// intersecting and overlapping neurons compose correctly.
-#include "shared/neuron_shared.h"
-
-layout(set = 0, binding = 0) uniform FrameBlock { NeuronFrameUniforms u; };
+// intersecting and overlapping neurons compose correctly (also with splatted ones).
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
+#include "neuron_common.glsl"
 
 layout(location = 0) in vec3 vQuadPos;
 layout(location = 1) flat in vec3 vCenter;
@@ -31,15 +31,7 @@ void main() {
         hit = rd * t;
         n = (hit - vCenter) / vRadius;
     }
-    vec3 color = vColor;
-    if (u.params.x == TS_SHADING_LIT) {
-        vec3 l = normalize(u.lightDirView.xyz);
-        float diffuse = max(dot(n, l), 0.0);
-        vec3 h = normalize(l - rd);
-        float spec = pow(max(dot(n, h), 0.0), 48.0);
-        float rim = 1.0 - max(dot(n, -rd), 0.0);
-        color = color * (0.30 + 0.75 * diffuse) + vec3(0.35 * spec) + color * 0.15 * rim * rim;
-    }
+    vec3 color = shade(vColor, n, rd);
     float facing = max(dot(n, -rd), 0.0);
     if ((vFlags & TS_NEURON_HIGHLIGHTED) != 0u)
         color = mix(color, vec3(1.0, 0.78, 0.2), 0.55 * (1.0 - facing) + 0.15);

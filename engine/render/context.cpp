@@ -204,6 +204,7 @@ Status Context::init(const ContextDesc& desc) {
     VkPhysicalDeviceVulkan13Features f13{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
     f13.dynamicRendering = VK_TRUE;
     f13.synchronization2 = VK_TRUE;
+    f13.maintenance4 = have13.maintenance4; // SPIR-V 1.6 compute shaders declare LocalSizeId
     VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
     f12.pNext = &f13;
     f12.timelineSemaphore = have12.timelineSemaphore;

@@ -1,4 +1,4 @@
-// Neuron pass: pipeline, per-frame uniforms (camera, value range, colormap table), instance buffer.
+// Neuron pass: splat compute, splat resolve and impostor pipelines; per-frame uniforms and buffers.
 #include "engine/render/neuron_pass.hpp"
 
 #include <cmath>
@@ -26,53 +26,62 @@ Expected<VkDescriptorSetLayout> createUniformSetLayout(Context& ctx, VkShaderSta
 
 Expected<std::unique_ptr<NeuronPass>> NeuronPass::create(Context& ctx, VkFormat colorFormat, uint32_t frames) {
     std::unique_ptr<NeuronPass> p(new NeuronPass(ctx));
-    auto setLayout = createUniformSetLayout(ctx, VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT);
-    if (!setLayout) return setLayout.error();
-    p->m_setLayout = *setLayout;
+    p->m_splatSupported = ctx.hasShaderInt64Atomics();
+
+    // Bindings: 0 frame uniforms, 1 instances, 2 splat buffer, 3 draw list (indirect header + indices).
+    VkShaderStageFlags all = VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT | VK_SHADER_STAGE_COMPUTE_BIT;
+    VkDescriptorSetLayoutBinding b[4]{};
+    for (uint32_t i = 0; i < 4; ++i) {
+        b[i].binding = i;
+        b[i].descriptorType = i == 0 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        b[i].descriptorCount = 1;
+        b[i].stageFlags = all;
+    }
+    VkDescriptorSetLayoutCreateInfo lci{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    lci.bindingCount = 4;
+    lci.pBindings = b;
+    TS_VK_CHECK(vkCreateDescriptorSetLayout(ctx.device(), &lci, nullptr, &p->m_setLayout));
 
     GraphicsPipelineDesc d;
     d.vertexShader = "neurons.vert";
     d.fragmentShader = "neurons.frag";
-    d.bindings = {{0, sizeof(NeuronInstance), VK_VERTEX_INPUT_RATE_INSTANCE}};
-    d.attributes = {
-        {0, 0, VK_FORMAT_R32G32B32_SFLOAT, offsetof(NeuronInstance, position)},
-        {1, 0, VK_FORMAT_R32_SFLOAT, offsetof(NeuronInstance, radius)},
-        {2, 0, VK_FORMAT_R32_SFLOAT, offsetof(NeuronInstance, value)},
-        {3, 0, VK_FORMAT_R32_UINT, offsetof(NeuronInstance, flags)},
-    };
     d.topology = VK_PRIMITIVE_TOPOLOGY_TRIANGLE_STRIP;
     d.colorFormat = colorFormat;
     d.setLayouts = {p->m_setLayout};
-    auto pipe = Pipeline::createGraphics(ctx, d);
-    if (!pipe) return pipe.error();
-    p->m_pipeline = std::move(pipe.value());
+    auto impostors = Pipeline::createGraphics(ctx, d);
+    if (!impostors) return impostors.error();
+    p->m_impostors = std::move(impostors.value());
+    if (p->m_splatSupported) {
+        GraphicsPipelineDesc r = d;
+        r.vertexShader = "neuron_resolve.vert";
+        r.fragmentShader = "neuron_resolve.frag";
+        r.topology = VK_PRIMITIVE_TOPOLOGY_TRIANGLE_LIST;
+        auto resolve = Pipeline::createGraphics(ctx, r);
+        if (!resolve) return resolve.error();
+        p->m_resolve = std::move(resolve.value());
+        auto splat = Pipeline::createCompute(ctx, {"neuron_splat.comp", {p->m_setLayout}, {}});
+        if (!splat) return splat.error();
+        p->m_splat = std::move(splat.value());
+    }
 
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, frames};
+    VkDescriptorPoolSize sizes[2] = {{VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, frames},
+                                     {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, frames * 3}};
     VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
     pci.maxSets = frames;
-    pci.poolSizeCount = 1;
-    pci.pPoolSizes = &size;
+    pci.poolSizeCount = 2;
+    pci.pPoolSizes = sizes;
     TS_VK_CHECK(vkCreateDescriptorPool(ctx.device(), &pci, nullptr, &p->m_pool));
-    p->m_sets.resize(frames);
-    std::vector<VkDescriptorSetLayout> layouts(frames, p->m_setLayout);
-    VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-    ai.descriptorPool = p->m_pool;
-    ai.descriptorSetCount = frames;
-    ai.pSetLayouts = layouts.data();
-    TS_VK_CHECK(vkAllocateDescriptorSets(ctx.device(), &ai, p->m_sets.data()));
-    for (uint32_t i = 0; i < frames; ++i) {
+    p->m_slots.resize(frames);
+    for (auto& slot : p->m_slots) {
+        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+        ai.descriptorPool = p->m_pool;
+        ai.descriptorSetCount = 1;
+        ai.pSetLayouts = &p->m_setLayout;
+        TS_VK_CHECK(vkAllocateDescriptorSets(ctx.device(), &ai, &slot.set));
         auto ubo = Buffer::create(ctx, {sizeof(shader::NeuronFrameUniforms), VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT,
                                         MemoryUsage::Upload});
         if (!ubo) return ubo.error();
-        VkDescriptorBufferInfo bi{ubo->handle(), 0, sizeof(shader::NeuronFrameUniforms)};
-        VkWriteDescriptorSet w{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-        w.dstSet = p->m_sets[i];
-        w.dstBinding = 0;
-        w.descriptorCount = 1;
-        w.descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER;
-        w.pBufferInfo = &bi;
-        vkUpdateDescriptorSets(ctx.device(), 1, &w, 0, nullptr);
-        p->m_uniforms.push_back(std::move(ubo.value()));
+        slot.uniforms = std::move(ubo.value());
     }
     return p;
 }
@@ -90,9 +99,8 @@ Status NeuronPass::setInstances(std::span<const NeuronInstance> instances) {
     TS_VK_CHECK(vkQueueWaitIdle(m_ctx.queue())); // the previous frames may still read the buffer
     if (!m_instances || m_instances.size() < bytes) {
         m_instances.reset();
-        auto buf = Buffer::create(m_ctx, {bytes + bytes / 4, VK_BUFFER_USAGE_VERTEX_BUFFER_BIT |
-                                                                  VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
-                                                                  VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        auto buf = Buffer::create(m_ctx, {bytes + bytes / 4,
+                                          VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                                           MemoryUsage::DeviceLocal});
         if (!buf) return buf.error();
         m_instances = std::move(buf.value());
@@ -100,8 +108,7 @@ Status NeuronPass::setInstances(std::span<const NeuronInstance> instances) {
     return uploadToBuffer(m_ctx, m_instances, instances.data(), bytes);
 }
 
-void NeuronPass::record(const Frame& frame, const Camera& camera) {
-    if (m_count == 0) return;
+shader::NeuronFrameUniforms NeuronPass::makeUniforms(const Frame& frame, const Camera& camera, bool splat) const {
     float w = float(frame.extent.width), h = float(frame.extent.height);
     shader::NeuronFrameUniforms u{};
     u.view = camera.view();
@@ -111,19 +118,121 @@ void NeuronPass::record(const Frame& frame, const Camera& camera) {
     float lo = m_style.valueMin, hi = m_style.valueMax;
     float span = hi - lo;
     u.valueRange = glm::vec4(lo, hi, std::fabs(span) > 1e-30f ? 1.0f / span : 0.0f, 0.0f);
-    u.viewport = glm::vec4(w, h, m_style.minPixelRadius, 0.0f);
-    u.params = glm::uvec4(m_style.lit ? TS_SHADING_LIT : TS_SHADING_FLAT, 0, 0, 0);
+    u.viewport = glm::vec4(w, h, m_style.minPixelRadius, m_style.splatBelowPixels);
+    u.params = glm::uvec4(m_style.lit ? TS_SHADING_LIT : TS_SHADING_FLAT, splat ? 1u : 0u, m_count, 0);
     auto table = colormapTableRgba(m_style.colormap);
     std::memcpy(u.lut, table.data(), sizeof(u.lut));
-    std::memcpy(m_uniforms[frame.slot].mapped(), &u, sizeof(u));
+    return u;
+}
 
-    vkCmdBindPipeline(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_pipeline.handle());
-    vkCmdBindDescriptorSets(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_pipeline.layout(), 0, 1,
-                            &m_sets[frame.slot], 0, nullptr);
-    VkBuffer vb = m_instances.handle();
-    VkDeviceSize off = 0;
-    vkCmdBindVertexBuffers(frame.cmd, 0, 1, &vb, &off);
-    vkCmdDraw(frame.cmd, 4, m_count, 0, 0);
+Status NeuronPass::ensureSlotResources(Slot& slot, VkExtent2D extent) {
+    VkDeviceSize splatBytes = VkDeviceSize(extent.width) * extent.height * 8;
+    if (!slot.splat || slot.splat.size() != splatBytes) {
+        slot.splat.reset();
+        auto b = Buffer::create(m_ctx, {splatBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                                        MemoryUsage::DeviceLocal});
+        if (!b) return b.error();
+        slot.splat = std::move(b.value());
+    }
+    VkDeviceSize listBytes = (TS_DRAW_LIST_HEADER_WORDS + std::max<VkDeviceSize>(m_count, 1)) * 4;
+    if (!slot.drawList || slot.drawList.size() < listBytes) {
+        slot.drawList.reset();
+        auto b = Buffer::create(m_ctx, {listBytes + listBytes / 4,
+                                        VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT |
+                                            VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                                        MemoryUsage::DeviceLocal});
+        if (!b) return b.error();
+        slot.drawList = std::move(b.value());
+    }
+    if (slot.boundInstances != m_instances.handle() || slot.boundSplat != slot.splat.handle() ||
+        slot.boundList != slot.drawList.handle()) {
+        // Safe to rewrite: beginFrame() waited for this slot's previous frame.
+        VkDescriptorBufferInfo infos[4] = {{slot.uniforms.handle(), 0, VK_WHOLE_SIZE},
+                                           {m_instances.handle(), 0, VK_WHOLE_SIZE},
+                                           {slot.splat.handle(), 0, VK_WHOLE_SIZE},
+                                           {slot.drawList.handle(), 0, VK_WHOLE_SIZE}};
+        VkWriteDescriptorSet writes[4]{};
+        for (uint32_t i = 0; i < 4; ++i) {
+            writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+            writes[i].dstSet = slot.set;
+            writes[i].dstBinding = i;
+            writes[i].descriptorCount = 1;
+            writes[i].descriptorType = i == 0 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+            writes[i].pBufferInfo = &infos[i];
+        }
+        vkUpdateDescriptorSets(m_ctx.device(), 4, writes, 0, nullptr);
+        slot.boundInstances = m_instances.handle();
+        slot.boundSplat = slot.splat.handle();
+        slot.boundList = slot.drawList.handle();
+    }
+    return Status::ok();
+}
+
+Status NeuronPass::prepare(const Frame& frame, const Camera& camera) {
+    Slot& slot = m_slots[frame.slot];
+    slot.prepared = false;
+    if (m_count == 0) return Status::ok();
+    TS_TRY(ensureSlotResources(slot, frame.extent));
+    bool splat = m_splatSupported && m_style.splatBelowPixels > 0.0f;
+    auto u = makeUniforms(frame, camera, splat);
+    std::memcpy(slot.uniforms.mapped(), &u, sizeof(u));
+    slot.prepared = true;
+    if (!splat) return Status::ok();
+
+    VkCommandBuffer cmd = frame.cmd;
+    vkCmdFillBuffer(cmd, slot.splat.handle(), 0, VK_WHOLE_SIZE, 0xFFFFFFFFu);
+    uint32_t header[TS_DRAW_LIST_HEADER_WORDS] = {4, 0, 0, 0}; // vertexCount, instanceCount, first*, first*
+    vkCmdUpdateBuffer(cmd, slot.drawList.handle(), 0, sizeof(header), header);
+    VkMemoryBarrier2 toCompute{VK_STRUCTURE_TYPE_MEMORY_BARRIER_2};
+    toCompute.srcStageMask = VK_PIPELINE_STAGE_2_CLEAR_BIT | VK_PIPELINE_STAGE_2_COPY_BIT |
+                             VK_PIPELINE_STAGE_2_DRAW_INDIRECT_BIT | VK_PIPELINE_STAGE_2_FRAGMENT_SHADER_BIT |
+                             VK_PIPELINE_STAGE_2_VERTEX_SHADER_BIT;
+    toCompute.srcAccessMask = VK_ACCESS_2_TRANSFER_WRITE_BIT | VK_ACCESS_2_SHADER_READ_BIT |
+                              VK_ACCESS_2_INDIRECT_COMMAND_READ_BIT;
+    toCompute.dstStageMask = VK_PIPELINE_STAGE_2_COMPUTE_SHADER_BIT;
+    toCompute.dstAccessMask = VK_ACCESS_2_SHADER_READ_BIT | VK_ACCESS_2_SHADER_WRITE_BIT;
+    VkDependencyInfo dep{VK_STRUCTURE_TYPE_DEPENDENCY_INFO};
+    dep.memoryBarrierCount = 1;
+    dep.pMemoryBarriers = &toCompute;
+    vkCmdPipelineBarrier2(cmd, &dep);
+
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_splat.handle());
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_splat.layout(), 0, 1, &slot.set, 0, nullptr);
+    vkCmdDispatch(cmd, (m_count + TS_SPLAT_GROUP_SIZE - 1) / TS_SPLAT_GROUP_SIZE, 1, 1);
+
+    VkMemoryBarrier2 toDraw{VK_STRUCTURE_TYPE_MEMORY_BARRIER_2};
+    toDraw.srcStageMask = VK_PIPELINE_STAGE_2_COMPUTE_SHADER_BIT;
+    toDraw.srcAccessMask = VK_ACCESS_2_SHADER_WRITE_BIT;
+    toDraw.dstStageMask = VK_PIPELINE_STAGE_2_DRAW_INDIRECT_BIT | VK_PIPELINE_STAGE_2_VERTEX_SHADER_BIT |
+                          VK_PIPELINE_STAGE_2_FRAGMENT_SHADER_BIT;
+    toDraw.dstAccessMask = VK_ACCESS_2_INDIRECT_COMMAND_READ_BIT | VK_ACCESS_2_SHADER_READ_BIT;
+    dep.pMemoryBarriers = &toDraw;
+    vkCmdPipelineBarrier2(cmd, &dep);
+    return Status::ok();
+}
+
+void NeuronPass::record(const Frame& frame, const Camera& camera) {
+    if (m_count == 0) return;
+    Slot& slot = m_slots[frame.slot];
+    bool splat = slot.prepared && m_splatSupported && m_style.splatBelowPixels > 0.0f;
+    if (!slot.prepared) {
+        if (!ensureSlotResources(slot, frame.extent)) return;
+        auto u = makeUniforms(frame, camera, false);
+        std::memcpy(slot.uniforms.mapped(), &u, sizeof(u));
+    }
+    slot.prepared = false;
+    VkCommandBuffer cmd = frame.cmd;
+    if (splat) {
+        vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_resolve.handle());
+        vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_resolve.layout(), 0, 1, &slot.set, 0, nullptr);
+        vkCmdDraw(cmd, 3, 1, 0, 0);
+    }
+    vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_impostors.handle());
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_impostors.layout(), 0, 1, &slot.set, 0, nullptr);
+    if (splat)
+        vkCmdDrawIndirect(cmd, slot.drawList.handle(), 0, 1, sizeof(VkDrawIndirectCommand));
+    else
+        vkCmdDraw(cmd, 4, m_count, 0, 0);
 }
 
 } // namespace ts::render

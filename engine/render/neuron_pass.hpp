@@ -1,4 +1,7 @@
-// Draws N neurons from per-instance data as lit sphere impostors coloured through a colormap.
+// Draws N neurons as lit sphere impostors coloured through a colormap. Neurons under a few pixels are
+// splatted by a compute pass instead (64-bit atomicMin of depth and colour per pixel, then a resolve that
+// writes colour and depth), so a million-neuron overview costs one compute invocation per neuron rather than
+// a rasterised quad; both paths write the same depth, so they compose.
 #pragma once
 
 #include <memory>
@@ -22,6 +25,7 @@ struct NeuronStyle {
     float valueMax = 1.0f; // ... and its last
     bool lit = true;       // false: flat colormap colour (tests, exports)
     float minPixelRadius = 0.75f;
+    float splatBelowPixels = 1.5f; // projected radius under which neurons are splatted; 0 turns splatting off
 };
 
 class NeuronPass {
@@ -35,17 +39,30 @@ class NeuronPass {
     void setStyle(const NeuronStyle& style) { m_style = style; }
     const NeuronStyle& style() const { return m_style; }
 
-    // Records the draw into an active rendering scope of `frame` (after beginRendering()).
+    // Records the splat compute pass; call before beginRendering() on the same frame.
+    Status prepare(const Frame& frame, const Camera& camera);
+    // Records the draws into an active rendering scope of `frame` (after beginRendering()). Without a
+    // prepare() on this frame, every neuron is drawn as an impostor.
     void record(const Frame& frame, const Camera& camera);
+    bool splattingSupported() const { return m_splatSupported; }
 
   private:
     explicit NeuronPass(Context& ctx) : m_ctx(ctx) {}
     Context& m_ctx;
-    Pipeline m_pipeline;
+    struct Slot { // per frame in flight
+        Buffer uniforms, splat, drawList;
+        VkDescriptorSet set = VK_NULL_HANDLE;
+        VkBuffer boundInstances = VK_NULL_HANDLE, boundSplat = VK_NULL_HANDLE, boundList = VK_NULL_HANDLE;
+        bool prepared = false;
+    };
+    shader::NeuronFrameUniforms makeUniforms(const Frame& frame, const Camera& camera, bool splat) const;
+    Status ensureSlotResources(Slot& slot, VkExtent2D extent);
+
+    Pipeline m_impostors, m_resolve, m_splat;
     VkDescriptorSetLayout m_setLayout = VK_NULL_HANDLE;
     VkDescriptorPool m_pool = VK_NULL_HANDLE;
-    std::vector<VkDescriptorSet> m_sets;
-    std::vector<Buffer> m_uniforms; // one per frame in flight
+    std::vector<Slot> m_slots;
+    bool m_splatSupported = false;
     Buffer m_instances;
     uint32_t m_count = 0;
     NeuronStyle m_style;

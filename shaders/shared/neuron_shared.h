@@ -40,10 +40,17 @@ struct NeuronFrameUniforms {
     mat4 proj;
     vec4 lightDirView; // xyz: direction towards the key light, view space
     vec4 valueRange;   // x: value mapped to colormap start, y: to its end, z: 1 / (y - x)
-    vec4 viewport;     // x: width, y: height, z: minimum splat radius in pixels
-    uvec4 params;      // x: shading mode (TS_SHADING_*)
+    vec4 viewport;     // x: width, y: height, z: minimum impostor radius in pixels, w: splat threshold (px)
+    uvec4 params;      // x: shading mode (TS_SHADING_*), y: splatting on, z: instance count
     uvec4 lut[64];     // 256 packed RGBA8 colormap entries
 };
+
+// Compute splatting writes one 64-bit word per pixel: depth bits high, packed RGBA8 low, so atomicMin keeps
+// the nearest neuron. Neurons too large to splat are appended to a draw list read by an indirect draw:
+// [vertexCount, instanceCount, firstVertex, firstInstance] then one instance index per drawn neuron.
+#define TS_SPLAT_EMPTY 0xFFFFFFFFFFFFFFFFul
+#define TS_DRAW_LIST_HEADER_WORDS 4u
+#define TS_SPLAT_GROUP_SIZE 128u
 
 #ifdef __cplusplus
 static_assert(sizeof(NeuronInstance) == 32);

@@ -46,6 +46,7 @@ class RenderTest : public ::testing::Test {
         s_pass->setStyle(style);
         auto frame = (*target)->beginFrame();
         EXPECT_TRUE(frame.hasValue());
+        EXPECT_TRUE(s_pass->prepare(*frame, cam).isOk());
         beginRendering(*frame, true, kBg[0], kBg[1], kBg[2]);
         s_pass->record(*frame, cam);
         endRendering(*frame);
@@ -277,4 +278,65 @@ TEST_F(RenderTest, ExportableBufferGivesAnFd) {
     ASSERT_TRUE(fd.hasValue()) << fd.error().message;
     EXPECT_GE(*fd, 0);
     close(*fd);
+}
+
+TEST_F(RenderTest, SplattedAndImpostorNeuronsAgree) {
+    // A far neuron just under the splat threshold and one just over it cover about the same area and
+    // both take the colormap colour at their centre.
+    ASSERT_TRUE(s_pass->splattingSupported());
+    Camera cam = frontCamera(10.0f);
+    const uint32_t w = 200, h = 200;
+    glm::mat4 vp = cam.projection(1.0f) * cam.view();
+    float pxPerUnit = projectToPixels(vp, {1, 0, 0}, w, h).x - projectToPixels(vp, {0, 0, 0}, w, h).x;
+    NeuronStyle style{Colormap::Viridis, 0.0f, 1.0f, false};
+    style.splatBelowPixels = 3.0f;
+    auto small = neuron({0, 0, 0}, 2.8f / pxPerUnit, 1.0f);  // 2.8 px radius: splatted
+    auto large = neuron({0, 0, 0}, 3.2f / pxPerUnit, 1.0f);  // 3.2 px radius: impostor
+    auto count = [&](const ImageRgba8& img) {
+        int c = 0;
+        for (int y = 0; y < int(h); ++y)
+            for (int x = 0; x < int(w); ++x) c += !isBackground(img, x, y);
+        return c;
+    };
+    auto a = render({small}, cam, style, w, h);
+    auto b = render({large}, cam, style, w, h);
+    EXPECT_NEAR(count(a), 3.14159 * 2.8 * 2.8, 8.0);
+    EXPECT_NEAR(count(b), 3.14159 * 3.2 * 3.2, 8.0);
+    EXPECT_TRUE(pixelNear(a, 100, 100, sampleColormap(Colormap::Viridis, 1.0f)));
+    EXPECT_TRUE(pixelNear(b, 100, 100, sampleColormap(Colormap::Viridis, 1.0f)));
+}
+
+TEST_F(RenderTest, SplatsAndImpostorsComposeByDepth) {
+    Camera cam = frontCamera(10.0f);
+    NeuronStyle style{Colormap::Viridis, 0.0f, 1.0f, false};
+    style.splatBelowPixels = 1.5f;
+    const uint32_t w = 128, h = 128;
+    auto big = neuron({0, 0, 0}, 1.0f, 0.0f);
+    auto tinyFront = neuron({0.2f, 0.2f, 2.0f}, 0.005f, 1.0f); // in front of the big sphere
+    auto tinyBack = neuron({-0.2f, -0.2f, -2.0f}, 0.005f, 1.0f); // hidden behind it
+    auto img = render({big, tinyFront, tinyBack}, cam, style, w, h);
+    glm::mat4 vp = cam.projection(1.0f) * cam.view();
+    glm::vec4 f = projectToPixels(vp, tinyFront.position, w, h);
+    glm::vec4 b = projectToPixels(vp, tinyBack.position, w, h);
+    EXPECT_TRUE(pixelNear(img, int(f.x), int(f.y), sampleColormap(Colormap::Viridis, 1.0f)));
+    EXPECT_TRUE(pixelNear(img, int(b.x), int(b.y), sampleColormap(Colormap::Viridis, 0.0f)));
+}
+
+TEST_F(RenderTest, SplatPathMatchesImpostorPathOnAWholeScene) {
+    // The same 20k-neuron scene rendered with and without splatting differs in few pixels.
+    auto scene = makeSyntheticNetwork(20000, 5);
+    Camera cam;
+    cam.fitToScene(scene.bounds, 320.0f / 180.0f);
+    NeuronStyle style{Colormap::RdBu, -1.0f, 1.0f, true};
+    auto splat = render(scene.neurons, cam, style, 320, 180);
+    style.splatBelowPixels = 0.0f;
+    auto plain = render(scene.neurons, cam, style, 320, 180);
+    int covSplat = 0, covPlain = 0;
+    for (int y = 0; y < 180; ++y)
+        for (int x = 0; x < 320; ++x) {
+            covSplat += !isBackground(splat, x, y);
+            covPlain += !isBackground(plain, x, y);
+        }
+    EXPECT_GT(covPlain, 3000);
+    EXPECT_NEAR(covSplat, covPlain, covPlain * 0.15);
 }
