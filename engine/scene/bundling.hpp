@@ -1,0 +1,58 @@
+// Edge bundling: hierarchical edge bundling (Holten 2006) over the cluster tree, in 3D. Each edge becomes a
+// cubic B-spline through the centres of the clusters on its tree path, straightened by beta; edges that share
+// clusters share control points and so merge into bundles. Output is polylines for instanced ribbons.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/core/math.hpp"
+#include "engine/scene/cluster_tree.hpp"
+#include "engine/scene/edges.hpp"
+
+namespace ts::scene {
+
+// 16 bytes: a polyline vertex and its arc-length share along the line (0 at the source, 1 at the target),
+// for fades or arrow heads in the ribbon shader.
+struct EdgePoint {
+    glm::vec3 position;
+    float t;
+};
+static_assert(sizeof(EdgePoint) == 16);
+
+// 16 bytes: one polyline = points [firstPoint, firstPoint + pointCount). Colour from the sign of `weight`,
+// width from `magnitude` = |weight| / max |weight| over the set, in [0, 1].
+struct EdgeLine {
+    std::uint32_t firstPoint;
+    std::uint32_t pointCount;
+    float weight;
+    float magnitude;
+};
+static_assert(sizeof(EdgeLine) == 16);
+
+struct EdgePolylines {
+    std::vector<EdgePoint> points;
+    std::vector<EdgeLine> lines;
+};
+
+struct BundleOptions {
+    float beta = 0.85f;          // bundling strength: 0 straight lines, 1 the full tree path
+    std::uint32_t samples = 24;  // points per polyline (>= 2)
+    std::uint32_t topLevel = 0;  // highest tree level a path climbs to (0: the layer roots, as Holten does)
+};
+
+// Hierarchical edge bundling. The control polygon of an edge is: its source point, the centres of its source
+// node and that node's ancestors up to `topLevel`, the same on the target side in reverse, its target point.
+// Endpoints in one layer route through their lowest common ancestor instead. Parallel over edges.
+EdgePolylines bundleHierarchical(const ClusterTree& tree, const std::vector<BundleEdge>& edges,
+                                 const BundleOptions& opt);
+
+// Unbundled reference: straight lines with the same sample count.
+EdgePolylines straightLines(const std::vector<BundleEdge>& edges, std::uint32_t samples);
+
+// Ink measures for comparing bundlings. Coverage: pixels of a res x res raster that some polyline crosses,
+// after projecting onto the plane spanned by axes (u, v) (0 x, 1 y, 2 z) over the box `area`.
+double totalLength(const EdgePolylines& lines);
+std::uint64_t inkCoverage(const EdgePolylines& lines, const Aabb& area, int u, int v, int res);
+
+} // namespace ts::scene
