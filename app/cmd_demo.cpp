@@ -23,6 +23,7 @@ const CommandSpec kDemoSpec{
         {"yaw", "DEG", "initial camera yaw", "35"},
         {"pitch", "DEG", "initial camera pitch", "20"},
         {"headless", "", "render offscreen even when a display exists", ""},
+        {"screenshot", "PATH", "in a window: save the last frame to PATH (with --frames)", ""},
     }};
 } // namespace
 

@@ -150,6 +150,7 @@ int runSceneDemo(const Args& args, const std::string& outDir, long frames) {
         ViewerOptions opts;
         opts.title = "tensorscape demo";
         opts.maxFrames = frames;
+        opts.finalScreenshot = args.get("screenshot");
         auto viewer = Viewer::create(opts);
         if (!viewer) return reportError(viewer.error());
         Viewer& v = **viewer;

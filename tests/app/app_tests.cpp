@@ -1,0 +1,144 @@
+// End-to-end tests of the tensorscape program: run it as a user would and check files, exit codes and the
+// one-line errors.
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine/core/image.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+    int code = -1;
+    std::string out; // stdout and stderr together
+};
+
+Run run(const std::string& args, const std::string& env = "") {
+    fs::path log = fs::temp_directory_path() / ("ts_app_" + std::to_string(getpid()) + ".log");
+    std::string cmd = env + " " + TS_APP_BINARY + " " + args + " > " + log.string() + " 2>&1";
+    int status = std::system(cmd.c_str());
+    Run r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    r.out = ss.str();
+    return r;
+}
+
+fs::path tempDir(const std::string& name) {
+    fs::path d = fs::temp_directory_path() / ("ts_app_" + name + "_" + std::to_string(getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+int countNonBackground(const ts::ImageRgba8& img) {
+    const uint8_t* bg = img.at(0, 0);
+    int n = 0;
+    for (int y = 0; y < img.height; ++y)
+        for (int x = 0; x < img.width; ++x) {
+            const uint8_t* p = img.at(x, y);
+            n += std::abs(p[0] - bg[0]) + std::abs(p[1] - bg[1]) + std::abs(p[2] - bg[2]) > 30;
+        }
+    return n;
+}
+
+} // namespace
+
+TEST(App, HelpExitsZeroAndListsSubcommands) {
+    auto r = run("--help");
+    EXPECT_EQ(r.code, 0);
+    for (const char* sub : {"demo", "view", "train", "landscape", "render"}) EXPECT_NE(r.out.find(sub), std::string::npos);
+    auto rr = run("render --help");
+    EXPECT_EQ(rr.code, 0);
+    EXPECT_NE(rr.out.find("--width"), std::string::npos);
+}
+
+TEST(App, RenderWritesAPngOfTheRequestedSize) {
+    auto dir = tempDir("render");
+    auto out = dir / "shot.png";
+    auto r = run("render --out " + out.string() + " --width 320 --height 200 --neurons 5000", "TS_VALIDATION=1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out.find("validation"), r.out.find("validation on")) << "no validation messages: " << r.out;
+    auto img = ts::readPng(out.string());
+    ASSERT_TRUE(img.hasValue());
+    EXPECT_EQ(img->width, 320);
+    EXPECT_EQ(img->height, 200);
+    EXPECT_GT(countNonBackground(*img), 320 * 200 / 20) << "the scene covers a visible part of the image";
+}
+
+TEST(App, BadArgumentsGiveOneLineAndExitCode2) {
+    for (const char* args : {"render --bogus", "render --width abc", "render --width 0", "render --colormap jet",
+                             "nosuchcommand", "render --out"}) {
+        auto r = run(args);
+        EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+        EXPECT_NE(r.out.find("error:"), std::string::npos) << args;
+        EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << args << ": " << r.out;
+    }
+}
+
+TEST(App, NoVulkanDriverIsAClearEnvironmentError) {
+    auto dir = tempDir("nodriver");
+    auto r = run("render --out " + (dir / "x.png").string(),
+                 "VK_DRIVER_FILES=/nonexistent/icd.json VK_ICD_FILENAMES=/nonexistent/icd.json");
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("mesa-vulkan-drivers"), std::string::npos) << r.out;
+    EXPECT_FALSE(fs::exists(dir / "x.png"));
+}
+
+TEST(App, UnwritableOutputIsAClearError) {
+    auto r = run("render --out /proc/nonexistent_dir/x.png --width 64 --height 64 --neurons 100");
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.out.find("/proc/nonexistent_dir/x.png"), std::string::npos) << r.out;
+}
+
+TEST(App, HeadlessDemoWritesFramesAndSummary) {
+    auto dir = tempDir("demo");
+    auto r = run("demo --headless --frames 3 --out " + dir.string(), "TS_VALIDATION=1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    for (int i = 0; i < 3; ++i) {
+        char name[32];
+        std::snprintf(name, sizeof(name), "frame_%03d.png", i);
+        auto img = ts::readPng((dir / name).string());
+        ASSERT_TRUE(img.hasValue()) << name;
+        EXPECT_GT(countNonBackground(*img), 1000);
+    }
+    EXPECT_TRUE(fs::exists(dir / "summary.txt"));
+}
+
+TEST(App, NoDisplayFallsBackToOffscreenWithOneLogLine) {
+    auto dir = tempDir("nodisplay");
+    auto r = run("demo --frames 2 --out " + dir.string(), "env -u DISPLAY -u WAYLAND_DISPLAY");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("no display"), std::string::npos) << r.out;
+    EXPECT_TRUE(fs::exists(dir / "frame_001.png"));
+}
+
+TEST(App, WindowedDemoUnderXvfbRendersAndQuits) {
+    if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) GTEST_SKIP() << "Xvfb is not installed";
+    // A private X server on a display number unlikely to be taken.
+    std::string display = ":" + std::to_string(170 + getpid() % 50);
+    std::string start = "Xvfb " + display + " -screen 0 800x600x24 -nolisten tcp > /dev/null 2>&1 & echo $! > " +
+                        (fs::temp_directory_path() / "ts_xvfb.pid").string();
+    ASSERT_EQ(std::system(start.c_str()), 0);
+    usleep(800 * 1000);
+    auto dir = tempDir("xvfb");
+    auto shot = dir / "window.png";
+    auto r = run("demo --frames 12 --screenshot " + shot.string(), "DISPLAY=" + display + " TS_VALIDATION=1");
+    std::system(("kill $(cat " + (fs::temp_directory_path() / "ts_xvfb.pid").string() + ")").c_str());
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out.find("no display"), std::string::npos) << "must have used the window: " << r.out;
+    auto img = ts::readPng(shot.string());
+    ASSERT_TRUE(img.hasValue()) << r.out;
+    EXPECT_GT(countNonBackground(*img), 5000);
+}
