@@ -1,0 +1,288 @@
+// CPU backend: per block of neurons, tiles of rows are swept twice while they sit in L2 (sums/min/max/counts,
+// then squared deviations), so DRAM sees each value once. Inner loops run over contiguous neurons and vectorise;
+// the hot loops are compiled for AVX2 and baseline x86-64 and picked at load time (target_clones).
+#include "engine/stats/cpu_reducer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "engine/core/thread_pool.hpp"
+#include "engine/stats/reduce_math.hpp"
+
+namespace ts::stats {
+namespace {
+
+using Run = math::Running<double>;
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define TS_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TS_CPU_CLONES
+#endif
+
+// Float accumulators of one tile, one array per quantity over the block's neurons (SoA: lanes = neurons).
+struct TileArrays {
+    std::vector<float> sum, sumAbs, mn, mx, zeros, nans, infs, mean, dev, m2;
+    explicit TileArrays(int w)
+        : sum(w), sumAbs(w), mn(w), mx(w), zeros(w), nans(w), infs(w), mean(w), dev(w), m2(w) {}
+};
+
+// Both sweeps over one tile: rows [0, rows) of x (row stride ld), neurons [0, w).
+TS_CPU_CLONES void sweepTile(const float* __restrict x, std::int64_t ld, int rows, int w, float* __restrict sum,
+                             float* __restrict sumAbs, float* __restrict mn, float* __restrict mx,
+                             float* __restrict zeros, float* __restrict nans, float* __restrict infs,
+                             float* __restrict mean, float* __restrict dev, float* __restrict m2) {
+    for (int j = 0; j < w; ++j) {
+        sum[j] = sumAbs[j] = zeros[j] = nans[j] = infs[j] = dev[j] = m2[j] = 0.0f;
+        mn[j] = INFINITY;
+        mx[j] = -INFINITY;
+    }
+    for (int r = 0; r < rows; ++r) {
+        const float* __restrict row = x + r * ld;
+        for (int j = 0; j < w; ++j)
+            math::tileAccumulate(row[j], sum[j], sumAbs[j], mn[j], mx[j], zeros[j], nans[j], infs[j]);
+    }
+    const float fr = static_cast<float>(rows);
+    for (int j = 0; j < w; ++j) mean[j] = math::tileMean(fr, sum[j], nans[j], infs[j]);
+    for (int r = 0; r < rows; ++r) {
+        const float* __restrict row = x + r * ld;
+        for (int j = 0; j < w; ++j) math::tileDeviation(row[j], mean[j], dev[j], m2[j]);
+    }
+}
+
+// Histogram of a tile (scalar: a scatter does not vectorise); counts has bins + 2 slots: under, bins, over.
+void histogramTile(const float* x, std::int64_t ld, int rows, int w, const float* edges, int bins, float scale,
+                   std::uint64_t* counts) {
+    for (int r = 0; r < rows; ++r) {
+        const float* row = x + r * ld;
+        for (int j = 0; j < w; ++j) {
+            int b = math::histogramBin(row[j], edges, bins, scale);
+            if (b >= -1) ++counts[b + 1];
+        }
+    }
+}
+
+struct HistogramPlan {
+    int bins = 0;
+    std::vector<float> edges;
+    float scale = 0;
+    std::vector<std::vector<std::uint64_t>> perWorker; // bins + 2 each
+
+    void init(int b, float lo, float hi, unsigned workers) {
+        bins = b;
+        edges = histogramEdges(b, lo, hi);
+        scale = static_cast<float>(b / (double(edges[b]) - double(edges[0])));
+        perWorker.assign(workers, std::vector<std::uint64_t>(static_cast<std::size_t>(b) + 2, 0));
+    }
+    Histogram finish() const {
+        Histogram h;
+        h.edges = edges;
+        h.counts.assign(static_cast<std::size_t>(bins), 0);
+        for (const auto& c : perWorker) {
+            h.underflow += c[0];
+            for (int b = 0; b < bins; ++b) h.counts[b] += c[b + 1];
+            h.overflow += c[bins + 1];
+        }
+        return h;
+    }
+};
+
+} // namespace
+
+CpuReducer::CpuReducer(const CpuReducerDesc& desc) : m_desc(desc) {
+    m_desc.tileRows = std::max(1, m_desc.tileRows);
+    m_desc.tileCols = std::max(1, m_desc.tileCols);
+}
+
+std::string CpuReducer::description() const {
+    return "CPU statistics backend (" + std::to_string(ThreadPool::global().workerCount()) + " threads)";
+}
+
+Expected<LayerStats> CpuReducer::reduce(const TensorView& x, StatsDestination& dest, const ReduceOptions& options) {
+    TS_TRY(validateReduce(x, options));
+    if (dest.memory() != MemoryKind::Host)
+        return makeError(ErrorKind::Usage, "statistics: the CPU backend writes host memory; this destination is "
+                                           "device memory (use the CUDA backend or a host-visible buffer)");
+    if (x.memory != MemoryKind::Host)
+        return makeError(ErrorKind::Usage, std::string("statistics: ") + x.name +
+                                               " is in device memory; the CPU backend reads host memory");
+    TS_TRY(dest.checkCapacity(x.cols));
+    TS_TRY(dest.beginWrite(nullptr));
+
+    ThreadPool& pool = ThreadPool::global();
+    const std::int64_t rows = x.rows, n = x.cols, ld = x.ld(), stride = statsStride(n);
+    const int tileRows = m_desc.tileRows, tileCols = m_desc.tileCols;
+    const std::int64_t blocks = (n + tileCols - 1) / tileCols;
+    const float* src = x.floats();
+    float* out = dest.data();
+
+    const auto& ho = options.histogram;
+    const bool fusedHistogram = ho.bins > 0 && ho.lo.has_value();
+    HistogramPlan hist;
+    if (fusedHistogram) hist.init(ho.bins, *ho.lo, *ho.hi, pool.workerCount());
+
+    std::vector<float> topValues(options.topK > 0 ? static_cast<std::size_t>(n) : 0);
+    const int topStat = static_cast<int>(options.topKBy);
+    std::vector<Run> blockLayer(static_cast<std::size_t>(blocks));
+
+    pool.parallelFor(static_cast<std::size_t>(blocks), 1, [&](std::size_t b0, std::size_t b1, unsigned worker) {
+        TileArrays t(tileCols);
+        std::vector<Run> run(static_cast<std::size_t>(tileCols));
+        for (std::size_t b = b0; b < b1; ++b) {
+            const std::int64_t j0 = static_cast<std::int64_t>(b) * tileCols;
+            const int w = static_cast<int>(std::min<std::int64_t>(tileCols, n - j0));
+            for (int j = 0; j < w; ++j) math::runningInit(run[j]);
+            for (std::int64_t r0 = 0; r0 < rows; r0 += tileRows) {
+                const int rr = static_cast<int>(std::min<std::int64_t>(tileRows, rows - r0));
+                const float* tile = src + r0 * ld + j0;
+                sweepTile(tile, ld, rr, w, t.sum.data(), t.sumAbs.data(), t.mn.data(), t.mx.data(), t.zeros.data(),
+                          t.nans.data(), t.infs.data(), t.mean.data(), t.dev.data(), t.m2.data());
+                if (fusedHistogram)
+                    histogramTile(tile, ld, rr, w, hist.edges.data(), hist.bins, hist.scale,
+                                  hist.perWorker[worker].data());
+                for (int j = 0; j < w; ++j) {
+                    math::TileSums s{t.sum[j], t.sumAbs[j], t.mn[j],   t.mx[j], t.zeros[j],
+                                     t.nans[j], t.infs[j],   t.mean[j], t.dev[j], t.m2[j]};
+                    math::runningAddTile(run[j], static_cast<float>(rr), s);
+                }
+            }
+            Run layer;
+            math::runningInit(layer);
+            for (int j = 0; j < w; ++j) {
+                float v[kStatisticCount];
+                math::runningFinalize(run[j], v);
+                for (int s = 0; s < kStatisticCount; ++s) out[s * stride + j0 + j] = v[s];
+                if (!topValues.empty()) topValues[j0 + j] = v[topStat];
+                math::runningCombine(layer, run[j]);
+            }
+            blockLayer[b] = layer;
+        }
+    });
+
+    // Blocks combine in index order: the layer result does not depend on the thread count.
+    Run layer;
+    math::runningInit(layer);
+    for (const Run& r : blockLayer) math::runningCombine(layer, r);
+
+    LayerStats ls;
+    ls.batch = rows;
+    ls.neurons = n;
+    ls.finiteCount = static_cast<std::uint64_t>(layer.n);
+    ls.nanCount = static_cast<std::uint64_t>(layer.nans);
+    ls.infCount = static_cast<std::uint64_t>(layer.infs);
+    ls.zeroCount = static_cast<std::uint64_t>(layer.zeros);
+    const bool any = layer.n > 0;
+    ls.mean = any ? layer.mean : NAN;
+    ls.std = any ? std::sqrt(layer.m2 / layer.n) : NAN;
+    ls.l2Norm = std::sqrt(math::runningSumSquares(layer));
+    ls.min = any ? layer.min : NAN;
+    ls.max = any ? layer.max : NAN;
+
+    if (ho.bins > 0 && !fusedHistogram) {
+        // The range comes from this pass's min/max: a second read of the data.
+        hist.init(ho.bins, any ? ls.min : 0.0f, any ? ls.max : 0.0f, pool.workerCount());
+        const std::size_t grain = static_cast<std::size_t>(std::max<std::int64_t>(1, 65536 / n));
+        pool.parallelFor(static_cast<std::size_t>(rows), grain, [&](std::size_t r0, std::size_t r1, unsigned worker) {
+            histogramTile(src + static_cast<std::int64_t>(r0) * ld, ld, static_cast<int>(r1 - r0),
+                          static_cast<int>(n), hist.edges.data(), hist.bins, hist.scale,
+                          hist.perWorker[worker].data());
+        });
+    }
+    if (ho.bins > 0) ls.histogram = hist.finish();
+    if (options.topK > 0) ls.top = topK(topValues.data(), n, options.topK, options.topKLargest);
+
+    TS_TRY(dest.endWrite(nullptr));
+    return ls;
+}
+
+Expected<ClusterStats> CpuReducer::aggregateClusters(const VectorView<float>& values,
+                                                     const VectorView<std::int32_t>& cluster, std::int32_t clusters) {
+    TS_TRY(validateClusters(values, cluster, clusters, MemoryKind::Host));
+    for (std::int64_t i = 0; i < cluster.size; ++i) {
+        const std::int32_t c = cluster.data[i];
+        if (c < -1 || c >= clusters)
+            return makeError(ErrorKind::Usage, "clusters: neuron " + std::to_string(i) + " has cluster index " +
+                                                   std::to_string(c) + " outside [0, " + std::to_string(clusters) +
+                                                   ") (-1 leaves a neuron out)");
+    }
+    ThreadPool& pool = ThreadPool::global();
+    struct Acc {
+        std::vector<double> sum, finite;
+        std::vector<float> maxAbs;
+        std::vector<std::uint32_t> count;
+    };
+    std::vector<Acc> acc(pool.workerCount());
+    for (auto& a : acc) {
+        a.sum.assign(static_cast<std::size_t>(clusters), 0.0);
+        a.finite.assign(static_cast<std::size_t>(clusters), 0.0);
+        a.maxAbs.assign(static_cast<std::size_t>(clusters), 0.0f);
+        a.count.assign(static_cast<std::size_t>(clusters), 0);
+    }
+    pool.parallelFor(static_cast<std::size_t>(values.size), 16384, [&](std::size_t b, std::size_t e, unsigned w) {
+        Acc& a = acc[w];
+        for (std::size_t i = b; i < e; ++i) {
+            const std::int32_t c = cluster.data[i];
+            if (c < 0) continue;
+            math::clusterAccumulate(values.data[i], a.sum[c], a.finite[c], a.maxAbs[c]);
+            ++a.count[c];
+        }
+    });
+    ClusterStats cs;
+    cs.mean.resize(static_cast<std::size_t>(clusters));
+    cs.maxAbs.resize(static_cast<std::size_t>(clusters));
+    cs.count.resize(static_cast<std::size_t>(clusters));
+    for (std::int32_t c = 0; c < clusters; ++c) {
+        double sum = 0, finite = 0;
+        float maxAbs = 0;
+        std::uint32_t count = 0;
+        for (const Acc& a : acc) {
+            sum += a.sum[c];
+            finite += a.finite[c];
+            maxAbs = std::max(maxAbs, a.maxAbs[c]);
+            count += a.count[c];
+        }
+        cs.mean[c] = finite > 0 ? static_cast<float>(sum / finite) : NAN;
+        cs.maxAbs[c] = finite > 0 ? maxAbs : NAN;
+        cs.count[c] = count;
+    }
+    return cs;
+}
+
+namespace {
+double sumSquares(const TensorView& x) {
+    ThreadPool& pool = ThreadPool::global();
+    std::vector<double> part(pool.workerCount(), 0.0);
+    const std::int64_t ld = x.ld(), n = x.cols;
+    const float* src = x.floats();
+    const std::size_t grain = static_cast<std::size_t>(std::max<std::int64_t>(1, 65536 / n));
+    pool.parallelFor(static_cast<std::size_t>(x.rows), grain, [&](std::size_t r0, std::size_t r1, unsigned w) {
+        double s = 0;
+        for (std::size_t r = r0; r < r1; ++r) {
+            const float* row = src + static_cast<std::int64_t>(r) * ld;
+            for (std::int64_t j = 0; j < n; ++j) s += double(row[j]) * double(row[j]);
+        }
+        part[w] += s;
+    });
+    double s = 0;
+    for (double p : part) s += p;
+    return s;
+}
+} // namespace
+
+Expected<double> CpuReducer::normRatio(const TensorView& grad, const TensorView& weight) {
+    TS_TRY(validateMatrix(grad, "norm ratio"));
+    TS_TRY(validateMatrix(weight, "norm ratio"));
+    if (grad.rows != weight.rows || grad.cols != weight.cols)
+        return makeError(ErrorKind::Usage, std::string("norm ratio: ") + grad.name + " " + grad.shapeString() +
+                                               " and " + weight.name + " " + weight.shapeString() +
+                                               " differ in shape");
+    if (grad.memory != MemoryKind::Host || weight.memory != MemoryKind::Host)
+        return makeError(ErrorKind::Usage, "norm ratio: the CPU backend reads host memory");
+    const double g = std::sqrt(sumSquares(grad)), w = std::sqrt(sumSquares(weight));
+    if (w == 0) return g == 0 ? 0.0 : INFINITY;
+    return g / w;
+}
+
+} // namespace ts::stats
