@@ -10,6 +10,7 @@
 #include "app/viewer.hpp"
 #include "engine/core/log.hpp"
 #include "engine/render/synthetic_scene.hpp"
+#include "engine/ui/panels.hpp"
 
 namespace ts::app {
 
@@ -158,9 +159,30 @@ int runSceneDemo(const Args& args, const std::string& outDir, long frames) {
         if (auto s = v.neurons().setInstances(scene.neurons); !s) return reportError(s.error());
         v.neurons().setStyle(sceneStyle(scene, *view));
         v.camera() = sceneCamera(scene, *view, v.aspect());
-        auto s = v.run([&](float dt) {
-            if (frames > 0) v.camera().orbit(-40.0f * dt * 60.0f / 60.0f, 0.0f);
-        });
+        ui::ViewSettings settings;
+        settings.colormap = int(view->colormap);
+        settings.lit = view->lit;
+        auto s = v.run(
+            [&](float dt) {
+                if (frames > 0) v.camera().orbit(-40.0f * dt, 0.0f);
+            },
+            {},
+            [&] {
+                ui::FrameStats stats{v.lastFrameMs(), scene.neurons.size(), scene.neurons.size(),
+                                     v.context().deviceInfo().name, v.context().allocator().bytesInUse()};
+                auto edits = ui::viewPanel(settings, stats, {});
+                if (edits.fitRequested) v.camera().fitToScene(scene.bounds, v.aspect());
+                if (edits.screenshotRequested) v.requestScreenshot();
+                if (edits.changed) {
+                    if (edits.settings.vsync != settings.vsync) v.setVsync(edits.settings.vsync);
+                    settings = edits.settings;
+                    NeuronStyle style = v.neurons().style();
+                    style.colormap = Colormap(settings.colormap);
+                    style.lit = settings.lit;
+                    style.splatBelowPixels = settings.splatBelowPixels;
+                    v.neurons().setStyle(style);
+                }
+            });
         if (!s) return reportError(s.error());
         return 0;
     }

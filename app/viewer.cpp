@@ -44,6 +44,10 @@ Expected<std::unique_ptr<Viewer>> Viewer::create(const ViewerOptions& options) {
     glfwSetFramebufferSizeCallback(w, [](GLFWwindow* win, int, int) {
         static_cast<Viewer*>(glfwGetWindowUserPointer(win))->onResize();
     });
+    // ImGui chains to the callbacks above (installed first), so our handlers still see every event.
+    auto ui = ui::ImGuiLayer::create(*v->m_ctx, v->m_target->swapchainFormat(), v->m_target->imageCount(), w);
+    if (!ui) return ui.error();
+    v->m_ui = std::move(ui.value());
     TS_LOG_INFO("controls: left-drag orbit, right-drag pan, wheel zoom, Tab orbit/fly, WASD+QE move, F fit, "
                 "V vsync, F11 full screen, F12 screenshot, Esc quit");
     return v;
@@ -51,6 +55,7 @@ Expected<std::unique_ptr<Viewer>> Viewer::create(const ViewerOptions& options) {
 
 Viewer::~Viewer() {
     if (m_ctx) vkDeviceWaitIdle(m_ctx->device());
+    m_ui.reset();
     m_neurons.reset();
     m_target.reset();
     m_ctx.reset();
@@ -62,7 +67,7 @@ float Viewer::aspect() const {
 }
 
 void Viewer::onKey(int key, int action, int) {
-    if (action != GLFW_PRESS) return;
+    if (action != GLFW_PRESS || (m_ui && m_ui->wantsKeyboard())) return;
     switch (key) {
     case GLFW_KEY_ESCAPE: m_window.requestClose(); break;
     case GLFW_KEY_TAB:
@@ -86,6 +91,7 @@ void Viewer::onKey(int key, int action, int) {
 
 void Viewer::onMouseButton(int button, int action) {
     bool down = action == GLFW_PRESS;
+    if (down && m_ui && m_ui->wantsMouse()) return; // a click on a panel is the panel's
     if (button == GLFW_MOUSE_BUTTON_LEFT) m_leftDown = down;
     if (button == GLFW_MOUSE_BUTTON_RIGHT || button == GLFW_MOUSE_BUTTON_MIDDLE) m_rightDown = down;
 }
@@ -104,9 +110,12 @@ void Viewer::onCursor(double x, double y) {
     }
 }
 
-void Viewer::onScroll(double dy) { m_camera.zoom(float(dy)); }
+void Viewer::onScroll(double dy) {
+    if (!(m_ui && m_ui->wantsMouse())) m_camera.zoom(float(dy));
+}
 
-Status Viewer::run(const std::function<void(float)>& update, const std::function<void(const Frame&)>& draw) {
+Status Viewer::run(const std::function<void(float)>& update, const std::function<void(const Frame&)>& draw,
+                   const std::function<void()>& ui) {
     auto last = std::chrono::steady_clock::now();
     long drawn = 0;
     GLFWwindow* w = m_window.handle();
@@ -123,7 +132,7 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
         if (glfwGetKey(w, GLFW_KEY_A) == GLFW_PRESS) move.x -= 1;
         if (glfwGetKey(w, GLFW_KEY_E) == GLFW_PRESS) move.y += 1;
         if (glfwGetKey(w, GLFW_KEY_Q) == GLFW_PRESS) move.y -= 1;
-        if (move != glm::vec3(0.0f)) {
+        if (move != glm::vec3(0.0f) && !m_ui->wantsKeyboard()) {
             float speed = sceneBounds.empty() ? 1.0f : glm::length(sceneBounds.extent()) * 0.3f;
             m_camera.fly(move, dt, speed);
         }
@@ -140,6 +149,9 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
         m_neurons->record(*frame, m_camera);
         if (draw) draw(*frame);
         endRendering(*frame);
+        m_ui->newFrame(frame->extent, dt);
+        if (ui) ui();
+        TS_TRY(m_ui->render(*frame));
         ++drawn;
         bool last = m_opts.maxFrames > 0 && drawn >= m_opts.maxFrames;
         bool shot = m_screenshotRequested || (last && !m_opts.finalScreenshot.empty());
@@ -154,6 +166,7 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
             m_screenshotRequested = false;
         }
         if (last) m_window.requestClose();
+        m_frameMs = m_frameMs * 0.9f + dt * 1000.0f * 0.1f;
     }
     vkDeviceWaitIdle(m_ctx->device());
     return Status::ok();

@@ -12,6 +12,7 @@
 #include "engine/render/neuron_pass.hpp"
 #include "engine/render/target.hpp"
 #include "engine/render/window.hpp"
+#include "engine/ui/imgui_layer.hpp"
 
 namespace ts::app {
 
@@ -35,9 +36,14 @@ class Viewer {
     float aspect() const;
 
     // Runs until the window closes. `update(dt)` runs before each frame; `draw(frame)` records extra passes
-    // after the neurons inside the same rendering scope.
+    // after the neurons inside the same rendering scope; `ui()` builds the ImGui panels of the frame.
     Status run(const std::function<void(float)>& update,
-               const std::function<void(const render::Frame&)>& draw = {});
+               const std::function<void(const render::Frame&)>& draw = {},
+               const std::function<void()>& ui = {});
+    render::WindowTarget& target() { return *m_target; }
+    void requestScreenshot() { m_screenshotRequested = true; }
+    void setVsync(bool on) { m_target->setVsync(on); }
+    float lastFrameMs() const { return m_frameMs; }
 
     // Input state, public for the GLFW callbacks.
     void onKey(int key, int action, int mods);
@@ -55,6 +61,8 @@ class Viewer {
     std::unique_ptr<render::Context> m_ctx;
     std::unique_ptr<render::WindowTarget> m_target;
     std::unique_ptr<render::NeuronPass> m_neurons;
+    std::unique_ptr<ui::ImGuiLayer> m_ui;
+    float m_frameMs = 0.0f;
     render::Camera m_camera;
     bool m_leftDown = false, m_rightDown = false;
     double m_lastX = 0, m_lastY = 0;

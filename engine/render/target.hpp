@@ -30,6 +30,7 @@ struct Frame {
     VkImageView depthView = VK_NULL_HANDLE;
     VkExtent2D extent{};
     uint32_t slot = 0; // frame-in-flight index, for per-frame resources such as uniform buffers
+    uint64_t generation = 0; // changes whenever the target's images are recreated (resize, vsync toggle)
 };
 
 class RenderTarget {
@@ -102,6 +103,7 @@ class WindowTarget final : public RenderTarget {
     VkSemaphore m_acquired[kFramesInFlight]{};
     uint32_t m_slot = 0;
     uint32_t m_imageIndex = 0;
+    uint64_t m_generation = 0;
 };
 
 // Begins dynamic rendering on the frame's colour and depth, clearing both (or loading them).

@@ -121,6 +121,7 @@ Status WindowTarget::createSwapchain() {
     destroySwapchain();
     m_swapchain = created;
     m_extent = extent;
+    ++m_generation;
 
     uint32_t n = 0;
     vkGetSwapchainImagesKHR(m_ctx.device(), m_swapchain, &n, nullptr);
@@ -191,6 +192,7 @@ Expected<Frame> WindowTarget::beginFrame() {
     f.depthView = m_depth.view();
     f.extent = m_extent;
     f.slot = m_slot;
+    f.generation = m_generation;
     return f;
 }
 

@@ -1,0 +1,300 @@
+// Panel implementations. Layout: panels dock themselves to screen edges on first use; the user may move them.
+//
+// Sections: item recording (tests) | view | training | layers | inspector | health | landscape
+#include "engine/ui/panels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <imgui.h>
+
+#include "engine/core/colormap.hpp"
+
+namespace ts::ui {
+
+// --- Item recording (tests) ---
+namespace {
+bool g_record = false;
+std::map<std::string, ItemRect> g_items;
+
+void record(const char* label) {
+    if (!g_record) return;
+    ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+    g_items[label] = {a.x, a.y, b.x, b.y};
+}
+
+bool button(const char* label, ImVec2 size = ImVec2(0, 0)) {
+    bool r = ImGui::Button(label, size);
+    record(label);
+    return r;
+}
+
+void placeWindow(ImVec2 pos, ImVec2 size, ImVec2 pivot = ImVec2(0, 0)) {
+    ImGui::SetNextWindowPos(pos, ImGuiCond_FirstUseEver, pivot);
+    ImGui::SetNextWindowSize(size, ImGuiCond_FirstUseEver);
+}
+
+void drawHistogram(const char* id, const Histogram& h, ImVec2 size) {
+    if (h.counts.empty()) {
+        ImGui::TextDisabled("(no data)");
+        return;
+    }
+    float maxCount = *std::max_element(h.counts.begin(), h.counts.end());
+    char overlay[64];
+    std::snprintf(overlay, sizeof(overlay), "[%.3g, %.3g]", h.lo, h.hi);
+    ImGui::PlotHistogram(id, h.counts.data(), int(h.counts.size()), 0, overlay, 0.0f, maxCount * 1.1f, size);
+}
+} // namespace
+
+void enableItemRecording(bool on) {
+    g_record = on;
+    g_items.clear();
+}
+const std::map<std::string, ItemRect>& recordedItems() { return g_items; }
+
+// --- View ---
+ViewEdits viewPanel(const ViewSettings& in, const FrameStats& stats, std::span<const std::string> statisticNames) {
+    ViewEdits e;
+    e.settings = in;
+    ViewSettings& s = e.settings;
+    ImVec2 display = ImGui::GetIO().DisplaySize;
+    placeWindow(ImVec2(display.x - 10, 10), ImVec2(340, 0), ImVec2(1, 0));
+    ImGui::Begin("View");
+    ImGui::PushItemWidth(-120);
+    ImGui::Text("%.1f ms/frame (%.0f fps)", stats.frameMs, stats.frameMs > 0 ? 1000.0f / stats.frameMs : 0.0f);
+    ImGui::Text("%llu neurons, %llu drawn", (unsigned long long)stats.neuronsTotal,
+                (unsigned long long)stats.instancesDrawn);
+    if (!stats.device.empty()) {
+        ImGui::TextDisabled("%s", stats.device.c_str());
+        ImGui::TextDisabled("%.1f MiB of device memory", stats.gpuBytes / 1048576.0);
+    }
+    ImGui::Separator();
+    if (!statisticNames.empty()) {
+        int stat = std::clamp(s.statistic, 0, int(statisticNames.size()) - 1);
+        if (ImGui::BeginCombo("colour by", statisticNames[size_t(stat)].c_str())) {
+            for (int i = 0; i < int(statisticNames.size()); ++i)
+                if (ImGui::Selectable(statisticNames[size_t(i)].c_str(), i == stat)) s.statistic = i;
+            ImGui::EndCombo();
+        }
+        record("colour by");
+    }
+    if (ImGui::BeginCombo("colormap", colormapName(Colormap(s.colormap)))) {
+        for (int i = 0; i < int(Colormap::Count); ++i)
+            if (ImGui::Selectable(colormapName(Colormap(i)), i == s.colormap)) s.colormap = i;
+        ImGui::EndCombo();
+    }
+    record("colormap");
+    ImGui::Checkbox("lit spheres", &s.lit);
+    record("lit spheres");
+    ImGui::SliderFloat("splat below (px)", &s.splatBelowPixels, 0.0f, 4.0f, "%.1f");
+    ImGui::Checkbox("edges", &s.showEdges);
+    record("edges");
+    ImGui::SliderFloat("edge threshold", &s.edgeThreshold, 0.0f, 1.0f, "%.2f");
+    ImGui::SliderFloat("bundling", &s.bundlingStrength, 0.0f, 1.0f, "%.2f");
+    ImGui::SliderInt("LOD budget", &s.lodBudget, 1000, 2000000, "%d", ImGuiSliderFlags_Logarithmic);
+    ImGui::Checkbox("vsync", &s.vsync);
+    record("vsync");
+    if (button("fit (F)")) e.fitRequested = true;
+    ImGui::SameLine();
+    if (button("screenshot (F12)")) e.screenshotRequested = true;
+    ImGui::PopItemWidth();
+    ImGui::End();
+    e.changed = !(s == in);
+    return e;
+}
+
+// --- Training ---
+TrainingEdits trainingPanel(const TrainingView& v) {
+    TrainingEdits e;
+    ImVec2 display = ImGui::GetIO().DisplaySize;
+    placeWindow(ImVec2(10, display.y - 10), ImVec2(380, 300), ImVec2(0, 1));
+    ImGui::Begin("Training");
+    if (!v.available) {
+        ImGui::TextDisabled("no training in this view");
+        ImGui::End();
+        return e;
+    }
+    ImGui::Text("%s on %s", v.model.c_str(), v.data.c_str());
+    if (v.totalSteps > 0)
+        ImGui::ProgressBar(float(v.step) / float(v.totalSteps), ImVec2(-1, 0),
+                           (std::to_string(v.step) + " / " + std::to_string(v.totalSteps)).c_str());
+    else
+        ImGui::Text("step %lld", (long long)v.step);
+    if (!v.status.empty()) ImGui::TextWrapped("%s", v.status.c_str());
+    if (!v.finished) {
+        if (v.paused) {
+            if (button("play")) e.play = true;
+        } else {
+            if (button("pause")) e.pause = true;
+        }
+        ImGui::SameLine();
+        ImGui::BeginDisabled(!v.paused);
+        if (button("step")) e.stepOnce = true;
+        ImGui::EndDisabled();
+    }
+    float lr = v.learningRate;
+    if (ImGui::InputFloat("learning rate", &lr, 0.0f, 0.0f, "%.5f", ImGuiInputTextFlags_EnterReturnsTrue) && lr > 0)
+        e.learningRate = lr;
+    record("learning rate");
+    int batch = v.batchSize;
+    if (ImGui::InputInt("batch size", &batch, 8, 64, ImGuiInputTextFlags_EnterReturnsTrue) && batch > 0)
+        e.batchSize = batch;
+    record("batch size");
+    auto chart = [](const char* label, const std::vector<float>& a, const std::vector<float>& b, const char* la,
+                    const char* lb) {
+        if (a.empty()) return;
+        float lo = *std::min_element(a.begin(), a.end()), hi = *std::max_element(a.begin(), a.end());
+        if (!b.empty()) {
+            lo = std::min(lo, *std::min_element(b.begin(), b.end()));
+            hi = std::max(hi, *std::max_element(b.begin(), b.end()));
+        }
+        char overlay[96];
+        std::snprintf(overlay, sizeof(overlay), "%s %.4g%s%s %.4g", la, a.back(), b.empty() ? "" : "   ",
+                      b.empty() ? "" : lb, b.empty() ? 0.0 : double(b.back()));
+        ImGui::PlotLines(label, a.data(), int(a.size()), 0, overlay, lo, hi, ImVec2(-70, 60));
+        if (!b.empty()) {
+            ImGui::PushStyleColor(ImGuiCol_PlotLines, ImVec4(1.0f, 0.6f, 0.25f, 1.0f));
+            ImGui::PlotLines("##val", b.data(), int(b.size()), 0, nullptr, lo, hi, ImVec2(-70, 40));
+            ImGui::PopStyleColor();
+        }
+    };
+    chart("loss", v.trainLoss, v.valLoss, "train", "val");
+    chart("accuracy", v.trainAcc, v.valAcc, "train", "val");
+    ImGui::End();
+    return e;
+}
+
+// --- Layers ---
+LayerEdits layerPanel(std::span<const LayerRow> layers, int selected) {
+    LayerEdits e;
+    placeWindow(ImVec2(10, 10), ImVec2(380, 260));
+    ImGui::Begin("Model");
+    if (ImGui::BeginTable("layers", 4, ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_Resizable)) {
+        ImGui::TableSetupColumn("layer");
+        ImGui::TableSetupColumn("output");
+        ImGui::TableSetupColumn("params");
+        ImGui::TableSetupColumn("neurons");
+        ImGui::TableHeadersRow();
+        for (int i = 0; i < int(layers.size()); ++i) {
+            const LayerRow& l = layers[size_t(i)];
+            ImGui::TableNextRow();
+            ImGui::TableNextColumn();
+            ImGui::Indent(float(l.depth) * 10.0f);
+            std::string label = l.name + " (" + l.type + ")";
+            if (ImGui::Selectable(label.c_str(), i == selected, ImGuiSelectableFlags_SpanAllColumns |
+                                                                   ImGuiSelectableFlags_AllowDoubleClick)) {
+                e.selected = i;
+                if (ImGui::IsMouseDoubleClicked(0)) e.flyTo = true;
+            }
+            record(l.name.c_str());
+            ImGui::Unindent(float(l.depth) * 10.0f);
+            ImGui::TableNextColumn();
+            ImGui::TextUnformatted(l.shape.c_str());
+            ImGui::TableNextColumn();
+            ImGui::Text("%lld", (long long)l.parameters);
+            ImGui::TableNextColumn();
+            ImGui::Text("%lld", (long long)l.neurons);
+        }
+        ImGui::EndTable();
+    }
+    ImGui::End();
+    return e;
+}
+
+// --- Inspector ---
+InspectorEdits inspectorPanel(const InspectorView& v) {
+    InspectorEdits e;
+    ImVec2 display = ImGui::GetIO().DisplaySize;
+    placeWindow(ImVec2(display.x - 10, display.y - 10), ImVec2(420, 420), ImVec2(1, 1));
+    ImGui::Begin("Layer inspector");
+    if (v.layer.empty()) {
+        ImGui::TextDisabled("select a layer");
+        ImGui::End();
+        return e;
+    }
+    ImGui::Text("%s at step %lld", v.layer.c_str(), (long long)v.step);
+    ImGui::Text("dead neurons %.1f%%   |grad|/|w| %.2e", v.deadFraction * 100.0f, v.updateRatio);
+    if (v.timelineSize > 1) {
+        int t = v.timelineIndex;
+        if (ImGui::SliderInt("timeline", &t, 0, v.timelineSize - 1)) e.timelineIndex = t;
+        record("timeline");
+        if (button("replay")) e.replay = true;
+        ImGui::SameLine();
+        if (!v.compareStep) {
+            if (button("compare with this")) e.compareIndex = v.timelineIndex;
+        } else if (button("clear comparison")) {
+            e.compareIndex = -1;
+        }
+    }
+    bool compare = v.compareStep.has_value();
+    float w = compare ? (ImGui::GetContentRegionAvail().x - 8) * 0.5f : ImGui::GetContentRegionAvail().x;
+    auto row = [&](const char* title, const Histogram& a, const Histogram& b) {
+        ImGui::TextUnformatted(title);
+        drawHistogram((std::string("##a") + title).c_str(), a, ImVec2(w, 60));
+        if (compare) {
+            ImGui::SameLine();
+            drawHistogram((std::string("##b") + title).c_str(), b, ImVec2(w, 60));
+        }
+    };
+    if (compare) ImGui::Text("left: step %lld   right: step %lld", (long long)v.step, (long long)*v.compareStep);
+    row("activations", v.activations, v.compareActivations);
+    row("gradients", v.gradients, v.compareGradients);
+    row("weights", v.weights, v.compareWeights);
+    if (!v.gradNormHistory.empty())
+        ImGui::PlotLines("|grad| over time", v.gradNormHistory.data(), int(v.gradNormHistory.size()), 0, nullptr,
+                         FLT_MAX, FLT_MAX, ImVec2(-1, 50));
+    ImGui::End();
+    return e;
+}
+
+// --- Health ---
+std::optional<int> healthPanel(std::span<const HealthAlert> alerts) {
+    std::optional<int> clicked;
+    if (alerts.empty()) return clicked;
+    ImVec2 display = ImGui::GetIO().DisplaySize;
+    placeWindow(ImVec2(display.x * 0.5f, 10), ImVec2(440, 0), ImVec2(0.5f, 0));
+    ImGui::Begin("Health");
+    for (int i = 0; i < int(alerts.size()); ++i) {
+        const HealthAlert& a = alerts[size_t(i)];
+        ImVec4 col = a.severity == Severity::Error     ? ImVec4(1.0f, 0.35f, 0.3f, 1.0f)
+                     : a.severity == Severity::Warning ? ImVec4(1.0f, 0.78f, 0.3f, 1.0f)
+                                                       : ImVec4(0.6f, 0.8f, 1.0f, 1.0f);
+        ImGui::PushStyleColor(ImGuiCol_Text, col);
+        std::string label = a.message + " - " + a.layer + " @ step " + std::to_string(a.step) + "##" + std::to_string(i);
+        if (ImGui::Selectable(label.c_str())) clicked = i;
+        record(("alert" + std::to_string(i)).c_str());
+        ImGui::PopStyleColor();
+    }
+    ImGui::End();
+    return clicked;
+}
+
+// --- Landscape ---
+LandscapeEdits landscapePanel(const LandscapeView& v) {
+    LandscapeEdits e;
+    e.settings = v.settings;
+    LandscapeSettings& s = e.settings;
+    placeWindow(ImVec2(10, 280), ImVec2(320, 0));
+    ImGui::Begin("Loss landscape");
+    ImGui::SliderInt("grid", &s.grid, 5, 101);
+    ImGui::SliderFloat("range", &s.range, 0.1f, 3.0f, "+-%.2f");
+    const char* norms[] = {"filter", "layer", "weight", "none"};
+    ImGui::Combo("normalisation", &s.norm, norms, 4);
+    ImGui::Checkbox("log scale", &s.logScale);
+    if (v.computing) {
+        ImGui::ProgressBar(v.progress, ImVec2(-1, 0));
+        if (button("cancel")) e.cancel = true;
+    } else if (button("recompute")) {
+        e.recompute = true;
+    }
+    if (v.minLoss) {
+        ImGui::Text("minimum loss %.4g", *v.minLoss);
+        ImGui::SameLine();
+        if (button("fly to minimum")) e.flyToMinimum = true;
+    }
+    if (!v.status.empty()) ImGui::TextWrapped("%s", v.status.c_str());
+    ImGui::End();
+    return e;
+}
+
+} // namespace ts::ui

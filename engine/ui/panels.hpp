@@ -1,0 +1,155 @@
+// ImGui panels as functions of plain state (STYLE.md point 9): each takes what it shows and returns the
+// edits the user made. None reaches into engine internals, so tests drive them without a GPU.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ts::ui {
+
+// --- View controls and frame readout ---
+struct ViewSettings {
+    int colormap = 5;          // ts::Colormap index (5: rdbu)
+    bool lit = true;
+    float splatBelowPixels = 1.5f;
+    bool vsync = true;
+    int statistic = 0;         // index into the statistic names the caller passes
+    float edgeThreshold = 0.5f;   // fraction of the strongest edge below which edges are hidden
+    float bundlingStrength = 0.85f;
+    int lodBudget = 200000;    // instances drawn individually
+    bool showEdges = true;
+    bool operator==(const ViewSettings&) const = default;
+};
+
+struct FrameStats {
+    float frameMs = 0.0f;
+    uint64_t neuronsTotal = 0;
+    uint64_t instancesDrawn = 0;
+    std::string device;
+    uint64_t gpuBytes = 0;
+};
+
+struct ViewEdits {
+    ViewSettings settings;
+    bool changed = false;
+    bool fitRequested = false;
+    bool screenshotRequested = false;
+};
+
+ViewEdits viewPanel(const ViewSettings& settings, const FrameStats& stats,
+                    std::span<const std::string> statisticNames);
+
+// --- Training controls and charts ---
+struct TrainingView {
+    bool available = false;
+    bool paused = false;
+    bool finished = false;
+    int64_t step = 0;
+    int64_t totalSteps = 0;
+    float learningRate = 0.0f;
+    int batchSize = 0;
+    std::string model, data, status;
+    std::vector<float> trainLoss, valLoss, trainAcc, valAcc; // one entry per recorded step
+};
+
+struct TrainingEdits {
+    bool play = false, pause = false, stepOnce = false;
+    std::optional<float> learningRate;
+    std::optional<int> batchSize;
+    bool any() const { return play || pause || stepOnce || learningRate || batchSize; }
+};
+
+TrainingEdits trainingPanel(const TrainingView& view);
+
+// --- Model tree / layer list ---
+struct LayerRow {
+    std::string name, type, shape;
+    int64_t parameters = 0;
+    int64_t neurons = 0;
+    int depth = 0; // nesting in the module tree
+};
+
+struct LayerEdits {
+    std::optional<int> selected;
+    bool flyTo = false;
+};
+
+LayerEdits layerPanel(std::span<const LayerRow> layers, int selected);
+
+// --- Layer inspector: distributions over time, two snapshots side by side ---
+struct Histogram {
+    std::vector<float> counts;
+    float lo = 0.0f, hi = 0.0f;
+};
+
+struct InspectorView {
+    std::string layer;
+    int64_t step = 0;
+    int timelineIndex = 0, timelineSize = 0;
+    Histogram activations, gradients, weights;
+    std::optional<int64_t> compareStep; // when set, compare* hold the other snapshot
+    Histogram compareActivations, compareGradients, compareWeights;
+    std::vector<float> gradNormHistory;  // per snapshot, for this layer
+    float deadFraction = 0.0f, updateRatio = 0.0f;
+};
+
+struct InspectorEdits {
+    std::optional<int> timelineIndex;
+    std::optional<int> compareIndex; // -1 clears the comparison
+    bool replay = false;
+};
+
+InspectorEdits inspectorPanel(const InspectorView& view);
+
+// --- Health alerts ---
+enum class Severity { Info, Warning, Error };
+
+struct HealthAlert {
+    Severity severity = Severity::Warning;
+    std::string message;
+    std::string layer;
+    int layerIndex = -1;
+    int64_t step = 0;
+    int timelineIndex = -1;
+};
+
+// Returns the index of the alert the user clicked ("jump to it").
+std::optional<int> healthPanel(std::span<const HealthAlert> alerts);
+
+// --- Landscape controls ---
+struct LandscapeSettings {
+    int grid = 51;
+    float range = 1.0f;
+    int norm = 0; // 0 filter, 1 layer, 2 weight, 3 none
+    bool logScale = true;
+    bool operator==(const LandscapeSettings&) const = default;
+};
+
+struct LandscapeView {
+    LandscapeSettings settings;
+    bool computing = false;
+    float progress = 0.0f;
+    std::string status;
+    std::optional<float> minLoss;
+};
+
+struct LandscapeEdits {
+    LandscapeSettings settings;
+    bool recompute = false, cancel = false, flyToMinimum = false;
+};
+
+LandscapeEdits landscapePanel(const LandscapeView& view);
+
+// Test hook: when enabled, panels record the screen rectangle of every interactive item by label, so tests
+// can click them through ImGui's normal input path.
+struct ItemRect {
+    float x0, y0, x1, y1;
+};
+void enableItemRecording(bool on);
+const std::map<std::string, ItemRect>& recordedItems();
+
+} // namespace ts::ui

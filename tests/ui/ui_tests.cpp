@@ -1,0 +1,190 @@
+// Panels driven through ImGui's own input path without a GPU (clicks at the recorded item rectangles), and
+// the overlay rendered offscreen on lavapipe with validation on.
+#include <algorithm>
+#include <functional>
+#include <gtest/gtest.h>
+#include <imgui.h>
+
+#include "engine/render/context.hpp"
+#include "engine/render/target.hpp"
+#include "engine/ui/imgui_layer.hpp"
+#include "engine/ui/panels.hpp"
+
+using namespace ts;
+using namespace ts::ui;
+
+namespace {
+
+class Headless {
+  public:
+    Headless() {
+        m_ctx = ImGui::CreateContext();
+        ImGui::SetCurrentContext(m_ctx);
+        ImGuiIO& io = ImGui::GetIO();
+        io.IniFilename = nullptr;
+        io.DisplaySize = ImVec2(1280, 720);
+        io.DeltaTime = 1.0f / 60.0f;
+        unsigned char* px;
+        int w, h;
+        io.Fonts->GetTexDataAsRGBA32(&px, &w, &h);
+        enableItemRecording(true);
+    }
+    ~Headless() {
+        enableItemRecording(false);
+        ImGui::DestroyContext(m_ctx);
+    }
+    void frame(const std::function<void()>& body) {
+        ImGui::NewFrame();
+        body();
+        ImGui::Render();
+    }
+    // Runs `body` over frames that press and release the mouse on `item`; returns after the release frame.
+    void click(const std::string& item, const std::function<void()>& body) {
+        frame(body); // lay out and record rectangles
+        frame(body);
+        auto it = recordedItems().find(item);
+        ASSERT_NE(it, recordedItems().end()) << "no item '" << item << "'";
+        ImGuiIO& io = ImGui::GetIO();
+        // Near the left edge: wide items (table rows) have column resize handles at their centre.
+        float x = std::min(it->second.x0 + 12.0f, (it->second.x0 + it->second.x1) * 0.5f);
+        io.MousePos = ImVec2(x, (it->second.y0 + it->second.y1) * 0.5f);
+        frame(body); // hover
+        io.MouseDown[0] = true;
+        frame(body);
+        io.MouseDown[0] = false;
+        frame(body);
+    }
+
+  private:
+    ImGuiContext* m_ctx;
+};
+
+} // namespace
+
+TEST(Panels, TrainingPlayPauseStep) {
+    Headless ui;
+    TrainingView v;
+    v.available = true;
+    v.paused = true;
+    v.model = "mlp";
+    v.data = "spirals";
+    v.trainLoss = {1.0f, 0.7f, 0.5f};
+    v.valLoss = {1.1f, 0.8f, 0.6f};
+    TrainingEdits got;
+    auto body = [&] {
+        auto e = trainingPanel(v);
+        if (e.any()) got = e;
+    };
+    ui.click("play", body);
+    EXPECT_TRUE(got.play);
+    EXPECT_FALSE(got.pause);
+    got = {};
+    ui.click("step", body);
+    EXPECT_TRUE(got.stepOnce);
+    got = {};
+    v.paused = false;
+    ui.click("pause", body);
+    EXPECT_TRUE(got.pause);
+    got = {};
+    ui.click("step", body); // disabled while running
+    EXPECT_FALSE(got.stepOnce);
+}
+
+TEST(Panels, ViewPanelReturnsEditedSettings) {
+    Headless ui;
+    ViewSettings s;
+    FrameStats stats{16.0f, 1000, 1000, "llvmpipe", 1 << 20};
+    std::vector<std::string> stats_names = {"mean", "max |x|"};
+    ViewEdits last;
+    auto body = [&] {
+        auto e = viewPanel(s, stats, stats_names);
+        if (e.changed || e.fitRequested) last = e;
+    };
+    ui.click("lit spheres", body);
+    ASSERT_TRUE(last.changed);
+    EXPECT_FALSE(last.settings.lit);
+    EXPECT_EQ(last.settings.colormap, s.colormap) << "only the clicked setting changes";
+    last = {};
+    ui.click("fit (F)", body);
+    EXPECT_TRUE(last.fitRequested);
+    EXPECT_FALSE(last.changed);
+}
+
+TEST(Panels, LayerListSelectsTheClickedLayer) {
+    Headless ui;
+    std::vector<LayerRow> rows = {{"fc1", "Linear", "[64]", 128, 64, 0},
+                                  {"act1", "ReLU", "[64]", 0, 64, 0},
+                                  {"fc2", "Linear", "[10]", 650, 10, 0}};
+    std::optional<int> selected;
+    ui.click("fc2", [&] {
+        auto e = layerPanel(rows, 0);
+        if (e.selected) selected = e.selected;
+    });
+    EXPECT_EQ(selected, 2);
+}
+
+TEST(Panels, HealthAlertJumpsToTheClickedOne) {
+    Headless ui;
+    std::vector<HealthAlert> alerts = {{Severity::Warning, "dead neurons 60%", "fc1", 0, 40, 3},
+                                       {Severity::Error, "NaN in activations", "fc2", 2, 90, 7}};
+    std::optional<int> clicked;
+    ui.click("alert1", [&] {
+        if (auto c = healthPanel(alerts)) clicked = c;
+    });
+    EXPECT_EQ(clicked, 1);
+}
+
+TEST(Panels, InspectorComparesAndScrubs) {
+    Headless ui;
+    InspectorView v;
+    v.layer = "fc1";
+    v.timelineIndex = 4;
+    v.timelineSize = 10;
+    v.activations = {{1, 3, 5, 2}, -1.0f, 1.0f};
+    InspectorEdits got;
+    ui.click("compare with this", [&] {
+        auto e = inspectorPanel(v);
+        if (e.compareIndex) got = e;
+    });
+    EXPECT_EQ(got.compareIndex, 4);
+}
+
+TEST(Panels, LandscapeRecompute) {
+    Headless ui;
+    LandscapeView v;
+    bool recompute = false;
+    ui.click("recompute", [&] { recompute |= landscapePanel(v).recompute; });
+    EXPECT_TRUE(recompute);
+}
+
+TEST(Overlay, RendersOffscreenWithoutValidationMessages) {
+    auto ctx = render::Context::create({.validation = 1});
+    ASSERT_TRUE(ctx.hasValue()) << ctx.error().message;
+    auto target = render::OffscreenTarget::create(**ctx, 640, 360);
+    ASSERT_TRUE(target.hasValue());
+    auto layer = ImGuiLayer::create(**ctx, render::kColorFormat, 2, nullptr);
+    ASSERT_TRUE(layer.hasValue()) << layer.error().message;
+    ImageRgba8 img;
+    for (int i = 0; i < 3; ++i) {
+        auto frame = (*target)->beginFrame();
+        ASSERT_TRUE(frame.hasValue());
+        render::beginRendering(*frame, true, 0, 0, 0);
+        render::endRendering(*frame);
+        (*layer)->newFrame(frame->extent, 1.0f / 60.0f);
+        TrainingView v;
+        v.available = true;
+        v.model = "mlp";
+        v.data = "spirals";
+        trainingPanel(v);
+        ASSERT_TRUE((*layer)->render(*frame).isOk());
+        ASSERT_TRUE((*target)->endFrame(*frame, &img).isOk());
+    }
+    // The training window sits at the lower left: its pixels differ from the black background.
+    int lit = 0;
+    for (int y = 200; y < 350; ++y)
+        for (int x = 10; x < 300; ++x) lit += img.at(x, y)[0] + img.at(x, y)[1] + img.at(x, y)[2] > 30;
+    EXPECT_GT(lit, 1000);
+    EXPECT_EQ(img.at(600, 20)[0] + img.at(600, 20)[1] + img.at(600, 20)[2], 0);
+    layer->reset();
+    EXPECT_EQ((*ctx)->validationMessageCount(), 0);
+}
