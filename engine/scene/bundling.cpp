@@ -61,6 +61,7 @@ EdgePolylines bundleHierarchical(const ClusterTree& tree, const std::vector<Bund
     EdgePolylines out;
     const std::uint32_t S = std::max(opt.samples, 2u);
     const float beta = std::clamp(opt.beta, 0.0f, 1.0f);
+    const float lift = std::clamp(opt.lift, 0.0f, 1.0f);
     out.points.resize(edges.size() * S);
     out.lines.resize(edges.size());
     const float wmax = maxAbs(edges);
@@ -72,8 +73,14 @@ EdgePolylines bundleHierarchical(const ClusterTree& tree, const std::vector<Bund
             treePath(tree, edge.srcNode, edge.dstNode, opt.topLevel, up, down);
             ctrl.clear();
             ctrl.push_back(edge.a);
-            for (auto n : up) ctrl.push_back(tree.nodes[n].center);
-            for (auto it = down.rbegin(); it != down.rend(); ++it) ctrl.push_back(tree.nodes[*it].center);
+            // Lift each side's tree out of its layer plane towards the other layer, higher levels further,
+            // so edges leave a neuron forwards and merge in the gap instead of running along the layer.
+            const float dz = (edge.b.z - edge.a.z) * 0.5f * lift;
+            const auto nu = static_cast<float>(up.size()), nd = static_cast<float>(down.size());
+            for (std::size_t k = 0; k < up.size(); ++k)
+                ctrl.push_back(tree.nodes[up[k]].center + glm::vec3(0, 0, dz * float(k + 1) / (nu + 1)));
+            for (std::size_t k = down.size(); k-- > 0;)
+                ctrl.push_back(tree.nodes[down[k]].center - glm::vec3(0, 0, dz * float(k + 1) / (nd + 1)));
             ctrl.push_back(edge.b);
             // Straightening (Holten's beta): pull control points towards the chord.
             const auto n = static_cast<std::uint32_t>(ctrl.size());

@@ -38,11 +38,15 @@ struct EdgePolylines {
 struct BundleOptions {
     float beta = 0.85f;          // bundling strength: 0 straight lines, 1 the full tree path
     std::uint32_t samples = 24;  // points per polyline (>= 2)
-    std::uint32_t topLevel = 0;  // highest tree level a path climbs to (0: the layer roots, as Holten does)
+    std::uint32_t topLevel = 1;  // highest tree level a path climbs to (0: the layer roots, as Holten does;
+                                 // 1 keeps one bundle per pair of top-level clusters, which reads better)
+    float lift = 0.7f;           // share of the gap between two layers that their cluster trees are lifted
+                                 // into (along z; the root furthest), so bundles form between the layers
 };
 
 // Hierarchical edge bundling. The control polygon of an edge is: its source point, the centres of its source
-// node and that node's ancestors up to `topLevel`, the same on the target side in reverse, its target point.
+// node and that node's ancestors up to `topLevel` (lifted along z by `lift`), the same on the target side in
+// reverse, its target point.
 // Endpoints in one layer route through their lowest common ancestor instead. Parallel over edges.
 EdgePolylines bundleHierarchical(const ClusterTree& tree, const std::vector<BundleEdge>& edges,
                                  const BundleOptions& opt);
