@@ -9,45 +9,23 @@
 
 namespace ts::render {
 
-Expected<VkDescriptorSetLayout> createUniformSetLayout(Context& ctx, VkShaderStageFlags stages) {
-    VkDescriptorSetLayoutBinding b{};
-    b.binding = 0;
-    b.descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER;
-    b.descriptorCount = 1;
-    b.stageFlags = stages;
-    VkDescriptorSetLayoutCreateInfo ci{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
-    ci.bindingCount = 1;
-    ci.pBindings = &b;
-    VkDescriptorSetLayout layout;
-    VkResult r = vkCreateDescriptorSetLayout(ctx.device(), &ci, nullptr, &layout);
-    if (r != VK_SUCCESS) return vkError(r, "vkCreateDescriptorSetLayout", __FILE__, __LINE__);
-    return layout;
-}
-
 Expected<std::unique_ptr<NeuronPass>> NeuronPass::create(Context& ctx, VkFormat colorFormat, uint32_t frames) {
     std::unique_ptr<NeuronPass> p(new NeuronPass(ctx));
     p->m_splatSupported = ctx.hasShaderInt64Atomics();
 
     // Bindings: 0 frame uniforms, 1 instances, 2 splat buffer, 3 draw list (indirect header + indices).
     VkShaderStageFlags all = VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT | VK_SHADER_STAGE_COMPUTE_BIT;
-    VkDescriptorSetLayoutBinding b[4]{};
-    for (uint32_t i = 0; i < 4; ++i) {
-        b[i].binding = i;
-        b[i].descriptorType = i == 0 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-        b[i].descriptorCount = 1;
-        b[i].stageFlags = all;
-    }
-    VkDescriptorSetLayoutCreateInfo lci{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
-    lci.bindingCount = 4;
-    lci.pBindings = b;
-    TS_VK_CHECK(vkCreateDescriptorSetLayout(ctx.device(), &lci, nullptr, &p->m_setLayout));
+    TS_TRY(p->m_sets.init(ctx,
+                          {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                           VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
+                          all, frames));
 
     GraphicsPipelineDesc d;
     d.vertexShader = "neurons.vert";
     d.fragmentShader = "neurons.frag";
     d.topology = VK_PRIMITIVE_TOPOLOGY_TRIANGLE_STRIP;
     d.colorFormat = colorFormat;
-    d.setLayouts = {p->m_setLayout};
+    d.setLayouts = {p->m_sets.layout()};
     auto impostors = Pipeline::createGraphics(ctx, d);
     if (!impostors) return impostors.error();
     p->m_impostors = std::move(impostors.value());
@@ -59,25 +37,13 @@ Expected<std::unique_ptr<NeuronPass>> NeuronPass::create(Context& ctx, VkFormat 
         auto resolve = Pipeline::createGraphics(ctx, r);
         if (!resolve) return resolve.error();
         p->m_resolve = std::move(resolve.value());
-        auto splat = Pipeline::createCompute(ctx, {"neuron_splat.comp", {p->m_setLayout}, {}});
+        auto splat = Pipeline::createCompute(ctx, {"neuron_splat.comp", {p->m_sets.layout()}, {}});
         if (!splat) return splat.error();
         p->m_splat = std::move(splat.value());
     }
 
-    VkDescriptorPoolSize sizes[2] = {{VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, frames},
-                                     {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, frames * 3}};
-    VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-    pci.maxSets = frames;
-    pci.poolSizeCount = 2;
-    pci.pPoolSizes = sizes;
-    TS_VK_CHECK(vkCreateDescriptorPool(ctx.device(), &pci, nullptr, &p->m_pool));
     p->m_slots.resize(frames);
     for (auto& slot : p->m_slots) {
-        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-        ai.descriptorPool = p->m_pool;
-        ai.descriptorSetCount = 1;
-        ai.pSetLayouts = &p->m_setLayout;
-        TS_VK_CHECK(vkAllocateDescriptorSets(ctx.device(), &ai, &slot.set));
         auto ubo = Buffer::create(ctx, {sizeof(shader::NeuronFrameUniforms), VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT,
                                         MemoryUsage::Upload});
         if (!ubo) return ubo.error();
@@ -86,11 +52,7 @@ Expected<std::unique_ptr<NeuronPass>> NeuronPass::create(Context& ctx, VkFormat 
     return p;
 }
 
-NeuronPass::~NeuronPass() {
-    vkDeviceWaitIdle(m_ctx.device());
-    if (m_pool) vkDestroyDescriptorPool(m_ctx.device(), m_pool, nullptr);
-    if (m_setLayout) vkDestroyDescriptorSetLayout(m_ctx.device(), m_setLayout, nullptr);
-}
+NeuronPass::~NeuronPass() { vkDeviceWaitIdle(m_ctx.device()); }
 
 Status NeuronPass::setInstances(std::span<const NeuronInstance> instances) {
     VkDeviceSize bytes = instances.size_bytes();
@@ -125,7 +87,8 @@ shader::NeuronFrameUniforms NeuronPass::makeUniforms(const Frame& frame, const C
     return u;
 }
 
-Status NeuronPass::ensureSlotResources(Slot& slot, VkExtent2D extent) {
+Status NeuronPass::ensureSlotResources(uint32_t slotIndex, VkExtent2D extent) {
+    Slot& slot = m_slots[slotIndex];
     VkDeviceSize splatBytes = VkDeviceSize(extent.width) * extent.height * 8;
     if (!slot.splat || slot.splat.size() != splatBytes) {
         slot.splat.reset();
@@ -144,27 +107,8 @@ Status NeuronPass::ensureSlotResources(Slot& slot, VkExtent2D extent) {
         if (!b) return b.error();
         slot.drawList = std::move(b.value());
     }
-    if (slot.boundInstances != m_instances.handle() || slot.boundSplat != slot.splat.handle() ||
-        slot.boundList != slot.drawList.handle()) {
-        // Safe to rewrite: beginFrame() waited for this slot's previous frame.
-        VkDescriptorBufferInfo infos[4] = {{slot.uniforms.handle(), 0, VK_WHOLE_SIZE},
-                                           {m_instances.handle(), 0, VK_WHOLE_SIZE},
-                                           {slot.splat.handle(), 0, VK_WHOLE_SIZE},
-                                           {slot.drawList.handle(), 0, VK_WHOLE_SIZE}};
-        VkWriteDescriptorSet writes[4]{};
-        for (uint32_t i = 0; i < 4; ++i) {
-            writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-            writes[i].dstSet = slot.set;
-            writes[i].dstBinding = i;
-            writes[i].descriptorCount = 1;
-            writes[i].descriptorType = i == 0 ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-            writes[i].pBufferInfo = &infos[i];
-        }
-        vkUpdateDescriptorSets(m_ctx.device(), 4, writes, 0, nullptr);
-        slot.boundInstances = m_instances.handle();
-        slot.boundSplat = slot.splat.handle();
-        slot.boundList = slot.drawList.handle();
-    }
+    // Safe to rewrite: beginFrame() waited for this slot's previous frame.
+    m_sets.bind(slotIndex, {slot.uniforms.handle(), m_instances.handle(), slot.splat.handle(), slot.drawList.handle()});
     return Status::ok();
 }
 
@@ -172,7 +116,7 @@ Status NeuronPass::prepare(const Frame& frame, const Camera& camera) {
     Slot& slot = m_slots[frame.slot];
     slot.prepared = false;
     if (m_count == 0) return Status::ok();
-    TS_TRY(ensureSlotResources(slot, frame.extent));
+    TS_TRY(ensureSlotResources(frame.slot, frame.extent));
     bool splat = m_splatSupported && m_style.splatBelowPixels > 0.0f;
     auto u = makeUniforms(frame, camera, splat);
     std::memcpy(slot.uniforms.mapped(), &u, sizeof(u));
@@ -180,6 +124,7 @@ Status NeuronPass::prepare(const Frame& frame, const Camera& camera) {
     if (!splat) return Status::ok();
 
     VkCommandBuffer cmd = frame.cmd;
+    VkDescriptorSet set = m_sets.set(frame.slot);
     vkCmdFillBuffer(cmd, slot.splat.handle(), 0, VK_WHOLE_SIZE, 0xFFFFFFFFu);
     uint32_t header[TS_DRAW_LIST_HEADER_WORDS] = {4, 0, 0, 0}; // vertexCount, instanceCount, first*, first*
     vkCmdUpdateBuffer(cmd, slot.drawList.handle(), 0, sizeof(header), header);
@@ -197,7 +142,7 @@ Status NeuronPass::prepare(const Frame& frame, const Camera& camera) {
     vkCmdPipelineBarrier2(cmd, &dep);
 
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_splat.handle());
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_splat.layout(), 0, 1, &slot.set, 0, nullptr);
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_splat.layout(), 0, 1, &set, 0, nullptr);
     vkCmdDispatch(cmd, (m_count + TS_SPLAT_GROUP_SIZE - 1) / TS_SPLAT_GROUP_SIZE, 1, 1);
 
     VkMemoryBarrier2 toDraw{VK_STRUCTURE_TYPE_MEMORY_BARRIER_2};
@@ -216,19 +161,20 @@ void NeuronPass::record(const Frame& frame, const Camera& camera) {
     Slot& slot = m_slots[frame.slot];
     bool splat = slot.prepared && m_splatSupported && m_style.splatBelowPixels > 0.0f;
     if (!slot.prepared) {
-        if (!ensureSlotResources(slot, frame.extent)) return;
+        if (!ensureSlotResources(frame.slot, frame.extent)) return;
         auto u = makeUniforms(frame, camera, false);
         std::memcpy(slot.uniforms.mapped(), &u, sizeof(u));
     }
     slot.prepared = false;
     VkCommandBuffer cmd = frame.cmd;
+    VkDescriptorSet set = m_sets.set(frame.slot);
     if (splat) {
         vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_resolve.handle());
-        vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_resolve.layout(), 0, 1, &slot.set, 0, nullptr);
+        vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_resolve.layout(), 0, 1, &set, 0, nullptr);
         vkCmdDraw(cmd, 3, 1, 0, 0);
     }
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_impostors.handle());
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_impostors.layout(), 0, 1, &slot.set, 0, nullptr);
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_impostors.layout(), 0, 1, &set, 0, nullptr);
     if (splat)
         vkCmdDrawIndirect(cmd, slot.drawList.handle(), 0, 1, sizeof(VkDrawIndirectCommand));
     else

@@ -10,6 +10,7 @@
 
 #include "engine/core/colormap.hpp"
 #include "engine/render/camera.hpp"
+#include "engine/render/descriptors.hpp"
 #include "engine/render/memory.hpp"
 #include "engine/render/pipeline.hpp"
 #include "engine/render/target.hpp"
@@ -51,24 +52,18 @@ class NeuronPass {
     Context& m_ctx;
     struct Slot { // per frame in flight
         Buffer uniforms, splat, drawList;
-        VkDescriptorSet set = VK_NULL_HANDLE;
-        VkBuffer boundInstances = VK_NULL_HANDLE, boundSplat = VK_NULL_HANDLE, boundList = VK_NULL_HANDLE;
         bool prepared = false;
     };
     shader::NeuronFrameUniforms makeUniforms(const Frame& frame, const Camera& camera, bool splat) const;
-    Status ensureSlotResources(Slot& slot, VkExtent2D extent);
+    Status ensureSlotResources(uint32_t slotIndex, VkExtent2D extent);
 
     Pipeline m_impostors, m_resolve, m_splat;
-    VkDescriptorSetLayout m_setLayout = VK_NULL_HANDLE;
-    VkDescriptorPool m_pool = VK_NULL_HANDLE;
+    BufferSets m_sets;
     std::vector<Slot> m_slots;
     bool m_splatSupported = false;
     Buffer m_instances;
     uint32_t m_count = 0;
     NeuronStyle m_style;
 };
-
-// Shared by passes that need per-frame uniforms: a UBO descriptor set layout at binding 0 for `stages`.
-Expected<VkDescriptorSetLayout> createUniformSetLayout(Context& ctx, VkShaderStageFlags stages);
 
 } // namespace ts::render

@@ -8,6 +8,7 @@
 #include "engine/core/image.hpp"
 #include "engine/render/camera.hpp"
 #include "engine/render/context.hpp"
+#include "engine/render/edge_pass.hpp"
 #include "engine/render/neuron_pass.hpp"
 #include "engine/render/synthetic_scene.hpp"
 #include "engine/render/target.hpp"
@@ -339,4 +340,59 @@ TEST_F(RenderTest, SplatPathMatchesImpostorPathOnAWholeScene) {
         }
     EXPECT_GT(covPlain, 3000);
     EXPECT_NEAR(covSplat, covPlain, covPlain * 0.15);
+}
+
+namespace {
+scene::EdgePolylines horizontalLines(std::vector<std::pair<float, float>> yAndWeight, float magnitude) {
+    scene::EdgePolylines p;
+    for (auto [y, weight] : yAndWeight) {
+        uint32_t first = uint32_t(p.points.size());
+        for (int i = 0; i < 8; ++i) p.points.push_back({glm::vec3(-1.5f + 3.0f * i / 7.0f, y, 0.0f), i / 7.0f});
+        p.lines.push_back({first, 8, weight, magnitude});
+    }
+    return p;
+}
+} // namespace
+
+TEST_F(RenderTest, EdgeRibbonsShowSignAndHideBelowThreshold) {
+    auto edges = EdgePass::create(*s_ctx, kColorFormat, 1);
+    ASSERT_TRUE(edges.hasValue()) << edges.error().message;
+    Camera cam = frontCamera();
+    const uint32_t w = 160, h = 100;
+    auto draw = [&](const scene::EdgePolylines& lines, EdgeStyle style, std::vector<NeuronInstance> neurons) {
+        EXPECT_TRUE((*edges)->setPolylines(lines).isOk());
+        (*edges)->setStyle(style);
+        auto target = OffscreenTarget::create(*s_ctx, w, h);
+        EXPECT_TRUE(s_pass->setInstances(neurons).isOk());
+        s_pass->setStyle({Colormap::Viridis, 0.0f, 1.0f, false});
+        auto frame = (*target)->beginFrame();
+        EXPECT_TRUE(s_pass->prepare(*frame, cam).isOk());
+        beginRendering(*frame, true, 0, 0, 0);
+        s_pass->record(*frame, cam);
+        (*edges)->record(*frame, cam);
+        endRendering(*frame);
+        ImageRgba8 img;
+        EXPECT_TRUE((*target)->endFrame(*frame, &img).isOk());
+        return img;
+    };
+    EdgeStyle style;
+    style.alpha = 1.0f;
+    style.maxWidthPixels = 6.0f;
+    glm::mat4 vp = cam.projection(float(w) / h) * cam.view();
+    glm::vec4 top = projectToPixels(vp, {-0.7f, 0.5f, 0}, w, h), bottom = projectToPixels(vp, {-0.7f, -0.5f, 0}, w, h);
+    glm::vec4 under = projectToPixels(vp, {0.7f, 0.5f, 0}, w, h);
+    // A neuron in front of the top (positive) line at x = 0.7.
+    auto img = draw(horizontalLines({{0.5f, 1.0f}, {-0.5f, -1.0f}}, 1.0f), style,
+                    {neuron({0.7f, 0.5f, 0.5f}, 0.2f, 1.0f)});
+    const uint8_t* pt = img.at(int(top.x), int(top.y));
+    const uint8_t* pb = img.at(int(bottom.x), int(bottom.y));
+    EXPECT_GT(pt[0], pt[2] + 60) << "positive weight is red";
+    EXPECT_GT(pb[2], pb[0] + 60) << "negative weight is blue";
+    EXPECT_TRUE(pixelNear(img, int(under.x), int(under.y), sampleColormap(Colormap::Viridis, 1.0f)))
+        << "the neuron in front hides the edge";
+    EXPECT_TRUE(isBackground(img, int(top.x), int(top.y) - 12)) << "ribbons have a bounded width";
+    // Below the threshold: nothing drawn.
+    style.threshold = 0.6f;
+    auto hidden = draw(horizontalLines({{0.5f, 1.0f}}, 0.5f), style, {});
+    EXPECT_TRUE(isBackground(hidden, int(top.x), int(top.y)));
 }
