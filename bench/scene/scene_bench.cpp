@@ -1,6 +1,6 @@
 // Scene benchmarks on a ~1.1M-neuron CNN: building the scene (layout + cluster tree), per-frame LOD selection
-// against a flat per-neuron pass (the baseline), value refresh; hierarchical edge bundling of 10k and 100k
-// edges against writing the same number of straight polylines (the output-bandwidth floor).
+// against a flat per-neuron pass (the baseline), value refresh; hierarchical and kernel-density edge bundling
+// of 10k and 100k edges against writing the same number of straight polylines (the output-bandwidth floor).
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -202,6 +202,19 @@ void BM_BundleHierarchical(benchmark::State& state) {
     state.counters["edges"] = double(es.edges.size());
 }
 
+void BM_BundleKde(benchmark::State& state) {
+    const auto& es = edgeSet(static_cast<std::uint32_t>(state.range(0)));
+    EdgePolylines out;
+    for (auto _ : state) {
+        out = bundleKde(es.edges, KdeOptions{});
+        benchmark::DoNotOptimize(out.points.data());
+    }
+    const auto straight = straightLines(es.edges, 24);
+    state.counters["ink_vs_straight"] =
+        double(inkCoverage(out, es.box, 0, 2, 1024)) / double(inkCoverage(straight, es.box, 0, 2, 1024));
+    state.counters["edges"] = double(es.edges.size());
+}
+
 void BM_StraightLines(benchmark::State& state) {
     const auto& es = edgeSet(static_cast<std::uint32_t>(state.range(0)));
     for (auto _ : state) {
@@ -228,6 +241,7 @@ BENCHMARK(BM_LodSelect1M)->Arg(200000)->Arg(50000)->Unit(benchmark::kMillisecond
 BENCHMARK(BM_FlatPerNeuronPass1M)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RefreshValues1M)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BundleHierarchical)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BundleKde)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StraightLines)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SelectTopK)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -166,3 +166,135 @@ std::uint64_t inkCoverage(const EdgePolylines& lines, const Aabb& area, int u, i
 }
 
 } // namespace ts::scene
+
+// ---------------------------------------------------------------------------------------------------------
+// Kernel-density edge bundling.
+namespace ts::scene {
+
+namespace {
+
+// Two passes of a box filter of radius r along one axis of a [nz][ny][nx] grid (a triangle kernel).
+void boxBlurAxis(std::vector<float>& g, std::vector<float>& tmp, int nx, int ny, int nz, int r, bool alongX) {
+    const int n = alongX ? nx : ny;
+    const int lines = alongX ? ny * nz : nx * nz;
+    ThreadPool::global().parallelFor(lines, 64, [&](std::size_t b, std::size_t e, unsigned) {
+        std::vector<float> line(n), out(n);
+        for (std::size_t li = b; li < e; ++li) {
+            std::size_t base, stride;
+            if (alongX) {
+                base = li * nx;
+                stride = 1;
+            } else {
+                const std::size_t z = li / nx, x = li % nx;
+                base = z * std::size_t(nx) * ny + x;
+                stride = nx;
+            }
+            for (int i = 0; i < n; ++i) line[i] = g[base + i * stride];
+            for (int pass = 0; pass < 2; ++pass) {
+                double acc = 0;
+                for (int i = -r; i <= r; ++i) acc += (i >= 0 && i < n) ? line[i] : 0.0f;
+                for (int i = 0; i < n; ++i) {
+                    out[i] = float(acc / (2 * r + 1));
+                    const int add = i + r + 1, sub = i - r;
+                    if (add < n) acc += line[add];
+                    if (sub >= 0) acc -= line[sub];
+                }
+                line.swap(out);
+            }
+            for (int i = 0; i < n; ++i) g[base + i * stride] = line[i];
+        }
+    });
+    (void)tmp;
+}
+
+} // namespace
+
+EdgePolylines bundleKde(const std::vector<BundleEdge>& edges, const KdeOptions& opt) {
+    EdgePolylines out = straightLines(edges, opt.samples);
+    const std::uint32_t S = std::max(opt.samples, 2u);
+    if (edges.empty() || S < 3) return out;
+    Aabb box;
+    for (const auto& e : edges) box.extend(e.a), box.extend(e.b);
+    const glm::vec3 ext = glm::max(box.extent(), glm::vec3(1e-3f));
+    const float extXY = std::max(ext.x, ext.y);
+    const float cell = extXY / float(std::max(opt.grid, 8u));
+    // Margin so samples pulled outwards stay on the grid.
+    const glm::vec3 lo = box.lo - glm::vec3(4 * cell, 4 * cell, 0);
+    const int nx = int(std::ceil((ext.x + 8 * cell) / cell)) + 1, ny = int(std::ceil((ext.y + 8 * cell) / cell)) + 1;
+    const int nz = int(std::max(opt.zSlices, 1u));
+    const float zcell = ext.z / float(nz);
+    const std::size_t cells = std::size_t(nx) * ny * nz;
+    std::vector<float> density(cells), tmp;
+    const unsigned workers = ThreadPool::global().workerCount();
+    std::vector<std::vector<float>> partial(workers, std::vector<float>(cells));
+    std::vector<float> endWeight(S);
+    for (std::uint32_t s = 0; s < S; ++s) {
+        const float t = float(s) / float(S - 1), d = std::min(t, 1.0f - t);
+        endWeight[s] = opt.endFalloff > 0 ? std::min(1.0f, d / opt.endFalloff) : 1.0f;
+    }
+    auto cellOf = [&](const glm::vec3& p, int& ix, int& iy, int& iz) {
+        ix = std::clamp(int((p.x - lo.x) / cell), 0, nx - 1);
+        iy = std::clamp(int((p.y - lo.y) / cell), 0, ny - 1);
+        iz = std::clamp(int((p.z - lo.z) / zcell), 0, nz - 1);
+    };
+    const std::size_t E = edges.size();
+    float kernelCells = std::max(1.0f, opt.kernel * extXY / cell);
+    std::vector<glm::vec3> prev(S);
+    for (std::uint32_t it = 0; it < opt.iterations; ++it) {
+        const int r = std::max(1, int(std::lround(kernelCells)));
+        // Splat interior samples (per-worker grids, then a sum).
+        ThreadPool::global().parallelFor(E, 1024, [&](std::size_t b, std::size_t e, unsigned w) {
+            auto& g = partial[w];
+            for (std::size_t i = b; i < e; ++i)
+                for (std::uint32_t s = 1; s + 1 < S; ++s) {
+                    int ix, iy, iz;
+                    cellOf(out.points[i * S + s].position, ix, iy, iz);
+                    g[(std::size_t(iz) * ny + iy) * nx + ix] += 1.0f;
+                }
+        });
+        ThreadPool::global().parallelFor(cells, 1 << 16, [&](std::size_t b, std::size_t e, unsigned) {
+            for (std::size_t c = b; c < e; ++c) {
+                float sum = 0;
+                for (auto& g : partial) sum += g[c], g[c] = 0.0f;
+                density[c] = sum;
+            }
+        });
+        boxBlurAxis(density, tmp, nx, ny, nz, r, true);
+        boxBlurAxis(density, tmp, nx, ny, nz, r, false);
+        // Advect up the x-y gradient, then smooth along each line; ends stay fixed.
+        const float stepWorld = opt.step * float(r) * cell;
+        ThreadPool::global().parallelFor(E, 512, [&](std::size_t b, std::size_t e, unsigned) {
+            std::vector<glm::vec3> p(S);
+            for (std::size_t i = b; i < e; ++i) {
+                EdgePoint* pts = out.points.data() + i * S;
+                for (std::uint32_t s = 0; s < S; ++s) p[s] = pts[s].position;
+                for (std::uint32_t s = 1; s + 1 < S; ++s) {
+                    int ix, iy, iz;
+                    cellOf(p[s], ix, iy, iz);
+                    const std::size_t row = std::size_t(iz) * ny;
+                    auto at = [&](int x, int y) {
+                        return density[(row + std::clamp(y, 0, ny - 1)) * nx + std::clamp(x, 0, nx - 1)];
+                    };
+                    const glm::vec2 grad(at(ix + 1, iy) - at(ix - 1, iy), at(ix, iy + 1) - at(ix, iy - 1));
+                    const float len = glm::length(grad);
+                    if (len > 1e-12f) {
+                        const glm::vec2 d = grad / len * stepWorld * endWeight[s];
+                        p[s].x += d.x;
+                        p[s].y += d.y;
+                    }
+                }
+                for (std::uint32_t s = 1; s + 1 < S; ++s) {
+                    const glm::vec3 avg = 0.5f * (p[s - 1] + p[s + 1]);
+                    const float k = opt.smoothing * endWeight[s];
+                    pts[s].position.x = (1 - k) * p[s].x + k * avg.x;
+                    pts[s].position.y = (1 - k) * p[s].y + k * avg.y;
+                }
+            }
+        });
+        kernelCells = std::max(1.0f, kernelCells * opt.kernelDecay);
+    }
+    for (std::size_t i = 0; i < E; ++i) writeArcParameter(out.points.data() + i * S, S);
+    return out;
+}
+
+} // namespace ts::scene

@@ -1,6 +1,7 @@
-// Edge bundling: hierarchical edge bundling (Holten 2006) over the cluster tree, in 3D. Each edge becomes a
-// cubic B-spline through the centres of the clusters on its tree path, straightened by beta; edges that share
-// clusters share control points and so merge into bundles. Output is polylines for instanced ribbons.
+// Edge bundling, two algorithms with one output: hierarchical edge bundling (Holten 2006) over the cluster
+// tree, in 3D: each edge becomes a cubic B-spline through the centres of the clusters on its tree path,
+// straightened by beta, so edges that share clusters merge into bundles; and kernel-density bundling
+// (KDEEB / CUBu) in image space, which needs no tree. Output is polylines for instanced ribbons.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,26 @@ struct BundleOptions {
 // Endpoints in one layer route through their lowest common ancestor instead. Parallel over edges.
 EdgePolylines bundleHierarchical(const ClusterTree& tree, const std::vector<BundleEdge>& edges,
                                  const BundleOptions& opt);
+
+// Kernel-density edge bundling (KDEEB, Hurter et al. 2012, in CUBu's fast form, van der Zwan et al. 2016),
+// adapted to the layered 3D scene: samples move only across the data-flow axis (x, y); z stays the straight
+// line's, so edges never leave the gap between their layers. Each iteration splats the samples into a
+// density grid (x, y, z slices), blurs it across x and y with a shrinking kernel (two box passes ~ a
+// triangle kernel, O(1) per cell), moves every sample a step up the density gradient, and smooths each
+// polyline (Laplacian). Samples near the ends move less (a falloff over `endFalloff` of the line), and the
+// end points never move.
+struct KdeOptions {
+    std::uint32_t samples = 24;     // points per polyline
+    std::uint32_t iterations = 12;
+    std::uint32_t grid = 160;       // density cells along the longer of x and y
+    std::uint32_t zSlices = 48;     // density slices along z
+    float kernel = 0.1f;            // initial kernel radius, share of the x-y extent
+    float kernelDecay = 0.85f;      // kernel radius factor per iteration
+    float step = 1.0f;              // advection step, share of the current kernel radius
+    float smoothing = 0.5f;         // Laplacian smoothing weight per iteration
+    float endFalloff = 0.2f;        // share of the line (each end) over which motion fades in
+};
+EdgePolylines bundleKde(const std::vector<BundleEdge>& edges, const KdeOptions& opt);
 
 // Unbundled reference: straight lines with the same sample count.
 EdgePolylines straightLines(const std::vector<BundleEdge>& edges, std::uint32_t samples);

@@ -206,3 +206,33 @@ TEST(Bundling, NodeEdgesAndSameLayerPaths) {
         EXPECT_FLOAT_EQ(pl2.lines[i].weight, 0.5f * agg[i].count);
     }
 }
+
+TEST(Bundling, KernelDensityKeepsEndsAndReducesInk) {
+    auto f = makeBundleFixture(3000);
+    const auto straight = straightLines(f.edges, 24);
+    KdeOptions opt;
+    const auto kde = bundleKde(f.edges, opt);
+    ASSERT_EQ(kde.lines.size(), f.edges.size());
+    for (std::size_t i = 0; i < f.edges.size(); ++i) {
+        const auto& l = kde.lines[i];
+        ASSERT_EQ(l.pointCount, 24u);
+        EXPECT_EQ(kde.points[l.firstPoint].position, f.edges[i].a);
+        EXPECT_EQ(kde.points[l.firstPoint + 23].position, f.edges[i].b);
+        // Samples move across the flow only: z is the straight line's.
+        for (std::uint32_t k = 0; k < 24; ++k)
+            EXPECT_FLOAT_EQ(kde.points[l.firstPoint + k].position.z, straight.points[l.firstPoint + k].position.z);
+    }
+    const auto& box = f.scene.layout.bounds;
+    for (auto [u, v] : {std::pair{0, 2}, std::pair{1, 2}}) {
+        const double inkStraight = double(inkCoverage(straight, box, u, v, 512));
+        const double inkKde = double(inkCoverage(kde, box, u, v, 512));
+        EXPECT_LT(inkKde, 0.8 * inkStraight) << "axes " << u << "," << v;
+        std::printf("kde ink (axes %d,%d): straight %.0f, bundled %.0f (%.2f)\n", u, v, inkStraight, inkKde,
+                    inkKde / inkStraight);
+    }
+    // No iterations: the straight lines themselves.
+    opt.iterations = 0;
+    const auto none = bundleKde(f.edges, opt);
+    for (std::size_t k = 0; k < none.points.size(); k += 13)
+        EXPECT_EQ(none.points[k].position, straight.points[k].position);
+}
