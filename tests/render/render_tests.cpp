@@ -9,6 +9,7 @@
 #include "engine/render/camera.hpp"
 #include "engine/render/context.hpp"
 #include "engine/render/edge_pass.hpp"
+#include "engine/render/surface_pass.hpp"
 #include "engine/render/neuron_pass.hpp"
 #include "engine/render/synthetic_scene.hpp"
 #include "engine/render/target.hpp"
@@ -395,4 +396,46 @@ TEST_F(RenderTest, EdgeRibbonsShowSignAndHideBelowThreshold) {
     style.threshold = 0.6f;
     auto hidden = draw(horizontalLines({{0.5f, 1.0f}}, 0.5f), style, {});
     EXPECT_TRUE(isBackground(hidden, int(top.x), int(top.y)));
+}
+
+TEST_F(RenderTest, SurfaceShowsColormapAndHoles) {
+    // A 3x3-vertex flat square at y = 0 seen from above, one corner cell removed (a NaN hole).
+    auto surface = SurfacePass::create(*s_ctx, kColorFormat, 1);
+    ASSERT_TRUE(surface.hasValue()) << surface.error().message;
+    std::vector<SurfaceVertex> v;
+    for (int iy = 0; iy < 3; ++iy)
+        for (int ix = 0; ix < 3; ++ix) v.push_back({{ix - 1.0f, 0.0f, iy - 1.0f}, {0, 1, 0}, ix / 2.0f, 1.0f});
+    std::vector<uint32_t> idx;
+    for (int iy = 0; iy < 2; ++iy)
+        for (int ix = 0; ix < 2; ++ix) {
+            if (ix == 1 && iy == 1) continue; // the hole
+            uint32_t a = iy * 3 + ix, b = a + 1, c = a + 3, d = a + 4;
+            idx.insert(idx.end(), {a, c, b, b, c, d});
+        }
+    ASSERT_TRUE((*surface)->setMesh({v, idx, {}}).isOk());
+    Camera cam;
+    cam.yaw = 0.0f;
+    cam.pitch = 1.5f; // almost straight down
+    cam.distance = 4.0f;
+    cam.nearPlane = 0.1f;
+    cam.farPlane = 20.0f;
+    const uint32_t w = 128, h = 128;
+    auto target = OffscreenTarget::create(*s_ctx, w, h);
+    auto frame = (*target)->beginFrame();
+    beginRendering(*frame, true, 0, 0, 0);
+    (*surface)->record(*frame, cam);
+    endRendering(*frame);
+    ImageRgba8 img;
+    ASSERT_TRUE((*target)->endFrame(*frame, &img).isOk());
+    glm::mat4 vp = cam.projection(1.0f) * cam.view();
+    glm::vec4 hole = projectToPixels(vp, {0.5f, 0.0f, 0.5f}, w, h);
+    glm::vec4 left = projectToPixels(vp, {-0.9f, 0.0f, -0.5f}, w, h);
+    glm::vec4 right = projectToPixels(vp, {0.9f, 0.0f, -0.5f}, w, h);
+    EXPECT_TRUE(isBackground(img, int(hole.x), int(hole.y))) << "NaN cells are holes";
+    const uint8_t* l = img.at(int(left.x), int(left.y));
+    const uint8_t* r = img.at(int(right.x), int(right.y));
+    // viridis: dark purple at the low end, yellow at the high end.
+    EXPECT_GT(l[2], l[1]) << "low values are purple-blue";
+    EXPECT_GT(r[1], r[2]) << "high values are yellow-green";
+    EXPECT_GT(r[0] + r[1], l[0] + l[1] + 100);
 }
