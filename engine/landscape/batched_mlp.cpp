@@ -1,0 +1,175 @@
+// The batched grid path for Linear/activation chains: one GEMM gives the first layer for a whole chunk of
+// grid points (the layer is linear in its weights), then per-point stacked weights through baddbmm.
+#include "engine/landscape/batched_mlp.hpp"
+
+#include <algorithm>
+
+namespace ts::landscape {
+
+const char* activationName(Activation a) {
+    switch (a) {
+    case Activation::ReLU: return "relu";
+    case Activation::Tanh: return "tanh";
+    case Activation::Sigmoid: return "sigmoid";
+    case Activation::Gelu: return "gelu";
+    case Activation::LeakyReLU: return "leaky_relu";
+    case Activation::Identity: return "identity";
+    }
+    return "?";
+}
+
+std::unique_ptr<SurfaceEvaluator::BatchedMlp>
+SurfaceEvaluator::BatchedMlp::fromParameters(const ParameterSpace& space, const TensorList& origin,
+                                             const Directions& dirs, const EvalSet& data, std::string& reason) {
+    torch::NoGradGuard noGrad;
+    if (origin.empty()) {
+        reason = "the model has no parameters";
+        return nullptr;
+    }
+    const auto dtype = origin[0].scalar_type();
+    if (dtype != torch::kFloat32 && dtype != torch::kFloat64) {
+        reason = "parameters are neither float32 nor float64";
+        return nullptr;
+    }
+    // Pair up [W (2D), b (1D, optional)] entries and check that the shapes chain.
+    struct Slot {
+        size_t w;
+        int64_t b; // -1: no bias
+    };
+    std::vector<Slot> slots;
+    for (size_t i = 0; i < origin.size(); ++i) {
+        const auto& t = origin[i];
+        if (t.scalar_type() != dtype) {
+            reason = "parameters mix dtypes";
+            return nullptr;
+        }
+        if (t.dim() == 2) {
+            slots.push_back({i, -1});
+        } else if (t.dim() == 1 && !slots.empty() && slots.back().b < 0 && t.size(0) == origin[slots.back().w].size(0)) {
+            slots.back().b = static_cast<int64_t>(i);
+        } else {
+            reason = "parameter '" + space.names[i] + "' does not fit a chain of Linear layers";
+            return nullptr;
+        }
+    }
+    for (size_t k = 1; k < slots.size(); ++k)
+        if (origin[slots[k].w].size(1) != origin[slots[k - 1].w].size(0)) {
+            reason = "Linear shapes do not chain at '" + space.names[slots[k].w] + "'";
+            return nullptr;
+        }
+    const int64_t n = data.inputs.size(0);
+    const int64_t features = n > 0 ? data.inputs.numel() / n : 0;
+    if (features != origin[slots[0].w].size(1)) {
+        reason = "inputs have " + std::to_string(features) + " features per sample but the first layer takes " +
+                 std::to_string(origin[slots[0].w].size(1));
+        return nullptr;
+    }
+
+    auto mlp = std::unique_ptr<BatchedMlp>(new BatchedMlp());
+    mlp->m_dtype = dtype;
+    mlp->m_targets = data.targets.to(torch::kInt64).contiguous();
+    const auto dirOf = [&](const TensorList& d, size_t i) {
+        return d.empty() ? torch::zeros_like(origin[i]) : d[i].to(dtype);
+    };
+    for (size_t k = 0; k < slots.size(); ++k) {
+        const size_t wi = slots[k].w;
+        Layer layer;
+        layer.out = origin[wi].size(0);
+        layer.in = origin[wi].size(1);
+        if (slots[k].b >= 0) {
+            const auto bi = static_cast<size_t>(slots[k].b);
+            layer.bias = torch::stack({origin[bi], dirOf(dirs.x, bi), dirOf(dirs.y, bi)}).contiguous();
+        } else {
+            layer.bias = torch::zeros({3, layer.out}, dtype);
+        }
+        if (k > 0)
+            layer.stack = torch::stack({origin[wi].reshape({-1}), dirOf(dirs.x, wi).reshape({-1}),
+                                        dirOf(dirs.y, wi).reshape({-1})})
+                              .contiguous();
+        mlp->m_layers.push_back(std::move(layer));
+    }
+    // First layer for every sample, once: [3, N, h1] (bias folded in, so a chunk needs one GEMM).
+    const auto x = data.inputs.reshape({n, features}).to(dtype).contiguous();
+    const size_t w0 = slots[0].w;
+    const auto& b = mlp->m_layers[0].bias;
+    mlp->m_first = torch::stack({torch::addmm(b[0], x, origin[w0].t()), torch::addmm(b[1], x, dirOf(dirs.x, w0).t()),
+                                 torch::addmm(b[2], x, dirOf(dirs.y, w0).t())})
+                       .contiguous();
+    return mlp;
+}
+
+void SurfaceEvaluator::BatchedMlp::activate(torch::Tensor& z) const {
+    switch (m_activation) {
+    case Activation::ReLU: z.relu_(); break;
+    case Activation::Tanh: z.tanh_(); break;
+    case Activation::Sigmoid: z.sigmoid_(); break;
+    case Activation::Gelu: z = torch::gelu(z); break;
+    case Activation::LeakyReLU: z = torch::leaky_relu(z, 0.01); break;
+    case Activation::Identity: break;
+    }
+}
+
+// coef [G, 3] = (1, a, b) per point; returns logits [G, n, classes] for the first n samples.
+torch::Tensor SurfaceEvaluator::BatchedMlp::forwardChunk(const torch::Tensor& coef, int64_t n) const {
+    const int64_t g = coef.size(0);
+    const int64_t h1 = m_layers[0].out;
+    const int64_t total = m_first.size(1);
+    auto first = n == total ? m_first : m_first.narrow(1, 0, n).contiguous();
+    // XW^T + a XU^T + b XV^T (+ biases) for all G points in one GEMM: [G, 3] x [3, n*h1].
+    auto z = coef.mm(first.view({3, n * h1})).view({g, n, h1});
+    for (size_t k = 1; k < m_layers.size(); ++k) {
+        activate(z);
+        const auto& layer = m_layers[k];
+        auto w = coef.mm(layer.stack).view({g, layer.out, layer.in}); // W + aU + bV per point
+        auto bias = coef.mm(layer.bias).unsqueeze(1);                  // [G, 1, out]
+        z = torch::baddbmm(bias, z, w.transpose(1, 2));
+    }
+    return z;
+}
+
+torch::Tensor SurfaceEvaluator::BatchedMlp::logits(const std::vector<std::array<double, 2>>& points, int64_t n) const {
+    torch::NoGradGuard noGrad;
+    auto coef = torch::empty({static_cast<int64_t>(points.size()), 3}, torch::kFloat64);
+    auto c = coef.accessor<double, 2>();
+    for (size_t i = 0; i < points.size(); ++i) {
+        c[i][0] = 1.0;
+        c[i][1] = points[i][0];
+        c[i][2] = points[i][1];
+    }
+    return forwardChunk(coef.to(m_dtype), std::min<int64_t>(n, m_first.size(1)));
+}
+
+int64_t SurfaceEvaluator::BatchedMlp::autoChunk(int64_t bytes) const {
+    int64_t widest = 1;
+    for (const auto& l : m_layers) widest = std::max(widest, l.out);
+    const int64_t perPoint = m_first.size(1) * widest * static_cast<int64_t>(c10::elementSize(m_dtype));
+    return std::clamp<int64_t>(bytes / std::max<int64_t>(perPoint, 1), 1, 512);
+}
+
+std::vector<PointValue> SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>& points,
+                                                              int64_t chunk) const {
+    torch::NoGradGuard noGrad;
+    std::vector<PointValue> out(points.size());
+    const int64_t n = m_first.size(1);
+    chunk = std::max<int64_t>(chunk, 1);
+    for (size_t begin = 0; begin < points.size(); begin += static_cast<size_t>(chunk)) {
+        const size_t end = std::min(points.size(), begin + static_cast<size_t>(chunk));
+        std::vector<std::array<double, 2>> part(points.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                points.begin() + static_cast<std::ptrdiff_t>(end));
+        const auto z = logits(part, n); // [G, N, C]
+        // Cross-entropy per sample: logsumexp - target logit (same formula as the unbatched path).
+        const auto lse = z.logsumexp(-1);
+        const auto tgt = z.gather(2, m_targets.view({1, n, 1}).expand({z.size(0), n, 1})).squeeze(2);
+        const auto lossSum = (lse - tgt).to(torch::kFloat64).sum(1);
+        const auto correct = z.argmax(-1).eq(m_targets.view({1, n})).sum(1).to(torch::kFloat64);
+        auto ls = lossSum.accessor<double, 1>();
+        auto cs = correct.accessor<double, 1>();
+        for (size_t i = begin; i < end; ++i) {
+            out[i].loss = ls[static_cast<int64_t>(i - begin)] / static_cast<double>(n);
+            out[i].acc = 100.0 * cs[static_cast<int64_t>(i - begin)] / static_cast<double>(n);
+        }
+    }
+    return out;
+}
+
+} // namespace ts::landscape

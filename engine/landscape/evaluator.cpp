@@ -1,0 +1,216 @@
+// Grid evaluation: the per-point reference path, the batched path's detection and verification, and the
+// coarse-to-fine grid driver with progress and cancellation.
+#include "engine/landscape/evaluator.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/core/log.hpp"
+#include "engine/landscape/batched_mlp.hpp"
+
+namespace ts::landscape {
+
+void accumulateLoss(const torch::Tensor& logits, const torch::Tensor& targets, double& lossSum, double& correct) {
+    const auto t = targets.to(torch::kInt64);
+    const auto lse = logits.logsumexp(-1);
+    const auto tgt = logits.gather(1, t.view({-1, 1})).squeeze(1);
+    lossSum += (lse - tgt).to(torch::kFloat64).sum().item<double>();
+    correct += static_cast<double>(logits.argmax(-1).eq(t).sum().item<int64_t>());
+}
+
+Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Model& model, ParameterSpace space,
+                                                                     Directions directions, EvalSet data,
+                                                                     EvaluatorOptions options) {
+    if (!data.inputs.defined() || data.inputs.dim() < 1 || data.inputs.size(0) == 0)
+        return makeError(ErrorKind::Usage, "the evaluation set is empty");
+    if (!data.targets.defined() || data.targets.dim() != 1 || data.targets.size(0) != data.inputs.size(0))
+        return makeError(ErrorKind::Usage, "targets must be one class index per input sample");
+    TS_TRY(checkDirectionShapes(directions.x, space, "x direction", "xdirection"));
+    if (directions.is2d()) TS_TRY(checkDirectionShapes(directions.y, space, "y direction", "ydirection"));
+
+    auto ev = std::unique_ptr<SurfaceEvaluator>(new SurfaceEvaluator());
+    ev->m_model = &model;
+    ev->m_space = std::move(space);
+    ev->m_origin = ev->m_space.snapshot();
+    ev->m_options = options;
+    ev->m_data = std::move(data);
+    // Directions in each tensor's own dtype so that set-weights is one fused add per tensor.
+    const auto cast = [&](const TensorList& d) {
+        TensorList out;
+        for (size_t i = 0; i < d.size(); ++i) {
+            const auto& w = ev->m_origin[i];
+            out.push_back(w.is_floating_point() ? d[i].to(w.scalar_type()).contiguous() : d[i]);
+        }
+        return out;
+    };
+    ev->m_dirs.x = cast(directions.x);
+    ev->m_dirs.y = cast(directions.y);
+    model.setTraining(false);
+
+    if (options.mode != EvalMode::Unbatched) {
+        if (ev->m_space.type != DirType::Weights && ev->m_space.live.size() != model.namedParameters().size()) {
+            ev->m_fallbackReason = "states directions include buffers";
+        } else {
+            ev->m_batched =
+                BatchedMlp::fromParameters(ev->m_space, ev->m_origin, ev->m_dirs, ev->m_data, ev->m_fallbackReason);
+        }
+        if (ev->m_batched) {
+            // Verify against the model's own forward at the origin and off it, for each candidate activation
+            // (the parameters alone do not say which one sits between the layers).
+            torch::NoGradGuard noGrad;
+            const int64_t n = std::min<int64_t>(ev->m_data.inputs.size(0), 256);
+            const std::vector<std::array<double, 2>> probes = {{0.0, 0.0}, {0.61, -0.37}};
+            std::vector<torch::Tensor> want;
+            bool forwardOk = true;
+            for (const auto& p : probes) {
+                ev->setPoint(p[0], p[1]);
+                try {
+                    want.push_back(model.forward(ev->m_data.inputs.narrow(0, 0, n)).detach().to(torch::kFloat64));
+                } catch (const std::exception&) {
+                    forwardOk = false;
+                    break;
+                }
+            }
+            ev->restore();
+            const double tol = ev->m_origin[0].scalar_type() == torch::kFloat64 ? 1e-9 : 1e-4;
+            bool matched = false;
+            for (Activation a : {Activation::ReLU, Activation::Tanh, Activation::Sigmoid, Activation::Gelu,
+                                 Activation::LeakyReLU, Activation::Identity}) {
+                if (!forwardOk) break;
+                if (ev->m_batched->layerCount() == 1 && a != Activation::Identity) continue;
+                ev->m_batched->setActivation(a);
+                const auto got = ev->m_batched->logits(probes, n).to(torch::kFloat64);
+                bool ok = true;
+                for (size_t i = 0; i < probes.size() && ok; ++i) {
+                    if (!want[i].sizes().equals(got[static_cast<int64_t>(i)].sizes())) {
+                        ok = false;
+                        break;
+                    }
+                    const double scale = 1.0 + want[i].abs().max().item<double>();
+                    const double diff = (want[i] - got[static_cast<int64_t>(i)]).abs().max().item<double>();
+                    ok = std::isfinite(diff) && diff <= tol * scale;
+                }
+                if (ok) {
+                    matched = true;
+                    break;
+                }
+            }
+            if (!matched) {
+                ev->m_batched.reset();
+                ev->m_fallbackReason = forwardOk ? "the model's outputs are not those of a Linear/activation chain"
+                                                 : "the model's forward failed on the evaluation inputs";
+            }
+        }
+        if (!ev->m_batched && options.mode == EvalMode::Batched)
+            return makeError(ErrorKind::Usage, "batched evaluation is not available: " + ev->m_fallbackReason);
+        if (ev->m_batched)
+            TS_LOG_DEBUG("landscape: batched path (%lld Linear layers, %s)",
+                         static_cast<long long>(ev->m_batched->layerCount()),
+                         activationName(ev->m_batched->activation()));
+        else
+            TS_LOG_INFO("landscape: per-point evaluation (%s)", ev->m_fallbackReason.c_str());
+    }
+    return ev;
+}
+
+SurfaceEvaluator::~SurfaceEvaluator() = default;
+
+void SurfaceEvaluator::setPoint(double a, double b) {
+    torch::NoGradGuard noGrad;
+    for (size_t i = 0; i < m_space.live.size(); ++i) {
+        auto& p = m_space.live[i];
+        if (!p.is_floating_point()) continue;
+        p.copy_(m_origin[i]);
+        p.add_(m_dirs.x[i], a);
+        if (m_dirs.is2d()) p.add_(m_dirs.y[i], b);
+    }
+}
+
+void SurfaceEvaluator::restore() {
+    torch::NoGradGuard noGrad;
+    for (size_t i = 0; i < m_space.live.size(); ++i) m_space.live[i].copy_(m_origin[i]);
+}
+
+PointValue SurfaceEvaluator::evaluateModel() {
+    torch::NoGradGuard noGrad;
+    const int64_t n = m_data.inputs.size(0);
+    const int64_t batch = m_options.sampleBatch > 0 ? m_options.sampleBatch : n;
+    double lossSum = 0, correct = 0;
+    for (int64_t begin = 0; begin < n; begin += batch) {
+        const int64_t len = std::min(batch, n - begin);
+        const auto logits = m_model->forward(m_data.inputs.narrow(0, begin, len));
+        accumulateLoss(logits, m_data.targets.narrow(0, begin, len), lossSum, correct);
+    }
+    return {lossSum / static_cast<double>(n), 100.0 * correct / static_cast<double>(n)};
+}
+
+Expected<std::vector<PointValue>> SurfaceEvaluator::evaluateUnbatched(const std::vector<std::array<double, 2>>& points) {
+    std::vector<PointValue> out;
+    out.reserve(points.size());
+    try {
+        for (const auto& p : points) {
+            setPoint(p[0], p[1]);
+            out.push_back(evaluateModel());
+        }
+    } catch (const std::exception& e) {
+        restore();
+        std::string what = e.what();
+        what = what.substr(0, what.find('\n'));
+        return makeError(ErrorKind::Failed, "model forward failed during landscape evaluation: " + what);
+    }
+    restore();
+    return out;
+}
+
+Expected<std::vector<PointValue>> SurfaceEvaluator::evaluate(const std::vector<std::array<double, 2>>& points) {
+    if (!m_batched) return evaluateUnbatched(points);
+    const int64_t chunk = m_options.pointChunk > 0 ? m_options.pointChunk : m_batched->autoChunk(8ll << 20);
+    try {
+        return m_batched->evaluate(points, chunk);
+    } catch (const std::exception& e) {
+        std::string what = e.what();
+        return makeError(ErrorKind::Failed, "batched landscape evaluation failed: " + what.substr(0, what.find('\n')));
+    }
+}
+
+Expected<Surface> SurfaceEvaluator::evaluateGrid(const GridSpec& grid, const GridRunOptions& run) {
+    TS_TRY(validateGrid(grid));
+    if (grid.is2d() && !m_dirs.is2d())
+        return makeError(ErrorKind::Usage, "a 2D grid needs two directions (the directions have only x)");
+    Surface surface = Surface::onGrid(grid);
+    const auto plan = planRefinement(surface.nx(), surface.ny(), run.progressive);
+    const int64_t total = grid.pointCount();
+    const int64_t chunk = !m_batched ? 1
+                          : m_options.pointChunk > 0 ? m_options.pointChunk
+                                                     : m_batched->autoChunk(8ll << 20);
+    int64_t done = 0;
+    int64_t finishedStride = 0;
+    for (size_t level = 0; level < plan.levels.size(); ++level) {
+        const auto& idx = plan.levels[level];
+        for (size_t begin = 0; begin < idx.size(); begin += static_cast<size_t>(chunk)) {
+            if (run.cancel && run.cancel->load(std::memory_order_relaxed)) return surface;
+            const size_t end = std::min(idx.size(), begin + static_cast<size_t>(chunk));
+            std::vector<std::array<double, 2>> points;
+            for (size_t j = begin; j < end; ++j) {
+                const int64_t k = idx[j];
+                const int64_t ix = k % surface.nx(), iy = k / surface.nx();
+                points.push_back({surface.x[static_cast<size_t>(ix)],
+                                  surface.is2d() ? surface.y[static_cast<size_t>(iy)] : 0.0});
+            }
+            auto values = evaluate(points);
+            if (!values) return values.error();
+            for (size_t j = begin; j < end; ++j) {
+                const auto k = static_cast<size_t>(idx[j]);
+                surface.loss[k] = (*values)[j - begin].loss;
+                surface.acc[k] = (*values)[j - begin].acc;
+                surface.computed[k] = 1;
+            }
+            done += static_cast<int64_t>(end - begin);
+            if (end == idx.size()) finishedStride = plan.strides[level];
+            if (run.progress) run.progress(done, total, surface, finishedStride);
+        }
+    }
+    return surface;
+}
+
+} // namespace ts::landscape
