@@ -143,8 +143,9 @@ void BM_TorchChain(benchmark::State& state) {
 BENCHMARK(BM_PlainRead_1Thread)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PlainRead_Pool)->Unit(benchmark::kMillisecond)->UseRealTime();
 // Args: tile rows, tile columns (neurons per block).
-BENCHMARK(BM_FusedStats_Cpu)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 1024});
-BENCHMARK(BM_FusedStats_Cpu_Histogram64)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 1024});
+BENCHMARK(BM_FusedStats_Cpu)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 256}); // the defaults
+BENCHMARK(BM_FusedStats_Cpu)->Name("BM_FusedStats_Cpu_Tiles")->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 128})->Args({128, 256})->Args({64, 1024});
+BENCHMARK(BM_FusedStats_Cpu_Histogram64)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 256});
 #ifdef TS_BENCH_TORCH
 BENCHMARK(BM_TorchChain)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 #endif

@@ -29,8 +29,11 @@ struct TileArrays {
         : sum(w), sumAbs(w), mn(w), mx(w), zeros(w), nans(w), infs(w), mean(w), dev(w), m2(w) {}
 };
 
-// Both sweeps over one tile: rows [0, rows) of x (row stride ld), neurons [0, w).
-TS_CPU_CLONES void sweepTile(const float* __restrict x, std::int64_t ld, int rows, int w, float* __restrict sum,
+// Both sweeps over one tile: rows [0, rows) of x (row stride ld), neurons [0, w). `next`: the tile that
+// follows (prefetched), or nullptr.
+constexpr int kPrefetchRows = 4;
+TS_CPU_CLONES void sweepTile(const float* __restrict x, const float* next, std::int64_t ld, int rows, int w,
+                             float* __restrict sum,
                              float* __restrict sumAbs, float* __restrict mn, float* __restrict mx,
                              float* __restrict zeros, float* __restrict nans, float* __restrict infs,
                              float* __restrict mean, float* __restrict dev, float* __restrict m2) {
@@ -41,6 +44,13 @@ TS_CPU_CLONES void sweepTile(const float* __restrict x, std::int64_t ld, int row
     }
     for (int r = 0; r < rows; ++r) {
         const float* __restrict row = x + r * ld;
+        // Each row of a tile is a separate DRAM page the hardware prefetcher has to re-learn: ask for the row
+        // kPrefetchRows ahead (the next tile's first rows near the end) so the misses overlap.
+        const float* ahead = r + kPrefetchRows < rows ? row + kPrefetchRows * ld
+                             : next                   ? next + (r + kPrefetchRows - rows) * ld
+                                                      : nullptr;
+        if (ahead)
+            for (int j = 0; j < w; j += 16) __builtin_prefetch(ahead + j, 0, 3);
         for (int j = 0; j < w; ++j)
             math::tileAccumulate(row[j], sum[j], sumAbs[j], mn[j], mx[j], zeros[j], nans[j], infs[j]);
     }
@@ -51,6 +61,82 @@ TS_CPU_CLONES void sweepTile(const float* __restrict x, std::int64_t ld, int row
         for (int j = 0; j < w; ++j) math::tileDeviation(row[j], mean[j], dev[j], m2[j]);
     }
 }
+
+// A swept tile into the block's running state (SoA, double), neurons [0, w): vectorises over neurons.
+TS_CPU_CLONES void addTile(int w, float rows, const float* __restrict sumAbs, const float* __restrict mn,
+                           const float* __restrict mx, const float* __restrict zeros, const float* __restrict nans,
+                           const float* __restrict infs, const float* __restrict shift, const float* __restrict dev,
+                           const float* __restrict m2, double* __restrict rn, double* __restrict rmean,
+                           double* __restrict rm2, double* __restrict rsumAbs, double* __restrict rzeros,
+                           double* __restrict rnans, double* __restrict rinfs, float* __restrict rmn,
+                           float* __restrict rmx) {
+    for (int j = 0; j < w; ++j) {
+        double nb, meanb, m2b;
+        math::tileMoments(rows, nans[j], infs[j], shift[j], dev[j], m2[j], nb, meanb, m2b);
+        math::chanCombine(rn[j], rmean[j], rm2[j], nb, meanb, m2b);
+        rsumAbs[j] += sumAbs[j];
+        rzeros[j] += zeros[j];
+        rnans[j] += nans[j];
+        rinfs[j] += infs[j];
+        rmn[j] = mn[j] < rmn[j] ? mn[j] : rmn[j];
+        rmx[j] = mx[j] > rmx[j] ? mx[j] : rmx[j];
+    }
+}
+
+// The block's final per-neuron values into the destination (one contiguous run per statistic).
+TS_CPU_CLONES void finalizeBlock(int w, double rows, const double* __restrict rn, const double* __restrict rmean,
+                                 const double* __restrict rm2, const double* __restrict rsumAbs,
+                                 const double* __restrict rzeros, const double* __restrict rnans,
+                                 const double* __restrict rinfs, const float* __restrict rmn,
+                                 const float* __restrict rmx, float* __restrict oMean, float* __restrict oMeanAbs,
+                                 float* __restrict oVar, float* __restrict oMin, float* __restrict oMax,
+                                 float* __restrict oZero, float* __restrict oNan, float* __restrict oInf) {
+    for (int j = 0; j < w; ++j)
+        math::finalizeValues(rows, rn[j], rmean[j], rm2[j], rsumAbs[j], rzeros[j], rnans[j], rinfs[j], rmn[j], rmx[j],
+                             oMean[j], oMeanAbs[j], oVar[j], oMin[j], oMax[j], oZero[j], oNan[j], oInf[j]);
+}
+
+// Per-neuron running state of one block of neurons (SoA); rows are the same for every neuron.
+struct BlockState {
+    std::vector<double> n, mean, m2, sumAbs, zeros, nans, infs;
+    std::vector<float> mn, mx;
+    explicit BlockState(int w) : n(w), mean(w), m2(w), sumAbs(w), zeros(w), nans(w), infs(w), mn(w), mx(w) {}
+    void reset(int w) {
+        std::fill_n(n.begin(), w, 0.0);
+        std::fill_n(mean.begin(), w, 0.0);
+        std::fill_n(m2.begin(), w, 0.0);
+        std::fill_n(sumAbs.begin(), w, 0.0);
+        std::fill_n(zeros.begin(), w, 0.0);
+        std::fill_n(nans.begin(), w, 0.0);
+        std::fill_n(infs.begin(), w, 0.0);
+        std::fill_n(mn.begin(), w, INFINITY);
+        std::fill_n(mx.begin(), w, -INFINITY);
+    }
+    // The block's neurons as one layer partial: a multi-way Chan combination (grand mean first, then
+    // M2 = sum M2_j + n_j (mean_j - mean)^2), the same quantity the GPU forms pairwise.
+    Run layer(int w, double rows) const {
+        Run r;
+        math::runningInit(r);
+        double s = 0;
+        for (int j = 0; j < w; ++j) {
+            r.n += n[j];
+            s += n[j] * mean[j];
+            r.sumAbs += sumAbs[j];
+            r.zeros += zeros[j];
+            r.nans += nans[j];
+            r.infs += infs[j];
+            r.min = mn[j] < r.min ? mn[j] : r.min;
+            r.max = mx[j] > r.max ? mx[j] : r.max;
+        }
+        r.mean = r.n > 0 ? s / r.n : 0.0;
+        for (int j = 0; j < w; ++j) {
+            const double d = mean[j] - r.mean;
+            r.m2 += m2[j] + n[j] * d * d;
+        }
+        r.rows = rows * w;
+        return r;
+    }
+};
 
 // Histogram of a tile (scalar: a scatter does not vectorise); counts has bins + 2 slots: under, bins, over.
 void histogramTile(const float* x, std::int64_t ld, int rows, int w, const float* edges, int bins, float scale,
@@ -129,34 +215,35 @@ Expected<LayerStats> CpuReducer::reduce(const TensorView& x, StatsDestination& d
 
     pool.parallelFor(static_cast<std::size_t>(blocks), 1, [&](std::size_t b0, std::size_t b1, unsigned worker) {
         TileArrays t(tileCols);
-        std::vector<Run> run(static_cast<std::size_t>(tileCols));
+        BlockState st(tileCols);
         for (std::size_t b = b0; b < b1; ++b) {
             const std::int64_t j0 = static_cast<std::int64_t>(b) * tileCols;
             const int w = static_cast<int>(std::min<std::int64_t>(tileCols, n - j0));
-            for (int j = 0; j < w; ++j) math::runningInit(run[j]);
+            st.reset(w);
             for (std::int64_t r0 = 0; r0 < rows; r0 += tileRows) {
                 const int rr = static_cast<int>(std::min<std::int64_t>(tileRows, rows - r0));
                 const float* tile = src + r0 * ld + j0;
-                sweepTile(tile, ld, rr, w, t.sum.data(), t.sumAbs.data(), t.mn.data(), t.mx.data(), t.zeros.data(),
+                const float* next = r0 + tileRows < rows ? tile + tileRows * ld
+                                    : (b + 1 < b1 && rows >= kPrefetchRows) ? src + j0 + tileCols
+                                                                            : nullptr;
+                sweepTile(tile, next, ld, rr, w, t.sum.data(), t.sumAbs.data(), t.mn.data(), t.mx.data(), t.zeros.data(),
                           t.nans.data(), t.infs.data(), t.mean.data(), t.dev.data(), t.m2.data());
                 if (fusedHistogram)
                     histogramTile(tile, ld, rr, w, hist.edges.data(), hist.bins, hist.scale,
                                   hist.perWorker[worker].data());
-                for (int j = 0; j < w; ++j) {
-                    math::TileSums s{t.sum[j], t.sumAbs[j], t.mn[j],   t.mx[j], t.zeros[j],
-                                     t.nans[j], t.infs[j],   t.mean[j], t.dev[j], t.m2[j]};
-                    math::runningAddTile(run[j], static_cast<float>(rr), s);
-                }
+                addTile(w, static_cast<float>(rr), t.sumAbs.data(), t.mn.data(), t.mx.data(), t.zeros.data(),
+                        t.nans.data(), t.infs.data(), t.mean.data(), t.dev.data(), t.m2.data(), st.n.data(),
+                        st.mean.data(), st.m2.data(), st.sumAbs.data(), st.zeros.data(), st.nans.data(),
+                        st.infs.data(), st.mn.data(), st.mx.data());
             }
-            Run layer;
-            math::runningInit(layer);
-            for (int j = 0; j < w; ++j) {
-                float v[kStatisticCount];
-                math::runningFinalize(run[j], v);
-                for (int s = 0; s < kStatisticCount; ++s) out[s * stride + j0 + j] = v[s];
-                if (!topValues.empty()) topValues[j0 + j] = v[topStat];
-                math::runningCombine(layer, run[j]);
-            }
+            float* o = out + j0;
+            finalizeBlock(w, static_cast<double>(rows), st.n.data(), st.mean.data(), st.m2.data(), st.sumAbs.data(),
+                          st.zeros.data(), st.nans.data(), st.infs.data(), st.mn.data(), st.mx.data(),
+                          o + TS_STATS_MEAN * stride, o + TS_STATS_MEAN_ABS * stride, o + TS_STATS_VARIANCE * stride,
+                          o + TS_STATS_MIN * stride, o + TS_STATS_MAX * stride, o + TS_STATS_ZERO_FRACTION * stride,
+                          o + TS_STATS_NAN_COUNT * stride, o + TS_STATS_INF_COUNT * stride);
+            if (!topValues.empty()) std::copy_n(o + topStat * stride, w, topValues.data() + j0);
+            const Run layer = st.layer(w, static_cast<double>(rows));
             blockLayer[b] = layer;
         }
     });

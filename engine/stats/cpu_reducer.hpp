@@ -10,7 +10,7 @@ namespace ts::stats {
 
 struct CpuReducerDesc {
     int tileRows = 64;   // rows per tile: a tile (tileRows x tileCols floats) stays in L2 between its two sweeps
-    int tileCols = 1024; // neurons per block; also the parallel work unit
+    int tileCols = 256;  // neurons per block (1 KiB per row: short strips, see the prefetch in sweepTile)
 };
 
 class CpuReducer final : public Reducer {

@@ -26,7 +26,7 @@
 namespace ts::stats::math {
 
 // Finite test that vectorises (x - x is 0 for finite x, NaN for NaN and +-Inf). Needs IEEE semantics: never
-// build this with -ffast-math.
+// build this with -ffast-math or -ffinite-math-only.
 TS_HD bool isFiniteValue(float x) { return (x - x) == 0.0f; }
 TS_HD bool isNanValue(float x) { return x != x; }
 
@@ -34,18 +34,23 @@ TS_HD bool isNanValue(float x) { return x != x; }
 // Initial values: sum = sumAbs = zeros = nans = infs = 0, mn = +Inf, mx = -Inf (see tileInit).
 TS_HD void tileAccumulate(float x, float& sum, float& sumAbs, float& mn, float& mx, float& zeros, float& nans,
                           float& infs) {
+    // Every operand is computed unconditionally and combined with selects and bitwise (not short-circuit) logic,
+    // so the CPU loop if-converts into vector blends (cpu_reducer.cpp is built with -fno-trapping-math, which
+    // changes no result: only whether FP exception flags may be raised speculatively).
     const bool finite = isFiniteValue(x);
     const bool nan = isNanValue(x);
+    const bool zero = x == 0.0f;
     const float v = finite ? x : 0.0f;
-    sum += v;
-    sumAbs += v < 0.0f ? -v : v;
+    const float a = fabsf(v);
     const float lo = finite ? x : INFINITY;
-    mn = lo < mn ? lo : mn;
     const float hi = finite ? x : -INFINITY;
+    sum += v;
+    sumAbs += a;
+    mn = lo < mn ? lo : mn;
     mx = hi > mx ? hi : mx;
-    zeros += x == 0.0f ? 1.0f : 0.0f;
+    zeros += zero ? 1.0f : 0.0f;
     nans += nan ? 1.0f : 0.0f;
-    infs += (finite || nan) ? 0.0f : 1.0f;
+    infs += (finite | nan) ? 0.0f : 1.0f;
 }
 
 struct TileSums {
@@ -68,7 +73,8 @@ TS_HD float tileMean(float rows, float sum, float nans, float infs) {
 
 // ---- Tile pass 2: deviation of one value from the tile mean (`shift`, from tileMean).
 TS_HD void tileDeviation(float x, float shift, float& dev, float& m2) {
-    const float d = isFiniteValue(x) ? x - shift : 0.0f;
+    const float diff = x - shift; // unconditional, see tileAccumulate
+    const float d = isFiniteValue(x) ? diff : 0.0f;
     dev += d;
     m2 += d * d;
 }
@@ -91,14 +97,52 @@ template <class T> TS_HD void runningInit(Running<T>& r) {
     r.max = -INFINITY;
 }
 
-// Chan, Golub and LeVeque's pairwise update: (n_a, mean_a, M2_a) + (n_b, mean_b, M2_b).
+// ---- Scalar forms (CPU loops over SoA arrays of neurons vectorise over these; the Running<T> forms below,
+// used by the GPU and for layer partials, call the same functions).
+
+// (n, mean, M2) of a finished tile of `rows` values. Corrected two-pass: mean = shift + dev / n,
+// M2 = sum d^2 - dev^2 / n, where d = x - shift and dev = sum d is tiny, so nothing cancels.
+template <class T>
+TS_HD void tileMoments(float rows, float nans, float infs, float shift, float dev, float m2, T& n, T& mean, T& M2) {
+    n = T(rows) - T(nans) - T(infs);
+    const T inv = n > T(0) ? T(1) / n : T(0);
+    const T d = T(dev);
+    mean = T(shift) + d * inv;
+    const T m = T(m2) - d * d * inv;
+    M2 = m > T(0) ? m : T(0);
+}
+
+// Chan, Golub and LeVeque's pairwise update: (na, meana, M2a) += (nb, meanb, M2b).
+template <class T> TS_HD void chanCombine(T& na, T& meana, T& m2a, T nb, T meanb, T m2b) {
+    const T n = na + nb;
+    const T delta = meanb - meana;
+    const T wb = n > T(0) ? nb / n : T(0);
+    meana = meana + delta * wb;
+    m2a = m2a + m2b + delta * delta * na * wb;
+    na = n;
+}
+
+// A neuron's final values (stats_layout.h semantics) from its running sums.
+template <class T>
+TS_HD void finalizeValues(T rows, T n, T mean, T m2, T sumAbs, T zeros, T nans, T infs, float mn, float mx,
+                          float& outMean, float& outMeanAbs, float& outVariance, float& outMin, float& outMax,
+                          float& outZeroFraction, float& outNans, float& outInfs) {
+    const bool any = n > T(0);
+    const T inv = any ? T(1) / n : T(0);
+    const T zf = zeros / rows; // rows > 0 always (empty input is rejected)
+    outMean = any ? float(mean) : NAN;
+    outMeanAbs = any ? float(sumAbs * inv) : NAN;
+    outVariance = any ? float(m2 * inv) : NAN;
+    outMin = any ? mn : NAN;
+    outMax = any ? mx : NAN;
+    outZeroFraction = float(zf);
+    outNans = float(nans);
+    outInfs = float(infs);
+}
+
+// ---- Struct forms.
 template <class T> TS_HD void runningCombine(Running<T>& a, const Running<T>& b) {
-    const T n = a.n + b.n;
-    const T delta = b.mean - a.mean;
-    const T wb = n > T(0) ? b.n / n : T(0);
-    a.mean = a.mean + delta * wb;
-    a.m2 = a.m2 + b.m2 + delta * delta * a.n * wb;
-    a.n = n;
+    chanCombine(a.n, a.mean, a.m2, b.n, b.mean, b.m2);
     a.rows += b.rows;
     a.sumAbs += b.sumAbs;
     a.zeros += b.zeros;
@@ -112,12 +156,7 @@ template <class T> TS_HD void runningCombine(Running<T>& a, const Running<T>& b)
 template <class T> TS_HD void runningAddTile(Running<T>& r, float rows, const TileSums& t) {
     Running<T> b;
     b.rows = T(rows);
-    b.n = T(rows) - T(t.nans) - T(t.infs);
-    // Corrected two-pass: mean = shift + dev / n, M2 = sum d^2 - dev^2 / n (dev is tiny: no cancellation).
-    const T dev = T(t.dev);
-    b.mean = b.n > T(0) ? T(t.shift) + dev / b.n : T(0);
-    const T m2 = b.n > T(0) ? T(t.m2) - dev * dev / b.n : T(0);
-    b.m2 = m2 > T(0) ? m2 : T(0);
+    tileMoments(rows, t.nans, t.infs, t.shift, t.dev, t.m2, b.n, b.mean, b.m2);
     b.sumAbs = T(t.sumAbs);
     b.zeros = T(t.zeros);
     b.nans = T(t.nans);
@@ -129,16 +168,9 @@ template <class T> TS_HD void runningAddTile(Running<T>& r, float rows, const Ti
 
 // One running state into the TS_STATS_COUNT values of stats_layout.h (out[TS_STATS_MEAN] ...).
 template <class T> TS_HD void runningFinalize(const Running<T>& r, float* out) {
-    const bool any = r.n > T(0);
-    const float nan = NAN;
-    out[TS_STATS_MEAN] = any ? float(r.mean) : nan;
-    out[TS_STATS_MEAN_ABS] = any ? float(r.sumAbs / r.n) : nan;
-    out[TS_STATS_VARIANCE] = any ? float(r.m2 / r.n) : nan;
-    out[TS_STATS_MIN] = any ? r.min : nan;
-    out[TS_STATS_MAX] = any ? r.max : nan;
-    out[TS_STATS_ZERO_FRACTION] = r.rows > T(0) ? float(r.zeros / r.rows) : nan;
-    out[TS_STATS_NAN_COUNT] = float(r.nans);
-    out[TS_STATS_INF_COUNT] = float(r.infs);
+    finalizeValues(r.rows, r.n, r.mean, r.m2, r.sumAbs, r.zeros, r.nans, r.infs, r.min, r.max, out[TS_STATS_MEAN],
+                   out[TS_STATS_MEAN_ABS], out[TS_STATS_VARIANCE], out[TS_STATS_MIN], out[TS_STATS_MAX],
+                   out[TS_STATS_ZERO_FRACTION], out[TS_STATS_NAN_COUNT], out[TS_STATS_INF_COUNT]);
 }
 
 // Sum of squares of the finite values behind a running state (for L2 norms): M2 + n mean^2, no cancellation.
