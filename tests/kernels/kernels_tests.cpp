@@ -1,0 +1,392 @@
+// CUDA statistics backend against the CPU backend (the specification), launcher error reporting, and
+// CUDA-Vulkan sharing end to end. Label `gpu`: without a usable CUDA device the program exits 77 (ctest: skipped).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <vulkan/vulkan.h>
+
+#include "engine/stats/cpu_reducer.hpp"
+#include "engine/stats/reducer.hpp"
+#include "kernels/interop.hpp"
+#include "kernels/runtime.hpp"
+#include "kernels/stats_kernels.hpp"
+#include "tests/stats/stats_test_util.hpp"
+
+using namespace ts;
+using namespace ts::stats;
+using ts::stats::testing::makeData;
+
+namespace {
+
+std::unique_ptr<Reducer> cudaReducer() {
+    auto r = makeReducer(Backend::Cuda);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? std::move(r).value() : nullptr;
+}
+
+// CUDA vs CPU: counts, min and max exact; moments to float tolerance (tiles differ: 8 rows vs 64).
+void expectSame(const NeuronStats& gpu, const NeuronStats& cpu, const std::string& where) {
+    ASSERT_EQ(gpu.neurons, cpu.neurons);
+    for (std::int64_t j = 0; j < cpu.neurons && !::testing::Test::HasFailure(); ++j) {
+        for (Statistic s : {Statistic::Min, Statistic::Max, Statistic::NanCount, Statistic::InfCount,
+                            Statistic::ZeroFraction}) {
+            const float a = gpu.at(s, j), b = cpu.at(s, j);
+            if (std::isnan(b))
+                EXPECT_TRUE(std::isnan(a)) << where << " " << statisticName(s) << " neuron " << j;
+            else
+                EXPECT_EQ(a, b) << where << " " << statisticName(s) << " neuron " << j;
+        }
+        const float mean = cpu.at(Statistic::Mean, j), var = cpu.at(Statistic::Variance, j);
+        if (std::isnan(mean)) {
+            EXPECT_TRUE(std::isnan(gpu.at(Statistic::Mean, j))) << where << " neuron " << j;
+            continue;
+        }
+        const double scale = std::fabs(mean) + std::sqrt(var) + 1e-30;
+        EXPECT_NEAR(gpu.at(Statistic::Mean, j), mean, 2e-6 * scale) << where << " neuron " << j;
+        EXPECT_NEAR(gpu.at(Statistic::MeanAbs, j), cpu.at(Statistic::MeanAbs, j),
+                    2e-6 * (cpu.at(Statistic::MeanAbs, j) + 1e-30))
+            << where << " neuron " << j;
+        EXPECT_NEAR(gpu.at(Statistic::Variance, j), var, 2e-5 * scale * scale) << where << " neuron " << j;
+    }
+}
+
+} // namespace
+
+TEST(CudaStats, MatchesCpuBackend) {
+    auto gpu = cudaReducer();
+    ASSERT_TRUE(gpu);
+    CpuReducer cpu;
+    std::uint32_t seed = 100;
+    struct Case {
+        std::int64_t b, n;
+    };
+    const Case cases[] = {{1, 1},    {1, 31},   {7, 32},     {64, 33},  {512, 1000}, {65, 1000}, {100000, 33},
+                          {3000, 1}, {64, 1 << 20}, {1, 1 << 20}};
+    for (const Case& c : cases) {
+        auto x = makeData(c.b, c.n, seed++);
+        x[0] = NAN;
+        if (x.size() > 10) x[9] = -INFINITY;
+        NeuronStats a, b;
+        ReduceOptions o;
+        o.topK = 5;
+        auto la = gpu->reduce(TensorView::matrix(x.data(), c.b, c.n), a, o);
+        auto lb = cpu.reduce(TensorView::matrix(x.data(), c.b, c.n), b, o);
+        ASSERT_TRUE(la) << la.error().message;
+        ASSERT_TRUE(lb);
+        const std::string where = std::to_string(c.b) + " x " + std::to_string(c.n);
+        expectSame(a, b, where);
+        EXPECT_EQ(la->finiteCount, lb->finiteCount) << where;
+        EXPECT_EQ(la->nanCount, lb->nanCount) << where;
+        EXPECT_EQ(la->infCount, lb->infCount) << where;
+        EXPECT_EQ(la->zeroCount, lb->zeroCount) << where;
+        EXPECT_NEAR(la->mean, lb->mean, 1e-6 * (std::fabs(lb->mean) + lb->std)) << where;
+        EXPECT_NEAR(la->std, lb->std, 1e-6 * lb->std) << where;
+        EXPECT_NEAR(la->l2Norm, lb->l2Norm, 1e-6 * lb->l2Norm) << where;
+        EXPECT_EQ(la->min, lb->min) << where;
+        EXPECT_EQ(la->max, lb->max) << where;
+        ASSERT_EQ(la->top.size(), lb->top.size());
+    }
+}
+
+// Same published edges and the same bin function: counts are identical, not just close.
+TEST(CudaStats, HistogramIdenticalToCpu) {
+    auto gpu = cudaReducer();
+    ASSERT_TRUE(gpu);
+    auto x = makeData(333, 4097, 7);
+    x[5] = NAN;
+    for (int bins : {1, 64, 9000}) // 9000: bins beyond shared memory use global atomics
+        for (bool given : {true, false}) {
+            ReduceOptions o;
+            o.histogram.bins = bins;
+            if (given) o.histogram.lo = -2.0f, o.histogram.hi = 2.5f;
+            NeuronStats a, b;
+            auto la = gpu->reduce(TensorView::matrix(x.data(), 333, 4097), a, o);
+            auto lb = CpuReducer().reduce(TensorView::matrix(x.data(), 333, 4097), b, o);
+            ASSERT_TRUE(la && lb);
+            EXPECT_EQ(la->histogram.edges, lb->histogram.edges);
+            EXPECT_EQ(la->histogram.counts, lb->histogram.counts) << bins << " bins";
+            EXPECT_EQ(la->histogram.underflow, lb->histogram.underflow);
+            EXPECT_EQ(la->histogram.overflow, lb->histogram.overflow);
+        }
+}
+
+// Device input (padded rows) and a device destination: nothing crosses the bus but the layer partials.
+TEST(CudaStats, DeviceInputAndDestination) {
+    auto gpu = cudaReducer();
+    ASSERT_TRUE(gpu);
+    auto stream = kernels::Stream::create();
+    ASSERT_TRUE(stream);
+    const std::int64_t b = 50, n = 777, ld = 800;
+    auto x = makeData(b, ld, 9);
+    auto dx = kernels::DeviceBuffer::allocate(x.size() * sizeof(float));
+    auto dout = kernels::DeviceBuffer::allocate(statsBytes(n));
+    ASSERT_TRUE(dx && dout);
+    ASSERT_TRUE(kernels::copyAsync(dx->data(), x.data(), x.size() * sizeof(float), stream->handle()));
+    ASSERT_TRUE(stream->synchronize());
+    TensorView v = TensorView::matrix(dx->as<float>(), b, n, "device x", MemoryKind::Device);
+    v.rowStride = ld;
+
+    struct DeviceDest final : StatsDestination {
+        void* p;
+        std::size_t bytes;
+        std::uint64_t g = 0;
+        MemoryKind memory() const override { return MemoryKind::Device; }
+        float* data() override { return static_cast<float*>(p); }
+        std::size_t capacityBytes() const override { return bytes; }
+        Status beginWrite(StreamHandle) override { return Status::ok(); }
+        Status endWrite(StreamHandle s) override {
+            ++g;
+            return kernels::synchronizeStream(s);
+        }
+        std::uint64_t generation() const override { return g; }
+    } dest;
+    dest.p = dout->data();
+    dest.bytes = statsBytes(n);
+    ASSERT_TRUE(gpu->reduce(v, dest));
+    NeuronStats a;
+    a.neurons = n;
+    a.data.resize(statsBytes(n) / sizeof(float));
+    ASSERT_TRUE(kernels::copyAsync(a.data.data(), dout->data(), statsBytes(n), stream->handle()));
+    ASSERT_TRUE(stream->synchronize());
+    TensorView hv = TensorView::matrix(x.data(), b, n);
+    hv.rowStride = ld;
+    NeuronStats c;
+    ASSERT_TRUE(CpuReducer().reduce(hv, c));
+    expectSame(a, c, "device");
+}
+
+TEST(CudaStats, ClustersAndNormRatioMatchCpu) {
+    auto gpu = cudaReducer();
+    ASSERT_TRUE(gpu);
+    const std::int64_t n = 50001;
+    auto values = makeData(1, n, 3);
+    std::vector<std::int32_t> cluster(n);
+    for (std::int64_t i = 0; i < n; ++i) cluster[i] = static_cast<std::int32_t>((i * 7919) % 301) - 1;
+    auto a = gpu->aggregateClusters({values.data(), n}, {cluster.data(), n}, 300);
+    auto b = CpuReducer().aggregateClusters({values.data(), n}, {cluster.data(), n}, 300);
+    ASSERT_TRUE(a && b) << (a ? "" : a.error().message);
+    EXPECT_EQ(a->count, b->count);
+    EXPECT_EQ(a->maxAbs, b->maxAbs);
+    for (int c = 0; c < 300; ++c) EXPECT_NEAR(a->mean[c], b->mean[c], 1e-6 * (std::fabs(b->mean[c]) + 1));
+    cluster[123] = 300;
+    auto bad = gpu->aggregateClusters({values.data(), n}, {cluster.data(), n}, 300);
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("neuron 123 has cluster index 300"), std::string::npos);
+
+    auto g = makeData(64, 1000, 1), w = makeData(64, 1000, 2);
+    auto ra = gpu->normRatio(TensorView::matrix(g.data(), 64, 1000), TensorView::matrix(w.data(), 64, 1000));
+    auto rb = CpuReducer().normRatio(TensorView::matrix(g.data(), 64, 1000), TensorView::matrix(w.data(), 64, 1000));
+    ASSERT_TRUE(ra && rb);
+    EXPECT_NEAR(*ra, *rb, 1e-12 * *rb);
+}
+
+// Errors carry the failing expression and its file and line.
+TEST(CudaStats, LauncherErrorsAreReported) {
+    auto huge = kernels::DeviceBuffer::allocate(std::size_t(1) << 60);
+    ASSERT_FALSE(huge);
+    EXPECT_NE(huge.error().message.find("cudaMalloc"), std::string::npos) << huge.error().message;
+    EXPECT_NE(huge.error().message.find("kernels/runtime.cu:"), std::string::npos) << huge.error().message;
+    kernels::NeuronStatsArgs a; // empty
+    auto s = kernels::launchNeuronStats(a, nullptr);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.message().find("launchNeuronStats"), std::string::npos);
+}
+
+// ---- CUDA-Vulkan sharing: a Vulkan buffer on the same GPU, memory exported as an opaque fd, imported into
+// CUDA, written by the CUDA reducer, read back through Vulkan's host mapping after a timeline-semaphore wait.
+namespace {
+
+struct VulkanExport {
+    VkInstance instance = VK_NULL_HANDLE;
+    VkDevice device = VK_NULL_HANDLE;
+    VkBuffer buffer = VK_NULL_HANDLE;
+    VkDeviceMemory memory = VK_NULL_HANDLE;
+    VkSemaphore semaphore = VK_NULL_HANDLE;
+    VkDeviceSize allocationSize = 0;
+    std::string skipReason;
+
+    ~VulkanExport() {
+        if (device) {
+            vkDeviceWaitIdle(device);
+            if (semaphore) vkDestroySemaphore(device, semaphore, nullptr);
+            if (buffer) vkDestroyBuffer(device, buffer, nullptr);
+            if (memory) vkFreeMemory(device, memory, nullptr);
+            vkDestroyDevice(device, nullptr);
+        }
+        if (instance) vkDestroyInstance(instance, nullptr);
+    }
+
+    bool create(const kernels::DeviceInfo& cuda, VkDeviceSize size, bool withSemaphore) {
+        VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+        app.apiVersion = VK_API_VERSION_1_2;
+        VkInstanceCreateInfo ici{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+        ici.pApplicationInfo = &app;
+        if (vkCreateInstance(&ici, nullptr, &instance) != VK_SUCCESS) return skip("no Vulkan 1.2 instance");
+        std::uint32_t count = 0;
+        vkEnumeratePhysicalDevices(instance, &count, nullptr);
+        std::vector<VkPhysicalDevice> devices(count);
+        vkEnumeratePhysicalDevices(instance, &count, devices.data());
+        VkPhysicalDevice phys = VK_NULL_HANDLE;
+        for (VkPhysicalDevice d : devices) {
+            VkPhysicalDeviceIDProperties id{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
+            VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+            p2.pNext = &id;
+            vkGetPhysicalDeviceProperties2(d, &p2);
+            if (p2.properties.apiVersion >= VK_API_VERSION_1_2 &&
+                std::memcmp(id.deviceUUID, cuda.uuid, VK_UUID_SIZE) == 0)
+                phys = d;
+        }
+        if (!phys) return skip("no Vulkan 1.2 device with the CUDA device's UUID");
+        const char* exts[] = {VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME, VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME};
+        VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+        f12.timelineSemaphore = VK_TRUE;
+        float prio = 1.0f;
+        VkDeviceQueueCreateInfo q{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+        q.queueFamilyIndex = 0;
+        q.queueCount = 1;
+        q.pQueuePriorities = &prio;
+        VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+        dci.pNext = &f12;
+        dci.queueCreateInfoCount = 1;
+        dci.pQueueCreateInfos = &q;
+        dci.enabledExtensionCount = 2;
+        dci.ppEnabledExtensionNames = exts;
+        if (vkCreateDevice(phys, &dci, nullptr, &device) != VK_SUCCESS)
+            return skip("device without external memory/semaphore fd or timeline semaphores");
+
+        VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
+        ext.handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
+        VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+        bci.pNext = &ext;
+        bci.size = size;
+        bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
+        bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+        if (vkCreateBuffer(device, &bci, nullptr, &buffer) != VK_SUCCESS) return fail("vkCreateBuffer");
+        VkMemoryRequirements req;
+        vkGetBufferMemoryRequirements(device, buffer, &req);
+        VkPhysicalDeviceMemoryProperties mp;
+        vkGetPhysicalDeviceMemoryProperties(phys, &mp);
+        const VkMemoryPropertyFlags want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+        std::uint32_t type = UINT32_MAX;
+        for (std::uint32_t i = 0; i < mp.memoryTypeCount && type == UINT32_MAX; ++i)
+            if ((req.memoryTypeBits & (1u << i)) && (mp.memoryTypes[i].propertyFlags & want) == want) type = i;
+        if (type == UINT32_MAX) return skip("no host-visible exportable memory type to read the result back");
+        VkMemoryDedicatedAllocateInfo ded{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
+        ded.buffer = buffer;
+        VkExportMemoryAllocateInfo exp{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO};
+        exp.pNext = &ded;
+        exp.handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
+        VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+        mai.pNext = &exp;
+        mai.allocationSize = req.size;
+        mai.memoryTypeIndex = type;
+        if (vkAllocateMemory(device, &mai, nullptr, &memory) != VK_SUCCESS) return fail("vkAllocateMemory");
+        allocationSize = req.size;
+        if (vkBindBufferMemory(device, buffer, memory, 0) != VK_SUCCESS) return fail("vkBindBufferMemory");
+        if (withSemaphore) {
+            VkSemaphoreTypeCreateInfo tci{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
+            tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+            tci.initialValue = 0;
+            VkExportSemaphoreCreateInfo esi{VK_STRUCTURE_TYPE_EXPORT_SEMAPHORE_CREATE_INFO};
+            esi.pNext = &tci;
+            esi.handleTypes = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;
+            VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+            sci.pNext = &esi;
+            if (vkCreateSemaphore(device, &sci, nullptr, &semaphore) != VK_SUCCESS) return fail("vkCreateSemaphore");
+        }
+        return true;
+    }
+
+    int memoryFd() const {
+        auto getFd = reinterpret_cast<PFN_vkGetMemoryFdKHR>(vkGetDeviceProcAddr(device, "vkGetMemoryFdKHR"));
+        VkMemoryGetFdInfoKHR gi{VK_STRUCTURE_TYPE_MEMORY_GET_FD_INFO_KHR};
+        gi.memory = memory;
+        gi.handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
+        int fd = -1;
+        return getFd && getFd(device, &gi, &fd) == VK_SUCCESS ? fd : -1;
+    }
+    int semaphoreFd() const {
+        auto getFd = reinterpret_cast<PFN_vkGetSemaphoreFdKHR>(vkGetDeviceProcAddr(device, "vkGetSemaphoreFdKHR"));
+        VkSemaphoreGetFdInfoKHR gi{VK_STRUCTURE_TYPE_SEMAPHORE_GET_FD_INFO_KHR};
+        gi.semaphore = semaphore;
+        gi.handleType = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;
+        int fd = -1;
+        return getFd && getFd(device, &gi, &fd) == VK_SUCCESS ? fd : -1;
+    }
+
+    bool skip(const char* why) {
+        skipReason = why;
+        return false;
+    }
+    bool fail(const char* what) {
+        ADD_FAILURE() << what << " failed";
+        return false;
+    }
+};
+
+} // namespace
+
+class VulkanInterop : public ::testing::TestWithParam<bool> {};
+
+TEST_P(VulkanInterop, CudaWritesStatisticsIntoAnExportedVulkanBuffer) {
+    const bool withSemaphore = GetParam();
+    auto cuda = kernels::probeDevice();
+    ASSERT_TRUE(cuda);
+    const std::int64_t b = 64, n = 10007;
+    auto x = makeData(b, n, 42);
+    {
+        VulkanExport vk;
+        if (!vk.create(*cuda, statsBytes(n), withSemaphore)) {
+            if (!vk.skipReason.empty()) GTEST_SKIP() << vk.skipReason;
+            return;
+        }
+        ExportedVulkanBuffer e;
+        e.memoryFd = vk.memoryFd();
+        ASSERT_GE(e.memoryFd, 0);
+        e.allocationSize = vk.allocationSize;
+        e.offset = 0;
+        e.size = statsBytes(n);
+        e.dedicated = true;
+        e.timelineSemaphoreFd = withSemaphore ? vk.semaphoreFd() : -1;
+        {
+            auto dest = importVulkanStatsDestination(e);
+            ASSERT_TRUE(dest) << dest.error().message;
+            auto gpu = cudaReducer();
+            ASSERT_TRUE(gpu);
+            auto layer = gpu->reduce(TensorView::matrix(x.data(), b, n), **dest);
+            ASSERT_TRUE(layer) << layer.error().message;
+            EXPECT_EQ((*dest)->generation(), 1u);
+            if (withSemaphore) { // the renderer's side of the protocol: wait for 2g + 1
+                std::uint64_t value = 1;
+                VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
+                wi.semaphoreCount = 1;
+                wi.pSemaphores = &vk.semaphore;
+                wi.pValues = &value;
+                ASSERT_EQ(vkWaitSemaphores(vk.device, &wi, 5'000'000'000ull), VK_SUCCESS);
+            }
+            void* mapped = nullptr;
+            ASSERT_EQ(vkMapMemory(vk.device, vk.memory, 0, VK_WHOLE_SIZE, 0, &mapped), VK_SUCCESS);
+            NeuronStats got;
+            got.neurons = n;
+            got.data.assign(static_cast<float*>(mapped), static_cast<float*>(mapped) + statsBytes(n) / sizeof(float));
+            vkUnmapMemory(vk.device, vk.memory);
+            NeuronStats ref;
+            ASSERT_TRUE(CpuReducer().reduce(TensorView::matrix(x.data(), b, n), ref));
+            expectSame(got, ref, "vulkan buffer");
+        } // teardown order: CUDA import (and reducer) before the Vulkan memory
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(SemaphoreOrStreamSync, VulkanInterop, ::testing::Values(true, false));
+
+int main(int argc, char** argv) {
+    auto device = kernels::probeDevice();
+    if (!device) {
+        std::printf("kernels_tests skipped: no CUDA device (%s)\n", device.error().message.c_str());
+        return 77; // ctest SKIP_RETURN_CODE
+    }
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
