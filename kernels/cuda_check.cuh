@@ -1,5 +1,5 @@
-// cudaError_t checks that carry expression, file and line into ts::Status (CUB's CubDebug, nvpro's NVVK_CHECK).
-// Device-side header (.cuh): included only by kernels/*.cu.
+// cudaError_t checks that carry expression, file and line into ts::Status (CUB's CubDebug, nvpro's
+// NVVK_CHECK). Device-side header (.cuh): included only by kernels/*.cu.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -26,7 +26,7 @@ inline Error cudaFailure(cudaError_t e, const char* expr, const char* file, int 
     do {                                                                                                     \
         cudaError_t ts_cuda_error_ = (expr);                                                                 \
         if (ts_cuda_error_ != cudaSuccess)                                                                   \
-            return ::ts::kernels::cudaFailure(ts_cuda_error_, #expr, __FILE__, __LINE__);                   \
+            return ::ts::kernels::cudaFailure(ts_cuda_error_, #expr, __FILE__, __LINE__);                    \
     } while (0)
 
 // After a <<<...>>> launch: configuration errors surface from cudaGetLastError.

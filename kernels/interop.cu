@@ -46,9 +46,12 @@ void ExternalMemory::reset() {
     m_size = 0;
 }
 
-ExternalMemory::~ExternalMemory() { reset(); }
+ExternalMemory::~ExternalMemory() {
+    reset();
+}
 
-ExternalMemory::ExternalMemory(ExternalMemory&& o) noexcept : m_handle(o.m_handle), m_ptr(o.m_ptr), m_size(o.m_size) {
+ExternalMemory::ExternalMemory(ExternalMemory&& o) noexcept
+    : m_handle(o.m_handle), m_ptr(o.m_ptr), m_size(o.m_size) {
     o.m_handle = nullptr;
     o.m_ptr = nullptr;
     o.m_size = 0;

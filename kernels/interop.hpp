@@ -15,7 +15,7 @@
 namespace ts::kernels {
 
 struct ExternalMemoryDesc {
-    int fd = -1;                      // from vkGetMemoryFdKHR; ownership passes to import() (closed on failure)
+    int fd = -1; // from vkGetMemoryFdKHR; ownership passes to import() (closed on failure)
     std::uint64_t allocationSize = 0; // size of the whole VkDeviceMemory allocation
     std::uint64_t offset = 0;         // of the mapped range inside the allocation
     std::uint64_t size = 0;           // bytes to map

@@ -50,7 +50,9 @@ Stream& Stream::operator=(Stream&& o) noexcept {
     return *this;
 }
 
-Status Stream::synchronize() const { return synchronizeStream(m_stream); }
+Status Stream::synchronize() const {
+    return synchronizeStream(m_stream);
+}
 
 Expected<DeviceBuffer> DeviceBuffer::allocate(std::size_t bytes) {
     DeviceBuffer b;
@@ -95,9 +97,10 @@ Status copyAsync(void* dst, const void* src, std::size_t bytes, StreamHandle str
     return Status::ok();
 }
 
-Status copy2DAsync(void* dst, std::size_t dstPitch, const void* src, std::size_t srcPitch, std::size_t widthBytes,
-                   std::size_t height, StreamHandle stream) {
-    TS_CUDA_CHECK(cudaMemcpy2DAsync(dst, dstPitch, src, srcPitch, widthBytes, height, cudaMemcpyDefault, stream));
+Status copy2DAsync(void* dst, std::size_t dstPitch, const void* src, std::size_t srcPitch,
+                   std::size_t widthBytes, std::size_t height, StreamHandle stream) {
+    TS_CUDA_CHECK(
+        cudaMemcpy2DAsync(dst, dstPitch, src, srcPitch, widthBytes, height, cudaMemcpyDefault, stream));
     return Status::ok();
 }
 

@@ -51,7 +51,9 @@ class DeviceBuffer {
     static Expected<DeviceBuffer> allocate(std::size_t bytes);
     DeviceBuffer() = default;
     ~DeviceBuffer();
-    DeviceBuffer(DeviceBuffer&& o) noexcept : m_ptr(o.m_ptr), m_bytes(o.m_bytes) { o.m_ptr = nullptr, o.m_bytes = 0; }
+    DeviceBuffer(DeviceBuffer&& o) noexcept : m_ptr(o.m_ptr), m_bytes(o.m_bytes) {
+        o.m_ptr = nullptr, o.m_bytes = 0;
+    }
     DeviceBuffer& operator=(DeviceBuffer&& o) noexcept;
     DeviceBuffer(const DeviceBuffer&) = delete;
     DeviceBuffer& operator=(const DeviceBuffer&) = delete;
@@ -71,8 +73,8 @@ Status synchronizeStream(StreamHandle stream);
 // Asynchronous on `stream`; host memory should be pinned for real overlap (pageable works, synchronously).
 Status copyAsync(void* dst, const void* src, std::size_t bytes, StreamHandle stream);
 // 2D copy: `height` rows of `widthBytes`, row pitches in bytes (any direction, cudaMemcpyDefault).
-Status copy2DAsync(void* dst, std::size_t dstPitch, const void* src, std::size_t srcPitch, std::size_t widthBytes,
-                   std::size_t height, StreamHandle stream);
+Status copy2DAsync(void* dst, std::size_t dstPitch, const void* src, std::size_t srcPitch,
+                   std::size_t widthBytes, std::size_t height, StreamHandle stream);
 Status memsetAsync(void* dst, int value, std::size_t bytes, StreamHandle stream);
 
 } // namespace ts::kernels

@@ -12,9 +12,9 @@ namespace {
 
 namespace m = ts::stats::math;
 
-constexpr int kWarp = 32;   // neurons per block (one per lane)
-constexpr int kSlices = 8;  // row slices per block (blockDim.y)
-constexpr int kTile = 8;    // rows a thread loads at once: one tile of the shared arithmetic
+constexpr int kWarp = 32;  // neurons per block (one per lane)
+constexpr int kSlices = 8; // row slices per block (blockDim.y)
+constexpr int kTile = 8;   // rows a thread loads at once: one tile of the shared arithmetic
 constexpr unsigned kFull = 0xffffffffu;
 
 __device__ LayerPartial shuffleDown(const LayerPartial& r, int offset) {
@@ -47,7 +47,8 @@ __device__ void accumulateRows(const float* __restrict__ x, std::int64_t ld, std
         const int rr = r1 - t0 < kTile ? int(r1 - t0) : kTile;
         float v[kTile];
 #pragma unroll
-        for (int i = 0; i < kTile; ++i) v[i] = (valid && i < rr) ? __ldg(x + (t0 + i) * ld + j) : 0.0f;
+        for (int i = 0; i < kTile; ++i)
+            v[i] = (valid && i < rr) ? __ldg(x + (t0 + i) * ld + j) : 0.0f;
         if (!valid) continue;
         m::TileSums s;
         m::tileInit(s);
@@ -68,7 +69,8 @@ __device__ void finalizeNeuron(const LayerPartial& run, std::int64_t j, bool val
         float v[TS_STATS_COUNT];
         m::runningFinalize(run, v);
 #pragma unroll
-        for (int s = 0; s < TS_STATS_COUNT; ++s) out[s * outStride + j] = v[s];
+        for (int s = 0; s < TS_STATS_COUNT; ++s)
+            out[s * outStride + j] = v[s];
     }
     LayerPartial layer = run; // invalid lanes hold an empty state: combining it changes nothing
     warpCombine(layer);
@@ -89,7 +91,8 @@ __global__ void __launch_bounds__(kWarp* kSlices)
     sh[threadIdx.y][threadIdx.x] = run;
     __syncthreads();
     if (threadIdx.y != 0) return;
-    for (int s = 1; s < kSlices; ++s) m::runningCombine(run, sh[s][threadIdx.x]);
+    for (int s = 1; s < kSlices; ++s)
+        m::runningCombine(run, sh[s][threadIdx.x]);
     if (gridDim.y == 1) {
         finalizeNeuron(run, j, valid, a.out, a.outStride, a.layerPartials);
     } else if (valid) {
@@ -104,7 +107,8 @@ __global__ void neuronStatsFinalizeKernel(NeuronStatsArgs a, int splits, const L
     LayerPartial run;
     m::runningInit(run);
     if (valid)
-        for (int s = 0; s < splits; ++s) m::runningCombine(run, split[std::int64_t(s) * a.cols + j]);
+        for (int s = 0; s < splits; ++s)
+            m::runningCombine(run, split[std::int64_t(s) * a.cols + j]);
     finalizeNeuron(run, j, valid, a.out, a.outStride, a.layerPartials);
 }
 
@@ -141,8 +145,10 @@ __global__ void histogramKernel(HistogramArgs a, bool sharedBins) {
     float* edges = reinterpret_cast<float*>(smem + slots);
     const float* e = a.edges;
     if (sharedBins) {
-        for (int i = threadIdx.x; i < slots; i += blockDim.x) bins[i] = 0;
-        for (int i = threadIdx.x; i <= a.bins; i += blockDim.x) edges[i] = a.edges[i];
+        for (int i = threadIdx.x; i < slots; i += blockDim.x)
+            bins[i] = 0;
+        for (int i = threadIdx.x; i <= a.bins; i += blockDim.x)
+            edges[i] = a.edges[i];
         e = edges;
         __syncthreads();
     }
@@ -185,7 +191,9 @@ __global__ void clusterKernel(ClusterArgs a) {
     atomicAdd(&a.count[c], 1u);
 }
 
-__global__ void setValue(long long* p, long long v) { *p = v; }
+__global__ void setValue(long long* p, long long v) {
+    *p = v;
+}
 
 // ---- Sums of squares (norm ratio): grid-stride, warp shuffles, one partial per block.
 constexpr int kSumBlocks = 1024, kSumThreads = 256;
@@ -200,19 +208,23 @@ __global__ void sumSquaresKernel(SumSquaresArgs a) {
         const double v = __ldg(a.x + r * a.ld + j);
         s += v * v;
     }
-    for (int offset = kWarp / 2; offset > 0; offset /= 2) s += __shfl_down_sync(kFull, s, offset);
+    for (int offset = kWarp / 2; offset > 0; offset /= 2)
+        s += __shfl_down_sync(kFull, s, offset);
     if ((threadIdx.x & (kWarp - 1)) == 0) warpSums[threadIdx.x / kWarp] = s;
     __syncthreads();
     if (threadIdx.x == 0) {
         double t = 0;
-        for (int w = 0; w < kSumThreads / kWarp; ++w) t += warpSums[w];
+        for (int w = 0; w < kSumThreads / kWarp; ++w)
+            t += warpSums[w];
         a.partials[blockIdx.x] = t;
     }
 }
 
 } // namespace
 
-std::int64_t neuronStatsLayerPartials(std::int64_t cols) { return (cols + kWarp - 1) / kWarp; }
+std::int64_t neuronStatsLayerPartials(std::int64_t cols) {
+    return (cols + kWarp - 1) / kWarp;
+}
 
 std::size_t neuronStatsScratchBytes(std::int64_t rows, std::int64_t cols, int smCount) {
     SplitPlan p = planSplits(rows, cols, smCount);
@@ -224,7 +236,8 @@ Status launchNeuronStats(const NeuronStatsArgs& a, StreamHandle stream) {
         return makeError(ErrorKind::Usage, "launchNeuronStats: bad arguments (empty matrix or null pointer)");
     SplitPlan p = planSplits(a.rows, a.cols, a.smCount);
     if (p.splits > 1 && !a.scratch)
-        return makeError(ErrorKind::Usage, "launchNeuronStats: row split needs scratch (neuronStatsScratchBytes)");
+        return makeError(ErrorKind::Usage,
+                         "launchNeuronStats: row split needs scratch (neuronStatsScratchBytes)");
     const std::int64_t blocksX = neuronStatsLayerPartials(a.cols);
     if (blocksX > 0x7fffffff) return makeError(ErrorKind::Usage, "launchNeuronStats: too many neurons");
     dim3 grid(unsigned(blocksX), unsigned(p.splits)), block(kWarp, kSlices);
@@ -268,7 +281,9 @@ Status launchClusterAggregate(const ClusterArgs& a, StreamHandle stream) {
     return Status::ok();
 }
 
-int sumSquaresPartials() { return kSumBlocks; }
+int sumSquaresPartials() {
+    return kSumBlocks;
+}
 
 Status launchSumSquares(const SumSquaresArgs& a, StreamHandle stream) {
     if (a.rows <= 0 || a.cols <= 0 || !a.x || !a.partials)

@@ -31,7 +31,8 @@ const std::vector<float>& data() {
                 std::normal_distribution<float> nd(0.3f, 1.5f);
                 std::uniform_int_distribution<int> z(0, 4);
                 float* row = v.data() + r * kNeurons;
-                for (std::int64_t j = 0; j < kNeurons; ++j) row[j] = z(rng) == 0 ? 0.0f : nd(rng);
+                for (std::int64_t j = 0; j < kNeurons; ++j)
+                    row[j] = z(rng) == 0 ? 0.0f : nd(rng);
             }
         });
         return v;
@@ -47,17 +48,21 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) std::uint32_t readWo
     std::uint32_t acc[16] = {};
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; ++k) acc[k] ^= p[i + k];
-    for (; i < n; ++i) acc[0] ^= p[i];
+        for (int k = 0; k < 16; ++k)
+            acc[k] ^= p[i + k];
+    for (; i < n; ++i)
+        acc[0] ^= p[i];
     std::uint32_t r = 0;
-    for (auto a : acc) r ^= a;
+    for (auto a : acc)
+        r ^= a;
     return r;
 }
 
 void BM_PlainRead_1Thread(benchmark::State& state) {
     const auto& x = data();
     const auto* words = reinterpret_cast<const std::uint32_t*>(x.data());
-    for (auto _ : state) benchmark::DoNotOptimize(readWords(words, x.size()));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(readWords(words, x.size()));
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * kBytes);
 }
 
@@ -100,7 +105,9 @@ void runFused(benchmark::State& state, const ReduceOptions& options) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * kBytes);
 }
 
-void BM_FusedStats_Cpu(benchmark::State& state) { runFused(state, {}); }
+void BM_FusedStats_Cpu(benchmark::State& state) {
+    runFused(state, {});
+}
 
 void BM_FusedStats_Cpu_Histogram64(benchmark::State& state) {
     ReduceOptions o;
@@ -144,7 +151,13 @@ BENCHMARK(BM_PlainRead_1Thread)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PlainRead_Pool)->Unit(benchmark::kMillisecond)->UseRealTime();
 // Args: tile rows, tile columns (neurons per block).
 BENCHMARK(BM_FusedStats_Cpu)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 256}); // the defaults
-BENCHMARK(BM_FusedStats_Cpu)->Name("BM_FusedStats_Cpu_Tiles")->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 128})->Args({128, 256})->Args({64, 1024});
+BENCHMARK(BM_FusedStats_Cpu)
+    ->Name("BM_FusedStats_Cpu_Tiles")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Args({64, 128})
+    ->Args({128, 256})
+    ->Args({64, 1024});
 BENCHMARK(BM_FusedStats_Cpu_Histogram64)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 256});
 #ifdef TS_BENCH_TORCH
 BENCHMARK(BM_TorchChain)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);

@@ -1,5 +1,6 @@
-// The CPU statistics backend: ts::ThreadPool over blocks of neurons, one pass over the data, tiles of rows kept
-// in cache for the second (deviation) sweep. What runs here and in CI; the reference for the CUDA backend.
+// The CPU statistics backend: ts::ThreadPool over blocks of neurons, one pass over the data, tiles of rows
+// kept in cache for the second (deviation) sweep. What runs here and in CI; the reference for the CUDA
+// backend.
 #pragma once
 
 #include <memory>
@@ -9,8 +10,9 @@
 namespace ts::stats {
 
 struct CpuReducerDesc {
-    int tileRows = 64;   // rows per tile: a tile (tileRows x tileCols floats) stays in L2 between its two sweeps
-    int tileCols = 256;  // neurons per block (1 KiB per row: short strips, see the prefetch in sweepTile)
+    int tileRows =
+        64; // rows per tile: a tile (tileRows x tileCols floats) stays in L2 between its two sweeps
+    int tileCols = 256; // neurons per block (1 KiB per row: short strips, see the prefetch in sweepTile)
 };
 
 class CpuReducer final : public Reducer {

@@ -1,6 +1,6 @@
-// CUDA statistics backend: uploads host inputs (or reads device inputs in place), launches the one-pass kernel
-// on its stream, writes straight into a device destination (imported Vulkan memory) or copies into a host one,
-// and finishes the per-layer results on the host from per-block partials (combined in index order).
+// CUDA statistics backend: uploads host inputs (or reads device inputs in place), launches the one-pass
+// kernel on its stream, writes straight into a device destination (imported Vulkan memory) or copies into a
+// host one, and finishes the per-layer results on the host from per-block partials (combined in index order).
 #include "engine/stats/cuda_reducer.hpp"
 
 #include <cmath>
@@ -29,8 +29,10 @@ class CudaReducer final : public Reducer {
     }
 
     using Reducer::reduce;
-    Expected<LayerStats> reduce(const TensorView& x, StatsDestination& dest, const ReduceOptions& options) override;
-    Expected<ClusterStats> aggregateClusters(const VectorView<float>& values, const VectorView<std::int32_t>& cluster,
+    Expected<LayerStats> reduce(const TensorView& x, StatsDestination& dest,
+                                const ReduceOptions& options) override;
+    Expected<ClusterStats> aggregateClusters(const VectorView<float>& values,
+                                             const VectorView<std::int32_t>& cluster,
                                              std::int32_t clusters) override;
     Expected<double> normRatio(const TensorView& grad, const TensorView& weight) override;
 
@@ -44,20 +46,23 @@ class CudaReducer final : public Reducer {
     DeviceBuffer m_input, m_input2, m_out, m_partials, m_scratch, m_hist, m_edges, m_clusters;
 };
 
-Expected<const float*> CudaReducer::deviceInput(const TensorView& x, DeviceBuffer& staging, std::int64_t& ld) {
+Expected<const float*> CudaReducer::deviceInput(const TensorView& x, DeviceBuffer& staging,
+                                                std::int64_t& ld) {
     if (x.memory == MemoryKind::Device) {
         ld = x.ld();
         return x.floats();
     }
     const std::size_t rowBytes = static_cast<std::size_t>(x.cols) * sizeof(float);
     TS_TRY(staging.reserve(rowBytes * static_cast<std::size_t>(x.rows)));
-    TS_TRY(kernels::copy2DAsync(staging.data(), rowBytes, x.data, static_cast<std::size_t>(x.ld()) * sizeof(float),
-                                rowBytes, static_cast<std::size_t>(x.rows), m_stream.handle()));
+    TS_TRY(kernels::copy2DAsync(staging.data(), rowBytes, x.data,
+                                static_cast<std::size_t>(x.ld()) * sizeof(float), rowBytes,
+                                static_cast<std::size_t>(x.rows), m_stream.handle()));
     ld = x.cols;
     return staging.as<const float>();
 }
 
-Expected<LayerStats> CudaReducer::reduce(const TensorView& x, StatsDestination& dest, const ReduceOptions& options) {
+Expected<LayerStats> CudaReducer::reduce(const TensorView& x, StatsDestination& dest,
+                                         const ReduceOptions& options) {
     TS_TRY(validateReduce(x, options));
     TS_TRY(dest.checkCapacity(x.cols));
     auto stream = m_stream.handle();
@@ -91,19 +96,21 @@ Expected<LayerStats> CudaReducer::reduce(const TensorView& x, StatsDestination& 
     TS_TRY(kernels::launchNeuronStats(a, stream));
 
     std::vector<Run> hostPartials(static_cast<std::size_t>(partials));
-    TS_TRY(kernels::copyAsync(hostPartials.data(), m_partials.data(), hostPartials.size() * sizeof(Run), stream));
+    TS_TRY(kernels::copyAsync(hostPartials.data(), m_partials.data(), hostPartials.size() * sizeof(Run),
+                              stream));
     if (dest.memory() == MemoryKind::Host) // only the statistics, never the padding between them
         TS_TRY(kernels::copy2DAsync(dest.data(), stride * sizeof(float), dOut, stride * sizeof(float),
                                     n * sizeof(float), kStatisticCount, stream));
     std::vector<float> topValues(options.topK > 0 ? static_cast<std::size_t>(n) : 0);
     if (!topValues.empty())
-        TS_TRY(kernels::copyAsync(topValues.data(), dOut + statsIndex(options.topKBy, 0, n), n * sizeof(float),
-                                  stream));
+        TS_TRY(kernels::copyAsync(topValues.data(), dOut + statsIndex(options.topKBy, 0, n),
+                                  n * sizeof(float), stream));
     TS_TRY(m_stream.synchronize());
 
     Run layer;
     math::runningInit(layer);
-    for (const Run& r : hostPartials) math::runningCombine(layer, r);
+    for (const Run& r : hostPartials)
+        math::runningCombine(layer, r);
     LayerStats ls;
     ls.batch = x.rows;
     ls.neurons = n;
@@ -138,7 +145,8 @@ Expected<LayerStats> CudaReducer::reduce(const TensorView& x, StatsDestination& 
         ha.counts = m_hist.as<unsigned long long>();
         TS_TRY(kernels::launchHistogram(ha, stream));
         std::vector<unsigned long long> counts(static_cast<std::size_t>(ho.bins) + 2);
-        TS_TRY(kernels::copyAsync(counts.data(), m_hist.data(), counts.size() * sizeof(unsigned long long), stream));
+        TS_TRY(kernels::copyAsync(counts.data(), m_hist.data(), counts.size() * sizeof(unsigned long long),
+                                  stream));
         TS_TRY(m_stream.synchronize());
         h.underflow = counts.front();
         h.overflow = counts.back();
@@ -151,7 +159,8 @@ Expected<LayerStats> CudaReducer::reduce(const TensorView& x, StatsDestination& 
 }
 
 Expected<ClusterStats> CudaReducer::aggregateClusters(const VectorView<float>& values,
-                                                      const VectorView<std::int32_t>& cluster, std::int32_t clusters) {
+                                                      const VectorView<std::int32_t>& cluster,
+                                                      std::int32_t clusters) {
     if (values.memory != cluster.memory)
         return makeError(ErrorKind::Usage, "clusters: values and cluster indices must be in the same memory");
     TS_TRY(validateClusters(values, cluster, clusters, values.memory));
@@ -195,9 +204,9 @@ Expected<ClusterStats> CudaReducer::aggregateClusters(const VectorView<float>& v
         std::int32_t bad = 0;
         TS_TRY(kernels::copyAsync(&bad, dc + firstBad, sizeof(bad), stream));
         TS_TRY(m_stream.synchronize());
-        return makeError(ErrorKind::Usage, "clusters: neuron " + std::to_string(firstBad) + " has cluster index " +
-                                               std::to_string(bad) + " outside [0, " + std::to_string(clusters) +
-                                               ") (-1 leaves a neuron out)");
+        return makeError(ErrorKind::Usage, "clusters: neuron " + std::to_string(firstBad) +
+                                               " has cluster index " + std::to_string(bad) + " outside [0, " +
+                                               std::to_string(clusters) + ") (-1 leaves a neuron out)");
     }
     ClusterStats cs;
     cs.mean.resize(c);
@@ -230,7 +239,8 @@ Expected<double> CudaReducer::sumSquares(const TensorView& x) {
     TS_TRY(kernels::copyAsync(host.data(), a.partials, host.size() * sizeof(double), stream));
     TS_TRY(m_stream.synchronize());
     double s = 0;
-    for (double p : host) s += p;
+    for (double p : host)
+        s += p;
     return s;
 }
 
@@ -238,9 +248,9 @@ Expected<double> CudaReducer::normRatio(const TensorView& grad, const TensorView
     TS_TRY(validateMatrix(grad, "norm ratio"));
     TS_TRY(validateMatrix(weight, "norm ratio"));
     if (grad.rows != weight.rows || grad.cols != weight.cols)
-        return makeError(ErrorKind::Usage, std::string("norm ratio: ") + grad.name + " " + grad.shapeString() +
-                                               " and " + weight.name + " " + weight.shapeString() +
-                                               " differ in shape");
+        return makeError(ErrorKind::Usage, std::string("norm ratio: ") + grad.name + " " +
+                                               grad.shapeString() + " and " + weight.name + " " +
+                                               weight.shapeString() + " differ in shape");
     TS_ASSIGN_OR_RETURN(g2, sumSquares(grad));
     TS_ASSIGN_OR_RETURN(w2, sumSquares(weight));
     const double g = std::sqrt(g2), w = std::sqrt(w2);
@@ -254,7 +264,8 @@ Expected<std::unique_ptr<Reducer>> makeCudaReducer() {
     auto info = kernels::probeDevice();
     if (!info) return info.error();
     TS_ASSIGN_OR_RETURN(stream, kernels::Stream::create());
-    return std::unique_ptr<Reducer>(std::make_unique<CudaReducer>(std::move(info).value(), std::move(stream)));
+    return std::unique_ptr<Reducer>(
+        std::make_unique<CudaReducer>(std::move(info).value(), std::move(stream)));
 }
 
 } // namespace ts::stats

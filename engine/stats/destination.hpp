@@ -1,6 +1,7 @@
 // Where the reducer writes its per-neuron statistics for the renderer (layout: engine/stats/stats_layout.h).
-// CPU: a caller-provided host pointer (the renderer's host-visible, mapped Vulkan buffer). CUDA: Vulkan memory
-// exported with VK_KHR_external_memory_fd and imported into CUDA, so statistics never cross the PCIe bus.
+// CPU: a caller-provided host pointer (the renderer's host-visible, mapped Vulkan buffer). CUDA: Vulkan
+// memory exported with VK_KHR_external_memory_fd and imported into CUDA, so statistics never cross the PCIe
+// bus.
 #pragma once
 
 #include <cstddef>
@@ -62,7 +63,7 @@ class HostStatsDestination final : public StatsDestination {
 // (vkGetMemoryFdKHR, handle type OPAQUE_FD) and, optionally, a timeline semaphore exported with
 // VK_KHR_external_semaphore_fd (vkGetSemaphoreFdKHR, OPAQUE_FD).
 struct ExportedVulkanBuffer {
-    int memoryFd = -1;              // ownership passes to CUDA on success (CUDA closes it)
+    int memoryFd = -1;                // ownership passes to CUDA on success (CUDA closes it)
     std::uint64_t allocationSize = 0; // VkMemoryAllocateInfo::allocationSize of the whole allocation
     std::uint64_t offset = 0;         // the buffer's offset inside the allocation (vkBindBufferMemory)
     std::uint64_t size = 0;           // bytes of the buffer, >= statsBytes(neurons)

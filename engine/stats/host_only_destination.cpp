@@ -4,8 +4,9 @@
 namespace ts::stats {
 
 Expected<std::unique_ptr<StatsDestination>> importVulkanStatsDestination(const ExportedVulkanBuffer&) {
-    return makeError(ErrorKind::Environment, "statistics: CUDA-Vulkan sharing needs a build with "
-                                             "-DTS_ENABLE_CUDA=ON; use a host-visible buffer (HostStatsDestination)");
+    return makeError(ErrorKind::Environment,
+                     "statistics: CUDA-Vulkan sharing needs a build with "
+                     "-DTS_ENABLE_CUDA=ON; use a host-visible buffer (HostStatsDestination)");
 }
 
 } // namespace ts::stats

@@ -1,6 +1,6 @@
-// The element-wise and combine arithmetic of the statistics reduction: ONE code path, compiled as plain inline
-// functions by g++ (CPU backend) and as __host__ __device__ functions by nvcc (kernels/), so CPU tests exercise
-// the arithmetic the GPU runs. No CUDA types, no std:: containers; only what both compilers take.
+// The element-wise and combine arithmetic of the statistics reduction: ONE code path, compiled as plain
+// inline functions by g++ (CPU backend) and as __host__ __device__ functions by nvcc (kernels/), so CPU tests
+// exercise the arithmetic the GPU runs. No CUDA types, no std:: containers; only what both compilers take.
 //
 // The reduction of one neuron (a column of a [batch x neurons] matrix) runs in tiles of rows:
 //   1. tileAccumulate  for each value of the tile: float sums, min, max and counts (one read of the data);
@@ -27,16 +27,21 @@ namespace ts::stats::math {
 
 // Finite test that vectorises (x - x is 0 for finite x, NaN for NaN and +-Inf). Needs IEEE semantics: never
 // build this with -ffast-math or -ffinite-math-only.
-TS_HD bool isFiniteValue(float x) { return (x - x) == 0.0f; }
-TS_HD bool isNanValue(float x) { return x != x; }
+TS_HD bool isFiniteValue(float x) {
+    return (x - x) == 0.0f;
+}
+TS_HD bool isNanValue(float x) {
+    return x != x;
+}
 
 // ---- Tile pass 1: one value into a neuron's float tile accumulators. Branch-free so CPU lanes vectorise.
 // Initial values: sum = sumAbs = zeros = nans = infs = 0, mn = +Inf, mx = -Inf (see tileInit).
 TS_HD void tileAccumulate(float x, float& sum, float& sumAbs, float& mn, float& mx, float& zeros, float& nans,
                           float& infs) {
-    // Every operand is computed unconditionally and combined with selects and bitwise (not short-circuit) logic,
-    // so the CPU loop if-converts into vector blends (cpu_reducer.cpp is built with -fno-trapping-math, which
-    // changes no result: only whether FP exception flags may be raised speculatively).
+    // Every operand is computed unconditionally and combined with selects and bitwise (not short-circuit)
+    // logic, so the CPU loop if-converts into vector blends (cpu_reducer.cpp is built with
+    // -fno-trapping-math, which changes no result: only whether FP exception flags may be raised
+    // speculatively).
     const bool finite = isFiniteValue(x);
     const bool nan = isNanValue(x);
     const bool zero = x == 0.0f;
@@ -103,7 +108,8 @@ template <class T> TS_HD void runningInit(Running<T>& r) {
 // (n, mean, M2) of a finished tile of `rows` values. Corrected two-pass: mean = shift + dev / n,
 // M2 = sum d^2 - dev^2 / n, where d = x - shift and dev = sum d is tiny, so nothing cancels.
 template <class T>
-TS_HD void tileMoments(float rows, float nans, float infs, float shift, float dev, float m2, T& n, T& mean, T& M2) {
+TS_HD void tileMoments(float rows, float nans, float infs, float shift, float dev, float m2, T& n, T& mean,
+                       T& M2) {
     n = T(rows) - T(nans) - T(infs);
     const T inv = n > T(0) ? T(1) / n : T(0);
     const T d = T(dev);
@@ -168,25 +174,31 @@ template <class T> TS_HD void runningAddTile(Running<T>& r, float rows, const Ti
 
 // One running state into the TS_STATS_COUNT values of stats_layout.h (out[TS_STATS_MEAN] ...).
 template <class T> TS_HD void runningFinalize(const Running<T>& r, float* out) {
-    finalizeValues(r.rows, r.n, r.mean, r.m2, r.sumAbs, r.zeros, r.nans, r.infs, r.min, r.max, out[TS_STATS_MEAN],
-                   out[TS_STATS_MEAN_ABS], out[TS_STATS_VARIANCE], out[TS_STATS_MIN], out[TS_STATS_MAX],
-                   out[TS_STATS_ZERO_FRACTION], out[TS_STATS_NAN_COUNT], out[TS_STATS_INF_COUNT]);
+    finalizeValues(r.rows, r.n, r.mean, r.m2, r.sumAbs, r.zeros, r.nans, r.infs, r.min, r.max,
+                   out[TS_STATS_MEAN], out[TS_STATS_MEAN_ABS], out[TS_STATS_VARIANCE], out[TS_STATS_MIN],
+                   out[TS_STATS_MAX], out[TS_STATS_ZERO_FRACTION], out[TS_STATS_NAN_COUNT],
+                   out[TS_STATS_INF_COUNT]);
 }
 
 // Sum of squares of the finite values behind a running state (for L2 norms): M2 + n mean^2, no cancellation.
-template <class T> TS_HD T runningSumSquares(const Running<T>& r) { return r.m2 + r.n * r.mean * r.mean; }
+template <class T> TS_HD T runningSumSquares(const Running<T>& r) {
+    return r.m2 + r.n * r.mean * r.mean;
+}
 
-// ---- Histogram. edges[0..bins] are computed once on the host (histogramEdge) and passed to both backends, so
-// a value's bin depends only on comparisons with the published edges: bin b holds edges[b] <= x < edges[b+1],
-// the last bin also holds x == edges[bins]. Returns -1 below the range, `bins` above it, -2 for NaN/Inf.
+// ---- Histogram. edges[0..bins] are computed once on the host (histogramEdge) and passed to both backends,
+// so a value's bin depends only on comparisons with the published edges: bin b holds edges[b] <= x <
+// edges[b+1], the last bin also holds x == edges[bins]. Returns -1 below the range, `bins` above it, -2 for
+// NaN/Inf.
 TS_HD int histogramBin(float x, const float* edges, int bins, float scale) {
     if (!isFiniteValue(x)) return -2;
     if (x < edges[0]) return -1;
     if (x > edges[bins]) return bins;
     float guess = (x - edges[0]) * scale;
     int b = guess < 0.0f ? 0 : (guess >= float(bins) ? bins - 1 : int(guess));
-    while (b > 0 && x < edges[b]) --b;
-    while (b < bins - 1 && x >= edges[b + 1]) ++b;
+    while (b > 0 && x < edges[b])
+        --b;
+    while (b < bins - 1 && x >= edges[b + 1])
+        ++b;
     return b;
 }
 

@@ -17,28 +17,38 @@ namespace ts::stats {
 
 const char* dtypeName(DType t) {
     switch (t) {
-    case DType::Float32: return "float32";
-    case DType::Float16: return "float16";
-    case DType::BFloat16: return "bfloat16";
-    case DType::Float64: return "float64";
-    case DType::Int32: return "int32";
-    case DType::Int64: return "int64";
-    default: return "an unsupported dtype";
+    case DType::Float32:
+        return "float32";
+    case DType::Float16:
+        return "float16";
+    case DType::BFloat16:
+        return "bfloat16";
+    case DType::Float64:
+        return "float64";
+    case DType::Int32:
+        return "int32";
+    case DType::Int64:
+        return "int64";
+    default:
+        return "an unsupported dtype";
     }
 }
 
 const char* backendName(Backend b) {
     switch (b) {
-    case Backend::Auto: return "auto";
-    case Backend::Cpu: return "cpu";
-    case Backend::Cuda: return "cuda";
+    case Backend::Auto:
+        return "auto";
+    case Backend::Cpu:
+        return "cpu";
+    case Backend::Cuda:
+        return "cuda";
     }
     return "?";
 }
 
 const char* statisticName(Statistic s) {
-    static const char* names[] = {"mean", "mean_abs", "variance", "min", "max", "zero_fraction", "nan_count",
-                                  "inf_count"};
+    static const char* names[] = {"mean", "mean_abs",      "variance",  "min",
+                                  "max",  "zero_fraction", "nan_count", "inf_count"};
     int i = static_cast<int>(s);
     return i >= 0 && i < kStatisticCount ? names[i] : "?";
 }
@@ -52,13 +62,16 @@ std::string TensorView::shapeString() const {
 }
 
 namespace {
-Error usage(std::string msg) { return makeError(ErrorKind::Usage, std::move(msg)); }
+Error usage(std::string msg) {
+    return makeError(ErrorKind::Usage, std::move(msg));
+}
 } // namespace
 
 Status validateMatrix(const TensorView& x, const char* what) {
     const std::string who = std::string(what) + ": " + (x.name ? x.name : "tensor") + " ";
     if (x.rows <= 0 || x.cols <= 0)
-        return usage(who + "is empty " + x.shapeString() + "; it needs at least one row (sample) and one neuron");
+        return usage(who + "is empty " + x.shapeString() +
+                     "; it needs at least one row (sample) and one neuron");
     if (!x.data) return usage(who + "has no data (null pointer) " + x.shapeString());
     if (x.dtype != DType::Float32)
         return usage(who + "is " + dtypeName(x.dtype) + "; statistics take float32 (convert first, e.g. " +
@@ -104,8 +117,8 @@ Status validateClusters(const VectorView<float>& values, const VectorView<std::i
     if (values.size <= 0) return usage("clusters: no per-neuron values (empty)");
     if (!values.data || !cluster.data) return usage("clusters: null values or cluster indices");
     if (cluster.size != values.size)
-        return usage("clusters: " + std::to_string(values.size) + " values but " + std::to_string(cluster.size) +
-                     " cluster indices; need one index per neuron");
+        return usage("clusters: " + std::to_string(values.size) + " values but " +
+                     std::to_string(cluster.size) + " cluster indices; need one index per neuron");
     if (clusters <= 0) return usage("clusters: cluster count " + std::to_string(clusters) + " must be > 0");
     if (values.memory != expected || cluster.memory != expected)
         return usage(std::string("clusters: inputs must be in ") +
@@ -115,7 +128,8 @@ Status validateClusters(const VectorView<float>& values, const VectorView<std::i
 
 std::uint64_t Histogram::total() const {
     std::uint64_t t = underflow + overflow;
-    for (auto c : counts) t += c;
+    for (auto c : counts)
+        t += c;
     return t;
 }
 
@@ -125,7 +139,8 @@ std::vector<float> histogramEdges(int bins, float lo, float hi) {
         hi += 0.5f;
     }
     std::vector<float> e(static_cast<std::size_t>(bins) + 1);
-    for (int i = 0; i <= bins; ++i) e[i] = math::histogramEdge(i, bins, lo, hi);
+    for (int i = 0; i <= bins; ++i)
+        e[i] = math::histogramEdge(i, bins, lo, hi);
     return e;
 }
 
@@ -162,8 +177,9 @@ Expected<std::unique_ptr<Reducer>> makeReducer(Backend backend) {
     TS_LOG_INFO("no CUDA device (%s); using the CPU statistics backend", cuda.error().message.c_str());
 #else
     if (backend == Backend::Cuda)
-        return makeError(ErrorKind::Environment,
-                         "statistics: the CUDA backend was not built (configure with -DTS_ENABLE_CUDA=ON and nvcc)");
+        return makeError(
+            ErrorKind::Environment,
+            "statistics: the CUDA backend was not built (configure with -DTS_ENABLE_CUDA=ON and nvcc)");
 #endif
     return std::unique_ptr<Reducer>(std::make_unique<CpuReducer>());
 }

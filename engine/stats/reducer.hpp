@@ -1,6 +1,7 @@
 // The statistics API: reduce a [batch x neurons] float32 matrix to per-neuron statistics (written to a
-// StatsDestination, layout in stats_layout.h) and per-layer statistics, in one pass over the data; LOD cluster
-// aggregation; gradient/weight norm ratio. Backends: CPU (always) and CUDA (kernels/, when TS_HAVE_CUDA).
+// StatsDestination, layout in stats_layout.h) and per-layer statistics, in one pass over the data; LOD
+// cluster aggregation; gradient/weight norm ratio. Backends: CPU (always) and CUDA (kernels/, when
+// TS_HAVE_CUDA).
 #pragma once
 
 #include <cstdint>
@@ -30,9 +31,9 @@ struct HistogramOptions {
 
 struct ReduceOptions {
     HistogramOptions histogram;
-    int topK = 0;                             // 0: none
-    Statistic topKBy = Statistic::MeanAbs;    // ranks neurons by this per-neuron statistic
-    bool topKLargest = true;                  // false: the k smallest
+    int topK = 0;                          // 0: none
+    Statistic topKBy = Statistic::MeanAbs; // ranks neurons by this per-neuron statistic
+    bool topKLargest = true;               // false: the k smallest
 };
 
 // Bins: counts[b] holds edges[b] <= x < edges[b+1] (the last bin includes edges[bins]). Finite values only;
@@ -49,8 +50,8 @@ struct TopEntry {
     float value;
 };
 
-// Per-layer statistics over all elements. Like the per-neuron ones, mean/std/min/max/l2Norm are over the finite
-// values (NaN/Inf counted, not included); std is the population standard deviation.
+// Per-layer statistics over all elements. Like the per-neuron ones, mean/std/min/max/l2Norm are over the
+// finite values (NaN/Inf counted, not included); std is the population standard deviation.
 struct LayerStats {
     std::int64_t batch = 0, neurons = 0;
     std::uint64_t finiteCount = 0, nanCount = 0, infCount = 0, zeroCount = 0;
@@ -93,7 +94,8 @@ class Reducer {
                                                      std::int32_t clusters) = 0;
 
     // Update health: ||grad||_2 / ||weight||_2 over all elements (same shape required). Non-finite gradients
-    // are included on purpose, so an exploding step shows as Inf/NaN. weight norm 0: +Inf (0 if grad is 0 too).
+    // are included on purpose, so an exploding step shows as Inf/NaN. weight norm 0: +Inf (0 if grad is 0
+    // too).
     virtual Expected<double> normRatio(const TensorView& grad, const TensorView& weight) = 0;
 };
 

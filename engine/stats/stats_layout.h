@@ -1,12 +1,13 @@
-// Layout of the per-neuron statistics buffer that the reducer writes and the renderer reads: one file for C++,
-// CUDA and GLSL (nvpro shaderio style). Structure of arrays, one float per neuron per statistic.
+// Layout of the per-neuron statistics buffer that the reducer writes and the renderer reads: one file for
+// C++, CUDA and GLSL (nvpro shaderio style). Structure of arrays, one float per neuron per statistic.
 #ifndef TS_STATS_LAYOUT_H
 #define TS_STATS_LAYOUT_H
 
 // Statistic s of neuron i lives at float index  s * stride + i,  stride = TS_STATS_STRIDE(neurons), i.e. the
 // neuron count rounded up to a multiple of 64 floats, so every statistic's array starts 256-byte aligned and
-// the renderer can bind one statistic as its own storage-buffer range (minStorageBufferOffsetAlignment <= 256).
-// Padding floats between arrays are left untouched. Counts are stored as floats: exact for batches < 2^24.
+// the renderer can bind one statistic as its own storage-buffer range (minStorageBufferOffsetAlignment <=
+// 256). Padding floats between arrays are left untouched. Counts are stored as floats: exact for batches <
+// 2^24.
 //
 // Values are over the batch (the rows of a [batch x neurons] tensor). NaN and +-Inf are EXCLUDED from mean,
 // mean |x|, variance, min and max and counted in NAN_COUNT / INF_COUNT; those five are NaN for a neuron with
@@ -43,7 +44,9 @@ enum class Statistic : int {
 inline constexpr int kStatisticCount = TS_STATS_COUNT;
 
 // Floats between the starts of two consecutive statistic arrays.
-constexpr std::int64_t statsStride(std::int64_t neurons) { return TS_STATS_STRIDE(neurons); }
+constexpr std::int64_t statsStride(std::int64_t neurons) {
+    return TS_STATS_STRIDE(neurons);
+}
 // Bytes a destination needs for `neurons` neurons.
 constexpr std::size_t statsBytes(std::int64_t neurons) {
     return static_cast<std::size_t>(statsStride(neurons)) * TS_STATS_COUNT * sizeof(float);

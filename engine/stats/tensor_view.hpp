@@ -1,5 +1,5 @@
-// Non-owning views of the tensors the reducer reads: a [rows x cols] matrix (rows = batch, cols = neurons) in host
-// or device memory, and flat vectors. No LibTorch here: capture builds these from torch::Tensor.
+// Non-owning views of the tensors the reducer reads: a [rows x cols] matrix (rows = batch, cols = neurons) in
+// host or device memory, and flat vectors. No LibTorch here: capture builds these from torch::Tensor.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +28,8 @@ struct TensorView {
     MemoryKind memory = MemoryKind::Host;
     const char* name = "tensor"; // used in error messages, e.g. "layer3.relu activations"
 
-    static TensorView matrix(const float* data, std::int64_t rows, std::int64_t cols, const char* name = "tensor",
-                             MemoryKind memory = MemoryKind::Host) {
+    static TensorView matrix(const float* data, std::int64_t rows, std::int64_t cols,
+                             const char* name = "tensor", MemoryKind memory = MemoryKind::Host) {
         TensorView v;
         v.data = data;
         v.rows = rows;

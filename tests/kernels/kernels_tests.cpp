@@ -1,5 +1,6 @@
 // CUDA statistics backend against the CPU backend (the specification), launcher error reporting, and
-// CUDA-Vulkan sharing end to end. Label `gpu`: without a usable CUDA device the program exits 77 (ctest: skipped).
+// CUDA-Vulkan sharing end to end. Label `gpu`: without a usable CUDA device the program exits 77 (ctest:
+// skipped).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -62,8 +63,8 @@ TEST(CudaStats, MatchesCpuBackend) {
     struct Case {
         std::int64_t b, n;
     };
-    const Case cases[] = {{1, 1},    {1, 31},   {7, 32},     {64, 33},  {512, 1000}, {65, 1000}, {100000, 33},
-                          {3000, 1}, {64, 1 << 20}, {1, 1 << 20}};
+    const Case cases[] = {{1, 1},     {1, 31},      {7, 32},   {64, 33},      {512, 1000},
+                          {65, 1000}, {100000, 33}, {3000, 1}, {64, 1 << 20}, {1, 1 << 20}};
     for (const Case& c : cases) {
         auto x = makeData(c.b, c.n, seed++);
         x[0] = NAN;
@@ -163,13 +164,15 @@ TEST(CudaStats, ClustersAndNormRatioMatchCpu) {
     const std::int64_t n = 50001;
     auto values = makeData(1, n, 3);
     std::vector<std::int32_t> cluster(n);
-    for (std::int64_t i = 0; i < n; ++i) cluster[i] = static_cast<std::int32_t>((i * 7919) % 301) - 1;
+    for (std::int64_t i = 0; i < n; ++i)
+        cluster[i] = static_cast<std::int32_t>((i * 7919) % 301) - 1;
     auto a = gpu->aggregateClusters({values.data(), n}, {cluster.data(), n}, 300);
     auto b = CpuReducer().aggregateClusters({values.data(), n}, {cluster.data(), n}, 300);
     ASSERT_TRUE(a && b) << (a ? "" : a.error().message);
     EXPECT_EQ(a->count, b->count);
     EXPECT_EQ(a->maxAbs, b->maxAbs);
-    for (int c = 0; c < 300; ++c) EXPECT_NEAR(a->mean[c], b->mean[c], 1e-6 * (std::fabs(b->mean[c]) + 1));
+    for (int c = 0; c < 300; ++c)
+        EXPECT_NEAR(a->mean[c], b->mean[c], 1e-6 * (std::fabs(b->mean[c]) + 1));
     cluster[123] = 300;
     auto bad = gpu->aggregateClusters({values.data(), n}, {cluster.data(), n}, 300);
     ASSERT_FALSE(bad);
@@ -177,7 +180,8 @@ TEST(CudaStats, ClustersAndNormRatioMatchCpu) {
 
     auto g = makeData(64, 1000, 1), w = makeData(64, 1000, 2);
     auto ra = gpu->normRatio(TensorView::matrix(g.data(), 64, 1000), TensorView::matrix(w.data(), 64, 1000));
-    auto rb = CpuReducer().normRatio(TensorView::matrix(g.data(), 64, 1000), TensorView::matrix(w.data(), 64, 1000));
+    auto rb = CpuReducer().normRatio(TensorView::matrix(g.data(), 64, 1000),
+                                     TensorView::matrix(w.data(), 64, 1000));
     ASSERT_TRUE(ra && rb);
     EXPECT_NEAR(*ra, *rb, 1e-12 * *rb);
 }
@@ -239,7 +243,8 @@ struct VulkanExport {
                 phys = d;
         }
         if (!phys) return skip("no Vulkan 1.2 device with the CUDA device's UUID");
-        const char* exts[] = {VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME, VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME};
+        const char* exts[] = {VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME,
+                              VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME};
         VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
         f12.timelineSemaphore = VK_TRUE;
         float prio = 1.0f;
@@ -268,10 +273,12 @@ struct VulkanExport {
         vkGetBufferMemoryRequirements(device, buffer, &req);
         VkPhysicalDeviceMemoryProperties mp;
         vkGetPhysicalDeviceMemoryProperties(phys, &mp);
-        const VkMemoryPropertyFlags want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+        const VkMemoryPropertyFlags want =
+            VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
         std::uint32_t type = UINT32_MAX;
         for (std::uint32_t i = 0; i < mp.memoryTypeCount && type == UINT32_MAX; ++i)
-            if ((req.memoryTypeBits & (1u << i)) && (mp.memoryTypes[i].propertyFlags & want) == want) type = i;
+            if ((req.memoryTypeBits & (1u << i)) && (mp.memoryTypes[i].propertyFlags & want) == want)
+                type = i;
         if (type == UINT32_MAX) return skip("no host-visible exportable memory type to read the result back");
         VkMemoryDedicatedAllocateInfo ded{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
         ded.buffer = buffer;
@@ -294,7 +301,8 @@ struct VulkanExport {
             esi.handleTypes = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;
             VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
             sci.pNext = &esi;
-            if (vkCreateSemaphore(device, &sci, nullptr, &semaphore) != VK_SUCCESS) return fail("vkCreateSemaphore");
+            if (vkCreateSemaphore(device, &sci, nullptr, &semaphore) != VK_SUCCESS)
+                return fail("vkCreateSemaphore");
         }
         return true;
     }
@@ -308,7 +316,8 @@ struct VulkanExport {
         return getFd && getFd(device, &gi, &fd) == VK_SUCCESS ? fd : -1;
     }
     int semaphoreFd() const {
-        auto getFd = reinterpret_cast<PFN_vkGetSemaphoreFdKHR>(vkGetDeviceProcAddr(device, "vkGetSemaphoreFdKHR"));
+        auto getFd =
+            reinterpret_cast<PFN_vkGetSemaphoreFdKHR>(vkGetDeviceProcAddr(device, "vkGetSemaphoreFdKHR"));
         VkSemaphoreGetFdInfoKHR gi{VK_STRUCTURE_TYPE_SEMAPHORE_GET_FD_INFO_KHR};
         gi.semaphore = semaphore;
         gi.handleType = VK_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD_BIT;
@@ -370,7 +379,8 @@ TEST_P(VulkanInterop, CudaWritesStatisticsIntoAnExportedVulkanBuffer) {
             ASSERT_EQ(vkMapMemory(vk.device, vk.memory, 0, VK_WHOLE_SIZE, 0, &mapped), VK_SUCCESS);
             NeuronStats got;
             got.neurons = n;
-            got.data.assign(static_cast<float*>(mapped), static_cast<float*>(mapped) + statsBytes(n) / sizeof(float));
+            got.data.assign(static_cast<float*>(mapped),
+                            static_cast<float*>(mapped) + statsBytes(n) / sizeof(float));
             vkUnmapMemory(vk.device, vk.memory);
             NeuronStats ref;
             ASSERT_TRUE(CpuReducer().reduce(TensorView::matrix(x.data(), b, n), ref));

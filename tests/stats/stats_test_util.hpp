@@ -11,7 +11,8 @@
 namespace ts::stats::testing {
 
 // [rows x cols] values: neuron j ~ N(mu_j, sigma_j), mu_j in [-3, 3], sigma_j in [0.1, 2]; ~20% exact zeros.
-inline std::vector<float> makeData(std::int64_t rows, std::int64_t cols, std::uint32_t seed, float zeroRate = 0.2f) {
+inline std::vector<float> makeData(std::int64_t rows, std::int64_t cols, std::uint32_t seed,
+                                   float zeroRate = 0.2f) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> mu(-3.0f, 3.0f), sigma(0.1f, 2.0f), u(0.0f, 1.0f);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -32,7 +33,8 @@ struct RefNeuron {
 };
 
 // Independent float64 reference (two-pass, plain loops), same NaN/Inf policy as stats_layout.h.
-inline std::vector<RefNeuron> reference(const float* x, std::int64_t rows, std::int64_t cols, std::int64_t ld) {
+inline std::vector<RefNeuron> reference(const float* x, std::int64_t rows, std::int64_t cols,
+                                        std::int64_t ld) {
     std::vector<RefNeuron> ref(cols);
     const double nan = std::numeric_limits<double>::quiet_NaN();
     for (std::int64_t j = 0; j < cols; ++j) {
@@ -60,8 +62,15 @@ inline std::vector<RefNeuron> reference(const float* x, std::int64_t rows, std::
             double v = x[r * ld + j];
             if (std::isfinite(v)) m2 += (v - mean) * (v - mean);
         }
-        ref[j] = {mean, n > 0 ? sumAbs / n : nan, n > 0 ? m2 / n : nan, n > 0 ? mn : nan, n > 0 ? mx : nan,
-                  zeros / double(rows), nans, infs, n};
+        ref[j] = {mean,
+                  n > 0 ? sumAbs / n : nan,
+                  n > 0 ? m2 / n : nan,
+                  n > 0 ? mn : nan,
+                  n > 0 ? mx : nan,
+                  zeros / double(rows),
+                  nans,
+                  infs,
+                  n};
     }
     return ref;
 }

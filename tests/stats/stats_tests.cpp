@@ -26,15 +26,17 @@ void expectMatches(const NeuronStats& got, const std::vector<RefNeuron>& ref, co
     ASSERT_EQ(got.neurons, static_cast<std::int64_t>(ref.size())) << where;
     for (std::size_t j = 0; j < ref.size() && !::testing::Test::HasFailure(); ++j) {
         const RefNeuron& r = ref[j];
-        const auto at = [&](Statistic s) { return static_cast<double>(got.at(s, static_cast<std::int64_t>(j))); };
+        const auto at = [&](Statistic s) {
+            return static_cast<double>(got.at(s, static_cast<std::int64_t>(j)));
+        };
         std::ostringstream ctx;
         ctx << where << " neuron " << j;
         EXPECT_EQ(at(Statistic::NanCount), r.nans) << ctx.str();
         EXPECT_EQ(at(Statistic::InfCount), r.infs) << ctx.str();
         EXPECT_NEAR(at(Statistic::ZeroFraction), r.zeroFraction, 1e-7) << ctx.str();
         if (r.n == 0) {
-            for (Statistic s : {Statistic::Mean, Statistic::MeanAbs, Statistic::Variance, Statistic::Min,
-                                Statistic::Max})
+            for (Statistic s :
+                 {Statistic::Mean, Statistic::MeanAbs, Statistic::Variance, Statistic::Min, Statistic::Max})
                 EXPECT_TRUE(std::isnan(at(s))) << ctx.str() << " " << statisticName(s);
         } else {
             const double scale = std::fabs(r.mean) + std::sqrt(r.var) + 1e-30;
@@ -53,8 +55,8 @@ struct Tiling {
 
 } // namespace
 
-// Sizes 1, tile-1, tile, tile+1 (warp 32) and odd; batches from 1 to 512; default and small tiles so many tiles
-// and partial tiles combine.
+// Sizes 1, tile-1, tile, tile+1 (warp 32) and odd; batches from 1 to 512; default and small tiles so many
+// tiles and partial tiles combine.
 TEST(CpuReducer, EveryStatisticMatchesFloat64Reference) {
     const std::int64_t neuronSizes[] = {1, 31, 32, 33, 1000};
     const std::int64_t batches[] = {1, 2, 7, 31, 64, 65, 200, 512};
@@ -92,7 +94,8 @@ TEST(CpuReducer, PaddedRowStride) {
     const std::int64_t b = 40, n = 33, ld = 50;
     auto wide = makeData(b, ld, 5);
     for (std::int64_t r = 0; r < b; ++r)
-        for (std::int64_t j = n; j < ld; ++j) wide[r * ld + j] = NAN; // must never be read
+        for (std::int64_t j = n; j < ld; ++j)
+            wide[r * ld + j] = NAN; // must never be read
     TensorView v = TensorView::matrix(wide.data(), b, n, "sliced");
     v.rowStride = ld;
     NeuronStats got;
@@ -108,11 +111,13 @@ TEST(CpuReducer, VarianceIsStableForLargeOffsets) {
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<float> x(b * n);
     for (std::int64_t r = 0; r < b; ++r)
-        for (std::int64_t j = 0; j < n; ++j) x[r * n + j] = 1e4f + 0.01f * static_cast<float>(j + 1) * nd(rng);
+        for (std::int64_t j = 0; j < n; ++j)
+            x[r * n + j] = 1e4f + 0.01f * static_cast<float>(j + 1) * nd(rng);
     NeuronStats got;
     ASSERT_TRUE(CpuReducer().reduce(TensorView::matrix(x.data(), b, n), got));
     auto ref = reference(x.data(), b, n, n);
-    for (std::int64_t j = 0; j < n; ++j) EXPECT_NEAR(got.at(Statistic::Variance, j), ref[j].var, 1e-3 * ref[j].var);
+    for (std::int64_t j = 0; j < n; ++j)
+        EXPECT_NEAR(got.at(Statistic::Variance, j), ref[j].var, 1e-3 * ref[j].var);
 }
 
 TEST(CpuReducer, PlantedNanAndInfAreCountedAndExcluded) {
@@ -125,12 +130,19 @@ TEST(CpuReducer, PlantedNanAndInfAreCountedAndExcluded) {
         float& v = x[r * n + j];
         if (std::isnan(v) || std::isinf(v)) continue;
         switch (k % 3) {
-        case 0: v = NAN, ++nanPlanted[j]; break;
-        case 1: v = INFINITY, ++infPlanted[j]; break;
-        default: v = -INFINITY, ++infPlanted[j]; break;
+        case 0:
+            v = NAN, ++nanPlanted[j];
+            break;
+        case 1:
+            v = INFINITY, ++infPlanted[j];
+            break;
+        default:
+            v = -INFINITY, ++infPlanted[j];
+            break;
         }
     }
-    for (std::int64_t r = 0; r < b; ++r) x[r * n + (n - 1)] = (r % 2) ? NAN : INFINITY; // no finite value
+    for (std::int64_t r = 0; r < b; ++r)
+        x[r * n + (n - 1)] = (r % 2) ? NAN : INFINITY; // no finite value
     NeuronStats got;
     auto layer = CpuReducer({16, 8}).reduce(TensorView::matrix(x.data(), b, n), got);
     ASSERT_TRUE(layer);
@@ -186,7 +198,8 @@ TEST(CpuReducer, HistogramKnownValues) {
     o.histogram.lo = 0.0f;
     o.histogram.hi = 2.0f;
     NeuronStats got;
-    auto layer = CpuReducer().reduce(TensorView::matrix(x.data(), 1, static_cast<std::int64_t>(x.size())), got, o);
+    auto layer =
+        CpuReducer().reduce(TensorView::matrix(x.data(), 1, static_cast<std::int64_t>(x.size())), got, o);
     ASSERT_TRUE(layer);
     const Histogram& h = layer->histogram;
     EXPECT_EQ(h.edges, (std::vector<float>{0.0f, 0.5f, 1.0f, 1.5f, 2.0f}));
@@ -216,15 +229,18 @@ TEST(CpuReducer, HistogramEdgesAndTotals) {
             ASSERT_EQ(h.edges.size(), 38u);
             const double lo = givenRange ? -2.5 : layer->min, hi = givenRange ? 3.0 : layer->max;
             for (int i = 0; i <= 37; ++i)
-                EXPECT_NEAR(h.edges[i], lo + (hi - lo) * i / 37.0, 1e-6 * (std::fabs(hi) + std::fabs(lo))) << i;
+                EXPECT_NEAR(h.edges[i], lo + (hi - lo) * i / 37.0, 1e-6 * (std::fabs(hi) + std::fabs(lo)))
+                    << i;
             EXPECT_EQ(h.edges.front(), static_cast<float>(lo));
             EXPECT_EQ(h.edges.back(), static_cast<float>(hi));
             std::vector<std::uint64_t> ref(37, 0);
             std::uint64_t under = 0, over = 0;
             for (float v : x) {
                 if (!std::isfinite(v)) continue;
-                if (v < h.edges.front()) ++under;
-                else if (v > h.edges.back()) ++over;
+                if (v < h.edges.front())
+                    ++under;
+                else if (v > h.edges.back())
+                    ++over;
                 else {
                     auto it = std::upper_bound(h.edges.begin(), h.edges.end(), v);
                     ref[std::min<std::ptrdiff_t>(it - h.edges.begin() - 1, 36)]++;
@@ -255,7 +271,8 @@ TEST(CpuReducer, HistogramOfConstantDataWidensRange) {
 TEST(CpuReducer, TopKByChosenStatistic) {
     const std::int64_t b = 50, n = 2000;
     auto x = makeData(b, n, 4);
-    for (std::int64_t r = 0; r < b; ++r) x[r * n + 1234] = 100.0f + static_cast<float>(r); // the largest mean|x|
+    for (std::int64_t r = 0; r < b; ++r)
+        x[r * n + 1234] = 100.0f + static_cast<float>(r); // the largest mean|x|
     for (Statistic s : {Statistic::MeanAbs, Statistic::Variance, Statistic::Min}) {
         for (bool largest : {true, false}) {
             ReduceOptions o;
@@ -332,9 +349,11 @@ TEST(CpuReducer, ClusterAggregationMatchesFloat64) {
 TEST(CpuReducer, NormRatio) {
     auto g = makeData(30, 40, 1, 0.0f), w = makeData(30, 40, 2, 0.0f);
     double gs = 0, ws = 0;
-    for (std::size_t i = 0; i < g.size(); ++i) gs += double(g[i]) * g[i], ws += double(w[i]) * w[i];
+    for (std::size_t i = 0; i < g.size(); ++i)
+        gs += double(g[i]) * g[i], ws += double(w[i]) * w[i];
     CpuReducer r;
-    auto ratio = r.normRatio(TensorView::matrix(g.data(), 30, 40, "grad"), TensorView::matrix(w.data(), 30, 40));
+    auto ratio =
+        r.normRatio(TensorView::matrix(g.data(), 30, 40, "grad"), TensorView::matrix(w.data(), 30, 40));
     ASSERT_TRUE(ratio);
     EXPECT_NEAR(*ratio, std::sqrt(gs / ws), 1e-12 * std::sqrt(gs / ws));
     std::vector<float> zeros(1200, 0.0f);
@@ -411,7 +430,8 @@ TEST(CpuReducer, BadInputGivesClearErrors) {
     auto cs2 = r.aggregateClusters({x.data(), 3}, {idx.data(), 2}, 8);
     ASSERT_FALSE(cs2);
     EXPECT_NE(cs2.error().message.find("3 values but 2 cluster indices"), std::string::npos);
-    auto nr = r.normRatio(TensorView::matrix(x.data(), 6, 10, "grad"), TensorView::matrix(x.data(), 10, 6, "weight"));
+    auto nr = r.normRatio(TensorView::matrix(x.data(), 6, 10, "grad"),
+                          TensorView::matrix(x.data(), 10, 6, "weight"));
     ASSERT_FALSE(nr);
     EXPECT_NE(nr.error().message.find("differ in shape"), std::string::npos);
 }
@@ -431,7 +451,8 @@ TEST(HostStatsDestination, WritesTheDocumentedLayout) {
         EXPECT_EQ(buffer[TS_STATS_NAN_COUNT * 128 + j], 0.0f);
     }
     for (int s = 0; s < kStatisticCount; ++s)
-        for (std::int64_t j = n; j < 128; ++j) EXPECT_EQ(buffer[s * 128 + j], -7.0f) << "padding touched";
+        for (std::int64_t j = n; j < 128; ++j)
+            EXPECT_EQ(buffer[s * 128 + j], -7.0f) << "padding touched";
 }
 
 // The shared arithmetic on its own: Chan combination of two halves equals the whole, in any split.
@@ -447,7 +468,8 @@ TEST(ReduceMath, CombineOfSplitsEqualsWhole) {
             for (int i = from; i < to; ++i)
                 math::tileAccumulate(x[i], t.sum, t.sumAbs, t.min, t.max, t.zeros, t.nans, t.infs);
             t.shift = math::tileMean(float(to - from), t.sum, t.nans, t.infs);
-            for (int i = from; i < to; ++i) math::tileDeviation(x[i], t.shift, t.dev, t.m2);
+            for (int i = from; i < to; ++i)
+                math::tileDeviation(x[i], t.shift, t.dev, t.m2);
             math::runningAddTile(r, float(to - from), t);
         };
         addRange(a, 0, split);

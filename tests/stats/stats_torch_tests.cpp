@@ -11,7 +11,7 @@ namespace {
 TensorView viewOf(const torch::Tensor& t, const char* name) {
     TensorView v;
     v.data = t.data_ptr();
-    v.dtype = t.scalar_type() == torch::kFloat32 ? DType::Float32
+    v.dtype = t.scalar_type() == torch::kFloat32   ? DType::Float32
               : t.scalar_type() == torch::kFloat64 ? DType::Float64
                                                    : DType::Other;
     v.rows = t.size(0);
@@ -26,7 +26,8 @@ torch::Tensor column(const NeuronStats& s, Statistic st) {
     return torch::from_blob(const_cast<float*>(s.stat(st)), {s.neurons}, torch::kFloat32).clone();
 }
 
-void expectClose(const torch::Tensor& got, const torch::Tensor& want, double rtol, double atol, const char* what) {
+void expectClose(const torch::Tensor& got, const torch::Tensor& want, double rtol, double atol,
+                 const char* what) {
     auto g = got.to(torch::kFloat64), w = want.to(torch::kFloat64);
     auto bad = ((g - w).abs() > (atol + rtol * w.abs())).sum().item<std::int64_t>();
     EXPECT_EQ(bad, 0) << what << ": max abs diff " << (g - w).abs().max().item<double>();
@@ -61,7 +62,8 @@ TEST(StatsTorch, PerNeuronAgreesWithTorchOps) {
     }
 }
 
-// torch.histc uses the same bin rule (lower edge inclusive, hi in the last bin); away from edges it must agree.
+// torch.histc uses the same bin rule (lower edge inclusive, hi in the last bin); away from edges it must
+// agree.
 TEST(StatsTorch, HistogramAgreesWithHistc) {
     torch::manual_seed(99);
     auto x = torch::randn({128, 515});
@@ -78,11 +80,13 @@ TEST(StatsTorch, HistogramAgreesWithHistc) {
     auto ref = torch::histc(inRange, 50, -3.0, 3.0).to(torch::kInt64);
     std::int64_t diff = 0, total = 0;
     for (int b = 0; b < 50; ++b) {
-        diff += std::llabs(static_cast<std::int64_t>(layer->histogram.counts[b]) - ref[b].item<std::int64_t>());
+        diff +=
+            std::llabs(static_cast<std::int64_t>(layer->histogram.counts[b]) - ref[b].item<std::int64_t>());
         total += static_cast<std::int64_t>(layer->histogram.counts[b]);
     }
     EXPECT_EQ(total, inRange.numel());
-    EXPECT_LE(diff, 2) << "values within an ulp of an edge may land on either side in histc's float arithmetic";
+    EXPECT_LE(diff, 2)
+        << "values within an ulp of an edge may land on either side in histc's float arithmetic";
     EXPECT_EQ(layer->histogram.underflow, static_cast<std::uint64_t>((x < -3.0).sum().item<std::int64_t>()));
     EXPECT_EQ(layer->histogram.overflow, static_cast<std::uint64_t>((x > 3.0).sum().item<std::int64_t>()));
 }
