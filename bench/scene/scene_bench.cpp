@@ -13,58 +13,17 @@
 #include "engine/scene/bundling.hpp"
 #include "engine/scene/edges.hpp"
 #include "engine/scene/scene.hpp"
+#include "engine/scene/synthetic.hpp"
 
 using namespace ts;
 using namespace ts::scene;
 
 namespace {
 
-std::vector<float> uniform(std::size_t n, std::uint32_t seed, float lo, float hi) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> u(lo, hi);
-    std::vector<float> v(n);
-    for (auto& x : v) x = u(rng);
-    return v;
-}
+using Model = SyntheticNetwork;
 
-struct Model {
-    NetworkDesc desc;
-    NetworkData data;
-};
-
-// ~1.1M neurons: a VGG-like stack of feature maps, a dense head with activation profiles (16 probes).
 const Model& model() {
-    static const Model m = [] {
-        Model m;
-        auto add = [&](const char* name, LayerKind k, std::vector<std::int64_t> shape) {
-            m.desc.layers.push_back({name, k, std::move(shape), 0});
-            const auto i = static_cast<std::uint32_t>(m.desc.layers.size() - 1);
-            if (i) m.desc.edges.push_back({i - 1, i});
-        };
-        add("input", LayerKind::Input, {3, 128, 128});
-        add("features.0", LayerKind::Conv, {32, 64, 64});
-        add("features.1", LayerKind::Conv, {64, 64, 64});
-        add("features.2", LayerKind::Conv, {64, 64, 64});
-        add("features.3", LayerKind::Conv, {128, 32, 32});
-        add("features.4", LayerKind::Conv, {128, 32, 32});
-        add("features.5", LayerKind::Conv, {256, 16, 16});
-        add("features.6", LayerKind::Conv, {256, 16, 16});
-        add("classifier.0", LayerKind::Dense, {4096});
-        add("classifier.1", LayerKind::Dense, {1024});
-        add("classifier.2", LayerKind::Dense, {10});
-        const auto off = neuronOffsets(m.desc);
-        m.data.layers.resize(m.desc.layers.size());
-        for (std::uint32_t l = 0; l < m.desc.layers.size(); ++l) {
-            auto& st = m.data.layers[l];
-            st.value = uniform(off[l + 1] - off[l], 10 + l, -1.0f, 1.0f);
-            st.activeFraction = uniform(off[l + 1] - off[l], 50 + l, 0.0f, 1.0f);
-        }
-        for (std::uint32_t l = 8; l <= 9; ++l) {
-            m.data.layers[l].probeCount = 16;
-            m.data.layers[l].profile = uniform(std::size_t(off[l + 1] - off[l]) * 16, 90 + l, 0.0f, 1.0f);
-        }
-        return m;
-    }();
+    static const Model m = makeVggLikeNetwork();
     return m;
 }
 
@@ -176,7 +135,7 @@ const EdgeSet& edgeSet(std::uint32_t count) {
     if (!e) {
         const auto& s = scene();
         NetworkData data;
-        data.dense.push_back({8, 9, uniform(std::size_t(4096) * 1024, 7, -1.0f, 1.0f)});
+        data.dense.push_back({8, 9, uniformValues(std::size_t(4096) * 1024, 7, -1.0f, 1.0f)});
         EdgeSelectOptions opt;
         opt.topK = (count + 1023) / 1024;
         auto ne = selectDenseEdges(model().desc, data, data.dense[0], opt);
@@ -225,7 +184,7 @@ void BM_StraightLines(benchmark::State& state) {
 
 void BM_SelectTopK(benchmark::State& state) {
     NetworkData data;
-    data.dense.push_back({8, 9, uniform(std::size_t(4096) * 1024, 7, -1.0f, 1.0f)});
+    data.dense.push_back({8, 9, uniformValues(std::size_t(4096) * 1024, 7, -1.0f, 1.0f)});
     EdgeSelectOptions opt;
     opt.topK = 8;
     for (auto _ : state) {

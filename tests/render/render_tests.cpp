@@ -10,6 +10,11 @@
 #include "engine/render/context.hpp"
 #include "engine/render/edge_pass.hpp"
 #include "engine/render/surface_pass.hpp"
+#include "engine/render/network_renderer.hpp"
+#include "engine/scene/bundling.hpp"
+#include "engine/scene/edges.hpp"
+#include "engine/scene/scene.hpp"
+#include "engine/scene/synthetic.hpp"
 #include "engine/render/neuron_pass.hpp"
 #include "engine/render/synthetic_scene.hpp"
 #include "engine/render/target.hpp"
@@ -438,4 +443,53 @@ TEST_F(RenderTest, SurfaceShowsColormapAndHoles) {
     EXPECT_GT(l[2], l[1]) << "low values are purple-blue";
     EXPECT_GT(r[1], r[2]) << "high values are yellow-green";
     EXPECT_GT(r[0] + r[1], l[0] + l[1] + 100);
+}
+
+TEST_F(RenderTest, MlpWithBundledEdgesRendersHeadless) {
+    // A 3-layer MLP (784-64-32-10) with random weights: strongest connections bundled over the cluster tree.
+    using namespace ts::scene;
+    auto net0 = makeMlpNetwork({64, 32, 10}, 3);
+    const NetworkDesc& desc = net0.desc;
+    const NetworkData& data = net0.data;
+    SceneOptions opt;
+    opt.layers.rankGapFactor = 1.0f; // room between layers for the bundles
+    auto sc = buildScene(desc, data, opt);
+    ASSERT_TRUE(sc.hasValue()) << sc.error().message;
+    auto edges = selectAllDenseEdges(desc, data, {EdgeMetric::AbsWeight, 3, 0.0f});
+    auto bundled = bundleHierarchical(sc->tree, toBundleEdges(sc->tree, sc->position, edges), BundleOptions{});
+    ASSERT_GT(bundled.lines.size(), 100u);
+
+    auto net = NetworkRenderer::create(*s_ctx, kColorFormat, 1);
+    ASSERT_TRUE(net.hasValue()) << net.error().message;
+    (*net)->setScene(&sc.value());
+    ASSERT_TRUE((*net)->setEdges(bundled).isOk());
+    (*net)->neurons().setStyle({Colormap::RdBu, -1.0f, 1.0f, true});
+    Aabb box;
+    for (size_t i = 0; i < sc->position.size(); ++i) box.extend(sc->position[i], sc->radius[i]);
+    render::Camera cam;
+    cam.yaw = 1.05f;
+    cam.pitch = 0.3f;
+    cam.fitToScene(box, 16.0f / 9.0f);
+    auto target = OffscreenTarget::create(*s_ctx, 960, 540);
+    auto frame = (*target)->beginFrame();
+    ASSERT_TRUE((*net)->prepare(*frame, cam).isOk());
+    beginRendering(*frame, true, 0.035f, 0.04f, 0.06f);
+    (*net)->record(*frame, cam);
+    endRendering(*frame);
+    ImageRgba8 img;
+    ASSERT_TRUE((*target)->endFrame(*frame, &img).isOk());
+    ASSERT_TRUE(writePng(std::string(TS_BINARY_DIR) + "/mlp_bundled_edges.png", img).isOk());
+    EXPECT_EQ((*net)->lastStats().neurons + (*net)->lastStats().clusters, (*net)->lastStats().instances);
+    // Halfway between the fc1 and fc2 layers (no neurons there) the bundles leave visible ink.
+    glm::mat4 vp = cam.projection(16.0f / 9.0f) * cam.view();
+    glm::vec3 fc1 = sc->position[784], fc2 = sc->position[784 + 64];
+    glm::vec4 mid = projectToPixels(vp, (fc1 + fc2) * 0.5f, 960, 540);
+    int ink = 0;
+    for (int dy = -40; dy <= 40; ++dy)
+        for (int dx = -40; dx <= 40; ++dx) {
+            int x = std::clamp(int(mid.x) + dx, 0, 959), y = std::clamp(int(mid.y) + dy, 0, 539);
+            const uint8_t* p = img.at(x, y);
+            ink += std::abs(p[0] - 9) + std::abs(p[1] - 10) + std::abs(p[2] - 15) > 40;
+        }
+    EXPECT_GT(ink, 200);
 }
