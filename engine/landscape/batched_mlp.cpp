@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "engine/core/thread_pool.hpp"
+
 namespace ts::landscape {
 
 const char* activationName(Activation a) {
@@ -148,27 +150,32 @@ int64_t SurfaceEvaluator::BatchedMlp::autoChunk(int64_t bytes) const {
 
 std::vector<PointValue> SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>& points,
                                                               int64_t chunk) const {
-    torch::NoGradGuard noGrad;
     std::vector<PointValue> out(points.size());
     const int64_t n = m_first.size(1);
     chunk = std::max<int64_t>(chunk, 1);
-    for (size_t begin = 0; begin < points.size(); begin += static_cast<size_t>(chunk)) {
-        const size_t end = std::min(points.size(), begin + static_cast<size_t>(chunk));
-        std::vector<std::array<double, 2>> part(points.begin() + static_cast<std::ptrdiff_t>(begin),
-                                                points.begin() + static_cast<std::ptrdiff_t>(end));
-        const auto z = logits(part, n); // [G, N, C]
-        // Cross-entropy per sample: logsumexp - target logit (same formula as the unbatched path).
-        const auto lse = z.logsumexp(-1);
-        const auto tgt = z.gather(2, m_targets.view({1, n, 1}).expand({z.size(0), n, 1})).squeeze(2);
-        const auto lossSum = (lse - tgt).to(torch::kFloat64).sum(1);
-        const auto correct = z.argmax(-1).eq(m_targets.view({1, n})).sum(1).to(torch::kFloat64);
-        auto ls = lossSum.accessor<double, 1>();
-        auto cs = correct.accessor<double, 1>();
-        for (size_t i = begin; i < end; ++i) {
-            out[i].loss = ls[static_cast<int64_t>(i - begin)] / static_cast<double>(n);
-            out[i].acc = 100.0 * cs[static_cast<int64_t>(i - begin)] / static_cast<double>(n);
+    const size_t chunks = (points.size() + static_cast<size_t>(chunk) - 1) / static_cast<size_t>(chunk);
+    // Chunks are independent: spread them over the pool (LibTorch's own intra-op threads stay as they are).
+    ThreadPool::global().parallelFor(chunks, 1, [&](size_t c0, size_t c1, unsigned) {
+        torch::NoGradGuard noGrad; // thread-local
+        for (size_t c = c0; c < c1; ++c) {
+            const size_t begin = c * static_cast<size_t>(chunk);
+            const size_t end = std::min(points.size(), begin + static_cast<size_t>(chunk));
+            std::vector<std::array<double, 2>> part(points.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                    points.begin() + static_cast<std::ptrdiff_t>(end));
+            const auto z = logits(part, n); // [G, N, C]
+            // Cross-entropy per sample: logsumexp - target logit (same formula as the unbatched path).
+            const auto lse = z.logsumexp(-1);
+            const auto tgt = z.gather(2, m_targets.view({1, n, 1}).expand({z.size(0), n, 1})).squeeze(2);
+            const auto lossSum = (lse - tgt).to(torch::kFloat64).sum(1);
+            const auto correct = z.argmax(-1).eq(m_targets.view({1, n})).sum(1).to(torch::kFloat64);
+            auto ls = lossSum.accessor<double, 1>();
+            auto cs = correct.accessor<double, 1>();
+            for (size_t i = begin; i < end; ++i) {
+                out[i].loss = ls[static_cast<int64_t>(i - begin)] / static_cast<double>(n);
+                out[i].acc = 100.0 * cs[static_cast<int64_t>(i - begin)] / static_cast<double>(n);
+            }
         }
-    }
+    });
     return out;
 }
 

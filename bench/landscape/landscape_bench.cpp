@@ -1,0 +1,87 @@
+// A 51x51 loss surface of an MLP 784-64-32-10 on 2,000 Fashion-MNIST-shaped samples: the batched path
+// against the per-point path (set weights, run the model; the reference scripts' way) measured in the same
+// run. Numbers and command: docs/PERFORMANCE.md, section "Loss landscape".
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "engine/landscape/evaluator.hpp"
+
+using namespace ts::landscape;
+
+namespace {
+
+// The benchmark's own Model: Flatten -> Linear 784-64 -> ReLU -> Linear 64-32 -> ReLU -> Linear 32-10.
+class MlpModel : public ts::capture::Model {
+  public:
+    MlpModel() {
+        torch::manual_seed(2018);
+        m_seq->push_back(torch::nn::Flatten());
+        m_seq->push_back(torch::nn::Linear(784, 64));
+        m_seq->push_back(torch::nn::ReLU());
+        m_seq->push_back(torch::nn::Linear(64, 32));
+        m_seq->push_back(torch::nn::ReLU());
+        m_seq->push_back(torch::nn::Linear(32, 10));
+    }
+    std::string name() const override { return "mlp-784-64-32-10"; }
+    torch::Tensor forward(const torch::Tensor& x) override { return m_seq->forward(x); }
+    ts::capture::ForwardCapture forwardCapture(const torch::Tensor& x) override { return {forward(x), {}}; }
+    ts::capture::NamedTensors namedParameters() override {
+        ts::capture::NamedTensors out;
+        for (auto& p : m_seq->named_parameters(true)) out.emplace_back(p.key(), p.value());
+        return out;
+    }
+    ts::capture::NamedTensors namedBuffers() override { return {}; }
+    void setTraining(bool on) override { m_seq->train(on); }
+
+  private:
+    torch::nn::Sequential m_seq;
+};
+
+struct Fixture {
+    MlpModel model;
+    std::unique_ptr<SurfaceEvaluator> batched, unbatched;
+    GridSpec grid{{-1, 1, 51}, GridAxis{-1, 1, 51}};
+
+    explicit Fixture(int64_t chunk) {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+        EvalSet data{torch::rand({2000, 1, 28, 28}, gen), torch::randint(0, 10, {2000}, gen)};
+        auto space = parameterSpace(model, DirType::Weights);
+        auto dirs = randomDirections(space.snapshot(), {}, 123, true);
+        batched = std::move(SurfaceEvaluator::create(model, space, dirs, data, {EvalMode::Batched, 4096, chunk}).value());
+        unbatched = std::move(SurfaceEvaluator::create(model, space, dirs, data, {EvalMode::Unbatched}).value());
+    }
+};
+
+void BM_Surface51_Batched(benchmark::State& state) {
+    Fixture f(state.range(0));
+    GridRunOptions run;
+    run.progressive = false;
+    for (auto _ : state) {
+        auto s = f.batched->evaluateGrid(f.grid, run);
+        benchmark::DoNotOptimize(s->loss.data());
+    }
+    state.counters["points"] = 51 * 51;
+    state.counters["torch_threads"] = torch::get_num_threads();
+}
+
+void BM_Surface51_Unbatched(benchmark::State& state) {
+    Fixture f(0);
+    GridRunOptions run;
+    run.progressive = false;
+    for (auto _ : state) {
+        auto s = f.unbatched->evaluateGrid(f.grid, run);
+        benchmark::DoNotOptimize(s->loss.data());
+    }
+    state.counters["points"] = 51 * 51;
+    state.counters["torch_threads"] = torch::get_num_threads();
+}
+
+} // namespace
+
+// Arg: grid points per batched pass (0: automatic, ~8 MB of activations per layer).
+BENCHMARK(BM_Surface51_Batched)->Unit(benchmark::kMillisecond)->UseRealTime()->Arg(0)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Iterations(3);
+BENCHMARK(BM_Surface51_Unbatched)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,319 @@
+// The headless `landscape` subcommand: flag parsing, model/data/directions setup, evaluation with a
+// terminal progress bar, the surface file, an optional picture.
+#include "engine/landscape/command.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+#include "engine/capture/dataset.hpp"
+#include "engine/capture/model.hpp"
+#include "engine/core/image.hpp"
+#include "engine/landscape/h5_io.hpp"
+#include "engine/landscape/mesh.hpp"
+#include "engine/landscape/tensor_io.hpp"
+
+namespace ts::landscape {
+
+std::string landscapeHelp() {
+    return "tensorscape landscape: compute a loss surface (Li et al. 2018) and write it as HDF5 laid out like\n"
+           "the reference loss-landscape scripts' files.\n\n"
+           "usage: tensorscape landscape [options]\n\n"
+           "  --model PATH|builtin:mlp|builtin:cnn  model (TorchScript .pt or built-in)   [builtin:mlp]\n"
+           "  --model2 PATH       x direction = model2 - model (1D interpolation between checkpoints)\n"
+           "  --model3 PATH       y direction = model3 - model\n"
+           "  --data SPEC         fashion-mnist | IDX folder | spirals|circles|xor|gaussians  [fashion-mnist]\n"
+           "  --split NAME        train | validation                                   [train]\n"
+           "  --limit N           first N samples of the split (0: all)                  [2000]\n"
+           "  --out FILE.h5       surface file                                          [landscape.h5]\n"
+           "  --directions FILE.h5  read if it exists, else written  [<out>.directions.h5]\n"
+           "  --grid N            N x N grid over [-1, 1]^2                              [51]\n"
+           "  --x MIN:MAX:N       x axis (alone: a 1D plot), as the reference scripts spell it\n"
+           "  --y MIN:MAX:N       y axis\n"
+           "  --norm MODE         filter | layer | weight | none                         [filter]\n"
+           "  --ignore MODE       biasbn (zero directions for 1-D parameters) | none      [biasbn]\n"
+           "  --dir-type TYPE     weights | states (states adds buffers such as BN statistics) [weights]\n"
+           "  --seed N            random directions (and built-in model initialisation)   [123]\n"
+           "  --mode MODE         auto | batched | unbatched                             [auto]\n"
+           "  --png FILE.png      also write a top-down picture of the surface\n"
+           "  --log               log-scale heights in the picture\n"
+           "  --quiet             no progress bar\n"
+           "  --help              this text\n\n"
+           "exit codes: 0 done, 1 the evaluation failed (e.g. NaN everywhere), 2 bad usage or input.\n";
+}
+
+namespace {
+
+Error usage(const std::string& m) { return makeError(ErrorKind::Usage, m); }
+
+Expected<int64_t> parseInt(const std::string& flag, const std::string& v, int64_t lo, int64_t hi) {
+    try {
+        size_t used = 0;
+        const long long x = std::stoll(v, &used);
+        if (used != v.size() || x < lo || x > hi) throw std::out_of_range(v);
+        return static_cast<int64_t>(x);
+    } catch (const std::exception&) {
+        return usage("--" + flag + " expects a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                     "], got '" + v + "'");
+    }
+}
+
+} // namespace
+
+Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv, bool& help) {
+    LandscapeArgs a;
+    help = false;
+    bool haveGrid = false, haveX = false, haveY = false;
+    for (size_t i = 0; i < argv.size(); ++i) {
+        std::string flag = argv[i], value;
+        if (flag == "--help" || flag == "-h") {
+            help = true;
+            return a;
+        }
+        if (flag.rfind("--", 0) != 0) return usage("unexpected argument '" + flag + "' (see tensorscape landscape --help)");
+        flag = flag.substr(2);
+        const size_t eq = flag.find('=');
+        bool inlineValue = false;
+        if (eq != std::string::npos) {
+            value = flag.substr(eq + 1);
+            flag = flag.substr(0, eq);
+            inlineValue = true;
+        }
+        const bool isSwitch = flag == "log" || flag == "quiet";
+        if (isSwitch) {
+            if (inlineValue) return usage("--" + flag + " takes no value");
+            (flag == "log" ? a.logScale : a.quiet) = true;
+            continue;
+        }
+        if (!inlineValue) {
+            if (i + 1 >= argv.size()) return usage("--" + flag + " needs a value");
+            value = argv[++i];
+        }
+        if (flag == "model") a.model = value;
+        else if (flag == "model2") a.model2 = value;
+        else if (flag == "model3") a.model3 = value;
+        else if (flag == "data") a.data = value;
+        else if (flag == "split") {
+            if (value != "train" && value != "validation") return usage("--split expects train or validation, got '" + value + "'");
+            a.split = value;
+        } else if (flag == "limit") {
+            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 0, int64_t{1} << 40));
+            a.limit = n;
+        } else if (flag == "out") a.out = value;
+        else if (flag == "directions") a.directions = value;
+        else if (flag == "grid") {
+            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 1, 100000));
+            a.grid.x = GridAxis{-1, 1, n};
+            a.grid.y = GridAxis{-1, 1, n};
+            haveGrid = true;
+        } else if (flag == "x") {
+            TS_ASSIGN_OR_RETURN(ax, parseAxis(value));
+            a.grid.x = ax;
+            haveX = true;
+        } else if (flag == "y") {
+            TS_ASSIGN_OR_RETURN(ax, parseAxis(value));
+            a.grid.y = ax;
+            haveY = true;
+        } else if (flag == "norm") {
+            TS_ASSIGN_OR_RETURN(n, parseNorm(value));
+            a.norm = n;
+        } else if (flag == "ignore") {
+            TS_ASSIGN_OR_RETURN(ig, parseIgnore(value));
+            a.ignore = ig;
+        } else if (flag == "dir-type") {
+            TS_ASSIGN_OR_RETURN(t, parseDirType(value));
+            a.dirType = t;
+        } else if (flag == "seed") {
+            TS_ASSIGN_OR_RETURN(s, parseInt(flag, value, 0, std::numeric_limits<int64_t>::max()));
+            a.seed = static_cast<uint64_t>(s);
+        } else if (flag == "mode") {
+            if (value == "auto") a.mode = EvalMode::Auto;
+            else if (value == "batched") a.mode = EvalMode::Batched;
+            else if (value == "unbatched") a.mode = EvalMode::Unbatched;
+            else return usage("--mode expects auto, batched or unbatched, got '" + value + "'");
+        } else if (flag == "png") a.png = value;
+        else return usage("unknown flag '--" + flag + "' (see tensorscape landscape --help)");
+    }
+    if (haveGrid && (haveX || haveY)) return usage("use either --grid N or --x/--y, not both");
+    if (haveY && !haveX) return usage("--y needs --x as well");
+    if (haveX && !haveY) a.grid.y.reset(); // the reference scripts: --x alone is a 1D plot
+    TS_TRY(validateGrid(a.grid));
+    if (a.out.empty()) return usage("--out must name a file");
+    if (a.directions.empty()) {
+        std::string stem = a.out;
+        if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".h5") stem.resize(stem.size() - 3);
+        a.directions = stem + ".directions.h5";
+    }
+    if (a.directions == a.out) return usage("--directions and --out must be different files");
+    return a;
+}
+
+namespace {
+
+Expected<std::unique_ptr<capture::Model>> loadFor(const std::string& spec, const capture::Dataset& d) {
+    return capture::loadModel(spec, d.sampleShape, d.numClasses);
+}
+
+Expected<TensorList> checkpointWeights(const std::string& spec, const capture::Dataset& d, DirType type,
+                                       const ParameterSpace& like) {
+    if (!std::filesystem::exists(spec)) return usage(spec + ": checkpoint not found");
+    TS_ASSIGN_OR_RETURN(m, loadFor(spec, d));
+    auto space = parameterSpace(*m, type);
+    if (space.live.size() != like.live.size())
+        return usage(spec + ": has " + std::to_string(space.live.size()) + " tensors but the model has " +
+                     std::to_string(like.live.size()));
+    return space.snapshot();
+}
+
+} // namespace
+
+Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const GridRunOptions& run) {
+    const auto start = std::chrono::steady_clock::now();
+    TS_TRY(validateGrid(args.grid));
+    capture::DataOptions dopt;
+    dopt.limit = args.limit;
+    dopt.seed = args.seed;
+    TS_ASSIGN_OR_RETURN(split, capture::loadDataset(args.data, dopt));
+    const capture::Dataset& data = args.split == "train" ? split.train : split.validation;
+    if (data.size() == 0) return usage("data '" + args.data + "' has no " + args.split + " samples");
+
+    torch::manual_seed(args.seed); // built-in models initialise from torch's global generator
+    TS_ASSIGN_OR_RETURN(model, loadFor(args.model, data));
+    auto space = parameterSpace(*model, args.dirType);
+    const auto weights = space.snapshot();
+
+    LandscapeResult result;
+    result.directionsPath = args.directions;
+    Directions dirs;
+    if (directionsFileExists(args.directions)) {
+        TS_ASSIGN_OR_RETURN(loaded, loadDirections(args.directions));
+        dirs = std::move(loaded);
+        TS_TRY(checkDirectionShapes(dirs.x, space, args.directions, "xdirection"));
+        if (args.grid.is2d()) {
+            if (!dirs.is2d())
+                return usage(args.directions + ": has no ydirection, but a 2D grid was asked (use --x alone for 1D)");
+            TS_TRY(checkDirectionShapes(dirs.y, space, args.directions, "ydirection"));
+        }
+    } else {
+        const DirectionOptions dopt2{args.norm, args.ignore};
+        dirs = randomDirections(weights, dopt2, args.seed, args.grid.is2d());
+        if (!args.model2.empty()) {
+            TS_ASSIGN_OR_RETURN(w2, checkpointWeights(args.model2, data, args.dirType, space));
+            TS_ASSIGN_OR_RETURN(dx, targetDirection(weights, w2));
+            dirs.x = std::move(dx);
+        }
+        if (!args.model3.empty() && args.grid.is2d()) {
+            TS_ASSIGN_OR_RETURN(w3, checkpointWeights(args.model3, data, args.dirType, space));
+            TS_ASSIGN_OR_RETURN(dy, targetDirection(weights, w3));
+            dirs.y = std::move(dy);
+        }
+        const std::map<std::string, std::string> attrs = {
+            {"tensorscape_model", args.model},        {"tensorscape_norm", normName(args.norm)},
+            {"tensorscape_ignore", ignoreName(args.ignore)}, {"tensorscape_dir_type", dirTypeName(args.dirType)},
+            {"tensorscape_seed", std::to_string(args.seed)}};
+        TS_TRY(saveDirections(args.directions, dirs, attrs));
+        result.directionsWritten = true;
+    }
+    if (!args.grid.is2d()) dirs.y.clear();
+
+    EvaluatorOptions eopt;
+    eopt.mode = args.mode;
+    TS_ASSIGN_OR_RETURN(ev, SurfaceEvaluator::create(*model, space, dirs, {data.inputs, data.labels}, eopt));
+    result.batched = ev->batched();
+    TS_ASSIGN_OR_RETURN(surface, ev->evaluateGrid(args.grid, run));
+    const std::string prefix = args.split == "train" ? "train" : "test";
+    TS_TRY(writeSurfaceFile(args.out, surface, args.directions, prefix));
+    if (!args.png.empty()) {
+        MeshOptions mo;
+        mo.logScale = args.logScale;
+        const auto mesh = buildHeightField(surface, mo);
+        TS_TRY(writePng(args.png, renderTopDown(mesh, 512, surface.is2d() ? 512 : 128)));
+    }
+    result.surface = std::move(surface);
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
+namespace {
+
+// "\r[#####-----]  52%  1352/2601 points  0.4 s" on a terminal; nothing otherwise.
+class ProgressBar {
+  public:
+    explicit ProgressBar(bool enabled) : m_enabled(enabled && isatty(fileno(stderr))) {}
+    void update(int64_t done, int64_t total) {
+        if (!m_enabled) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (done < total && now - m_last < std::chrono::milliseconds(100)) return;
+        m_last = now;
+        const int width = 30;
+        const int fill = total > 0 ? static_cast<int>(width * done / total) : width;
+        std::string bar(static_cast<size_t>(fill), '#');
+        bar.append(static_cast<size_t>(width - fill), '-');
+        const double s = std::chrono::duration<double>(now - m_start).count();
+        std::fprintf(stderr, "\rlandscape [%s] %3d%%  %lld/%lld points  %.1f s", bar.c_str(),
+                     total > 0 ? static_cast<int>(100 * done / total) : 100, static_cast<long long>(done),
+                     static_cast<long long>(total), s);
+        if (done >= total) std::fputc('\n', stderr);
+        std::fflush(stderr);
+    }
+
+  private:
+    bool m_enabled;
+    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now(), m_last{};
+};
+
+int fail(const Error& e) {
+    std::fprintf(stderr, "tensorscape: error: %s\n", e.message.c_str());
+    return e.exitCode();
+}
+
+} // namespace
+
+int runLandscapeCommand(int argc, char** argv) {
+    std::vector<std::string> av(argv, argv + argc);
+    bool help = false;
+    auto args = parseLandscapeArgs(av, help);
+    if (!args) return fail(args.error());
+    if (help) {
+        std::fputs(landscapeHelp().c_str(), stdout);
+        return 0;
+    }
+    ProgressBar bar(!args->quiet);
+    GridRunOptions run;
+    run.progressive = false; // headless: no preview needed, one pass in file order
+    run.progress = [&](int64_t done, int64_t total, const Surface&, int64_t) { bar.update(done, total); };
+    Expected<LandscapeResult> r = [&]() -> Expected<LandscapeResult> {
+        try {
+            return computeLandscape(*args, run);
+        } catch (const std::exception& e) {
+            std::string what = e.what();
+            return makeError(ErrorKind::Failed, "landscape failed: " + what.substr(0, what.find('\n')));
+        }
+    }();
+    if (!r) return fail(r.error());
+    const Surface& s = r->surface;
+    size_t nans = 0, best = 0;
+    bool any = false;
+    for (size_t k = 0; k < s.loss.size(); ++k) {
+        if (std::isnan(s.loss[k])) {
+            ++nans;
+            continue;
+        }
+        if (!any || s.loss[k] < s.loss[best]) best = k;
+        any = true;
+    }
+    if (!any) return fail(makeError(ErrorKind::Failed, "every grid point gave a NaN loss (surface written to " + args->out + ")"));
+    const int64_t bx = static_cast<int64_t>(best) % s.nx(), by = static_cast<int64_t>(best) / s.nx();
+    std::printf("wrote %s: %lldx%lld points in %.2f s (%s), min loss %.4f at (%.3f, %.3f), %zu NaN; directions %s %s\n",
+                args->out.c_str(), static_cast<long long>(s.nx()), static_cast<long long>(s.ny()), r->seconds,
+                r->batched ? "batched" : "per point", s.loss[best], s.x[static_cast<size_t>(bx)],
+                s.is2d() ? s.y[static_cast<size_t>(by)] : 0.0, nans, r->directionsWritten ? "written to" : "read from",
+                r->directionsPath.c_str());
+    return 0;
+}
+
+} // namespace ts::landscape

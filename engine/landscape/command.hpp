@@ -1,0 +1,54 @@
+// The `landscape` subcommand, headless: model + data + grid + directions -> surface .h5 (reference layout),
+// with a progress bar. The app forwards argv here; flags follow DESIGN.md and the reference scripts.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/core/error.hpp"
+#include "engine/landscape/directions.hpp"
+#include "engine/landscape/evaluator.hpp"
+#include "engine/landscape/grid.hpp"
+
+namespace ts::landscape {
+
+struct LandscapeArgs {
+    std::string model = "builtin:mlp";
+    std::string model2, model3; // x (y) direction = model2 (model3) - model, as the reference's --model_file2/3
+    std::string data = "fashion-mnist";
+    std::string split = "train"; // train | validation (the surface's metric names follow it)
+    int64_t limit = 2000;        // first N samples of the split (0: all)
+    std::string out = "landscape.h5";
+    std::string directions; // read if it exists, else written; empty: "<out without .h5>.directions.h5"
+    GridSpec grid;          // default 51x51 over [-1, 1]^2
+    Norm norm = Norm::Filter;
+    Ignore ignore = Ignore::BiasBn;
+    DirType dirType = DirType::Weights;
+    uint64_t seed = 123; // directions (and built-in model initialisation)
+    EvalMode mode = EvalMode::Auto;
+    std::string png; // optional top-down picture of the surface
+    bool logScale = false;
+    bool quiet = false;
+};
+
+std::string landscapeHelp();
+// argv after the subcommand name. `help` is set for --help/-h (the result then holds defaults).
+Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv, bool& help);
+
+struct LandscapeResult {
+    Surface surface;
+    std::string directionsPath;
+    bool directionsWritten = false;
+    bool batched = false;
+    double seconds = 0;
+};
+
+// Loads model and data, sets up or reads the directions, evaluates and writes the surface file.
+Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const GridRunOptions& run = {});
+
+// The whole subcommand: parse, compute with a terminal progress bar, one-line summary or error.
+// Returns the exit code (0 done, 1 the work failed (NaN everywhere), 2 bad usage or environment).
+int runLandscapeCommand(int argc, char** argv);
+
+} // namespace ts::landscape

@@ -1,0 +1,120 @@
+// The `landscape` subcommand end to end (built-in models and data from engine/capture): files written and
+// read back, the loss at the origin against the model's own loss, and bad input -> exit code 2.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/capture/dataset.hpp"
+#include "engine/capture/model.hpp"
+#include "engine/landscape/command.hpp"
+#include "engine/landscape/h5_io.hpp"
+#include "engine/landscape/tensor_io.hpp"
+
+using namespace ts::landscape;
+
+namespace {
+
+std::filesystem::path tempDir() {
+    auto dir = std::filesystem::path(TS_BINARY_DIR) / "landscape_command_files";
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+int run(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return runLandscapeCommand(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string path(const char* name) { return (tempDir() / name).string(); }
+
+} // namespace
+
+TEST(LandscapeCommand, ToySurfaceMatchesModelLossAndReusesDirections) {
+    const auto out = path("spirals.h5"), dirs = path("spirals.dirs.h5");
+    std::filesystem::remove(dirs);
+    ASSERT_EQ(run({"--model", "builtin:mlp", "--data", "spirals", "--limit", "300", "--grid", "9", "--out", out,
+                   "--directions", dirs, "--seed", "5", "--quiet"}),
+              0);
+    auto s = readSurfaceFile(out);
+    ASSERT_TRUE(s) << s.error().message;
+    ASSERT_EQ(s->nx(), 9);
+    ASSERT_EQ(s->ny(), 9);
+    EXPECT_TRUE(s->complete());
+    // Independent: the same built-in model (same seed) on the same samples, LibTorch's own loss.
+    ts::capture::DataOptions o;
+    o.limit = 300;
+    o.seed = 5;
+    auto split = ts::capture::loadDataset("spirals", o);
+    ASSERT_TRUE(split);
+    torch::manual_seed(5);
+    auto model = ts::capture::loadModel("builtin:mlp", split->train.sampleShape, split->train.numClasses);
+    ASSERT_TRUE(model);
+    torch::NoGradGuard g;
+    (*model)->setTraining(false);
+    const double want = torch::nn::functional::cross_entropy((*model)->forward(split->train.inputs).to(torch::kFloat64),
+                                                             split->train.labels)
+                            .item<double>();
+    EXPECT_NEAR(s->loss[s->index(4, 4)], want, 1e-5 * want);
+    // Second run reads the directions file: same surface.
+    const auto out2 = path("spirals2.h5");
+    ASSERT_EQ(run({"--data", "spirals", "--limit", "300", "--grid", "9", "--out", out2, "--directions", dirs,
+                   "--seed", "5", "--quiet", "--mode", "unbatched"}),
+              0);
+    auto s2 = readSurfaceFile(out2);
+    ASSERT_TRUE(s2);
+    for (size_t k = 0; k < s->loss.size(); ++k) EXPECT_NEAR(s2->loss[k], s->loss[k], 1e-5 * s->loss[k]) << k;
+}
+
+TEST(LandscapeCommand, OneDimensionalAxis) {
+    const auto out = path("line.h5");
+    ASSERT_EQ(run({"--data", "xor", "--limit", "200", "--x", "-0.5:0.5:7", "--out", out, "--quiet"}), 0);
+    auto s = readSurfaceFile(out);
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(s->is2d());
+    EXPECT_EQ(s->nx(), 7);
+    EXPECT_DOUBLE_EQ(s->x.front(), -0.5);
+}
+
+TEST(LandscapeCommand, BadInputExitsWithTwo) {
+    EXPECT_EQ(run({"--bogus", "1"}), 2);
+    EXPECT_EQ(run({"--grid", "0", "--quiet"}), 2);
+    EXPECT_EQ(run({"--x", "1:0:5", "--quiet"}), 2);
+    EXPECT_EQ(run({"--x", "-1:1", "--quiet"}), 2);
+    EXPECT_EQ(run({"--norm", "sideways", "--quiet"}), 2);
+    EXPECT_EQ(run({"--data", path("no-such-folder"), "--grid", "3", "--out", path("x.h5"), "--quiet"}), 2);
+    // Directions made for another model.
+    const auto dirs = path("other-model.dirs.h5");
+    std::filesystem::remove(dirs);
+    ASSERT_EQ(run({"--model", "builtin:mlp:8", "--data", "circles", "--limit", "100", "--grid", "3", "--out",
+                   path("a.h5"), "--directions", dirs, "--quiet"}),
+              0);
+    EXPECT_EQ(run({"--model", "builtin:mlp:9", "--data", "circles", "--limit", "100", "--grid", "3", "--out",
+                   path("b.h5"), "--directions", dirs, "--quiet"}),
+              2);
+}
+
+TEST(LandscapeCommand, FashionMnistUsesBatchedPath) {
+    if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+        GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+    LandscapeArgs a;
+    a.data = "fashion-mnist";
+    a.limit = 300;
+    a.grid = GridSpec{{-1, 1, 5}, GridAxis{-1, 1, 5}};
+    a.out = path("fmnist.h5");
+    a.directions = path("fmnist.dirs.h5");
+    std::filesystem::remove(a.directions);
+    a.png = path("fmnist.png");
+    auto r = computeLandscape(a);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->batched);
+    EXPECT_TRUE(r->directionsWritten);
+    EXPECT_TRUE(std::filesystem::exists(a.png));
+    auto d = loadDirections(a.directions);
+    ASSERT_TRUE(d);
+    ASSERT_EQ(d->x.size(), 6u); // fc1, fc2, out: weight + bias each
+    EXPECT_EQ(d->x[0].sizes(), (std::vector<int64_t>{64, 784}));
+}
