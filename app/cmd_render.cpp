@@ -1,4 +1,4 @@
-// `render` and the renderer-only `demo`: a generated network scene, headless to PNG or in a window.
+// `render`: a generated network scene rendered headless to a PNG.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -7,10 +7,11 @@
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
-#include "app/viewer.hpp"
 #include "engine/core/log.hpp"
+#include "engine/render/context.hpp"
+#include "engine/render/neuron_pass.hpp"
 #include "engine/render/synthetic_scene.hpp"
-#include "engine/ui/panels.hpp"
+#include "engine/render/target.hpp"
 
 namespace ts::app {
 
@@ -136,73 +137,6 @@ int cmdRender(int argc, char** argv) {
     auto ms = renderOffscreen(scene, *view, uint32_t(*w), uint32_t(*h), {out}, 0.0f);
     if (!ms) return reportError(ms.error());
     TS_LOG_INFO("wrote %s (%ldx%ld, %zu neurons, %.1f ms)", out.c_str(), *w, *h, scene.neurons.size(), (*ms)[0]);
-    return 0;
-}
-
-// The renderer's demo scene: in a window when a display exists, else a short orbit of PNG frames.
-int runSceneDemo(const Args& args, const std::string& outDir, long frames) {
-    auto view = parseView(args);
-    if (!view) return reportError(view.error());
-    auto n = args.getInt("neurons", 20000, 1, 50'000'000);
-    if (!n) return reportError(n.error());
-    auto scene = makeSyntheticNetwork(uint32_t(*n), 1);
-    bool headless = args.has("headless") || !displayAvailable();
-    if (!headless) {
-        ViewerOptions opts;
-        opts.title = "tensorscape demo";
-        opts.maxFrames = frames;
-        opts.finalScreenshot = args.get("screenshot");
-        auto viewer = Viewer::create(opts);
-        if (!viewer) return reportError(viewer.error());
-        Viewer& v = **viewer;
-        v.sceneBounds = scene.bounds;
-        if (auto s = v.neurons().setInstances(scene.neurons); !s) return reportError(s.error());
-        v.neurons().setStyle(sceneStyle(scene, *view));
-        v.camera() = sceneCamera(scene, *view, v.aspect());
-        ui::ViewSettings settings;
-        settings.colormap = int(view->colormap);
-        settings.lit = view->lit;
-        auto s = v.run(
-            [&](float dt) {
-                if (frames > 0) v.camera().orbit(-40.0f * dt, 0.0f);
-            },
-            {},
-            [&] {
-                ui::FrameStats stats{v.lastFrameMs(), scene.neurons.size(), scene.neurons.size(),
-                                     v.context().deviceInfo().name, v.context().allocator().bytesInUse()};
-                auto edits = ui::viewPanel(settings, stats, {});
-                if (edits.fitRequested) v.camera().fitToScene(scene.bounds, v.aspect());
-                if (edits.screenshotRequested) v.requestScreenshot();
-                if (edits.changed) {
-                    if (edits.settings.vsync != settings.vsync) v.setVsync(edits.settings.vsync);
-                    settings = edits.settings;
-                    NeuronStyle style = v.neurons().style();
-                    style.colormap = Colormap(settings.colormap);
-                    style.lit = settings.lit;
-                    style.splatBelowPixels = settings.splatBelowPixels;
-                    v.neurons().setStyle(style);
-                }
-            });
-        if (!s) return reportError(s.error());
-        return 0;
-    }
-    TS_LOG_INFO("no display: rendering the demo offscreen into %s", outDir.c_str());
-    std::vector<std::string> paths;
-    long count = frames > 0 ? frames : 8;
-    for (long i = 0; i < count; ++i) {
-        char name[64];
-        std::snprintf(name, sizeof(name), "/frame_%03ld.png", i);
-        paths.push_back(outDir + name);
-    }
-    auto ms = renderOffscreen(scene, *view, 1280, 720, paths, 90.0f);
-    if (!ms) return reportError(ms.error());
-    std::ofstream summary(outDir + "/summary.txt");
-    summary << "tensorscape demo (renderer scene)\nneurons: " << scene.neurons.size() << "\nframes: " << count
-            << "\nsize: 1280x720\n";
-    double total = 0;
-    for (double m : *ms) total += m;
-    summary << "mean frame time (ms): " << total / double(ms->size()) << "\n";
-    TS_LOG_INFO("wrote %ld frames and summary.txt to %s", count, outDir.c_str());
     return 0;
 }
 

@@ -23,9 +23,9 @@ Expected<std::unique_ptr<Viewer>> Viewer::create(const ViewerOptions& options) {
     auto target = WindowTarget::create(*v->m_ctx, v->m_window.handle(), options.vsync);
     if (!target) return target.error();
     v->m_target = std::move(target.value());
-    auto pass = NeuronPass::create(*v->m_ctx, v->m_target->swapchainFormat(), v->m_target->framesInFlight());
-    if (!pass) return pass.error();
-    v->m_neurons = std::move(pass.value());
+    auto network = NetworkRenderer::create(*v->m_ctx, v->m_target->swapchainFormat(), v->m_target->framesInFlight());
+    if (!network) return network.error();
+    v->m_network = std::move(network.value());
 
     GLFWwindow* w = v->m_window.handle();
     glfwSetWindowUserPointer(w, v.get());
@@ -56,7 +56,7 @@ Expected<std::unique_ptr<Viewer>> Viewer::create(const ViewerOptions& options) {
 Viewer::~Viewer() {
     if (m_ctx) vkDeviceWaitIdle(m_ctx->device());
     m_ui.reset();
-    m_neurons.reset();
+    m_network.reset();
     m_target.reset();
     m_ctx.reset();
 }
@@ -144,9 +144,9 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
             glfwWaitEventsTimeout(0.05);
             continue;
         }
-        TS_TRY(m_neurons->prepare(*frame, m_camera));
+        TS_TRY(m_network->prepare(*frame, m_camera));
         beginRendering(*frame, true, 0.035f, 0.04f, 0.06f);
-        m_neurons->record(*frame, m_camera);
+        m_network->record(*frame, m_camera);
         if (draw) draw(*frame);
         endRendering(*frame);
         m_ui->newFrame(frame->extent, dt);

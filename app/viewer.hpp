@@ -9,6 +9,7 @@
 #include "engine/core/error.hpp"
 #include "engine/render/camera.hpp"
 #include "engine/render/context.hpp"
+#include "engine/render/network_renderer.hpp"
 #include "engine/render/neuron_pass.hpp"
 #include "engine/render/target.hpp"
 #include "engine/render/window.hpp"
@@ -31,7 +32,9 @@ class Viewer {
     ~Viewer();
 
     render::Context& context() { return *m_ctx; }
-    render::NeuronPass& neurons() { return *m_neurons; }
+    render::NeuronPass& neurons() { return m_network->neurons(); }
+    render::NetworkRenderer& network() { return *m_network; }
+    ui::ImGuiLayer& overlay() { return *m_ui; }
     render::Camera& camera() { return m_camera; }
     float aspect() const;
 
@@ -60,7 +63,7 @@ class Viewer {
     render::Window m_window;
     std::unique_ptr<render::Context> m_ctx;
     std::unique_ptr<render::WindowTarget> m_target;
-    std::unique_ptr<render::NeuronPass> m_neurons;
+    std::unique_ptr<render::NetworkRenderer> m_network;
     std::unique_ptr<ui::ImGuiLayer> m_ui;
     float m_frameMs = 0.0f;
     render::Camera m_camera;

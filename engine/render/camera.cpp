@@ -102,6 +102,40 @@ void Camera::fitToScene(const Aabb& box, float aspect) {
     if (mode == Mode::Fly) flyPosition = target - forward() * distance;
 }
 
+void CameraFlight::start(const Camera& from, const Camera& to, float seconds) {
+    m_from = from;
+    m_to = to;
+    m_from.setMode(Camera::Mode::Orbit);
+    m_to.setMode(Camera::Mode::Orbit);
+    // Take the short way round.
+    float dy = m_to.yaw - m_from.yaw;
+    dy = std::remainder(dy, 2.0f * glm::pi<float>());
+    m_to.yaw = m_from.yaw + dy;
+    m_t = 0.0f;
+    m_duration = std::max(seconds, 1e-3f);
+    m_active = true;
+}
+
+bool CameraFlight::step(Camera& camera, float dt) {
+    if (!m_active) return false;
+    m_t = std::min(m_t + dt / m_duration, 1.0f);
+    float s = m_t * m_t * (3.0f - 2.0f * m_t); // smoothstep
+    Camera c = m_to;
+    c.target = glm::mix(m_from.target, m_to.target, s);
+    // Distance interpolates geometrically so zooming feels even.
+    c.distance = m_from.distance * std::pow(m_to.distance / std::max(m_from.distance, 1e-6f), s);
+    c.yaw = m_from.yaw + (m_to.yaw - m_from.yaw) * s;
+    c.pitch = m_from.pitch + (m_to.pitch - m_from.pitch) * s;
+    c.nearPlane = std::min(m_from.nearPlane, m_to.nearPlane);
+    c.farPlane = std::max(m_from.farPlane, m_to.farPlane);
+    camera = c;
+    if (m_t >= 1.0f) {
+        camera = m_to;
+        m_active = false;
+    }
+    return true;
+}
+
 glm::vec4 projectToPixels(const glm::mat4& viewProj, const glm::vec3& p, float width, float height) {
     glm::vec4 clip = viewProj * glm::vec4(p, 1.0f);
     if (clip.w <= 0.0f) return {0, 0, 0, clip.w};

@@ -37,6 +37,21 @@ class Camera {
     void fitToScene(const Aabb& box, float aspect);
 };
 
+// A smooth transition between two orbit cameras (fly to a layer, a neuron, the landscape's minimum):
+// target, distance, yaw and pitch ease in and out over `seconds`.
+class CameraFlight {
+  public:
+    void start(const Camera& from, const Camera& to, float seconds = 0.8f);
+    bool active() const { return m_active; }
+    // Advances by dt and writes the in-between camera; false once the flight has ended.
+    bool step(Camera& camera, float dt);
+
+  private:
+    Camera m_from, m_to;
+    float m_t = 0.0f, m_duration = 1.0f;
+    bool m_active = false;
+};
+
 // Projects a world point to pixel coordinates (origin top-left) with depth in 0..1; w <= 0 means behind.
 glm::vec4 projectToPixels(const glm::mat4& viewProj, const glm::vec3& p, float width, float height);
 

@@ -39,6 +39,15 @@ void NetworkRenderer::setScene(const scene::Scene* s) {
     m_dirty = true;
 }
 
+void NetworkRenderer::valuesChanged() {
+    if (m_selector && m_scene) {
+        m_selector->setValues(m_scene->value);
+        m_selector->setOutliers(m_scene->outliers);
+        m_selector->setHiddenLayers(m_scene->hiddenLayer, m_scene->groupProxies);
+    }
+    m_dirty = true;
+}
+
 void NetworkRenderer::setSelection(const std::vector<uint32_t>& neurons) {
     if (m_selector) m_selector->setSelection(neurons);
     m_dirty = true;

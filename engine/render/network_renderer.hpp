@@ -21,7 +21,7 @@ class NetworkRenderer {
     // The scene must outlive the renderer (or the next setScene). Values may change later: call
     // valuesChanged() after updateSceneValues().
     void setScene(const scene::Scene* scene);
-    void valuesChanged() { m_dirty = true; }
+    void valuesChanged();
     void setSelection(const std::vector<uint32_t>& neurons);
     Status setEdges(const scene::EdgePolylines& lines) { return m_edges->setPolylines(lines); }
     void setLod(const scene::LodOptions& lod) {

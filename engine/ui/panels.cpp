@@ -58,9 +58,9 @@ ViewEdits viewPanel(const ViewSettings& in, const FrameStats& stats, std::span<c
     e.settings = in;
     ViewSettings& s = e.settings;
     ImVec2 display = ImGui::GetIO().DisplaySize;
-    placeWindow(ImVec2(display.x - 10, 10), ImVec2(340, 0), ImVec2(1, 0));
+    placeWindow(ImVec2(display.x - 10, 10), ImVec2(310, 0), ImVec2(1, 0));
     ImGui::Begin("View");
-    ImGui::PushItemWidth(-120);
+    ImGui::PushItemWidth(-110);
     ImGui::Text("%.1f ms/frame (%.0f fps)", stats.frameMs, stats.frameMs > 0 ? 1000.0f / stats.frameMs : 0.0f);
     ImGui::Text("%llu neurons, %llu drawn", (unsigned long long)stats.neuronsTotal,
                 (unsigned long long)stats.instancesDrawn);
@@ -107,7 +107,7 @@ ViewEdits viewPanel(const ViewSettings& in, const FrameStats& stats, std::span<c
 TrainingEdits trainingPanel(const TrainingView& v) {
     TrainingEdits e;
     ImVec2 display = ImGui::GetIO().DisplaySize;
-    placeWindow(ImVec2(10, display.y - 10), ImVec2(380, 300), ImVec2(0, 1));
+    placeWindow(ImVec2(10, 220), ImVec2(310, std::max(display.y - 230, 200.0f)));
     ImGui::Begin("Training");
     if (!v.available) {
         ImGui::TextDisabled("no training in this view");
@@ -151,10 +151,12 @@ TrainingEdits trainingPanel(const TrainingView& v) {
         char overlay[96];
         std::snprintf(overlay, sizeof(overlay), "%s %.4g%s%s %.4g", la, a.back(), b.empty() ? "" : "   ",
                       b.empty() ? "" : lb, b.empty() ? 0.0 : double(b.back()));
-        ImGui::PlotLines(label, a.data(), int(a.size()), 0, overlay, lo, hi, ImVec2(-70, 60));
+        float w = std::max(ImGui::GetContentRegionAvail().x - 70.0f, 60.0f);
+        ImGui::PlotLines(label, a.data(), int(a.size()), 0, overlay, lo, hi, ImVec2(w, 60));
+        record(label);
         if (!b.empty()) {
             ImGui::PushStyleColor(ImGuiCol_PlotLines, ImVec4(1.0f, 0.6f, 0.25f, 1.0f));
-            ImGui::PlotLines("##val", b.data(), int(b.size()), 0, nullptr, lo, hi, ImVec2(-70, 40));
+            ImGui::PlotLines("##val", b.data(), int(b.size()), 0, nullptr, lo, hi, ImVec2(w, 40));
             ImGui::PopStyleColor();
         }
     };
@@ -167,27 +169,28 @@ TrainingEdits trainingPanel(const TrainingView& v) {
 // --- Layers ---
 LayerEdits layerPanel(std::span<const LayerRow> layers, int selected) {
     LayerEdits e;
-    placeWindow(ImVec2(10, 10), ImVec2(380, 260));
+    placeWindow(ImVec2(10, 10), ImVec2(310, 200));
     ImGui::Begin("Model");
     if (ImGui::BeginTable("layers", 4, ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_Resizable)) {
-        ImGui::TableSetupColumn("layer");
-        ImGui::TableSetupColumn("output");
-        ImGui::TableSetupColumn("params");
-        ImGui::TableSetupColumn("neurons");
+        ImGui::TableSetupColumn("layer", ImGuiTableColumnFlags_WidthStretch);
+        ImGui::TableSetupColumn("output", ImGuiTableColumnFlags_WidthFixed, 70.0f);
+        ImGui::TableSetupColumn("params", ImGuiTableColumnFlags_WidthFixed, 52.0f);
+        ImGui::TableSetupColumn("neurons", ImGuiTableColumnFlags_WidthFixed, 52.0f);
         ImGui::TableHeadersRow();
         for (int i = 0; i < int(layers.size()); ++i) {
             const LayerRow& l = layers[size_t(i)];
             ImGui::TableNextRow();
             ImGui::TableNextColumn();
-            ImGui::Indent(float(l.depth) * 10.0f);
-            std::string label = l.name + " (" + l.type + ")";
+            if (l.depth > 0) ImGui::Indent(float(l.depth) * 10.0f);
+            std::string label = l.name;
             if (ImGui::Selectable(label.c_str(), i == selected, ImGuiSelectableFlags_SpanAllColumns |
                                                                    ImGuiSelectableFlags_AllowDoubleClick)) {
                 e.selected = i;
                 if (ImGui::IsMouseDoubleClicked(0)) e.flyTo = true;
             }
             record(l.name.c_str());
-            ImGui::Unindent(float(l.depth) * 10.0f);
+            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s (%s)", l.name.c_str(), l.type.c_str());
+            if (l.depth > 0) ImGui::Unindent(float(l.depth) * 10.0f);
             ImGui::TableNextColumn();
             ImGui::TextUnformatted(l.shape.c_str());
             ImGui::TableNextColumn();
@@ -205,7 +208,7 @@ LayerEdits layerPanel(std::span<const LayerRow> layers, int selected) {
 InspectorEdits inspectorPanel(const InspectorView& v) {
     InspectorEdits e;
     ImVec2 display = ImGui::GetIO().DisplaySize;
-    placeWindow(ImVec2(display.x - 10, display.y - 10), ImVec2(420, 420), ImVec2(1, 1));
+    placeWindow(ImVec2(display.x - 10, display.y - 10), ImVec2(310, std::max(display.y - 380, 200.0f)), ImVec2(1, 1));
     ImGui::Begin("Layer inspector");
     if (v.layer.empty()) {
         ImGui::TextDisabled("select a layer");
@@ -252,7 +255,7 @@ std::optional<int> healthPanel(std::span<const HealthAlert> alerts) {
     std::optional<int> clicked;
     if (alerts.empty()) return clicked;
     ImVec2 display = ImGui::GetIO().DisplaySize;
-    placeWindow(ImVec2(display.x * 0.5f, 10), ImVec2(440, 0), ImVec2(0.5f, 0));
+    placeWindow(ImVec2(display.x * 0.5f, 10), ImVec2(std::min(440.0f, display.x - 680.0f), 0), ImVec2(0.5f, 0));
     ImGui::Begin("Health");
     for (int i = 0; i < int(alerts.size()); ++i) {
         const HealthAlert& a = alerts[size_t(i)];

@@ -1,0 +1,283 @@
+// `train` and `demo`: a live training session shown in a window, or as PNG frames plus a summary when
+// headless. Both share runTraining(); demo is train on built-in defaults.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "app/cli.hpp"
+#include "app/commands.hpp"
+#include "app/live_session.hpp"
+#include "app/training_screen.hpp"
+#include "app/viewer.hpp"
+#include "engine/core/log.hpp"
+#include "engine/ui/imgui_layer.hpp"
+
+namespace ts::app {
+
+using namespace ts::render;
+
+namespace {
+
+std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::string& defaultSteps) {
+    return {
+        {"model", "PATH|builtin", "TorchScript .pt file or builtin:mlp[:W1,W2,..] / builtin:cnn", "builtin:mlp"},
+        {"data", "NAME|DIR", "spirals, circles, xor, gaussians, fashion-mnist, or an IDX folder", defaultData},
+        {"limit", "N", "use the first N samples of train and validation", "all"},
+        {"steps", "N", "training steps", defaultSteps},
+        {"batch", "N", "batch size", "64"},
+        {"lr", "X", "learning rate", "0.001"},
+        {"optimizer", "NAME", "adam or sgd", "adam"},
+        {"capture-every", "K", "snapshot statistics every K steps (1: every step)", "10"},
+        {"seed", "N", "random seed", "1"},
+        {"out", "DIR", "folder for frames and summary.json when headless", "out/<command>"},
+        {"frames", "N", "headless: frames to write; window: close after N frames", "8 / until closed"},
+        {"width", "W", "frame width", "1280"},
+        {"height", "H", "frame height", "720"},
+        {"headless", "", "render offscreen even when a display exists", ""},
+        {"paused", "", "window: start paused (press play)", ""},
+        {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
+    };
+}
+
+const CommandSpec kTrainSpec{"train",
+                             "Trains a model with the live view: neurons coloured by their statistics, bundled "
+                             "connections,\nloss curves, layer inspector and health alerts.",
+                             "tensorscape train [--model PATH|builtin:mlp] [--data NAME|DIR] [options]",
+                             trainFlags("spirals", "600")};
+
+std::string defaultDemoData() {
+    return std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") ? "fashion-mnist"
+                                                                                                   : "spirals";
+}
+
+struct DisplayOptions {
+    bool headless = false;
+    long frames = 0;
+    uint32_t width = 1280, height = 720;
+    std::string outDir, screenshot;
+    bool paused = false;
+};
+
+Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
+    SessionOptions o;
+    o.model = a.get("model", "builtin:mlp");
+    o.data = a.get("data", defaultData);
+    o.optimizer = a.get("optimizer", "adam");
+    auto limit = a.getInt("limit", 0, 0, 1L << 40);
+    auto steps = a.getInt("steps", defaultSteps, 1, 100'000'000);
+    auto batch = a.getInt("batch", 64, 1, 1 << 20);
+    auto every = a.getInt("capture-every", 10, 1, 1'000'000);
+    auto seed = a.getInt("seed", 1, 0, 1L << 40);
+    auto lr = a.getFloat("lr", 1e-3);
+    for (auto* e : {&limit, &steps, &batch, &every, &seed})
+        if (!*e) return e->error();
+    if (!lr) return lr.error();
+    if (!(*lr > 0.0) || !std::isfinite(*lr)) return makeError(ErrorKind::Usage, "--lr must be a positive number");
+    o.limit = *limit;
+    o.steps = *steps;
+    o.batchSize = *batch;
+    o.captureEvery = *every;
+    o.evalEvery = std::max<int64_t>(*every * 5, 10);
+    o.seed = uint64_t(*seed);
+    o.learningRate = *lr;
+    return o;
+}
+
+Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command) {
+    DisplayOptions d;
+    d.headless = a.has("headless") || !displayAvailable();
+    auto frames = a.getInt("frames", 0, 0, 1'000'000);
+    auto w = a.getInt("width", 1280, 16, 16384);
+    auto h = a.getInt("height", 720, 16, 16384);
+    for (auto* e : {&frames, &w, &h})
+        if (!*e) return e->error();
+    d.frames = *frames;
+    d.width = uint32_t(*w);
+    d.height = uint32_t(*h);
+    d.outDir = a.get("out", "out/" + command);
+    d.screenshot = a.get("screenshot");
+    d.paused = a.has("paused");
+    return d;
+}
+
+// An oblique view from the input side: data flows left to right, layer faces visible. The side panels take
+// about a quarter of the width each, so the scene is fitted into the middle half.
+Camera initialCamera(const Aabb& bounds, float aspect) {
+    Camera cam;
+    cam.yaw = -2.0f;
+    cam.pitch = 0.28f;
+    cam.fitToScene(bounds, aspect * 0.55f);
+    return cam;
+}
+
+Status writeSummary(const std::string& path, LiveSession& s, double seconds, long frames) {
+    auto curves = s.curves();
+    auto view = s.trainingView();
+    std::ofstream out(path);
+    if (!out) return makeError(ErrorKind::Usage, "cannot write " + path);
+    auto last = [](const std::vector<float>& v) { return v.empty() ? NAN : double(v.back()); };
+    const auto& net = s.network();
+    out << "{\n  \"model\": \"" << net.modelName << "\",\n  \"data\": \"" << s.dataName() << "\",\n"
+        << "  \"neurons\": " << net.totalNeurons() << ",\n  \"parameters\": " << net.totalParams() << ",\n"
+        << "  \"steps\": " << view.step << ",\n  \"snapshots\": " << s.timeline().size() << ",\n"
+        << "  \"final_train_loss\": " << last(curves.trainLoss) << ",\n"
+        << "  \"final_train_accuracy\": " << last(curves.trainAcc) << ",\n"
+        << "  \"final_val_loss\": " << last(curves.valLoss) << ",\n"
+        << "  \"final_val_accuracy\": " << last(curves.valAcc) << ",\n"
+        << "  \"frames\": " << frames << ",\n  \"seconds\": " << seconds << ",\n"
+        << "  \"status\": \"" << view.status << "\",\n  \"alerts\": [";
+    auto alerts = s.alerts();
+    for (size_t i = 0; i < alerts.size(); ++i)
+        out << (i ? ", " : "") << "\"" << alerts[i].message << " (" << alerts[i].layer << ", step " << alerts[i].step
+            << ")\"";
+    out << "]\n}\n";
+    return Status::ok();
+}
+
+// Headless: train in the background; every steps/frames steps render the live view (with its panels) to a PNG.
+int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptions& d) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto ctx = Context::create({});
+    if (!ctx) return reportError(ctx.error());
+    auto target = OffscreenTarget::create(**ctx, d.width, d.height);
+    if (!target) return reportError(target.error());
+    auto renderer = NetworkRenderer::create(**ctx, kColorFormat, 1);
+    if (!renderer) return reportError(renderer.error());
+    auto overlay = ui::ImGuiLayer::create(**ctx, kColorFormat, 2, nullptr);
+    if (!overlay) return reportError(overlay.error());
+    std::error_code ec;
+    std::filesystem::create_directories(d.outDir, ec);
+    long frames = d.frames > 0 ? d.frames : 8;
+    float aspect = float(d.width) / float(d.height);
+    Camera cam = initialCamera(screen.bounds(), aspect);
+    if (auto s = session.start(false); !s) return reportError(s.error());
+    int64_t planned = session.trainingView().totalSteps;
+    for (long f = 0; f < frames; ++f) {
+        // Frame f shows the network after (f + 1) / frames of the planned steps.
+        int64_t due = planned * (f + 1) / frames;
+        while (!session.finished() && session.trainingView().step < due)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (f + 1 == frames) session.waitUntilFinished();
+        if (auto s = screen.update(**renderer); !s) return reportError(s.error());
+        cam.orbit(-25.0f, 0.0f); // a slow turn through the sequence
+        auto frame = (*target)->beginFrame();
+        if (!frame) return reportError(frame.error());
+        if (auto s = (*renderer)->prepare(*frame, cam); !s) return reportError(s.error());
+        beginRendering(*frame, true, 0.035f, 0.04f, 0.06f);
+        (*renderer)->record(*frame, cam);
+        endRendering(*frame);
+        (*overlay)->newFrame(frame->extent, 1.0f / 30.0f);
+        ui::FrameStats stats{0.0f, screen.scene().position.size(), (*renderer)->lastStats().instances,
+                             (*ctx)->deviceInfo().name, (*ctx)->allocator().bytesInUse()};
+        screen.buildUi(cam, aspect, stats);
+        if (auto s = (*overlay)->render(*frame); !s) return reportError(s.error());
+        ImageRgba8 img;
+        if (auto s = (*target)->endFrame(*frame, &img); !s) return reportError(s.error());
+        char name[64];
+        std::snprintf(name, sizeof(name), "/frame_%03ld.png", f);
+        if (auto s = writePng(d.outDir + name, img); !s) return reportError(s.error());
+    }
+    session.waitUntilFinished();
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (auto s = writeSummary(d.outDir + "/summary.json", session, seconds, frames); !s) return reportError(s.error());
+    if ((*ctx)->validationMessageCount() > 0)
+        return reportError(makeError(ErrorKind::Failed, std::to_string((*ctx)->validationMessageCount()) +
+                                                            " Vulkan validation messages (see above)"));
+    auto v = session.trainingView();
+    TS_LOG_INFO("trained %lld steps in %.1f s; final training loss %.4f; wrote %ld frames and summary.json to %s",
+                (long long)v.step, seconds, v.trainLoss.empty() ? NAN : double(v.trainLoss.back()), frames,
+                d.outDir.c_str());
+    if (auto r = session.result(); !r) return reportError(r.error());
+    return 0;
+}
+
+int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions& d, const std::string& title) {
+    ViewerOptions opts;
+    opts.title = title;
+    opts.width = int(d.width);
+    opts.height = int(d.height);
+    opts.maxFrames = d.frames;
+    opts.finalScreenshot = d.screenshot;
+    auto viewer = Viewer::create(opts);
+    if (!viewer) return reportError(viewer.error());
+    Viewer& v = **viewer;
+    v.sceneBounds = screen.bounds();
+    v.camera() = initialCamera(screen.bounds(), v.aspect());
+    if (auto s = session.start(d.paused); !s) return reportError(s.error());
+    Status failure;
+    auto s = v.run(
+        [&](float dt) {
+            screen.tick(v.camera(), dt);
+            if (auto u = screen.update(v.network()); !u && failure.isOk()) failure = u;
+        },
+        {},
+        [&] {
+            ui::FrameStats stats{v.lastFrameMs(), screen.scene().position.size(), v.network().lastStats().instances,
+                                 v.context().deviceInfo().name, v.context().allocator().bytesInUse()};
+            screen.buildUi(v.camera(), v.aspect(), stats);
+            if (screen.fitRequested) v.camera().fitToScene(screen.bounds(), v.aspect());
+            if (screen.screenshotRequested) v.requestScreenshot();
+            if (screen.vsyncRequest) v.setVsync(*screen.vsyncRequest);
+            screen.fitRequested = screen.screenshotRequested = false;
+            screen.vsyncRequest.reset();
+        });
+    session.stop();
+    if (!s) return reportError(s.error());
+    if (!failure) return reportError(failure.error());
+    return 0;
+}
+
+} // namespace
+
+int runTraining(const Args& args, const std::string& command, const std::string& defaultData, long defaultSteps) {
+    auto opts = parseSession(args, defaultData, defaultSteps);
+    if (!opts) return reportError(opts.error());
+    auto display = parseDisplay(args, command);
+    if (!display) return reportError(display.error());
+    auto session = LiveSession::create(*opts);
+    if (!session) return reportError(session.error());
+    auto screen = TrainingScreen::create(**session);
+    if (!screen) return reportError(screen.error());
+    TS_LOG_INFO("%s on %s: %lld neurons, %lld parameters", (*session)->network().modelName.c_str(),
+                (*session)->dataName().c_str(), (long long)(*session)->network().totalNeurons(),
+                (long long)(*session)->network().totalParams());
+    if (display->headless) {
+        if (!args.has("headless")) TS_LOG_INFO("no display: rendering offscreen into %s", display->outDir.c_str());
+        return runHeadless(**session, **screen, *display);
+    }
+    return runWindow(**session, **screen, *display, "tensorscape " + command);
+}
+
+int cmdTrain(int argc, char** argv) {
+    bool help = false;
+    auto args = parseArgs(kTrainSpec, argc, argv, help);
+    if (!args) return reportError(args.error());
+    if (help) {
+        std::fputs(helpText(kTrainSpec).c_str(), stdout);
+        return 0;
+    }
+    return runTraining(*args, "train", "spirals", 600);
+}
+
+int cmdDemo(int argc, char** argv) {
+    std::string data = defaultDemoData();
+    CommandSpec spec{"demo",
+                     "The main job on built-in defaults: trains the built-in MLP on Fashion-MNIST (Debian's\n"
+                     "dataset-fashion-mnist) or, without it, on two spirals, and shows it live. Without a display it\n"
+                     "writes PNG frames and summary.json to out/demo/.",
+                     "tensorscape demo [--headless] [--frames N] [--out DIR] [train options]",
+                     trainFlags(data, "400")};
+    bool help = false;
+    auto args = parseArgs(spec, argc, argv, help);
+    if (!args) return reportError(args.error());
+    if (help) {
+        std::fputs(helpText(spec).c_str(), stdout);
+        return 0;
+    }
+    return runTraining(*args, "demo", data, args->has("headless") || !displayAvailable() ? 400 : 20000);
+}
+
+} // namespace ts::app

@@ -1,0 +1,331 @@
+// LiveSession: the one app translation unit that includes LibTorch.
+#include "app/live_session.hpp"
+
+#include <cmath>
+#include <map>
+#include <mutex>
+
+#include "engine/capture/dataset.hpp"
+#include "engine/capture/structure.hpp"
+#include "engine/capture/trainer.hpp"
+#include "engine/core/log.hpp"
+#include "engine/stats/reducer.hpp"
+
+namespace ts::app {
+
+namespace {
+bool layerIsRelu(const std::string& type) { return type == "ReLU" || type == "relu" || type == "relu_"; }
+} // namespace
+
+struct LiveSession::Impl {
+    SessionOptions options;
+    std::unique_ptr<capture::Model> model;
+    capture::DataSplit data;
+    capture::Network network;
+    std::unique_ptr<capture::Trainer> trainer;
+    std::unique_ptr<stats::Reducer> reducer;
+    Timeline timeline;
+
+    mutable std::mutex mutex; // guards everything below
+    Curves curves;
+    std::vector<ui::HealthAlert> alerts;
+    std::vector<std::string> alertKeys; // one alert per (kind, layer): the step where it began
+    std::vector<scene::DenseWeights> dense;
+    std::string status;
+    LayerSummary input;                        // statistics of a probe of the inputs (the input layer's neurons)
+    std::map<std::string, double> baselineGradNorm; // first finite gradient norm per layer
+
+    void addAlert(ui::Severity sev, const std::string& key, const std::string& message, const std::string& layer,
+                  int64_t step) {
+        if (std::find(alertKeys.begin(), alertKeys.end(), key) != alertKeys.end()) return;
+        alertKeys.push_back(key);
+        ui::HealthAlert a;
+        a.severity = sev;
+        a.message = message;
+        a.layer = layer;
+        a.layerIndex = network.find(layer);
+        a.step = step;
+        a.timelineIndex = int(timeline.size()) - 1;
+        alerts.push_back(std::move(a));
+    }
+
+    static ui::Histogram toUi(const stats::Histogram& h) {
+        ui::Histogram u;
+        u.counts.assign(h.counts.begin(), h.counts.end());
+        if (!h.edges.empty()) {
+            u.lo = h.edges.front();
+            u.hi = h.edges.back();
+        }
+        return u;
+    }
+
+    // Reduces one [batch x neurons] tensor: per-neuron statistics and a histogram.
+    bool reduceMatrix(const torch::Tensor& t, const char* what, stats::NeuronStats& ns, stats::LayerStats& ls) {
+        if (!t.defined() || t.numel() == 0) return false;
+        torch::Tensor x = t.to(torch::kFloat32).contiguous();
+        int64_t rows = x.dim() > 0 ? x.size(0) : 1;
+        int64_t cols = rows ? x.numel() / rows : 0;
+        stats::ReduceOptions ro;
+        ro.histogram.bins = options.histogramBins;
+        auto r = reducer->reduce(stats::TensorView::matrix(x.data_ptr<float>(), rows, cols, what), ns, ro);
+        if (!r) {
+            TS_LOG_WARN("statistics of %s: %s", what, r.error().message.c_str());
+            return false;
+        }
+        ls = std::move(r.value());
+        return true;
+    }
+
+    void consume(capture::Snapshot& snap) {
+        SnapshotSummary sum;
+        sum.step = snap.step;
+        sum.loss = snap.loss;
+        sum.accuracy = snap.accuracy;
+        sum.learningRate = snap.learningRate;
+        sum.health = snap.health.describe();
+        std::vector<scene::DenseWeights> dense;
+        for (size_t li = 0; li < snap.layers.size(); ++li) {
+            auto& layer = snap.layers[li];
+            LayerSummary ls;
+            ls.name = layer.name;
+            stats::NeuronStats ns;
+            stats::LayerStats st;
+            if (reduceMatrix(layer.activation, layer.name.c_str(), ns, st)) {
+                int64_t n = ns.neurons;
+                ls.meanActivation.assign(ns.stat(stats::Statistic::Mean), ns.stat(stats::Statistic::Mean) + n);
+                ls.zeroFraction.assign(ns.stat(stats::Statistic::ZeroFraction),
+                                       ns.stat(stats::Statistic::ZeroFraction) + n);
+                ls.activationStd.resize(size_t(n));
+                const float* var = ns.stat(stats::Statistic::Variance);
+                for (int64_t k = 0; k < n; ++k) ls.activationStd[size_t(k)] = std::sqrt(std::max(var[k], 0.0f));
+                ls.activations = toUi(st.histogram);
+                ls.nonFinite += st.nanCount + st.infCount;
+                int64_t dead = 0;
+                for (float z : ls.zeroFraction) dead += z >= 1.0f;
+                ls.deadFraction = n ? float(dead) / float(n) : 0.0f;
+            }
+            stats::NeuronStats gs;
+            stats::LayerStats gst;
+            if (reduceMatrix(layer.gradient, (layer.name + " gradients").c_str(), gs, gst)) {
+                const float* ma = gs.stat(stats::Statistic::MeanAbs);
+                ls.meanAbsGradient.assign(ma, ma + gs.neurons);
+                ls.gradients = toUi(gst.histogram);
+                ls.gradientNorm = gst.l2Norm;
+                ls.nonFinite += gst.nanCount + gst.infCount;
+            }
+            // The layer's own weight (first parameter of >= 2 dims used by this layer).
+            for (auto& p : snap.params) {
+                if (p.layer != int32_t(li) || p.value.dim() < 2) continue;
+                stats::NeuronStats ws;
+                stats::LayerStats wst;
+                torch::Tensor w = p.value.to(torch::kFloat32).contiguous().reshape({1, -1});
+                if (reduceMatrix(w, (p.name).c_str(), ws, wst)) {
+                    ls.weights = toUi(wst.histogram);
+                    ls.weightNorm = wst.l2Norm;
+                }
+                if (p.grad.defined()) {
+                    torch::Tensor g = p.grad.to(torch::kFloat32).contiguous().reshape({1, -1});
+                    auto ratio = reducer->normRatio(stats::TensorView::matrix(g.data_ptr<float>(), 1, g.numel()),
+                                                    stats::TensorView::matrix(w.data_ptr<float>(), 1, w.numel()));
+                    if (ratio) ls.updateRatio = *ratio;
+                }
+                // Dense weights for edges: a Linear node connects its input node to itself.
+                int node = network.find(layer.name);
+                if (p.value.dim() == 2 && node > 0 && p.value.numel() <= 4'000'000) {
+                    for (const auto& e : network.edges) {
+                        if (int(e.to) != node) continue;
+                        const auto& from = network.nodes[e.from];
+                        if (from.neurons != p.value.size(1) || network.nodes[size_t(node)].neurons != p.value.size(0))
+                            continue;
+                        scene::DenseWeights dw;
+                        dw.from = e.from;
+                        dw.to = uint32_t(node);
+                        dw.w.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+                        dense.push_back(std::move(dw));
+                        break;
+                    }
+                }
+                break;
+            }
+            sum.layers.push_back(std::move(ls));
+        }
+        int64_t step = snap.step;
+        bool healthy = snap.health.ok();
+        // Health heuristics. Exploding / vanishing: the activation-gradient norm of a layer grew more than
+        // 100x, or shrank below 1e-4x, its first measured value (or left [1e-10, 1e4] altogether).
+        std::vector<std::pair<std::string, float>> deadLayers, exploding, vanishing;
+        for (const auto& l : sum.layers) {
+            int node = network.find(l.name);
+            bool act = node >= 0 && layerIsRelu(network.nodes[size_t(node)].type);
+            if (act && l.deadFraction > 0.5f) deadLayers.push_back({l.name, l.deadFraction});
+            if (l.meanAbsGradient.empty() || !std::isfinite(l.gradientNorm)) continue;
+            auto [it, inserted] = baselineGradNorm.emplace(l.name, l.gradientNorm);
+            double base = it->second;
+            if (inserted || base <= 0) continue;
+            if (l.gradientNorm > 100.0 * base || l.gradientNorm > 1e4) exploding.push_back({l.name, float(l.gradientNorm / base)});
+            if (l.gradientNorm < 1e-4 * base || l.gradientNorm < 1e-10) vanishing.push_back({l.name, float(l.gradientNorm / base)});
+        }
+        if (!input.meanActivation.empty()) sum.layers.insert(sum.layers.begin(), input);
+        timeline.push(std::move(sum));
+        std::lock_guard lock(mutex);
+        dense.swap(this->dense);
+        if (!healthy) {
+            std::string layer = !snap.health.firstBadActivation.empty() ? snap.health.firstBadActivation
+                                : !snap.health.firstBadGradient.empty() ? snap.health.firstBadGradient
+                                                                        : "loss";
+            addAlert(ui::Severity::Error, "nonfinite", "NaN/Inf: " + snap.health.describe(), layer, step);
+        }
+        for (auto& [name, f] : deadLayers)
+            addAlert(ui::Severity::Warning, "dead:" + name,
+                     std::to_string(int(f * 100)) + "% dead neurons", name, step);
+        char buf[96];
+        for (auto& [name, g] : exploding) {
+            std::snprintf(buf, sizeof(buf), "exploding gradients (|g| x%.0f since the start)", double(g));
+            addAlert(ui::Severity::Error, "explode:" + name, buf, name, step);
+        }
+        for (auto& [name, g] : vanishing) {
+            std::snprintf(buf, sizeof(buf), "vanishing gradients (|g| x%.1e since the start)", double(g));
+            addAlert(ui::Severity::Warning, "vanish:" + name, buf, name, step);
+        }
+    }
+
+    void onStep(const capture::StepInfo& info) {
+        std::lock_guard lock(mutex);
+        curves.trainLoss.push_back(float(info.loss));
+        curves.trainAcc.push_back(float(info.accuracy));
+        if (info.evaluated) {
+            curves.valLoss.push_back(float(info.valLoss));
+            curves.valAcc.push_back(float(info.valAccuracy));
+            curves.valSteps.push_back(info.step);
+        }
+        if (!std::isfinite(info.loss))
+            addAlert(ui::Severity::Error, "loss", "loss is not finite", "loss", info.step);
+    }
+};
+
+LiveSession::LiveSession() : m(std::make_unique<Impl>()) {}
+LiveSession::~LiveSession() {
+    if (m->trainer) m->trainer->stop();
+}
+
+Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions& o) {
+    std::unique_ptr<LiveSession> s(new LiveSession());
+    Impl& m = *s->m;
+    m.options = o;
+    torch::manual_seed(int64_t(o.seed));
+    capture::DataOptions dopt;
+    dopt.seed = o.seed;
+    dopt.limit = o.limit;
+    auto data = capture::loadDataset(o.data, dopt);
+    if (!data) return data.error();
+    m.data = std::move(data.value());
+    if (m.data.train.size() == 0) return makeError(ErrorKind::Usage, "dataset '" + o.data + "' has no training samples");
+    auto model = capture::loadModel(o.model, m.data.train.sampleShape, m.data.train.numClasses);
+    if (!model) return model.error();
+    m.model = std::move(model.value());
+    auto net = capture::describeNetwork(*m.model, m.data.train.sampleShape);
+    if (!net) return net.error();
+    m.network = std::move(net.value());
+    auto reducer = stats::makeReducer(stats::Backend::Auto);
+    if (!reducer) return reducer.error();
+    m.reducer = std::move(reducer.value());
+    // The input layer's neurons show statistics of a fixed probe of the training inputs.
+    if (!m.network.nodes.empty()) {
+        torch::Tensor probe = m.data.train.inputs.slice(0, 0, std::min<int64_t>(256, m.data.train.size()));
+        stats::NeuronStats ns;
+        stats::LayerStats ls;
+        if (m.reduceMatrix(probe.reshape({probe.size(0), -1}), "inputs", ns, ls)) {
+            LayerSummary& in = m.input;
+            in.name = m.network.nodes[0].name;
+            const float* mean = ns.stat(stats::Statistic::Mean);
+            const float* var = ns.stat(stats::Statistic::Variance);
+            const float* zero = ns.stat(stats::Statistic::ZeroFraction);
+            in.meanActivation.assign(mean, mean + ns.neurons);
+            in.zeroFraction.assign(zero, zero + ns.neurons);
+            for (int64_t k = 0; k < ns.neurons; ++k) in.activationStd.push_back(std::sqrt(std::max(var[k], 0.0f)));
+            in.activations = Impl::toUi(ls.histogram);
+        }
+    }
+
+    capture::TrainOptions topt;
+    auto opt = capture::parseOptimizer(o.optimizer);
+    if (!opt) return makeError(ErrorKind::Usage, "unknown --optimizer '" + o.optimizer + "' (sgd or adam)");
+    topt.optimizer = *opt;
+    topt.learningRate = o.learningRate;
+    topt.batchSize = o.batchSize;
+    topt.maxSteps = o.steps;
+    topt.captureEvery = o.captureEvery;
+    topt.evalEvery = o.evalEvery;
+    topt.seed = o.seed;
+    auto trainer = capture::Trainer::create(*m.model, m.data, topt);
+    if (!trainer) return trainer.error();
+    m.trainer = std::move(trainer.value());
+    Impl* impl = &m;
+    m.trainer->setStepCallback([impl](const capture::StepInfo& info) { impl->onStep(info); });
+    m.trainer->setSnapshotConsumer([impl](capture::Snapshot& snap) { impl->consume(snap); });
+    return s;
+}
+
+const capture::Network& LiveSession::network() const { return m->network; }
+const std::string& LiveSession::dataName() const { return m->data.train.name; }
+int64_t LiveSession::numClasses() const { return m->data.train.numClasses; }
+Status LiveSession::start(bool paused) { return m->trainer->start(paused); }
+void LiveSession::pause() { m->trainer->pause(); }
+void LiveSession::resume() { m->trainer->resume(); }
+void LiveSession::requestStep() { m->trainer->requestStep(1); }
+void LiveSession::setLearningRate(double lr) { m->trainer->setLearningRate(lr); }
+void LiveSession::stop() { m->trainer->stop(); }
+Timeline& LiveSession::timeline() { return m->timeline; }
+
+bool LiveSession::finished() const {
+    auto st = m->trainer->state();
+    return st == capture::TrainerState::Finished || st == capture::TrainerState::Stopped ||
+           st == capture::TrainerState::Failed;
+}
+
+Status LiveSession::result() const { return m->trainer->result(); }
+
+void LiveSession::waitUntilFinished() { (void)m->trainer->wait(); }
+
+Curves LiveSession::curves() const {
+    std::lock_guard lock(m->mutex);
+    return m->curves;
+}
+
+ui::TrainingView LiveSession::trainingView() const {
+    ui::TrainingView v;
+    v.available = true;
+    auto st = m->trainer->state();
+    v.paused = st == capture::TrainerState::Paused || st == capture::TrainerState::Idle;
+    v.finished = finished();
+    auto latest = m->trainer->latest();
+    v.step = latest.step;
+    v.totalSteps = m->trainer->plannedSteps();
+    v.learningRate = float(latest.step ? latest.learningRate : m->options.learningRate);
+    v.batchSize = int(m->options.batchSize);
+    v.model = m->network.modelName;
+    v.data = m->data.train.name;
+    v.status = capture::trainerStateName(st);
+    if (st == capture::TrainerState::Failed) v.status += ": " + m->trainer->result().message();
+    std::lock_guard lock(m->mutex);
+    v.trainLoss = m->curves.trainLoss;
+    v.trainAcc = m->curves.trainAcc;
+    v.valLoss = m->curves.valLoss;
+    v.valAcc = m->curves.valAcc;
+    return v;
+}
+
+std::vector<ui::HealthAlert> LiveSession::alerts() const {
+    std::lock_guard lock(m->mutex);
+    return m->alerts;
+}
+
+std::vector<scene::DenseWeights> LiveSession::latestDenseWeights(size_t maxElements) const {
+    std::lock_guard lock(m->mutex);
+    std::vector<scene::DenseWeights> out;
+    for (const auto& d : m->dense)
+        if (d.w.size() <= maxElements) out.push_back(d);
+    return out;
+}
+
+} // namespace ts::app

@@ -1,0 +1,67 @@
+// A live training session: model + data + background trainer, with every K-th step's snapshot reduced to
+// per-neuron and per-layer statistics (stats module) and pushed into a bounded Timeline. Torch stays inside
+// live_session.cpp; this header is torch-free so the UI code includes it cheaply.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/timeline.hpp"
+#include "engine/capture/network.hpp"
+#include "engine/core/error.hpp"
+#include "engine/scene/network.hpp"
+#include "engine/ui/panels.hpp"
+
+namespace ts::app {
+
+struct SessionOptions {
+    std::string model = "builtin:mlp";
+    std::string data = "spirals";
+    int64_t limit = 0;        // first N samples of train and validation (0: all)
+    int64_t steps = 600;      // planned training steps
+    int64_t batchSize = 64;
+    double learningRate = 1e-3;
+    std::string optimizer = "adam";
+    int64_t captureEvery = 10; // snapshot every K steps (1: every step)
+    int64_t evalEvery = 50;
+    uint64_t seed = 1;
+    int histogramBins = 48;
+};
+
+class LiveSession {
+  public:
+    static Expected<std::unique_ptr<LiveSession>> create(const SessionOptions& options);
+    ~LiveSession();
+
+    const capture::Network& network() const;
+    const std::string& dataName() const;
+    int64_t numClasses() const;
+
+    // Training control (safe from the UI thread).
+    Status start(bool paused);
+    void pause();
+    void resume();
+    void requestStep();
+    void setLearningRate(double lr);
+    void stop();
+    bool finished() const; // planned steps done, stopped or failed
+    Status result() const; // the failure of a failed run (NaN, ...)
+    void waitUntilFinished();
+
+    Timeline& timeline();
+    Curves curves() const;
+    ui::TrainingView trainingView() const;
+    std::vector<ui::HealthAlert> alerts() const;
+
+    // Dense weights ([out x in], for edges) of the latest snapshot, mapped onto scene layers: a Linear node's
+    // weight connects the node feeding it to the node itself. Large matrices (> maxElements) are skipped.
+    std::vector<scene::DenseWeights> latestDenseWeights(size_t maxElements = 4'000'000) const;
+
+  private:
+    LiveSession();
+    struct Impl;
+    std::unique_ptr<Impl> m;
+};
+
+} // namespace ts::app

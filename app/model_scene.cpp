@@ -1,0 +1,76 @@
+// capture::Network -> scene::NetworkDesc / NetworkData.
+#include "app/model_scene.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+namespace ts::app {
+
+scene::LayerKind layerKindOf(const std::string& type) {
+    std::string t = type;
+    std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    auto has = [&](const char* s) { return t.find(s) != std::string::npos; };
+    if (t == "input") return scene::LayerKind::Input;
+    if (has("linear") || t == "addmm" || t == "matmul") return scene::LayerKind::Dense;
+    if (has("conv")) return scene::LayerKind::Conv;
+    if (has("pool")) return scene::LayerKind::Pool;
+    if (has("norm")) return scene::LayerKind::Norm;
+    if (has("relu") || has("tanh") || has("sigmoid") || has("gelu") || has("silu") || has("elu") ||
+        has("softmax") || has("hardswish") || has("mish"))
+        return scene::LayerKind::Act;
+    return scene::LayerKind::Other;
+}
+
+scene::NetworkDesc toSceneDesc(const capture::Network& net) {
+    scene::NetworkDesc d;
+    for (const auto& n : net.nodes) {
+        scene::LayerSpec l;
+        l.name = n.name;
+        l.kind = layerKindOf(n.type);
+        l.shape = n.outputShape.empty() ? std::vector<int64_t>{1} : n.outputShape;
+        l.paramCount = n.paramCount;
+        d.layers.push_back(std::move(l));
+    }
+    for (const auto& e : net.edges) d.edges.push_back({e.from, e.to});
+    return d;
+}
+
+int nodeIndexOf(const capture::Network& net, const std::string& layerName) { return net.find(layerName); }
+
+scene::NetworkData toSceneData(const capture::Network& net, const SnapshotSummary* snapshot, NeuronStatistic shown,
+                               bool normalisePerLayer) {
+    scene::NetworkData data;
+    data.layers.resize(net.nodes.size());
+    if (!snapshot) return data;
+    for (const auto& l : snapshot->layers) {
+        int i = nodeIndexOf(net, l.name);
+        if (i < 0 || !l.hasNeuronData()) continue;
+        size_t n = size_t(std::max<int64_t>(net.nodes[size_t(i)].neurons, 0));
+        auto fit = [&](const std::vector<float>& v) { return v.size() == n ? v : std::vector<float>{}; };
+        auto& st = data.layers[size_t(i)];
+        st.value = fit(l.statistic(shown));
+        // Per-layer normalisation: layers differ in scale by orders of magnitude (inputs in [0, 1], logits,
+        // gradients), so each is divided by its own robust maximum |v| (98th percentile) to fill [-1, 1].
+        if (normalisePerLayer && !st.value.empty() && shown != NeuronStatistic::DeadFraction) {
+            std::vector<float> a;
+            for (float v : st.value)
+                if (std::isfinite(v)) a.push_back(std::fabs(v));
+            if (!a.empty()) {
+                size_t k = std::min(a.size() - 1, size_t(double(a.size()) * 0.98));
+                std::nth_element(a.begin(), a.begin() + long(k), a.end());
+                float scale = a[k] > 0 ? 1.0f / a[k] : 1.0f;
+                for (float& v : st.value) v = std::clamp(v * scale, -1.0f, 1.0f);
+            }
+        }
+        st.activation = fit(l.meanActivation);
+        st.gradient = fit(l.meanAbsGradient);
+        if (l.zeroFraction.size() == n) {
+            st.activeFraction.resize(n);
+            for (size_t k = 0; k < n; ++k) st.activeFraction[k] = 1.0f - l.zeroFraction[k];
+        }
+    }
+    return data;
+}
+
+} // namespace ts::app

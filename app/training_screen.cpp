@@ -1,0 +1,230 @@
+// TrainingScreen: timeline -> scene values, bundled edges and styles; panels -> session controls.
+#include "app/training_screen.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "app/model_scene.hpp"
+#include "engine/core/log.hpp"
+#include "engine/scene/bundling.hpp"
+#include "engine/scene/edges.hpp"
+
+namespace ts::app {
+
+namespace {
+
+// The colormap that suits a statistic: signed values diverge around zero, magnitudes are sequential.
+Colormap defaultColormap(NeuronStatistic s) {
+    switch (s) {
+    case NeuronStatistic::MeanActivation: return Colormap::RdBu;
+    case NeuronStatistic::MeanAbsGradient: return Colormap::Magma;
+    case NeuronStatistic::ActivationStd: return Colormap::Viridis;
+    default: return Colormap::Inferno;
+    }
+}
+
+ui::Histogram histogramOf(const SnapshotSummary* s, const std::string& layer, int which) {
+    if (!s) return {};
+    for (const auto& l : s->layers)
+        if (l.name == layer) return which == 0 ? l.activations : which == 1 ? l.gradients : l.weights;
+    return {};
+}
+
+} // namespace
+
+Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& session) {
+    std::unique_ptr<TrainingScreen> t(new TrainingScreen(session));
+    const auto& net = session.network();
+    t->m_desc = toSceneDesc(net);
+    scene::SceneOptions opt;
+    opt.layers.rankGapFactor = 1.0f; // room between layers for the bundles
+    auto sc = scene::buildScene(t->m_desc, toSceneData(net, nullptr, NeuronStatistic::MeanActivation), opt);
+    if (!sc) return sc.error();
+    t->m_scene = std::move(sc.value());
+    for (size_t i = 0; i < t->m_scene.position.size(); ++i) t->m_bounds.extend(t->m_scene.position[i], t->m_scene.radius[i]);
+    for (const auto& n : net.nodes)
+        t->m_rows.push_back({n.name, n.type, capture::shapeString(n.outputShape), n.paramCount, n.neurons,
+                             int(std::count(n.name.begin(), n.name.end(), '.'))});
+    t->settings.colormap = int(defaultColormap(NeuronStatistic::MeanActivation));
+    t->settings.edgeThreshold = 0.15f;
+    return t;
+}
+
+size_t TrainingScreen::shownIndex() const {
+    size_t n = m_session.timeline().size();
+    if (n == 0) return 0;
+    return m_pinnedIndex ? std::min(*m_pinnedIndex, n - 1) : n - 1;
+}
+
+Status TrainingScreen::update(render::NetworkRenderer& renderer) {
+    if (m_firstUpdate) {
+        renderer.setScene(&m_scene);
+        m_firstUpdate = false;
+    }
+    Timeline& tl = m_session.timeline();
+    uint64_t version = tl.version();
+    size_t index = shownIndex();
+    bool settingsChanged = !(settings == m_appliedSettings);
+    auto stat = NeuronStatistic(std::clamp(settings.statistic, 0, int(NeuronStatistic::Count) - 1));
+    if (settings.statistic != m_appliedSettings.statistic) settings.colormap = int(defaultColormap(stat));
+
+    if (version != m_shownVersion || index != m_shownEntry || settings.statistic != m_appliedSettings.statistic) {
+        auto snap = tl.withNeuronData(index);
+        if (snap) {
+            TS_TRY(scene::updateSceneValues(m_scene, m_desc, toSceneData(m_session.network(), snap.get(), stat)));
+            renderer.valuesChanged();
+        }
+        m_shownVersion = version;
+        m_shownEntry = index;
+        settingsChanged = true; // the value range may have moved
+    }
+    if (settingsChanged) {
+        render::NeuronStyle style = renderer.neurons().style();
+        style.colormap = Colormap(settings.colormap);
+        // Values arrive normalised per layer (toSceneData): signed statistics in [-1, 1], others in [0, 1].
+        bool signedStat = stat == NeuronStatistic::MeanActivation;
+        style.valueMin = signedStat ? -1.0f : 0.0f;
+        style.valueMax = 1.0f;
+        style.lit = settings.lit;
+        style.splatBelowPixels = settings.splatBelowPixels;
+        renderer.neurons().setStyle(style);
+        render::EdgeStyle es;
+        es.threshold = settings.edgeThreshold;
+        renderer.edges().setStyle(es);
+        renderer.showEdges = settings.showEdges;
+        if (settings.lodBudget != m_appliedSettings.lodBudget)
+            renderer.setLod({uint32_t(settings.lodBudget), 3.0f, true});
+    }
+    // Edges follow the newest weights, refreshed every few snapshots (bundling is the costly part).
+    bool edgesStale = m_edgesVersion == ~0ull || version >= m_edgesVersion + 5 ||
+                      settings.bundlingStrength != m_appliedSettings.bundlingStrength;
+    if (settings.showEdges && edgesStale && version > 0) {
+        scene::NetworkData data;
+        data.layers.resize(m_desc.layers.size());
+        data.dense = m_session.latestDenseWeights();
+        if (!data.dense.empty()) {
+            auto edges = scene::selectAllDenseEdges(m_desc, data, {scene::EdgeMetric::AbsWeight, 2, 0.0f});
+            if (edges.size() > 40000) edges.resize(40000);
+            scene::BundleOptions bo;
+            bo.beta = settings.bundlingStrength;
+            bo.samples = 20;
+            auto lines =
+                scene::bundleHierarchical(m_scene.tree, scene::toBundleEdges(m_scene.tree, m_scene.position, edges), bo);
+            TS_TRY(renderer.setEdges(lines));
+        }
+        m_edgesVersion = version;
+    }
+    m_appliedSettings = settings;
+    return Status::ok();
+}
+
+void TrainingScreen::flyToLayer(render::Camera& camera, int layer, float aspect) {
+    if (layer < 0 || size_t(layer) + 1 >= m_scene.offsets.size()) return;
+    Aabb box;
+    for (uint32_t i = m_scene.offsets[size_t(layer)]; i < m_scene.offsets[size_t(layer) + 1]; ++i)
+        box.extend(m_scene.position[i], m_scene.radius[i]);
+    if (box.empty()) return;
+    render::Camera to = camera;
+    to.setMode(render::Camera::Mode::Orbit);
+    to.fitToScene(box, aspect);
+    to.distance = std::max(to.distance, 0.6f * glm::length(m_bounds.extent()) * 0.15f);
+    m_flight.start(camera, to, 0.8f);
+}
+
+void TrainingScreen::tick(render::Camera& camera, float dt) {
+    m_flight.step(camera, dt);
+    if (m_replaying) {
+        m_replayClock += dt;
+        size_t n = m_session.timeline().size();
+        size_t idx = size_t(m_replayClock * 8.0f); // 8 snapshots per second
+        if (idx + 1 >= n) {
+            m_replaying = false;
+            m_pinnedIndex.reset();
+        } else {
+            m_pinnedIndex = idx;
+        }
+    }
+}
+
+void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::FrameStats& stats) {
+    auto view = ui::viewPanel(settings, stats, neuronStatisticNames());
+    if (view.changed) {
+        if (view.settings.vsync != settings.vsync) vsyncRequest = view.settings.vsync;
+        settings = view.settings;
+    }
+    fitRequested |= view.fitRequested;
+    screenshotRequested |= view.screenshotRequested;
+
+    auto layers = ui::layerPanel(m_rows, m_selectedLayer);
+    if (layers.selected) {
+        m_selectedLayer = *layers.selected;
+        if (layers.flyTo) flyToLayer(camera, m_selectedLayer, aspect);
+    }
+
+    auto training = ui::trainingPanel(m_session.trainingView());
+    if (training.play) m_session.resume();
+    if (training.pause) m_session.pause();
+    if (training.stepOnce) m_session.requestStep();
+    if (training.learningRate) m_session.setLearningRate(*training.learningRate);
+
+    // Inspector of the selected layer at the shown step, optionally against a second step.
+    Timeline& tl = m_session.timeline();
+    ui::InspectorView iv;
+    auto shown = tl.at(shownIndex());
+    if (m_selectedLayer >= 0 && shown) {
+        const std::string& name = m_rows[size_t(m_selectedLayer)].name;
+        iv.layer = name;
+        iv.step = shown->step;
+        iv.timelineIndex = int(shownIndex());
+        iv.timelineSize = int(tl.size());
+        iv.activations = histogramOf(shown.get(), name, 0);
+        iv.gradients = histogramOf(shown.get(), name, 1);
+        iv.weights = histogramOf(shown.get(), name, 2);
+        for (const auto& l : shown->layers)
+            if (l.name == name) {
+                iv.deadFraction = l.deadFraction;
+                iv.updateRatio = float(l.updateRatio);
+            }
+        if (m_compareIndex) {
+            if (auto other = tl.at(*m_compareIndex)) {
+                iv.compareStep = other->step;
+                iv.compareActivations = histogramOf(other.get(), name, 0);
+                iv.compareGradients = histogramOf(other.get(), name, 1);
+                iv.compareWeights = histogramOf(other.get(), name, 2);
+            }
+        }
+        for (size_t i = 0; i < tl.size(); ++i)
+            if (auto e = tl.at(i))
+                for (const auto& l : e->layers)
+                    if (l.name == name) iv.gradNormHistory.push_back(float(l.gradientNorm));
+    }
+    auto ins = ui::inspectorPanel(iv);
+    if (ins.timelineIndex) {
+        m_pinnedIndex = size_t(*ins.timelineIndex);
+        if (*ins.timelineIndex + 1 >= iv.timelineSize) m_pinnedIndex.reset(); // at the end: follow live
+        m_replaying = false;
+    }
+    if (ins.compareIndex) {
+        if (*ins.compareIndex < 0)
+            m_compareIndex.reset();
+        else
+            m_compareIndex = size_t(*ins.compareIndex);
+    }
+    if (ins.replay) {
+        m_replaying = true;
+        m_pinnedIndex = 0;
+        m_replayClock = 0.0f;
+    }
+
+    auto alerts = m_session.alerts();
+    if (auto clicked = ui::healthPanel(alerts)) {
+        const auto& a = alerts[size_t(*clicked)];
+        if (a.layerIndex >= 0) {
+            m_selectedLayer = a.layerIndex;
+            flyToLayer(camera, a.layerIndex, aspect);
+        }
+        if (a.timelineIndex >= 0) m_pinnedIndex = size_t(a.timelineIndex);
+    }
+}
+
+} // namespace ts::app

@@ -1,0 +1,59 @@
+// The live training view, independent of where it is shown (window or headless frames): turns the session's
+// timeline into scene values and bundled edges for the NetworkRenderer, and builds the ImGui panels
+// (model tree, inspector, training, view, health) from plain state, applying the edits they return.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "app/live_session.hpp"
+#include "engine/render/camera.hpp"
+#include "engine/render/network_renderer.hpp"
+#include "engine/scene/scene.hpp"
+#include "engine/ui/panels.hpp"
+
+namespace ts::app {
+
+class TrainingScreen {
+  public:
+    static Expected<std::unique_ptr<TrainingScreen>> create(LiveSession& session);
+
+    const scene::Scene& scene() const { return m_scene; }
+    Aabb bounds() const { return m_bounds; }
+
+    // Brings the renderer up to date with the timeline (values, edges, style). Cheap when nothing changed.
+    Status update(render::NetworkRenderer& renderer);
+    // Builds this frame's panels and applies the user's edits. Returns camera requests through the flags.
+    void buildUi(render::Camera& camera, float aspect, const ui::FrameStats& stats);
+    // Advances camera flights and timeline replay.
+    void tick(render::Camera& camera, float dt);
+    void selectLayer(int layer) { m_selectedLayer = layer; }
+
+    bool fitRequested = false, screenshotRequested = false;
+    std::optional<bool> vsyncRequest;
+    ui::ViewSettings settings;
+
+  private:
+    explicit TrainingScreen(LiveSession& s) : m_session(s) {}
+    void flyToLayer(render::Camera& camera, int layer, float aspect);
+    size_t shownIndex() const;
+
+    LiveSession& m_session;
+    scene::NetworkDesc m_desc;
+    scene::Scene m_scene;
+    Aabb m_bounds;
+    std::vector<ui::LayerRow> m_rows;
+    int m_selectedLayer = -1;
+    std::optional<size_t> m_pinnedIndex; // timeline index shown; unset: follow the newest snapshot
+    std::optional<size_t> m_compareIndex;
+    bool m_replaying = false;
+    float m_replayClock = 0.0f;
+    uint64_t m_shownVersion = ~0ull;
+    size_t m_shownEntry = ~size_t(0);
+    ui::ViewSettings m_appliedSettings;
+    uint64_t m_edgesVersion = ~0ull;
+    bool m_firstUpdate = true;
+    render::CameraFlight m_flight;
+};
+
+} // namespace ts::app
