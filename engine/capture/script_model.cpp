@@ -1,0 +1,495 @@
+// TorchScript models: load any architecture, and expose its intermediate activations by graph surgery on a
+// copy of forward()'s graph (inline every call, functionalise in-place ops, return the values of interest).
+//
+// Sections: 1. ops of interest  2. graph surgery (inline with ownership, in-place ops, candidates, edges)
+//           3. ScriptModel  4. loadScriptModel
+#include "engine/capture/script_model.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/core/log.hpp"
+
+namespace ts::capture::detail {
+
+namespace {
+
+using torch::jit::Block;
+using torch::jit::Graph;
+using torch::jit::Node;
+using torch::jit::Value;
+namespace prim = c10::prim;
+
+// ---------------------------------------------------------------------------------------------------------
+// 1. Ops of interest: functional calls whose outputs are layer-like (a forward hook in Python would not see
+// them, but a viewer should: F.relu(...) in forward, the residual add, torch.cat of branches).
+
+const std::set<std::string>& activationOps() {
+    static const std::set<std::string> ops = {
+        "relu",        "sigmoid",      "tanh",       "gelu",      "silu",          "leaky_relu",
+        "elu",         "selu",         "hardtanh",   "hardswish", "hardsigmoid",   "softplus",
+        "mish",        "relu6",        "softmax",    "log_softmax", "add",         "sub",
+        "mul",         "cat",          "linear",     "conv1d",    "conv2d",        "conv3d",
+        "_convolution", "matmul",      "mm",         "addmm",     "bmm",           "max_pool1d",
+        "max_pool2d",  "avg_pool1d",   "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+        "adaptive_max_pool2d", "batch_norm", "layer_norm", "group_norm", "instance_norm"};
+    return ops;
+}
+
+bool isTensor(const Value* v) { return v->type()->cast<c10::TensorType>() != nullptr; }
+
+// Binary ops count only between two tensors (x + identity), not x * 0.5.
+bool isOpOfInterest(const Node* n) {
+    const auto kind = n->kind();
+    if (!kind.is_aten() || n->outputs().size() != 1 || !isTensor(n->output())) return false;
+    const std::string name = kind.toUnqualString();
+    if (!activationOps().count(name)) return false;
+    if (name == "add" || name == "sub" || name == "mul")
+        return n->inputs().size() >= 2 && isTensor(n->input(0)) && isTensor(n->input(1));
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 2. Graph surgery.
+
+struct Candidate {
+    Value* value = nullptr;
+    std::string name, type, module;
+    size_t order = 0; // position of the producing node in the top-level block
+};
+
+struct Surgery {
+    std::shared_ptr<Graph> graph;
+    std::vector<Model::LayerInfo> layers;
+    std::vector<std::string> notes; // why some values are not exposed
+};
+
+std::string lastComponent(const std::string& qualified) {
+    const size_t dot = qualified.rfind('.');
+    return dot == std::string::npos ? qualified : qualified.substr(dot + 1);
+}
+
+// Module path of an object value: the chain of prim::GetAttr from `self` ("layer1.0.conv1"), or nothing.
+std::optional<std::string> modulePath(Value* v, const Value* self) {
+    std::vector<std::string> parts;
+    while (v != self) {
+        Node* n = v->node();
+        if (n->kind() != prim::GetAttr) return std::nullopt;
+        parts.push_back(n->s(c10::attr::name));
+        v = n->input(0);
+    }
+    std::string path;
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) path += (path.empty() ? "" : ".") + *it;
+    return path;
+}
+
+void forEachNode(Block* b, const std::function<void(Node*)>& fn) {
+    for (Node* n : b->nodes()) {
+        fn(n);
+        for (Block* sub : n->blocks()) forEachNode(sub, fn);
+    }
+}
+
+// Replaces an in-place op (relu_, add_) of the top-level block by its functional form when that is provably
+// equivalent: the mutated tensor is freshly produced by an op that returns new memory, and none of its uses
+// create aliases (views) that could observe the mutation. Otherwise the value stays shared and a note says so.
+bool functionalise(Graph& graph, Node* n) {
+    const std::string name = n->kind().toUnqualString();
+    if (name.size() < 2 || name.back() != '_' || n->inputs().empty() || n->outputs().size() != 1) return false;
+    const std::string base = name.substr(0, name.size() - 1);
+    Value* x = n->input(0);
+    if (!isTensor(x) || x->node()->kind() == prim::Param) return false;
+    const c10::FunctionSchema* producer = x->node()->maybeSchema();
+    if (!producer || producer->returns().size() <= x->offset() || producer->returns()[x->offset()].alias_info())
+        return false;
+    for (const auto& use : x->uses()) {
+        if (use.user == n) continue;
+        const c10::FunctionSchema* s = use.user->maybeSchema();
+        if (use.user->kind() == prim::Return) continue;
+        if (!s || use.offset >= s->arguments().size() || s->arguments()[use.offset].alias_info()) return false;
+    }
+    Node* f = graph.create(c10::Symbol::aten(base), n->inputs(), 1);
+    f->insertBefore(n);
+    f->output()->setType(n->output()->type());
+    if (!f->maybeSchema()) { // no functional twin with this signature
+        f->destroy();
+        return false;
+    }
+    n->output()->replaceAllUsesWith(f->output());
+    x->replaceAllUsesDominatedByNodeWith(n, f->output());
+    n->destroy();
+    return true;
+}
+
+Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
+    auto& forward = torch::jit::toGraphFunction(module.get_method("forward").function());
+    Surgery out;
+    out.graph = forward.graph()->copy();
+    Graph& g = *out.graph;
+    if (g.inputs().size() != 2 || !isTensor(g.inputs()[1]))
+        return makeError(ErrorKind::Usage, "forward() takes " + std::to_string(g.inputs().size() - 1) +
+                                               " arguments; capture needs exactly one tensor input");
+    Value* self = g.inputs()[0];
+    Value* input = g.inputs()[1];
+
+    std::unordered_map<std::string, bool> isLeaf; // module path -> has no submodules
+    for (const auto& m : module.named_modules()) isLeaf[m.name] = m.value.named_children().size() == 0;
+
+    // Inline calls one at a time, first to last, remembering which module owns each new node and which
+    // value each module call returned.
+    std::unordered_map<const Node*, std::string> owner;
+    for (Node* n : g.nodes()) owner[n] = "";
+    struct Record {
+        std::string path, type;
+        Value* value;
+    };
+    std::vector<Record> records;
+    for (int guard = 0;; ++guard) {
+        if (guard > 200000) return makeError(ErrorKind::Failed, "inlining did not terminate");
+        Node* call = nullptr;
+        for (Node* n : g.nodes())
+            if (n->kind() == prim::CallMethod || n->kind() == prim::CallFunction) {
+                call = n;
+                break;
+            }
+        if (!call) break;
+        std::string path = owner[call];
+        torch::jit::GraphFunction* callee = nullptr;
+        bool isModuleForward = false;
+        std::string type;
+        if (call->kind() == prim::CallMethod) {
+            auto cls = call->input(0)->type()->cast<c10::ClassType>();
+            if (!cls) return makeError(ErrorKind::Failed, "a method call on a non-module value");
+            callee = torch::jit::tryToGraphFunction(cls->getMethod(call->s(c10::attr::name)));
+            auto p = modulePath(call->input(0), self);
+            if (p) path = *p;
+            // Traced modules called twice get methods forward, forward1, forward2, ...
+            const std::string method = call->s(c10::attr::name);
+            isModuleForward = p.has_value() && method.rfind("forward", 0) == 0 &&
+                              method.find_first_not_of("0123456789", 7) == std::string::npos;
+            type = cls->name() ? lastComponent(cls->name()->qualifiedName()) : "Module";
+        } else {
+            auto fnType = call->input(0)->type()->cast<c10::FunctionType>();
+            if (!fnType) return makeError(ErrorKind::Failed, "a function call without a function constant");
+            callee = torch::jit::tryToGraphFunction(*fnType->function());
+            if (callee) call->removeInput(0);
+        }
+        if (!callee) return makeError(ErrorKind::Failed, "a call to a non-graph function cannot be inlined");
+        Node* before = call->prev();
+        Node* after = call->next();
+        std::vector<Value*> oldOutputs(call->outputs().begin(), call->outputs().end());
+        // false: the callee's own graph; true would take its optimized graph, already inlined (names lost).
+        auto newOutputs = torch::jit::inlineCallTo(call, callee, false);
+        for (auto& r : records)
+            for (size_t i = 0; i < oldOutputs.size() && i < newOutputs.size(); ++i)
+                if (r.value == oldOutputs[i]) r.value = newOutputs[i];
+        for (Node* n = before->next(); n != after; n = n->next()) {
+            owner[n] = path;
+            for (Block* b : n->blocks()) forEachNode(b, [&](Node* inner) { owner[inner] = path; });
+        }
+        if (isModuleForward && newOutputs.size() == 1 && isTensor(newOutputs[0]))
+            records.push_back({path, type, newOutputs[0]});
+    }
+
+    // Constant-fold branches such as F.relu's `if inplace:` so that their ops reach the top-level block. The
+    // records ride along as temporary graph outputs, which the pass keeps up to date.
+    const size_t firstTemp = g.outputs().size();
+    for (const auto& r : records) g.registerOutput(r.value);
+    torch::jit::ConstantPropagation(out.graph);
+    for (size_t i = 0; i < records.size(); ++i) records[i].value = g.outputs()[firstTemp + i];
+    while (g.outputs().size() > firstTemp) g.eraseOutput(g.outputs().size() - 1);
+
+    // Functionalise in-place ops so that a captured tensor is not overwritten later (ReLU(inplace=True),
+    // out += identity). Records pointing at a replaced in-place output follow it.
+    std::vector<Node*> inplace;
+    for (Node* n : g.nodes()) {
+        const std::string op = n->kind().is_aten() ? n->kind().toUnqualString() : "";
+        if (op.size() > 1 && op.front() != '_' && op.back() == '_') inplace.push_back(n);
+    }
+    for (Node* n : inplace) {
+        Value* oldOut = n->output();
+        const std::string path = owner[n];
+        Node* prev = n->prev();
+        if (functionalise(g, n)) {
+            Node* f = prev->next();
+            owner[f] = path;
+            for (auto& r : records)
+                if (r.value == oldOut) r.value = f->output();
+        } else if (isTensor(oldOut) && (isOpOfInterest(n->input(0)->node()) ||
+                                        std::any_of(records.begin(), records.end(),
+                                                    [&](const Record& r) { return r.value == n->input(0); }))) {
+            out.notes.push_back(std::string("in-place ") + oldOut->node()->kind().toQualString() + " in '" + path +
+                                "' kept: the activation before it may show values after it");
+        }
+    }
+    torch::jit::EliminateDeadCode(out.graph);
+
+    // Candidates: module outputs (one name per value: the module that computed it) and ops of interest in
+    // non-leaf modules, all in the top-level block (values inside if/loop bodies cannot be returned).
+    std::unordered_map<const Node*, size_t> position;
+    size_t pos = 0;
+    for (Node* n : g.nodes()) position[n] = pos++;
+    std::unordered_map<Value*, Candidate> byValue;
+    auto inTopBlock = [&](Value* v) { return v->node()->owningBlock() == g.block() && position.count(v->node()); };
+    for (const auto& r : records) {
+        if (!inTopBlock(r.value)) continue;
+        const std::string& producer = owner[r.value->node()];
+        // Prefer the record whose module produced the value, then the deepest enclosing one.
+        auto score = [&](const std::string& path) -> long {
+            if (path == producer) return 1 << 20;
+            if (path.empty() || producer.rfind(path + ".", 0) == 0) return static_cast<long>(path.size());
+            return -1;
+        };
+        auto it = byValue.find(r.value);
+        if (it != byValue.end() && score(it->second.module) >= score(r.path)) continue;
+        byValue[r.value] = Candidate{r.value, r.path, r.type, r.path, position[r.value->node()]};
+    }
+    std::map<std::string, int> opCount;
+    for (Node* n : g.nodes()) {
+        if (!isOpOfInterest(n) || byValue.count(n->output())) continue;
+        const std::string& o = owner[n];
+        if (!o.empty() && isLeaf.count(o) && isLeaf[o]) continue; // internals of a leaf module
+        const std::string op = n->kind().toUnqualString();
+        byValue[n->output()] = Candidate{n->output(), (o.empty() ? "" : o + ".") + op, op, "", position[n]};
+    }
+    Value* result = g.outputs()[0];
+    if (result->node()->kind() == prim::TupleConstruct && result->node()->inputs().size() > 0)
+        result = result->node()->input(0);
+    if (isTensor(result) && inTopBlock(result) && !byValue.count(result))
+        byValue[result] = Candidate{result, "output", "output", "", position[result->node()]};
+
+    std::vector<Candidate> cands;
+    for (auto& [v, c] : byValue) cands.push_back(c);
+    std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) { return a.order < b.order; });
+    // Unique names as torch.fx spells repeats: relu, relu_1, relu_2.
+    std::map<std::string, int> seen;
+    std::set<std::string> taken;
+    for (auto& c : cands) {
+        std::string name = c.name;
+        int& k = seen[c.name];
+        while (taken.count(name)) name = c.name + "_" + std::to_string(++k);
+        taken.insert(name);
+        c.name = name;
+    }
+    if (cands.empty()) return makeError(ErrorKind::Failed, "no tensor of forward() could be exposed");
+
+    // Edges: the captured values (or the input) each candidate's producer depends on through uncaptured ops.
+    std::unordered_map<Value*, int> index;
+    for (size_t i = 0; i < cands.size(); ++i) index[cands[i].value] = static_cast<int>(i);
+    std::unordered_map<Value*, std::set<int>> memo;
+    std::function<const std::set<int>&(Value*)> sources;
+    std::function<void(Node*, std::set<int>&)> nodeSources = [&](Node* n, std::set<int>& acc) {
+        for (Value* in : n->inputs()) {
+            const auto& s = sources(in);
+            acc.insert(s.begin(), s.end());
+        }
+        for (Block* b : n->blocks())
+            for (Node* inner : b->nodes()) nodeSources(inner, acc);
+        for (Block* b : n->blocks())
+            for (Value* r : b->outputs()) {
+                const auto& s = sources(r);
+                acc.insert(s.begin(), s.end());
+            }
+    };
+    sources = [&](Value* v) -> const std::set<int>& {
+        auto it = memo.find(v);
+        if (it != memo.end()) return it->second;
+        std::set<int> acc;
+        auto ci = index.find(v);
+        if (ci != index.end()) {
+            acc.insert(ci->second);
+        } else if (v == input) {
+            acc.insert(-1);
+        } else if (v->node()->kind() != prim::Param) {
+            memo[v] = {}; // cycle guard (loops carry values back)
+            nodeSources(v->node(), acc);
+        }
+        return memo[v] = std::move(acc);
+    };
+    for (auto& c : cands) {
+        std::set<int> deps;
+        nodeSources(c.value->node(), deps);
+        Model::LayerInfo info{c.name, c.type, c.module, {}};
+        info.inputs.assign(deps.begin(), deps.end());
+        out.layers.push_back(std::move(info));
+    }
+
+    // Return (original output, captured values...) as one tuple.
+    std::vector<Value*> values = {g.outputs()[0]};
+    for (auto& c : cands) values.push_back(c.value);
+    Node* tuple = g.createTuple(values);
+    tuple->insertBefore(g.return_node());
+    g.eraseOutput(0);
+    g.registerOutput(tuple->output());
+    g.lint();
+    if (ts::log::level() <= ts::log::Level::Debug) TS_LOG_DEBUG("capture graph:\n%s", g.toString().c_str());
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 3. ScriptModel.
+
+torch::Tensor outputTensor(const c10::IValue& v, const std::string& model) {
+    if (v.isTensor()) return v.toTensor();
+    if (v.isTuple() && !v.toTupleRef().elements().empty() && v.toTupleRef().elements()[0].isTensor())
+        return v.toTupleRef().elements()[0].toTensor();
+    TORCH_CHECK(false, "model '", model, "' returned ", v.tagKind(), ", not a tensor of logits");
+    return {};
+}
+
+class ScriptModel final : public Model {
+  public:
+    ScriptModel(torch::jit::Module module, std::string name)
+        : m_module(std::move(module)), m_name(std::move(name)) {}
+
+    void setCapture(Surgery s) {
+        m_layers = std::move(s.layers);
+        m_capture = std::make_unique<torch::jit::GraphFunction>("forward_capture", std::move(s.graph), nullptr,
+                                                                torch::jit::ExecutorExecutionMode::SIMPLE);
+    }
+    void dropCapture() {
+        m_capture.reset();
+        m_layers.clear();
+    }
+
+    std::string name() const override { return m_name; }
+
+    torch::Tensor forward(const torch::Tensor& input) override {
+        return outputTensor(m_module.forward({input}), m_name);
+    }
+
+    ForwardCapture forwardCapture(const torch::Tensor& input) override {
+        ForwardCapture out;
+        if (!m_capture) {
+            out.output = forward(input);
+            out.activations.emplace_back("output", out.output);
+            return out;
+        }
+        torch::jit::Stack stack{m_module._ivalue(), input};
+        m_capture->run(stack);
+        auto tuple = stack.back().toTuple();
+        const auto& e = tuple->elements();
+        out.output = outputTensor(e[0], m_name);
+        out.activations.reserve(m_layers.size());
+        const int64_t batch = input.dim() > 0 ? input.size(0) : 1;
+        for (size_t i = 0; i < m_layers.size() && i + 1 < e.size(); ++i) {
+            if (!e[i + 1].isTensor()) continue;
+            const torch::Tensor& t = e[i + 1].toTensor();
+            if (t.dim() >= 1 && t.size(0) == batch) out.activations.emplace_back(m_layers[i].name, t);
+        }
+        return out;
+    }
+
+    NamedTensors namedParameters() override {
+        NamedTensors out;
+        for (const auto& p : m_module.named_parameters(true)) out.emplace_back(p.name, p.value);
+        return out;
+    }
+
+    NamedTensors namedBuffers() override {
+        NamedTensors out;
+        for (const auto& b : m_module.named_buffers(true)) out.emplace_back(b.name, b.value);
+        return out;
+    }
+
+    void setTraining(bool on) override { m_module.train(on); }
+    bool isTraining() const override { return m_module.is_training(); }
+    bool outputOnly() const override { return !m_capture; }
+
+    std::vector<LayerInfo> layerInfo() override {
+        if (!m_capture) return {LayerInfo{"output", "output", "", {-1}}};
+        return m_layers;
+    }
+
+  private:
+    torch::jit::Module m_module;
+    std::string m_name;
+    std::unique_ptr<torch::jit::GraphFunction> m_capture;
+    std::vector<LayerInfo> m_layers;
+};
+
+// Runs forward() and the capture graph on a seeded random batch of two and compares the outputs.
+Status probe(ScriptModel& model, const std::vector<int64_t>& inputShape) {
+    std::vector<int64_t> shape = {2};
+    shape.insert(shape.end(), inputShape.begin(), inputShape.end());
+    torch::NoGradGuard noGrad;
+    const bool wasTraining = model.isTraining();
+    model.setTraining(false);
+    auto gen = at::detail::createCPUGenerator(20240611);
+    const torch::Tensor x = at::rand(shape, gen);
+    Status status;
+    try {
+        const torch::Tensor want = model.forward(x);
+        const ForwardCapture got = model.forwardCapture(x);
+        if (!got.output.sizes().equals(want.sizes()) || !torch::allclose(got.output, want, 1e-4, 1e-5))
+            status = makeError(ErrorKind::Failed, "the capture graph's output differs from forward()'s");
+    } catch (const std::exception& e) {
+        std::string what = e.what();
+        status = makeError(ErrorKind::Failed, what.substr(0, what.find('\n')));
+    }
+    model.setTraining(wasTraining);
+    return status;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// 4. loadScriptModel.
+
+Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path, const std::vector<int64_t>& inputShape) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+        return makeError(ErrorKind::Usage, "model file '" + path +
+                                               "' not found (expected a TorchScript .pt file or builtin:mlp / "
+                                               "builtin:cnn)");
+    torch::jit::Module module;
+    try {
+        module = torch::jit::load(path, torch::kCPU);
+    } catch (const std::exception& e) {
+        std::string what = e.what();
+        return makeError(ErrorKind::Usage,
+                         "model file '" + path + "' is not a loadable TorchScript archive: " + what.substr(0, what.find('\n')));
+    }
+    if (!module.find_method("forward"))
+        return makeError(ErrorKind::Usage, "model file '" + path + "' has no forward() method");
+    auto model = std::make_unique<ScriptModel>(module, std::filesystem::path(path).stem().string());
+
+    Expected<Surgery> surgery = makeError(ErrorKind::Failed, "");
+    try {
+        surgery = buildCaptureGraph(module);
+    } catch (const std::exception& e) {
+        std::string what = e.what();
+        surgery = makeError(ErrorKind::Failed, what.substr(0, what.find('\n')));
+    }
+    if (!surgery) {
+        TS_LOG_WARN("model '%s': intermediate activations cannot be exposed (%s); capturing the output only",
+                    path.c_str(), surgery.error().message.c_str());
+        return std::unique_ptr<Model>(std::move(model));
+    }
+    for (const auto& note : surgery->notes) TS_LOG_WARN("model '%s': %s", path.c_str(), note.c_str());
+    model->setCapture(std::move(surgery.value()));
+    if (!inputShape.empty()) {
+        Status ok = probe(*model, inputShape);
+        if (!ok) {
+            TS_LOG_WARN("model '%s': capture graph check failed (%s); capturing the output only", path.c_str(),
+                        ok.message().c_str());
+            model->dropCapture();
+        }
+    }
+    return std::unique_ptr<Model>(std::move(model));
+}
+
+} // namespace ts::capture::detail

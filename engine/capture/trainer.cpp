@@ -1,0 +1,517 @@
+// Trainer: data order, one training step with optional capture, health checks, evaluation, and the
+// background thread's control (pause / resume / step / stop).
+#include "engine/capture/trainer.hpp"
+
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include "engine/capture/network.hpp"
+#include "engine/core/log.hpp"
+
+namespace ts::capture {
+
+namespace {
+
+// Thrown inside a step when the numbers went bad; runStep() turns it into ErrorKind::Failed.
+struct HealthStop : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::string firstLine(const std::exception& e) {
+    std::string what = e.what();
+    return what.substr(0, what.find('\n'));
+}
+
+// [batch x neurons] contiguous float32: a view when the tensor already is one (no copy).
+torch::Tensor flatten2d(const torch::Tensor& t) {
+    torch::Tensor f = t.dim() == 0 ? t.reshape({1, 1}) : t.reshape({t.size(0), -1});
+    if (f.scalar_type() != torch::kFloat32) f = f.to(torch::kFloat32);
+    return f.contiguous();
+}
+
+torch::Tensor floatContiguous(const torch::Tensor& t) {
+    return t.scalar_type() == torch::kFloat32 ? t.contiguous() : t.to(torch::kFloat32).contiguous();
+}
+
+std::string shapeStr(const torch::Tensor& t) { return shapeString(std::vector<int64_t>(t.sizes().begin(), t.sizes().end())); }
+
+std::string modulePrefix(const std::string& paramName) {
+    const size_t dot = paramName.rfind('.');
+    return dot == std::string::npos ? std::string() : paramName.substr(0, dot);
+}
+
+} // namespace
+
+std::optional<OptimizerKind> parseOptimizer(const std::string& name) {
+    if (name == "sgd" || name == "SGD") return OptimizerKind::Sgd;
+    if (name == "adam" || name == "Adam") return OptimizerKind::Adam;
+    return std::nullopt;
+}
+
+const char* trainerStateName(TrainerState s) {
+    switch (s) {
+    case TrainerState::Idle: return "idle";
+    case TrainerState::Running: return "running";
+    case TrainerState::Paused: return "paused";
+    case TrainerState::Finished: return "finished";
+    case TrainerState::Stopped: return "stopped";
+    case TrainerState::Failed: return "failed";
+    }
+    return "?";
+}
+
+bool allFinite(const torch::Tensor& t) {
+    if (!t.defined() || t.numel() == 0 || !t.is_floating_point()) return true;
+    torch::NoGradGuard noGrad;
+    // A NaN or Inf anywhere makes the sum non-finite; a finite sum that overflowed is confirmed elementwise.
+    if (std::isfinite(t.sum().item<double>())) return true;
+    return torch::isfinite(t).all().item<bool>();
+}
+
+HealthReport checkHealth(const Snapshot& s) {
+    HealthReport h;
+    h.lossFinite = std::isfinite(s.loss);
+    for (const auto& l : s.layers)
+        if (!allFinite(l.activation)) {
+            h.firstBadActivation = l.name;
+            break;
+        }
+    for (auto it = s.layers.rbegin(); it != s.layers.rend(); ++it)
+        if (!allFinite(it->gradient)) {
+            h.firstBadGradient = it->name;
+            break;
+        }
+    for (const auto& p : s.params)
+        if (!allFinite(p.value)) {
+            h.firstBadWeight = p.name;
+            break;
+        }
+    for (auto it = s.params.rbegin(); it != s.params.rend(); ++it)
+        if (!allFinite(it->grad)) {
+            h.firstBadWeightGradient = it->name;
+            break;
+        }
+    return h;
+}
+
+Expected<EvalResult> evaluate(Model& model, const torch::Tensor& inputs, const torch::Tensor& labels,
+                              int64_t batch) {
+    if (!inputs.defined() || !labels.defined() || inputs.dim() < 1 || labels.dim() != 1 ||
+        inputs.size(0) != labels.size(0))
+        return makeError(ErrorKind::Usage, "evaluate: inputs and labels must hold the same number of samples");
+    const int64_t n = inputs.size(0);
+    if (n == 0) return makeError(ErrorKind::Usage, "evaluate: no samples");
+    torch::NoGradGuard noGrad;
+    const bool wasTraining = model.isTraining();
+    model.setTraining(false);
+    double lossSum = 0.0;
+    int64_t correct = 0;
+    try {
+        for (int64_t b = 0; b < n; b += std::max<int64_t>(batch, 1)) {
+            const int64_t m = std::min<int64_t>(std::max<int64_t>(batch, 1), n - b);
+            const torch::Tensor y = labels.narrow(0, b, m);
+            const torch::Tensor logits = model.forward(inputs.narrow(0, b, m));
+            lossSum += torch::nn::functional::cross_entropy(
+                           logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                           .item<double>();
+            correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+        }
+    } catch (const std::exception& e) {
+        model.setTraining(wasTraining);
+        return makeError(ErrorKind::Usage, "evaluate '" + model.name() + "': " + firstLine(e));
+    }
+    model.setTraining(wasTraining);
+    return EvalResult{lossSum / double(n), double(correct) / double(n), n};
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Trainer: construction.
+
+Trainer::Trainer(Model& model, DataSplit data, TrainOptions options)
+    : m_model(model), m_data(std::move(data)), m_options(options), m_lr(options.learningRate) {}
+
+Trainer::~Trainer() { stop(); }
+
+Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data, TrainOptions o) {
+    const Dataset& in = data.train;
+    if (in.size() == 0) return makeError(ErrorKind::Usage, "data '" + in.name + "': the training set is empty");
+    if (!in.labels.defined() || in.labels.dim() != 1 || in.labels.size(0) != in.size() ||
+        in.labels.scalar_type() != torch::kInt64)
+        return makeError(ErrorKind::Usage, "data '" + in.name + "': labels must be [N] int64");
+    if (o.batchSize < 1) return makeError(ErrorKind::Usage, "batch size must be >= 1");
+    if (!(o.learningRate > 0.0) || !std::isfinite(o.learningRate))
+        return makeError(ErrorKind::Usage, "learning rate must be a positive number");
+    if (o.epochs < 1 && o.maxSteps < 1) return makeError(ErrorKind::Usage, "epochs or steps must be >= 1");
+    if (o.captureEvery < 0 || o.evalEvery < 0) return makeError(ErrorKind::Usage, "capture/eval intervals must be >= 0");
+
+    std::unique_ptr<Trainer> t(new Trainer(model, std::move(data), o));
+    const Dataset& tr = t->m_data.train;
+    for (const auto& [name, p] : model.namedParameters()) {
+        if (!p.requires_grad()) continue;
+        t->m_paramNames.push_back(name);
+        t->m_params.push_back(p);
+        t->m_paramModule.push_back(modulePrefix(name));
+    }
+    if (t->m_params.empty())
+        return makeError(ErrorKind::Usage, "model '" + model.name() + "' has no trainable parameters");
+
+    // The model must map these samples to at least numClasses logits.
+    try {
+        torch::NoGradGuard noGrad;
+        const bool wasTraining = model.isTraining();
+        model.setTraining(false);
+        const torch::Tensor out = model.forward(t->m_data.train.inputs.narrow(0, 0, std::min<int64_t>(2, tr.size())));
+        model.setTraining(wasTraining);
+        if (out.dim() != 2 || out.size(1) < t->m_data.train.numClasses)
+            return makeError(ErrorKind::Usage, "model '" + model.name() + "' outputs " + shapeStr(out) +
+                                                   " for data '" + tr.name + "', which has " +
+                                                   std::to_string(t->m_data.train.numClasses) +
+                                                   " classes (expected [N, classes])");
+    } catch (const std::exception& e) {
+        return makeError(ErrorKind::Usage, "model '" + model.name() + "' cannot take data '" + tr.name + "' (" +
+                                               shapeStr(tr.inputs) + "): " + firstLine(e));
+    }
+
+    if (o.optimizer == OptimizerKind::Adam)
+        t->m_optimizer = std::make_unique<torch::optim::Adam>(
+            t->m_params, torch::optim::AdamOptions(o.learningRate).weight_decay(o.weightDecay));
+    else
+        t->m_optimizer = std::make_unique<torch::optim::SGD>(
+            t->m_params, torch::optim::SGDOptions(o.learningRate).momentum(o.momentum).weight_decay(o.weightDecay));
+
+    const Dataset& val = t->m_data.validation.size() > 0 ? t->m_data.validation : t->m_data.train;
+    const int64_t nVal = std::min<int64_t>(std::max<int64_t>(o.evalBatch, 1), val.size());
+    t->m_valInputs = val.inputs.narrow(0, 0, nVal);
+    t->m_valLabels = val.labels.narrow(0, 0, nVal);
+
+    t->m_layerInfo = model.layerInfo();
+    t->m_stepsPerEpoch = (tr.size() + o.batchSize - 1) / o.batchSize;
+    t->m_planned = o.maxSteps > 0 ? o.maxSteps : o.epochs * t->m_stepsPerEpoch;
+    return t;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// One step.
+
+Expected<StepInfo> Trainer::runStep() {
+    try {
+        return runStepImpl();
+    } catch (const HealthStop& e) {
+        return makeError(ErrorKind::Failed, e.what());
+    } catch (const std::exception& e) {
+        return makeError(ErrorKind::Failed,
+                         "training step " + std::to_string(m_step + 1) + " of '" + m_model.name() + "' failed: " + firstLine(e));
+    }
+}
+
+HealthReport Trainer::diagnose(const torch::Tensor& x, const ForwardCapture* fc) {
+    HealthReport h;
+    h.lossFinite = false;
+    ForwardCapture own;
+    if (!fc) {
+        torch::NoGradGuard noGrad;
+        own = m_model.forwardCapture(x);
+        fc = &own;
+    }
+    for (const auto& [name, a] : fc->activations)
+        if (!allFinite(a)) {
+            h.firstBadActivation = name;
+            break;
+        }
+    for (size_t i = 0; i < m_params.size(); ++i)
+        if (!allFinite(m_params[i])) {
+            h.firstBadWeight = m_paramNames[i];
+            break;
+        }
+    return h;
+}
+
+StepInfo Trainer::runStepImpl() {
+    const int64_t n = m_data.train.size();
+    if (m_epoch < 0 || m_cursor >= n) {
+        ++m_epoch;
+        std::vector<int64_t> order(static_cast<size_t>(n));
+        std::iota(order.begin(), order.end(), 0);
+        std::mt19937_64 rng(m_options.seed * 1000003ull + static_cast<uint64_t>(m_epoch));
+        if (m_options.shuffle) std::shuffle(order.begin(), order.end(), rng);
+        m_order = torch::tensor(order, torch::kInt64);
+        m_cursor = 0;
+    }
+    {
+        std::lock_guard<std::mutex> lk(m_mutex);
+        if (m_pendingLr) {
+            m_lr = *m_pendingLr;
+            for (auto& g : m_optimizer->param_groups()) g.options().set_lr(m_lr);
+            m_pendingLr.reset();
+        }
+    }
+    const int64_t b = std::min<int64_t>(m_options.batchSize, n - m_cursor);
+    const torch::Tensor idx = m_order.narrow(0, m_cursor, b);
+    m_cursor += b;
+    const torch::Tensor x = m_data.train.inputs.index_select(0, idx);
+    const torch::Tensor y = m_data.train.labels.index_select(0, idx);
+    const int64_t stepNo = m_step + 1;
+    const bool capture = m_consumer && m_options.captureEvery > 0 && stepNo % m_options.captureEvery == 0;
+
+    m_model.setTraining(true);
+    // Fresh gradient tensors every step (set to none rather than zeroed), so a snapshot can take them.
+    for (auto& p : m_params) p.mutable_grad().reset();
+
+    ForwardCapture fc;
+    torch::Tensor logits;
+    if (capture) {
+        fc = m_model.forwardCapture(x);
+        logits = fc.output;
+    } else {
+        logits = m_model.forward(x);
+    }
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+    StepInfo info;
+    info.step = stepNo;
+    info.epoch = m_epoch;
+    info.learningRate = m_lr;
+    info.loss = loss.item<double>();
+    info.accuracy = double(logits.detach().argmax(1).eq(y).sum().item<int64_t>()) / double(b);
+    if (!std::isfinite(info.loss)) {
+        HealthReport h = diagnose(x, capture ? &fc : nullptr);
+        {
+            std::lock_guard<std::mutex> lk(m_mutex);
+            m_health = h;
+        }
+        throw HealthStop("training of '" + m_model.name() + "' stopped at step " + std::to_string(stepNo) + ": " +
+                         h.describe());
+    }
+
+    if (capture) {
+        // One backward pass for the weight gradients and the captured activations' gradients.
+        std::vector<torch::Tensor> wrt = m_params;
+        std::vector<int> actIndex;
+        for (size_t i = 0; i < fc.activations.size(); ++i)
+            if (fc.activations[i].second.requires_grad()) {
+                actIndex.push_back(static_cast<int>(i));
+                wrt.push_back(fc.activations[i].second);
+            }
+        std::vector<torch::Tensor> grads = torch::autograd::grad({loss}, wrt, {}, false, false, true);
+        loss = torch::Tensor();
+        for (size_t i = 0; i < m_params.size(); ++i)
+            if (grads[i].defined()) m_params[i].mutable_grad() = grads[i];
+
+        Snapshot s;
+        s.step = stepNo;
+        s.epoch = m_epoch;
+        s.loss = info.loss;
+        s.accuracy = info.accuracy;
+        s.learningRate = m_lr;
+        s.labels = y;
+        s.layers.resize(fc.activations.size());
+        std::map<std::string, int32_t> layerOfModule;
+        for (const auto& li : m_layerInfo)
+            if (!li.module.empty()) layerOfModule.emplace(li.module, -1);
+        std::map<std::string, int32_t> layerIndex;
+        for (size_t i = 0; i < fc.activations.size(); ++i) {
+            auto& [name, act] = fc.activations[i];
+            LayerSnapshot& l = s.layers[i];
+            l.name = std::move(name);
+            l.shape.assign(act.sizes().begin() + (act.dim() > 0 ? 1 : 0), act.sizes().end());
+            l.activation = flatten2d(act.detach());
+            act = torch::Tensor();
+            layerIndex[l.name] = static_cast<int32_t>(i);
+        }
+        for (size_t k = 0; k < actIndex.size(); ++k) {
+            torch::Tensor& g = grads[m_params.size() + k];
+            if (g.defined()) s.layers[actIndex[k]].gradient = flatten2d(g);
+            g = torch::Tensor();
+        }
+        for (const auto& li : m_layerInfo)
+            if (!li.module.empty() && layerIndex.count(li.name) && layerOfModule[li.module] < 0)
+                layerOfModule[li.module] = layerIndex[li.name];
+        s.params.resize(m_params.size());
+        for (size_t i = 0; i < m_params.size(); ++i) {
+            ParamSnapshot& p = s.params[i];
+            p.name = m_paramNames[i];
+            auto it = layerOfModule.find(m_paramModule[i]);
+            p.layer = it == layerOfModule.end() ? -1 : it->second;
+            p.value = m_params[i].detach().to(torch::kFloat32, false, true).contiguous(); // the one copy
+            if (grads[i].defined()) p.grad = floatContiguous(grads[i]);
+        }
+        grads.clear();
+        fc = ForwardCapture();
+        s.health = checkHealth(s);
+        {
+            std::lock_guard<std::mutex> lk(m_mutex);
+            m_health = s.health;
+        }
+        const bool healthy = s.health.ok();
+        const std::string why = s.health.describe();
+        m_consumer(s);
+        if (!healthy)
+            throw HealthStop("training of '" + m_model.name() + "' stopped at step " + std::to_string(stepNo) + ": " + why);
+        info.captured = true;
+    } else {
+        loss.backward();
+    }
+    m_optimizer->step();
+    m_step = stepNo;
+    m_stepsDone.store(stepNo);
+
+    if (m_options.evalEvery > 0 && stepNo % m_options.evalEvery == 0) {
+        auto r = evaluate(m_model, m_valInputs, m_valLabels);
+        if (r) {
+            info.evaluated = true;
+            info.valLoss = r->loss;
+            info.valAccuracy = r->accuracy;
+        }
+        m_model.setTraining(true);
+    }
+    if (m_stepCallback) m_stepCallback(info);
+    return info;
+}
+
+Expected<StepInfo> Trainer::step() {
+    {
+        std::lock_guard<std::mutex> lk(m_mutex);
+        if (m_thread.joinable() && (m_state == TrainerState::Running || m_state == TrainerState::Paused))
+            return makeError(ErrorKind::Usage, "step(): the background thread is training");
+    }
+    auto r = runStep();
+    std::lock_guard<std::mutex> lk(m_mutex);
+    if (r) m_latest = *r;
+    return r;
+}
+
+Expected<EvalResult> Trainer::evaluateValidation() { return evaluate(m_model, m_valInputs, m_valLabels); }
+
+// ---------------------------------------------------------------------------------------------------------
+// Background thread.
+
+Status Trainer::start(bool paused) {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    if (m_thread.joinable()) return makeError(ErrorKind::Usage, "the trainer was already started");
+    m_pauseRequested = paused;
+    m_stopRequested = false;
+    m_state = paused ? TrainerState::Paused : TrainerState::Running;
+    m_thread = std::thread([this] { threadMain(); });
+    return Status::ok();
+}
+
+void Trainer::threadMain() {
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lk(m_mutex);
+            for (;;) {
+                if (m_stopRequested) {
+                    m_state = TrainerState::Stopped;
+                    m_cv.notify_all();
+                    return;
+                }
+                if (!m_pauseRequested) {
+                    m_state = TrainerState::Running;
+                    break;
+                }
+                if (m_stepRequests > 0) {
+                    --m_stepRequests;
+                    m_state = TrainerState::Paused;
+                    break;
+                }
+                m_state = TrainerState::Paused;
+                m_busy = false;
+                m_cv.notify_all();
+                m_cv.wait(lk);
+            }
+            if (m_step >= m_planned) {
+                m_state = TrainerState::Finished;
+                m_busy = false;
+                m_cv.notify_all();
+                return;
+            }
+            m_busy = true;
+        }
+        auto r = runStep();
+        std::lock_guard<std::mutex> lk(m_mutex);
+        m_busy = false;
+        if (!r) {
+            m_result = r.status();
+            m_state = TrainerState::Failed;
+            TS_LOG_ERROR("%s", r.error().message.c_str());
+            m_cv.notify_all();
+            return;
+        }
+        m_latest = *r;
+        m_cv.notify_all();
+    }
+}
+
+void Trainer::pause() {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    m_pauseRequested = true;
+    m_cv.notify_all();
+}
+
+void Trainer::resume() {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    m_pauseRequested = false;
+    m_cv.notify_all();
+}
+
+void Trainer::requestStep(int64_t count) {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    m_stepRequests += std::max<int64_t>(count, 0);
+    m_cv.notify_all();
+}
+
+void Trainer::stop() {
+    {
+        std::lock_guard<std::mutex> lk(m_mutex);
+        m_stopRequested = true;
+        m_cv.notify_all();
+    }
+    if (m_thread.joinable() && m_thread.get_id() != std::this_thread::get_id()) m_thread.join();
+}
+
+Status Trainer::wait() {
+    if (m_thread.joinable() && m_thread.get_id() != std::this_thread::get_id()) m_thread.join();
+    std::lock_guard<std::mutex> lk(m_mutex);
+    return m_result;
+}
+
+void Trainer::waitIdle() {
+    std::unique_lock<std::mutex> lk(m_mutex);
+    m_cv.wait(lk, [&] {
+        if (!m_thread.joinable()) return true;
+        if (m_state == TrainerState::Finished || m_state == TrainerState::Stopped || m_state == TrainerState::Failed)
+            return true;
+        return m_state == TrainerState::Paused && m_pauseRequested && m_stepRequests == 0 && !m_busy;
+    });
+}
+
+void Trainer::setLearningRate(double lr) {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    if (lr > 0.0 && std::isfinite(lr)) m_pendingLr = lr;
+}
+
+TrainerState Trainer::state() const {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    return m_state;
+}
+
+Status Trainer::result() const {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    return m_result;
+}
+
+StepInfo Trainer::latest() const {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    return m_latest;
+}
+
+HealthReport Trainer::lastHealth() const {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    return m_health;
+}
+
+void Trainer::setStepCallback(StepCallback cb) { m_stepCallback = std::move(cb); }
+void Trainer::setSnapshotConsumer(SnapshotConsumer cb) { m_consumer = std::move(cb); }
+
+} // namespace ts::capture

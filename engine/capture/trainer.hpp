@@ -1,0 +1,184 @@
+// Trainer and evaluator: trains a Model on a DataSplit (SGD or Adam) on the calling thread or in a background
+// thread that a UI pauses, resumes, steps and stops; every K steps it hands a Snapshot of activations,
+// gradients and weights to a consumer, and it checks the numbers' health (NaN/Inf and where they start).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "engine/capture/dataset.hpp"
+#include "engine/capture/health.hpp"
+#include "engine/capture/model.hpp"
+
+namespace ts::capture {
+
+enum class OptimizerKind { Sgd, Adam };
+std::optional<OptimizerKind> parseOptimizer(const std::string& name); // "sgd" | "adam"
+
+struct TrainOptions {
+    OptimizerKind optimizer = OptimizerKind::Adam;
+    double learningRate = 1e-3;
+    double momentum = 0.9; // SGD only
+    double weightDecay = 0.0;
+    int64_t batchSize = 64;
+    int64_t epochs = 1;       // passes over the training set (shuffled each epoch)
+    int64_t maxSteps = 0;     // > 0: train exactly this many steps (epochs then only label progress)
+    int64_t captureEvery = 0; // K: snapshot steps K, 2K, ... (1 = every step); 0 = never
+    int64_t evalEvery = 0;    // evaluate on the fixed validation batch every N steps; 0 = never
+    int64_t evalBatch = 512;  // the fixed validation batch: the first evalBatch validation samples
+    uint64_t seed = 0;        // shuffling order
+    bool shuffle = true;      // false: samples in dataset order (tests)
+};
+
+// What each step reports. Steps count from 1.
+struct StepInfo {
+    int64_t step = 0;
+    int64_t epoch = 0; // 0-based epoch this step belongs to
+    double loss = 0.0;
+    double accuracy = 0.0; // on this step's training batch
+    double learningRate = 0.0;
+    bool captured = false;  // a snapshot was handed to the consumer
+    bool evaluated = false; // valLoss/valAccuracy are from this step
+    double valLoss = 0.0, valAccuracy = 0.0;
+};
+
+// One layer of a snapshot. activation and gradient are [batch x neurons] contiguous float32 (neurons in
+// PyTorch's row-major order of the per-sample `shape`); gradient is d(mean batch loss)/d(activation), undefined
+// when the activation does not depend on any trainable parameter.
+struct LayerSnapshot {
+    std::string name;
+    std::vector<int64_t> shape;
+    torch::Tensor activation;
+    torch::Tensor gradient;
+};
+
+// One parameter: its value before this step's update (a copy) and its gradient (moved), contiguous float32.
+struct ParamSnapshot {
+    std::string name;
+    int32_t layer = -1; // index into Snapshot::layers of the layer using it, -1 if none
+    torch::Tensor value;
+    torch::Tensor grad;
+};
+
+// Everything captured at one step. Built without copying activations or gradients (weights are copied once,
+// because the optimizer updates them in place); released after the consumer returns unless the consumer
+// moves tensors out of it.
+struct Snapshot {
+    int64_t step = 0, epoch = 0;
+    double loss = 0.0, accuracy = 0.0, learningRate = 0.0;
+    torch::Tensor labels; // [batch] int64
+    std::vector<LayerSnapshot> layers; // forward order
+    std::vector<ParamSnapshot> params; // named_parameters() order
+    HealthReport health;
+};
+
+using StepCallback = std::function<void(const StepInfo&)>;
+using SnapshotConsumer = std::function<void(Snapshot&)>;
+
+// True when every element is finite (a sum as the fast path, isfinite() to confirm).
+bool allFinite(const torch::Tensor& t);
+// Loss, activations (forward order), activation gradients (backward order), weights, weight gradients.
+HealthReport checkHealth(const Snapshot& s);
+
+struct EvalResult {
+    double loss = 0.0;
+    double accuracy = 0.0;
+    int64_t samples = 0;
+};
+// Mean cross-entropy and accuracy in eval mode without gradients, `batch` samples per forward pass; the
+// model's training mode is restored. Errors name the shapes.
+Expected<EvalResult> evaluate(Model& model, const torch::Tensor& inputs, const torch::Tensor& labels,
+                              int64_t batch = 1024);
+
+enum class TrainerState { Idle, Running, Paused, Finished, Stopped, Failed };
+const char* trainerStateName(TrainerState s);
+
+// Contract:
+// - Callbacks run on the thread that trains (the caller of step(), or the background thread); the model and
+//   the data belong to the trainer while it trains (a Model is used from one thread at a time).
+// - pause/resume/requestStep/stop/setLearningRate and the getters are safe from any thread (e.g. a UI).
+// - A step whose loss is NaN/Inf, or whose snapshot is unhealthy, stops training with ErrorKind::Failed and a
+//   message naming the step and the first layer where the numbers went bad; lastHealth() has the details.
+class Trainer {
+  public:
+    static Expected<std::unique_ptr<Trainer>> create(Model& model, DataSplit data, TrainOptions options);
+    ~Trainer(); // stops and joins the background thread
+
+    Trainer(const Trainer&) = delete;
+    Trainer& operator=(const Trainer&) = delete;
+
+    void setStepCallback(StepCallback cb);          // before start()
+    void setSnapshotConsumer(SnapshotConsumer cb);  // before start(); without one nothing is captured
+
+    // One training step on the calling thread (not while the background thread runs).
+    Expected<StepInfo> step();
+    // Loss and accuracy on the fixed validation batch.
+    Expected<EvalResult> evaluateValidation();
+
+    // Background training until the planned steps are done (or stop()).
+    Status start(bool paused = false);
+    void pause();
+    void resume();
+    void requestStep(int64_t count = 1); // while paused: run `count` more steps, then stay paused
+    void stop();                         // ends the background thread after the current step and joins it
+    Status wait();                       // joins the background thread; its result
+    void waitIdle();                     // until paused with no step pending, or the thread ended
+    void setLearningRate(double lr);     // applied from the next step on
+
+    TrainerState state() const;
+    Status result() const;       // error of a failed run
+    StepInfo latest() const;     // last completed step
+    HealthReport lastHealth() const;
+    int64_t stepsDone() const { return m_stepsDone.load(); }
+    int64_t plannedSteps() const { return m_planned; }
+    int64_t stepsPerEpoch() const { return m_stepsPerEpoch; }
+
+  private:
+    Trainer(Model& model, DataSplit data, TrainOptions options);
+    Expected<StepInfo> runStep();
+    StepInfo runStepImpl();
+    HealthReport diagnose(const torch::Tensor& x, const ForwardCapture* fc);
+    void threadMain();
+
+    Model& m_model;
+    DataSplit m_data;
+    TrainOptions m_options;
+    std::vector<std::string> m_paramNames;
+    std::vector<torch::Tensor> m_params;
+    std::vector<std::string> m_paramModule; // module path of each parameter
+    std::vector<Model::LayerInfo> m_layerInfo;
+    std::unique_ptr<torch::optim::Optimizer> m_optimizer;
+    torch::Tensor m_valInputs, m_valLabels;
+    StepCallback m_stepCallback;
+    SnapshotConsumer m_consumer;
+
+    // Data order.
+    torch::Tensor m_order;
+    int64_t m_cursor = 0;
+    int64_t m_epoch = -1;
+    int64_t m_stepsPerEpoch = 0;
+    int64_t m_planned = 0;
+    int64_t m_step = 0; // completed steps (trainer thread)
+    std::atomic<int64_t> m_stepsDone{0};
+    std::string m_failure; // set by runStepImpl on a health stop
+
+    // Control, guarded by m_mutex.
+    mutable std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::thread m_thread;
+    TrainerState m_state = TrainerState::Idle;
+    bool m_pauseRequested = false, m_stopRequested = false, m_busy = false;
+    int64_t m_stepRequests = 0;
+    std::optional<double> m_pendingLr;
+    double m_lr = 0.0;
+    Status m_result;
+    StepInfo m_latest;
+    HealthReport m_health;
+};
+
+} // namespace ts::capture

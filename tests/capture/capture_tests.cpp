@@ -1,0 +1,478 @@
+// Capture tests against independent references: TorchScript activations and gradients vs the same modules run
+// in eager PyTorch (fixtures scripted at test time), built-in models vs their documented PyTorch twins,
+// structure, health detection, trainer control and a spirals accuracy check.
+#include <atomic>
+#include <fstream>
+#include <set>
+
+#include "engine/capture/model.hpp"
+#include "engine/capture/structure.hpp"
+#include "engine/capture/trainer.hpp"
+#include "tests/capture/fixtures.hpp"
+
+namespace ts::capture {
+namespace {
+
+using testing::close;
+using testing::fixtureDir;
+using testing::Reference;
+
+std::unique_ptr<Model> mustLoad(const std::string& spec, std::vector<int64_t> shape, int64_t classes) {
+    auto m = loadModel(spec, shape, classes);
+    EXPECT_TRUE(m.hasValue()) << (m ? "" : m.error().message);
+    return m ? std::move(m.value()) : nullptr;
+}
+
+std::string fixture(const std::string& name) { return (fixtureDir() / (name + ".pt")).string(); }
+
+std::vector<int64_t> perSample(const torch::Tensor& x) {
+    return std::vector<int64_t>(x.sizes().begin() + 1, x.sizes().end());
+}
+
+// A DataSplit holding exactly the reference batch, in order.
+DataSplit batchSplit(const Reference& ref, int64_t classes) {
+    DataSplit s;
+    s.train.name = "reference batch";
+    s.train.inputs = ref.get("input", "x");
+    s.train.labels = ref.get("labels", "y").to(torch::kInt64);
+    s.train.sampleShape = perSample(s.train.inputs);
+    s.train.numClasses = classes;
+    s.validation = s.train;
+    return s;
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// TorchScript activations and gradients equal eager PyTorch's.
+
+struct ScriptCase {
+    const char* name;
+    int64_t classes;
+};
+
+class ScriptFixture : public ::testing::TestWithParam<ScriptCase> {};
+
+TEST_P(ScriptFixture, ActivationsEqualEagerModules) {
+    TS_REQUIRE_FIXTURES();
+    const auto ref = Reference::load(GetParam().name);
+    const auto x = ref.get("input", "x");
+    auto model = mustLoad(fixture(GetParam().name), perSample(x), GetParam().classes);
+    ASSERT_TRUE(model);
+    EXPECT_FALSE(model->outputOnly());
+    model->setTraining(true); // the reference ran in training mode (batch-norm batch statistics)
+    const ForwardCapture fc = model->forwardCapture(x);
+    std::vector<std::string> got;
+    for (const auto& [name, t] : fc.activations) {
+        got.push_back(name);
+        EXPECT_TRUE(close(t, ref.get("act", name), name)) << GetParam().name;
+    }
+    EXPECT_EQ(got, ref.names("act")); // same layers, same forward order
+    EXPECT_TRUE(close(fc.output, ref.get("output", "out"), "output"));
+}
+
+TEST_P(ScriptFixture, SnapshotGradientsEqualAutograd) {
+    TS_REQUIRE_FIXTURES();
+    const auto ref = Reference::load(GetParam().name);
+    auto model = mustLoad(fixture(GetParam().name), perSample(ref.get("input", "x")), GetParam().classes);
+    ASSERT_TRUE(model);
+    // Parameters in named_parameters() order, equal to the eager module's.
+    std::vector<std::string> names;
+    for (const auto& [n, p] : model->namedParameters()) names.push_back(n);
+    EXPECT_EQ(names, ref.names("param"));
+
+    TrainOptions o;
+    o.optimizer = OptimizerKind::Sgd;
+    o.learningRate = 0.1;
+    o.batchSize = ref.get("input", "x").size(0);
+    o.shuffle = false;
+    o.captureEvery = 1;
+    o.maxSteps = 1;
+    auto trainer = Trainer::create(*model, batchSplit(ref, GetParam().classes), o);
+    ASSERT_TRUE(trainer.hasValue()) << trainer.error().message;
+    int snapshots = 0;
+    (*trainer)->setSnapshotConsumer([&](Snapshot& s) {
+        ++snapshots;
+        EXPECT_NEAR(s.loss, ref.get("loss", "loss").item<double>(), 1e-5);
+        for (const auto& l : s.layers) {
+            EXPECT_TRUE(close(l.activation, ref.get("act", l.name), l.name));
+            const auto want = ref.get("actgrad", l.name);
+            if (want.defined()) EXPECT_TRUE(close(l.gradient, want, l.name + " gradient", 1e-4, 1e-7));
+            else EXPECT_FALSE(l.gradient.defined()) << l.name;
+            EXPECT_EQ(l.activation.dim(), 2);
+            EXPECT_TRUE(l.activation.is_contiguous());
+            EXPECT_EQ(l.activation.scalar_type(), torch::kFloat32);
+        }
+        ASSERT_EQ(s.params.size(), ref.names("param").size());
+        for (const auto& p : s.params) {
+            EXPECT_TRUE(close(p.value, ref.get("param", p.name), p.name));
+            EXPECT_TRUE(close(p.grad, ref.get("paramgrad", p.name), p.name + " gradient", 1e-4, 1e-7));
+        }
+        EXPECT_TRUE(s.health.ok()) << s.health.describe();
+    });
+    auto step = (*trainer)->step();
+    ASSERT_TRUE(step.hasValue()) << step.error().message;
+    EXPECT_TRUE(step->captured);
+    EXPECT_EQ(snapshots, 1);
+    // The snapshot's weights were a copy: the SGD update changed the live ones, not the reference values.
+    const auto params = model->namedParameters();
+    const auto& [firstName, firstParam] = params[0];
+    EXPECT_FALSE(torch::allclose(firstParam, ref.get("param", firstName)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ScriptFixture,
+                         ::testing::Values(ScriptCase{"mlp_seq", 3}, ScriptCase{"cnn_seq", 5},
+                                           ScriptCase{"skip_script", 3}, ScriptCase{"skip_trace", 3}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ScriptStructure, ResidualBlockHasSkipEdge) {
+    TS_REQUIRE_FIXTURES();
+    for (const char* name : {"skip_script", "skip_trace"}) {
+        auto model = mustLoad(fixture(name), {1, 8, 8}, 3);
+        ASSERT_TRUE(model);
+        auto net = describeNetwork(*model, {1, 8, 8});
+        ASSERT_TRUE(net.hasValue()) << net.error().message;
+        std::set<std::pair<std::string, std::string>> edges;
+        for (const auto& e : net->edges) edges.insert({net->nodes[e.from].name, net->nodes[e.to].name});
+        const std::set<std::pair<std::string, std::string>> want = {
+            {"input", "stem"},           {"stem", "relu"},
+            {"relu", "block.conv1"},     {"block.conv1", "block.bn1"},
+            {"block.bn1", "block.relu"}, {"block.relu", "block.conv2"},
+            {"block.conv2", "block.add"}, {"relu", "block.add"},
+            {"block.add", "block.relu_1"}, {"block.relu_1", "pool"},
+            {"pool", "fc"}};
+        EXPECT_EQ(edges, want) << name << "\n" << summary(*net);
+        const int add = net->find("block.add");
+        ASSERT_GE(add, 0);
+        bool skip = false;
+        for (const auto& e : net->edges)
+            if (e.to == uint32_t(add) && net->nodes[e.from].name == "relu") skip = e.skip;
+        EXPECT_TRUE(skip);
+        const auto& conv1 = net->nodes[net->find("block.conv1")];
+        EXPECT_EQ(conv1.type, "Conv2d");
+        EXPECT_EQ(conv1.paramCount, 4 * 4 * 9 + 4);
+        EXPECT_EQ(conv1.flops, 2 * (4 * 4 * 9) * 64 + 4 * 64);
+        EXPECT_EQ(conv1.neurons, 4 * 8 * 8);
+        EXPECT_EQ(conv1.grid, (std::array<int64_t, 3>{4, 8, 8}));
+        EXPECT_EQ(net->nodes[add].type, "add");
+        int64_t total = 0;
+        for (const auto& [n, p] : model->namedParameters()) total += p.numel();
+        EXPECT_EQ(net->totalParams(), total);
+    }
+}
+
+TEST(ScriptModel, SurgeryFailureFallsBackToOutput) {
+    TS_REQUIRE_FIXTURES();
+    auto model = mustLoad(fixture("two_args"), {2}, 2);
+    ASSERT_TRUE(model);
+    EXPECT_TRUE(model->outputOnly());
+    torch::manual_seed(3);
+    const auto x = torch::randn({5, 2});
+    const auto fc = model->forwardCapture(x);
+    ASSERT_EQ(fc.activations.size(), 1u);
+    EXPECT_EQ(fc.activations[0].first, "output");
+    EXPECT_TRUE(close(fc.output, model->forward(x), "output"));
+    // Still trainable, with capture on.
+    auto data = loadDataset("xor", {.samples = 64});
+    ASSERT_TRUE(data.hasValue());
+    auto t = Trainer::create(*model, data.value(), {.batchSize = 16, .maxSteps = 2, .captureEvery = 1});
+    ASSERT_TRUE(t.hasValue()) << t.error().message;
+    int snaps = 0;
+    (*t)->setSnapshotConsumer([&](Snapshot& s) { snaps += s.layers.size() == 1 && s.layers[0].name == "output"; });
+    EXPECT_TRUE((*t)->step().hasValue());
+    EXPECT_TRUE((*t)->step().hasValue());
+    EXPECT_EQ(snaps, 2);
+}
+
+TEST(ScriptModel, LoadErrorsNameTheFile) {
+    auto missing = loadModel("/nonexistent/model.pt", {2}, 2);
+    ASSERT_FALSE(missing.hasValue());
+    EXPECT_NE(missing.error().message.find("/nonexistent/model.pt"), std::string::npos);
+    EXPECT_EQ(missing.error().exitCode(), 2);
+
+    const auto junk = testing::tempDir() / "junk.pt";
+    std::ofstream(junk) << "this is not a zip archive";
+    auto bad = loadModel(junk.string(), {2}, 2);
+    ASSERT_FALSE(bad.hasValue());
+    EXPECT_NE(bad.error().message.find(junk.string()), std::string::npos);
+    EXPECT_NE(bad.error().message.find("TorchScript"), std::string::npos);
+
+    auto unknown = loadModel("builtin:transformer", {2}, 2);
+    ASSERT_FALSE(unknown.hasValue());
+    EXPECT_NE(unknown.error().message.find("builtin:transformer"), std::string::npos);
+
+    auto cnnOnVectors = loadModel("builtin:cnn", {2}, 2);
+    ASSERT_FALSE(cnnOnVectors.hasValue());
+    EXPECT_NE(cnnOnVectors.error().message.find("[C, H, W]"), std::string::npos);
+
+    auto badWidths = loadModel("builtin:mlp:64,x", {2}, 2);
+    ASSERT_FALSE(badWidths.hasValue());
+    EXPECT_NE(badWidths.error().message.find("'x'"), std::string::npos);
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Built-in models.
+
+TEST(Builtin, ParametersMatchDocumentedPyTorchModules) {
+    TS_REQUIRE_FIXTURES();
+    std::ifstream in(fixtureDir() / "builtin_params.txt");
+    std::map<std::string, std::vector<std::string>> want;
+    std::string spec, name, shape;
+    while (in >> spec >> name >> shape) want[spec].push_back(name + " " + shape);
+    ASSERT_EQ(want.size(), 3u);
+    const std::map<std::string, std::pair<std::vector<int64_t>, int64_t>> inputs = {
+        {"builtin:mlp", {{2}, 3}}, {"builtin:mlp:20,10,5", {{1, 28, 28}, 10}}, {"builtin:cnn", {{1, 28, 28}, 10}}};
+    for (const auto& [s, io] : inputs) {
+        auto model = mustLoad(s, io.first, io.second);
+        ASSERT_TRUE(model);
+        std::vector<std::string> got;
+        for (const auto& [n, p] : model->namedParameters()) {
+            std::string dims;
+            for (int64_t d = 0; d < p.dim(); ++d) dims += (d ? "," : "") + std::to_string(p.size(d));
+            got.push_back(n + " " + dims);
+        }
+        EXPECT_EQ(got, want[s]) << s;
+    }
+}
+
+TEST(Builtin, CnnStructureAndCapture) {
+    torch::manual_seed(11);
+    auto model = mustLoad("builtin:cnn", {1, 28, 28}, 10);
+    ASSERT_TRUE(model);
+    auto net = describeNetwork(*model, {1, 28, 28});
+    ASSERT_TRUE(net.hasValue()) << net.error().message;
+    std::vector<std::string> names;
+    for (const auto& n : net->nodes) names.push_back(n.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"input", "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1",
+                                               "relu_fc", "out"}));
+    const auto& conv2 = net->nodes[4];
+    EXPECT_EQ(conv2.outputShape, (std::vector<int64_t>{16, 14, 14}));
+    EXPECT_EQ(conv2.neurons, 16 * 14 * 14);
+    EXPECT_EQ(conv2.paramCount, 16 * 8 * 9 + 16);
+    EXPECT_EQ(conv2.flops, 2 * 16 * 8 * 9 * 14 * 14 + 16 * 14 * 14);
+    EXPECT_EQ(conv2.inputShapes, (std::vector<std::vector<int64_t>>{{8, 14, 14}}));
+    EXPECT_EQ(net->nodes[3].flops, 8 * 28 * 28); // pool1 reads its input once
+    EXPECT_EQ(net->nodes[7].flops, 2 * 784 * 64 + 64);
+    EXPECT_EQ(net->edges.size(), 9u);
+    for (size_t i = 0; i < net->edges.size(); ++i) {
+        EXPECT_EQ(net->edges[i].from, i);
+        EXPECT_EQ(net->edges[i].to, i + 1);
+        EXPECT_FALSE(net->edges[i].skip);
+    }
+    // forwardCapture's layers are the modules applied in turn (checked here with LibTorch functional ops).
+    torch::NoGradGuard noGrad;
+    const auto x = torch::rand({3, 1, 28, 28});
+    const auto fc = model->forwardCapture(x);
+    std::map<std::string, torch::Tensor> p;
+    for (const auto& [n, t] : model->namedParameters()) p[n] = t;
+    namespace F = torch::nn::functional;
+    auto c1 = F::conv2d(x, p["conv1.weight"], F::Conv2dFuncOptions().bias(p["conv1.bias"]).padding(1));
+    auto p1 = F::max_pool2d(torch::relu(c1), F::MaxPool2dFuncOptions(2));
+    auto c2 = F::conv2d(p1, p["conv2.weight"], F::Conv2dFuncOptions().bias(p["conv2.bias"]).padding(1));
+    auto p2 = F::max_pool2d(torch::relu(c2), F::MaxPool2dFuncOptions(2));
+    auto h = torch::relu(F::linear(p2.flatten(1), p["fc1.weight"], p["fc1.bias"]));
+    auto out = F::linear(h, p["out.weight"], p["out.bias"]);
+    ASSERT_EQ(fc.activations.size(), 9u);
+    EXPECT_TRUE(close(fc.activations[0].second, c1, "conv1"));
+    EXPECT_TRUE(close(fc.activations[5].second, p2, "pool2"));
+    EXPECT_TRUE(close(fc.output, out, "output"));
+}
+
+TEST(Builtin, MlpReaches95PercentOnSpirals) {
+    torch::manual_seed(0);
+    auto data = loadDataset("spirals", {.samples = 1000, .seed = 1});
+    ASSERT_TRUE(data.hasValue()) << data.error().message;
+    auto model = mustLoad("builtin:mlp:64,32", data->train.sampleShape, data->train.numClasses);
+    ASSERT_TRUE(model);
+    TrainOptions o;
+    o.learningRate = 0.01;
+    o.batchSize = 32;
+    o.epochs = 60;
+    o.seed = 2;
+    auto t = Trainer::create(*model, data.value(), o);
+    ASSERT_TRUE(t.hasValue()) << t.error().message;
+    ASSERT_TRUE((*t)->start().isOk());
+    const Status done = (*t)->wait();
+    ASSERT_TRUE(done.isOk()) << done.message();
+    EXPECT_EQ((*t)->state(), TrainerState::Finished);
+    EXPECT_EQ((*t)->stepsDone(), 60 * 25);
+    auto acc = evaluate(*model, data->train.inputs, data->train.labels);
+    ASSERT_TRUE(acc.hasValue());
+    EXPECT_GE(acc->accuracy, 0.95) << "training accuracy";
+    auto val = (*t)->evaluateValidation();
+    ASSERT_TRUE(val.hasValue());
+    EXPECT_GE(val->accuracy, 0.85) << "validation accuracy";
+}
+
+TEST(Trainer, SgdLowersTheLossAndReportsEachStep) {
+    torch::manual_seed(5);
+    auto data = loadDataset("gaussians", {.samples = 600, .seed = 3});
+    ASSERT_TRUE(data.hasValue());
+    auto model = mustLoad("builtin:mlp:16", {2}, 3);
+    TrainOptions o;
+    o.optimizer = OptimizerKind::Sgd;
+    o.learningRate = 0.1;
+    o.batchSize = 50;
+    o.epochs = 5;
+    o.evalEvery = 10;
+    o.evalBatch = 100;
+    auto t = Trainer::create(*model, data.value(), o);
+    ASSERT_TRUE(t.hasValue()) << t.error().message;
+    std::vector<StepInfo> steps;
+    (*t)->setStepCallback([&](const StepInfo& s) { steps.push_back(s); });
+    const auto before = (*t)->evaluateValidation();
+    ASSERT_TRUE(before.hasValue());
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE((*t)->step().hasValue());
+    ASSERT_EQ(steps.size(), 50u);
+    for (size_t i = 0; i < steps.size(); ++i) {
+        EXPECT_EQ(steps[i].step, int64_t(i + 1));
+        EXPECT_EQ(steps[i].epoch, int64_t(i / 10));
+        EXPECT_DOUBLE_EQ(steps[i].learningRate, 0.1);
+        EXPECT_EQ(steps[i].evaluated, (i + 1) % 10 == 0);
+        EXPECT_FALSE(steps[i].captured);
+    }
+    // The reported validation numbers are evaluate()'s on the fixed validation batch.
+    const auto after = (*t)->evaluateValidation();
+    ASSERT_TRUE(after.hasValue());
+    EXPECT_DOUBLE_EQ(steps.back().valLoss, after->loss);
+    EXPECT_EQ(after->samples, 100);
+    EXPECT_LT(after->loss, before->loss * 0.7);
+}
+
+TEST(Trainer, CreateRejectsMismatchedModelAndData) {
+    auto data = loadDataset("gaussians", {.samples = 60});
+    ASSERT_TRUE(data.hasValue());
+    auto twoClasses = mustLoad("builtin:mlp", {2}, 2);
+    auto t = Trainer::create(*twoClasses, data.value(), {});
+    ASSERT_FALSE(t.hasValue());
+    EXPECT_NE(t.error().message.find("3 classes"), std::string::npos) << t.error().message;
+    auto wrongInput = mustLoad("builtin:mlp", {4}, 3);
+    auto t2 = Trainer::create(*wrongInput, data.value(), {});
+    ASSERT_FALSE(t2.hasValue());
+    EXPECT_NE(t2.error().message.find("cannot take data 'gaussians'"), std::string::npos) << t2.error().message;
+    EXPECT_FALSE(Trainer::create(*twoClasses, data.value(), {.batchSize = 0}).hasValue());
+}
+
+TEST(Trainer, BackgroundThreadPausesStepsResumesAndStops) {
+    torch::manual_seed(9);
+    auto data = loadDataset("circles", {.samples = 400});
+    ASSERT_TRUE(data.hasValue());
+    auto model = mustLoad("builtin:mlp:8,8", {2}, 2);
+    TrainOptions o;
+    o.batchSize = 10;
+    o.maxSteps = 1000000; // stopped by hand
+    o.captureEvery = 4;
+    auto t = Trainer::create(*model, data.value(), o);
+    ASSERT_TRUE(t.hasValue());
+    std::atomic<int> snapshots{0};
+    std::atomic<int64_t> lastCaptured{0};
+    std::atomic<bool> shapesOk{true};
+    (*t)->setSnapshotConsumer([&](Snapshot& s) {
+        ++snapshots;
+        lastCaptured = s.step;
+        if (s.step % 4 != 0 || s.layers.size() != 5) shapesOk = false;
+        for (const auto& l : s.layers)
+            if (l.activation.size(0) != 10 || !l.gradient.defined() || l.gradient.sizes() != l.activation.sizes())
+                shapesOk = false;
+    });
+    ASSERT_TRUE((*t)->start(/*paused=*/true).isOk());
+    (*t)->waitIdle();
+    EXPECT_EQ((*t)->state(), TrainerState::Paused);
+    EXPECT_EQ((*t)->stepsDone(), 0);
+    (*t)->requestStep(3);
+    (*t)->waitIdle();
+    EXPECT_EQ((*t)->stepsDone(), 3);
+    EXPECT_EQ((*t)->latest().step, 3);
+    (*t)->requestStep();
+    (*t)->waitIdle();
+    EXPECT_EQ((*t)->stepsDone(), 4);
+    EXPECT_EQ(snapshots.load(), 1);
+    (*t)->setLearningRate(0.005);
+    (*t)->resume();
+    while ((*t)->stepsDone() < 40) std::this_thread::yield();
+    (*t)->pause();
+    (*t)->waitIdle();
+    const int64_t paused = (*t)->stepsDone();
+    EXPECT_GE(paused, 40);
+    EXPECT_EQ((*t)->state(), TrainerState::Paused);
+    EXPECT_DOUBLE_EQ((*t)->latest().learningRate, 0.005);
+    EXPECT_EQ((*t)->stepsDone(), paused); // stays paused
+    EXPECT_EQ(snapshots.load(), paused / 4);
+    EXPECT_TRUE(shapesOk.load());
+    (*t)->stop();
+    EXPECT_EQ((*t)->state(), TrainerState::Stopped);
+    EXPECT_TRUE((*t)->step().hasValue()); // after stop, stepping on the caller's thread works again
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Health.
+
+TEST(Health, ForwardAndBackwardOrder) {
+    Snapshot s;
+    s.loss = 1.0;
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    auto finite = torch::rand({2, 3});
+    auto withNan = finite.clone();
+    withNan[1][2] = nan;
+    auto withInf = finite.clone();
+    withInf[0][0] = -inf;
+    s.layers = {{"a", {3}, finite, withInf}, {"b", {3}, withNan, withInf}, {"c", {3}, withInf, finite}};
+    s.params = {{"a.weight", 0, finite, withNan}, {"b.weight", 1, withNan, withNan}, {"c.weight", 2, finite, finite}};
+    auto h = checkHealth(s);
+    EXPECT_TRUE(h.lossFinite);
+    EXPECT_EQ(h.firstBadActivation, "b");     // forward order: a is finite, b is the first bad one
+    EXPECT_EQ(h.firstBadGradient, "b");       // backward order: c is finite, then b
+    EXPECT_EQ(h.firstBadWeight, "b.weight");
+    EXPECT_EQ(h.firstBadWeightGradient, "b.weight");
+    EXPECT_FALSE(h.ok());
+    EXPECT_NE(h.describe().find("layer 'b' (forward order)"), std::string::npos);
+    // A finite tensor whose sum overflows float is still finite.
+    EXPECT_TRUE(allFinite(torch::full({4}, 3e38f)));
+    EXPECT_FALSE(allFinite(withInf));
+}
+
+TEST(Health, NanWeightStopsTrainingNamingTheLayer) {
+    torch::manual_seed(1);
+    auto data = loadDataset("spirals", {.samples = 100});
+    ASSERT_TRUE(data.hasValue());
+    auto model = mustLoad("builtin:mlp", {2}, 2);
+    {
+        torch::NoGradGuard noGrad;
+        for (auto& [n, p] : model->namedParameters())
+            if (n == "fc2.weight") p[3][5] = std::numeric_limits<float>::quiet_NaN();
+    }
+    auto t = Trainer::create(*model, data.value(), {.batchSize = 20, .maxSteps = 5});
+    ASSERT_TRUE(t.hasValue());
+    ASSERT_TRUE((*t)->start().isOk());
+    const Status s = (*t)->wait();
+    ASSERT_FALSE(s.isOk());
+    EXPECT_EQ(s.error().exitCode(), 1);
+    EXPECT_EQ((*t)->state(), TrainerState::Failed);
+    EXPECT_NE(s.message().find("step 1"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("layer 'fc2'"), std::string::npos) << s.message();
+    const auto h = (*t)->lastHealth();
+    EXPECT_FALSE(h.lossFinite);
+    EXPECT_EQ(h.firstBadActivation, "fc2"); // relu2 and out are NaN too, fc2 comes first
+    EXPECT_EQ(h.firstBadWeight, "fc2.weight");
+}
+
+TEST(Health, InfiniteGradientNamesTheLayerInBackwardOrder) {
+    TS_REQUIRE_FIXTURES();
+    // fc2(sqrt(act(fc1(x)))): forward finite, d sqrt/dx = inf at the ReLU's zeros.
+    torch::manual_seed(2);
+    auto model = mustLoad(fixture("sqrt_net"), {2}, 2);
+    ASSERT_TRUE(model);
+    auto data = loadDataset("spirals", {.samples = 200});
+    ASSERT_TRUE(data.hasValue());
+    auto t = Trainer::create(*model, data.value(), {.batchSize = 50, .maxSteps = 3, .captureEvery = 1});
+    ASSERT_TRUE(t.hasValue()) << t.error().message;
+    HealthReport seen;
+    (*t)->setSnapshotConsumer([&](Snapshot& s) { seen = s.health; });
+    auto r = (*t)->step();
+    ASSERT_FALSE(r.hasValue());
+    EXPECT_TRUE(seen.lossFinite);
+    EXPECT_EQ(seen.firstBadActivation, "");
+    EXPECT_EQ(seen.firstBadGradient, "act");
+    EXPECT_NE(r.error().message.find("layer 'act' (backward order)"), std::string::npos) << r.error().message;
+}
+
+} // namespace
+} // namespace ts::capture
