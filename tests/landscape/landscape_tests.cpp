@@ -473,3 +473,87 @@ TEST(Files, MismatchedDirectionsNameFileAndShape) {
     EXPECT_NE(st.message().find("[9, 16]"), std::string::npos) << st.message();
     EXPECT_NE(st.message().find("1.weight"), std::string::npos) << st.message();
 }
+
+// ---- interop with the reference scripts' conventions (Python fixture) ----------------------------------
+
+namespace {
+
+bool pythonHasTorchAndH5py() {
+    return std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") == 0;
+}
+
+int runFixture(const std::string& mode, const std::string& dir) {
+    const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) + "/tests/landscape/reference_fixture.py " +
+                            mode + " '" + dir + "'";
+    return std::system(cmd.c_str());
+}
+
+EvalSet readData(const std::string& path) {
+    auto in = readArray(path, "inputs");
+    auto tg = readArray(path, "targets");
+    EXPECT_TRUE(in && tg);
+    EvalSet d;
+    d.inputs = fromHostArray(*in).to(torch::kFloat32);
+    d.targets = fromHostArray(*tg).to(torch::kFloat64).round().to(torch::kInt64);
+    return d;
+}
+
+} // namespace
+
+TEST(PythonReference, DirectionsAndSurfacesMoveBothWays) {
+    if (!pythonHasTorchAndH5py()) GTEST_SKIP() << "/usr/bin/python3 lacks torch, h5py or numpy";
+    const auto dir = (tempDir() / "python_reference").string();
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    ASSERT_EQ(runFixture("make", dir), 0);
+
+    ts::landscape::testing::TorchScriptModel model(dir + "/model.pt");
+    const auto data = readData(dir + "/data.h5");
+    auto space = parameterSpace(model, DirType::Weights);
+
+    // 1. Our seeded directions equal the ones Python drew with torch.manual_seed(123) and normalised.
+    auto ref = loadDirections(dir + "/ref_dirs.h5");
+    ASSERT_TRUE(ref) << ref.error().message;
+    ASSERT_TRUE(checkDirectionShapes(ref->x, space, "ref_dirs.h5", "xdirection"));
+    const auto ours = randomDirections(space.snapshot(), {Norm::Filter, Ignore::BiasBn}, 123, true);
+    for (size_t i = 0; i < ours.x.size(); ++i) {
+        EXPECT_TRUE(torch::allclose(ours.x[i], ref->x[i], 1e-6, 1e-7)) << "xdirection/" << i;
+        EXPECT_TRUE(torch::allclose(ours.y[i], ref->y[i], 1e-6, 1e-7)) << "ydirection/" << i;
+    }
+
+    // 2. A surface written by Python the reference way reads back point for point (layout, -1 marker).
+    auto refSurface = readSurfaceFile(dir + "/ref_surface.h5");
+    ASSERT_TRUE(refSurface) << refSurface.error().message;
+    ASSERT_EQ(refSurface->nx(), 5);
+    ASSERT_EQ(refSurface->ny(), 3);
+    EXPECT_FALSE(refSurface->computed[4]);
+    auto ev = SurfaceEvaluator::create(model, space, *ref, data);
+    ASSERT_TRUE(ev) << ev.error().message;
+    EXPECT_TRUE((*ev)->batched()) << (*ev)->fallbackReason();
+    GridSpec refGrid{{-1, 1, 5}, GridAxis{-0.5, 0.5, 3}};
+    auto mine = (*ev)->evaluateGrid(refGrid);
+    ASSERT_TRUE(mine);
+    for (size_t k = 0; k < mine->loss.size(); ++k) {
+        if (!refSurface->computed[k]) continue;
+        EXPECT_NEAR(mine->loss[k], refSurface->loss[k], 1e-5 * refSurface->loss[k]) << "flat index " << k;
+        EXPECT_DOUBLE_EQ(mine->acc[k], refSurface->acc[k]) << "flat index " << k;
+    }
+
+    // 3. Files we write are read by Python with the reference's conventions (non-square grid again).
+    auto dirs = randomDirections(space.snapshot(), {Norm::Filter, Ignore::BiasBn}, 77, true);
+    ASSERT_TRUE(saveDirections(dir + "/cpp_dirs.h5", dirs));
+    auto ev2 = SurfaceEvaluator::create(model, space, dirs, data, {EvalMode::Unbatched});
+    ASSERT_TRUE(ev2);
+    auto s = (*ev2)->evaluateGrid({{-0.8, 0.6, 4}, GridAxis{-1, 1, 3}});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(writeSurfaceFile(dir + "/cpp_surface.h5", *s, dir + "/cpp_dirs.h5"));
+    EXPECT_EQ(runFixture("check", dir), 0);
+
+    // 4. states order follows PyTorch's state_dict() (parameters and BatchNorm buffers interleaved).
+    ts::landscape::testing::TorchScriptModel bn(dir + "/model_bn.pt");
+    std::ifstream keys(dir + "/bn_state_keys.txt");
+    std::vector<std::string> want;
+    for (std::string line; std::getline(keys, line);)
+        if (!line.empty()) want.push_back(line);
+    EXPECT_EQ(parameterSpace(bn, DirType::States).names, want);
+}
