@@ -6,9 +6,6 @@
 
 namespace ts::app {
 
-int cmdView(int, char**) {
-    return reportError(makeError(ErrorKind::Usage, "'view' is not available in this build yet"));
-}
 int cmdLandscape(int, char**) {
     return reportError(makeError(ErrorKind::Usage, "'landscape' is not available in this build yet"));
 }

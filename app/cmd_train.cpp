@@ -58,7 +58,9 @@ struct DisplayOptions {
     long frames = 0;
     uint32_t width = 1280, height = 720;
     std::string outDir, screenshot;
+    std::string singlePng; // view: one picture at this path instead of frames + summary
     bool paused = false;
+    bool forcedHeadless = false; // --headless given (no "no display" log line then)
 };
 
 Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
@@ -88,7 +90,8 @@ Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultD
 
 Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command) {
     DisplayOptions d;
-    d.headless = a.has("headless") || !displayAvailable();
+    d.forcedHeadless = a.has("headless");
+    d.headless = d.forcedHeadless || !displayAvailable();
     auto frames = a.getInt("frames", 0, 0, 1'000'000);
     auto w = a.getInt("width", 1280, 16, 16384);
     auto h = a.getInt("height", 720, 16, 16384);
@@ -149,12 +152,13 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     auto overlay = ui::ImGuiLayer::create(**ctx, kColorFormat, 2, nullptr);
     if (!overlay) return reportError(overlay.error());
     std::error_code ec;
-    std::filesystem::create_directories(d.outDir, ec);
-    long frames = d.frames > 0 ? d.frames : 8;
+    if (d.singlePng.empty()) std::filesystem::create_directories(d.outDir, ec);
+    long frames = !d.singlePng.empty() ? 1 : d.frames > 0 ? d.frames : 8;
     float aspect = float(d.width) / float(d.height);
     Camera cam = initialCamera(screen.bounds(), aspect);
     if (auto s = session.start(false); !s) return reportError(s.error());
     int64_t planned = session.trainingView().totalSteps;
+    float lastFrameMs = 0.0f;
     for (long f = 0; f < frames; ++f) {
         // Frame f shows the network after (f + 1) / frames of the planned steps.
         int64_t due = planned * (f + 1) / frames;
@@ -162,23 +166,37 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         if (f + 1 == frames) session.waitUntilFinished();
         if (auto s = screen.update(**renderer); !s) return reportError(s.error());
-        cam.orbit(-25.0f, 0.0f); // a slow turn through the sequence
+        auto frameStart = std::chrono::steady_clock::now();
+        if (f > 0) cam.orbit(-25.0f, 0.0f); // a slow turn through the sequence
         auto frame = (*target)->beginFrame();
         if (!frame) return reportError(frame.error());
         if (auto s = (*renderer)->prepare(*frame, cam); !s) return reportError(s.error());
         beginRendering(*frame, true, 0.035f, 0.04f, 0.06f);
         (*renderer)->record(*frame, cam);
         endRendering(*frame);
-        (*overlay)->newFrame(frame->extent, 1.0f / 30.0f);
-        ui::FrameStats stats{0.0f, screen.scene().position.size(), (*renderer)->lastStats().instances,
+        ui::FrameStats stats{lastFrameMs, screen.scene().position.size(), (*renderer)->lastStats().instances,
                              (*ctx)->deviceInfo().name, (*ctx)->allocator().bytesInUse()};
+        if (f == 0) { // let auto-sized panels measure themselves
+            (*overlay)->newFrame(frame->extent, 1.0f / 30.0f);
+            screen.buildUi(cam, aspect, stats);
+            (*overlay)->discardFrame();
+        }
+        (*overlay)->newFrame(frame->extent, 1.0f / 30.0f);
         screen.buildUi(cam, aspect, stats);
         if (auto s = (*overlay)->render(*frame); !s) return reportError(s.error());
         ImageRgba8 img;
         if (auto s = (*target)->endFrame(*frame, &img); !s) return reportError(s.error());
+        lastFrameMs = std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - frameStart).count();
         char name[64];
         std::snprintf(name, sizeof(name), "/frame_%03ld.png", f);
-        if (auto s = writePng(d.outDir + name, img); !s) return reportError(s.error());
+        std::string path = d.singlePng.empty() ? d.outDir + name : d.singlePng;
+        if (auto s = writePng(path, img); !s) return reportError(s.error());
+        if (!d.singlePng.empty()) TS_LOG_INFO("wrote %s", path.c_str());
+    }
+    if (!d.singlePng.empty()) {
+        if ((*ctx)->validationMessageCount() > 0)
+            return reportError(makeError(ErrorKind::Failed, "Vulkan validation messages (see above)"));
+        return 0;
     }
     session.waitUntilFinished();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -232,23 +250,31 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
 
 } // namespace
 
+int runSession(const SessionOptions& opts, const DisplayOptions& display, const std::string& command);
+
 int runTraining(const Args& args, const std::string& command, const std::string& defaultData, long defaultSteps) {
     auto opts = parseSession(args, defaultData, defaultSteps);
     if (!opts) return reportError(opts.error());
     auto display = parseDisplay(args, command);
     if (!display) return reportError(display.error());
-    auto session = LiveSession::create(*opts);
+    return runSession(*opts, *display, command);
+}
+
+int runSession(const SessionOptions& opts, const DisplayOptions& display, const std::string& command) {
+    auto session = LiveSession::create(opts);
     if (!session) return reportError(session.error());
     auto screen = TrainingScreen::create(**session);
     if (!screen) return reportError(screen.error());
     TS_LOG_INFO("%s on %s: %lld neurons, %lld parameters", (*session)->network().modelName.c_str(),
                 (*session)->dataName().c_str(), (long long)(*session)->network().totalNeurons(),
                 (long long)(*session)->network().totalParams());
-    if (display->headless) {
-        if (!args.has("headless")) TS_LOG_INFO("no display: rendering offscreen into %s", display->outDir.c_str());
-        return runHeadless(**session, **screen, *display);
+    if (display.headless) {
+        if (!display.forcedHeadless)
+            TS_LOG_INFO("no display: rendering offscreen into %s",
+                        display.singlePng.empty() ? display.outDir.c_str() : display.singlePng.c_str());
+        return runHeadless(**session, **screen, display);
     }
-    return runWindow(**session, **screen, *display, "tensorscape " + command);
+    return runWindow(**session, **screen, display, "tensorscape " + command);
 }
 
 int cmdTrain(int argc, char** argv) {
@@ -260,6 +286,52 @@ int cmdTrain(int argc, char** argv) {
         return 0;
     }
     return runTraining(*args, "train", "spirals", 600);
+}
+
+int cmdView(int argc, char** argv) {
+    const CommandSpec spec{
+        "view",
+        "Inspects a model: one forward and backward pass over a probe batch of the data is captured and shown\n"
+        "(activations, their gradients, weights; the model is not changed). Without a display, writes a PNG.",
+        "tensorscape view MODEL.pt|builtin:NAME [--data NAME|DIR] [--out FILE.png] [options]",
+        {
+            {"data", "NAME|DIR", "data the model takes (fashion-mnist: [N, 1, 28, 28]; spirals: [N, 2])", "fashion-mnist"},
+            {"batch", "N", "probe batch size", "256"},
+            {"limit", "N", "use the first N samples", "all"},
+            {"seed", "N", "random seed (built-in models' initialisation)", "1"},
+            {"out", "FILE.png", "picture to write when headless", "out/view.png"},
+            {"width", "W", "picture width", "1280"},
+            {"height", "H", "picture height", "720"},
+            {"headless", "", "render offscreen even when a display exists", ""},
+            {"frames", "N", "window: close after N frames", "until closed"},
+            {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
+        },
+        true};
+    bool help = false;
+    auto args = parseArgs(spec, argc, argv, help);
+    if (!args) return reportError(args.error());
+    if (help) {
+        std::fputs(helpText(spec).c_str(), stdout);
+        return 0;
+    }
+    if (args->positional().empty())
+        return reportError(makeError(ErrorKind::Usage, "view needs a model: tensorscape view MODEL.pt (see --help)"));
+    SessionOptions o;
+    o.model = args->positional()[0];
+    o.data = args->get("data", "fashion-mnist");
+    o.inspectOnly = true;
+    auto batch = args->getInt("batch", 256, 1, 1 << 20);
+    auto limit = args->getInt("limit", 0, 0, 1L << 40);
+    auto seed = args->getInt("seed", 1, 0, 1L << 40);
+    for (auto* e : {&batch, &limit, &seed})
+        if (!*e) return reportError(e->error());
+    o.batchSize = *batch;
+    o.limit = *limit;
+    o.seed = uint64_t(*seed);
+    auto display = parseDisplay(*args, "view");
+    if (!display) return reportError(display.error());
+    if (display->headless) display->singlePng = args->get("out", "out/view.png");
+    return runSession(o, *display, "view");
 }
 
 int cmdDemo(int argc, char** argv) {

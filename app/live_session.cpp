@@ -32,6 +32,7 @@ struct LiveSession::Impl {
     std::vector<std::string> alertKeys; // one alert per (kind, layer): the step where it began
     std::vector<scene::DenseWeights> dense;
     std::string status;
+    bool inspected = false;
     LayerSummary input;                        // statistics of a probe of the inputs (the input layer's neurons)
     std::map<std::string, double> baselineGradNorm; // first finite gradient norm per layer
 
@@ -257,6 +258,16 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     topt.captureEvery = o.captureEvery;
     topt.evalEvery = o.evalEvery;
     topt.seed = o.seed;
+    if (o.inspectOnly) {
+        // One captured step whose update cannot change the weights: SGD without momentum at a learning rate
+        // far below float resolution; the snapshot holds the weights as they were before it anyway.
+        topt.optimizer = capture::OptimizerKind::Sgd;
+        topt.momentum = 0.0;
+        topt.learningRate = 1e-30;
+        topt.maxSteps = 1;
+        topt.captureEvery = 1;
+        topt.evalEvery = 1;
+    }
     auto trainer = capture::Trainer::create(*m.model, m.data, topt);
     if (!trainer) return trainer.error();
     m.trainer = std::move(trainer.value());
@@ -269,7 +280,13 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
 const capture::Network& LiveSession::network() const { return m->network; }
 const std::string& LiveSession::dataName() const { return m->data.train.name; }
 int64_t LiveSession::numClasses() const { return m->data.train.numClasses; }
-Status LiveSession::start(bool paused) { return m->trainer->start(paused); }
+Status LiveSession::start(bool paused) {
+    if (!m->options.inspectOnly) return m->trainer->start(paused);
+    auto step = m->trainer->step();
+    if (!step) return step.error();
+    m->inspected = true;
+    return Status::ok();
+}
 void LiveSession::pause() { m->trainer->pause(); }
 void LiveSession::resume() { m->trainer->resume(); }
 void LiveSession::requestStep() { m->trainer->requestStep(1); }
@@ -278,6 +295,7 @@ void LiveSession::stop() { m->trainer->stop(); }
 Timeline& LiveSession::timeline() { return m->timeline; }
 
 bool LiveSession::finished() const {
+    if (m->options.inspectOnly) return m->inspected;
     auto st = m->trainer->state();
     return st == capture::TrainerState::Finished || st == capture::TrainerState::Stopped ||
            st == capture::TrainerState::Failed;
@@ -285,7 +303,9 @@ bool LiveSession::finished() const {
 
 Status LiveSession::result() const { return m->trainer->result(); }
 
-void LiveSession::waitUntilFinished() { (void)m->trainer->wait(); }
+void LiveSession::waitUntilFinished() {
+    if (!m->options.inspectOnly) (void)m->trainer->wait();
+}
 
 Curves LiveSession::curves() const {
     std::lock_guard lock(m->mutex);
@@ -305,7 +325,8 @@ ui::TrainingView LiveSession::trainingView() const {
     v.batchSize = int(m->options.batchSize);
     v.model = m->network.modelName;
     v.data = m->data.train.name;
-    v.status = capture::trainerStateName(st);
+    v.status = m->options.inspectOnly ? "inspection: one forward and backward pass, weights unchanged"
+                                      : capture::trainerStateName(st);
     if (st == capture::TrainerState::Failed) v.status += ": " + m->trainer->result().message();
     std::lock_guard lock(m->mutex);
     v.trainLoss = m->curves.trainLoss;

@@ -27,6 +27,9 @@ struct SessionOptions {
     int64_t evalEvery = 50;
     uint64_t seed = 1;
     int histogramBins = 48;
+    // Inspection instead of training (`view`): one forward and backward pass over a probe batch of
+    // batchSize samples is captured (activations, their gradients, weights); the weights are not changed.
+    bool inspectOnly = false;
 };
 
 class LiveSession {

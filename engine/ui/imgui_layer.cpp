@@ -124,6 +124,11 @@ ImGuiLayer::~ImGuiLayer() {
     if (m_imgui) ImGui::DestroyContext(m_imgui);
 }
 
+void ImGuiLayer::discardFrame() {
+    ImGui::SetCurrentContext(m_imgui);
+    ImGui::EndFrame();
+}
+
 bool ImGuiLayer::wantsMouse() const { return ImGui::GetIO().WantCaptureMouse; }
 bool ImGuiLayer::wantsKeyboard() const { return ImGui::GetIO().WantCaptureKeyboard; }
 

@@ -1,6 +1,8 @@
 // End-to-end tests of the tensorscape program: run it as a user would and check files, exit codes and the
 // one-line errors.
+#include <algorithm>
 #include <array>
+#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -104,7 +106,7 @@ TEST(App, UnwritableOutputIsAClearError) {
 
 TEST(App, HeadlessDemoWritesFramesAndSummary) {
     auto dir = tempDir("demo");
-    auto r = run("demo --headless --frames 3 --out " + dir.string(), "TS_VALIDATION=1");
+    auto r = run("demo --headless --frames 3 --steps 60 --out " + dir.string(), "TS_VALIDATION=1");
     ASSERT_EQ(r.code, 0) << r.out;
     for (int i = 0; i < 3; ++i) {
         char name[32];
@@ -113,12 +115,16 @@ TEST(App, HeadlessDemoWritesFramesAndSummary) {
         ASSERT_TRUE(img.hasValue()) << name;
         EXPECT_GT(countNonBackground(*img), 1000);
     }
-    EXPECT_TRUE(fs::exists(dir / "summary.txt"));
+    std::ifstream in(dir / "summary.json");
+    std::stringstream json;
+    json << in.rdbuf();
+    EXPECT_NE(json.str().find("\"final_train_loss\""), std::string::npos) << json.str();
+    EXPECT_NE(json.str().find("\"status\": \"finished\""), std::string::npos) << json.str();
 }
 
 TEST(App, NoDisplayFallsBackToOffscreenWithOneLogLine) {
     auto dir = tempDir("nodisplay");
-    auto r = run("demo --frames 2 --out " + dir.string(), "env -u DISPLAY -u WAYLAND_DISPLAY");
+    auto r = run("demo --frames 2 --steps 20 --data spirals --out " + dir.string(), "env -u DISPLAY -u WAYLAND_DISPLAY");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("no display"), std::string::npos) << r.out;
     EXPECT_TRUE(fs::exists(dir / "frame_001.png"));
@@ -134,11 +140,61 @@ TEST(App, WindowedDemoUnderXvfbRendersAndQuits) {
     usleep(800 * 1000);
     auto dir = tempDir("xvfb");
     auto shot = dir / "window.png";
-    auto r = run("demo --frames 12 --screenshot " + shot.string(), "DISPLAY=" + display + " TS_VALIDATION=1");
+    auto r = run("demo --frames 12 --data spirals --screenshot " + shot.string(),
+                 "DISPLAY=" + display + " TS_VALIDATION=1");
     std::system(("kill $(cat " + (fs::temp_directory_path() / "ts_xvfb.pid").string() + ")").c_str());
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_EQ(r.out.find("no display"), std::string::npos) << "must have used the window: " << r.out;
     auto img = ts::readPng(shot.string());
     ASSERT_TRUE(img.hasValue()) << r.out;
     EXPECT_GT(countNonBackground(*img), 5000);
+}
+
+TEST(App, TrainLearnsSpiralsHeadless) {
+    auto dir = tempDir("train");
+    auto r = run("train --data spirals --steps 300 --lr 0.01 --headless --frames 2 --out " + dir.string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    std::ifstream in(dir / "summary.json");
+    std::stringstream json;
+    json << in.rdbuf();
+    auto pos = json.str().find("\"final_val_accuracy\": ");
+    ASSERT_NE(pos, std::string::npos) << json.str();
+    double acc = std::atof(json.str().c_str() + pos + 22);
+    EXPECT_GT(acc, 0.6) << "300 Adam steps on two spirals beat chance (0.5) clearly";
+}
+
+TEST(App, ViewWritesAPictureOfABuiltinModel) {
+    auto dir = tempDir("view");
+    auto out = dir / "view.png";
+    auto r = run("view builtin:cnn --data fashion-mnist --limit 512 --batch 64 --headless --width 640 --height 360 --out " +
+                     out.string(),
+                 "TS_VALIDATION=1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto img = ts::readPng(out.string());
+    ASSERT_TRUE(img.hasValue());
+    EXPECT_EQ(img->width, 640);
+    EXPECT_GT(countNonBackground(*img), 5000);
+}
+
+TEST(App, ModelAndDataErrorsAreOneLine) {
+    auto dir = tempDir("bad");
+    auto junk = dir / "junk.pt";
+    std::ofstream(junk) << "this is not a TorchScript archive";
+    for (std::string args : std::vector<std::string>{"view " + junk.string() + " --headless", "view /nonexistent/model.pt --headless",
+                             "train --data /nonexistent/folder --headless", "train --data nosuchset --headless",
+                             "train --lr -1 --headless", "view"}) {
+        auto r = run(args);
+        EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+        auto err = r.out.find("error:");
+        ASSERT_NE(err, std::string::npos) << args << ": " << r.out;
+        EXPECT_EQ(r.out.find('\n', err), r.out.size() - 1) << "one line: " << r.out;
+    }
+}
+
+TEST(App, NanTrainingStopsWithExitCode1AndNamesTheProblem) {
+    auto dir = tempDir("nan");
+    auto r = run("train --data spirals --steps 200 --lr 1e30 --optimizer sgd --headless --frames 1 --out " + dir.string());
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("error:"), std::string::npos) << r.out;
+    EXPECT_TRUE(r.out.find("NaN") != std::string::npos || r.out.find("finite") != std::string::npos) << r.out;
 }
