@@ -3,12 +3,14 @@
 #include "engine/capture/trainer.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <numeric>
 #include <random>
 
 #include "engine/capture/network.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/thread_pool.hpp"
 
 namespace ts::capture {
 
@@ -26,6 +28,7 @@ std::string firstLine(const std::exception& e) {
 
 // [batch x neurons] contiguous float32: a view when the tensor already is one (no copy).
 torch::Tensor flatten2d(const torch::Tensor& t) {
+    if (t.dim() == 2 && t.scalar_type() == torch::kFloat32 && t.is_contiguous()) return t;
     torch::Tensor f = t.dim() == 0 ? t.reshape({1, 1}) : t.reshape({t.size(0), -1});
     if (f.scalar_type() != torch::kFloat32) f = f.to(torch::kFloat32);
     return f.contiguous();
@@ -36,6 +39,33 @@ torch::Tensor floatContiguous(const torch::Tensor& t) {
 }
 
 std::string shapeStr(const torch::Tensor& t) { return shapeString(std::vector<int64_t>(t.sizes().begin(), t.sizes().end())); }
+
+// Copies of the parameters as float32, in one allocation: each copy is a tensor over a slice of the shared
+// buffer (from_blob keeps the buffer alive), so a snapshot costs one allocation and a memcpy per parameter.
+std::vector<torch::Tensor> copyParameters(const std::vector<torch::Tensor>& params) {
+    std::vector<torch::Tensor> out(params.size());
+    int64_t total = 0;
+    bool flat = true;
+    for (const auto& p : params) {
+        flat = flat && p.device().is_cpu() && p.scalar_type() == torch::kFloat32 && p.is_contiguous();
+        total += p.numel();
+    }
+    if (!flat) {
+        for (size_t i = 0; i < params.size(); ++i) out[i] = params[i].detach().to(torch::kFloat32, false, true).contiguous();
+        return out;
+    }
+    torch::Tensor buffer = torch::empty({total}, torch::kFloat32);
+    float* base = buffer.data_ptr<float>();
+    int64_t offset = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+        const int64_t n = params[i].numel();
+        std::memcpy(base + offset, params[i].data_ptr<float>(), size_t(n) * sizeof(float));
+        out[i] = torch::from_blob(base + offset, params[i].sizes(), [buffer](void*) {},
+                                  torch::TensorOptions().dtype(torch::kFloat32));
+        offset += n;
+    }
+    return out;
+}
 
 std::string modulePrefix(const std::string& paramName) {
     const size_t dot = paramName.rfind('.');
@@ -62,8 +92,32 @@ const char* trainerStateName(TrainerState s) {
     return "?";
 }
 
+namespace {
+
+// True when no float32 word has an all-ones exponent (Inf or NaN). Integer ops, so it vectorises.
+__attribute__((target_clones("arch=x86-64-v3", "default"))) bool finiteWords(const uint32_t* w, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; ++i) bad |= static_cast<uint32_t>((w[i] & 0x7f800000u) == 0x7f800000u);
+    return bad == 0;
+}
+
+} // namespace
+
 bool allFinite(const torch::Tensor& t) {
     if (!t.defined() || t.numel() == 0 || !t.is_floating_point()) return true;
+    if (t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous()) {
+        // A direct scan: a LibTorch reduction costs more in dispatch than the read for small tensors.
+        const auto* w = static_cast<const uint32_t*>(t.data_ptr());
+        const size_t n = static_cast<size_t>(t.numel());
+        constexpr size_t kChunk = size_t(1) << 18;
+        if (n <= kChunk) return finiteWords(w, n);
+        std::atomic<bool> ok{true};
+        ThreadPool::global().parallelFor((n + kChunk - 1) / kChunk, 1, [&](size_t b, size_t e, unsigned) {
+            for (size_t c = b; c < e && ok.load(std::memory_order_relaxed); ++c)
+                if (!finiteWords(w + c * kChunk, std::min(kChunk, n - c * kChunk))) ok = false;
+        });
+        return ok.load();
+    }
     torch::NoGradGuard noGrad;
     // A NaN or Inf anywhere makes the sum non-finite; a finite sum that overflowed is confirmed elementwise.
     if (std::isfinite(t.sum().item<double>())) return true;
@@ -306,10 +360,6 @@ StepInfo Trainer::runStepImpl() {
         s.learningRate = m_lr;
         s.labels = y;
         s.layers.resize(fc.activations.size());
-        std::map<std::string, int32_t> layerOfModule;
-        for (const auto& li : m_layerInfo)
-            if (!li.module.empty()) layerOfModule.emplace(li.module, -1);
-        std::map<std::string, int32_t> layerIndex;
         for (size_t i = 0; i < fc.activations.size(); ++i) {
             auto& [name, act] = fc.activations[i];
             LayerSnapshot& l = s.layers[i];
@@ -317,23 +367,20 @@ StepInfo Trainer::runStepImpl() {
             l.shape.assign(act.sizes().begin() + (act.dim() > 0 ? 1 : 0), act.sizes().end());
             l.activation = flatten2d(act.detach());
             act = torch::Tensor();
-            layerIndex[l.name] = static_cast<int32_t>(i);
         }
         for (size_t k = 0; k < actIndex.size(); ++k) {
             torch::Tensor& g = grads[m_params.size() + k];
             if (g.defined()) s.layers[actIndex[k]].gradient = flatten2d(g);
             g = torch::Tensor();
         }
-        for (const auto& li : m_layerInfo)
-            if (!li.module.empty() && layerIndex.count(li.name) && layerOfModule[li.module] < 0)
-                layerOfModule[li.module] = layerIndex[li.name];
+        const std::vector<int32_t>& paramLayer = paramLayers(s.layers);
+        std::vector<torch::Tensor> values = copyParameters(m_params); // the one copy
         s.params.resize(m_params.size());
         for (size_t i = 0; i < m_params.size(); ++i) {
             ParamSnapshot& p = s.params[i];
             p.name = m_paramNames[i];
-            auto it = layerOfModule.find(m_paramModule[i]);
-            p.layer = it == layerOfModule.end() ? -1 : it->second;
-            p.value = m_params[i].detach().to(torch::kFloat32, false, true).contiguous(); // the one copy
+            p.layer = paramLayer[i];
+            p.value = std::move(values[i]);
             if (grads[i].defined()) p.grad = floatContiguous(grads[i]);
         }
         grads.clear();
@@ -367,6 +414,30 @@ StepInfo Trainer::runStepImpl() {
     }
     if (m_stepCallback) m_stepCallback(info);
     return info;
+}
+
+const std::vector<int32_t>& Trainer::paramLayers(const std::vector<LayerSnapshot>& layers) {
+    // Cached: the captured layers of a model are the same from step to step.
+    bool same = m_paramLayerNames.size() == layers.size();
+    for (size_t i = 0; same && i < layers.size(); ++i) same = m_paramLayerNames[i] == layers[i].name;
+    if (same && m_paramLayer.size() == m_params.size()) return m_paramLayer;
+    m_paramLayerNames.clear();
+    for (const auto& l : layers) m_paramLayerNames.push_back(l.name);
+    std::map<std::string, int32_t> layerOfModule; // first captured layer that uses each module
+    for (const auto& li : m_layerInfo) {
+        if (li.module.empty() || layerOfModule.count(li.module)) continue;
+        for (size_t i = 0; i < layers.size(); ++i)
+            if (layers[i].name == li.name) {
+                layerOfModule[li.module] = static_cast<int32_t>(i);
+                break;
+            }
+    }
+    m_paramLayer.assign(m_params.size(), -1);
+    for (size_t i = 0; i < m_params.size(); ++i) {
+        auto it = layerOfModule.find(m_paramModule[i]);
+        if (it != layerOfModule.end()) m_paramLayer[i] = it->second;
+    }
+    return m_paramLayer;
 }
 
 Expected<StepInfo> Trainer::step() {

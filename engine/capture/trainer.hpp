@@ -144,6 +144,7 @@ class Trainer {
     StepInfo runStepImpl();
     HealthReport diagnose(const torch::Tensor& x, const ForwardCapture* fc);
     void threadMain();
+    const std::vector<int32_t>& paramLayers(const std::vector<LayerSnapshot>& layers);
 
     Model& m_model;
     DataSplit m_data;
@@ -152,6 +153,8 @@ class Trainer {
     std::vector<torch::Tensor> m_params;
     std::vector<std::string> m_paramModule; // module path of each parameter
     std::vector<Model::LayerInfo> m_layerInfo;
+    std::vector<std::string> m_paramLayerNames; // cache of paramLayers()
+    std::vector<int32_t> m_paramLayer;
     std::unique_ptr<torch::optim::Optimizer> m_optimizer;
     torch::Tensor m_valInputs, m_valLabels;
     StepCallback m_stepCallback;
