@@ -256,7 +256,7 @@ std::optional<int> healthPanel(std::span<const HealthAlert> alerts) {
     if (alerts.empty()) return clicked;
     ImVec2 display = ImGui::GetIO().DisplaySize;
     placeWindow(ImVec2(display.x * 0.5f, 10), ImVec2(std::min(440.0f, display.x - 680.0f), 0), ImVec2(0.5f, 0));
-    ImGui::Begin("Health");
+    ImGui::Begin("Health", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
     for (int i = 0; i < int(alerts.size()); ++i) {
         const HealthAlert& a = alerts[size_t(i)];
         ImVec4 col = a.severity == Severity::Error     ? ImVec4(1.0f, 0.35f, 0.3f, 1.0f)
@@ -277,8 +277,9 @@ LandscapeEdits landscapePanel(const LandscapeView& v) {
     LandscapeEdits e;
     e.settings = v.settings;
     LandscapeSettings& s = e.settings;
-    placeWindow(ImVec2(10, 280), ImVec2(320, 0));
-    ImGui::Begin("Loss landscape");
+    placeWindow(ImVec2(10, 10), ImVec2(320, 0));
+    ImGui::Begin("Loss landscape", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
+    ImGui::PushItemWidth(200);
     ImGui::SliderInt("grid", &s.grid, 5, 101);
     ImGui::SliderFloat("range", &s.range, 0.1f, 3.0f, "+-%.2f");
     const char* norms[] = {"filter", "layer", "weight", "none"};
@@ -295,7 +296,12 @@ LandscapeEdits landscapePanel(const LandscapeView& v) {
         ImGui::SameLine();
         if (button("fly to minimum")) e.flyToMinimum = true;
     }
-    if (!v.status.empty()) ImGui::TextWrapped("%s", v.status.c_str());
+    if (!v.status.empty()) {
+        ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + 300.0f);
+        ImGui::TextUnformatted(v.status.c_str());
+        ImGui::PopTextWrapPos();
+    }
+    ImGui::PopItemWidth();
     ImGui::End();
     return e;
 }

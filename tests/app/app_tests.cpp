@@ -198,3 +198,19 @@ TEST(App, NanTrainingStopsWithExitCode1AndNamesTheProblem) {
     EXPECT_NE(r.out.find("error:"), std::string::npos) << r.out;
     EXPECT_TRUE(r.out.find("NaN") != std::string::npos || r.out.find("finite") != std::string::npos) << r.out;
 }
+
+TEST(App, LandscapeHeadlessWritesSurfaceFileAndPicture) {
+    auto dir = tempDir("landscape");
+    auto out = dir / "surface.h5";
+    auto r = run("landscape --model builtin:mlp --data spirals --limit 200 --grid 7 --headless --width 480 --height 270 "
+                 "--out " + out.string(),
+                 "TS_VALIDATION=1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_TRUE(fs::exists(out));
+    auto img = ts::readPng((dir / "surface_3d.png").string());
+    ASSERT_TRUE(img.hasValue()) << r.out;
+    EXPECT_EQ(img->width, 480);
+    EXPECT_GT(countNonBackground(*img), 480 * 270 / 10) << "the surface fills a good part of the picture";
+    auto bad = run("landscape --grid 0 --headless --out " + out.string());
+    EXPECT_EQ(bad.code, 2) << bad.out;
+}
