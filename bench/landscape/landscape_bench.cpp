@@ -6,6 +6,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "engine/landscape/batched_kernels.hpp"
 #include "engine/landscape/evaluator.hpp"
 
 using namespace ts::landscape;
@@ -78,8 +79,57 @@ void BM_Surface51_Unbatched(benchmark::State& state) {
     state.counters["torch_threads"] = torch::get_num_threads();
 }
 
+// The two fused inner loops alone, for the whole 51x51 grid (2,601 points), against the LibTorch ops they
+// replace: first-layer combination + ReLU ([2000 x 64] per point) and cross-entropy + argmax ([10 x 2000]).
+void BM_Kernel_Combine(benchmark::State& state) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+    const auto s = torch::randn({3, 2000 * 64}, gen);
+    auto out = torch::empty({2000 * 64});
+    for (auto _ : state)
+        for (int p = 0; p < 2601; ++p)
+            ts::landscape::kernels::combine3(s[0].data_ptr<float>(), s[1].data_ptr<float>(), s[2].data_ptr<float>(),
+                                             0.3f, -0.2f, 2000 * 64, true, out.data_ptr<float>());
+}
+void BM_Torch_Combine(benchmark::State& state) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+    const auto s = torch::randn({3, 2000 * 64}, gen);
+    const auto coef = torch::tensor({{1.0f, 0.3f, -0.2f}, {1.0f, 0.1f, 0.2f}, {1.0f, 0.3f, 0.4f}, {1.0f, 0.5f, -0.2f}});
+    for (auto _ : state)
+        for (int p = 0; p < 2601; p += 4) benchmark::DoNotOptimize(coef.mm(s).relu_().data_ptr());
+}
+void BM_Kernel_CrossEntropy(benchmark::State& state) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+    const auto z = torch::randn({10, 2000}, gen) * 3;
+    const auto t = torch::randint(0, 10, {2000}, gen);
+    double loss = 0;
+    int64_t correct = 0;
+    for (auto _ : state)
+        for (int p = 0; p < 2601; ++p)
+            ts::landscape::kernels::crossEntropyClassMajor(z.data_ptr<float>(), 10, 2000, t.data_ptr<int64_t>(), &loss,
+                                                           &correct);
+    benchmark::DoNotOptimize(loss);
+}
+void BM_Torch_CrossEntropy(benchmark::State& state) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+    const auto z = torch::randn({4, 2000, 10}, gen) * 3;
+    const auto t = torch::randint(0, 10, {2000}, gen);
+    for (auto _ : state)
+        for (int p = 0; p < 2601; p += 4) {
+            auto l = (z.logsumexp(-1) - z.gather(2, t.view({1, 2000, 1}).expand({4, 2000, 1})).squeeze(2))
+                         .to(torch::kFloat64)
+                         .sum(1);
+            auto c = z.argmax(-1).eq(t.view({1, 2000})).sum(1);
+            benchmark::DoNotOptimize(l.data_ptr());
+            benchmark::DoNotOptimize(c.data_ptr());
+        }
+}
+
 } // namespace
 
+BENCHMARK(BM_Kernel_Combine)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Torch_Combine)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Kernel_CrossEntropy)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Torch_CrossEntropy)->Unit(benchmark::kMillisecond)->UseRealTime();
 // Arg: grid points per batched pass (0: automatic, ~8 MB of activations per layer).
 BENCHMARK(BM_Surface51_Batched)->Unit(benchmark::kMillisecond)->UseRealTime()->Arg(0)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Iterations(3);
 BENCHMARK(BM_Surface51_Unbatched)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);

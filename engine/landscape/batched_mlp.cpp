@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/core/thread_pool.hpp"
+#include "engine/landscape/batched_kernels.hpp"
 
 namespace ts::landscape {
 
@@ -111,34 +112,61 @@ void SurfaceEvaluator::BatchedMlp::activate(torch::Tensor& z) const {
     }
 }
 
-// coef [G, 3] = (1, a, b) per point; returns logits [G, n, classes] for the first n samples.
-torch::Tensor SurfaceEvaluator::BatchedMlp::forwardChunk(const torch::Tensor& coef, int64_t n) const {
-    const int64_t g = coef.size(0);
+// coef [G, 3] = (1, a, b) per point (float64); returns class-major logits [G, classes, n] for the first n
+// samples.
+torch::Tensor SurfaceEvaluator::BatchedMlp::forwardChunk(const torch::Tensor& coef64, int64_t n) const {
+    const int64_t g = coef64.size(0);
     const int64_t h1 = m_layers[0].out;
     const int64_t total = m_first.size(1);
-    auto first = n == total ? m_first : m_first.narrow(1, 0, n).contiguous();
-    // XW^T + a XU^T + b XV^T (+ biases) for all G points in one GEMM: [G, 3] x [3, n*h1].
-    auto z = coef.mm(first.view({3, n * h1})).view({g, n, h1});
+    const auto coef = coef64.to(m_dtype);
+    const bool last0 = m_layers.size() == 1;
+    const bool fusedRelu = !last0 && m_activation == Activation::ReLU;
+    // XW^T + a XU^T + b XV^T (+ biases) per point, activation fused when it is ReLU: one pass over memory.
+    auto z = torch::empty({g, n, h1}, torch::TensorOptions().dtype(m_dtype));
+    const auto c = coef64.accessor<double, 2>();
+    for (int64_t i = 0; i < g; ++i) {
+        if (m_dtype == torch::kFloat32) {
+            const float* base = m_first.data_ptr<float>();
+            kernels::combine3(base, base + total * h1, base + 2 * total * h1, static_cast<float>(c[i][1]),
+                              static_cast<float>(c[i][2]), n * h1, fusedRelu, z[i].data_ptr<float>());
+        } else {
+            const double* base = m_first.data_ptr<double>();
+            kernels::combine3(base, base + total * h1, base + 2 * total * h1, c[i][1], c[i][2], n * h1, fusedRelu,
+                              z[i].data_ptr<double>());
+        }
+    }
+    if (last0) return z.transpose(1, 2).contiguous();
+    if (!fusedRelu) activate(z);
     for (size_t k = 1; k < m_layers.size(); ++k) {
-        activate(z);
         const auto& layer = m_layers[k];
         auto w = coef.mm(layer.stack).view({g, layer.out, layer.in}); // W + aU + bV per point
-        auto bias = coef.mm(layer.bias).unsqueeze(1);                  // [G, 1, out]
-        z = torch::baddbmm(bias, z, w.transpose(1, 2));
+        auto bias = coef.mm(layer.bias);                               // [G, out]
+        if (k + 1 < m_layers.size()) {
+            z = torch::baddbmm(bias.unsqueeze(1), z, w.transpose(1, 2)); // [G, n, out]
+            activate(z);
+        } else {
+            z = torch::baddbmm(bias.unsqueeze(2), w, z.transpose(1, 2)); // [G, classes, n]: class-major
+        }
     }
     return z;
 }
 
 torch::Tensor SurfaceEvaluator::BatchedMlp::logits(const std::vector<std::array<double, 2>>& points, int64_t n) const {
     torch::NoGradGuard noGrad;
-    auto coef = torch::empty({static_cast<int64_t>(points.size()), 3}, torch::kFloat64);
+    return forwardChunk(coefficients(points, 0, points.size()), std::min<int64_t>(n, m_first.size(1))).transpose(1, 2);
+}
+
+torch::Tensor SurfaceEvaluator::BatchedMlp::coefficients(const std::vector<std::array<double, 2>>& points,
+                                                        size_t begin, size_t end) {
+    auto coef = torch::empty({static_cast<int64_t>(end - begin), 3}, torch::kFloat64);
     auto c = coef.accessor<double, 2>();
-    for (size_t i = 0; i < points.size(); ++i) {
-        c[i][0] = 1.0;
-        c[i][1] = points[i][0];
-        c[i][2] = points[i][1];
+    for (size_t i = begin; i < end; ++i) {
+        const auto r = static_cast<int64_t>(i - begin);
+        c[r][0] = 1.0;
+        c[r][1] = points[i][0];
+        c[r][2] = points[i][1];
     }
-    return forwardChunk(coef.to(m_dtype), std::min<int64_t>(n, m_first.size(1)));
+    return coef;
 }
 
 int64_t SurfaceEvaluator::BatchedMlp::autoChunk(int64_t bytes) const {
@@ -154,25 +182,25 @@ std::vector<PointValue> SurfaceEvaluator::BatchedMlp::evaluate(const std::vector
     const int64_t n = m_first.size(1);
     chunk = std::max<int64_t>(chunk, 1);
     const size_t chunks = (points.size() + static_cast<size_t>(chunk) - 1) / static_cast<size_t>(chunk);
+    const int64_t classes = m_layers.back().out;
+    const int64_t* targets = m_targets.data_ptr<int64_t>();
     // Chunks are independent: spread them over the pool (LibTorch's own intra-op threads stay as they are).
     ThreadPool::global().parallelFor(chunks, 1, [&](size_t c0, size_t c1, unsigned) {
         torch::NoGradGuard noGrad; // thread-local
         for (size_t c = c0; c < c1; ++c) {
             const size_t begin = c * static_cast<size_t>(chunk);
             const size_t end = std::min(points.size(), begin + static_cast<size_t>(chunk));
-            std::vector<std::array<double, 2>> part(points.begin() + static_cast<std::ptrdiff_t>(begin),
-                                                    points.begin() + static_cast<std::ptrdiff_t>(end));
-            const auto z = logits(part, n); // [G, N, C]
-            // Cross-entropy per sample: logsumexp - target logit (same formula as the unbatched path).
-            const auto lse = z.logsumexp(-1);
-            const auto tgt = z.gather(2, m_targets.view({1, n, 1}).expand({z.size(0), n, 1})).squeeze(2);
-            const auto lossSum = (lse - tgt).to(torch::kFloat64).sum(1);
-            const auto correct = z.argmax(-1).eq(m_targets.view({1, n})).sum(1).to(torch::kFloat64);
-            auto ls = lossSum.accessor<double, 1>();
-            auto cs = correct.accessor<double, 1>();
+            const auto z = forwardChunk(coefficients(points, begin, end), n).contiguous(); // [G, C, N]
             for (size_t i = begin; i < end; ++i) {
-                out[i].loss = ls[static_cast<int64_t>(i - begin)] / static_cast<double>(n);
-                out[i].acc = 100.0 * cs[static_cast<int64_t>(i - begin)] / static_cast<double>(n);
+                double lossSum = 0;
+                int64_t correct = 0;
+                const auto zi = z[static_cast<int64_t>(i - begin)];
+                if (m_dtype == torch::kFloat32)
+                    kernels::crossEntropyClassMajor(zi.data_ptr<float>(), classes, n, targets, &lossSum, &correct);
+                else
+                    kernels::crossEntropyClassMajor(zi.data_ptr<double>(), classes, n, targets, &lossSum, &correct);
+                out[i].loss = lossSum / static_cast<double>(n);
+                out[i].acc = 100.0 * static_cast<double>(correct) / static_cast<double>(n);
             }
         }
     });

@@ -37,7 +37,8 @@ class SurfaceEvaluator::BatchedMlp {
         torch::Tensor bias;  // [3, out]: b, ub, vb (zeros where absent)
         int64_t in = 0, out = 0;
     };
-    torch::Tensor forwardChunk(const torch::Tensor& coef, int64_t n) const;
+    torch::Tensor forwardChunk(const torch::Tensor& coef64, int64_t n) const;
+    static torch::Tensor coefficients(const std::vector<std::array<double, 2>>& points, size_t begin, size_t end);
     void activate(torch::Tensor& z) const;
 
     std::vector<Layer> m_layers;

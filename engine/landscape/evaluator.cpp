@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine/core/log.hpp"
+#include "engine/core/thread_pool.hpp"
 #include "engine/landscape/batched_mlp.hpp"
 
 namespace ts::landscape {
@@ -115,6 +116,11 @@ Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Mo
 
 SurfaceEvaluator::~SurfaceEvaluator() = default;
 
+int64_t SurfaceEvaluator::pointChunk() const {
+    if (m_options.pointChunk > 0) return m_options.pointChunk;
+    return m_batched ? m_batched->autoChunk(kChunkBytes) : 1;
+}
+
 void SurfaceEvaluator::setPoint(double a, double b) {
     torch::NoGradGuard noGrad;
     for (size_t i = 0; i < m_space.live.size(); ++i) {
@@ -164,9 +170,8 @@ Expected<std::vector<PointValue>> SurfaceEvaluator::evaluateUnbatched(const std:
 
 Expected<std::vector<PointValue>> SurfaceEvaluator::evaluate(const std::vector<std::array<double, 2>>& points) {
     if (!m_batched) return evaluateUnbatched(points);
-    const int64_t chunk = m_options.pointChunk > 0 ? m_options.pointChunk : m_batched->autoChunk(8ll << 20);
     try {
-        return m_batched->evaluate(points, chunk);
+        return m_batched->evaluate(points, pointChunk());
     } catch (const std::exception& e) {
         std::string what = e.what();
         return makeError(ErrorKind::Failed, "batched landscape evaluation failed: " + what.substr(0, what.find('\n')));
@@ -180,9 +185,8 @@ Expected<Surface> SurfaceEvaluator::evaluateGrid(const GridSpec& grid, const Gri
     Surface surface = Surface::onGrid(grid);
     const auto plan = planRefinement(surface.nx(), surface.ny(), run.progressive);
     const int64_t total = grid.pointCount();
-    const int64_t chunk = !m_batched ? 1
-                          : m_options.pointChunk > 0 ? m_options.pointChunk
-                                                     : m_batched->autoChunk(8ll << 20);
+    // Batched: enough points per call for every pool worker to get a few passes; per point otherwise.
+    const int64_t chunk = !m_batched ? 1 : pointChunk() * 4 * ThreadPool::global().workerCount();
     int64_t done = 0;
     int64_t finishedStride = 0;
     for (size_t level = 0; level < plan.levels.size(); ++level) {

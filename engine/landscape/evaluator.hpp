@@ -34,7 +34,7 @@ enum class EvalMode { Auto, Batched, Unbatched };
 struct EvaluatorOptions {
     EvalMode mode = EvalMode::Auto;
     int64_t sampleBatch = 4096; // samples per forward() in the unbatched path (0: all at once)
-    int64_t pointChunk = 0;     // grid points per batched pass (0: sized to ~32 MB of activations)
+    int64_t pointChunk = 0;     // grid points per batched pass (0: sized to ~2 MB of activations)
 };
 
 struct PointValue {
@@ -80,6 +80,9 @@ class SurfaceEvaluator {
   private:
     SurfaceEvaluator() = default;
     PointValue evaluateModel();
+    int64_t pointChunk() const;
+    // Activations of one layer for one pass of the batched path: small enough to stay in cache.
+    static constexpr int64_t kChunkBytes = 2ll << 20;
     void setPoint(double a, double b);
     void restore();
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/landscape/batched_kernels.hpp"
 #include "engine/landscape/directions.hpp"
 #include "engine/landscape/evaluator.hpp"
 #include "engine/landscape/h5_io.hpp"
@@ -218,6 +219,44 @@ TEST(Directions, ProjectionRecoversPlaneCoordinates) {
     const auto dx = flatten(dirs.x), dy = flatten(dirs.y);
     const double want = (dx * coords[0][0] + dy * coords[0][1]).dot(dx).item<double>() / dx.norm().item<double>();
     EXPECT_NEAR((*cs)[0][0], want, 1e-6 * std::abs(want) + 1e-9);
+}
+
+// ---- batched kernels against LibTorch ------------------------------------------------------------------
+
+TEST(Kernels, CrossEntropyMatchesTorchIncludingNonFiniteRows) {
+    for (int64_t n : {1, 127, 128, 129, 300}) {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(70 + n));
+        auto z = torch::randn({7, n}, gen) * 4.0; // class-major [classes, n]
+        const auto t = torch::randint(0, 7, {n}, gen);
+        if (n > 100) {
+            z[2][5] = NAN;                                      // NaN: loss NaN
+            z[3][9] = std::numeric_limits<float>::infinity();  // +inf, not the target: loss inf
+            z[static_cast<int64_t>(t[11].item<int64_t>())][11] = std::numeric_limits<float>::infinity(); // inf - inf
+            z[1][20] = -std::numeric_limits<float>::infinity(); // -inf logit: finite loss unless target
+            z[4][30] = z[2][30];                                 // a tie: the first class wins
+        }
+        const auto zs = z.t().contiguous(); // [n, classes] as the unbatched path sees it
+        for (int64_t i = 0; i < n; ++i) {
+            double got = 0, want = 0, wantCorrect = 0;
+            int64_t correct = 0;
+            const auto zi = z.narrow(1, i, 1).contiguous();
+            ts::landscape::kernels::crossEntropyClassMajor(zi.data_ptr<float>(), 7, 1, t.narrow(0, i, 1).data_ptr<int64_t>(),
+                                                           &got, &correct);
+            accumulateLoss(zs.narrow(0, i, 1), t.narrow(0, i, 1), want, wantCorrect);
+            if (std::isnan(want)) EXPECT_TRUE(std::isnan(got)) << "n " << n << " row " << i;
+            else if (std::isinf(want)) EXPECT_EQ(got, want) << "n " << n << " row " << i;
+            else EXPECT_NEAR(got, want, 1e-6 * (1 + std::abs(want))) << "n " << n << " row " << i;
+            EXPECT_EQ(static_cast<double>(correct), wantCorrect) << "n " << n << " row " << i;
+        }
+        // Whole blocks at once (the vector path) against the sum over rows.
+        double got = 0, want = 0, wantCorrect = 0;
+        int64_t correct = 0;
+        const auto finite = z.nan_to_num(0.0, 50.0, -50.0).contiguous();
+        ts::landscape::kernels::crossEntropyClassMajor(finite.data_ptr<float>(), 7, n, t.data_ptr<int64_t>(), &got, &correct);
+        accumulateLoss(finite.t().contiguous(), t, want, wantCorrect);
+        EXPECT_NEAR(got, want, 1e-6 * want);
+        EXPECT_EQ(static_cast<double>(correct), wantCorrect);
+    }
 }
 
 // ---- evaluation ----------------------------------------------------------------------------------------
