@@ -39,6 +39,7 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"headless", "", "render offscreen even when a display exists", ""},
         {"paused", "", "window: start paused (press play)", ""},
         {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
+        {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc2:3)", ""},
     };
 }
 
@@ -61,6 +62,7 @@ struct DisplayOptions {
     std::string singlePng; // view: one picture at this path instead of frames + summary
     bool paused = false;
     bool forcedHeadless = false; // --headless given (no "no display" log line then)
+    std::string select;          // LAYER:INDEX to select (and trace) at the start
 };
 
 Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
@@ -103,6 +105,7 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
     d.outDir = a.get("out", "out/" + command);
     d.screenshot = a.get("screenshot");
     d.paused = a.has("paused");
+    d.select = a.get("select");
     return d;
 }
 
@@ -110,8 +113,8 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
 // about a quarter of the width each, so the scene is fitted into the middle half.
 Camera initialCamera(const Aabb& bounds, float aspect) {
     Camera cam;
-    cam.yaw = -2.0f;
-    cam.pitch = 0.28f;
+    cam.yaw = -2.55f;
+    cam.pitch = 0.3f;
     cam.fitToScene(bounds, aspect * 0.55f);
     return cam;
 }
@@ -166,8 +169,13 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         if (f + 1 == frames) session.waitUntilFinished();
         if (auto s = screen.update(**renderer); !s) return reportError(s.error());
+        if (!d.select.empty()) {
+            auto id = screen.parseNeuron(d.select);
+            if (!id) return reportError(id.error());
+            if (auto s = screen.selectNeuron(**renderer, *id); !s) return reportError(s.error());
+        }
         auto frameStart = std::chrono::steady_clock::now();
-        if (f > 0) cam.orbit(-25.0f, 0.0f); // a slow turn through the sequence
+        if (f > 0) cam.orbit(float(f % 2 ? 12 : -12) + 0.0f * float(f), 0.0f); // a gentle sway through the sequence
         auto frame = (*target)->beginFrame();
         if (!frame) return reportError(frame.error());
         if (auto s = (*renderer)->prepare(*frame, cam); !s) return reportError(s.error());
@@ -226,10 +234,24 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
     v.camera() = initialCamera(screen.bounds(), v.aspect());
     if (auto s = session.start(d.paused); !s) return reportError(s.error());
     Status failure;
+    std::optional<uint32_t> initialSelection;
+    if (!d.select.empty()) {
+        auto id = screen.parseNeuron(d.select);
+        if (!id) return reportError(id.error());
+        initialSelection = *id;
+    }
     auto s = v.run(
         [&](float dt) {
             screen.tick(v.camera(), dt);
+            if (auto click = v.takeClick()) {
+                if (auto c = screen.click(v.network(), v.camera(), v.target().extent(), *click); !c && failure.isOk())
+                    failure = c;
+            }
             if (auto u = screen.update(v.network()); !u && failure.isOk()) failure = u;
+            if (initialSelection && v.network().lastStats().instances > 0) {
+                if (auto c = screen.selectNeuron(v.network(), initialSelection); !c && failure.isOk()) failure = c;
+                initialSelection.reset();
+            }
         },
         {},
         [&] {
@@ -305,6 +327,7 @@ int cmdView(int argc, char** argv) {
             {"headless", "", "render offscreen even when a display exists", ""},
             {"frames", "N", "window: close after N frames", "until closed"},
             {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
+            {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc1:3)", ""},
         },
         true};
     bool help = false;

@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "app/model_scene.hpp"
 #include "engine/core/log.hpp"
 #include "engine/scene/bundling.hpp"
 #include "engine/scene/edges.hpp"
+#include "engine/scene/tracing.hpp"
 
 namespace ts::app {
 
@@ -95,10 +98,15 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
         if (settings.lodBudget != m_appliedSettings.lodBudget)
             renderer.setLod({uint32_t(settings.lodBudget), 3.0f, true});
     }
-    // Edges follow the newest weights, refreshed every few snapshots (bundling is the costly part).
+    if (m_clearSelectionRequested) {
+        m_clearSelectionRequested = false;
+        TS_TRY(selectNeuron(renderer, std::nullopt));
+    }
+    // Edges follow the newest weights, refreshed every few snapshots (bundling is the costly part). While a
+    // neuron is selected its traced connections are drawn instead.
     bool edgesStale = m_edgesVersion == ~0ull || version >= m_edgesVersion + 5 ||
                       settings.bundlingStrength != m_appliedSettings.bundlingStrength;
-    if (settings.showEdges && edgesStale && version > 0) {
+    if (settings.showEdges && edgesStale && version > 0 && !m_selectedNeuron) {
         scene::NetworkData data;
         data.layers.resize(m_desc.layers.size());
         data.dense = m_session.latestDenseWeights();
@@ -116,6 +124,81 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
     }
     m_appliedSettings = settings;
     return Status::ok();
+}
+
+Status TrainingScreen::click(render::NetworkRenderer& renderer, const render::Camera& camera, VkExtent2D extent,
+                             glm::vec2 pixel) {
+    return selectNeuron(renderer, renderer.pick(camera, extent, pixel.x, pixel.y));
+}
+
+Status TrainingScreen::selectNeuron(render::NetworkRenderer& renderer, std::optional<uint32_t> neuron) {
+    m_selectedNeuron = neuron;
+    m_contributors.clear();
+    if (!neuron) {
+        renderer.setSelection({}, {});
+        m_edgesVersion = ~0ull; // bring the bundles back
+        return Status::ok();
+    }
+    uint32_t layer = m_scene.layerOf(*neuron);
+    m_selectedLayer = int(layer);
+    auto snap = m_session.timeline().withNeuronData(shownIndex());
+    scene::NetworkData data = toSceneData(m_session.network(), snap.get(), NeuronStatistic::MeanActivation, false);
+    for (auto& l : data.layers) l.value.clear();
+    data.dense = m_session.latestDenseWeights();
+    scene::TraceOptions opt{3, 4};
+    auto back = scene::traceBackward(m_desc, data, *neuron, opt);
+    if (!back) return back.error();
+    auto fwd = scene::traceForward(m_desc, data, *neuron, opt);
+    if (!fwd) return fwd.error();
+    TS_LOG_DEBUG("trace of neuron %u: %zu dense matrices, %zu backward hops (%zu edges), %zu forward hops (%zu edges)",
+                 *neuron, data.dense.size(), back->hops.size(), back->edges.size(), fwd->hops.size(), fwd->edges.size());
+    std::vector<uint32_t> highlighted;
+    scene::EdgePolylines lines;
+    float maxW = 1e-30f;
+    for (const auto* r : {&back.value(), &fwd.value()})
+        for (const auto& e : r->edges) maxW = std::max(maxW, std::fabs(e.weight));
+    auto name = [&](uint32_t id) {
+        uint32_t l = m_scene.layerOf(id);
+        return m_desc.layers[l].name + " #" + std::to_string(id - m_scene.offsets[l]);
+    };
+    for (const auto* r : {&back.value(), &fwd.value()}) {
+        bool backward = r == &back.value();
+        for (const auto& hop : r->hops)
+            for (const auto& t : hop) {
+                highlighted.push_back(t.neuron);
+                if (m_contributors.size() < 12)
+                    m_contributors.push_back(std::string(backward ? "<- " : "-> ") + name(t.neuron) + " (" +
+                                             std::to_string(int(t.credit * 100)) + "%)");
+            }
+        for (const auto& e : r->edges) {
+            uint32_t first = uint32_t(lines.points.size());
+            lines.points.push_back({m_scene.position[e.src], 0.0f});
+            lines.points.push_back({m_scene.position[e.dst], 1.0f});
+            lines.lines.push_back({first, 2, e.weight, std::fabs(e.weight) / maxW});
+        }
+    }
+    if (m_contributors.empty())
+        m_contributors.push_back("no contributors: its gradient and activation are zero on this batch (a dead unit)");
+    renderer.setSelection({*neuron}, highlighted);
+    TS_TRY(renderer.setEdges(lines));
+    return Status::ok();
+}
+
+Expected<uint32_t> TrainingScreen::parseNeuron(const std::string& spec) const {
+    auto colon = spec.rfind(':');
+    if (colon == std::string::npos)
+        return makeError(ErrorKind::Usage, "--select expects LAYER:INDEX (e.g. fc1:3), got '" + spec + "'");
+    std::string name = spec.substr(0, colon);
+    char* end = nullptr;
+    long idx = std::strtol(spec.c_str() + colon + 1, &end, 10);
+    for (size_t l = 0; l < m_desc.layers.size(); ++l) {
+        if (m_desc.layers[l].name != name) continue;
+        uint32_t n = m_scene.offsets[l + 1] - m_scene.offsets[l];
+        if (*end || idx < 0 || uint32_t(idx) >= n)
+            return makeError(ErrorKind::Usage, "--select: layer '" + name + "' has neurons 0.." + std::to_string(n - 1));
+        return m_scene.offsets[l] + uint32_t(idx);
+    }
+    return makeError(ErrorKind::Usage, "--select: no layer named '" + name + "' (see the Model panel)");
 }
 
 void TrainingScreen::flyToLayer(render::Camera& camera, int layer, float aspect) {
@@ -171,6 +254,13 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
     Timeline& tl = m_session.timeline();
     ui::InspectorView iv;
     auto shown = tl.at(shownIndex());
+    if (m_selectedNeuron) {
+        uint32_t l = m_scene.layerOf(*m_selectedNeuron);
+        char buf[160];
+        std::snprintf(buf, sizeof(buf), "%s #%u", m_desc.layers[l].name.c_str(), *m_selectedNeuron - m_scene.offsets[l]);
+        iv.selectedNeuron = buf;
+        iv.contributors = m_contributors;
+    }
     if (m_selectedLayer >= 0 && shown) {
         const std::string& name = m_rows[size_t(m_selectedLayer)].name;
         iv.layer = name;
@@ -198,6 +288,7 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
                 for (const auto& l : e->layers)
                     if (l.name == name) iv.gradNormHistory.push_back(float(l.gradientNorm));
     }
+    if (m_selectedLayer < 0 && m_selectedNeuron) iv.layer.clear();
     auto ins = ui::inspectorPanel(iv);
     if (ins.timelineIndex) {
         m_pinnedIndex = size_t(*ins.timelineIndex);
@@ -210,6 +301,7 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
         else
             m_compareIndex = size_t(*ins.compareIndex);
     }
+    if (ins.clearSelection) m_clearSelectionRequested = true;
     if (ins.replay) {
         m_replaying = true;
         m_pinnedIndex = 0;

@@ -28,6 +28,12 @@ class TrainingScreen {
     // Advances camera flights and timeline replay.
     void tick(render::Camera& camera, float dt);
     void selectLayer(int layer) { m_selectedLayer = layer; }
+    // A click in the view: picks the neuron under it (or clears the selection) and traces its contributors
+    // backward (|w * g|) and where its signal goes forward (|w * a|), three hops each.
+    Status click(render::NetworkRenderer& renderer, const render::Camera& camera, VkExtent2D extent, glm::vec2 pixel);
+    Status selectNeuron(render::NetworkRenderer& renderer, std::optional<uint32_t> neuron);
+    // "LAYER:INDEX" (e.g. "fc2:3") -> global neuron id; errors name the layer or the range.
+    Expected<uint32_t> parseNeuron(const std::string& spec) const;
 
     bool fitRequested = false, screenshotRequested = false;
     std::optional<bool> vsyncRequest;
@@ -54,6 +60,9 @@ class TrainingScreen {
     uint64_t m_edgesVersion = ~0ull;
     bool m_firstUpdate = true;
     render::CameraFlight m_flight;
+    std::optional<uint32_t> m_selectedNeuron;
+    std::vector<std::string> m_contributors;
+    bool m_clearSelectionRequested = false;
 };
 
 } // namespace ts::app

@@ -3,6 +3,7 @@
 
 #include <GLFW/glfw3.h>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include "engine/core/log.hpp"
@@ -92,7 +93,20 @@ void Viewer::onKey(int key, int action, int) {
 void Viewer::onMouseButton(int button, int action) {
     bool down = action == GLFW_PRESS;
     if (down && m_ui && m_ui->wantsMouse()) return; // a click on a panel is the panel's
-    if (button == GLFW_MOUSE_BUTTON_LEFT) m_leftDown = down;
+    if (button == GLFW_MOUSE_BUTTON_LEFT) {
+        if (down) {
+            m_pressX = m_lastX;
+            m_pressY = m_lastY;
+        } else if (m_leftDown && std::abs(m_lastX - m_pressX) + std::abs(m_lastY - m_pressY) < 4.0) {
+            // A click, not a drag: report it in framebuffer pixels (window and framebuffer may differ).
+            int ww = 1, wh = 1, fw = 1, fh = 1;
+            glfwGetWindowSize(m_window.handle(), &ww, &wh);
+            glfwGetFramebufferSize(m_window.handle(), &fw, &fh);
+            m_click = glm::vec2(float(m_lastX) * float(fw) / float(std::max(ww, 1)),
+                                float(m_lastY) * float(fh) / float(std::max(wh, 1)));
+        }
+        m_leftDown = down;
+    }
     if (button == GLFW_MOUSE_BUTTON_RIGHT || button == GLFW_MOUSE_BUTTON_MIDDLE) m_rightDown = down;
 }
 

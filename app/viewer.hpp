@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "engine/core/error.hpp"
@@ -47,6 +48,12 @@ class Viewer {
     void requestScreenshot() { m_screenshotRequested = true; }
     void setVsync(bool on) { m_target->setVsync(on); }
     float lastFrameMs() const { return m_frameMs; }
+    // A left click that did not drag (pixel coordinates in the framebuffer), taken once.
+    std::optional<glm::vec2> takeClick() {
+        auto c = m_click;
+        m_click.reset();
+        return c;
+    }
 
     // Input state, public for the GLFW callbacks.
     void onKey(int key, int action, int mods);
@@ -69,6 +76,8 @@ class Viewer {
     render::Camera m_camera;
     bool m_leftDown = false, m_rightDown = false;
     double m_lastX = 0, m_lastY = 0;
+    double m_pressX = 0, m_pressY = 0;
+    std::optional<glm::vec2> m_click;
     bool m_screenshotRequested = false;
     bool m_fullscreen = false;
     int m_screenshotIndex = 0;

@@ -1,7 +1,10 @@
 // NetworkRenderer: LOD selection -> instance upload -> neuron and edge passes.
 #include "engine/render/network_renderer.hpp"
 
+#include <algorithm>
 #include <cstring>
+
+#include "engine/scene/picking.hpp"
 
 namespace ts::render {
 
@@ -48,9 +51,24 @@ void NetworkRenderer::valuesChanged() {
     m_dirty = true;
 }
 
-void NetworkRenderer::setSelection(const std::vector<uint32_t>& neurons) {
-    if (m_selector) m_selector->setSelection(neurons);
+void NetworkRenderer::setSelection(const std::vector<uint32_t>& neurons, const std::vector<uint32_t>& highlighted) {
+    std::vector<uint32_t> all = neurons;
+    all.insert(all.end(), highlighted.begin(), highlighted.end());
+    if (m_selector) m_selector->setSelection(all);
+    m_highlighted = highlighted;
+    std::sort(m_highlighted.begin(), m_highlighted.end());
+    for (uint32_t n : neurons) // a neuron both selected and highlighted shows as selected
+        m_highlighted.erase(std::remove(m_highlighted.begin(), m_highlighted.end(), n), m_highlighted.end());
     m_dirty = true;
+}
+
+std::optional<uint32_t> NetworkRenderer::pick(const Camera& camera, VkExtent2D extent, float x, float y) const {
+    if (!m_scene) return std::nullopt;
+    // Vulkan clip space: y grows downwards, like pixel rows (Camera::projection is built for it).
+    scene::Ray ray = scene::rayFromPixel(sceneCamera(camera, extent), glm::vec2(x, y), true);
+    auto hit = scene::pickNeuron(m_scene->tree, m_scene->position, m_scene->radius, ray, m_scene->hiddenLayer);
+    if (!hit.hit()) return std::nullopt;
+    return hit.neuron;
 }
 
 Status NetworkRenderer::prepare(const Frame& frame, const Camera& camera) {
@@ -58,6 +76,11 @@ Status NetworkRenderer::prepare(const Frame& frame, const Camera& camera) {
         scene::Camera sc = sceneCamera(camera, frame.extent);
         if (m_dirty || sc.viewProj != m_lastViewProj) {
             m_stats = m_selector->select(sc, m_lod, m_instances);
+            if (!m_highlighted.empty())
+                for (auto& inst : m_instances)
+                    if ((inst.flags & scene::kInstanceSelected) && !(inst.flags & scene::kInstanceCluster) &&
+                        std::binary_search(m_highlighted.begin(), m_highlighted.end(), inst.id))
+                        inst.flags = (inst.flags & ~uint32_t(scene::kInstanceSelected)) | scene::kInstanceHighlighted;
             std::span<const NeuronInstance> span(reinterpret_cast<const NeuronInstance*>(m_instances.data()),
                                                  m_instances.size());
             TS_TRY(m_neurons->setInstances(span));

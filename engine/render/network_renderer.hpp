@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "engine/render/edge_pass.hpp"
@@ -22,7 +23,11 @@ class NetworkRenderer {
     // valuesChanged() after updateSceneValues().
     void setScene(const scene::Scene* scene);
     void valuesChanged();
-    void setSelection(const std::vector<uint32_t>& neurons);
+    // Selected neurons get a white rim, highlighted ones (e.g. traced contributors) a warm glow; both are
+    // always drawn individually, whatever the level of detail.
+    void setSelection(const std::vector<uint32_t>& neurons, const std::vector<uint32_t>& highlighted = {});
+    // The neuron under pixel (x, y) (origin top left) for this camera and viewport, if any.
+    std::optional<uint32_t> pick(const Camera& camera, VkExtent2D extent, float x, float y) const;
     Status setEdges(const scene::EdgePolylines& lines) { return m_edges->setPolylines(lines); }
     void setLod(const scene::LodOptions& lod) {
         m_lod = lod;
@@ -47,6 +52,7 @@ class NetworkRenderer {
     scene::LodStats m_stats;
     std::vector<scene::SceneInstance> m_instances;
     glm::mat4 m_lastViewProj{0.0f};
+    std::vector<uint32_t> m_highlighted; // sorted
     bool m_dirty = true;
 };
 

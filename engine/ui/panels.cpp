@@ -210,8 +210,14 @@ InspectorEdits inspectorPanel(const InspectorView& v) {
     ImVec2 display = ImGui::GetIO().DisplaySize;
     placeWindow(ImVec2(display.x - 10, display.y - 10), ImVec2(310, std::max(display.y - 380, 200.0f)), ImVec2(1, 1));
     ImGui::Begin("Layer inspector");
+    if (!v.selectedNeuron.empty()) {
+        ImGui::TextColored(ImVec4(1.0f, 0.85f, 0.4f, 1.0f), "selected %s", v.selectedNeuron.c_str());
+        for (const auto& c : v.contributors) ImGui::BulletText("%s", c.c_str());
+        if (button("clear selection")) e.clearSelection = true;
+        ImGui::Separator();
+    }
     if (v.layer.empty()) {
-        ImGui::TextDisabled("select a layer");
+        ImGui::TextDisabled("select a layer (Model panel) or click a neuron");
         ImGui::End();
         return e;
     }

@@ -95,12 +95,15 @@ struct InspectorView {
     Histogram compareActivations, compareGradients, compareWeights;
     std::vector<float> gradNormHistory;  // per snapshot, for this layer
     float deadFraction = 0.0f, updateRatio = 0.0f;
+    std::string selectedNeuron;            // e.g. "fc1 #12 (value 0.83)"; empty: none selected
+    std::vector<std::string> contributors; // traced neurons, strongest first ("<- input #301 (0.92)")
 };
 
 struct InspectorEdits {
     std::optional<int> timelineIndex;
     std::optional<int> compareIndex; // -1 clears the comparison
     bool replay = false;
+    bool clearSelection = false;
 };
 
 InspectorEdits inspectorPanel(const InspectorView& view);

@@ -492,4 +492,13 @@ TEST_F(RenderTest, MlpWithBundledEdgesRendersHeadless) {
             ink += std::abs(p[0] - 9) + std::abs(p[1] - 10) + std::abs(p[2] - 15) > 40;
         }
     EXPECT_GT(ink, 200);
+
+    // Picking: the pixel where a neuron's centre projects picks that neuron (nearest along the ray).
+    for (uint32_t id : {784u + 5u, 784u + 64u + 7u, 784u + 64u + 32u + 3u}) {
+        glm::vec4 p = projectToPixels(vp, sc->position[id], 960, 540);
+        auto picked = (*net)->pick(cam, {960, 540}, p.x, p.y);
+        ASSERT_TRUE(picked.has_value()) << id;
+        EXPECT_EQ(*picked, id);
+    }
+    EXPECT_FALSE((*net)->pick(cam, {960, 540}, 2.0f, 2.0f).has_value()) << "a corner of the picture is empty";
 }
