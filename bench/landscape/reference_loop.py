@@ -1,0 +1,51 @@
+#!/usr/bin/python3
+"""The reference loss-landscape scripts' way of computing a surface, for comparison with landscape_bench:
+for each grid point, write w + a*dx + b*dy into the model and evaluate it (torch.no_grad, eval mode).
+Same model shape (784-64-32-10), 2,000 samples, 51x51 grid, filter-normalised directions, same LibTorch
+version (Debian's python3-torch). Prints the wall time; --points N evaluates only the first N points and
+extrapolates (the full grid takes about as long as landscape_bench's BM_Surface51_Unbatched)."""
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+parser = argparse.ArgumentParser()
+parser.add_argument('--points', type=int, default=51 * 51)
+args = parser.parse_args()
+
+torch.manual_seed(2018)
+net = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+inputs = torch.rand(2000, 1, 28, 28)
+targets = torch.randint(0, 10, (2000,))
+weights = [p.detach().clone() for p in net.parameters()]
+
+
+def direction():
+    d = [torch.randn(w.size()) for w in weights]
+    for di, w in zip(d, weights):
+        if di.dim() <= 1:
+            di.fill_(0)
+        else:
+            for ds, ws in zip(di, w):
+                ds.mul_(ws.norm() / (ds.norm() + 1e-10))
+    return d
+
+
+dx, dy = direction(), direction()
+x = np.linspace(-1, 1, 51)
+xm, ym = np.meshgrid(x, x)
+coords = np.c_[xm.ravel(), ym.ravel()][: args.points]
+criterion = nn.CrossEntropyLoss()
+start = time.time()
+with torch.no_grad():
+    for a, b in coords:
+        for p, w, u, v in zip(net.parameters(), weights, dx, dy):
+            p.data = w + u * a + v * b
+        out = net(inputs)
+        loss = criterion(out, targets).item()
+        acc = 100.0 * out.argmax(1).eq(targets).sum().item() / 2000
+elapsed = time.time() - start
+print('reference-style loop: %d points in %.2f s (%.2f ms/point; 2601 points: %.1f s), torch threads %d'
+      % (len(coords), elapsed, 1e3 * elapsed / len(coords), elapsed / len(coords) * 2601, torch.get_num_threads()))
