@@ -40,6 +40,7 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"paused", "", "window: start paused (press play)", ""},
         {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
         {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc2:3)", ""},
+        {"tour", "", "window: start the guided camera tour (T toggles it)", ""},
     };
 }
 
@@ -63,6 +64,7 @@ struct DisplayOptions {
     bool paused = false;
     bool forcedHeadless = false; // --headless given (no "no display" log line then)
     std::string select;          // LAYER:INDEX to select (and trace) at the start
+    bool tour = false;
 };
 
 Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
@@ -106,6 +108,7 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
     d.screenshot = a.get("screenshot");
     d.paused = a.has("paused");
     d.select = a.get("select");
+    d.tour = a.has("tour");
     return d;
 }
 
@@ -234,6 +237,10 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
     v.camera() = initialCamera(screen.bounds(), v.aspect());
     if (auto s = session.start(d.paused); !s) return reportError(s.error());
     Status failure;
+    v.keyHook = [&](int key) {
+        if (key == 'T') screen.toggleTour(v.camera(), v.aspect());
+    };
+    if (d.tour) screen.toggleTour(v.camera(), v.aspect());
     std::optional<uint32_t> initialSelection;
     if (!d.select.empty()) {
         auto id = screen.parseNeuron(d.select);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "engine/capture/dataset.hpp"
 #include "engine/capture/structure.hpp"
@@ -35,6 +36,7 @@ struct LiveSession::Impl {
     bool inspected = false;
     LayerSummary input;                        // statistics of a probe of the inputs (the input layer's neurons)
     std::map<std::string, double> baselineGradNorm; // first finite gradient norm per layer
+    std::optional<double> baselineLoss;
 
     void addAlert(ui::Severity sev, const std::string& key, const std::string& message, const std::string& layer,
                   int64_t step) {
@@ -152,9 +154,12 @@ struct LiveSession::Impl {
         }
         int64_t step = snap.step;
         bool healthy = snap.health.ok();
-        // Health heuristics. Exploding / vanishing: the activation-gradient norm of a layer grew more than
-        // 100x, or shrank below 1e-4x, its first measured value (or left [1e-10, 1e4] altogether).
+        // Health heuristics, relative to each layer's first measurement (absolute thresholds do not transfer
+        // between models): exploding when the activation-gradient norm grew more than 1000x; vanishing when
+        // it fell below 1e-4x while the loss is still above 1% of its starting value (near-zero loss makes
+        // small gradients expected).
         std::vector<std::pair<std::string, float>> deadLayers, exploding, vanishing;
+        if (!baselineLoss && std::isfinite(snap.loss) && snap.loss > 0) baselineLoss = snap.loss;
         for (const auto& l : sum.layers) {
             int node = network.find(l.name);
             bool act = node >= 0 && layerIsRelu(network.nodes[size_t(node)].type);
@@ -163,8 +168,9 @@ struct LiveSession::Impl {
             auto [it, inserted] = baselineGradNorm.emplace(l.name, l.gradientNorm);
             double base = it->second;
             if (inserted || base <= 0) continue;
-            if (l.gradientNorm > 100.0 * base || l.gradientNorm > 1e4) exploding.push_back({l.name, float(l.gradientNorm / base)});
-            if (l.gradientNorm < 1e-4 * base || l.gradientNorm < 1e-10) vanishing.push_back({l.name, float(l.gradientNorm / base)});
+            double ratio = l.gradientNorm / base;
+            if (ratio > 1000.0) exploding.push_back({l.name, float(ratio)});
+            if (ratio < 1e-4 && baselineLoss && snap.loss > 0.01 * *baselineLoss) vanishing.push_back({l.name, float(ratio)});
         }
         if (!input.meanActivation.empty()) sum.layers.insert(sum.layers.begin(), input);
         timeline.push(std::move(sum));

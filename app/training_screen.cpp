@@ -209,13 +209,40 @@ void TrainingScreen::flyToLayer(render::Camera& camera, int layer, float aspect)
     if (box.empty()) return;
     render::Camera to = camera;
     to.setMode(render::Camera::Mode::Orbit);
-    to.fitToScene(box, aspect);
-    to.distance = std::max(to.distance, 0.6f * glm::length(m_bounds.extent()) * 0.15f);
+    to.fitToScene(box, aspect * 0.55f); // the side panels cover the outer quarters
+    to.distance = std::max(to.distance * 1.6f, 0.12f * glm::length(m_bounds.extent())); // keep neighbours in view
+    to.farPlane = std::max(to.farPlane, to.distance + glm::length(m_bounds.extent()));
     m_flight.start(camera, to, 0.8f);
+}
+
+void TrainingScreen::toggleTour(const render::Camera& camera, float aspect) {
+    m_tour = !m_tour;
+    m_tourStop = -1;
+    m_tourClock = 1e9f; // start at once
+    m_tourAspect = aspect;
+    m_tourHome = camera;
+    m_tourHome.setMode(render::Camera::Mode::Orbit);
+    m_tourHome.fitToScene(m_bounds, aspect * 0.55f);
 }
 
 void TrainingScreen::tick(render::Camera& camera, float dt) {
     m_flight.step(camera, dt);
+    if (m_tour && !m_flight.active()) {
+        m_tourClock += dt;
+        if (m_tourClock > 2.5f) { // hold each stop, then fly on
+            m_tourClock = 0.0f;
+            int layers = int(m_desc.layers.size());
+            m_tourStop = m_tourStop + 1 > layers ? -1 : m_tourStop + 1;
+            if (m_tourStop < 0 || m_tourStop == layers) {
+                render::Camera home = m_tourHome;
+                home.yaw = camera.yaw + 0.4f; // keep turning between loops
+                m_flight.start(camera, home, 1.6f);
+            } else {
+                m_selectedLayer = m_tourStop;
+                flyToLayer(camera, m_tourStop, m_tourAspect);
+            }
+        }
+    }
     if (m_replaying) {
         m_replayClock += dt;
         size_t n = m_session.timeline().size();

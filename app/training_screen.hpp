@@ -25,8 +25,12 @@ class TrainingScreen {
     Status update(render::NetworkRenderer& renderer);
     // Builds this frame's panels and applies the user's edits. Returns camera requests through the flags.
     void buildUi(render::Camera& camera, float aspect, const ui::FrameStats& stats);
-    // Advances camera flights and timeline replay.
+    // Advances camera flights, the guided tour and timeline replay.
     void tick(render::Camera& camera, float dt);
+    // The scripted flight for presentations: overview, then each layer in turn, then the overview again,
+    // looping until toggled off (T key, or --tour).
+    void toggleTour(const render::Camera& camera, float aspect);
+    bool touring() const { return m_tour; }
     void selectLayer(int layer) { m_selectedLayer = layer; }
     // A click in the view: picks the neuron under it (or clears the selection) and traces its contributors
     // backward (|w * g|) and where its signal goes forward (|w * a|), three hops each.
@@ -61,6 +65,10 @@ class TrainingScreen {
     bool m_firstUpdate = true;
     render::CameraFlight m_flight;
     std::optional<uint32_t> m_selectedNeuron;
+    bool m_tour = false;
+    int m_tourStop = -1;
+    float m_tourClock = 0.0f, m_tourAspect = 1.0f;
+    render::Camera m_tourHome;
     std::vector<std::string> m_contributors;
     bool m_clearSelectionRequested = false;
 };

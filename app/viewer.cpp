@@ -50,7 +50,7 @@ Expected<std::unique_ptr<Viewer>> Viewer::create(const ViewerOptions& options) {
     if (!ui) return ui.error();
     v->m_ui = std::move(ui.value());
     TS_LOG_INFO("controls: left-drag orbit, right-drag pan, wheel zoom, Tab orbit/fly, WASD+QE move, F fit, "
-                "V vsync, F11 full screen, F12 screenshot, Esc quit");
+                "V vsync, F11 full screen, F12 screenshot, T guided tour, Esc quit");
     return v;
 }
 
@@ -86,7 +86,9 @@ void Viewer::onKey(int key, int action, int) {
         break;
     case GLFW_KEY_F12:
     case GLFW_KEY_P: m_screenshotRequested = true; break;
-    default: break;
+    default:
+        if (keyHook) keyHook(key);
+        break;
     }
 }
 

@@ -63,6 +63,7 @@ class Viewer {
     void onResize() { if (m_target) m_target->notifyResized(); }
 
     Aabb sceneBounds;
+    std::function<void(int key)> keyHook; // keys the viewer itself does not use (GLFW key codes)
 
   private:
     Viewer() = default;
