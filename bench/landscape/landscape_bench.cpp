@@ -30,7 +30,8 @@ class MlpModel : public ts::capture::Model {
     ts::capture::ForwardCapture forwardCapture(const torch::Tensor& x) override { return {forward(x), {}}; }
     ts::capture::NamedTensors namedParameters() override {
         ts::capture::NamedTensors out;
-        for (auto& p : m_seq->named_parameters(true)) out.emplace_back(p.key(), p.value());
+        for (auto& p : m_seq->named_parameters(true))
+            out.emplace_back(p.key(), p.value());
         return out;
     }
     ts::capture::NamedTensors namedBuffers() override { return {}; }
@@ -50,8 +51,10 @@ struct Fixture {
         EvalSet data{torch::rand({2000, 1, 28, 28}, gen), torch::randint(0, 10, {2000}, gen)};
         auto space = parameterSpace(model, DirType::Weights);
         auto dirs = randomDirections(space.snapshot(), {}, 123, true);
-        batched = std::move(SurfaceEvaluator::create(model, space, dirs, data, {EvalMode::Batched, 4096, chunk}).value());
-        unbatched = std::move(SurfaceEvaluator::create(model, space, dirs, data, {EvalMode::Unbatched}).value());
+        batched = std::move(
+            SurfaceEvaluator::create(model, space, dirs, data, {EvalMode::Batched, 4096, chunk}).value());
+        unbatched =
+            std::move(SurfaceEvaluator::create(model, space, dirs, data, {EvalMode::Unbatched}).value());
     }
 };
 
@@ -87,15 +90,18 @@ void BM_Kernel_Combine(benchmark::State& state) {
     auto out = torch::empty({2000 * 64});
     for (auto _ : state)
         for (int p = 0; p < 2601; ++p)
-            ts::landscape::kernels::combine3(s[0].data_ptr<float>(), s[1].data_ptr<float>(), s[2].data_ptr<float>(),
-                                             0.3f, -0.2f, 2000 * 64, true, out.data_ptr<float>());
+            ts::landscape::kernels::combine3(s[0].data_ptr<float>(), s[1].data_ptr<float>(),
+                                             s[2].data_ptr<float>(), 0.3f, -0.2f, 2000 * 64, true,
+                                             out.data_ptr<float>());
 }
 void BM_Torch_Combine(benchmark::State& state) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
     const auto s = torch::randn({3, 2000 * 64}, gen);
-    const auto coef = torch::tensor({{1.0f, 0.3f, -0.2f}, {1.0f, 0.1f, 0.2f}, {1.0f, 0.3f, 0.4f}, {1.0f, 0.5f, -0.2f}});
+    const auto coef =
+        torch::tensor({{1.0f, 0.3f, -0.2f}, {1.0f, 0.1f, 0.2f}, {1.0f, 0.3f, 0.4f}, {1.0f, 0.5f, -0.2f}});
     for (auto _ : state)
-        for (int p = 0; p < 2601; p += 4) benchmark::DoNotOptimize(coef.mm(s).relu_().data_ptr());
+        for (int p = 0; p < 2601; p += 4)
+            benchmark::DoNotOptimize(coef.mm(s).relu_().data_ptr());
 }
 void BM_Kernel_CrossEntropy(benchmark::State& state) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
@@ -105,8 +111,8 @@ void BM_Kernel_CrossEntropy(benchmark::State& state) {
     int64_t correct = 0;
     for (auto _ : state)
         for (int p = 0; p < 2601; ++p)
-            ts::landscape::kernels::crossEntropyClassMajor(z.data_ptr<float>(), 10, 2000, t.data_ptr<int64_t>(), &loss,
-                                                           &correct);
+            ts::landscape::kernels::crossEntropyClassMajor(z.data_ptr<float>(), 10, 2000,
+                                                           t.data_ptr<int64_t>(), &loss, &correct);
     benchmark::DoNotOptimize(loss);
 }
 void BM_Torch_CrossEntropy(benchmark::State& state) {
@@ -131,7 +137,16 @@ BENCHMARK(BM_Torch_Combine)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Kernel_CrossEntropy)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Torch_CrossEntropy)->Unit(benchmark::kMillisecond)->UseRealTime();
 // Arg: grid points per batched pass (0: automatic, ~8 MB of activations per layer).
-BENCHMARK(BM_Surface51_Batched)->Unit(benchmark::kMillisecond)->UseRealTime()->Arg(0)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Iterations(3);
+BENCHMARK(BM_Surface51_Batched)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Arg(8)
+    ->Arg(16)
+    ->Iterations(3);
 BENCHMARK(BM_Surface51_Unbatched)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 BENCHMARK_MAIN();

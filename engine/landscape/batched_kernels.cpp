@@ -21,7 +21,8 @@ inline void combineImpl(const T* __restrict a0, const T* __restrict a1, const T*
             out[i] = v > T(0) ? v : (v == v ? T(0) : v); // ReLU keeps NaN, as torch.relu does
         }
     } else {
-        for (int64_t i = 0; i < n; ++i) out[i] = a0[i] + ca * a1[i] + cb * a2[i];
+        for (int64_t i = 0; i < n; ++i)
+            out[i] = a0[i] + ca * a1[i] + cb * a2[i];
     }
 }
 
@@ -50,7 +51,8 @@ __attribute__((always_inline)) inline float expNonPositive(float x) {
 // A row (one sample) with NaN or +-inf logits, computed like torch: NaN anywhere -> NaN loss and argmax at
 // the first NaN; otherwise lse = max + log(sum exp(z - max)) with inf - inf giving NaN.
 template <class T>
-void scalarRow(const T* z, int64_t classes, int64_t n, int64_t i, int64_t target, double& loss, int64_t& correct) {
+void scalarRow(const T* z, int64_t classes, int64_t n, int64_t i, int64_t target, double& loss,
+               int64_t& correct) {
     T m = -std::numeric_limits<T>::infinity();
     int64_t best = 0;
     bool nan = false;
@@ -74,7 +76,8 @@ void scalarRow(const T* z, int64_t classes, int64_t n, int64_t i, int64_t target
         lse = m;
     } else {
         T s = 0;
-        for (int64_t c = 0; c < classes; ++c) s += std::exp(z[c * n + i] - m);
+        for (int64_t c = 0; c < classes; ++c)
+            s += std::exp(z[c * n + i] - m);
         lse = m + std::log(s);
     }
     loss += static_cast<double>(lse - z[target * n + i]);
@@ -82,8 +85,8 @@ void scalarRow(const T* z, int64_t classes, int64_t n, int64_t i, int64_t target
 
 // Running max/argmax over the class rows of one block of samples, with a flag for non-finite logits.
 template <class T>
-__attribute__((always_inline)) inline void blockMax(const T* __restrict z, int64_t classes, int64_t n, int64_t len,
-                                                    T* __restrict bv, int32_t* __restrict bi,
+__attribute__((always_inline)) inline void blockMax(const T* __restrict z, int64_t classes, int64_t n,
+                                                    int64_t len, T* __restrict bv, int32_t* __restrict bi,
                                                     int32_t* __restrict bad) {
     for (int64_t i = 0; i < len; ++i) {
         bv[i] = z[i];
@@ -102,22 +105,30 @@ __attribute__((always_inline)) inline void blockMax(const T* __restrict z, int64
     }
 }
 
-__attribute__((always_inline)) inline float expOf(float x) { return expNonPositive(x); }
-__attribute__((always_inline)) inline double expOf(double x) { return std::exp(x); }
+__attribute__((always_inline)) inline float expOf(float x) {
+    return expNonPositive(x);
+}
+__attribute__((always_inline)) inline double expOf(double x) {
+    return std::exp(x);
+}
 
 template <class T>
-__attribute__((always_inline)) inline void blockSumExp(const T* __restrict z, int64_t classes, int64_t n, int64_t len,
-                                                       const T* __restrict mx, T* __restrict sm) {
-    for (int64_t i = 0; i < len; ++i) sm[i] = 0;
+__attribute__((always_inline)) inline void blockSumExp(const T* __restrict z, int64_t classes, int64_t n,
+                                                       int64_t len, const T* __restrict mx,
+                                                       T* __restrict sm) {
+    for (int64_t i = 0; i < len; ++i)
+        sm[i] = 0;
     for (int64_t c = 0; c < classes; ++c) {
         const T* __restrict row = z + c * n;
-        for (int64_t i = 0; i < len; ++i) sm[i] += expOf(row[i] - mx[i]);
+        for (int64_t i = 0; i < len; ++i)
+            sm[i] += expOf(row[i] - mx[i]);
     }
 }
 
 template <class T>
 __attribute__((always_inline)) inline void crossEntropyImpl(const T* z, int64_t classes, int64_t n,
-                                                            const int64_t* targets, double* lossSum, int64_t* correct) {
+                                                            const int64_t* targets, double* lossSum,
+                                                            int64_t* correct) {
     constexpr int64_t B = 128;
     alignas(64) T bv[B], sm[B];
     alignas(64) int32_t bi[B], bad[B];
@@ -144,8 +155,8 @@ __attribute__((always_inline)) inline void crossEntropyImpl(const T* z, int64_t 
 
 } // namespace
 
-TS_CLONES void combine3(const float* a0, const float* a1, const float* a2, float ca, float cb, int64_t n, bool relu,
-                        float* out) {
+TS_CLONES void combine3(const float* a0, const float* a1, const float* a2, float ca, float cb, int64_t n,
+                        bool relu, float* out) {
     combineImpl(a0, a1, a2, ca, cb, n, relu, out);
 }
 TS_CLONES void combine3(const double* a0, const double* a1, const double* a2, double ca, double cb, int64_t n,

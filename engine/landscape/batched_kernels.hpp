@@ -8,16 +8,17 @@
 namespace ts::landscape::kernels {
 
 // out[i] = act(a0[i] + ca * a1[i] + cb * a2[i]) for i < n, act = ReLU when `relu`, else identity.
-void combine3(const float* a0, const float* a1, const float* a2, float ca, float cb, int64_t n, bool relu, float* out);
-void combine3(const double* a0, const double* a1, const double* a2, double ca, double cb, int64_t n, bool relu,
-              double* out);
+void combine3(const float* a0, const float* a1, const float* a2, float ca, float cb, int64_t n, bool relu,
+              float* out);
+void combine3(const double* a0, const double* a1, const double* a2, double ca, double cb, int64_t n,
+              bool relu, double* out);
 
 // One grid point: logits z[c * n + i] (class-major, `classes` rows of n samples). Adds sum_i (logsumexp_c z
 // - z[target_i]) to *lossSum and the number of samples whose first maximal logit is the target to *correct.
 // Rows with NaN or infinite logits follow LibTorch's logsumexp/argmax semantics (NaN wins, +inf gives inf).
-void crossEntropyClassMajor(const float* z, int64_t classes, int64_t n, const int64_t* targets, double* lossSum,
-                            int64_t* correct);
-void crossEntropyClassMajor(const double* z, int64_t classes, int64_t n, const int64_t* targets, double* lossSum,
-                            int64_t* correct);
+void crossEntropyClassMajor(const float* z, int64_t classes, int64_t n, const int64_t* targets,
+                            double* lossSum, int64_t* correct);
+void crossEntropyClassMajor(const double* z, int64_t classes, int64_t n, const int64_t* targets,
+                            double* lossSum, int64_t* correct);
 
 } // namespace ts::landscape::kernels

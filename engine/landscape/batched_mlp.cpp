@@ -11,19 +11,26 @@ namespace ts::landscape {
 
 const char* activationName(Activation a) {
     switch (a) {
-    case Activation::ReLU: return "relu";
-    case Activation::Tanh: return "tanh";
-    case Activation::Sigmoid: return "sigmoid";
-    case Activation::Gelu: return "gelu";
-    case Activation::LeakyReLU: return "leaky_relu";
-    case Activation::Identity: return "identity";
+    case Activation::ReLU:
+        return "relu";
+    case Activation::Tanh:
+        return "tanh";
+    case Activation::Sigmoid:
+        return "sigmoid";
+    case Activation::Gelu:
+        return "gelu";
+    case Activation::LeakyReLU:
+        return "leaky_relu";
+    case Activation::Identity:
+        return "identity";
     }
     return "?";
 }
 
 std::unique_ptr<SurfaceEvaluator::BatchedMlp>
 SurfaceEvaluator::BatchedMlp::fromParameters(const ParameterSpace& space, const TensorList& origin,
-                                             const Directions& dirs, const EvalSet& data, std::string& reason) {
+                                             const Directions& dirs, const EvalSet& data,
+                                             std::string& reason) {
     torch::NoGradGuard noGrad;
     if (origin.empty()) {
         reason = "the model has no parameters";
@@ -48,7 +55,8 @@ SurfaceEvaluator::BatchedMlp::fromParameters(const ParameterSpace& space, const 
         }
         if (t.dim() == 2) {
             slots.push_back({i, -1});
-        } else if (t.dim() == 1 && !slots.empty() && slots.back().b < 0 && t.size(0) == origin[slots.back().w].size(0)) {
+        } else if (t.dim() == 1 && !slots.empty() && slots.back().b < 0 &&
+                   t.size(0) == origin[slots.back().w].size(0)) {
             slots.back().b = static_cast<int64_t>(i);
         } else {
             reason = "parameter '" + space.names[i] + "' does not fit a chain of Linear layers";
@@ -63,7 +71,8 @@ SurfaceEvaluator::BatchedMlp::fromParameters(const ParameterSpace& space, const 
     const int64_t n = data.inputs.size(0);
     const int64_t features = n > 0 ? data.inputs.numel() / n : 0;
     if (features != origin[slots[0].w].size(1)) {
-        reason = "inputs have " + std::to_string(features) + " features per sample but the first layer takes " +
+        reason = "inputs have " + std::to_string(features) +
+                 " features per sample but the first layer takes " +
                  std::to_string(origin[slots[0].w].size(1));
         return nullptr;
     }
@@ -95,20 +104,32 @@ SurfaceEvaluator::BatchedMlp::fromParameters(const ParameterSpace& space, const 
     const auto x = data.inputs.reshape({n, features}).to(dtype).contiguous();
     const size_t w0 = slots[0].w;
     const auto& b = mlp->m_layers[0].bias;
-    mlp->m_first = torch::stack({torch::addmm(b[0], x, origin[w0].t()), torch::addmm(b[1], x, dirOf(dirs.x, w0).t()),
-                                 torch::addmm(b[2], x, dirOf(dirs.y, w0).t())})
-                       .contiguous();
+    mlp->m_first =
+        torch::stack({torch::addmm(b[0], x, origin[w0].t()), torch::addmm(b[1], x, dirOf(dirs.x, w0).t()),
+                      torch::addmm(b[2], x, dirOf(dirs.y, w0).t())})
+            .contiguous();
     return mlp;
 }
 
 void SurfaceEvaluator::BatchedMlp::activate(torch::Tensor& z) const {
     switch (m_activation) {
-    case Activation::ReLU: z.relu_(); break;
-    case Activation::Tanh: z.tanh_(); break;
-    case Activation::Sigmoid: z.sigmoid_(); break;
-    case Activation::Gelu: z = torch::gelu(z); break;
-    case Activation::LeakyReLU: z = torch::leaky_relu(z, 0.01); break;
-    case Activation::Identity: break;
+    case Activation::ReLU:
+        z.relu_();
+        break;
+    case Activation::Tanh:
+        z.tanh_();
+        break;
+    case Activation::Sigmoid:
+        z.sigmoid_();
+        break;
+    case Activation::Gelu:
+        z = torch::gelu(z);
+        break;
+    case Activation::LeakyReLU:
+        z = torch::leaky_relu(z, 0.01);
+        break;
+    case Activation::Identity:
+        break;
     }
 }
 
@@ -131,8 +152,8 @@ torch::Tensor SurfaceEvaluator::BatchedMlp::forwardChunk(const torch::Tensor& co
                               static_cast<float>(c[i][2]), n * h1, fusedRelu, z[i].data_ptr<float>());
         } else {
             const double* base = m_first.data_ptr<double>();
-            kernels::combine3(base, base + total * h1, base + 2 * total * h1, c[i][1], c[i][2], n * h1, fusedRelu,
-                              z[i].data_ptr<double>());
+            kernels::combine3(base, base + total * h1, base + 2 * total * h1, c[i][1], c[i][2], n * h1,
+                              fusedRelu, z[i].data_ptr<double>());
         }
     }
     if (last0) return z.transpose(1, 2).contiguous();
@@ -140,7 +161,7 @@ torch::Tensor SurfaceEvaluator::BatchedMlp::forwardChunk(const torch::Tensor& co
     for (size_t k = 1; k < m_layers.size(); ++k) {
         const auto& layer = m_layers[k];
         auto w = coef.mm(layer.stack).view({g, layer.out, layer.in}); // W + aU + bV per point
-        auto bias = coef.mm(layer.bias);                               // [G, out]
+        auto bias = coef.mm(layer.bias);                              // [G, out]
         if (k + 1 < m_layers.size()) {
             z = torch::baddbmm(bias.unsqueeze(1), z, w.transpose(1, 2)); // [G, n, out]
             activate(z);
@@ -151,13 +172,15 @@ torch::Tensor SurfaceEvaluator::BatchedMlp::forwardChunk(const torch::Tensor& co
     return z;
 }
 
-torch::Tensor SurfaceEvaluator::BatchedMlp::logits(const std::vector<std::array<double, 2>>& points, int64_t n) const {
+torch::Tensor SurfaceEvaluator::BatchedMlp::logits(const std::vector<std::array<double, 2>>& points,
+                                                   int64_t n) const {
     torch::NoGradGuard noGrad;
-    return forwardChunk(coefficients(points, 0, points.size()), std::min<int64_t>(n, m_first.size(1))).transpose(1, 2);
+    return forwardChunk(coefficients(points, 0, points.size()), std::min<int64_t>(n, m_first.size(1)))
+        .transpose(1, 2);
 }
 
 torch::Tensor SurfaceEvaluator::BatchedMlp::coefficients(const std::vector<std::array<double, 2>>& points,
-                                                        size_t begin, size_t end) {
+                                                         size_t begin, size_t end) {
     auto coef = torch::empty({static_cast<int64_t>(end - begin), 3}, torch::kFloat64);
     auto c = coef.accessor<double, 2>();
     for (size_t i = begin; i < end; ++i) {
@@ -171,13 +194,15 @@ torch::Tensor SurfaceEvaluator::BatchedMlp::coefficients(const std::vector<std::
 
 int64_t SurfaceEvaluator::BatchedMlp::autoChunk(int64_t bytes) const {
     int64_t widest = 1;
-    for (const auto& l : m_layers) widest = std::max(widest, l.out);
+    for (const auto& l : m_layers)
+        widest = std::max(widest, l.out);
     const int64_t perPoint = m_first.size(1) * widest * static_cast<int64_t>(c10::elementSize(m_dtype));
     return std::clamp<int64_t>(bytes / std::max<int64_t>(perPoint, 1), 1, 512);
 }
 
-std::vector<PointValue> SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>& points,
-                                                              int64_t chunk) const {
+std::vector<PointValue>
+SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>& points,
+                                       int64_t chunk) const {
     std::vector<PointValue> out(points.size());
     const int64_t n = m_first.size(1);
     chunk = std::max<int64_t>(chunk, 1);
@@ -196,9 +221,11 @@ std::vector<PointValue> SurfaceEvaluator::BatchedMlp::evaluate(const std::vector
                 int64_t correct = 0;
                 const auto zi = z[static_cast<int64_t>(i - begin)];
                 if (m_dtype == torch::kFloat32)
-                    kernels::crossEntropyClassMajor(zi.data_ptr<float>(), classes, n, targets, &lossSum, &correct);
+                    kernels::crossEntropyClassMajor(zi.data_ptr<float>(), classes, n, targets, &lossSum,
+                                                    &correct);
                 else
-                    kernels::crossEntropyClassMajor(zi.data_ptr<double>(), classes, n, targets, &lossSum, &correct);
+                    kernels::crossEntropyClassMajor(zi.data_ptr<double>(), classes, n, targets, &lossSum,
+                                                    &correct);
                 out[i].loss = lossSum / static_cast<double>(n);
                 out[i].acc = 100.0 * static_cast<double>(correct) / static_cast<double>(n);
             }

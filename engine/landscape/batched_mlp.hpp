@@ -38,7 +38,8 @@ class SurfaceEvaluator::BatchedMlp {
         int64_t in = 0, out = 0;
     };
     torch::Tensor forwardChunk(const torch::Tensor& coef64, int64_t n) const;
-    static torch::Tensor coefficients(const std::vector<std::array<double, 2>>& points, size_t begin, size_t end);
+    static torch::Tensor coefficients(const std::vector<std::array<double, 2>>& points, size_t begin,
+                                      size_t end);
     void activate(torch::Tensor& z) const;
 
     std::vector<Layer> m_layers;

@@ -20,13 +20,15 @@
 namespace ts::landscape {
 
 std::string landscapeHelp() {
-    return "tensorscape landscape: compute a loss surface (Li et al. 2018) and write it as HDF5 laid out like\n"
+    return "tensorscape landscape: compute a loss surface (Li et al. 2018) and write it as HDF5 laid out "
+           "like\n"
            "the reference loss-landscape scripts' files.\n\n"
            "usage: tensorscape landscape [options]\n\n"
            "  --model PATH|builtin:mlp|builtin:cnn  model (TorchScript .pt or built-in)   [builtin:mlp]\n"
            "  --model2 PATH       x direction = model2 - model (1D interpolation between checkpoints)\n"
            "  --model3 PATH       y direction = model3 - model\n"
-           "  --data SPEC         fashion-mnist | IDX folder | spirals|circles|xor|gaussians  [fashion-mnist]\n"
+           "  --data SPEC         fashion-mnist | IDX folder | spirals|circles|xor|gaussians  "
+           "[fashion-mnist]\n"
            "  --split NAME        train | validation                                   [train]\n"
            "  --limit N           first N samples of the split (0: all)                  [2000]\n"
            "  --out FILE.h5       surface file                                          [landscape.h5]\n"
@@ -48,7 +50,9 @@ std::string landscapeHelp() {
 
 namespace {
 
-Error usage(const std::string& m) { return makeError(ErrorKind::Usage, m); }
+Error usage(const std::string& m) {
+    return makeError(ErrorKind::Usage, m);
+}
 
 Expected<int64_t> parseInt(const std::string& flag, const std::string& v, int64_t lo, int64_t hi) {
     try {
@@ -57,8 +61,8 @@ Expected<int64_t> parseInt(const std::string& flag, const std::string& v, int64_
         if (used != v.size() || x < lo || x > hi) throw std::out_of_range(v);
         return static_cast<int64_t>(x);
     } catch (const std::exception&) {
-        return usage("--" + flag + " expects a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                     "], got '" + v + "'");
+        return usage("--" + flag + " expects a whole number in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "], got '" + v + "'");
     }
 }
 
@@ -74,7 +78,8 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
             help = true;
             return a;
         }
-        if (flag.rfind("--", 0) != 0) return usage("unexpected argument '" + flag + "' (see tensorscape landscape --help)");
+        if (flag.rfind("--", 0) != 0)
+            return usage("unexpected argument '" + flag + "' (see tensorscape landscape --help)");
         flag = flag.substr(2);
         const size_t eq = flag.find('=');
         bool inlineValue = false;
@@ -93,18 +98,25 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
             if (i + 1 >= argv.size()) return usage("--" + flag + " needs a value");
             value = argv[++i];
         }
-        if (flag == "model") a.model = value;
-        else if (flag == "model2") a.model2 = value;
-        else if (flag == "model3") a.model3 = value;
-        else if (flag == "data") a.data = value;
+        if (flag == "model")
+            a.model = value;
+        else if (flag == "model2")
+            a.model2 = value;
+        else if (flag == "model3")
+            a.model3 = value;
+        else if (flag == "data")
+            a.data = value;
         else if (flag == "split") {
-            if (value != "train" && value != "validation") return usage("--split expects train or validation, got '" + value + "'");
+            if (value != "train" && value != "validation")
+                return usage("--split expects train or validation, got '" + value + "'");
             a.split = value;
         } else if (flag == "limit") {
             TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 0, int64_t{1} << 40));
             a.limit = n;
-        } else if (flag == "out") a.out = value;
-        else if (flag == "directions") a.directions = value;
+        } else if (flag == "out")
+            a.out = value;
+        else if (flag == "directions")
+            a.directions = value;
         else if (flag == "grid") {
             TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 1, 100000));
             a.grid.x = GridAxis{-1, 1, n};
@@ -131,12 +143,18 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
             TS_ASSIGN_OR_RETURN(s, parseInt(flag, value, 0, std::numeric_limits<int64_t>::max()));
             a.seed = static_cast<uint64_t>(s);
         } else if (flag == "mode") {
-            if (value == "auto") a.mode = EvalMode::Auto;
-            else if (value == "batched") a.mode = EvalMode::Batched;
-            else if (value == "unbatched") a.mode = EvalMode::Unbatched;
-            else return usage("--mode expects auto, batched or unbatched, got '" + value + "'");
-        } else if (flag == "png") a.png = value;
-        else return usage("unknown flag '--" + flag + "' (see tensorscape landscape --help)");
+            if (value == "auto")
+                a.mode = EvalMode::Auto;
+            else if (value == "batched")
+                a.mode = EvalMode::Batched;
+            else if (value == "unbatched")
+                a.mode = EvalMode::Unbatched;
+            else
+                return usage("--mode expects auto, batched or unbatched, got '" + value + "'");
+        } else if (flag == "png")
+            a.png = value;
+        else
+            return usage("unknown flag '--" + flag + "' (see tensorscape landscape --help)");
     }
     if (haveGrid && (haveX || haveY)) return usage("use either --grid N or --x/--y, not both");
     if (haveY && !haveX) return usage("--y needs --x as well");
@@ -195,7 +213,8 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
         TS_TRY(checkDirectionShapes(dirs.x, space, args.directions, "xdirection"));
         if (args.grid.is2d()) {
             if (!dirs.is2d())
-                return usage(args.directions + ": has no ydirection, but a 2D grid was asked (use --x alone for 1D)");
+                return usage(args.directions +
+                             ": has no ydirection, but a 2D grid was asked (use --x alone for 1D)");
             TS_TRY(checkDirectionShapes(dirs.y, space, args.directions, "ydirection"));
         }
     } else {
@@ -211,10 +230,11 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
             TS_ASSIGN_OR_RETURN(dy, targetDirection(weights, w3));
             dirs.y = std::move(dy);
         }
-        const std::map<std::string, std::string> attrs = {
-            {"tensorscape_model", args.model},        {"tensorscape_norm", normName(args.norm)},
-            {"tensorscape_ignore", ignoreName(args.ignore)}, {"tensorscape_dir_type", dirTypeName(args.dirType)},
-            {"tensorscape_seed", std::to_string(args.seed)}};
+        const std::map<std::string, std::string> attrs = {{"tensorscape_model", args.model},
+                                                          {"tensorscape_norm", normName(args.norm)},
+                                                          {"tensorscape_ignore", ignoreName(args.ignore)},
+                                                          {"tensorscape_dir_type", dirTypeName(args.dirType)},
+                                                          {"tensorscape_seed", std::to_string(args.seed)}};
         TS_TRY(saveDirections(args.directions, dirs, attrs));
         result.directionsWritten = true;
     }
@@ -306,13 +326,16 @@ int runLandscapeCommand(int argc, char** argv) {
         if (!any || s.loss[k] < s.loss[best]) best = k;
         any = true;
     }
-    if (!any) return fail(makeError(ErrorKind::Failed, "every grid point gave a NaN loss (surface written to " + args->out + ")"));
+    if (!any)
+        return fail(makeError(ErrorKind::Failed,
+                              "every grid point gave a NaN loss (surface written to " + args->out + ")"));
     const int64_t bx = static_cast<int64_t>(best) % s.nx(), by = static_cast<int64_t>(best) / s.nx();
-    std::printf("wrote %s: %lldx%lld points in %.2f s (%s), min loss %.4f at (%.3f, %.3f), %zu NaN; directions %s %s\n",
+    std::printf("wrote %s: %lldx%lld points in %.2f s (%s), min loss %.4f at (%.3f, %.3f), %zu NaN; "
+                "directions %s %s\n",
                 args->out.c_str(), static_cast<long long>(s.nx()), static_cast<long long>(s.ny()), r->seconds,
                 r->batched ? "batched" : "per point", s.loss[best], s.x[static_cast<size_t>(bx)],
-                s.is2d() ? s.y[static_cast<size_t>(by)] : 0.0, nans, r->directionsWritten ? "written to" : "read from",
-                r->directionsPath.c_str());
+                s.is2d() ? s.y[static_cast<size_t>(by)] : 0.0, nans,
+                r->directionsWritten ? "written to" : "read from", r->directionsPath.c_str());
     return 0;
 }
 

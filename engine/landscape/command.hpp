@@ -15,7 +15,8 @@ namespace ts::landscape {
 
 struct LandscapeArgs {
     std::string model = "builtin:mlp";
-    std::string model2, model3; // x (y) direction = model2 (model3) - model, as the reference's --model_file2/3
+    std::string model2,
+        model3; // x (y) direction = model2 (model3) - model, as the reference's --model_file2/3
     std::string data = "fashion-mnist";
     std::string split = "train"; // train | validation (the surface's metric names follow it)
     int64_t limit = 2000;        // first N samples of the split (0: all)

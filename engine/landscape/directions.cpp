@@ -12,17 +12,27 @@ namespace ts::landscape {
 
 const char* normName(Norm n) {
     switch (n) {
-    case Norm::Filter: return "filter";
-    case Norm::Layer: return "layer";
-    case Norm::Weight: return "weight";
-    case Norm::DFilter: return "dfilter";
-    case Norm::DLayer: return "dlayer";
-    case Norm::None: return "none";
+    case Norm::Filter:
+        return "filter";
+    case Norm::Layer:
+        return "layer";
+    case Norm::Weight:
+        return "weight";
+    case Norm::DFilter:
+        return "dfilter";
+    case Norm::DLayer:
+        return "dlayer";
+    case Norm::None:
+        return "none";
     }
     return "?";
 }
-const char* ignoreName(Ignore i) { return i == Ignore::BiasBn ? "biasbn" : "none"; }
-const char* dirTypeName(DirType t) { return t == DirType::Weights ? "weights" : "states"; }
+const char* ignoreName(Ignore i) {
+    return i == Ignore::BiasBn ? "biasbn" : "none";
+}
+const char* dirTypeName(DirType t) {
+    return t == DirType::Weights ? "weights" : "states";
+}
 
 Expected<Norm> parseNorm(const std::string& s) {
     for (Norm n : {Norm::Filter, Norm::Layer, Norm::Weight, Norm::DFilter, Norm::DLayer, Norm::None})
@@ -44,7 +54,8 @@ Expected<DirType> parseDirType(const std::string& s) {
 TensorList ParameterSpace::snapshot() const {
     TensorList out;
     out.reserve(live.size());
-    for (const auto& t : live) out.push_back(t.detach().clone());
+    for (const auto& t : live)
+        out.push_back(t.detach().clone());
     return out;
 }
 
@@ -58,7 +69,8 @@ std::string modulePrefix(const std::string& name) {
 std::string shapeText(const torch::Tensor& t) {
     std::ostringstream os;
     os << '[';
-    for (int64_t i = 0; i < t.dim(); ++i) os << (i ? ", " : "") << t.size(i);
+    for (int64_t i = 0; i < t.dim(); ++i)
+        os << (i ? ", " : "") << t.size(i);
     os << ']';
     return os.str();
 }
@@ -87,7 +99,8 @@ ParameterSpace parameterSpace(capture::Model& model, DirType type) {
         buffersOf[m].push_back(i);
     }
     std::map<std::string, bool> hasParams;
-    for (auto& p : params) hasParams[modulePrefix(p.first)] = true;
+    for (auto& p : params)
+        hasParams[modulePrefix(p.first)] = true;
     std::map<std::string, std::vector<std::string>> before; // buffer-only modules emitted before a module
     std::vector<std::string> pending, trailing;
     for (const auto& m : bufferModules) {
@@ -111,7 +124,8 @@ ParameterSpace parameterSpace(capture::Model& model, DirType type) {
         const auto m = modulePrefix(n);
         if (!any || m != current) {
             if (any) emitBuffers(current);
-            for (const auto& b : before[m]) emitBuffers(b);
+            for (const auto& b : before[m])
+                emitBuffers(b);
             current = m;
             any = true;
         }
@@ -119,16 +133,19 @@ ParameterSpace parameterSpace(capture::Model& model, DirType type) {
         space.live.push_back(t);
     }
     if (any) emitBuffers(current);
-    for (const auto& b : trailing) emitBuffers(b);
+    for (const auto& b : trailing)
+        emitBuffers(b);
     if (!any)
-        for (const auto& m : bufferModules) emitBuffers(m);
+        for (const auto& m : bufferModules)
+            emitBuffers(m);
     return space;
 }
 
 TensorList gaussianLike(const TensorList& weights, torch::Generator& gen) {
     TensorList out;
     out.reserve(weights.size());
-    for (const auto& w : weights) out.push_back(torch::randn(w.sizes(), gen, torch::kFloat32));
+    for (const auto& w : weights)
+        out.push_back(torch::randn(w.sizes(), gen, torch::kFloat32));
     return out;
 }
 
@@ -141,8 +158,10 @@ void normalizeDirection(TensorList& direction, const TensorList& weights, const 
         // Normalise in the weights' floating type (the reference: float32 directions, float32 weights).
         if (w.is_floating_point() && d.scalar_type() != w.scalar_type()) d = d.to(w.scalar_type());
         if (d.dim() <= 1) {
-            if (opt.ignore == Ignore::BiasBn) d.zero_();
-            else d.copy_(w);
+            if (opt.ignore == Ignore::BiasBn)
+                d.zero_();
+            else
+                d.copy_(w);
             continue;
         }
         switch (opt.norm) {
@@ -154,21 +173,29 @@ void normalizeDirection(TensorList& direction, const TensorList& weights, const 
             d.mul_((wn / (dn + 1e-10)).view(shape));
             break;
         }
-        case Norm::Layer: d.mul_(w.norm() / d.norm()); break;
-        case Norm::Weight: d.mul_(w); break;
+        case Norm::Layer:
+            d.mul_(w.norm() / d.norm());
+            break;
+        case Norm::Weight:
+            d.mul_(w);
+            break;
         case Norm::DFilter: {
             std::vector<int64_t> shape(static_cast<size_t>(d.dim()), 1);
             shape[0] = d.size(0);
             d.div_((d.flatten(1).norm(2, {1}) + 1e-10).view(shape));
             break;
         }
-        case Norm::DLayer: d.div_(d.norm()); break;
-        case Norm::None: break;
+        case Norm::DLayer:
+            d.div_(d.norm());
+            break;
+        case Norm::None:
+            break;
         }
     }
 }
 
-Directions randomDirections(const TensorList& weights, const DirectionOptions& opt, uint64_t seed, bool twoD) {
+Directions randomDirections(const TensorList& weights, const DirectionOptions& opt, uint64_t seed,
+                            bool twoD) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     Directions dirs;
     dirs.x = gaussianLike(weights, gen);
@@ -232,17 +259,19 @@ Expected<Directions> pcaDirections(const std::vector<TensorList>& trajectory, co
                                                std::to_string(trajectory.size()));
     std::vector<torch::Tensor> rows;
     for (size_t t = 0; t < trajectory.size(); ++t) {
-        auto diff = targetDirection(finalWeights, trajectory[t]);
-        if (!diff) return makeError(ErrorKind::Usage, "checkpoint " + std::to_string(t) + ": " + diff.error().message);
-        if (ignore == Ignore::BiasBn) zeroBiasBn(diff.value());
+        auto check = targetDirection(finalWeights, trajectory[t]); // shape check with a readable error
+        if (!check)
+            return makeError(ErrorKind::Usage,
+                             "checkpoint " + std::to_string(t) + ": " + check.error().message);
         // Differences in float64 for the decomposition (the reference goes through numpy float32 rows).
         TensorList d64;
         for (size_t i = 0; i < finalWeights.size(); ++i)
-            d64.push_back(trajectory[t][i].detach().to(torch::kFloat64) - finalWeights[i].detach().to(torch::kFloat64));
+            d64.push_back(trajectory[t][i].detach().to(torch::kFloat64) -
+                          finalWeights[i].detach().to(torch::kFloat64));
         if (ignore == Ignore::BiasBn) zeroBiasBn(d64);
         rows.push_back(flatten(d64));
     }
-    auto m = torch::stack(rows);          // [T, P]
+    auto m = torch::stack(rows);         // [T, P]
     m = m - m.mean(0, /*keepdim=*/true); // PCA centres the rows
     auto [u, s, vh] = torch::linalg::svd(m, /*full_matrices=*/false, c10::nullopt);
     // scikit-learn's svd_flip (u-based): the largest-|u| entry of each component is positive.
@@ -252,7 +281,8 @@ Expected<Directions> pcaDirections(const std::vector<TensorList>& trajectory, co
 
     Directions dirs;
     dirs.x = unflattenLike(vh[0], finalWeights);
-    dirs.y = vh.size(0) > 1 ? unflattenLike(vh[1], finalWeights) : unflattenLike(torch::zeros_like(vh[0]), finalWeights);
+    dirs.y = vh.size(0) > 1 ? unflattenLike(vh[1], finalWeights)
+                            : unflattenLike(torch::zeros_like(vh[0]), finalWeights);
     if (ignore == Ignore::BiasBn) {
         zeroBiasBn(dirs.x);
         zeroBiasBn(dirs.y);
@@ -269,8 +299,8 @@ Expected<Directions> pcaDirections(const std::vector<TensorList>& trajectory, co
 }
 
 Expected<std::vector<std::array<double, 2>>> projectTrajectory(const std::vector<TensorList>& trajectory,
-                                                             const TensorList& origin,
-                                                             const Directions& dirs, Projection method) {
+                                                               const TensorList& origin,
+                                                               const Directions& dirs, Projection method) {
     if (!dirs.is2d()) return makeError(ErrorKind::Usage, "projecting a trajectory needs two directions");
     const auto dx = flatten(dirs.x), dy = flatten(dirs.y);
     const double nx = dx.norm().item<double>(), ny = dy.norm().item<double>();
@@ -279,18 +309,21 @@ Expected<std::vector<std::array<double, 2>>> projectTrajectory(const std::vector
     for (size_t t = 0; t < trajectory.size(); ++t) {
         if (trajectory[t].size() != origin.size())
             return makeError(ErrorKind::Usage, "checkpoint " + std::to_string(t) + " has " +
-                                                   std::to_string(trajectory[t].size()) + " tensors, expected " +
-                                                   std::to_string(origin.size()));
+                                                   std::to_string(trajectory[t].size()) +
+                                                   " tensors, expected " + std::to_string(origin.size()));
         TensorList diff;
         for (size_t i = 0; i < origin.size(); ++i) {
             if (!trajectory[t][i].sizes().equals(origin[i].sizes()))
                 return makeError(ErrorKind::Usage, "checkpoint " + std::to_string(t) + " tensor " +
-                                                       std::to_string(i) + " has shape " + shapeText(trajectory[t][i]) +
-                                                       ", expected " + shapeText(origin[i]));
-            diff.push_back(trajectory[t][i].detach().to(torch::kFloat64) - origin[i].detach().to(torch::kFloat64));
+                                                       std::to_string(i) + " has shape " +
+                                                       shapeText(trajectory[t][i]) + ", expected " +
+                                                       shapeText(origin[i]));
+            diff.push_back(trajectory[t][i].detach().to(torch::kFloat64) -
+                           origin[i].detach().to(torch::kFloat64));
         }
         const auto d = flatten(diff);
-        if (d.numel() != dx.numel()) return makeError(ErrorKind::Usage, "directions do not match the checkpoints");
+        if (d.numel() != dx.numel())
+            return makeError(ErrorKind::Usage, "directions do not match the checkpoints");
         const double pdx = d.dot(dx).item<double>(), pdy = d.dot(dy).item<double>();
         if (method == Projection::Cos) {
             out.push_back({pdx / nx, pdy / ny});
@@ -305,17 +338,18 @@ Expected<std::vector<std::array<double, 2>>> projectTrajectory(const std::vector
     return out;
 }
 
-Status checkDirectionShapes(const TensorList& direction, const ParameterSpace& space, const std::string& source,
-                            const char* axis) {
+Status checkDirectionShapes(const TensorList& direction, const ParameterSpace& space,
+                            const std::string& source, const char* axis) {
     if (direction.size() != space.live.size())
         return makeError(ErrorKind::Usage, source + ": " + axis + " has " + std::to_string(direction.size()) +
-                                               " arrays but the model has " + std::to_string(space.live.size()) +
-                                               " " + dirTypeName(space.type) + " tensors");
+                                               " arrays but the model has " +
+                                               std::to_string(space.live.size()) + " " +
+                                               dirTypeName(space.type) + " tensors");
     for (size_t i = 0; i < direction.size(); ++i)
         if (!direction[i].sizes().equals(space.live[i].sizes()))
-            return makeError(ErrorKind::Usage, source + ": " + axis + "/" + std::to_string(i) + " has shape " +
-                                                   shapeText(direction[i]) + " but '" + space.names[i] + "' has " +
-                                                   shapeText(space.live[i]));
+            return makeError(ErrorKind::Usage, source + ": " + axis + "/" + std::to_string(i) +
+                                                   " has shape " + shapeText(direction[i]) + " but '" +
+                                                   space.names[i] + "' has " + shapeText(space.live[i]));
     return Status::ok();
 }
 

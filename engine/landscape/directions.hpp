@@ -86,13 +86,13 @@ Expected<Directions> pcaDirections(const std::vector<TensorList>& trajectory, co
 // direction separately (x = <d, dx>/|dx|), "lstsq" solves the 2-column least-squares problem.
 enum class Projection { Cos, Lstsq };
 Expected<std::vector<std::array<double, 2>>> projectTrajectory(const std::vector<TensorList>& trajectory,
-                                                             const TensorList& origin,
-                                                             const Directions& dirs, Projection method);
+                                                               const TensorList& origin,
+                                                               const Directions& dirs, Projection method);
 
 // Errors (Usage) when a direction does not list one tensor per parameter with matching shapes.
 // `source` names where the direction came from (a file) for the message.
-Status checkDirectionShapes(const TensorList& direction, const ParameterSpace& space, const std::string& source,
-                            const char* axis);
+Status checkDirectionShapes(const TensorList& direction, const ParameterSpace& space,
+                            const std::string& source, const char* axis);
 
 // Concatenate a list of tensors into one float64 vector (dim-0 entries skipped, as the reference does).
 torch::Tensor flatten(const TensorList& list);

@@ -11,7 +11,8 @@
 
 namespace ts::landscape {
 
-void accumulateLoss(const torch::Tensor& logits, const torch::Tensor& targets, double& lossSum, double& correct) {
+void accumulateLoss(const torch::Tensor& logits, const torch::Tensor& targets, double& lossSum,
+                    double& correct) {
     const auto t = targets.to(torch::kInt64);
     const auto lse = logits.logsumexp(-1);
     const auto tgt = logits.gather(1, t.view({-1, 1})).squeeze(1);
@@ -19,7 +20,8 @@ void accumulateLoss(const torch::Tensor& logits, const torch::Tensor& targets, d
     correct += static_cast<double>(logits.argmax(-1).eq(t).sum().item<int64_t>());
 }
 
-Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Model& model, ParameterSpace space,
+Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Model& model,
+                                                                     ParameterSpace space,
                                                                      Directions directions, EvalSet data,
                                                                      EvaluatorOptions options) {
     if (!data.inputs.defined() || data.inputs.dim() < 1 || data.inputs.size(0) == 0)
@@ -49,11 +51,12 @@ Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Mo
     model.setTraining(false);
 
     if (options.mode != EvalMode::Unbatched) {
-        if (ev->m_space.type != DirType::Weights && ev->m_space.live.size() != model.namedParameters().size()) {
+        if (ev->m_space.type != DirType::Weights &&
+            ev->m_space.live.size() != model.namedParameters().size()) {
             ev->m_fallbackReason = "states directions include buffers";
         } else {
-            ev->m_batched =
-                BatchedMlp::fromParameters(ev->m_space, ev->m_origin, ev->m_dirs, ev->m_data, ev->m_fallbackReason);
+            ev->m_batched = BatchedMlp::fromParameters(ev->m_space, ev->m_origin, ev->m_dirs, ev->m_data,
+                                                       ev->m_fallbackReason);
         }
         if (ev->m_batched) {
             // Verify against the model's own forward at the origin and off it, for each candidate activation
@@ -66,7 +69,8 @@ Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Mo
             for (const auto& p : probes) {
                 ev->setPoint(p[0], p[1]);
                 try {
-                    want.push_back(model.forward(ev->m_data.inputs.narrow(0, 0, n)).detach().to(torch::kFloat64));
+                    want.push_back(
+                        model.forward(ev->m_data.inputs.narrow(0, 0, n)).detach().to(torch::kFloat64));
                 } catch (const std::exception&) {
                     forwardOk = false;
                     break;
@@ -98,12 +102,14 @@ Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Mo
             }
             if (!matched) {
                 ev->m_batched.reset();
-                ev->m_fallbackReason = forwardOk ? "the model's outputs are not those of a Linear/activation chain"
-                                                 : "the model's forward failed on the evaluation inputs";
+                ev->m_fallbackReason = forwardOk
+                                           ? "the model's outputs are not those of a Linear/activation chain"
+                                           : "the model's forward failed on the evaluation inputs";
             }
         }
         if (!ev->m_batched && options.mode == EvalMode::Batched)
-            return makeError(ErrorKind::Usage, "batched evaluation is not available: " + ev->m_fallbackReason);
+            return makeError(ErrorKind::Usage,
+                             "batched evaluation is not available: " + ev->m_fallbackReason);
         if (ev->m_batched)
             TS_LOG_DEBUG("landscape: batched path (%lld Linear layers, %s)",
                          static_cast<long long>(ev->m_batched->layerCount()),
@@ -134,7 +140,8 @@ void SurfaceEvaluator::setPoint(double a, double b) {
 
 void SurfaceEvaluator::restore() {
     torch::NoGradGuard noGrad;
-    for (size_t i = 0; i < m_space.live.size(); ++i) m_space.live[i].copy_(m_origin[i]);
+    for (size_t i = 0; i < m_space.live.size(); ++i)
+        m_space.live[i].copy_(m_origin[i]);
 }
 
 PointValue SurfaceEvaluator::evaluateModel() {
@@ -150,7 +157,8 @@ PointValue SurfaceEvaluator::evaluateModel() {
     return {lossSum / static_cast<double>(n), 100.0 * correct / static_cast<double>(n)};
 }
 
-Expected<std::vector<PointValue>> SurfaceEvaluator::evaluateUnbatched(const std::vector<std::array<double, 2>>& points) {
+Expected<std::vector<PointValue>>
+SurfaceEvaluator::evaluateUnbatched(const std::vector<std::array<double, 2>>& points) {
     std::vector<PointValue> out;
     out.reserve(points.size());
     try {
@@ -168,13 +176,15 @@ Expected<std::vector<PointValue>> SurfaceEvaluator::evaluateUnbatched(const std:
     return out;
 }
 
-Expected<std::vector<PointValue>> SurfaceEvaluator::evaluate(const std::vector<std::array<double, 2>>& points) {
+Expected<std::vector<PointValue>>
+SurfaceEvaluator::evaluate(const std::vector<std::array<double, 2>>& points) {
     if (!m_batched) return evaluateUnbatched(points);
     try {
         return m_batched->evaluate(points, pointChunk());
     } catch (const std::exception& e) {
         std::string what = e.what();
-        return makeError(ErrorKind::Failed, "batched landscape evaluation failed: " + what.substr(0, what.find('\n')));
+        return makeError(ErrorKind::Failed,
+                         "batched landscape evaluation failed: " + what.substr(0, what.find('\n')));
     }
 }
 

@@ -97,6 +97,7 @@ class SurfaceEvaluator {
 };
 
 // Accumulates cross-entropy (summed) and correct counts of logits against targets, in float64.
-void accumulateLoss(const torch::Tensor& logits, const torch::Tensor& targets, double& lossSum, double& correct);
+void accumulateLoss(const torch::Tensor& logits, const torch::Tensor& targets, double& lossSum,
+                    double& correct);
 
 } // namespace ts::landscape

@@ -17,7 +17,8 @@ std::vector<double> GridAxis::coordinates() const {
     }
     // numpy.linspace: start + i * step, with the last point exactly `max`.
     const double step = (max - min) / static_cast<double>(count - 1);
-    for (int64_t i = 0; i < count; ++i) c[static_cast<size_t>(i)] = min + static_cast<double>(i) * step;
+    for (int64_t i = 0; i < count; ++i)
+        c[static_cast<size_t>(i)] = min + static_cast<double>(i) * step;
     if (count > 1) c.back() = max;
     return c;
 }
@@ -59,7 +60,8 @@ Expected<GridAxis> parseAxis(const std::string& text) {
 Status validateGrid(const GridSpec& grid) {
     const auto check = [](const GridAxis& a, const char* name) -> Status {
         if (a.count < 1)
-            return makeError(ErrorKind::Usage, std::string("empty grid: the ") + name + " axis has no points");
+            return makeError(ErrorKind::Usage,
+                             std::string("empty grid: the ") + name + " axis has no points");
         if (!std::isfinite(a.min) || !std::isfinite(a.max))
             return makeError(ErrorKind::Usage, std::string("the ") + name + " axis range is not finite");
         if (a.count > 1 && !(a.max > a.min))
@@ -68,7 +70,8 @@ Status validateGrid(const GridSpec& grid) {
     };
     TS_TRY(check(grid.x, "x"));
     if (grid.y) TS_TRY(check(*grid.y, "y"));
-    if (grid.pointCount() > 100'000'000) return makeError(ErrorKind::Usage, "grid too large (over 1e8 points)");
+    if (grid.pointCount() > 100'000'000)
+        return makeError(ErrorKind::Usage, "grid too large (over 1e8 points)");
     return Status::ok();
 }
 
@@ -93,7 +96,8 @@ RefinementPlan planRefinement(int64_t nx, int64_t ny, bool progressive) {
     if (progressive) {
         // Coarsest level keeps at least ~5 points along the longer axis.
         const int64_t span = std::max(nx, ny) - 1;
-        while (span / (stride * 2) >= 4) stride *= 2;
+        while (span / (stride * 2) >= 4)
+            stride *= 2;
     }
     std::vector<uint8_t> taken(static_cast<size_t>(nx * ny), 0);
     for (; stride >= 1; stride /= 2) {

@@ -37,10 +37,10 @@ Status validateGrid(const GridSpec& grid);
 // Values on a grid. Flat index k = iy * nx + ix (x fastest), which is also the order the reference scripts
 // fill their arrays in (numpy.meshgrid(x, y) raveled), so files round-trip without transposes.
 struct Surface {
-    std::vector<double> x;       // coordinates along the x direction
-    std::vector<double> y;       // empty for a 1D surface
-    std::vector<double> loss;    // mean cross-entropy; NaN where the model produced NaN
-    std::vector<double> acc;     // accuracy in percent (as the reference scripts store it)
+    std::vector<double> x;         // coordinates along the x direction
+    std::vector<double> y;         // empty for a 1D surface
+    std::vector<double> loss;      // mean cross-entropy; NaN where the model produced NaN
+    std::vector<double> acc;       // accuracy in percent (as the reference scripts store it)
     std::vector<uint8_t> computed; // 1 where loss/acc hold a value (progressive or cancelled runs)
 
     int64_t nx() const { return static_cast<int64_t>(x.size()); }

@@ -11,7 +11,8 @@ namespace ts::landscape {
 
 int64_t HostArray::numel() const {
     int64_t n = 1;
-    for (auto s : shape) n *= s;
+    for (auto s : shape)
+        n *= s;
     return n;
 }
 
@@ -72,22 +73,28 @@ Expected<Handle> openFile(const std::string& path, bool write) {
 
 Expected<Handle> createFile(const std::string& path) {
     Handle f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    if (!f.valid()) return fileError(path, "cannot create HDF5 file (check the folder exists and is writable)");
+    if (!f.valid())
+        return fileError(path, "cannot create HDF5 file (check the folder exists and is writable)");
     return f;
 }
 
-bool exists(hid_t loc, const std::string& name) { return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0; }
+bool exists(hid_t loc, const std::string& name) {
+    return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0;
+}
 
 Status writeDataset(hid_t loc, const std::string& name, const HostArray& a, const std::string& path) {
     std::vector<hsize_t> dims(a.shape.begin(), a.shape.end());
-    Handle space(a.shape.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+    Handle space(a.shape.empty() ? H5Screate(H5S_SCALAR)
+                                 : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                  H5Sclose);
     const hid_t fileType = a.float64 ? H5T_IEEE_F64LE : H5T_IEEE_F32LE;
-    Handle ds(H5Dcreate2(loc, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    Handle ds(H5Dcreate2(loc, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+              H5Dclose);
     if (!ds.valid()) return fileError(path, "cannot create dataset '" + name + "'");
     if (static_cast<int64_t>(a.data.size()) != a.numel())
         return fileError(path, "dataset '" + name + "' data does not match its shape");
-    if (a.numel() > 0 && H5Dwrite(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()) < 0)
+    if (a.numel() > 0 &&
+        H5Dwrite(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()) < 0)
         return fileError(path, "cannot write dataset '" + name + "'");
     return Status::ok();
 }
@@ -108,7 +115,8 @@ Expected<HostArray> readDataset(hid_t loc, const std::string& name, const std::s
     a.shape.assign(dims.begin(), dims.end());
     a.float64 = cls == H5T_FLOAT && H5Tget_size(type.get()) >= 8;
     a.data.resize(static_cast<size_t>(a.numel()));
-    if (a.numel() > 0 && H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()) < 0)
+    if (a.numel() > 0 &&
+        H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()) < 0)
         return fileError(path, "cannot read dataset '" + name + "'");
     return a;
 }
@@ -118,21 +126,24 @@ Status writeString(hid_t loc, const std::string& name, const std::string& value,
     H5Tset_size(type.get(), H5T_VARIABLE);
     H5Tset_cset(type.get(), H5T_CSET_UTF8);
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-    Handle ds(H5Dcreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    Handle ds(H5Dcreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+              H5Dclose);
     const char* p = value.c_str();
     if (!ds.valid() || H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p) < 0)
         return fileError(path, "cannot write '" + name + "'");
     return Status::ok();
 }
 
-Status writeStringAttribute(hid_t loc, const std::string& name, const std::string& value, const std::string& path) {
+Status writeStringAttribute(hid_t loc, const std::string& name, const std::string& value,
+                            const std::string& path) {
     Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(type.get(), H5T_VARIABLE);
     H5Tset_cset(type.get(), H5T_CSET_UTF8);
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
     Handle at(H5Acreate2(loc, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
     const char* p = value.c_str();
-    if (!at.valid() || H5Awrite(at.get(), type.get(), &p) < 0) return fileError(path, "cannot write attribute " + name);
+    if (!at.valid() || H5Awrite(at.get(), type.get(), &p) < 0)
+        return fileError(path, "cannot write attribute " + name);
     return Status::ok();
 }
 
@@ -141,7 +152,8 @@ void readStringAttributes(hid_t loc, std::map<std::string, std::string>& out) {
     H5O_info_t info;
     if (H5Oget_info2(loc, &info, H5O_INFO_NUM_ATTRS) < 0) return;
     for (hsize_t i = 0; i < info.num_attrs; ++i) {
-        Handle at(H5Aopen_by_idx(loc, ".", H5_INDEX_NAME, H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+        Handle at(H5Aopen_by_idx(loc, ".", H5_INDEX_NAME, H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT),
+                  H5Aclose);
         if (!at.valid()) continue;
         char name[256] = {};
         H5Aget_name(at.get(), sizeof(name) - 1, name);
@@ -166,10 +178,12 @@ void readStringAttributes(hid_t loc, std::map<std::string, std::string>& out) {
     }
 }
 
-Status writeList(hid_t file, const std::string& group, const std::vector<HostArray>& list, const std::string& path) {
+Status writeList(hid_t file, const std::string& group, const std::vector<HostArray>& list,
+                 const std::string& path) {
     Handle g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
     if (!g.valid()) return fileError(path, "cannot create group '" + group + "'");
-    for (size_t i = 0; i < list.size(); ++i) TS_TRY(writeDataset(g.get(), std::to_string(i), list[i], path));
+    for (size_t i = 0; i < list.size(); ++i)
+        TS_TRY(writeDataset(g.get(), std::to_string(i), list[i], path));
     return Status::ok();
 }
 
@@ -181,8 +195,9 @@ Expected<std::vector<HostArray>> readList(hid_t file, const std::string& group, 
     std::vector<HostArray> out;
     for (hsize_t i = 0; i < info.nlinks; ++i) {
         auto a = readDataset(g.get(), std::to_string(i), path);
-        if (!a) return fileError(path, "group '" + group + "' must hold datasets 0.." +
-                                           std::to_string(info.nlinks - 1) + ": " + a.error().message);
+        if (!a)
+            return fileError(path, "group '" + group + "' must hold datasets 0.." +
+                                       std::to_string(info.nlinks - 1) + ": " + a.error().message);
         out.push_back(std::move(a.value()));
     }
     return out;
@@ -205,11 +220,13 @@ Status writeDirectionsFile(const std::string& path, const DirectionsFile& file) 
     TS_TRY(writeList(f->get(), "xdirection", file.x, path));
     if (!file.y.empty()) TS_TRY(writeList(f->get(), "ydirection", file.y, path));
     if (!file.explainedVarianceRatio.empty()) {
-        TS_TRY(writeDataset(f->get(), "explained_variance_ratio_", vector1d(file.explainedVarianceRatio), path));
+        TS_TRY(
+            writeDataset(f->get(), "explained_variance_ratio_", vector1d(file.explainedVarianceRatio), path));
         TS_TRY(writeDataset(f->get(), "singular_values_", vector1d(file.singularValues), path));
         TS_TRY(writeDataset(f->get(), "explained_variance_", vector1d(file.explainedVariance), path));
     }
-    for (const auto& [k, v] : file.attributes) TS_TRY(writeStringAttribute(f->get(), k, v, path));
+    for (const auto& [k, v] : file.attributes)
+        TS_TRY(writeStringAttribute(f->get(), k, v, path));
     if (H5Fflush(f->get(), H5F_SCOPE_GLOBAL) < 0) return fileError(path, "cannot flush");
     return Status::ok();
 }
@@ -226,7 +243,8 @@ Expected<DirectionsFile> readDirectionsFile(const std::string& path) {
     auto f = openFile(path, false);
     if (!f) return f.error();
     DirectionsFile out;
-    if (!exists(f->get(), "xdirection")) return fileError(path, "not a directions file (no 'xdirection' group)");
+    if (!exists(f->get(), "xdirection"))
+        return fileError(path, "not a directions file (no 'xdirection' group)");
     auto x = readList(f->get(), "xdirection", path);
     if (!x) return x.error();
     out.x = std::move(x.value());
@@ -235,8 +253,8 @@ Expected<DirectionsFile> readDirectionsFile(const std::string& path) {
         if (!y) return y.error();
         out.y = std::move(y.value());
         if (out.y.size() != out.x.size())
-            return fileError(path, "xdirection has " + std::to_string(out.x.size()) + " arrays but ydirection has " +
-                                       std::to_string(out.y.size()));
+            return fileError(path, "xdirection has " + std::to_string(out.x.size()) +
+                                       " arrays but ydirection has " + std::to_string(out.y.size()));
     }
     const auto optional1d = [&](const char* name, std::vector<double>& dst) -> Status {
         if (!exists(f->get(), name)) return Status::ok();
@@ -268,7 +286,8 @@ Status writeSurfaceFile(const std::string& path, const Surface& s, const std::st
         a.shape = s.is2d() ? std::vector<int64_t>{s.nx(), s.ny()} : std::vector<int64_t>{s.nx()};
         a.float64 = true;
         a.data.resize(n);
-        for (size_t k = 0; k < n; ++k) a.data[k] = s.computed[k] ? v[k] : -1.0; // the reference's "to do"
+        for (size_t k = 0; k < n; ++k)
+            a.data[k] = s.computed[k] ? v[k] : -1.0; // the reference's "to do"
         return a;
     };
     TS_TRY(writeDataset(f->get(), metricPrefix + "_loss", metric(s.loss), path));
@@ -299,12 +318,14 @@ Expected<Surface> readSurfaceFile(const std::string& path, const std::string& me
                                    " values but the coordinates make " + std::to_string(n));
     s.loss = loss->data;
     s.computed.resize(n);
-    for (size_t k = 0; k < n; ++k) s.computed[k] = !(s.loss[k] < 0); // NaN counts as computed
+    for (size_t k = 0; k < n; ++k)
+        s.computed[k] = !(s.loss[k] < 0); // NaN counts as computed
     s.acc.assign(n, std::numeric_limits<double>::quiet_NaN());
     if (exists(f->get(), metricPrefix + "_acc")) {
         auto acc = readDataset(f->get(), metricPrefix + "_acc", path);
         if (!acc) return acc.error();
-        if (acc->data.size() != n) return fileError(path, metricPrefix + "_acc does not match the coordinates");
+        if (acc->data.size() != n)
+            return fileError(path, metricPrefix + "_acc does not match the coordinates");
         s.acc = acc->data;
     }
     for (size_t k = 0; k < n; ++k)
@@ -312,7 +333,8 @@ Expected<Surface> readSurfaceFile(const std::string& path, const std::string& me
     return s;
 }
 
-Status writeArray(const std::string& path, const std::string& dataset, const HostArray& array, bool truncate) {
+Status writeArray(const std::string& path, const std::string& dataset, const HostArray& array,
+                  bool truncate) {
     QuietErrors quiet;
     Expected<Handle> f = truncate || !std::filesystem::exists(path) ? createFile(path) : openFile(path, true);
     if (!f) return f.status();

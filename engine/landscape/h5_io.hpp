@@ -30,9 +30,10 @@ struct HostArray {
 
 struct DirectionsFile {
     std::vector<HostArray> x;
-    std::vector<HostArray> y; // empty: 1D
+    std::vector<HostArray> y;                                                      // empty: 1D
     std::vector<double> explainedVarianceRatio, singularValues, explainedVariance; // PCA only
-    std::map<std::string, std::string> attributes; // tensorscape metadata (norm, ignore, seed), root attributes
+    std::map<std::string, std::string>
+        attributes; // tensorscape metadata (norm, ignore, seed), root attributes
 };
 
 Status writeDirectionsFile(const std::string& path, const DirectionsFile& file);

@@ -29,7 +29,9 @@ double displayOf(double v, double clamp, const MeshOptions& opt) {
     return v;
 }
 
-Point3 fromGlm(const glm::vec3& v) { return {v.x, v.y, v.z}; }
+Point3 fromGlm(const glm::vec3& v) {
+    return {v.x, v.y, v.z};
+}
 
 } // namespace
 
@@ -40,7 +42,8 @@ double clampFor(const std::vector<double>& values, bool logScale) {
     if (finite.empty()) return std::numeric_limits<double>::max();
     const double maxV = *std::max_element(finite.begin(), finite.end());
     if (logScale) return maxV;
-    std::nth_element(finite.begin(), finite.begin() + static_cast<std::ptrdiff_t>(finite.size() / 2), finite.end());
+    std::nth_element(finite.begin(), finite.begin() + static_cast<std::ptrdiff_t>(finite.size() / 2),
+                     finite.end());
     const double median = finite[finite.size() / 2];
     return median > 0 ? std::min(maxV, 10.0 * median) : maxV;
 }
@@ -97,7 +100,8 @@ HeightFieldMesh buildHeightField(const Surface& s, const MeshOptions& opt) {
         return glm::vec3(v.position[0], v.position[1], v.position[2]);
     };
     const auto valid = [&](int64_t ix, int64_t iy) {
-        return ix >= 0 && iy >= 0 && ix < m.nx && iy < m.ny && m.vertices[static_cast<size_t>(iy * m.nx + ix)].valid > 0;
+        return ix >= 0 && iy >= 0 && ix < m.nx && iy < m.ny &&
+               m.vertices[static_cast<size_t>(iy * m.nx + ix)].valid > 0;
     };
     for (int64_t iy = 0; iy < m.ny; ++iy)
         for (int64_t ix = 0; ix < m.nx; ++ix) {
@@ -118,7 +122,8 @@ HeightFieldMesh buildHeightField(const Surface& s, const MeshOptions& opt) {
     // Triangles: cells whose four corners are valid.
     for (int64_t iy = 0; iy + 1 < m.ny; ++iy)
         for (int64_t ix = 0; ix + 1 < m.nx; ++ix) {
-            if (!valid(ix, iy) || !valid(ix + 1, iy) || !valid(ix, iy + 1) || !valid(ix + 1, iy + 1)) continue;
+            if (!valid(ix, iy) || !valid(ix + 1, iy) || !valid(ix, iy + 1) || !valid(ix + 1, iy + 1))
+                continue;
             const auto i00 = static_cast<uint32_t>(iy * m.nx + ix), i10 = i00 + 1;
             const auto i01 = static_cast<uint32_t>((iy + 1) * m.nx + ix), i11 = i01 + 1;
             m.indices.insert(m.indices.end(), {i00, i10, i11, i00, i11, i01});
@@ -220,10 +225,13 @@ bool surfacePoint(const HeightFieldMesh& m, const Surface& s, double a, double b
         fy = 0.5; // the middle of the 1D ribbon
     }
     const double eps = 1e-9;
-    if (fx < -eps || fy < -eps || fx > static_cast<double>(m.nx - 1) + eps || fy > static_cast<double>(m.ny - 1) + eps)
+    if (fx < -eps || fy < -eps || fx > static_cast<double>(m.nx - 1) + eps ||
+        fy > static_cast<double>(m.ny - 1) + eps)
         return false;
-    const int64_t ix = std::clamp<int64_t>(static_cast<int64_t>(std::floor(fx)), 0, std::max<int64_t>(m.nx - 2, 0));
-    const int64_t iy = std::clamp<int64_t>(static_cast<int64_t>(std::floor(fy)), 0, std::max<int64_t>(m.ny - 2, 0));
+    const int64_t ix =
+        std::clamp<int64_t>(static_cast<int64_t>(std::floor(fx)), 0, std::max<int64_t>(m.nx - 2, 0));
+    const int64_t iy =
+        std::clamp<int64_t>(static_cast<int64_t>(std::floor(fy)), 0, std::max<int64_t>(m.ny - 2, 0));
     const int64_t jx = std::min(ix + 1, m.nx - 1), jy = std::min(iy + 1, m.ny - 1);
     const float tx = static_cast<float>(std::clamp(fx - static_cast<double>(ix), 0.0, 1.0));
     const float ty = static_cast<float>(std::clamp(fy - static_cast<double>(iy), 0.0, 1.0));
@@ -263,7 +271,8 @@ void addTrajectory(HeightFieldMesh& m, const Surface& s, const std::vector<std::
 ImageRgba8 renderTopDown(const HeightFieldMesh& m, int width, int height, Colormap map) {
     ImageRgba8 img(width, height);
     if (m.vertices.empty() || width <= 0 || height <= 0) return img;
-    const float ax = m.vertices.front().position[0], bx = m.vertices[static_cast<size_t>(m.nx - 1)].position[0];
+    const float ax = m.vertices.front().position[0],
+                bx = m.vertices[static_cast<size_t>(m.nx - 1)].position[0];
     const float az = m.vertices.front().position[2], bz = m.vertices.back().position[2]; // z = -b
     const auto put = [&](int x, int y, uint8_t r, uint8_t g, uint8_t b) {
         if (x < 0 || y < 0 || x >= width || y >= height) return;
@@ -293,7 +302,8 @@ ImageRgba8 renderTopDown(const HeightFieldMesh& m, int width, int height, Colorm
                 continue;
             }
             const float ux = static_cast<float>(fx - ix), uy = static_cast<float>(fy - iy);
-            const float v = (1 - uy) * ((1 - ux) * v00.value + ux * v10.value) + uy * ((1 - ux) * v01.value + ux * v11.value);
+            const float v = (1 - uy) * ((1 - ux) * v00.value + ux * v10.value) +
+                            uy * ((1 - ux) * v01.value + ux * v11.value);
             t[static_cast<size_t>(py) * width + px] = v;
             const Rgb8 c = sampleColormap(map, v);
             put(px, py, c.r, c.g, c.b);
@@ -316,7 +326,8 @@ ImageRgba8 renderTopDown(const HeightFieldMesh& m, int width, int height, Colorm
         const int steps = static_cast<int>(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
         for (int i = 0; i <= steps; ++i) {
             const float u = static_cast<float>(i) / steps;
-            const int x = static_cast<int>(std::lround(x0 + u * (x1 - x0))), y = static_cast<int>(std::lround(y0 + u * (y1 - y0)));
+            const int x = static_cast<int>(std::lround(x0 + u * (x1 - x0))),
+                      y = static_cast<int>(std::lround(y0 + u * (y1 - y0)));
             put(x, y, r, g, b);
             put(x + 1, y, r, g, b);
             put(x, y + 1, r, g, b);

@@ -17,11 +17,11 @@
 namespace ts::landscape {
 
 struct MeshOptions {
-    bool logScale = false;  // height = log(loss + logOffset), as the reference's h52vtp.py --log
+    bool logScale = false; // height = log(loss + logOffset), as the reference's h52vtp.py --log
     double logOffset = 0.1;
-    double clampMax = 0;    // losses above are drawn at this height; <= 0: automatic (see clampFor)
-    float heightScale = 0;  // world height of the displayed range; <= 0: 0.6 x the longer grid side
-    int contourLevels = 12; // evenly spaced in displayed height
+    double clampMax = 0;      // losses above are drawn at this height; <= 0: automatic (see clampFor)
+    float heightScale = 0;    // world height of the displayed range; <= 0: 0.6 x the longer grid side
+    int contourLevels = 12;   // evenly spaced in displayed height
     bool useAccuracy = false; // draw acc instead of loss
 };
 
@@ -37,11 +37,11 @@ static_assert(sizeof(MeshVertex) == 32);
 using Point3 = std::array<float, 3>;
 
 struct HeightFieldMesh {
-    int64_t nx = 0, ny = 0;           // vertex grid (a 1D surface becomes a 2-row ribbon)
-    std::vector<MeshVertex> vertices; // index iy * nx + ix
-    std::vector<uint32_t> indices;    // triangle list, counter-clockwise seen from above (+y)
-    std::vector<Point3> contourLines; // line list (pairs), lifted slightly above the surface
-    std::vector<float> contourValues; // per segment: normalised level in [0, 1]
+    int64_t nx = 0, ny = 0;            // vertex grid (a 1D surface becomes a 2-row ribbon)
+    std::vector<MeshVertex> vertices;  // index iy * nx + ix
+    std::vector<uint32_t> indices;     // triangle list, counter-clockwise seen from above (+y)
+    std::vector<Point3> contourLines;  // line list (pairs), lifted slightly above the surface
+    std::vector<float> contourValues;  // per segment: normalised level in [0, 1]
     std::vector<double> contourLosses; // per level: the loss value it marks
     bool hasMinimum = false;
     Point3 minimumPosition{};
@@ -62,14 +62,15 @@ double clampFor(const std::vector<double>& values, bool logScale);
 HeightFieldMesh buildHeightField(const Surface& surface, const MeshOptions& options = {});
 
 // Drapes a trajectory given in direction coordinates (a, b) over the mesh (bilinear heights).
-void addTrajectory(HeightFieldMesh& mesh, const Surface& surface, const std::vector<std::array<double, 2>>& path,
-                   const MeshOptions& options = {});
+void addTrajectory(HeightFieldMesh& mesh, const Surface& surface,
+                   const std::vector<std::array<double, 2>>& path, const MeshOptions& options = {});
 
 // The surface point above (a, b); false outside the grid or in a hole.
 bool surfacePoint(const HeightFieldMesh& mesh, const Surface& surface, double a, double b, Point3& out);
 
 // A top-down picture of the mesh for headless runs and tests: colormapped heights, holes dark grey, contour
 // lines black, trajectory white, minimum red, origin white ring. Not the 3D renderer.
-ImageRgba8 renderTopDown(const HeightFieldMesh& mesh, int width, int height, Colormap map = Colormap::Viridis);
+ImageRgba8 renderTopDown(const HeightFieldMesh& mesh, int width, int height,
+                         Colormap map = Colormap::Viridis);
 
 } // namespace ts::landscape

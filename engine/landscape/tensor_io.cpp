@@ -21,8 +21,10 @@ torch::Tensor fromHostArray(const HostArray& a) {
 Status saveDirections(const std::string& path, const Directions& dirs,
                       const std::map<std::string, std::string>& attributes) {
     DirectionsFile f;
-    for (const auto& t : dirs.x) f.x.push_back(toHostArray(t.to(torch::kFloat32)));
-    for (const auto& t : dirs.y) f.y.push_back(toHostArray(t.to(torch::kFloat32)));
+    for (const auto& t : dirs.x)
+        f.x.push_back(toHostArray(t.to(torch::kFloat32)));
+    for (const auto& t : dirs.y)
+        f.y.push_back(toHostArray(t.to(torch::kFloat32)));
     f.explainedVarianceRatio = dirs.explainedVarianceRatio;
     f.singularValues = dirs.singularValues;
     f.explainedVariance = dirs.explainedVariance;
@@ -34,8 +36,10 @@ Expected<Directions> loadDirections(const std::string& path) {
     auto f = readDirectionsFile(path);
     if (!f) return f.error();
     Directions d;
-    for (const auto& a : f->x) d.x.push_back(fromHostArray(a));
-    for (const auto& a : f->y) d.y.push_back(fromHostArray(a));
+    for (const auto& a : f->x)
+        d.x.push_back(fromHostArray(a));
+    for (const auto& a : f->y)
+        d.y.push_back(fromHostArray(a));
     d.explainedVarianceRatio = f->explainedVarianceRatio;
     d.singularValues = f->singularValues;
     d.explainedVariance = f->explainedVariance;

@@ -25,19 +25,22 @@ std::filesystem::path tempDir() {
 
 int run(std::vector<std::string> args) {
     std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
+    for (auto& a : args)
+        argv.push_back(a.data());
     return runLandscapeCommand(static_cast<int>(argv.size()), argv.data());
 }
 
-std::string path(const char* name) { return (tempDir() / name).string(); }
+std::string path(const char* name) {
+    return (tempDir() / name).string();
+}
 
 } // namespace
 
 TEST(LandscapeCommand, ToySurfaceMatchesModelLossAndReusesDirections) {
     const auto out = path("spirals.h5"), dirs = path("spirals.dirs.h5");
     std::filesystem::remove(dirs);
-    ASSERT_EQ(run({"--model", "builtin:mlp", "--data", "spirals", "--limit", "300", "--grid", "9", "--out", out,
-                   "--directions", dirs, "--seed", "5", "--quiet"}),
+    ASSERT_EQ(run({"--model", "builtin:mlp", "--data", "spirals", "--limit", "300", "--grid", "9", "--out",
+                   out, "--directions", dirs, "--seed", "5", "--quiet"}),
               0);
     auto s = readSurfaceFile(out);
     ASSERT_TRUE(s) << s.error().message;
@@ -55,8 +58,8 @@ TEST(LandscapeCommand, ToySurfaceMatchesModelLossAndReusesDirections) {
     ASSERT_TRUE(model);
     torch::NoGradGuard g;
     (*model)->setTraining(false);
-    const double want = torch::nn::functional::cross_entropy((*model)->forward(split->train.inputs).to(torch::kFloat64),
-                                                             split->train.labels)
+    const double want = torch::nn::functional::cross_entropy(
+                            (*model)->forward(split->train.inputs).to(torch::kFloat64), split->train.labels)
                             .item<double>();
     EXPECT_NEAR(s->loss[s->index(4, 4)], want, 1e-5 * want);
     // Second run reads the directions file: same surface.
@@ -66,7 +69,8 @@ TEST(LandscapeCommand, ToySurfaceMatchesModelLossAndReusesDirections) {
               0);
     auto s2 = readSurfaceFile(out2);
     ASSERT_TRUE(s2);
-    for (size_t k = 0; k < s->loss.size(); ++k) EXPECT_NEAR(s2->loss[k], s->loss[k], 1e-5 * s->loss[k]) << k;
+    for (size_t k = 0; k < s->loss.size(); ++k)
+        EXPECT_NEAR(s2->loss[k], s->loss[k], 1e-5 * s->loss[k]) << k;
 }
 
 TEST(LandscapeCommand, OneDimensionalAxis) {

@@ -64,7 +64,8 @@ TEST(Grid, RefinementVisitsEveryPointOnceCoarseFirst) {
         const auto plan = planRefinement(nx, ny, true);
         std::set<int64_t> seen;
         for (const auto& level : plan.levels)
-            for (auto k : level) EXPECT_TRUE(seen.insert(k).second) << "point " << k << " twice";
+            for (auto k : level)
+                EXPECT_TRUE(seen.insert(k).second) << "point " << k << " twice";
         EXPECT_EQ(static_cast<int64_t>(seen.size()), nx * ny);
         EXPECT_EQ(plan.strides.back(), 1);
         // Level 0 is a lattice: every point is a multiple of the first stride.
@@ -87,16 +88,17 @@ TEST(Grid, PreviewFillsFromCoarseLattice) {
             s.computed[s.index(ix, iy)] = 1;
         }
     const auto p = previewFilled(s, 2);
-    EXPECT_EQ(p.loss[p.index(3, 1)], 2.0); // from (2, 0)
+    EXPECT_EQ(p.loss[p.index(3, 1)], 2.0);  // from (2, 0)
     EXPECT_EQ(p.loss[p.index(4, 3)], 24.0); // from (4, 2)
     EXPECT_FALSE(p.computed[p.index(3, 1)]);
 }
 
 TEST(SurfaceFile, RoundTripKeepsNaNAndMissingPoints) {
     GridSpec g{{-1, 1, 6}, GridAxis{-0.5, 2, 4}};
-    Surface s = analytic(g, [](double a, double b) { return 2.0 + a * a + 3 * b; }); // >= 0.5: losses are never negative
-    s.loss[s.index(2, 1)] = kNaN; // the model's NaN: computed, kept
-    s.computed[s.index(5, 3)] = 0; // not computed: written as -1
+    Surface s = analytic(
+        g, [](double a, double b) { return 2.0 + a * a + 3 * b; }); // >= 0.5: losses are never negative
+    s.loss[s.index(2, 1)] = kNaN;                                   // the model's NaN: computed, kept
+    s.computed[s.index(5, 3)] = 0;                                  // not computed: written as -1
     const auto path = (tempDir() / "surface_roundtrip.h5").string();
     ASSERT_TRUE(writeSurfaceFile(path, s, "dirs.h5"));
     auto back = readSurfaceFile(path);
@@ -106,8 +108,10 @@ TEST(SurfaceFile, RoundTripKeepsNaNAndMissingPoints) {
     for (size_t k = 0; k < s.loss.size(); ++k) {
         EXPECT_EQ(back->computed[k], s.computed[k]) << k;
         if (!s.computed[k]) continue;
-        if (std::isnan(s.loss[k])) EXPECT_TRUE(std::isnan(back->loss[k]));
-        else EXPECT_EQ(back->loss[k], s.loss[k]);
+        if (std::isnan(s.loss[k]))
+            EXPECT_TRUE(std::isnan(back->loss[k]));
+        else
+            EXPECT_EQ(back->loss[k], s.loss[k]);
         EXPECT_EQ(back->acc[k], s.acc[k]);
     }
     // The reference's dataset shape: [len(x), len(y)].
@@ -124,13 +128,18 @@ TEST(SurfaceFile, ErrorsNameTheFile) {
     EXPECT_NE(e.error().message.find(missing), std::string::npos);
     EXPECT_EQ(e.error().exitCode(), 2);
     const auto text = (tempDir() / "not_hdf5.h5").string();
-    { std::FILE* f = std::fopen(text.c_str(), "w"); std::fputs("hello", f); std::fclose(f); }
+    {
+        std::FILE* f = std::fopen(text.c_str(), "w");
+        std::fputs("hello", f);
+        std::fclose(f);
+    }
     EXPECT_FALSE(readSurfaceFile(text));
     EXPECT_FALSE(readDirectionsFile(text));
     EXPECT_FALSE(directionsFileExists(text));
     // A surface file is not a directions file.
     const auto surf = (tempDir() / "only_surface.h5").string();
-    ASSERT_TRUE(writeSurfaceFile(surf, analytic({{0, 1, 2}, GridAxis{0, 1, 2}}, [](double, double) { return 1.0; }), ""));
+    ASSERT_TRUE(writeSurfaceFile(
+        surf, analytic({{0, 1, 2}, GridAxis{0, 1, 2}}, [](double, double) { return 1.0; }), ""));
     auto d = readDirectionsFile(surf);
     ASSERT_FALSE(d);
     EXPECT_NE(d.error().message.find("xdirection"), std::string::npos);
@@ -175,7 +184,8 @@ TEST(Mesh, NaNCellsAreHolesAndContoursAreCircles) {
     o.clampMax = 10;
     const auto m = buildHeightField(s, o);
     const uint32_t hole = static_cast<uint32_t>(hy * 41 + hx);
-    for (auto i : m.indices) EXPECT_NE(i, hole);
+    for (auto i : m.indices)
+        EXPECT_NE(i, hole);
     EXPECT_EQ(m.indices.size(), (40u * 40u - 4u) * 6u); // the 4 cells around the hole are gone
     EXPECT_EQ(m.vertices[hole].valid, 0.0f);
     ASSERT_EQ(m.contourLosses.size(), 5u);
@@ -184,7 +194,8 @@ TEST(Mesh, NaNCellsAreHolesAndContoursAreCircles) {
     for (size_t i = 0; i < m.contourLines.size(); ++i) {
         const auto& p = m.contourLines[i];
         const double r2 = p[0] * p[0] + p[2] * p[2];
-        const double level = m.contourLosses[static_cast<size_t>(std::lround(m.contourValues[i / 2] * 6)) - 1];
+        const double level =
+            m.contourLosses[static_cast<size_t>(std::lround(m.contourValues[i / 2] * 6)) - 1];
         // Linear interpolation along a cell edge of a quadratic: error below the cell's curvature term.
         EXPECT_NEAR(r2, level, 0.01) << "segment point " << i;
     }
@@ -224,7 +235,8 @@ TEST(Mesh, TrajectoryLiesOnSurfaceAndBreaksOutsideTheGrid) {
     o.clampMax = 100;
     auto m = buildHeightField(s, o);
     std::vector<std::array<double, 2>> path;
-    for (int t = 0; t <= 10; ++t) path.push_back({-0.9 + 0.17 * t, 0.8 - 0.13 * t});
+    for (int t = 0; t <= 10; ++t)
+        path.push_back({-0.9 + 0.17 * t, 0.8 - 0.13 * t});
     path.push_back({3.0, 3.0}); // off the grid: a break
     path.push_back({0.0, 0.0});
     path.push_back({0.1, 0.1});
@@ -255,10 +267,12 @@ TEST(Mesh, PreviewPictureShowsHolesMarkersAndContours) {
         return 0.3 + (a * a - 0.4) * (a * a - 0.4) * 3 + 1.5 * b * b + 0.2 * a + 0.1 * std::sin(6 * b);
     });
     for (int64_t iy = 38; iy < 44; ++iy)
-        for (int64_t ix = 5; ix < 12; ++ix) s.loss[s.index(ix, iy)] = kNaN;
+        for (int64_t ix = 5; ix < 12; ++ix)
+            s.loss[s.index(ix, iy)] = kNaN;
     auto m = buildHeightField(s, MeshOptions{});
     std::vector<std::array<double, 2>> path;
-    for (int t = 0; t <= 40; ++t) path.push_back({0.9 - 0.04 * t, 0.9 * std::exp(-0.08 * t) * std::cos(0.3 * t)});
+    for (int t = 0; t <= 40; ++t)
+        path.push_back({0.9 - 0.04 * t, 0.9 * std::exp(-0.08 * t) * std::cos(0.3 * t)});
     addTrajectory(m, s, path);
     const auto img = renderTopDown(m, 256, 256);
     const auto file = (tempDir() / "landscape_preview.png").string();

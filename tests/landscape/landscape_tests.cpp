@@ -48,7 +48,8 @@ std::unique_ptr<SequentialModel> makeModel(const std::vector<int64_t>& widths, u
 double lossOf(ts::capture::Model& model, const EvalSet& d) {
     torch::NoGradGuard g;
     model.setTraining(false);
-    return torch::nn::functional::cross_entropy(model.forward(d.inputs).to(torch::kFloat64), d.targets).item<double>();
+    return torch::nn::functional::cross_entropy(model.forward(d.inputs).to(torch::kFloat64), d.targets)
+        .item<double>();
 }
 
 double accOf(ts::capture::Model& model, const EvalSet& d) {
@@ -65,7 +66,8 @@ TensorList randomWeights(uint64_t seed) {
 std::vector<std::array<double, 2>> gridPoints(int nx, int ny) {
     std::vector<std::array<double, 2>> pts;
     for (int j = 0; j < ny; ++j)
-        for (int i = 0; i < nx; ++i) pts.push_back({-1.0 + 2.0 * i / (nx - 1), -1.0 + 2.0 * j / (ny - 1)});
+        for (int i = 0; i < nx; ++i)
+            pts.push_back({-1.0 + 2.0 * i / (nx - 1), -1.0 + 2.0 * j / (ny - 1)});
     return pts;
 }
 
@@ -92,7 +94,8 @@ TEST(Directions, FilterNormMatchesFloat64Reference) {
             const double dn = d[f].to(torch::kFloat64).norm().item<double>();
             EXPECT_NEAR(dn, wn, 1e-5 * wn) << "tensor " << i << " filter " << f;
             const auto want = r64[f] * (wn / (rn + 1e-10));
-            EXPECT_LT((d[f].to(torch::kFloat64) - want).abs().max().item<double>(), 1e-5 * (1 + want.abs().max().item<double>()));
+            EXPECT_LT((d[f].to(torch::kFloat64) - want).abs().max().item<double>(),
+                      1e-5 * (1 + want.abs().max().item<double>()));
         }
     }
     // y is the next draw from the same generator (as the reference: x then y after one manual_seed).
@@ -107,7 +110,8 @@ TEST(Directions, IgnoreNoneCopiesWeightsAndOtherNorms) {
     const auto raw = gaussianLike(weights, gen);
     const auto run = [&](Norm n, Ignore ig) {
         TensorList d;
-        for (auto& t : raw) d.push_back(t.clone());
+        for (auto& t : raw)
+            d.push_back(t.clone());
         normalizeDirection(d, weights, {n, ig});
         return d;
     };
@@ -115,7 +119,8 @@ TEST(Directions, IgnoreNoneCopiesWeightsAndOtherNorms) {
     EXPECT_TRUE(torch::equal(none[1], weights[1])) << "1-D entries equal the weights when not ignored";
     EXPECT_TRUE(torch::equal(none[4], weights[4]));
     // layer: whole-tensor norm equals the weights' norm.
-    EXPECT_NEAR(none[2].norm().item<double>(), weights[2].norm().item<double>(), 1e-4 * weights[2].norm().item<double>());
+    EXPECT_NEAR(none[2].norm().item<double>(), weights[2].norm().item<double>(),
+                1e-4 * weights[2].norm().item<double>());
     const auto w = run(Norm::Weight, Ignore::BiasBn);
     EXPECT_TRUE(torch::allclose(w[2], raw[2] * weights[2]));
     const auto plain = run(Norm::None, Ignore::BiasBn);
@@ -141,8 +146,15 @@ TEST(Directions, StatesFollowStateDictOrder) {
     SequentialModel model(ts::landscape::testing::makeCnn());
     const auto space = parameterSpace(model, DirType::States);
     // PyTorch's state_dict order for this Sequential: each module's parameters, then its buffers.
-    const std::vector<std::string> want = {"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
-                                           "1.running_var", "1.num_batches_tracked", "4.weight", "4.bias"};
+    const std::vector<std::string> want = {"0.weight",
+                                           "0.bias",
+                                           "1.weight",
+                                           "1.bias",
+                                           "1.running_mean",
+                                           "1.running_var",
+                                           "1.num_batches_tracked",
+                                           "4.weight",
+                                           "4.bias"};
     EXPECT_EQ(space.names, want);
     EXPECT_EQ(parameterSpace(model, DirType::Weights).names.size(), 6u);
 }
@@ -151,7 +163,8 @@ TEST(Directions, TargetDirectionAndShapeErrors) {
     const auto a = randomWeights(1), b = randomWeights(2);
     auto d = targetDirection(a, b);
     ASSERT_TRUE(d);
-    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose((*d)[i], b[i] - a[i]));
+    for (size_t i = 0; i < a.size(); ++i)
+        EXPECT_TRUE(torch::allclose((*d)[i], b[i] - a[i]));
     auto bad = b;
     bad[2] = torch::zeros({3, 3});
     auto e = targetDirection(a, bad);
@@ -167,7 +180,8 @@ TEST(Directions, PcaMatchesCovarianceEigenvectors) {
     std::vector<TensorList> traj;
     for (int t = 0; t < 12; ++t) {
         const double s = 1.0 - t / 11.0;
-        auto flat = u * (3.0 * s) + v * (std::sin(t * 0.9) * s) + torch::randn({40}, gen, torch::kFloat64) * 0.01;
+        auto flat =
+            u * (3.0 * s) + v * (std::sin(t * 0.9) * s) + torch::randn({40}, gen, torch::kFloat64) * 0.01;
         traj.push_back({final[0] + flat.narrow(0, 0, 20).view({5, 4}).to(torch::kFloat32),
                         final[1] + flat.narrow(0, 20, 5).to(torch::kFloat32),
                         final[2] + flat.narrow(0, 25, 15).view({3, 5}).to(torch::kFloat32)});
@@ -178,7 +192,8 @@ TEST(Directions, PcaMatchesCovarianceEigenvectors) {
     std::vector<torch::Tensor> rows;
     for (auto& w : traj) {
         TensorList d;
-        for (size_t i = 0; i < w.size(); ++i) d.push_back(w[i].to(torch::kFloat64) - final[i].to(torch::kFloat64));
+        for (size_t i = 0; i < w.size(); ++i)
+            d.push_back(w[i].to(torch::kFloat64) - final[i].to(torch::kFloat64));
         rows.push_back(flatten(d));
     }
     auto m = torch::stack(rows);
@@ -217,7 +232,8 @@ TEST(Directions, ProjectionRecoversPlaneCoordinates) {
     auto cs = projectTrajectory(traj, origin, dirs, Projection::Cos);
     ASSERT_TRUE(cs);
     const auto dx = flatten(dirs.x), dy = flatten(dirs.y);
-    const double want = (dx * coords[0][0] + dy * coords[0][1]).dot(dx).item<double>() / dx.norm().item<double>();
+    const double want =
+        (dx * coords[0][0] + dy * coords[0][1]).dot(dx).item<double>() / dx.norm().item<double>();
     EXPECT_NEAR((*cs)[0][0], want, 1e-6 * std::abs(want) + 1e-9);
 }
 
@@ -229,30 +245,35 @@ TEST(Kernels, CrossEntropyMatchesTorchIncludingNonFiniteRows) {
         auto z = torch::randn({7, n}, gen) * 4.0; // class-major [classes, n]
         const auto t = torch::randint(0, 7, {n}, gen);
         if (n > 100) {
-            z[2][5] = NAN;                                      // NaN: loss NaN
-            z[3][9] = std::numeric_limits<float>::infinity();  // +inf, not the target: loss inf
-            z[static_cast<int64_t>(t[11].item<int64_t>())][11] = std::numeric_limits<float>::infinity(); // inf - inf
+            z[2][5] = NAN;                                    // NaN: loss NaN
+            z[3][9] = std::numeric_limits<float>::infinity(); // +inf, not the target: loss inf
+            z[static_cast<int64_t>(t[11].item<int64_t>())][11] =
+                std::numeric_limits<float>::infinity();         // inf - inf
             z[1][20] = -std::numeric_limits<float>::infinity(); // -inf logit: finite loss unless target
-            z[4][30] = z[2][30];                                 // a tie: the first class wins
+            z[4][30] = z[2][30];                                // a tie: the first class wins
         }
         const auto zs = z.t().contiguous(); // [n, classes] as the unbatched path sees it
         for (int64_t i = 0; i < n; ++i) {
             double got = 0, want = 0, wantCorrect = 0;
             int64_t correct = 0;
             const auto zi = z.narrow(1, i, 1).contiguous();
-            ts::landscape::kernels::crossEntropyClassMajor(zi.data_ptr<float>(), 7, 1, t.narrow(0, i, 1).data_ptr<int64_t>(),
-                                                           &got, &correct);
+            ts::landscape::kernels::crossEntropyClassMajor(
+                zi.data_ptr<float>(), 7, 1, t.narrow(0, i, 1).data_ptr<int64_t>(), &got, &correct);
             accumulateLoss(zs.narrow(0, i, 1), t.narrow(0, i, 1), want, wantCorrect);
-            if (std::isnan(want)) EXPECT_TRUE(std::isnan(got)) << "n " << n << " row " << i;
-            else if (std::isinf(want)) EXPECT_EQ(got, want) << "n " << n << " row " << i;
-            else EXPECT_NEAR(got, want, 1e-6 * (1 + std::abs(want))) << "n " << n << " row " << i;
+            if (std::isnan(want))
+                EXPECT_TRUE(std::isnan(got)) << "n " << n << " row " << i;
+            else if (std::isinf(want))
+                EXPECT_EQ(got, want) << "n " << n << " row " << i;
+            else
+                EXPECT_NEAR(got, want, 1e-6 * (1 + std::abs(want))) << "n " << n << " row " << i;
             EXPECT_EQ(static_cast<double>(correct), wantCorrect) << "n " << n << " row " << i;
         }
         // Whole blocks at once (the vector path) against the sum over rows.
         double got = 0, want = 0, wantCorrect = 0;
         int64_t correct = 0;
         const auto finite = z.nan_to_num(0.0, 50.0, -50.0).contiguous();
-        ts::landscape::kernels::crossEntropyClassMajor(finite.data_ptr<float>(), 7, n, t.data_ptr<int64_t>(), &got, &correct);
+        ts::landscape::kernels::crossEntropyClassMajor(finite.data_ptr<float>(), 7, n, t.data_ptr<int64_t>(),
+                                                       &got, &correct);
         accumulateLoss(finite.t().contiguous(), t, want, wantCorrect);
         EXPECT_NEAR(got, want, 1e-6 * want);
         EXPECT_EQ(static_cast<double>(correct), wantCorrect);
@@ -358,7 +379,8 @@ TEST(Evaluator, ModelIsRestoredAndCancelStops) {
     ASSERT_TRUE(s);
     EXPECT_FALSE(s->complete());
     EXPECT_EQ(std::count(s->computed.begin(), s->computed.end(), 1), 5);
-    for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(space.live[i], before[i]));
+    for (size_t i = 0; i < before.size(); ++i)
+        EXPECT_TRUE(torch::equal(space.live[i], before[i]));
 }
 
 TEST(Evaluator, ProgressiveGridGoesCoarseToFineAndMatchesPoints) {
@@ -384,7 +406,8 @@ TEST(Evaluator, ProgressiveGridGoesCoarseToFineAndMatchesPoints) {
     EXPECT_EQ(lastDone, 21 * 17);
     ASSERT_GE(strides.size(), 2u);
     EXPECT_EQ(strides.back(), 1);
-    for (size_t i = 1; i < strides.size(); ++i) EXPECT_TRUE(strides[i - 1] == 0 || strides[i - 1] > strides[i]);
+    for (size_t i = 1; i < strides.size(); ++i)
+        EXPECT_TRUE(strides[i - 1] == 0 || strides[i - 1] > strides[i]);
     // Grid values are the point values at (x[ix], y[iy]) in flat order iy * nx + ix.
     auto pv = (*ev)->evaluateUnbatched({{s->x[3], s->y[12]}});
     ASSERT_TRUE(pv);
@@ -448,8 +471,10 @@ TEST(Evaluator, NanLossesAreKept) {
     for (int64_t iy = 0; iy < 3; ++iy)
         for (int64_t ix = 0; ix < 5; ++ix) {
             const double v = s->loss[s->index(ix, iy)];
-            if (s->x[static_cast<size_t>(ix)] > 0.3) EXPECT_TRUE(std::isnan(v)) << ix << "," << iy;
-            else EXPECT_TRUE(std::isfinite(v)) << ix << "," << iy;
+            if (s->x[static_cast<size_t>(ix)] > 0.3)
+                EXPECT_TRUE(std::isnan(v)) << ix << "," << iy;
+            else
+                EXPECT_TRUE(std::isfinite(v)) << ix << "," << iy;
         }
     EXPECT_TRUE(s->complete());
 }
@@ -470,7 +495,8 @@ TEST(Evaluator, BadInputIsAnError) {
     auto empty = (*ev)->evaluateGrid({{-1, 1, 0}, GridAxis{-1, 1, 3}});
     ASSERT_FALSE(empty);
     EXPECT_EQ(empty.error().exitCode(), 2);
-    auto noData = SurfaceEvaluator::create(*model, space, dirs, EvalSet{torch::zeros({0, 16}), torch::zeros({0})});
+    auto noData =
+        SurfaceEvaluator::create(*model, space, dirs, EvalSet{torch::zeros({0, 16}), torch::zeros({0})});
     EXPECT_FALSE(noData);
 }
 
@@ -503,7 +529,8 @@ TEST(Files, MismatchedDirectionsNameFileAndShape) {
     auto model = makeModel({16, 8, 3}, 62);
     const auto path = (tempDir() / "dirs_wrong_model.h5").string();
     auto other = makeModel({16, 9, 3}, 63);
-    ASSERT_TRUE(saveDirections(path, randomDirections(parameterSpace(*other, DirType::Weights).snapshot(), {}, 1, true)));
+    ASSERT_TRUE(saveDirections(
+        path, randomDirections(parameterSpace(*other, DirType::Weights).snapshot(), {}, 1, true)));
     auto dirs = loadDirections(path);
     ASSERT_TRUE(dirs);
     auto st = checkDirectionShapes(dirs->x, parameterSpace(*model, DirType::Weights), path, "xdirection");
@@ -522,8 +549,8 @@ bool pythonHasTorchAndH5py() {
 }
 
 int runFixture(const std::string& mode, const std::string& dir) {
-    const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) + "/tests/landscape/reference_fixture.py " +
-                            mode + " '" + dir + "'";
+    const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) +
+                            "/tests/landscape/reference_fixture.py " + mode + " '" + dir + "'";
     return std::system(cmd.c_str());
 }
 

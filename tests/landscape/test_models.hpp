@@ -17,15 +17,19 @@ class SequentialModel : public capture::Model {
         : m_seq(std::move(seq)), m_name(std::move(name)) {}
     std::string name() const override { return m_name; }
     torch::Tensor forward(const torch::Tensor& input) override { return m_seq->forward(input); }
-    capture::ForwardCapture forwardCapture(const torch::Tensor& input) override { return {forward(input), {}}; }
+    capture::ForwardCapture forwardCapture(const torch::Tensor& input) override {
+        return {forward(input), {}};
+    }
     capture::NamedTensors namedParameters() override {
         capture::NamedTensors out;
-        for (auto& p : m_seq->named_parameters(true)) out.emplace_back(p.key(), p.value());
+        for (auto& p : m_seq->named_parameters(true))
+            out.emplace_back(p.key(), p.value());
         return out;
     }
     capture::NamedTensors namedBuffers() override {
         capture::NamedTensors out;
-        for (auto& b : m_seq->named_buffers(true)) out.emplace_back(b.key(), b.value());
+        for (auto& b : m_seq->named_buffers(true))
+            out.emplace_back(b.key(), b.value());
         return out;
     }
     void setTraining(bool on) override { m_seq->train(on); }
@@ -40,16 +44,22 @@ class TorchScriptModel : public capture::Model {
   public:
     explicit TorchScriptModel(const std::string& path) : m_module(torch::jit::load(path)), m_path(path) {}
     std::string name() const override { return m_path; }
-    torch::Tensor forward(const torch::Tensor& input) override { return m_module.forward({input}).toTensor(); }
-    capture::ForwardCapture forwardCapture(const torch::Tensor& input) override { return {forward(input), {}}; }
+    torch::Tensor forward(const torch::Tensor& input) override {
+        return m_module.forward({input}).toTensor();
+    }
+    capture::ForwardCapture forwardCapture(const torch::Tensor& input) override {
+        return {forward(input), {}};
+    }
     capture::NamedTensors namedParameters() override {
         capture::NamedTensors out;
-        for (const auto& p : m_module.named_parameters(true)) out.emplace_back(p.name, p.value);
+        for (const auto& p : m_module.named_parameters(true))
+            out.emplace_back(p.name, p.value);
         return out;
     }
     capture::NamedTensors namedBuffers() override {
         capture::NamedTensors out;
-        for (const auto& b : m_module.named_buffers(true)) out.emplace_back(b.name, b.value);
+        for (const auto& b : m_module.named_buffers(true))
+            out.emplace_back(b.name, b.value);
         return out;
     }
     void setTraining(bool on) override { on ? m_module.train() : m_module.eval(); }
@@ -66,9 +76,12 @@ inline torch::nn::Sequential makeMlp(const std::vector<int64_t>& widths, const s
     for (size_t i = 0; i + 1 < widths.size(); ++i) {
         seq->push_back(torch::nn::Linear(widths[i], widths[i + 1]));
         if (i + 2 < widths.size()) {
-            if (act == "relu") seq->push_back(torch::nn::ReLU());
-            else if (act == "tanh") seq->push_back(torch::nn::Tanh());
-            else seq->push_back(torch::nn::GELU());
+            if (act == "relu")
+                seq->push_back(torch::nn::ReLU());
+            else if (act == "tanh")
+                seq->push_back(torch::nn::Tanh());
+            else
+                seq->push_back(torch::nn::GELU());
         }
     }
     return seq;
