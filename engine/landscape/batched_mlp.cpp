@@ -209,8 +209,10 @@ SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>&
     const size_t chunks = (points.size() + static_cast<size_t>(chunk) - 1) / static_cast<size_t>(chunk);
     const int64_t classes = m_layers.back().out;
     const int64_t* targets = m_targets.data_ptr<int64_t>();
-    // Chunks are independent: spread them over the pool (LibTorch's own intra-op threads stay as they are).
-    ThreadPool::global().parallelFor(chunks, 1, [&](size_t c0, size_t c1, unsigned) {
+    // Chunks are independent: spread them over the pool when LibTorch itself runs single-threaded (Debian's
+    // build); with a multi-threaded LibTorch the chunks run in order and its ops use its own threads, so the
+    // two kinds of threads never oversubscribe the cores.
+    const auto body = [&](size_t c0, size_t c1, unsigned) {
         torch::NoGradGuard noGrad; // thread-local
         for (size_t c = c0; c < c1; ++c) {
             const size_t begin = c * static_cast<size_t>(chunk);
@@ -230,7 +232,9 @@ SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>&
                 out[i].acc = 100.0 * static_cast<double>(correct) / static_cast<double>(n);
             }
         }
-    });
+    };
+    if (at::get_num_threads() == 1) ThreadPool::global().parallelFor(chunks, 1, body);
+    else body(0, chunks, 0);
     return out;
 }
 
