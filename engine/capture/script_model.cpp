@@ -358,7 +358,7 @@ class ScriptModel final : public Model {
     void setCapture(Surgery s) {
         m_layers = std::move(s.layers);
         m_capture = std::make_unique<torch::jit::GraphFunction>("forward_capture", std::move(s.graph), nullptr,
-                                                                torch::jit::ExecutorExecutionMode::SIMPLE);
+                                                                torch::jit::ExecutorExecutionMode::PROFILING);
     }
     void dropCapture() {
         m_capture.reset();

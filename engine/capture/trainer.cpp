@@ -16,6 +16,26 @@ namespace ts::capture {
 
 namespace {
 
+// True when no float32 word has an all-ones exponent (Inf or NaN). Integer ops, so it vectorises.
+__attribute__((target_clones("arch=x86-64-v3", "default"))) bool finiteWords(const uint32_t* w, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; ++i) bad |= static_cast<uint32_t>((w[i] & 0x7f800000u) == 0x7f800000u);
+    return bad == 0;
+}
+
+// Copy and check in one pass.
+__attribute__((target_clones("arch=x86-64-v3", "default"))) bool copyFiniteWords(const uint32_t* src, uint32_t* dst,
+                                                                                 size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const uint32_t w = src[i];
+        dst[i] = w;
+        bad |= static_cast<uint32_t>((w & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad == 0;
+}
+
+
 // Thrown inside a step when the numbers went bad; runStep() turns it into ErrorKind::Failed.
 struct HealthStop : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -26,7 +46,7 @@ std::string firstLine(const std::exception& e) {
     return what.substr(0, what.find('\n'));
 }
 
-// [batch x neurons] contiguous float32: a view when the tensor already is one (no copy).
+// [batch x neurons] contiguous float32: the tensor itself, or a view, when it already is one (no copy).
 torch::Tensor flatten2d(const torch::Tensor& t) {
     if (t.dim() == 2 && t.scalar_type() == torch::kFloat32 && t.is_contiguous()) return t;
     torch::Tensor f = t.dim() == 0 ? t.reshape({1, 1}) : t.reshape({t.size(0), -1});
@@ -39,6 +59,34 @@ torch::Tensor floatContiguous(const torch::Tensor& t) {
 }
 
 std::string shapeStr(const torch::Tensor& t) { return shapeString(std::vector<int64_t>(t.sizes().begin(), t.sizes().end())); }
+
+// Copies t (any layout and floating dtype) into dst as a contiguous float32 row-major block; returns whether
+// every element is finite. Contiguous float32 (the usual case) is copied and checked in one pass.
+bool copyChecked(const torch::Tensor& t, float* dst) {
+    const int64_t n = t.numel();
+    if (n == 0) return true;
+    if (!(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous())) {
+        torch::from_blob(dst, t.sizes(), torch::kFloat32).copy_(t);
+        return finiteWords(reinterpret_cast<const uint32_t*>(dst), size_t(n));
+    }
+    const auto* src = static_cast<const uint32_t*>(t.data_ptr());
+    auto* out = reinterpret_cast<uint32_t*>(dst);
+    constexpr int64_t kChunk = int64_t(1) << 18;
+    if (n <= kChunk) return copyFiniteWords(src, out, size_t(n));
+    std::atomic<bool> ok{true};
+    ThreadPool::global().parallelFor(size_t((n + kChunk - 1) / kChunk), 1, [&](size_t b, size_t e, unsigned) {
+        for (size_t c = b; c < e; ++c) {
+            const int64_t begin = int64_t(c) * kChunk;
+            if (!copyFiniteWords(src + begin, out + begin, size_t(std::min(kChunk, n - begin)))) ok = false;
+        }
+    });
+    return ok.load();
+}
+
+// A [rows x cols] float32 tensor over part of the snapshot buffer; it keeps the buffer alive.
+torch::Tensor arenaView(const torch::Tensor& arena, float* data, int64_t rows, int64_t cols) {
+    return torch::from_blob(data, {rows, cols}, [arena](void*) {}, torch::TensorOptions().dtype(torch::kFloat32));
+}
 
 // Copies of the parameters as float32, in one allocation: each copy is a tensor over a slice of the shared
 // buffer (from_blob keeps the buffer alive), so a snapshot costs one allocation and a memcpy per parameter.
@@ -92,16 +140,6 @@ const char* trainerStateName(TrainerState s) {
     return "?";
 }
 
-namespace {
-
-// True when no float32 word has an all-ones exponent (Inf or NaN). Integer ops, so it vectorises.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) bool finiteWords(const uint32_t* w, size_t n) {
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; ++i) bad |= static_cast<uint32_t>((w[i] & 0x7f800000u) == 0x7f800000u);
-    return bad == 0;
-}
-
-} // namespace
 
 bool allFinite(const torch::Tensor& t) {
     if (!t.defined() || t.numel() == 0 || !t.is_floating_point()) return true;
@@ -339,19 +377,6 @@ StepInfo Trainer::runStepImpl() {
     }
 
     if (capture) {
-        // One backward pass for the weight gradients and the captured activations' gradients.
-        std::vector<torch::Tensor> wrt = m_params;
-        std::vector<int> actIndex;
-        for (size_t i = 0; i < fc.activations.size(); ++i)
-            if (fc.activations[i].second.requires_grad()) {
-                actIndex.push_back(static_cast<int>(i));
-                wrt.push_back(fc.activations[i].second);
-            }
-        std::vector<torch::Tensor> grads = torch::autograd::grad({loss}, wrt, {}, false, false, true);
-        loss = torch::Tensor();
-        for (size_t i = 0; i < m_params.size(); ++i)
-            if (grads[i].defined()) m_params[i].mutable_grad() = grads[i];
-
         Snapshot s;
         s.step = stepNo;
         s.epoch = m_epoch;
@@ -359,20 +384,60 @@ StepInfo Trainer::runStepImpl() {
         s.accuracy = info.accuracy;
         s.learningRate = m_lr;
         s.labels = y;
-        s.layers.resize(fc.activations.size());
-        for (size_t i = 0; i < fc.activations.size(); ++i) {
+        const size_t L = fc.activations.size();
+        s.layers.resize(L);
+        // Copy mode: activations and their gradients go into one reused buffer (the one copy); the originals
+        // are dropped before the backward pass and gradients are copied as the backward pass produces them, so
+        // the step holds no more memory than an uncaptured one and the buffer's pages are not faulted in again.
+        // Move mode: the tensors themselves (no copy), alive until the consumer returns.
+        const bool copy = m_options.snapshotCopy;
+        float* base = nullptr;
+        if (copy) {
+            int64_t total = 0;
+            for (const auto& [name, act] : fc.activations) total += 2 * act.numel();
+            if (!m_arena.defined() || m_arena.numel() < total || m_arena.use_count() > 1)
+                m_arena = torch::empty({std::max<int64_t>(total, 1)}, torch::kFloat32);
+            base = m_arena.data_ptr<float>();
+        }
+        std::vector<char> actFinite(L, 1), gradFinite(L, 1), gradSeen(L, 0);
+        int64_t offset = 0;
+        for (size_t i = 0; i < L; ++i) {
             auto& [name, act] = fc.activations[i];
             LayerSnapshot& l = s.layers[i];
             l.name = std::move(name);
             l.shape.assign(act.sizes().begin() + (act.dim() > 0 ? 1 : 0), act.sizes().end());
-            l.activation = flatten2d(act.detach());
+            const int64_t rows = act.dim() > 0 ? act.size(0) : 1, count = act.numel();
+            const int64_t cols = count / std::max<int64_t>(rows, 1);
+            float* g = nullptr;
+            if (copy) {
+                float* a = base + offset;
+                g = a + count;
+                offset += 2 * count;
+                actFinite[i] = copyChecked(act.detach(), a);
+                l.activation = arenaView(m_arena, a, rows, cols);
+            } else {
+                l.activation = flatten2d(act.detach());
+                actFinite[i] = allFinite(l.activation);
+            }
+            if (act.requires_grad()) {
+                act.register_hook([&, i, g, rows, cols](const torch::Tensor& grad) {
+                    gradSeen[i] = 1;
+                    if (g) {
+                        gradFinite[i] = copyChecked(grad, g);
+                        s.layers[i].gradient = arenaView(m_arena, g, rows, cols);
+                    } else {
+                        s.layers[i].gradient = flatten2d(grad);
+                        gradFinite[i] = allFinite(s.layers[i].gradient);
+                    }
+                });
+            }
             act = torch::Tensor();
         }
-        for (size_t k = 0; k < actIndex.size(); ++k) {
-            torch::Tensor& g = grads[m_params.size() + k];
-            if (g.defined()) s.layers[actIndex[k]].gradient = flatten2d(g);
-            g = torch::Tensor();
-        }
+        fc = ForwardCapture();
+        logits = torch::Tensor();
+        loss.backward();
+        loss = torch::Tensor();
+
         const std::vector<int32_t>& paramLayer = paramLayers(s.layers);
         std::vector<torch::Tensor> values = copyParameters(m_params); // the one copy
         s.params.resize(m_params.size());
@@ -381,11 +446,23 @@ StepInfo Trainer::runStepImpl() {
             p.name = m_paramNames[i];
             p.layer = paramLayer[i];
             p.value = std::move(values[i]);
-            if (grads[i].defined()) p.grad = floatContiguous(grads[i]);
+            if (m_params[i].grad().defined()) p.grad = floatContiguous(m_params[i].grad());
         }
-        grads.clear();
-        fc = ForwardCapture();
-        s.health = checkHealth(s);
+        HealthReport& h = s.health;
+        for (size_t i = 0; i < L && h.firstBadActivation.empty(); ++i)
+            if (!actFinite[i]) h.firstBadActivation = s.layers[i].name;
+        for (size_t i = L; i-- > 0 && h.firstBadGradient.empty();)
+            if (gradSeen[i] && !gradFinite[i]) h.firstBadGradient = s.layers[i].name;
+        for (const auto& p : s.params)
+            if (!allFinite(p.value)) {
+                h.firstBadWeight = p.name;
+                break;
+            }
+        for (auto it = s.params.rbegin(); it != s.params.rend(); ++it)
+            if (!allFinite(it->grad)) {
+                h.firstBadWeightGradient = it->name;
+                break;
+            }
         {
             std::lock_guard<std::mutex> lk(m_mutex);
             m_health = s.health;

@@ -33,6 +33,10 @@ struct TrainOptions {
     int64_t evalBatch = 512;  // the fixed validation batch: the first evalBatch validation samples
     uint64_t seed = 0;        // shuffling order
     bool shuffle = true;      // false: samples in dataset order (tests)
+    // Snapshot tensors: true copies activations and their gradients into a buffer reused from snapshot to
+    // snapshot and releases the originals before the backward pass (peak memory as without capture); false
+    // hands over the tensors themselves (no copy, but they stay alive through the backward pass).
+    bool snapshotCopy = false;
 };
 
 // What each step reports. Steps count from 1.
@@ -65,9 +69,10 @@ struct ParamSnapshot {
     torch::Tensor grad;
 };
 
-// Everything captured at one step. Built without copying activations or gradients (weights are copied once,
-// because the optimizer updates them in place); released after the consumer returns unless the consumer
-// moves tensors out of it.
+// Everything captured at one step, each tensor copied at most once: activations and their gradients moved,
+// or (TrainOptions::snapshotCopy) copied into one buffer that the trainer reuses for the next snapshot unless
+// the consumer still holds a view of it; weights copied into one buffer (the optimizer updates the live ones
+// in place); weight gradients moved. Released after the consumer returns; a consumer keeps only what it keeps.
 struct Snapshot {
     int64_t step = 0, epoch = 0;
     double loss = 0.0, accuracy = 0.0, learningRate = 0.0;
@@ -155,6 +160,7 @@ class Trainer {
     std::vector<Model::LayerInfo> m_layerInfo;
     std::vector<std::string> m_paramLayerNames; // cache of paramLayers()
     std::vector<int32_t> m_paramLayer;
+    torch::Tensor m_arena; // snapshot buffer, reused while no consumer keeps a view of it
     std::unique_ptr<torch::optim::Optimizer> m_optimizer;
     torch::Tensor m_valInputs, m_valLabels;
     StepCallback m_stepCallback;

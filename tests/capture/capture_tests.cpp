@@ -71,6 +71,8 @@ TEST_P(ScriptFixture, ActivationsEqualEagerModules) {
 
 TEST_P(ScriptFixture, SnapshotGradientsEqualAutograd) {
     TS_REQUIRE_FIXTURES();
+    for (bool copy : {false, true}) {
+    SCOPED_TRACE(copy ? "snapshotCopy" : "moved");
     const auto ref = Reference::load(GetParam().name);
     auto model = mustLoad(fixture(GetParam().name), perSample(ref.get("input", "x")), GetParam().classes);
     ASSERT_TRUE(model);
@@ -86,6 +88,7 @@ TEST_P(ScriptFixture, SnapshotGradientsEqualAutograd) {
     o.shuffle = false;
     o.captureEvery = 1;
     o.maxSteps = 1;
+    o.snapshotCopy = copy;
     auto trainer = Trainer::create(*model, batchSplit(ref, GetParam().classes), o);
     ASSERT_TRUE(trainer.hasValue()) << trainer.error().message;
     int snapshots = 0;
@@ -116,6 +119,7 @@ TEST_P(ScriptFixture, SnapshotGradientsEqualAutograd) {
     const auto params = model->namedParameters();
     const auto& [firstName, firstParam] = params[0];
     EXPECT_FALSE(torch::allclose(firstParam, ref.get("param", firstName)));
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ScriptFixture,
@@ -402,6 +406,32 @@ TEST(Trainer, BackgroundThreadPausesStepsResumesAndStops) {
     EXPECT_TRUE((*t)->step().hasValue()); // after stop, stepping on the caller's thread works again
 }
 
+TEST(Trainer, CopiedSnapshotsKeptByTheConsumerStayIntact) {
+    torch::manual_seed(4);
+    auto data = loadDataset("spirals", {.samples = 200});
+    ASSERT_TRUE(data.hasValue());
+    auto model = mustLoad("builtin:mlp:8", {2}, 2);
+    auto t = Trainer::create(*model, data.value(), {.batchSize = 20, .maxSteps = 5, .captureEvery = 1, .snapshotCopy = true});
+    ASSERT_TRUE(t.hasValue());
+    torch::Tensor kept, keptCopy, keptGrad, keptGradCopy;
+    std::vector<const void*> buffers;
+    (*t)->setSnapshotConsumer([&](Snapshot& s) {
+        buffers.push_back(s.layers[0].activation.data_ptr());
+        if (s.step == 2) {
+            kept = s.layers[0].activation; // a consumer that keeps a tensor past its return
+            keptCopy = kept.clone();
+            keptGrad = s.layers[1].gradient;
+            keptGradCopy = keptGrad.clone();
+        }
+    });
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*t)->step().hasValue());
+    EXPECT_TRUE(torch::equal(kept, keptCopy));
+    EXPECT_TRUE(torch::equal(keptGrad, keptGradCopy));
+    ASSERT_EQ(buffers.size(), 5u);
+    EXPECT_EQ(buffers[0], buffers[1]); // released snapshot: its buffer is reused
+    EXPECT_NE(buffers[2], buffers[1]); // kept at step 2: step 3 gets a new buffer
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // Health.
 
@@ -457,12 +487,15 @@ TEST(Health, NanWeightStopsTrainingNamingTheLayer) {
 TEST(Health, InfiniteGradientNamesTheLayerInBackwardOrder) {
     TS_REQUIRE_FIXTURES();
     // fc2(sqrt(act(fc1(x)))): forward finite, d sqrt/dx = inf at the ReLU's zeros.
+    for (bool copy : {false, true}) {
+    SCOPED_TRACE(copy ? "snapshotCopy" : "moved");
     torch::manual_seed(2);
     auto model = mustLoad(fixture("sqrt_net"), {2}, 2);
     ASSERT_TRUE(model);
     auto data = loadDataset("spirals", {.samples = 200});
     ASSERT_TRUE(data.hasValue());
-    auto t = Trainer::create(*model, data.value(), {.batchSize = 50, .maxSteps = 3, .captureEvery = 1});
+    auto t = Trainer::create(*model, data.value(),
+                             {.batchSize = 50, .maxSteps = 3, .captureEvery = 1, .snapshotCopy = copy});
     ASSERT_TRUE(t.hasValue()) << t.error().message;
     HealthReport seen;
     (*t)->setSnapshotConsumer([&](Snapshot& s) { seen = s.health; });
@@ -472,6 +505,7 @@ TEST(Health, InfiniteGradientNamesTheLayerInBackwardOrder) {
     EXPECT_EQ(seen.firstBadActivation, "");
     EXPECT_EQ(seen.firstBadGradient, "act");
     EXPECT_NE(r.error().message.find("layer 'act' (backward order)"), std::string::npos) << r.error().message;
+    }
 }
 
 } // namespace
