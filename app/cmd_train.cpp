@@ -41,6 +41,8 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
         {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc2:3)", ""},
         {"tour", "", "window: start the guided camera tour (T toggles it)", ""},
+        {"yaw", "DEG", "initial camera yaw", "-125"},
+        {"pitch", "DEG", "initial camera pitch", "32"},
     };
 }
 
@@ -65,6 +67,7 @@ struct DisplayOptions {
     bool forcedHeadless = false; // --headless given (no "no display" log line then)
     std::string select;          // LAYER:INDEX to select (and trace) at the start
     bool tour = false;
+    std::optional<float> yawDeg, pitchDeg; // initial camera angles
 };
 
 Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
@@ -109,15 +112,20 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
     d.paused = a.has("paused");
     d.select = a.get("select");
     d.tour = a.has("tour");
+    for (auto [flag, dst] : {std::pair{"yaw", &d.yawDeg}, std::pair{"pitch", &d.pitchDeg}}) {
+        auto v = a.getFloat(flag, 0.0);
+        if (!v) return v.error();
+        if (a.has(flag)) *dst = float(*v);
+    }
     return d;
 }
 
 // An oblique view from the input side: data flows left to right, layer faces visible. The side panels take
 // about a quarter of the width each, so the scene is fitted into the middle half.
-Camera initialCamera(const Aabb& bounds, float aspect) {
+Camera initialCamera(const Aabb& bounds, float aspect, const DisplayOptions& d) {
     Camera cam;
-    cam.yaw = -2.55f;
-    cam.pitch = 0.3f;
+    cam.yaw = glm::radians(d.yawDeg.value_or(-125.0f));
+    cam.pitch = glm::radians(d.pitchDeg.value_or(32.0f));
     cam.fitToScene(bounds, aspect * 0.55f);
     return cam;
 }
@@ -161,7 +169,7 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     if (d.singlePng.empty()) std::filesystem::create_directories(d.outDir, ec);
     long frames = !d.singlePng.empty() ? 1 : d.frames > 0 ? d.frames : 8;
     float aspect = float(d.width) / float(d.height);
-    Camera cam = initialCamera(screen.bounds(), aspect);
+    Camera cam = initialCamera(screen.bounds(), aspect, d);
     if (auto s = session.start(false); !s) return reportError(s.error());
     int64_t planned = session.trainingView().totalSteps;
     float lastFrameMs = 0.0f;
@@ -234,7 +242,7 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
     if (!viewer) return reportError(viewer.error());
     Viewer& v = **viewer;
     v.sceneBounds = screen.bounds();
-    v.camera() = initialCamera(screen.bounds(), v.aspect());
+    v.camera() = initialCamera(screen.bounds(), v.aspect(), d);
     if (auto s = session.start(d.paused); !s) return reportError(s.error());
     Status failure;
     v.keyHook = [&](int key) {
@@ -335,6 +343,8 @@ int cmdView(int argc, char** argv) {
             {"frames", "N", "window: close after N frames", "until closed"},
             {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
             {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc1:3)", ""},
+            {"yaw", "DEG", "initial camera yaw", "-125"},
+            {"pitch", "DEG", "initial camera pitch", "32"},
         },
         true};
     bool help = false;

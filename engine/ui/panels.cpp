@@ -29,9 +29,13 @@ bool button(const char* label, ImVec2 size = ImVec2(0, 0)) {
     return r;
 }
 
+// Panels dock to the screen edges on first use; on small screens (under 1000 x 600) they start collapsed
+// so the network stays visible.
 void placeWindow(ImVec2 pos, ImVec2 size, ImVec2 pivot = ImVec2(0, 0)) {
     ImGui::SetNextWindowPos(pos, ImGuiCond_FirstUseEver, pivot);
     ImGui::SetNextWindowSize(size, ImGuiCond_FirstUseEver);
+    ImVec2 display = ImGui::GetIO().DisplaySize;
+    if (display.x < 1000.0f || display.y < 600.0f) ImGui::SetNextWindowCollapsed(true, ImGuiCond_FirstUseEver);
 }
 
 void drawHistogram(const char* id, const Histogram& h, ImVec2 size) {
