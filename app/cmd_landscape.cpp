@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -324,6 +325,11 @@ int cmdLandscape(int argc, char** argv) {
         return 0;
     }
     if (!args) return reportError(args.error());
+    for (const std::string& f : {args->out, args->directions, display->render}) { // create output folders
+        auto parent = std::filesystem::path(f).parent_path();
+        std::error_code ec;
+        if (!f.empty() && !parent.empty()) std::filesystem::create_directories(parent, ec);
+    }
     bool window = !display->headless && displayAvailable();
     if (window) return runWindow(*args, *display);
     if (!display->headless) TS_LOG_INFO("no display: computing headless and writing the 3D view to a PNG");

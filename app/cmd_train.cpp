@@ -135,7 +135,11 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
     auto view = s.trainingView();
     std::ofstream out(path);
     if (!out) return makeError(ErrorKind::Usage, "cannot write " + path);
-    auto last = [](const std::vector<float>& v) { return v.empty() ? NAN : double(v.back()); };
+    // JSON has no NaN: missing or non-finite values are written as null.
+    auto last = [](const std::vector<float>& v) -> std::string {
+        if (v.empty() || !std::isfinite(v.back())) return "null";
+        return std::to_string(v.back());
+    };
     const auto& net = s.network();
     out << "{\n  \"model\": \"" << net.modelName << "\",\n  \"data\": \"" << s.dataName() << "\",\n"
         << "  \"neurons\": " << net.totalNeurons() << ",\n  \"parameters\": " << net.totalParams() << ",\n"
@@ -151,6 +155,7 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
         out << (i ? ", " : "") << "\"" << alerts[i].message << " (" << alerts[i].layer << ", step " << alerts[i].step
             << ")\"";
     out << "]\n}\n";
+    if (!out) return makeError(ErrorKind::Failed, "writing " + path + " failed (disk full?)");
     return Status::ok();
 }
 

@@ -140,10 +140,8 @@ TrainingEdits trainingPanel(const TrainingView& v) {
     if (ImGui::InputFloat("learning rate", &lr, 0.0f, 0.0f, "%.5f", ImGuiInputTextFlags_EnterReturnsTrue) && lr > 0)
         e.learningRate = lr;
     record("learning rate");
-    int batch = v.batchSize;
-    if (ImGui::InputInt("batch size", &batch, 8, 64, ImGuiInputTextFlags_EnterReturnsTrue) && batch > 0)
-        e.batchSize = batch;
-    record("batch size");
+    ImGui::Text("batch size %d", v.batchSize);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("fixed for a run: set it with --batch");
     auto chart = [](const char* label, const std::vector<float>& a, const std::vector<float>& b, const char* la,
                     const char* lb) {
         if (a.empty()) return;

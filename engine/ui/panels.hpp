@@ -59,8 +59,7 @@ struct TrainingView {
 struct TrainingEdits {
     bool play = false, pause = false, stepOnce = false;
     std::optional<float> learningRate;
-    std::optional<int> batchSize;
-    bool any() const { return play || pause || stepOnce || learningRate || batchSize; }
+    bool any() const { return play || pause || stepOnce || learningRate; }
 };
 
 TrainingEdits trainingPanel(const TrainingView& view);
