@@ -12,6 +12,7 @@
 #include "engine/landscape/directions.hpp"
 #include "engine/landscape/evaluator.hpp"
 #include "engine/landscape/h5_io.hpp"
+#include "engine/landscape/surface_job.hpp"
 #include "engine/landscape/tensor_io.hpp"
 #include "tests/landscape/test_models.hpp"
 
@@ -498,6 +499,49 @@ TEST(Evaluator, BadInputIsAnError) {
     auto noData =
         SurfaceEvaluator::create(*model, space, dirs, EvalSet{torch::zeros({0, 16}), torch::zeros({0})});
     EXPECT_FALSE(noData);
+}
+
+TEST(SurfaceJob, BackgroundRunMatchesDirectEvaluationAndCancels) {
+    auto model = makeModel({16, 12, 4}, 90);
+    const auto data = makeData(150, 4, 91);
+    auto space = parameterSpace(*model, DirType::Weights);
+    const auto before = space.snapshot();
+    auto dirs = randomDirections(before, {}, 92, true);
+    const GridSpec grid{{-1, 1, 17}, GridAxis{-1, 1, 17}};
+    {
+        auto ev = SurfaceEvaluator::create(*model, space, dirs, data);
+        ASSERT_TRUE(ev);
+        SurfaceJob job(std::move(ev.value()), grid);
+        job.wait();
+        const auto snap = job.snapshot();
+        ASSERT_TRUE(snap.finished);
+        EXPECT_FALSE(snap.cancelled);
+        EXPECT_FALSE(snap.error.has_value());
+        EXPECT_EQ(snap.done, 17 * 17);
+        EXPECT_TRUE(snap.surface.complete());
+        auto direct = SurfaceEvaluator::create(*model, space, dirs, data, {EvalMode::Unbatched});
+        ASSERT_TRUE(direct);
+        auto want = (*direct)->evaluateGrid(grid);
+        ASSERT_TRUE(want);
+        for (size_t k = 0; k < want->loss.size(); ++k)
+            EXPECT_NEAR(snap.surface.loss[k], want->loss[k], 1e-5 * want->loss[k]) << k;
+    }
+    {
+        // Per point on a big grid: cancelled long before the end, model restored.
+        auto ev = SurfaceEvaluator::create(*model, space, dirs, data, {EvalMode::Unbatched});
+        ASSERT_TRUE(ev);
+        SurfaceJob job(std::move(ev.value()), {{-1, 1, 301}, GridAxis{-1, 1, 301}});
+        while (job.version() == 0)
+            std::this_thread::yield();
+        job.cancel();
+        job.wait();
+        const auto snap = job.snapshot();
+        EXPECT_TRUE(snap.finished);
+        EXPECT_TRUE(snap.cancelled);
+        EXPECT_LT(snap.done, snap.total);
+    }
+    for (size_t i = 0; i < before.size(); ++i)
+        EXPECT_TRUE(torch::equal(space.live[i], before[i]));
 }
 
 // ---- files ---------------------------------------------------------------------------------------------
