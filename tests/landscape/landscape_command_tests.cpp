@@ -122,3 +122,38 @@ TEST(LandscapeCommand, FashionMnistUsesBatchedPath) {
     ASSERT_EQ(d->x.size(), 6u); // fc1, fc2, out: weight + bias each
     EXPECT_EQ(d->x[0].sizes(), (std::vector<int64_t>{64, 784}));
 }
+
+TEST(LandscapeCommand, TorchScriptThroughCaptureAgreesWithPythonSurface) {
+    // The Python fixture's model and surface (see reference_fixture.py), loaded through capture::loadModel:
+    // its parameter order must be PyTorch's so the reference directions line up.
+    if (std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") != 0)
+        GTEST_SKIP() << "/usr/bin/python3 lacks torch, h5py or numpy";
+    const auto dir = (tempDir() / "python_reference").string();
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) +
+                            "/tests/landscape/reference_fixture.py make '" + dir + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    auto model = ts::capture::loadModel(dir + "/model.pt", {6}, 3);
+    ASSERT_TRUE(model) << model.error().message;
+    auto in = readArray(dir + "/data.h5", "inputs");
+    auto tg = readArray(dir + "/data.h5", "targets");
+    ASSERT_TRUE(in && tg);
+    EvalSet data{fromHostArray(*in).to(torch::kFloat32), fromHostArray(*tg).round().to(torch::kInt64)};
+    auto dirs = loadDirections(dir + "/ref_dirs.h5");
+    ASSERT_TRUE(dirs);
+    auto space = parameterSpace(**model, DirType::Weights);
+    ASSERT_TRUE(checkDirectionShapes(dirs->x, space, "ref_dirs.h5", "xdirection"));
+    auto ref = readSurfaceFile(dir + "/ref_surface.h5");
+    ASSERT_TRUE(ref);
+    auto ev = SurfaceEvaluator::create(**model, space, *dirs, data);
+    ASSERT_TRUE(ev) << ev.error().message;
+    EXPECT_TRUE((*ev)->batched()) << (*ev)->fallbackReason(); // a Linear/ReLU chain, detected through capture
+    auto s = (*ev)->evaluateGrid({{-1, 1, 5}, GridAxis{-0.5, 0.5, 3}});
+    ASSERT_TRUE(s);
+    for (size_t k = 0; k < s->loss.size(); ++k) {
+        if (!ref->computed[k]) continue;
+        EXPECT_NEAR(s->loss[k], ref->loss[k], 1e-5 * ref->loss[k]) << k;
+        EXPECT_DOUBLE_EQ(s->acc[k], ref->acc[k]) << k;
+    }
+}
