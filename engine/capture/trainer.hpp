@@ -34,9 +34,10 @@ struct TrainOptions {
     uint64_t seed = 0;        // shuffling order
     bool shuffle = true;      // false: samples in dataset order (tests)
     // Snapshot tensors: true copies activations and their gradients into a buffer reused from snapshot to
-    // snapshot and releases the originals before the backward pass (peak memory as without capture); false
+    // snapshot and releases the originals before the backward pass (peak memory as without capture, and no
+    // fresh pages to fault in: measured cheaper on models with large maps, see docs/PERFORMANCE.md); false
     // hands over the tensors themselves (no copy, but they stay alive through the backward pass).
-    bool snapshotCopy = false;
+    bool snapshotCopy = true;
 };
 
 // What each step reports. Steps count from 1.
