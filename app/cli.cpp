@@ -1,6 +1,7 @@
 // Argument parsing.
 #include "app/cli.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -68,6 +69,22 @@ Expected<Args> parseArgs(const CommandSpec& spec, int argc, char** argv, bool& h
         args.m_values[name] = value;
     }
     return args;
+}
+
+std::optional<Args> parseCommand(const CommandSpec& spec, int argc, char** argv, int& exitCode) {
+    bool help = false;
+    auto args = parseArgs(spec, argc, argv, help);
+    if (!args) {
+        std::fprintf(stderr, "tensorscape: error: %s\n", args.error().message.c_str());
+        exitCode = args.error().exitCode();
+        return std::nullopt;
+    }
+    if (help) {
+        std::fputs(helpText(spec).c_str(), stdout);
+        exitCode = 0;
+        return std::nullopt;
+    }
+    return std::move(args.value());
 }
 
 std::string helpText(const CommandSpec& spec) {

@@ -41,4 +41,7 @@ class Args {
 Expected<Args> parseArgs(const CommandSpec& spec, int argc, char** argv, bool& helpRequested);
 std::string helpText(const CommandSpec& spec);
 
+// Parses, or handles --help (prints it, exitCode 0) and errors (one line, exitCode 2) and returns nullopt.
+std::optional<Args> parseCommand(const CommandSpec& spec, int argc, char** argv, int& exitCode);
+
 } // namespace ts::app

@@ -195,13 +195,8 @@ int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::str
 
 // Window: the surface computes progressively in the background (coarse grid first) while the user flies.
 int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
-    ViewerOptions opts;
-    opts.title = "tensorscape landscape";
-    opts.width = int(d.width);
-    opts.height = int(d.height);
-    opts.maxFrames = d.frames;
-    opts.finalScreenshot = d.screenshot;
-    auto viewer = Viewer::create(opts);
+    auto viewer =
+        Viewer::create(ViewerOptions::make("tensorscape landscape", d.width, d.height, d.frames, d.screenshot));
     if (!viewer) return reportError(viewer.error());
     Viewer& v = **viewer;
     auto surface = SurfacePass::create(v.context(), v.target().swapchainFormat(), v.target().framesInFlight());

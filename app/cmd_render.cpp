@@ -117,13 +117,9 @@ Expected<std::vector<double>> renderOffscreen(const SyntheticScene& scene, const
 } // namespace
 
 int cmdRender(int argc, char** argv) {
-    bool help = false;
-    auto args = parseArgs(kRenderSpec, argc, argv, help);
-    if (!args) return reportError(args.error());
-    if (help) {
-        std::fputs(helpText(kRenderSpec).c_str(), stdout);
-        return 0;
-    }
+    int code = 0;
+    auto args = parseCommand(kRenderSpec, argc, argv, code);
+    if (!args) return code;
     auto w = args->getInt("width", 1280, 1, 16384);
     auto h = args->getInt("height", 720, 1, 16384);
     auto n = args->getInt("neurons", 20000, 1, 50'000'000);

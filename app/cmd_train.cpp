@@ -237,13 +237,7 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
 }
 
 int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions& d, const std::string& title) {
-    ViewerOptions opts;
-    opts.title = title;
-    opts.width = int(d.width);
-    opts.height = int(d.height);
-    opts.maxFrames = d.frames;
-    opts.finalScreenshot = d.screenshot;
-    auto viewer = Viewer::create(opts);
+    auto viewer = Viewer::create(ViewerOptions::make(title, d.width, d.height, d.frames, d.screenshot));
     if (!viewer) return reportError(viewer.error());
     Viewer& v = **viewer;
     v.sceneBounds = screen.bounds();
@@ -320,13 +314,9 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
 }
 
 int cmdTrain(int argc, char** argv) {
-    bool help = false;
-    auto args = parseArgs(kTrainSpec, argc, argv, help);
-    if (!args) return reportError(args.error());
-    if (help) {
-        std::fputs(helpText(kTrainSpec).c_str(), stdout);
-        return 0;
-    }
+    int code = 0;
+    auto args = parseCommand(kTrainSpec, argc, argv, code);
+    if (!args) return code;
     return runTraining(*args, "train", "spirals", 600);
 }
 
@@ -352,13 +342,9 @@ int cmdView(int argc, char** argv) {
             {"pitch", "DEG", "initial camera pitch", "32"},
         },
         true};
-    bool help = false;
-    auto args = parseArgs(spec, argc, argv, help);
-    if (!args) return reportError(args.error());
-    if (help) {
-        std::fputs(helpText(spec).c_str(), stdout);
-        return 0;
-    }
+    int code = 0;
+    auto args = parseCommand(spec, argc, argv, code);
+    if (!args) return code;
     if (args->positional().empty())
         return reportError(makeError(ErrorKind::Usage, "view needs a model: tensorscape view MODEL.pt (see --help)"));
     SessionOptions o;
@@ -387,13 +373,9 @@ int cmdDemo(int argc, char** argv) {
                      "writes PNG frames and summary.json to out/demo/.",
                      "tensorscape demo [--headless] [--frames N] [--out DIR] [train options]",
                      trainFlags(data, "400")};
-    bool help = false;
-    auto args = parseArgs(spec, argc, argv, help);
-    if (!args) return reportError(args.error());
-    if (help) {
-        std::fputs(helpText(spec).c_str(), stdout);
-        return 0;
-    }
+    int code = 0;
+    auto args = parseCommand(spec, argc, argv, code);
+    if (!args) return code;
     return runTraining(*args, "demo", data, args->has("headless") || !displayAvailable() ? 400 : 20000);
 }
 

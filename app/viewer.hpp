@@ -25,6 +25,17 @@ struct ViewerOptions {
     std::string screenshotDir = "out/screenshots";
     long maxFrames = 0; // > 0: close after this many drawn frames (scripted runs, tests)
     std::string finalScreenshot; // when set, the last frame is also saved here
+
+    static ViewerOptions make(std::string title, uint32_t width, uint32_t height, long maxFrames,
+                              std::string finalScreenshot) {
+        ViewerOptions o;
+        o.title = std::move(title);
+        o.width = int(width);
+        o.height = int(height);
+        o.maxFrames = maxFrames;
+        o.finalScreenshot = std::move(finalScreenshot);
+        return o;
+    }
 };
 
 class Viewer {

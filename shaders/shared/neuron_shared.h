@@ -2,17 +2,9 @@
 #ifndef TS_NEURON_SHARED_H
 #define TS_NEURON_SHARED_H
 
+#include "glsl_types.h"
 #ifdef __cplusplus
-#include <cstddef>
-#include <cstdint>
-#include "engine/core/math.hpp"
 namespace ts::shader {
-using vec2 = glm::vec2;
-using vec3 = glm::vec3;
-using vec4 = glm::vec4;
-using uvec4 = glm::uvec4;
-using mat4 = glm::mat4;
-using uint = std::uint32_t;
 #endif
 
 // Per-neuron flags.

@@ -2,14 +2,9 @@
 #ifndef TS_SURFACE_SHARED_H
 #define TS_SURFACE_SHARED_H
 
+#include "glsl_types.h"
 #ifdef __cplusplus
-#include <cstddef>
-#include <cstdint>
-#include "engine/core/math.hpp"
 namespace ts::shader {
-using vec4 = glm::vec4;
-using uvec4 = glm::uvec4;
-using mat4 = glm::mat4;
 #endif
 
 // One height-field vertex (vertex buffer, 32 bytes): same layout as landscape::MeshVertex.

@@ -173,7 +173,7 @@ TEST(App, ViewWritesAPictureOfABuiltinModel) {
     auto img = ts::readPng(out.string());
     ASSERT_TRUE(img.hasValue());
     EXPECT_EQ(img->width, 640);
-    EXPECT_GT(countNonBackground(*img), 5000);
+    EXPECT_GT(countNonBackground(*img), 2000) << "the network is drawn (panels start collapsed at this size)";
 }
 
 TEST(App, ModelAndDataErrorsAreOneLine) {
