@@ -4,7 +4,11 @@
 #include <GLFW/glfw3.h>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "engine/core/log.hpp"
 
@@ -130,13 +134,56 @@ void Viewer::onScroll(double dy) {
     if (!(m_ui && m_ui->wantsMouse())) m_camera.zoom(float(dy));
 }
 
+namespace {
+// Window events scripted by frame number, for tests and recorded demos: TS_VIEWER_SCRIPT="resize@5=640x400;
+// vsync@8;minimize@10;restore@14;fullscreen@16". Unknown entries are ignored with a warning.
+struct ScriptedEvent {
+    long frame;
+    std::string action;
+    int w = 0, h = 0;
+};
+
+std::vector<ScriptedEvent> viewerScript() {
+    std::vector<ScriptedEvent> events;
+    const char* env = std::getenv("TS_VIEWER_SCRIPT");
+    if (!env) return events;
+    std::string text = env;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t end = text.find(';', pos);
+        std::string item = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+        pos = end == std::string::npos ? text.size() : end + 1;
+        ScriptedEvent e;
+        char action[32] = {0};
+        if (std::sscanf(item.c_str(), "%31[a-z]@%ld=%dx%d", action, &e.frame, &e.w, &e.h) >= 2) {
+            e.action = action;
+            events.push_back(e);
+        } else if (!item.empty()) {
+            TS_LOG_WARN("TS_VIEWER_SCRIPT: cannot read '%s'", item.c_str());
+        }
+    }
+    return events;
+}
+} // namespace
+
 Status Viewer::run(const std::function<void(float)>& update, const std::function<void(const Frame&)>& draw,
                    const std::function<void()>& ui) {
     auto last = std::chrono::steady_clock::now();
-    long drawn = 0;
+    long drawn = 0, loops = 0;
     GLFWwindow* w = m_window.handle();
+    auto script = viewerScript();
     while (!m_window.shouldClose()) {
         glfwPollEvents();
+        for (const auto& e : script) {
+            if (e.frame != loops) continue;
+            if (e.action == "resize") glfwSetWindowSize(w, e.w, e.h);
+            else if (e.action == "vsync") m_target->setVsync(!m_target->vsync());
+            else if (e.action == "minimize") glfwIconifyWindow(w);
+            else if (e.action == "restore") glfwRestoreWindow(w);
+            else if (e.action == "fullscreen") m_window.setFullscreen(m_fullscreen = !m_fullscreen);
+            else if (e.action == "close") m_window.requestClose();
+        }
+        ++loops;
         auto now = std::chrono::steady_clock::now();
         float dt = std::chrono::duration<float>(now - last).count();
         last = now;

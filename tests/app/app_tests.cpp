@@ -140,11 +140,16 @@ TEST(App, WindowedDemoUnderXvfbRendersAndQuits) {
     usleep(800 * 1000);
     auto dir = tempDir("xvfb");
     auto shot = dir / "window.png";
-    auto r = run("demo --frames 12 --data spirals --screenshot " + shot.string(),
-                 "DISPLAY=" + display + " TS_VALIDATION=1");
+    // Resize, toggle vsync, minimise and restore, and go full screen while it runs: no crash, no validation
+    // message, and the last frame is still a picture.
+    auto r = run("demo --frames 40 --data spirals --screenshot " + shot.string(),
+                 "DISPLAY=" + display +
+                     " TS_VALIDATION=1 TS_VIEWER_SCRIPT='resize@5=640x400;vsync@9;minimize@12;restore@16;"
+                     "resize@20=1000x600;fullscreen@25;fullscreen@30'");
     std::system(("kill $(cat " + (fs::temp_directory_path() / "ts_xvfb.pid").string() + ")").c_str());
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_EQ(r.out.find("no display"), std::string::npos) << "must have used the window: " << r.out;
+    EXPECT_EQ(r.out.find("validation:"), std::string::npos) << r.out;
     auto img = ts::readPng(shot.string());
     ASSERT_TRUE(img.hasValue()) << r.out;
     EXPECT_GT(countNonBackground(*img), 5000);
