@@ -301,8 +301,12 @@ TEST(Evaluator, OriginEqualsModelsOwnLoss) {
 
 TEST(Evaluator, BatchedEqualsUnbatchedFloat64) {
     // float64 end to end: both paths compute the same function, so they agree to rounding (1e-10).
-    for (const std::string act : {"relu", "tanh", "gelu"}) {
-        auto model = makeModel({16, 24, 12, 4}, 4, act, torch::kFloat64);
+    // Depths 1 (a single Linear), 2 and 3; three activations.
+    const std::vector<std::pair<std::vector<int64_t>, std::string>> nets = {
+        {{16, 24, 12, 4}, "relu"}, {{16, 24, 12, 4}, "tanh"}, {{16, 24, 12, 4}, "gelu"},
+        {{16, 9, 4}, "relu"},      {{16, 4}, "relu"}};
+    for (const auto& [widths, act] : nets) {
+        auto model = makeModel(widths, 4, act, torch::kFloat64);
         const auto data = makeData(257, 4, 5, torch::kFloat64);
         auto space = parameterSpace(*model, DirType::Weights);
         auto dirs = randomDirections(space.snapshot(), {}, 6, true);
