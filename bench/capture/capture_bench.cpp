@@ -159,6 +159,6 @@ void BM_ScriptResNet64x64(benchmark::State& state) {
 
 BENCHMARK(BM_MlpSpirals)->Arg(0)->Arg(1)->Iterations(200)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MlpFashionMnist)->Arg(0)->Arg(1)->Iterations(200)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Cnn1MNeurons64x64)->Arg(0)->Arg(1)->Iterations(8)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_ScriptResNet64x64)->Arg(0)->Arg(1)->Iterations(8)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Cnn1MNeurons64x64)->Arg(0)->Arg(1)->Iterations(12)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ScriptResNet64x64)->Arg(0)->Arg(1)->Iterations(12)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -33,11 +33,11 @@ struct TrainOptions {
     int64_t evalBatch = 512;  // the fixed validation batch: the first evalBatch validation samples
     uint64_t seed = 0;        // shuffling order
     bool shuffle = true;      // false: samples in dataset order (tests)
-    // Snapshot tensors: true copies activations and their gradients into a buffer reused from snapshot to
-    // snapshot and releases the originals before the backward pass (peak memory as without capture, and no
-    // fresh pages to fault in: measured cheaper on models with large maps, see docs/PERFORMANCE.md); false
-    // hands over the tensors themselves (no copy, but they stay alive through the backward pass).
-    bool snapshotCopy = true;
+    // Snapshot tensors: false (default) hands over the tensors themselves, no copy, alive through the backward
+    // pass; true copies activations and their gradients into a buffer reused from snapshot to snapshot and
+    // releases the originals before the backward pass (peak memory as without capture, no fresh pages to
+    // fault in; cheaper for TorchScript models with large intermediate maps, see docs/PERFORMANCE.md).
+    bool snapshotCopy = false;
 };
 
 // What each step reports. Steps count from 1.
