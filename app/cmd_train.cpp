@@ -130,6 +130,13 @@ Camera initialCamera(const Aabb& bounds, float aspect, const DisplayOptions& d) 
     return cam;
 }
 
+// Every layer's neurons, the input's included (as the view draws them).
+int64_t neuronsWithInput(const capture::Network& net) {
+    int64_t n = 0;
+    for (const auto& node : net.nodes) n += node.neurons;
+    return n;
+}
+
 Status writeSummary(const std::string& path, LiveSession& s, double seconds, long frames) {
     auto curves = s.curves();
     auto view = s.trainingView();
@@ -142,7 +149,7 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
     };
     const auto& net = s.network();
     out << "{\n  \"model\": \"" << net.modelName << "\",\n  \"data\": \"" << s.dataName() << "\",\n"
-        << "  \"neurons\": " << net.totalNeurons() << ",\n  \"parameters\": " << net.totalParams() << ",\n"
+        << "  \"neurons\": " << neuronsWithInput(net) << ",\n  \"parameters\": " << net.totalParams() << ",\n"
         << "  \"steps\": " << view.step << ",\n  \"snapshots\": " << s.timeline().size() << ",\n"
         << "  \"final_train_loss\": " << last(curves.trainLoss) << ",\n"
         << "  \"final_train_accuracy\": " << last(curves.trainAcc) << ",\n"
@@ -302,7 +309,7 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
     auto screen = TrainingScreen::create(**session);
     if (!screen) return reportError(screen.error());
     TS_LOG_INFO("%s on %s: %lld neurons, %lld parameters", (*session)->network().modelName.c_str(),
-                (*session)->dataName().c_str(), (long long)(*session)->network().totalNeurons(),
+                (*session)->dataName().c_str(), (long long)neuronsWithInput((*session)->network()),
                 (long long)(*session)->network().totalParams());
     if (display.headless) {
         if (!display.forcedHeadless)
