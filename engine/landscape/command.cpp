@@ -13,6 +13,7 @@
 #include "engine/capture/dataset.hpp"
 #include "engine/capture/model.hpp"
 #include "engine/core/image.hpp"
+#include "engine/core/log.hpp"
 #include "engine/landscape/h5_io.hpp"
 #include "engine/landscape/mesh.hpp"
 #include "engine/landscape/tensor_io.hpp"
@@ -208,6 +209,9 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
     result.directionsPath = args.directions;
     Directions dirs;
     if (directionsFileExists(args.directions)) {
+        TS_LOG_INFO(
+            "landscape: reading directions from %s (--norm, --ignore, --seed, --model2/3 do not apply)",
+            args.directions.c_str());
         TS_ASSIGN_OR_RETURN(loaded, loadDirections(args.directions));
         dirs = std::move(loaded);
         TS_TRY(checkDirectionShapes(dirs.x, space, args.directions, "xdirection"));
