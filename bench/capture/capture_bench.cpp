@@ -43,7 +43,8 @@ DataSplit syntheticImages(int64_t n, int64_t side, int64_t classes) {
     return s;
 }
 
-void runInterleaved(benchmark::State& state, const std::string& modelSpec, const DataSplit& data, int64_t batch) {
+void runInterleaved(benchmark::State& state, const std::string& modelSpec, const DataSplit& data,
+                    int64_t batch) {
     const bool copy = state.range(0) != 0; // TrainOptions::snapshotCopy
     state.SetLabel(copy ? "copy" : "move");
     constexpr int kBlock = 10;
@@ -75,8 +76,10 @@ void runInterleaved(benchmark::State& state, const std::string& modelSpec, const
         }
         v[i].trainer = std::move(t.value());
         Variant* self = &v[i];
-        if (everyOf[i] > 0) v[i].trainer->setSnapshotConsumer([self](Snapshot& s) { self->snapshots += !s.layers.empty(); });
-        for (int w = 0; w < kBlock; ++w) (void)v[i].trainer->step(); // warm-up: allocator, first-call paths
+        if (everyOf[i] > 0)
+            v[i].trainer->setSnapshotConsumer([self](Snapshot& s) { self->snapshots += !s.layers.empty(); });
+        for (int w = 0; w < kBlock; ++w)
+            (void)v[i].trainer->step(); // warm-up: allocator, first-call paths
     }
     for (auto _ : state) {
         for (auto& var : v) {
@@ -88,10 +91,12 @@ void runInterleaved(benchmark::State& state, const std::string& modelSpec, const
                     return;
                 }
             }
-            var.blockMs.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+            var.blockMs.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
     }
-    const double off = median(v[0].blockMs) / kBlock, k10 = median(v[1].blockMs) / kBlock, k1 = median(v[2].blockMs) / kBlock;
+    const double off = median(v[0].blockMs) / kBlock, k10 = median(v[1].blockMs) / kBlock,
+                 k1 = median(v[2].blockMs) / kBlock;
     state.counters["neurons/sample"] = double(neurons);
     state.counters["off_ms"] = off;
     state.counters["k10_ms"] = k10;
@@ -123,7 +128,8 @@ void BM_Cnn1MNeurons64x64(benchmark::State& state) {
 // with 32 channels, pooling, linear: 8 captured maps of 32x64x64, about 1.05M neurons per sample.
 std::string scriptedResNet() {
     static const std::string path = []() -> std::string {
-        const auto dir = std::filesystem::temp_directory_path() / ("ts_capture_bench_" + std::to_string(::getpid()));
+        const auto dir =
+            std::filesystem::temp_directory_path() / ("ts_capture_bench_" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir);
         const std::string pt = (dir / "resnet64.pt").string();
         const std::string py = (dir / "make.py").string();

@@ -39,8 +39,9 @@ Dataset Dataset::slice(int64_t begin, int64_t count) const {
 }
 
 const std::vector<std::string>& fashionMnistClasses() {
-    static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+    static const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                   "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                                   "Bag",         "Ankle boot"};
     return names;
 }
 
@@ -64,7 +65,9 @@ Expected<Dataset> loadIdxDataset(const std::string& imagesPath, const std::strin
     const int64_t n = dims[0], h = dims[1], w = dims[2];
     Dataset d;
     d.name = name;
-    d.inputs = torch::from_blob(pair->images.data.data(), {n, 1, h, w}, torch::kUInt8).to(torch::kFloat32).div_(255.0f);
+    d.inputs = torch::from_blob(pair->images.data.data(), {n, 1, h, w}, torch::kUInt8)
+                   .to(torch::kFloat32)
+                   .div_(255.0f);
     d.labels = torch::from_blob(pair->labels.data.data(), {n}, torch::kUInt8).to(torch::kInt64);
     d.sampleShape = {1, h, w};
     d.numClasses = n > 0 ? d.labels.max().item<int64_t>() + 1 : 0;
@@ -112,11 +115,13 @@ Expected<DataSplit> loadDataset(const std::string& spec, const DataOptions& o) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
         if (dir == kFashionMnistDir)
-            return makeError(ErrorKind::Environment, "data 'fashion-mnist': folder " + dir +
-                                                         " not found (install the dataset-fashion-mnist package)");
-        return makeError(ErrorKind::Usage, "data '" + spec +
-                                               "' is neither a built-in set (spirals, circles, xor, gaussians, "
-                                               "fashion-mnist) nor a folder of IDX files");
+            return makeError(ErrorKind::Environment,
+                             "data 'fashion-mnist': folder " + dir +
+                                 " not found (install the dataset-fashion-mnist package)");
+        return makeError(ErrorKind::Usage,
+                         "data '" + spec +
+                             "' is neither a built-in set (spirals, circles, xor, gaussians, "
+                             "fashion-mnist) nor a folder of IDX files");
     }
     const std::string trainImages = findIdx(dir, "train-images-idx3-ubyte");
     const std::string trainLabels = findIdx(dir, "train-labels-idx1-ubyte");
@@ -134,8 +139,8 @@ Expected<DataSplit> loadDataset(const std::string& spec, const DataOptions& o) {
         auto val = loadIdxDataset(testImages, testLabels, name);
         if (!val) return val.error();
         if (val->sampleShape != train->sampleShape)
-            return makeError(ErrorKind::Usage, "IDX file '" + testImages + "': image size differs from '" +
-                                                   trainImages + "'");
+            return makeError(ErrorKind::Usage,
+                             "IDX file '" + testImages + "': image size differs from '" + trainImages + "'");
         val->classNames = train->classNames;
         val->numClasses = train->numClasses = std::max(train->numClasses, val->numClasses);
         s.train = std::move(train.value());

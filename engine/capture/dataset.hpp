@@ -40,8 +40,9 @@ struct DataOptions {
 
 // "spirals" | "circles" | "xor" | "gaussians" (toy sets generated in code), "fashion-mnist" (Debian's
 // dataset-fashion-mnist in /usr/share/datasets/fashion-mnist), or a folder holding MNIST-family IDX files
-// (train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz]; t10k-* become the validation set when present,
-// otherwise `validationFraction` of train is held out). Errors (ErrorKind::Usage) name the spec or the file.
+// (train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz]; t10k-* become the validation set when
+// present, otherwise `validationFraction` of train is held out). Errors (ErrorKind::Usage) name the spec or
+// the file.
 Expected<DataSplit> loadDataset(const std::string& spec, const DataOptions& options = {});
 
 // A toy set as tensors.

@@ -8,14 +8,15 @@ namespace ts::capture {
 // Each name is empty when everything of that kind is finite.
 struct HealthReport {
     bool lossFinite = true;
-    std::string firstBadActivation;     // first layer in forward order with a non-finite activation
-    std::string firstBadGradient;       // first layer in backward order with a non-finite activation gradient
-    std::string firstBadWeight;         // first parameter (named_parameters order) with a non-finite value
-    std::string firstBadWeightGradient; // first parameter in backward (reverse) order with a non-finite gradient
+    std::string firstBadActivation; // first layer in forward order with a non-finite activation
+    std::string firstBadGradient;   // first layer in backward order with a non-finite activation gradient
+    std::string firstBadWeight;     // first parameter (named_parameters order) with a non-finite value
+    std::string
+        firstBadWeightGradient; // first parameter in backward (reverse) order with a non-finite gradient
 
     bool ok() const {
-        return lossFinite && firstBadActivation.empty() && firstBadGradient.empty() && firstBadWeight.empty() &&
-               firstBadWeightGradient.empty();
+        return lossFinite && firstBadActivation.empty() && firstBadGradient.empty() &&
+               firstBadWeight.empty() && firstBadWeightGradient.empty();
     }
 
     // "loss is not finite; first non-finite activation: layer 'fc2' (forward order); ..." or "healthy".

@@ -48,7 +48,8 @@ Expected<IdxArray> readIdx(const std::string& path, int expectDims) {
     uint8_t magic[4];
     const int64_t gotMagic = readFully(f.get(), magic, 4);
     if (gotMagic < 0) return usage(path, "not a readable gzip or IDX stream");
-    if (gotMagic < 4) return usage(path, "truncated: the header needs 4 bytes, the file has " + std::to_string(gotMagic));
+    if (gotMagic < 4)
+        return usage(path, "truncated: the header needs 4 bytes, the file has " + std::to_string(gotMagic));
     if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] == 0 || magic[3] > 4) {
         char hex[64];
         std::snprintf(hex, sizeof hex, "0x%02x%02x%02x%02x", magic[0], magic[1], magic[2], magic[3]);
@@ -57,7 +58,8 @@ Expected<IdxArray> readIdx(const std::string& path, int expectDims) {
     }
     const int ndims = magic[3];
     if (expectDims > 0 && ndims != expectDims)
-        return usage(path, "expects " + std::to_string(expectDims) + " dims, the file has " + std::to_string(ndims));
+        return usage(path, "expects " + std::to_string(expectDims) + " dims, the file has " +
+                               std::to_string(ndims));
 
     IdxArray out;
     int64_t count = 1;
@@ -65,7 +67,8 @@ Expected<IdxArray> readIdx(const std::string& path, int expectDims) {
         uint8_t b[4];
         const int64_t got = readFully(f.get(), b, 4);
         if (got != 4) return usage(path, "truncated: the header ends inside dimension " + std::to_string(d));
-        const int64_t dim = (int64_t(b[0]) << 24) | (int64_t(b[1]) << 16) | (int64_t(b[2]) << 8) | int64_t(b[3]);
+        const int64_t dim =
+            (int64_t(b[0]) << 24) | (int64_t(b[1]) << 16) | (int64_t(b[2]) << 8) | int64_t(b[3]);
         out.dims.push_back(dim);
         count *= dim;
         if (count > (int64_t(1) << 36)) return usage(path, "dimensions too large");
@@ -79,9 +82,10 @@ Expected<IdxArray> readIdx(const std::string& path, int expectDims) {
     }
     if (got < count) {
         std::string dimsText;
-        for (size_t i = 0; i < out.dims.size(); ++i) dimsText += (i ? "x" : "") + std::to_string(out.dims[i]);
-        return usage(path, "truncated: " + dimsText + " needs " + std::to_string(count) + " data bytes, found " +
-                               std::to_string(got));
+        for (size_t i = 0; i < out.dims.size(); ++i)
+            dimsText += (i ? "x" : "") + std::to_string(out.dims[i]);
+        return usage(path, "truncated: " + dimsText + " needs " + std::to_string(count) +
+                               " data bytes, found " + std::to_string(got));
     }
     uint8_t extra;
     const int64_t more = readFully(f.get(), &extra, 1);
@@ -90,7 +94,8 @@ Expected<IdxArray> readIdx(const std::string& path, int expectDims) {
     return out;
 }
 
-Expected<IdxImages> readIdxPair(const std::string& imagesPath, const std::string& labelsPath, int maxClasses) {
+Expected<IdxImages> readIdxPair(const std::string& imagesPath, const std::string& labelsPath,
+                                int maxClasses) {
     auto images = readIdx(imagesPath, 3);
     if (!images) return images.error();
     auto labels = readIdx(labelsPath, 1);
@@ -104,7 +109,8 @@ Expected<IdxImages> readIdxPair(const std::string& imagesPath, const std::string
         for (int64_t i = 0; i < m; ++i)
             if (labels->data[i] >= maxClasses)
                 return usage(labelsPath, "label " + std::to_string(labels->data[i]) + " at index " +
-                                             std::to_string(i) + " is not below " + std::to_string(maxClasses));
+                                             std::to_string(i) + " is not below " +
+                                             std::to_string(maxClasses));
     }
     return IdxImages{std::move(images.value()), std::move(labels.value())};
 }
@@ -113,7 +119,8 @@ Status writeIdx(const std::string& path, const IdxArray& array) {
     if (array.dims.empty() || array.dims.size() > 4)
         return makeError(ErrorKind::Usage, "IDX file '" + path + "': 1 to 4 dimensions are supported");
     int64_t count = 1;
-    for (auto d : array.dims) count *= d;
+    for (auto d : array.dims)
+        count *= d;
     if (count != static_cast<int64_t>(array.data.size()))
         return makeError(ErrorKind::Usage, "IDX file '" + path + "': dims do not match the data size");
     const bool gz = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
@@ -121,7 +128,8 @@ Status writeIdx(const std::string& path, const IdxArray& array) {
     if (!f) return makeError(ErrorKind::Usage, "IDX file '" + path + "': cannot create");
     std::vector<uint8_t> header = {0, 0, 0x08, static_cast<uint8_t>(array.dims.size())};
     for (auto d : array.dims)
-        for (int s = 24; s >= 0; s -= 8) header.push_back(static_cast<uint8_t>((d >> s) & 0xff));
+        for (int s = 24; s >= 0; s -= 8)
+            header.push_back(static_cast<uint8_t>((d >> s) & 0xff));
     bool ok = gzwrite(f.get(), header.data(), static_cast<unsigned>(header.size())) == int(header.size());
     if (count > 0) ok = ok && gzwrite(f.get(), array.data.data(), static_cast<unsigned>(count)) == int(count);
     if (gzclose(f.release()) != Z_OK) ok = false;

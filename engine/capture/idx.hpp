@@ -30,7 +30,8 @@ struct IdxImages {
     IdxArray images;
     IdxArray labels;
 };
-Expected<IdxImages> readIdxPair(const std::string& imagesPath, const std::string& labelsPath, int maxClasses = 0);
+Expected<IdxImages> readIdxPair(const std::string& imagesPath, const std::string& labelsPath,
+                                int maxClasses = 0);
 
 // Writes an unsigned-byte IDX file (plain, or gzip when the path ends in .gz). For fixtures and exports.
 Status writeIdx(const std::string& path, const IdxArray& array);

@@ -10,7 +10,9 @@ namespace ts::capture {
 
 namespace {
 
-Error usage(std::string message) { return makeError(ErrorKind::Usage, std::move(message)); }
+Error usage(std::string message) {
+    return makeError(ErrorKind::Usage, std::move(message));
+}
 
 // Parses "64,32" into widths; empty text gives the defaults.
 Expected<std::vector<int64_t>> parseWidths(const std::string& spec, const std::string& text,
@@ -20,11 +22,13 @@ Expected<std::vector<int64_t>> parseWidths(const std::string& spec, const std::s
     size_t pos = 0;
     while (pos <= text.size()) {
         const size_t comma = text.find(',', pos);
-        const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        const std::string item =
+            text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         char* end = nullptr;
         const long long v = std::strtoll(item.c_str(), &end, 10);
         if (item.empty() || *end != '\0' || v <= 0 || v > (1 << 20))
-            return usage("model '" + spec + "': '" + item + "' is not a positive width (expected e.g. 64,32)");
+            return usage("model '" + spec + "': '" + item +
+                         "' is not a positive width (expected e.g. 64,32)");
         out.push_back(v);
         if (comma == std::string::npos) break;
         pos = comma + 1;
@@ -35,7 +39,8 @@ Expected<std::vector<int64_t>> parseWidths(const std::string& spec, const std::s
 // A Sequential-like stack of named layers; each layer's output except flatten's is captured.
 class BuiltinModel final : public Model {
   public:
-    BuiltinModel(std::string name) : m_name(std::move(name)), m_net(std::make_shared<torch::nn::Module>("Builtin")) {}
+    BuiltinModel(std::string name)
+        : m_name(std::move(name)), m_net(std::make_shared<torch::nn::Module>("Builtin")) {}
 
     template <class M> void add(const std::string& name, const std::string& type, M module) {
         m_net->register_module(name, module.ptr());
@@ -46,7 +51,8 @@ class BuiltinModel final : public Model {
 
     torch::Tensor forward(const torch::Tensor& input) override {
         torch::Tensor x = input;
-        for (auto& l : m_layers) x = l.module.forward(x);
+        for (auto& l : m_layers)
+            x = l.module.forward(x);
         return x;
     }
 
@@ -64,13 +70,15 @@ class BuiltinModel final : public Model {
 
     NamedTensors namedParameters() override {
         NamedTensors out;
-        for (const auto& p : m_net->named_parameters(true)) out.emplace_back(p.key(), p.value());
+        for (const auto& p : m_net->named_parameters(true))
+            out.emplace_back(p.key(), p.value());
         return out;
     }
 
     NamedTensors namedBuffers() override {
         NamedTensors out;
-        for (const auto& b : m_net->named_buffers(true)) out.emplace_back(b.key(), b.value());
+        for (const auto& b : m_net->named_buffers(true))
+            out.emplace_back(b.key(), b.value());
         return out;
     }
 
@@ -104,7 +112,8 @@ Expected<std::unique_ptr<Model>> makeMlp(const std::string& spec, const std::str
     auto widths = parseWidths(spec, args, {64, 32});
     if (!widths) return widths.error();
     int64_t in = 1;
-    for (auto d : inputShape) in *= d;
+    for (auto d : inputShape)
+        in *= d;
     if (inputShape.empty() || in <= 0)
         return usage("model '" + spec + "' needs the per-sample input shape (e.g. [2] or [1, 28, 28])");
     auto model = std::make_unique<BuiltinModel>(spec);
@@ -125,8 +134,8 @@ Expected<std::unique_ptr<Model>> makeCnn(const std::string& spec, const std::str
     auto channels = parseWidths(spec, args, {8, 16});
     if (!channels) return channels.error();
     if (inputShape.size() != 3)
-        return usage("model '" + spec + "' needs image inputs [C, H, W], got " + std::to_string(inputShape.size()) +
-                     "-d samples (use builtin:mlp for 2D toy sets)");
+        return usage("model '" + spec + "' needs image inputs [C, H, W], got " +
+                     std::to_string(inputShape.size()) + "-d samples (use builtin:mlp for 2D toy sets)");
     const int64_t k = static_cast<int64_t>(channels->size());
     int64_t h = inputShape[1], w = inputShape[2];
     if (h % (int64_t(1) << k) != 0 || w % (int64_t(1) << k) != 0)
@@ -173,7 +182,8 @@ Expected<std::unique_ptr<Model>> loadModel(const std::string& spec, const std::v
         } catch (const std::exception& e) {
             return usage("model '" + spec + "': " + std::string(e.what()).substr(0, 200));
         }
-        return usage("unknown built-in model '" + spec + "' (expected builtin:mlp[:64,32] or builtin:cnn[:8,16])");
+        return usage("unknown built-in model '" + spec +
+                     "' (expected builtin:mlp[:64,32] or builtin:cnn[:8,16])");
     }
     return detail::loadScriptModel(spec, inputShape);
 }

@@ -42,10 +42,10 @@ class Model {
     // Added by the capture module; the defaults keep other implementations (test fakes) compiling.
     // How each activation of forwardCapture() connects: one entry per activation name, in forward order.
     struct LayerInfo {
-        std::string name;          // as in ForwardCapture::activations
-        std::string type;          // module class ("Linear", "Conv2d") or op ("relu", "add")
-        std::string module;        // module path whose own parameters this layer uses ("" when none)
-        std::vector<int> inputs;   // indices into this list of the layers feeding it; -1 is the model input
+        std::string name;        // as in ForwardCapture::activations
+        std::string type;        // module class ("Linear", "Conv2d") or op ("relu", "add")
+        std::string module;      // module path whose own parameters this layer uses ("" when none)
+        std::vector<int> inputs; // indices into this list of the layers feeding it; -1 is the model input
     };
     // Empty when unknown: describeNetwork() then chains the activations in forward order.
     virtual std::vector<LayerInfo> layerInfo() { return {}; }
@@ -68,11 +68,13 @@ Expected<std::unique_ptr<Model>> loadModel(const std::string& spec, const std::v
 //                               fc2=nn.Linear(W1, W2), relu2=nn.ReLU(), ..., out=nn.Linear(Wk, numClasses)))
 // - "builtin:cnn[:C1,C2,...]" (default channels 8,16), inputShape [C, H, W] with H, W divisible by 2^k:
 //     conv1=nn.Conv2d(C, C1, 3, padding=1), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2), ... for each Ci, then
-//     flatten=nn.Flatten(), fc1=nn.Linear(Ck * H/2^k * W/2^k, 64), relu_fc=nn.ReLU(), out=nn.Linear(64, numClasses)
+//     flatten=nn.Flatten(), fc1=nn.Linear(Ck * H/2^k * W/2^k, 64), relu_fc=nn.ReLU(), out=nn.Linear(64,
+//     numClasses)
 // forwardCapture() returns every layer's output except flatten's, named as above.
 // TorchScript files: every module call and every activation-like op (relu, add, cat, pooling, ...) of
 // forward() whose output is [batch, ...] is exposed; module outputs keep the module's name, ops are named
 // "<module>.<op>" ("layer1.0.add"), repeats get "_1", "_2" as torch.fx names them. When that graph surgery
-// fails, the model still loads and trains; forwardCapture() then returns only the output (a warning says why).
+// fails, the model still loads and trains; forwardCapture() then returns only the output (a warning says
+// why).
 
 } // namespace ts::capture

@@ -3,9 +3,9 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <sstream>
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,11 +19,11 @@ struct LayerNode {
     std::string module; // module path whose own parameters belong to this node ("" when none)
     std::vector<std::vector<int64_t>> inputShapes;
     std::vector<int64_t> outputShape;
-    int64_t paramCount = 0; // parameters owned directly by `module`
-    int64_t flops = 0;      // forward FLOPs per sample (multiply-add = 2), an estimate
-    int64_t neurons = 0;    // product of outputShape; conv maps: C x H x W
+    int64_t paramCount = 0;               // parameters owned directly by `module`
+    int64_t flops = 0;                    // forward FLOPs per sample (multiply-add = 2), an estimate
+    int64_t neurons = 0;                  // product of outputShape; conv maps: C x H x W
     std::array<int64_t, 3> grid{1, 1, 1}; // outputShape folded to [C, H, W] ([N] -> [1, 1, N])
-    int32_t activation = -1;               // index into ForwardCapture::activations; -1 for the input node
+    int32_t activation = -1;              // index into ForwardCapture::activations; -1 for the input node
 };
 
 // Data flows from node `from` to node `to`. A skip edge bypasses at least one node in forward order
@@ -42,18 +42,21 @@ struct Network {
 
     int64_t totalParams() const {
         int64_t n = 0;
-        for (const auto& node : nodes) n += node.paramCount;
+        for (const auto& node : nodes)
+            n += node.paramCount;
         return n;
     }
     int64_t totalFlops() const {
         int64_t n = 0;
-        for (const auto& node : nodes) n += node.flops;
+        for (const auto& node : nodes)
+            n += node.flops;
         return n;
     }
     // Over every node but the input.
     int64_t totalNeurons() const {
         int64_t n = 0;
-        for (size_t i = 1; i < nodes.size(); ++i) n += nodes[i].neurons;
+        for (size_t i = 1; i < nodes.size(); ++i)
+            n += nodes[i].neurons;
         return n;
     }
     // Node index, or -1.
@@ -71,7 +74,8 @@ inline std::array<int64_t, 3> foldToGrid(const std::vector<int64_t>& shape) {
     if (shape.size() == 1) return {1, 1, shape[0]};
     if (shape.size() == 2) return {shape[0], 1, shape[1]};
     int64_t c = 1;
-    for (size_t i = 0; i + 2 < shape.size(); ++i) c *= shape[i];
+    for (size_t i = 0; i + 2 < shape.size(); ++i)
+        c *= shape[i];
     return {c, shape[shape.size() - 2], shape[shape.size() - 1]};
 }
 
@@ -89,8 +93,8 @@ inline std::string shapeString(const std::vector<int64_t>& shape) {
 inline std::string summary(const Network& net) {
     std::ostringstream out;
     char line[512];
-    std::snprintf(line, sizeof line, "%-28s %-18s %-18s %12s %10s %14s  %s\n", "layer", "type", "output", "neurons",
-                  "params", "FLOPs", "inputs");
+    std::snprintf(line, sizeof line, "%-28s %-18s %-18s %12s %10s %14s  %s\n", "layer", "type", "output",
+                  "neurons", "params", "FLOPs", "inputs");
     out << net.modelName << (net.outputOnly ? " (output only)" : "") << "\n" << line;
     for (size_t i = 0; i < net.nodes.size(); ++i) {
         const auto& n = net.nodes[i];

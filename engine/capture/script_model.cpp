@@ -38,18 +38,52 @@ namespace prim = c10::prim;
 // them, but a viewer should: F.relu(...) in forward, the residual add, torch.cat of branches).
 
 const std::set<std::string>& activationOps() {
-    static const std::set<std::string> ops = {
-        "relu",        "sigmoid",      "tanh",       "gelu",      "silu",          "leaky_relu",
-        "elu",         "selu",         "hardtanh",   "hardswish", "hardsigmoid",   "softplus",
-        "mish",        "relu6",        "softmax",    "log_softmax", "add",         "sub",
-        "mul",         "cat",          "linear",     "conv1d",    "conv2d",        "conv3d",
-        "_convolution", "matmul",      "mm",         "addmm",     "bmm",           "max_pool1d",
-        "max_pool2d",  "avg_pool1d",   "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-        "adaptive_max_pool2d", "batch_norm", "layer_norm", "group_norm", "instance_norm"};
+    static const std::set<std::string> ops = {"relu",
+                                              "sigmoid",
+                                              "tanh",
+                                              "gelu",
+                                              "silu",
+                                              "leaky_relu",
+                                              "elu",
+                                              "selu",
+                                              "hardtanh",
+                                              "hardswish",
+                                              "hardsigmoid",
+                                              "softplus",
+                                              "mish",
+                                              "relu6",
+                                              "softmax",
+                                              "log_softmax",
+                                              "add",
+                                              "sub",
+                                              "mul",
+                                              "cat",
+                                              "linear",
+                                              "conv1d",
+                                              "conv2d",
+                                              "conv3d",
+                                              "_convolution",
+                                              "matmul",
+                                              "mm",
+                                              "addmm",
+                                              "bmm",
+                                              "max_pool1d",
+                                              "max_pool2d",
+                                              "avg_pool1d",
+                                              "avg_pool2d",
+                                              "adaptive_avg_pool1d",
+                                              "adaptive_avg_pool2d",
+                                              "adaptive_max_pool2d",
+                                              "batch_norm",
+                                              "layer_norm",
+                                              "group_norm",
+                                              "instance_norm"};
     return ops;
 }
 
-bool isTensor(const Value* v) { return v->type()->cast<c10::TensorType>() != nullptr; }
+bool isTensor(const Value* v) {
+    return v->type()->cast<c10::TensorType>() != nullptr;
+}
 
 // Binary ops count only between two tensors (x + identity), not x * 0.5.
 bool isOpOfInterest(const Node* n) {
@@ -92,34 +126,40 @@ std::optional<std::string> modulePath(Value* v, const Value* self) {
         v = n->input(0);
     }
     std::string path;
-    for (auto it = parts.rbegin(); it != parts.rend(); ++it) path += (path.empty() ? "" : ".") + *it;
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it)
+        path += (path.empty() ? "" : ".") + *it;
     return path;
 }
 
 void forEachNode(Block* b, const std::function<void(Node*)>& fn) {
     for (Node* n : b->nodes()) {
         fn(n);
-        for (Block* sub : n->blocks()) forEachNode(sub, fn);
+        for (Block* sub : n->blocks())
+            forEachNode(sub, fn);
     }
 }
 
 // Replaces an in-place op (relu_, add_) of the top-level block by its functional form when that is provably
 // equivalent: the mutated tensor is freshly produced by an op that returns new memory, and none of its uses
-// create aliases (views) that could observe the mutation. Otherwise the value stays shared and a note says so.
+// create aliases (views) that could observe the mutation. Otherwise the value stays shared and a note says
+// so.
 bool functionalise(Graph& graph, Node* n) {
     const std::string name = n->kind().toUnqualString();
-    if (name.size() < 2 || name.back() != '_' || n->inputs().empty() || n->outputs().size() != 1) return false;
+    if (name.size() < 2 || name.back() != '_' || n->inputs().empty() || n->outputs().size() != 1)
+        return false;
     const std::string base = name.substr(0, name.size() - 1);
     Value* x = n->input(0);
     if (!isTensor(x) || x->node()->kind() == prim::Param) return false;
     const c10::FunctionSchema* producer = x->node()->maybeSchema();
-    if (!producer || producer->returns().size() <= x->offset() || producer->returns()[x->offset()].alias_info())
+    if (!producer || producer->returns().size() <= x->offset() ||
+        producer->returns()[x->offset()].alias_info())
         return false;
     for (const auto& use : x->uses()) {
         if (use.user == n) continue;
         const c10::FunctionSchema* s = use.user->maybeSchema();
         if (use.user->kind() == prim::Return) continue;
-        if (!s || use.offset >= s->arguments().size() || s->arguments()[use.offset].alias_info()) return false;
+        if (!s || use.offset >= s->arguments().size() || s->arguments()[use.offset].alias_info())
+            return false;
     }
     Node* f = graph.create(c10::Symbol::aten(base), n->inputs(), 1);
     f->insertBefore(n);
@@ -146,12 +186,14 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     Value* input = g.inputs()[1];
 
     std::unordered_map<std::string, bool> isLeaf; // module path -> has no submodules
-    for (const auto& m : module.named_modules()) isLeaf[m.name] = m.value.named_children().size() == 0;
+    for (const auto& m : module.named_modules())
+        isLeaf[m.name] = m.value.named_children().size() == 0;
 
     // Inline calls one at a time, first to last, remembering which module owns each new node and which
     // value each module call returned.
     std::unordered_map<const Node*, std::string> owner;
-    for (Node* n : g.nodes()) owner[n] = "";
+    for (Node* n : g.nodes())
+        owner[n] = "";
     struct Record {
         std::string path, type;
         Value* value;
@@ -198,7 +240,8 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
                 if (r.value == oldOutputs[i]) r.value = newOutputs[i];
         for (Node* n = before->next(); n != after; n = n->next()) {
             owner[n] = path;
-            for (Block* b : n->blocks()) forEachNode(b, [&](Node* inner) { owner[inner] = path; });
+            for (Block* b : n->blocks())
+                forEachNode(b, [&](Node* inner) { owner[inner] = path; });
         }
         if (isModuleForward && newOutputs.size() == 1 && isTensor(newOutputs[0]))
             records.push_back({path, type, newOutputs[0]});
@@ -207,10 +250,13 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     // Constant-fold branches such as F.relu's `if inplace:` so that their ops reach the top-level block. The
     // records ride along as temporary graph outputs, which the pass keeps up to date.
     const size_t firstTemp = g.outputs().size();
-    for (const auto& r : records) g.registerOutput(r.value);
+    for (const auto& r : records)
+        g.registerOutput(r.value);
     torch::jit::ConstantPropagation(out.graph);
-    for (size_t i = 0; i < records.size(); ++i) records[i].value = g.outputs()[firstTemp + i];
-    while (g.outputs().size() > firstTemp) g.eraseOutput(g.outputs().size() - 1);
+    for (size_t i = 0; i < records.size(); ++i)
+        records[i].value = g.outputs()[firstTemp + i];
+    while (g.outputs().size() > firstTemp)
+        g.eraseOutput(g.outputs().size() - 1);
 
     // Functionalise in-place ops so that a captured tensor is not overwritten later (ReLU(inplace=True),
     // out += identity). Records pointing at a replaced in-place output follow it.
@@ -229,10 +275,11 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
             for (auto& r : records)
                 if (r.value == oldOut) r.value = f->output();
         } else if (isTensor(oldOut) && (isOpOfInterest(n->input(0)->node()) ||
-                                        std::any_of(records.begin(), records.end(),
-                                                    [&](const Record& r) { return r.value == n->input(0); }))) {
-            out.notes.push_back(std::string("in-place ") + oldOut->node()->kind().toQualString() + " in '" + path +
-                                "' kept: the activation before it may show values after it");
+                                        std::any_of(records.begin(), records.end(), [&](const Record& r) {
+                                            return r.value == n->input(0);
+                                        }))) {
+            out.notes.push_back(std::string("in-place ") + oldOut->node()->kind().toQualString() + " in '" +
+                                path + "' kept: the activation before it may show values after it");
         }
     }
     torch::jit::EliminateDeadCode(out.graph);
@@ -241,9 +288,12 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     // non-leaf modules, all in the top-level block (values inside if/loop bodies cannot be returned).
     std::unordered_map<const Node*, size_t> position;
     size_t pos = 0;
-    for (Node* n : g.nodes()) position[n] = pos++;
+    for (Node* n : g.nodes())
+        position[n] = pos++;
     std::unordered_map<Value*, Candidate> byValue;
-    auto inTopBlock = [&](Value* v) { return v->node()->owningBlock() == g.block() && position.count(v->node()); };
+    auto inTopBlock = [&](Value* v) {
+        return v->node()->owningBlock() == g.block() && position.count(v->node());
+    };
     for (const auto& r : records) {
         if (!inTopBlock(r.value)) continue;
         const std::string& producer = owner[r.value->node()];
@@ -272,15 +322,18 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
         byValue[result] = Candidate{result, "output", "output", "", position[result->node()]};
 
     std::vector<Candidate> cands;
-    for (auto& [v, c] : byValue) cands.push_back(c);
-    std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) { return a.order < b.order; });
+    for (auto& [v, c] : byValue)
+        cands.push_back(c);
+    std::sort(cands.begin(), cands.end(),
+              [](const Candidate& a, const Candidate& b) { return a.order < b.order; });
     // Unique names as torch.fx spells repeats: relu, relu_1, relu_2.
     std::map<std::string, int> seen;
     std::set<std::string> taken;
     for (auto& c : cands) {
         std::string name = c.name;
         int& k = seen[c.name];
-        while (taken.count(name)) name = c.name + "_" + std::to_string(++k);
+        while (taken.count(name))
+            name = c.name + "_" + std::to_string(++k);
         taken.insert(name);
         c.name = name;
     }
@@ -288,7 +341,8 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
 
     // Edges: the captured values (or the input) each candidate's producer depends on through uncaptured ops.
     std::unordered_map<Value*, int> index;
-    for (size_t i = 0; i < cands.size(); ++i) index[cands[i].value] = static_cast<int>(i);
+    for (size_t i = 0; i < cands.size(); ++i)
+        index[cands[i].value] = static_cast<int>(i);
     std::unordered_map<Value*, std::set<int>> memo;
     std::function<const std::set<int>&(Value*)> sources;
     std::function<void(Node*, std::set<int>&)> nodeSources = [&](Node* n, std::set<int>& acc) {
@@ -297,7 +351,8 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
             acc.insert(s.begin(), s.end());
         }
         for (Block* b : n->blocks())
-            for (Node* inner : b->nodes()) nodeSources(inner, acc);
+            for (Node* inner : b->nodes())
+                nodeSources(inner, acc);
         for (Block* b : n->blocks())
             for (Value* r : b->outputs()) {
                 const auto& s = sources(r);
@@ -329,7 +384,8 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
 
     // Return (original output, captured values...) as one tuple.
     std::vector<Value*> values = {g.outputs()[0]};
-    for (auto& c : cands) values.push_back(c.value);
+    for (auto& c : cands)
+        values.push_back(c.value);
     Node* tuple = g.createTuple(values);
     tuple->insertBefore(g.return_node());
     g.eraseOutput(0);
@@ -357,8 +413,8 @@ class ScriptModel final : public Model {
 
     void setCapture(Surgery s) {
         m_layers = std::move(s.layers);
-        m_capture = std::make_unique<torch::jit::GraphFunction>("forward_capture", std::move(s.graph), nullptr,
-                                                                torch::jit::ExecutorExecutionMode::PROFILING);
+        m_capture = std::make_unique<torch::jit::GraphFunction>(
+            "forward_capture", std::move(s.graph), nullptr, torch::jit::ExecutorExecutionMode::PROFILING);
     }
     void dropCapture() {
         m_capture.reset();
@@ -395,13 +451,15 @@ class ScriptModel final : public Model {
 
     NamedTensors namedParameters() override {
         NamedTensors out;
-        for (const auto& p : m_module.named_parameters(true)) out.emplace_back(p.name, p.value);
+        for (const auto& p : m_module.named_parameters(true))
+            out.emplace_back(p.name, p.value);
         return out;
     }
 
     NamedTensors namedBuffers() override {
         NamedTensors out;
-        for (const auto& b : m_module.named_buffers(true)) out.emplace_back(b.name, b.value);
+        for (const auto& b : m_module.named_buffers(true))
+            out.emplace_back(b.name, b.value);
         return out;
     }
 
@@ -449,19 +507,22 @@ Status probe(ScriptModel& model, const std::vector<int64_t>& inputShape) {
 // ---------------------------------------------------------------------------------------------------------
 // 4. loadScriptModel.
 
-Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path, const std::vector<int64_t>& inputShape) {
+Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path,
+                                                 const std::vector<int64_t>& inputShape) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
-        return makeError(ErrorKind::Usage, "model file '" + path +
-                                               "' not found (expected a TorchScript .pt file or builtin:mlp / "
-                                               "builtin:cnn)");
+        return makeError(ErrorKind::Usage,
+                         "model file '" + path +
+                             "' not found (expected a TorchScript .pt file or builtin:mlp / "
+                             "builtin:cnn)");
     torch::jit::Module module;
     try {
         module = torch::jit::load(path, torch::kCPU);
     } catch (const std::exception& e) {
         std::string what = e.what();
         return makeError(ErrorKind::Usage,
-                         "model file '" + path + "' is not a loadable TorchScript archive: " + what.substr(0, what.find('\n')));
+                         "model file '" + path +
+                             "' is not a loadable TorchScript archive: " + what.substr(0, what.find('\n')));
     }
     if (!module.find_method("forward"))
         return makeError(ErrorKind::Usage, "model file '" + path + "' has no forward() method");
@@ -479,13 +540,14 @@ Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path, const 
                     path.c_str(), surgery.error().message.c_str());
         return std::unique_ptr<Model>(std::move(model));
     }
-    for (const auto& note : surgery->notes) TS_LOG_WARN("model '%s': %s", path.c_str(), note.c_str());
+    for (const auto& note : surgery->notes)
+        TS_LOG_WARN("model '%s': %s", path.c_str(), note.c_str());
     model->setCapture(std::move(surgery.value()));
     if (!inputShape.empty()) {
         Status ok = probe(*model, inputShape);
         if (!ok) {
-            TS_LOG_WARN("model '%s': capture graph check failed (%s); capturing the output only", path.c_str(),
-                        ok.message().c_str());
+            TS_LOG_WARN("model '%s': capture graph check failed (%s); capturing the output only",
+                        path.c_str(), ok.message().c_str());
             model->dropCapture();
         }
     }

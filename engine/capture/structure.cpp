@@ -13,17 +13,21 @@ namespace {
 
 std::vector<int64_t> perSample(const torch::Tensor& t) {
     std::vector<int64_t> s;
-    for (int64_t d = 1; d < t.dim(); ++d) s.push_back(t.size(d));
+    for (int64_t d = 1; d < t.dim(); ++d)
+        s.push_back(t.size(d));
     return s;
 }
 
 int64_t product(const std::vector<int64_t>& s) {
     int64_t n = 1;
-    for (auto d : s) n *= d;
+    for (auto d : s)
+        n *= d;
     return n;
 }
 
-bool contains(const std::string& s, const char* what) { return s.find(what) != std::string::npos; }
+bool contains(const std::string& s, const char* what) {
+    return s.find(what) != std::string::npos;
+}
 
 } // namespace
 
@@ -42,7 +46,8 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
             model.setTraining(wasTraining);
             std::string what = e.what();
             return makeError(ErrorKind::Usage, "model '" + model.name() + "' fails on input " +
-                                                   shapeString(inputShape) + ": " + what.substr(0, what.find('\n')));
+                                                   shapeString(inputShape) + ": " +
+                                                   what.substr(0, what.find('\n')));
         }
         model.setTraining(wasTraining);
     }
@@ -61,11 +66,14 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
     // Layer links by name; activations the model did not return (dropped) are bridged to their own inputs.
     std::vector<Model::LayerInfo> infos = model.layerInfo();
     std::map<std::string, int> infoIndex;
-    for (size_t i = 0; i < infos.size(); ++i) infoIndex[infos[i].name] = static_cast<int>(i);
+    for (size_t i = 0; i < infos.size(); ++i)
+        infoIndex[infos[i].name] = static_cast<int>(i);
     std::map<std::string, uint32_t> nodeOf; // activation name -> node index
-    for (size_t a = 0; a < fc.activations.size(); ++a) nodeOf[fc.activations[a].first] = static_cast<uint32_t>(a + 1);
+    for (size_t a = 0; a < fc.activations.size(); ++a)
+        nodeOf[fc.activations[a].first] = static_cast<uint32_t>(a + 1);
 
-    std::function<void(int, std::set<uint32_t>&, int)> resolve = [&](int info, std::set<uint32_t>& out, int depth) {
+    std::function<void(int, std::set<uint32_t>&, int)> resolve = [&](int info, std::set<uint32_t>& out,
+                                                                     int depth) {
         if (info < 0) {
             out.insert(0);
             return;
@@ -76,7 +84,8 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
             out.insert(it->second);
             return;
         }
-        for (int src : infos[info].inputs) resolve(src, out, depth + 1);
+        for (int src : infos[info].inputs)
+            resolve(src, out, depth + 1);
     };
 
     const auto params = model.namedParameters();
@@ -95,7 +104,8 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
             const auto& info = infos[ii->second];
             node.type = info.type;
             node.module = info.module;
-            for (int src : info.inputs) resolve(src, sources, 0);
+            for (int src : info.inputs)
+                resolve(src, sources, 0);
         } else {
             node.type = "Layer";
             sources.insert(self - 1); // unknown links: a chain in forward order
@@ -113,7 +123,8 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
         if (!node.module.empty()) {
             const std::string prefix = node.module + ".";
             for (const auto& [pname, p] : params) {
-                if (pname.rfind(prefix, 0) != 0 || pname.find('.', prefix.size()) != std::string::npos) continue;
+                if (pname.rfind(prefix, 0) != 0 || pname.find('.', prefix.size()) != std::string::npos)
+                    continue;
                 node.paramCount += p.numel();
                 const std::string leaf = pname.substr(prefix.size());
                 if (leaf == "weight" && p.dim() >= 2) weight = &p;
@@ -125,7 +136,8 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
             node.flops = 2 * weight->numel() * positions + (bias ? node.neurons : 0);
         } else if (contains(node.type, "Pool") || contains(node.type, "pool")) {
             int64_t inputs = 0;
-            for (const auto& s : node.inputShapes) inputs += product(s);
+            for (const auto& s : node.inputShapes)
+                inputs += product(s);
             node.flops = inputs;
         } else {
             node.flops = node.neurons;

@@ -25,7 +25,8 @@ class Rng {
             return m_spare;
         }
         double u1 = uniform();
-        while (u1 <= 1e-300) u1 = uniform();
+        while (u1 <= 1e-300)
+            u1 = uniform();
         const double u2 = uniform();
         const double r = std::sqrt(-2.0 * std::log(u1));
         m_spare = r * std::sin(2.0 * std::numbers::pi * u2);
@@ -51,20 +52,28 @@ std::optional<ToyKind> parseToyKind(const std::string& name) {
 
 const char* toyKindName(ToyKind kind) {
     switch (kind) {
-    case ToyKind::Spirals: return "spirals";
-    case ToyKind::Circles: return "circles";
-    case ToyKind::Xor: return "xor";
-    case ToyKind::Gaussians: return "gaussians";
+    case ToyKind::Spirals:
+        return "spirals";
+    case ToyKind::Circles:
+        return "circles";
+    case ToyKind::Xor:
+        return "xor";
+    case ToyKind::Gaussians:
+        return "gaussians";
     }
     return "?";
 }
 
 double defaultNoise(ToyKind kind) {
     switch (kind) {
-    case ToyKind::Spirals: return 0.02;
-    case ToyKind::Circles: return 0.05;
-    case ToyKind::Xor: return 0.05;
-    case ToyKind::Gaussians: return 0.25;
+    case ToyKind::Spirals:
+        return 0.02;
+    case ToyKind::Circles:
+        return 0.05;
+    case ToyKind::Xor:
+        return 0.05;
+    case ToyKind::Gaussians:
+        return 0.25;
     }
     return 0.0;
 }
@@ -84,7 +93,7 @@ ToyData generateToy(ToyKind kind, const ToyOptions& o) {
         switch (kind) {
         case ToyKind::Spirals: {
             // Two interleaved arms of 1.75 turns, radius growing linearly to 1; arm 1 is arm 0 rotated by pi.
-            const double t = std::sqrt(rng.uniform()); // denser towards the centre is sparser per area: sqrt
+            const double t = std::sqrt(rng.uniform()); // sqrt: even density along the arms
             const double angle = t * 1.75 * 2.0 * pi + (label ? pi : 0.0);
             x = t * std::cos(angle);
             y = t * std::sin(angle);

@@ -17,7 +17,7 @@ const char* toyKindName(ToyKind kind);
 
 struct ToyOptions {
     int64_t samples = 2000; // total, split evenly over the classes
-    double noise = -1.0;    // standard deviation of the gaussian jitter; < 0: the set's default (defaultNoise)
+    double noise = -1.0; // standard deviation of the gaussian jitter; < 0: the set's default (defaultNoise)
     uint64_t seed = 0;
     int classes = 0; // gaussians only: number of blobs (0: 3); the others have 2 classes
 };

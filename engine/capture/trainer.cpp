@@ -19,13 +19,14 @@ namespace {
 // True when no float32 word has an all-ones exponent (Inf or NaN). Integer ops, so it vectorises.
 __attribute__((target_clones("arch=x86-64-v3", "default"))) bool finiteWords(const uint32_t* w, size_t n) {
     uint32_t bad = 0;
-    for (size_t i = 0; i < n; ++i) bad |= static_cast<uint32_t>((w[i] & 0x7f800000u) == 0x7f800000u);
+    for (size_t i = 0; i < n; ++i)
+        bad |= static_cast<uint32_t>((w[i] & 0x7f800000u) == 0x7f800000u);
     return bad == 0;
 }
 
 // Copy and check in one pass.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) bool copyFiniteWords(const uint32_t* src, uint32_t* dst,
-                                                                                 size_t n) {
+__attribute__((target_clones("arch=x86-64-v3", "default"))) bool copyFiniteWords(const uint32_t* src,
+                                                                                 uint32_t* dst, size_t n) {
     uint32_t bad = 0;
     for (size_t i = 0; i < n; ++i) {
         const uint32_t w = src[i];
@@ -34,7 +35,6 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) bool copyFiniteWords
     }
     return bad == 0;
 }
-
 
 // Thrown inside a step when the numbers went bad; runStep() turns it into ErrorKind::Failed.
 struct HealthStop : std::runtime_error {
@@ -58,7 +58,9 @@ torch::Tensor floatContiguous(const torch::Tensor& t) {
     return t.scalar_type() == torch::kFloat32 ? t.contiguous() : t.to(torch::kFloat32).contiguous();
 }
 
-std::string shapeStr(const torch::Tensor& t) { return shapeString(std::vector<int64_t>(t.sizes().begin(), t.sizes().end())); }
+std::string shapeStr(const torch::Tensor& t) {
+    return shapeString(std::vector<int64_t>(t.sizes().begin(), t.sizes().end()));
+}
 
 // Copies t (any layout and floating dtype) into dst as a contiguous float32 row-major block; returns whether
 // every element is finite. Contiguous float32 (the usual case) is copied and checked in one pass.
@@ -85,7 +87,8 @@ bool copyChecked(const torch::Tensor& t, float* dst) {
 
 // A [rows x cols] float32 tensor over part of the snapshot buffer; it keeps the buffer alive.
 torch::Tensor arenaView(const torch::Tensor& arena, float* data, int64_t rows, int64_t cols) {
-    return torch::from_blob(data, {rows, cols}, [arena](void*) {}, torch::TensorOptions().dtype(torch::kFloat32));
+    return torch::from_blob(
+        data, {rows, cols}, [arena](void*) {}, torch::TensorOptions().dtype(torch::kFloat32));
 }
 
 // Copies of the parameters as float32, in one allocation: each copy is a tensor over a slice of the shared
@@ -99,7 +102,8 @@ std::vector<torch::Tensor> copyParameters(const std::vector<torch::Tensor>& para
         total += p.numel();
     }
     if (!flat) {
-        for (size_t i = 0; i < params.size(); ++i) out[i] = params[i].detach().to(torch::kFloat32, false, true).contiguous();
+        for (size_t i = 0; i < params.size(); ++i)
+            out[i] = params[i].detach().to(torch::kFloat32, false, true).contiguous();
         return out;
     }
     torch::Tensor buffer = torch::empty({total}, torch::kFloat32);
@@ -108,8 +112,9 @@ std::vector<torch::Tensor> copyParameters(const std::vector<torch::Tensor>& para
     for (size_t i = 0; i < params.size(); ++i) {
         const int64_t n = params[i].numel();
         std::memcpy(base + offset, params[i].data_ptr<float>(), size_t(n) * sizeof(float));
-        out[i] = torch::from_blob(base + offset, params[i].sizes(), [buffer](void*) {},
-                                  torch::TensorOptions().dtype(torch::kFloat32));
+        out[i] = torch::from_blob(
+            base + offset, params[i].sizes(), [buffer](void*) {},
+            torch::TensorOptions().dtype(torch::kFloat32));
         offset += n;
     }
     return out;
@@ -130,16 +135,21 @@ std::optional<OptimizerKind> parseOptimizer(const std::string& name) {
 
 const char* trainerStateName(TrainerState s) {
     switch (s) {
-    case TrainerState::Idle: return "idle";
-    case TrainerState::Running: return "running";
-    case TrainerState::Paused: return "paused";
-    case TrainerState::Finished: return "finished";
-    case TrainerState::Stopped: return "stopped";
-    case TrainerState::Failed: return "failed";
+    case TrainerState::Idle:
+        return "idle";
+    case TrainerState::Running:
+        return "running";
+    case TrainerState::Paused:
+        return "paused";
+    case TrainerState::Finished:
+        return "finished";
+    case TrainerState::Stopped:
+        return "stopped";
+    case TrainerState::Failed:
+        return "failed";
     }
     return "?";
 }
-
 
 bool allFinite(const torch::Tensor& t) {
     if (!t.defined() || t.numel() == 0 || !t.is_floating_point()) return true;
@@ -192,7 +202,8 @@ Expected<EvalResult> evaluate(Model& model, const torch::Tensor& inputs, const t
                               int64_t batch) {
     if (!inputs.defined() || !labels.defined() || inputs.dim() < 1 || labels.dim() != 1 ||
         inputs.size(0) != labels.size(0))
-        return makeError(ErrorKind::Usage, "evaluate: inputs and labels must hold the same number of samples");
+        return makeError(ErrorKind::Usage,
+                         "evaluate: inputs and labels must hold the same number of samples");
     const int64_t n = inputs.size(0);
     if (n == 0) return makeError(ErrorKind::Usage, "evaluate: no samples");
     torch::NoGradGuard noGrad;
@@ -224,11 +235,14 @@ Expected<EvalResult> evaluate(Model& model, const torch::Tensor& inputs, const t
 Trainer::Trainer(Model& model, DataSplit data, TrainOptions options)
     : m_model(model), m_data(std::move(data)), m_options(options), m_lr(options.learningRate) {}
 
-Trainer::~Trainer() { stop(); }
+Trainer::~Trainer() {
+    stop();
+}
 
 Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data, TrainOptions o) {
     const Dataset& in = data.train;
-    if (in.size() == 0) return makeError(ErrorKind::Usage, "data '" + in.name + "': the training set is empty");
+    if (in.size() == 0)
+        return makeError(ErrorKind::Usage, "data '" + in.name + "': the training set is empty");
     if (!in.labels.defined() || in.labels.dim() != 1 || in.labels.size(0) != in.size() ||
         in.labels.scalar_type() != torch::kInt64)
         return makeError(ErrorKind::Usage, "data '" + in.name + "': labels must be [N] int64");
@@ -236,7 +250,8 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
     if (!(o.learningRate > 0.0) || !std::isfinite(o.learningRate))
         return makeError(ErrorKind::Usage, "learning rate must be a positive number");
     if (o.epochs < 1 && o.maxSteps < 1) return makeError(ErrorKind::Usage, "epochs or steps must be >= 1");
-    if (o.captureEvery < 0 || o.evalEvery < 0) return makeError(ErrorKind::Usage, "capture/eval intervals must be >= 0");
+    if (o.captureEvery < 0 || o.evalEvery < 0)
+        return makeError(ErrorKind::Usage, "capture/eval intervals must be >= 0");
 
     std::unique_ptr<Trainer> t(new Trainer(model, std::move(data), o));
     const Dataset& tr = t->m_data.train;
@@ -254,7 +269,8 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
         torch::NoGradGuard noGrad;
         const bool wasTraining = model.isTraining();
         model.setTraining(false);
-        const torch::Tensor out = model.forward(t->m_data.train.inputs.narrow(0, 0, std::min<int64_t>(2, tr.size())));
+        const torch::Tensor out =
+            model.forward(t->m_data.train.inputs.narrow(0, 0, std::min<int64_t>(2, tr.size())));
         model.setTraining(wasTraining);
         if (out.dim() != 2 || out.size(1) < t->m_data.train.numClasses)
             return makeError(ErrorKind::Usage, "model '" + model.name() + "' outputs " + shapeStr(out) +
@@ -262,8 +278,8 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
                                                    std::to_string(t->m_data.train.numClasses) +
                                                    " classes (expected [N, classes])");
     } catch (const std::exception& e) {
-        return makeError(ErrorKind::Usage, "model '" + model.name() + "' cannot take data '" + tr.name + "' (" +
-                                               shapeStr(tr.inputs) + "): " + firstLine(e));
+        return makeError(ErrorKind::Usage, "model '" + model.name() + "' cannot take data '" + tr.name +
+                                               "' (" + shapeStr(tr.inputs) + "): " + firstLine(e));
     }
 
     if (o.optimizer == OptimizerKind::Adam)
@@ -271,7 +287,8 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
             t->m_params, torch::optim::AdamOptions(o.learningRate).weight_decay(o.weightDecay));
     else
         t->m_optimizer = std::make_unique<torch::optim::SGD>(
-            t->m_params, torch::optim::SGDOptions(o.learningRate).momentum(o.momentum).weight_decay(o.weightDecay));
+            t->m_params,
+            torch::optim::SGDOptions(o.learningRate).momentum(o.momentum).weight_decay(o.weightDecay));
 
     const Dataset& val = t->m_data.validation.size() > 0 ? t->m_data.validation : t->m_data.train;
     const int64_t nVal = std::min<int64_t>(std::max<int64_t>(o.evalBatch, 1), val.size());
@@ -293,8 +310,8 @@ Expected<StepInfo> Trainer::runStep() {
     } catch (const HealthStop& e) {
         return makeError(ErrorKind::Failed, e.what());
     } catch (const std::exception& e) {
-        return makeError(ErrorKind::Failed,
-                         "training step " + std::to_string(m_step + 1) + " of '" + m_model.name() + "' failed: " + firstLine(e));
+        return makeError(ErrorKind::Failed, "training step " + std::to_string(m_step + 1) + " of '" +
+                                                m_model.name() + "' failed: " + firstLine(e));
     }
 }
 
@@ -335,7 +352,8 @@ StepInfo Trainer::runStepImpl() {
         std::lock_guard<std::mutex> lk(m_mutex);
         if (m_pendingLr) {
             m_lr = *m_pendingLr;
-            for (auto& g : m_optimizer->param_groups()) g.options().set_lr(m_lr);
+            for (auto& g : m_optimizer->param_groups())
+                g.options().set_lr(m_lr);
             m_pendingLr.reset();
         }
     }
@@ -349,7 +367,8 @@ StepInfo Trainer::runStepImpl() {
 
     m_model.setTraining(true);
     // Fresh gradient tensors every step (set to none rather than zeroed), so a snapshot can take them.
-    for (auto& p : m_params) p.mutable_grad().reset();
+    for (auto& p : m_params)
+        p.mutable_grad().reset();
 
     ForwardCapture fc;
     torch::Tensor logits;
@@ -372,8 +391,8 @@ StepInfo Trainer::runStepImpl() {
             std::lock_guard<std::mutex> lk(m_mutex);
             m_health = h;
         }
-        throw HealthStop("training of '" + m_model.name() + "' stopped at step " + std::to_string(stepNo) + ": " +
-                         h.describe());
+        throw HealthStop("training of '" + m_model.name() + "' stopped at step " + std::to_string(stepNo) +
+                         ": " + h.describe());
     }
 
     if (capture) {
@@ -387,14 +406,15 @@ StepInfo Trainer::runStepImpl() {
         const size_t L = fc.activations.size();
         s.layers.resize(L);
         // Copy mode: activations and their gradients go into one reused buffer (the one copy); the originals
-        // are dropped before the backward pass and gradients are copied as the backward pass produces them, so
-        // the step holds no more memory than an uncaptured one and the buffer's pages are not faulted in again.
-        // Move mode: the tensors themselves (no copy), alive until the consumer returns.
+        // are dropped before the backward pass and gradients are copied as the backward pass produces them,
+        // so the step holds no more memory than an uncaptured one and the buffer's pages are not faulted in
+        // again. Move mode: the tensors themselves (no copy), alive until the consumer returns.
         const bool copy = m_options.snapshotCopy;
         float* base = nullptr;
         if (copy) {
             int64_t total = 0;
-            for (const auto& [name, act] : fc.activations) total += 2 * act.numel();
+            for (const auto& [name, act] : fc.activations)
+                total += 2 * act.numel();
             if (!m_arena.defined() || m_arena.numel() < total || m_arena.use_count() > 1)
                 m_arena = torch::empty({std::max<int64_t>(total, 1)}, torch::kFloat32);
             base = m_arena.data_ptr<float>();
@@ -471,7 +491,8 @@ StepInfo Trainer::runStepImpl() {
         const std::string why = s.health.describe();
         m_consumer(s);
         if (!healthy)
-            throw HealthStop("training of '" + m_model.name() + "' stopped at step " + std::to_string(stepNo) + ": " + why);
+            throw HealthStop("training of '" + m_model.name() + "' stopped at step " +
+                             std::to_string(stepNo) + ": " + why);
         info.captured = true;
     } else {
         loss.backward();
@@ -496,10 +517,12 @@ StepInfo Trainer::runStepImpl() {
 const std::vector<int32_t>& Trainer::paramLayers(const std::vector<LayerSnapshot>& layers) {
     // Cached: the captured layers of a model are the same from step to step.
     bool same = m_paramLayerNames.size() == layers.size();
-    for (size_t i = 0; same && i < layers.size(); ++i) same = m_paramLayerNames[i] == layers[i].name;
+    for (size_t i = 0; same && i < layers.size(); ++i)
+        same = m_paramLayerNames[i] == layers[i].name;
     if (same && m_paramLayer.size() == m_params.size()) return m_paramLayer;
     m_paramLayerNames.clear();
-    for (const auto& l : layers) m_paramLayerNames.push_back(l.name);
+    for (const auto& l : layers)
+        m_paramLayerNames.push_back(l.name);
     std::map<std::string, int32_t> layerOfModule; // first captured layer that uses each module
     for (const auto& li : m_layerInfo) {
         if (li.module.empty() || layerOfModule.count(li.module)) continue;
@@ -529,7 +552,9 @@ Expected<StepInfo> Trainer::step() {
     return r;
 }
 
-Expected<EvalResult> Trainer::evaluateValidation() { return evaluate(m_model, m_valInputs, m_valLabels); }
+Expected<EvalResult> Trainer::evaluateValidation() {
+    return evaluate(m_model, m_valInputs, m_valLabels);
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Background thread.
@@ -628,7 +653,8 @@ void Trainer::waitIdle() {
     std::unique_lock<std::mutex> lk(m_mutex);
     m_cv.wait(lk, [&] {
         if (!m_thread.joinable()) return true;
-        if (m_state == TrainerState::Finished || m_state == TrainerState::Stopped || m_state == TrainerState::Failed)
+        if (m_state == TrainerState::Finished || m_state == TrainerState::Stopped ||
+            m_state == TrainerState::Failed)
             return true;
         return m_state == TrainerState::Paused && m_pauseRequested && m_stepRequests == 0 && !m_busy;
     });
@@ -659,7 +685,11 @@ HealthReport Trainer::lastHealth() const {
     return m_health;
 }
 
-void Trainer::setStepCallback(StepCallback cb) { m_stepCallback = std::move(cb); }
-void Trainer::setSnapshotConsumer(SnapshotConsumer cb) { m_consumer = std::move(cb); }
+void Trainer::setStepCallback(StepCallback cb) {
+    m_stepCallback = std::move(cb);
+}
+void Trainer::setSnapshotConsumer(SnapshotConsumer cb) {
+    m_consumer = std::move(cb);
+}
 
 } // namespace ts::capture

@@ -33,10 +33,11 @@ struct TrainOptions {
     int64_t evalBatch = 512;  // the fixed validation batch: the first evalBatch validation samples
     uint64_t seed = 0;        // shuffling order
     bool shuffle = true;      // false: samples in dataset order (tests)
-    // Snapshot tensors: false (default) hands over the tensors themselves, no copy, alive through the backward
-    // pass; true copies activations and their gradients into a buffer reused from snapshot to snapshot and
-    // releases the originals before the backward pass (peak memory as without capture, no fresh pages to
-    // fault in; cheaper for TorchScript models with large intermediate maps, see docs/PERFORMANCE.md).
+    // Snapshot tensors: false (default) hands over the tensors themselves, no copy, alive through the
+    // backward pass; true copies activations and their gradients into a buffer reused from snapshot to
+    // snapshot and releases the originals before the backward pass (peak memory as without capture, no fresh
+    // pages to fault in; cheaper for TorchScript models with large intermediate maps, see
+    // docs/PERFORMANCE.md).
     bool snapshotCopy = false;
 };
 
@@ -53,8 +54,8 @@ struct StepInfo {
 };
 
 // One layer of a snapshot. activation and gradient are [batch x neurons] contiguous float32 (neurons in
-// PyTorch's row-major order of the per-sample `shape`); gradient is d(mean batch loss)/d(activation), undefined
-// when the activation does not depend on any trainable parameter.
+// PyTorch's row-major order of the per-sample `shape`); gradient is d(mean batch loss)/d(activation),
+// undefined when the activation does not depend on any trainable parameter.
 struct LayerSnapshot {
     std::string name;
     std::vector<int64_t> shape;
@@ -73,11 +74,12 @@ struct ParamSnapshot {
 // Everything captured at one step, each tensor copied at most once: activations and their gradients moved,
 // or (TrainOptions::snapshotCopy) copied into one buffer that the trainer reuses for the next snapshot unless
 // the consumer still holds a view of it; weights copied into one buffer (the optimizer updates the live ones
-// in place); weight gradients moved. Released after the consumer returns; a consumer keeps only what it keeps.
+// in place); weight gradients moved. Released after the consumer returns; a consumer keeps only what it
+// keeps.
 struct Snapshot {
     int64_t step = 0, epoch = 0;
     double loss = 0.0, accuracy = 0.0, learningRate = 0.0;
-    torch::Tensor labels; // [batch] int64
+    torch::Tensor labels;              // [batch] int64
     std::vector<LayerSnapshot> layers; // forward order
     std::vector<ParamSnapshot> params; // named_parameters() order
     HealthReport health;
@@ -118,8 +120,8 @@ class Trainer {
     Trainer(const Trainer&) = delete;
     Trainer& operator=(const Trainer&) = delete;
 
-    void setStepCallback(StepCallback cb);          // before start()
-    void setSnapshotConsumer(SnapshotConsumer cb);  // before start(); without one nothing is captured
+    void setStepCallback(StepCallback cb);         // before start()
+    void setSnapshotConsumer(SnapshotConsumer cb); // before start(); without one nothing is captured
 
     // One training step on the calling thread (not while the background thread runs).
     Expected<StepInfo> step();
@@ -137,8 +139,8 @@ class Trainer {
     void setLearningRate(double lr);     // applied from the next step on
 
     TrainerState state() const;
-    Status result() const;       // error of a failed run
-    StepInfo latest() const;     // last completed step
+    Status result() const;   // error of a failed run
+    StepInfo latest() const; // last completed step
     HealthReport lastHealth() const;
     int64_t stepsDone() const { return m_stepsDone.load(); }
     int64_t plannedSteps() const { return m_planned; }

@@ -23,7 +23,9 @@ std::unique_ptr<Model> mustLoad(const std::string& spec, std::vector<int64_t> sh
     return m ? std::move(m.value()) : nullptr;
 }
 
-std::string fixture(const std::string& name) { return (fixtureDir() / (name + ".pt")).string(); }
+std::string fixture(const std::string& name) {
+    return (fixtureDir() / (name + ".pt")).string();
+}
 
 std::vector<int64_t> perSample(const torch::Tensor& x) {
     return std::vector<int64_t>(x.sizes().begin() + 1, x.sizes().end());
@@ -72,53 +74,56 @@ TEST_P(ScriptFixture, ActivationsEqualEagerModules) {
 TEST_P(ScriptFixture, SnapshotGradientsEqualAutograd) {
     TS_REQUIRE_FIXTURES();
     for (bool copy : {false, true}) {
-    SCOPED_TRACE(copy ? "snapshotCopy" : "moved");
-    const auto ref = Reference::load(GetParam().name);
-    auto model = mustLoad(fixture(GetParam().name), perSample(ref.get("input", "x")), GetParam().classes);
-    ASSERT_TRUE(model);
-    // Parameters in named_parameters() order, equal to the eager module's.
-    std::vector<std::string> names;
-    for (const auto& [n, p] : model->namedParameters()) names.push_back(n);
-    EXPECT_EQ(names, ref.names("param"));
+        SCOPED_TRACE(copy ? "snapshotCopy" : "moved");
+        const auto ref = Reference::load(GetParam().name);
+        auto model = mustLoad(fixture(GetParam().name), perSample(ref.get("input", "x")), GetParam().classes);
+        ASSERT_TRUE(model);
+        // Parameters in named_parameters() order, equal to the eager module's.
+        std::vector<std::string> names;
+        for (const auto& [n, p] : model->namedParameters())
+            names.push_back(n);
+        EXPECT_EQ(names, ref.names("param"));
 
-    TrainOptions o;
-    o.optimizer = OptimizerKind::Sgd;
-    o.learningRate = 0.1;
-    o.batchSize = ref.get("input", "x").size(0);
-    o.shuffle = false;
-    o.captureEvery = 1;
-    o.maxSteps = 1;
-    o.snapshotCopy = copy;
-    auto trainer = Trainer::create(*model, batchSplit(ref, GetParam().classes), o);
-    ASSERT_TRUE(trainer.hasValue()) << trainer.error().message;
-    int snapshots = 0;
-    (*trainer)->setSnapshotConsumer([&](Snapshot& s) {
-        ++snapshots;
-        EXPECT_NEAR(s.loss, ref.get("loss", "loss").item<double>(), 1e-5);
-        for (const auto& l : s.layers) {
-            EXPECT_TRUE(close(l.activation, ref.get("act", l.name), l.name));
-            const auto want = ref.get("actgrad", l.name);
-            if (want.defined()) EXPECT_TRUE(close(l.gradient, want, l.name + " gradient", 1e-4, 1e-7));
-            else EXPECT_FALSE(l.gradient.defined()) << l.name;
-            EXPECT_EQ(l.activation.dim(), 2);
-            EXPECT_TRUE(l.activation.is_contiguous());
-            EXPECT_EQ(l.activation.scalar_type(), torch::kFloat32);
-        }
-        ASSERT_EQ(s.params.size(), ref.names("param").size());
-        for (const auto& p : s.params) {
-            EXPECT_TRUE(close(p.value, ref.get("param", p.name), p.name));
-            EXPECT_TRUE(close(p.grad, ref.get("paramgrad", p.name), p.name + " gradient", 1e-4, 1e-7));
-        }
-        EXPECT_TRUE(s.health.ok()) << s.health.describe();
-    });
-    auto step = (*trainer)->step();
-    ASSERT_TRUE(step.hasValue()) << step.error().message;
-    EXPECT_TRUE(step->captured);
-    EXPECT_EQ(snapshots, 1);
-    // The snapshot's weights were a copy: the SGD update changed the live ones, not the reference values.
-    const auto params = model->namedParameters();
-    const auto& [firstName, firstParam] = params[0];
-    EXPECT_FALSE(torch::allclose(firstParam, ref.get("param", firstName)));
+        TrainOptions o;
+        o.optimizer = OptimizerKind::Sgd;
+        o.learningRate = 0.1;
+        o.batchSize = ref.get("input", "x").size(0);
+        o.shuffle = false;
+        o.captureEvery = 1;
+        o.maxSteps = 1;
+        o.snapshotCopy = copy;
+        auto trainer = Trainer::create(*model, batchSplit(ref, GetParam().classes), o);
+        ASSERT_TRUE(trainer.hasValue()) << trainer.error().message;
+        int snapshots = 0;
+        (*trainer)->setSnapshotConsumer([&](Snapshot& s) {
+            ++snapshots;
+            EXPECT_NEAR(s.loss, ref.get("loss", "loss").item<double>(), 1e-5);
+            for (const auto& l : s.layers) {
+                EXPECT_TRUE(close(l.activation, ref.get("act", l.name), l.name));
+                const auto want = ref.get("actgrad", l.name);
+                if (want.defined())
+                    EXPECT_TRUE(close(l.gradient, want, l.name + " gradient", 1e-4, 1e-7));
+                else
+                    EXPECT_FALSE(l.gradient.defined()) << l.name;
+                EXPECT_EQ(l.activation.dim(), 2);
+                EXPECT_TRUE(l.activation.is_contiguous());
+                EXPECT_EQ(l.activation.scalar_type(), torch::kFloat32);
+            }
+            ASSERT_EQ(s.params.size(), ref.names("param").size());
+            for (const auto& p : s.params) {
+                EXPECT_TRUE(close(p.value, ref.get("param", p.name), p.name));
+                EXPECT_TRUE(close(p.grad, ref.get("paramgrad", p.name), p.name + " gradient", 1e-4, 1e-7));
+            }
+            EXPECT_TRUE(s.health.ok()) << s.health.describe();
+        });
+        auto step = (*trainer)->step();
+        ASSERT_TRUE(step.hasValue()) << step.error().message;
+        EXPECT_TRUE(step->captured);
+        EXPECT_EQ(snapshots, 1);
+        // The snapshot's weights were a copy: the SGD update changed the live ones, not the reference values.
+        const auto params = model->namedParameters();
+        const auto& [firstName, firstParam] = params[0];
+        EXPECT_FALSE(torch::allclose(firstParam, ref.get("param", firstName)));
     }
 }
 
@@ -135,14 +140,19 @@ TEST(ScriptStructure, ResidualBlockHasSkipEdge) {
         auto net = describeNetwork(*model, {1, 8, 8});
         ASSERT_TRUE(net.hasValue()) << net.error().message;
         std::set<std::pair<std::string, std::string>> edges;
-        for (const auto& e : net->edges) edges.insert({net->nodes[e.from].name, net->nodes[e.to].name});
-        const std::set<std::pair<std::string, std::string>> want = {
-            {"input", "stem"},           {"stem", "relu"},
-            {"relu", "block.conv1"},     {"block.conv1", "block.bn1"},
-            {"block.bn1", "block.relu"}, {"block.relu", "block.conv2"},
-            {"block.conv2", "block.add"}, {"relu", "block.add"},
-            {"block.add", "block.relu_1"}, {"block.relu_1", "pool"},
-            {"pool", "fc"}};
+        for (const auto& e : net->edges)
+            edges.insert({net->nodes[e.from].name, net->nodes[e.to].name});
+        const std::set<std::pair<std::string, std::string>> want = {{"input", "stem"},
+                                                                    {"stem", "relu"},
+                                                                    {"relu", "block.conv1"},
+                                                                    {"block.conv1", "block.bn1"},
+                                                                    {"block.bn1", "block.relu"},
+                                                                    {"block.relu", "block.conv2"},
+                                                                    {"block.conv2", "block.add"},
+                                                                    {"relu", "block.add"},
+                                                                    {"block.add", "block.relu_1"},
+                                                                    {"block.relu_1", "pool"},
+                                                                    {"pool", "fc"}};
         EXPECT_EQ(edges, want) << name << "\n" << summary(*net);
         const int add = net->find("block.add");
         ASSERT_GE(add, 0);
@@ -158,7 +168,8 @@ TEST(ScriptStructure, ResidualBlockHasSkipEdge) {
         EXPECT_EQ(conv1.grid, (std::array<int64_t, 3>{4, 8, 8}));
         EXPECT_EQ(net->nodes[add].type, "add");
         int64_t total = 0;
-        for (const auto& [n, p] : model->namedParameters()) total += p.numel();
+        for (const auto& [n, p] : model->namedParameters())
+            total += p.numel();
         EXPECT_EQ(net->totalParams(), total);
     }
 }
@@ -180,7 +191,8 @@ TEST(ScriptModel, SurgeryFailureFallsBackToOutput) {
     auto t = Trainer::create(*model, data.value(), {.batchSize = 16, .maxSteps = 2, .captureEvery = 1});
     ASSERT_TRUE(t.hasValue()) << t.error().message;
     int snaps = 0;
-    (*t)->setSnapshotConsumer([&](Snapshot& s) { snaps += s.layers.size() == 1 && s.layers[0].name == "output"; });
+    (*t)->setSnapshotConsumer(
+        [&](Snapshot& s) { snaps += s.layers.size() == 1 && s.layers[0].name == "output"; });
     EXPECT_TRUE((*t)->step().hasValue());
     EXPECT_TRUE((*t)->step().hasValue());
     EXPECT_EQ(snaps, 2);
@@ -220,17 +232,21 @@ TEST(Builtin, ParametersMatchDocumentedPyTorchModules) {
     std::ifstream in(fixtureDir() / "builtin_params.txt");
     std::map<std::string, std::vector<std::string>> want;
     std::string spec, name, shape;
-    while (in >> spec >> name >> shape) want[spec].push_back(name + " " + shape);
+    while (in >> spec >> name >> shape)
+        want[spec].push_back(name + " " + shape);
     ASSERT_EQ(want.size(), 3u);
     const std::map<std::string, std::pair<std::vector<int64_t>, int64_t>> inputs = {
-        {"builtin:mlp", {{2}, 3}}, {"builtin:mlp:20,10,5", {{1, 28, 28}, 10}}, {"builtin:cnn", {{1, 28, 28}, 10}}};
+        {"builtin:mlp", {{2}, 3}},
+        {"builtin:mlp:20,10,5", {{1, 28, 28}, 10}},
+        {"builtin:cnn", {{1, 28, 28}, 10}}};
     for (const auto& [s, io] : inputs) {
         auto model = mustLoad(s, io.first, io.second);
         ASSERT_TRUE(model);
         std::vector<std::string> got;
         for (const auto& [n, p] : model->namedParameters()) {
             std::string dims;
-            for (int64_t d = 0; d < p.dim(); ++d) dims += (d ? "," : "") + std::to_string(p.size(d));
+            for (int64_t d = 0; d < p.dim(); ++d)
+                dims += (d ? "," : "") + std::to_string(p.size(d));
             got.push_back(n + " " + dims);
         }
         EXPECT_EQ(got, want[s]) << s;
@@ -244,9 +260,10 @@ TEST(Builtin, CnnStructureAndCapture) {
     auto net = describeNetwork(*model, {1, 28, 28});
     ASSERT_TRUE(net.hasValue()) << net.error().message;
     std::vector<std::string> names;
-    for (const auto& n : net->nodes) names.push_back(n.name);
-    EXPECT_EQ(names, (std::vector<std::string>{"input", "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1",
-                                               "relu_fc", "out"}));
+    for (const auto& n : net->nodes)
+        names.push_back(n.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"input", "conv1", "relu1", "pool1", "conv2", "relu2", "pool2",
+                                               "fc1", "relu_fc", "out"}));
     const auto& conv2 = net->nodes[4];
     EXPECT_EQ(conv2.outputShape, (std::vector<int64_t>{16, 14, 14}));
     EXPECT_EQ(conv2.neurons, 16 * 14 * 14);
@@ -266,7 +283,8 @@ TEST(Builtin, CnnStructureAndCapture) {
     const auto x = torch::rand({3, 1, 28, 28});
     const auto fc = model->forwardCapture(x);
     std::map<std::string, torch::Tensor> p;
-    for (const auto& [n, t] : model->namedParameters()) p[n] = t;
+    for (const auto& [n, t] : model->namedParameters())
+        p[n] = t;
     namespace F = torch::nn::functional;
     auto c1 = F::conv2d(x, p["conv1.weight"], F::Conv2dFuncOptions().bias(p["conv1.bias"]).padding(1));
     auto p1 = F::max_pool2d(torch::relu(c1), F::MaxPool2dFuncOptions(2));
@@ -324,7 +342,8 @@ TEST(Trainer, SgdLowersTheLossAndReportsEachStep) {
     (*t)->setStepCallback([&](const StepInfo& s) { steps.push_back(s); });
     const auto before = (*t)->evaluateValidation();
     ASSERT_TRUE(before.hasValue());
-    for (int i = 0; i < 50; ++i) ASSERT_TRUE((*t)->step().hasValue());
+    for (int i = 0; i < 50; ++i)
+        ASSERT_TRUE((*t)->step().hasValue());
     ASSERT_EQ(steps.size(), 50u);
     for (size_t i = 0; i < steps.size(); ++i) {
         EXPECT_EQ(steps[i].step, int64_t(i + 1));
@@ -351,7 +370,8 @@ TEST(Trainer, CreateRejectsMismatchedModelAndData) {
     auto wrongInput = mustLoad("builtin:mlp", {4}, 3);
     auto t2 = Trainer::create(*wrongInput, data.value(), {});
     ASSERT_FALSE(t2.hasValue());
-    EXPECT_NE(t2.error().message.find("cannot take data 'gaussians'"), std::string::npos) << t2.error().message;
+    EXPECT_NE(t2.error().message.find("cannot take data 'gaussians'"), std::string::npos)
+        << t2.error().message;
     EXPECT_FALSE(Trainer::create(*twoClasses, data.value(), {.batchSize = 0}).hasValue());
 }
 
@@ -374,7 +394,8 @@ TEST(Trainer, BackgroundThreadPausesStepsResumesAndStops) {
         lastCaptured = s.step;
         if (s.step % 4 != 0 || s.layers.size() != 5) shapesOk = false;
         for (const auto& l : s.layers)
-            if (l.activation.size(0) != 10 || !l.gradient.defined() || l.gradient.sizes() != l.activation.sizes())
+            if (l.activation.size(0) != 10 || !l.gradient.defined() ||
+                l.gradient.sizes() != l.activation.sizes())
                 shapesOk = false;
     });
     ASSERT_TRUE((*t)->start(/*paused=*/true).isOk());
@@ -391,7 +412,8 @@ TEST(Trainer, BackgroundThreadPausesStepsResumesAndStops) {
     EXPECT_EQ(snapshots.load(), 1);
     (*t)->setLearningRate(0.005);
     (*t)->resume();
-    while ((*t)->stepsDone() < 40) std::this_thread::yield();
+    while ((*t)->stepsDone() < 40)
+        std::this_thread::yield();
     (*t)->pause();
     (*t)->waitIdle();
     const int64_t paused = (*t)->stepsDone();
@@ -411,7 +433,8 @@ TEST(Trainer, CopiedSnapshotsKeptByTheConsumerStayIntact) {
     auto data = loadDataset("spirals", {.samples = 200});
     ASSERT_TRUE(data.hasValue());
     auto model = mustLoad("builtin:mlp:8", {2}, 2);
-    auto t = Trainer::create(*model, data.value(), {.batchSize = 20, .maxSteps = 5, .captureEvery = 1, .snapshotCopy = true});
+    auto t = Trainer::create(*model, data.value(),
+                             {.batchSize = 20, .maxSteps = 5, .captureEvery = 1, .snapshotCopy = true});
     ASSERT_TRUE(t.hasValue());
     torch::Tensor kept, keptCopy, keptGrad, keptGradCopy;
     std::vector<const void*> buffers;
@@ -424,7 +447,8 @@ TEST(Trainer, CopiedSnapshotsKeptByTheConsumerStayIntact) {
             keptGradCopy = keptGrad.clone();
         }
     });
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*t)->step().hasValue());
+    for (int i = 0; i < 5; ++i)
+        ASSERT_TRUE((*t)->step().hasValue());
     EXPECT_TRUE(torch::equal(kept, keptCopy));
     EXPECT_TRUE(torch::equal(keptGrad, keptGradCopy));
     ASSERT_EQ(buffers.size(), 5u);
@@ -445,11 +469,12 @@ TEST(Health, ForwardAndBackwardOrder) {
     auto withInf = finite.clone();
     withInf[0][0] = -inf;
     s.layers = {{"a", {3}, finite, withInf}, {"b", {3}, withNan, withInf}, {"c", {3}, withInf, finite}};
-    s.params = {{"a.weight", 0, finite, withNan}, {"b.weight", 1, withNan, withNan}, {"c.weight", 2, finite, finite}};
+    s.params = {
+        {"a.weight", 0, finite, withNan}, {"b.weight", 1, withNan, withNan}, {"c.weight", 2, finite, finite}};
     auto h = checkHealth(s);
     EXPECT_TRUE(h.lossFinite);
-    EXPECT_EQ(h.firstBadActivation, "b");     // forward order: a is finite, b is the first bad one
-    EXPECT_EQ(h.firstBadGradient, "b");       // backward order: c is finite, then b
+    EXPECT_EQ(h.firstBadActivation, "b"); // forward order: a is finite, b is the first bad one
+    EXPECT_EQ(h.firstBadGradient, "b");   // backward order: c is finite, then b
     EXPECT_EQ(h.firstBadWeight, "b.weight");
     EXPECT_EQ(h.firstBadWeightGradient, "b.weight");
     EXPECT_FALSE(h.ok());
@@ -488,23 +513,24 @@ TEST(Health, InfiniteGradientNamesTheLayerInBackwardOrder) {
     TS_REQUIRE_FIXTURES();
     // fc2(sqrt(act(fc1(x)))): forward finite, d sqrt/dx = inf at the ReLU's zeros.
     for (bool copy : {false, true}) {
-    SCOPED_TRACE(copy ? "snapshotCopy" : "moved");
-    torch::manual_seed(2);
-    auto model = mustLoad(fixture("sqrt_net"), {2}, 2);
-    ASSERT_TRUE(model);
-    auto data = loadDataset("spirals", {.samples = 200});
-    ASSERT_TRUE(data.hasValue());
-    auto t = Trainer::create(*model, data.value(),
-                             {.batchSize = 50, .maxSteps = 3, .captureEvery = 1, .snapshotCopy = copy});
-    ASSERT_TRUE(t.hasValue()) << t.error().message;
-    HealthReport seen;
-    (*t)->setSnapshotConsumer([&](Snapshot& s) { seen = s.health; });
-    auto r = (*t)->step();
-    ASSERT_FALSE(r.hasValue());
-    EXPECT_TRUE(seen.lossFinite);
-    EXPECT_EQ(seen.firstBadActivation, "");
-    EXPECT_EQ(seen.firstBadGradient, "act");
-    EXPECT_NE(r.error().message.find("layer 'act' (backward order)"), std::string::npos) << r.error().message;
+        SCOPED_TRACE(copy ? "snapshotCopy" : "moved");
+        torch::manual_seed(2);
+        auto model = mustLoad(fixture("sqrt_net"), {2}, 2);
+        ASSERT_TRUE(model);
+        auto data = loadDataset("spirals", {.samples = 200});
+        ASSERT_TRUE(data.hasValue());
+        auto t = Trainer::create(*model, data.value(),
+                                 {.batchSize = 50, .maxSteps = 3, .captureEvery = 1, .snapshotCopy = copy});
+        ASSERT_TRUE(t.hasValue()) << t.error().message;
+        HealthReport seen;
+        (*t)->setSnapshotConsumer([&](Snapshot& s) { seen = s.health; });
+        auto r = (*t)->step();
+        ASSERT_FALSE(r.hasValue());
+        EXPECT_TRUE(seen.lossFinite);
+        EXPECT_EQ(seen.firstBadActivation, "");
+        EXPECT_EQ(seen.firstBadGradient, "act");
+        EXPECT_NE(r.error().message.find("layer 'act' (backward order)"), std::string::npos)
+            << r.error().message;
     }
 }
 

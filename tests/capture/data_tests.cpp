@@ -27,7 +27,8 @@ void writeBytes(const fs::path& path, const std::vector<uint8_t>& bytes, bool gz
         ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())), int(bytes.size()));
         gzclose(f);
     } else {
-        std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+        std::ofstream(path, std::ios::binary)
+            .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
     }
 }
 
@@ -46,17 +47,21 @@ std::vector<uint8_t> idxBytes(const std::vector<uint32_t>& dims, const std::vect
 
 std::vector<uint8_t> ramp(size_t n) {
     std::vector<uint8_t> v(n);
-    for (size_t i = 0; i < n; ++i) v[i] = uint8_t((i * 37 + 11) % 251);
+    for (size_t i = 0; i < n; ++i)
+        v[i] = uint8_t((i * 37 + 11) % 251);
     return v;
 }
 
 // The error message names the file and says what is wrong.
-::testing::AssertionResult failsWith(const Expected<IdxArray>& r, const fs::path& file, const std::string& what) {
+::testing::AssertionResult failsWith(const Expected<IdxArray>& r, const fs::path& file,
+                                     const std::string& what) {
     if (r.hasValue()) return ::testing::AssertionFailure() << file << " was accepted";
     const std::string& m = r.error().message;
     if (m.find(file.string()) == std::string::npos || m.find(what) == std::string::npos)
-        return ::testing::AssertionFailure() << "message '" << m << "' lacks '" << file << "' or '" << what << "'";
-    if (r.error().exitCode() != 2) return ::testing::AssertionFailure() << "exit code " << r.error().exitCode();
+        return ::testing::AssertionFailure()
+               << "message '" << m << "' lacks '" << file << "' or '" << what << "'";
+    if (r.error().exitCode() != 2)
+        return ::testing::AssertionFailure() << "exit code " << r.error().exitCode();
     return ::testing::AssertionSuccess();
 }
 
@@ -84,7 +89,8 @@ TEST(Idx, FashionMnistShapesAndLabels) {
         EXPECT_EQ(trCounts[c].item<int64_t>(), 6000) << "class " << c;
         EXPECT_EQ(vaCounts[c].item<int64_t>(), 1000) << "class " << c;
     }
-    // The published first labels: ankle boot, T-shirt, T-shirt, dress, T-shirt (train); ankle boot, pullover (t10k).
+    // The published first labels: ankle boot, T-shirt, T-shirt, dress, T-shirt (train); ankle boot, pullover
+    // (t10k).
     const auto first = tr.labels.narrow(0, 0, 5);
     EXPECT_TRUE(torch::equal(first, torch::tensor({9, 0, 0, 3, 0}, torch::kInt64)));
     EXPECT_TRUE(torch::equal(va.labels.narrow(0, 0, 2), torch::tensor({9, 2}, torch::kInt64)));
@@ -128,7 +134,8 @@ TEST(Idx, MalformedFilesGiveDocumentedErrors) {
     wrongMagic[2] = 0x0D; // float32 IDX: not an unsigned-byte array
     writeBytes(d / "magic.idx", wrongMagic);
     EXPECT_TRUE(failsWith(readIdx((d / "magic.idx").string()), d / "magic.idx", "wrong magic 0x00000d03"));
-    writeBytes(d / "magic2.idx", {0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4}, false); // gzip magic in a plain-looking file
+    writeBytes(d / "magic2.idx", {0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4},
+               false); // gzip magic in a plain-looking file
     EXPECT_TRUE(failsWith(readIdx((d / "magic2.idx").string()), d / "magic2.idx", "IDX file"));
 
     writeBytes(d / "short_header.idx", {0, 0, 0x08, 3, 0, 0});
@@ -171,7 +178,8 @@ TEST(Idx, FolderSpecSplitsWhenThereIsNoTestPair) {
     const auto dir = tempDir() / "idxfolder";
     fs::create_directories(dir);
     std::vector<uint8_t> labels(40);
-    for (size_t i = 0; i < labels.size(); ++i) labels[i] = uint8_t(i % 4);
+    for (size_t i = 0; i < labels.size(); ++i)
+        labels[i] = uint8_t(i % 4);
     writeBytes(dir / "train-images-idx3-ubyte.gz", idxBytes({40, 6, 5}, ramp(40 * 30)), true);
     writeBytes(dir / "train-labels-idx1-ubyte", idxBytes({40}, labels));
     auto s = loadDataset(dir.string(), {.seed = 4, .validationFraction = 0.25});
@@ -182,7 +190,8 @@ TEST(Idx, FolderSpecSplitsWhenThereIsNoTestPair) {
     // The split is a permutation: every sample lands in exactly one part (pixel sums add up).
     const auto pixels = ramp(40 * 30);
     const double all = std::accumulate(pixels.begin(), pixels.end(), 0.0);
-    EXPECT_NEAR((s->train.inputs.sum().item<double>() + s->validation.inputs.sum().item<double>()) * 255.0, all, 1e-2);
+    EXPECT_NEAR((s->train.inputs.sum().item<double>() + s->validation.inputs.sum().item<double>()) * 255.0,
+                all, 1e-2);
 
     fs::create_directories(tempDir() / "emptyfolder");
     auto none = loadDataset((tempDir() / "emptyfolder").string());
@@ -208,7 +217,9 @@ TEST(Toy, GeometryWithoutNoise) {
             ++counts[size_t(c)];
             const double r = std::hypot(x, y);
             switch (k) {
-            case ToyKind::Circles: EXPECT_NEAR(r, c ? 1.0 : 0.5, 1e-6); break;
+            case ToyKind::Circles:
+                EXPECT_NEAR(r, c ? 1.0 : 0.5, 1e-6);
+                break;
             case ToyKind::Xor:
                 EXPECT_EQ(c, x * y > 0 ? 0 : 1);
                 EXPECT_LE(std::max(std::abs(x), std::abs(y)), 1.0);
@@ -229,7 +240,8 @@ TEST(Toy, GeometryWithoutNoise) {
             }
             }
         }
-        for (int c : counts) EXPECT_EQ(c, 600 / int(d.classes)) << toyKindName(k);
+        for (int c : counts)
+            EXPECT_EQ(c, 600 / int(d.classes)) << toyKindName(k);
     }
 }
 
@@ -266,7 +278,8 @@ TEST(Toy, DatasetSpecSplitsAndLimits) {
     // Same data as the generator, reordered.
     const ToyData d = generateToy(ToyKind::Xor, {.samples = 1000, .seed = 3});
     const auto all = torch::cat({s->train.inputs, s->validation.inputs}).to(torch::kFloat64);
-    EXPECT_NEAR(all.sum().item<double>(), torch::tensor(d.points).to(torch::kFloat64).sum().item<double>(), 1e-4);
+    EXPECT_NEAR(all.sum().item<double>(), torch::tensor(d.points).to(torch::kFloat64).sum().item<double>(),
+                1e-4);
     auto lim = loadDataset("xor", {.samples = 1000, .seed = 3, .limit = 50});
     ASSERT_TRUE(lim.hasValue());
     EXPECT_EQ(lim->train.size(), 50);
@@ -280,7 +293,8 @@ TEST(Network, FoldAndSummary) {
     EXPECT_EQ(foldToGrid({2, 3, 4, 5}), (std::array<int64_t, 3>{6, 4, 5}));
     Network n;
     n.modelName = "m";
-    n.nodes = {{"input", "Input", "", {}, {2}, 0, 0, 2}, {"fc", "Linear", "fc", {{2}}, {3}, 9, 15, 3},
+    n.nodes = {{"input", "Input", "", {}, {2}, 0, 0, 2},
+               {"fc", "Linear", "fc", {{2}}, {3}, 9, 15, 3},
                {"add", "add", "", {{3}, {2}}, {3}, 0, 3, 3}};
     n.edges = {{0, 1, false}, {1, 2, false}, {0, 2, true}};
     EXPECT_EQ(n.totalParams(), 9);

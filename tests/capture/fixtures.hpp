@@ -51,7 +51,7 @@ inline std::filesystem::path fixtureDir() {
     return dir;
 }
 
-#define TS_REQUIRE_FIXTURES()                                                                                  \
+#define TS_REQUIRE_FIXTURES()                                                                                \
     if (::ts::capture::testing::fixtureDir().empty()) GTEST_SKIP() << "python3 with torch is not available"
 
 struct Reference {
@@ -73,7 +73,8 @@ struct Reference {
             int ndim = 0;
             in >> rec.kind >> rec.name >> ndim;
             std::vector<int64_t> dims(ndim);
-            for (auto& d : dims) in >> d;
+            for (auto& d : dims)
+                in >> d;
             rec.value = torch::empty(dims, torch::kFloat32);
             bin.read(reinterpret_cast<char*>(rec.value.data_ptr<float>()),
                      static_cast<std::streamsize>(rec.value.numel() * sizeof(float)));
@@ -96,13 +97,14 @@ struct Reference {
 };
 
 // allclose with a message naming what differs and by how much.
-inline ::testing::AssertionResult close(const torch::Tensor& got, const torch::Tensor& want, const std::string& what,
-                                        double rtol = 1e-4, double atol = 1e-5) {
+inline ::testing::AssertionResult close(const torch::Tensor& got, const torch::Tensor& want,
+                                        const std::string& what, double rtol = 1e-4, double atol = 1e-5) {
     if (!got.defined()) return ::testing::AssertionFailure() << what << ": not captured";
     const auto g = got.detach().to(torch::kFloat64).reshape(-1);
     const auto w = want.detach().to(torch::kFloat64).reshape(-1);
     if (g.numel() != w.numel())
-        return ::testing::AssertionFailure() << what << ": " << g.numel() << " elements, expected " << w.numel();
+        return ::testing::AssertionFailure()
+               << what << ": " << g.numel() << " elements, expected " << w.numel();
     if (!torch::allclose(g, w, rtol, atol))
         return ::testing::AssertionFailure() << what << ": max |diff| " << (g - w).abs().max().item<double>()
                                              << " (max |want| " << w.abs().max().item<double>() << ")";
