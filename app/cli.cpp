@@ -18,8 +18,8 @@ Expected<long> Args::getInt(const std::string& name, long fallback, long lo, lon
     char* end = nullptr;
     long v = std::strtol(s.c_str(), &end, 10);
     if (s.empty() || *end || v < lo || v > hi)
-        return makeError(ErrorKind::Usage, "--" + name + " expects a whole number in " + std::to_string(lo) + ".." +
-                                               std::to_string(hi) + ", got '" + s + "'");
+        return makeError(ErrorKind::Usage, "--" + name + " expects a whole number in " + std::to_string(lo) +
+                                               ".." + std::to_string(hi) + ", got '" + s + "'");
     return v;
 }
 
@@ -28,7 +28,8 @@ Expected<double> Args::getFloat(const std::string& name, double fallback) const 
     const std::string& s = m_values.at(name);
     char* end = nullptr;
     double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end) return makeError(ErrorKind::Usage, "--" + name + " expects a number, got '" + s + "'");
+    if (s.empty() || *end)
+        return makeError(ErrorKind::Usage, "--" + name + " expects a number, got '" + s + "'");
     return v;
 }
 
@@ -59,10 +60,11 @@ Expected<Args> parseArgs(const CommandSpec& spec, int argc, char** argv, bool& h
         for (auto& f : spec.flags)
             if (f.name == name) flag = &f;
         if (!flag)
-            return makeError(ErrorKind::Usage, "unknown flag --" + name + " for '" + spec.name + "'; see tensorscape " +
-                                                   spec.name + " --help");
+            return makeError(ErrorKind::Usage, "unknown flag --" + name + " for '" + spec.name +
+                                                   "'; see tensorscape " + spec.name + " --help");
         if (!flag->valueName.empty() && !inlineValue) {
-            if (i + 1 >= argc) return makeError(ErrorKind::Usage, "--" + name + " needs a value (" + flag->valueName + ")");
+            if (i + 1 >= argc)
+                return makeError(ErrorKind::Usage, "--" + name + " needs a value (" + flag->valueName + ")");
             value = argv[++i];
         }
         if (flag->valueName.empty() && !inlineValue) value = "1";
@@ -93,8 +95,10 @@ std::string helpText(const CommandSpec& spec) {
     for (auto& f : spec.flags) {
         std::string left = "  --" + f.name + (f.valueName.empty() ? "" : " " + f.valueName);
         o << left;
-        if (left.size() < 28) o << std::string(28 - left.size(), ' ');
-        else o << "\n" << std::string(28, ' ');
+        if (left.size() < 28)
+            o << std::string(28 - left.size(), ' ');
+        else
+            o << "\n" << std::string(28, ' ');
         o << f.help;
         if (!f.defaultValue.empty()) o << " (default: " << f.defaultValue << ")";
         o << "\n";

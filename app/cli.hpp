@@ -11,7 +11,7 @@
 namespace ts::app {
 
 struct FlagSpec {
-    std::string name;     // without dashes: "width"
+    std::string name;      // without dashes: "width"
     std::string valueName; // empty: boolean switch
     std::string help;
     std::string defaultValue;

@@ -32,19 +32,20 @@ namespace {
 
 struct DisplayFlags {
     bool headless = false;
-    std::string render;     // 3D picture path (headless)
+    std::string render; // 3D picture path (headless)
     uint32_t width = 1280, height = 720;
     long frames = 0;
     std::string screenshot;
 };
 
-const char* kDisplayHelp = "display options (tensorscape):\n"
-                           "  --headless                never open a window; write the 3D picture instead\n"
-                           "  --render PATH             3D picture of the surface (default when headless:\n"
-                           "                            OUT with .h5 replaced by _3d.png)\n"
-                           "  --width W, --height H     picture or window size (default 1280x720)\n"
-                           "  --frames N                window: close after N frames\n"
-                           "  --screenshot PATH         window: save the last frame to PATH (with --frames)\n";
+const char* kDisplayHelp =
+    "display options (tensorscape):\n"
+    "  --headless                never open a window; write the 3D picture instead\n"
+    "  --render PATH             3D picture of the surface (default when headless:\n"
+    "                            OUT with .h5 replaced by _3d.png)\n"
+    "  --width W, --height H     picture or window size (default 1280x720)\n"
+    "  --frames N                window: close after N frames\n"
+    "  --screenshot PATH         window: save the last frame to PATH (with --frames)\n";
 
 // Takes the app's display flags out of argv; the rest goes to the landscape module.
 Expected<DisplayFlags> splitDisplayFlags(int argc, char** argv, std::vector<std::string>& rest) {
@@ -74,9 +75,12 @@ Expected<DisplayFlags> splitDisplayFlags(int argc, char** argv, std::vector<std:
         } else if (a == "--width" || a == "--height" || a == "--frames") {
             auto n = number(a.c_str(), a == "--frames" ? 0 : 16, a == "--frames" ? 1'000'000 : 16384);
             if (!n) return n.error();
-            if (a == "--width") d.width = uint32_t(*n);
-            else if (a == "--height") d.height = uint32_t(*n);
-            else d.frames = *n;
+            if (a == "--width")
+                d.width = uint32_t(*n);
+            else if (a == "--height")
+                d.height = uint32_t(*n);
+            else
+                d.frames = *n;
         } else {
             rest.push_back(a);
         }
@@ -85,15 +89,17 @@ Expected<DisplayFlags> splitDisplayFlags(int argc, char** argv, std::vector<std:
 }
 
 // The panel offers filter, layer, weight, none (in that order).
-constexpr landscape::Norm kPanelNorms[] = {landscape::Norm::Filter, landscape::Norm::Layer, landscape::Norm::Weight,
-                                           landscape::Norm::None};
+constexpr landscape::Norm kPanelNorms[] = {landscape::Norm::Filter, landscape::Norm::Layer,
+                                           landscape::Norm::Weight, landscape::Norm::None};
 int panelNormIndex(landscape::Norm n) {
     for (int i = 0; i < 4; ++i)
         if (kPanelNorms[i] == n) return i;
     return 0;
 }
 
-std::string metricPrefix(const landscape::LandscapeArgs& a) { return a.split == "validation" ? "test" : "train"; }
+std::string metricPrefix(const landscape::LandscapeArgs& a) {
+    return a.split == "validation" ? "test" : "train";
+}
 
 // Surface -> the renderer's plain arrays, markers (minimum red, current weights white) and trajectory.
 struct SurfaceScene {
@@ -195,11 +201,12 @@ int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::str
 
 // Window: the surface computes progressively in the background (coarse grid first) while the user flies.
 int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
-    auto viewer =
-        Viewer::create(ViewerOptions::make("tensorscape landscape", d.width, d.height, d.frames, d.screenshot));
+    auto viewer = Viewer::create(
+        ViewerOptions::make("tensorscape landscape", d.width, d.height, d.frames, d.screenshot));
     if (!viewer) return reportError(viewer.error());
     Viewer& v = **viewer;
-    auto surface = SurfacePass::create(v.context(), v.target().swapchainFormat(), v.target().framesInFlight());
+    auto surface =
+        SurfacePass::create(v.context(), v.target().swapchainFormat(), v.target().framesInFlight());
     if (!surface) return reportError(surface.error());
     v.neurons().setStyle(markerStyle());
 
@@ -294,7 +301,8 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
             if (e.flyToMinimum && sc.mesh.hasMinimum) {
                 Camera to = v.camera();
                 to.setMode(Camera::Mode::Orbit);
-                to.target = {sc.mesh.minimumPosition[0], sc.mesh.minimumPosition[1], sc.mesh.minimumPosition[2]};
+                to.target = {sc.mesh.minimumPosition[0], sc.mesh.minimumPosition[1],
+                             sc.mesh.minimumPosition[2]};
                 to.distance = 0.35f * glm::length(sc.bounds.extent());
                 to.pitch = 0.6f;
                 flight.start(v.camera(), to, 1.2f);
@@ -331,7 +339,8 @@ int cmdLandscape(int argc, char** argv) {
 
     // Headless: the module's own command (progress bar, summary line), then the 3D picture from the file.
     std::vector<char*> av;
-    for (auto& r : rest) av.push_back(r.data());
+    for (auto& r : rest)
+        av.push_back(r.data());
     int code = landscape::runLandscapeCommand(int(av.size()), av.data());
     if (code != 0) return code;
     auto surface = landscape::readSurfaceFile(args->out, metricPrefix(*args));

@@ -50,8 +50,10 @@ struct SceneView {
 Expected<SceneView> parseView(const Args& args) {
     SceneView v;
     auto map = colormapFromName(args.get("colormap", "rdbu"));
-    if (!map) return makeError(ErrorKind::Usage, "unknown --colormap '" + args.get("colormap") +
-                                                      "' (viridis, magma, inferno, plasma, cividis, rdbu, coolwarm)");
+    if (!map)
+        return makeError(ErrorKind::Usage,
+                         "unknown --colormap '" + args.get("colormap") +
+                             "' (viridis, magma, inferno, plasma, cividis, rdbu, coolwarm)");
     v.colormap = *map;
     v.lit = !args.has("flat");
     auto yaw = args.getFloat("yaw", 35.0);
@@ -82,7 +84,8 @@ NeuronStyle sceneStyle(const SyntheticScene& scene, const SceneView& v) {
 
 // Renders `count` frames of a slow orbit into PNG files; returns per-frame milliseconds.
 Expected<std::vector<double>> renderOffscreen(const SyntheticScene& scene, const SceneView& view, uint32_t w,
-                                              uint32_t h, const std::vector<std::string>& paths, float orbitDeg) {
+                                              uint32_t h, const std::vector<std::string>& paths,
+                                              float orbitDeg) {
     auto ctx = Context::create({});
     if (!ctx) return ctx.error();
     auto target = OffscreenTarget::create(**ctx, w, h);
@@ -105,7 +108,8 @@ Expected<std::vector<double>> renderOffscreen(const SyntheticScene& scene, const
         endRendering(*frame);
         ImageRgba8 img;
         TS_TRY((*target)->endFrame(*frame, &img));
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         TS_TRY(writePng(paths[i], img));
     }
     if ((*ctx)->validationMessageCount() > 0)
@@ -132,7 +136,8 @@ int cmdRender(int argc, char** argv) {
     auto scene = makeSyntheticNetwork(uint32_t(*n), uint32_t(*seed));
     auto ms = renderOffscreen(scene, *view, uint32_t(*w), uint32_t(*h), {out}, 0.0f);
     if (!ms) return reportError(ms.error());
-    TS_LOG_INFO("wrote %s (%ldx%ld, %zu neurons, %.1f ms)", out.c_str(), *w, *h, scene.neurons.size(), (*ms)[0]);
+    TS_LOG_INFO("wrote %s (%ldx%ld, %zu neurons, %.1f ms)", out.c_str(), *w, *h, scene.neurons.size(),
+                (*ms)[0]);
     return 0;
 }
 

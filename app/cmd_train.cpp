@@ -23,8 +23,10 @@ namespace {
 
 std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::string& defaultSteps) {
     return {
-        {"model", "PATH|builtin", "TorchScript .pt file or builtin:mlp[:W1,W2,..] / builtin:cnn", "builtin:mlp"},
-        {"data", "NAME|DIR", "spirals, circles, xor, gaussians, fashion-mnist, or an IDX folder", defaultData},
+        {"model", "PATH|builtin", "TorchScript .pt file or builtin:mlp[:W1,W2,..] / builtin:cnn",
+         "builtin:mlp"},
+        {"data", "NAME|DIR", "spirals, circles, xor, gaussians, fashion-mnist, or an IDX folder",
+         defaultData},
         {"limit", "N", "use the first N samples of train and validation", "all"},
         {"steps", "N", "training steps", defaultSteps},
         {"batch", "N", "batch size", "64"},
@@ -46,15 +48,16 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
     };
 }
 
-const CommandSpec kTrainSpec{"train",
-                             "Trains a model with the live view: neurons coloured by their statistics, bundled "
-                             "connections,\nloss curves, layer inspector and health alerts.",
-                             "tensorscape train [--model PATH|builtin:mlp] [--data NAME|DIR] [options]",
-                             trainFlags("spirals", "600")};
+const CommandSpec kTrainSpec{
+    "train",
+    "Trains a model with the live view: neurons coloured by their statistics, bundled "
+    "connections,\nloss curves, layer inspector and health alerts.",
+    "tensorscape train [--model PATH|builtin:mlp] [--data NAME|DIR] [options]", trainFlags("spirals", "600")};
 
 std::string defaultDemoData() {
-    return std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") ? "fashion-mnist"
-                                                                                                   : "spirals";
+    return std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+               ? "fashion-mnist"
+               : "spirals";
 }
 
 struct DisplayOptions {
@@ -84,7 +87,8 @@ Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultD
     for (auto* e : {&limit, &steps, &batch, &every, &seed})
         if (!*e) return e->error();
     if (!lr) return lr.error();
-    if (!(*lr > 0.0) || !std::isfinite(*lr)) return makeError(ErrorKind::Usage, "--lr must be a positive number");
+    if (!(*lr > 0.0) || !std::isfinite(*lr))
+        return makeError(ErrorKind::Usage, "--lr must be a positive number");
     o.limit = *limit;
     o.steps = *steps;
     o.batchSize = *batch;
@@ -133,7 +137,8 @@ Camera initialCamera(const Aabb& bounds, float aspect, const DisplayOptions& d) 
 // Every layer's neurons, the input's included (as the view draws them).
 int64_t neuronsWithInput(const capture::Network& net) {
     int64_t n = 0;
-    for (const auto& node : net.nodes) n += node.neurons;
+    for (const auto& node : net.nodes)
+        n += node.neurons;
     return n;
 }
 
@@ -159,14 +164,15 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
         << "  \"status\": \"" << view.status << "\",\n  \"alerts\": [";
     auto alerts = s.alerts();
     for (size_t i = 0; i < alerts.size(); ++i)
-        out << (i ? ", " : "") << "\"" << alerts[i].message << " (" << alerts[i].layer << ", step " << alerts[i].step
-            << ")\"";
+        out << (i ? ", " : "") << "\"" << alerts[i].message << " (" << alerts[i].layer << ", step "
+            << alerts[i].step << ")\"";
     out << "]\n}\n";
     if (!out) return makeError(ErrorKind::Failed, "writing " + path + " failed (disk full?)");
     return Status::ok();
 }
 
-// Headless: train in the background; every steps/frames steps render the live view (with its panels) to a PNG.
+// Headless: train in the background; every steps/frames steps render the live view (with its panels) to a
+// PNG.
 int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptions& d) {
     auto t0 = std::chrono::steady_clock::now();
     auto ctx = Context::create({});
@@ -198,7 +204,8 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
             if (auto s = screen.selectNeuron(**renderer, *id); !s) return reportError(s.error());
         }
         auto frameStart = std::chrono::steady_clock::now();
-        if (f > 0) cam.orbit(float(f % 2 ? 12 : -12) + 0.0f * float(f), 0.0f); // a gentle sway through the sequence
+        if (f > 0)
+            cam.orbit(float(f % 2 ? 12 : -12) + 0.0f * float(f), 0.0f); // a gentle sway through the sequence
         auto frame = (*target)->beginFrame();
         if (!frame) return reportError(frame.error());
         if (auto s = (*renderer)->prepare(*frame, cam); !s) return reportError(s.error());
@@ -217,7 +224,8 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         if (auto s = (*overlay)->render(*frame); !s) return reportError(s.error());
         ImageRgba8 img;
         if (auto s = (*target)->endFrame(*frame, &img); !s) return reportError(s.error());
-        lastFrameMs = std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - frameStart).count();
+        lastFrameMs =
+            std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - frameStart).count();
         char name[64];
         std::snprintf(name, sizeof(name), "/frame_%03ld.png", f);
         std::string path = d.singlePng.empty() ? d.outDir + name : d.singlePng;
@@ -231,19 +239,22 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     }
     session.waitUntilFinished();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (auto s = writeSummary(d.outDir + "/summary.json", session, seconds, frames); !s) return reportError(s.error());
+    if (auto s = writeSummary(d.outDir + "/summary.json", session, seconds, frames); !s)
+        return reportError(s.error());
     if ((*ctx)->validationMessageCount() > 0)
         return reportError(makeError(ErrorKind::Failed, std::to_string((*ctx)->validationMessageCount()) +
                                                             " Vulkan validation messages (see above)"));
     auto v = session.trainingView();
-    TS_LOG_INFO("trained %lld steps in %.1f s; final training loss %.4f; wrote %ld frames and summary.json to %s",
-                (long long)v.step, seconds, v.trainLoss.empty() ? NAN : double(v.trainLoss.back()), frames,
-                d.outDir.c_str());
+    TS_LOG_INFO(
+        "trained %lld steps in %.1f s; final training loss %.4f; wrote %ld frames and summary.json to %s",
+        (long long)v.step, seconds, v.trainLoss.empty() ? NAN : double(v.trainLoss.back()), frames,
+        d.outDir.c_str());
     if (auto r = session.result(); !r) return reportError(r.error());
     return 0;
 }
 
-int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions& d, const std::string& title) {
+int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions& d,
+              const std::string& title) {
     auto viewer = Viewer::create(ViewerOptions::make(title, d.width, d.height, d.frames, d.screenshot));
     if (!viewer) return reportError(viewer.error());
     Viewer& v = **viewer;
@@ -265,19 +276,22 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
         [&](float dt) {
             screen.tick(v.camera(), dt);
             if (auto click = v.takeClick()) {
-                if (auto c = screen.click(v.network(), v.camera(), v.target().extent(), *click); !c && failure.isOk())
+                if (auto c = screen.click(v.network(), v.camera(), v.target().extent(), *click);
+                    !c && failure.isOk())
                     failure = c;
             }
             if (auto u = screen.update(v.network()); !u && failure.isOk()) failure = u;
             if (initialSelection && v.network().lastStats().instances > 0) {
-                if (auto c = screen.selectNeuron(v.network(), initialSelection); !c && failure.isOk()) failure = c;
+                if (auto c = screen.selectNeuron(v.network(), initialSelection); !c && failure.isOk())
+                    failure = c;
                 initialSelection.reset();
             }
         },
         {},
         [&] {
-            ui::FrameStats stats{v.lastFrameMs(), screen.scene().position.size(), v.network().lastStats().instances,
-                                 v.context().deviceInfo().name, v.context().allocator().bytesInUse()};
+            ui::FrameStats stats{v.lastFrameMs(), screen.scene().position.size(),
+                                 v.network().lastStats().instances, v.context().deviceInfo().name,
+                                 v.context().allocator().bytesInUse()};
             screen.buildUi(v.camera(), v.aspect(), stats);
             if (screen.fitRequested) v.camera().fitToScene(screen.bounds(), v.aspect());
             if (screen.screenshotRequested) v.requestScreenshot();
@@ -295,7 +309,8 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
 
 int runSession(const SessionOptions& opts, const DisplayOptions& display, const std::string& command);
 
-int runTraining(const Args& args, const std::string& command, const std::string& defaultData, long defaultSteps) {
+int runTraining(const Args& args, const std::string& command, const std::string& defaultData,
+                long defaultSteps) {
     auto opts = parseSession(args, defaultData, defaultSteps);
     if (!opts) return reportError(opts.error());
     auto display = parseDisplay(args, command);
@@ -330,11 +345,13 @@ int cmdTrain(int argc, char** argv) {
 int cmdView(int argc, char** argv) {
     const CommandSpec spec{
         "view",
-        "Inspects a model: one forward and backward pass over a probe batch of the data is captured and shown\n"
+        "Inspects a model: one forward and backward pass over a probe batch of the data is captured and "
+        "shown\n"
         "(activations, their gradients, weights; the model is not changed). Without a display, writes a PNG.",
         "tensorscape view MODEL.pt|builtin:NAME [--data NAME|DIR] [--out FILE.png] [options]",
         {
-            {"data", "NAME|DIR", "data the model takes (fashion-mnist: [N, 1, 28, 28]; spirals: [N, 2])", "fashion-mnist"},
+            {"data", "NAME|DIR", "data the model takes (fashion-mnist: [N, 1, 28, 28]; spirals: [N, 2])",
+             "fashion-mnist"},
             {"batch", "N", "probe batch size", "256"},
             {"limit", "N", "use the first N samples", "all"},
             {"seed", "N", "random seed (built-in models' initialisation)", "1"},
@@ -353,7 +370,8 @@ int cmdView(int argc, char** argv) {
     auto args = parseCommand(spec, argc, argv, code);
     if (!args) return code;
     if (args->positional().empty())
-        return reportError(makeError(ErrorKind::Usage, "view needs a model: tensorscape view MODEL.pt (see --help)"));
+        return reportError(
+            makeError(ErrorKind::Usage, "view needs a model: tensorscape view MODEL.pt (see --help)"));
     SessionOptions o;
     o.model = args->positional()[0];
     o.data = args->get("data", "fashion-mnist");
@@ -374,12 +392,12 @@ int cmdView(int argc, char** argv) {
 
 int cmdDemo(int argc, char** argv) {
     std::string data = defaultDemoData();
-    CommandSpec spec{"demo",
-                     "The main job on built-in defaults: trains the built-in MLP on Fashion-MNIST (Debian's\n"
-                     "dataset-fashion-mnist) or, without it, on two spirals, and shows it live. Without a display it\n"
-                     "writes PNG frames and summary.json to out/demo/.",
-                     "tensorscape demo [--headless] [--frames N] [--out DIR] [train options]",
-                     trainFlags(data, "400")};
+    CommandSpec spec{
+        "demo",
+        "The main job on built-in defaults: trains the built-in MLP on Fashion-MNIST (Debian's\n"
+        "dataset-fashion-mnist) or, without it, on two spirals, and shows it live. Without a display it\n"
+        "writes PNG frames and summary.json to out/demo/.",
+        "tensorscape demo [--headless] [--frames N] [--out DIR] [train options]", trainFlags(data, "400")};
     int code = 0;
     auto args = parseCommand(spec, argc, argv, code);
     if (!args) return code;

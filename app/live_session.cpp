@@ -15,7 +15,9 @@
 namespace ts::app {
 
 namespace {
-bool layerIsRelu(const std::string& type) { return type == "ReLU" || type == "relu" || type == "relu_"; }
+bool layerIsRelu(const std::string& type) {
+    return type == "ReLU" || type == "relu" || type == "relu_";
+}
 } // namespace
 
 struct LiveSession::Impl {
@@ -34,12 +36,12 @@ struct LiveSession::Impl {
     std::vector<scene::DenseWeights> dense;
     std::string status;
     bool inspected = false;
-    LayerSummary input;                        // statistics of a probe of the inputs (the input layer's neurons)
+    LayerSummary input; // statistics of a probe of the inputs (the input layer's neurons)
     std::map<std::string, double> baselineGradNorm; // first finite gradient norm per layer
     std::optional<double> baselineLoss;
 
-    void addAlert(ui::Severity sev, const std::string& key, const std::string& message, const std::string& layer,
-                  int64_t step) {
+    void addAlert(ui::Severity sev, const std::string& key, const std::string& message,
+                  const std::string& layer, int64_t step) {
         if (std::find(alertKeys.begin(), alertKeys.end(), key) != alertKeys.end()) return;
         alertKeys.push_back(key);
         ui::HealthAlert a;
@@ -63,7 +65,8 @@ struct LiveSession::Impl {
     }
 
     // Reduces one [batch x neurons] tensor: per-neuron statistics and a histogram.
-    bool reduceMatrix(const torch::Tensor& t, const char* what, stats::NeuronStats& ns, stats::LayerStats& ls) {
+    bool reduceMatrix(const torch::Tensor& t, const char* what, stats::NeuronStats& ns,
+                      stats::LayerStats& ls) {
         if (!t.defined() || t.numel() == 0) return false;
         torch::Tensor x = t.to(torch::kFloat32).contiguous();
         int64_t rows = x.dim() > 0 ? x.size(0) : 1;
@@ -95,16 +98,19 @@ struct LiveSession::Impl {
             stats::LayerStats st;
             if (reduceMatrix(layer.activation, layer.name.c_str(), ns, st)) {
                 int64_t n = ns.neurons;
-                ls.meanActivation.assign(ns.stat(stats::Statistic::Mean), ns.stat(stats::Statistic::Mean) + n);
+                ls.meanActivation.assign(ns.stat(stats::Statistic::Mean),
+                                         ns.stat(stats::Statistic::Mean) + n);
                 ls.zeroFraction.assign(ns.stat(stats::Statistic::ZeroFraction),
                                        ns.stat(stats::Statistic::ZeroFraction) + n);
                 ls.activationStd.resize(size_t(n));
                 const float* var = ns.stat(stats::Statistic::Variance);
-                for (int64_t k = 0; k < n; ++k) ls.activationStd[size_t(k)] = std::sqrt(std::max(var[k], 0.0f));
+                for (int64_t k = 0; k < n; ++k)
+                    ls.activationStd[size_t(k)] = std::sqrt(std::max(var[k], 0.0f));
                 ls.activations = toUi(st.histogram);
                 ls.nonFinite += st.nanCount + st.infCount;
                 int64_t dead = 0;
-                for (float z : ls.zeroFraction) dead += z >= 1.0f;
+                for (float z : ls.zeroFraction)
+                    dead += z >= 1.0f;
                 ls.deadFraction = n ? float(dead) / float(n) : 0.0f;
             }
             stats::NeuronStats gs;
@@ -128,8 +134,9 @@ struct LiveSession::Impl {
                 }
                 if (p.grad.defined()) {
                     torch::Tensor g = p.grad.to(torch::kFloat32).contiguous().reshape({1, -1});
-                    auto ratio = reducer->normRatio(stats::TensorView::matrix(g.data_ptr<float>(), 1, g.numel()),
-                                                    stats::TensorView::matrix(w.data_ptr<float>(), 1, w.numel()));
+                    auto ratio =
+                        reducer->normRatio(stats::TensorView::matrix(g.data_ptr<float>(), 1, g.numel()),
+                                           stats::TensorView::matrix(w.data_ptr<float>(), 1, w.numel()));
                     if (ratio) ls.updateRatio = *ratio;
                 }
                 // Dense weights for edges: a Linear node connects its input node to itself.
@@ -138,7 +145,8 @@ struct LiveSession::Impl {
                     for (const auto& e : network.edges) {
                         if (int(e.to) != node) continue;
                         const auto& from = network.nodes[e.from];
-                        if (from.neurons != p.value.size(1) || network.nodes[size_t(node)].neurons != p.value.size(0))
+                        if (from.neurons != p.value.size(1) ||
+                            network.nodes[size_t(node)].neurons != p.value.size(0))
                             continue;
                         scene::DenseWeights dw;
                         dw.from = e.from;
@@ -170,7 +178,8 @@ struct LiveSession::Impl {
             if (inserted || base <= 0) continue;
             double ratio = l.gradientNorm / base;
             if (ratio > 1000.0) exploding.push_back({l.name, float(ratio)});
-            if (ratio < 1e-4 && baselineLoss && snap.loss > 0.01 * *baselineLoss) vanishing.push_back({l.name, float(ratio)});
+            if (ratio < 1e-4 && baselineLoss && snap.loss > 0.01 * *baselineLoss)
+                vanishing.push_back({l.name, float(ratio)});
         }
         if (!input.meanActivation.empty()) sum.layers.insert(sum.layers.begin(), input);
         timeline.push(std::move(sum));
@@ -183,8 +192,8 @@ struct LiveSession::Impl {
             addAlert(ui::Severity::Error, "nonfinite", "NaN/Inf: " + snap.health.describe(), layer, step);
         }
         for (auto& [name, f] : deadLayers)
-            addAlert(ui::Severity::Warning, "dead:" + name,
-                     std::to_string(int(f * 100)) + "% dead neurons", name, step);
+            addAlert(ui::Severity::Warning, "dead:" + name, std::to_string(int(f * 100)) + "% dead neurons",
+                     name, step);
         char buf[96];
         for (auto& [name, g] : exploding) {
             std::snprintf(buf, sizeof(buf), "exploding gradients (|g| x%.0f since the start)", double(g));
@@ -226,7 +235,8 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     auto data = capture::loadDataset(o.data, dopt);
     if (!data) return data.error();
     m.data = std::move(data.value());
-    if (m.data.train.size() == 0) return makeError(ErrorKind::Usage, "dataset '" + o.data + "' has no training samples");
+    if (m.data.train.size() == 0)
+        return makeError(ErrorKind::Usage, "dataset '" + o.data + "' has no training samples");
     auto model = capture::loadModel(o.model, m.data.train.sampleShape, m.data.train.numClasses);
     if (!model) return model.error();
     m.model = std::move(model.value());
@@ -249,7 +259,8 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
             const float* zero = ns.stat(stats::Statistic::ZeroFraction);
             in.meanActivation.assign(mean, mean + ns.neurons);
             in.zeroFraction.assign(zero, zero + ns.neurons);
-            for (int64_t k = 0; k < ns.neurons; ++k) in.activationStd.push_back(std::sqrt(std::max(var[k], 0.0f)));
+            for (int64_t k = 0; k < ns.neurons; ++k)
+                in.activationStd.push_back(std::sqrt(std::max(var[k], 0.0f)));
             in.activations = Impl::toUi(ls.histogram);
         }
     }
@@ -283,9 +294,15 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     return s;
 }
 
-const capture::Network& LiveSession::network() const { return m->network; }
-const std::string& LiveSession::dataName() const { return m->data.train.name; }
-int64_t LiveSession::numClasses() const { return m->data.train.numClasses; }
+const capture::Network& LiveSession::network() const {
+    return m->network;
+}
+const std::string& LiveSession::dataName() const {
+    return m->data.train.name;
+}
+int64_t LiveSession::numClasses() const {
+    return m->data.train.numClasses;
+}
 Status LiveSession::start(bool paused) {
     if (!m->options.inspectOnly) return m->trainer->start(paused);
     auto step = m->trainer->step();
@@ -293,12 +310,24 @@ Status LiveSession::start(bool paused) {
     m->inspected = true;
     return Status::ok();
 }
-void LiveSession::pause() { m->trainer->pause(); }
-void LiveSession::resume() { m->trainer->resume(); }
-void LiveSession::requestStep() { m->trainer->requestStep(1); }
-void LiveSession::setLearningRate(double lr) { m->trainer->setLearningRate(lr); }
-void LiveSession::stop() { m->trainer->stop(); }
-Timeline& LiveSession::timeline() { return m->timeline; }
+void LiveSession::pause() {
+    m->trainer->pause();
+}
+void LiveSession::resume() {
+    m->trainer->resume();
+}
+void LiveSession::requestStep() {
+    m->trainer->requestStep(1);
+}
+void LiveSession::setLearningRate(double lr) {
+    m->trainer->setLearningRate(lr);
+}
+void LiveSession::stop() {
+    m->trainer->stop();
+}
+Timeline& LiveSession::timeline() {
+    return m->timeline;
+}
 
 bool LiveSession::finished() const {
     if (m->options.inspectOnly) return m->inspected;
@@ -307,7 +336,9 @@ bool LiveSession::finished() const {
            st == capture::TrainerState::Failed;
 }
 
-Status LiveSession::result() const { return m->trainer->result(); }
+Status LiveSession::result() const {
+    return m->trainer->result();
+}
 
 void LiveSession::waitUntilFinished() {
     if (!m->options.inspectOnly) (void)m->trainer->wait();

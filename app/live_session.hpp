@@ -18,8 +18,8 @@ namespace ts::app {
 struct SessionOptions {
     std::string model = "builtin:mlp";
     std::string data = "spirals";
-    int64_t limit = 0;        // first N samples of train and validation (0: all)
-    int64_t steps = 600;      // planned training steps
+    int64_t limit = 0;   // first N samples of train and validation (0: all)
+    int64_t steps = 600; // planned training steps
     int64_t batchSize = 64;
     double learningRate = 1e-3;
     std::string optimizer = "adam";

@@ -8,16 +8,16 @@
 namespace {
 
 void printUsage(FILE* out) {
-    std::fprintf(out,
-                 "usage: tensorscape SUBCOMMAND [options]\n\n"
-                 "Watch a neural network train neuron by neuron, inspect models, fly through loss landscapes.\n\n"
-                 "subcommands:\n"
-                 "  demo        train a built-in model and show it live (PNG frames when there is no display)\n"
-                 "  view        inspect a TorchScript model: tensorscape view MODEL.pt\n"
-                 "  train       train with the live view and capture settings\n"
-                 "  landscape   compute (and show) a loss landscape surface\n"
-                 "  render      render a generated neuron scene headless to a PNG\n\n"
-                 "Run 'tensorscape SUBCOMMAND --help' for the options of each.\n");
+    std::fprintf(
+        out, "usage: tensorscape SUBCOMMAND [options]\n\n"
+             "Watch a neural network train neuron by neuron, inspect models, fly through loss landscapes.\n\n"
+             "subcommands:\n"
+             "  demo        train a built-in model and show it live (PNG frames when there is no display)\n"
+             "  view        inspect a TorchScript model: tensorscape view MODEL.pt\n"
+             "  train       train with the live view and capture settings\n"
+             "  landscape   compute (and show) a loss landscape surface\n"
+             "  render      render a generated neuron scene headless to a PNG\n\n"
+             "Run 'tensorscape SUBCOMMAND --help' for the options of each.\n");
 }
 
 } // namespace
@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     if (cmd == "view") return ts::app::cmdView(subArgc, subArgv);
     if (cmd == "train") return ts::app::cmdTrain(subArgc, subArgv);
     if (cmd == "landscape") return ts::app::cmdLandscape(subArgc, subArgv);
-    std::fprintf(stderr, "tensorscape: error: unknown subcommand '%s'; run 'tensorscape --help'\n", cmd.c_str());
+    std::fprintf(stderr, "tensorscape: error: unknown subcommand '%s'; run 'tensorscape --help'\n",
+                 cmd.c_str());
     return 2;
 }

@@ -32,14 +32,17 @@ scene::NetworkDesc toSceneDesc(const capture::Network& net) {
         l.paramCount = n.paramCount;
         d.layers.push_back(std::move(l));
     }
-    for (const auto& e : net.edges) d.edges.push_back({e.from, e.to});
+    for (const auto& e : net.edges)
+        d.edges.push_back({e.from, e.to});
     return d;
 }
 
-int nodeIndexOf(const capture::Network& net, const std::string& layerName) { return net.find(layerName); }
+int nodeIndexOf(const capture::Network& net, const std::string& layerName) {
+    return net.find(layerName);
+}
 
-scene::NetworkData toSceneData(const capture::Network& net, const SnapshotSummary* snapshot, NeuronStatistic shown,
-                               bool normalisePerLayer) {
+scene::NetworkData toSceneData(const capture::Network& net, const SnapshotSummary* snapshot,
+                               NeuronStatistic shown, bool normalisePerLayer) {
     scene::NetworkData data;
     data.layers.resize(net.nodes.size());
     if (!snapshot) return data;
@@ -60,14 +63,16 @@ scene::NetworkData toSceneData(const capture::Network& net, const SnapshotSummar
                 size_t k = std::min(a.size() - 1, size_t(double(a.size()) * 0.98));
                 std::nth_element(a.begin(), a.begin() + long(k), a.end());
                 float scale = a[k] > 0 ? 1.0f / a[k] : 1.0f;
-                for (float& v : st.value) v = std::clamp(v * scale, -1.0f, 1.0f);
+                for (float& v : st.value)
+                    v = std::clamp(v * scale, -1.0f, 1.0f);
             }
         }
         st.activation = fit(l.meanActivation);
         st.gradient = fit(l.meanAbsGradient);
         if (l.zeroFraction.size() == n) {
             st.activeFraction.resize(n);
-            for (size_t k = 0; k < n; ++k) st.activeFraction[k] = 1.0f - l.zeroFraction[k];
+            for (size_t k = 0; k < n; ++k)
+                st.activeFraction[k] = 1.0f - l.zeroFraction[k];
         }
     }
     return data;

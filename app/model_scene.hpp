@@ -19,8 +19,8 @@ scene::NetworkDesc toSceneDesc(const capture::Network& net);
 // Per-neuron values for the scene from one snapshot: `shown` colours the neurons; activation and
 // activeFraction feed edge contributions and dead-neuron outliers. Layers without data stay empty. With
 // normalisePerLayer, shown values are scaled per layer into [-1, 1] (dead fraction is already in [0, 1]).
-scene::NetworkData toSceneData(const capture::Network& net, const SnapshotSummary* snapshot, NeuronStatistic shown,
-                               bool normalisePerLayer = true);
+scene::NetworkData toSceneData(const capture::Network& net, const SnapshotSummary* snapshot,
+                               NeuronStatistic shown, bool normalisePerLayer = true);
 
 // The node whose activations a layer summary describes (by name), or -1.
 int nodeIndexOf(const capture::Network& net, const std::string& layerName);

@@ -13,22 +13,28 @@ const std::vector<std::string>& neuronStatisticNames() {
 
 const std::vector<float>& LayerSummary::statistic(NeuronStatistic s) const {
     switch (s) {
-    case NeuronStatistic::MeanAbsGradient: return meanAbsGradient;
-    case NeuronStatistic::ActivationStd: return activationStd;
-    case NeuronStatistic::DeadFraction: return zeroFraction;
-    default: return meanActivation;
+    case NeuronStatistic::MeanAbsGradient:
+        return meanAbsGradient;
+    case NeuronStatistic::ActivationStd:
+        return activationStd;
+    case NeuronStatistic::DeadFraction:
+        return zeroFraction;
+    default:
+        return meanActivation;
     }
 }
 
 size_t SnapshotSummary::neuronBytes() const {
     size_t n = 0;
     for (const auto& l : layers)
-        n += (l.meanActivation.size() + l.meanAbsGradient.size() + l.activationStd.size() + l.zeroFraction.size()) *
+        n += (l.meanActivation.size() + l.meanAbsGradient.size() + l.activationStd.size() +
+              l.zeroFraction.size()) *
              sizeof(float);
     return n;
 }
 
-Timeline::Timeline(size_t capacity, size_t budget) : m_capacity(std::max<size_t>(capacity, 4)), m_budget(budget) {}
+Timeline::Timeline(size_t capacity, size_t budget)
+    : m_capacity(std::max<size_t>(capacity, 4)), m_budget(budget) {}
 
 void Timeline::push(SnapshotSummary snapshot) {
     auto entry = std::make_shared<const SnapshotSummary>(std::move(snapshot));

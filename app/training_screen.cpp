@@ -19,10 +19,14 @@ namespace {
 // The colormap that suits a statistic: signed values diverge around zero, magnitudes are sequential.
 Colormap defaultColormap(NeuronStatistic s) {
     switch (s) {
-    case NeuronStatistic::MeanActivation: return Colormap::RdBu;
-    case NeuronStatistic::MeanAbsGradient: return Colormap::Magma;
-    case NeuronStatistic::ActivationStd: return Colormap::Viridis;
-    default: return Colormap::Inferno;
+    case NeuronStatistic::MeanActivation:
+        return Colormap::RdBu;
+    case NeuronStatistic::MeanAbsGradient:
+        return Colormap::Magma;
+    case NeuronStatistic::ActivationStd:
+        return Colormap::Viridis;
+    default:
+        return Colormap::Inferno;
     }
 }
 
@@ -44,7 +48,8 @@ Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& se
     auto sc = scene::buildScene(t->m_desc, toSceneData(net, nullptr, NeuronStatistic::MeanActivation), opt);
     if (!sc) return sc.error();
     t->m_scene = std::move(sc.value());
-    for (size_t i = 0; i < t->m_scene.position.size(); ++i) t->m_bounds.extend(t->m_scene.position[i], t->m_scene.radius[i]);
+    for (size_t i = 0; i < t->m_scene.position.size(); ++i)
+        t->m_bounds.extend(t->m_scene.position[i], t->m_scene.radius[i]);
     for (const auto& n : net.nodes)
         t->m_rows.push_back({n.name, n.type, capture::shapeString(n.outputShape), n.paramCount, n.neurons,
                              int(std::count(n.name.begin(), n.name.end(), '.'))});
@@ -71,10 +76,12 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
     auto stat = NeuronStatistic(std::clamp(settings.statistic, 0, int(NeuronStatistic::Count) - 1));
     if (settings.statistic != m_appliedSettings.statistic) settings.colormap = int(defaultColormap(stat));
 
-    if (version != m_shownVersion || index != m_shownEntry || settings.statistic != m_appliedSettings.statistic) {
+    if (version != m_shownVersion || index != m_shownEntry ||
+        settings.statistic != m_appliedSettings.statistic) {
         auto snap = tl.withNeuronData(index);
         if (snap) {
-            TS_TRY(scene::updateSceneValues(m_scene, m_desc, toSceneData(m_session.network(), snap.get(), stat)));
+            TS_TRY(scene::updateSceneValues(m_scene, m_desc,
+                                            toSceneData(m_session.network(), snap.get(), stat)));
             renderer.valuesChanged();
         }
         m_shownVersion = version;
@@ -116,8 +123,8 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
             scene::BundleOptions bo;
             bo.beta = settings.bundlingStrength;
             bo.samples = 20;
-            auto lines =
-                scene::bundleHierarchical(m_scene.tree, scene::toBundleEdges(m_scene.tree, m_scene.position, edges), bo);
+            auto lines = scene::bundleHierarchical(
+                m_scene.tree, scene::toBundleEdges(m_scene.tree, m_scene.position, edges), bo);
             TS_TRY(renderer.setEdges(lines));
         }
         m_edgesVersion = version;
@@ -126,8 +133,8 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
     return Status::ok();
 }
 
-Status TrainingScreen::click(render::NetworkRenderer& renderer, const render::Camera& camera, VkExtent2D extent,
-                             glm::vec2 pixel) {
+Status TrainingScreen::click(render::NetworkRenderer& renderer, const render::Camera& camera,
+                             VkExtent2D extent, glm::vec2 pixel) {
     return selectNeuron(renderer, renderer.pick(camera, extent, pixel.x, pixel.y));
 }
 
@@ -142,21 +149,26 @@ Status TrainingScreen::selectNeuron(render::NetworkRenderer& renderer, std::opti
     uint32_t layer = m_scene.layerOf(*neuron);
     m_selectedLayer = int(layer);
     auto snap = m_session.timeline().withNeuronData(shownIndex());
-    scene::NetworkData data = toSceneData(m_session.network(), snap.get(), NeuronStatistic::MeanActivation, false);
-    for (auto& l : data.layers) l.value.clear();
+    scene::NetworkData data =
+        toSceneData(m_session.network(), snap.get(), NeuronStatistic::MeanActivation, false);
+    for (auto& l : data.layers)
+        l.value.clear();
     data.dense = m_session.latestDenseWeights();
     scene::TraceOptions opt{3, 4};
     auto back = scene::traceBackward(m_desc, data, *neuron, opt);
     if (!back) return back.error();
     auto fwd = scene::traceForward(m_desc, data, *neuron, opt);
     if (!fwd) return fwd.error();
-    TS_LOG_DEBUG("trace of neuron %u: %zu dense matrices, %zu backward hops (%zu edges), %zu forward hops (%zu edges)",
-                 *neuron, data.dense.size(), back->hops.size(), back->edges.size(), fwd->hops.size(), fwd->edges.size());
+    TS_LOG_DEBUG(
+        "trace of neuron %u: %zu dense matrices, %zu backward hops (%zu edges), %zu forward hops (%zu edges)",
+        *neuron, data.dense.size(), back->hops.size(), back->edges.size(), fwd->hops.size(),
+        fwd->edges.size());
     std::vector<uint32_t> highlighted;
     scene::EdgePolylines lines;
     float maxW = 1e-30f;
     for (const auto* r : {&back.value(), &fwd.value()})
-        for (const auto& e : r->edges) maxW = std::max(maxW, std::fabs(e.weight));
+        for (const auto& e : r->edges)
+            maxW = std::max(maxW, std::fabs(e.weight));
     auto name = [&](uint32_t id) {
         uint32_t l = m_scene.layerOf(id);
         return m_desc.layers[l].name + " #" + std::to_string(id - m_scene.offsets[l]);
@@ -178,7 +190,8 @@ Status TrainingScreen::selectNeuron(render::NetworkRenderer& renderer, std::opti
         }
     }
     if (m_contributors.empty())
-        m_contributors.push_back("no contributors: its gradient and activation are zero on this batch (a dead unit)");
+        m_contributors.push_back(
+            "no contributors: its gradient and activation are zero on this batch (a dead unit)");
     renderer.setSelection({*neuron}, highlighted);
     TS_TRY(renderer.setEdges(lines));
     return Status::ok();
@@ -195,7 +208,8 @@ Expected<uint32_t> TrainingScreen::parseNeuron(const std::string& spec) const {
         if (m_desc.layers[l].name != name) continue;
         uint32_t n = m_scene.offsets[l + 1] - m_scene.offsets[l];
         if (*end || idx < 0 || uint32_t(idx) >= n)
-            return makeError(ErrorKind::Usage, "--select: layer '" + name + "' has neurons 0.." + std::to_string(n - 1));
+            return makeError(ErrorKind::Usage,
+                             "--select: layer '" + name + "' has neurons 0.." + std::to_string(n - 1));
         return m_scene.offsets[l] + uint32_t(idx);
     }
     return makeError(ErrorKind::Usage, "--select: no layer named '" + name + "' (see the Model panel)");
@@ -210,7 +224,8 @@ void TrainingScreen::flyToLayer(render::Camera& camera, int layer, float aspect)
     render::Camera to = camera;
     to.setMode(render::Camera::Mode::Orbit);
     to.fitToScene(box, aspect * 0.55f); // the side panels cover the outer quarters
-    to.distance = std::max(to.distance * 1.6f, 0.12f * glm::length(m_bounds.extent())); // keep neighbours in view
+    to.distance =
+        std::max(to.distance * 1.6f, 0.12f * glm::length(m_bounds.extent())); // keep neighbours in view
     to.farPlane = std::max(to.farPlane, to.distance + glm::length(m_bounds.extent()));
     m_flight.start(camera, to, 0.8f);
 }
@@ -284,7 +299,8 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
     if (m_selectedNeuron) {
         uint32_t l = m_scene.layerOf(*m_selectedNeuron);
         char buf[160];
-        std::snprintf(buf, sizeof(buf), "%s #%u", m_desc.layers[l].name.c_str(), *m_selectedNeuron - m_scene.offsets[l]);
+        std::snprintf(buf, sizeof(buf), "%s #%u", m_desc.layers[l].name.c_str(),
+                      *m_selectedNeuron - m_scene.offsets[l]);
         iv.selectedNeuron = buf;
         iv.contributors = m_contributors;
     }

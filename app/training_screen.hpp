@@ -34,7 +34,8 @@ class TrainingScreen {
     void selectLayer(int layer) { m_selectedLayer = layer; }
     // A click in the view: picks the neuron under it (or clears the selection) and traces its contributors
     // backward (|w * g|) and where its signal goes forward (|w * a|), three hops each.
-    Status click(render::NetworkRenderer& renderer, const render::Camera& camera, VkExtent2D extent, glm::vec2 pixel);
+    Status click(render::NetworkRenderer& renderer, const render::Camera& camera, VkExtent2D extent,
+                 glm::vec2 pixel);
     Status selectNeuron(render::NetworkRenderer& renderer, std::optional<uint32_t> neuron);
     // "LAYER:INDEX" (e.g. "fc2:3") -> global neuron id; errors name the layer or the range.
     Expected<uint32_t> parseNeuron(const std::string& spec) const;

@@ -28,7 +28,8 @@ Expected<std::unique_ptr<Viewer>> Viewer::create(const ViewerOptions& options) {
     auto target = WindowTarget::create(*v->m_ctx, v->m_window.handle(), options.vsync);
     if (!target) return target.error();
     v->m_target = std::move(target.value());
-    auto network = NetworkRenderer::create(*v->m_ctx, v->m_target->swapchainFormat(), v->m_target->framesInFlight());
+    auto network =
+        NetworkRenderer::create(*v->m_ctx, v->m_target->swapchainFormat(), v->m_target->framesInFlight());
     if (!network) return network.error();
     v->m_network = std::move(network.value());
 
@@ -74,12 +75,16 @@ float Viewer::aspect() const {
 void Viewer::onKey(int key, int action, int) {
     if (action != GLFW_PRESS || (m_ui && m_ui->wantsKeyboard())) return;
     switch (key) {
-    case GLFW_KEY_ESCAPE: m_window.requestClose(); break;
+    case GLFW_KEY_ESCAPE:
+        m_window.requestClose();
+        break;
     case GLFW_KEY_TAB:
         m_camera.setMode(m_camera.mode == Camera::Mode::Orbit ? Camera::Mode::Fly : Camera::Mode::Orbit);
         TS_LOG_INFO("camera: %s", m_camera.mode == Camera::Mode::Orbit ? "orbit" : "free-fly");
         break;
-    case GLFW_KEY_F: m_camera.fitToScene(sceneBounds, aspect()); break;
+    case GLFW_KEY_F:
+        m_camera.fitToScene(sceneBounds, aspect());
+        break;
     case GLFW_KEY_V:
         m_target->setVsync(!m_target->vsync());
         TS_LOG_INFO("vsync %s", m_target->vsync() ? "on" : "off");
@@ -89,7 +94,9 @@ void Viewer::onKey(int key, int action, int) {
         m_window.setFullscreen(m_fullscreen);
         break;
     case GLFW_KEY_F12:
-    case GLFW_KEY_P: m_screenshotRequested = true; break;
+    case GLFW_KEY_P:
+        m_screenshotRequested = true;
+        break;
     default:
         if (keyHook) keyHook(key);
         break;
@@ -176,12 +183,18 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
         glfwPollEvents();
         for (const auto& e : script) {
             if (e.frame != loops) continue;
-            if (e.action == "resize") glfwSetWindowSize(w, e.w, e.h);
-            else if (e.action == "vsync") m_target->setVsync(!m_target->vsync());
-            else if (e.action == "minimize") glfwIconifyWindow(w);
-            else if (e.action == "restore") glfwRestoreWindow(w);
-            else if (e.action == "fullscreen") m_window.setFullscreen(m_fullscreen = !m_fullscreen);
-            else if (e.action == "close") m_window.requestClose();
+            if (e.action == "resize")
+                glfwSetWindowSize(w, e.w, e.h);
+            else if (e.action == "vsync")
+                m_target->setVsync(!m_target->vsync());
+            else if (e.action == "minimize")
+                glfwIconifyWindow(w);
+            else if (e.action == "restore")
+                glfwRestoreWindow(w);
+            else if (e.action == "fullscreen")
+                m_window.setFullscreen(m_fullscreen = !m_fullscreen);
+            else if (e.action == "close")
+                m_window.requestClose();
         }
         ++loops;
         auto now = std::chrono::steady_clock::now();
@@ -221,9 +234,9 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
         ImageRgba8 img;
         TS_TRY(m_target->endFrame(*frame, shot ? &img : nullptr));
         if (shot && img.width > 0) {
-            std::string path = m_screenshotRequested
-                                   ? m_opts.screenshotDir + "/tensorscape_" + std::to_string(m_screenshotIndex++) + ".png"
-                                   : m_opts.finalScreenshot;
+            std::string path = m_screenshotRequested ? m_opts.screenshotDir + "/tensorscape_" +
+                                                           std::to_string(m_screenshotIndex++) + ".png"
+                                                     : m_opts.finalScreenshot;
             TS_TRY(writePng(path, img));
             TS_LOG_INFO("screenshot saved to %s", path.c_str());
             m_screenshotRequested = false;

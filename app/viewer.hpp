@@ -23,7 +23,7 @@ struct ViewerOptions {
     int width = 1280, height = 720;
     bool vsync = true;
     std::string screenshotDir = "out/screenshots";
-    long maxFrames = 0; // > 0: close after this many drawn frames (scripted runs, tests)
+    long maxFrames = 0;          // > 0: close after this many drawn frames (scripted runs, tests)
     std::string finalScreenshot; // when set, the last frame is also saved here
 
     static ViewerOptions make(std::string title, uint32_t width, uint32_t height, long maxFrames,
@@ -71,7 +71,9 @@ class Viewer {
     void onMouseButton(int button, int action);
     void onCursor(double x, double y);
     void onScroll(double dy);
-    void onResize() { if (m_target) m_target->notifyResized(); }
+    void onResize() {
+        if (m_target) m_target->notifyResized();
+    }
 
     Aabb sceneBounds;
     std::function<void(int key)> keyHook; // keys the viewer itself does not use (GLFW key codes)

@@ -8,10 +8,10 @@
 #include "engine/render/context.hpp"
 #include "engine/render/network_renderer.hpp"
 #include "engine/render/neuron_pass.hpp"
-#include "engine/scene/scene.hpp"
-#include "engine/scene/synthetic.hpp"
 #include "engine/render/synthetic_scene.hpp"
 #include "engine/render/target.hpp"
+#include "engine/scene/scene.hpp"
+#include "engine/scene/synthetic.hpp"
 
 using namespace ts;
 using namespace ts::render;
@@ -64,10 +64,18 @@ void renderFrames(benchmark::State& state, bool drawNeurons, bool lit, bool spla
     state.counters["neurons"] = double(n);
 }
 
-void BM_EmptyFrame(benchmark::State& s) { renderFrames(s, false, false, false); }
-void BM_ImpostorsOnlyLit(benchmark::State& s) { renderFrames(s, true, true, false); }
-void BM_SplatAndImpostorsLit(benchmark::State& s) { renderFrames(s, true, true, true); }
-void BM_SplatAndImpostorsFlat(benchmark::State& s) { renderFrames(s, true, false, true); }
+void BM_EmptyFrame(benchmark::State& s) {
+    renderFrames(s, false, false, false);
+}
+void BM_ImpostorsOnlyLit(benchmark::State& s) {
+    renderFrames(s, true, true, false);
+}
+void BM_SplatAndImpostorsLit(benchmark::State& s) {
+    renderFrames(s, true, true, true);
+}
+void BM_SplatAndImpostorsFlat(benchmark::State& s) {
+    renderFrames(s, true, false, true);
+}
 
 // A 1.1M-neuron VGG-like model drawn through level of detail (budget 200k instances). "moving": the camera
 // jitters a little every frame, so every frame re-selects and re-uploads its instances.
@@ -89,7 +97,8 @@ void lodFrames(benchmark::State& state, bool moving) {
     r.setLod({uint32_t(state.range(0)), 3.0f, true});
     r.neurons().setStyle({Colormap::RdBu, -1.0f, 1.0f, true});
     Aabb box;
-    for (size_t i = 0; i < sc.position.size(); ++i) box.extend(sc.position[i], sc.radius[i]);
+    for (size_t i = 0; i < sc.position.size(); ++i)
+        box.extend(sc.position[i], sc.radius[i]);
     Camera cam;
     cam.yaw = 1.0f;
     cam.pitch = 0.3f;
@@ -112,8 +121,12 @@ void lodFrames(benchmark::State& state, bool moving) {
     state.counters["select_upload_ms"] = prepareMs / double(state.iterations());
 }
 
-void BM_Lod1MMovingCamera(benchmark::State& s) { lodFrames(s, true); }
-void BM_Lod1MStillCamera(benchmark::State& s) { lodFrames(s, false); }
+void BM_Lod1MMovingCamera(benchmark::State& s) {
+    lodFrames(s, true);
+}
+void BM_Lod1MStillCamera(benchmark::State& s) {
+    lodFrames(s, false);
+}
 
 } // namespace
 

@@ -22,9 +22,9 @@ struct MapInfo {
     bool diverging;
 };
 const MapInfo k_maps[] = {
-    {"viridis", detail::k_viridis, false}, {"magma", detail::k_magma, false},
-    {"inferno", detail::k_inferno, false}, {"plasma", detail::k_plasma, false},
-    {"cividis", detail::k_cividis, false}, {"rdbu", detail::k_rdbu, true},
+    {"viridis", detail::k_viridis, false},  {"magma", detail::k_magma, false},
+    {"inferno", detail::k_inferno, false},  {"plasma", detail::k_plasma, false},
+    {"cividis", detail::k_cividis, false},  {"rdbu", detail::k_rdbu, true},
     {"coolwarm", detail::k_coolwarm, true},
 };
 static_assert(sizeof(k_maps) / sizeof(k_maps[0]) == static_cast<size_t>(Colormap::Count));
@@ -35,8 +35,12 @@ const MapInfo& info(Colormap map) {
 }
 } // namespace
 
-const char* colormapName(Colormap map) { return info(map).name; }
-bool colormapIsDiverging(Colormap map) { return info(map).diverging; }
+const char* colormapName(Colormap map) {
+    return info(map).name;
+}
+bool colormapIsDiverging(Colormap map) {
+    return info(map).diverging;
+}
 
 std::optional<Colormap> colormapFromName(std::string_view name) {
     for (size_t i = 0; i < static_cast<size_t>(Colormap::Count); ++i)

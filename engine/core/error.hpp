@@ -64,7 +64,9 @@ template <class T> class [[nodiscard]] Expected {
     std::variant<T, Error> m_v;
 };
 
-inline Error makeError(ErrorKind kind, std::string message) { return Error{std::move(message), kind}; }
+inline Error makeError(ErrorKind kind, std::string message) {
+    return Error{std::move(message), kind};
+}
 
 // "expr failed with CODE (file:line)": the common wording of every check macro.
 std::string describeFailure(const char* expr, const char* code, const char* file, int line);
@@ -75,11 +77,11 @@ std::string describeFailure(const char* expr, const char* code, const char* file
 #define TS_TRY(expr)                                                                                         \
     do {                                                                                                     \
         auto ts_try_status_ = (expr);                                                                        \
-        if (!ts_try_status_) return ::ts::Status(ts_try_status_.error());                                   \
+        if (!ts_try_status_) return ::ts::Status(ts_try_status_.error());                                    \
     } while (0)
 
 // Declare `var` from an Expected, returning its error from the enclosing function on failure.
 #define TS_ASSIGN_OR_RETURN(var, expr)                                                                       \
     auto var##_expected_ = (expr);                                                                           \
-    if (!var##_expected_) return ::ts::Status(var##_expected_.error());                                     \
+    if (!var##_expected_) return ::ts::Status(var##_expected_.error());                                      \
     auto var = std::move(var##_expected_).value()

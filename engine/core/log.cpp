@@ -32,8 +32,12 @@ std::mutex& outputMutex() {
 
 } // namespace
 
-void setLevel(Level l) { currentLevel() = l; }
-Level level() { return currentLevel(); }
+void setLevel(Level l) {
+    currentLevel() = l;
+}
+Level level() {
+    return currentLevel();
+}
 
 void write(Level l, const char* fmt, ...) {
     if (l < currentLevel().load()) return;

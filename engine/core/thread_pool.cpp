@@ -14,7 +14,8 @@ ThreadPool::ThreadPool(unsigned threads) {
         if (const char* env = std::getenv("TS_THREADS")) threads = static_cast<unsigned>(std::atoi(env));
         if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     }
-    for (unsigned i = 1; i < threads; ++i) m_threads.emplace_back([this, i] { workerLoop(i); });
+    for (unsigned i = 1; i < threads; ++i)
+        m_threads.emplace_back([this, i] { workerLoop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -23,7 +24,8 @@ ThreadPool::~ThreadPool() {
         m_stop = true;
     }
     m_wake.notify_all();
-    for (auto& t : m_threads) t.join();
+    for (auto& t : m_threads)
+        t.join();
 }
 
 ThreadPool& ThreadPool::global() {

@@ -87,7 +87,8 @@ void Camera::fitToScene(const Aabb& box, float aspect) {
     float tanY = std::tan(fovY * 0.5f), tanX = tanY * aspect;
     float dist = 0.0f, radius = 0.5f * glm::length(box.extent());
     for (int i = 0; i < 8; ++i) {
-        glm::vec3 corner((i & 1) ? box.hi.x : box.lo.x, (i & 2) ? box.hi.y : box.lo.y, (i & 4) ? box.hi.z : box.lo.z);
+        glm::vec3 corner((i & 1) ? box.hi.x : box.lo.x, (i & 2) ? box.hi.y : box.lo.y,
+                         (i & 4) ? box.hi.z : box.lo.z);
         glm::vec3 d = corner - c;
         float towardsEye = -glm::dot(d, f);
         dist = std::max(dist, std::abs(glm::dot(d, right)) / tanX + towardsEye);

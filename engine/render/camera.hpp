@@ -11,10 +11,10 @@ class Camera {
     enum class Mode { Orbit, Fly };
 
     Mode mode = Mode::Orbit;
-    glm::vec3 target{0.0f};   // orbit centre
-    float distance = 5.0f;    // orbit radius
-    float yaw = 0.6f;         // radians, around +y
-    float pitch = 0.35f;      // radians, up from the horizon
+    glm::vec3 target{0.0f}; // orbit centre
+    float distance = 5.0f;  // orbit radius
+    float yaw = 0.6f;       // radians, around +y
+    float pitch = 0.35f;    // radians, up from the horizon
     glm::vec3 flyPosition{0.0f, 0.0f, 5.0f};
     float fovY = glm::radians(45.0f);
     float nearPlane = 0.01f;
@@ -29,7 +29,7 @@ class Camera {
     void orbit(float dxPixels, float dyPixels);
     void pan(float dxPixels, float dyPixels, float viewportHeight);
     void zoom(float wheelSteps);
-    void look(float dxPixels, float dyPixels); // fly mode: turn the head
+    void look(float dxPixels, float dyPixels);                        // fly mode: turn the head
     void fly(const glm::vec3& moveLocal, float seconds, float speed); // x right, y up, z forward
     void setMode(Mode m);
 

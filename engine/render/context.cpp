@@ -30,7 +30,8 @@ bool hasLayer(const char* name) {
     vkEnumerateInstanceLayerProperties(&n, nullptr);
     std::vector<VkLayerProperties> layers(n);
     vkEnumerateInstanceLayerProperties(&n, layers.data());
-    return std::any_of(layers.begin(), layers.end(), [&](auto& l) { return !std::strcmp(l.layerName, name); });
+    return std::any_of(layers.begin(), layers.end(),
+                       [&](auto& l) { return !std::strcmp(l.layerName, name); });
 }
 
 bool hasDeviceExtension(VkPhysicalDevice pd, const char* name) {
@@ -38,26 +39,37 @@ bool hasDeviceExtension(VkPhysicalDevice pd, const char* name) {
     vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
     std::vector<VkExtensionProperties> exts(n);
     vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, exts.data());
-    return std::any_of(exts.begin(), exts.end(), [&](auto& e) { return !std::strcmp(e.extensionName, name); });
+    return std::any_of(exts.begin(), exts.end(),
+                       [&](auto& e) { return !std::strcmp(e.extensionName, name); });
 }
 
 int deviceTypeScore(VkPhysicalDeviceType t) {
     switch (t) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 4;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 3;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 1;
-    default: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+        return 4;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+        return 3;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+        return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+        return 1;
+    default:
+        return 0;
     }
 }
 
 const char* deviceTypeName(VkPhysicalDeviceType t) {
     switch (t) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU (software)";
-    default: return "other";
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+        return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+        return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+        return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+        return "CPU (software)";
+    default:
+        return "other";
     }
 }
 
@@ -112,7 +124,8 @@ Status Context::init(const ContextDesc& desc) {
     VkDebugUtilsMessengerCreateInfoEXT dbg{VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
     dbg.messageSeverity =
         VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
-    dbg.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+    dbg.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                      VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
     dbg.pfnUserCallback = &Context::debugCallback;
     dbg.pUserData = this;
@@ -128,8 +141,8 @@ Status Context::init(const ContextDesc& desc) {
     }
     VkResult r = vkCreateInstance(&ici, nullptr, &m_instance);
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER || r == VK_ERROR_INITIALIZATION_FAILED)
-        return makeError(ErrorKind::Environment, noVulkanDeviceMessage(std::string("vkCreateInstance: ") +
-                                                                       vkResultName(r)));
+        return makeError(ErrorKind::Environment,
+                         noVulkanDeviceMessage(std::string("vkCreateInstance: ") + vkResultName(r)));
     TS_VK_CHECK(r);
     if (m_validation) {
         auto createMessenger = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
@@ -158,7 +171,8 @@ Status Context::init(const ContextDesc& desc) {
         std::vector<VkQueueFamilyProperties> qprops(qn);
         vkGetPhysicalDeviceQueueFamilyProperties(pd, &qn, qprops.data());
         for (uint32_t q = 0; q < qn; ++q) {
-            if (!(qprops[q].queueFlags & VK_QUEUE_GRAPHICS_BIT) || !(qprops[q].queueFlags & VK_QUEUE_COMPUTE_BIT))
+            if (!(qprops[q].queueFlags & VK_QUEUE_GRAPHICS_BIT) ||
+                !(qprops[q].queueFlags & VK_QUEUE_COMPUTE_BIT))
                 continue;
             if (m_surface) {
                 VkBool32 present = VK_FALSE;
@@ -176,14 +190,14 @@ Status Context::init(const ContextDesc& desc) {
         }
     }
     if (!m_physical)
-        return makeError(ErrorKind::Environment,
-                         noVulkanDeviceMessage(forced ? "no device matches TS_DEVICE" : "no Vulkan 1.3 device with a "
-                                                                                         "graphics queue"));
+        return makeError(ErrorKind::Environment, noVulkanDeviceMessage(forced ? "no device matches TS_DEVICE"
+                                                                              : "no Vulkan 1.3 device with a "
+                                                                                "graphics queue"));
     m_info = {m_props.deviceName, m_props.deviceType, m_props.apiVersion};
     if (desc.logDeviceChoice)
-        TS_LOG_INFO("Vulkan device: %s (%s, Vulkan %u.%u)%s", m_props.deviceName, deviceTypeName(m_props.deviceType),
-                    VK_API_VERSION_MAJOR(m_props.apiVersion), VK_API_VERSION_MINOR(m_props.apiVersion),
-                    m_validation ? ", validation on" : "");
+        TS_LOG_INFO("Vulkan device: %s (%s, Vulkan %u.%u)%s", m_props.deviceName,
+                    deviceTypeName(m_props.deviceType), VK_API_VERSION_MAJOR(m_props.apiVersion),
+                    VK_API_VERSION_MINOR(m_props.apiVersion), m_validation ? ", validation on" : "");
 
     // --- Device ---
     std::vector<const char*> devExts;
@@ -283,7 +297,8 @@ Status Context::submitAndWait(const std::function<void(VkCommandBuffer)>& record
 const char* vkResultName(VkResult r) {
     switch (r) {
 #define TS_CASE(x)                                                                                           \
-    case x: return #x;
+    case x:                                                                                                  \
+        return #x;
         TS_CASE(VK_SUCCESS)
         TS_CASE(VK_NOT_READY)
         TS_CASE(VK_TIMEOUT)
@@ -305,7 +320,8 @@ const char* vkResultName(VkResult r) {
         TS_CASE(VK_ERROR_OUT_OF_DATE_KHR)
         TS_CASE(VK_ERROR_INVALID_EXTERNAL_HANDLE)
 #undef TS_CASE
-    default: return "VK_ERROR_UNKNOWN";
+    default:
+        return "VK_ERROR_UNKNOWN";
     }
 }
 

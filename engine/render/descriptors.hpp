@@ -18,7 +18,8 @@ class BufferSets {
     BufferSets(const BufferSets&) = delete;
     BufferSets& operator=(const BufferSets&) = delete;
 
-    Status init(Context& ctx, const std::vector<VkDescriptorType>& types, VkShaderStageFlags stages, uint32_t frames);
+    Status init(Context& ctx, const std::vector<VkDescriptorType>& types, VkShaderStageFlags stages,
+                uint32_t frames);
     VkDescriptorSetLayout layout() const { return m_layout; }
     VkDescriptorSet set(uint32_t slot) const { return m_sets[slot].set; }
     // Points the slot's bindings at `buffers` (whole range each); a no-op when nothing changed.

@@ -10,7 +10,8 @@
 
 namespace ts::render {
 
-static_assert(sizeof(scene::EdgePoint) == 16 && sizeof(scene::EdgeLine) == 16, "edges.vert reads vec4 / uvec4");
+static_assert(sizeof(scene::EdgePoint) == 16 && sizeof(scene::EdgeLine) == 16,
+              "edges.vert reads vec4 / uvec4");
 
 Expected<std::unique_ptr<EdgePass>> EdgePass::create(Context& ctx, VkFormat colorFormat, uint32_t frames) {
     std::unique_ptr<EdgePass> p(new EdgePass(ctx));
@@ -38,7 +39,9 @@ Expected<std::unique_ptr<EdgePass>> EdgePass::create(Context& ctx, VkFormat colo
     return p;
 }
 
-EdgePass::~EdgePass() { vkDeviceWaitIdle(m_ctx.device()); }
+EdgePass::~EdgePass() {
+    vkDeviceWaitIdle(m_ctx.device());
+}
 
 Status EdgePass::setPolylines(const scene::EdgePolylines& lines) {
     TS_VK_CHECK(vkQueueWaitIdle(m_ctx.queue()));
@@ -53,8 +56,9 @@ Status EdgePass::setPolylines(const scene::EdgePolylines& lines) {
     auto upload = [&](Buffer& dst, const void* data, VkDeviceSize bytes) -> Status {
         if (!dst || dst.size() < bytes) {
             dst.reset();
-            auto b = Buffer::create(m_ctx, {bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                                            MemoryUsage::DeviceLocal});
+            auto b = Buffer::create(
+                m_ctx, {bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                        MemoryUsage::DeviceLocal});
             if (!b) return b.error();
             dst = std::move(b.value());
         }
@@ -80,7 +84,8 @@ void EdgePass::record(const Frame& frame, const Camera& camera) {
     m_sets.bind(frame.slot, {m_uniforms[frame.slot].handle(), m_points.handle(), m_lineBuffer.handle()});
     VkDescriptorSet set = m_sets.set(frame.slot);
     vkCmdBindPipeline(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_pipeline.handle());
-    vkCmdBindDescriptorSets(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_pipeline.layout(), 0, 1, &set, 0, nullptr);
+    vkCmdBindDescriptorSets(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_pipeline.layout(), 0, 1, &set, 0,
+                            nullptr);
     vkCmdDraw(frame.cmd, 2 * m_maxPoints, m_lines, 0, 0);
 }
 

@@ -26,7 +26,8 @@ struct EdgeStyle {
 
 class EdgePass {
   public:
-    static Expected<std::unique_ptr<EdgePass>> create(Context& ctx, VkFormat colorFormat, uint32_t framesInFlight);
+    static Expected<std::unique_ptr<EdgePass>> create(Context& ctx, VkFormat colorFormat,
+                                                      uint32_t framesInFlight);
     ~EdgePass();
 
     // Uploads the polylines (waits for frames in flight). Every line is drawn with the largest point count.

@@ -11,7 +11,9 @@
 namespace ts::render {
 namespace {
 constexpr VkDeviceSize kBlockSize = 64ull << 20;
-VkDeviceSize alignUp(VkDeviceSize v, VkDeviceSize a) { return (v + a - 1) / a * a; }
+VkDeviceSize alignUp(VkDeviceSize v, VkDeviceSize a) {
+    return (v + a - 1) / a * a;
+}
 } // namespace
 
 Allocator::Allocator(Context& ctx) : m_ctx(ctx) {
@@ -28,12 +30,15 @@ Allocator::~Allocator() {
 Expected<uint32_t> Allocator::findMemoryType(uint32_t typeBits, MemoryUsage usage) const {
     auto pick = [&](VkMemoryPropertyFlags want) -> int {
         for (uint32_t i = 0; i < m_memProps.memoryTypeCount; ++i)
-            if ((typeBits & (1u << i)) && (m_memProps.memoryTypes[i].propertyFlags & want) == want) return int(i);
+            if ((typeBits & (1u << i)) && (m_memProps.memoryTypes[i].propertyFlags & want) == want)
+                return int(i);
         return -1;
     };
     int t = -1;
     switch (usage) {
-    case MemoryUsage::DeviceLocal: t = pick(VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT); break;
+    case MemoryUsage::DeviceLocal:
+        t = pick(VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+        break;
     case MemoryUsage::Upload:
         t = pick(VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
         break;
@@ -158,7 +163,8 @@ void Allocator::free(const Allocation& a) {
 Expected<Buffer> Buffer::create(Context& ctx, const BufferDesc& desc) {
     if (desc.size == 0) return makeError(ErrorKind::Failed, "cannot create an empty Vulkan buffer");
     if (desc.exportable && !ctx.hasExternalMemoryFd())
-        return makeError(ErrorKind::Environment, "this Vulkan device cannot export memory (no VK_KHR_external_memory_fd)");
+        return makeError(ErrorKind::Environment,
+                         "this Vulkan device cannot export memory (no VK_KHR_external_memory_fd)");
     Buffer b;
     b.m_ctx = &ctx;
     b.m_size = desc.size;
@@ -201,9 +207,11 @@ void Buffer::reset() {
 }
 
 Expected<int> Buffer::exportFd() const {
-    auto getFd = reinterpret_cast<PFN_vkGetMemoryFdKHR>(vkGetDeviceProcAddr(m_ctx->device(), "vkGetMemoryFdKHR"));
+    auto getFd =
+        reinterpret_cast<PFN_vkGetMemoryFdKHR>(vkGetDeviceProcAddr(m_ctx->device(), "vkGetMemoryFdKHR"));
     if (!getFd || m_alloc.block != UINT32_MAX)
-        return makeError(ErrorKind::Environment, "buffer memory is not exportable (create it with exportable = true)");
+        return makeError(ErrorKind::Environment,
+                         "buffer memory is not exportable (create it with exportable = true)");
     VkMemoryGetFdInfoKHR info{VK_STRUCTURE_TYPE_MEMORY_GET_FD_INFO_KHR};
     info.memory = m_alloc.memory;
     info.handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
@@ -216,7 +224,8 @@ Expected<int> Buffer::exportFd() const {
 // --- Image ---
 
 Expected<Image> Image::create(Context& ctx, const ImageDesc& desc) {
-    if (desc.width == 0 || desc.height == 0) return makeError(ErrorKind::Failed, "cannot create a 0-sized image");
+    if (desc.width == 0 || desc.height == 0)
+        return makeError(ErrorKind::Failed, "cannot create a 0-sized image");
     Image img;
     img.m_ctx = &ctx;
     img.m_desc = desc;

@@ -25,7 +25,7 @@ struct Allocation {
     VkDeviceMemory memory = VK_NULL_HANDLE;
     VkDeviceSize offset = 0;
     VkDeviceSize size = 0;
-    void* mapped = nullptr; // null for device-local memory
+    void* mapped = nullptr;      // null for device-local memory
     uint32_t block = UINT32_MAX; // UINT32_MAX: dedicated allocation
     uint32_t memoryType = 0;
 };
@@ -133,7 +133,8 @@ class Image {
 };
 
 // Copies `bytes` into `dst` at `offset` through a staging buffer (or directly when dst is mapped).
-Status uploadToBuffer(Context& ctx, Buffer& dst, const void* data, VkDeviceSize bytes, VkDeviceSize offset = 0);
+Status uploadToBuffer(Context& ctx, Buffer& dst, const void* data, VkDeviceSize bytes,
+                      VkDeviceSize offset = 0);
 
 // A sync2 image layout transition covering all mips/layers of one aspect.
 void transitionImage(VkCommandBuffer cmd, VkImage image, VkImageAspectFlags aspect, VkImageLayout from,

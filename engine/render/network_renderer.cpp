@@ -9,7 +9,8 @@
 namespace ts::render {
 
 static_assert(sizeof(scene::SceneInstance) == sizeof(NeuronInstance), "scene instances upload as-is");
-static_assert(scene::kInstanceSelected == TS_NEURON_SELECTED && scene::kInstanceHighlighted == TS_NEURON_HIGHLIGHTED &&
+static_assert(scene::kInstanceSelected == TS_NEURON_SELECTED &&
+              scene::kInstanceHighlighted == TS_NEURON_HIGHLIGHTED &&
               scene::kInstanceHidden == TS_NEURON_HIDDEN);
 
 scene::Camera sceneCamera(const Camera& camera, VkExtent2D extent) {
@@ -51,7 +52,8 @@ void NetworkRenderer::valuesChanged() {
     m_dirty = true;
 }
 
-void NetworkRenderer::setSelection(const std::vector<uint32_t>& neurons, const std::vector<uint32_t>& highlighted) {
+void NetworkRenderer::setSelection(const std::vector<uint32_t>& neurons,
+                                   const std::vector<uint32_t>& highlighted) {
     std::vector<uint32_t> all = neurons;
     all.insert(all.end(), highlighted.begin(), highlighted.end());
     if (m_selector) m_selector->setSelection(all);
@@ -62,11 +64,13 @@ void NetworkRenderer::setSelection(const std::vector<uint32_t>& neurons, const s
     m_dirty = true;
 }
 
-std::optional<uint32_t> NetworkRenderer::pick(const Camera& camera, VkExtent2D extent, float x, float y) const {
+std::optional<uint32_t> NetworkRenderer::pick(const Camera& camera, VkExtent2D extent, float x,
+                                              float y) const {
     if (!m_scene) return std::nullopt;
     // Vulkan clip space: y grows downwards, like pixel rows (Camera::projection is built for it).
     scene::Ray ray = scene::rayFromPixel(sceneCamera(camera, extent), glm::vec2(x, y), true);
-    auto hit = scene::pickNeuron(m_scene->tree, m_scene->position, m_scene->radius, ray, m_scene->hiddenLayer);
+    auto hit =
+        scene::pickNeuron(m_scene->tree, m_scene->position, m_scene->radius, ray, m_scene->hiddenLayer);
     if (!hit.hit()) return std::nullopt;
     return hit.neuron;
 }
@@ -80,7 +84,8 @@ Status NetworkRenderer::prepare(const Frame& frame, const Camera& camera) {
                 for (auto& inst : m_instances)
                     if ((inst.flags & scene::kInstanceSelected) && !(inst.flags & scene::kInstanceCluster) &&
                         std::binary_search(m_highlighted.begin(), m_highlighted.end(), inst.id))
-                        inst.flags = (inst.flags & ~uint32_t(scene::kInstanceSelected)) | scene::kInstanceHighlighted;
+                        inst.flags =
+                            (inst.flags & ~uint32_t(scene::kInstanceSelected)) | scene::kInstanceHighlighted;
             std::span<const NeuronInstance> span(reinterpret_cast<const NeuronInstance*>(m_instances.data()),
                                                  m_instances.size());
             TS_TRY(m_neurons->setInstances(span));

@@ -9,12 +9,14 @@
 
 namespace ts::render {
 
-Expected<std::unique_ptr<NeuronPass>> NeuronPass::create(Context& ctx, VkFormat colorFormat, uint32_t frames) {
+Expected<std::unique_ptr<NeuronPass>> NeuronPass::create(Context& ctx, VkFormat colorFormat,
+                                                         uint32_t frames) {
     std::unique_ptr<NeuronPass> p(new NeuronPass(ctx));
     p->m_splatSupported = ctx.hasShaderInt64Atomics();
 
     // Bindings: 0 frame uniforms, 1 instances, 2 splat buffer, 3 draw list (indirect header + indices).
-    VkShaderStageFlags all = VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT | VK_SHADER_STAGE_COMPUTE_BIT;
+    VkShaderStageFlags all =
+        VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT | VK_SHADER_STAGE_COMPUTE_BIT;
     TS_TRY(p->m_sets.init(ctx,
                           {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                            VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
@@ -44,15 +46,17 @@ Expected<std::unique_ptr<NeuronPass>> NeuronPass::create(Context& ctx, VkFormat 
 
     p->m_slots.resize(frames);
     for (auto& slot : p->m_slots) {
-        auto ubo = Buffer::create(ctx, {sizeof(shader::NeuronFrameUniforms), VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT,
-                                        MemoryUsage::Upload});
+        auto ubo = Buffer::create(ctx, {sizeof(shader::NeuronFrameUniforms),
+                                        VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT, MemoryUsage::Upload});
         if (!ubo) return ubo.error();
         slot.uniforms = std::move(ubo.value());
     }
     return p;
 }
 
-NeuronPass::~NeuronPass() { vkDeviceWaitIdle(m_ctx.device()); }
+NeuronPass::~NeuronPass() {
+    vkDeviceWaitIdle(m_ctx.device());
+}
 
 Status NeuronPass::setInstances(std::span<const NeuronInstance> instances) {
     VkDeviceSize bytes = instances.size_bytes();
@@ -61,16 +65,17 @@ Status NeuronPass::setInstances(std::span<const NeuronInstance> instances) {
     TS_VK_CHECK(vkQueueWaitIdle(m_ctx.queue())); // the previous frames may still read the buffer
     if (!m_instances || m_instances.size() < bytes) {
         m_instances.reset();
-        auto buf = Buffer::create(m_ctx, {bytes + bytes / 4,
-                                          VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                                          MemoryUsage::DeviceLocal});
+        auto buf = Buffer::create(
+            m_ctx, {bytes + bytes / 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                    MemoryUsage::DeviceLocal});
         if (!buf) return buf.error();
         m_instances = std::move(buf.value());
     }
     return uploadToBuffer(m_ctx, m_instances, instances.data(), bytes);
 }
 
-shader::NeuronFrameUniforms NeuronPass::makeUniforms(const Frame& frame, const Camera& camera, bool splat) const {
+shader::NeuronFrameUniforms NeuronPass::makeUniforms(const Frame& frame, const Camera& camera,
+                                                     bool splat) const {
     float w = float(frame.extent.width), h = float(frame.extent.height);
     shader::NeuronFrameUniforms u{};
     u.view = camera.view();
@@ -92,7 +97,8 @@ Status NeuronPass::ensureSlotResources(uint32_t slotIndex, VkExtent2D extent) {
     VkDeviceSize splatBytes = VkDeviceSize(extent.width) * extent.height * 8;
     if (!slot.splat || slot.splat.size() != splatBytes) {
         slot.splat.reset();
-        auto b = Buffer::create(m_ctx, {splatBytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        auto b = Buffer::create(m_ctx, {splatBytes,
+                                        VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                                         MemoryUsage::DeviceLocal});
         if (!b) return b.error();
         slot.splat = std::move(b.value());
@@ -100,15 +106,17 @@ Status NeuronPass::ensureSlotResources(uint32_t slotIndex, VkExtent2D extent) {
     VkDeviceSize listBytes = (TS_DRAW_LIST_HEADER_WORDS + std::max<VkDeviceSize>(m_count, 1)) * 4;
     if (!slot.drawList || slot.drawList.size() < listBytes) {
         slot.drawList.reset();
-        auto b = Buffer::create(m_ctx, {listBytes + listBytes / 4,
-                                        VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT |
-                                            VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                                        MemoryUsage::DeviceLocal});
+        auto b =
+            Buffer::create(m_ctx, {listBytes + listBytes / 4,
+                                   VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT |
+                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                                   MemoryUsage::DeviceLocal});
         if (!b) return b.error();
         slot.drawList = std::move(b.value());
     }
     // Safe to rewrite: beginFrame() waited for this slot's previous frame.
-    m_sets.bind(slotIndex, {slot.uniforms.handle(), m_instances.handle(), slot.splat.handle(), slot.drawList.handle()});
+    m_sets.bind(slotIndex,
+                {slot.uniforms.handle(), m_instances.handle(), slot.splat.handle(), slot.drawList.handle()});
     return Status::ok();
 }
 
@@ -132,8 +140,8 @@ Status NeuronPass::prepare(const Frame& frame, const Camera& camera) {
     toCompute.srcStageMask = VK_PIPELINE_STAGE_2_CLEAR_BIT | VK_PIPELINE_STAGE_2_COPY_BIT |
                              VK_PIPELINE_STAGE_2_DRAW_INDIRECT_BIT | VK_PIPELINE_STAGE_2_FRAGMENT_SHADER_BIT |
                              VK_PIPELINE_STAGE_2_VERTEX_SHADER_BIT;
-    toCompute.srcAccessMask = VK_ACCESS_2_TRANSFER_WRITE_BIT | VK_ACCESS_2_SHADER_READ_BIT |
-                              VK_ACCESS_2_INDIRECT_COMMAND_READ_BIT;
+    toCompute.srcAccessMask =
+        VK_ACCESS_2_TRANSFER_WRITE_BIT | VK_ACCESS_2_SHADER_READ_BIT | VK_ACCESS_2_INDIRECT_COMMAND_READ_BIT;
     toCompute.dstStageMask = VK_PIPELINE_STAGE_2_COMPUTE_SHADER_BIT;
     toCompute.dstAccessMask = VK_ACCESS_2_SHADER_READ_BIT | VK_ACCESS_2_SHADER_WRITE_BIT;
     VkDependencyInfo dep{VK_STRUCTURE_TYPE_DEPENDENCY_INFO};
@@ -170,11 +178,13 @@ void NeuronPass::record(const Frame& frame, const Camera& camera) {
     VkDescriptorSet set = m_sets.set(frame.slot);
     if (splat) {
         vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_resolve.handle());
-        vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_resolve.layout(), 0, 1, &set, 0, nullptr);
+        vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_resolve.layout(), 0, 1, &set, 0,
+                                nullptr);
         vkCmdDraw(cmd, 3, 1, 0, 0);
     }
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_impostors.handle());
-    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_impostors.layout(), 0, 1, &set, 0, nullptr);
+    vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_impostors.layout(), 0, 1, &set, 0,
+                            nullptr);
     if (splat)
         vkCmdDrawIndirect(cmd, slot.drawList.handle(), 0, 1, sizeof(VkDrawIndirectCommand));
     else

@@ -31,7 +31,8 @@ struct NeuronStyle {
 
 class NeuronPass {
   public:
-    static Expected<std::unique_ptr<NeuronPass>> create(Context& ctx, VkFormat colorFormat, uint32_t framesInFlight);
+    static Expected<std::unique_ptr<NeuronPass>> create(Context& ctx, VkFormat colorFormat,
+                                                        uint32_t framesInFlight);
     ~NeuronPass();
 
     // Copies the instances into the GPU instance buffer (grown as needed). Waits for frames in flight.

@@ -42,12 +42,15 @@ void beginRendering(const Frame& frame, bool clear, float r, float g, float b) {
     vkCmdSetScissor(frame.cmd, 0, 1, &sc);
 }
 
-void endRendering(const Frame& frame) { vkCmdEndRendering(frame.cmd); }
+void endRendering(const Frame& frame) {
+    vkCmdEndRendering(frame.cmd);
+}
 
-Expected<std::unique_ptr<OffscreenTarget>> OffscreenTarget::create(Context& ctx, uint32_t width, uint32_t height) {
+Expected<std::unique_ptr<OffscreenTarget>> OffscreenTarget::create(Context& ctx, uint32_t width,
+                                                                   uint32_t height) {
     if (width == 0 || height == 0 || width > 16384 || height > 16384)
-        return makeError(ErrorKind::Usage, "image size " + std::to_string(width) + "x" + std::to_string(height) +
-                                               " is out of range (1..16384)");
+        return makeError(ErrorKind::Usage, "image size " + std::to_string(width) + "x" +
+                                               std::to_string(height) + " is out of range (1..16384)");
     std::unique_ptr<OffscreenTarget> t(new OffscreenTarget(ctx));
     t->m_extent = {width, height};
     auto color = Image::create(ctx, {width, height, kColorFormat,
@@ -60,8 +63,8 @@ Expected<std::unique_ptr<OffscreenTarget>> OffscreenTarget::create(Context& ctx,
                                      VK_IMAGE_ASPECT_DEPTH_BIT});
     if (!depth) return depth.error();
     t->m_depth = std::move(depth.value());
-    auto rb = Buffer::create(ctx, {VkDeviceSize(width) * height * 4, VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                                   MemoryUsage::Readback});
+    auto rb = Buffer::create(
+        ctx, {VkDeviceSize(width) * height * 4, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUsage::Readback});
     if (!rb) return rb.error();
     t->m_readback = std::move(rb.value());
 
@@ -90,10 +93,11 @@ Expected<Frame> OffscreenTarget::beginFrame() {
                     VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL, VK_PIPELINE_STAGE_2_ALL_COMMANDS_BIT, 0,
                     VK_PIPELINE_STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT | VK_PIPELINE_STAGE_2_COMPUTE_SHADER_BIT,
                     VK_ACCESS_2_COLOR_ATTACHMENT_WRITE_BIT | VK_ACCESS_2_COLOR_ATTACHMENT_READ_BIT);
-    transitionImage(m_cmd, m_depth.handle(), VK_IMAGE_ASPECT_DEPTH_BIT, VK_IMAGE_LAYOUT_UNDEFINED,
-                    VK_IMAGE_LAYOUT_DEPTH_ATTACHMENT_OPTIMAL, VK_PIPELINE_STAGE_2_ALL_COMMANDS_BIT, 0,
-                    VK_PIPELINE_STAGE_2_EARLY_FRAGMENT_TESTS_BIT | VK_PIPELINE_STAGE_2_LATE_FRAGMENT_TESTS_BIT,
-                    VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT | VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_READ_BIT);
+    transitionImage(
+        m_cmd, m_depth.handle(), VK_IMAGE_ASPECT_DEPTH_BIT, VK_IMAGE_LAYOUT_UNDEFINED,
+        VK_IMAGE_LAYOUT_DEPTH_ATTACHMENT_OPTIMAL, VK_PIPELINE_STAGE_2_ALL_COMMANDS_BIT, 0,
+        VK_PIPELINE_STAGE_2_EARLY_FRAGMENT_TESTS_BIT | VK_PIPELINE_STAGE_2_LATE_FRAGMENT_TESTS_BIT,
+        VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT | VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_READ_BIT);
     Frame f;
     f.valid = true;
     f.cmd = m_cmd;
@@ -108,15 +112,16 @@ Expected<Frame> OffscreenTarget::beginFrame() {
 
 Status OffscreenTarget::endFrame(Frame& frame, ImageRgba8* screenshot) {
     if (screenshot) {
-        transitionImage(m_cmd, m_color.handle(), VK_IMAGE_ASPECT_COLOR_BIT, VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL,
-                        VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_PIPELINE_STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT,
+        transitionImage(m_cmd, m_color.handle(), VK_IMAGE_ASPECT_COLOR_BIT,
+                        VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+                        VK_PIPELINE_STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT,
                         VK_ACCESS_2_COLOR_ATTACHMENT_WRITE_BIT, VK_PIPELINE_STAGE_2_COPY_BIT,
                         VK_ACCESS_2_TRANSFER_READ_BIT);
         VkBufferImageCopy region{};
         region.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
         region.imageExtent = {m_extent.width, m_extent.height, 1};
-        vkCmdCopyImageToBuffer(m_cmd, m_color.handle(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, m_readback.handle(), 1,
-                               &region);
+        vkCmdCopyImageToBuffer(m_cmd, m_color.handle(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+                               m_readback.handle(), 1, &region);
         VkMemoryBarrier2 mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER_2};
         mb.srcStageMask = VK_PIPELINE_STAGE_2_COPY_BIT;
         mb.srcAccessMask = VK_ACCESS_2_TRANSFER_WRITE_BIT;

@@ -9,7 +9,8 @@ namespace ts::render {
 
 Expected<VkShaderModule> createShaderModule(Context& ctx, const std::string& name) {
     auto words = shaders::spirv(name);
-    if (words.empty()) return makeError(ErrorKind::Failed, "shader " + name + " is not embedded in this build");
+    if (words.empty())
+        return makeError(ErrorKind::Failed, "shader " + name + " is not embedded in this build");
     VkShaderModuleCreateInfo ci{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
     ci.codeSize = words.size() * 4;
     ci.pCode = words.data();
@@ -46,10 +47,20 @@ Expected<Pipeline> Pipeline::createGraphics(Context& ctx, const GraphicsPipeline
         return fs.error();
     }
     VkPipelineShaderStageCreateInfo stages[2]{};
-    stages[0] = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, nullptr, 0, VK_SHADER_STAGE_VERTEX_BIT, *vs,
-                 "main", nullptr};
-    stages[1] = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, nullptr, 0, VK_SHADER_STAGE_FRAGMENT_BIT, *fs,
-                 "main", nullptr};
+    stages[0] = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                 nullptr,
+                 0,
+                 VK_SHADER_STAGE_VERTEX_BIT,
+                 *vs,
+                 "main",
+                 nullptr};
+    stages[1] = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                 nullptr,
+                 0,
+                 VK_SHADER_STAGE_FRAGMENT_BIT,
+                 *fs,
+                 "main",
+                 nullptr};
 
     VkPipelineVertexInputStateCreateInfo vi{VK_STRUCTURE_TYPE_PIPELINE_VERTEX_INPUT_STATE_CREATE_INFO};
     vi.vertexBindingDescriptionCount = static_cast<uint32_t>(d.bindings.size());
@@ -126,8 +137,13 @@ Expected<Pipeline> Pipeline::createCompute(Context& ctx, const ComputePipelineDe
     auto cs = createShaderModule(ctx, d.shader);
     if (!cs) return cs.error();
     VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
-    ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, nullptr, 0, VK_SHADER_STAGE_COMPUTE_BIT, *cs,
-                "main", nullptr};
+    ci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                nullptr,
+                0,
+                VK_SHADER_STAGE_COMPUTE_BIT,
+                *cs,
+                "main",
+                nullptr};
     ci.layout = p.m_layout;
     VkResult r = vkCreateComputePipelines(ctx.device(), VK_NULL_HANDLE, 1, &ci, nullptr, &p.m_pipeline);
     vkDestroyShaderModule(ctx.device(), *cs, nullptr);

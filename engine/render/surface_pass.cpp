@@ -9,7 +9,8 @@
 
 namespace ts::render {
 
-Expected<std::unique_ptr<SurfacePass>> SurfacePass::create(Context& ctx, VkFormat colorFormat, uint32_t frames) {
+Expected<std::unique_ptr<SurfacePass>> SurfacePass::create(Context& ctx, VkFormat colorFormat,
+                                                           uint32_t frames) {
     std::unique_ptr<SurfacePass> p(new SurfacePass(ctx));
     TS_TRY(p->m_sets.init(ctx, {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER},
                           VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, frames));
@@ -37,15 +38,17 @@ Expected<std::unique_ptr<SurfacePass>> SurfacePass::create(Context& ctx, VkForma
     if (!lines) return lines.error();
     p->m_lines = std::move(lines.value());
     for (uint32_t i = 0; i < frames; ++i) {
-        auto ubo = Buffer::create(ctx, {sizeof(shader::SurfaceFrameUniforms), VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT,
-                                        MemoryUsage::Upload});
+        auto ubo = Buffer::create(ctx, {sizeof(shader::SurfaceFrameUniforms),
+                                        VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT, MemoryUsage::Upload});
         if (!ubo) return ubo.error();
         p->m_uniforms.push_back(std::move(ubo.value()));
     }
     return p;
 }
 
-SurfacePass::~SurfacePass() { vkDeviceWaitIdle(m_ctx.device()); }
+SurfacePass::~SurfacePass() {
+    vkDeviceWaitIdle(m_ctx.device());
+}
 
 Status SurfacePass::setMesh(const SurfaceMeshView& mesh) {
     TS_VK_CHECK(vkQueueWaitIdle(m_ctx.queue()));
@@ -55,15 +58,19 @@ Status SurfacePass::setMesh(const SurfaceMeshView& mesh) {
         if (bytes == 0) return Status::ok();
         if (!dst || dst.size() < bytes) {
             dst.reset();
-            auto b = Buffer::create(m_ctx, {bytes, usage | VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUsage::DeviceLocal});
+            auto b = Buffer::create(
+                m_ctx, {bytes, usage | VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryUsage::DeviceLocal});
             if (!b) return b.error();
             dst = std::move(b.value());
         }
         return uploadToBuffer(m_ctx, dst, data, bytes);
     };
-    TS_TRY(upload(m_vertices, mesh.vertices.data(), mesh.vertices.size_bytes(), VK_BUFFER_USAGE_VERTEX_BUFFER_BIT));
-    TS_TRY(upload(m_indices, mesh.indices.data(), mesh.indices.size_bytes(), VK_BUFFER_USAGE_INDEX_BUFFER_BIT));
-    TS_TRY(upload(m_contours, mesh.contours.data(), mesh.contours.size_bytes(), VK_BUFFER_USAGE_VERTEX_BUFFER_BIT));
+    TS_TRY(upload(m_vertices, mesh.vertices.data(), mesh.vertices.size_bytes(),
+                  VK_BUFFER_USAGE_VERTEX_BUFFER_BIT));
+    TS_TRY(
+        upload(m_indices, mesh.indices.data(), mesh.indices.size_bytes(), VK_BUFFER_USAGE_INDEX_BUFFER_BIT));
+    TS_TRY(upload(m_contours, mesh.contours.data(), mesh.contours.size_bytes(),
+                  VK_BUFFER_USAGE_VERTEX_BUFFER_BIT));
     m_indexCount = uint32_t(mesh.indices.size());
     m_contourVertices = uint32_t(mesh.contours.size());
     return Status::ok();
@@ -85,14 +92,16 @@ void SurfacePass::record(const Frame& frame, const Camera& camera) {
     VkDeviceSize off = 0;
     VkBuffer vb = m_vertices.handle();
     vkCmdBindPipeline(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_surface.handle());
-    vkCmdBindDescriptorSets(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_surface.layout(), 0, 1, &set, 0, nullptr);
+    vkCmdBindDescriptorSets(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_surface.layout(), 0, 1, &set, 0,
+                            nullptr);
     vkCmdBindVertexBuffers(frame.cmd, 0, 1, &vb, &off);
     vkCmdBindIndexBuffer(frame.cmd, m_indices.handle(), 0, VK_INDEX_TYPE_UINT32);
     vkCmdDrawIndexed(frame.cmd, m_indexCount, 1, 0, 0, 0);
     if (m_contourVertices >= 2) {
         VkBuffer cb = m_contours.handle();
         vkCmdBindPipeline(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_lines.handle());
-        vkCmdBindDescriptorSets(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_lines.layout(), 0, 1, &set, 0, nullptr);
+        vkCmdBindDescriptorSets(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_lines.layout(), 0, 1, &set, 0,
+                                nullptr);
         vkCmdBindVertexBuffers(frame.cmd, 0, 1, &cb, &off);
         vkCmdDraw(frame.cmd, m_contourVertices, 1, 0, 0);
     }

@@ -27,13 +27,14 @@ static_assert(sizeof(SurfaceVertex) == 32);
 
 struct SurfaceMeshView {
     std::span<const SurfaceVertex> vertices;
-    std::span<const uint32_t> indices;            // triangle list
+    std::span<const uint32_t> indices;              // triangle list
     std::span<const std::array<float, 3>> contours; // line list (pairs)
 };
 
 class SurfacePass {
   public:
-    static Expected<std::unique_ptr<SurfacePass>> create(Context& ctx, VkFormat colorFormat, uint32_t framesInFlight);
+    static Expected<std::unique_ptr<SurfacePass>> create(Context& ctx, VkFormat colorFormat,
+                                                         uint32_t framesInFlight);
     ~SurfacePass();
 
     Status setMesh(const SurfaceMeshView& mesh); // waits for frames in flight

@@ -29,7 +29,7 @@ struct Frame {
     VkImage depthImage = VK_NULL_HANDLE;
     VkImageView depthView = VK_NULL_HANDLE;
     VkExtent2D extent{};
-    uint32_t slot = 0; // frame-in-flight index, for per-frame resources such as uniform buffers
+    uint32_t slot = 0;       // frame-in-flight index, for per-frame resources such as uniform buffers
     uint64_t generation = 0; // changes whenever the target's images are recreated (resize, vsync toggle)
 };
 

@@ -28,5 +28,5 @@ inline Error vkError(VkResult r, const char* expr, const char* file, int line) {
     do {                                                                                                     \
         VkResult ts_vk_result_ = (expr);                                                                     \
         if (ts_vk_result_ != VK_SUCCESS)                                                                     \
-            return ::ts::render::vkError(ts_vk_result_, #expr, __FILE__, __LINE__);                         \
+            return ::ts::render::vkError(ts_vk_result_, #expr, __FILE__, __LINE__);                          \
     } while (0)

@@ -28,8 +28,9 @@ bool displayAvailable() {
 
 Expected<Window> Window::create(const std::string& title, int width, int height) {
     if (!displayAvailable())
-        return makeError(ErrorKind::Environment, "no display (DISPLAY is not set or the X server is unreachable); "
-                                                 "use --headless or run under Xvfb");
+        return makeError(ErrorKind::Environment,
+                         "no display (DISPLAY is not set or the X server is unreachable); "
+                         "use --headless or run under Xvfb");
     glfwWindowHint(GLFW_CLIENT_API, GLFW_NO_API);
     glfwWindowHint(GLFW_RESIZABLE, GLFW_TRUE);
     Window w;
@@ -51,7 +52,9 @@ Window& Window::operator=(Window&& o) noexcept {
     return *this;
 }
 
-bool Window::shouldClose() const { return !m_window || glfwWindowShouldClose(m_window); }
+bool Window::shouldClose() const {
+    return !m_window || glfwWindowShouldClose(m_window);
+}
 void Window::requestClose() {
     if (m_window) glfwSetWindowShouldClose(m_window, GLFW_TRUE);
 }

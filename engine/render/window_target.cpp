@@ -10,7 +10,8 @@
 namespace ts::render {
 
 Expected<std::unique_ptr<WindowTarget>> WindowTarget::create(Context& ctx, GLFWwindow* window, bool vsync) {
-    if (!ctx.surface()) return makeError(ErrorKind::Failed, "the Vulkan context was created without a window");
+    if (!ctx.surface())
+        return makeError(ErrorKind::Failed, "the Vulkan context was created without a window");
     std::unique_ptr<WindowTarget> t(new WindowTarget(ctx, window));
     t->m_vsync = vsync;
     VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
@@ -49,8 +50,10 @@ void WindowTarget::setVsync(bool on) {
 
 void WindowTarget::destroySwapchain() {
     VkDevice dev = m_ctx.device();
-    for (auto v : m_views) vkDestroyImageView(dev, v, nullptr);
-    for (auto s : m_renderDone) vkDestroySemaphore(dev, s, nullptr);
+    for (auto v : m_views)
+        vkDestroyImageView(dev, v, nullptr);
+    for (auto s : m_renderDone)
+        vkDestroySemaphore(dev, s, nullptr);
     m_views.clear();
     m_renderDone.clear();
     m_images.clear();
@@ -68,8 +71,10 @@ Status WindowTarget::createSwapchain() {
     glfwGetFramebufferSize(m_window, &fbw, &fbh);
     VkExtent2D extent = caps.currentExtent;
     if (extent.width == UINT32_MAX) {
-        extent.width = std::clamp(uint32_t(std::max(fbw, 0)), caps.minImageExtent.width, caps.maxImageExtent.width);
-        extent.height = std::clamp(uint32_t(std::max(fbh, 0)), caps.minImageExtent.height, caps.maxImageExtent.height);
+        extent.width =
+            std::clamp(uint32_t(std::max(fbw, 0)), caps.minImageExtent.width, caps.maxImageExtent.width);
+        extent.height =
+            std::clamp(uint32_t(std::max(fbh, 0)), caps.minImageExtent.height, caps.maxImageExtent.height);
     }
     if (extent.width == 0 || extent.height == 0 || fbw == 0 || fbh == 0) {
         m_extent = {0, 0}; // minimised: try again on a later frame
@@ -81,8 +86,8 @@ Status WindowTarget::createSwapchain() {
     vkGetPhysicalDeviceSurfaceFormatsKHR(pd, surface, &nf, nullptr);
     std::vector<VkSurfaceFormatKHR> formats(nf);
     vkGetPhysicalDeviceSurfaceFormatsKHR(pd, surface, &nf, formats.data());
-    VkSurfaceFormatKHR chosen = formats.empty() ? VkSurfaceFormatKHR{kColorFormat, VK_COLOR_SPACE_SRGB_NONLINEAR_KHR}
-                                                : formats[0];
+    VkSurfaceFormatKHR chosen =
+        formats.empty() ? VkSurfaceFormatKHR{kColorFormat, VK_COLOR_SPACE_SRGB_NONLINEAR_KHR} : formats[0];
     for (auto& f : formats)
         if (f.format == kColorFormat) chosen = f;
     m_format = chosen.format;
@@ -109,7 +114,8 @@ Status WindowTarget::createSwapchain() {
     sci.imageColorSpace = chosen.colorSpace;
     sci.imageExtent = extent;
     sci.imageArrayLayers = 1;
-    sci.imageUsage = VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | (m_canCopyFrom ? VK_IMAGE_USAGE_TRANSFER_SRC_BIT : 0);
+    sci.imageUsage =
+        VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | (m_canCopyFrom ? VK_IMAGE_USAGE_TRANSFER_SRC_BIT : 0);
     sci.imageSharingMode = VK_SHARING_MODE_EXCLUSIVE;
     sci.preTransform = caps.currentTransform;
     sci.compositeAlpha = VK_COMPOSITE_ALPHA_OPAQUE_BIT_KHR;
@@ -141,8 +147,9 @@ Status WindowTarget::createSwapchain() {
         TS_VK_CHECK(vkCreateSemaphore(m_ctx.device(), &semci, nullptr, &s));
         m_renderDone.push_back(s);
     }
-    auto depth = Image::create(m_ctx, {extent.width, extent.height, kDepthFormat,
-                                       VK_IMAGE_USAGE_DEPTH_STENCIL_ATTACHMENT_BIT, VK_IMAGE_ASPECT_DEPTH_BIT});
+    auto depth =
+        Image::create(m_ctx, {extent.width, extent.height, kDepthFormat,
+                              VK_IMAGE_USAGE_DEPTH_STENCIL_ATTACHMENT_BIT, VK_IMAGE_ASPECT_DEPTH_BIT});
     if (!depth) return depth.error();
     m_depth = std::move(depth.value());
     m_needsRecreate = false;
@@ -154,14 +161,16 @@ Expected<Frame> WindowTarget::beginFrame() {
     int fbw = 0, fbh = 0;
     glfwGetFramebufferSize(m_window, &fbw, &fbh);
     if (fbw == 0 || fbh == 0) return f; // minimised: skip
-    if (m_needsRecreate || !m_swapchain || uint32_t(fbw) != m_extent.width || uint32_t(fbh) != m_extent.height) {
+    if (m_needsRecreate || !m_swapchain || uint32_t(fbw) != m_extent.width ||
+        uint32_t(fbh) != m_extent.height) {
         vkDeviceWaitIdle(m_ctx.device());
         TS_TRY(createSwapchain());
         if (!m_swapchain || m_extent.width == 0) return f;
     }
     VkDevice dev = m_ctx.device();
     TS_VK_CHECK(vkWaitForFences(dev, 1, &m_fences[m_slot], VK_TRUE, UINT64_MAX));
-    VkResult r = vkAcquireNextImageKHR(dev, m_swapchain, UINT64_MAX, m_acquired[m_slot], VK_NULL_HANDLE, &m_imageIndex);
+    VkResult r = vkAcquireNextImageKHR(dev, m_swapchain, UINT64_MAX, m_acquired[m_slot], VK_NULL_HANDLE,
+                                       &m_imageIndex);
     if (r == VK_ERROR_OUT_OF_DATE_KHR) {
         m_needsRecreate = true;
         return f;
@@ -175,15 +184,16 @@ Expected<Frame> WindowTarget::beginFrame() {
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     TS_VK_CHECK(vkBeginCommandBuffer(cmd, &bi));
     transitionImage(cmd, m_images[m_imageIndex], VK_IMAGE_ASPECT_COLOR_BIT, VK_IMAGE_LAYOUT_UNDEFINED,
-                    VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL, VK_PIPELINE_STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT, 0,
-                    VK_PIPELINE_STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT,
+                    VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL, VK_PIPELINE_STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT,
+                    0, VK_PIPELINE_STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT,
                     VK_ACCESS_2_COLOR_ATTACHMENT_WRITE_BIT | VK_ACCESS_2_COLOR_ATTACHMENT_READ_BIT);
-    transitionImage(cmd, m_depth.handle(), VK_IMAGE_ASPECT_DEPTH_BIT, VK_IMAGE_LAYOUT_UNDEFINED,
-                    VK_IMAGE_LAYOUT_DEPTH_ATTACHMENT_OPTIMAL,
-                    VK_PIPELINE_STAGE_2_EARLY_FRAGMENT_TESTS_BIT | VK_PIPELINE_STAGE_2_LATE_FRAGMENT_TESTS_BIT,
-                    VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT,
-                    VK_PIPELINE_STAGE_2_EARLY_FRAGMENT_TESTS_BIT | VK_PIPELINE_STAGE_2_LATE_FRAGMENT_TESTS_BIT,
-                    VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT | VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_READ_BIT);
+    transitionImage(
+        cmd, m_depth.handle(), VK_IMAGE_ASPECT_DEPTH_BIT, VK_IMAGE_LAYOUT_UNDEFINED,
+        VK_IMAGE_LAYOUT_DEPTH_ATTACHMENT_OPTIMAL,
+        VK_PIPELINE_STAGE_2_EARLY_FRAGMENT_TESTS_BIT | VK_PIPELINE_STAGE_2_LATE_FRAGMENT_TESTS_BIT,
+        VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT,
+        VK_PIPELINE_STAGE_2_EARLY_FRAGMENT_TESTS_BIT | VK_PIPELINE_STAGE_2_LATE_FRAGMENT_TESTS_BIT,
+        VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT | VK_ACCESS_2_DEPTH_STENCIL_ATTACHMENT_READ_BIT);
     f.valid = true;
     f.cmd = cmd;
     f.colorImage = m_images[m_imageIndex];
@@ -209,14 +219,15 @@ Status WindowTarget::endFrame(Frame& frame, ImageRgba8* screenshot) {
     }
     VkImageLayout last = VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL;
     if (copy) {
-        transitionImage(cmd, frame.colorImage, VK_IMAGE_ASPECT_COLOR_BIT, last, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
-                        VK_PIPELINE_STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT, VK_ACCESS_2_COLOR_ATTACHMENT_WRITE_BIT,
-                        VK_PIPELINE_STAGE_2_COPY_BIT, VK_ACCESS_2_TRANSFER_READ_BIT);
+        transitionImage(cmd, frame.colorImage, VK_IMAGE_ASPECT_COLOR_BIT, last,
+                        VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_PIPELINE_STAGE_2_COLOR_ATTACHMENT_OUTPUT_BIT,
+                        VK_ACCESS_2_COLOR_ATTACHMENT_WRITE_BIT, VK_PIPELINE_STAGE_2_COPY_BIT,
+                        VK_ACCESS_2_TRANSFER_READ_BIT);
         VkBufferImageCopy region{};
         region.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
         region.imageExtent = {m_extent.width, m_extent.height, 1};
-        vkCmdCopyImageToBuffer(cmd, frame.colorImage, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, m_readback.handle(), 1,
-                               &region);
+        vkCmdCopyImageToBuffer(cmd, frame.colorImage, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+                               m_readback.handle(), 1, &region);
         last = VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL;
     }
     transitionImage(cmd, frame.colorImage, VK_IMAGE_ASPECT_COLOR_BIT, last, VK_IMAGE_LAYOUT_PRESENT_SRC_KHR,

@@ -36,8 +36,8 @@ void applyStyle() {
     c[ImGuiCol_PlotHistogram] = ImVec4(0.95f, 0.55f, 0.25f, 1.00f);
 }
 
-Expected<std::unique_ptr<ImGuiLayer>> ImGuiLayer::create(Context& ctx, VkFormat colorFormat, uint32_t imageCount,
-                                                         GLFWwindow* window) {
+Expected<std::unique_ptr<ImGuiLayer>> ImGuiLayer::create(Context& ctx, VkFormat colorFormat,
+                                                         uint32_t imageCount, GLFWwindow* window) {
     std::unique_ptr<ImGuiLayer> l(new ImGuiLayer(ctx));
     IMGUI_CHECKVERSION();
     l->m_imgui = ImGui::CreateContext();
@@ -118,7 +118,8 @@ ImGuiLayer::~ImGuiLayer() {
     ImGui::SetCurrentContext(m_imgui);
     if (m_vulkanInit) ImGui_ImplVulkan_Shutdown();
     if (m_glfw) ImGui_ImplGlfw_Shutdown();
-    for (auto& [view, fb] : m_framebuffers) vkDestroyFramebuffer(m_ctx.device(), fb, nullptr);
+    for (auto& [view, fb] : m_framebuffers)
+        vkDestroyFramebuffer(m_ctx.device(), fb, nullptr);
     if (m_pool) vkDestroyDescriptorPool(m_ctx.device(), m_pool, nullptr);
     if (m_renderPass) vkDestroyRenderPass(m_ctx.device(), m_renderPass, nullptr);
     if (m_imgui) ImGui::DestroyContext(m_imgui);
@@ -129,8 +130,12 @@ void ImGuiLayer::discardFrame() {
     ImGui::EndFrame();
 }
 
-bool ImGuiLayer::wantsMouse() const { return ImGui::GetIO().WantCaptureMouse; }
-bool ImGuiLayer::wantsKeyboard() const { return ImGui::GetIO().WantCaptureKeyboard; }
+bool ImGuiLayer::wantsMouse() const {
+    return ImGui::GetIO().WantCaptureMouse;
+}
+bool ImGuiLayer::wantsKeyboard() const {
+    return ImGui::GetIO().WantCaptureKeyboard;
+}
 
 void ImGuiLayer::newFrame(VkExtent2D extent, float dt) {
     ImGui::SetCurrentContext(m_imgui);
@@ -149,7 +154,8 @@ Expected<VkFramebuffer> ImGuiLayer::framebufferFor(const Frame& frame) {
     if (frame.extent.width != m_fbExtent.width || frame.extent.height != m_fbExtent.height ||
         frame.generation != m_fbGeneration) {
         vkDeviceWaitIdle(m_ctx.device());
-        for (auto& [view, fb] : m_framebuffers) vkDestroyFramebuffer(m_ctx.device(), fb, nullptr);
+        for (auto& [view, fb] : m_framebuffers)
+            vkDestroyFramebuffer(m_ctx.device(), fb, nullptr);
         m_framebuffers.clear();
         m_fbExtent = frame.extent;
         m_fbGeneration = frame.generation;

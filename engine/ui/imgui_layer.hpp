@@ -23,7 +23,7 @@ class ImGuiLayer {
     ~ImGuiLayer();
 
     void newFrame(VkExtent2D extent, float dtSeconds); // begins an ImGui frame
-    Status render(const render::Frame& frame);        // ends it and records the draw (outside rendering)
+    Status render(const render::Frame& frame);         // ends it and records the draw (outside rendering)
     // Ends the frame without drawing. Auto-sized windows are measured on their first frame and drawn from
     // the second, so a single headless picture runs one discarded frame first.
     void discardFrame();

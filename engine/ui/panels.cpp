@@ -35,7 +35,8 @@ void placeWindow(ImVec2 pos, ImVec2 size, ImVec2 pivot = ImVec2(0, 0)) {
     ImGui::SetNextWindowPos(pos, ImGuiCond_FirstUseEver, pivot);
     ImGui::SetNextWindowSize(size, ImGuiCond_FirstUseEver);
     ImVec2 display = ImGui::GetIO().DisplaySize;
-    if (display.x < 1000.0f || display.y < 600.0f) ImGui::SetNextWindowCollapsed(true, ImGuiCond_FirstUseEver);
+    if (display.x < 1000.0f || display.y < 600.0f)
+        ImGui::SetNextWindowCollapsed(true, ImGuiCond_FirstUseEver);
 }
 
 void drawHistogram(const char* id, const Histogram& h, ImVec2 size) {
@@ -54,10 +55,13 @@ void enableItemRecording(bool on) {
     g_record = on;
     g_items.clear();
 }
-const std::map<std::string, ItemRect>& recordedItems() { return g_items; }
+const std::map<std::string, ItemRect>& recordedItems() {
+    return g_items;
+}
 
 // --- View ---
-ViewEdits viewPanel(const ViewSettings& in, const FrameStats& stats, std::span<const std::string> statisticNames) {
+ViewEdits viewPanel(const ViewSettings& in, const FrameStats& stats,
+                    std::span<const std::string> statisticNames) {
     ViewEdits e;
     e.settings = in;
     ViewSettings& s = e.settings;
@@ -65,7 +69,8 @@ ViewEdits viewPanel(const ViewSettings& in, const FrameStats& stats, std::span<c
     placeWindow(ImVec2(display.x - 10, 10), ImVec2(310, 0), ImVec2(1, 0));
     ImGui::Begin("View");
     ImGui::PushItemWidth(-110);
-    ImGui::Text("%.1f ms/frame (%.0f fps)", stats.frameMs, stats.frameMs > 0 ? 1000.0f / stats.frameMs : 0.0f);
+    ImGui::Text("%.1f ms/frame (%.0f fps)", stats.frameMs,
+                stats.frameMs > 0 ? 1000.0f / stats.frameMs : 0.0f);
     ImGui::Text("%llu neurons, %llu drawn", (unsigned long long)stats.neuronsTotal,
                 (unsigned long long)stats.instancesDrawn);
     if (!stats.device.empty()) {
@@ -137,13 +142,14 @@ TrainingEdits trainingPanel(const TrainingView& v) {
         ImGui::EndDisabled();
     }
     float lr = v.learningRate;
-    if (ImGui::InputFloat("learning rate", &lr, 0.0f, 0.0f, "%.5f", ImGuiInputTextFlags_EnterReturnsTrue) && lr > 0)
+    if (ImGui::InputFloat("learning rate", &lr, 0.0f, 0.0f, "%.5f", ImGuiInputTextFlags_EnterReturnsTrue) &&
+        lr > 0)
         e.learningRate = lr;
     record("learning rate");
     ImGui::Text("batch size %d", v.batchSize);
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("fixed for a run: set it with --batch");
-    auto chart = [](const char* label, const std::vector<float>& a, const std::vector<float>& b, const char* la,
-                    const char* lb) {
+    auto chart = [](const char* label, const std::vector<float>& a, const std::vector<float>& b,
+                    const char* la, const char* lb) {
         if (a.empty()) return;
         float lo = *std::min_element(a.begin(), a.end()), hi = *std::max_element(a.begin(), a.end());
         if (!b.empty()) {
@@ -173,7 +179,8 @@ LayerEdits layerPanel(std::span<const LayerRow> layers, int selected) {
     LayerEdits e;
     placeWindow(ImVec2(10, 10), ImVec2(310, 200));
     ImGui::Begin("Model");
-    if (ImGui::BeginTable("layers", 4, ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_Resizable)) {
+    if (ImGui::BeginTable("layers", 4,
+                          ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_Resizable)) {
         ImGui::TableSetupColumn("layer", ImGuiTableColumnFlags_WidthStretch);
         ImGui::TableSetupColumn("output", ImGuiTableColumnFlags_WidthFixed, 70.0f);
         ImGui::TableSetupColumn("params", ImGuiTableColumnFlags_WidthFixed, 52.0f);
@@ -185,8 +192,9 @@ LayerEdits layerPanel(std::span<const LayerRow> layers, int selected) {
             ImGui::TableNextColumn();
             if (l.depth > 0) ImGui::Indent(float(l.depth) * 10.0f);
             std::string label = l.name;
-            if (ImGui::Selectable(label.c_str(), i == selected, ImGuiSelectableFlags_SpanAllColumns |
-                                                                   ImGuiSelectableFlags_AllowDoubleClick)) {
+            if (ImGui::Selectable(label.c_str(), i == selected,
+                                  ImGuiSelectableFlags_SpanAllColumns |
+                                      ImGuiSelectableFlags_AllowDoubleClick)) {
                 e.selected = i;
                 if (ImGui::IsMouseDoubleClicked(0)) e.flyTo = true;
             }
@@ -210,11 +218,13 @@ LayerEdits layerPanel(std::span<const LayerRow> layers, int selected) {
 InspectorEdits inspectorPanel(const InspectorView& v) {
     InspectorEdits e;
     ImVec2 display = ImGui::GetIO().DisplaySize;
-    placeWindow(ImVec2(display.x - 10, display.y - 10), ImVec2(310, std::max(display.y - 380, 200.0f)), ImVec2(1, 1));
+    placeWindow(ImVec2(display.x - 10, display.y - 10), ImVec2(310, std::max(display.y - 380, 200.0f)),
+                ImVec2(1, 1));
     ImGui::Begin("Layer inspector");
     if (!v.selectedNeuron.empty()) {
         ImGui::TextColored(ImVec4(1.0f, 0.85f, 0.4f, 1.0f), "selected %s", v.selectedNeuron.c_str());
-        for (const auto& c : v.contributors) ImGui::BulletText("%s", c.c_str());
+        for (const auto& c : v.contributors)
+            ImGui::BulletText("%s", c.c_str());
         if (button("clear selection")) e.clearSelection = true;
         ImGui::Separator();
     }
@@ -247,13 +257,14 @@ InspectorEdits inspectorPanel(const InspectorView& v) {
             drawHistogram((std::string("##b") + title).c_str(), b, ImVec2(w, 60));
         }
     };
-    if (compare) ImGui::Text("left: step %lld   right: step %lld", (long long)v.step, (long long)*v.compareStep);
+    if (compare)
+        ImGui::Text("left: step %lld   right: step %lld", (long long)v.step, (long long)*v.compareStep);
     row("activations", v.activations, v.compareActivations);
     row("gradients", v.gradients, v.compareGradients);
     row("weights", v.weights, v.compareWeights);
     if (!v.gradNormHistory.empty())
-        ImGui::PlotLines("|grad| over time", v.gradNormHistory.data(), int(v.gradNormHistory.size()), 0, nullptr,
-                         FLT_MAX, FLT_MAX, ImVec2(-1, 50));
+        ImGui::PlotLines("|grad| over time", v.gradNormHistory.data(), int(v.gradNormHistory.size()), 0,
+                         nullptr, FLT_MAX, FLT_MAX, ImVec2(-1, 50));
     ImGui::End();
     return e;
 }
@@ -263,7 +274,8 @@ std::optional<int> healthPanel(std::span<const HealthAlert> alerts) {
     std::optional<int> clicked;
     if (alerts.empty()) return clicked;
     ImVec2 display = ImGui::GetIO().DisplaySize;
-    placeWindow(ImVec2(display.x * 0.5f, 10), ImVec2(std::min(440.0f, display.x - 680.0f), 0), ImVec2(0.5f, 0));
+    placeWindow(ImVec2(display.x * 0.5f, 10), ImVec2(std::min(440.0f, display.x - 680.0f), 0),
+                ImVec2(0.5f, 0));
     ImGui::Begin("Health", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
     for (int i = 0; i < int(alerts.size()); ++i) {
         const HealthAlert& a = alerts[size_t(i)];
@@ -271,7 +283,8 @@ std::optional<int> healthPanel(std::span<const HealthAlert> alerts) {
                      : a.severity == Severity::Warning ? ImVec4(1.0f, 0.78f, 0.3f, 1.0f)
                                                        : ImVec4(0.6f, 0.8f, 1.0f, 1.0f);
         ImGui::PushStyleColor(ImGuiCol_Text, col);
-        std::string label = a.message + " - " + a.layer + " @ step " + std::to_string(a.step) + "##" + std::to_string(i);
+        std::string label =
+            a.message + " - " + a.layer + " @ step " + std::to_string(a.step) + "##" + std::to_string(i);
         if (ImGui::Selectable(label.c_str())) clicked = i;
         record(("alert" + std::to_string(i)).c_str());
         ImGui::PopStyleColor();

@@ -13,14 +13,14 @@ namespace ts::ui {
 
 // --- View controls and frame readout ---
 struct ViewSettings {
-    int colormap = 5;          // ts::Colormap index (5: rdbu)
+    int colormap = 5; // ts::Colormap index (5: rdbu)
     bool lit = true;
     float splatBelowPixels = 1.5f;
     bool vsync = true;
-    int statistic = 0;         // index into the statistic names the caller passes
-    float edgeThreshold = 0.5f;   // fraction of the strongest edge below which edges are hidden
+    int statistic = 0;          // index into the statistic names the caller passes
+    float edgeThreshold = 0.5f; // fraction of the strongest edge below which edges are hidden
     float bundlingStrength = 0.85f;
-    int lodBudget = 200000;    // instances drawn individually
+    int lodBudget = 200000; // instances drawn individually
     bool showEdges = true;
     bool operator==(const ViewSettings&) const = default;
 };
@@ -92,7 +92,7 @@ struct InspectorView {
     Histogram activations, gradients, weights;
     std::optional<int64_t> compareStep; // when set, compare* hold the other snapshot
     Histogram compareActivations, compareGradients, compareWeights;
-    std::vector<float> gradNormHistory;  // per snapshot, for this layer
+    std::vector<float> gradNormHistory; // per snapshot, for this layer
     float deadFraction = 0.0f, updateRatio = 0.0f;
     std::string selectedNeuron;            // e.g. "fc1 #12 (value 0.83)"; empty: none selected
     std::vector<std::string> contributors; // traced neurons, strongest first ("<- input #301 (0.92)")

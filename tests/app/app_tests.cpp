@@ -2,7 +2,6 @@
 // one-line errors.
 #include <algorithm>
 #include <array>
-#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 #include "engine/core/image.hpp"
 
@@ -60,7 +60,8 @@ int countNonBackground(const ts::ImageRgba8& img) {
 TEST(App, HelpExitsZeroAndListsSubcommands) {
     auto r = run("--help");
     EXPECT_EQ(r.code, 0);
-    for (const char* sub : {"demo", "view", "train", "landscape", "render"}) EXPECT_NE(r.out.find(sub), std::string::npos);
+    for (const char* sub : {"demo", "view", "train", "landscape", "render"})
+        EXPECT_NE(r.out.find(sub), std::string::npos);
     auto rr = run("render --help");
     EXPECT_EQ(rr.code, 0);
     EXPECT_NE(rr.out.find("--width"), std::string::npos);
@@ -69,7 +70,8 @@ TEST(App, HelpExitsZeroAndListsSubcommands) {
 TEST(App, RenderWritesAPngOfTheRequestedSize) {
     auto dir = tempDir("render");
     auto out = dir / "shot.png";
-    auto r = run("render --out " + out.string() + " --width 320 --height 200 --neurons 5000", "TS_VALIDATION=1");
+    auto r =
+        run("render --out " + out.string() + " --width 320 --height 200 --neurons 5000", "TS_VALIDATION=1");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_EQ(r.out.find("validation"), r.out.find("validation on")) << "no validation messages: " << r.out;
     auto img = ts::readPng(out.string());
@@ -80,8 +82,8 @@ TEST(App, RenderWritesAPngOfTheRequestedSize) {
 }
 
 TEST(App, BadArgumentsGiveOneLineAndExitCode2) {
-    for (const char* args : {"render --bogus", "render --width abc", "render --width 0", "render --colormap jet",
-                             "nosuchcommand", "render --out"}) {
+    for (const char* args : {"render --bogus", "render --width abc", "render --width 0",
+                             "render --colormap jet", "nosuchcommand", "render --out"}) {
         auto r = run(args);
         EXPECT_EQ(r.code, 2) << args << ": " << r.out;
         EXPECT_NE(r.out.find("error:"), std::string::npos) << args;
@@ -124,7 +126,8 @@ TEST(App, HeadlessDemoWritesFramesAndSummary) {
 
 TEST(App, NoDisplayFallsBackToOffscreenWithOneLogLine) {
     auto dir = tempDir("nodisplay");
-    auto r = run("demo --frames 2 --steps 20 --data spirals --out " + dir.string(), "env -u DISPLAY -u WAYLAND_DISPLAY");
+    auto r = run("demo --frames 2 --steps 20 --data spirals --out " + dir.string(),
+                 "env -u DISPLAY -u WAYLAND_DISPLAY");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("no display"), std::string::npos) << r.out;
     EXPECT_TRUE(fs::exists(dir / "frame_001.png"));
@@ -134,7 +137,8 @@ TEST(App, WindowedDemoUnderXvfbRendersAndQuits) {
     if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) GTEST_SKIP() << "Xvfb is not installed";
     // A private X server on a display number unlikely to be taken.
     std::string display = ":" + std::to_string(170 + getpid() % 50);
-    std::string start = "Xvfb " + display + " -screen 0 800x600x24 -nolisten tcp > /dev/null 2>&1 & echo $! > " +
+    std::string start = "Xvfb " + display +
+                        " -screen 0 800x600x24 -nolisten tcp > /dev/null 2>&1 & echo $! > " +
                         (fs::temp_directory_path() / "ts_xvfb.pid").string();
     ASSERT_EQ(std::system(start.c_str()), 0);
     usleep(800 * 1000);
@@ -171,7 +175,8 @@ TEST(App, TrainLearnsSpiralsHeadless) {
 TEST(App, ViewWritesAPictureOfABuiltinModel) {
     auto dir = tempDir("view");
     auto out = dir / "view.png";
-    auto r = run("view builtin:cnn --data fashion-mnist --limit 512 --batch 64 --headless --width 640 --height 360 --out " +
+    auto r = run("view builtin:cnn --data fashion-mnist --limit 512 --batch 64 --headless --width 640 "
+                 "--height 360 --out " +
                      out.string(),
                  "TS_VALIDATION=1");
     ASSERT_EQ(r.code, 0) << r.out;
@@ -185,9 +190,10 @@ TEST(App, ModelAndDataErrorsAreOneLine) {
     auto dir = tempDir("bad");
     auto junk = dir / "junk.pt";
     std::ofstream(junk) << "this is not a TorchScript archive";
-    for (std::string args : std::vector<std::string>{"view " + junk.string() + " --headless", "view /nonexistent/model.pt --headless",
-                             "train --data /nonexistent/folder --headless", "train --data nosuchset --headless",
-                             "train --lr -1 --headless", "view"}) {
+    for (std::string args : std::vector<std::string>{
+             "view " + junk.string() + " --headless", "view /nonexistent/model.pt --headless",
+             "train --data /nonexistent/folder --headless", "train --data nosuchset --headless",
+             "train --lr -1 --headless", "view"}) {
         auto r = run(args);
         EXPECT_EQ(r.code, 2) << args << ": " << r.out;
         auto err = r.out.find("error:");
@@ -198,7 +204,8 @@ TEST(App, ModelAndDataErrorsAreOneLine) {
 
 TEST(App, NanTrainingStopsWithExitCode1AndNamesTheProblem) {
     auto dir = tempDir("nan");
-    auto r = run("train --data spirals --steps 200 --lr 1e30 --optimizer sgd --headless --frames 1 --out " + dir.string());
+    auto r = run("train --data spirals --steps 200 --lr 1e30 --optimizer sgd --headless --frames 1 --out " +
+                 dir.string());
     EXPECT_EQ(r.code, 1) << r.out;
     EXPECT_NE(r.out.find("error:"), std::string::npos) << r.out;
     EXPECT_TRUE(r.out.find("NaN") != std::string::npos || r.out.find("finite") != std::string::npos) << r.out;
@@ -207,8 +214,10 @@ TEST(App, NanTrainingStopsWithExitCode1AndNamesTheProblem) {
 TEST(App, LandscapeHeadlessWritesSurfaceFileAndPicture) {
     auto dir = tempDir("landscape");
     auto out = dir / "surface.h5";
-    auto r = run("landscape --model builtin:mlp --data spirals --limit 200 --grid 7 --headless --width 480 --height 270 "
-                 "--out " + out.string(),
+    auto r = run("landscape --model builtin:mlp --data spirals --limit 200 --grid 7 --headless --width 480 "
+                 "--height 270 "
+                 "--out " +
+                     out.string(),
                  "TS_VALIDATION=1");
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_TRUE(fs::exists(out));

@@ -23,11 +23,13 @@ SnapshotSummary snapshot(int64_t step, size_t neurons) {
 
 TEST(Timeline, StaysBoundedAndKeepsRecentHistoryDense) {
     Timeline tl(16, size_t(1) << 30);
-    for (int64_t step = 0; step < 1000; ++step) tl.push(snapshot(step, 4));
+    for (int64_t step = 0; step < 1000; ++step)
+        tl.push(snapshot(step, 4));
     ASSERT_LE(tl.size(), 16u);
     EXPECT_EQ(tl.latest()->step, 999);
     // Steps increase, the newest few are consecutive, the oldest kept is from early in training.
-    for (size_t i = 1; i < tl.size(); ++i) EXPECT_LT(tl.at(i - 1)->step, tl.at(i)->step);
+    for (size_t i = 1; i < tl.size(); ++i)
+        EXPECT_LT(tl.at(i - 1)->step, tl.at(i)->step);
     EXPECT_EQ(tl.at(tl.size() - 2)->step, 998);
     EXPECT_LT(tl.at(0)->step, 100);
     EXPECT_EQ(tl.version(), 1000u);
@@ -36,7 +38,8 @@ TEST(Timeline, StaysBoundedAndKeepsRecentHistoryDense) {
 TEST(Timeline, PerNeuronArraysRespectTheByteBudget) {
     const size_t neurons = 1000; // 2 arrays x 4 bytes x 1000 = 8 KB per snapshot
     Timeline tl(64, 3 * 8000);
-    for (int64_t step = 0; step < 20; ++step) tl.push(snapshot(step, neurons));
+    for (int64_t step = 0; step < 20; ++step)
+        tl.push(snapshot(step, neurons));
     size_t withData = 0, bytes = 0;
     for (size_t i = 0; i < tl.size(); ++i) {
         withData += tl.at(i)->layers[0].hasNeuronData();
@@ -58,7 +61,8 @@ TEST(Timeline, HeldEntriesSurviveThinning) {
     Timeline tl(8);
     tl.push(snapshot(0, 3));
     auto held = tl.at(0);
-    for (int64_t step = 1; step < 100; ++step) tl.push(snapshot(step, 3));
+    for (int64_t step = 1; step < 100; ++step)
+        tl.push(snapshot(step, 3));
     EXPECT_EQ(held->step, 0);
     EXPECT_EQ(held->layers[0].meanActivation.size(), 3u);
 }

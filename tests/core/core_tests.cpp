@@ -18,9 +18,11 @@ TEST(ThreadPool, CoversEveryIndexExactlyOnce) {
         std::vector<std::atomic<int>> hits(n);
         pool.parallelFor(n, 16, [&](size_t b, size_t e, unsigned w) {
             EXPECT_LT(w, pool.workerCount());
-            for (size_t i = b; i < e; ++i) hits[i]++;
+            for (size_t i = b; i < e; ++i)
+                hits[i]++;
         });
-        for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
+        for (size_t i = 0; i < n; ++i)
+            ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
     }
 }
 
@@ -30,7 +32,8 @@ TEST(ThreadPool, NestedCallsRunSerially) {
     pool.parallelFor(8, 1, [&](size_t b, size_t e, unsigned) {
         for (size_t i = b; i < e; ++i)
             pool.parallelFor(10, 1, [&](size_t b2, size_t e2, unsigned) {
-                for (size_t j = b2; j < e2; ++j) sum += static_cast<long>(i * 10 + j);
+                for (size_t j = b2; j < e2; ++j)
+                    sum += static_cast<long>(i * 10 + j);
             });
     });
     EXPECT_EQ(sum.load(), 79 * 80 / 2);
@@ -39,14 +42,20 @@ TEST(ThreadPool, NestedCallsRunSerially) {
 TEST(Colormap, EndpointsMatchMatplotlib) {
     // viridis(0) = #440154, viridis(1) = #fde725 (matplotlib's _cm_listed.py).
     auto v0 = sampleColormap(Colormap::Viridis, 0.0f), v1 = sampleColormap(Colormap::Viridis, 1.0f);
-    EXPECT_EQ(v0.r, 0x44); EXPECT_EQ(v0.g, 0x01); EXPECT_EQ(v0.b, 0x54);
-    EXPECT_EQ(v1.r, 0xfd); EXPECT_EQ(v1.g, 0xe7); EXPECT_EQ(v1.b, 0x25);
+    EXPECT_EQ(v0.r, 0x44);
+    EXPECT_EQ(v0.g, 0x01);
+    EXPECT_EQ(v0.b, 0x54);
+    EXPECT_EQ(v1.r, 0xfd);
+    EXPECT_EQ(v1.g, 0xe7);
+    EXPECT_EQ(v1.b, 0x25);
     // Diverging blue-white-red: blue low end, near-white middle, red high end.
     auto d0 = sampleColormap(Colormap::RdBu, 0.0f), dm = sampleColormap(Colormap::RdBu, 0.5f),
          d1 = sampleColormap(Colormap::RdBu, 1.0f);
     EXPECT_GT(d0.b, 2 * d0.r);
     EXPECT_GT(d1.r, 2 * d1.b);
-    EXPECT_GT(dm.r, 240); EXPECT_GT(dm.g, 240); EXPECT_GT(dm.b, 240);
+    EXPECT_GT(dm.r, 240);
+    EXPECT_GT(dm.g, 240);
+    EXPECT_GT(dm.b, 240);
     // Clamping and NaN.
     auto lo = sampleColormap(Colormap::Magma, -3.0f), nan = sampleColormap(Colormap::Magma, NAN);
     EXPECT_EQ(lo.r, nan.r);
@@ -66,9 +75,11 @@ TEST(Colormap, ViridisLuminanceIsMonotonic) {
 
 TEST(Image, PngRoundTrip) {
     ImageRgba8 img(5, 3);
-    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(i * 37 + 11);
+    for (size_t i = 0; i < img.pixels.size(); ++i)
+        img.pixels[i] = static_cast<uint8_t>(i * 37 + 11);
     for (int y = 0; y < 3; ++y)
-        for (int x = 0; x < 5; ++x) img.at(x, y)[3] = 255;
+        for (int x = 0; x < 5; ++x)
+            img.at(x, y)[3] = 255;
     auto path = std::filesystem::temp_directory_path() / "ts_core_roundtrip.png";
     ASSERT_TRUE(writePng(path.string(), img).isOk());
     auto back = readPng(path.string());

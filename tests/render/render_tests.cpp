@@ -9,15 +9,15 @@
 #include "engine/render/camera.hpp"
 #include "engine/render/context.hpp"
 #include "engine/render/edge_pass.hpp"
-#include "engine/render/surface_pass.hpp"
 #include "engine/render/network_renderer.hpp"
+#include "engine/render/neuron_pass.hpp"
+#include "engine/render/surface_pass.hpp"
+#include "engine/render/synthetic_scene.hpp"
+#include "engine/render/target.hpp"
 #include "engine/scene/bundling.hpp"
 #include "engine/scene/edges.hpp"
 #include "engine/scene/scene.hpp"
 #include "engine/scene/synthetic.hpp"
-#include "engine/render/neuron_pass.hpp"
-#include "engine/render/synthetic_scene.hpp"
-#include "engine/render/target.hpp"
 
 using namespace ts;
 using namespace ts::render;
@@ -91,9 +91,9 @@ NeuronPass* RenderTest::s_pass = nullptr;
     const uint8_t* p = img.at(x, y);
     if (std::abs(p[0] - want.r) <= tol && std::abs(p[1] - want.g) <= tol && std::abs(p[2] - want.b) <= tol)
         return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "pixel (" << x << "," << y << ") = " << int(p[0]) << "," << int(p[1])
-                                         << "," << int(p[2]) << " want " << int(want.r) << "," << int(want.g)
-                                         << "," << int(want.b);
+    return ::testing::AssertionFailure()
+           << "pixel (" << x << "," << y << ") = " << int(p[0]) << "," << int(p[1]) << "," << int(p[2])
+           << " want " << int(want.r) << "," << int(want.g) << "," << int(want.b);
 }
 
 bool isBackground(const ImageRgba8& img, int x, int y) {
@@ -126,14 +126,15 @@ TEST_F(RenderTest, NeuronAppearsAtItsProjectedPositionAndBackgroundElsewhere) {
     EXPECT_TRUE(isBackground(img, int(w) - 1, int(h) - 1));
     int covered = 0;
     for (int y = 0; y < int(h); ++y)
-        for (int x = 0; x < int(w); ++x) covered += !isBackground(img, x, y);
+        for (int x = 0; x < int(w); ++x)
+            covered += !isBackground(img, x, y);
     float expected = 3.14159f * rpx * rpx;
     EXPECT_NEAR(covered, expected, expected * 0.2f);
 }
 
 TEST_F(RenderTest, NearerNeuronWinsRegardlessOfDrawOrder) {
     Camera cam = frontCamera();
-    auto nearN = neuron({0.05f, 0.0f, 1.0f}, 0.4f, 1.0f);  // closer to the eye at z = +5
+    auto nearN = neuron({0.05f, 0.0f, 1.0f}, 0.4f, 1.0f); // closer to the eye at z = +5
     auto farN = neuron({-0.05f, 0.0f, 0.0f}, 0.6f, 0.0f);
     NeuronStyle style{Colormap::Viridis, 0.0f, 1.0f, false};
     for (int order = 0; order < 2; ++order) {
@@ -143,7 +144,8 @@ TEST_F(RenderTest, NearerNeuronWinsRegardlessOfDrawOrder) {
         // Outside the near sphere but inside the far one: the far colour.
         glm::mat4 vp = cam.projection(96.0f / 64.0f) * cam.view();
         glm::vec4 p = projectToPixels(vp, {-0.55f, 0.0f, 0.0f}, 96, 64);
-        EXPECT_TRUE(pixelNear(img, int(p.x), int(p.y), sampleColormap(Colormap::Viridis, 0.0f))) << "order " << order;
+        EXPECT_TRUE(pixelNear(img, int(p.x), int(p.y), sampleColormap(Colormap::Viridis, 0.0f)))
+            << "order " << order;
     }
 }
 
@@ -209,7 +211,8 @@ TEST_F(RenderTest, TinyNeuronsStayVisible) {
     Camera cam = frontCamera(30.0f);
     std::vector<NeuronInstance> ns;
     for (int i = 0; i < 40; ++i)
-        for (int j = 0; j < 40; ++j) ns.push_back(neuron({(i - 19.5f) * 0.5f, (j - 19.5f) * 0.5f, 0}, 0.001f, 1.0f));
+        for (int j = 0; j < 40; ++j)
+            ns.push_back(neuron({(i - 19.5f) * 0.5f, (j - 19.5f) * 0.5f, 0}, 0.001f, 1.0f));
     const uint32_t w = 256, h = 256;
     auto img = render(ns, cam, {Colormap::Viridis, 0.0f, 1.0f, false}, w, h);
     glm::mat4 vp = cam.projection(1.0f) * cam.view();
@@ -227,7 +230,8 @@ TEST_F(RenderTest, FitToSceneKeepsTheWholeSceneInView) {
     cam.fitToScene(scene.bounds, 16.0f / 9.0f);
     glm::mat4 vp = cam.projection(16.0f / 9.0f) * cam.view();
     for (int i = 0; i < 8; ++i) {
-        glm::vec3 corner((i & 1) ? scene.bounds.hi.x : scene.bounds.lo.x, (i & 2) ? scene.bounds.hi.y : scene.bounds.lo.y,
+        glm::vec3 corner((i & 1) ? scene.bounds.hi.x : scene.bounds.lo.x,
+                         (i & 2) ? scene.bounds.hi.y : scene.bounds.lo.y,
                          (i & 4) ? scene.bounds.hi.z : scene.bounds.lo.z);
         glm::vec4 p = projectToPixels(vp, corner, 1600, 900);
         EXPECT_GT(p.w, 0.0f);
@@ -278,8 +282,9 @@ TEST_F(RenderTest, AllocatorPacksManySmallBuffersIntoFewBlocks) {
 
 TEST_F(RenderTest, ExportableBufferGivesAnFd) {
     if (!s_ctx->hasExternalMemoryFd()) GTEST_SKIP() << "device has no VK_KHR_external_memory_fd";
-    auto b = Buffer::create(*s_ctx, {1 << 20, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_VERTEX_BUFFER_BIT,
-                                     MemoryUsage::DeviceLocal, true});
+    auto b = Buffer::create(*s_ctx,
+                            {1 << 20, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_VERTEX_BUFFER_BIT,
+                             MemoryUsage::DeviceLocal, true});
     ASSERT_TRUE(b.hasValue()) << b.error().message;
     auto fd = b->exportFd();
     ASSERT_TRUE(fd.hasValue()) << fd.error().message;
@@ -297,12 +302,13 @@ TEST_F(RenderTest, SplattedAndImpostorNeuronsAgree) {
     float pxPerUnit = projectToPixels(vp, {1, 0, 0}, w, h).x - projectToPixels(vp, {0, 0, 0}, w, h).x;
     NeuronStyle style{Colormap::Viridis, 0.0f, 1.0f, false};
     style.splatBelowPixels = 3.0f;
-    auto small = neuron({0, 0, 0}, 2.8f / pxPerUnit, 1.0f);  // 2.8 px radius: splatted
-    auto large = neuron({0, 0, 0}, 3.2f / pxPerUnit, 1.0f);  // 3.2 px radius: impostor
+    auto small = neuron({0, 0, 0}, 2.8f / pxPerUnit, 1.0f); // 2.8 px radius: splatted
+    auto large = neuron({0, 0, 0}, 3.2f / pxPerUnit, 1.0f); // 3.2 px radius: impostor
     auto count = [&](const ImageRgba8& img) {
         int c = 0;
         for (int y = 0; y < int(h); ++y)
-            for (int x = 0; x < int(w); ++x) c += !isBackground(img, x, y);
+            for (int x = 0; x < int(w); ++x)
+                c += !isBackground(img, x, y);
         return c;
     };
     auto a = render({small}, cam, style, w, h);
@@ -319,7 +325,7 @@ TEST_F(RenderTest, SplatsAndImpostorsComposeByDepth) {
     style.splatBelowPixels = 1.5f;
     const uint32_t w = 128, h = 128;
     auto big = neuron({0, 0, 0}, 1.0f, 0.0f);
-    auto tinyFront = neuron({0.2f, 0.2f, 2.0f}, 0.005f, 1.0f); // in front of the big sphere
+    auto tinyFront = neuron({0.2f, 0.2f, 2.0f}, 0.005f, 1.0f);   // in front of the big sphere
     auto tinyBack = neuron({-0.2f, -0.2f, -2.0f}, 0.005f, 1.0f); // hidden behind it
     auto img = render({big, tinyFront, tinyBack}, cam, style, w, h);
     glm::mat4 vp = cam.projection(1.0f) * cam.view();
@@ -353,7 +359,8 @@ scene::EdgePolylines horizontalLines(std::vector<std::pair<float, float>> yAndWe
     scene::EdgePolylines p;
     for (auto [y, weight] : yAndWeight) {
         uint32_t first = uint32_t(p.points.size());
-        for (int i = 0; i < 8; ++i) p.points.push_back({glm::vec3(-1.5f + 3.0f * i / 7.0f, y, 0.0f), i / 7.0f});
+        for (int i = 0; i < 8; ++i)
+            p.points.push_back({glm::vec3(-1.5f + 3.0f * i / 7.0f, y, 0.0f), i / 7.0f});
         p.lines.push_back({first, 8, weight, magnitude});
     }
     return p;
@@ -385,7 +392,8 @@ TEST_F(RenderTest, EdgeRibbonsShowSignAndHideBelowThreshold) {
     style.alpha = 1.0f;
     style.maxWidthPixels = 6.0f;
     glm::mat4 vp = cam.projection(float(w) / h) * cam.view();
-    glm::vec4 top = projectToPixels(vp, {-0.7f, 0.5f, 0}, w, h), bottom = projectToPixels(vp, {-0.7f, -0.5f, 0}, w, h);
+    glm::vec4 top = projectToPixels(vp, {-0.7f, 0.5f, 0}, w, h),
+              bottom = projectToPixels(vp, {-0.7f, -0.5f, 0}, w, h);
     glm::vec4 under = projectToPixels(vp, {0.7f, 0.5f, 0}, w, h);
     // A neuron in front of the top (positive) line at x = 0.7.
     auto img = draw(horizontalLines({{0.5f, 1.0f}, {-0.5f, -1.0f}}, 1.0f), style,
@@ -409,7 +417,8 @@ TEST_F(RenderTest, SurfaceShowsColormapAndHoles) {
     ASSERT_TRUE(surface.hasValue()) << surface.error().message;
     std::vector<SurfaceVertex> v;
     for (int iy = 0; iy < 3; ++iy)
-        for (int ix = 0; ix < 3; ++ix) v.push_back({{ix - 1.0f, 0.0f, iy - 1.0f}, {0, 1, 0}, ix / 2.0f, 1.0f});
+        for (int ix = 0; ix < 3; ++ix)
+            v.push_back({{ix - 1.0f, 0.0f, iy - 1.0f}, {0, 1, 0}, ix / 2.0f, 1.0f});
     std::vector<uint32_t> idx;
     for (int iy = 0; iy < 2; ++iy)
         for (int ix = 0; ix < 2; ++ix) {
@@ -456,7 +465,8 @@ TEST_F(RenderTest, MlpWithBundledEdgesRendersHeadless) {
     auto sc = buildScene(desc, data, opt);
     ASSERT_TRUE(sc.hasValue()) << sc.error().message;
     auto edges = selectAllDenseEdges(desc, data, {EdgeMetric::AbsWeight, 3, 0.0f});
-    auto bundled = bundleHierarchical(sc->tree, toBundleEdges(sc->tree, sc->position, edges), BundleOptions{});
+    auto bundled =
+        bundleHierarchical(sc->tree, toBundleEdges(sc->tree, sc->position, edges), BundleOptions{});
     ASSERT_GT(bundled.lines.size(), 100u);
 
     auto net = NetworkRenderer::create(*s_ctx, kColorFormat, 1);
@@ -465,7 +475,8 @@ TEST_F(RenderTest, MlpWithBundledEdgesRendersHeadless) {
     ASSERT_TRUE((*net)->setEdges(bundled).isOk());
     (*net)->neurons().setStyle({Colormap::RdBu, -1.0f, 1.0f, true});
     Aabb box;
-    for (size_t i = 0; i < sc->position.size(); ++i) box.extend(sc->position[i], sc->radius[i]);
+    for (size_t i = 0; i < sc->position.size(); ++i)
+        box.extend(sc->position[i], sc->radius[i]);
     render::Camera cam;
     cam.yaw = 1.05f;
     cam.pitch = 0.3f;

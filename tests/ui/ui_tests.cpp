@@ -182,7 +182,8 @@ TEST(Overlay, RendersOffscreenWithoutValidationMessages) {
     // The training window sits at the left below the model panel: its pixels differ from the background.
     int lit = 0;
     for (int y = 230; y < 600; ++y)
-        for (int x = 10; x < 300; ++x) lit += img.at(x, y)[0] + img.at(x, y)[1] + img.at(x, y)[2] > 30;
+        for (int x = 10; x < 300; ++x)
+            lit += img.at(x, y)[0] + img.at(x, y)[1] + img.at(x, y)[2] > 30;
     EXPECT_GT(lit, 10000);
     EXPECT_EQ(img.at(600, 20)[0] + img.at(600, 20)[1] + img.at(600, 20)[2], 0);
     layer->reset();
