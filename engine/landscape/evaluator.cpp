@@ -48,7 +48,8 @@ Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Mo
     };
     ev->m_dirs.x = cast(directions.x);
     ev->m_dirs.y = cast(directions.y);
-    model.setTraining(false);
+    ev->m_wasTraining = model.isTraining();
+    model.setTraining(false); // dropout off, BatchNorm on running statistics (the reference's net.eval())
 
     if (options.mode != EvalMode::Unbatched) {
         if (ev->m_space.type != DirType::Weights &&
@@ -120,7 +121,9 @@ Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Mo
     return ev;
 }
 
-SurfaceEvaluator::~SurfaceEvaluator() = default;
+SurfaceEvaluator::~SurfaceEvaluator() {
+    if (m_model && m_wasTraining) m_model->setTraining(true);
+}
 
 int64_t SurfaceEvaluator::pointChunk() const {
     if (m_options.pointChunk > 0) return m_options.pointChunk;

@@ -51,8 +51,9 @@ struct GridRunOptions {
 };
 
 // Contract: the evaluator snapshots theta (the model's tensors) when created and always leaves the model
-// holding exactly that snapshot afterwards (also on error or cancel). It puts the model in eval mode. The
-// model must not be used by anyone else while an evaluation runs (Model is single-threaded).
+// holding exactly that snapshot afterwards (also on error or cancel). It puts the model in eval mode while
+// it exists and restores training mode when destroyed. The model must not be used by anyone else while an
+// evaluation runs (Model is single-threaded), and must outlive the evaluator.
 class SurfaceEvaluator {
   public:
     static Expected<std::unique_ptr<SurfaceEvaluator>> create(capture::Model& model, ParameterSpace space,
@@ -94,6 +95,7 @@ class SurfaceEvaluator {
     EvaluatorOptions m_options;
     std::unique_ptr<BatchedMlp> m_batched;
     std::string m_fallbackReason;
+    bool m_wasTraining = false;
 };
 
 // Accumulates cross-entropy (summed) and correct counts of logits against targets, in float64.

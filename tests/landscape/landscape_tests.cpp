@@ -302,9 +302,11 @@ TEST(Evaluator, OriginEqualsModelsOwnLoss) {
 TEST(Evaluator, BatchedEqualsUnbatchedFloat64) {
     // float64 end to end: both paths compute the same function, so they agree to rounding (1e-10).
     // Depths 1 (a single Linear), 2 and 3; three activations.
-    const std::vector<std::pair<std::vector<int64_t>, std::string>> nets = {
-        {{16, 24, 12, 4}, "relu"}, {{16, 24, 12, 4}, "tanh"}, {{16, 24, 12, 4}, "gelu"},
-        {{16, 9, 4}, "relu"},      {{16, 4}, "relu"}};
+    const std::vector<std::pair<std::vector<int64_t>, std::string>> nets = {{{16, 24, 12, 4}, "relu"},
+                                                                            {{16, 24, 12, 4}, "tanh"},
+                                                                            {{16, 24, 12, 4}, "gelu"},
+                                                                            {{16, 9, 4}, "relu"},
+                                                                            {{16, 4}, "relu"}};
     for (const auto& [widths, act] : nets) {
         auto model = makeModel(widths, 4, act, torch::kFloat64);
         const auto data = makeData(257, 4, 5, torch::kFloat64);
@@ -366,6 +368,7 @@ TEST(Evaluator, UnsupportedModelFallsBackToPerPoint) {
 
 TEST(Evaluator, ModelIsRestoredAndCancelStops) {
     auto model = makeModel({16, 10, 3}, 17);
+    model->setTraining(true);
     const auto data = makeData(64, 3, 18);
     auto space = parameterSpace(*model, DirType::Weights);
     const auto before = space.snapshot();
@@ -386,6 +389,9 @@ TEST(Evaluator, ModelIsRestoredAndCancelStops) {
     EXPECT_EQ(std::count(s->computed.begin(), s->computed.end(), 1), 5);
     for (size_t i = 0; i < before.size(); ++i)
         EXPECT_TRUE(torch::equal(space.live[i], before[i]));
+    EXPECT_FALSE(model->isTraining()); // eval mode while the evaluator exists
+    ev.value().reset();
+    EXPECT_TRUE(model->isTraining()); // and training mode back afterwards
 }
 
 TEST(Evaluator, ProgressiveGridGoesCoarseToFineAndMatchesPoints) {

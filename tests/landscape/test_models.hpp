@@ -33,6 +33,7 @@ class SequentialModel : public capture::Model {
         return out;
     }
     void setTraining(bool on) override { m_seq->train(on); }
+    bool isTraining() const override { return m_seq->is_training(); }
     torch::nn::Sequential& module() { return m_seq; }
 
   private:
