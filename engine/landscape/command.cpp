@@ -28,6 +28,8 @@ std::string landscapeHelp() {
            "  --model PATH|builtin:mlp|builtin:cnn  model (TorchScript .pt or built-in)   [builtin:mlp]\n"
            "  --model2 PATH       x direction = model2 - model (1D interpolation between checkpoints)\n"
            "  --model3 PATH       y direction = model3 - model\n"
+           "  --trajectory A,B,.. checkpoints along training: PCA directions (new directions file) and the\n"
+           "                      path projected to <out>.proj.h5 and drawn in --png\n"
            "  --data SPEC         fashion-mnist | IDX folder | spirals|circles|xor|gaussians  "
            "[fashion-mnist]\n"
            "  --split NAME        train | validation                                   [train]\n"
@@ -105,7 +107,16 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
             a.model2 = value;
         else if (flag == "model3")
             a.model3 = value;
-        else if (flag == "data")
+        else if (flag == "trajectory") {
+            a.trajectory.clear();
+            for (size_t p = 0; p <= value.size();) {
+                const size_t q = std::min(value.find(',', p), value.size());
+                if (q > p) a.trajectory.push_back(value.substr(p, q - p));
+                p = q + 1;
+            }
+            if (a.trajectory.size() < 2)
+                return usage("--trajectory needs at least two checkpoints (A,B,...)");
+        } else if (flag == "data")
             a.data = value;
         else if (flag == "split") {
             if (value != "train" && value != "validation")
@@ -168,6 +179,7 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
         a.directions = stem + ".directions.h5";
     }
     if (a.directions == a.out) return usage("--directions and --out must be different files");
+    if (!a.trajectory.empty() && !a.grid.is2d()) return usage("--trajectory needs a 2D grid");
     return a;
 }
 
@@ -207,6 +219,11 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
 
     LandscapeResult result;
     result.directionsPath = args.directions;
+    std::vector<TensorList> checkpoints;
+    for (const auto& c : args.trajectory) {
+        TS_ASSIGN_OR_RETURN(w, checkpointWeights(c, data, args.dirType, space));
+        checkpoints.push_back(std::move(w));
+    }
     Directions dirs;
     if (directionsFileExists(args.directions)) {
         TS_LOG_INFO(
@@ -223,7 +240,12 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
         }
     } else {
         const DirectionOptions dopt2{args.norm, args.ignore};
-        dirs = randomDirections(weights, dopt2, args.seed, args.grid.is2d());
+        if (!checkpoints.empty()) {
+            TS_ASSIGN_OR_RETURN(pca, pcaDirections(checkpoints, weights, args.ignore));
+            dirs = std::move(pca);
+        } else {
+            dirs = randomDirections(weights, dopt2, args.seed, args.grid.is2d());
+        }
         if (!args.model2.empty()) {
             TS_ASSIGN_OR_RETURN(w2, checkpointWeights(args.model2, data, args.dirType, space));
             TS_ASSIGN_OR_RETURN(dx, targetDirection(weights, w2));
@@ -234,11 +256,12 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
             TS_ASSIGN_OR_RETURN(dy, targetDirection(weights, w3));
             dirs.y = std::move(dy);
         }
-        const std::map<std::string, std::string> attrs = {{"tensorscape_model", args.model},
-                                                          {"tensorscape_norm", normName(args.norm)},
-                                                          {"tensorscape_ignore", ignoreName(args.ignore)},
-                                                          {"tensorscape_dir_type", dirTypeName(args.dirType)},
-                                                          {"tensorscape_seed", std::to_string(args.seed)}};
+        std::map<std::string, std::string> attrs = {{"tensorscape_model", args.model},
+                                                    {"tensorscape_norm", normName(args.norm)},
+                                                    {"tensorscape_ignore", ignoreName(args.ignore)},
+                                                    {"tensorscape_dir_type", dirTypeName(args.dirType)},
+                                                    {"tensorscape_seed", std::to_string(args.seed)}};
+        if (!checkpoints.empty()) attrs["tensorscape_directions"] = "pca";
         TS_TRY(saveDirections(args.directions, dirs, attrs));
         result.directionsWritten = true;
     }
@@ -251,10 +274,27 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
     TS_ASSIGN_OR_RETURN(surface, ev->evaluateGrid(args.grid, run));
     const std::string prefix = args.split == "train" ? "train" : "test";
     TS_TRY(writeSurfaceFile(args.out, surface, args.directions, prefix));
+    if (!checkpoints.empty()) {
+        TS_ASSIGN_OR_RETURN(path, projectTrajectory(checkpoints, weights, dirs, Projection::Cos));
+        std::string stem = args.out;
+        if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".h5") stem.resize(stem.size() - 3);
+        result.projectionPath = stem + ".proj.h5";
+        HostArray px, py;
+        px.shape = py.shape = {static_cast<int64_t>(path.size())};
+        px.float64 = py.float64 = true;
+        for (const auto& p : path) {
+            px.data.push_back(p[0]);
+            py.data.push_back(p[1]);
+        }
+        TS_TRY(writeArray(result.projectionPath, "proj_xcoord", px, true));
+        TS_TRY(writeArray(result.projectionPath, "proj_ycoord", py, false));
+        result.trajectory = std::move(path);
+    }
     if (!args.png.empty()) {
         MeshOptions mo;
         mo.logScale = args.logScale;
-        const auto mesh = buildHeightField(surface, mo);
+        auto mesh = buildHeightField(surface, mo);
+        if (!result.trajectory.empty()) addTrajectory(mesh, surface, result.trajectory, mo);
         TS_TRY(writePng(args.png, renderTopDown(mesh, 512, surface.is2d() ? 512 : 128)));
     }
     result.surface = std::move(surface);

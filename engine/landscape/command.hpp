@@ -15,8 +15,12 @@ namespace ts::landscape {
 
 struct LandscapeArgs {
     std::string model = "builtin:mlp";
-    std::string model2,
-        model3; // x (y) direction = model2 (model3) - model, as the reference's --model_file2/3
+    // x (y) direction = model2 (model3) - model, as the reference's --model_file2/3.
+    std::string model2, model3;
+    // Checkpoints along training (same architecture as `model`, usually ending with it): PCA directions when
+    // the directions file is new, and their projection written to "<out>.proj.h5" (proj_xcoord,
+    // proj_ycoord, as the reference's projection files) and drawn in the picture.
+    std::vector<std::string> trajectory;
     std::string data = "fashion-mnist";
     std::string split = "train"; // train | validation (the surface's metric names follow it)
     int64_t limit = 2000;        // first N samples of the split (0: all)
@@ -41,6 +45,8 @@ struct LandscapeResult {
     Surface surface;
     std::string directionsPath;
     bool directionsWritten = false;
+    std::vector<std::array<double, 2>> trajectory; // projected checkpoints (empty without --trajectory)
+    std::string projectionPath;
     bool batched = false;
     double seconds = 0;
 };

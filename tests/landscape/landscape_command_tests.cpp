@@ -157,3 +157,37 @@ TEST(LandscapeCommand, TorchScriptThroughCaptureAgreesWithPythonSurface) {
         EXPECT_DOUBLE_EQ(s->acc[k], ref->acc[k]) << k;
     }
 }
+
+TEST(LandscapeCommand, TrajectoryGivesPcaDirectionsAndProjection) {
+    if (std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") != 0)
+        GTEST_SKIP() << "/usr/bin/python3 lacks torch, h5py or numpy";
+    const auto dir = (tempDir() / "python_trajectory").string();
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) +
+                            "/tests/landscape/reference_fixture.py make '" + dir + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    std::string traj;
+    for (int t = 0; t < 5; ++t)
+        traj += (t ? "," : "") + dir + "/traj_" + std::to_string(t) + ".pt";
+    const auto out = dir + "/pca.h5";
+    ASSERT_EQ(run({"--model", dir + "/traj_4.pt", "--trajectory", traj, "--data", "xor", "--limit", "200",
+                   "--grid", "7", "--out", out, "--png", dir + "/pca.png", "--quiet"}),
+              0);
+    auto dirs = readDirectionsFile(dir + "/pca.directions.h5");
+    ASSERT_TRUE(dirs) << dirs.error().message;
+    ASSERT_EQ(dirs->explainedVarianceRatio.size(), 2u);
+    EXPECT_GT(dirs->explainedVarianceRatio[0], dirs->explainedVarianceRatio[1]);
+    EXPECT_EQ(dirs->attributes["tensorscape_directions"], "pca");
+    auto px = readArray(dir + "/pca.proj.h5", "proj_xcoord");
+    auto py = readArray(dir + "/pca.proj.h5", "proj_ycoord");
+    ASSERT_TRUE(px && py);
+    ASSERT_EQ(px->data.size(), 5u);
+    // The last checkpoint is the model itself: the origin. Biases are ignored (biasbn), so the PCA plane is
+    // spanned by weight differences and the path projects onto it exactly up to the ignored entries.
+    EXPECT_NEAR(px->data.back(), 0.0, 1e-6);
+    EXPECT_NEAR(py->data.back(), 0.0, 1e-6);
+    EXPECT_GT(std::abs(px->data.front()), 1e-3);
+    EXPECT_TRUE(std::filesystem::exists(dir + "/pca.png"));
+    EXPECT_EQ(run({"--trajectory", dir + "/traj_0.pt", "--quiet"}), 2); // needs two or more
+}

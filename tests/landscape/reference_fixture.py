@@ -9,7 +9,8 @@ python3-h5py). It follows the conventions of the public loss-landscape scripts (
   - weights at (a, b): p = w + a*dx + b*dy; loss = mean cross-entropy; acc = 100 * correct / total.
 
 usage: reference_fixture.py make DIR     writes model.pt, model_bn.pt, data.h5, ref_dirs.h5, ref_surface.h5,
-                                         bn_state_keys.txt
+                                         bn_state_keys.txt, traj_0.pt .. traj_4.pt (a 2-input MLP along
+                                         a few SGD steps, for PCA directions)
        reference_fixture.py check DIR    checks cpp_dirs.h5 + cpp_surface.h5 written by the C++ test
 """
 import sys
@@ -79,6 +80,21 @@ def make(d):
     torch.jit.script(bn).save(d + '/model_bn.pt')
     with open(d + '/bn_state_keys.txt', 'w') as f:
         f.write('\n'.join(bn.state_dict().keys()) + '\n')
+
+    # A short training trajectory of a 2-input MLP (toy data shape), one checkpoint every 5 SGD steps.
+    torch.manual_seed(3)
+    toy = nn.Sequential(nn.Flatten(), nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(toy.parameters(), lr=0.2)
+    tx = torch.randn(256, 2)
+    ty = (tx[:, 0] * tx[:, 1] > 0).long()
+    for t in range(5):
+        toy.eval()
+        torch.jit.script(toy).save(d + '/traj_%d.pt' % t)
+        for _ in range(5):
+            loss = nn.functional.cross_entropy(toy(tx), ty)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
 
     g = torch.Generator().manual_seed(7)
     inputs = torch.randn(64, 6, generator=g)
