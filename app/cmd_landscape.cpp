@@ -109,10 +109,13 @@ struct SurfaceScene {
     scene::EdgePolylines trajectory;
     Aabb bounds;
 
+    std::vector<std::array<double, 2>> path; // training trajectory in direction coordinates (may be empty)
+
     void build(const landscape::Surface& surface, bool logScale) {
         landscape::MeshOptions mo;
         mo.logScale = logScale;
         mesh = landscape::buildHeightField(surface, mo);
+        if (!path.empty()) landscape::addTrajectory(mesh, surface, path, mo);
         vertices.resize(mesh.vertices.size());
         static_assert(sizeof(SurfaceVertex) == sizeof(landscape::MeshVertex));
         std::memcpy(vertices.data(), mesh.vertices.data(), vertices.size() * sizeof(SurfaceVertex));
@@ -156,8 +159,17 @@ Camera surfaceCamera(const Aabb& b, float aspect) {
     cam.yaw = 0.7f;
     cam.pitch = 0.55f;
     cam.fitToScene(b, aspect);
-    cam.distance *= 0.85f;
     return cam;
+}
+
+// The training path: a bright, opaque ribbon (inferno's light end) over the surface.
+EdgeStyle pathStyle() {
+    EdgeStyle s;
+    s.colormap = Colormap::Inferno;
+    s.alpha = 1.0f;
+    s.minWidthPixels = 3.0f;
+    s.maxWidthPixels = 3.5f;
+    return s;
 }
 
 NeuronStyle markerStyle() {
@@ -183,6 +195,7 @@ int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::str
     if (auto s = (*markers)->setInstances(sc.markers); !s) return reportError(s.error());
     (*markers)->setStyle(markerStyle());
     if (auto s = (*path3d)->setPolylines(sc.trajectory); !s) return reportError(s.error());
+    (*path3d)->setStyle(pathStyle());
     Camera cam = surfaceCamera(sc.bounds, float(d.width) / float(d.height));
     auto frame = (*target)->beginFrame();
     if (!frame) return reportError(frame.error());
@@ -209,9 +222,11 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
         SurfacePass::create(v.context(), v.target().swapchainFormat(), v.target().framesInFlight());
     if (!surface) return reportError(surface.error());
     v.neurons().setStyle(markerStyle());
+    v.network().edges().setStyle(pathStyle());
 
     std::mutex mutex;
     std::optional<landscape::Surface> latest; // newest partial or final surface from the worker
+    std::vector<std::array<double, 2>> trajectory;
     std::atomic<bool> cancel{false}, computing{false};
     std::atomic<float> progress{0.0f};
     std::string status;
@@ -236,6 +251,7 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
             std::lock_guard lock(mutex);
             if (r) {
                 latest = r->surface;
+                trajectory = r->trajectory;
                 status = "wrote " + a.out + (r->batched ? " (batched evaluation)" : "");
             } else {
                 status = r.error().message;
@@ -260,6 +276,7 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
             {
                 std::lock_guard lock(mutex);
                 fresh.swap(latest);
+                sc.path = trajectory;
             }
             static landscape::Surface current;
             if (fresh) current = std::move(*fresh);
@@ -346,6 +363,14 @@ int cmdLandscape(int argc, char** argv) {
     auto surface = landscape::readSurfaceFile(args->out, metricPrefix(*args));
     if (!surface) return reportError(surface.error());
     SurfaceScene sc;
+    if (!args->trajectory.empty()) { // the command wrote the projected checkpoints next to the surface
+        std::string stem = args->out;
+        if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".h5") stem.resize(stem.size() - 3);
+        auto px = landscape::readArray(stem + ".proj.h5", "proj_xcoord");
+        auto py = landscape::readArray(stem + ".proj.h5", "proj_ycoord");
+        if (!px || !py) return reportError(!px ? px.error() : py.error());
+        for (size_t i = 0; i < px->data.size() && i < py->data.size(); ++i) sc.path.push_back({px->data[i], py->data[i]});
+    }
     sc.build(*surface, args->logScale);
     std::string path = display->render;
     if (path.empty()) {
