@@ -172,29 +172,26 @@ bool allFinite(const torch::Tensor& t) {
     return torch::isfinite(t).all().item<bool>();
 }
 
+namespace {
+// Name of the first element of [begin, end) whose tensor is not all finite, or "".
+template <class It, class Tensor> std::string firstNonFinite(It begin, It end, Tensor tensorOf) {
+    for (It it = begin; it != end; ++it)
+        if (!allFinite(tensorOf(*it))) return it->name;
+    return {};
+}
+} // namespace
+
 HealthReport checkHealth(const Snapshot& s) {
     HealthReport h;
     h.lossFinite = std::isfinite(s.loss);
-    for (const auto& l : s.layers)
-        if (!allFinite(l.activation)) {
-            h.firstBadActivation = l.name;
-            break;
-        }
-    for (auto it = s.layers.rbegin(); it != s.layers.rend(); ++it)
-        if (!allFinite(it->gradient)) {
-            h.firstBadGradient = it->name;
-            break;
-        }
-    for (const auto& p : s.params)
-        if (!allFinite(p.value)) {
-            h.firstBadWeight = p.name;
-            break;
-        }
-    for (auto it = s.params.rbegin(); it != s.params.rend(); ++it)
-        if (!allFinite(it->grad)) {
-            h.firstBadWeightGradient = it->name;
-            break;
-        }
+    auto activation = [](const LayerSnapshot& l) -> const torch::Tensor& { return l.activation; };
+    auto gradient = [](const LayerSnapshot& l) -> const torch::Tensor& { return l.gradient; };
+    auto value = [](const ParamSnapshot& p) -> const torch::Tensor& { return p.value; };
+    auto grad = [](const ParamSnapshot& p) -> const torch::Tensor& { return p.grad; };
+    h.firstBadActivation = firstNonFinite(s.layers.begin(), s.layers.end(), activation);   // forward order
+    h.firstBadGradient = firstNonFinite(s.layers.rbegin(), s.layers.rend(), gradient);     // backward order
+    h.firstBadWeight = firstNonFinite(s.params.begin(), s.params.end(), value);
+    h.firstBadWeightGradient = firstNonFinite(s.params.rbegin(), s.params.rend(), grad); // backward order
     return h;
 }
 

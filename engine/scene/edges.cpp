@@ -28,12 +28,12 @@ std::vector<NeuronEdge> selectDenseEdges(const NetworkDesc& desc, const NetworkD
             std::uint32_t m = 0;
             for (std::uint32_t j = 0; j < nIn; ++j) {
                 const float s = std::fabs(act ? w[j] * (*act)[j] : w[j]);
-                if (std::isfinite(s) && (opt.threshold <= 0 || s >= opt.threshold))
-                    score[m++] = {s, j};
+                if (std::isfinite(s) && (opt.threshold <= 0 || s >= opt.threshold)) score[m++] = {s, j};
             }
             const std::uint32_t keep = std::min(k, m);
-            std::partial_sort(score.begin(), score.begin() + keep, score.begin() + m,
-                              [](auto& p, auto& q) { return p.first > q.first || (p.first == q.first && p.second < q.second); });
+            std::partial_sort(score.begin(), score.begin() + keep, score.begin() + m, [](auto& p, auto& q) {
+                return p.first > q.first || (p.first == q.first && p.second < q.second);
+            });
             for (std::uint32_t i = 0; i < keep; ++i) {
                 const auto j = score[i].second;
                 out[row * k + i] = {off[weights.from] + j, off[weights.to] + static_cast<std::uint32_t>(row),
@@ -45,7 +45,8 @@ std::vector<NeuronEdge> selectDenseEdges(const NetworkDesc& desc, const NetworkD
     // Compact rows that kept fewer than k.
     std::size_t n = 0;
     for (std::uint32_t row = 0; row < nOut; ++row)
-        for (std::uint32_t i = 0; i < kept[row]; ++i) out[n++] = out[std::size_t(row) * k + i];
+        for (std::uint32_t i = 0; i < kept[row]; ++i)
+            out[n++] = out[std::size_t(row) * k + i];
     out.resize(n);
     return out;
 }
@@ -60,14 +61,16 @@ std::vector<NeuronEdge> selectAllDenseEdges(const NetworkDesc& desc, const Netwo
     return all;
 }
 
-std::vector<ChannelEdge> selectChannelEdges(const NetworkDesc& desc, const KernelNorms& norms, std::uint32_t topK) {
+std::vector<ChannelEdge> selectChannelEdges(const NetworkDesc& desc, const KernelNorms& norms,
+                                            std::uint32_t topK) {
     const std::uint32_t cin = foldShape(desc.layers[norms.from]).c, cout = foldShape(desc.layers[norms.to]).c;
     const std::uint32_t k = topK ? std::min(topK, cin) : cin;
     std::vector<ChannelEdge> out;
     std::vector<std::uint32_t> idx(cin);
     for (std::uint32_t o = 0; o < cout; ++o) {
         const float* row = norms.norms.data() + std::size_t(o) * cin;
-        for (std::uint32_t i = 0; i < cin; ++i) idx[i] = i;
+        for (std::uint32_t i = 0; i < cin; ++i)
+            idx[i] = i;
         std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](std::uint32_t a, std::uint32_t b) {
             return row[a] > row[b] || (row[a] == row[b] && a < b);
         });
@@ -77,12 +80,14 @@ std::vector<ChannelEdge> selectChannelEdges(const NetworkDesc& desc, const Kerne
     return out;
 }
 
-std::vector<NodeEdge> aggregateEdges(const ClusterTree& tree, const std::vector<NeuronEdge>& edges,
-                                     std::uint32_t level) {
+namespace {
+// Merges neuron edges whose endpoints map (through nodeOf) to the same pair of tree nodes.
+template <class NodeOf>
+std::vector<NodeEdge> mergeByNodes(const std::vector<NeuronEdge>& edges, NodeOf nodeOf) {
     std::unordered_map<std::uint64_t, std::uint32_t> index;
     std::vector<NodeEdge> out;
     for (const auto& e : edges) {
-        const auto s = tree.ancestorAt(tree.leafOf[e.src], level), d = tree.ancestorAt(tree.leafOf[e.dst], level);
+        const std::uint32_t s = nodeOf(e.src), d = nodeOf(e.dst);
         const std::uint64_t key = (std::uint64_t(s) << 32) | d;
         auto [it, fresh] = index.try_emplace(key, static_cast<std::uint32_t>(out.size()));
         if (fresh) out.push_back({s, d, 0.0f, 0.0f, 0});
@@ -93,30 +98,25 @@ std::vector<NodeEdge> aggregateEdges(const ClusterTree& tree, const std::vector<
     }
     return out;
 }
+} // namespace
+
+std::vector<NodeEdge> aggregateEdges(const ClusterTree& tree, const std::vector<NeuronEdge>& edges,
+                                     std::uint32_t level) {
+    return mergeByNodes(edges,
+                        [&](std::uint32_t neuron) { return tree.ancestorAt(tree.leafOf[neuron], level); });
+}
 
 std::vector<NodeEdge> aggregateEdgesToCut(const ClusterTree& tree, const std::vector<NeuronEdge>& edges,
                                           const std::vector<std::uint8_t>& nodeState) {
-    auto cutOf = [&](std::uint32_t neuron) {
+    return mergeByNodes(edges, [&](std::uint32_t neuron) {
         std::uint32_t n = tree.leafOf[neuron];
-        // Walk up to the highest ancestor drawn as a proxy; a leaf expanded into neurons (state 2) keeps its leaf.
+        // Walk up to the highest ancestor drawn as a proxy; a leaf expanded into neurons (state 2) keeps its
+        // leaf.
         std::uint32_t best = n;
         for (std::uint32_t a = n; a != ~0u; a = tree.nodes[a].parent)
             if (nodeState[a] == 1) best = a;
         return best;
-    };
-    std::unordered_map<std::uint64_t, std::uint32_t> index;
-    std::vector<NodeEdge> out;
-    for (const auto& e : edges) {
-        const auto s = cutOf(e.src), d = cutOf(e.dst);
-        const std::uint64_t key = (std::uint64_t(s) << 32) | d;
-        auto [it, fresh] = index.try_emplace(key, static_cast<std::uint32_t>(out.size()));
-        if (fresh) out.push_back({s, d, 0.0f, 0.0f, 0});
-        auto& ne = out[it->second];
-        ne.weight += e.weight;
-        ne.absWeight += std::fabs(e.weight);
-        ++ne.count;
-    }
-    return out;
+    });
 }
 
 std::vector<BundleEdge> toBundleEdges(const ClusterTree& tree, const std::vector<glm::vec3>& position,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/core/thread_pool.hpp"
+#include "engine/stats/layer_partials.hpp"
 #include "engine/stats/reduce_math.hpp"
 
 namespace ts::stats {
@@ -261,24 +262,8 @@ Expected<LayerStats> CpuReducer::reduce(const TensorView& x, StatsDestination& d
         });
 
     // Blocks combine in index order: the layer result does not depend on the thread count.
-    Run layer;
-    math::runningInit(layer);
-    for (const Run& r : blockLayer)
-        math::runningCombine(layer, r);
-
-    LayerStats ls;
-    ls.batch = rows;
-    ls.neurons = n;
-    ls.finiteCount = static_cast<std::uint64_t>(layer.n);
-    ls.nanCount = static_cast<std::uint64_t>(layer.nans);
-    ls.infCount = static_cast<std::uint64_t>(layer.infs);
-    ls.zeroCount = static_cast<std::uint64_t>(layer.zeros);
-    const bool any = layer.n > 0;
-    ls.mean = any ? layer.mean : NAN;
-    ls.std = any ? std::sqrt(layer.m2 / layer.n) : NAN;
-    ls.l2Norm = std::sqrt(math::runningSumSquares(layer));
-    ls.min = any ? layer.min : NAN;
-    ls.max = any ? layer.max : NAN;
+    LayerStats ls = layerStatsFromPartials(blockLayer, rows, n);
+    const bool any = ls.finiteCount > 0;
 
     if (ho.bins > 0 && !fusedHistogram) {
         // The range comes from this pass's min/max: a second read of the data.

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/stats/layer_partials.hpp"
 #include "engine/stats/reduce_math.hpp"
 #include "kernels/runtime.hpp"
 #include "kernels/stats_kernels.hpp"
@@ -107,23 +108,8 @@ Expected<LayerStats> CudaReducer::reduce(const TensorView& x, StatsDestination& 
                                   n * sizeof(float), stream));
     TS_TRY(m_stream.synchronize());
 
-    Run layer;
-    math::runningInit(layer);
-    for (const Run& r : hostPartials)
-        math::runningCombine(layer, r);
-    LayerStats ls;
-    ls.batch = x.rows;
-    ls.neurons = n;
-    ls.finiteCount = static_cast<std::uint64_t>(layer.n);
-    ls.nanCount = static_cast<std::uint64_t>(layer.nans);
-    ls.infCount = static_cast<std::uint64_t>(layer.infs);
-    ls.zeroCount = static_cast<std::uint64_t>(layer.zeros);
-    const bool any = layer.n > 0;
-    ls.mean = any ? layer.mean : NAN;
-    ls.std = any ? std::sqrt(layer.m2 / layer.n) : NAN;
-    ls.l2Norm = std::sqrt(math::runningSumSquares(layer));
-    ls.min = any ? layer.min : NAN;
-    ls.max = any ? layer.max : NAN;
+    LayerStats ls = layerStatsFromPartials(hostPartials, x.rows, n);
+    const bool any = ls.finiteCount > 0;
 
     const auto& ho = options.histogram;
     if (ho.bins > 0) {
