@@ -59,19 +59,10 @@ NeuronPass::~NeuronPass() {
 }
 
 Status NeuronPass::setInstances(std::span<const NeuronInstance> instances) {
-    VkDeviceSize bytes = instances.size_bytes();
+    m_pending.assign(instances.begin(), instances.end());
     m_count = static_cast<uint32_t>(instances.size());
-    if (bytes == 0) return Status::ok();
-    TS_VK_CHECK(vkQueueWaitIdle(m_ctx.queue())); // the previous frames may still read the buffer
-    if (!m_instances || m_instances.size() < bytes) {
-        m_instances.reset();
-        auto buf = Buffer::create(
-            m_ctx, {bytes + bytes / 4, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                    MemoryUsage::DeviceLocal});
-        if (!buf) return buf.error();
-        m_instances = std::move(buf.value());
-    }
-    return uploadToBuffer(m_ctx, m_instances, instances.data(), bytes);
+    ++m_version;
+    return Status::ok();
 }
 
 shader::NeuronFrameUniforms NeuronPass::makeUniforms(const Frame& frame, const Camera& camera,
@@ -86,14 +77,52 @@ shader::NeuronFrameUniforms NeuronPass::makeUniforms(const Frame& frame, const C
     float span = hi - lo;
     u.valueRange = glm::vec4(lo, hi, std::fabs(span) > 1e-30f ? 1.0f / span : 0.0f, 0.0f);
     u.viewport = glm::vec4(w, h, m_style.minPixelRadius, m_style.splatBelowPixels);
-    u.params = glm::uvec4(m_style.lit ? TS_SHADING_LIT : TS_SHADING_FLAT, splat ? 1u : 0u, m_count, 0);
+    u.params = glm::uvec4(m_style.lit ? TS_SHADING_LIT : TS_SHADING_FLAT, splat ? 1u : 0u,
+                          m_slots[frame.slot].count, 0);
     auto table = colormapTableRgba(m_style.colormap);
     std::memcpy(u.lut, table.data(), sizeof(u.lut));
     return u;
 }
 
-Status NeuronPass::ensureSlotResources(uint32_t slotIndex, VkExtent2D extent) {
+Status NeuronPass::ensureSlotResources(uint32_t slotIndex, VkExtent2D extent, VkCommandBuffer cmd) {
     Slot& slot = m_slots[slotIndex];
+    // beginFrame() waited for this slot's previous frame, so its buffers are free to rewrite.
+    if (slot.version != m_version) {
+        VkDeviceSize bytes =
+            std::max<VkDeviceSize>(m_pending.size() * sizeof(NeuronInstance), sizeof(NeuronInstance));
+        auto grow = [&](Buffer& buf, VkBufferUsageFlags usage, MemoryUsage memory) -> Status {
+            if (buf && buf.size() >= bytes) return Status::ok();
+            buf.reset();
+            auto b = Buffer::create(m_ctx, {bytes + bytes / 4, usage, memory});
+            if (!b) return b.error();
+            buf = std::move(b.value());
+            return Status::ok();
+        };
+        TS_TRY(grow(slot.instances, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                    MemoryUsage::DeviceLocal));
+        VkDeviceSize used = m_pending.size() * sizeof(NeuronInstance);
+        if (used > 0 && slot.instances.mapped()) {
+            std::memcpy(slot.instances.mapped(), m_pending.data(), used);
+        } else if (used > 0 && cmd) {
+            TS_TRY(grow(slot.staging, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, MemoryUsage::Upload));
+            std::memcpy(slot.staging.mapped(), m_pending.data(), used);
+            VkBufferCopy region{0, 0, used};
+            vkCmdCopyBuffer(cmd, slot.staging.handle(), slot.instances.handle(), 1, &region);
+            VkMemoryBarrier2 mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER_2};
+            mb.srcStageMask = VK_PIPELINE_STAGE_2_COPY_BIT;
+            mb.srcAccessMask = VK_ACCESS_2_TRANSFER_WRITE_BIT;
+            mb.dstStageMask = VK_PIPELINE_STAGE_2_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_2_VERTEX_SHADER_BIT;
+            mb.dstAccessMask = VK_ACCESS_2_SHADER_READ_BIT;
+            VkDependencyInfo dep{VK_STRUCTURE_TYPE_DEPENDENCY_INFO};
+            dep.memoryBarrierCount = 1;
+            dep.pMemoryBarriers = &mb;
+            vkCmdPipelineBarrier2(cmd, &dep);
+        } else if (used > 0) {
+            TS_TRY(uploadToBuffer(m_ctx, slot.instances, m_pending.data(), used));
+        }
+        slot.count = static_cast<uint32_t>(m_pending.size());
+        slot.version = m_version;
+    }
     VkDeviceSize splatBytes = VkDeviceSize(extent.width) * extent.height * 8;
     if (!slot.splat || slot.splat.size() != splatBytes) {
         slot.splat.reset();
@@ -103,7 +132,7 @@ Status NeuronPass::ensureSlotResources(uint32_t slotIndex, VkExtent2D extent) {
         if (!b) return b.error();
         slot.splat = std::move(b.value());
     }
-    VkDeviceSize listBytes = (TS_DRAW_LIST_HEADER_WORDS + std::max<VkDeviceSize>(m_count, 1)) * 4;
+    VkDeviceSize listBytes = (TS_DRAW_LIST_HEADER_WORDS + std::max<VkDeviceSize>(slot.count, 1)) * 4;
     if (!slot.drawList || slot.drawList.size() < listBytes) {
         slot.drawList.reset();
         auto b =
@@ -114,9 +143,8 @@ Status NeuronPass::ensureSlotResources(uint32_t slotIndex, VkExtent2D extent) {
         if (!b) return b.error();
         slot.drawList = std::move(b.value());
     }
-    // Safe to rewrite: beginFrame() waited for this slot's previous frame.
-    m_sets.bind(slotIndex,
-                {slot.uniforms.handle(), m_instances.handle(), slot.splat.handle(), slot.drawList.handle()});
+    m_sets.bind(slotIndex, {slot.uniforms.handle(), slot.instances.handle(), slot.splat.handle(),
+                            slot.drawList.handle()});
     return Status::ok();
 }
 
@@ -124,7 +152,7 @@ Status NeuronPass::prepare(const Frame& frame, const Camera& camera) {
     Slot& slot = m_slots[frame.slot];
     slot.prepared = false;
     if (m_count == 0) return Status::ok();
-    TS_TRY(ensureSlotResources(frame.slot, frame.extent));
+    TS_TRY(ensureSlotResources(frame.slot, frame.extent, frame.cmd));
     bool splat = m_splatSupported && m_style.splatBelowPixels > 0.0f;
     auto u = makeUniforms(frame, camera, splat);
     std::memcpy(slot.uniforms.mapped(), &u, sizeof(u));
@@ -151,7 +179,7 @@ Status NeuronPass::prepare(const Frame& frame, const Camera& camera) {
 
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_splat.handle());
     vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, m_splat.layout(), 0, 1, &set, 0, nullptr);
-    vkCmdDispatch(cmd, (m_count + TS_SPLAT_GROUP_SIZE - 1) / TS_SPLAT_GROUP_SIZE, 1, 1);
+    vkCmdDispatch(cmd, (slot.count + TS_SPLAT_GROUP_SIZE - 1) / TS_SPLAT_GROUP_SIZE, 1, 1);
 
     VkMemoryBarrier2 toDraw{VK_STRUCTURE_TYPE_MEMORY_BARRIER_2};
     toDraw.srcStageMask = VK_PIPELINE_STAGE_2_COMPUTE_SHADER_BIT;
@@ -169,7 +197,7 @@ void NeuronPass::record(const Frame& frame, const Camera& camera) {
     Slot& slot = m_slots[frame.slot];
     bool splat = slot.prepared && m_splatSupported && m_style.splatBelowPixels > 0.0f;
     if (!slot.prepared) {
-        if (!ensureSlotResources(frame.slot, frame.extent)) return;
+        if (!ensureSlotResources(frame.slot, frame.extent, VK_NULL_HANDLE)) return;
         auto u = makeUniforms(frame, camera, false);
         std::memcpy(slot.uniforms.mapped(), &u, sizeof(u));
     }
@@ -188,7 +216,7 @@ void NeuronPass::record(const Frame& frame, const Camera& camera) {
     if (splat)
         vkCmdDrawIndirect(cmd, slot.drawList.handle(), 0, 1, sizeof(VkDrawIndirectCommand));
     else
-        vkCmdDraw(cmd, 4, m_count, 0, 0);
+        vkCmdDraw(cmd, 4, slot.count, 0, 0);
 }
 
 } // namespace ts::render

@@ -35,7 +35,8 @@ class NeuronPass {
                                                         uint32_t framesInFlight);
     ~NeuronPass();
 
-    // Copies the instances into the GPU instance buffer (grown as needed). Waits for frames in flight.
+    // Takes a copy of the instances; each frame slot uploads it into its own instance buffer when it next
+    // prepares (or records), so changing instances every frame never waits for frames in flight.
     Status setInstances(std::span<const NeuronInstance> instances);
     uint32_t instanceCount() const { return m_count; }
     void setStyle(const NeuronStyle& style) { m_style = style; }
@@ -52,17 +53,22 @@ class NeuronPass {
     explicit NeuronPass(Context& ctx) : m_ctx(ctx) {}
     Context& m_ctx;
     struct Slot { // per frame in flight
-        Buffer uniforms, splat, drawList;
+        Buffer uniforms, splat, drawList, instances, staging;
+        uint32_t count = 0;       // instances uploaded to this slot
+        uint64_t version = ~0ull; // m_version they came from
         bool prepared = false;
     };
     shader::NeuronFrameUniforms makeUniforms(const Frame& frame, const Camera& camera, bool splat) const;
-    Status ensureSlotResources(uint32_t slotIndex, VkExtent2D extent);
+    // Sizes the slot's buffers, uploads pending instances (recorded into `cmd` when the buffer is not
+    // host-visible; null: a blocking staging upload) and binds the descriptors.
+    Status ensureSlotResources(uint32_t slotIndex, VkExtent2D extent, VkCommandBuffer cmd);
 
     Pipeline m_impostors, m_resolve, m_splat;
     BufferSets m_sets;
     std::vector<Slot> m_slots;
     bool m_splatSupported = false;
-    Buffer m_instances;
+    std::vector<NeuronInstance> m_pending; // the newest instances
+    uint64_t m_version = 0;
     uint32_t m_count = 0;
     NeuronStyle m_style;
 };
