@@ -4,7 +4,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "shared/edge_shared.h"
 
-layout(set = 0, binding = 0) uniform FrameBlock { EdgeFrameUniforms u; };
+layout(std140, set = 0, binding = 0) readonly buffer FrameBlock { EdgeFrameUniforms u; };
 layout(std430, set = 0, binding = 1) readonly buffer Points { vec4 points[]; };   // xyz, t
 layout(std430, set = 0, binding = 2) readonly buffer Lines { uvec4 lines[]; };    // first, count, weight, magnitude
 

@@ -1,7 +1,10 @@
 // Bindings and helpers shared by the neuron splat, impostor and resolve shaders.
 #include "shared/neuron_shared.h"
 
-layout(set = 0, binding = 0) uniform FrameBlock { NeuronFrameUniforms u; };
+// Per-frame values live in a read-only storage buffer, not a uniform buffer: lavapipe inlines uniform values
+// that steer control flow (the instance count) and compiles a new shader variant for each value it sees, which
+// grew memory by ~0.5 MB per frame. Every pass declares its frame block this way.
+layout(std140, set = 0, binding = 0) readonly buffer FrameBlock { NeuronFrameUniforms u; };
 layout(std430, set = 0, binding = 1) readonly buffer Instances { NeuronInstance instances[]; };
 layout(std430, set = 0, binding = 3) buffer DrawList { uint drawHeader[4]; uint drawIndices[]; };
 

@@ -3,7 +3,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "shared/surface_shared.h"
 
-layout(set = 0, binding = 0) uniform FrameBlock { SurfaceFrameUniforms u; };
+layout(std140, set = 0, binding = 0) readonly buffer FrameBlock { SurfaceFrameUniforms u; };
 layout(location = 0) in vec3 inPosition;
 layout(location = 1) in vec3 inNormal;
 layout(location = 2) in float inValue;

@@ -2,6 +2,8 @@
 // background thread's control (pause / resume / step / stop).
 #include "engine/capture/trainer.hpp"
 
+#include "engine/core/cpu_dispatch.hpp"
+
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -17,7 +19,7 @@ namespace ts::capture {
 namespace {
 
 // True when no float32 word has an all-ones exponent (Inf or NaN). Integer ops, so it vectorises.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) bool finiteWords(const uint32_t* w, size_t n) {
+TS_CLONES_V3 bool finiteWords(const uint32_t* w, size_t n) {
     uint32_t bad = 0;
     for (size_t i = 0; i < n; ++i)
         bad |= static_cast<uint32_t>((w[i] & 0x7f800000u) == 0x7f800000u);
@@ -25,7 +27,7 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) bool finiteWords(con
 }
 
 // Copy and check in one pass.
-__attribute__((target_clones("arch=x86-64-v3", "default"))) bool copyFiniteWords(const uint32_t* src,
+TS_CLONES_V3 bool copyFiniteWords(const uint32_t* src,
                                                                                  uint32_t* dst, size_t n) {
     uint32_t bad = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -422,28 +424,30 @@ StepInfo Trainer::runStepImpl() {
             auto& [name, act] = fc.activations[i];
             LayerSnapshot& l = s.layers[i];
             l.name = std::move(name);
-            l.shape.assign(act.sizes().begin() + (act.dim() > 0 ? 1 : 0), act.sizes().end());
-            const int64_t rows = act.dim() > 0 ? act.size(0) : 1, count = act.numel();
+            const int bd = fc.batchDim(i); // sequence-first tensors are stored batch first
+            const torch::Tensor bf = batchFirst(act.detach(), bd);
+            l.shape.assign(bf.sizes().begin() + (bf.dim() > 0 ? 1 : 0), bf.sizes().end());
+            const int64_t rows = bf.dim() > 0 ? bf.size(0) : 1, count = bf.numel();
             const int64_t cols = count / std::max<int64_t>(rows, 1);
             float* g = nullptr;
             if (copy) {
                 float* a = base + offset;
                 g = a + count;
                 offset += 2 * count;
-                actFinite[i] = copyChecked(act.detach(), a);
+                actFinite[i] = copyChecked(bf, a);
                 l.activation = arenaView(m_arena, a, rows, cols);
             } else {
-                l.activation = flatten2d(act.detach());
+                l.activation = flatten2d(bf);
                 actFinite[i] = allFinite(l.activation);
             }
             if (act.requires_grad()) {
-                act.register_hook([&, i, g, rows, cols](const torch::Tensor& grad) {
+                act.register_hook([&, i, g, rows, cols, bd](const torch::Tensor& grad) {
                     gradSeen[i] = 1;
                     if (g) {
-                        gradFinite[i] = copyChecked(grad, g);
+                        gradFinite[i] = copyChecked(batchFirst(grad, bd), g);
                         s.layers[i].gradient = arenaView(m_arena, g, rows, cols);
                     } else {
-                        s.layers[i].gradient = flatten2d(grad);
+                        s.layers[i].gradient = flatten2d(batchFirst(grad, bd));
                         gradFinite[i] = allFinite(s.layers[i].gradient);
                     }
                 });

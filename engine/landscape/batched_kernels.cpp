@@ -6,7 +6,9 @@
 #include <cmath>
 #include <limits>
 
-#define TS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#include "engine/core/cpu_dispatch.hpp"
+
+#define TS_CLONES TS_CLONES_V4_V3
 
 namespace ts::landscape::kernels {
 

@@ -2,6 +2,7 @@
 #include "engine/render/descriptors.hpp"
 
 #include "engine/render/context.hpp"
+#include "engine/render/memory.hpp"
 #include "engine/render/vk_check.hpp"
 
 namespace ts::render {
@@ -41,13 +42,16 @@ Status BufferSets::init(Context& ctx, const std::vector<VkDescriptorType>& types
     return Status::ok();
 }
 
-void BufferSets::bind(uint32_t slot, const std::vector<VkBuffer>& buffers) {
+void BufferSets::bind(uint32_t slot, std::initializer_list<const Buffer*> buffers) {
     Slot& s = m_sets[slot];
-    if (s.bound == buffers) return;
+    std::vector<uint64_t> serials;
+    for (const Buffer* b : buffers)
+        serials.push_back(b->serial());
+    if (s.bound == serials) return;
     std::vector<VkDescriptorBufferInfo> infos(buffers.size());
     std::vector<VkWriteDescriptorSet> writes(buffers.size());
     for (uint32_t i = 0; i < buffers.size(); ++i) {
-        infos[i] = {buffers[i], 0, VK_WHOLE_SIZE};
+        infos[i] = {buffers.begin()[i]->handle(), 0, VK_WHOLE_SIZE};
         writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[i].dstSet = s.set;
         writes[i].dstBinding = i;
@@ -56,7 +60,8 @@ void BufferSets::bind(uint32_t slot, const std::vector<VkBuffer>& buffers) {
         writes[i].pBufferInfo = &infos[i];
     }
     vkUpdateDescriptorSets(m_device, uint32_t(writes.size()), writes.data(), 0, nullptr);
-    s.bound = buffers;
+    s.bound = std::move(serials);
+    ++m_writes;
 }
 
 } // namespace ts::render

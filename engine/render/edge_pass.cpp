@@ -16,7 +16,7 @@ static_assert(sizeof(scene::EdgePoint) == 16 && sizeof(scene::EdgeLine) == 16,
 Expected<std::unique_ptr<EdgePass>> EdgePass::create(Context& ctx, VkFormat colorFormat, uint32_t frames) {
     std::unique_ptr<EdgePass> p(new EdgePass(ctx));
     TS_TRY(p->m_sets.init(ctx,
-                          {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                          {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                            VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
                           VK_SHADER_STAGE_VERTEX_BIT, frames));
     GraphicsPipelineDesc d;
@@ -31,7 +31,7 @@ Expected<std::unique_ptr<EdgePass>> EdgePass::create(Context& ctx, VkFormat colo
     if (!pipe) return pipe.error();
     p->m_pipeline = std::move(pipe.value());
     for (uint32_t i = 0; i < frames; ++i) {
-        auto ubo = Buffer::create(ctx, {sizeof(shader::EdgeFrameUniforms), VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT,
+        auto ubo = Buffer::create(ctx, {sizeof(shader::EdgeFrameUniforms), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
                                         MemoryUsage::Upload});
         if (!ubo) return ubo.error();
         p->m_uniforms.push_back(std::move(ubo.value()));
@@ -81,7 +81,7 @@ void EdgePass::record(const Frame& frame, const Camera& camera) {
     auto table = colormapTableRgba(m_style.colormap);
     std::memcpy(u.lut, table.data(), sizeof(u.lut));
     std::memcpy(m_uniforms[frame.slot].mapped(), &u, sizeof(u));
-    m_sets.bind(frame.slot, {m_uniforms[frame.slot].handle(), m_points.handle(), m_lineBuffer.handle()});
+    m_sets.bind(frame.slot, {&m_uniforms[frame.slot], &m_points, &m_lineBuffer});
     VkDescriptorSet set = m_sets.set(frame.slot);
     vkCmdBindPipeline(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_pipeline.handle());
     vkCmdBindDescriptorSets(frame.cmd, VK_PIPELINE_BIND_POINT_GRAPHICS, m_pipeline.layout(), 0, 1, &set, 0,

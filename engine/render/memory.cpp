@@ -1,6 +1,8 @@
 // Block sub-allocation, buffers, images, staging uploads and layout transitions.
 #include "engine/render/memory.hpp"
 
+#include <atomic>
+
 #include <algorithm>
 #include <cstring>
 
@@ -165,8 +167,10 @@ Expected<Buffer> Buffer::create(Context& ctx, const BufferDesc& desc) {
     if (desc.exportable && !ctx.hasExternalMemoryFd())
         return makeError(ErrorKind::Environment,
                          "this Vulkan device cannot export memory (no VK_KHR_external_memory_fd)");
+    static std::atomic<uint64_t> s_serial{0};
     Buffer b;
     b.m_ctx = &ctx;
+    b.m_serial = ++s_serial;
     b.m_size = desc.size;
     VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bci.size = desc.size;
@@ -193,6 +197,7 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
         reset();
         m_ctx = o.m_ctx;
         m_buffer = std::exchange(o.m_buffer, VK_NULL_HANDLE);
+        m_serial = std::exchange(o.m_serial, 0);
         m_size = o.m_size;
         m_alloc = std::exchange(o.m_alloc, Allocation{});
     }
@@ -203,6 +208,7 @@ void Buffer::reset() {
     if (m_buffer) vkDestroyBuffer(m_ctx->device(), m_buffer, nullptr);
     if (m_alloc.memory) m_ctx->allocator().free(m_alloc);
     m_buffer = VK_NULL_HANDLE;
+    m_serial = 0;
     m_alloc = {};
 }
 

@@ -85,6 +85,9 @@ class Buffer {
     Buffer& operator=(const Buffer&) = delete;
 
     VkBuffer handle() const { return m_buffer; }
+    // Unique per created buffer for the whole process. Handles are not: a new VkBuffer may reuse a freed
+    // one's value (lavapipe's handles are heap pointers), so caches key on this instead.
+    uint64_t serial() const { return m_serial; }
     VkDeviceSize size() const { return m_size; }
     void* mapped() const { return m_alloc.mapped; }
     const Allocation& allocation() const { return m_alloc; }
@@ -97,6 +100,7 @@ class Buffer {
   private:
     Context* m_ctx = nullptr;
     VkBuffer m_buffer = VK_NULL_HANDLE;
+    uint64_t m_serial = 0;
     VkDeviceSize m_size = 0;
     Allocation m_alloc;
 };

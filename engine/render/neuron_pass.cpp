@@ -18,7 +18,7 @@ Expected<std::unique_ptr<NeuronPass>> NeuronPass::create(Context& ctx, VkFormat 
     VkShaderStageFlags all =
         VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT | VK_SHADER_STAGE_COMPUTE_BIT;
     TS_TRY(p->m_sets.init(ctx,
-                          {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                          {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                            VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
                           all, frames));
 
@@ -47,7 +47,7 @@ Expected<std::unique_ptr<NeuronPass>> NeuronPass::create(Context& ctx, VkFormat 
     p->m_slots.resize(frames);
     for (auto& slot : p->m_slots) {
         auto ubo = Buffer::create(ctx, {sizeof(shader::NeuronFrameUniforms),
-                                        VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT, MemoryUsage::Upload});
+                                        VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUsage::Upload});
         if (!ubo) return ubo.error();
         slot.uniforms = std::move(ubo.value());
     }
@@ -143,8 +143,7 @@ Status NeuronPass::ensureSlotResources(uint32_t slotIndex, VkExtent2D extent, Vk
         if (!b) return b.error();
         slot.drawList = std::move(b.value());
     }
-    m_sets.bind(slotIndex, {slot.uniforms.handle(), slot.instances.handle(), slot.splat.handle(),
-                            slot.drawList.handle()});
+    m_sets.bind(slotIndex, {&slot.uniforms, &slot.instances, &slot.splat, &slot.drawList});
     return Status::ok();
 }
 

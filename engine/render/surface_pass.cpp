@@ -12,7 +12,7 @@ namespace ts::render {
 Expected<std::unique_ptr<SurfacePass>> SurfacePass::create(Context& ctx, VkFormat colorFormat,
                                                            uint32_t frames) {
     std::unique_ptr<SurfacePass> p(new SurfacePass(ctx));
-    TS_TRY(p->m_sets.init(ctx, {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER},
+    TS_TRY(p->m_sets.init(ctx, {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER},
                           VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT, frames));
     GraphicsPipelineDesc d;
     d.vertexShader = "surface.vert";
@@ -39,7 +39,7 @@ Expected<std::unique_ptr<SurfacePass>> SurfacePass::create(Context& ctx, VkForma
     p->m_lines = std::move(lines.value());
     for (uint32_t i = 0; i < frames; ++i) {
         auto ubo = Buffer::create(ctx, {sizeof(shader::SurfaceFrameUniforms),
-                                        VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT, MemoryUsage::Upload});
+                                        VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUsage::Upload});
         if (!ubo) return ubo.error();
         p->m_uniforms.push_back(std::move(ubo.value()));
     }
@@ -87,7 +87,7 @@ void SurfacePass::record(const Frame& frame, const Camera& camera) {
     auto table = colormapTableRgba(m_colormap);
     std::memcpy(u.lut, table.data(), sizeof(u.lut));
     std::memcpy(m_uniforms[frame.slot].mapped(), &u, sizeof(u));
-    m_sets.bind(frame.slot, {m_uniforms[frame.slot].handle()});
+    m_sets.bind(frame.slot, {&m_uniforms[frame.slot]});
     VkDescriptorSet set = m_sets.set(frame.slot);
     VkDeviceSize off = 0;
     VkBuffer vb = m_vertices.handle();

@@ -3,6 +3,8 @@
 // vectorise; the hot loops are compiled for AVX2 and baseline x86-64 and picked at load time (target_clones).
 #include "engine/stats/cpu_reducer.hpp"
 
+#include "engine/core/cpu_dispatch.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,11 +19,7 @@ namespace {
 
 using Run = math::Running<double>;
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define TS_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define TS_CPU_CLONES
-#endif
+#define TS_CPU_CLONES TS_CLONES_V3
 
 // Float accumulators of one tile, one array per quantity over the block's neurons (SoA: lanes = neurons).
 struct TileArrays {

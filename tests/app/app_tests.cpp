@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <sstream>
 #include <string>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -35,6 +36,20 @@ Run run(const std::string& args, const std::string& env = "") {
     ss << in.rdbuf();
     r.out = ss.str();
     return r;
+}
+
+// Runs the program and returns its peak resident set (KiB) from wait4's rusage, or -1 when it failed.
+long peakRssKiB(const std::string& args) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        std::string cmd = std::string("exec ") + TS_APP_BINARY + " " + args + " > /dev/null 2>&1";
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+        _exit(127);
+    }
+    int status = 0;
+    struct rusage ru {};
+    if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+    return ru.ru_maxrss;
 }
 
 fs::path tempDir(const std::string& name) {
@@ -157,6 +172,43 @@ TEST(App, WindowedDemoUnderXvfbRendersAndQuits) {
     auto img = ts::readPng(shot.string());
     ASSERT_TRUE(img.hasValue()) << r.out;
     EXPECT_GT(countNonBackground(*img), 5000);
+}
+
+// Regression: the live window died within seconds training a CNN (descriptor sets cached by VkBuffer handle
+// kept pointing at freed memory when a recreated buffer reused the handle; shaders wrote into the heap).
+// A minute of training with a 2-frames-in-flight window, values changing every captured step.
+TEST(App, WindowedCnnTrainingRunsAMinute) {
+    if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) GTEST_SKIP() << "Xvfb is not installed";
+    std::string display = ":" + std::to_string(120 + getpid() % 50);
+    const auto pidFile = fs::temp_directory_path() / ("ts_xvfb_cnn_" + std::to_string(getpid()));
+    ASSERT_EQ(std::system(("Xvfb " + display + " -screen 0 800x600x24 -nolisten tcp > /dev/null 2>&1 & echo $! > " +
+                           pidFile.string())
+                              .c_str()),
+              0);
+    usleep(800 * 1000);
+    auto shot = tempDir("cnn_window") / "window.png";
+    auto r = run("train --model builtin:cnn --data fashion-mnist --limit 4000 --steps 6000 --capture-every 2 "
+                 "--width 640 --height 480 --frames 5000 --screenshot " + shot.string(),
+                 "DISPLAY=" + display);
+    std::system(("kill $(cat " + pidFile.string() + ")").c_str());
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto img = ts::readPng(shot.string());
+    ASSERT_TRUE(img.hasValue()) << r.out;
+    EXPECT_GT(countNonBackground(*img), 2000);
+}
+
+// Regression: memory grew ~0.5 MB per frame (lavapipe compiled a shader variant for every instance count it
+// saw in a uniform buffer). 2,000 frames must not need more memory than 200.
+TEST(App, RenderingThousandsOfFramesKeepsMemoryFlat) {
+    auto dir = tempDir("soak");
+    const std::string common = "train --data spirals --headless --capture-every 1 --width 200 --height 150 --out " +
+                               dir.string();
+    long shortRun = peakRssKiB(common + " --steps 200 --frames 200");
+    long longRun = peakRssKiB(common + " --steps 2000 --frames 2000");
+    ASSERT_GT(shortRun, 0);
+    ASSERT_GT(longRun, 0);
+    EXPECT_LT(longRun, shortRun + 40 * 1024) << "peak RSS " << shortRun / 1024 << " MB after 200 frames, "
+                                             << longRun / 1024 << " MB after 2000";
 }
 
 TEST(App, TrainLearnsSpiralsHeadless) {

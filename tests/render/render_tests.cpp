@@ -8,6 +8,7 @@
 #include "engine/core/image.hpp"
 #include "engine/render/camera.hpp"
 #include "engine/render/context.hpp"
+#include "engine/render/descriptors.hpp"
 #include "engine/render/edge_pass.hpp"
 #include "engine/render/network_renderer.hpp"
 #include "engine/render/neuron_pass.hpp"
@@ -278,6 +279,31 @@ TEST_F(RenderTest, AllocatorPacksManySmallBuffersIntoFewBlocks) {
     auto again = Buffer::create(*s_ctx, {4096, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUsage::DeviceLocal});
     ASSERT_TRUE(again.hasValue());
     EXPECT_LE(s_ctx->allocator().blockCount(), before + 1);
+}
+
+// Regression for the live-window crash: a buffer recreated with its predecessor's handle value (lavapipe's
+// handles are heap pointers, so this happens) must still be written into the descriptor set.
+TEST_F(RenderTest, DescriptorSetsFollowRecreatedBuffersEvenWithRecycledHandles) {
+    BufferSets sets;
+    ASSERT_TRUE(sets.init(*s_ctx, {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER}, VK_SHADER_STAGE_COMPUTE_BIT, 1));
+    auto a = Buffer::create(*s_ctx, {4096, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUsage::DeviceLocal});
+    ASSERT_TRUE(a.hasValue());
+    sets.bind(0, {&a.value()});
+    const uint64_t first = sets.writes();
+    sets.bind(0, {&a.value()});
+    EXPECT_EQ(sets.writes(), first) << "an unchanged binding is not rewritten";
+    int reused = 0;
+    for (int i = 0; i < 8; ++i) {
+        const VkBuffer old = a->handle();
+        a->reset();
+        a = Buffer::create(*s_ctx, {8192, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, MemoryUsage::DeviceLocal});
+        ASSERT_TRUE(a.hasValue());
+        reused += a->handle() == old;
+        const uint64_t before = sets.writes();
+        sets.bind(0, {&a.value()});
+        EXPECT_EQ(sets.writes(), before + 1) << "recreated buffer " << i << (a->handle() == old ? " (same handle)" : "");
+    }
+    RecordProperty("recycled_handles", reused);
 }
 
 TEST_F(RenderTest, ExportableBufferGivesAnFd) {
