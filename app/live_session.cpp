@@ -15,6 +15,26 @@
 namespace ts::app {
 
 namespace {
+// One line on what capture sees; below 100% a warning names what it missed.
+void logCoverage(const capture::Network& net) {
+    const double pct = 100.0 * net.paramCoverage();
+    TS_LOG_INFO("model '%s': %zu layers, %.1f%% of parameters owned by captured layers (%lld of %lld), %lld "
+                "neurons (input included)",
+                net.modelName.c_str(), net.nodes.size() > 0 ? net.nodes.size() - 1 : 0, pct,
+                (long long)net.capturedParams, (long long)net.usedParams,
+                (long long)(net.totalNeurons() + (net.nodes.empty() ? 0 : net.nodes[0].neurons)));
+    if (net.capturedParams < net.usedParams) {
+        std::string names;
+        for (size_t i = 0; i < net.uncaptured.size() && i < 8; ++i)
+            names += (i ? ", " : "") + net.uncaptured[i];
+        if (net.uncaptured.size() > 8) names += ", ... (" + std::to_string(net.uncaptured.size()) + " in all)";
+        TS_LOG_WARN("model '%s': capture is partial; not captured: %s", net.modelName.c_str(), names.c_str());
+    }
+    if (net.unusedParams > 0)
+        TS_LOG_INFO("model '%s': %lld parameters belong to modules forward() never calls", net.modelName.c_str(),
+                    (long long)net.unusedParams);
+}
+
 bool layerIsRelu(const std::string& type) {
     return type == "ReLU" || type == "relu" || type == "relu_";
 }
@@ -243,6 +263,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     auto net = capture::describeNetwork(*m.model, m.data.train.sampleShape);
     if (!net) return net.error();
     m.network = std::move(net.value());
+    logCoverage(m.network);
     auto reducer = stats::makeReducer(stats::Backend::Auto);
     if (!reducer) return reducer.error();
     m.reducer = std::move(reducer.value());

@@ -12,7 +12,7 @@ PACKAGES=(
   libhdf5-dev
   xvfb xauth
   dataset-fashion-mnist
-  python3-torch python3-h5py python3-numpy
+  python3-torch python3-torchvision python3-h5py python3-numpy
 )
 
 missing=()

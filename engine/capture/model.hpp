@@ -20,6 +20,25 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 struct ForwardCapture {
     torch::Tensor output;
     NamedTensors activations;
+    // Per activation, the dimension that holds the batch: 0, or 1 for sequence-first tensors (an LSTM's
+    // [T, N, H] output, its [layers, N, H] h_n). Empty means 0 for all. batchFirst() moves it to the front.
+    std::vector<int> batchDims;
+    int batchDim(size_t i) const { return i < batchDims.size() ? batchDims[i] : 0; }
+};
+
+// `t` with its batch dimension first (a view; no copy).
+inline torch::Tensor batchFirst(const torch::Tensor& t, int batchDim) {
+    return batchDim == 0 ? t : t.transpose(0, batchDim);
+}
+
+// How much of a model capture sees: parameters of modules whose outputs are captured, over parameters of
+// modules that forward() runs. `missing` names each module whose output could not be captured and why.
+struct CaptureCoverage {
+    int64_t params = 0;   // parameters used by forward()
+    int64_t captured = 0; // of those, owned by modules whose outputs are captured
+    int64_t unused = 0;   // parameters of modules forward() never calls (not counted above)
+    std::vector<std::string> missing;
+    double fraction() const { return params > 0 ? double(captured) / double(params) : 1.0; }
 };
 
 // Contract:
@@ -53,6 +72,14 @@ class Model {
     // True when the model's intermediate activations could not be exposed (forwardCapture() then returns
     // the output as the only activation, named "output").
     virtual bool outputOnly() const { return false; }
+    // Parameters owned by captured layers; the default (built-in and test models) captures everything.
+    virtual CaptureCoverage coverage() {
+        CaptureCoverage c;
+        for (const auto& [name, p] : namedParameters())
+            c.params += p.numel();
+        c.captured = c.params;
+        return c;
+    }
 };
 
 // Loads "builtin:mlp", "builtin:cnn" (see builtin models) or a TorchScript .pt path. Errors name the file.

@@ -39,6 +39,11 @@ struct Network {
     std::vector<LayerNode> nodes;
     std::vector<DataEdge> edges;
     bool outputOnly = false; // the model's activations could not be exposed; only its output is a layer
+    // Coverage: parameters forward() uses, those owned by captured layers, parameters of modules it never
+    // calls, and the modules whose outputs could not be captured ("'name' (why)").
+    int64_t usedParams = 0, capturedParams = 0, unusedParams = 0;
+    std::vector<std::string> uncaptured;
+    double paramCoverage() const { return usedParams > 0 ? double(capturedParams) / double(usedParams) : 1.0; }
 
     int64_t totalParams() const {
         int64_t n = 0;

@@ -7,17 +7,21 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/script.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -109,6 +113,8 @@ struct Surgery {
     std::shared_ptr<Graph> graph;
     std::vector<Model::LayerInfo> layers;
     std::vector<std::string> notes; // why some values are not exposed
+    // Module paths forward() calls, with whether one of the call's outputs is captured, and why not.
+    std::map<std::string, std::pair<bool, std::string>> calls;
 };
 
 std::string lastComponent(const std::string& qualified) {
@@ -137,6 +143,12 @@ void forEachNode(Block* b, const std::function<void(Node*)>& fn) {
         for (Block* sub : n->blocks())
             forEachNode(sub, fn);
     }
+}
+
+bool isTensorOrOptional(const Value* v) {
+    if (isTensor(v)) return true;
+    auto opt = v->type()->cast<c10::OptionalType>();
+    return opt && opt->getElementType()->cast<c10::TensorType>();
 }
 
 // Replaces an in-place op (relu_, add_) of the top-level block by its functional form when that is provably
@@ -174,40 +186,133 @@ bool functionalise(Graph& graph, Node* n) {
     return true;
 }
 
-Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
-    auto& forward = torch::jit::toGraphFunction(module.get_method("forward").function());
-    Surgery out;
-    out.graph = forward.graph()->copy();
-    Graph& g = *out.graph;
-    if (g.inputs().size() != 2 || !isTensor(g.inputs()[1]))
-        return makeError(ErrorKind::Usage, "forward() takes " + std::to_string(g.inputs().size() - 1) +
-                                               " arguments; capture needs exactly one tensor input");
-    Value* self = g.inputs()[0];
-    Value* input = g.inputs()[1];
+// Names of the extra tensors of modules that return tuples, as their documentation names them; other
+// modules' extra outputs are "out1", "out2", ...
+std::string tupleElementName(const std::string& type, size_t index) {
+    static const std::map<std::string, std::vector<std::string>> known = {
+        {"LSTM", {"", "h_n", "c_n"}},           {"GRU", {"", "h_n"}}, {"RNN", {"", "h_n"}},
+        {"MultiheadAttention", {"", "attn_weights"}}};
+    auto it = known.find(type);
+    if (it != known.end() && index < it->second.size()) return it->second[index];
+    return index == 0 ? "" : "out" + std::to_string(index);
+}
 
-    std::unordered_map<std::string, bool> isLeaf; // module path -> has no submodules
-    for (const auto& m : module.named_modules())
-        isLeaf[m.name] = m.value.named_children().size() == 0;
+// The tensors of a module call's result: the value itself, or the leaves of a (nested) tuple, unpacked
+// right after it is made.
+void tensorLeaves(Graph& g, Value* v, std::vector<Value*>& out) {
+    if (isTensorOrOptional(v)) {
+        out.push_back(v);
+        return;
+    }
+    if (!v->type()->cast<c10::TupleType>()) {
+        out.push_back(nullptr); // a non-tensor leaf keeps its position in the numbering
+        return;
+    }
+    std::vector<Value*> elements;
+    if (v->node()->kind() == prim::TupleConstruct) {
+        elements.assign(v->node()->inputs().begin(), v->node()->inputs().end());
+    } else {
+        Node* unpack = g.createTupleUnpack(v);
+        unpack->insertAfter(v->node());
+        elements.assign(unpack->outputs().begin(), unpack->outputs().end());
+    }
+    for (Value* e : elements)
+        tensorLeaves(g, e, out);
+}
 
-    // Inline calls one at a time, first to last, remembering which module owns each new node and which
-    // value each module call returned.
-    std::unordered_map<const Node*, std::string> owner;
-    for (Node* n : g.nodes())
-        owner[n] = "";
-    struct Record {
-        std::string path, type;
-        Value* value;
+// Makes a value computed inside if-blocks visible in the top-level block: each enclosing prim::If gets an
+// extra Optional[Tensor] output that is the value in its block and None in the other, so the capture holds
+// the tensor whenever that branch ran. Values inside loop bodies cannot be hoisted (nullptr).
+Value* hoist(Graph& g, Value* v) {
+    while (v->node()->owningBlock() != g.block()) {
+        Block* b = v->node()->owningBlock();
+        Node* owner = b->owningNode();
+        if (!owner || owner->kind() != prim::If) return nullptr;
+        for (Block* sub : owner->blocks()) {
+            if (sub == b) {
+                sub->registerOutput(v);
+            } else {
+                torch::jit::WithInsertPoint guard(sub->return_node());
+                sub->registerOutput(g.insertConstant(c10::IValue()));
+            }
+        }
+        v = owner->addOutput()->setType(c10::OptionalType::ofTensor());
+    }
+    return v;
+}
+
+// Replaces reads of non-tensor module attributes (use_res_connect, stride, memory_efficient, ...) by their
+// values so that branches on them fold away and the layers inside reach the top-level block. `training` is
+// specialised too (ScriptModel keeps one graph per set of training flags); attributes that forward() assigns
+// (prim::SetAttr) are left alone. Branches on run-time values (torch.is_grad_enabled(), shapes) stay and
+// their layers are hoisted.
+void specialiseAttributes(Graph& g, const torch::jit::Module& module, Value* self) {
+    std::set<std::string> assigned;
+    std::vector<Node*> reads;
+    forEachNode(g.block(), [&](Node* n) {
+        if (n->kind() == prim::SetAttr) assigned.insert(n->s(c10::attr::name));
+        if (n->kind() == prim::GetAttr) reads.push_back(n);
+    });
+    auto primitive = [](const c10::IValue& v) {
+        return v.isBool() || v.isInt() || v.isDouble() || v.isString() || v.isNone() || v.isIntList() ||
+               v.isDoubleList() || v.isBoolList();
     };
-    std::vector<Record> records;
+    for (Node* n : reads) {
+        const std::string name = n->s(c10::attr::name);
+        if (assigned.count(name)) continue;
+        const auto type = n->output()->type();
+        if (type->cast<c10::ClassType>() || type->cast<c10::TensorType>()) continue;
+        auto path = modulePath(n->input(0), self);
+        if (!path) continue;
+        torch::jit::Module m = module;
+        bool found = true;
+        std::stringstream parts(*path);
+        for (std::string part; found && !path->empty() && std::getline(parts, part, '.');) {
+            found = m.hasattr(part) && m.attr(part).isModule();
+            if (found) m = m.attr(part).toModule();
+        }
+        if (!found || !m.hasattr(name)) continue;
+        const c10::IValue value = m.attr(name);
+        bool ok = primitive(value);
+        if (value.isTuple()) {
+            ok = true;
+            for (const auto& e : value.toTupleRef().elements())
+                ok = ok && primitive(e);
+        }
+        if (!ok) continue;
+        torch::jit::WithInsertPoint guard(n);
+        auto c = torch::jit::tryInsertConstant(g, value);
+        if (!c) continue;
+        (*c)->setType(type);
+        n->output()->replaceAllUsesWith(*c);
+    }
+}
+
+struct Record {
+    std::string path, type, name;
+    Value* value; // nullptr once dropped
+};
+
+// Inlines every method and function call, in nested blocks too, first to last, remembering which module owns
+// each new node and the tensors each module call returned.
+Status inlineCalls(Graph& g, Value* self, std::unordered_map<const Node*, std::string>& owner,
+                   std::vector<Record>& records, std::map<std::string, std::pair<bool, std::string>>& calls) {
+    forEachNode(g.block(), [&](Node* n) { owner[n] = ""; });
     for (int guard = 0;; ++guard) {
         if (guard > 200000) return makeError(ErrorKind::Failed, "inlining did not terminate");
         Node* call = nullptr;
-        for (Node* n : g.nodes())
-            if (n->kind() == prim::CallMethod || n->kind() == prim::CallFunction) {
-                call = n;
-                break;
+        std::function<bool(Block*)> findCall = [&](Block* b) {
+            for (Node* n : b->nodes()) {
+                if (n->kind() == prim::CallMethod || n->kind() == prim::CallFunction) {
+                    call = n;
+                    return true;
+                }
+                for (Block* sub : n->blocks())
+                    if (findCall(sub)) return true;
             }
-        if (!call) break;
+            return false;
+        };
+        if (!findCall(g.block())) break;
         std::string path = owner[call];
         torch::jit::GraphFunction* callee = nullptr;
         bool isModuleForward = false;
@@ -218,10 +323,11 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
             callee = torch::jit::tryToGraphFunction(cls->getMethod(call->s(c10::attr::name)));
             auto p = modulePath(call->input(0), self);
             if (p) path = *p;
-            // Traced modules called twice get methods forward, forward1, forward2, ...
+            // Traced modules called twice get methods forward, forward1, ...; overloads (nn.LSTM's) are
+            // forward__0, forward__1.
             const std::string method = call->s(c10::attr::name);
             isModuleForward = p.has_value() && method.rfind("forward", 0) == 0 &&
-                              method.find_first_not_of("0123456789", 7) == std::string::npos;
+                              method.find_first_not_of("_0123456789", 7) == std::string::npos;
             type = cls->name() ? lastComponent(cls->name()->qualifiedName()) : "Module";
         } else {
             auto fnType = call->input(0)->type()->cast<c10::FunctionType>();
@@ -243,23 +349,69 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
             for (Block* b : n->blocks())
                 forEachNode(b, [&](Node* inner) { owner[inner] = path; });
         }
-        if (isModuleForward && newOutputs.size() == 1 && isTensor(newOutputs[0]))
-            records.push_back({path, type, newOutputs[0]});
+        if (!isModuleForward || newOutputs.size() != 1) continue;
+        calls.emplace(path, std::make_pair(false, std::string("its output is not a tensor")));
+        std::vector<Value*> leaves;
+        tensorLeaves(g, newOutputs[0], leaves);
+        for (size_t i = 0; i < leaves.size(); ++i) {
+            if (!leaves[i]) continue;
+            const std::string suffix = tupleElementName(type, i);
+            records.push_back({path, type, suffix.empty() ? path : path + "." + suffix, leaves[i]});
+        }
     }
+    return Status::ok();
+}
 
-    // Constant-fold branches such as F.relu's `if inplace:` so that their ops reach the top-level block. The
-    // records ride along as temporary graph outputs, which the pass keeps up to date.
+Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
+    auto& forward = torch::jit::toGraphFunction(module.get_method("forward").function());
+    Surgery out;
+    out.graph = forward.graph()->copy();
+    Graph& g = *out.graph;
+    if (g.inputs().size() != 2 || !isTensor(g.inputs()[1]))
+        return makeError(ErrorKind::Usage, "forward() takes " + std::to_string(g.inputs().size() - 1) +
+                                               " arguments; capture needs exactly one tensor input");
+    Value* self = g.inputs()[0];
+    Value* input = g.inputs()[1];
+
+    std::unordered_map<std::string, bool> isLeaf; // module path -> has no submodules
+    for (const auto& m : module.named_modules())
+        isLeaf[m.name] = m.value.named_children().size() == 0;
+
+    std::unordered_map<const Node*, std::string> owner;
+    std::vector<Record> records;
+    TS_TRY(inlineCalls(g, self, owner, records, out.calls));
+
+    // Values computed inside if-blocks become outputs of their if-nodes; those inside loop bodies are lost.
+    for (auto& r : records) {
+        Value* h = hoist(g, r.value);
+        if (!h) {
+            out.calls[r.path].second = "its output is computed inside a loop";
+            r.value = nullptr;
+            continue;
+        }
+        r.value = h;
+    }
+    // The records ride along as temporary graph outputs, which the passes below keep up to date.
     const size_t firstTemp = g.outputs().size();
-    for (const auto& r : records)
-        g.registerOutput(r.value);
-    torch::jit::ConstantPropagation(out.graph);
+    std::vector<size_t> slot(records.size(), SIZE_MAX);
     for (size_t i = 0; i < records.size(); ++i)
-        records[i].value = g.outputs()[firstTemp + i];
-    while (g.outputs().size() > firstTemp)
-        g.eraseOutput(g.outputs().size() - 1);
+        if (records[i].value) {
+            slot[i] = g.outputs().size();
+            g.registerOutput(records[i].value);
+        }
+    auto refresh = [&] {
+        for (size_t i = 0; i < records.size(); ++i)
+            if (slot[i] != SIZE_MAX) records[i].value = g.outputs()[slot[i]];
+    };
+
+    // Specialise on the module's configuration, then constant-fold: branches such as `if self.stride == 1`,
+    // `if self.use_res_connect` and F.relu's `if inplace:` disappear and their layers reach the top level.
+    specialiseAttributes(g, module, self);
+    torch::jit::ConstantPropagation(out.graph);
+    refresh();
 
     // Functionalise in-place ops so that a captured tensor is not overwritten later (ReLU(inplace=True),
-    // out += identity). Records pointing at a replaced in-place output follow it.
+    // out += identity). The temporary outputs follow replaced values.
     std::vector<Node*> inplace;
     for (Node* n : g.nodes()) {
         const std::string op = n->kind().is_aten() ? n->kind().toUnqualString() : "";
@@ -269,23 +421,31 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
         Value* oldOut = n->output();
         const std::string path = owner[n];
         Node* prev = n->prev();
+        Value* mutated = n->input(0);
+        // Records of the mutated value mean its value before the op (a BatchNorm's output before the in-place
+        // ReLU after it); functionalise() would point every later use at the op's result.
+        std::vector<size_t> keep;
+        for (size_t i = firstTemp; i < g.outputs().size(); ++i)
+            if (g.outputs()[i] == mutated) keep.push_back(i);
         if (functionalise(g, n)) {
-            Node* f = prev->next();
-            owner[f] = path;
-            for (auto& r : records)
-                if (r.value == oldOut) r.value = f->output();
-        } else if (isTensor(oldOut) && (isOpOfInterest(n->input(0)->node()) ||
-                                        std::any_of(records.begin(), records.end(), [&](const Record& r) {
-                                            return r.value == n->input(0);
-                                        }))) {
+            owner[prev->next()] = path;
+            for (size_t i : keep)
+                g.return_node()->replaceInput(i, mutated);
+        } else if (isTensor(oldOut) &&
+                   (isOpOfInterest(mutated->node()) ||
+                    std::any_of(records.begin(), records.end(), [&](const Record& r) { return r.value == mutated; }))) {
             out.notes.push_back(std::string("in-place ") + oldOut->node()->kind().toQualString() + " in '" +
                                 path + "' kept: the activation before it may show values after it");
         }
     }
+    refresh();
     torch::jit::EliminateDeadCode(out.graph);
+    refresh();
+    while (g.outputs().size() > firstTemp)
+        g.eraseOutput(g.outputs().size() - 1);
 
     // Candidates: module outputs (one name per value: the module that computed it) and ops of interest in
-    // non-leaf modules, all in the top-level block (values inside if/loop bodies cannot be returned).
+    // non-leaf modules, all in the top-level block.
     std::unordered_map<const Node*, size_t> position;
     size_t pos = 0;
     for (Node* n : g.nodes())
@@ -295,7 +455,12 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
         return v->node()->owningBlock() == g.block() && position.count(v->node());
     };
     for (const auto& r : records) {
-        if (!inTopBlock(r.value)) continue;
+        if (!r.value) continue;
+        if (!isTensorOrOptional(r.value) || !inTopBlock(r.value)) {
+            if (r.value->node()->kind() == prim::Constant)
+                out.calls[r.path].second = "never runs for this configuration";
+            continue;
+        }
         const std::string& producer = owner[r.value->node()];
         // Prefer the record whose module produced the value, then the deepest enclosing one.
         auto score = [&](const std::string& path) -> long {
@@ -305,8 +470,14 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
         };
         auto it = byValue.find(r.value);
         if (it != byValue.end() && score(it->second.module) >= score(r.path)) continue;
-        byValue[r.value] = Candidate{r.value, r.path, r.type, r.path, position[r.value->node()]};
+        byValue[r.value] = Candidate{r.value, r.name, r.type, r.path, position[r.value->node()]};
     }
+    for (const auto& r : records)
+        if (r.value && byValue.count(r.value)) out.calls[r.path].first = true;
+    for (auto& [path, call] : out.calls)
+        if (!call.first && call.second == "its output is not a tensor")
+            for (const auto& r : records)
+                if (r.path == path && r.value && !inTopBlock(r.value)) call.second = "its output is inside a branch";
     std::map<std::string, int> opCount;
     for (Node* n : g.nodes()) {
         if (!isOpOfInterest(n) || byValue.count(n->output())) continue;
@@ -391,7 +562,8 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     g.eraseOutput(0);
     g.registerOutput(tuple->output());
     g.lint();
-    if (ts::log::level() <= ts::log::Level::Debug) TS_LOG_DEBUG("capture graph:\n%s", g.toString().c_str());
+    // TS_DUMP_CAPTURE_GRAPH=1 prints the whole capture graph (too long for a log line) to stderr.
+    if (std::getenv("TS_DUMP_CAPTURE_GRAPH")) std::fprintf(stderr, "capture graph:\n%s\n", g.toString().c_str());
     return out;
 }
 
@@ -411,14 +583,20 @@ class ScriptModel final : public Model {
     ScriptModel(torch::jit::Module module, std::string name)
         : m_module(std::move(module)), m_name(std::move(name)) {}
 
+    // The capture graph is specialised on the modules' `training` flags (branches on them fold away), so one
+    // is built per set of flags the model is run with and kept: usually two, train and eval.
     void setCapture(Surgery s) {
-        m_layers = std::move(s.layers);
-        m_capture = std::make_unique<torch::jit::GraphFunction>(
+        Built& b = m_cache[trainingKey()];
+        b.layers = std::move(s.layers);
+        b.calls = std::move(s.calls);
+        b.fn = std::make_unique<torch::jit::GraphFunction>(
             "forward_capture", std::move(s.graph), nullptr, torch::jit::ExecutorExecutionMode::PROFILING);
+        select();
     }
     void dropCapture() {
-        m_capture.reset();
-        m_layers.clear();
+        m_cache.clear();
+        m_disabled = true;
+        select();
     }
 
     std::string name() const override { return m_name; }
@@ -439,14 +617,55 @@ class ScriptModel final : public Model {
         auto tuple = stack.back().toTuple();
         const auto& e = tuple->elements();
         out.output = outputTensor(e[0], m_name);
-        out.activations.reserve(m_layers.size());
+        out.activations.reserve(m_layers->size());
         const int64_t batch = input.dim() > 0 ? input.size(0) : 1;
-        for (size_t i = 0; i < m_layers.size() && i + 1 < e.size(); ++i) {
-            if (!e[i + 1].isTensor()) continue;
+        for (size_t i = 0; i < m_layers->size() && i + 1 < e.size(); ++i) {
+            if (!e[i + 1].isTensor()) continue; // a branch that did not run this time
             const torch::Tensor& t = e[i + 1].toTensor();
-            if (t.dim() >= 1 && t.size(0) == batch) out.activations.emplace_back(m_layers[i].name, t);
+            // Batch first, or second for sequence-first tensors ([T, N, H], an RNN's [layers, N, H]).
+            int dim = t.dim() >= 1 && t.size(0) == batch ? 0 : t.dim() >= 2 && t.size(1) == batch ? 1 : -1;
+            if (dim < 0) continue;
+            out.activations.emplace_back((*m_layers)[i].name, t);
+            out.batchDims.push_back(dim);
         }
         return out;
+    }
+
+    CaptureCoverage coverage() override {
+        CaptureCoverage c;
+        if (!m_capture) {
+            for (const auto& p : m_module.named_parameters(true))
+                c.params += p.value.numel();
+            c.missing.push_back("every layer: the capture graph could not be built");
+            return c;
+        }
+        std::set<std::string> missing;
+        for (const auto& p : m_module.named_parameters(true)) {
+            // The nearest module on the parameter's path that forward() calls decides who owns it.
+            std::string path = p.name;
+            bool found = false, captured = false, rootOwn = p.name.find('.') == std::string::npos;
+            while (!rootOwn) {
+                const size_t dot = path.rfind('.');
+                if (dot == std::string::npos) break; // no module on the path is called
+                path = path.substr(0, dot);
+                auto it = m_calls->find(path);
+                if (it == m_calls->end()) continue;
+                found = true;
+                captured = it->second.first;
+                if (!captured) missing.insert("'" + path + "' (" + it->second.second + ")");
+                break;
+            }
+            const int64_t n = p.value.numel();
+            if (!found && !rootOwn) {
+                c.unused += n;
+                continue;
+            }
+            c.params += n;
+            // Parameters forward() reads itself (a class token) belong to the model, whose output is captured.
+            if (captured || rootOwn) c.captured += n;
+        }
+        c.missing.assign(missing.begin(), missing.end());
+        return c;
     }
 
     NamedTensors namedParameters() override {
@@ -463,20 +682,63 @@ class ScriptModel final : public Model {
         return out;
     }
 
-    void setTraining(bool on) override { m_module.train(on); }
+    void setTraining(bool on) override {
+        m_module.train(on);
+        if (m_disabled) return;
+        auto key = trainingKey();
+        if (!m_cache.count(key)) {
+            Expected<Surgery> surgery = makeError(ErrorKind::Failed, "");
+            try {
+                surgery = buildCaptureGraph(m_module);
+            } catch (const std::exception& e) {
+                std::string what = e.what();
+                surgery = makeError(ErrorKind::Failed, what.substr(0, what.find('\n')));
+            }
+            if (!surgery) {
+                TS_LOG_WARN("model '%s': no capture graph in %s mode (%s); capturing the output only",
+                            m_name.c_str(), on ? "training" : "evaluation", surgery.error().message.c_str());
+                dropCapture();
+                return;
+            }
+            setCapture(std::move(surgery.value()));
+        }
+        select();
+    }
     bool isTraining() const override { return m_module.is_training(); }
     bool outputOnly() const override { return !m_capture; }
 
     std::vector<LayerInfo> layerInfo() override {
         if (!m_capture) return {LayerInfo{"output", "output", "", {-1}}};
-        return m_layers;
+        return *m_layers;
     }
 
   private:
+    struct Built {
+        std::unique_ptr<torch::jit::GraphFunction> fn;
+        std::vector<LayerInfo> layers;
+        std::map<std::string, std::pair<bool, std::string>> calls;
+    };
+    std::vector<bool> trainingKey() const {
+        std::vector<bool> key;
+        for (const auto& m : m_module.modules())
+            key.push_back(m.is_training());
+        return key;
+    }
+    // Points m_capture/m_layers/m_calls at the graph for the current flags (none when not built).
+    void select() {
+        auto it = m_disabled ? m_cache.end() : m_cache.find(trainingKey());
+        m_capture = it == m_cache.end() ? nullptr : it->second.fn.get();
+        m_layers = it == m_cache.end() ? nullptr : &it->second.layers;
+        m_calls = it == m_cache.end() ? nullptr : &it->second.calls;
+    }
+
     torch::jit::Module m_module;
     std::string m_name;
-    std::unique_ptr<torch::jit::GraphFunction> m_capture;
-    std::vector<LayerInfo> m_layers;
+    std::map<std::vector<bool>, Built> m_cache;
+    bool m_disabled = false;
+    torch::jit::GraphFunction* m_capture = nullptr;
+    const std::vector<LayerInfo>* m_layers = nullptr;
+    const std::map<std::string, std::pair<bool, std::string>>* m_calls = nullptr;
 };
 
 // Runs forward() and the capture graph on a seeded random batch of two and compares the outputs.

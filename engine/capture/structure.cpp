@@ -36,7 +36,8 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
     shape.insert(shape.end(), inputShape.begin(), inputShape.end());
     ForwardCapture fc;
     {
-        torch::NoGradGuard noGrad;
+        // Gradients stay enabled: modules with a no-grad fast path (nn.TransformerEncoderLayer,
+        // nn.MultiheadAttention in eval mode) would otherwise skip the layers training shows.
         const bool wasTraining = model.isTraining();
         model.setTraining(false);
         auto gen = at::detail::createCPUGenerator(7);
@@ -55,6 +56,11 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
     Network net;
     net.modelName = model.name();
     net.outputOnly = model.outputOnly();
+    const CaptureCoverage cov = model.coverage();
+    net.usedParams = cov.params;
+    net.capturedParams = cov.captured;
+    net.unusedParams = cov.unused;
+    net.uncaptured = cov.missing;
     LayerNode in;
     in.name = "input";
     in.type = "Input";
@@ -94,7 +100,7 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
         LayerNode node;
         node.name = name;
         node.activation = static_cast<int32_t>(a);
-        node.outputShape = perSample(t);
+        node.outputShape = perSample(batchFirst(t, fc.batchDim(a)));
         node.neurons = product(node.outputShape);
         node.grid = foldToGrid(node.outputShape);
         const uint32_t self = static_cast<uint32_t>(a + 1);
