@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "app/cli.hpp"
@@ -145,29 +146,53 @@ int64_t neuronsWithInput(const capture::Network& net) {
 Status writeSummary(const std::string& path, LiveSession& s, double seconds, long frames) {
     auto curves = s.curves();
     auto view = s.trainingView();
-    std::ofstream out(path);
-    if (!out) return makeError(ErrorKind::Usage, "cannot write " + path);
     // JSON has no NaN: missing or non-finite values are written as null.
-    auto last = [](const std::vector<float>& v) -> std::string {
-        if (v.empty() || !std::isfinite(v.back())) return "null";
-        return std::to_string(v.back());
+    auto last = [](const std::vector<float>& v) -> nlohmann::json {
+        if (v.empty() || !std::isfinite(v.back())) return nullptr;
+        return double(v.back());
     };
     const auto& net = s.network();
-    out << "{\n  \"model\": \"" << net.modelName << "\",\n  \"data\": \"" << s.dataName() << "\",\n"
-        << "  \"neurons\": " << neuronsWithInput(net) << ",\n  \"parameters\": " << net.totalParams() << ",\n"
-        << "  \"steps\": " << view.step << ",\n  \"snapshots\": " << s.timeline().size() << ",\n"
-        << "  \"final_train_loss\": " << last(curves.trainLoss) << ",\n"
-        << "  \"final_train_accuracy\": " << last(curves.trainAcc) << ",\n"
-        << "  \"final_val_loss\": " << last(curves.valLoss) << ",\n"
-        << "  \"final_val_accuracy\": " << last(curves.valAcc) << ",\n"
-        << "  \"frames\": " << frames << ",\n  \"seconds\": " << seconds << ",\n"
-        << "  \"status\": \"" << view.status << "\",\n  \"alerts\": [";
-    auto alerts = s.alerts();
-    for (size_t i = 0; i < alerts.size(); ++i)
-        out << (i ? ", " : "") << "\"" << alerts[i].message << " (" << alerts[i].layer << ", step "
-            << alerts[i].step << ")\"";
-    out << "]\n}\n";
-    if (!out) return makeError(ErrorKind::Failed, "writing " + path + " failed (disk full?)");
+    nlohmann::json j;
+    j["model"] = net.modelName;
+    j["data"] = s.dataName();
+    j["layers"] = net.nodes.empty() ? 0 : net.nodes.size() - 1;
+    j["neurons"] = neuronsWithInput(net);
+    j["parameters"] = net.totalParams();
+    j["capture"] = {{"parameters_used", net.usedParams},
+                    {"parameters_captured", net.capturedParams},
+                    {"parameter_coverage", net.paramCoverage()},
+                    {"parameters_of_uncalled_modules", net.unusedParams},
+                    {"not_captured", net.uncaptured}};
+    j["steps"] = view.step;
+    j["snapshots"] = s.timeline().size();
+    j["final_train_loss"] = last(curves.trainLoss);
+    j["final_train_accuracy"] = last(curves.trainAcc);
+    j["final_val_loss"] = last(curves.valLoss);
+    j["final_val_accuracy"] = last(curves.valAcc);
+    j["frames"] = frames;
+    j["seconds"] = seconds;
+    j["status"] = view.status;
+    nlohmann::json alerts = nlohmann::json::array();
+    for (const auto& a : s.alerts())
+        alerts.push_back(a.message + " (" + a.layer + ", step " + std::to_string(a.step) + ")");
+    j["alerts"] = alerts;
+    // Written under a temporary name and renamed: a failed write never leaves a file that looks complete.
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp);
+        if (!out) return makeError(ErrorKind::Usage, "cannot write " + path);
+        out << j.dump(2) << "\n";
+        out.flush();
+        if (!out) {
+            out.close();
+            std::remove(tmp.c_str());
+            return makeError(ErrorKind::Usage, "writing " + path + " failed (disk full?)");
+        }
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        return makeError(ErrorKind::Usage, "cannot write " + path + " (rename failed)");
+    }
     return Status::ok();
 }
 
@@ -213,7 +238,7 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         (*renderer)->record(*frame, cam);
         endRendering(*frame);
         ui::FrameStats stats{lastFrameMs, screen.scene().position.size(), (*renderer)->lastStats().instances,
-                             (*ctx)->deviceInfo().name, (*ctx)->allocator().bytesInUse()};
+                             (*ctx)->deviceInfo().name, (*ctx)->allocator().bytesInUse(), true};
         if (f == 0) { // let auto-sized panels measure themselves
             (*overlay)->newFrame(frame->extent, 1.0f / 30.0f);
             screen.buildUi(cam, aspect, stats);
@@ -235,6 +260,12 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     if (!d.singlePng.empty()) {
         if ((*ctx)->validationMessageCount() > 0)
             return reportError(makeError(ErrorKind::Failed, "Vulkan validation messages (see above)"));
+        // The picture's summary (layers, capture coverage, neurons) beside it: view.png -> view.json.
+        const std::string json = std::filesystem::path(d.singlePng).replace_extension(".json").string();
+        session.waitUntilFinished();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (auto s = writeSummary(json, session, seconds, 1); !s) return reportError(s.error());
+        TS_LOG_INFO("wrote %s", json.c_str());
         return 0;
     }
     session.waitUntilFinished();

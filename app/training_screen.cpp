@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <imgui.h>
 
 #include "app/model_scene.hpp"
 #include "engine/core/log.hpp"
@@ -37,6 +38,38 @@ ui::Histogram histogramOf(const SnapshotSummary* s, const std::string& layer, in
     return {};
 }
 
+// Names for the scene: top-level stages ("layer1", "features"), their children ("layer1.0", "features.3"),
+// then every layer, each anchored above its box.
+std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene::NetworkDesc& desc) {
+    std::vector<ui::SceneLabel> out;
+    auto add = [&](const std::string& text, const Aabb& box, int priority) {
+        if (box.empty()) return;
+        ui::SceneLabel l;
+        l.text = text;
+        const glm::vec3 c = box.center();
+        l.anchor[0] = c.x;
+        l.anchor[1] = box.hi.y;
+        l.anchor[2] = c.z;
+        l.worldSize = std::max(box.extent().y, 0.25f * std::max(box.extent().x, box.extent().z));
+        l.priority = priority;
+        out.push_back(std::move(l));
+    };
+    const auto& groups = scene.layout.groups;
+    for (const auto& g : groups) {
+        if (g.parent < 0) add(g.name, g.box, 0);
+        else if (groups[size_t(g.parent)].parent < 0) add(g.name, g.box, 1);
+    }
+    for (size_t l = 0; l < desc.layers.size() && l < scene.layout.layers.size(); ++l) {
+        const auto& p = scene.layout.layers[l];
+        if (p.collapsedGroup >= 0) continue;
+        Aabb box;
+        box.extend(p.center - p.halfExtent);
+        box.extend(p.center + p.halfExtent);
+        add(desc.layers[l].name, box, 2);
+    }
+    return out;
+}
+
 } // namespace
 
 Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& session) {
@@ -53,6 +86,7 @@ Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& se
     for (const auto& n : net.nodes)
         t->m_rows.push_back({n.name, n.type, capture::shapeString(n.outputShape), n.paramCount, n.neurons,
                              int(std::count(n.name.begin(), n.name.end(), '.'))});
+    t->m_labels = sceneLabelsOf(t->m_scene, t->m_desc);
     t->settings.colormap = int(defaultColormap(NeuronStatistic::MeanActivation));
     t->settings.edgeThreshold = 0.15f;
     return t;
@@ -272,6 +306,11 @@ void TrainingScreen::tick(render::Camera& camera, float dt) {
 }
 
 void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::FrameStats& stats) {
+    {
+        const glm::mat4 vp = camera.projection(aspect) * camera.view();
+        const ImVec2 size = ImGui::GetIO().DisplaySize;
+        ui::sceneLabels(m_labels, &vp[0][0], size.x, size.y);
+    }
     auto view = ui::viewPanel(settings, stats, neuronStatisticNames());
     if (view.changed) {
         if (view.settings.vsync != settings.vsync) vsyncRequest = view.settings.vsync;
@@ -280,7 +319,8 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
     fitRequested |= view.fitRequested;
     screenshotRequested |= view.screenshotRequested;
 
-    auto layers = ui::layerPanel(m_rows, m_selectedLayer);
+    auto layers = ui::layerPanel(m_rows, m_selectedLayer, m_layerFilter);
+    if (layers.filter) m_layerFilter = *layers.filter;
     if (layers.selected) {
         m_selectedLayer = *layers.selected;
         if (layers.flyTo) flyToLayer(camera, m_selectedLayer, aspect);

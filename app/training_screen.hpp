@@ -54,6 +54,8 @@ class TrainingScreen {
     scene::Scene m_scene;
     Aabb m_bounds;
     std::vector<ui::LayerRow> m_rows;
+    std::vector<ui::SceneLabel> m_labels; // stage and layer names drawn in the scene
+    std::string m_layerFilter;            // the Model panel's search text
     int m_selectedLayer = -1;
     std::optional<size_t> m_pinnedIndex; // timeline index shown; unset: follow the newest snapshot
     std::optional<size_t> m_compareIndex;

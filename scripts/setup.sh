@@ -13,6 +13,7 @@ PACKAGES=(
   xvfb xauth
   dataset-fashion-mnist
   python3-torch python3-torchvision python3-h5py python3-numpy
+  nlohmann-json3-dev
 )
 
 missing=()

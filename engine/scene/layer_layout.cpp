@@ -113,6 +113,94 @@ void removeOverlap(const Graph& g, const std::vector<std::uint32_t>& nodes, cons
 
 } // namespace
 
+// Maps unfolded positions (flow along +z) to rows side by side along +x: row i holds z in [cut[i], cut[i+1]),
+// odd rows run back (-z), so the end of one row meets the start of the next.
+struct FoldMap {
+    std::vector<double> cuts; // row starts in unfolded z, plus the end
+    double pitch = 0.0;       // x distance between rows
+    double length = 0.0;      // longest row
+    std::uint32_t rows() const { return cuts.size() > 1 ? std::uint32_t(cuts.size() - 1) : 1u; }
+    std::uint32_t rowOf(double z) const {
+        std::uint32_t r = 0;
+        while (r + 1 < rows() && z >= cuts[r + 1]) ++r;
+        return r;
+    }
+    glm::vec3 place(glm::vec3 p, std::uint32_t r) const {
+        if (rows() <= 1) return p;
+        const double local = double(p.z) - cuts[r];
+        const double z = (r % 2 == 0) ? local : (cuts[r + 1] - cuts[r]) - local;
+        return glm::vec3(float(double(p.x) + pitch * r), p.y, float(z));
+    }
+    glm::vec3 apply(glm::vec3 p) const { return place(p, rowOf(p.z)); }
+    // Points where the segment a -> b leaves one row and enters the next (two per crossed cut).
+    std::vector<glm::vec3> turns(glm::vec3 a, glm::vec3 b) const {
+        std::vector<glm::vec3> out;
+        const std::uint32_t ra = rowOf(a.z), rb = rowOf(b.z);
+        for (std::uint32_t r = ra; r < rb; ++r) {
+            const double t = (cuts[r + 1] - a.z) / std::max(1e-9, double(b.z - a.z));
+            glm::vec3 c = a + float(t) * (b - a);
+            c.z = float(cuts[r + 1]);
+            out.push_back(place(c - glm::vec3(0, 0, 1e-3f), r));
+            out.push_back(place(c, r + 1));
+        }
+        return out;
+    }
+};
+
+// Chooses the rows: about sqrt(length / (width * aspect)) of them, each cut in the gap between two ranks
+// nearest the ideal position, preferring gaps where the stage (first name component) changes.
+template <class G>
+FoldMap planFold(const NetworkDesc& desc, const G& g, const std::vector<std::uint32_t>& nodeOf,
+                 const std::vector<double>& zc, const std::vector<double>& depth, const std::vector<double>& width,
+                 const std::vector<double>& x, const LayerLayoutOptions& opt) {
+    FoldMap fold;
+    const std::uint32_t R = std::uint32_t(zc.size());
+    if (!opt.fold || R < std::max<std::uint32_t>(opt.foldMinRanks, 2)) return fold;
+    double lo = 1e300, hi = -1e300;
+    for (std::uint32_t r = 0; r < R; ++r)
+        for (auto v : g.ranks[r]) {
+            lo = std::min(lo, x[v] - g.half[v].x);
+            hi = std::max(hi, x[v] + g.half[v].x);
+        }
+    const double W = std::max(1.0, hi - lo) + opt.nodeGap * 2.0;
+    const double z0 = zc[0] - 0.5 * depth[0], z1 = zc[R - 1] + 0.5 * depth[R - 1];
+    const double Z = z1 - z0;
+    const auto rows = std::uint32_t(std::clamp(std::lround(std::sqrt(Z / (W * std::max(0.1f, opt.foldAspect)))), 1L, 24L));
+    if (rows <= 1) return fold;
+    // Stage of each rank: the first name component of its first real layer.
+    std::vector<std::string> stage(R);
+    for (std::uint32_t l = 0; l < desc.layers.size(); ++l) {
+        const auto r = g.rank[nodeOf[l]];
+        if (stage[r].empty()) stage[r] = desc.layers[l].name.substr(0, desc.layers[l].name.find('.'));
+    }
+    // Candidate cuts: the middle of each gap between ranks.
+    std::vector<double> gapMid(R - 1);
+    for (std::uint32_t r = 0; r + 1 < R; ++r) gapMid[r] = 0.5 * (zc[r] + 0.5 * depth[r] + zc[r + 1] - 0.5 * depth[r + 1]);
+    fold.cuts.push_back(z0);
+    const double rowLen = Z / rows;
+    std::uint32_t lastGap = 0;
+    for (std::uint32_t k = 1; k < rows; ++k) {
+        const double ideal = z0 + k * rowLen;
+        double best = 1e300;
+        std::uint32_t bestGap = UINT32_MAX;
+        for (std::uint32_t r = std::max(lastGap, 1u); r + 1 < R; ++r) {
+            double score = std::fabs(gapMid[r] - ideal) / rowLen;
+            if (score > 0.35) continue;
+            if (stage[r] != stage[r + 1]) score -= 0.2;
+            if (score < best) best = score, bestGap = r;
+        }
+        if (bestGap == UINT32_MAX) continue;
+        fold.cuts.push_back(gapMid[bestGap]);
+        lastGap = bestGap + 1;
+    }
+    fold.cuts.push_back(z1 + 1.0);
+    if (fold.cuts.size() < 3) return FoldMap{};
+    for (size_t i = 0; i + 1 < fold.cuts.size(); ++i) fold.length = std::max(fold.length, fold.cuts[i + 1] - fold.cuts[i]);
+    fold.pitch = W + opt.rankGapMin;
+    (void)width;
+    return fold;
+}
+
 Expected<LayerLayout> layoutLayers(const NetworkDesc& desc, const std::vector<glm::vec3>& localHalfExtent,
                                    const LayerLayoutOptions& opt) {
     const auto L = static_cast<std::uint32_t>(desc.layers.size());
@@ -261,12 +349,16 @@ Expected<LayerLayout> layoutLayers(const NetworkDesc& desc, const std::vector<gl
         zc[r] = zc[r - 1] + 0.5 * depth[r - 1] + gap + 0.5 * depth[r];
     }
 
+    // --- Folding of long chains (see LayerLayoutOptions::fold).
+    const FoldMap fold = planFold(desc, g, nodeOf, zc, depth, width, x, opt);
+
     // --- Outputs.
     out.rankCount = R;
+    out.rows = fold.rows();
     for (std::uint32_t l = 0; l < L; ++l) {
         const auto v = nodeOf[l];
         auto& p = out.layers[l];
-        p.center = glm::vec3(float(x[v]), 0.0f, float(zc[g.rank[v]]));
+        p.center = fold.apply(glm::vec3(float(x[v]), 0.0f, float(zc[g.rank[v]])));
         p.rank = g.rank[v];
         p.orderInRank = g.pos[v];
         if (p.collapsedGroup < 0) {
@@ -280,6 +372,14 @@ Expected<LayerLayout> layoutLayers(const NetworkDesc& desc, const std::vector<gl
         out.bounds.extend(p.center + p.halfExtent);
     }
     auto nodePoint = [&](std::uint32_t v, double z) { return glm::vec3(float(x[v]), 0.0f, float(z)); };
+    // Route points in unfolded space, folded; a segment that crosses a cut turns at the row ends.
+    auto emit = [&](const std::vector<glm::vec3>& pts) {
+        for (size_t i = 0; i < pts.size(); ++i) {
+            if (i > 0)
+                for (const glm::vec3& t : fold.turns(pts[i - 1], pts[i])) out.routePoints.push_back(t);
+            out.routePoints.push_back(fold.apply(pts[i]));
+        }
+    };
     for (const auto& e : desc.edges) {
         EdgeRoute route;
         route.from = e.from;
@@ -300,8 +400,8 @@ Expected<LayerLayout> layoutLayers(const NetworkDesc& desc, const std::vector<gl
             }
             push(nodePoint(v, zc[rv] - 0.5 * depth[rv]));
             push(nodePoint(v, zc[rv] - g.half[v].z));
-            out.routePoints.insert(out.routePoints.end(), pts.begin(), pts.end());
-            route.pointCount = static_cast<std::uint32_t>(pts.size());
+            emit(pts);
+            route.pointCount = static_cast<std::uint32_t>(out.routePoints.size()) - route.firstPoint;
             route.skip = rv - ru > 1;
         }
         out.routes.push_back(route);

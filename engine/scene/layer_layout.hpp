@@ -20,6 +20,12 @@ struct LayerLayoutOptions {
     std::uint32_t sweeps = 12;   // barycentre sweeps (down + up) of crossing minimisation
     std::uint32_t placementIterations = 8;
     std::vector<std::string> collapsed; // names of groups (groupsFromNames) drawn as one box
+    // Deep chains fold into rows side by side (a serpentine: odd rows run back), cut between ranks, at stage
+    // boundaries (a change of the first name component) where one is near, so that the picture is about as
+    // deep as it is wide instead of a thin thread. Chains shorter than foldMinRanks ranks never fold.
+    bool fold = true;
+    std::uint32_t foldMinRanks = 24;
+    float foldAspect = 1.0f; // rows' length over the rows' total width (footprint), approximately
     float collapsedSide = 0.0f;  // side of a collapsed group's cube; 0: from its neuron count
 };
 
@@ -54,6 +60,7 @@ struct LayerLayout {
     std::vector<glm::vec3> routePoints;
     std::vector<GroupBox> groups; // groupsFromNames order
     std::uint32_t rankCount = 0;
+    std::uint32_t rows = 1;             // rows of the fold (1: not folded)
     std::uint32_t crossings = 0;        // edge crossings between adjacent ranks after minimisation
     std::uint32_t initialCrossings = 0; // before (input order)
     Aabb bounds;

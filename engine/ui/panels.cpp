@@ -69,8 +69,10 @@ ViewEdits viewPanel(const ViewSettings& in, const FrameStats& stats,
     placeWindow(ImVec2(display.x - 10, 10), ImVec2(310, 0), ImVec2(1, 0));
     ImGui::Begin("View");
     ImGui::PushItemWidth(-110);
-    ImGui::Text("%.1f ms/frame (%.0f fps)", stats.frameMs,
-                stats.frameMs > 0 ? 1000.0f / stats.frameMs : 0.0f);
+    if (stats.frameMs > 0.0f && stats.offscreen)
+        ImGui::Text("offscreen picture: %.1f ms", stats.frameMs);
+    else if (stats.frameMs > 0.0f)
+        ImGui::Text("%.1f ms/frame (%.0f fps)", stats.frameMs, 1000.0f / stats.frameMs);
     ImGui::Text("%llu neurons, %llu drawn", (unsigned long long)stats.neuronsTotal,
                 (unsigned long long)stats.instancesDrawn);
     if (!stats.device.empty()) {
@@ -175,38 +177,75 @@ TrainingEdits trainingPanel(const TrainingView& v) {
 }
 
 // --- Layers ---
-LayerEdits layerPanel(std::span<const LayerRow> layers, int selected) {
+LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std::string& filter) {
     LayerEdits e;
-    placeWindow(ImVec2(10, 10), ImVec2(310, 200));
+    placeWindow(ImVec2(10, 10), ImVec2(360, 230));
     ImGui::Begin("Model");
+    char buf[128];
+    std::snprintf(buf, sizeof(buf), "%s", filter.c_str());
+    ImGui::SetNextItemWidth(-1);
+    if (ImGui::InputTextWithHint("##search", "search layers", buf, sizeof(buf))) e.filter = std::string(buf);
+    record("search");
+    auto row = [&](int i, const std::string& shown, float indent) {
+        const LayerRow& l = layers[size_t(i)];
+        ImGui::TableNextRow();
+        ImGui::TableNextColumn();
+        if (indent > 0) ImGui::Indent(indent);
+        ImGui::PushID(i);
+        if (ImGui::Selectable(shown.c_str(), i == selected,
+                              ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowDoubleClick)) {
+            e.selected = i;
+            if (ImGui::IsMouseDoubleClicked(0)) e.flyTo = true;
+        }
+        ImGui::PopID();
+        record(l.name.c_str());
+        if (ImGui::IsItemHovered())
+            ImGui::SetTooltip("%s (%s)\n%s, %lld parameters, %lld neurons\ndouble-click: fly there", l.name.c_str(),
+                              l.type.c_str(), l.shape.c_str(), (long long)l.parameters, (long long)l.neurons);
+        if (indent > 0) ImGui::Unindent(indent);
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(l.shape.c_str());
+        ImGui::TableNextColumn();
+        ImGui::Text("%lld", (long long)l.parameters);
+        ImGui::TableNextColumn();
+        ImGui::Text("%lld", (long long)l.neurons);
+    };
     if (ImGui::BeginTable("layers", 4,
                           ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_Resizable)) {
         ImGui::TableSetupColumn("layer", ImGuiTableColumnFlags_WidthStretch);
-        ImGui::TableSetupColumn("output", ImGuiTableColumnFlags_WidthFixed, 70.0f);
-        ImGui::TableSetupColumn("params", ImGuiTableColumnFlags_WidthFixed, 52.0f);
-        ImGui::TableSetupColumn("neurons", ImGuiTableColumnFlags_WidthFixed, 52.0f);
+        ImGui::TableSetupColumn("output", ImGuiTableColumnFlags_WidthFixed, 78.0f);
+        ImGui::TableSetupColumn("params", ImGuiTableColumnFlags_WidthFixed, 58.0f);
+        ImGui::TableSetupColumn("neurons", ImGuiTableColumnFlags_WidthFixed, 58.0f);
         ImGui::TableHeadersRow();
-        for (int i = 0; i < int(layers.size()); ++i) {
-            const LayerRow& l = layers[size_t(i)];
-            ImGui::TableNextRow();
-            ImGui::TableNextColumn();
-            if (l.depth > 0) ImGui::Indent(float(l.depth) * 10.0f);
-            std::string label = l.name;
-            if (ImGui::Selectable(label.c_str(), i == selected,
-                                  ImGuiSelectableFlags_SpanAllColumns |
-                                      ImGuiSelectableFlags_AllowDoubleClick)) {
-                e.selected = i;
-                if (ImGui::IsMouseDoubleClicked(0)) e.flyTo = true;
+        if (!filter.empty()) {
+            for (int i = 0; i < int(layers.size()); ++i)
+                if (layers[size_t(i)].name.find(filter) != std::string::npos) row(i, layers[size_t(i)].name, 0.0f);
+        } else {
+            // Stages: runs of consecutive layers sharing the first name component; one-layer stages are rows.
+            const bool deep = layers.size() > 40;
+            for (int i = 0; i < int(layers.size());) {
+                const std::string& name = layers[size_t(i)].name;
+                const std::string stage = name.substr(0, name.find('.'));
+                int j = i + 1;
+                while (j < int(layers.size()) && layers[size_t(j)].name.rfind(stage + ".", 0) == 0) ++j;
+                if (j - i == 1 || stage == name) {
+                    row(i, name, 0.0f);
+                    ++i;
+                    continue;
+                }
+                ImGui::TableNextRow();
+                ImGui::TableNextColumn();
+                ImGui::SetNextItemOpen(!deep, ImGuiCond_Once);
+                const bool open = ImGui::TreeNodeEx(stage.c_str(), ImGuiTreeNodeFlags_SpanFullWidth, "%s (%d layers)",
+                                                    stage.c_str(), j - i);
+                record(("stage:" + stage).c_str());
+                if (open) {
+                    for (int k = i; k < j; ++k)
+                        row(k, layers[size_t(k)].name.substr(stage.size() + 1), 4.0f);
+                    ImGui::TreePop();
+                }
+                i = j;
             }
-            record(l.name.c_str());
-            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s (%s)", l.name.c_str(), l.type.c_str());
-            if (l.depth > 0) ImGui::Unindent(float(l.depth) * 10.0f);
-            ImGui::TableNextColumn();
-            ImGui::TextUnformatted(l.shape.c_str());
-            ImGui::TableNextColumn();
-            ImGui::Text("%lld", (long long)l.parameters);
-            ImGui::TableNextColumn();
-            ImGui::Text("%lld", (long long)l.neurons);
         }
         ImGui::EndTable();
     }
@@ -325,6 +364,50 @@ LandscapeEdits landscapePanel(const LandscapeView& v) {
     ImGui::PopItemWidth();
     ImGui::End();
     return e;
+}
+
+int sceneLabels(std::span<const SceneLabel> labels, const float* m, float width, float height, float minPixels) {
+    struct Placed {
+        float x0, y0, x1, y1;
+    };
+    std::vector<Placed> placed;
+    std::vector<size_t> order(labels.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        if (labels[a].priority != labels[b].priority) return labels[a].priority < labels[b].priority;
+        return labels[a].worldSize > labels[b].worldSize;
+    });
+    ImDrawList* draw = ImGui::GetBackgroundDrawList();
+    int drawn = 0;
+    for (size_t i : order) {
+        const SceneLabel& l = labels[i];
+        const float* p = l.anchor;
+        const float cx = m[0] * p[0] + m[4] * p[1] + m[8] * p[2] + m[12];
+        const float cy = m[1] * p[0] + m[5] * p[1] + m[9] * p[2] + m[13];
+        const float cw = m[3] * p[0] + m[7] * p[1] + m[11] * p[2] + m[15];
+        if (cw <= 1e-6f) continue;
+        const float sx = (cx / cw * 0.5f + 0.5f) * width, sy = (cy / cw * 0.5f + 0.5f) * height;
+        // Projected height of the named box: world size over distance, scaled like the projection's y.
+        const float pixels = l.worldSize * std::fabs(m[5]) / cw * 0.5f * height;
+        if (pixels < minPixels && l.priority > 0) continue;
+        const float scale = l.priority == 0 ? 1.15f : 1.0f;
+        const ImVec2 size = ImGui::CalcTextSize(l.text.c_str());
+        const float w = size.x * scale, h = size.y * scale;
+        Placed r{sx - 0.5f * w - 3, sy - h - 4, sx + 0.5f * w + 3, sy};
+        if (r.x1 < 0 || r.y1 < 0 || r.x0 > width || r.y0 > height) continue;
+        bool overlaps = false;
+        for (const Placed& q : placed)
+            overlaps = overlaps || !(r.x1 < q.x0 || q.x1 < r.x0 || r.y1 < q.y0 || q.y1 < r.y0);
+        if (overlaps) continue;
+        placed.push_back(r);
+        const ImU32 bg = l.priority == 0 ? IM_COL32(20, 24, 34, 200) : IM_COL32(20, 24, 34, 150);
+        const ImU32 fg = l.priority == 0 ? IM_COL32(255, 214, 120, 255) : IM_COL32(225, 230, 240, 255);
+        draw->AddRectFilled(ImVec2(r.x0, r.y0), ImVec2(r.x1, r.y1), bg, 3.0f);
+        draw->AddText(ImGui::GetFont(), ImGui::GetFontSize() * scale, ImVec2(r.x0 + 3, r.y0 + 2), fg, l.text.c_str());
+        ++drawn;
+    }
+    return drawn;
 }
 
 } // namespace ts::ui

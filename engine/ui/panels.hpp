@@ -26,11 +26,12 @@ struct ViewSettings {
 };
 
 struct FrameStats {
-    float frameMs = 0.0f;
+    float frameMs = 0.0f; // 0: not measured yet (nothing is shown)
     uint64_t neuronsTotal = 0;
     uint64_t instancesDrawn = 0;
     std::string device;
     uint64_t gpuBytes = 0;
+    bool offscreen = false; // headless: the time to render a picture, not a frame rate anyone sees
 };
 
 struct ViewEdits {
@@ -75,9 +76,12 @@ struct LayerRow {
 struct LayerEdits {
     std::optional<int> selected;
     bool flyTo = false;
+    std::optional<std::string> filter; // the search text, when the user changed it
 };
 
-LayerEdits layerPanel(std::span<const LayerRow> layers, int selected);
+// The model as a tree of stages (first name component; collapsible, closed by default for deep models) with
+// full names in tooltips, and a search box: with a filter, a flat list of the layers whose name contains it.
+LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std::string& filter = {});
 
 // --- Layer inspector: distributions over time, two snapshots side by side ---
 struct Histogram {
@@ -145,6 +149,21 @@ struct LandscapeEdits {
 };
 
 LandscapeEdits landscapePanel(const LandscapeView& view);
+
+// --- Names in the 3D scene ---
+// A name anchored at a point of the scene (world space), drawn in screen space so it faces the camera and
+// stays readable at any distance. Stages come before layers; a label is shown only when the thing it names
+// is at least `minPixels` tall on screen and its text does not overlap a label already placed (thinning by
+// level of detail).
+struct SceneLabel {
+    std::string text;
+    float anchor[3] = {0, 0, 0}; // world position (the top of the named box)
+    float worldSize = 1.0f;      // height of the named box in world units
+    int priority = 0;            // 0: stage, 1: layer; lower goes first
+};
+// viewProj: column-major 4x4 (Vulkan clip space, y down). Returns how many labels were drawn.
+int sceneLabels(std::span<const SceneLabel> labels, const float* viewProj, float width, float height,
+                float minPixels = 18.0f);
 
 // Test hook: when enabled, panels record the screen rectangle of every interactive item by label, so tests
 // can click them through ImGui's normal input path.

@@ -124,10 +124,32 @@ TEST(LayerLayout, HundredsOfLayersWithSkips) {
         if (i) d.edges.push_back({std::uint32_t(i - 1), std::uint32_t(i)});
         if (i >= 3 && i % 4 == 3) d.edges.push_back({std::uint32_t(i - 3), std::uint32_t(i)});
     }
-    auto lay = layoutLayers(d, footprints(d), {});
+    LayerLayoutOptions straight;
+    straight.fold = false; // the invariants below assume one row along +z
+    auto lay = layoutLayers(d, footprints(d), straight);
     ASSERT_TRUE(lay) << lay.error().message;
     EXPECT_EQ(lay->rankCount, 400u);
+    EXPECT_EQ(lay->rows, 1u);
     expectLayoutInvariants(d, *lay);
+
+    // Folded (the default for deep chains): rows side by side, a footprint about as deep as it is wide instead
+    // of a thread 400 ranks long, still no two layers overlapping, every stage cut where a block ends.
+    auto folded = layoutLayers(d, footprints(d), {});
+    ASSERT_TRUE(folded) << folded.error().message;
+    EXPECT_GT(folded->rows, 2u);
+    const glm::vec3 e = folded->bounds.extent(), e1 = lay->bounds.extent();
+    EXPECT_GT(e1.z / e1.x, 20.0f) << "unfolded: a thread";
+    EXPECT_LT(e.z / e.x, 3.0f) << "folded: rows " << folded->rows;
+    EXPECT_GT(e.z / e.x, 0.3f) << "folded: rows " << folded->rows;
+    for (std::size_t i = 0; i < d.layers.size(); ++i)
+        for (std::size_t j = i + 1; j < d.layers.size(); ++j)
+            EXPECT_FALSE(boxesOverlap(folded->layers[i], folded->layers[j]))
+                << d.layers[i].name << " overlaps " << d.layers[j].name;
+    // Consecutive layers stay neighbours: a chain edge is short compared with the picture, even across a cut.
+    for (std::size_t i = 1; i < d.layers.size(); ++i)
+        EXPECT_LT(glm::length(folded->layers[i].center - folded->layers[i - 1].center), 0.5f * glm::length(e))
+            << d.layers[i].name;
+    ASSERT_EQ(folded->routes.size(), d.edges.size());
 }
 
 TEST(LayerLayout, CollapsedGroupsBecomeOneBox) {

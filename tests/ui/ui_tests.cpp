@@ -123,6 +123,30 @@ TEST(Panels, LayerListSelectsTheClickedLayer) {
     EXPECT_EQ(selected, 2);
 }
 
+TEST(Panels, LayerTreeGroupsStagesAndSearchFilters) {
+    Headless ui;
+    std::vector<LayerRow> rows = {{"conv1", "Conv2d", "[8, 4, 4]", 80, 128, 0},
+                                  {"layer1.0.conv1", "Conv2d", "[8, 4, 4]", 584, 128, 2},
+                                  {"layer1.0.bn1", "BatchNorm2d", "[8, 4, 4]", 16, 128, 2},
+                                  {"layer2.0.conv1", "Conv2d", "[16, 2, 2]", 1168, 64, 2},
+                                  {"layer2.0.bn1", "BatchNorm2d", "[16, 2, 2]", 32, 64, 2}};
+    std::optional<int> selected;
+    // Stages are tree nodes; their layers show their names inside the stage, and select the full row.
+    ui.click("layer2.0.bn1", [&] {
+        auto e = layerPanel(rows, 0);
+        if (e.selected) selected = e.selected;
+    });
+    EXPECT_EQ(selected, 4);
+    EXPECT_TRUE(recordedItems().count("stage:layer1"));
+    EXPECT_TRUE(recordedItems().count("stage:layer2"));
+    // With a filter only matching layers are listed.
+    enableItemRecording(true); // clears what earlier frames recorded
+    ui.frame([&] { layerPanel(rows, 0, "bn1"); });
+    EXPECT_TRUE(recordedItems().count("layer1.0.bn1"));
+    EXPECT_FALSE(recordedItems().count("layer1.0.conv1"));
+    EXPECT_FALSE(recordedItems().count("conv1"));
+}
+
 TEST(Panels, HealthAlertJumpsToTheClickedOne) {
     Headless ui;
     std::vector<HealthAlert> alerts = {{Severity::Warning, "dead neurons 60%", "fc1", 0, 40, 3},
