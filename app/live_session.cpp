@@ -5,8 +5,10 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <tuple>
 
 #include "engine/capture/dataset.hpp"
+#include "engine/capture/inputs.hpp"
 #include "engine/capture/structure.hpp"
 #include "engine/capture/trainer.hpp"
 #include "engine/core/log.hpp"
@@ -35,6 +37,66 @@ void logCoverage(const capture::Network& net) {
                     (long long)net.unusedParams);
 }
 
+Expected<std::vector<float>> parseFloats(const std::string& flag, const std::string& text) {
+    std::vector<float> out;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+        size_t end = text.find(',', pos);
+        std::string item = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+        char* stop = nullptr;
+        float v = std::strtof(item.c_str(), &stop);
+        if (item.empty() || *stop || !std::isfinite(v))
+            return makeError(ErrorKind::Usage, "--" + flag + " expects numbers separated by commas, got '" + text + "'");
+        out.push_back(v);
+        if (end == std::string::npos) break;
+        pos = end + 1;
+    }
+    return out;
+}
+
+Expected<int64_t> parseCount(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
+    char* stop = nullptr;
+    long long v = std::strtoll(text.c_str(), &stop, 10);
+    if (text.empty() || *stop || v < lo || v > hi)
+        return makeError(ErrorKind::Usage, "--" + flag + " expects a whole number in " + std::to_string(lo) + ".." +
+                                               std::to_string(hi) + ", got '" + text + "'");
+    return int64_t(v);
+}
+
+// --input / --input-shape and the image options as loader options.
+Expected<capture::InputOptions> inputOptions(const InputSpec& in, int64_t count, uint64_t seed) {
+    capture::InputOptions o;
+    if (!in.preset.empty()) {
+        if (in.preset != "imagenet")
+            return makeError(ErrorKind::Usage, "unknown --preset '" + in.preset + "' (imagenet)");
+        o = capture::imagenetPreset();
+    }
+    o.path = in.path;
+    o.count = count;
+    o.seed = seed;
+    if (!in.shape.empty()) {
+        auto shape = capture::parseShape(in.shape);
+        if (!shape) return shape.error();
+        o.shape = *shape;
+    }
+    for (auto [flag, text, dst, lo, hi] : {std::tuple{"resize", in.resize, &o.resize, 1L, 16384L},
+                                          std::tuple{"crop", in.crop, &o.crop, 1L, 16384L},
+                                          std::tuple{"channels", in.channels, &o.channels, 1L, 3L}}) {
+        if (text.empty()) continue;
+        auto v = parseCount(flag, text, lo, hi);
+        if (!v) return v.error();
+        *dst = *v;
+    }
+    if (o.channels == 2) return makeError(ErrorKind::Usage, "--channels is 1 (grey) or 3 (RGB)");
+    for (auto [flag, text, dst] : {std::tuple{"mean", in.mean, &o.mean}, std::tuple{"std", in.std, &o.std}}) {
+        if (text.empty()) continue;
+        auto v = parseFloats(flag, text);
+        if (!v) return v.error();
+        *dst = *v;
+    }
+    return o;
+}
+
 bool layerIsRelu(const std::string& type) {
     return type == "ReLU" || type == "relu" || type == "relu_";
 }
@@ -56,6 +118,7 @@ struct LiveSession::Impl {
     std::vector<scene::DenseWeights> dense;
     std::string status;
     bool inspected = false;
+    std::string objective; // the loss rule of the inspection step
     LayerSummary input; // statistics of a probe of the inputs (the input layer's neurons)
     std::map<std::string, double> baselineGradNorm; // first finite gradient norm per layer
     std::optional<double> baselineLoss;
@@ -252,16 +315,30 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     capture::DataOptions dopt;
     dopt.seed = o.seed;
     dopt.limit = o.limit;
-    auto data = capture::loadDataset(o.data, dopt);
-    if (!data) return data.error();
-    m.data = std::move(data.value());
+    if (o.input.given()) {
+        auto io = inputOptions(o.input, o.batchSize, o.seed);
+        if (!io) return io.error();
+        auto inputs = capture::loadInputs(*io);
+        if (!inputs) return inputs.error();
+        m.data.train = inputs.value();
+        m.data.validation = std::move(inputs.value());
+    } else {
+        auto data = capture::loadDataset(o.data, dopt);
+        if (!data) return data.error();
+        m.data = std::move(data.value());
+    }
     if (m.data.train.size() == 0)
         return makeError(ErrorKind::Usage, "dataset '" + o.data + "' has no training samples");
-    auto model = capture::loadModel(o.model, m.data.train.sampleShape, m.data.train.numClasses);
+    // Unlabelled inputs have no class count; built-in models then get 10 outputs.
+    auto model = capture::loadModel(o.model, m.data.train.sampleShape,
+                                    m.data.train.numClasses > 0 ? m.data.train.numClasses : 10);
     if (!model) return model.error();
     m.model = std::move(model.value());
     auto net = capture::describeNetwork(*m.model, m.data.train.sampleShape);
-    if (!net) return net.error();
+    if (!net)
+        return makeError(net.error().kind, net.error().message +
+                                               (o.input.given() ? "" : "; give inputs of the shape it expects with --input FILE|DIR or "
+                                                                       "--input-shape C,H,W"));
     m.network = std::move(net.value());
     logCoverage(m.network);
     auto reducer = stats::makeReducer(stats::Backend::Auto);
@@ -296,6 +373,11 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     topt.captureEvery = o.captureEvery;
     topt.evalEvery = o.evalEvery;
     topt.seed = o.seed;
+    auto objective = capture::parseObjective(o.objective);
+    if (!objective)
+        return makeError(ErrorKind::Usage,
+                         "unknown --objective '" + o.objective + "' (auto, cross-entropy, predicted-class, mean-square)");
+    topt.objective = *objective;
     if (o.inspectOnly) {
         // One captured step whose update cannot change the weights: SGD without momentum at a learning rate
         // far below float resolution; the snapshot holds the weights as they were before it anyway.
@@ -328,6 +410,8 @@ Status LiveSession::start(bool paused) {
     if (!m->options.inspectOnly) return m->trainer->start(paused);
     auto step = m->trainer->step();
     if (!step) return step.error();
+    m->objective = step->objective;
+    TS_LOG_INFO("backward pass objective: %s", step->objective.c_str());
     m->inspected = true;
     return Status::ok();
 }
@@ -383,7 +467,8 @@ ui::TrainingView LiveSession::trainingView() const {
     v.batchSize = int(m->options.batchSize);
     v.model = m->network.modelName;
     v.data = m->data.train.name;
-    v.status = m->options.inspectOnly ? "inspection: one forward and backward pass, weights unchanged"
+    v.status = m->options.inspectOnly ? "inspection: one forward and backward pass, weights unchanged; objective: " +
+                                            m->objective
                                       : capture::trainerStateName(st);
     if (st == capture::TrainerState::Failed) v.status += ": " + m->trainer->result().message();
     std::lock_guard lock(m->mutex);

@@ -15,6 +15,12 @@
 
 namespace ts::app {
 
+// Real inputs for `view` as the user spelled them (parsed and checked in live_session.cpp).
+struct InputSpec {
+    std::string path, shape, preset, resize, crop, channels, mean, std;
+    bool given() const { return !path.empty() || !shape.empty(); }
+};
+
 struct SessionOptions {
     std::string model = "builtin:mlp";
     std::string data = "spirals";
@@ -30,6 +36,8 @@ struct SessionOptions {
     // Inspection instead of training (`view`): one forward and backward pass over a probe batch of
     // batchSize samples is captured (activations, their gradients, weights); the weights are not changed.
     bool inspectOnly = false;
+    InputSpec input;                // when given(): these inputs instead of `data`
+    std::string objective = "auto"; // capture::parseObjective names
 };
 
 class LiveSession {

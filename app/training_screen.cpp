@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <imgui.h>
 
 #include "app/model_scene.hpp"
@@ -38,8 +39,8 @@ ui::Histogram histogramOf(const SnapshotSummary* s, const std::string& layer, in
     return {};
 }
 
-// Names for the scene: top-level stages ("layer1", "features"), their children ("layer1.0", "features.3"),
-// then every layer, each anchored above its box.
+// Names for the scene: stages ("layer1", "features.denseblock2"), the groups inside them ("layer1.0"), then
+// every layer, each anchored above its box.
 std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene::NetworkDesc& desc) {
     std::vector<ui::SceneLabel> out;
     auto add = [&](const std::string& text, const Aabb& box, int priority) {
@@ -54,11 +55,14 @@ std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene
         l.priority = priority;
         out.push_back(std::move(l));
     };
+    // Stages (stagesOf) first, then the groups one level inside them.
+    const auto stages = scene::stagesOf(desc);
+    const std::set<std::string> stageNames(stages.begin(), stages.end());
     const auto& groups = scene.layout.groups;
-    for (const auto& g : groups) {
-        if (g.parent < 0) add(g.name, g.box, 0);
-        else if (groups[size_t(g.parent)].parent < 0) add(g.name, g.box, 1);
-    }
+    for (const auto& g : groups)
+        if (stageNames.count(g.name)) add(g.name, g.box, 0);
+    for (const auto& g : groups)
+        if (g.parent >= 0 && stageNames.count(groups[size_t(g.parent)].name)) add(g.name, g.box, 1);
     for (size_t l = 0; l < desc.layers.size() && l < scene.layout.layers.size(); ++l) {
         const auto& p = scene.layout.layers[l];
         if (p.collapsedGroup >= 0) continue;

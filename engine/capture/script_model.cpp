@@ -692,7 +692,7 @@ class ScriptModel final : public Model {
                 surgery = buildCaptureGraph(m_module);
             } catch (const std::exception& e) {
                 std::string what = e.what();
-                surgery = makeError(ErrorKind::Failed, what.substr(0, what.find('\n')));
+                surgery = makeError(ErrorKind::Failed, oneLineReason(what));
             }
             if (!surgery) {
                 TS_LOG_WARN("model '%s': no capture graph in %s mode (%s); capturing the output only",
@@ -751,14 +751,22 @@ Status probe(ScriptModel& model, const std::vector<int64_t>& inputShape) {
     auto gen = at::detail::createCPUGenerator(20240611);
     const torch::Tensor x = at::rand(shape, gen);
     Status status;
+    torch::Tensor want;
     try {
-        const torch::Tensor want = model.forward(x);
+        want = model.forward(x);
+    } catch (const std::exception&) {
+        // forward() itself fails on this shape: an input problem that the caller reports (describeNetwork),
+        // not a reason to distrust the capture graph.
+        model.setTraining(wasTraining);
+        return Status::ok();
+    }
+    try {
         const ForwardCapture got = model.forwardCapture(x);
         if (!got.output.sizes().equals(want.sizes()) || !torch::allclose(got.output, want, 1e-4, 1e-5))
             status = makeError(ErrorKind::Failed, "the capture graph's output differs from forward()'s");
     } catch (const std::exception& e) {
         std::string what = e.what();
-        status = makeError(ErrorKind::Failed, what.substr(0, what.find('\n')));
+        status = makeError(ErrorKind::Failed, oneLineReason(what));
     }
     model.setTraining(wasTraining);
     return status;
@@ -784,7 +792,7 @@ Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path,
         std::string what = e.what();
         return makeError(ErrorKind::Usage,
                          "model file '" + path +
-                             "' is not a loadable TorchScript archive: " + what.substr(0, what.find('\n')));
+                             "' is not a loadable TorchScript archive: " + oneLineReason(what));
     }
     if (!module.find_method("forward"))
         return makeError(ErrorKind::Usage, "model file '" + path + "' has no forward() method");
@@ -795,11 +803,12 @@ Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path,
         surgery = buildCaptureGraph(module);
     } catch (const std::exception& e) {
         std::string what = e.what();
-        surgery = makeError(ErrorKind::Failed, what.substr(0, what.find('\n')));
+        surgery = makeError(ErrorKind::Failed, oneLineReason(what));
     }
     if (!surgery) {
         TS_LOG_WARN("model '%s': intermediate activations cannot be exposed (%s); capturing the output only",
                     path.c_str(), surgery.error().message.c_str());
+        model->dropCapture(); // for every training mode: one warning is enough
         return std::unique_ptr<Model>(std::move(model));
     }
     for (const auto& note : surgery->notes)

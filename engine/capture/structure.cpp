@@ -48,7 +48,7 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
             std::string what = e.what();
             return makeError(ErrorKind::Usage, "model '" + model.name() + "' fails on input " +
                                                    shapeString(inputShape) + ": " +
-                                                   what.substr(0, what.find('\n')));
+                                                   oneLineReason(what));
         }
         model.setTraining(wasTraining);
     }

@@ -42,10 +42,13 @@ TS_CLONES_V3 bool copyFiniteWords(const uint32_t* src,
 struct HealthStop : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+// Thrown when the objective does not fit the model or the data; runStep() turns it into ErrorKind::Usage.
+struct ObjectiveMismatch : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 std::string firstLine(const std::exception& e) {
-    std::string what = e.what();
-    return what.substr(0, what.find('\n'));
+    return oneLineReason(e.what());
 }
 
 // [batch x neurons] contiguous float32: the tensor itself, or a view, when it already is one (no copy).
@@ -197,6 +200,45 @@ HealthReport checkHealth(const Snapshot& s) {
     return h;
 }
 
+std::optional<Objective> parseObjective(const std::string& name) {
+    if (name == "auto") return Objective::Auto;
+    if (name == "cross-entropy") return Objective::CrossEntropy;
+    if (name == "predicted-class") return Objective::PredictedClass;
+    if (name == "mean-square") return Objective::MeanSquare;
+    return std::nullopt;
+}
+
+Expected<torch::Tensor> objectiveLoss(const torch::Tensor& out, const torch::Tensor& labels, Objective o,
+                                      std::string* used) {
+    const bool classes = out.dim() == 2 && out.size(1) > 1;
+    const bool labelled = labels.defined() && labels.numel() == (out.dim() > 0 ? out.size(0) : 0) &&
+                          labels.numel() > 0 && labels.min().item<int64_t>() >= 0;
+    if (o == Objective::Auto)
+        o = classes && labelled ? Objective::CrossEntropy : classes ? Objective::PredictedClass : Objective::MeanSquare;
+    auto name = [&](const char* n) {
+        if (used) *used = n;
+    };
+    if (o == Objective::MeanSquare) {
+        name("mean-square (0.5 * mean of the output squared)");
+        return 0.5 * out.to(torch::kFloat32).pow(2).mean();
+    }
+    if (!classes)
+        return makeError(ErrorKind::Usage, "the objective needs an output of [N, classes]; this model returns " +
+                                               shapeString(std::vector<int64_t>(out.sizes().begin(), out.sizes().end())) +
+                                               " (use --objective mean-square)");
+    if (o == Objective::PredictedClass) {
+        name("predicted-class (cross-entropy against the model's own argmax)");
+        return torch::nn::functional::cross_entropy(out, out.detach().argmax(1));
+    }
+    if (!labelled) return makeError(ErrorKind::Usage, "cross-entropy needs labels; these inputs have none (use --objective predicted-class)");
+    const int64_t maxLabel = labels.max().item<int64_t>();
+    if (maxLabel >= out.size(1))
+        return makeError(ErrorKind::Usage, "label " + std::to_string(maxLabel) + " is out of range for a model with " +
+                                               std::to_string(out.size(1)) + " outputs");
+    name("cross-entropy against the labels");
+    return torch::nn::functional::cross_entropy(out, labels);
+}
+
 Expected<EvalResult> evaluate(Model& model, const torch::Tensor& inputs, const torch::Tensor& labels,
                               int64_t batch) {
     if (!inputs.defined() || !labels.defined() || inputs.dim() < 1 || labels.dim() != 1 ||
@@ -210,22 +252,29 @@ Expected<EvalResult> evaluate(Model& model, const torch::Tensor& inputs, const t
     model.setTraining(false);
     double lossSum = 0.0;
     int64_t correct = 0;
+    const bool labelled = labels.min().item<int64_t>() >= 0;
     try {
         for (int64_t b = 0; b < n; b += std::max<int64_t>(batch, 1)) {
             const int64_t m = std::min<int64_t>(std::max<int64_t>(batch, 1), n - b);
             const torch::Tensor y = labels.narrow(0, b, m);
             const torch::Tensor logits = model.forward(inputs.narrow(0, b, m));
-            lossSum += torch::nn::functional::cross_entropy(
-                           logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                           .item<double>();
-            correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+            if (labelled && logits.dim() == 2) {
+                lossSum += torch::nn::functional::cross_entropy(
+                               logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                               .item<double>();
+                correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+            } else { // unlabelled inputs or an output that is not [N, C]: the Auto objective, no accuracy
+                auto l = objectiveLoss(logits, y, Objective::Auto);
+                if (!l) throw std::runtime_error(l.error().message);
+                lossSum += l->item<double>() * double(m);
+            }
         }
     } catch (const std::exception& e) {
         model.setTraining(wasTraining);
         return makeError(ErrorKind::Usage, "evaluate '" + model.name() + "': " + firstLine(e));
     }
     model.setTraining(wasTraining);
-    return EvalResult{lossSum / double(n), double(correct) / double(n), n};
+    return EvalResult{lossSum / double(n), labelled ? double(correct) / double(n) : NAN, n};
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -271,7 +320,9 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
         const torch::Tensor out =
             model.forward(t->m_data.train.inputs.narrow(0, 0, std::min<int64_t>(2, tr.size())));
         model.setTraining(wasTraining);
-        if (out.dim() != 2 || out.size(1) < t->m_data.train.numClasses)
+        // Classification data needs [N, classes]; unlabelled inputs (numClasses 0) take any output, whose
+        // objective (Objective::Auto) then follows its shape.
+        if (t->m_data.train.numClasses > 0 && (out.dim() != 2 || out.size(1) < t->m_data.train.numClasses))
             return makeError(ErrorKind::Usage, "model '" + model.name() + "' outputs " + shapeStr(out) +
                                                    " for data '" + tr.name + "', which has " +
                                                    std::to_string(t->m_data.train.numClasses) +
@@ -308,6 +359,8 @@ Expected<StepInfo> Trainer::runStep() {
         return runStepImpl();
     } catch (const HealthStop& e) {
         return makeError(ErrorKind::Failed, e.what());
+    } catch (const ObjectiveMismatch& e) {
+        return makeError(ErrorKind::Usage, e.what());
     } catch (const std::exception& e) {
         return makeError(ErrorKind::Failed, "training step " + std::to_string(m_step + 1) + " of '" +
                                                 m_model.name() + "' failed: " + firstLine(e));
@@ -377,13 +430,16 @@ StepInfo Trainer::runStepImpl() {
     } else {
         logits = m_model.forward(x);
     }
-    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
     StepInfo info;
+    auto objective = objectiveLoss(logits, y, m_options.objective, &info.objective);
+    if (!objective) throw ObjectiveMismatch("model '" + m_model.name() + "': " + objective.error().message);
+    torch::Tensor loss = std::move(objective.value());
     info.step = stepNo;
     info.epoch = m_epoch;
     info.learningRate = m_lr;
     info.loss = loss.item<double>();
-    info.accuracy = double(logits.detach().argmax(1).eq(y).sum().item<int64_t>()) / double(b);
+    const bool labelled = y.numel() > 0 && y.min().item<int64_t>() >= 0 && logits.dim() == 2;
+    info.accuracy = labelled ? double(logits.detach().argmax(1).eq(y).sum().item<int64_t>()) / double(b) : NAN;
     if (!std::isfinite(info.loss)) {
         HealthReport h = diagnose(x, capture ? &fc : nullptr);
         {

@@ -20,7 +20,19 @@ namespace ts::capture {
 enum class OptimizerKind { Sgd, Adam };
 std::optional<OptimizerKind> parseOptimizer(const std::string& name); // "sgd" | "adam"
 
+// What the backward pass differentiates. Auto: cross-entropy against the labels when the data has them (>= 0)
+// and the output is [N, classes]; without labels, cross-entropy against the model's own predicted class (the
+// gradient a saliency map of the prediction uses); for outputs that are not [N, classes] (autoencoders,
+// generators, regressors, sequence outputs), half the mean square of the output.
+enum class Objective { Auto, CrossEntropy, PredictedClass, MeanSquare };
+std::optional<Objective> parseObjective(const std::string& name); // auto, cross-entropy, predicted-class, mean-square
+// The loss of `output` under `objective` (Auto resolved as above); `used` names the rule applied. Errors
+// (ErrorKind::Usage) when cross-entropy is asked of an output that is not [N, C] or of unlabelled data.
+Expected<torch::Tensor> objectiveLoss(const torch::Tensor& output, const torch::Tensor& labels, Objective objective,
+                                      std::string* used = nullptr);
+
 struct TrainOptions {
+    Objective objective = Objective::Auto;
     OptimizerKind optimizer = OptimizerKind::Adam;
     double learningRate = 1e-3;
     double momentum = 0.9; // SGD only
@@ -51,6 +63,7 @@ struct StepInfo {
     bool captured = false;  // a snapshot was handed to the consumer
     bool evaluated = false; // valLoss/valAccuracy are from this step
     double valLoss = 0.0, valAccuracy = 0.0;
+    std::string objective; // the loss rule applied (objectiveLoss's `used`)
 };
 
 // One layer of a snapshot. activation and gradient are [batch x neurons] contiguous float32 (neurons in

@@ -71,6 +71,11 @@ inline Error makeError(ErrorKind kind, std::string message) {
 // "expr failed with CODE (file:line)": the common wording of every check macro.
 std::string describeFailure(const char* expr, const char* code, const char* file, int line);
 
+// One line from a library's multi-line exception text: TorchScript's "The following operation failed in the
+// TorchScript interpreter. Traceback ... RuntimeError: <the model's own message>" gives the model's message
+// (the last "SomethingError: ..." line); other texts give their first line.
+std::string oneLineReason(const std::string& what);
+
 } // namespace ts
 
 // Propagate a failed Status or Expected from the current function.

@@ -355,7 +355,7 @@ int runLandscapeCommand(int argc, char** argv) {
             return computeLandscape(*args, run);
         } catch (const std::exception& e) {
             std::string what = e.what();
-            return makeError(ErrorKind::Failed, "landscape failed: " + what.substr(0, what.find('\n')));
+            return makeError(ErrorKind::Failed, "landscape failed: " + oneLineReason(what));
         }
     }();
     if (!r) return fail(r.error());

@@ -172,7 +172,7 @@ SurfaceEvaluator::evaluateUnbatched(const std::vector<std::array<double, 2>>& po
     } catch (const std::exception& e) {
         restore();
         std::string what = e.what();
-        what = what.substr(0, what.find('\n'));
+        what = oneLineReason(what);
         return makeError(ErrorKind::Failed, "model forward failed during landscape evaluation: " + what);
     }
     restore();
@@ -187,7 +187,7 @@ SurfaceEvaluator::evaluate(const std::vector<std::array<double, 2>>& points) {
     } catch (const std::exception& e) {
         std::string what = e.what();
         return makeError(ErrorKind::Failed,
-                         "batched landscape evaluation failed: " + what.substr(0, what.find('\n')));
+                         "batched landscape evaluation failed: " + oneLineReason(what));
     }
 }
 

@@ -42,7 +42,7 @@ void SurfaceJob::run() {
         } catch (const std::exception& e) {
             std::string what = e.what();
             return makeError(ErrorKind::Failed,
-                             "landscape evaluation failed: " + what.substr(0, what.find('\n')));
+                             "landscape evaluation failed: " + oneLineReason(what));
         }
     }();
     {

@@ -329,7 +329,7 @@ void ClusterTree::computeBounds(const std::vector<glm::vec3>& position, const st
 
 void ClusterTree::computeValues(const std::vector<float>& value) {
     const auto N = static_cast<std::uint32_t>(nodes.size());
-    std::vector<double> sum(N, 0.0);
+    std::vector<double> sum(N, 0.0), sumSq(N, 0.0);
     std::vector<std::uint32_t> finite(N, 0);
     ThreadPool::global().parallelFor(N, 256, [&](std::size_t b, std::size_t e, unsigned) {
         for (std::size_t i = b; i < e; ++i) {
@@ -337,7 +337,7 @@ void ClusterTree::computeValues(const std::vector<float>& value) {
             if (nd.childCount) continue;
             for (auto k = nd.begin; k < nd.end; ++k) {
                 const float v = value[order[k]];
-                if (std::isfinite(v)) sum[i] += v, ++finite[i];
+                if (std::isfinite(v)) sum[i] += v, sumSq[i] += double(v) * v, ++finite[i];
             }
         }
     });
@@ -345,9 +345,15 @@ void ClusterTree::computeValues(const std::vector<float>& value) {
         auto& nd = nodes[i];
         for (std::uint32_t k = 0; k < nd.childCount; ++k) {
             sum[i] += sum[nd.firstChild + k];
+            sumSq[i] += sumSq[nd.firstChild + k];
             finite[i] += finite[nd.firstChild + k];
         }
-        nd.value = finite[i] ? float(sum[i] / finite[i]) : std::numeric_limits<float>::quiet_NaN();
+        if (!finite[i]) {
+            nd.value = nd.display = std::numeric_limits<float>::quiet_NaN();
+            continue;
+        }
+        nd.value = float(sum[i] / finite[i]);
+        nd.display = std::copysign(float(std::sqrt(sumSq[i] / finite[i])), nd.value);
     }
 }
 

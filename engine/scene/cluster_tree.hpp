@@ -16,6 +16,10 @@ struct ClusterNode {
     glm::vec3 center{0.0f}; // mean of member positions
     float boundRadius = 0;  // sphere around `center` holding every member sphere
     float value = 0;        // mean of members' finite values (NaN when none is finite)
+    // What a cluster is drawn with: the root mean square of its members' values with the sign of their mean.
+    // A plain mean of signed values cancels to 0, the white middle of a diverging colormap, so far feature
+    // maps came out as white blobs; this keeps how strong the members are.
+    float display = 0;
     std::uint32_t begin = 0, end = 0;
     std::uint32_t firstChild = 0;
     std::uint16_t childCount = 0;

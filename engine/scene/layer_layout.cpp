@@ -148,7 +148,7 @@ struct FoldMap {
 };
 
 // Chooses the rows: about sqrt(length / (width * aspect)) of them, each cut in the gap between two ranks
-// nearest the ideal position, preferring gaps where the stage (first name component) changes.
+// nearest the ideal position, preferring gaps where the stage (stagesOf) changes.
 template <class G>
 FoldMap planFold(const NetworkDesc& desc, const G& g, const std::vector<std::uint32_t>& nodeOf,
                  const std::vector<double>& zc, const std::vector<double>& depth, const std::vector<double>& width,
@@ -167,11 +167,12 @@ FoldMap planFold(const NetworkDesc& desc, const G& g, const std::vector<std::uin
     const double Z = z1 - z0;
     const auto rows = std::uint32_t(std::clamp(std::lround(std::sqrt(Z / (W * std::max(0.1f, opt.foldAspect)))), 1L, 24L));
     if (rows <= 1) return fold;
-    // Stage of each rank: the first name component of its first real layer.
+    // Stage of each rank (stagesOf) of its first real layer.
+    const std::vector<std::string> stages = stagesOf(desc);
     std::vector<std::string> stage(R);
     for (std::uint32_t l = 0; l < desc.layers.size(); ++l) {
         const auto r = g.rank[nodeOf[l]];
-        if (stage[r].empty()) stage[r] = desc.layers[l].name.substr(0, desc.layers[l].name.find('.'));
+        if (stage[r].empty()) stage[r] = stages[l];
     }
     // Candidate cuts: the middle of each gap between ranks.
     std::vector<double> gapMid(R - 1);

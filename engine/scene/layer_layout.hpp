@@ -21,7 +21,7 @@ struct LayerLayoutOptions {
     std::uint32_t placementIterations = 8;
     std::vector<std::string> collapsed; // names of groups (groupsFromNames) drawn as one box
     // Deep chains fold into rows side by side (a serpentine: odd rows run back), cut between ranks, at stage
-    // boundaries (a change of the first name component) where one is near, so that the picture is about as
+    // boundaries (stagesOf) where one is near, so that the picture is about as
     // deep as it is wide instead of a thin thread. Chains shorter than foldMinRanks ranks never fold.
     bool fold = true;
     std::uint32_t foldMinRanks = 24;

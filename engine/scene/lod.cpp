@@ -231,7 +231,7 @@ LodStats LodSelector::select(const Camera& camera, const LodOptions& opt, std::v
             const auto& nd = nodes[proxies[i]];
             const std::uint32_t count = nd.end - nd.begin;
             const float r = std::min(nd.boundRadius, m_radius[order[nd.begin]] * std::sqrt(float(count)));
-            dst[i] = {nd.center, r, nd.value, kInstanceCluster, proxies[i], count};
+            dst[i] = {nd.center, r, nd.display, kInstanceCluster, proxies[i], count};
         }
     });
     SceneInstance* leafDst = dst + proxies.size();

@@ -1,6 +1,8 @@
 // Validation, neuron numbering and name-derived groups for the scene's network description.
 #include "engine/scene/network.hpp"
 
+#include <set>
+
 #include <algorithm>
 #include <map>
 
@@ -185,6 +187,28 @@ std::vector<LayerGroup> groupsFromNames(const NetworkDesc& desc) {
         groups.push_back(std::move(g));
     }
     return groups;
+}
+
+std::vector<std::string> stagesOf(const NetworkDesc& desc) {
+    auto prefix = [](const std::string& name, int depth) {
+        size_t pos = 0;
+        for (int d = 0; d < depth; ++d) {
+            pos = name.find('.', pos);
+            if (pos == std::string::npos) return name;
+            ++pos;
+        }
+        return pos ? name.substr(0, pos - 1) : name;
+    };
+    std::vector<std::string> out(desc.layers.size());
+    for (int depth = 1; depth <= 6; ++depth) {
+        std::set<std::string> parts;
+        for (size_t l = 0; l < desc.layers.size(); ++l) {
+            out[l] = prefix(desc.layers[l].name, depth);
+            if (out[l] != desc.layers[l].name) parts.insert(out[l]);
+        }
+        if (parts.size() >= 4) break;
+    }
+    return out;
 }
 
 } // namespace ts::scene

@@ -94,4 +94,9 @@ struct LayerGroup {
 };
 std::vector<LayerGroup> groupsFromNames(const NetworkDesc& desc);
 
+// The stage of each layer: the prefix of its name at the shallowest module depth that splits the model into at
+// least 4 parts ("layer1" for a ResNet, "features.denseblock2" for a DenseNet, "encoder.layers.encoder_layer_3"
+// for a ViT); a layer with a shorter name is its own stage. Used to cut folds and to name stages in the scene.
+std::vector<std::string> stagesOf(const NetworkDesc& desc);
+
 } // namespace ts::scene

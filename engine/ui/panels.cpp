@@ -179,7 +179,7 @@ TrainingEdits trainingPanel(const TrainingView& v) {
 // --- Layers ---
 LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std::string& filter) {
     LayerEdits e;
-    placeWindow(ImVec2(10, 10), ImVec2(360, 230));
+    placeWindow(ImVec2(10, 10), ImVec2(310, 200));
     ImGui::Begin("Model");
     char buf[128];
     std::snprintf(buf, sizeof(buf), "%s", filter.c_str());

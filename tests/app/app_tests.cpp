@@ -238,6 +238,115 @@ TEST(App, ViewWritesAPictureOfABuiltinModel) {
     EXPECT_GT(countNonBackground(*img), 2000) << "the network is drawn (panels start collapsed at this size)";
 }
 
+// Python-made models for the view tests (random weights, torch.jit.script; nothing is downloaded).
+fs::path pythonModels() {
+    static const fs::path dir = [] {
+        auto d = tempDir("pymodels");
+        const std::string script = R"PY(
+import sys, torch, torch.nn as nn, torchvision
+out = sys.argv[1]
+torch.manual_seed(0)
+torch.jit.script(torchvision.models.mobilenet_v2(num_classes=10).eval()).save(out + "/mobilenet_v2.pt")
+class AutoEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.dec = nn.Sequential(nn.ConvTranspose2d(16, 8, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(8, 3, 4, 2, 1), nn.Sigmoid())
+    def forward(self, x):
+        return self.dec(self.enc(x))
+torch.jit.script(AutoEncoder()).save(out + "/autoencoder.pt")
+torch.jit.script(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten())).save(out + '/we"ird.pt')
+class Fails(nn.Module):
+    def forward(self, x):
+        if x.size(1) != 5:
+            raise ValueError("this model wants 5 features per sample")
+        return x
+torch.jit.script(Fails()).save(out + "/fails.pt")
+)PY";
+        std::ofstream((d / "make.py").string()) << script;
+        const std::string cmd = "/usr/bin/python3 " + (d / "make.py").string() + " " + d.string() + " > " +
+                                (d / "make.log").string() + " 2>&1";
+        if (std::system(cmd.c_str()) != 0) return fs::path();
+        return d;
+    }();
+    return dir;
+}
+
+std::string readFile(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+TEST(App, ViewTakesRealArchitecturesAndShapes) {
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty()) << "making the Python models failed (python3-torch, python3-torchvision)";
+    auto dir = tempDir("view_real");
+    auto r = run("view " + (models / "mobilenet_v2.pt").string() + " --input-shape 3,64,64 --batch 2 --headless --out " +
+                 (dir / "m.png").string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("100.0% of parameters owned by captured layers"), std::string::npos) << r.out;
+    const std::string json = readFile(dir / "m.json");
+    EXPECT_NE(json.find("\"parameter_coverage\": 1.0"), std::string::npos) << json;
+    auto img = ts::readPng((dir / "m.png").string());
+    ASSERT_TRUE(img.hasValue());
+    EXPECT_GT(countNonBackground(*img), 20000);
+
+    // An autoencoder's [N, 3, H, W] output: the mean-square objective, stated in the log.
+    r = run("view " + (models / "autoencoder.pt").string() + " --input-shape 3,32,32 --headless --out " +
+            (dir / "ae.png").string());
+    ASSERT_EQ(r.code, 0) << r.out;
+
+    // Real image files, with the ImageNet preset.
+    ts::ImageRgba8 pic;
+    pic.width = 300;
+    pic.height = 260;
+    pic.pixels.assign(size_t(pic.width * pic.height * 4), 0);
+    for (int i = 0; i < pic.width * pic.height; ++i)
+        pic.pixels[size_t(4 * i)] = uint8_t(i % 251), pic.pixels[size_t(4 * i + 3)] = 255;
+    ASSERT_TRUE(ts::writePng((dir / "cat.png").string(), pic));
+    r = run("view " + (models / "mobilenet_v2.pt").string() + " --input " + (dir / "cat.png").string() +
+            " --preset imagenet --headless --out " + (dir / "img.png").string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("cat.png"), std::string::npos) << r.out;
+}
+
+TEST(App, ViewInputErrorsAreOneLineWithExitCode2) {
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty());
+    auto dir = tempDir("view_bad");
+    // A shape the model cannot take: the model's own message, the shape, and what to do.
+    auto r = run("view " + (models / "fails.pt").string() + " --input-shape 3 --headless --out " + (dir / "x.png").string());
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("this model wants 5 features per sample"), std::string::npos) << r.out;
+    // Grey Fashion-MNIST to a 3-channel model.
+    r = run("view " + (models / "mobilenet_v2.pt").string() + " --data fashion-mnist --limit 64 --headless --out " +
+            (dir / "y.png").string());
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("--input-shape"), std::string::npos) << r.out;
+    // Unreadable image, bad shape text, unknown objective.
+    std::ofstream(dir / "broken.png") << "not a png";
+    for (const std::string& args : {"--input " + (dir / "broken.png").string(), std::string("--input-shape 3,x,4"),
+                                    std::string("--input-shape 3,8,8 --objective nope")}) {
+        r = run("view " + (models / "mobilenet_v2.pt").string() + " " + args + " --headless --out " +
+                (dir / "z.png").string());
+        EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+        EXPECT_NE(r.out.find("error:"), std::string::npos) << r.out;
+    }
+}
+
+TEST(App, SummaryJsonStaysValidForAnyModelName) {
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty());
+    auto dir = tempDir("json_name");
+    auto r = run("view '" + (models / "we\"ird.pt").string() + "' --input-shape 1,6,6 --headless --out " +
+                 (dir / "q.png").string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    const std::string json = readFile(dir / "q.json");
+    EXPECT_NE(json.find("\"model\": \"we\\\"ird\""), std::string::npos) << json;
+}
+
 TEST(App, ModelAndDataErrorsAreOneLine) {
     auto dir = tempDir("bad");
     auto junk = dir / "junk.pt";

@@ -309,14 +309,18 @@ TEST(ClusterTree, PartitionsNeuronsAndBoundsContainMembers) {
                 EXPECT_EQ(t.nodes[nd.firstChild + c].begin, t.nodes[nd.firstChild + c - 1].end);
         }
         // Every member sphere lies inside the node sphere; the value is the float64 mean of members.
-        double sum = 0;
+        double sum = 0, sumSq = 0;
         for (auto k = nd.begin; k < nd.end; ++k) {
             const auto n = t.order[k];
             EXPECT_EQ(s->layerOf(n), nd.layer);
             EXPECT_LE(glm::length(s->position[n] - nd.center) + s->radius[n], nd.boundRadius * (1 + 1e-5f) + 1e-4f);
             sum += s->value[n];
+            sumSq += double(s->value[n]) * s->value[n];
         }
-        EXPECT_NEAR(nd.value, sum / (nd.end - nd.begin), 1e-5);
+        const double count = double(nd.end - nd.begin);
+        EXPECT_NEAR(nd.value, sum / count, 1e-5);
+        // Drawn with the signed root mean square: strength survives members of both signs.
+        EXPECT_NEAR(nd.display, std::copysign(std::sqrt(sumSq / count), sum), 1e-5);
     }
     for (auto c : seen) EXPECT_EQ(c, 1);
     // Conv layers: one node per feature map, holding exactly that channel.

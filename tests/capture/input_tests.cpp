@@ -1,0 +1,640 @@
+// Model input tests: PNG files written with the project's writer, .npy files encoded by hand here, .pt files
+// saved by Python's torch.save, checked against references computed independently in the test.
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/capture/inputs.hpp"
+#include "engine/core/image.hpp"
+#include "tests/capture/fixtures.hpp"
+
+namespace ts::capture {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::tempDir;
+
+// A fresh folder under the per-process temp folder.
+fs::path freshDir(const std::string& name) {
+    const fs::path d = tempDir() / "inputs" / name;
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+void writeBytes(const fs::path& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+// An opaque RGB test picture: pixel (x, y) has r = 10 + 20x + 3y, g = 200 - 7x - 11y, b = (x * y * 13) % 256.
+uint8_t red(int x, int y) {
+    return uint8_t(10 + 20 * x + 3 * y);
+}
+uint8_t green(int x, int y) {
+    return uint8_t(200 - 7 * x - 11 * y);
+}
+uint8_t blue(int x, int y) {
+    return uint8_t((x * y * 13) % 256);
+}
+
+void writeTestPng(const fs::path& path, int w, int h, int shift = 0) {
+    ImageRgba8 img(w, h);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            uint8_t* p = img.at(x, y);
+            p[0] = uint8_t(red(x, y) + shift);
+            p[1] = green(x, y);
+            p[2] = blue(x, y);
+            p[3] = 255;
+        }
+    ASSERT_TRUE(writePng(path.string(), img).isOk());
+}
+
+void writeConstantPng(const fs::path& path, int w, int h, uint8_t r, uint8_t g, uint8_t b) {
+    ImageRgba8 img(w, h);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            uint8_t* p = img.at(x, y);
+            p[0] = r, p[1] = g, p[2] = b, p[3] = 255;
+        }
+    ASSERT_TRUE(writePng(path.string(), img).isOk());
+}
+
+// The test picture as [3, h, w] in [0, 1], straight from the formulas.
+torch::Tensor expectedPicture(int w, int h) {
+    torch::Tensor t = torch::empty({3, h, w});
+    auto a = t.accessor<float, 3>();
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            a[0][y][x] = red(x, y) / 255.0f;
+            a[1][y][x] = green(x, y) / 255.0f;
+            a[2][y][x] = blue(x, y) / 255.0f;
+        }
+    return t;
+}
+
+// Bilinear resampling with half-pixel centres (align_corners = false), written out for upscaling checks.
+torch::Tensor bilinearReference(const torch::Tensor& src, int64_t outH, int64_t outW) {
+    const int64_t c = src.size(0), inH = src.size(1), inW = src.size(2);
+    torch::Tensor out = torch::empty({c, outH, outW});
+    auto s = src.accessor<float, 3>();
+    auto o = out.accessor<float, 3>();
+    auto coord = [](int64_t dst, int64_t in, int64_t outN, int64_t& i0, int64_t& i1, double& f) {
+        double x = (double(dst) + 0.5) * double(in) / double(outN) - 0.5;
+        if (x < 0) x = 0;
+        i0 = std::min<int64_t>(int64_t(std::floor(x)), in - 1);
+        i1 = std::min<int64_t>(i0 + 1, in - 1);
+        f = x - double(i0);
+    };
+    for (int64_t y = 0; y < outH; ++y)
+        for (int64_t x = 0; x < outW; ++x) {
+            int64_t y0, y1, x0, x1;
+            double fy, fx;
+            coord(y, inH, outH, y0, y1, fy);
+            coord(x, inW, outW, x0, x1, fx);
+            for (int64_t k = 0; k < c; ++k)
+                o[k][y][x] = float((1 - fy) * ((1 - fx) * s[k][y0][x0] + fx * s[k][y0][x1]) +
+                                   fy * ((1 - fx) * s[k][y1][x0] + fx * s[k][y1][x1]));
+        }
+    return out;
+}
+
+// A .npy file encoded by hand: magic, version, little-endian header length, the dict padded to 64 bytes.
+std::string npyBytes(const std::string& descr, const std::string& shapeTuple, const void* data, size_t n,
+                     bool fortran = false, int version = 1) {
+    std::string dict = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
+                       ", 'shape': " + shapeTuple + ", }";
+    const size_t preamble = version == 1 ? 10 : 12;
+    while ((preamble + dict.size() + 1) % 64 != 0)
+        dict += ' ';
+    dict += '\n';
+    std::string out = "\x93NUMPY";
+    out += char(version);
+    out += char(0);
+    const uint32_t len = uint32_t(dict.size());
+    out += char(len & 0xff);
+    out += char((len >> 8) & 0xff);
+    if (version != 1) {
+        out += char((len >> 16) & 0xff);
+        out += char((len >> 24) & 0xff);
+    }
+    out += dict;
+    out.append(static_cast<const char*>(data), n);
+    return out;
+}
+
+// Fails with a one-line Usage error whose message holds every one of `parts`.
+::testing::AssertionResult failsWith(const Expected<Dataset>& r, std::initializer_list<std::string> parts) {
+    if (r.hasValue()) return ::testing::AssertionFailure() << "accepted (" << r->name << ")";
+    const std::string& m = r.error().message;
+    if (r.error().kind != ErrorKind::Usage)
+        return ::testing::AssertionFailure() << "not a usage error: " << m;
+    if (m.find('\n') != std::string::npos) return ::testing::AssertionFailure() << "several lines: " << m;
+    for (const std::string& p : parts)
+        if (m.find(p) == std::string::npos)
+            return ::testing::AssertionFailure() << "message '" << m << "' lacks '" << p << "'";
+    return ::testing::AssertionSuccess();
+}
+
+InputOptions at(const fs::path& path) {
+    InputOptions o;
+    o.path = path.string();
+    return o;
+}
+
+void expectUnlabelled(const Dataset& d, int64_t n) {
+    EXPECT_EQ(d.size(), n);
+    EXPECT_EQ(d.inputs.scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(d.inputs.is_contiguous());
+    EXPECT_EQ(d.labels.scalar_type(), torch::kInt64);
+    EXPECT_TRUE(torch::equal(d.labels, torch::full({n}, -1, torch::kInt64)));
+    EXPECT_EQ(d.numClasses, 0);
+    EXPECT_EQ(d.sampleShape, d.inputs.sizes().slice(1).vec());
+}
+
+// Runs Python's torch.save on `expr` into `path`; false when Python or torch is missing.
+bool torchSave(const std::string& expr, const fs::path& path) {
+    const std::string cmd = "/usr/bin/python3 -c \"import torch; torch.save(" + expr + ", '" + path.string() +
+                            "')\" > '" + path.string() + ".log' 2>&1";
+    return std::system(cmd.c_str()) == 0 && fs::exists(path);
+}
+
+// ---- --input-shape
+// -------------------------------------------------------------------------------------------
+
+TEST(InputShape, ParsesPositiveSizes) {
+    auto s = parseShape("3,224,224");
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(*s, (std::vector<int64_t>{3, 224, 224}));
+    s = parseShape(" 16 , 8 ");
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(*s, (std::vector<int64_t>{16, 8}));
+    s = parseShape("1,2,3,4,5");
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->size(), 5u);
+    s = parseShape("1000000000");
+    ASSERT_TRUE(s) << s.error().message;
+}
+
+TEST(InputShape, RejectsBadText) {
+    for (const std::string bad :
+         {"", "  ", ",", "3,,224", "3,224,", "3,a", "3x224", "3.5", "0,3", "3,-1", "1,1,1,1,1,1",
+          "100000,100000", "1000000001", "99999999999999999999", "4611686018427387904,4"}) {
+        auto s = parseShape(bad);
+        ASSERT_FALSE(s) << "'" << bad << "' was accepted";
+        EXPECT_EQ(s.error().kind, ErrorKind::Usage);
+        EXPECT_NE(s.error().message.find("'" + bad + "'"), std::string::npos) << s.error().message;
+        EXPECT_EQ(s.error().message.find('\n'), std::string::npos) << s.error().message;
+    }
+}
+
+TEST(InputShape, ImagenetPreset) {
+    const InputOptions o = imagenetPreset();
+    EXPECT_EQ(o.resize, 256);
+    EXPECT_EQ(o.crop, 224);
+    EXPECT_EQ(o.channels, 3);
+    EXPECT_EQ(o.mean, (std::vector<float>{0.485f, 0.456f, 0.406f}));
+    EXPECT_EQ(o.std, (std::vector<float>{0.229f, 0.224f, 0.225f}));
+    EXPECT_TRUE(o.path.empty());
+    EXPECT_TRUE(o.shape.empty());
+}
+
+// ---- random probe
+// ----------------------------------------------------------------------------------------------
+
+TEST(RandomProbe, SeededShapeAndRange) {
+    InputOptions o;
+    o.shape = {3, 8, 5};
+    o.count = 6;
+    o.seed = 42;
+    auto a = loadInputs(o);
+    ASSERT_TRUE(a) << a.error().message;
+    expectUnlabelled(*a, 6);
+    EXPECT_EQ(a->inputs.sizes(), (std::vector<int64_t>{6, 3, 8, 5}));
+    EXPECT_EQ(a->sampleShape, (std::vector<int64_t>{3, 8, 5}));
+    EXPECT_EQ(a->name, "random [3, 8, 5]");
+    EXPECT_GE(a->inputs.min().item<float>(), 0.0f);
+    EXPECT_LT(a->inputs.max().item<float>(), 1.0f);
+    EXPECT_NEAR(a->inputs.mean().item<float>(), 0.5f, 0.08f);
+
+    auto b = loadInputs(o);
+    ASSERT_TRUE(b);
+    EXPECT_TRUE(torch::equal(a->inputs, b->inputs)) << "same seed, same probe";
+    // The same as Torch's own seeded generator gives.
+    EXPECT_TRUE(torch::equal(a->inputs, at::rand({6, 3, 8, 5}, at::detail::createCPUGenerator(42))));
+    o.seed = 43;
+    auto c = loadInputs(o);
+    ASSERT_TRUE(c);
+    EXPECT_FALSE(torch::equal(a->inputs, c->inputs)) << "another seed, another probe";
+
+    InputOptions d;
+    d.shape = {3, 224, 224};
+    auto def = loadInputs(d);
+    ASSERT_TRUE(def);
+    EXPECT_EQ(def->name, "random [3, 224, 224]");
+    EXPECT_EQ(def->size(), 4);
+}
+
+TEST(RandomProbe, Errors) {
+    EXPECT_TRUE(failsWith(loadInputs(InputOptions{}), {"--input", "--input-shape"}));
+    InputOptions o;
+    o.shape = {3, 4};
+    o.count = 0;
+    EXPECT_TRUE(failsWith(loadInputs(o), {"--count"}));
+    o.count = -2;
+    EXPECT_TRUE(failsWith(loadInputs(o), {"--count"}));
+    o.count = 4;
+    o.shape = {3, 0};
+    EXPECT_TRUE(failsWith(loadInputs(o), {"[3, 0]"}));
+    o.shape = {100000, 100000};
+    EXPECT_TRUE(failsWith(loadInputs(o), {"[100000, 100000]"}));
+}
+
+// ---- images
+// ----------------------------------------------------------------------------------------------------
+
+TEST(ImageInput, DecodesRgbAndGrey) {
+    const fs::path dir = freshDir("single");
+    const fs::path png = dir / "pic.png";
+    writeTestPng(png, 5, 3);
+    auto rgb = loadInputs(at(png));
+    ASSERT_TRUE(rgb) << rgb.error().message;
+    expectUnlabelled(*rgb, 1);
+    EXPECT_EQ(rgb->name, "pic.png");
+    EXPECT_EQ(rgb->inputs.sizes(), (std::vector<int64_t>{1, 3, 3, 5}));
+    EXPECT_TRUE(torch::equal(rgb->inputs[0], expectedPicture(5, 3)));
+
+    // stb's grey: (77 r + 150 g + 29 b) >> 8.
+    InputOptions o = at(png);
+    o.channels = 1;
+    auto grey = loadInputs(o);
+    ASSERT_TRUE(grey) << grey.error().message;
+    EXPECT_EQ(grey->inputs.sizes(), (std::vector<int64_t>{1, 1, 3, 5}));
+    for (int y = 0; y < 3; ++y)
+        for (int x = 0; x < 5; ++x) {
+            const int v = (77 * red(x, y) + 150 * green(x, y) + 29 * blue(x, y)) >> 8;
+            EXPECT_FLOAT_EQ(grey->inputs[0][0][y][x].item<float>(), float(v) / 255.0f) << x << "," << y;
+        }
+
+    o.channels = 4;
+    EXPECT_TRUE(failsWith(loadInputs(o), {"--channels"}));
+
+    // The extension is matched without case.
+    fs::copy_file(png, dir / "PIC2.PNG");
+    auto upper = loadInputs(at(dir / "PIC2.PNG"));
+    ASSERT_TRUE(upper) << upper.error().message;
+    EXPECT_TRUE(torch::equal(upper->inputs, rgb->inputs));
+}
+
+TEST(ImageInput, ResizeShorterSideIsBilinear) {
+    const fs::path dir = freshDir("resize");
+    const fs::path png = dir / "small.png";
+    writeTestPng(png, 3, 2);
+    InputOptions o = at(png);
+    o.resize = 6; // 3x2 -> shorter side (height) 6, width 9: an upscale by 3
+    auto r = loadInputs(o);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->inputs.sizes(), (std::vector<int64_t>{1, 3, 6, 9}));
+    const torch::Tensor want = bilinearReference(expectedPicture(3, 2), 6, 9);
+    EXPECT_TRUE(torch::allclose(r->inputs[0], want, 1e-5, 1e-6))
+        << "max diff " << (r->inputs[0] - want).abs().max().item<float>();
+
+    // Portrait: the width is the shorter side; the longer side is truncated like torchvision's int().
+    const fs::path tall = dir / "tall.png";
+    writeTestPng(tall, 3, 7);
+    o = at(tall);
+    o.resize = 4; // 7 * 4 / 3 = 9.33 -> 9
+    auto t = loadInputs(o);
+    ASSERT_TRUE(t) << t.error().message;
+    EXPECT_EQ(t->inputs.sizes(), (std::vector<int64_t>{1, 3, 9, 4}));
+
+    // Downscaling a flat picture keeps it flat (the filter's weights sum to one).
+    const fs::path flat = dir / "flat.png";
+    writeConstantPng(flat, 40, 30, 51, 102, 204);
+    o = at(flat);
+    o.resize = 7;
+    auto f = loadInputs(o);
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f->inputs.sizes(), (std::vector<int64_t>{1, 3, 7, 9}));
+    for (int c = 0; c < 3; ++c) {
+        const float v = float(std::vector<int>{51, 102, 204}[size_t(c)]) / 255.0f;
+        EXPECT_NEAR(f->inputs[0][c].min().item<float>(), v, 1e-5f);
+        EXPECT_NEAR(f->inputs[0][c].max().item<float>(), v, 1e-5f);
+    }
+}
+
+TEST(ImageInput, CentreCropAndNormalise) {
+    const fs::path dir = freshDir("crop");
+    const fs::path png = dir / "pic.png";
+    writeTestPng(png, 6, 5);
+    InputOptions o = at(png);
+    o.crop = 3; // offsets: top round(2 / 2) = 1, left round(3 / 2 = 1.5) = 2 (half to even, as Python)
+    auto c = loadInputs(o);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->inputs.sizes(), (std::vector<int64_t>{1, 3, 3, 3}));
+    EXPECT_TRUE(torch::equal(c->inputs[0], expectedPicture(6, 5).narrow(1, 1, 3).narrow(2, 2, 3)));
+
+    o.mean = {0.5f, 0.25f, 0.125f};
+    o.std = {0.5f, 2.0f, 0.25f};
+    auto n = loadInputs(o);
+    ASSERT_TRUE(n) << n.error().message;
+    for (int k = 0; k < 3; ++k)
+        for (int y = 0; y < 3; ++y)
+            for (int x = 0; x < 3; ++x) {
+                const uint8_t byte = k == 0   ? red(x + 2, y + 1)
+                                     : k == 1 ? green(x + 2, y + 1)
+                                              : blue(x + 2, y + 1);
+                const float want = (float(byte) / 255.0f - o.mean[size_t(k)]) / o.std[size_t(k)];
+                EXPECT_NEAR(n->inputs[0][k][y][x].item<float>(), want, 1e-6f);
+            }
+
+    // Resize then crop: the crop is the middle of the resized picture.
+    InputOptions rc = at(png);
+    rc.resize = 10; // 6x5 -> 12x10
+    auto resized = loadInputs(rc);
+    ASSERT_TRUE(resized) << resized.error().message;
+    rc.crop = 8;
+    auto both = loadInputs(rc);
+    ASSERT_TRUE(both) << both.error().message;
+    EXPECT_EQ(both->inputs.sizes(), (std::vector<int64_t>{1, 3, 8, 8}));
+    EXPECT_TRUE(torch::equal(both->inputs[0], resized->inputs[0].narrow(1, 1, 8).narrow(2, 2, 8)));
+
+    // Bad options.
+    o.crop = 6;
+    o.mean.clear();
+    o.std.clear();
+    EXPECT_TRUE(failsWith(loadInputs(o), {png.string(), "--crop 6", "--resize"}));
+    o.crop = 0;
+    o.mean = {0.5f};
+    EXPECT_TRUE(failsWith(loadInputs(o), {"--mean", "3 channels"}));
+    o.mean.clear();
+    o.std = {1.0f, 0.0f, 1.0f};
+    EXPECT_TRUE(failsWith(loadInputs(o), {"--std"}));
+}
+
+TEST(ImageInput, ImagenetPresetOnALargePicture) {
+    const fs::path dir = freshDir("imagenet");
+    const fs::path png = dir / "photo.png";
+    writeConstantPng(png, 320, 300, 124, 116, 104);
+    InputOptions o = imagenetPreset();
+    o.path = png.string();
+    auto r = loadInputs(o);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->inputs.sizes(), (std::vector<int64_t>{1, 3, 224, 224}));
+    const float rgb[3] = {124, 116, 104};
+    for (int c = 0; c < 3; ++c) {
+        const float want = (rgb[c] / 255.0f - o.mean[size_t(c)]) / o.std[size_t(c)];
+        EXPECT_NEAR(r->inputs[0][c].mean().item<float>(), want, 1e-4f);
+    }
+}
+
+TEST(ImageInput, FolderSortedByNameAndCounted) {
+    const fs::path dir = freshDir("folder");
+    writeConstantPng(dir / "b.png", 4, 3, 20, 0, 0);
+    writeConstantPng(dir / "a.png", 4, 3, 10, 0, 0);
+    writeConstantPng(dir / "c.bmp", 4, 3, 30, 0, 0); // other kinds in the same folder
+    writeBytes(dir / "notes.txt", "not an image");
+    fs::create_directories(dir / "sub.png"); // a folder with an image's name is not an image
+
+    InputOptions o = at(dir);
+    o.count = 0;
+    auto all = loadInputs(o);
+    ASSERT_TRUE(all) << all.error().message;
+    expectUnlabelled(*all, 3);
+    EXPECT_EQ(all->name, "folder");
+    EXPECT_EQ(all->inputs.sizes(), (std::vector<int64_t>{3, 3, 3, 4}));
+    for (int i = 0; i < 3; ++i)
+        EXPECT_FLOAT_EQ(all->inputs[i][0][0][0].item<float>(), float(10 * (i + 1)) / 255.0f) << "image " << i;
+
+    o.count = 2;
+    o.path = dir.string() + "/"; // a trailing slash keeps the folder's name
+    auto two = loadInputs(o);
+    ASSERT_TRUE(two) << two.error().message;
+    EXPECT_EQ(two->name, "folder");
+    EXPECT_EQ(two->size(), 2);
+    EXPECT_TRUE(torch::equal(two->inputs, all->inputs.narrow(0, 0, 2)));
+
+    o.shape = {3, 3, 4};
+    EXPECT_TRUE(loadInputs(o).hasValue());
+    o.shape = {3, 224, 224};
+    EXPECT_TRUE(failsWith(loadInputs(o), {"[3, 3, 4]", "[3, 224, 224]"}));
+}
+
+TEST(ImageInput, FolderWithDifferentSizesNamesTheFile) {
+    const fs::path dir = freshDir("mixed");
+    writeTestPng(dir / "1.png", 8, 6);
+    writeTestPng(dir / "2.png", 9, 6);
+    InputOptions o = at(dir);
+    EXPECT_TRUE(failsWith(loadInputs(o), {(dir / "2.png").string(), "--resize", "--crop"}));
+    o.resize = 6;
+    o.crop = 6;
+    auto fixed = loadInputs(o);
+    ASSERT_TRUE(fixed) << fixed.error().message;
+    EXPECT_EQ(fixed->inputs.sizes(), (std::vector<int64_t>{2, 3, 6, 6}));
+}
+
+TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
+    const fs::path dir = freshDir("bad");
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "nope.png")), {(dir / "nope.png").string(), ".npy", ".pt"}));
+    const fs::path empty = dir / "empty";
+    fs::create_directories(empty);
+    writeBytes(empty / "readme.txt", "no images here");
+    EXPECT_TRUE(failsWith(loadInputs(at(empty)), {empty.string(), ".png"}));
+    writeBytes(dir / "data.csv", "1,2,3\n");
+    EXPECT_TRUE(
+        failsWith(loadInputs(at(dir / "data.csv")), {(dir / "data.csv").string(), ".npy", ".pt", ".png"}));
+
+    writeBytes(dir / "broken.png", "\x89PNG\r\n\x1a\n this is not really a PNG at all");
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "broken.png")), {(dir / "broken.png").string()}));
+    writeBytes(dir / "zero.jpg", "");
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "zero.jpg")), {(dir / "zero.jpg").string()}));
+    // A valid PNG cut in half.
+    writeTestPng(dir / "whole.png", 64, 64);
+    std::ifstream in(dir / "whole.png", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    writeBytes(dir / "cut.png", bytes.substr(0, bytes.size() / 2));
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "cut.png")), {(dir / "cut.png").string()}));
+
+    // In a folder, the corrupt file is named.
+    const fs::path folder = dir / "folder";
+    fs::create_directories(folder);
+    writeTestPng(folder / "a.png", 4, 4);
+    fs::copy_file(dir / "broken.png", folder / "b.png");
+    EXPECT_TRUE(failsWith(loadInputs(at(folder)), {(folder / "b.png").string()}));
+}
+
+// ---- .npy
+// ------------------------------------------------------------------------------------------------------
+
+TEST(NpyInput, Float32AndCount) {
+    const fs::path dir = freshDir("npy");
+    std::vector<float> v(2 * 3 * 4);
+    for (size_t i = 0; i < v.size(); ++i)
+        v[i] = float(i) * 0.25f - 3.0f;
+    for (int version : {1, 2}) {
+        const fs::path p = dir / ("f4_v" + std::to_string(version) + ".npy");
+        writeBytes(p, npyBytes("<f4", "(2, 3, 4)", v.data(), v.size() * 4, false, version));
+        auto r = loadInputs(at(p));
+        ASSERT_TRUE(r) << r.error().message;
+        expectUnlabelled(*r, 2);
+        EXPECT_EQ(r->name, p.filename().string());
+        EXPECT_EQ(r->inputs.sizes(), (std::vector<int64_t>{2, 3, 4}));
+        for (size_t i = 0; i < v.size(); ++i)
+            EXPECT_EQ(r->inputs.reshape(-1)[int64_t(i)].item<float>(), v[i]);
+    }
+    InputOptions o = at(dir / "f4_v1.npy");
+    o.count = 1;
+    auto one = loadInputs(o);
+    ASSERT_TRUE(one) << one.error().message;
+    EXPECT_EQ(one->inputs.sizes(), (std::vector<int64_t>{1, 3, 4}));
+    EXPECT_EQ(one->inputs[0][2][3].item<float>(), v[11]);
+    o.count = 0;
+    o.shape = {3, 4};
+    EXPECT_TRUE(loadInputs(o).hasValue());
+    o.shape = {12};
+    EXPECT_TRUE(failsWith(loadInputs(o), {"[3, 4]", "[12]"}));
+
+    // A 1-d array is a batch of scalars.
+    writeBytes(dir / "vec.npy", npyBytes("<f4", "(5,)", v.data(), 5 * 4));
+    o = at(dir / "vec.npy");
+    o.count = 0;
+    auto vec = loadInputs(o);
+    ASSERT_TRUE(vec) << vec.error().message;
+    EXPECT_EQ(vec->inputs.sizes(), (std::vector<int64_t>{5}));
+    EXPECT_TRUE(vec->sampleShape.empty());
+}
+
+TEST(NpyInput, OtherDtypes) {
+    const fs::path dir = freshDir("npy_dtypes");
+    const std::vector<uint8_t> u = {0, 1, 127, 128, 254, 255};
+    writeBytes(dir / "u1.npy", npyBytes("|u1", "(3, 2)", u.data(), u.size()));
+    auto ru = loadInputs(at(dir / "u1.npy"));
+    ASSERT_TRUE(ru) << ru.error().message;
+    EXPECT_EQ(ru->inputs.sizes(), (std::vector<int64_t>{3, 2}));
+    for (size_t i = 0; i < u.size(); ++i)
+        EXPECT_FLOAT_EQ(ru->inputs.reshape(-1)[int64_t(i)].item<float>(), float(u[i]) / 255.0f);
+
+    const std::vector<double> d = {1.5, -2.25, 1e-3, 12345.0};
+    writeBytes(dir / "f8.npy", npyBytes("<f8", "(2, 2)", d.data(), d.size() * 8));
+    const std::vector<int64_t> l = {-7, 0, 1LL << 40, 3};
+    writeBytes(dir / "i8.npy", npyBytes("<i8", "(4,)", l.data(), l.size() * 8));
+    const std::vector<int32_t> i = {-100, 5, 70000, 1};
+    writeBytes(dir / "i4.npy", npyBytes("<i4", "(1, 4)", i.data(), i.size() * 4));
+    auto rd = loadInputs(at(dir / "f8.npy"));
+    auto rl = loadInputs(at(dir / "i8.npy"));
+    auto ri = loadInputs(at(dir / "i4.npy"));
+    ASSERT_TRUE(rd && rl && ri);
+    for (size_t k = 0; k < 4; ++k) {
+        EXPECT_EQ(rd->inputs.reshape(-1)[int64_t(k)].item<float>(), float(d[k]));
+        EXPECT_EQ(rl->inputs.reshape(-1)[int64_t(k)].item<float>(), float(l[k]));
+        EXPECT_EQ(ri->inputs.reshape(-1)[int64_t(k)].item<float>(), float(i[k]));
+    }
+    EXPECT_EQ(rd->inputs.scalar_type(), torch::kFloat32);
+}
+
+TEST(NpyInput, CorruptFilesAreRefusedBeforeAllocating) {
+    const fs::path dir = freshDir("npy_bad");
+    const std::vector<float> v(12, 1.0f);
+    auto expectFails = [&](const std::string& name, const std::string& bytes,
+                           std::initializer_list<std::string> parts) {
+        const fs::path p = dir / name;
+        writeBytes(p, bytes);
+        std::vector<std::string> all(parts);
+        all.push_back(p.string());
+        auto r = loadInputs(at(p));
+        ASSERT_FALSE(r.hasValue()) << name << " was accepted";
+        for (const auto& part : all)
+            EXPECT_NE(r.error().message.find(part), std::string::npos)
+                << name << ": '" << r.error().message << "' lacks '" << part << "'";
+        EXPECT_EQ(r.error().kind, ErrorKind::Usage) << name;
+        EXPECT_EQ(r.error().message.find('\n'), std::string::npos) << name;
+    };
+    // The header claims 4e12 bytes; the file has about 200. Allocating first would throw or exhaust memory.
+    std::string huge = npyBytes("<f4", "(100000, 100000, 100)", v.data(), 48);
+    huge.resize(200, '\0');
+    expectFails("huge.npy", huge, {"4000000000000", "truncated"});
+    // One float short.
+    expectFails("short.npy", npyBytes("<f4", "(3, 4)", v.data(), 44), {"48", "44"});
+    // A product that overflows 64 bits.
+    expectFails("overflow.npy", npyBytes("<f4", "(4294967296, 4294967296, 4)", v.data(), 48), {"overflow"});
+    expectFails("magic.npy", "\x93NUMPZ" + npyBytes("<f4", "(3, 4)", v.data(), 48).substr(6), {"magic"});
+    expectFails("text.npy", "hello, world", {"magic"});
+    expectFails("tiny.npy", "\x93NU", {"truncated"});
+    expectFails("fortran.npy", npyBytes("<f4", "(3, 4)", v.data(), 48, true), {"Fortran"});
+    expectFails("bigendian.npy", npyBytes(">f4", "(3, 4)", v.data(), 48), {"big-endian"});
+    expectFails("f2.npy", npyBytes("<f2", "(3, 4)", v.data(), 24), {"'<f2'", "not supported"});
+    expectFails("object.npy", npyBytes("|O", "(3,)", v.data(), 24), {"'|O'"});
+    expectFails("scalar.npy", npyBytes("<f4", "()", v.data(), 4), {"0-d"});
+    expectFails("empty.npy", npyBytes("<f4", "(0, 3)", v.data(), 0), {"no samples"});
+    expectFails("version.npy", npyBytes("<f4", "(3, 4)", v.data(), 48, false, 9), {"version 9"});
+    // The header length points past the end of the file.
+    std::string cut = npyBytes("<f4", "(3, 4)", v.data(), 48).substr(0, 40);
+    expectFails("cut_header.npy", cut, {"truncated", "header"});
+    // Not a dict.
+    std::string garbage = npyBytes("<f4", "(3, 4)", v.data(), 48);
+    garbage[10] = '[';
+    expectFails("garbage.npy", garbage, {"dict"});
+}
+
+// ---- .pt
+// -------------------------------------------------------------------------------------------------------
+
+TEST(PtInput, TensorSavedByPython) {
+    const fs::path dir = freshDir("pt");
+    const fs::path p = dir / "batch.pt";
+    ASSERT_TRUE(torchSave("torch.arange(12.).reshape(2,2,3)", p))
+        << "/usr/bin/python3 with torch could not save " << p << " (install python3-torch)";
+    auto r = loadInputs(at(p));
+    ASSERT_TRUE(r) << r.error().message;
+    expectUnlabelled(*r, 2);
+    EXPECT_EQ(r->name, "batch.pt");
+    EXPECT_EQ(r->inputs.sizes(), (std::vector<int64_t>{2, 2, 3}));
+    EXPECT_TRUE(torch::equal(r->inputs, torch::arange(12, torch::kFloat32).reshape({2, 2, 3})));
+
+    InputOptions o = at(p);
+    o.count = 1;
+    auto one = loadInputs(o);
+    ASSERT_TRUE(one) << one.error().message;
+    EXPECT_TRUE(torch::equal(one->inputs, torch::arange(6, torch::kFloat32).reshape({1, 2, 3})));
+    o.shape = {2, 3};
+    EXPECT_TRUE(loadInputs(o).hasValue());
+    o.shape = {3, 2};
+    EXPECT_TRUE(failsWith(loadInputs(o), {p.string(), "[2, 3]", "[3, 2]"}));
+
+    // Other dtypes become float32; a non-contiguous tensor comes back contiguous.
+    const fs::path ints = dir / "ints.pt";
+    ASSERT_TRUE(torchSave("torch.arange(6).reshape(3,2).t()", ints));
+    auto ri = loadInputs(at(ints));
+    ASSERT_TRUE(ri) << ri.error().message;
+    expectUnlabelled(*ri, 2);
+    EXPECT_TRUE(torch::equal(ri->inputs, torch::arange(6, torch::kFloat32).reshape({3, 2}).t()));
+}
+
+TEST(PtInput, NotATensor) {
+    const fs::path dir = freshDir("pt_bad");
+    const fs::path dict = dir / "dict.pt";
+    ASSERT_TRUE(torchSave("{'x': torch.zeros(2), 'y': torch.ones(1)}", dict))
+        << "/usr/bin/python3 with torch could not save " << dict << " (install python3-torch)";
+    EXPECT_TRUE(
+        failsWith(loadInputs(at(dict)), {dict.string(), "a dict, not a tensor", "torch.save(t, path)"}));
+    const fs::path list = dir / "list.pt";
+    ASSERT_TRUE(torchSave("[torch.zeros(2), torch.ones(1)]", list));
+    EXPECT_TRUE(
+        failsWith(loadInputs(at(list)), {list.string(), "a list, not a tensor", "torch.save(t, path)"}));
+    // Python pickles a one-entry dict with SETITEM, which LibTorch's unpickler does not know: still one line.
+    const fs::path single = dir / "single.pt";
+    ASSERT_TRUE(torchSave("{'x': torch.zeros(2)}", single));
+    EXPECT_TRUE(failsWith(loadInputs(at(single)), {single.string(), "torch.save(t, path)"}));
+    const fs::path scalar = dir / "scalar.pt";
+    ASSERT_TRUE(torchSave("torch.tensor(3.0)", scalar));
+    EXPECT_TRUE(failsWith(loadInputs(at(scalar)), {scalar.string(), "0-d"}));
+    writeBytes(dir / "junk.pt", "definitely not a torch file");
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "junk.pt")), {(dir / "junk.pt").string(), "torch.save"}));
+    writeBytes(dir / "empty.pt", "");
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "empty.pt")), {(dir / "empty.pt").string()}));
+}
+
+} // namespace
+} // namespace ts::capture
