@@ -224,6 +224,11 @@ Status Context::init(const ContextDesc& desc) {
     f12.timelineSemaphore = have12.timelineSemaphore;
     f12.shaderBufferInt64Atomics = have12.shaderBufferInt64Atomics;
     m_int64Atomics = have12.shaderBufferInt64Atomics && have.features.shaderInt64;
+    {
+        VkPhysicalDeviceProperties props;
+        vkGetPhysicalDeviceProperties(m_physical, &props);
+        m_maxStorageRange = props.limits.maxStorageBufferRange;
+    }
     VkPhysicalDeviceFeatures2 f{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     f.pNext = &f12;
     f.features.shaderInt64 = have.features.shaderInt64;

@@ -61,6 +61,8 @@ class Context {
 
     bool hasExternalMemoryFd() const { return m_externalMemoryFd; }
     bool hasShaderInt64Atomics() const { return m_int64Atomics; }
+    // The largest storage-buffer range a descriptor may cover (128 MiB on lavapipe).
+    VkDeviceSize maxStorageBufferRange() const { return m_maxStorageRange; }
 
     // Records commands with `record`, submits them and waits. For uploads, readbacks and set-up work.
     Status submitAndWait(const std::function<void(VkCommandBuffer)>& record);
@@ -88,6 +90,7 @@ class Context {
     bool m_validation = false;
     bool m_externalMemoryFd = false;
     bool m_int64Atomics = false;
+    VkDeviceSize m_maxStorageRange = 1u << 27;
     std::atomic<int> m_validationMessages{0};
 };
 

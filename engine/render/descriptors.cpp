@@ -15,6 +15,7 @@ BufferSets::~BufferSets() {
 Status BufferSets::init(Context& ctx, const std::vector<VkDescriptorType>& types, VkShaderStageFlags stages,
                         uint32_t frames) {
     m_device = ctx.device();
+    m_maxRange = ctx.maxStorageBufferRange();
     m_types = types;
     std::vector<VkDescriptorSetLayoutBinding> bindings(types.size());
     std::vector<VkDescriptorPoolSize> sizes;
@@ -51,7 +52,9 @@ void BufferSets::bind(uint32_t slot, std::initializer_list<const Buffer*> buffer
     std::vector<VkDescriptorBufferInfo> infos(buffers.size());
     std::vector<VkWriteDescriptorSet> writes(buffers.size());
     for (uint32_t i = 0; i < buffers.size(); ++i) {
-        infos[i] = {buffers.begin()[i]->handle(), 0, VK_WHOLE_SIZE};
+        // Buffers grow with headroom; a binding never claims more than the device can address.
+        const Buffer* b = buffers.begin()[i];
+        infos[i] = {b->handle(), 0, b->size() > m_maxRange ? m_maxRange : VK_WHOLE_SIZE};
         writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[i].dstSet = s.set;
         writes[i].dstBinding = i;

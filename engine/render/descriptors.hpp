@@ -37,6 +37,7 @@ class BufferSets {
         std::vector<uint64_t> bound; // Buffer::serial() of each binding
     };
     VkDevice m_device = VK_NULL_HANDLE;
+    VkDeviceSize m_maxRange = VK_WHOLE_SIZE; // bindings cover at most the device's storage-buffer range
     std::vector<VkDescriptorType> m_types;
     VkDescriptorSetLayout m_layout = VK_NULL_HANDLE;
     VkDescriptorPool m_pool = VK_NULL_HANDLE;

@@ -1,6 +1,8 @@
 // Neuron pass: splat compute, splat resolve and impostor pipelines; per-frame uniforms and buffers.
 #include "engine/render/neuron_pass.hpp"
 
+#include "engine/core/log.hpp"
+
 #include <cmath>
 #include <cstring>
 
@@ -59,6 +61,16 @@ NeuronPass::~NeuronPass() {
 }
 
 Status NeuronPass::setInstances(std::span<const NeuronInstance> instances) {
+    // One storage buffer holds them; more than the device can address are not drawn (said once).
+    const size_t fit = size_t(m_ctx.maxStorageBufferRange() / sizeof(NeuronInstance));
+    if (instances.size() > fit) {
+        if (!m_warnedLimit)
+            TS_LOG_WARN("%zu neuron instances exceed the device's storage-buffer range; drawing the first %zu "
+                        "(lower the LOD budget)",
+                        instances.size(), fit);
+        m_warnedLimit = true;
+        instances = instances.first(fit);
+    }
     m_pending.assign(instances.begin(), instances.end());
     m_count = static_cast<uint32_t>(instances.size());
     ++m_version;

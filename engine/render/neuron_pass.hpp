@@ -69,6 +69,7 @@ class NeuronPass {
     bool m_splatSupported = false;
     std::vector<NeuronInstance> m_pending; // the newest instances
     uint64_t m_version = 0;
+    bool m_warnedLimit = false;
     uint32_t m_count = 0;
     NeuronStyle m_style;
 };

@@ -77,9 +77,26 @@ void LodSelector::setHiddenLayers(const std::vector<bool>& hidden, const std::ve
 void LodSelector::rebuildForced() {
     for (auto n : m_forced) m_forcedFlag[n] = 0;
     m_forced.clear();
-    if (!m_outlierFlags.empty())
-        for (std::uint32_t i = 0; i < m_outlierFlags.size(); ++i)
-            if (m_outlierFlags[i]) m_forcedFlag[i] = m_outlierFlags[i], m_forced.push_back(i);
+    // Outliers are drawn whatever the budget, but not millions of them (a ReLU network on random inputs has
+    // millions of dead units): NaN/Inf first, then an even sample of the rest, kMaxForcedOutliers in all.
+    constexpr std::uint32_t kMaxForcedOutliers = 65536;
+    if (!m_outlierFlags.empty()) {
+        std::uint64_t nan = 0, other = 0;
+        for (auto f : m_outlierFlags) {
+            nan += (f & kInstanceNaN) != 0;
+            other += f && !(f & kInstanceNaN);
+        }
+        const std::uint64_t room = nan >= kMaxForcedOutliers ? 0 : kMaxForcedOutliers - nan;
+        const std::uint64_t stride = other > room ? (other + room - 1) / std::max<std::uint64_t>(room, 1) : 1;
+        std::uint64_t seen = 0;
+        for (std::uint32_t i = 0; i < m_outlierFlags.size(); ++i) {
+            const auto f = m_outlierFlags[i];
+            if (!f) continue;
+            const bool isNan = f & kInstanceNaN;
+            if (isNan ? m_forced.size() >= kMaxForcedOutliers : (room == 0 || seen++ % stride != 0)) continue;
+            m_forcedFlag[i] = f, m_forced.push_back(i);
+        }
+    }
     for (auto n : m_selection) {
         if (!m_forcedFlag[n]) m_forced.push_back(n);
         m_forcedFlag[n] |= kInstanceSelected;
