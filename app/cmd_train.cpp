@@ -213,7 +213,10 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     long frames = !d.singlePng.empty() ? 1 : d.frames > 0 ? d.frames : 8;
     float aspect = float(d.width) / float(d.height);
     Camera cam = initialCamera(screen.bounds(), aspect, d);
+    auto tStart = std::chrono::steady_clock::now();
     if (auto s = session.start(false); !s) return reportError(s.error());
+    TS_LOG_DEBUG("start (inspection: forward, backward, statistics): %.2f s",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tStart).count());
     int64_t planned = session.trainingView().totalSteps;
     float lastFrameMs = 0.0f;
     for (long f = 0; f < frames; ++f) {
@@ -350,10 +353,19 @@ int runTraining(const Args& args, const std::string& command, const std::string&
 }
 
 int runSession(const SessionOptions& opts, const DisplayOptions& display, const std::string& command) {
+    // Phase times at debug level (TS_LOG_LEVEL=debug): where the time to the first picture goes.
+    auto t0 = std::chrono::steady_clock::now();
+    auto lap = [&](const char* what) {
+        auto now = std::chrono::steady_clock::now();
+        TS_LOG_DEBUG("%s: %.2f s", what, std::chrono::duration<double>(now - t0).count());
+        t0 = now;
+    };
     auto session = LiveSession::create(opts);
     if (!session) return reportError(session.error());
+    lap("session (data, model, capture graph, network, trainer)");
     auto screen = TrainingScreen::create(**session);
     if (!screen) return reportError(screen.error());
+    lap("scene (layout, neuron positions, cluster tree)");
     TS_LOG_INFO("%s on %s: %lld neurons, %lld parameters", (*session)->network().modelName.c_str(),
                 (*session)->dataName().c_str(), (long long)neuronsWithInput((*session)->network()),
                 (long long)(*session)->network().totalParams());

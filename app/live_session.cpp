@@ -1,6 +1,7 @@
 // LiveSession: the one app translation unit that includes LibTorch.
 #include "app/live_session.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -148,20 +149,37 @@ struct LiveSession::Impl {
     }
 
     // Reduces one [batch x neurons] tensor: per-neuron statistics and a histogram.
+    stats::NeuronStats scratchStats[3]; // per-neuron results of the trainer thread's reductions, reused
     bool reduceMatrix(const torch::Tensor& t, const char* what, stats::NeuronStats& ns,
                       stats::LayerStats& ls) {
         if (!t.defined() || t.numel() == 0) return false;
         torch::Tensor x = t.to(torch::kFloat32).contiguous();
         int64_t rows = x.dim() > 0 ? x.size(0) : 1;
         int64_t cols = rows ? x.numel() / rows : 0;
+        // The display histogram of a large tensor is counted on an even sample of kHistogramSample values
+        // over the layer's full range: per-neuron statistics stay exact, and a million-neuron conv layer does
+        // not pay for a scattered count of every value (the histogram costs several times the statistics).
+        constexpr int64_t kHistogramSample = int64_t(1) << 20;
+        const bool sample = x.numel() > 2 * kHistogramSample;
         stats::ReduceOptions ro;
-        ro.histogram.bins = options.histogramBins;
+        ro.histogram.bins = sample ? 0 : options.histogramBins;
         auto r = reducer->reduce(stats::TensorView::matrix(x.data_ptr<float>(), rows, cols, what), ns, ro);
         if (!r) {
             TS_LOG_WARN("statistics of %s: %s", what, r.error().message.c_str());
             return false;
         }
         ls = std::move(r.value());
+        if (sample && std::isfinite(ls.min) && std::isfinite(ls.max)) {
+            const int64_t stride = (x.numel() + kHistogramSample - 1) / kHistogramSample;
+            torch::Tensor s = x.reshape({-1}).slice(0, 0, x.numel(), stride).contiguous();
+            stats::NeuronStats ignored;
+            stats::ReduceOptions ho;
+            ho.histogram.bins = options.histogramBins;
+            ho.histogram.lo = float(ls.min);
+            ho.histogram.hi = float(ls.max);
+            auto h = reducer->reduce(stats::TensorView::matrix(s.data_ptr<float>(), 1, s.numel(), what), ignored, ho);
+            if (h) ls.histogram = std::move(h->histogram);
+        }
         return true;
     }
 
@@ -177,7 +195,7 @@ struct LiveSession::Impl {
             auto& layer = snap.layers[li];
             LayerSummary ls;
             ls.name = layer.name;
-            stats::NeuronStats ns;
+            stats::NeuronStats& ns = scratchStats[0]; // reused: no fresh pages per layer
             stats::LayerStats st;
             if (reduceMatrix(layer.activation, layer.name.c_str(), ns, st)) {
                 int64_t n = ns.neurons;
@@ -196,7 +214,7 @@ struct LiveSession::Impl {
                     dead += z >= 1.0f;
                 ls.deadFraction = n ? float(dead) / float(n) : 0.0f;
             }
-            stats::NeuronStats gs;
+            stats::NeuronStats& gs = scratchStats[1];
             stats::LayerStats gst;
             if (reduceMatrix(layer.gradient, (layer.name + " gradients").c_str(), gs, gst)) {
                 const float* ma = gs.stat(stats::Statistic::MeanAbs);
@@ -208,7 +226,7 @@ struct LiveSession::Impl {
             // The layer's own weight (first parameter of >= 2 dims used by this layer).
             for (auto& p : snap.params) {
                 if (p.layer != int32_t(li) || p.value.dim() < 2) continue;
-                stats::NeuronStats ws;
+                stats::NeuronStats& ws = scratchStats[2];
                 stats::LayerStats wst;
                 torch::Tensor w = p.value.to(torch::kFloat32).contiguous().reshape({1, -1});
                 if (reduceMatrix(w, (p.name).c_str(), ws, wst)) {
@@ -330,11 +348,17 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     if (m.data.train.size() == 0)
         return makeError(ErrorKind::Usage, "dataset '" + o.data + "' has no training samples");
     // Unlabelled inputs have no class count; built-in models then get 10 outputs.
+    auto tLoad = std::chrono::steady_clock::now();
     auto model = capture::loadModel(o.model, m.data.train.sampleShape,
                                     m.data.train.numClasses > 0 ? m.data.train.numClasses : 10);
     if (!model) return model.error();
     m.model = std::move(model.value());
+    TS_LOG_DEBUG("model load and capture graph: %.2f s",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tLoad).count());
+    tLoad = std::chrono::steady_clock::now();
     auto net = capture::describeNetwork(*m.model, m.data.train.sampleShape);
+    TS_LOG_DEBUG("network description (probe forward): %.2f s",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - tLoad).count());
     if (!net)
         return makeError(net.error().kind, net.error().message +
                                                (o.input.given() ? "" : "; give inputs of the shape it expects with --input FILE|DIR or "

@@ -590,7 +590,7 @@ class ScriptModel final : public Model {
         b.layers = std::move(s.layers);
         b.calls = std::move(s.calls);
         b.fn = std::make_unique<torch::jit::GraphFunction>(
-            "forward_capture", std::move(s.graph), nullptr, torch::jit::ExecutorExecutionMode::PROFILING);
+            "forward_capture", std::move(s.graph), nullptr, torch::jit::ExecutorExecutionMode::SIMPLE);
         select();
     }
     void dropCapture() {

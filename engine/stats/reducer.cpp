@@ -162,7 +162,9 @@ std::vector<TopEntry> topK(const float* values, std::int64_t n, int k, bool larg
 Expected<LayerStats> Reducer::reduce(const TensorView& x, NeuronStats& out, const ReduceOptions& options) {
     if (x.cols > 0) {
         out.neurons = x.cols;
-        out.data.assign(statsBytes(x.cols) / sizeof(float), 0.0f);
+        // resize, not assign: the reduction writes every statistic of every neuron, and a reused NeuronStats
+        // then costs no zero-fill pass over memory that is about to be overwritten.
+        out.data.resize(statsBytes(x.cols) / sizeof(float));
     }
     HostStatsDestination dest(out.data.data(), out.data.size() * sizeof(float));
     return reduce(x, dest, options);
