@@ -1,6 +1,8 @@
 // Argument parsing.
 #include "app/cli.hpp"
 
+#include <cmath>
+
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -30,6 +32,9 @@ Expected<double> Args::getFloat(const std::string& name, double fallback) const 
     double v = std::strtod(s.c_str(), &end);
     if (s.empty() || *end)
         return makeError(ErrorKind::Usage, "--" + name + " expects a number, got '" + s + "'");
+    // No flag takes NaN or infinity (--yaw nan gave a blank picture and exit 0).
+    if (!std::isfinite(v))
+        return makeError(ErrorKind::Usage, "--" + name + " expects a finite number, got '" + s + "'");
     return v;
 }
 

@@ -1,6 +1,8 @@
 // `train` and `demo`: a live training session shown in a window, or as PNG frames plus a summary when
 // headless. Both share runTraining(); demo is train on built-in defaults.
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +23,20 @@ namespace ts::app {
 using namespace ts::render;
 
 namespace {
+
+// SIGINT/SIGTERM during a run: the handler only records the signal; the frame loops stop the trainer after
+// its current step, write what was done (summary.json) and exit 128 + signal (130, 143).
+std::atomic<int> g_signal{0};
+extern "C" void onStopSignal(int sig) {
+    g_signal.store(sig);
+}
+void installStopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = onStopSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
 
 std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::string& defaultSteps) {
     return {
@@ -222,8 +238,13 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     for (long f = 0; f < frames; ++f) {
         // Frame f shows the network after (f + 1) / frames of the planned steps.
         int64_t due = planned * (f + 1) / frames;
-        while (!session.finished() && session.trainingView().step < due)
+        while (!session.finished() && session.trainingView().step < due && !g_signal.load())
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (g_signal.load()) {
+            session.stop(); // ends after the current step
+            frames = f;
+            break;
+        }
         if (f + 1 == frames) session.waitUntilFinished();
         if (auto s = screen.update(**renderer); !s) return reportError(s.error());
         if (!d.select.empty()) {
@@ -275,6 +296,11 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (auto s = writeSummary(d.outDir + "/summary.json", session, seconds, frames); !s)
         return reportError(s.error());
+    if (const int sig = g_signal.load()) {
+        TS_LOG_INFO("stopped by signal %d after %lld steps; wrote %ld frames and summary.json to %s", sig,
+                    (long long)session.trainingView().step, frames, d.outDir.c_str());
+        return 128 + sig;
+    }
     if ((*ctx)->validationMessageCount() > 0)
         return reportError(makeError(ErrorKind::Failed, std::to_string((*ctx)->validationMessageCount()) +
                                                             " Vulkan validation messages (see above)"));
@@ -308,6 +334,7 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
     }
     auto s = v.run(
         [&](float dt) {
+            if (g_signal.load()) v.requestClose();
             screen.tick(v.camera(), dt);
             if (auto click = v.takeClick()) {
                 if (auto c = screen.click(v.network(), v.camera(), v.target().extent(), *click);
@@ -326,6 +353,8 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
             ui::FrameStats stats{v.lastFrameMs(), screen.scene().position.size(),
                                  v.network().lastStats().instances, v.context().deviceInfo().name,
                                  v.context().allocator().bytesInUse()};
+            // The V key changes vsync behind the panel's back: the checkbox shows the target's state.
+            screen.settings.vsync = v.target().vsync();
             screen.buildUi(v.camera(), v.aspect(), stats);
             if (screen.fitRequested) v.camera().fitToScene(screen.bounds(), v.aspect());
             if (screen.screenshotRequested) v.requestScreenshot();
@@ -336,6 +365,7 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
     session.stop();
     if (!s) return reportError(s.error());
     if (!failure) return reportError(failure.error());
+    if (const int sig = g_signal.load()) return 128 + sig;
     return 0;
 }
 
@@ -353,6 +383,7 @@ int runTraining(const Args& args, const std::string& command, const std::string&
 }
 
 int runSession(const SessionOptions& opts, const DisplayOptions& display, const std::string& command) {
+    installStopSignals();
     // Phase times at debug level (TS_LOG_LEVEL=debug): where the time to the first picture goes.
     auto t0 = std::chrono::steady_clock::now();
     auto lap = [&](const char* what) {

@@ -96,6 +96,13 @@ std::shared_ptr<const SnapshotSummary> Timeline::withNeuronData(size_t index) co
     return nullptr;
 }
 
+size_t Timeline::indexOfStep(int64_t step) const {
+    std::lock_guard lock(m_mutex);
+    auto it = std::upper_bound(m_entries.begin(), m_entries.end(), step,
+                               [](int64_t s, const std::shared_ptr<const SnapshotSummary>& e) { return s < e->step; });
+    return it == m_entries.begin() ? 0 : size_t(it - m_entries.begin()) - 1;
+}
+
 uint64_t Timeline::version() const {
     std::lock_guard lock(m_mutex);
     return m_version;

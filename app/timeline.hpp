@@ -53,6 +53,9 @@ class Timeline {
     // The newest entry at or before `index` that still has per-neuron data.
     std::shared_ptr<const SnapshotSummary> withNeuronData(size_t index) const;
     uint64_t version() const; // increments on every push
+    // Index of the newest entry whose step is <= `step` (0 when all are later; 0 when empty). Positions in
+    // the UI are kept as steps and resolved here each frame, because indices move when the timeline thins.
+    size_t indexOfStep(int64_t step) const;
 
   private:
     mutable std::mutex m_mutex;

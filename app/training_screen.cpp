@@ -99,7 +99,7 @@ Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& se
 size_t TrainingScreen::shownIndex() const {
     size_t n = m_session.timeline().size();
     if (n == 0) return 0;
-    return m_pinnedIndex ? std::min(*m_pinnedIndex, n - 1) : n - 1;
+    return m_pinnedStep ? std::min(m_session.timeline().indexOfStep(*m_pinnedStep), n - 1) : n - 1;
 }
 
 Status TrainingScreen::update(render::NetworkRenderer& renderer) {
@@ -302,9 +302,9 @@ void TrainingScreen::tick(render::Camera& camera, float dt) {
         size_t idx = size_t(m_replayClock * 8.0f); // 8 snapshots per second
         if (idx + 1 >= n) {
             m_replaying = false;
-            m_pinnedIndex.reset();
-        } else {
-            m_pinnedIndex = idx;
+            m_pinnedStep.reset();
+        } else if (auto e = m_session.timeline().at(idx)) {
+            m_pinnedStep = e->step;
         }
     }
 }
@@ -362,8 +362,8 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
                 iv.deadFraction = l.deadFraction;
                 iv.updateRatio = float(l.updateRatio);
             }
-        if (m_compareIndex) {
-            if (auto other = tl.at(*m_compareIndex)) {
+        if (m_compareStep) {
+            if (auto other = tl.at(tl.indexOfStep(*m_compareStep))) {
                 iv.compareStep = other->step;
                 iv.compareActivations = histogramOf(other.get(), name, 0);
                 iv.compareGradients = histogramOf(other.get(), name, 1);
@@ -378,20 +378,20 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
     if (m_selectedLayer < 0 && m_selectedNeuron) iv.layer.clear();
     auto ins = ui::inspectorPanel(iv);
     if (ins.timelineIndex) {
-        m_pinnedIndex = size_t(*ins.timelineIndex);
-        if (*ins.timelineIndex + 1 >= iv.timelineSize) m_pinnedIndex.reset(); // at the end: follow live
+        if (auto e = tl.at(size_t(std::max(*ins.timelineIndex, 0)))) m_pinnedStep = e->step;
+        if (*ins.timelineIndex + 1 >= iv.timelineSize) m_pinnedStep.reset(); // at the end: follow live
         m_replaying = false;
     }
     if (ins.compareIndex) {
         if (*ins.compareIndex < 0)
-            m_compareIndex.reset();
-        else
-            m_compareIndex = size_t(*ins.compareIndex);
+            m_compareStep.reset();
+        else if (auto e = tl.at(size_t(*ins.compareIndex)))
+            m_compareStep = e->step;
     }
     if (ins.clearSelection) m_clearSelectionRequested = true;
     if (ins.replay) {
         m_replaying = true;
-        m_pinnedIndex = 0;
+        if (auto e = tl.at(0)) m_pinnedStep = e->step;
         m_replayClock = 0.0f;
     }
 
@@ -402,7 +402,7 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
             m_selectedLayer = a.layerIndex;
             flyToLayer(camera, a.layerIndex, aspect);
         }
-        if (a.timelineIndex >= 0) m_pinnedIndex = size_t(a.timelineIndex);
+        m_pinnedStep = a.step; // the snapshot at or before the alert's step, wherever thinning moved it
     }
 }
 

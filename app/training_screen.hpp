@@ -57,8 +57,9 @@ class TrainingScreen {
     std::vector<ui::SceneLabel> m_labels; // stage and layer names drawn in the scene
     std::string m_layerFilter;            // the Model panel's search text
     int m_selectedLayer = -1;
-    std::optional<size_t> m_pinnedIndex; // timeline index shown; unset: follow the newest snapshot
-    std::optional<size_t> m_compareIndex;
+    // Steps, not timeline indices: indices shift when the timeline thins (Timeline::indexOfStep resolves).
+    std::optional<int64_t> m_pinnedStep; // snapshot step shown; unset: follow the newest snapshot
+    std::optional<int64_t> m_compareStep;
     bool m_replaying = false;
     float m_replayClock = 0.0f;
     uint64_t m_shownVersion = ~0ull;

@@ -57,6 +57,7 @@ class Viewer {
                const std::function<void()>& ui = {});
     render::WindowTarget& target() { return *m_target; }
     void requestScreenshot() { m_screenshotRequested = true; }
+    void requestClose() { m_window.requestClose(); }
     void setVsync(bool on) { m_target->setVsync(on); }
     float lastFrameMs() const { return m_frameMs; }
     // A left click that did not drag (pixel coordinates in the framebuffer), taken once.

@@ -11,6 +11,9 @@
 namespace ts::kernels {
 
 inline Error cudaFailure(cudaError_t e, const char* expr, const char* file, int line) {
+    // Reported here, so cleared here: a failed call leaves the runtime's last-error state set, and the next
+    // good launch's cudaGetLastError() would report this failure again (sticky device errors stay anyway).
+    (void)cudaGetLastError();
     const bool environment = e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ||
                              e == cudaErrorInitializationError || e == cudaErrorNotSupported ||
                              e == cudaErrorSystemDriverMismatch || e == cudaErrorCompatNotSupportedOnDevice;

@@ -225,6 +225,15 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
         checkpoints.push_back(std::move(w));
     }
     Directions dirs;
+    // A file that exists but is not a directions file (empty, truncated, text, other groups) is an error: it
+    // is the user's, and writing new directions would destroy it.
+    {
+        std::error_code ec;
+        if (std::filesystem::exists(args.directions, ec) && !directionsFileExists(args.directions))
+            return usage(args.directions +
+                         " exists but is not a readable directions file (HDF5 with an 'xdirection' group); "
+                         "move it away or name another --directions file");
+    }
     if (directionsFileExists(args.directions)) {
         TS_LOG_INFO(
             "landscape: reading directions from %s (--norm, --ignore, --seed, --model2/3 do not apply)",

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <sstream>
 #include <string>
+#include <csignal>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +37,13 @@ Run run(const std::string& args, const std::string& env = "") {
     ss << in.rdbuf();
     r.out = ss.str();
     return r;
+}
+
+std::string readFile(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
 }
 
 // Runs the program and returns its peak resident set (KiB) from wait4's rusage, or -1 when it failed.
@@ -98,7 +106,8 @@ TEST(App, RenderWritesAPngOfTheRequestedSize) {
 
 TEST(App, BadArgumentsGiveOneLineAndExitCode2) {
     for (const char* args : {"render --bogus", "render --width abc", "render --width 0",
-                             "render --colormap jet", "nosuchcommand", "render --out"}) {
+                             "render --colormap jet", "nosuchcommand", "render --out", "render --yaw nan",
+                             "render --pitch inf", "train --lr nan --headless", "view builtin:mlp --yaw -inf"}) {
         auto r = run(args);
         EXPECT_EQ(r.code, 2) << args << ": " << r.out;
         EXPECT_NE(r.out.find("error:"), std::string::npos) << args;
@@ -149,7 +158,7 @@ TEST(App, NoDisplayFallsBackToOffscreenWithOneLogLine) {
 }
 
 TEST(App, WindowedDemoUnderXvfbRendersAndQuits) {
-    if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) GTEST_SKIP() << "Xvfb is not installed";
+    if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) FAIL() << "Xvfb is not installed" << " (scripts/setup.sh installs it)";
     // A private X server on a display number unlikely to be taken.
     std::string display = ":" + std::to_string(170 + getpid() % 50);
     std::string start = "Xvfb " + display +
@@ -178,7 +187,7 @@ TEST(App, WindowedDemoUnderXvfbRendersAndQuits) {
 // kept pointing at freed memory when a recreated buffer reused the handle; shaders wrote into the heap).
 // A minute of training with a 2-frames-in-flight window, values changing every captured step.
 TEST(App, WindowedCnnTrainingRunsAMinute) {
-    if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) GTEST_SKIP() << "Xvfb is not installed";
+    if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) FAIL() << "Xvfb is not installed" << " (scripts/setup.sh installs it)";
     std::string display = ":" + std::to_string(120 + getpid() % 50);
     const auto pidFile = fs::temp_directory_path() / ("ts_xvfb_cnn_" + std::to_string(getpid()));
     ASSERT_EQ(std::system(("Xvfb " + display + " -screen 0 800x600x24 -nolisten tcp > /dev/null 2>&1 & echo $! > " +
@@ -209,6 +218,30 @@ TEST(App, RenderingThousandsOfFramesKeepsMemoryFlat) {
     ASSERT_GT(longRun, 0);
     EXPECT_LT(longRun, shortRun + 40 * 1024) << "peak RSS " << shortRun / 1024 << " MB after 200 frames, "
                                              << longRun / 1024 << " MB after 2000";
+}
+
+// Ctrl-C or SIGTERM during a headless run: stop after the current step, write summary.json, exit 128 + signal.
+TEST(App, InterruptedHeadlessRunWritesSummaryAndExits130) {
+    for (int sig : {SIGINT, SIGTERM}) {
+        auto dir = tempDir("signal" + std::to_string(sig));
+        pid_t pid = fork();
+        if (pid == 0) {
+            std::string cmd = std::string("exec ") + TS_APP_BINARY +
+                              " train --data spirals --steps 100000000 --headless --frames 1000 --width 64 "
+                              "--height 48 --out " +
+                              dir.string() + " > /dev/null 2>&1";
+            execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+            _exit(127);
+        }
+        sleep(4);
+        kill(pid, sig);
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping";
+        EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+        const std::string json = readFile(dir / "summary.json");
+        EXPECT_NE(json.find("\"steps\""), std::string::npos) << json;
+    }
 }
 
 TEST(App, TrainLearnsSpiralsHeadless) {
@@ -270,13 +303,6 @@ torch.jit.script(Fails()).save(out + "/fails.pt")
         return d;
     }();
     return dir;
-}
-
-std::string readFile(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 TEST(App, ViewTakesRealArchitecturesAndShapes) {

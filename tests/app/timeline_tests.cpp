@@ -106,3 +106,26 @@ TEST(ModelScene, LayerKindsAndPerLayerNormalisation) {
     EXPECT_FLOAT_EQ(raw.layers[1].value[0], -200.0f);
     EXPECT_TRUE(data.layers[0].value.empty()) << "layers without statistics stay empty";
 }
+
+// Positions are steps: after the timeline thins, a step still finds its own snapshot (or the newest before it),
+// where a stored index would now point at another step.
+TEST(Timeline, StepsSurviveThinning) {
+    ts::app::Timeline tl(16, size_t(1) << 30);
+    for (int64_t s = 10; s <= 400; s += 10) {
+        ts::app::SnapshotSummary snap;
+        snap.step = s;
+        tl.push(snap);
+    }
+    ASSERT_LT(tl.size(), 40u);
+    for (int64_t want : {10, 200, 250, 390, 400, 405}) {
+        const size_t i = tl.indexOfStep(want);
+        auto e = tl.at(i);
+        ASSERT_TRUE(e);
+        EXPECT_LE(e->step, want);
+        if (auto next = tl.at(i + 1)) {
+            EXPECT_GT(next->step, want) << "the newest entry at or before " << want;
+        }
+    }
+    EXPECT_EQ(tl.at(tl.indexOfStep(5))->step, 10) << "before the first snapshot: the first";
+}
+

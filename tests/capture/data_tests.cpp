@@ -66,7 +66,7 @@ std::vector<uint8_t> ramp(size_t n) {
 }
 
 TEST(Idx, FashionMnistShapesAndLabels) {
-    if (!fs::is_directory(kFashion)) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    if (!fs::is_directory(kFashion)) FAIL() << "dataset-fashion-mnist is not installed" << " (scripts/setup.sh installs it)";
     auto data = loadDataset("fashion-mnist");
     ASSERT_TRUE(data.hasValue()) << data.error().message;
     const Dataset& tr = data->train;

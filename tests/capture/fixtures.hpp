@@ -37,22 +37,34 @@ inline const std::filesystem::path& tempDir() {
     return dir;
 }
 
-// Runs make_fixtures.py once per process with /usr/bin/python3; empty path when Python/torch are missing.
+// Runs make_fixtures.py once per process with /usr/bin/python3; empty path when that failed, with the
+// script's output in fixtureLog().
+inline std::string& fixtureLog() {
+    static std::string log;
+    return log;
+}
 inline std::filesystem::path fixtureDir() {
     static const std::filesystem::path dir = []() -> std::filesystem::path {
         const auto out = tempDir() / "fixtures";
         const auto script = sourceDir() / "tests" / "capture" / "make_fixtures.py";
-        if (!std::filesystem::exists("/usr/bin/python3") || !std::filesystem::exists(script)) return {};
+        const auto logPath = tempDir() / "fixtures.log";
         const std::string cmd = "/usr/bin/python3 '" + script.string() + "' '" + out.string() + "' > '" +
-                                (tempDir() / "fixtures.log").string() + "' 2>&1";
-        if (std::system(cmd.c_str()) != 0) return {};
-        return out;
+                                logPath.string() + "' 2>&1";
+        const int rc = std::system(cmd.c_str());
+        std::ifstream in(logPath);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        fixtureLog() = "exit status " + std::to_string(rc) + "\n" + ss.str();
+        return rc == 0 ? out : std::filesystem::path();
     }();
     return dir;
 }
 
+// scripts/setup.sh installs python3-torch, so a fixture that cannot be made is a failure, never a skip.
 #define TS_REQUIRE_FIXTURES()                                                                                \
-    if (::ts::capture::testing::fixtureDir().empty()) GTEST_SKIP() << "python3 with torch is not available"
+    ASSERT_FALSE(::ts::capture::testing::fixtureDir().empty())                                              \
+        << "make_fixtures.py failed (/usr/bin/python3 with python3-torch):\n"                               \
+        << ::ts::capture::testing::fixtureLog()
 
 struct Reference {
     struct Record {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "engine/capture/dataset.hpp"
 #include "engine/capture/model.hpp"
@@ -73,6 +74,45 @@ TEST(LandscapeCommand, ToySurfaceMatchesModelLossAndReusesDirections) {
         EXPECT_NEAR(s2->loss[k], s->loss[k], 1e-5 * s->loss[k]) << k;
 }
 
+// Data loss regression: an existing --directions file that cannot be read (empty, text, truncated HDF5,
+// other groups) used to be replaced by new random directions with exit 0. It is an error, and the file is
+// left exactly as it was.
+TEST(LandscapeCommand, UnreadableDirectionsFileIsNeverOverwritten) {
+    const auto good = path("good.dirs.h5");
+    std::filesystem::remove(good);
+    ASSERT_EQ(run({"--model", "builtin:mlp:8", "--data", "circles", "--limit", "100", "--grid", "3", "--out",
+                   path("g.h5"), "--directions", good, "--quiet"}),
+              0);
+    std::ifstream in(good, std::ios::binary);
+    const std::string h5((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(h5.size(), 100u);
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"empty.h5", ""},
+        {"text.h5", "these are my notes, not directions\n"},
+        {"truncated.h5", h5.substr(0, h5.size() / 3)},
+    };
+    for (const auto& [name, bytes] : cases) {
+        const auto file = path(name.c_str());
+        std::ofstream(file, std::ios::binary) << bytes;
+        EXPECT_EQ(run({"--model", "builtin:mlp:8", "--data", "circles", "--limit", "100", "--grid", "3", "--out",
+                       path("t.h5"), "--directions", file, "--quiet"}),
+                  2)
+            << name;
+        std::ifstream back(file, std::ios::binary);
+        const std::string after((std::istreambuf_iterator<char>(back)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(after, bytes) << name << " was changed";
+    }
+    // An HDF5 file with other groups (a surface file written by the same command).
+    const auto surface = path("g.h5");
+    std::ifstream sin(surface, std::ios::binary);
+    const std::string before((std::istreambuf_iterator<char>(sin)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(run({"--model", "builtin:mlp:8", "--data", "circles", "--limit", "100", "--grid", "3", "--out",
+                   path("t2.h5"), "--directions", surface, "--quiet"}),
+              2);
+    std::ifstream sback(surface, std::ios::binary);
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(sback)), std::istreambuf_iterator<char>()), before);
+}
+
 TEST(LandscapeCommand, OneDimensionalAxis) {
     const auto out = path("line.h5");
     ASSERT_EQ(run({"--data", "xor", "--limit", "200", "--x", "-0.5:0.5:7", "--out", out, "--quiet"}), 0);
@@ -103,7 +143,7 @@ TEST(LandscapeCommand, BadInputExitsWithTwo) {
 
 TEST(LandscapeCommand, FashionMnistUsesBatchedPath) {
     if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
-        GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+        FAIL() << "Debian's dataset-fashion-mnist is not installed" << " (scripts/setup.sh installs it)";
     LandscapeArgs a;
     a.data = "fashion-mnist";
     a.limit = 300;
@@ -127,7 +167,7 @@ TEST(LandscapeCommand, TorchScriptThroughCaptureAgreesWithPythonSurface) {
     // The Python fixture's model and surface (see reference_fixture.py), loaded through capture::loadModel:
     // its parameter order must be PyTorch's so the reference directions line up.
     if (std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") != 0)
-        GTEST_SKIP() << "/usr/bin/python3 lacks torch, h5py or numpy";
+        FAIL() << "/usr/bin/python3 lacks torch, h5py or numpy" << " (scripts/setup.sh installs it)";
     const auto dir = (tempDir() / "python_reference").string();
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
@@ -160,7 +200,7 @@ TEST(LandscapeCommand, TorchScriptThroughCaptureAgreesWithPythonSurface) {
 
 TEST(LandscapeCommand, TrajectoryGivesPcaDirectionsAndProjection) {
     if (std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") != 0)
-        GTEST_SKIP() << "/usr/bin/python3 lacks torch, h5py or numpy";
+        FAIL() << "/usr/bin/python3 lacks torch, h5py or numpy" << " (scripts/setup.sh installs it)";
     const auto dir = (tempDir() / "python_trajectory").string();
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);

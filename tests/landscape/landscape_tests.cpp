@@ -621,7 +621,7 @@ EvalSet readData(const std::string& path) {
 } // namespace
 
 TEST(PythonReference, DirectionsAndSurfacesMoveBothWays) {
-    if (!pythonHasTorchAndH5py()) GTEST_SKIP() << "/usr/bin/python3 lacks torch, h5py or numpy";
+    if (!pythonHasTorchAndH5py()) FAIL() << "/usr/bin/python3 lacks torch, h5py or numpy" << " (scripts/setup.sh installs it)";
     const auto dir = (tempDir() / "python_reference").string();
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
