@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-cd "${TS_BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 900 -j2
+(cd "${TS_BUILD_DIR:-build}" && ctest --output-on-failure --timeout 900 -j2)
+# The trainer and UI threads under ThreadSanitizer (a separate build directory).
+bash scripts/tsan.sh

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# ThreadSanitizer run (part of scripts/test.sh): the program built with -fsanitize=thread trains a CNN
+# headless and in a window under a private Xvfb (trainer thread + UI thread + reducer pool), plus the unit
+# tests of the thread pool and the timeline. Any report fails the run. LibTorch, OpenBLAS, libgomp and
+# lavapipe are not instrumented; scripts/tsan.supp and ignore_noninstrumented_modules keep their internal
+# thread pools out of the reports (see the comments there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${TS_TSAN_BUILD_DIR:-build-tsan}
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_SANITIZE=thread -DTS_ENABLE_CUDA=OFF \
+    -DTS_BUILD_BENCH=OFF -DTS_BUILD_TESTS=ON >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target tensorscape app_unit_tests core_tests
+export TSAN_OPTIONS="suppressions=$PWD/scripts/tsan.supp halt_on_error=1 exitcode=66 ignore_noninstrumented_modules=1"
+OUT=$(mktemp -d)
+trap 'kill "${XVFB_PID:-}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
+"$BUILD_DIR/tests/core/core_tests" --gtest_brief=1
+"$BUILD_DIR/tests/app/app_unit_tests" --gtest_brief=1
+"$BUILD_DIR/app/tensorscape" train --model builtin:cnn --data fashion-mnist --limit 2000 --steps 60 \
+    --capture-every 2 --headless --frames 30 --width 320 --height 240 --out "$OUT/headless"
+DISPLAY_NUM=":$((200 + RANDOM % 50))"
+Xvfb "$DISPLAY_NUM" -screen 0 800x600x24 -nolisten tcp >/dev/null 2>&1 &
+XVFB_PID=$!
+sleep 1
+DISPLAY="$DISPLAY_NUM" "$BUILD_DIR/app/tensorscape" train --model builtin:cnn --data fashion-mnist --limit 2000 \
+    --steps 400 --capture-every 2 --width 640 --height 480 --frames 300
+echo "tensorscape tsan: no data races reported"
