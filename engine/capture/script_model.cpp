@@ -567,6 +567,15 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     return out;
 }
 
+// buildCaptureGraph with LibTorch's exceptions (a pass that throws) as errors.
+Expected<Surgery> tryCaptureGraph(const torch::jit::Module& module) {
+    try {
+        return buildCaptureGraph(module);
+    } catch (const std::exception& e) {
+        return makeError(ErrorKind::Failed, oneLineReason(e.what()));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 3. ScriptModel.
 
@@ -687,13 +696,7 @@ class ScriptModel final : public Model {
         if (m_disabled) return;
         auto key = trainingKey();
         if (!m_cache.count(key)) {
-            Expected<Surgery> surgery = makeError(ErrorKind::Failed, "");
-            try {
-                surgery = buildCaptureGraph(m_module);
-            } catch (const std::exception& e) {
-                std::string what = e.what();
-                surgery = makeError(ErrorKind::Failed, oneLineReason(what));
-            }
+            Expected<Surgery> surgery = tryCaptureGraph(m_module);
             if (!surgery) {
                 TS_LOG_WARN("model '%s': no capture graph in %s mode (%s); capturing the output only",
                             m_name.c_str(), on ? "training" : "evaluation", surgery.error().message.c_str());
@@ -798,13 +801,7 @@ Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path,
         return makeError(ErrorKind::Usage, "model file '" + path + "' has no forward() method");
     auto model = std::make_unique<ScriptModel>(module, std::filesystem::path(path).stem().string());
 
-    Expected<Surgery> surgery = makeError(ErrorKind::Failed, "");
-    try {
-        surgery = buildCaptureGraph(module);
-    } catch (const std::exception& e) {
-        std::string what = e.what();
-        surgery = makeError(ErrorKind::Failed, oneLineReason(what));
-    }
+    Expected<Surgery> surgery = tryCaptureGraph(module);
     if (!surgery) {
         TS_LOG_WARN("model '%s': intermediate activations cannot be exposed (%s); capturing the output only",
                     path.c_str(), surgery.error().message.c_str());

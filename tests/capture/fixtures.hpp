@@ -73,9 +73,10 @@ struct Reference {
     };
     std::vector<Record> records;
 
-    static Reference load(const std::string& model) {
+    static Reference load(const std::string& model) { return loadFrom(fixtureDir() / model); }
+    // BASE.ref.txt + BASE.ref.bin (make_fixtures.py's format, also make_zoo.py's).
+    static Reference loadFrom(const std::filesystem::path& base) {
         Reference r;
-        const auto base = fixtureDir() / model;
         std::ifstream txt(base.string() + ".ref.txt");
         std::ifstream bin(base.string() + ".ref.bin", std::ios::binary);
         std::string line;

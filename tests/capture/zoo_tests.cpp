@@ -42,24 +42,7 @@ const std::filesystem::path& zooDir(std::string& log) {
 }
 
 Reference loadReference(const std::filesystem::path& base) {
-    Reference r;
-    std::ifstream txt(base.string() + ".ref.txt");
-    std::ifstream bin(base.string() + ".ref.bin", std::ios::binary);
-    std::string line;
-    while (std::getline(txt, line)) {
-        std::istringstream in(line);
-        Reference::Record rec;
-        int ndim = 0;
-        in >> rec.kind >> rec.name >> ndim;
-        std::vector<int64_t> dims(ndim);
-        for (auto& d : dims)
-            in >> d;
-        rec.value = torch::empty(dims, torch::kFloat32);
-        bin.read(reinterpret_cast<char*>(rec.value.data_ptr<float>()),
-                 static_cast<std::streamsize>(rec.value.numel() * sizeof(float)));
-        r.records.push_back(std::move(rec));
-    }
-    return r;
+    return Reference::loadFrom(base);
 }
 
 class Zoo : public ::testing::TestWithParam<std::string> {};
