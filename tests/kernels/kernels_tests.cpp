@@ -207,6 +207,18 @@ TEST(CudaStats, LauncherErrorsAreReported) {
     EXPECT_NE(s.message().find("launchNeuronStats"), std::string::npos);
 }
 
+// Regression (review): a failed call left the runtime's last error set, so the next good launch reported it.
+TEST(CudaStats, AFailureIsNotReportedAgainByTheNextLaunch) {
+    auto huge = kernels::DeviceBuffer::allocate(std::size_t(1) << 60); // cudaErrorMemoryAllocation
+    ASSERT_FALSE(huge);
+    auto gpu = cudaReducer();
+    ASSERT_TRUE(gpu);
+    auto x = makeData(16, 40, 7);
+    NeuronStats a;
+    auto r = gpu->reduce(TensorView::matrix(x.data(), 16, 40), a, ReduceOptions{});
+    EXPECT_TRUE(r) << r.error().message;
+}
+
 // ---- CUDA-Vulkan sharing: a Vulkan buffer on the same GPU, memory exported as an opaque fd, imported into
 // CUDA, written by the CUDA reducer, read back through Vulkan's host mapping after a timeline-semaphore wait.
 namespace {
