@@ -93,6 +93,8 @@ struct DisplayOptions {
 Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
     SessionOptions o;
     o.model = a.get("model", "builtin:mlp");
+    if (a.has("model") && o.model.empty())
+        return makeError(ErrorKind::Usage, "--model is empty (a .pt file or builtin:mlp / builtin:cnn)");
     o.data = a.get("data", defaultData);
     o.optimizer = a.get("optimizer", "adam");
     auto limit = a.getInt("limit", 0, 0, 1L << 40);
@@ -129,6 +131,9 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
     d.width = uint32_t(*w);
     d.height = uint32_t(*h);
     d.outDir = a.get("out", "out/" + command);
+    // An empty --out wrote frames into the filesystem root.
+    if (a.has("out") && d.outDir.empty())
+        return makeError(ErrorKind::Usage, "--out is empty (a folder, e.g. out/" + command + ")");
     d.screenshot = a.get("screenshot");
     d.paused = a.has("paused");
     d.select = a.get("select");
@@ -460,6 +465,8 @@ int cmdView(int argc, char** argv) {
             makeError(ErrorKind::Usage, "view needs a model: tensorscape view MODEL.pt (see --help)"));
     SessionOptions o;
     o.model = args->positional()[0];
+    if (o.model.empty())
+        return reportError(makeError(ErrorKind::Usage, "the model is empty: tensorscape view MODEL.pt (see --help)"));
     o.data = args->get("data", "fashion-mnist");
     o.inspectOnly = true;
     auto batch = args->getInt("batch", 256, 1, 1 << 20);
@@ -484,6 +491,8 @@ int cmdView(int argc, char** argv) {
     auto display = parseDisplay(*args, "view");
     if (!display) return reportError(display.error());
     if (display->headless) display->singlePng = args->get("out", "out/view.png");
+    if (display->headless && display->singlePng.empty())
+        return reportError(makeError(ErrorKind::Usage, "--out is empty (a PNG file, e.g. out/view.png)"));
     return runSession(o, *display, "view");
 }
 

@@ -361,8 +361,10 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tLoad).count());
     if (!net)
         return makeError(net.error().kind, net.error().message +
-                                               (o.input.given() ? "" : "; give inputs of the shape it expects with --input FILE|DIR or "
-                                                                       "--input-shape C,H,W"));
+                                               (o.input.given() || !o.inspectOnly
+                                                    ? ""
+                                                    : "; give inputs of the shape it expects with --input FILE|DIR or "
+                                                      "--input-shape C,H,W"));
     m.network = std::move(net.value());
     logCoverage(m.network);
     auto reducer = stats::makeReducer(stats::Backend::Auto);

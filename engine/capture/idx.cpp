@@ -1,6 +1,8 @@
 // IDX reader/writer over zlib's gz* API, which reads plain and gzip-compressed files alike.
 #include "engine/capture/idx.hpp"
 
+#include <filesystem>
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -72,6 +74,23 @@ Expected<IdxArray> readIdx(const std::string& path, int expectDims) {
         out.dims.push_back(dim);
         count *= dim;
         if (count > (int64_t(1) << 36)) return usage(path, "dimensions too large");
+    }
+    // Validate before allocating: the data must fit in the file. Plain IDX holds exactly `count` bytes after
+    // the header; deflate expands at most 1032:1, so a gzip file of S bytes cannot hold more than 1032 * S.
+    {
+        std::error_code ec;
+        const auto fileBytes = static_cast<int64_t>(std::filesystem::file_size(path, ec));
+        const int64_t header = 4 + 4 * int64_t(ndims);
+        const bool gz = gzdirect(f.get()) == 0;
+        const int64_t most = ec ? count : gz ? fileBytes * 1032 : fileBytes - header;
+        if (!ec && count > most) {
+            std::string dimsText;
+            for (size_t i = 0; i < out.dims.size(); ++i)
+                dimsText += (i ? "x" : "") + std::to_string(out.dims[i]);
+            return usage(path, "truncated: " + dimsText + " needs " + std::to_string(count) + " data bytes, " +
+                                   (gz ? "more than a " + std::to_string(fileBytes) + "-byte gzip file can hold"
+                                       : "found " + std::to_string(std::max<int64_t>(most, 0))));
+        }
     }
     out.data.resize(static_cast<size_t>(count));
     const int64_t got = readFully(f.get(), out.data.data(), count);

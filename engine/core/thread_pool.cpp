@@ -2,6 +2,7 @@
 #include "engine/core/thread_pool.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 namespace ts {
@@ -11,7 +12,17 @@ thread_local bool t_insidePool = false;
 
 ThreadPool::ThreadPool(unsigned threads) {
     if (threads == 0) {
-        if (const char* env = std::getenv("TS_THREADS")) threads = static_cast<unsigned>(std::atoi(env));
+        // TS_THREADS: a whole number in 1..256; anything else (-1, 100000, text) is ignored with a warning
+        // (it aborted with "Resource temporarily unavailable" or hung).
+        if (const char* env = std::getenv("TS_THREADS")) {
+            char* end = nullptr;
+            const long v = std::strtol(env, &end, 10);
+            if (*env && !*end && v >= 1 && v <= 256)
+                threads = static_cast<unsigned>(v);
+            else
+                std::fprintf(stderr, "tensorscape warning: TS_THREADS='%s' is not a thread count in 1..256; using "
+                                     "the number of cores\n", env);
+        }
         if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
     }
     for (unsigned i = 1; i < threads; ++i)

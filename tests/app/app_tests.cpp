@@ -107,7 +107,9 @@ TEST(App, RenderWritesAPngOfTheRequestedSize) {
 TEST(App, BadArgumentsGiveOneLineAndExitCode2) {
     for (const char* args : {"render --bogus", "render --width abc", "render --width 0",
                              "render --colormap jet", "nosuchcommand", "render --out", "render --yaw nan",
-                             "render --pitch inf", "train --lr nan --headless", "view builtin:mlp --yaw -inf"}) {
+                             "render --pitch inf", "train --lr nan --headless", "view builtin:mlp --yaw -inf",
+                             "train --out '' --headless", "view builtin:mlp --out '' --headless",
+                             "train --model '' --headless", "view ''"}) {
         auto r = run(args);
         EXPECT_EQ(r.code, 2) << args << ": " << r.out;
         EXPECT_NE(r.out.find("error:"), std::string::npos) << args;
@@ -295,6 +297,14 @@ class Fails(nn.Module):
             raise ValueError("this model wants 5 features per sample")
         return x
 torch.jit.script(Fails()).save(out + "/fails.pt")
+class ReturnsNone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+    def forward(self, x):
+        y = self.fc(x)
+        return None
+torch.jit.script(ReturnsNone()).save(out + "/none.pt")
 )PY";
         std::ofstream((d / "make.py").string()) << script;
         const std::string cmd = "/usr/bin/python3 " + (d / "make.py").string() + " " + d.string() + " > " +
@@ -346,6 +356,10 @@ TEST(App, ViewInputErrorsAreOneLineWithExitCode2) {
     auto r = run("view " + (models / "fails.pt").string() + " --input-shape 3 --headless --out " + (dir / "x.png").string());
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_NE(r.out.find("this model wants 5 features per sample"), std::string::npos) << r.out;
+    // A forward that returns None (it used to segfault).
+    r = run("view " + (models / "none.pt").string() + " --input-shape 2 --headless --out " + (dir / "n.png").string());
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("returned None"), std::string::npos) << r.out;
     // Grey Fashion-MNIST to a 3-channel model.
     r = run("view " + (models / "mobilenet_v2.pt").string() + " --data fashion-mnist --limit 64 --headless --out " +
             (dir / "y.png").string());

@@ -147,6 +147,14 @@ TEST(Idx, MalformedFilesGiveDocumentedErrors) {
     EXPECT_TRUE(failsWith(readIdx((d / "short_data.idx").string()), d / "short_data.idx",
                           "truncated: 4x3x3 needs 36 data bytes, found 31"));
 
+    // Headers claiming far more than the file holds are refused before anything is allocated (they used to
+    // zero-fill gigabytes or throw std::bad_alloc).
+    writeBytes(d / "huge.idx", idxBytes({3000, 4000, 4000}, ramp(64)));
+    EXPECT_TRUE(failsWith(readIdx((d / "huge.idx").string()), d / "huge.idx",
+                          "truncated: 3000x4000x4000 needs 48000000000 data bytes, found 64"));
+    writeBytes(d / "huge.idx.gz", idxBytes({3000, 4000, 4000}, ramp(64)), true);
+    EXPECT_TRUE(failsWith(readIdx((d / "huge.idx.gz").string()), d / "huge.idx.gz", "gzip file can hold"));
+
     // A gzip stream cut in the middle.
     writeBytes(d / "cut.idx.gz", idxBytes({50, 20, 20}, ramp(20000)), true);
     {
