@@ -360,6 +360,7 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
                                  v.context().allocator().bytesInUse()};
             // The V key changes vsync behind the panel's back: the checkbox shows the target's state.
             screen.settings.vsync = v.target().vsync();
+            screen.hoverTooltip(v.network(), v.camera(), v.target().extent());
             screen.buildUi(v.camera(), v.aspect(), stats);
             if (screen.fitRequested) v.camera().fitToScene(screen.bounds(), v.aspect());
             if (screen.screenshotRequested) v.requestScreenshot();

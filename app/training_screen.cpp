@@ -278,6 +278,29 @@ void TrainingScreen::toggleTour(const render::Camera& camera, float aspect) {
     m_tourHome.fitToScene(m_bounds, aspect * 0.55f);
 }
 
+void TrainingScreen::hoverTooltip(const render::NetworkRenderer& renderer, const render::Camera& camera,
+                                  VkExtent2D extent) {
+    const ImGuiIO& io = ImGui::GetIO();
+    if (io.WantCaptureMouse || io.MousePos.x < 0 || io.MousePos.y < 0) return;
+    // ImGui's display coordinates are window pixels; picking takes framebuffer pixels.
+    const float sx = io.DisplayFramebufferScale.x > 0 ? io.DisplayFramebufferScale.x : 1.0f;
+    const float sy = io.DisplayFramebufferScale.y > 0 ? io.DisplayFramebufferScale.y : 1.0f;
+    auto hit = renderer.pick(camera, extent, io.MousePos.x * sx, io.MousePos.y * sy);
+    if (!hit) return;
+    const uint32_t l = m_scene.layerOf(*hit);
+    if (l >= m_desc.layers.size()) return;
+    if (m_stages.empty()) m_stages = scene::stagesOf(m_desc);
+    const auto& stages = m_stages;
+    const auto& row = m_rows[l];
+    const float v = *hit < m_scene.value.size() ? m_scene.value[*hit] : NAN;
+    ImGui::SetTooltip("%s\nstage %s\nneuron %u of %lld, output %s\n%s: %.3g (normalised per layer)",
+                      m_desc.layers[l].name.c_str(), stages[l].c_str(), *hit - m_scene.offsets[l],
+                      (long long)row.neurons, row.shape.c_str(),
+                      neuronStatisticNames()[size_t(std::clamp(settings.statistic, 0, int(NeuronStatistic::Count) - 1))]
+                          .c_str(),
+                      double(v));
+}
+
 void TrainingScreen::tick(render::Camera& camera, float dt) {
     m_flight.step(camera, dt);
     if (m_tour && !m_flight.active()) {

@@ -27,6 +27,9 @@ class TrainingScreen {
     void buildUi(render::Camera& camera, float aspect, const ui::FrameStats& stats);
     // Advances camera flights, the guided tour and timeline replay.
     void tick(render::Camera& camera, float dt);
+    // Window only: the neuron under the mouse (when no panel has it) named in a tooltip: stage, layer, index,
+    // shape and the shown statistic.
+    void hoverTooltip(const render::NetworkRenderer& renderer, const render::Camera& camera, VkExtent2D extent);
     // The scripted flight for presentations: overview, then each layer in turn, then the overview again,
     // looping until toggled off (T key, or --tour).
     void toggleTour(const render::Camera& camera, float aspect);
@@ -56,6 +59,7 @@ class TrainingScreen {
     std::vector<ui::LayerRow> m_rows;
     std::vector<ui::SceneLabel> m_labels; // stage and layer names drawn in the scene
     std::string m_layerFilter;            // the Model panel's search text
+    std::vector<std::string> m_stages;    // scene::stagesOf, per layer (made on first hover)
     int m_selectedLayer = -1;
     // Steps, not timeline indices: indices shift when the timeline thins (Timeline::indexOfStep resolves).
     std::optional<int64_t> m_pinnedStep; // snapshot step shown; unset: follow the newest snapshot

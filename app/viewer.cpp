@@ -143,7 +143,7 @@ void Viewer::onScroll(double dy) {
 
 namespace {
 // Window events scripted by frame number, for tests and recorded demos: TS_VIEWER_SCRIPT="resize@5=640x400;
-// vsync@8;minimize@10;restore@14;fullscreen@16". Unknown entries are ignored with a warning.
+// vsync@8;minimize@10;restore@14;fullscreen@16;cursor@20=300x200". Unknown entries are ignored with a warning.
 struct ScriptedEvent {
     long frame;
     std::string action;
@@ -195,6 +195,8 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
                 m_window.setFullscreen(m_fullscreen = !m_fullscreen);
             else if (e.action == "close")
                 m_window.requestClose();
+            else if (e.action == "cursor") // cursor@N=XxY: move the pointer (hover tooltips in tests)
+                glfwSetCursorPos(w, double(e.w), double(e.h));
         }
         ++loops;
         auto now = std::chrono::steady_clock::now();
