@@ -268,6 +268,7 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
     settings.norm = panelNormIndex(args.norm);
     settings.logScale = args.logScale;
     bool haveMesh = false, rebuild = false;
+    Status uploadFailure;
     CameraFlight flight;
     auto s = v.run(
         [&](float dt) {
@@ -282,9 +283,11 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
             if (fresh) current = std::move(*fresh);
             if ((fresh || rebuild) && !current.x.empty()) {
                 sc.build(current, settings.logScale);
-                (void)(*surface)->setMesh(sc.view());
-                (void)v.neurons().setInstances(sc.markers);
-                (void)v.network().setEdges(sc.trajectory);
+                // An upload that fails (out of device memory) ends the window with its error.
+                for (Status st : {(*surface)->setMesh(sc.view()), v.neurons().setInstances(sc.markers),
+                                  v.network().setEdges(sc.trajectory)})
+                    if (!st && uploadFailure.isOk()) uploadFailure = st;
+                if (!uploadFailure.isOk()) v.requestClose();
                 v.sceneBounds = sc.bounds;
                 if (!haveMesh) v.camera() = surfaceCamera(sc.bounds, v.aspect());
                 haveMesh = true;
@@ -328,6 +331,7 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
     cancel = true;
     if (worker.joinable()) worker.join();
     if (!s) return reportError(s.error());
+    if (!uploadFailure) return reportError(uploadFailure.error());
     return 0;
 }
 

@@ -285,15 +285,25 @@ Status Context::submitAndWait(const std::function<void(VkCommandBuffer)>& record
     TS_VK_CHECK(vkAllocateCommandBuffers(m_device, &ai, &cmd));
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    vkBeginCommandBuffer(cmd, &bi);
-    record(cmd);
-    vkEndCommandBuffer(cmd);
-    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.commandBufferCount = 1;
-    si.pCommandBuffers = &cmd;
-    VkResult r = vkQueueSubmit(m_queue, 1, &si, m_submitFence);
-    if (r == VK_SUCCESS) r = vkWaitForFences(m_device, 1, &m_submitFence, VK_TRUE, UINT64_MAX);
-    vkResetFences(m_device, 1, &m_submitFence);
+    // Every result is checked; the command buffer is freed and the fence reset on every path.
+    VkResult r = vkBeginCommandBuffer(cmd, &bi);
+    if (r == VK_SUCCESS) {
+        record(cmd);
+        r = vkEndCommandBuffer(cmd);
+    }
+    bool submitted = false;
+    if (r == VK_SUCCESS) {
+        VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+        si.commandBufferCount = 1;
+        si.pCommandBuffers = &cmd;
+        r = vkQueueSubmit(m_queue, 1, &si, m_submitFence);
+        submitted = r == VK_SUCCESS;
+    }
+    if (submitted) r = vkWaitForFences(m_device, 1, &m_submitFence, VK_TRUE, UINT64_MAX);
+    if (submitted) {
+        const VkResult reset = vkResetFences(m_device, 1, &m_submitFence);
+        if (r == VK_SUCCESS) r = reset;
+    }
     vkFreeCommandBuffers(m_device, m_commandPool, 1, &cmd);
     TS_VK_CHECK(r);
     return Status::ok();
