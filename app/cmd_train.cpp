@@ -60,6 +60,7 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
         {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc2:3)", ""},
         {"tour", "", "window: start the guided camera tour (T toggles it)", ""},
+        {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
         {"yaw", "DEG", "initial camera yaw", "-125"},
         {"pitch", "DEG", "initial camera pitch", "32"},
     };
@@ -88,6 +89,7 @@ struct DisplayOptions {
     std::string select;          // LAYER:INDEX to select (and trace) at the start
     bool tour = false;
     std::optional<float> yawDeg, pitchDeg; // initial camera angles
+    std::vector<std::string> collapse;     // stages drawn as one box
 };
 
 Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
@@ -138,6 +140,17 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
     d.paused = a.has("paused");
     d.select = a.get("select");
     d.tour = a.has("tour");
+    for (const std::string& text = a.get("collapse"); const auto& part : [&] {
+             std::vector<std::string> parts;
+             size_t pos = 0;
+             while (pos < text.size()) {
+                 size_t end = text.find(',', pos);
+                 parts.push_back(text.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+                 pos = end == std::string::npos ? text.size() : end + 1;
+             }
+             return parts;
+         }())
+        if (!part.empty()) d.collapse.push_back(part);
     for (auto [flag, dst] : {std::pair{"yaw", &d.yawDeg}, std::pair{"pitch", &d.pitchDeg}}) {
         auto v = a.getFloat(flag, 0.0);
         if (!v) return v.error();
@@ -400,7 +413,7 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
     auto session = LiveSession::create(opts);
     if (!session) return reportError(session.error());
     lap("session (data, model, capture graph, network, trainer)");
-    auto screen = TrainingScreen::create(**session);
+    auto screen = TrainingScreen::create(**session, display.collapse);
     if (!screen) return reportError(screen.error());
     lap("scene (layout, neuron positions, cluster tree)");
     TS_LOG_INFO("%s on %s: %lld neurons, %lld parameters", (*session)->network().modelName.c_str(),
@@ -454,6 +467,7 @@ int cmdView(int argc, char** argv) {
             {"frames", "N", "window: close after N frames", "until closed"},
             {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
             {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc1:3)", ""},
+            {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
             {"yaw", "DEG", "initial camera yaw", "-125"},
             {"pitch", "DEG", "initial camera pitch", "32"},
         },

@@ -76,24 +76,40 @@ std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene
 
 } // namespace
 
-Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& session) {
+Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& session,
+                                                                  const std::vector<std::string>& collapsed) {
     std::unique_ptr<TrainingScreen> t(new TrainingScreen(session));
     const auto& net = session.network();
     t->m_desc = toSceneDesc(net);
-    scene::SceneOptions opt;
-    opt.layers.rankGapFactor = 1.0f; // room between layers for the bundles
-    auto sc = scene::buildScene(t->m_desc, toSceneData(net, nullptr, NeuronStatistic::MeanActivation), opt);
-    if (!sc) return sc.error();
-    t->m_scene = std::move(sc.value());
-    for (size_t i = 0; i < t->m_scene.position.size(); ++i)
-        t->m_bounds.extend(t->m_scene.position[i], t->m_scene.radius[i]);
+    t->m_collapsed = collapsed;
+    TS_TRY(t->rebuildScene());
     for (const auto& n : net.nodes)
         t->m_rows.push_back({n.name, n.type, capture::shapeString(n.outputShape), n.paramCount, n.neurons,
                              int(std::count(n.name.begin(), n.name.end(), '.'))});
-    t->m_labels = sceneLabelsOf(t->m_scene, t->m_desc);
     t->settings.colormap = int(defaultColormap(NeuronStatistic::MeanActivation));
     t->settings.edgeThreshold = 0.15f;
     return t;
+}
+
+// Lays the scene out again with the stages in m_collapsed drawn as one box each; values, edges and labels
+// follow on the next update().
+Status TrainingScreen::rebuildScene() {
+    scene::SceneOptions opt;
+    opt.layers.rankGapFactor = 1.0f; // room between layers for the bundles
+    opt.layers.collapsed = m_collapsed;
+    auto sc = scene::buildScene(m_desc, toSceneData(m_session.network(), nullptr, NeuronStatistic::MeanActivation), opt);
+    if (!sc) return sc.error();
+    m_scene = std::move(sc.value());
+    m_bounds = Aabb();
+    for (size_t i = 0; i < m_scene.position.size(); ++i)
+        m_bounds.extend(m_scene.position[i], m_scene.radius[i]);
+    m_labels = sceneLabelsOf(m_scene, m_desc);
+    m_firstUpdate = true;     // hand the new scene to the renderer
+    m_shownVersion = ~0ull;   // and its values
+    m_edgesVersion = ~0ull;   // and its bundles
+    m_selectedNeuron.reset();
+    m_contributors.clear();
+    return Status::ok();
 }
 
 size_t TrainingScreen::shownIndex() const {
@@ -103,6 +119,11 @@ size_t TrainingScreen::shownIndex() const {
 }
 
 Status TrainingScreen::update(render::NetworkRenderer& renderer) {
+    if (m_rebuildRequested) {
+        m_rebuildRequested = false;
+        renderer.setScene(nullptr);
+        TS_TRY(rebuildScene());
+    }
     if (m_firstUpdate) {
         renderer.setScene(&m_scene);
         m_firstUpdate = false;
@@ -346,8 +367,16 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
     fitRequested |= view.fitRequested;
     screenshotRequested |= view.screenshotRequested;
 
-    auto layers = ui::layerPanel(m_rows, m_selectedLayer, m_layerFilter);
+    auto layers = ui::layerPanel(m_rows, m_selectedLayer, m_layerFilter, m_collapsed);
     if (layers.filter) m_layerFilter = *layers.filter;
+    if (layers.toggleCollapse) {
+        auto it = std::find(m_collapsed.begin(), m_collapsed.end(), *layers.toggleCollapse);
+        if (it == m_collapsed.end())
+            m_collapsed.push_back(*layers.toggleCollapse);
+        else
+            m_collapsed.erase(it);
+        m_rebuildRequested = true; // between frames: the renderer still draws the current scene now
+    }
     if (layers.selected) {
         m_selectedLayer = *layers.selected;
         if (layers.flyTo) flyToLayer(camera, m_selectedLayer, aspect);

@@ -16,7 +16,9 @@ namespace ts::app {
 
 class TrainingScreen {
   public:
-    static Expected<std::unique_ptr<TrainingScreen>> create(LiveSession& session);
+    // `collapsed`: stages (module prefixes, e.g. "layer1") drawn as one box each at the start.
+    static Expected<std::unique_ptr<TrainingScreen>> create(LiveSession& session,
+                                                            const std::vector<std::string>& collapsed = {});
 
     const scene::Scene& scene() const { return m_scene; }
     Aabb bounds() const { return m_bounds; }
@@ -71,6 +73,9 @@ class TrainingScreen {
     ui::ViewSettings m_appliedSettings;
     uint64_t m_edgesVersion = ~0ull;
     bool m_firstUpdate = true;
+    std::vector<std::string> m_collapsed; // stages drawn as one box (Model panel's fold buttons, --collapse)
+    bool m_rebuildRequested = false;
+    Status rebuildScene();
     render::CameraFlight m_flight;
     std::optional<uint32_t> m_selectedNeuron;
     bool m_tour = false;

@@ -177,7 +177,8 @@ TrainingEdits trainingPanel(const TrainingView& v) {
 }
 
 // --- Layers ---
-LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std::string& filter) {
+LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std::string& filter,
+                      std::span<const std::string> collapsed) {
     LayerEdits e;
     placeWindow(ImVec2(10, 10), ImVec2(310, 200));
     ImGui::Begin("Model");
@@ -239,6 +240,14 @@ LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std:
                 const bool open = ImGui::TreeNodeEx(stage.c_str(), ImGuiTreeNodeFlags_SpanFullWidth, "%s (%d layers)",
                                                     stage.c_str(), j - i);
                 record(("stage:" + stage).c_str());
+                ImGui::TableNextColumn();
+                const bool folded = std::find(collapsed.begin(), collapsed.end(), stage) != collapsed.end();
+                ImGui::PushID(stage.c_str());
+                if (ImGui::SmallButton(folded ? "unfold" : "fold")) e.toggleCollapse = stage;
+                ImGui::PopID();
+                record(("fold:" + stage).c_str());
+                if (ImGui::IsItemHovered())
+                    ImGui::SetTooltip(folded ? "draw %s's layers again" : "draw %s as one box in the scene", stage.c_str());
                 if (open) {
                     for (int k = i; k < j; ++k)
                         row(k, layers[size_t(k)].name.substr(stage.size() + 1), 4.0f);

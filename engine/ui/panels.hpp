@@ -77,11 +77,14 @@ struct LayerEdits {
     std::optional<int> selected;
     bool flyTo = false;
     std::optional<std::string> filter; // the search text, when the user changed it
+    std::optional<std::string> toggleCollapse; // a stage whose fold button was pressed
 };
 
 // The model as a tree of stages (first name component; collapsible, closed by default for deep models) with
 // full names in tooltips, and a search box: with a filter, a flat list of the layers whose name contains it.
-LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std::string& filter = {});
+// Each stage row has a fold button: drawn as one box in the scene (stages listed in `collapsed`) or expanded.
+LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std::string& filter = {},
+                      std::span<const std::string> collapsed = {});
 
 // --- Layer inspector: distributions over time, two snapshots side by side ---
 struct Histogram {

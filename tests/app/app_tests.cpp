@@ -334,6 +334,15 @@ TEST(App, ViewTakesRealArchitecturesAndShapes) {
             (dir / "ae.png").string());
     ASSERT_EQ(r.code, 0) << r.out;
 
+    // Stages drawn as one box each; a name that is no stage is a usage error.
+    r = run("view " + (models / "mobilenet_v2.pt").string() + " --input-shape 3,64,64 --batch 2 --collapse features "
+            "--headless --out " + (dir / "folded.png").string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    r = run("view " + (models / "mobilenet_v2.pt").string() + " --input-shape 3,64,64 --collapse nope --headless --out " +
+            (dir / "nope.png").string());
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("cannot collapse 'nope'"), std::string::npos) << r.out;
+
     // Real image files, with the ImageNet preset.
     ts::ImageRgba8 pic;
     pic.width = 300;

@@ -139,6 +139,13 @@ TEST(Panels, LayerTreeGroupsStagesAndSearchFilters) {
     EXPECT_EQ(selected, 4);
     EXPECT_TRUE(recordedItems().count("stage:layer1"));
     EXPECT_TRUE(recordedItems().count("stage:layer2"));
+    // Each stage has a fold button: pressing it asks for that stage to be drawn as one box.
+    std::optional<std::string> fold;
+    ui.click("fold:layer2", [&] {
+        auto e = layerPanel(rows, 0, "", std::vector<std::string>{"layer1"});
+        if (e.toggleCollapse) fold = e.toggleCollapse;
+    });
+    EXPECT_EQ(fold, std::optional<std::string>("layer2"));
     // With a filter only matching layers are listed.
     enableItemRecording(true); // clears what earlier frames recorded
     ui.frame([&] { layerPanel(rows, 0, "bn1"); });
