@@ -97,6 +97,12 @@ TEST(CudaStats, MatchesCpuBackend) {
         EXPECT_TRUE(sameValue(la->min, lb->min, 0.0)) << where;
         EXPECT_TRUE(sameValue(la->max, lb->max, 0.0)) << where;
         ASSERT_EQ(la->top.size(), lb->top.size());
+        // The same neurons in the same order (ties broken by the lower index on both), with their values.
+        for (size_t k = 0; k < la->top.size(); ++k) {
+            EXPECT_EQ(la->top[k].neuron, lb->top[k].neuron) << where << " rank " << k;
+            EXPECT_NEAR(la->top[k].value, lb->top[k].value, 1e-5f * (1.0f + std::fabs(lb->top[k].value)))
+                << where << " rank " << k;
+        }
     }
 }
 

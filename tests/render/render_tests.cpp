@@ -438,7 +438,9 @@ TEST_F(RenderTest, EdgeRibbonsShowSignAndHideBelowThreshold) {
 }
 
 TEST_F(RenderTest, SurfaceShowsColormapAndHoles) {
-    // A 3x3-vertex flat square at y = 0 seen from above, one corner cell removed (a NaN hole).
+    // A 3x3-vertex flat square at y = 0 seen from above, one corner cell without triangles: the renderer draws
+    // nothing there. (That NaN losses become such cells is the mesh builder's job, checked by
+    // Mesh.NaNCellsAreHolesAndContoursAreCircles in landscape_mesh_tests.)
     auto surface = SurfacePass::create(*s_ctx, kColorFormat, 1);
     ASSERT_TRUE(surface.hasValue()) << surface.error().message;
     std::vector<SurfaceVertex> v;
@@ -471,7 +473,7 @@ TEST_F(RenderTest, SurfaceShowsColormapAndHoles) {
     glm::vec4 hole = projectToPixels(vp, {0.5f, 0.0f, 0.5f}, w, h);
     glm::vec4 left = projectToPixels(vp, {-0.9f, 0.0f, -0.5f}, w, h);
     glm::vec4 right = projectToPixels(vp, {0.9f, 0.0f, -0.5f}, w, h);
-    EXPECT_TRUE(isBackground(img, int(hole.x), int(hole.y))) << "NaN cells are holes";
+    EXPECT_TRUE(isBackground(img, int(hole.x), int(hole.y))) << "a cell without triangles shows the background";
     const uint8_t* l = img.at(int(left.x), int(left.y));
     const uint8_t* r = img.at(int(right.x), int(right.y));
     // viridis: dark purple at the low end, yellow at the high end.

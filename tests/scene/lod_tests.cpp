@@ -124,7 +124,9 @@ TEST(Lod, BudgetHoldsAndForcedNeuronsAlwaysDrawn) {
             std::vector<bool> isForced(s.position.size(), false);
             for (auto n : forced) isForced[n] = true;
             for (std::size_t n = 0; n < cov.size(); ++n) {
-                EXPECT_LE(cov[n], isForced[n] ? 1000000 : 1) << n;
+                // Forced neurons are drawn individually exactly once (above) and may also sit inside one drawn
+                // cluster; every other neuron is covered at most once.
+                EXPECT_LE(cov[n], isForced[n] ? 2 : 1) << n;
             }
             for (const auto& i : inst) {
                 if (!(i.flags & kInstanceCluster) && std::count(selection.begin(), selection.end(), i.id)) {

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "engine/core/thread_pool.hpp"
 #include "engine/stats/cpu_reducer.hpp"
 #include "engine/stats/reduce_math.hpp"
 #include "engine/stats/reducer.hpp"
@@ -369,13 +370,35 @@ TEST(CpuReducer, NormRatio) {
 TEST(CpuReducer, ResultsDoNotDependOnThreadsOrTiling) {
     const std::int64_t b = 100, n = 3000;
     auto x = makeData(b, n, 31);
-    NeuronStats a, c;
-    auto la = CpuReducer({64, 1024}).reduce(TensorView::matrix(x.data(), b, n), a);
-    auto lc = CpuReducer({64, 1024}).reduce(TensorView::matrix(x.data(), b, n), c);
-    ASSERT_TRUE(la && lc);
-    EXPECT_EQ(a.data, c.data); // same tiling: bit-identical, whatever thread ran which block
-    EXPECT_EQ(la->mean, lc->mean);
-    EXPECT_EQ(la->l2Norm, lc->l2Norm);
+    const auto view = TensorView::matrix(x.data(), b, n);
+    NeuronStats pooled, serial;
+    auto lp = CpuReducer({64, 1024}).reduce(view, pooled);
+    // The same reduction from inside a task of another pool: the global pool then runs it on this one thread.
+    Expected<LayerStats> ls = makeError(ErrorKind::Failed, "not run");
+    ThreadPool outer(2);
+    outer.parallelFor(2, 1, [&](std::size_t begin, std::size_t, unsigned) {
+        if (begin == 0) ls = CpuReducer({64, 1024}).reduce(view, serial);
+    });
+    ASSERT_TRUE(lp && ls) << ls.error().message;
+    EXPECT_EQ(pooled.data, serial.data); // same tiling: bit-identical whether 1 or 2 threads ran the blocks
+    EXPECT_EQ(lp->mean, ls->mean);
+    EXPECT_EQ(lp->l2Norm, ls->l2Norm);
+    // Other tilings add in another order: equal to float rounding.
+    for (CpuReducerDesc tiling : {CpuReducerDesc{8, 64}, CpuReducerDesc{100, 256}, CpuReducerDesc{32, 2048}}) {
+        NeuronStats other;
+        auto lo = CpuReducer(tiling).reduce(view, other);
+        ASSERT_TRUE(lo);
+        ASSERT_EQ(other.data.size(), pooled.data.size());
+        int differ = 0;
+        for (size_t i = 0; i < other.data.size(); ++i) {
+            const float a = pooled.data[i], c = other.data[i];
+            if (std::isnan(a) && std::isnan(c)) continue;
+            differ += std::fabs(a - c) > 1e-5f * (1.0f + std::fabs(a));
+        }
+        EXPECT_EQ(differ, 0) << "tiling " << tiling.tileRows << " x " << tiling.tileCols;
+        EXPECT_NEAR(lo->mean, lp->mean, 1e-9 * (1.0 + std::fabs(lp->mean)));
+        EXPECT_NEAR(lo->l2Norm, lp->l2Norm, 1e-9 * lp->l2Norm);
+    }
 }
 
 // ---- Bad input: one clear error each, nothing written.

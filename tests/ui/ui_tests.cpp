@@ -39,14 +39,16 @@ class Headless {
         ImGui::Render();
     }
     // Runs `body` over frames that press and release the mouse on `item`; returns after the release frame.
-    void click(const std::string& item, const std::function<void()>& body) {
+    // `across` in [0, 1]: where along the item to press (a slider's position); < 0: near the left edge.
+    void click(const std::string& item, const std::function<void()>& body, float across = -1.0f) {
         frame(body); // lay out and record rectangles
         frame(body);
         auto it = recordedItems().find(item);
         ASSERT_NE(it, recordedItems().end()) << "no item '" << item << "'";
         ImGuiIO& io = ImGui::GetIO();
         // Near the left edge: wide items (table rows) have column resize handles at their centre.
-        float x = std::min(it->second.x0 + 12.0f, (it->second.x0 + it->second.x1) * 0.5f);
+        float x = across >= 0.0f ? it->second.x0 + across * (it->second.x1 - it->second.x0)
+                                 : std::min(it->second.x0 + 12.0f, (it->second.x0 + it->second.x1) * 0.5f);
         io.MousePos = ImVec2(x, (it->second.y0 + it->second.y1) * 0.5f);
         frame(body); // hover
         io.MouseDown[0] = true;
@@ -178,6 +180,25 @@ TEST(Panels, InspectorComparesAndScrubs) {
         if (e.compareIndex) got = e;
     });
     EXPECT_EQ(got.compareIndex, 4);
+    // Scrubbing: a press near the slider's right end asks for the last snapshots, near its left end the first.
+    // The recorded rectangle holds the slider and its label on the right: aim inside the slider's frame.
+    const auto& rect = recordedItems().at("timeline");
+    const float width = rect.x1 - rect.x0;
+    const float frame = width - ImGui::CalcTextSize("timeline").x - ImGui::GetStyle().ItemInnerSpacing.x;
+    std::optional<int> scrubbed;
+    ui.click("timeline", [&] {
+        auto e = inspectorPanel(v);
+        if (e.timelineIndex) scrubbed = e.timelineIndex;
+    }, (frame - 3.0f) / width);
+    ASSERT_TRUE(scrubbed.has_value()) << "pressing the timeline slider changed nothing";
+    EXPECT_GE(*scrubbed, 8);
+    scrubbed.reset();
+    ui.click("timeline", [&] {
+        auto e = inspectorPanel(v);
+        if (e.timelineIndex) scrubbed = e.timelineIndex;
+    }, 3.0f / width);
+    ASSERT_TRUE(scrubbed.has_value());
+    EXPECT_LE(*scrubbed, 1);
 }
 
 TEST(Panels, LandscapeRecompute) {
