@@ -315,6 +315,13 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
                 if (a.grid.y) a.grid.y = landscape::GridAxis{-settings.range, settings.range, settings.grid};
                 a.norm = kPanelNorms[std::clamp(settings.norm, 0, 3)];
                 a.logScale = settings.logScale;
+                // Directions belong to their normalisation: another norm gets its own file (made on first use,
+                // reused after), so the first run's file never overrides the panel's choice.
+                if (a.norm != args.norm) {
+                    std::filesystem::path dir(args.directions);
+                    a.directions = (dir.parent_path() / (dir.stem().string() + ".norm-" + landscape::normName(a.norm) + dir.extension().string()))
+                                       .string();
+                }
                 a.quiet = true;
                 launch(a);
             }
