@@ -407,12 +407,26 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
     auto t0 = std::chrono::steady_clock::now();
     auto lap = [&](const char* what) {
         auto now = std::chrono::steady_clock::now();
-        TS_LOG_DEBUG("%s: %.2f s", what, std::chrono::duration<double>(now - t0).count());
+        long peakKiB = 0; // VmHWM: the peak resident set so far
+        if (FILE* f = std::fopen("/proc/self/status", "r")) {
+            char line[256];
+            while (std::fgets(line, sizeof(line), f))
+                if (std::sscanf(line, "VmHWM: %ld kB", &peakKiB) == 1) break;
+            std::fclose(f);
+        }
+        TS_LOG_DEBUG("%s: %.2f s (peak RSS so far %ld MiB)", what, std::chrono::duration<double>(now - t0).count(),
+                     peakKiB / 1024);
         t0 = now;
     };
     auto session = LiveSession::create(opts);
     if (!session) return reportError(session.error());
     lap("session (data, model, capture graph, network, trainer)");
+    // Inspection (view) runs before the scene is built: the snapshot's activations, gradients and LibTorch's
+    // saved tensors are freed before the per-neuron scene arrays exist, so the two peaks do not add up.
+    if (opts.inspectOnly) {
+        if (auto s = (*session)->start(false); !s) return reportError(s.error());
+        lap("inspection (forward, backward, statistics)");
+    }
     auto screen = TrainingScreen::create(**session, display.collapse);
     if (!screen) return reportError(screen.error());
     lap("scene (layout, neuron positions, cluster tree)");

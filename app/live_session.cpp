@@ -434,6 +434,7 @@ int64_t LiveSession::numClasses() const {
 }
 Status LiveSession::start(bool paused) {
     if (!m->options.inspectOnly) return m->trainer->start(paused);
+    if (m->inspected) return Status::ok(); // inspection runs once (runSession may start it early)
     auto step = m->trainer->step();
     if (!step) return step.error();
     m->objective = step->objective;
