@@ -10,8 +10,11 @@ function(ts_add_module)
   target_link_libraries(tensorscape_${M_NAME} PUBLIC ${M_DEPS} PRIVATE ts_warnings ${M_PRIVATE_DEPS})
 endfunction()
 
-# ts_add_test(NAME name SOURCES ... DEPS ... LABELS ...): one GoogleTest binary registered with ctest.
-# Every test gets TS_VALIDATION=1 so Vulkan validation layers are on, and TS_SOURCE_DIR for fixtures.
+# ts_add_test(NAME name SOURCES ... DEPS ... LABELS ...): one GoogleTest binary whose test cases are each
+# registered with ctest (gtest_discover_tests, listed when ctest runs), so a skip inside a binary shows as a
+# skipped test. Every test gets TS_VALIDATION=1 so Vulkan validation layers are on; TS_SOURCE_DIR and
+# TS_BINARY_DIR (fixtures) are compiled in.
+include(GoogleTest)
 function(ts_add_test)
   cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   if(NOT T_LABELS)
@@ -25,8 +28,7 @@ function(ts_add_test)
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
   target_compile_definitions(${T_NAME} PRIVATE TS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                                 TS_BINARY_DIR="${PROJECT_BINARY_DIR}")
-  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
-  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
-                       ENVIRONMENT "TS_VALIDATION=1;TS_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
-                       SKIP_RETURN_CODE 77)
+  gtest_discover_tests(${T_NAME} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120
+                       PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT} ENVIRONMENT "TS_VALIDATION=1"
+                                  SKIP_RETURN_CODE 77)
 endfunction()

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/core/image.hpp"
+#include "tests/python_fixture.hpp"
 
 namespace fs = std::filesystem;
 
@@ -280,46 +281,12 @@ TEST(App, ViewWritesAPictureOfABuiltinModel) {
     EXPECT_GT(countNonBackground(*img), 2000) << "the network is drawn (panels start collapsed at this size)";
 }
 
-// Python-made models for the view tests (random weights, torch.jit.script; nothing is downloaded).
+// Python-made models for the view tests (make_models.py, made once for all test processes).
 fs::path pythonModels() {
-    static const fs::path dir = [] {
-        auto d = tempDir("pymodels");
-        const std::string script = R"PY(
-import sys, torch, torch.nn as nn, torchvision
-out = sys.argv[1]
-torch.manual_seed(0)
-torch.jit.script(torchvision.models.mobilenet_v2(num_classes=10).eval()).save(out + "/mobilenet_v2.pt")
-class AutoEncoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.enc = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
-        self.dec = nn.Sequential(nn.ConvTranspose2d(16, 8, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(8, 3, 4, 2, 1), nn.Sigmoid())
-    def forward(self, x):
-        return self.dec(self.enc(x))
-torch.jit.script(AutoEncoder()).save(out + "/autoencoder.pt")
-torch.jit.script(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten())).save(out + '/we"ird.pt')
-class Fails(nn.Module):
-    def forward(self, x):
-        if x.size(1) != 5:
-            raise ValueError("this model wants 5 features per sample")
-        return x
-torch.jit.script(Fails()).save(out + "/fails.pt")
-class ReturnsNone(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(2, 2)
-    def forward(self, x):
-        y = self.fc(x)
-        return None
-torch.jit.script(ReturnsNone()).save(out + "/none.pt")
-)PY";
-        std::ofstream((d / "make.py").string()) << script;
-        const std::string cmd = "/usr/bin/python3 " + (d / "make.py").string() + " " + d.string() + " > " +
-                                (d / "make.log").string() + " 2>&1";
-        if (std::system(cmd.c_str()) != 0) return fs::path();
-        return d;
-    }();
-    return dir;
+    static const auto f =
+        ts::testing::pythonFixture("app_models", fs::path(TS_SOURCE_DIR) / "tests" / "app" / "make_models.py");
+    if (f.dir.empty()) ADD_FAILURE() << "make_models.py failed:\n" << f.log;
+    return f.dir;
 }
 
 TEST(App, ViewTakesRealArchitecturesAndShapes) {

@@ -14,6 +14,8 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include "tests/python_fixture.hpp"
+
 namespace ts::capture::testing {
 
 inline std::filesystem::path sourceDir() {
@@ -37,25 +39,17 @@ inline const std::filesystem::path& tempDir() {
     return dir;
 }
 
-// Runs make_fixtures.py once per process with /usr/bin/python3; empty path when that failed, with the
-// script's output in fixtureLog().
+// make_fixtures.py's folder, made once for all test processes (tests/python_fixture.hpp); empty when the
+// script failed, with its output in fixtureLog().
 inline std::string& fixtureLog() {
     static std::string log;
     return log;
 }
 inline std::filesystem::path fixtureDir() {
-    static const std::filesystem::path dir = []() -> std::filesystem::path {
-        const auto out = tempDir() / "fixtures";
-        const auto script = sourceDir() / "tests" / "capture" / "make_fixtures.py";
-        const auto logPath = tempDir() / "fixtures.log";
-        const std::string cmd = "/usr/bin/python3 '" + script.string() + "' '" + out.string() + "' > '" +
-                                logPath.string() + "' 2>&1";
-        const int rc = std::system(cmd.c_str());
-        std::ifstream in(logPath);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        fixtureLog() = "exit status " + std::to_string(rc) + "\n" + ss.str();
-        return rc == 0 ? out : std::filesystem::path();
+    static const std::filesystem::path dir = [] {
+        auto f = ::ts::testing::pythonFixture("capture", sourceDir() / "tests" / "capture" / "make_fixtures.py");
+        fixtureLog() = f.log;
+        return f.dir;
     }();
     return dir;
 }

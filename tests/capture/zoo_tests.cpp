@@ -21,24 +21,12 @@ namespace {
 using testing::close;
 using testing::Reference;
 
-// Runs make_zoo.py once per process; a failure fails the test with the script's log.
+// make_zoo.py's folder, made once for all test processes; a failure fails the test with the script's log.
 const std::filesystem::path& zooDir(std::string& log) {
-    static std::string s_log;
-    static const std::filesystem::path dir = [] {
-        const auto out = testing::tempDir() / "zoo";
-        const auto script = testing::sourceDir() / "tests" / "capture" / "make_zoo.py";
-        const auto logPath = testing::tempDir() / "zoo.log";
-        const std::string cmd =
-            "/usr/bin/python3 '" + script.string() + "' '" + out.string() + "' > '" + logPath.string() + "' 2>&1";
-        const int rc = std::system(cmd.c_str());
-        std::ifstream in(logPath);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        s_log = ss.str();
-        return rc == 0 ? out : std::filesystem::path();
-    }();
-    log = s_log;
-    return dir;
+    static const ::ts::testing::PythonFixture f =
+        ::ts::testing::pythonFixture("zoo", testing::sourceDir() / "tests" / "capture" / "make_zoo.py");
+    log = f.log;
+    return f.dir;
 }
 
 Reference loadReference(const std::filesystem::path& base) {

@@ -419,6 +419,8 @@ TEST_P(VulkanInterop, CudaWritesStatisticsIntoAnExportedVulkanBuffer) {
 INSTANTIATE_TEST_SUITE_P(SemaphoreOrStreamSync, VulkanInterop, ::testing::Values(true, false));
 
 int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    if (::testing::GTEST_FLAG(list_tests)) return RUN_ALL_TESTS(); // ctest's test discovery needs no device
     auto device = kernels::probeDevice();
     if (!device) {
         // TS_REQUIRE_GPU=1 (set on GPU machines) turns the skip into a failure, so a first run on a GPU cannot
@@ -431,6 +433,5 @@ int main(int argc, char** argv) {
         std::printf("kernels_tests skipped: no CUDA device (%s)\n", device.error().message.c_str());
         return 77; // ctest SKIP_RETURN_CODE
     }
-    ::testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();
 }
