@@ -191,7 +191,7 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
     j["data"] = s.dataName();
     j["layers"] = net.nodes.empty() ? 0 : net.nodes.size() - 1;
     j["neurons"] = neuronsWithInput(net);
-    j["parameters"] = net.totalParams();
+    j["parameters"] = net.usedParams + net.unusedParams; // all of the model's, owned by a layer or not
     j["capture"] = {{"parameters_used", net.usedParams},
                     {"parameters_captured", net.capturedParams},
                     {"parameter_coverage", net.paramCoverage()},
@@ -432,7 +432,7 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
     lap("scene (layout, neuron positions, cluster tree)");
     TS_LOG_INFO("%s on %s: %lld neurons, %lld parameters", (*session)->network().modelName.c_str(),
                 (*session)->dataName().c_str(), (long long)neuronsWithInput((*session)->network()),
-                (long long)(*session)->network().totalParams());
+                (long long)((*session)->network().usedParams + (*session)->network().unusedParams));
     if (display.headless) {
         if (!display.forcedHeadless)
             TS_LOG_INFO("no display: rendering offscreen into %s",

@@ -470,7 +470,10 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
         };
         auto it = byValue.find(r.value);
         if (it != byValue.end() && score(it->second.module) >= score(r.path)) continue;
-        byValue[r.value] = Candidate{r.value, r.name, r.type, r.path, position[r.value->node()]};
+        // The module's parameters belong to its main output; its other outputs (an LSTM's h_n, c_n) own none,
+        // so parameter counts are not repeated.
+        byValue[r.value] = Candidate{r.value, r.name, r.type, r.name == r.path ? r.path : std::string(),
+                                     position[r.value->node()]};
     }
     for (const auto& r : records)
         if (r.value && byValue.count(r.value)) out.calls[r.path].first = true;
