@@ -395,6 +395,22 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     topt.optimizer = *opt;
     topt.learningRate = o.learningRate;
     topt.batchSize = o.batchSize;
+    // A batch whose activations, gradients and LibTorch's saved tensors (about 3 x 4 bytes per neuron and
+    // sample) would not fit in kBatchBytes is made smaller, with one line: `view resnet50.pt --input-shape
+    // 3,224,224` at the default batch of 256 would otherwise ask for over 100 GB.
+    {
+        constexpr double kBatchBytes = 1.5 * double(1ull << 30);
+        const double perSample = 12.0 * double(std::max<int64_t>(m.network.totalNeurons(), 1));
+        const auto fit = std::max<int64_t>(1, int64_t(kBatchBytes / perSample));
+        if (topt.batchSize > fit) {
+            TS_LOG_WARN("batch of %lld reduced to %lld: %lld neurons per sample need about %.1f GB per sample for "
+                        "activations and gradients (give a smaller --batch to choose yourself)",
+                        (long long)topt.batchSize, (long long)fit, (long long)m.network.totalNeurons(),
+                        perSample / 1e9);
+            topt.batchSize = fit;
+            m.options.batchSize = fit;
+        }
+    }
     topt.maxSteps = o.steps;
     topt.captureEvery = o.captureEvery;
     topt.evalEvery = o.evalEvery;

@@ -308,6 +308,12 @@ TEST(App, ViewTakesRealArchitecturesAndShapes) {
             (dir / "ae.png").string());
     ASSERT_EQ(r.code, 0) << r.out;
 
+    // The default probe batch (256) at 224x224 would need tens of GB: it is reduced, with one warning.
+    r = run("view " + (models / "mobilenet_v2.pt").string() + " --input-shape 3,224,224 --headless --out " +
+            (dir / "big.png").string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("batch of 256 reduced to"), std::string::npos) << r.out;
+
     // Stages drawn as one box each; a name that is no stage is a usage error.
     r = run("view " + (models / "mobilenet_v2.pt").string() + " --input-shape 3,64,64 --batch 2 --collapse features "
             "--headless --out " + (dir / "folded.png").string());
