@@ -208,7 +208,12 @@ int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::str
     ImageRgba8 img;
     if (auto s = (*target)->endFrame(*frame, &img); !s) return reportError(s.error());
     if (auto s = writePng(path, img); !s) return reportError(s.error());
-    TS_LOG_INFO("wrote %s (3D view of the surface)", path.c_str());
+    // The surface, its contour lines, the markers and the path were all drawn: any validation message fails.
+    if ((*ctx)->validationMessageCount() > 0)
+        return reportError(makeError(ErrorKind::Failed, std::to_string((*ctx)->validationMessageCount()) +
+                                                            " Vulkan validation messages (see above)"));
+    TS_LOG_INFO("wrote %s (3D view of the surface, %zu contour segments)", path.c_str(),
+                sc.mesh.contourLines.size() / 2);
     return 0;
 }
 
@@ -339,6 +344,8 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
     if (worker.joinable()) worker.join();
     if (!s) return reportError(s.error());
     if (!uploadFailure) return reportError(uploadFailure.error());
+    if (const auto n = v.context().validationMessageCount(); n > 0)
+        return reportError(makeError(ErrorKind::Failed, std::to_string(n) + " Vulkan validation messages (see above)"));
     return 0;
 }
 

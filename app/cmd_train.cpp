@@ -384,6 +384,8 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
     session.stop();
     if (!s) return reportError(s.error());
     if (!failure) return reportError(failure.error());
+    if (const auto n = v.context().validationMessageCount(); n > 0)
+        return reportError(makeError(ErrorKind::Failed, std::to_string(n) + " Vulkan validation messages (see above)"));
     if (const int sig = g_signal.load()) return 128 + sig;
     return 0;
 }

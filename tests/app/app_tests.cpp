@@ -415,6 +415,13 @@ TEST(App, LandscapeHeadlessWritesSurfaceFileAndPicture) {
     ASSERT_TRUE(img.hasValue()) << r.out;
     EXPECT_EQ(img->width, 480);
     EXPECT_GT(countNonBackground(*img), 480 * 270 / 10) << "the surface fills a good part of the picture";
+    // Drawn under the validation layers, contour lines included, with no message (the command fails on one).
+    EXPECT_NE(r.out.find("validation on"), std::string::npos) << r.out;
+    const auto segments = r.out.find(" contour segments)");
+    ASSERT_NE(segments, std::string::npos) << r.out;
+    const auto open = r.out.rfind(", ", segments);
+    EXPECT_GT(std::atoi(r.out.c_str() + open + 2), 0) << "contour lines were drawn: " << r.out;
+    EXPECT_EQ(r.out.find("vulkan validation:"), std::string::npos) << r.out;
     auto bad = run("landscape --grid 0 --headless --out " + out.string());
     EXPECT_EQ(bad.code, 2) << bad.out;
 }
