@@ -594,6 +594,25 @@ TEST(Files, MismatchedDirectionsNameFileAndShape) {
     EXPECT_NE(st.message().find("1.weight"), std::string::npos) << st.message();
 }
 
+// Regression: a small HDF5 file declaring a huge dataset was read by allocating what the header claimed (a 7 KB
+// file declaring 5e8 values took 9.5 GB). The declared size is checked against what the file stores first.
+TEST(Files, DatasetsLargerThanTheFileAreRefusedBeforeAllocating) {
+    const auto path = (tempDir() / "declares_huge.h5").string();
+    const std::string cmd = "/usr/bin/python3 -c \"import h5py, numpy as np; f = h5py.File('" + path +
+                            "', 'w'); f.create_dataset('huge', shape=(500000000,), dtype='f8'); "
+                            "f.create_dataset('small', data=np.arange(6.0).reshape(2, 3)); f.close()\"";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << "python3-h5py (scripts/setup.sh installs it)";
+    ASSERT_LT(std::filesystem::file_size(path), 100000u);
+    auto huge = readArray(path, "huge");
+    ASSERT_FALSE(huge);
+    EXPECT_NE(huge.error().message.find("declares 500000000 values"), std::string::npos) << huge.error().message;
+    EXPECT_NE(huge.error().message.find(path), std::string::npos);
+    auto small = readArray(path, "small");
+    ASSERT_TRUE(small) << small.error().message;
+    EXPECT_EQ(small->shape, (std::vector<int64_t>{2, 3}));
+    EXPECT_EQ(small->data[5], 5.0);
+}
+
 // ---- interop with the reference scripts' conventions (Python fixture) ----------------------------------
 
 namespace {
