@@ -2,8 +2,10 @@
 #include "engine/core/image.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 #include <stb_image.h>
 #include <stb_image_write.h>
 
@@ -15,9 +17,32 @@ Status writePng(const std::string& path, const ImageRgba8& image) {
     std::error_code ec;
     auto parent = std::filesystem::path(path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    if (!stbi_write_png(path.c_str(), image.width, image.height, 4, image.pixels.data(), image.width * 4))
+    // Encoded in memory, then written with every step checked: stb's own file writer ignores a failing
+    // fclose, so a full device (/dev/full) was reported as written.
+    std::vector<unsigned char> png;
+    auto sink = [](void* ctx, void* data, int size) {
+        auto* out = static_cast<std::vector<unsigned char>*>(ctx);
+        out->insert(out->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + size);
+    };
+    if (!stbi_write_png_to_func(sink, &png, image.width, image.height, 4, image.pixels.data(), image.width * 4))
+        return makeError(ErrorKind::Failed, "cannot encode PNG " + path);
+    // A regular file (or a new one) is written under a temporary name and renamed, so a failed write never
+    // leaves a file that looks complete; anything else (a device, a pipe) is written as it is.
+    const bool special = std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec);
+    const std::string target = special ? path : path + ".tmp";
+    FILE* f = std::fopen(target.c_str(), "wb");
+    if (!f)
         return makeError(ErrorKind::Usage, "cannot write PNG " + path + ": " + std::strerror(errno) +
                                                " (check that the folder exists and is writable)");
+    bool ok = std::fwrite(png.data(), 1, png.size(), f) == png.size();
+    ok = std::fflush(f) == 0 && ok;
+    const int err = errno;
+    ok = std::fclose(f) == 0 && ok;
+    if (ok && !special) ok = std::rename(target.c_str(), path.c_str()) == 0;
+    if (!ok) {
+        if (!special) std::remove(target.c_str());
+        return makeError(ErrorKind::Usage, "writing PNG " + path + " failed: " + std::strerror(err ? err : errno));
+    }
     return Status::ok();
 }
 

@@ -133,6 +133,13 @@ TEST(App, UnwritableOutputIsAClearError) {
     auto r = run("render --out /proc/nonexistent_dir/x.png --width 64 --height 64 --neurons 100");
     EXPECT_NE(r.code, 0);
     EXPECT_NE(r.out.find("/proc/nonexistent_dir/x.png"), std::string::npos) << r.out;
+    // A device that is full: the write fails and says so, exit 2 (it used to say "wrote" and exit 0).
+    r = run("render --out /dev/full --width 64 --height 64 --neurons 100");
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("writing PNG /dev/full failed"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("wrote"), std::string::npos) << r.out;
+    r = run("view builtin:mlp --data spirals --headless --out /dev/full");
+    EXPECT_EQ(r.code, 2) << r.out;
 }
 
 TEST(App, HeadlessDemoWritesFramesAndSummary) {
