@@ -112,4 +112,15 @@ std::string helpText(const CommandSpec& spec) {
     return o.str();
 }
 
+std::vector<std::string> splitCommas(const std::string& text) {
+    std::vector<std::string> parts;
+    size_t pos = 0;
+    for (;;) {
+        const size_t end = text.find(',', pos);
+        parts.push_back(text.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+        if (end == std::string::npos) return parts;
+        pos = end + 1;
+    }
+}
+
 } // namespace ts::app

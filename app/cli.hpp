@@ -44,4 +44,7 @@ std::string helpText(const CommandSpec& spec);
 // Parses, or handles --help (prints it, exitCode 0) and errors (one line, exitCode 2) and returns nullopt.
 std::optional<Args> parseCommand(const CommandSpec& spec, int argc, char** argv, int& exitCode);
 
+// "a,b,,c" -> {"a", "b", "", "c"} (a trailing comma gives a trailing empty part; "" gives {""}).
+std::vector<std::string> splitCommas(const std::string& text);
+
 } // namespace ts::app

@@ -140,16 +140,7 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
     d.paused = a.has("paused");
     d.select = a.get("select");
     d.tour = a.has("tour");
-    for (const std::string& text = a.get("collapse"); const auto& part : [&] {
-             std::vector<std::string> parts;
-             size_t pos = 0;
-             while (pos < text.size()) {
-                 size_t end = text.find(',', pos);
-                 parts.push_back(text.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
-                 pos = end == std::string::npos ? text.size() : end + 1;
-             }
-             return parts;
-         }())
+    for (const auto& part : splitCommas(a.get("collapse")))
         if (!part.empty()) d.collapse.push_back(part);
     for (auto [flag, dst] : {std::pair{"yaw", &d.yawDeg}, std::pair{"pitch", &d.pitchDeg}}) {
         auto v = a.getFloat(flag, 0.0);

@@ -1,6 +1,8 @@
 // LiveSession: the one app translation unit that includes LibTorch.
 #include "app/live_session.hpp"
 
+#include "app/cli.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -40,17 +42,12 @@ void logCoverage(const capture::Network& net) {
 
 Expected<std::vector<float>> parseFloats(const std::string& flag, const std::string& text) {
     std::vector<float> out;
-    size_t pos = 0;
-    while (pos <= text.size()) {
-        size_t end = text.find(',', pos);
-        std::string item = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    for (const std::string& item : splitCommas(text)) {
         char* stop = nullptr;
         float v = std::strtof(item.c_str(), &stop);
         if (item.empty() || *stop || !std::isfinite(v))
             return makeError(ErrorKind::Usage, "--" + flag + " expects numbers separated by commas, got '" + text + "'");
         out.push_back(v);
-        if (end == std::string::npos) break;
-        pos = end + 1;
     }
     return out;
 }
