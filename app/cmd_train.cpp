@@ -50,6 +50,7 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"lr", "X", "learning rate", "0.001"},
         {"optimizer", "NAME", "adam or sgd", "adam"},
         {"capture-every", "K", "snapshot statistics every K steps (1: every step)", "10"},
+        {"run", "DIR", "record every snapshot into this run folder (open it later with tensorscape open DIR)", ""},
         {"seed", "N", "random seed", "1"},
         {"out", "DIR", "folder for frames and summary.json when headless", "out/<command>"},
         {"frames", "N", "headless: frames to write; window: close after N frames", "8 / until closed"},
@@ -117,6 +118,9 @@ Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultD
     o.evalEvery = std::max<int64_t>(*every * 5, 10);
     o.seed = uint64_t(*seed);
     o.learningRate = *lr;
+    o.recordRun = a.get("run");
+    if (a.has("run") && o.recordRun.empty())
+        return makeError(ErrorKind::Usage, "--run is empty (a folder for the run, e.g. runs/exp1)");
     return o;
 }
 
@@ -244,9 +248,15 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tStart).count());
     int64_t planned = session.trainingView().totalSteps;
     float lastFrameMs = 0.0f;
+    if (session.recordedRun()) session.waitUntilFinished();
+    const auto recorded = session.timeline().size();
     for (long f = 0; f < frames; ++f) {
-        // Frame f shows the network after (f + 1) / frames of the planned steps.
+        // Frame f shows the network after (f + 1) / frames of the planned steps (of a recorded run: of its
+        // snapshots, pinned one by one).
         int64_t due = planned * (f + 1) / frames;
+        if (session.recordedRun() && recorded > 0)
+            if (auto e = session.timeline().at(std::max<size_t>(1, recorded * size_t(f + 1) / size_t(frames)) - 1))
+                screen.pinStep(e->step);
         while (!session.finished() && session.trainingView().step < due && !g_signal.load())
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         if (g_signal.load()) {
@@ -314,6 +324,13 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         return reportError(makeError(ErrorKind::Failed, std::to_string((*ctx)->validationMessageCount()) +
                                                             " Vulkan validation messages (see above)"));
     auto v = session.trainingView();
+    if (session.recordedRun()) {
+        TS_LOG_INFO("showed %zu snapshots of %s (steps up to %lld) in %.1f s; wrote %ld frames and summary.json to %s",
+                    session.timeline().size(), session.dataName().c_str(), (long long)v.step, seconds, frames,
+                    d.outDir.c_str());
+        if (auto r = session.result(); !r) return reportError(r.error());
+        return 0;
+    }
     TS_LOG_INFO(
         "trained %lld steps in %.1f s; final training loss %.4f; wrote %ld frames and summary.json to %s",
         (long long)v.step, seconds, v.trainLoss.empty() ? NAN : double(v.trainLoss.back()), frames,
@@ -516,6 +533,41 @@ int cmdView(int argc, char** argv) {
     if (display->headless && display->singlePng.empty())
         return reportError(makeError(ErrorKind::Usage, "--out is empty (a PNG file, e.g. out/view.png)"));
     return runSession(o, *display, "view");
+}
+
+int cmdOpen(int argc, char** argv) {
+    const CommandSpec spec{
+        "open",
+        "Opens a recorded run (a folder written by the Python module tensorscape.init(DIR, model) or by\n"
+        "tensorscape train --run DIR): the network view, curves over the whole run, every snapshot on the\n"
+        "timeline, health alerts. A run still being written is followed live in a window. Without a display\n"
+        "(or with --headless) writes PNG frames across the run and summary.json.",
+        "tensorscape open RUN_DIR [--headless] [--out DIR] [--frames N] [options]",
+        {
+            {"out", "DIR", "folder for frames and summary.json when headless", "out/open"},
+            {"frames", "N", "headless: frames to write, spread over the run's snapshots; window: close after N frames",
+             "8 / until closed"},
+            {"width", "W", "frame width", "1280"},
+            {"height", "H", "frame height", "720"},
+            {"headless", "", "render offscreen even when a display exists", ""},
+            {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
+            {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc2:3)", ""},
+            {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
+            {"yaw", "DEG", "initial camera yaw", "-125"},
+            {"pitch", "DEG", "initial camera pitch", "32"},
+        },
+        true};
+    int code = 0;
+    auto args = parseCommand(spec, argc, argv, code);
+    if (!args) return code;
+    if (args->positional().empty())
+        return reportError(makeError(ErrorKind::Usage, "open needs a run folder: tensorscape open RUN_DIR (see --help)"));
+    SessionOptions o;
+    o.openRun = args->positional()[0];
+    auto display = parseDisplay(*args, "open");
+    if (!display) return reportError(display.error());
+    o.followRun = !display->headless;
+    return runSession(o, *display, "open");
 }
 
 int cmdDemo(int argc, char** argv) {

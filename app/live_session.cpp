@@ -3,11 +3,14 @@
 
 #include "app/cli.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <tuple>
 
 #include "engine/capture/dataset.hpp"
@@ -15,6 +18,7 @@
 #include "engine/capture/structure.hpp"
 #include "engine/capture/trainer.hpp"
 #include "engine/core/log.hpp"
+#include "engine/runs/run_store.hpp"
 #include "engine/stats/reducer.hpp"
 
 namespace ts::app {
@@ -194,7 +198,8 @@ struct LiveSession::Impl {
             ls.name = layer.name;
             stats::NeuronStats& ns = scratchStats[0]; // reused: no fresh pages per layer
             stats::LayerStats st;
-            if (reduceMatrix(layer.activation, layer.name.c_str(), ns, st)) {
+            const bool actOk = reduceMatrix(layer.activation, layer.name.c_str(), ns, st);
+            if (actOk) {
                 int64_t n = ns.neurons;
                 ls.meanActivation.assign(ns.stat(stats::Statistic::Mean),
                                          ns.stat(stats::Statistic::Mean) + n);
@@ -213,13 +218,15 @@ struct LiveSession::Impl {
             }
             stats::NeuronStats& gs = scratchStats[1];
             stats::LayerStats gst;
-            if (reduceMatrix(layer.gradient, (layer.name + " gradients").c_str(), gs, gst)) {
+            const bool gradOk = reduceMatrix(layer.gradient, (layer.name + " gradients").c_str(), gs, gst);
+            if (gradOk) {
                 const float* ma = gs.stat(stats::Statistic::MeanAbs);
                 ls.meanAbsGradient.assign(ma, ma + gs.neurons);
                 ls.gradients = toUi(gst.histogram);
                 ls.gradientNorm = gst.l2Norm;
                 ls.nonFinite += gst.nanCount + gst.infCount;
             }
+            if (writer) stageRecord(li, layer, actOk ? &ns : nullptr, gradOk ? &gs : nullptr);
             // The layer's own weight (first parameter of >= 2 dims used by this layer).
             for (auto& p : snap.params) {
                 if (p.layer != int32_t(li) || p.value.dim() < 2) continue;
@@ -258,14 +265,22 @@ struct LiveSession::Impl {
             }
             sum.layers.push_back(std::move(ls));
         }
-        int64_t step = snap.step;
-        bool healthy = snap.health.ok();
-        // Health heuristics, relative to each layer's first measurement (absolute thresholds do not transfer
-        // between models): exploding when the activation-gradient norm grew more than 1000x; vanishing when
-        // it fell below 1e-4x while the loss is still above 1% of its starting value (near-zero loss makes
-        // small gradients expected).
+        if (writer) recordSnapshot(snap);
+        std::string badLayer = !snap.health.firstBadActivation.empty() ? snap.health.firstBadActivation
+                               : !snap.health.firstBadGradient.empty() ? snap.health.firstBadGradient
+                                                                       : "loss";
+        assess(std::move(sum), snap.step, snap.loss, snap.health.ok(), badLayer, snap.health.describe(), &dense);
+    }
+
+    // Health heuristics over one snapshot's summary (trained here or read from a run), then the push into the
+    // timeline. Relative to each layer's first measurement (absolute thresholds do not transfer between
+    // models): exploding when the activation-gradient norm grew more than 1000x; vanishing when it fell below
+    // 1e-4x while the loss is still above 1% of its starting value (near-zero loss makes small gradients
+    // expected).
+    void assess(SnapshotSummary sum, int64_t step, double loss, bool healthy, const std::string& badLayer,
+                const std::string& healthText, std::vector<scene::DenseWeights>* dense) {
         std::vector<std::pair<std::string, float>> deadLayers, exploding, vanishing;
-        if (!baselineLoss && std::isfinite(snap.loss) && snap.loss > 0) baselineLoss = snap.loss;
+        if (!baselineLoss && std::isfinite(loss) && loss > 0) baselineLoss = loss;
         for (const auto& l : sum.layers) {
             int node = network.find(l.name);
             bool act = node >= 0 && layerIsRelu(network.nodes[size_t(node)].type);
@@ -276,19 +291,14 @@ struct LiveSession::Impl {
             if (inserted || base <= 0) continue;
             double ratio = l.gradientNorm / base;
             if (ratio > 1000.0) exploding.push_back({l.name, float(ratio)});
-            if (ratio < 1e-4 && baselineLoss && snap.loss > 0.01 * *baselineLoss)
+            if (ratio < 1e-4 && baselineLoss && loss > 0.01 * *baselineLoss)
                 vanishing.push_back({l.name, float(ratio)});
         }
         if (!input.meanActivation.empty()) sum.layers.insert(sum.layers.begin(), input);
         timeline.push(std::move(sum));
         std::lock_guard lock(mutex);
-        dense.swap(this->dense);
-        if (!healthy) {
-            std::string layer = !snap.health.firstBadActivation.empty() ? snap.health.firstBadActivation
-                                : !snap.health.firstBadGradient.empty() ? snap.health.firstBadGradient
-                                                                        : "loss";
-            addAlert(ui::Severity::Error, "nonfinite", "NaN/Inf: " + snap.health.describe(), layer, step);
-        }
+        if (dense) dense->swap(this->dense);
+        if (!healthy) addAlert(ui::Severity::Error, "nonfinite", "NaN/Inf: " + healthText, badLayer, step);
         for (auto& [name, f] : deadLayers)
             addAlert(ui::Severity::Warning, "dead:" + name, std::to_string(int(f * 100)) + "% dead neurons",
                      name, step);
@@ -314,15 +324,393 @@ struct LiveSession::Impl {
         }
         if (!std::isfinite(info.loss))
             addAlert(ui::Severity::Error, "loss", "loss is not finite", "loss", info.step);
+        if (writer) {
+            std::vector<std::pair<std::string, double>> values{
+                {"loss", info.loss}, {"accuracy", info.accuracy}, {"lr", info.learningRate}};
+            if (info.evaluated) {
+                values.push_back({"val_loss", info.valLoss});
+                values.push_back({"val_accuracy", info.valAccuracy});
+            }
+            if (auto st = writer->appendScalars(info.step, values); !st) stopRecording(st);
+        }
+    }
+
+    // ---- Recording (--run DIR): this session's snapshots into a run store. Trainer thread only.
+    std::unique_ptr<runs::RunWriter> writer;
+    std::vector<std::vector<float>> recordAct, recordGrad; // per snapshot layer, [8 x stride], reused
+    std::vector<char> recordHasAct, recordHasGrad;
+    std::vector<int64_t> recordRows;
+
+    void stopRecording(const Status& why) {
+        TS_LOG_ERROR("recording stopped: %s (the run keeps every snapshot committed before)", why.message().c_str());
+        writer.reset();
+    }
+
+    void stageRecord(size_t li, const capture::LayerSnapshot& layer, const stats::NeuronStats* a,
+                     const stats::NeuronStats* g) {
+        if (recordAct.size() <= li) {
+            recordAct.resize(li + 1);
+            recordGrad.resize(li + 1);
+            recordHasAct.resize(li + 1, 0);
+            recordHasGrad.resize(li + 1, 0);
+            recordRows.resize(li + 1, 0);
+        }
+        recordHasAct[li] = a != nullptr;
+        recordHasGrad[li] = g != nullptr;
+        if (a) recordAct[li].assign(a->data.begin(), a->data.end());
+        if (g) recordGrad[li].assign(g->data.begin(), g->data.end());
+        recordRows[li] = layer.activation.defined() && layer.activation.dim() > 0 ? layer.activation.size(0) : 0;
+    }
+
+    // Statistics and histogram of all of a layer's own parameters (values or gradients) together.
+    void paramRecord(const std::vector<torch::Tensor>& tensors, runs::ParamStats& out, runs::ParamHistogram& hist) {
+        std::vector<torch::Tensor> flat;
+        for (const auto& t : tensors)
+            if (t.defined() && t.numel() > 0) flat.push_back(t.to(torch::kFloat32).reshape({-1}));
+        if (flat.empty()) return;
+        torch::Tensor all = torch::cat(flat).contiguous();
+        stats::NeuronStats ignored;
+        stats::ReduceOptions ro;
+        ro.histogram.bins = options.histogramBins;
+        auto r = reducer->reduce(stats::TensorView::matrix(all.data_ptr<float>(), all.numel(), 1, "parameters"),
+                                 ignored, ro);
+        if (!r) return;
+        out.v = {double(r->finiteCount), r->mean, r->std, double(r->min), double(r->max), r->l2Norm,
+                 double(r->nanCount), double(r->infCount)};
+        hist.counts.assign(r->histogram.counts.begin(), r->histogram.counts.end());
+        if (!r->histogram.edges.empty()) {
+            hist.lo = r->histogram.edges.front();
+            hist.hi = r->histogram.edges.back();
+        }
+    }
+
+    Status beginRecording(const std::string& dir) {
+        runs::WriterOptions wo;
+        wo.dir = dir;
+        wo.info.model = network.modelName;
+        wo.info.writer = "cpp";
+        wo.info.every = options.captureEvery;
+        wo.info.histogramBins = options.histogramBins;
+        if (!network.nodes.empty()) wo.info.inputShape = network.nodes[0].outputShape;
+        auto w = runs::RunWriter::create(wo);
+        if (!w) return w.error();
+        std::vector<runs::RunLayer> layers;
+        for (size_t i = 1; i < network.nodes.size(); ++i) {
+            const auto& n = network.nodes[i];
+            layers.push_back({n.name, n.type, n.outputShape, n.neurons, n.paramCount});
+        }
+        if (auto s = (*w)->begin(layers, {"loss", "accuracy", "lr", "val_loss", "val_accuracy"}); !s) return s;
+        writer = std::move(w.value());
+        TS_LOG_INFO("recording snapshots into %s (open it with: tensorscape open %s)", dir.c_str(), dir.c_str());
+        return Status::ok();
+    }
+
+    void recordSnapshot(const capture::Snapshot& snap) {
+        std::vector<runs::LayerRecord> records(network.nodes.size() > 0 ? network.nodes.size() - 1 : 0);
+        std::vector<std::vector<torch::Tensor>> values(records.size()), grads(records.size());
+        for (size_t li = 0; li < snap.layers.size() && li < recordAct.size(); ++li) {
+            const int node = network.find(snap.layers[li].name);
+            if (node <= 0) continue;
+            runs::LayerRecord& r = records[size_t(node - 1)];
+            const int64_t n = network.nodes[size_t(node)].neurons;
+            const size_t want = size_t(stats::statsStride(n) * stats::kStatisticCount);
+            if (recordHasAct[li] && recordAct[li].size() == want) {
+                r.activation = recordAct[li].data();
+                r.activationStride = stats::statsStride(n);
+            }
+            if (recordHasGrad[li] && recordGrad[li].size() == want) {
+                r.gradient = recordGrad[li].data();
+                r.gradientStride = stats::statsStride(n);
+            }
+            r.rows = recordRows[li];
+            for (const auto& p : snap.params) {
+                if (p.layer != int32_t(li)) continue;
+                values[size_t(node - 1)].push_back(p.value);
+                if (p.grad.defined()) grads[size_t(node - 1)].push_back(p.grad);
+            }
+        }
+        for (size_t i = 0; i < records.size(); ++i) {
+            paramRecord(values[i], records[i].weight, records[i].weightHist);
+            paramRecord(grads[i], records[i].weightGrad, records[i].weightGradHist);
+        }
+        if (auto st = writer->appendSnapshot(snap.step, records); !st) stopRecording(st);
+    }
+
+    // ---- Opening a recorded run (`open`): no model, no trainer; a follower thread reads committed
+    // snapshots into the timeline (and new ones while the run grows). The reader is shared by the follower
+    // and the timeline's neuron loader (UI thread) under readerMutex.
+    std::unique_ptr<runs::RunReader> reader;
+    std::mutex readerMutex;
+    std::thread follower;
+    std::atomic<bool> stopFollowing{false}, replayDone{false}, replayClosed{false};
+    std::atomic<int64_t> replayStep{0}, replayLoaded{0}, replayCommitted{0};
+    int64_t replayTarget = 0; // not following: the snapshots committed when the run was opened
+    int64_t replayLastStep = 0;
+    int64_t replayRows = 0;
+    std::string replayError; // guarded by mutex
+
+    static ui::Histogram histogramOf(const std::vector<float>& v, int bins) {
+        ui::Histogram h;
+        float lo = INFINITY, hi = -INFINITY;
+        for (float x : v)
+            if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+        if (!(lo <= hi) || bins <= 0) return h;
+        if (lo == hi) lo -= 0.5f, hi += 0.5f;
+        h.lo = lo;
+        h.hi = hi;
+        h.counts.assign(size_t(bins), 0.0f);
+        for (float x : v)
+            if (std::isfinite(x))
+                h.counts[std::min(size_t(bins) - 1, size_t(double(x - lo) / double(hi - lo) * bins))] += 1.0f;
+        return h;
+    }
+
+    static double scalarAt(const runs::Scalars& sc, std::initializer_list<const char*> names, int64_t step) {
+        auto it = std::lower_bound(sc.steps.begin(), sc.steps.end(), step);
+        for (const char* name : names)
+            if (const auto* v = sc.find(name))
+                for (auto j = it; j != sc.steps.end() && *j == step; ++j)
+                    if (std::isfinite((*v)[size_t(j - sc.steps.begin())])) return (*v)[size_t(j - sc.steps.begin())];
+        return NAN;
+    }
+
+    // One stored snapshot as the timeline holds it. Activation and gradient histograms of a recorded run are
+    // over the neurons' batch means (the store keeps per-neuron statistics, not every value). Caller holds
+    // readerMutex.
+    SnapshotSummary readSummary(int64_t snapshot, const runs::Scalars& sc, bool& healthy, std::string& badLayer) {
+        SnapshotSummary sum;
+        sum.step = reader->steps()[size_t(snapshot)];
+        sum.loss = scalarAt(sc, {"loss", "train_loss"}, sum.step);
+        sum.accuracy = scalarAt(sc, {"accuracy", "acc", "train_accuracy"}, sum.step);
+        sum.learningRate = scalarAt(sc, {"lr", "learning_rate"}, sum.step);
+        healthy = !std::isnan(sum.loss) ? std::isfinite(sum.loss) : true;
+        if (!healthy) badLayer = "loss";
+        const int bins = options.histogramBins;
+        for (size_t li = 0; li < reader->layers().size(); ++li) {
+            const auto& rl = reader->layers()[li];
+            const size_t n = size_t(rl.neurons);
+            LayerSummary ls;
+            ls.name = rl.name;
+            auto a = reader->neuronStats(int(li), snapshot, runs::Kind::Activation);
+            auto row = [n](const std::vector<float>& v, int s) {
+                return std::vector<float>(v.begin() + long(size_t(s) * n), v.begin() + long(size_t(s + 1) * n));
+            };
+            if (a) {
+                ls.meanActivation = row(*a, TS_STATS_MEAN);
+                ls.zeroFraction = row(*a, TS_STATS_ZERO_FRACTION);
+                ls.activationStd = row(*a, TS_STATS_VARIANCE);
+                for (float& v : ls.activationStd)
+                    v = std::sqrt(std::max(v, 0.0f));
+                int64_t dead = 0;
+                for (size_t k = 0; k < n; ++k) {
+                    dead += ls.zeroFraction[k] >= 1.0f;
+                    ls.nonFinite += uint64_t((*a)[TS_STATS_NAN_COUNT * n + k] + (*a)[TS_STATS_INF_COUNT * n + k]);
+                }
+                ls.deadFraction = n ? float(dead) / float(n) : 0.0f;
+                ls.activations = histogramOf(ls.meanActivation, bins);
+            }
+            auto g = reader->neuronStats(int(li), snapshot, runs::Kind::Gradient);
+            const int64_t rows = reader->rows(int(li), snapshot);
+            if (li == 0 && snapshot == 0) replayRows = rows;
+            if (g) {
+                std::vector<float> ma = row(*g, TS_STATS_MEAN_ABS);
+                if (std::any_of(ma.begin(), ma.end(), [](float v) { return !std::isnan(v); })) {
+                    double sq = 0.0;
+                    for (size_t k = 0; k < n; ++k) {
+                        const double cnt = double(rows) - (*g)[TS_STATS_NAN_COUNT * n + k] - (*g)[TS_STATS_INF_COUNT * n + k];
+                        const double m = (*g)[TS_STATS_MEAN * n + k], var = (*g)[TS_STATS_VARIANCE * n + k];
+                        if (cnt > 0 && std::isfinite(m) && std::isfinite(var)) sq += (var + m * m) * cnt;
+                        ls.nonFinite += uint64_t((*g)[TS_STATS_NAN_COUNT * n + k] + (*g)[TS_STATS_INF_COUNT * n + k]);
+                    }
+                    ls.gradientNorm = std::sqrt(sq);
+                    ls.gradients = histogramOf(ma, bins);
+                    ls.meanAbsGradient = std::move(ma);
+                }
+            }
+            auto w = reader->paramStats(int(li), snapshot, false);
+            auto wg = reader->paramStats(int(li), snapshot, true);
+            if (w && std::isfinite(w->l2())) {
+                ls.weightNorm = w->l2();
+                if (wg && std::isfinite(wg->l2()) && w->l2() > 0) ls.updateRatio = wg->l2() / w->l2();
+            }
+            if (auto h = reader->paramHistogram(int(li), snapshot, false); h && !h->counts.empty()) {
+                ls.weights.counts.assign(h->counts.begin(), h->counts.end());
+                ls.weights.lo = float(h->lo);
+                ls.weights.hi = float(h->hi);
+            }
+            if (ls.nonFinite > 0 && healthy) {
+                healthy = false;
+                badLayer = ls.name;
+            }
+            sum.layers.push_back(std::move(ls));
+        }
+        sum.health = healthy ? "healthy" : "NaN/Inf in " + badLayer;
+        return sum;
+    }
+
+    void updateCurvesFrom(const runs::Scalars& sc) {
+        Curves c;
+        auto column = [&](std::initializer_list<const char*> names) -> const std::vector<double>* {
+            for (const char* name : names)
+                if (const auto* v = sc.find(name)) return v;
+            return nullptr;
+        };
+        const auto* loss = column({"loss", "train_loss"});
+        const auto* acc = column({"accuracy", "acc", "train_accuracy"});
+        const auto* vloss = column({"val_loss", "validation_loss"});
+        const auto* vacc = column({"val_accuracy", "val_acc", "validation_accuracy"});
+        for (size_t i = 0; i < sc.steps.size(); ++i) {
+            if (loss && !std::isnan((*loss)[i])) c.trainLoss.push_back(float((*loss)[i]));
+            if (acc && !std::isnan((*acc)[i])) c.trainAcc.push_back(float((*acc)[i]));
+            const bool hasVal = (vloss && !std::isnan((*vloss)[i])) || (vacc && !std::isnan((*vacc)[i]));
+            if (!hasVal) continue;
+            c.valLoss.push_back(vloss ? float((*vloss)[i]) : NAN);
+            c.valAcc.push_back(vacc ? float((*vacc)[i]) : NAN);
+            c.valSteps.push_back(sc.steps[i]);
+        }
+        std::lock_guard lock(mutex);
+        for (size_t i = 0; i < c.trainLoss.size(); ++i)
+            if (!std::isfinite(c.trainLoss[i]))
+                addAlert(ui::Severity::Error, "loss", "loss is not finite", "loss", sc.steps[std::min(i, sc.steps.size() - 1)]);
+        curves = std::move(c);
+    }
+
+    void follow(bool followNew) {
+        int64_t loaded = 0;
+        while (!stopFollowing.load()) {
+            int64_t committed = 0;
+            runs::Scalars sc;
+            bool closed = false;
+            {
+                std::lock_guard lock(readerMutex);
+                auto n = reader->refresh();
+                if (!n) {
+                    std::lock_guard l2(mutex);
+                    replayError = n.error().message;
+                    break;
+                }
+                committed = *n;
+                closed = reader->closed();
+                if (auto s = reader->scalars()) sc = std::move(s.value());
+            }
+            replayCommitted = committed;
+            replayClosed = closed;
+            updateCurvesFrom(sc);
+            const int64_t until = followNew ? committed : std::min(committed, replayTarget);
+            for (; loaded < until && !stopFollowing.load(); ++loaded) {
+                bool healthy = true;
+                std::string bad;
+                SnapshotSummary sum;
+                {
+                    std::lock_guard lock(readerMutex);
+                    sum = readSummary(loaded, sc, healthy, bad);
+                }
+                const int64_t step = sum.step;
+                const double loss = sum.loss;
+                const std::string text = sum.health;
+                assess(std::move(sum), step, loss, healthy, bad, text, nullptr);
+                replayStep = step;
+                replayLoaded = loaded + 1;
+            }
+            if (!followNew && loaded >= replayTarget) break;
+            if (closed && loaded >= committed) break;
+            for (int i = 0; i < 10 && !stopFollowing.load(); ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+        replayDone = true;
+    }
+
+    // The network of a recorded run: the input, then the stored layers in forward order, as a chain.
+    void networkFromRun() {
+        network = {};
+        network.modelName = reader->info().model.empty() ? "recorded run" : reader->info().model;
+        capture::LayerNode in;
+        in.name = "input";
+        in.type = "Input";
+        in.outputShape = reader->info().inputShape.empty() ? std::vector<int64_t>{1} : reader->info().inputShape;
+        in.neurons = 1;
+        for (int64_t d : in.outputShape)
+            in.neurons *= d;
+        in.grid = capture::foldToGrid(in.outputShape);
+        network.nodes.push_back(in);
+        for (size_t i = 0; i < reader->layers().size(); ++i) {
+            const auto& l = reader->layers()[i];
+            capture::LayerNode node;
+            node.name = l.name;
+            node.type = l.type.empty() ? "layer" : l.type;
+            node.module = l.name;
+            node.outputShape = l.shape;
+            node.inputShapes = {network.nodes.back().outputShape};
+            node.paramCount = l.params;
+            node.neurons = l.neurons;
+            node.grid = capture::foldToGrid(l.shape);
+            node.activation = int32_t(i);
+            network.nodes.push_back(node);
+            network.edges.push_back({uint32_t(i), uint32_t(i + 1), false});
+            network.usedParams += l.params;
+        }
+        network.capturedParams = network.usedParams;
     }
 };
 
 LiveSession::LiveSession() : m(std::make_unique<Impl>()) {}
 LiveSession::~LiveSession() {
     if (m->trainer) m->trainer->stop();
+    m->stopFollowing = true;
+    if (m->follower.joinable()) m->follower.join();
+    if (m->writer)
+        if (auto s = m->writer->close(); !s) TS_LOG_ERROR("%s", s.message().c_str());
+}
+
+namespace {
+Expected<std::unique_ptr<runs::RunReader>> openRunWaiting(const std::string& dir) {
+    // A run whose writer has not committed its first snapshot yet is not readable; a live `open` started
+    // with the training script waits for it a little (run.json exists from init on).
+    for (int attempt = 0;; ++attempt) {
+        auto r = runs::RunReader::open(dir);
+        if (r || attempt >= 100 || !std::filesystem::exists(dir + "/run.json")) return r;
+        if (attempt == 0) TS_LOG_INFO("waiting for %s to commit its first snapshot", dir.c_str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+}
+} // namespace
+
+Expected<std::unique_ptr<LiveSession>> LiveSession::createFromRun(const SessionOptions& o) {
+    std::unique_ptr<LiveSession> s(new LiveSession());
+    Impl& m = *s->m;
+    m.options = o;
+    auto reader = openRunWaiting(o.openRun);
+    if (!reader) return reader.error();
+    m.reader = std::move(reader.value());
+    m.replayTarget = m.reader->snapshots();
+    m.replayLastStep = m.reader->steps().empty() ? 0 : m.reader->steps().back();
+    m.networkFromRun();
+    logCoverage(m.network);
+    TS_LOG_INFO("run %s: %lld snapshots (steps %lld..%lld), %s", o.openRun.c_str(), (long long)m.reader->snapshots(),
+                (long long)(m.reader->steps().empty() ? 0 : m.reader->steps().front()), (long long)m.replayLastStep,
+                m.reader->closed() ? "closed" : o.followRun ? "still being written: following it" : "still being written");
+    // Every snapshot stays in the timeline; per-neuron arrays beyond the memory budget are read back on demand.
+    m.timeline.setCapacity(size_t(1) << 24);
+    Impl* impl = &m;
+    m.timeline.setNeuronLoader([impl](int64_t step) -> std::shared_ptr<const SnapshotSummary> {
+        std::lock_guard lock(impl->readerMutex);
+        const auto& steps = impl->reader->steps();
+        auto it = std::lower_bound(steps.begin(), steps.end(), step);
+        if (it == steps.end() || *it != step) return nullptr;
+        bool healthy = true;
+        std::string bad;
+        auto sum = std::make_shared<SnapshotSummary>(impl->readSummary(int64_t(it - steps.begin()), {}, healthy, bad));
+        return sum;
+    });
+    return s;
+}
+
+bool LiveSession::recordedRun() const {
+    return m->reader != nullptr;
 }
 
 Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions& o) {
+    if (!o.openRun.empty()) return createFromRun(o);
     std::unique_ptr<LiveSession> s(new LiveSession());
     Impl& m = *s->m;
     m.options = o;
@@ -433,6 +821,8 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     Impl* impl = &m;
     m.trainer->setStepCallback([impl](const capture::StepInfo& info) { impl->onStep(info); });
     m.trainer->setSnapshotConsumer([impl](capture::Snapshot& snap) { impl->consume(snap); });
+    if (!o.recordRun.empty())
+        if (auto st = m.beginRecording(o.recordRun); !st) return st.error();
     return s;
 }
 
@@ -440,12 +830,21 @@ const capture::Network& LiveSession::network() const {
     return m->network;
 }
 const std::string& LiveSession::dataName() const {
+    if (m->reader) return m->options.openRun;
     return m->data.train.name;
 }
 int64_t LiveSession::numClasses() const {
     return m->data.train.numClasses;
 }
 Status LiveSession::start(bool paused) {
+    if (m->reader) {
+        if (!m->follower.joinable()) {
+            Impl* impl = m.get();
+            const bool followNew = m->options.followRun;
+            m->follower = std::thread([impl, followNew] { impl->follow(followNew); });
+        }
+        return Status::ok();
+    }
     if (!m->options.inspectOnly) return m->trainer->start(paused);
     if (m->inspected) return Status::ok(); // inspection runs once (runSession may start it early)
     auto step = m->trainer->step();
@@ -456,25 +855,26 @@ Status LiveSession::start(bool paused) {
     return Status::ok();
 }
 void LiveSession::pause() {
-    m->trainer->pause();
+    if (m->trainer) m->trainer->pause();
 }
 void LiveSession::resume() {
-    m->trainer->resume();
+    if (m->trainer) m->trainer->resume();
 }
 void LiveSession::requestStep() {
-    m->trainer->requestStep(1);
+    if (m->trainer) m->trainer->requestStep(1);
 }
 void LiveSession::setLearningRate(double lr) {
-    m->trainer->setLearningRate(lr);
+    if (m->trainer) m->trainer->setLearningRate(lr);
 }
 void LiveSession::stop() {
-    m->trainer->stop();
+    if (m->trainer) m->trainer->stop();
 }
 Timeline& LiveSession::timeline() {
     return m->timeline;
 }
 
 bool LiveSession::finished() const {
+    if (m->reader) return m->replayDone.load();
     if (m->options.inspectOnly) return m->inspected;
     auto st = m->trainer->state();
     return st == capture::TrainerState::Finished || st == capture::TrainerState::Stopped ||
@@ -482,10 +882,19 @@ bool LiveSession::finished() const {
 }
 
 Status LiveSession::result() const {
+    if (m->reader) {
+        std::lock_guard lock(m->mutex);
+        if (!m->replayError.empty()) return makeError(ErrorKind::Usage, m->replayError);
+        return Status::ok();
+    }
     return m->trainer->result();
 }
 
 void LiveSession::waitUntilFinished() {
+    if (m->reader) {
+        if (m->follower.joinable() && (!m->options.followRun || m->replayClosed.load())) m->follower.join();
+        return;
+    }
     if (!m->options.inspectOnly) (void)m->trainer->wait();
 }
 
@@ -497,6 +906,24 @@ Curves LiveSession::curves() const {
 ui::TrainingView LiveSession::trainingView() const {
     ui::TrainingView v;
     v.available = true;
+    if (m->reader) {
+        v.finished = m->replayDone.load();
+        v.step = m->replayStep.load();
+        v.totalSteps = m->options.followRun ? std::max(m->replayStep.load(), m->replayLastStep) : m->replayLastStep;
+        v.batchSize = int(m->replayRows);
+        v.model = m->network.modelName;
+        v.data = "run " + m->options.openRun;
+        v.status = "recorded run: " + std::to_string(m->replayLoaded.load()) + " of " +
+                   std::to_string(m->replayCommitted.load()) + " snapshots read" +
+                   (m->replayClosed.load() ? " (closed)" : m->options.followRun ? " (following new snapshots)" : "");
+        std::lock_guard lock(m->mutex);
+        if (!m->replayError.empty()) v.status += "; " + m->replayError;
+        v.trainLoss = m->curves.trainLoss;
+        v.trainAcc = m->curves.trainAcc;
+        v.valLoss = m->curves.valLoss;
+        v.valAcc = m->curves.valAcc;
+        return v;
+    }
     auto st = m->trainer->state();
     v.paused = st == capture::TrainerState::Paused || st == capture::TrainerState::Idle;
     v.finished = finished();

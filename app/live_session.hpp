@@ -38,6 +38,11 @@ struct SessionOptions {
     bool inspectOnly = false;
     InputSpec input;                // when given(): these inputs instead of `data`
     std::string objective = "auto"; // capture::parseObjective names
+    // Recorded runs (docs/RUN_FORMAT.md): `recordRun` writes this session's snapshots into a run folder
+    // (train/demo --run DIR); `openRun` shows a recorded run instead of training (open RUN), following
+    // snapshots committed later when `followRun`, else only those there when it was opened.
+    std::string recordRun, openRun;
+    bool followRun = true;
 };
 
 class LiveSession {
@@ -46,6 +51,7 @@ class LiveSession {
     ~LiveSession();
 
     const capture::Network& network() const;
+    bool recordedRun() const; // opened from a run store (no trainer)
     const std::string& dataName() const;
     int64_t numClasses() const;
 
@@ -71,6 +77,7 @@ class LiveSession {
 
   private:
     LiveSession();
+    static Expected<std::unique_ptr<LiveSession>> createFromRun(const SessionOptions& options);
     struct Impl;
     std::unique_ptr<Impl> m;
 };

@@ -16,6 +16,7 @@ void printUsage(FILE* out) {
              "  view        inspect a TorchScript model: tensorscape view MODEL.pt\n"
              "  train       train with the live view and capture settings\n"
              "  landscape   compute (and show) a loss landscape surface\n"
+             "  open        open a recorded run (Python tensorscape.init or train --run): tensorscape open RUN\n"
              "  render      render a generated neuron scene headless to a PNG\n\n"
              "Run 'tensorscape SUBCOMMAND --help' for the options of each.\n");
 }
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     if (cmd == "view") return ts::app::cmdView(subArgc, subArgv);
     if (cmd == "train") return ts::app::cmdTrain(subArgc, subArgv);
     if (cmd == "landscape") return ts::app::cmdLandscape(subArgc, subArgv);
+    if (cmd == "open") return ts::app::cmdOpen(subArgc, subArgv);
     std::fprintf(stderr, "tensorscape: error: unknown subcommand '%s'; run 'tensorscape --help'\n",
                  cmd.c_str());
     return 2;

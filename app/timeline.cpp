@@ -84,7 +84,41 @@ std::shared_ptr<const SnapshotSummary> Timeline::latest() const {
     return m_entries.empty() ? nullptr : m_entries.back();
 }
 
+void Timeline::setCapacity(size_t capacity) {
+    std::lock_guard lock(m_mutex);
+    m_capacity = std::max<size_t>(capacity, 4);
+}
+
+void Timeline::setNeuronLoader(NeuronLoader loader) {
+    std::lock_guard lock(m_mutex);
+    m_loader = std::move(loader);
+}
+
+namespace {
+bool hasNeuronData(const SnapshotSummary& e) {
+    return std::any_of(e.layers.begin(), e.layers.end(), [](const LayerSummary& l) { return l.hasNeuronData(); });
+}
+} // namespace
+
 std::shared_ptr<const SnapshotSummary> Timeline::withNeuronData(size_t index) const {
+    NeuronLoader loader;
+    std::shared_ptr<const SnapshotSummary> exact;
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_entries.empty()) return nullptr;
+        exact = m_entries[std::min(index, m_entries.size() - 1)];
+        if (m_loader && !hasNeuronData(*exact)) {
+            if (m_loaded && m_loaded->step == exact->step) return m_loaded;
+            loader = m_loader;
+        }
+    }
+    if (loader) {
+        if (auto full = loader(exact->step)) {
+            std::lock_guard lock(m_mutex);
+            m_loaded = full;
+            return full;
+        }
+    }
     std::lock_guard lock(m_mutex);
     if (m_entries.empty()) return nullptr;
     for (size_t i = std::min(index, m_entries.size() - 1) + 1; i-- > 0;) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,10 +58,19 @@ class Timeline {
     // the UI are kept as steps and resolved here each frame, because indices move when the timeline thins.
     size_t indexOfStep(int64_t step) const;
 
+    // Recorded runs keep every snapshot (capacity = the run's length) and reload per-neuron arrays that the
+    // byte budget dropped: withNeuronData(i) of such an entry asks `loader` for the full snapshot of its step
+    // (called without the lock held, from the UI thread; the last one is cached).
+    using NeuronLoader = std::function<std::shared_ptr<const SnapshotSummary>(int64_t step)>;
+    void setCapacity(size_t capacity);
+    void setNeuronLoader(NeuronLoader loader);
+
   private:
     mutable std::mutex m_mutex;
     std::vector<std::shared_ptr<const SnapshotSummary>> m_entries;
     size_t m_capacity, m_budget;
+    NeuronLoader m_loader;
+    mutable std::shared_ptr<const SnapshotSummary> m_loaded; // the loader's last answer
     uint64_t m_version = 0;
 };
 

@@ -37,6 +37,8 @@ class TrainingScreen {
     void toggleTour(const render::Camera& camera, float aspect);
     bool touring() const { return m_tour; }
     void selectLayer(int layer) { m_selectedLayer = layer; }
+    // Shows the snapshot at or before `step` (headless frames of a recorded run); nullopt follows the newest.
+    void pinStep(std::optional<int64_t> step) { m_pinnedStep = step; }
     // A click in the view: picks the neuron under it (or clears the selection) and traces its contributors
     // backward (|w * g|) and where its signal goes forward (|w * a|), three hops each.
     Status click(render::NetworkRenderer& renderer, const render::Camera& camera, VkExtent2D extent,

@@ -1,0 +1,140 @@
+// The run store: one folder per training run (docs/RUN_FORMAT.md), HDF5 in SWMR mode so that it is readable
+// while it is written and survives a killed writer. RunWriter appends snapshots of per-neuron statistics (the
+// C++ trainer's `--run DIR`); RunReader opens a finished or growing run (written by the Python module or by
+// the C++ trainer) for `tensorscape open`. Torch-free.
+//
+// Contract: a RunWriter or RunReader is used from one thread at a time. A reader sees only committed
+// snapshots: it reads the commit counter (/steps) first and never reads rows past it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/core/error.hpp"
+
+namespace ts::runs {
+
+inline constexpr int kFormatVersion = 1;
+inline constexpr int kNeuronStats = 8; // rows of activation/gradient, the engine's order (stats_layout.h)
+inline constexpr int kLayerStats = 8;  // count, mean, std, min, max, l2_norm, nan_count, inf_count
+
+enum class Kind { Activation, Gradient };
+const char* kindName(Kind k);
+
+struct RunLayer {
+    std::string name, type;
+    std::vector<int64_t> shape; // per sample
+    int64_t neurons = 0, params = 0;
+};
+
+struct RunInfo {
+    std::string model, writer;
+    int64_t every = 1, worldSize = 1;
+    int histogramBins = 0;
+    std::vector<int64_t> inputShape; // empty when unknown
+};
+
+// Layer-level statistics of a module's own parameters (or their gradients); NaN when there are none.
+struct ParamStats {
+    std::array<double, kLayerStats> v{};
+    double count() const { return v[0]; }
+    double mean() const { return v[1]; }
+    double std() const { return v[2]; }
+    double l2() const { return v[5]; }
+};
+
+struct ParamHistogram {
+    std::vector<uint64_t> counts;
+    double lo = 0, hi = 0;
+};
+
+// One layer of a snapshot to write. Per-neuron statistic s of neuron i is at activation[s * activationStride
+// + i] (the reducer's layout; stride >= neurons); a null pointer writes NaN rows (no gradient reached it).
+struct LayerRecord {
+    const float* activation = nullptr;
+    int64_t activationStride = 0;
+    const float* gradient = nullptr;
+    int64_t gradientStride = 0;
+    int64_t rows = 0;
+    ParamStats weight, weightGrad; // set NaN by default in the constructor
+    ParamHistogram weightHist, weightGradHist;
+    LayerRecord();
+};
+
+struct WriterOptions {
+    std::string dir;
+    RunInfo info;
+    bool overwrite = false; // a folder that already holds a run is an error unless set
+};
+
+class RunWriter {
+  public:
+    // Creates DIR (and DIR/run.json); the HDF5 datasets are made by begin().
+    static Expected<std::unique_ptr<RunWriter>> create(const WriterOptions& options);
+    ~RunWriter(); // closes (marks the run closed)
+
+    // Fixes the layers and scalar names and turns SWMR on (nothing can be created after that).
+    Status begin(const std::vector<RunLayer>& layers, const std::vector<std::string>& scalarNames);
+    bool begun() const;
+    // One snapshot: records[i] for layer i. Committed (visible to readers) when this returns.
+    Status appendSnapshot(int64_t step, const std::vector<LayerRecord>& records);
+    // One log() call: values for some of the scalar names given to begin() (others NaN; unknown ones ignored).
+    Status appendScalars(int64_t step, const std::vector<std::pair<std::string, double>>& values);
+    Status close();
+
+  private:
+    RunWriter();
+    struct Impl;
+    std::unique_ptr<Impl> m;
+};
+
+// A time series of one neuron's statistic, possibly aggregated over windows of 2^level snapshots.
+struct Series {
+    int level = 0;              // 0: every snapshot
+    std::vector<int64_t> steps; // first step of each window
+    std::vector<float> min, max, mean;
+};
+
+struct Scalars {
+    std::vector<int64_t> steps;
+    std::vector<std::string> names;
+    std::vector<std::vector<double>> values; // values[name][row], NaN where not logged
+    const std::vector<double>* find(const std::string& name) const;
+};
+
+class RunReader {
+  public:
+    // Checks the folder, the format and version; errors are one line naming the file and what is wrong.
+    static Expected<std::unique_ptr<RunReader>> open(const std::string& dir);
+    ~RunReader();
+
+    const RunInfo& info() const;
+    const std::vector<RunLayer>& layers() const;
+    // Picks up snapshots committed since the last call (a growing run). Returns the committed count.
+    Expected<int64_t> refresh();
+    int64_t snapshots() const;
+    const std::vector<int64_t>& steps() const;
+    bool closed() const; // run.json says the writer closed it
+    const std::string& path() const;
+
+    // [8 x neurons] of one snapshot (row-major, the statistics' order).
+    Expected<std::vector<float>> neuronStats(int layer, int64_t snapshot, Kind kind) const;
+    int64_t rows(int layer, int64_t snapshot) const;
+    Expected<ParamStats> paramStats(int layer, int64_t snapshot, bool gradient) const;
+    Expected<ParamHistogram> paramHistogram(int layer, int64_t snapshot, bool gradient) const;
+    Expected<Scalars> scalars() const;
+    // One neuron's statistic over the run in at most maxPoints windows: activation `mean` and gradient
+    // `mean_abs` come from the time pyramids (a few chunks per point), other statistics from level 0.
+    Expected<Series> series(int layer, int64_t neuron, Kind kind, int statistic, int maxPoints) const;
+
+  private:
+    RunReader();
+    struct Impl;
+    std::unique_ptr<Impl> m;
+};
+
+} // namespace ts::runs

@@ -1,0 +1,294 @@
+"""Per-neuron statistics of a [rows x neurons] tensor, computed with torch ops on the tensor's own device.
+
+The statistics are those of docs/RUN_FORMAT.md (the engine's engine/stats definitions), in this order::
+
+    0 mean  1 mean_abs  2 variance  3 min  4 max  5 zero_fraction  6 nan_count  7 inf_count
+
+NaN and +-Inf are excluded from 0-4 and counted in 6-7; 0-4 are NaN for a neuron with no finite value; the
+variance is the population variance (divided by the finite count); zero_fraction is exact zeros / rows.
+
+The reduction is split in three so that partial results merge (across the ranks of torch.distributed, or
+across row blocks):
+
+* ``neuron_moments(x2d)`` -> dict of tensors, the mergeable moments of each column (``MOMENT_KEYS``);
+* ``combine(a, b)`` -> the moments of the rows of a and b together (Chan, Golub and LeVeque's pairwise
+  formula for the mean and the sum of squared deviations M2);
+* ``finalize(moments)`` -> float64 tensor [8, N] of the statistics above.
+
+Accuracy: columns whose values are all finite are reduced in float32 with the corrected two-pass method
+(shift by the float32 mean, sum the deviations d and d^2, then mean = shift + sum d / n and
+M2 = sum d^2 - (sum d)^2 / n, so the float mean's own error is removed and nothing cancels); a tensor with any
+NaN/Inf (or whose float32 sums overflow) is reduced with masks in float64. Both agree with a float64 reference
+to about 1e-6 relative. Activations never leave their device: only the [N]-sized results do, when written.
+
+Backends: ``get_reducer(device)`` returns the object whose ``moments(x2d)`` is used; today that is
+``TorchReducer`` (torch ops). A compiled extension can be plugged in by providing a module
+``tensorscape._reduce_ext`` with a ``Reducer`` class (attributes ``name`` and ``moments(x2d)`` returning the
+same dict); it is picked up when importable.
+"""
+
+import math
+
+import torch
+
+STATISTICS = ("mean", "mean_abs", "variance", "min", "max", "zero_fraction", "nan_count", "inf_count")
+LAYER_STATISTICS = ("count", "mean", "std", "min", "max", "l2_norm", "nan_count", "inf_count")
+
+# The per-column moments; "rows" is a 0-dim tensor (the same for every column), the others are float64 [N].
+MOMENT_KEYS = ("rows", "n", "mean", "m2", "sum_abs", "min", "max", "zeros", "nans", "infs")
+
+
+def _as_2d(x2d):
+    if not torch.is_tensor(x2d):
+        raise TypeError("tensorscape: neuron_moments needs a torch.Tensor, got %s" % type(x2d).__name__)
+    x = x2d.detach()
+    if x.dim() == 1:
+        x = x.reshape(-1, 1)
+    elif x.dim() != 2:
+        x = x.reshape(x.shape[0], -1) if x.dim() > 0 else x.reshape(1, 1)
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()  # half, bfloat16, integers
+    return x
+
+
+def empty_moments(neurons, device="cpu"):
+    """Moments of zero rows: the identity of combine()."""
+    z = torch.zeros(neurons, dtype=torch.float64, device=device)
+    return {
+        "rows": torch.zeros((), dtype=torch.float64, device=device),
+        "n": z,
+        "mean": z.clone(),
+        "m2": z.clone(),
+        "sum_abs": z.clone(),
+        "min": torch.full((neurons,), math.inf, dtype=torch.float64, device=device),
+        "max": torch.full((neurons,), -math.inf, dtype=torch.float64, device=device),
+        "zeros": z.clone(),
+        "nans": z.clone(),
+        "infs": z.clone(),
+    }
+
+
+def _moments_finite_f32(x):
+    """Corrected two-pass in float32 for a float32 [B, N] whose values are all finite; None when a float32
+    intermediate overflowed (then the float64 path is used)."""
+    rows, neurons = x.shape
+    s = x.sum(0)
+    if not bool(torch.isfinite(s).all()):
+        return None  # NaN/Inf present (or the float32 sum overflowed)
+    shift = s / rows
+    work = x - shift  # deviations d
+    dsum = work.sum(0).double()
+    work.mul_(work)
+    m2 = work.sum(0).double()
+    torch.abs(x, out=work)
+    sum_abs = work.sum(0).double()
+    torch.sign(x, out=work)
+    work.abs_()
+    nonzero = work.sum(0).double()
+    mn = torch.amin(x, 0).double()
+    mx = torch.amax(x, 0).double()
+    if not (bool(torch.isfinite(m2).all()) and bool(torch.isfinite(sum_abs).all())):
+        return None
+    n = torch.full((neurons,), float(rows), dtype=torch.float64, device=x.device)
+    mean = shift.double() + dsum / rows
+    m2 = torch.clamp(m2 - dsum * dsum / rows, min=0.0)
+    z = torch.zeros(neurons, dtype=torch.float64, device=x.device)
+    return {
+        "rows": torch.tensor(float(rows), dtype=torch.float64, device=x.device),
+        "n": n,
+        "mean": mean,
+        "m2": m2,
+        "sum_abs": sum_abs,
+        "min": mn,
+        "max": mx,
+        "zeros": n - nonzero,
+        "nans": z,
+        "infs": z.clone(),
+    }
+
+
+def _moments_masked_f64(x):
+    """The general path: masks for NaN/Inf, float64 arithmetic (two-pass: mean, then squared deviations)."""
+    rows, neurons = x.shape
+    x = x.double()
+    fin = torch.isfinite(x)
+    n = fin.sum(0, dtype=torch.float64)
+    nans = torch.isnan(x).sum(0, dtype=torch.float64)
+    infs = float(rows) - n - nans
+    xf = torch.where(fin, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    inv = torch.where(n > 0, 1.0 / torch.clamp(n, min=1.0), torch.zeros_like(n))
+    mean = xf.sum(0) * inv
+    d = torch.where(fin, x - mean, torch.zeros((), dtype=x.dtype, device=x.device))
+    dsum = d.sum(0)
+    m2 = (d * d).sum(0)
+    mean = mean + dsum * inv
+    m2 = torch.clamp(m2 - dsum * dsum * inv, min=0.0)
+    inf = torch.tensor(math.inf, dtype=x.dtype, device=x.device)
+    return {
+        "rows": torch.tensor(float(rows), dtype=torch.float64, device=x.device),
+        "n": n,
+        "mean": mean,
+        "m2": m2,
+        "sum_abs": xf.abs().sum(0),
+        "min": torch.where(fin, x, inf).amin(0),
+        "max": torch.where(fin, x, -inf).amax(0),
+        "zeros": (x == 0).sum(0, dtype=torch.float64),
+        "nans": nans,
+        "infs": infs,
+    }
+
+
+def neuron_moments(x2d):
+    """Mergeable moments of each column of ``x2d`` ([rows x neurons]; a 1-D tensor is one column, more
+    dimensions are flattened after the first). Returns a dict with the keys of MOMENT_KEYS: ``rows`` a 0-dim
+    float64 tensor, the others float64 tensors [N] on x2d's device."""
+    with torch.no_grad():
+        x = _as_2d(x2d)
+        rows, neurons = x.shape
+        if rows == 0:
+            return empty_moments(neurons, x.device)
+        if x.dtype == torch.float32:
+            out = _moments_finite_f32(x)
+            if out is not None:
+                return out
+        return _moments_masked_f64(x)
+
+
+def combine(a, b):
+    """Moments of the rows of a and b together (Chan et al.): n = na + nb, delta = mean_b - mean_a,
+    mean = mean_a + delta nb / n, M2 = M2a + M2b + delta^2 na nb / n. Either may be empty."""
+    n = a["n"] + b["n"]
+    delta = b["mean"] - a["mean"]
+    wb = torch.where(n > 0, b["n"] / torch.clamp(n, min=1.0), torch.zeros_like(n))
+    return {
+        "rows": a["rows"] + b["rows"],
+        "n": n,
+        "mean": a["mean"] + delta * wb,
+        "m2": a["m2"] + b["m2"] + delta * delta * a["n"] * wb,
+        "sum_abs": a["sum_abs"] + b["sum_abs"],
+        "min": torch.minimum(a["min"], b["min"]),
+        "max": torch.maximum(a["max"], b["max"]),
+        "zeros": a["zeros"] + b["zeros"],
+        "nans": a["nans"] + b["nans"],
+        "infs": a["infs"] + b["infs"],
+    }
+
+
+def finalize(m):
+    """float64 tensor [8, N] of the statistics (STATISTICS order) from moments. Moments of zero rows (an
+    output that got no gradient) give NaN everywhere."""
+    n = m["n"]
+    rows = m["rows"]
+    nan = torch.tensor(math.nan, dtype=torch.float64, device=n.device)
+    anyf = n > 0
+    inv = 1.0 / torch.clamp(n, min=1.0)
+    out = torch.stack(
+        [
+            torch.where(anyf, m["mean"], nan),
+            torch.where(anyf, m["sum_abs"] * inv, nan),
+            torch.where(anyf, m["m2"] * inv, nan),
+            torch.where(anyf, m["min"], nan),
+            torch.where(anyf, m["max"], nan),
+            m["zeros"] / rows if float(rows) > 0 else torch.full_like(n, math.nan),
+            m["nans"],
+            m["infs"],
+        ]
+    )
+    if float(rows) <= 0:
+        out.fill_(math.nan)
+    return out
+
+
+def scale_moments(m, factor):
+    """Moments of factor * x (factor > 0), e.g. 1 / world_size for output gradients under DDP."""
+    f = float(factor)
+    out = dict(m)
+    out["mean"] = m["mean"] * f
+    out["m2"] = m["m2"] * (f * f)
+    out["sum_abs"] = m["sum_abs"] * f
+    out["min"] = m["min"] * f
+    out["max"] = m["max"] * f
+    return out
+
+
+def pack(m):
+    """One flat float64 tensor (1 + 9 N values) of moments, for a single collective."""
+    return torch.cat([m["rows"].reshape(1).double()] + [m[k].double() for k in MOMENT_KEYS[1:]])
+
+
+def unpack(flat, neurons):
+    """Inverse of pack()."""
+    out = {"rows": flat[0]}
+    for i, k in enumerate(MOMENT_KEYS[1:]):
+        out[k] = flat[1 + i * neurons : 1 + (i + 1) * neurons]
+    return out
+
+
+def packed_size(neurons):
+    return 1 + 9 * neurons
+
+
+# ---- Layer-level statistics of a module's own parameters (or their gradients).
+
+
+def layer_stats(tensors, bins):
+    """(stats float64 numpy [8] in LAYER_STATISTICS order, histogram int64 numpy [bins], range float64 numpy
+    [2]) over all elements of ``tensors`` together; NaN stats, zero histogram and NaN range when the list is
+    empty. The histogram has ``bins`` equal bins over the finite [min, max] (widened by 0.5 each side when
+    min == max); NaN/Inf are not binned."""
+    import numpy as np
+
+    hist = np.zeros(bins, dtype=np.int64)
+    if not tensors:
+        return np.full(8, np.nan), hist, np.full(2, np.nan)
+    with torch.no_grad():
+        v = torch.cat([t.detach().reshape(-1).double() for t in tensors])
+        total = v.numel()
+        fin = torch.isfinite(v)
+        count = int(fin.sum())
+        nans = int(torch.isnan(v).sum())
+        infs = total - count - nans
+        if count < total:
+            v = v[fin]
+        stats = np.full(8, np.nan)
+        stats[0] = count
+        stats[5] = 0.0
+        stats[6] = nans
+        stats[7] = infs
+        if count == 0:
+            return stats, hist, np.full(2, np.nan)
+        mean = v.mean()
+        d = v - mean
+        lo = float(v.min())
+        hi = float(v.max())
+        stats[1] = float(mean)
+        stats[2] = math.sqrt(float((d * d).sum()) / count)
+        stats[3] = lo
+        stats[4] = hi
+        stats[5] = float(torch.linalg.vector_norm(v))
+        if lo == hi:
+            lo -= 0.5
+            hi += 0.5
+        hist[:] = torch.histc(v, bins=bins, min=lo, max=hi).cpu().numpy().astype(np.int64)
+        return stats, hist, np.array([lo, hi])
+
+
+class TorchReducer:
+    """Statistics by torch ops on the tensor's own device."""
+
+    name = "torch ops"
+
+    @staticmethod
+    def moments(x2d):
+        return neuron_moments(x2d)
+
+
+def get_reducer(device=None):
+    """The reducer to use: a compiled ``tensorscape._reduce_ext.Reducer`` when one is importable, else
+    TorchReducer."""
+    try:
+        from . import _reduce_ext  # noqa: F401  (optional compiled extension; none exists yet)
+
+        return _reduce_ext.Reducer()
+    except ImportError:
+        return TorchReducer()
