@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/core/image.hpp"
 #include "tests/python_fixture.hpp"
 
@@ -431,4 +433,84 @@ TEST(App, LandscapeHeadlessWritesSurfaceFileAndPicture) {
     EXPECT_EQ(r.out.find("vulkan validation:"), std::string::npos) << r.out;
     auto bad = run("landscape --grid 0 --headless --out " + out.string());
     EXPECT_EQ(bad.code, 2) << bad.out;
+}
+
+// Recorded runs: `train --run DIR` writes the run store and `open DIR` shows it, headless here.
+TEST(App, TrainRecordsARunThatOpenShowsAcrossItsSnapshots) {
+    auto dir = tempDir("recorded");
+    const fs::path runDir = dir / "run", trainOut = dir / "train", openOut = dir / "open";
+    auto t = run("train --model builtin:cnn --data fashion-mnist --limit 1000 --steps 40 --capture-every 4 --headless "
+                 "--frames 1 --run " + runDir.string() + " --out " + trainOut.string());
+    ASSERT_EQ(t.code, 0) << t.out;
+    EXPECT_TRUE(fs::exists(runDir / "run.h5")) << t.out;
+    auto o = run("open " + runDir.string() + " --headless --frames 3 --out " + openOut.string());
+    ASSERT_EQ(o.code, 0) << o.out;
+    EXPECT_EQ(o.out.find("validation:"), std::string::npos) << o.out;
+    for (const char* f : {"frame_000.png", "frame_001.png", "frame_002.png"})
+        EXPECT_TRUE(fs::exists(openOut / f)) << f;
+    auto trained = nlohmann::json::parse(readFile(trainOut / "summary.json"));
+    auto opened = nlohmann::json::parse(readFile(openOut / "summary.json"));
+    EXPECT_EQ(opened["snapshots"], 10) << opened.dump();
+    EXPECT_EQ(opened["steps"], 40);
+    EXPECT_EQ(opened["layers"], trained["layers"]);
+    EXPECT_EQ(opened["neurons"], trained["neurons"]);
+    EXPECT_EQ(opened["parameters"], trained["parameters"]);
+    EXPECT_EQ(opened["final_train_loss"], trained["final_train_loss"]) << "the run's curves are the training's";
+    EXPECT_EQ(opened["final_val_accuracy"], trained["final_val_accuracy"]);
+    auto img = ts::readPng((openOut / "frame_002.png").string());
+    ASSERT_TRUE(img.hasValue());
+    EXPECT_GT(countNonBackground(*img), 5000);
+    // Refused: recording into a folder that already holds a run (nothing is overwritten).
+    const auto before = fs::file_size(runDir / "run.h5");
+    auto again = run("train --steps 5 --headless --frames 1 --run " + runDir.string() + " --out " + trainOut.string());
+    EXPECT_EQ(again.code, 2) << again.out;
+    EXPECT_NE(again.out.find("already holds a run"), std::string::npos) << again.out;
+    EXPECT_EQ(fs::file_size(runDir / "run.h5"), before);
+    fs::remove_all(dir);
+}
+
+// A run still being written: open reads the committed prefix while training goes on in another process.
+TEST(App, OpenReadsARunWhileItIsWritten) {
+    auto dir = tempDir("growing");
+    const fs::path runDir = dir / "run";
+    const std::string train = std::string(TS_APP_BINARY) + " train --model builtin:cnn --data fashion-mnist --limit 2000 --steps 4000 "
+                              "--capture-every 2 --headless --frames 1 --out " + (dir / "train").string() +
+                              " --run " + runDir.string() + " > " + (dir / "train.log").string() + " 2>&1 & echo $! > " +
+                              (dir / "pid").string();
+    ASSERT_EQ(std::system(train.c_str()), 0);
+    for (int i = 0; i < 200 && !fs::exists(runDir / "run.json"); ++i)
+        usleep(50 * 1000);
+    usleep(1500 * 1000);
+    auto o = run("open " + runDir.string() + " --headless --frames 2 --out " + (dir / "open").string());
+    std::system(("kill $(cat " + (dir / "pid").string() + ") 2>/dev/null; sleep 1").c_str());
+    ASSERT_EQ(o.code, 0) << o.out << readFile(dir / "train.log");
+    EXPECT_NE(o.out.find("still being written"), std::string::npos) << o.out;
+    auto opened = nlohmann::json::parse(readFile(dir / "open" / "summary.json"));
+    EXPECT_GE(opened["snapshots"].get<int>(), 1);
+    EXPECT_LT(opened["snapshots"].get<int>(), 2000) << "the whole run cannot have been written already";
+    // After SIGTERM the trainer closed the run; it opens completely.
+    auto again = run("open " + runDir.string() + " --headless --frames 1 --out " + (dir / "open2").string());
+    ASSERT_EQ(again.code, 0) << again.out;
+    EXPECT_NE(again.out.find("closed"), std::string::npos) << again.out;
+    fs::remove_all(dir);
+}
+
+TEST(App, OpenRefusesWhatIsNotARunWithOneLine) {
+    auto dir = tempDir("badrun");
+    fs::create_directories(dir / "foreign");
+    std::ofstream(dir / "foreign" / "notes.txt") << "x\n";
+    fs::create_directories(dir / "garbage");
+    std::ofstream(dir / "garbage" / "run.h5") << std::string(4096, 'z');
+    for (auto [path, fragment] : {std::pair{dir / "missing", "no such run folder"},
+                                  std::pair{dir / "foreign", "not a tensorscape run"},
+                                  std::pair{dir / "garbage", "not an HDF5 file"}}) {
+        auto r = run("open " + path.string() + " --headless --out " + (dir / "out").string());
+        EXPECT_EQ(r.code, 2) << r.out;
+        EXPECT_NE(r.out.find(fragment), std::string::npos) << r.out;
+        EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+    }
+    auto none = run("open");
+    EXPECT_EQ(none.code, 2);
+    EXPECT_NE(none.out.find("open needs a run folder"), std::string::npos) << none.out;
+    fs::remove_all(dir);
 }
