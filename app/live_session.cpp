@@ -705,6 +705,15 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::createFromRun(const SessionO
     return s;
 }
 
+Expected<runs::Series> LiveSession::neuronSeries(const std::string& layer, int64_t neuron, int maxPoints) const {
+    if (!m->reader) return makeError(ErrorKind::Usage, "not a recorded run");
+    std::lock_guard lock(m->readerMutex);
+    const auto& layers = m->reader->layers();
+    for (size_t i = 0; i < layers.size(); ++i)
+        if (layers[i].name == layer) return m->reader->series(int(i), neuron, runs::Kind::Activation, 0, maxPoints);
+    return makeError(ErrorKind::Usage, "the run has no layer '" + layer + "'");
+}
+
 bool LiveSession::recordedRun() const {
     return m->reader != nullptr;
 }
@@ -908,7 +917,10 @@ ui::TrainingView LiveSession::trainingView() const {
     v.available = true;
     if (m->reader) {
         v.finished = m->replayDone.load();
+        v.recorded = true;
         v.step = m->replayStep.load();
+        v.learningRate = NAN;
+        if (auto latest = m->timeline.latest()) v.learningRate = float(latest->learningRate);
         v.totalSteps = m->options.followRun ? std::max(m->replayStep.load(), m->replayLastStep) : m->replayLastStep;
         v.batchSize = int(m->replayRows);
         v.model = m->network.modelName;

@@ -10,6 +10,7 @@
 #include "app/timeline.hpp"
 #include "engine/capture/network.hpp"
 #include "engine/core/error.hpp"
+#include "engine/runs/run_store.hpp"
 #include "engine/scene/network.hpp"
 #include "engine/ui/panels.hpp"
 
@@ -52,6 +53,9 @@ class LiveSession {
 
     const capture::Network& network() const;
     bool recordedRun() const; // opened from a run store (no trainer)
+    // A recorded run: one neuron's mean activation over every committed snapshot, in at most maxPoints
+    // windows (the store's time pyramids). Safe from the UI thread.
+    Expected<runs::Series> neuronSeries(const std::string& layer, int64_t neuron, int maxPoints) const;
     const std::string& dataName() const;
     int64_t numClasses() const;
 

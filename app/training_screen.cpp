@@ -399,6 +399,23 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
                       *m_selectedNeuron - m_scene.offsets[l]);
         iv.selectedNeuron = buf;
         iv.contributors = m_contributors;
+        if (m_session.recordedRun()) {
+            const size_t snapshots = tl.size();
+            if (m_seriesNeuron != m_selectedNeuron || m_seriesSnapshots != snapshots) {
+                m_seriesNeuron = m_selectedNeuron;
+                m_seriesSnapshots = snapshots;
+                auto s = m_session.neuronSeries(m_desc.layers[l].name, *m_selectedNeuron - m_scene.offsets[l], 400);
+                m_series = s ? std::move(s.value()) : runs::Series{};
+            }
+            iv.seriesMean = m_series.mean;
+            iv.seriesMin = m_series.min;
+            iv.seriesMax = m_series.max;
+            iv.seriesLevel = m_series.level;
+            if (!m_series.steps.empty()) {
+                iv.seriesFirstStep = m_series.steps.front();
+                iv.seriesLastStep = m_series.steps.back();
+            }
+        }
     }
     if (m_selectedLayer >= 0 && shown) {
         const std::string& name = m_rows[size_t(m_selectedLayer)].name;

@@ -85,6 +85,10 @@ class TrainingScreen {
     float m_tourClock = 0.0f, m_tourAspect = 1.0f;
     render::Camera m_tourHome;
     std::vector<std::string> m_contributors;
+    // The selected neuron's series over a recorded run, refetched when the selection or the run changes.
+    std::optional<uint32_t> m_seriesNeuron;
+    size_t m_seriesSnapshots = 0;
+    runs::Series m_series;
     bool m_clearSelectionRequested = false;
 };
 

@@ -4,6 +4,7 @@
 #include "engine/ui/panels.hpp"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <imgui.h>
@@ -132,7 +133,7 @@ TrainingEdits trainingPanel(const TrainingView& v) {
     else
         ImGui::Text("step %lld", (long long)v.step);
     if (!v.status.empty()) ImGui::TextWrapped("%s", v.status.c_str());
-    if (!v.finished) {
+    if (!v.finished && !v.recorded) {
         if (v.paused) {
             if (button("play")) e.play = true;
         } else {
@@ -143,13 +144,18 @@ TrainingEdits trainingPanel(const TrainingView& v) {
         if (button("step")) e.stepOnce = true;
         ImGui::EndDisabled();
     }
-    float lr = v.learningRate;
-    if (ImGui::InputFloat("learning rate", &lr, 0.0f, 0.0f, "%.5f", ImGuiInputTextFlags_EnterReturnsTrue) &&
-        lr > 0)
-        e.learningRate = lr;
-    record("learning rate");
-    ImGui::Text("batch size %d", v.batchSize);
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("fixed for a run: set it with --batch");
+    if (v.recorded) {
+        if (std::isfinite(v.learningRate)) ImGui::Text("learning rate %.5g", double(v.learningRate));
+        ImGui::Text("batch size %d (of the recorded statistics)", v.batchSize);
+    } else {
+        float lr = v.learningRate;
+        if (ImGui::InputFloat("learning rate", &lr, 0.0f, 0.0f, "%.5f", ImGuiInputTextFlags_EnterReturnsTrue) &&
+            lr > 0)
+            e.learningRate = lr;
+        record("learning rate");
+        ImGui::Text("batch size %d", v.batchSize);
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("fixed for a run: set it with --batch");
+    }
     auto chart = [](const char* label, const std::vector<float>& a, const std::vector<float>& b,
                     const char* la, const char* lb) {
         if (a.empty()) return;
@@ -271,6 +277,25 @@ InspectorEdits inspectorPanel(const InspectorView& v) {
     ImGui::Begin("Layer inspector");
     if (!v.selectedNeuron.empty()) {
         ImGui::TextColored(ImVec4(1.0f, 0.85f, 0.4f, 1.0f), "selected %s", v.selectedNeuron.c_str());
+        if (!v.seriesMean.empty()) {
+            float lo = INFINITY, hi = -INFINITY;
+            for (size_t i = 0; i < v.seriesMean.size(); ++i) {
+                if (std::isfinite(v.seriesMin[i])) lo = std::min(lo, v.seriesMin[i]);
+                if (std::isfinite(v.seriesMax[i])) hi = std::max(hi, v.seriesMax[i]);
+            }
+            char overlay[128];
+            std::snprintf(overlay, sizeof overlay, "steps %lld..%lld  [%.3g, %.3g]", (long long)v.seriesFirstStep,
+                          (long long)v.seriesLastStep, double(lo), double(hi));
+            ImGui::PlotLines("##series", v.seriesMean.data(), int(v.seriesMean.size()), 0, overlay,
+                             std::isfinite(lo) ? lo : FLT_MAX, std::isfinite(hi) ? hi : FLT_MAX,
+                             ImVec2(std::max(ImGui::GetContentRegionAvail().x, 200.0f), 60));
+            if (ImGui::IsItemHovered())
+                ImGui::SetTooltip("mean activation of this neuron over the whole run (%zu points%s)",
+                                  v.seriesMean.size(),
+                                  v.seriesLevel > 0 ? ("; each the mean of " + std::to_string(1 << v.seriesLevel) +
+                                                       " snapshots").c_str()
+                                                    : "");
+        }
         for (const auto& c : v.contributors)
             ImGui::BulletText("%s", c.c_str());
         if (button("clear selection")) e.clearSelection = true;

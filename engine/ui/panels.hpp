@@ -49,6 +49,7 @@ struct TrainingView {
     bool available = false;
     bool paused = false;
     bool finished = false;
+    bool recorded = false; // a recorded run (open): nothing to control, values as they were logged
     int64_t step = 0;
     int64_t totalSteps = 0;
     float learningRate = 0.0f;
@@ -103,6 +104,11 @@ struct InspectorView {
     float deadFraction = 0.0f, updateRatio = 0.0f;
     std::string selectedNeuron;            // e.g. "fc1 #12 (value 0.83)"; empty: none selected
     std::vector<std::string> contributors; // traced neurons, strongest first ("<- input #301 (0.92)")
+    // A recorded run: the selected neuron's mean activation over the whole run (windows of 2^level
+    // snapshots: min, max and mean of each window).
+    std::vector<float> seriesMean, seriesMin, seriesMax;
+    int64_t seriesFirstStep = 0, seriesLastStep = 0;
+    int seriesLevel = 0;
 };
 
 struct InspectorEdits {
