@@ -75,8 +75,7 @@ struct RunReader::Impl {
     struct LayerSets {
         Handle activation, gradient, rows, weight, weightGrad, weightHist, weightHistRange, weightGradHist,
             weightGradHistRange;
-        Handle pyramid[2][kMaxPyramidLevels];
-        int pyramidLevels[2] = {0, 0};
+        std::vector<std::pair<int, Handle>> pyramid[2]; // (K, dataset LK), increasing K
     };
     std::vector<LayerSets> sets;
     Handle steps;
@@ -132,18 +131,19 @@ struct RunReader::Impl {
                     return bad(h5path, "layer '" + l.name + "': statistics dataset is not [steps, 8, " +
                                            std::to_string(l.neurons) + "]");
             }
-            const char* pyr[2] = {"pyramid/activation_mean/L", "pyramid/gradient_mean_abs/L"};
-            for (int p = 0; p < 2; ++p)
+            const char* pyr[2] = {"pyramid/activation_mean", "pyramid/gradient_mean_abs"};
+            for (int p = 0; p < 2; ++p) {
+                if (H5Lexists(g.get(), "pyramid", H5P_DEFAULT) <= 0 || H5Lexists(g.get(), pyr[p], H5P_DEFAULT) <= 0)
+                    continue;
                 for (int k = 1; k <= kMaxPyramidLevels; ++k) {
-                    const std::string path = pyr[p] + std::to_string(k);
-                    if (H5Lexists(g.get(), "pyramid", H5P_DEFAULT) <= 0 ||
-                        H5Lexists(g.get(), path.substr(0, path.rfind('/')).c_str(), H5P_DEFAULT) <= 0 ||
-                        H5Lexists(g.get(), path.c_str(), H5P_DEFAULT) <= 0)
-                        break;
-                    s.pyramid[p][k - 1] = openSet(path.c_str());
-                    if (!s.pyramid[p][k - 1].valid()) break;
-                    s.pyramidLevels[p] = k;
+                    const std::string path = std::string(pyr[p]) + "/L" + std::to_string(k);
+                    if (H5Lexists(g.get(), path.c_str(), H5P_DEFAULT) <= 0) continue;
+                    Handle h = openSet(path.c_str());
+                    auto dims = h.valid() ? detail::extent(h.get()) : std::vector<hsize_t>{};
+                    if (dims.size() == 3 && dims[1] == 3 && dims[2] == hsize_t(l.neurons))
+                        s.pyramid[p].push_back({k, std::move(h)});
                 }
+            }
             layers.push_back(std::move(l));
             sets.push_back(std::move(s));
         }
@@ -166,8 +166,8 @@ struct RunReader::Impl {
             }
         for (auto& s : sets)
             for (int p = 0; p < 2; ++p)
-                for (int k = 0; k < s.pyramidLevels[p]; ++k)
-                    H5Drefresh(s.pyramid[p][k].get());
+                for (auto& [k, h] : s.pyramid[p])
+                    H5Drefresh(h.get());
         if (usable < n && !warnedShort) {
             TS_LOG_WARN("%s: /steps commits %lld snapshots but some layers hold only %lld; reading the first %lld",
                         h5path.c_str(), (long long)n, (long long)usable, (long long)usable);
@@ -370,9 +370,16 @@ Expected<Series> RunReader::series(int layer, int64_t neuron, Kind kind, int sta
     Series out;
     const int p = kind == Kind::Activation ? 0 : 1;
     const bool pyramided = (p == 0 && statistic == 0) || (p == 1 && statistic == 1);
+    // The finest pyramid level that fits in maxPoints (the coarsest there is when none does); every snapshot
+    // when the run is short enough or the statistic has no pyramid.
     int level = 0;
-    while (pyramided && level < s.pyramidLevels[p] && (n >> level) > maxPoints)
-        ++level;
+    hid_t levelSet = -1;
+    if (pyramided && n > maxPoints)
+        for (const auto& [k, h] : s.pyramid[p]) {
+            level = k;
+            levelSet = h.get();
+            if ((n >> k) <= maxPoints) break;
+        }
     if (level == 0) {
         std::vector<float> v;
         if (!readColumn(kind == Kind::Activation ? s.activation.get() : s.gradient.get(), n, hsize_t(statistic),
@@ -384,7 +391,7 @@ Expected<Series> RunReader::series(int layer, int64_t neuron, Kind kind, int sta
         out.mean = std::move(v);
         return out;
     }
-    const hid_t ds = s.pyramid[p][level - 1].get();
+    const hid_t ds = levelSet;
     const int64_t rows = std::min<int64_t>(n >> level, int64_t(detail::extent(ds)[0]));
     out.level = level;
     for (int a = 0; a < 3; ++a) {

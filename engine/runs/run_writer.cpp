@@ -31,7 +31,41 @@ LayerRecord::LayerRecord() {
 
 namespace {
 
-constexpr int kPyramidLevels = 24; // windows up to 2^24 snapshots; created up front (SWMR creates nothing)
+// Time pyramids: levels L4, L8, ..., L24 (windows of 16, 256, ... snapshots: each level's rows are 16 rows of the
+// level below), created up front (SWMR creates nothing later). Every 4th level keeps them at about a fifth of
+// one statistic's storage while a series of any length reads at most about 16 x its points.
+constexpr int kPyramidStride = 4;
+constexpr int kPyramidFanout = 1 << kPyramidStride;
+constexpr int kPyramidLevels = 6;
+
+// Running min, max and mean of finite values per neuron.
+struct Accumulator {
+    std::vector<float> mn, mx, sum, cnt;
+    void reset(size_t n) {
+        mn.assign(n, INFINITY);
+        mx.assign(n, -INFINITY);
+        sum.assign(n, 0.0f);
+        cnt.assign(n, 0.0f);
+    }
+    void add(size_t i, float lo, float hi, float mean) {
+        if (std::isfinite(lo)) mn[i] = std::min(mn[i], lo);
+        if (std::isfinite(hi)) mx[i] = std::max(mx[i], hi);
+        if (std::isfinite(mean)) {
+            sum[i] += mean;
+            cnt[i] += 1.0f;
+        }
+    }
+    // [min | max | mean] rows; NaN where no finite value was seen.
+    void finish(float* out) const {
+        const size_t n = mn.size();
+        for (size_t i = 0; i < n; ++i) {
+            const bool any = cnt[i] > 0.0f;
+            out[i] = std::isfinite(mn[i]) ? mn[i] : NAN;
+            out[n + i] = std::isfinite(mx[i]) ? mx[i] : NAN;
+            out[2 * n + i] = any ? sum[i] / cnt[i] : NAN;
+        }
+    }
+};
 constexpr const char* kPyramids[2] = {"activation_mean", "gradient_mean_abs"};
 
 std::string layerGroupName(size_t i) {
@@ -79,7 +113,7 @@ Handle makeExtendible(hid_t loc, const char* name, hid_t type, std::vector<hsize
     Handle space(H5Screate_simple(int(dims.size()), dims.data(), maxDims.data()), H5Sclose);
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
     H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data());
-    if (compress) {
+    if (compress) { // shuffle + deflate: every HDF5 build and every h5py reads it without plugins
         H5Pset_shuffle(dcpl.get());
         H5Pset_deflate(dcpl.get(), 1);
     }
@@ -132,15 +166,6 @@ bool readRow(hid_t ds, int64_t row, std::vector<float>& out) {
     return H5Dread(ds, H5T_NATIVE_FLOAT, mem.get(), file.get(), H5P_DEFAULT, out.data()) >= 0;
 }
 
-float nanMin(float a, float b) {
-    return std::isnan(a) ? b : std::isnan(b) ? a : std::min(a, b);
-}
-float nanMax(float a, float b) {
-    return std::isnan(a) ? b : std::isnan(b) ? a : std::max(a, b);
-}
-float nanMean(float a, float b) {
-    return std::isnan(a) ? b : std::isnan(b) ? a : 0.5f * (a + b);
-}
 
 } // namespace
 
@@ -154,13 +179,15 @@ struct RunWriter::Impl {
         Handle group, activation, gradient, rows, weight, weightGrad, weightHist, weightHistRange,
             weightGradHist, weightGradHistRange;
         Handle pyramid[2][kPyramidLevels];
+        Accumulator accumulator[2]; // the first pyramid level's window in progress
     };
     std::vector<LayerSets> sets;
     Handle steps, scalarStep;
     std::vector<std::string> scalarNames;
     std::vector<Handle> scalarSets;
     int64_t snapshots = 0, scalarRows = 0;
-    std::vector<float> nanRow, rowA, rowB, pyr;
+    std::vector<float> nanRow, rowA, pyr;
+    Accumulator upper;
     bool warnedUnknown = false;
 
     Error fail(const std::string& what) const { return makeError(ErrorKind::Failed, h5path + ": " + what); }
@@ -196,50 +223,55 @@ struct RunWriter::Impl {
         Handle pyramid(H5Gcreate2(g, "pyramid", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
         for (int p = 0; p < 2; ++p) {
             Handle pg(H5Gcreate2(pyramid.get(), kPyramids[p], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-            for (int k = 1; k <= kPyramidLevels; ++k) {
-                const std::string name = "L" + std::to_string(k);
-                s.pyramid[p][k - 1] =
+            for (int level = 0; level < kPyramidLevels; ++level) {
+                const std::string name = "L" + std::to_string(kPyramidStride * (level + 1));
+                s.pyramid[p][level] =
                     makeExtendible(pg.get(), name.c_str(), H5T_IEEE_F32LE, {3, n}, {1, 3, std::min<hsize_t>(n, 256)}, true);
-                if (!s.pyramid[p][k - 1].valid()) return fail("cannot create the pyramids of layer " + l.name);
+                if (!s.pyramid[p][level].valid()) return fail("cannot create the pyramids of layer " + l.name);
             }
         }
         sets.push_back(std::move(s));
         return Status::ok();
     }
 
-    // Level k row j from level k-1 rows 2j and 2j+1 (level 0: statistic `stat` of the snapshot rows).
-    Status addPyramidRows(LayerSets& s, int p, int64_t committedCount, int64_t neurons) {
+    // Pyramid level K (K = 4, 8, ..., 24) row j covers snapshots [j 2^K, (j+1) 2^K): min and max of the
+    // finite values and the mean of the finite values (level 4, exact) or of the finite level K-4 means (above:
+    // exact when every value is finite). Level 4 accumulates in memory (four floats per neuron: no read-back
+    // of snapshot rows); level K > 4 reads back the 16 rows of level K-4 it covers, one at a time.
+    // `current`: this snapshot's [8 x stride] statistics (nullptr: NaN).
+    Status addPyramidRows(LayerSets& s, int p, int64_t committedCount, int64_t neurons, const float* current,
+                          size_t stride) {
         const int stat = p == 0 ? 0 : 1; // mean of activations, mean |x| of gradients
-        const hid_t level0 = p == 0 ? s.activation.get() : s.gradient.get();
         const size_t n = size_t(neurons);
-        for (int k = 1; k <= kPyramidLevels; ++k) {
+        Accumulator& acc = s.accumulator[p];
+        if (acc.mn.size() != n) acc.reset(n);
+        if (current) {
+            const float* v = current + size_t(stat) * stride;
+            for (size_t i = 0; i < n; ++i)
+                acc.add(i, v[i], v[i], v[i]);
+        }
+        for (int level = 0; level < kPyramidLevels; ++level) {
+            const int k = kPyramidStride * (level + 1);
             const int64_t window = int64_t(1) << k;
             if (committedCount % window != 0) break;
             const int64_t j = committedCount / window - 1;
-            pyr.assign(3 * n, 0.0f);
-            if (k == 1) {
-                if (!readRow(level0, 2 * j, rowA) || !readRow(level0, 2 * j + 1, rowB))
-                    return fail("cannot read back snapshot rows for the time pyramid");
-                const float* a = rowA.data() + size_t(stat) * n;
-                const float* b = rowB.data() + size_t(stat) * n;
-                for (size_t i = 0; i < n; ++i) {
-                    pyr[i] = nanMin(a[i], b[i]);
-                    pyr[n + i] = nanMax(a[i], b[i]);
-                    pyr[2 * n + i] = nanMean(a[i], b[i]);
-                }
-            } else {
-                const hid_t below = s.pyramid[p][k - 2].get();
-                if (!readRow(below, 2 * j, rowA) || !readRow(below, 2 * j + 1, rowB))
-                    return fail("cannot read back pyramid rows");
-                for (size_t i = 0; i < n; ++i) {
-                    pyr[i] = nanMin(rowA[i], rowB[i]);
-                    pyr[n + i] = nanMax(rowA[n + i], rowB[n + i]);
-                    pyr[2 * n + i] = nanMean(rowA[2 * n + i], rowB[2 * n + i]);
+            Accumulator& w = level == 0 ? acc : upper;
+            if (level > 0) {
+                upper.reset(n);
+                const hid_t below = s.pyramid[p][level - 1].get();
+                for (int64_t r = j * kPyramidFanout; r < (j + 1) * kPyramidFanout; ++r) {
+                    if (!readRow(below, r, rowA)) return fail("cannot read back pyramid rows");
+                    for (size_t i = 0; i < n; ++i)
+                        upper.add(i, rowA[i], rowA[n + i], rowA[2 * n + i]);
                 }
             }
-            if (!writeRow(s.pyramid[p][k - 1].get(), H5T_NATIVE_FLOAT, j, pyr.data()))
+            pyr.resize(3 * n);
+            w.finish(pyr.data());
+            if (!writeRow(s.pyramid[p][level].get(), H5T_NATIVE_FLOAT, j, pyr.data()))
                 return fail("cannot write a pyramid row");
+            if (level == 0) acc.reset(n);
         }
+        upper = {}; // scratch for levels above 4, not kept between snapshots
         return Status::ok();
     }
 };
@@ -343,10 +375,14 @@ Status RunWriter::appendSnapshot(int64_t step, const std::vector<LayerRecord>& r
                 return m->fail("cannot write histograms of step " + std::to_string(step));
         }
     }
-    for (size_t i = 0; i < records.size(); ++i)
-        for (int p = 0; p < 2; ++p)
-            if (auto st = m->addPyramidRows(m->sets[i], p, row + 1, std::max<int64_t>(m->layers[i].neurons, 1)); !st)
-                return st;
+    for (size_t i = 0; i < records.size(); ++i) {
+        const LayerRecord& r = records[i];
+        const int64_t n = std::max<int64_t>(m->layers[i].neurons, 1);
+        if (auto st = m->addPyramidRows(m->sets[i], 0, row + 1, n, r.activation, size_t(r.activationStride)); !st)
+            return st;
+        if (auto st = m->addPyramidRows(m->sets[i], 1, row + 1, n, r.gradient, size_t(r.gradientStride)); !st)
+            return st;
+    }
     // Commit: the data is on disk before /steps says it exists.
     if (!m->flush()) return m->fail("flush failed (disk full?)");
     if (!writeRow(m->steps.get(), H5T_NATIVE_INT64, row, &step) || !m->flush())

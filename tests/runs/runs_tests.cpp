@@ -88,13 +88,24 @@ std::unique_ptr<RunWriter> makeWriter(const fs::path& dir) {
     return std::move(w.value());
 }
 
-// min/max/mean of the finite values of statistic `k` over snapshots [a, b), as the pyramid defines them
-// (a mean of equal halves, NaN halves skipped).
-float pyramidMean(int64_t a, int64_t b, size_t l, int k, int64_t i, bool grad) {
-    if (b - a == 1) return value(a, l, k, i, grad);
-    const int64_t mid = (a + b) / 2;
-    const float x = pyramidMean(a, mid, l, k, i, grad), y = pyramidMean(mid, b, l, k, i, grad);
-    return std::isnan(x) ? y : std::isnan(y) ? x : 0.5f * (x + y);
+// The pyramid's window [a, b) of statistic `k`: min, max and mean of the finite values.
+struct Window {
+    float lo = INFINITY, hi = -INFINITY;
+    double sum = 0;
+    int count = 0;
+    float mean() const { return count ? float(sum / count) : NAN; }
+};
+Window window(int64_t a, int64_t b, size_t l, int k, int64_t i, bool grad) {
+    Window w;
+    for (int64_t s = a; s < b; ++s) {
+        const float v = value(s, l, k, i, grad);
+        if (std::isnan(v)) continue;
+        w.lo = std::min(w.lo, v);
+        w.hi = std::max(w.hi, v);
+        w.sum += v;
+        ++w.count;
+    }
+    return w;
 }
 
 } // namespace
@@ -169,7 +180,7 @@ TEST(RunStore, RoundTripOfSnapshotsScalarsAndParameters) {
 TEST(RunStore, SeriesFromPyramidsMatchBruteForceWindows) {
     const fs::path dir = freshDir("pyramid");
     const auto layers = testLayers();
-    const int64_t total = 203;
+    const int64_t total = 600;
     {
         auto w = makeWriter(dir);
         for (int64_t s = 0; s < total; ++s)
@@ -177,7 +188,7 @@ TEST(RunStore, SeriesFromPyramidsMatchBruteForceWindows) {
     }
     auto r = RunReader::open(dir.string());
     ASSERT_TRUE(r) << r.error().message;
-    // Full resolution: every snapshot.
+    // Full resolution when it fits: every snapshot.
     auto full = (*r)->series(0, 11, Kind::Activation, 0, 1000);
     ASSERT_TRUE(full);
     EXPECT_EQ(full->level, 0);
@@ -186,29 +197,47 @@ TEST(RunStore, SeriesFromPyramidsMatchBruteForceWindows) {
         const float want = value(s, 0, 0, 11, false);
         if (!std::isnan(want)) EXPECT_EQ(full->mean[size_t(s)], want);
     }
-    // At most 30 points: level 3 (203 >> 3 = 25 windows of 8 snapshots).
+    // At most 40 points: level 4 (600 >> 4 = 37 windows of 16 snapshots), exact min, max and mean.
     for (int64_t neuron : {0, 11, 59}) {
-        auto coarse = (*r)->series(0, neuron, Kind::Activation, 0, 30);
+        auto coarse = (*r)->series(0, neuron, Kind::Activation, 0, 40);
         ASSERT_TRUE(coarse);
-        EXPECT_EQ(coarse->level, 3);
-        ASSERT_EQ(coarse->mean.size(), 25u);
-        for (size_t j = 0; j < 25; ++j) {
-            float lo = INFINITY, hi = -INFINITY;
-            for (int64_t s = int64_t(j) * 8; s < int64_t(j + 1) * 8; ++s) {
-                const float v = value(s, 0, 0, neuron, false);
-                if (!std::isnan(v)) lo = std::min(lo, v), hi = std::max(hi, v);
-            }
-            EXPECT_EQ(coarse->min[j], lo);
-            EXPECT_EQ(coarse->max[j], hi);
-            EXPECT_NEAR(coarse->mean[j], pyramidMean(int64_t(j) * 8, int64_t(j + 1) * 8, 0, 0, neuron, false), 1e-6);
-            EXPECT_EQ(coarse->steps[j], int64_t(j) * 8);
+        EXPECT_EQ(coarse->level, 4);
+        ASSERT_EQ(coarse->mean.size(), 37u);
+        for (size_t j = 0; j < 37; ++j) {
+            const Window w = window(int64_t(j) * 16, int64_t(j + 1) * 16, 0, 0, neuron, false);
+            EXPECT_EQ(coarse->min[j], w.lo);
+            EXPECT_EQ(coarse->max[j], w.hi);
+            EXPECT_NEAR(coarse->mean[j], w.mean(), 1e-5);
+            EXPECT_EQ(coarse->steps[j], int64_t(j) * 16);
         }
     }
-    // Gradient mean |x| has its own pyramid.
+    // At most 30 points: level 8 (2 windows of 256), min and max exact, mean of the 16 level-4 means.
+    auto coarser = (*r)->series(0, 7, Kind::Activation, 0, 30);
+    ASSERT_TRUE(coarser);
+    EXPECT_EQ(coarser->level, 8);
+    ASSERT_EQ(coarser->mean.size(), 2u);
+    for (size_t j = 0; j < 2; ++j) {
+        const Window w = window(int64_t(j) * 256, int64_t(j + 1) * 256, 0, 0, 7, false);
+        EXPECT_EQ(coarser->min[j], w.lo);
+        EXPECT_EQ(coarser->max[j], w.hi);
+        double sum = 0;
+        for (int64_t q = 0; q < 16; ++q)
+            sum += window(int64_t(j) * 256 + q * 16, int64_t(j) * 256 + (q + 1) * 16, 0, 0, 7, false).mean();
+        EXPECT_NEAR(coarser->mean[j], sum / 16, 1e-5);
+    }
+    // Gradient mean |x| has its own pyramid; layer 1 got no gradients: NaN windows.
     auto g = (*r)->series(0, 3, Kind::Gradient, 1, 60);
     ASSERT_TRUE(g);
-    EXPECT_EQ(g->level, 2);
-    EXPECT_NEAR(g->mean[7], pyramidMean(28, 32, 0, 1, 3, true), 1e-6);
+    EXPECT_EQ(g->level, 4);
+    EXPECT_NEAR(g->mean[7], window(112, 128, 0, 1, 3, true).mean(), 1e-5);
+    auto none = (*r)->series(1, 3, Kind::Gradient, 1, 60);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(std::isnan(none->mean[0]));
+    // Statistics without a pyramid are read at full resolution.
+    auto var = (*r)->series(0, 3, Kind::Activation, 2, 10);
+    ASSERT_TRUE(var);
+    EXPECT_EQ(var->level, 0);
+    EXPECT_EQ(var->mean.size(), size_t(total));
     fs::remove_all(dir);
 }
 
@@ -353,4 +382,55 @@ TEST(RunStore, MalformedRunsAreOneLineErrors) {
     ASSERT_FALSE(again);
     EXPECT_NE(again.error().message.find("already holds a run"), std::string::npos);
     fs::remove_all(base);
+}
+
+namespace {
+long rssKiB() {
+    long kb = 0;
+    if (FILE* f = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        while (std::fgets(line, sizeof line, f))
+            if (std::sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+        std::fclose(f);
+    }
+    return kb;
+}
+} // namespace
+
+// Recording a large layer every step keeps the writer's memory flat: nothing per snapshot stays in memory.
+TEST(RunStore, WriterMemoryStaysFlatOverManySnapshots) {
+    const fs::path dir = freshDir("flat");
+    const int64_t n = 1 << 16;
+    WriterOptions o;
+    o.dir = dir.string();
+    o.info.histogramBins = 8;
+    auto w = RunWriter::create(o);
+    ASSERT_TRUE(w);
+    ASSERT_TRUE((*w)->begin({{"big", "Conv2d", {4, 128, 128}, n, 0}}, {"loss"}));
+    std::vector<float> stats(size_t(n * kNeuronStats));
+    for (size_t i = 0; i < stats.size(); ++i)
+        stats[i] = std::sin(0.001f * float(i));
+    LayerRecord r;
+    r.activation = stats.data();
+    r.activationStride = n;
+    r.gradient = stats.data();
+    r.gradientStride = n;
+    r.rows = 8;
+    long after50 = 0;
+    for (int64_t s = 0; s < 250; ++s) {
+        stats[size_t(s)] += 1.0f; // the data changes from snapshot to snapshot
+        ASSERT_TRUE((*w)->appendSnapshot(s, {r}));
+        ASSERT_TRUE((*w)->appendScalars(s, {{"loss", double(s)}}));
+        if (s == 49) after50 = rssKiB();
+    }
+    const long after250 = rssKiB();
+    // 200 more snapshots of 2 MB of statistics each (400 MB written): the resident set may not grow by more
+    // than a few metadata pages.
+    std::printf("writer RSS after 50 snapshots %ld KiB, after 250 %ld KiB\n", after50, after250);
+    EXPECT_LT(after250 - after50, 8 * 1024) << "RSS after 50 snapshots " << after50 << " KiB, after 250 " << after250;
+    ASSERT_TRUE((*w)->close());
+    auto rd = RunReader::open(dir.string());
+    ASSERT_TRUE(rd);
+    EXPECT_EQ((*rd)->snapshots(), 250);
+    fs::remove_all(dir);
 }

@@ -1,0 +1,156 @@
+"""Real architectures: torchvision resnet18, an nn.TransformerEncoder and an nn.LSTM classifier. Every module
+that owns parameters and ran is recorded, tuple outputs are named NAME.outK, shapes are right."""
+
+import unittest
+
+import numpy as np
+
+try:
+    from . import helpers
+except ImportError:
+    import helpers
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+import tensorscape  # noqa: E402
+
+
+class Ran:
+    """Names of the modules whose forward ran, and their outputs' per-sample shapes."""
+
+    def __init__(self, model):
+        self.shapes = {}
+        self.handles = [
+            m.register_forward_hook(self._hook(name)) for name, m in model.named_modules() if m is not model
+        ]
+
+    def _hook(self, name):
+        def hook(module, inputs, output):
+            self.shapes.setdefault(name, output)
+
+        return hook
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+class TransformerClassifier(nn.Module):
+    def __init__(self, vocab=50, d=16, classes=4):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        layer = nn.TransformerEncoderLayer(d_model=d, nhead=2, dim_feedforward=32, dropout=0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2)
+        self.attn = nn.MultiheadAttention(d, 2, batch_first=True)  # need_weights=True: a tuple of two
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, tokens):
+        h = self.encoder(self.embed(tokens))
+        a, weights = self.attn(h, h, h, need_weights=True)
+        return self.head(a.mean(1)) + weights.sum() * 0
+
+
+class LSTMClassifier(nn.Module):
+    def __init__(self, vocab=40, d=8, hidden=12, classes=3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.lstm = nn.LSTM(d, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, tokens):
+        out, (h, c) = self.lstm(self.embed(tokens))
+        return self.head(out[:, -1])
+
+
+class ArchitectureTest(helpers.TempDirTest):
+    def record(self, model, make_input, steps=2):
+        torch.manual_seed(0)
+        ran = Ran(model)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        path = self.path(type(model).__name__)
+        with tensorscape.init(path, model, every=1, quiet=True) as run:
+            for step in range(steps):
+                x = make_input()
+                out = model(x)
+                loss = out.float().pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                run.log(step, loss=loss.item())
+        ran.remove()
+        r = tensorscape.read_run(path)
+        self.addCleanup(r.close)
+        self.assertEqual(len(r.steps), steps)
+        names = {L.name for L in r.layers}
+        for name, m in model.named_modules():
+            if m is model or name not in ran.shapes:
+                continue
+            if any(True for _ in m.parameters(recurse=False)) or not any(True for _ in m.children()):
+                self.assertIn(name, names, "module %s (%s) ran but is not recorded" % (name, type(m).__name__))
+        for L in r.layers:
+            self.assertEqual(int(np.prod(L.shape)), L.neurons)
+            a = r.neuron_stat(L.name, "mean")
+            self.assertEqual(a.shape, (steps, L.neurons), L.name)
+            base = L.name.split("#")[0].split(".out")[0]
+            out = ran.shapes.get(base)
+            if torch.is_tensor(out) and "#" not in L.name and ".out" not in L.name:
+                self.assertEqual(L.shape, tuple(out.shape[1:]), L.name)
+        return r
+
+    def test_resnet18(self):
+        import torchvision
+
+        model = torchvision.models.resnet18(weights=None)
+        r = self.record(model, lambda: torch.randn(2, 3, 64, 64))
+        shapes = {L.name: L.shape for L in r.layers}
+        self.assertEqual(shapes["conv1"], (64, 32, 32))
+        self.assertEqual(shapes["maxpool"], (64, 16, 16))
+        self.assertEqual(shapes["layer4.1.conv2"], (512, 2, 2))
+        self.assertEqual(shapes["avgpool"], (512, 1, 1))
+        self.assertEqual(shapes["fc"], (1000,))
+        self.assertEqual(shapes["layer1.0.relu#2"], (64, 16, 16))  # the block's ReLU runs twice
+        self.assertEqual(r.layer("layer2.0.downsample.0").params, 64 * 128)
+        self.assertEqual(r.layer("bn1").params, 128)
+        self.assertNotIn("layer1.0", shapes)  # containers are not recorded
+        np.testing.assert_array_equal(r.rows("fc"), [2, 2])
+        # in-place ReLU after BatchNorm: each gets the gradient of its own output
+        g_bn = r.neuron_stat("layer1.0.bn2", "zero_fraction", "gradient")
+        g_relu = r.neuron_stat("layer1.0.relu#2", "zero_fraction", "gradient")
+        self.assertTrue(np.isfinite(g_bn).all() and np.isfinite(g_relu).all())
+        self.assertTrue((g_bn >= g_relu).all())
+        zf = r.neuron_stat("relu", "zero_fraction")
+        self.assertGreater(zf.mean(), 0.2)
+        self.assertEqual(len(r.layers), len({L.name for L in r.layers}))
+
+    def test_transformer_encoder(self):
+        model = TransformerClassifier()
+        r = self.record(model, lambda: torch.randint(0, 50, (3, 7)))
+        shapes = {L.name: L.shape for L in r.layers}
+        self.assertEqual(shapes["embed"], (7, 16))
+        self.assertEqual(shapes["encoder.layers.0.self_attn"], (7, 16))
+        self.assertEqual(shapes["encoder.layers.1.linear1"], (7, 32))
+        self.assertEqual(shapes["attn"], (7, 16))
+        self.assertEqual(shapes["attn.out1"], (7, 7))  # attention weights, the tuple's second element
+        self.assertEqual(shapes["head"], (4,))
+        self.assertEqual(r.layer("encoder.layers.0.self_attn").params, 3 * 16 * 16 + 3 * 16)
+        self.assertTrue(np.isfinite(r.neuron_stat("encoder.layers.1.norm2", "mean", "gradient")).all())
+
+    def test_lstm(self):
+        model = LSTMClassifier()
+        r = self.record(model, lambda: torch.randint(0, 40, (5, 6)))
+        names = [L.name for L in r.layers]
+        self.assertEqual(names, ["embed", "lstm", "lstm.out1", "lstm.out2", "head"])
+        shapes = {L.name: L.shape for L in r.layers}
+        self.assertEqual(shapes["lstm"], (6, 12))
+        # h_n and c_n are [num_layers, batch, hidden]: dimension 0 is what the statistics run over
+        self.assertEqual(shapes["lstm.out1"], (5, 12))
+        np.testing.assert_array_equal(r.rows("lstm.out1"), [1, 1])
+        np.testing.assert_array_equal(r.rows("lstm"), [5, 5])
+        self.assertTrue(np.isfinite(r.neuron_stat("lstm", "mean_abs", "gradient")).all())
+        self.assertTrue(np.isnan(r.neuron_stat("lstm.out2", "mean", "gradient")).all())  # c_n is unused
+        self.assertEqual(r.layer("lstm").params, sum(p.numel() for p in model.lstm.parameters()))
+
+
+if __name__ == "__main__":
+    unittest.main()
