@@ -92,6 +92,17 @@ Status synchronizeStream(StreamHandle stream) {
     return Status::ok();
 }
 
+Status streamWaitFor(StreamHandle waiter, StreamHandle producer) {
+    if (waiter == producer) return Status::ok();
+    cudaEvent_t ev = nullptr;
+    TS_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    cudaError_t e = cudaEventRecord(ev, producer);
+    if (e == cudaSuccess) e = cudaStreamWaitEvent(waiter, ev, 0);
+    cudaEventDestroy(ev); // released once the wait completes
+    TS_CUDA_CHECK(e);
+    return Status::ok();
+}
+
 Status copyAsync(void* dst, const void* src, std::size_t bytes, StreamHandle stream) {
     TS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
     return Status::ok();

@@ -70,6 +70,10 @@ class DeviceBuffer {
 };
 
 Status synchronizeStream(StreamHandle stream);
+// Work queued on `waiter` from now on starts after everything queued on `producer` so far (an event recorded
+// on producer; neither stream blocks the host). The way device tensors made by LibTorch or PyTorch on their
+// current stream are read in order.
+Status streamWaitFor(StreamHandle waiter, StreamHandle producer);
 // Asynchronous on `stream`; host memory should be pinned for real overlap (pageable works, synchronously).
 Status copyAsync(void* dst, const void* src, std::size_t bytes, StreamHandle stream);
 // 2D copy: `height` rows of `widthBytes`, row pitches in bytes (any direction, cudaMemcpyDefault).

@@ -50,6 +50,7 @@ class CudaReducer final : public Reducer {
 Expected<const float*> CudaReducer::deviceInput(const TensorView& x, DeviceBuffer& staging,
                                                 std::int64_t& ld) {
     if (x.memory == MemoryKind::Device) {
+        if (x.producer) TS_TRY(kernels::streamWaitFor(m_stream.handle(), x.producer));
         ld = x.ld();
         return x.floats();
     }

@@ -7,6 +7,8 @@
 
 #include "engine/core/error.hpp"
 
+struct CUstream_st; // the type behind cudaStream_t
+
 namespace ts::stats {
 
 enum class MemoryKind { Host, Device };
@@ -20,6 +22,9 @@ const char* dtypeName(DType t);
 // caller converts (torch: x.to(torch::kFloat32).contiguous()). No silent conversion happens here.
 struct TensorView {
     const void* data = nullptr;
+    // Device memory: the stream that produced it (PyTorch's current stream), or nullptr when it is complete
+    // already. The CUDA reducer orders its reads after that stream's work.
+    ::CUstream_st* producer = nullptr;
     DType dtype = DType::Float32;
     std::int64_t rows = 0;
     std::int64_t cols = 0;
