@@ -118,6 +118,7 @@ struct LiveSession::Impl {
     std::vector<ui::HealthAlert> alerts;
     std::vector<std::string> alertKeys; // one alert per (kind, layer): the step where it began
     std::vector<scene::DenseWeights> dense;
+    std::vector<scene::ConvWeights> conv;
     std::string status;
     bool inspected = false;
     std::string objective; // the loss rule of the inspection step
@@ -192,6 +193,7 @@ struct LiveSession::Impl {
         sum.learningRate = snap.learningRate;
         sum.health = snap.health.describe();
         std::vector<scene::DenseWeights> dense;
+        std::vector<scene::ConvWeights> conv;
         for (size_t li = 0; li < snap.layers.size(); ++li) {
             auto& layer = snap.layers[li];
             LayerSummary ls;
@@ -261,6 +263,8 @@ struct LiveSession::Impl {
                         break;
                     }
                 }
+                if (p.value.dim() == 4 && node > 0 && p.value.numel() <= 4'000'000)
+                    if (auto cw = convWeightsOf(uint32_t(node), p.value, w)) conv.push_back(std::move(*cw));
                 break;
             }
             sum.layers.push_back(std::move(ls));
@@ -270,6 +274,39 @@ struct LiveSession::Impl {
                                : !snap.health.firstBadGradient.empty() ? snap.health.firstBadGradient
                                                                        : "loss";
         assess(std::move(sum), snap.step, snap.loss, snap.health.ok(), badLayer, snap.health.describe(), &dense);
+        std::lock_guard lock(mutex);
+        conv.swap(this->conv);
+    }
+
+    // A Conv2d weight [Cout, Cin/groups, kh, kw] of network node `node`, with stride and padding found from the
+    // input and output map sizes (dilation 1): out = floor((in + 2 pad - k) / stride) + 1.
+    std::optional<scene::ConvWeights> convWeightsOf(uint32_t node, const torch::Tensor& weight, const torch::Tensor& flat) {
+        int from = -1;
+        for (const auto& e : network.edges)
+            if (e.to == node) from = from < 0 ? int(e.from) : -2; // a single input only
+        if (from < 0) return std::nullopt;
+        const auto in = network.nodes[size_t(from)].grid, out = network.nodes[node].grid;
+        const int64_t cout = weight.size(0), cinG = weight.size(1), kh = weight.size(2), kw = weight.size(3);
+        if (cout != out[0] || cinG <= 0 || in[0] % cinG != 0 || cout % (in[0] / cinG) != 0) return std::nullopt;
+        // The usual paddings ((k - 1) / 2, then none) before any other that gives the right size.
+        auto fit = [](int64_t n, int64_t m, int64_t k, uint32_t& stride, uint32_t& pad) {
+            for (int pass = 0; pass < 2; ++pass)
+                for (int64_t s = 1; s <= 8; ++s)
+                    for (int64_t p : pass == 0 ? std::vector<int64_t>{(k - 1) / 2, 0} : std::vector<int64_t>{1, 2, 3, 4, 5}) {
+                        if (p > k || n + 2 * p - k < 0 || (n + 2 * p - k) / s + 1 != m) continue;
+                        stride = uint32_t(s), pad = uint32_t(p);
+                        return true;
+                    }
+            return false;
+        };
+        scene::ConvWeights c;
+        c.from = uint32_t(from);
+        c.to = node;
+        c.kh = uint32_t(kh), c.kw = uint32_t(kw);
+        c.groups = uint32_t(in[0] / cinG);
+        if (!fit(in[1], out[1], kh, c.strideH, c.padH) || !fit(in[2], out[2], kw, c.strideW, c.padW)) return std::nullopt;
+        c.w.assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
+        return c;
     }
 
     // Health heuristics over one snapshot's summary (trained here or read from a run), then the push into the
@@ -961,6 +998,11 @@ ui::TrainingView LiveSession::trainingView() const {
 std::vector<ui::HealthAlert> LiveSession::alerts() const {
     std::lock_guard lock(m->mutex);
     return m->alerts;
+}
+
+std::vector<scene::ConvWeights> LiveSession::latestConvWeights() const {
+    std::lock_guard lock(m->mutex);
+    return m->conv;
 }
 
 std::vector<scene::DenseWeights> LiveSession::latestDenseWeights(size_t maxElements) const {

@@ -78,6 +78,9 @@ class LiveSession {
     // Dense weights ([out x in], for edges) of the latest snapshot, mapped onto scene layers: a Linear node's
     // weight connects the node feeding it to the node itself. Large matrices (> maxElements) are skipped.
     std::vector<scene::DenseWeights> latestDenseWeights(size_t maxElements = 4'000'000) const;
+    // Conv2d kernels of the latest snapshot with the geometry inferred from the layers' shapes (for tracing
+    // through convolutions); layers whose geometry does not fit a plain convolution are left out.
+    std::vector<scene::ConvWeights> latestConvWeights() const;
 
   private:
     LiveSession();

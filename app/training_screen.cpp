@@ -213,14 +213,15 @@ Status TrainingScreen::selectNeuron(render::NetworkRenderer& renderer, std::opti
     for (auto& l : data.layers)
         l.value.clear();
     data.dense = m_session.latestDenseWeights();
-    scene::TraceOptions opt{3, 4};
+    data.conv = m_session.latestConvWeights();
+    scene::TraceOptions opt{3, 4, 2};
     auto back = scene::traceBackward(m_desc, data, *neuron, opt);
     if (!back) return back.error();
     auto fwd = scene::traceForward(m_desc, data, *neuron, opt);
     if (!fwd) return fwd.error();
     TS_LOG_DEBUG(
-        "trace of neuron %u: %zu dense matrices, %zu backward hops (%zu edges), %zu forward hops (%zu edges)",
-        *neuron, data.dense.size(), back->hops.size(), back->edges.size(), fwd->hops.size(),
+        "trace of neuron %u: %zu dense matrices, %zu conv kernels, %zu backward hops (%zu edges), %zu forward hops (%zu edges)",
+        *neuron, data.dense.size(), data.conv.size(), back->hops.size(), back->edges.size(), fwd->hops.size(),
         fwd->edges.size());
     std::vector<uint32_t> highlighted;
     scene::EdgePolylines lines;
@@ -234,13 +235,24 @@ Status TrainingScreen::selectNeuron(render::NetworkRenderer& renderer, std::opti
     };
     for (const auto* r : {&back.value(), &fwd.value()}) {
         bool backward = r == &back.value();
-        for (const auto& hop : r->hops)
-            for (const auto& t : hop) {
+        highlighted.insert(highlighted.end(), r->field.begin(), r->field.end()); // receptive fields, whole
+        for (size_t h = 0; h < r->hops.size(); ++h) {
+            // Through a convolution or pooling: the strongest channels and the window, then the neurons.
+            for (const auto& cc : r->channels[h])
+                if (m_contributors.size() < 16) {
+                    char buf[200];
+                    std::snprintf(buf, sizeof buf, "%s %s ch %u %d%% y%u-%u x%u-%u", backward ? "<-" : "->",
+                                  m_desc.layers[cc.layer].name.c_str(), cc.channel, int(cc.share * 100 + 0.5f), cc.y0,
+                                  cc.y1, cc.x0, cc.x1);
+                    m_contributors.push_back(buf);
+                }
+            for (const auto& t : r->hops[h]) {
                 highlighted.push_back(t.neuron);
-                if (m_contributors.size() < 12)
+                if (m_contributors.size() < 16 && r->channels[h].empty())
                     m_contributors.push_back(std::string(backward ? "<- " : "-> ") + name(t.neuron) + " (" +
                                              std::to_string(int(t.credit * 100)) + "%)");
             }
+        }
         for (const auto& e : r->edges) {
             uint32_t first = uint32_t(lines.points.size());
             lines.points.push_back({m_scene.position[e.src], 0.0f});

@@ -155,6 +155,18 @@ Status validate(const NetworkDesc& desc, const NetworkData& data) {
                                                    std::to_string(k.norms.size()) + " entries, expected " +
                                                    std::to_string(expected));
     }
+    for (const auto& c : data.conv) {
+        if (c.from >= L || c.to >= L)
+            return makeError(ErrorKind::Usage, "scene: conv weights name layer " + std::to_string(std::max(c.from, c.to)) +
+                                                   " of " + std::to_string(L));
+        const Chw in = foldShape(desc.layers[c.from]), out = foldShape(desc.layers[c.to]);
+        const std::uint64_t groups = std::max(c.groups, 1u);
+        const auto expected = std::uint64_t(out.c) * (in.c / groups) * c.kh * c.kw;
+        if (c.w.size() != expected || in.c % groups || out.c % groups || c.strideH == 0 || c.strideW == 0)
+            return makeError(ErrorKind::Usage, "scene: conv weights '" + desc.layers[c.from].name + "' -> '" +
+                                                   desc.layers[c.to].name + "' have " + std::to_string(c.w.size()) +
+                                                   " entries, expected " + std::to_string(expected));
+    }
     return Status::ok();
 }
 

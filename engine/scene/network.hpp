@@ -47,6 +47,14 @@ struct KernelNorms {
     std::vector<float> norms;
 };
 
+// Weights of a 2-D convolution from -> to, row-major [C(to) x C(from)/groups x kh x kw] as nn.Conv2d stores
+// them, with its geometry (dilation 1). The app infers stride and padding from the layers' shapes.
+struct ConvWeights {
+    std::uint32_t from = 0, to = 0;
+    std::uint32_t kh = 1, kw = 1, strideH = 1, strideW = 1, padH = 0, padW = 0, groups = 1;
+    std::vector<float> w;
+};
+
 // Per-neuron statistics of one layer; every vector is optional (empty) or has one entry per neuron.
 struct LayerStats {
     std::vector<float> value;          // what neurons show (colour); falls back to `activation`
@@ -62,6 +70,7 @@ struct NetworkData {
     std::vector<LayerStats> layers;
     std::vector<DenseWeights> dense;
     std::vector<KernelNorms> kernels;
+    std::vector<ConvWeights> conv;
 };
 
 // Number of neurons of a layer (product of its shape).
