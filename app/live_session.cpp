@@ -483,7 +483,7 @@ struct LiveSession::Impl {
     std::atomic<int64_t> replayStep{0}, replayLoaded{0}, replayCommitted{0};
     int64_t replayTarget = 0; // not following: the snapshots committed when the run was opened
     int64_t replayLastStep = 0;
-    int64_t replayRows = 0;
+    std::atomic<int64_t> replayRows{0}; // batch of the first snapshot (follower writes, UI reads)
     std::string replayError; // guarded by mutex
 
     static ui::Histogram histogramOf(const std::vector<float>& v, int bins) {
@@ -959,7 +959,7 @@ ui::TrainingView LiveSession::trainingView() const {
         v.learningRate = NAN;
         if (auto latest = m->timeline.latest()) v.learningRate = float(latest->learningRate);
         v.totalSteps = m->options.followRun ? std::max(m->replayStep.load(), m->replayLastStep) : m->replayLastStep;
-        v.batchSize = int(m->replayRows);
+        v.batchSize = int(m->replayRows.load());
         v.model = m->network.modelName;
         v.data = "run " + m->options.openRun;
         v.status = "recorded run: " + std::to_string(m->replayLoaded.load()) + " of " +

@@ -4,6 +4,9 @@ Run (from the repository root; CPU unless --device says otherwise):
 
     PYTHONPATH=python /usr/bin/python3 bench/python/overhead_bench.py [--steps 30] [--batch 32] [--device cpu]
 
+With the compiled reducer (tensorscape_native, built by CMake into build/python) on the path it is used:
+PYTHONPATH=python:build/python ...; TENSORSCAPE_REDUCER=torch forces the torch-ops reducer.
+
 The model: on 1x28x28 inputs, seven blocks Conv2d(3x3, pad 1) + BatchNorm2d + ReLU at 28x28 (64 channels, the
 last 32), max-pool, Flatten, Linear(6272, 128), ReLU, Linear(128, 10): its recorded outputs hold about 1.0M
 values per sample (each block 3 x 64 x 784). A training step is forward, cross-entropy, backward, SGD step
@@ -29,6 +32,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 import tensorscape  # noqa: E402
+import tensorscape.reduce  # noqa: E402
 from tensorscape import store  # noqa: E402
 
 
@@ -103,7 +107,7 @@ class Timed:
         store.RunWriter.commit = self._orig
 
 
-def bench(every, steps, batch, device, tmp):
+def bench(every, steps, batch, device, tmp, background=False):
     torch.manual_seed(0)
     model = make_model().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -112,7 +116,8 @@ def bench(every, steps, batch, device, tmp):
     run = None
     timed = None
     if every:
-        run = tensorscape.init(os.path.join(tmp, "every%d" % every), model, every=every, quiet=True)
+        name = "every%d%s" % (every, "bg" if background else "")
+        run = tensorscape.init(os.path.join(tmp, name), model, every=every, quiet=True, background=background)
         timed = Timed(run)
     times = []
     log_time = 0.0
@@ -138,7 +143,9 @@ def bench(every, steps, batch, device, tmp):
             times.append(time.perf_counter() - t0)
     extra = {}
     if run is not None:
+        tc = time.perf_counter()
         run.close()
+        close_time = time.perf_counter() - tc
         timed.restore()
         recorded = sum(1 for s in range(warm, warm + steps) if s % every == 0)
         extra = {
@@ -147,7 +154,8 @@ def bench(every, steps, batch, device, tmp):
             "commit": timed.commit / max(recorded, 1),
             "log": log_time / steps,
             "scalar_commit": timed.scalar_commit / max(steps - recorded, 1),
-            "size": os.path.getsize(os.path.join(tmp, "every%d" % every, "run.h5")),
+            "size": os.path.getsize(os.path.join(tmp, name, "run.h5")),
+            "close": close_time,
         }
     return times, extra
 
@@ -166,27 +174,41 @@ def main():
             % (recorded_neurons(model), sum(p.numel() for p in model.parameters()), args.batch, args.device,
                torch.__version__, torch.get_num_threads())
         )
+        configs = [(0, False, "none"), (10, False, "every=10"), (1, False, "every=1"),
+                   (10, True, "every=10, background=True"), (1, True, "every=1, background=True")]
         results = {}
-        for every in (0, 10, 1):
-            results[every] = bench(every, args.steps, args.batch, args.device, tmp)
-        base = statistics.mean(results[0][0])
+        for every, bg, label in configs:
+            results[label] = bench(every, args.steps, args.batch, args.device, tmp, background=bg)
+        base = statistics.mean(results["none"][0])
         print()
         print("| recording | mean s/step | median s/step | overhead (mean) |")
         print("|---|---|---|---|")
-        for every, label in ((0, "none"), (10, "every=10"), (1, "every=1")):
-            t = results[every][0]
+        for every, bg, label in configs:
+            t = results[label][0]
             mean = statistics.mean(t)
             over = "" if every == 0 else "%+.1f%%" % (100.0 * (mean - base) / base)
             print("| %s | %.3f | %.3f | %s |" % (label, mean, statistics.median(t), over))
         print()
-        print("| configuration | statistics in hooks, per recorded step | HDF5 commit, per recorded step | log() per step, mean | scalars-only commit | run.h5 size |")
-        print("|---|---|---|---|---|---|")
-        for every in (10, 1):
-            e = results[every][1]
+        print("Where the time of a recorded step goes (statistics: the reductions in the forward/backward hooks; "
+              "commit: compression + HDF5 writes, on the writer thread with background=True; log(): the caller's "
+              "time in run.log, gathering and converting results plus the commit when synchronous):")
+        print()
+        print(
+            "| recording | statistics per recorded step | commit per recorded step | log() per step (mean) "
+            "| scalars-only commit | close() | run.h5 |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for every, bg, label in configs[1:]:
+            e = results[label][1]
             print(
-                "| every=%d (%d of %d steps recorded) | %.3f s | %.3f s | %.3f s | %.4f s | %.1f MB |"
-                % (every, e["recorded"], args.steps, e["reduce"], e["commit"], e["log"], e["scalar_commit"], e["size"] / 1e6)
+                "| %s | %.3f s | %.3f s | %.3f s | %.4f s | %.2f s | %.0f MB |"
+                % (label, e["reduce"], e["commit"], e["log"], e["scalar_commit"], e["close"], e["size"] / 1e6)
             )
+        print()
+        print(
+            "reducer: %s; compression: %s; %d CPU core(s) visible"
+            % (tensorscape.reduce.get_reducer().describe(args.device), store.COMPRESSOR, os.cpu_count() or 1)
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

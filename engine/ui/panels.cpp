@@ -165,8 +165,10 @@ TrainingEdits trainingPanel(const TrainingView& v) {
             hi = std::max(hi, *std::max_element(b.begin(), b.end()));
         }
         char overlay[96];
-        std::snprintf(overlay, sizeof(overlay), "%s %.4g%s%s %.4g", la, a.back(), b.empty() ? "" : "   ",
-                      b.empty() ? "" : lb, b.empty() ? 0.0 : double(b.back()));
+        if (b.empty())
+            std::snprintf(overlay, sizeof(overlay), "%s %.4g", la, double(a.back()));
+        else
+            std::snprintf(overlay, sizeof(overlay), "%s %.4g   %s %.4g", la, double(a.back()), lb, double(b.back()));
         float w = std::max(ImGui::GetContentRegionAvail().x - 70.0f, 60.0f);
         ImGui::PlotLines(label, a.data(), int(a.size()), 0, overlay, lo, hi, ImVec2(w, 60));
         record(label);

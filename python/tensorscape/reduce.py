@@ -21,12 +21,13 @@ M2 = sum d^2 - (sum d)^2 / n, so the float mean's own error is removed and nothi
 NaN/Inf (or whose float32 sums overflow) is reduced with masks in float64. Both agree with a float64 reference
 to about 1e-6 relative. Activations never leave their device: only the [N]-sized results do, when written.
 
-Backends: ``get_reducer(device)`` returns the object whose ``moments(x2d)`` is used; today that is
-``TorchReducer`` (torch ops). A compiled extension can be plugged in by providing a module
-``tensorscape._reduce_ext`` with a ``Reducer`` class (attributes ``name`` and ``moments(x2d)`` returning the
-same dict); it is picked up when importable.
+Backends: ``get_reducer()`` returns the object whose ``moments(x2d)`` the recorder calls (any object with
+``name``, ``describe(device)`` and ``moments(x2d)`` returning the dict above plugs in): ``NativeReducer``
+when the compiled module ``tensorscape_native`` (the engine's fused reducer, python/native, built by CMake)
+is importable, else ``TorchReducer`` (torch ops).
 """
 
+import contextlib
 import math
 
 import torch
@@ -70,24 +71,29 @@ def empty_moments(neurons, device="cpu"):
 
 def _moments_finite_f32(x):
     """Corrected two-pass in float32 for a float32 [B, N] whose values are all finite; None when a float32
-    intermediate overflowed (then the float64 path is used)."""
+    intermediate overflowed (then the float64 path is used). About ten passes over x, each a vectorised
+    torch op; sums accumulate pairwise (cascade) on the CPU."""
     rows, neurons = x.shape
     s = x.sum(0)
     if not bool(torch.isfinite(s).all()):
         return None  # NaN/Inf present (or the float32 sum overflowed)
+    mn = torch.amin(x, 0)
+    mx = torch.amax(x, 0)
     shift = s / rows
     work = x - shift  # deviations d
     dsum = work.sum(0).double()
     work.mul_(work)
     m2 = work.sum(0).double()
-    torch.abs(x, out=work)
-    sum_abs = work.sum(0).double()
-    torch.sign(x, out=work)
-    work.abs_()
+    if bool((mn >= 0).all()):  # e.g. ReLU outputs: |x| = x
+        sum_abs = s.double()
+    elif bool((mx <= 0).all()):
+        sum_abs = -s.double()
+    else:
+        torch.abs(x, out=work)
+        sum_abs = work.sum(0).double()
+    torch.ne(x, 0, out=work)  # 1.0 where x != 0
     nonzero = work.sum(0).double()
-    mn = torch.amin(x, 0).double()
-    mx = torch.amax(x, 0).double()
-    if not (bool(torch.isfinite(m2).all()) and bool(torch.isfinite(sum_abs).all())):
+    if not bool(torch.isfinite(m2 + sum_abs).all()):  # a float32 sum of squares or of |x| overflowed
         return None
     n = torch.full((neurons,), float(rows), dtype=torch.float64, device=x.device)
     mean = shift.double() + dsum / rows
@@ -99,8 +105,8 @@ def _moments_finite_f32(x):
         "mean": mean,
         "m2": m2,
         "sum_abs": sum_abs,
-        "min": mn,
-        "max": mx,
+        "min": mn.double(),
+        "max": mx.double(),
         "zeros": n - nonzero,
         "nans": z,
         "infs": z.clone(),
@@ -142,7 +148,7 @@ def neuron_moments(x2d):
     """Mergeable moments of each column of ``x2d`` ([rows x neurons]; a 1-D tensor is one column, more
     dimensions are flattened after the first). Returns a dict with the keys of MOMENT_KEYS: ``rows`` a 0-dim
     float64 tensor, the others float64 tensors [N] on x2d's device."""
-    with torch.no_grad():
+    with torch.no_grad(), _no_autocast(x2d):
         x = _as_2d(x2d)
         rows, neurons = x.shape
         if rows == 0:
@@ -152,6 +158,17 @@ def neuron_moments(x2d):
             if out is not None:
                 return out
         return _moments_masked_f64(x)
+
+
+def _no_autocast(x):
+    """A context without autocast (mixed precision) for the reduction's own ops."""
+    kind = x.device.type if torch.is_tensor(x) else "cpu"
+    if kind in ("cuda", "cpu") and hasattr(torch, "autocast"):
+        try:
+            return torch.autocast(device_type=kind, enabled=False)
+        except Exception:
+            pass
+    return contextlib.nullcontext()
 
 
 def combine(a, b):
@@ -278,17 +295,93 @@ class TorchReducer:
 
     name = "torch ops"
 
+    def describe(self, device):
+        return self.name
+
     @staticmethod
     def moments(x2d):
         return neuron_moments(x2d)
 
 
-def get_reducer(device=None):
-    """The reducer to use: a compiled ``tensorscape._reduce_ext.Reducer`` when one is importable, else
-    TorchReducer."""
-    try:
-        from . import _reduce_ext  # noqa: F401  (optional compiled extension; none exists yet)
+def moments_from_stats(stats, rows):
+    """Mergeable moments (CPU, float64) from final statistics [8, N] of `rows` rows: n = rows - NaN - Inf,
+    M2 = variance n, sum |x| = mean_abs n, zeros = zero_fraction rows."""
+    import numpy as np
 
-        return _reduce_ext.Reducer()
-    except ImportError:
-        return TorchReducer()
+    s = torch.from_numpy(np.asarray(stats, dtype=np.float64))
+    rows_f = float(rows)
+    nans, infs = s[6], s[7]
+    n = rows_f - nans - infs
+    ok = n > 0
+    zero = torch.zeros((), dtype=torch.float64)
+    inf = torch.tensor(math.inf, dtype=torch.float64)
+    return {
+        "rows": torch.tensor(rows_f, dtype=torch.float64),
+        "n": n,
+        "mean": torch.where(ok, s[0], zero),
+        "m2": torch.where(ok, s[2] * n, zero),
+        "sum_abs": torch.where(ok, s[1] * n, zero),
+        "min": torch.where(ok, s[3], inf),
+        "max": torch.where(ok, s[4], -inf),
+        "zeros": torch.round(s[5] * rows_f),
+        "nans": nans.clone(),
+        "infs": infs.clone(),
+    }
+
+
+class NativeReducer:
+    """The engine's fused reducer (module tensorscape_native, built by CMake into BUILD/python): one call per
+    tensor, reading it in place on its device (CPU; CUDA when the module was built with it), returning the
+    final statistics [8, N] to the host, turned into moments here. Tensors on other devices, or CUDA
+    tensors without a CUDA build, go to the torch ops."""
+
+    def __init__(self, module):
+        self.native = module
+        self.backends = set(module.backends().split(","))
+        self.name = "tensorscape_native (the engine's fused reducer)"
+
+    def _usable(self, device):
+        return device.type == "cpu" or (device.type == "cuda" and "cuda" in self.backends)
+
+    def describe(self, device):
+        return self.name if self._usable(torch.device(device)) else TorchReducer.name
+
+    def moments(self, x2d):
+        import numpy as np
+
+        x = _as_2d(x2d)
+        if not self._usable(x.device):
+            return neuron_moments(x)
+        if x.dtype != torch.float32:
+            x = x.float()
+        rows, cols = x.shape
+        if rows == 0 or cols == 0:
+            return empty_moments(cols, "cpu")
+        if x.stride(1) != 1 or x.stride(0) < cols:
+            x = x.contiguous()
+        stride = self.native.stats_stride(cols)
+        out = np.empty(8 * stride, dtype=np.float32)
+        cuda = x.device.type == "cuda"
+        stream = torch.cuda.current_stream(x.device).cuda_stream if cuda else 0
+        self.native.neuron_stats(x.data_ptr(), rows, cols, x.stride(0), cuda, stream, out.ctypes.data, out.nbytes)
+        return moments_from_stats(out.reshape(8, stride)[:, :cols], rows)
+
+
+def get_reducer(device=None):
+    """The reducer to use: NativeReducer when the compiled module tensorscape_native is importable (on
+    PYTHONPATH, e.g. BUILD/python), else TorchReducer. TENSORSCAPE_REDUCER=torch (or =native) chooses."""
+    import os
+
+    choice = os.environ.get("TENSORSCAPE_REDUCER", "").strip().lower()
+    if choice != "torch":
+        try:
+            import tensorscape_native
+
+            return NativeReducer(tensorscape_native)
+        except ImportError:
+            if choice == "native":
+                raise ImportError(
+                    "tensorscape: TENSORSCAPE_REDUCER=native but tensorscape_native is not importable (build it "
+                    "with CMake and put BUILD/python on PYTHONPATH)"
+                ) from None
+    return TorchReducer()

@@ -120,7 +120,10 @@ def assert_stats_close(test, got, ref, rtol=1e-5, what="", layer_atol=0.0):
         bad = m & ~(np.abs(g - r) <= tol)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
-            test.fail("%s %s: neuron %d got %r, reference %r (%d of %d off)" % (STATS[s], what, j, g[j], r[j], bad.sum(), m.sum()))
+            test.fail(
+                "%s %s: neuron %d got %r, reference %r (%d of %d off)"
+                % (STATS[s], what, j, g[j], r[j], bad.sum(), m.sum())
+            )
 
 
 # ---- models
@@ -175,7 +178,10 @@ class Capture:
             key = name + "#%d" % (call + 1) if call else name
             self.outputs[key] = output.detach().double().numpy().copy()
             if output.requires_grad:
-                output.register_hook(lambda g, key=key: self.grads.__setitem__(key, g.detach().double().numpy().copy()))
+                def keep(g, key=key):
+                    self.grads[key] = g.detach().double().numpy().copy()
+
+                output.register_hook(keep)
 
         return hook
 
@@ -223,7 +229,8 @@ class ForkServer:
 
     def __init__(self):
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([PYTHON_DIR, REPO] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        paths = [PYTHON_DIR, REPO] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+        env["PYTHONPATH"] = os.pathsep.join(paths)
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(REPO, "tests", "python", "forkserver.py")],
             stdin=subprocess.PIPE,

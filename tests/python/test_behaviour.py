@@ -5,6 +5,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 import unittest
 
 import numpy as np
@@ -149,7 +151,7 @@ class BehaviourTest(helpers.TempDirTest):
                 step_model(run, m, torch.randn(3, 20))
                 run.log(2, loss=2.0, val=7.0, late=3.0)
                 run.log(3, late=4.0, loss=torch.tensor(3.0))
-        self.assertIn("statistics by torch ops on cpu", err.getvalue())
+        self.assertRegex(err.getvalue(), r"tensorscape: statistics by (torch ops|tensorscape_native .*) on cpu\n")
         self.assertEqual(err.getvalue().count("scalar 'late'"), 1)
         r = tensorscape.read_run(self.path("r"))
         s = r.scalars
@@ -198,6 +200,7 @@ class BehaviourTest(helpers.TempDirTest):
         self.assertEqual(shapes["pair.out1"], (2,))
         self.assertEqual(shapes["act#2"], (2,))
         self.assertEqual(r.layer("pair").params, 6)
+        self.assertEqual((r.layer("pair").type, r.layer("pair.out1").type), ("Pair", "output"))
         self.assertEqual(r.layer("pair.lin").params, 30)
         self.assertTrue(np.isfinite(r.neuron_stat("pair.out1", "mean", "gradient")).all())
 
@@ -220,13 +223,13 @@ class BehaviourTest(helpers.TempDirTest):
     def test_pyramids_and_series(self):
         torch.manual_seed(3)
         m = nn.Sequential(nn.Linear(2, 3), nn.Tanh())
-        steps = 37
+        steps = 300
         with tensorscape.init(self.path("r"), m, every=1, quiet=True) as run:
             for step in range(steps):
-                x = torch.randn(4, 2)
-                if step == 5:
+                x = torch.randn(4, 2) * (1 + step % 7)
+                if step in (5, 17, 18):
                     with torch.no_grad():
-                        m(x)  # no gradient at this snapshot: NaN rows in the pyramid input
+                        m(x)  # no gradient at these snapshots: NaN in the pyramid's input
                 else:
                     m(x).sum().backward()
                 run.log(step)
@@ -234,43 +237,48 @@ class BehaviourTest(helpers.TempDirTest):
         self.assertEqual(len(r.steps), steps)
         mean = r.neuron_stat("0", "mean").astype(np.float64)
         gabs = r.neuron_stat("0", "mean_abs", "gradient").astype(np.float64)
-        self.assertTrue(np.isnan(gabs[5]).all())
+        self.assertTrue(np.isnan(gabs[[5, 17, 18]]).all())
+
+        def window(values):  # min, max, mean of the finite values
+            v = values[np.isfinite(values)]
+            return (v.min(), v.max(), v.mean()) if v.size else (np.nan,) * 3
+
         with h5py.File(self.path("r", "run.h5"), "r", libver="latest", swmr=True) as f:
             for name, base in (("activation_mean", mean), ("gradient_mean_abs", gabs)):
-                level = [np.stack([base, base, base], axis=1)]  # [S, 3, N]
-                for k in range(1, 7):
-                    prev = level[-1]
-                    rows = prev.shape[0] // 2
-                    a, b = prev[0 : 2 * rows : 2], prev[1 : 2 * rows : 2]
-                    with np.errstate(invalid="ignore"):
-                        nxt = np.stack(
-                            [np.fmin(a[:, 0], b[:, 0]), np.fmax(a[:, 1], b[:, 1]),
-                             np.where(np.isnan(a[:, 2]), b[:, 2], np.where(np.isnan(b[:, 2]), a[:, 2], (a[:, 2] + b[:, 2]) / 2))],
-                            axis=1,
-                        )
-                    level.append(nxt)
-                    stored = f["layers/0000/pyramid/%s/L%d" % (name, k)][:]
-                    self.assertEqual(stored.shape[0], steps >> k, "%s L%d" % (name, k))
-                    np.testing.assert_allclose(stored, nxt, rtol=1e-6, err_msg="%s L%d" % (name, k))
-            self.assertEqual(len(f["layers/0000/pyramid/activation_mean"]), 24)
-        # series: every point without max_points, windows of 2^K with it
+                self.assertEqual(sorted(f["layers/0000/pyramid/" + name], key=lambda k: int(k[1:])),
+                                 ["L4", "L8", "L12", "L16", "L20", "L24"])
+                l4 = f["layers/0000/pyramid/%s/L4" % name][:]
+                self.assertEqual(l4.shape, (steps >> 4, 3, 3))
+                for j in range(l4.shape[0]):
+                    for n in range(3):
+                        np.testing.assert_allclose(l4[j, :, n], window(base[16 * j : 16 * j + 16, n]), rtol=1e-6)
+                l8 = f["layers/0000/pyramid/%s/L8" % name][:]
+                self.assertEqual(l8.shape, (1, 3, 3))
+                for n in range(3):
+                    lo, hi, _ = window(base[:256, n])
+                    means = l4[:16, 2, n]
+                    np.testing.assert_allclose(l8[0, :, n], (lo, hi, means[np.isfinite(means)].mean()), rtol=1e-6)
+                self.assertEqual(f["layers/0000/pyramid/%s/L12" % name].shape[0], 0)
+        # series: every point without max_points; with it, L4 windows (pyramid) or 2^K windows (others)
         s, lo, hi, mu = r.series("0", 1)
         np.testing.assert_array_equal(s, np.arange(steps))
         np.testing.assert_array_equal(mu, mean[:, 1].astype(np.float32))
-        for stat, kind, base in (("mean", "activation", mean), ("variance", "activation", None), ("mean_abs", "gradient", gabs)):
+        for stat, kind, base, W, window_size in (
+            ("mean", "activation", mean, 20, 16),
+            ("mean_abs", "gradient", gabs, 20, 16),
+            ("mean", "activation", mean, 2, 256),
+            ("variance", "activation", None, 20, 16),
+            ("variance", "activation", None, 50, 8),
+        ):
             if base is None:
                 base = r.neuron_stat("0", stat, kind).astype(np.float64)
-            s, lo, hi, mu = r.series("0", 2, stat=stat, kind=kind, max_points=5)
-            self.assertLessEqual(len(s), 5)
-            window = 8  # ceil(37 / 8) = 5 points
-            np.testing.assert_array_equal(s, np.arange(0, steps, window))
+            s, lo, hi, mu = r.series("0", 2, stat=stat, kind=kind, max_points=W)
+            self.assertLessEqual(len(s), W)
+            np.testing.assert_array_equal(s, np.arange(0, steps, window_size), "%s W=%d" % (stat, W))
             for j in range(len(s)):
-                w = base[j * window : (j + 1) * window, 2]
-                w = w[~np.isnan(w)]
-                self.assertAlmostEqual(lo[j], w.min(), places=6)
-                self.assertAlmostEqual(hi[j], w.max(), places=6)
-                if stat == "mean" or j == len(s) - 1 or stat == "variance":
-                    self.assertAlmostEqual(mu[j], w.mean(), places=5)
+                ref = window(base[j * window_size : (j + 1) * window_size, 2])
+                what = "%s W=%d point %d" % (stat, W, j)
+                np.testing.assert_allclose((lo[j], hi[j], mu[j]), ref, rtol=1e-5, err_msg=what)
 
     def test_context_manager_and_json(self):
         m = helpers.MLP()
@@ -293,8 +301,10 @@ class BehaviourTest(helpers.TempDirTest):
             self.assertEqual(a["format"], "tensorscape-run")
             self.assertEqual((a["version"], a["every"], a["world_size"], a["histogram_bins"]), (1, 3, 1, 32))
             self.assertEqual(a["writer"], "python")
+            self.assertEqual(list(a["input_shape"]), [20])
             g = f["layers/0000"]
             self.assertEqual(g.attrs["name"], "fc1")
+            self.assertEqual(g.attrs["type"], "Linear")
             self.assertEqual(list(g.attrs["shape"]), [33])
             self.assertEqual(g["activation"].chunks, (1, 8, 33))
             self.assertEqual(g["activation"].compression, "gzip")
@@ -302,8 +312,28 @@ class BehaviourTest(helpers.TempDirTest):
             self.assertEqual(g["activation"].dtype, np.float32)
             self.assertEqual(g["weight"].dtype, np.float64)
             self.assertEqual(g["weight_hist"].dtype, np.int64)
-            self.assertEqual(g["pyramid/activation_mean/L1"].chunks, (1, 3, 33))
+            self.assertEqual(g["pyramid/activation_mean/L4"].chunks, (1, 3, 33))
         self.assertFalse(os.path.exists(self.path("r", "run.h5.tmp")))
+
+    def test_closed_at_exit(self):
+        """A script that never calls close(): the run is closed (flushed, run.json says closed) at exit."""
+        code = (
+            "import torch, tensorscape\n"
+            "m = torch.nn.Linear(3, 2)\n"
+            "run = tensorscape.init(%r, m, every=1, quiet=True)\n"
+            "for s in range(3):\n"
+            "    m(torch.randn(4, 3)).sum().backward()\n"
+            "    run.log(s, loss=float(s))\n"
+            "raise SystemExit(0)\n" % self.path("r")
+        )
+        env = dict(os.environ, PYTHONPATH=helpers.PYTHON_DIR)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        r = tensorscape.read_run(self.path("r"))
+        self.addCleanup(r.close)
+        self.assertTrue(r.closed)
+        np.testing.assert_array_equal(r.steps, [0, 1, 2])
+        np.testing.assert_array_equal(r.scalars["loss"][1], [0.0, 1.0, 2.0])
 
     def test_root_leaf_model_and_overwrite(self):
         m = nn.Linear(3, 2)

@@ -82,7 +82,8 @@ class RecordTest(helpers.TempDirTest):
         np.testing.assert_array_equal(r.steps, recorded)
         self.assertEqual([L.name for L in r.layers], layer_names)
         for L in r.layers:
-            self.assertEqual(L.params, sum(p.numel() for p in modules[L.name.split("#")[0]].parameters(recurse=False)))
+            own = modules[L.name.split("#")[0]].parameters(recurse=False)
+            self.assertEqual(L.params, sum(p.numel() for p in own))
         s_loss, v_loss = r.scalars["loss"]
         np.testing.assert_array_equal(s_loss, np.arange(steps))
         np.testing.assert_allclose(v_loss, losses, rtol=1e-12)
@@ -95,9 +96,11 @@ class RecordTest(helpers.TempDirTest):
                 act = r.neuron_stat(name, "mean")  # [S, N]
                 self.assertEqual(act.shape, (len(recorded), int(np.prod(outs[name].shape[1:]))))
                 got_a = np.stack([r.neuron_stat(name, s)[i] for s in tensorscape.STATISTICS])
-                helpers.assert_stats_close(self, got_a, helpers.ref_neuron_stats(outs[name]), what="activation " + what)
+                ref_a = helpers.ref_neuron_stats(outs[name])
+                helpers.assert_stats_close(self, got_a, ref_a, what="activation " + what)
                 got_g = r.snapshot(name, i, kind="gradient")
-                helpers.assert_stats_close(self, got_g, helpers.ref_neuron_stats(grads[name]), what="gradient " + what)
+                ref_g = helpers.ref_neuron_stats(grads[name])
+                helpers.assert_stats_close(self, got_g, ref_g, what="gradient " + what)
                 w, wg = params[name]
                 ws = r.weight_stats(name)
                 wgs = r.weight_stats(name, "weight_grad")
@@ -111,7 +114,8 @@ class RecordTest(helpers.TempDirTest):
                     continue
                 for values, stats, c, rg in ((w, ws, counts, ranges), (wg, wgs, gcounts, granges)):
                     rs, rh, rr = helpers.ref_layer_stats(values, 8)
-                    np.testing.assert_allclose([stats[k][i] for k in tensorscape.LAYER_STATISTICS], rs, rtol=1e-9, err_msg=what)
+                    got = [stats[k][i] for k in tensorscape.LAYER_STATISTICS]
+                    np.testing.assert_allclose(got, rs, rtol=1e-9, err_msg=what)
                     np.testing.assert_allclose(rg[i], rr, rtol=1e-12, err_msg=what)
                     self.assertEqual(int(c[i].sum()), values.size, what)
                     # equal bins over the range: allow a value on a bin edge to land on either side

@@ -1,5 +1,6 @@
 """tensorscape.reduce against float64 numpy references: NaN/Inf/zeros, odd sizes, Chan combine of splits."""
 
+import os
 import unittest
 
 import numpy as np
@@ -54,6 +55,13 @@ class ReduceTest(unittest.TestCase):
         rng = np.random.default_rng(3)
         for rows, neurons, offset in [(64, 500, 0.0), (4096, 20, 100.0), (3, 4097, 1.0), (20000, 2, 1e4)]:
             self.check(messy(rng, rows, neurons, offset, special=False), "finite %dx%d+%g" % (rows, neurons, offset))
+
+    def test_signed_fast_paths(self):
+        rng = np.random.default_rng(9)
+        x = messy(rng, 40, 300, 0.0, special=False)
+        self.check(np.maximum(x, 0), "nonnegative (ReLU)")
+        self.check(np.minimum(x, 0), "nonpositive")
+        self.check(np.abs(x) + 1.0, "positive")
 
     def test_odd_sizes(self):
         rng = np.random.default_rng(4)
@@ -113,7 +121,8 @@ class ReduceTest(unittest.TestCase):
         self.assertEqual(R.pack(m).numel(), R.packed_size(5))
         x = messy(rng, 8, 5, special=False)
         scaled = R.finalize(R.scale_moments(R.neuron_moments(torch.from_numpy(x)), 0.25)).numpy()
-        helpers.assert_stats_close(self, scaled, helpers.ref_neuron_stats_fast(x.astype(np.float64) * 0.25), what="scaled")
+        ref = helpers.ref_neuron_stats_fast(x.astype(np.float64) * 0.25)
+        helpers.assert_stats_close(self, scaled, ref, what="scaled")
 
     def test_layer_stats(self):
         rng = np.random.default_rng(8)
@@ -137,7 +146,16 @@ class ReduceTest(unittest.TestCase):
         self.assertTrue(np.isnan(stats).all() and np.isnan(r).all() and hist.sum() == 0)
 
     def test_reducer_choice(self):
-        self.assertEqual(R.get_reducer().name, "torch ops")
+        old = os.environ.get("TENSORSCAPE_REDUCER")
+        os.environ["TENSORSCAPE_REDUCER"] = "torch"
+        try:
+            self.assertEqual(R.get_reducer().name, "torch ops")
+            self.assertEqual(R.get_reducer().describe("cpu"), "torch ops")
+        finally:
+            if old is None:
+                del os.environ["TENSORSCAPE_REDUCER"]
+            else:
+                os.environ["TENSORSCAPE_REDUCER"] = old
 
 
 if __name__ == "__main__":
