@@ -14,7 +14,7 @@ PACKAGES=(
   dataset-fashion-mnist
   python3-torch python3-torchvision python3-h5py python3-numpy
   nlohmann-json3-dev
-  pybind11-dev python3-dev
+  pybind11-dev python3-dev libdeflate0
 )
 
 missing=()

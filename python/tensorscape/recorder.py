@@ -472,10 +472,10 @@ class Run:
         for L, (act, grad) in zip(layers, merged):
             r = store.LayerRecord()
             if act is not None and float(act["rows"]) > 0:
-                r.activation = R.finalize(act).to("cpu", torch.float32).numpy()
+                r.activation = R.final_stats(act)
                 r.rows = int(float(act["rows"]))
             if grad is not None and float(grad["rows"]) > 0:
-                r.gradient = R.finalize(grad).to("cpu", torch.float32).numpy()
+                r.gradient = R.final_stats(grad)
             mid = id(L.module)
             if mid not in cache:
                 params = list(L.module.parameters(recurse=False))

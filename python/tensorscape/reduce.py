@@ -171,9 +171,25 @@ def _no_autocast(x):
     return contextlib.nullcontext()
 
 
+def expand(m):
+    """Full moments from a compact result of NativeReducer ({"rows", "_final"}: the final statistics only,
+    which is all a single process needs); other moments unchanged."""
+    if "_final" in m and "n" not in m:
+        return moments_from_stats(m["_final"], float(m["rows"]))
+    return m
+
+
+def final_stats(m):
+    """float32 numpy [8, N] of the statistics: the compact result as it is, else finalize(m) on the host."""
+    if "_final" in m:
+        return m["_final"]
+    return finalize(m).to("cpu", torch.float32).numpy()
+
+
 def combine(a, b):
     """Moments of the rows of a and b together (Chan et al.): n = na + nb, delta = mean_b - mean_a,
     mean = mean_a + delta nb / n, M2 = M2a + M2b + delta^2 na nb / n. Either may be empty."""
+    a, b = expand(a), expand(b)
     n = a["n"] + b["n"]
     delta = b["mean"] - a["mean"]
     wb = torch.where(n > 0, b["n"] / torch.clamp(n, min=1.0), torch.zeros_like(n))
@@ -194,6 +210,7 @@ def combine(a, b):
 def finalize(m):
     """float64 tensor [8, N] of the statistics (STATISTICS order) from moments. Moments of zero rows (an
     output that got no gradient) give NaN everywhere."""
+    m = expand(m)
     n = m["n"]
     rows = m["rows"]
     nan = torch.tensor(math.nan, dtype=torch.float64, device=n.device)
@@ -219,6 +236,7 @@ def finalize(m):
 def scale_moments(m, factor):
     """Moments of factor * x (factor > 0), e.g. 1 / world_size for output gradients under DDP."""
     f = float(factor)
+    m = expand(m)
     out = dict(m)
     out["mean"] = m["mean"] * f
     out["m2"] = m["m2"] * (f * f)
@@ -230,6 +248,7 @@ def scale_moments(m, factor):
 
 def pack(m):
     """One flat float64 tensor (1 + 9 N values) of moments, for a single collective."""
+    m = expand(m)
     return torch.cat([m["rows"].reshape(1).double()] + [m[k].double() for k in MOMENT_KEYS[1:]])
 
 
@@ -364,7 +383,10 @@ class NativeReducer:
         cuda = x.device.type == "cuda"
         stream = torch.cuda.current_stream(x.device).cuda_stream if cuda else 0
         self.native.neuron_stats(x.data_ptr(), rows, cols, x.stride(0), cuda, stream, out.ctypes.data, out.nbytes)
-        return moments_from_stats(out.reshape(8, stride)[:, :cols], rows)
+        # Compact: the final statistics as the engine computed them; expand() makes mergeable moments of them
+        # when ranks are combined (a single process writes them as they are).
+        final = out.reshape(8, stride)[:, :cols]
+        return {"rows": torch.tensor(float(rows), dtype=torch.float64), "_final": final}
 
 
 def get_reducer(device=None):
