@@ -224,6 +224,7 @@ struct LiveSession::Impl {
             if (gradOk) {
                 const float* ma = gs.stat(stats::Statistic::MeanAbs);
                 ls.meanAbsGradient.assign(ma, ma + gs.neurons);
+                ls.hasGradient = true;
                 ls.gradients = toUi(gst.histogram);
                 ls.gradientNorm = gst.l2Norm;
                 ls.nonFinite += gst.nanCount + gst.infCount;
@@ -322,7 +323,7 @@ struct LiveSession::Impl {
             int node = network.find(l.name);
             bool act = node >= 0 && layerIsRelu(network.nodes[size_t(node)].type);
             if (act && l.deadFraction > 0.5f) deadLayers.push_back({l.name, l.deadFraction});
-            if (l.meanAbsGradient.empty() || !std::isfinite(l.gradientNorm)) continue;
+            if (!l.hasGradient || !std::isfinite(l.gradientNorm)) continue;
             auto [it, inserted] = baselineGradNorm.emplace(l.name, l.gradientNorm);
             double base = it->second;
             if (inserted || base <= 0) continue;
@@ -520,8 +521,7 @@ struct LiveSession::Impl {
         sum.loss = scalarAt(sc, {"loss", "train_loss"}, sum.step);
         sum.accuracy = scalarAt(sc, {"accuracy", "acc", "train_accuracy"}, sum.step);
         sum.learningRate = scalarAt(sc, {"lr", "learning_rate"}, sum.step);
-        healthy = !std::isnan(sum.loss) ? std::isfinite(sum.loss) : true;
-        if (!healthy) badLayer = "loss";
+        healthy = true; // the first layer with NaN/Inf is named; the loss only when no layer has any
         const int bins = options.histogramBins;
         for (size_t li = 0; li < reader->layers().size(); ++li) {
             const auto& rl = reader->layers()[li];
@@ -560,6 +560,7 @@ struct LiveSession::Impl {
                         ls.nonFinite += uint64_t((*g)[TS_STATS_NAN_COUNT * n + k] + (*g)[TS_STATS_INF_COUNT * n + k]);
                     }
                     ls.gradientNorm = std::sqrt(sq);
+                    ls.hasGradient = true;
                     ls.gradients = histogramOf(ma, bins);
                     ls.meanAbsGradient = std::move(ma);
                 }
@@ -581,6 +582,45 @@ struct LiveSession::Impl {
             }
             sum.layers.push_back(std::move(ls));
         }
+        if (healthy && !std::isnan(sum.loss) && !std::isfinite(sum.loss)) {
+            healthy = false;
+            badLayer = "loss";
+        }
+        sum.health = healthy ? "healthy" : "NaN/Inf in " + badLayer;
+        return sum;
+    }
+
+    // A snapshot without per-neuron arrays, from the layers' summary rows (`rows[layer]`): what the health
+    // checks and the charts need. The timeline's neuron loader reads the rest when the snapshot is shown.
+    SnapshotSummary slimSummary(int64_t snapshot, const runs::Scalars& sc,
+                                const std::vector<const runs::LayerSummaryRow*>& rows, bool& healthy,
+                                std::string& badLayer) {
+        SnapshotSummary sum;
+        sum.step = reader->steps()[size_t(snapshot)];
+        sum.loss = scalarAt(sc, {"loss", "train_loss"}, sum.step);
+        sum.accuracy = scalarAt(sc, {"accuracy", "acc", "train_accuracy"}, sum.step);
+        sum.learningRate = scalarAt(sc, {"lr", "learning_rate"}, sum.step);
+        healthy = true; // the first layer with NaN/Inf is named; the loss only when no layer has any
+        for (size_t li = 0; li < reader->layers().size(); ++li) {
+            const runs::LayerSummaryRow& r = *rows[li];
+            LayerSummary ls;
+            ls.name = reader->layers()[li].name;
+            const double bad = (std::isfinite(r.activationNonFinite()) ? r.activationNonFinite() : 0.0) +
+                               (std::isfinite(r.gradientNonFinite()) ? r.gradientNonFinite() : 0.0);
+            ls.nonFinite = uint64_t(bad);
+            ls.deadFraction = std::isfinite(r.deadFraction()) ? float(r.deadFraction()) : 0.0f;
+            ls.hasGradient = std::isfinite(r.gradientNorm());
+            ls.gradientNorm = ls.hasGradient ? r.gradientNorm() : 0.0;
+            if (ls.nonFinite > 0 && healthy) {
+                healthy = false;
+                badLayer = ls.name;
+            }
+            sum.layers.push_back(std::move(ls));
+        }
+        if (healthy && !std::isnan(sum.loss) && !std::isfinite(sum.loss)) {
+            healthy = false;
+            badLayer = "loss";
+        }
         sum.health = healthy ? "healthy" : "NaN/Inf in " + badLayer;
         return sum;
     }
@@ -599,11 +639,11 @@ struct LiveSession::Impl {
         for (size_t i = 0; i < sc.steps.size(); ++i) {
             if (loss && !std::isnan((*loss)[i])) c.trainLoss.push_back(float((*loss)[i]));
             if (acc && !std::isnan((*acc)[i])) c.trainAcc.push_back(float((*acc)[i]));
-            const bool hasVal = (vloss && !std::isnan((*vloss)[i])) || (vacc && !std::isnan((*vacc)[i]));
-            if (!hasVal) continue;
-            c.valLoss.push_back(vloss ? float((*vloss)[i]) : NAN);
-            c.valAcc.push_back(vacc ? float((*vacc)[i]) : NAN);
-            c.valSteps.push_back(sc.steps[i]);
+            // Validation values where they were logged; steps follow the loss (or the accuracy without one).
+            const bool hasLoss = vloss && !std::isnan((*vloss)[i]), hasAcc = vacc && !std::isnan((*vacc)[i]);
+            if (hasLoss) c.valLoss.push_back(float((*vloss)[i]));
+            if (hasAcc) c.valAcc.push_back(float((*vacc)[i]));
+            if (hasLoss || (!vloss && hasAcc)) c.valSteps.push_back(sc.steps[i]);
         }
         std::lock_guard lock(mutex);
         for (size_t i = 0; i < c.trainLoss.size(); ++i)
@@ -634,13 +674,36 @@ struct LiveSession::Impl {
             replayClosed = closed;
             updateCurvesFrom(sc);
             const int64_t until = followNew ? committed : std::min(committed, replayTarget);
+            // Per-neuron arrays only for the newest snapshots that fit the timeline's budget; the older ones of
+            // a long run come from the layers' summary rows (one read per layer), read back when shown.
+            const int64_t fullFrom = std::max(loaded, until - std::max<int64_t>(1, neuronBudget() / bytesPerSnapshot()));
+            std::vector<std::vector<runs::LayerSummaryRow>> slim;
+            if (fullFrom > loaded) {
+                std::lock_guard lock(readerMutex);
+                for (size_t li = 0; li < reader->layers().size(); ++li) {
+                    auto rows = reader->summaries(int(li), loaded, fullFrom - loaded);
+                    if (!rows || !rows->has_value()) {
+                        slim.clear();
+                        break;
+                    }
+                    slim.push_back(std::move(**rows));
+                }
+            }
+            const int64_t slimFrom = loaded;
             for (; loaded < until && !stopFollowing.load(); ++loaded) {
                 bool healthy = true;
                 std::string bad;
                 SnapshotSummary sum;
                 {
                     std::lock_guard lock(readerMutex);
-                    sum = readSummary(loaded, sc, healthy, bad);
+                    if (!slim.empty() && loaded < fullFrom) {
+                        std::vector<const runs::LayerSummaryRow*> rows;
+                        for (const auto& l : slim)
+                            rows.push_back(&l[size_t(loaded - slimFrom)]);
+                        sum = slimSummary(loaded, sc, rows, healthy, bad);
+                    } else {
+                        sum = readSummary(loaded, sc, healthy, bad);
+                    }
                 }
                 const int64_t step = sum.step;
                 const double loss = sum.loss;
@@ -655,6 +718,20 @@ struct LiveSession::Impl {
                 std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
         replayDone = true;
+    }
+
+    // The timeline's per-neuron byte budget (512 MiB; TS_TIMELINE_NEURON_MB overrides it, for tests).
+    static int64_t neuronBudget() {
+        const char* e = std::getenv("TS_TIMELINE_NEURON_MB");
+        const long mb = e ? std::strtol(e, nullptr, 10) : 0;
+        return (mb > 0 && mb < (1L << 20) ? int64_t(mb) : 512) << 20;
+    }
+    // Bytes of per-neuron arrays one snapshot holds in the timeline (four floats per neuron).
+    int64_t bytesPerSnapshot() const {
+        int64_t n = 0;
+        for (const auto& l : reader->layers())
+            n += l.neurons;
+        return std::max<int64_t>(1, 16 * n);
     }
 
     // The network of a recorded run: the input, then the stored layers in forward order, as a chain.
@@ -728,6 +805,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::createFromRun(const SessionO
                 m.reader->closed() ? "closed" : o.followRun ? "still being written: following it" : "still being written");
     // Every snapshot stays in the timeline; per-neuron arrays beyond the memory budget are read back on demand.
     m.timeline.setCapacity(size_t(1) << 24);
+    m.timeline.setNeuronBudget(size_t(Impl::neuronBudget()));
     Impl* impl = &m;
     m.timeline.setNeuronLoader([impl](int64_t step) -> std::shared_ptr<const SnapshotSummary> {
         std::lock_guard lock(impl->readerMutex);

@@ -89,6 +89,11 @@ void Timeline::setCapacity(size_t capacity) {
     m_capacity = std::max<size_t>(capacity, 4);
 }
 
+void Timeline::setNeuronBudget(size_t bytes) {
+    std::lock_guard lock(m_mutex);
+    m_budget = bytes;
+}
+
 void Timeline::setNeuronLoader(NeuronLoader loader) {
     std::lock_guard lock(m_mutex);
     m_loader = std::move(loader);

@@ -30,6 +30,7 @@ struct LayerSummary {
     double gradientNorm = 0.0, weightNorm = 0.0, updateRatio = 0.0; // ||dW|| / ||W|| of its weight
     float deadFraction = 0.0f; // neurons with zero activation on every sample of the batch
     uint64_t nonFinite = 0;    // NaN + Inf in activations and gradients
+    bool hasGradient = false;  // the output got a gradient (gradientNorm is meaningful)
     bool hasNeuronData() const { return !meanActivation.empty(); }
     const std::vector<float>& statistic(NeuronStatistic s) const;
 };
@@ -63,6 +64,7 @@ class Timeline {
     // (called without the lock held, from the UI thread; the last one is cached).
     using NeuronLoader = std::function<std::shared_ptr<const SnapshotSummary>(int64_t step)>;
     void setCapacity(size_t capacity);
+    void setNeuronBudget(size_t bytes);
     void setNeuronLoader(NeuronLoader loader);
 
   private:

@@ -403,7 +403,8 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
     // Inspector of the selected layer at the shown step, optionally against a second step.
     Timeline& tl = m_session.timeline();
     ui::InspectorView iv;
-    auto shown = tl.at(shownIndex());
+    // A recorded run's older snapshots are kept slim; the timeline reads their histograms back when shown.
+    auto shown = m_session.recordedRun() ? tl.withNeuronData(shownIndex()) : tl.at(shownIndex());
     if (m_selectedNeuron) {
         uint32_t l = m_scene.layerOf(*m_selectedNeuron);
         char buf[160];

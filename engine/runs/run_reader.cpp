@@ -74,7 +74,7 @@ struct RunReader::Impl {
     std::vector<RunLayer> layers;
     struct LayerSets {
         Handle activation, gradient, rows, weight, weightGrad, weightHist, weightHistRange, weightGradHist,
-            weightGradHistRange;
+            weightGradHistRange, summary;
         std::vector<std::pair<int, Handle>> pyramid[2]; // (K, dataset LK), increasing K
     };
     std::vector<LayerSets> sets;
@@ -123,6 +123,7 @@ struct RunReader::Impl {
             s.weightHistRange = openSet("weight_hist_range");
             s.weightGradHist = openSet("weight_grad_hist");
             s.weightGradHistRange = openSet("weight_grad_hist_range");
+            if (H5Lexists(g.get(), "summary", H5P_DEFAULT) > 0) s.summary = openSet("summary");
             if (!s.activation.valid() || !s.gradient.valid() || !s.rows.valid())
                 return bad(h5path, "layer '" + l.name + "' lacks its activation, gradient or rows dataset");
             for (Handle* h : {&s.activation, &s.gradient}) {
@@ -318,6 +319,26 @@ Expected<ParamHistogram> RunReader::paramHistogram(int layer, int64_t snapshot, 
     h.lo = range[0];
     h.hi = range[1];
     return h;
+}
+
+Expected<std::optional<std::vector<LayerSummaryRow>>> RunReader::summaries(int layer, int64_t first,
+                                                                          int64_t count) const {
+    if (layer < 0 || size_t(layer) >= m->sets.size() || first < 0 || first + count > m->committed)
+        return bad(m->h5path, "no summary rows " + std::to_string(first) + ".." + std::to_string(first + count));
+    const auto& s = m->sets[size_t(layer)];
+    if (!s.summary.valid()) return std::optional<std::vector<LayerSummaryRow>>{};
+    h5::QuietErrors quiet;
+    std::vector<double> flat;
+    H5Drefresh(s.summary.get());
+    auto dims = detail::extent(s.summary.get());
+    if (dims.size() != 2 || dims[1] != kSummaryStats || dims[0] < hsize_t(first + count))
+        return std::optional<std::vector<LayerSummaryRow>>{}; // shorter than /steps: read the statistics instead
+    if (!readRows(s.summary.get(), H5T_NATIVE_DOUBLE, first, count, flat))
+        return bad(m->h5path, "cannot read the summary of layer '" + m->layers[size_t(layer)].name + "'");
+    std::vector<LayerSummaryRow> out(static_cast<size_t>(count));
+    for (size_t i = 0; i < out.size(); ++i)
+        std::copy(flat.begin() + long(i * kSummaryStats), flat.begin() + long((i + 1) * kSummaryStats), out[i].v.begin());
+    return std::optional<std::vector<LayerSummaryRow>>(std::move(out));
 }
 
 Expected<Scalars> RunReader::scalars() const {

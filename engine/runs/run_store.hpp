@@ -21,6 +21,7 @@ namespace ts::runs {
 inline constexpr int kFormatVersion = 1;
 inline constexpr int kNeuronStats = 8; // rows of activation/gradient, the engine's order (stats_layout.h)
 inline constexpr int kLayerStats = 8;  // count, mean, std, min, max, l2_norm, nan_count, inf_count
+inline constexpr int kSummaryStats = 8; // per layer and snapshot, see LayerSummaryRow
 
 enum class Kind { Activation, Gradient };
 const char* kindName(Kind k);
@@ -46,6 +47,19 @@ struct ParamStats {
     double std() const { return v[2]; }
     double l2() const { return v[5]; }
 };
+
+// What health checks need of a layer at one snapshot, stored beside the per-neuron statistics so a long run's
+// alerts are found without reading them (docs/RUN_FORMAT.md, `summary`).
+struct LayerSummaryRow {
+    std::array<double, kSummaryStats> v{};
+    double activationNonFinite() const { return v[0]; } // NaN + Inf values over the batch and neurons
+    double gradientNonFinite() const { return v[1]; }
+    double deadFraction() const { return v[2]; }        // neurons whose activation was 0 on every row
+    double gradientNorm() const { return v[3]; }        // L2 norm of the output gradient over the batch (NaN: none)
+};
+// The summary row of per-neuron statistics [8 x stride] (activation and gradient, either may be null).
+LayerSummaryRow summarize(const float* activation, int64_t activationStride, const float* gradient,
+                          int64_t gradientStride, int64_t neurons, int64_t rows);
 
 struct ParamHistogram {
     std::vector<uint64_t> counts;
@@ -126,6 +140,8 @@ class RunReader {
     int64_t rows(int layer, int64_t snapshot) const;
     Expected<ParamStats> paramStats(int layer, int64_t snapshot, bool gradient) const;
     Expected<ParamHistogram> paramHistogram(int layer, int64_t snapshot, bool gradient) const;
+    // Summary rows [first, first + count) of a layer; nullopt when the file has none (then read the statistics).
+    Expected<std::optional<std::vector<LayerSummaryRow>>> summaries(int layer, int64_t first, int64_t count) const;
     Expected<Scalars> scalars() const;
     // One neuron's statistic over the run in at most maxPoints windows: activation `mean` and gradient
     // `mean_abs` come from the time pyramids (a few chunks per point), other statistics from level 0.

@@ -24,6 +24,46 @@ const char* kindName(Kind k) {
     return k == Kind::Activation ? "activation" : "gradient";
 }
 
+LayerSummaryRow summarize(const float* act, int64_t actStride, const float* grad, int64_t gradStride, int64_t n,
+                          int64_t rows) {
+    LayerSummaryRow r;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    r.v.fill(nan);
+    auto stat = [](const float* base, int64_t stride, int s, int64_t i) { return base[int64_t(s) * stride + i]; };
+    if (act) {
+        double nonFinite = 0, dead = 0, badNeurons = 0, sumMean = 0, sumSq = 0, finite = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const double bad = double(stat(act, actStride, 6, i)) + stat(act, actStride, 7, i);
+            nonFinite += bad;
+            badNeurons += bad > 0;
+            dead += stat(act, actStride, 5, i) >= 1.0f;
+            const double m = stat(act, actStride, 0, i), var = stat(act, actStride, 2, i);
+            if (std::isfinite(m) && std::isfinite(var)) sumMean += m, sumSq += var + m * m, ++finite;
+        }
+        r.v[0] = nonFinite;
+        r.v[2] = n ? dead / double(n) : nan;
+        r.v[4] = finite ? sumMean / finite : nan;
+        r.v[5] = finite ? std::sqrt(sumSq / finite) : nan;
+        r.v[7] = badNeurons;
+    }
+    if (grad) {
+        double nonFinite = 0, sq = 0, sumAbs = 0, finite = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const double nans = stat(grad, gradStride, 6, i), infs = stat(grad, gradStride, 7, i);
+            nonFinite += nans + infs;
+            const double cnt = double(rows) - nans - infs;
+            const double m = stat(grad, gradStride, 0, i), var = stat(grad, gradStride, 2, i);
+            const double ma = stat(grad, gradStride, 1, i);
+            if (cnt > 0 && std::isfinite(m) && std::isfinite(var)) sq += (var + m * m) * cnt;
+            if (std::isfinite(ma)) sumAbs += ma, ++finite;
+        }
+        r.v[1] = nonFinite;
+        r.v[3] = finite ? std::sqrt(sq) : nan;
+        r.v[6] = finite ? sumAbs / finite : nan;
+    }
+    return r;
+}
+
 LayerRecord::LayerRecord() {
     weight.v.fill(std::numeric_limits<double>::quiet_NaN());
     weightGrad.v.fill(std::numeric_limits<double>::quiet_NaN());
@@ -177,7 +217,7 @@ struct RunWriter::Impl {
     std::vector<RunLayer> layers;
     struct LayerSets {
         Handle group, activation, gradient, rows, weight, weightGrad, weightHist, weightHistRange,
-            weightGradHist, weightGradHistRange;
+            weightGradHist, weightGradHistRange, summary;
         Handle pyramid[2][kPyramidLevels];
         Accumulator accumulator[2]; // the first pyramid level's window in progress
     };
@@ -217,8 +257,9 @@ struct RunWriter::Impl {
         s.weightHistRange = makeExtendible(g, "weight_hist_range", H5T_IEEE_F64LE, {2}, {256, 2}, false);
         s.weightGradHist = makeExtendible(g, "weight_grad_hist", H5T_STD_I64LE, {bins}, {16, bins}, true);
         s.weightGradHistRange = makeExtendible(g, "weight_grad_hist_range", H5T_IEEE_F64LE, {2}, {256, 2}, false);
+        s.summary = makeExtendible(g, "summary", H5T_IEEE_F64LE, {kSummaryStats}, {64, kSummaryStats}, false);
         for (Handle* h : {&s.activation, &s.gradient, &s.rows, &s.weight, &s.weightGrad, &s.weightHist,
-                          &s.weightHistRange, &s.weightGradHist, &s.weightGradHistRange})
+                          &s.weightHistRange, &s.weightGradHist, &s.weightGradHistRange, &s.summary})
             if (!h->valid()) return fail("cannot create the datasets of layer " + l.name);
         Handle pyramid(H5Gcreate2(g, "pyramid", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
         for (int p = 0; p < 2; ++p) {
@@ -363,7 +404,10 @@ Status RunWriter::appendSnapshot(int64_t step, const std::vector<LayerRecord>& r
                      r.gradient ? hsize_t(r.gradientStride) : hsize_t(n)) &&
             writeRow(s.rows.get(), H5T_NATIVE_INT64, row, &r.rows) &&
             writeRow(s.weight.get(), H5T_NATIVE_DOUBLE, row, r.weight.v.data()) &&
-            writeRow(s.weightGrad.get(), H5T_NATIVE_DOUBLE, row, r.weightGrad.v.data());
+            writeRow(s.weightGrad.get(), H5T_NATIVE_DOUBLE, row, r.weightGrad.v.data()) &&
+            writeRow(s.summary.get(), H5T_NATIVE_DOUBLE, row,
+                     summarize(r.activation, r.activationStride, r.gradient, r.gradientStride, m->layers[i].neurons, r.rows)
+                         .v.data());
         if (!ok) return m->fail("cannot write snapshot of step " + std::to_string(step) + " (disk full?)");
         for (auto [hist, set, range] : {std::tuple{&r.weightHist, &s.weightHist, &s.weightHistRange},
                                         std::tuple{&r.weightGradHist, &s.weightGradHist, &s.weightGradHistRange}}) {

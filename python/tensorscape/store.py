@@ -306,6 +306,35 @@ class LayerRecord:
         self.rows = 0
 
 
+def summarize(act, grad, rows):
+    """The layer's summary row (docs/RUN_FORMAT.md, `summary`) from its [8, N] statistics (either may be None):
+    NaN+Inf values of the activations and of the gradients, dead fraction, gradient L2 norm over the batch,
+    mean and RMS of the neurons' activations, mean of the neurons' mean |gradient|, neurons with a non-finite
+    activation. The same arithmetic as the C++ writer's summarize()."""
+    out = np.full(8, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if act is not None:
+            a = np.asarray(act, dtype=np.float64)
+            bad = a[6] + a[7]
+            m, var = a[0], a[2]
+            ok = np.isfinite(m) & np.isfinite(var)
+            out[0] = bad.sum()
+            out[2] = (a[5] >= 1.0).mean() if a.shape[1] else np.nan
+            out[4] = m[ok].mean() if ok.any() else np.nan
+            out[5] = np.sqrt((var[ok] + m[ok] * m[ok]).mean()) if ok.any() else np.nan
+            out[7] = (bad > 0).sum()
+        if grad is not None:
+            g = np.asarray(grad, dtype=np.float64)
+            cnt = float(rows) - g[6] - g[7]
+            m, var, ma = g[0], g[2], g[1]
+            ok = (cnt > 0) & np.isfinite(m) & np.isfinite(var)
+            fa = np.isfinite(ma)
+            out[1] = (g[6] + g[7]).sum()
+            out[3] = np.sqrt(((var[ok] + m[ok] * m[ok]) * cnt[ok]).sum()) if fa.any() else np.nan
+            out[6] = ma[fa].mean() if fa.any() else np.nan
+    return out
+
+
 class _LayerSets:
     def __init__(self, group, layer, bins):
         n = layer.neurons
@@ -319,6 +348,7 @@ class _LayerSets:
         self.weight_hist_range = _Appendable(group, "weight_hist_range", "f8", (2,), (256, 2), False, True)
         self.weight_grad_hist = _Appendable(group, "weight_grad_hist", "i8", (bins,), (16, bins), True, False)
         self.weight_grad_hist_range = _Appendable(group, "weight_grad_hist_range", "f8", (2,), (256, 2), False, True)
+        self.summary = _Appendable(group, "summary", "f8", (8,), (64, 8), False, True)
         self.pyramids = []
         self.accumulators = [None, None]  # per pyramid: the L4 window in progress (in memory)
         pg = group.create_group("pyramid")
@@ -413,6 +443,7 @@ class RunWriter:
                 s.rows.write_row(row, np.int64(r.rows))
                 s.weight.write_row(row, r.weight if r.weight is not None else np.full(8, np.nan))
                 s.weight_grad.write_row(row, r.weight_grad if r.weight_grad is not None else np.full(8, np.nan))
+                s.summary.write_row(row, summarize(r.activation, r.gradient, r.rows))
                 for hist, rng, hs, rs in (
                     (r.weight_hist, r.weight_hist_range, s.weight_hist, s.weight_hist_range),
                     (r.weight_grad_hist, r.weight_grad_hist_range, s.weight_grad_hist, s.weight_grad_hist_range),

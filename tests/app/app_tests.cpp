@@ -514,3 +514,44 @@ TEST(App, OpenRefusesWhatIsNotARunWithOneLine) {
     EXPECT_NE(none.out.find("open needs a run folder"), std::string::npos) << none.out;
     fs::remove_all(dir);
 }
+
+// A run recorded by the Python module from an ordinary PyTorch loop opens in the viewer.
+TEST(App, OpenShowsARunRecordedFromPython) {
+    auto fx = ts::testing::pythonFixture("python_run", fs::path(TS_SOURCE_DIR) / "tests/app/make_python_run.py");
+    ASSERT_FALSE(fx.dir.empty()) << "making the Python-recorded run failed:\n" << fx.log;
+    auto dir = tempDir("pyrun");
+    auto o = run("open " + (fx.dir / "run").string() + " --headless --frames 2 --select conv2:5 --out " + dir.string());
+    ASSERT_EQ(o.code, 0) << o.out;
+    EXPECT_EQ(o.out.find("validation:"), std::string::npos) << o.out;
+    auto j = nlohmann::json::parse(readFile(dir / "summary.json"));
+    EXPECT_EQ(j["snapshots"], 10);
+    EXPECT_EQ(j["steps"], 36);
+    // conv1, bn1, relu, relu#2, conv2, pool, fc: every parameterised module and each call of the shared ReLU.
+    EXPECT_EQ(j["layers"], 7) << j.dump();
+    EXPECT_EQ(j["parameters"], 80 + 16 + 584 + 90);
+    EXPECT_TRUE(j["final_val_loss"].is_number()) << j.dump();
+    auto img = ts::readPng((dir / "frame_001.png").string());
+    ASSERT_TRUE(img.hasValue());
+    EXPECT_GT(countNonBackground(*img), 3000);
+    fs::remove_all(dir);
+}
+
+// A run longer than the timeline's neuron budget: old snapshots come from the stored layer summaries, and the
+// NaN that starts at step 1,234 is still found at that step and layer.
+TEST(App, OpenFindsAlertsAtTheRightStepInALongRun) {
+    auto fx = ts::testing::pythonFixture("long_run", fs::path(TS_SOURCE_DIR) / "tests/app/make_long_run.py");
+    ASSERT_FALSE(fx.dir.empty()) << "making the long run failed:\n" << fx.log;
+    auto dir = tempDir("longrun");
+    auto o = run("open " + (fx.dir / "run").string() + " --headless --frames 3 --out " + dir.string(),
+                 "TS_TIMELINE_NEURON_MB=1");
+    ASSERT_EQ(o.code, 0) << o.out;
+    auto j = nlohmann::json::parse(readFile(dir / "summary.json"));
+    EXPECT_EQ(j["snapshots"], 1600);
+    std::string alerts = j["alerts"].dump();
+    EXPECT_NE(alerts.find("NaN/Inf"), std::string::npos) << alerts;
+    EXPECT_NE(alerts.find("step 1234)"), std::string::npos) << alerts;
+    EXPECT_NE(alerts.find("(0, step 1234)"), std::string::npos) << "the first layer: " << alerts;
+    for (const char* f : {"frame_000.png", "frame_001.png", "frame_002.png"})
+        EXPECT_TRUE(fs::exists(dir / f)) << f;
+    fs::remove_all(dir);
+}

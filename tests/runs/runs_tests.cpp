@@ -434,3 +434,47 @@ TEST(RunStore, WriterMemoryStaysFlatOverManySnapshots) {
     EXPECT_EQ((*rd)->snapshots(), 250);
     fs::remove_all(dir);
 }
+
+// The per-layer summary rows health checks read: what summarize() computes, checked by hand on 3 neurons,
+// and stored for every snapshot.
+TEST(RunStore, SummaryRowsHoldWhatHealthChecksNeed) {
+    // Statistics [8 x 3] (stride 4): mean, mean|x|, var, min, max, zero fraction, NaN, Inf.
+    const float act[8 * 4] = {1, 2, 0, 0, /**/ 1, 2, 0, 0, /**/ 3, 0, 0, 0, /**/ 0, 2, 0, 0,
+                              /**/ 2, 2, 0, 0, /**/ 0, 0.5f, 1, 0, /**/ 0, 2, 0, 0, /**/ 0, 0, 1, 0};
+    const float grad[8 * 4] = {0.5f, -1, NAN, 0, /**/ 0.5f, 1, NAN, 0, /**/ 0.25f, 0, NAN, 0, /**/ 0, -1, NAN, 0,
+                               /**/ 1, -1, NAN, 0, /**/ 0, 0, 0, 0, /**/ 0, 0, 10, 0, /**/ 0, 0, 0, 0};
+    const LayerSummaryRow r = summarize(act, 4, grad, 4, 3, 10);
+    EXPECT_DOUBLE_EQ(r.activationNonFinite(), 3.0); // 2 NaN in neuron 1, 1 Inf in neuron 2
+    EXPECT_DOUBLE_EQ(r.gradientNonFinite(), 10.0);
+    EXPECT_DOUBLE_EQ(r.deadFraction(), 1.0 / 3.0);
+    // Gradient norm: neuron 0: (0.25 + 0.25) * 10, neuron 1: (0 + 1) * 10; neuron 2 has no finite value.
+    EXPECT_NEAR(r.gradientNorm(), std::sqrt(5.0 + 10.0), 1e-12);
+    EXPECT_NEAR(r.v[4], (1.0 + 2.0 + 0.0) / 3.0, 1e-12);
+    EXPECT_NEAR(r.v[5], std::sqrt((3.0 + 1.0 + 4.0 + 0.0) / 3.0), 1e-12);
+    EXPECT_NEAR(r.v[6], (0.5 + 1.0) / 2.0, 1e-12);
+    EXPECT_DOUBLE_EQ(r.v[7], 2.0);
+    const LayerSummaryRow none = summarize(act, 4, nullptr, 0, 3, 10);
+    EXPECT_TRUE(std::isnan(none.gradientNorm()));
+
+    const fs::path dir = freshDir("summary");
+    const auto layers = testLayers();
+    {
+        auto w = makeWriter(dir);
+        for (int64_t s = 0; s < 9; ++s)
+            ASSERT_TRUE(w->appendSnapshot(s, snapshot(s, layers).records));
+    }
+    auto rd = RunReader::open(dir.string());
+    ASSERT_TRUE(rd);
+    auto rows = (*rd)->summaries(0, 2, 5);
+    ASSERT_TRUE(rows && rows->has_value());
+    ASSERT_EQ((*rows)->size(), 5u);
+    for (int64_t s = 2; s < 7; ++s) {
+        auto f = snapshot(s, layers);
+        const LayerSummaryRow want = summarize(f.records[0].activation, 64, f.records[0].gradient, 64, 60, f.records[0].rows);
+        for (int k = 0; k < kSummaryStats; ++k)
+            if (std::isnan(want.v[size_t(k)])) EXPECT_TRUE(std::isnan((**rows)[size_t(s - 2)].v[size_t(k)]));
+            else EXPECT_DOUBLE_EQ((**rows)[size_t(s - 2)].v[size_t(k)], want.v[size_t(k)]) << "snapshot " << s << " k " << k;
+    }
+    EXPECT_FALSE((*rd)->summaries(0, 5, 10)) << "past the committed snapshots";
+    fs::remove_all(dir);
+}
