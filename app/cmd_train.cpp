@@ -459,8 +459,20 @@ int cmdTrain(int argc, char** argv) {
     return runTraining(*args, "train", "spirals", 600);
 }
 
+// Flags of the picture and camera that view and open share.
+const std::vector<FlagSpec> pictureFlags = {
+    {"width", "W", "picture width", "1280"},
+    {"height", "H", "picture height", "720"},
+    {"headless", "", "render offscreen even when a display exists", ""},
+    {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
+    {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc1:3)", ""},
+    {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
+    {"yaw", "DEG", "initial camera yaw", "-125"},
+    {"pitch", "DEG", "initial camera pitch", "32"},
+};
+
 int cmdView(int argc, char** argv) {
-    const CommandSpec spec{
+    CommandSpec spec{
         "view",
         "Inspects a model: one forward and backward pass over a probe batch of the data is captured and "
         "shown\n"
@@ -485,17 +497,10 @@ int cmdView(int argc, char** argv) {
             {"limit", "N", "use the first N samples", "all"},
             {"seed", "N", "random seed (built-in models' initialisation)", "1"},
             {"out", "FILE.png", "picture to write when headless", "out/view.png"},
-            {"width", "W", "picture width", "1280"},
-            {"height", "H", "picture height", "720"},
-            {"headless", "", "render offscreen even when a display exists", ""},
             {"frames", "N", "window: close after N frames", "until closed"},
-            {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
-            {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc1:3)", ""},
-            {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
-            {"yaw", "DEG", "initial camera yaw", "-125"},
-            {"pitch", "DEG", "initial camera pitch", "32"},
         },
         true};
+    spec.flags.insert(spec.flags.end(), pictureFlags.begin(), pictureFlags.end());
     int code = 0;
     auto args = parseCommand(spec, argc, argv, code);
     if (!args) return code;
@@ -536,7 +541,7 @@ int cmdView(int argc, char** argv) {
 }
 
 int cmdOpen(int argc, char** argv) {
-    const CommandSpec spec{
+    CommandSpec spec{
         "open",
         "Opens a recorded run (a folder written by the Python module tensorscape.init(DIR, model) or by\n"
         "tensorscape train --run DIR): the network view, curves over the whole run, every snapshot on the\n"
@@ -547,16 +552,9 @@ int cmdOpen(int argc, char** argv) {
             {"out", "DIR", "folder for frames and summary.json when headless", "out/open"},
             {"frames", "N", "headless: frames to write, spread over the run's snapshots; window: close after N frames",
              "8 / until closed"},
-            {"width", "W", "frame width", "1280"},
-            {"height", "H", "frame height", "720"},
-            {"headless", "", "render offscreen even when a display exists", ""},
-            {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
-            {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc2:3)", ""},
-            {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
-            {"yaw", "DEG", "initial camera yaw", "-125"},
-            {"pitch", "DEG", "initial camera pitch", "32"},
         },
         true};
+    spec.flags.insert(spec.flags.end(), pictureFlags.begin(), pictureFlags.end());
     int code = 0;
     auto args = parseCommand(spec, argc, argv, code);
     if (!args) return code;

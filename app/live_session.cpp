@@ -512,16 +512,37 @@ struct LiveSession::Impl {
         return NAN;
     }
 
-    // One stored snapshot as the timeline holds it. Activation and gradient histograms of a recorded run are
-    // over the neurons' batch means (the store keeps per-neuron statistics, not every value). Caller holds
-    // readerMutex.
-    SnapshotSummary readSummary(int64_t snapshot, const runs::Scalars& sc, bool& healthy, std::string& badLayer) {
+    // A stored snapshot's step and the scalars logged at it (layers to be added).
+    SnapshotSummary summaryAt(int64_t snapshot, const runs::Scalars& sc) const {
         SnapshotSummary sum;
         sum.step = reader->steps()[size_t(snapshot)];
         sum.loss = scalarAt(sc, {"loss", "train_loss"}, sum.step);
         sum.accuracy = scalarAt(sc, {"accuracy", "acc", "train_accuracy"}, sum.step);
         sum.learningRate = scalarAt(sc, {"lr", "learning_rate"}, sum.step);
-        healthy = true; // the first layer with NaN/Inf is named; the loss only when no layer has any
+        return sum;
+    }
+
+    // Healthy unless a layer holds NaN/Inf (the first such layer is named) or the loss is not finite.
+    static void judgeHealth(SnapshotSummary& sum, bool& healthy, std::string& badLayer) {
+        healthy = true;
+        for (const auto& l : sum.layers)
+            if (l.nonFinite > 0) {
+                healthy = false;
+                badLayer = l.name;
+                break;
+            }
+        if (healthy && !std::isnan(sum.loss) && !std::isfinite(sum.loss)) {
+            healthy = false;
+            badLayer = "loss";
+        }
+        sum.health = healthy ? "healthy" : "NaN/Inf in " + badLayer;
+    }
+
+    // One stored snapshot as the timeline holds it. Activation and gradient histograms of a recorded run are
+    // over the neurons' batch means (the store keeps per-neuron statistics, not every value). Caller holds
+    // readerMutex.
+    SnapshotSummary readSummary(int64_t snapshot, const runs::Scalars& sc, bool& healthy, std::string& badLayer) {
+        SnapshotSummary sum = summaryAt(snapshot, sc);
         const int bins = options.histogramBins;
         for (size_t li = 0; li < reader->layers().size(); ++li) {
             const auto& rl = reader->layers()[li];
@@ -576,17 +597,9 @@ struct LiveSession::Impl {
                 ls.weights.lo = float(h->lo);
                 ls.weights.hi = float(h->hi);
             }
-            if (ls.nonFinite > 0 && healthy) {
-                healthy = false;
-                badLayer = ls.name;
-            }
             sum.layers.push_back(std::move(ls));
         }
-        if (healthy && !std::isnan(sum.loss) && !std::isfinite(sum.loss)) {
-            healthy = false;
-            badLayer = "loss";
-        }
-        sum.health = healthy ? "healthy" : "NaN/Inf in " + badLayer;
+        judgeHealth(sum, healthy, badLayer);
         return sum;
     }
 
@@ -595,12 +608,7 @@ struct LiveSession::Impl {
     SnapshotSummary slimSummary(int64_t snapshot, const runs::Scalars& sc,
                                 const std::vector<const runs::LayerSummaryRow*>& rows, bool& healthy,
                                 std::string& badLayer) {
-        SnapshotSummary sum;
-        sum.step = reader->steps()[size_t(snapshot)];
-        sum.loss = scalarAt(sc, {"loss", "train_loss"}, sum.step);
-        sum.accuracy = scalarAt(sc, {"accuracy", "acc", "train_accuracy"}, sum.step);
-        sum.learningRate = scalarAt(sc, {"lr", "learning_rate"}, sum.step);
-        healthy = true; // the first layer with NaN/Inf is named; the loss only when no layer has any
+        SnapshotSummary sum = summaryAt(snapshot, sc);
         for (size_t li = 0; li < reader->layers().size(); ++li) {
             const runs::LayerSummaryRow& r = *rows[li];
             LayerSummary ls;
@@ -611,17 +619,9 @@ struct LiveSession::Impl {
             ls.deadFraction = std::isfinite(r.deadFraction()) ? float(r.deadFraction()) : 0.0f;
             ls.hasGradient = std::isfinite(r.gradientNorm());
             ls.gradientNorm = ls.hasGradient ? r.gradientNorm() : 0.0;
-            if (ls.nonFinite > 0 && healthy) {
-                healthy = false;
-                badLayer = ls.name;
-            }
             sum.layers.push_back(std::move(ls));
         }
-        if (healthy && !std::isnan(sum.loss) && !std::isfinite(sum.loss)) {
-            healthy = false;
-            badLayer = "loss";
-        }
-        sum.health = healthy ? "healthy" : "NaN/Inf in " + badLayer;
+        judgeHealth(sum, healthy, badLayer);
         return sum;
     }
 
