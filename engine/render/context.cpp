@@ -2,6 +2,9 @@
 #include "engine/render/context.hpp"
 
 #include <GLFW/glfw3.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <dlfcn.h>
+#endif
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -249,6 +252,14 @@ Status Context::init(const ContextDesc& desc) {
     dci.ppEnabledExtensionNames = devExts.data();
     TS_VK_CHECK(vkCreateDevice(m_physical, &dci, nullptr, &m_device));
     vkGetDeviceQueue(m_device, m_queueFamily, 0, &m_queue);
+#if defined(__SANITIZE_ADDRESS__)
+    // LeakSanitizer reports at exit what the driver and the validation layer keep for the process's life; the
+    // loader has unloaded them by then, so the reports have no module to suppress by. Keeping them mapped
+    // (RTLD_NODELETE on the already loaded libraries) lets scripts/asan.supp name them.
+    for (const char* lib : {"libvulkan_lvp.so", "libVkLayer_khronos_validation.so", "libvulkan_radeon.so",
+                            "libvulkan_intel.so", "libGLX_nvidia.so.0"})
+        dlopen(lib, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+#endif
 
     VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;

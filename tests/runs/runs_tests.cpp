@@ -399,6 +399,9 @@ long rssKiB() {
 
 // Recording a large layer every step keeps the writer's memory flat: nothing per snapshot stays in memory.
 TEST(RunStore, WriterMemoryStaysFlatOverManySnapshots) {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "under ASan the resident set holds its quarantine of freed memory; measured in the normal build";
+#endif
     const fs::path dir = freshDir("flat");
     const int64_t n = 1 << 16;
     WriterOptions o;
