@@ -1,5 +1,7 @@
 // StatsDestination over Vulkan memory imported into CUDA, synchronised through a shared timeline semaphore
 // (protocol in destination.hpp) or, without one, by synchronising the stream after the writes.
+#include <unistd.h>
+
 #include <optional>
 
 #include "engine/stats/destination.hpp"
@@ -41,25 +43,36 @@ class CudaStatsDestination final : public StatsDestination {
 } // namespace
 
 Expected<std::unique_ptr<StatsDestination>> importVulkanStatsDestination(const ExportedVulkanBuffer& b) {
+    // Both fds are ours from here on (destination.hpp): each failure path closes what CUDA did not take.
+    auto closeSemaphoreFd = [&] {
+        if (b.timelineSemaphoreFd >= 0) ::close(b.timelineSemaphoreFd);
+    };
     auto device = kernels::probeDevice();
-    if (!device)
+    if (!device) {
+        if (b.memoryFd >= 0) ::close(b.memoryFd);
+        closeSemaphoreFd();
         return makeError(ErrorKind::Environment,
                          "statistics: cannot import the Vulkan buffer into CUDA: no CUDA device (" +
                              device.error().message + "); use a host-visible buffer (HostStatsDestination)");
+    }
     kernels::ExternalMemoryDesc md;
     md.fd = b.memoryFd;
     md.allocationSize = b.allocationSize;
     md.offset = b.offset;
     md.size = b.size;
     md.dedicated = b.dedicated;
-    TS_ASSIGN_OR_RETURN(memory, kernels::ExternalMemory::import(md));
+    auto memory = kernels::ExternalMemory::import(md); // closes the memory fd itself on failure
+    if (!memory) {
+        closeSemaphoreFd();
+        return memory.error();
+    }
     std::optional<kernels::ExternalSemaphore> semaphore;
     if (b.timelineSemaphoreFd >= 0) {
         TS_ASSIGN_OR_RETURN(sem, kernels::ExternalSemaphore::importTimeline(b.timelineSemaphoreFd));
         semaphore = std::move(sem);
     }
     return std::unique_ptr<StatsDestination>(
-        std::make_unique<CudaStatsDestination>(std::move(memory), std::move(semaphore)));
+        std::make_unique<CudaStatsDestination>(std::move(memory.value()), std::move(semaphore)));
 }
 
 } // namespace ts::stats

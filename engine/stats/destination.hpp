@@ -63,7 +63,8 @@ class HostStatsDestination final : public StatsDestination {
 // (vkGetMemoryFdKHR, handle type OPAQUE_FD) and, optionally, a timeline semaphore exported with
 // VK_KHR_external_semaphore_fd (vkGetSemaphoreFdKHR, OPAQUE_FD).
 struct ExportedVulkanBuffer {
-    int memoryFd = -1;                // ownership passes to CUDA on success (CUDA closes it)
+    int memoryFd = -1;                // importVulkanStatsDestination takes it (and the semaphore fd) over
+                                      // in every case: CUDA owns both on success, they are closed on failure
     std::uint64_t allocationSize = 0; // VkMemoryAllocateInfo::allocationSize of the whole allocation
     std::uint64_t offset = 0;         // the buffer's offset inside the allocation (vkBindBufferMemory)
     std::uint64_t size = 0;           // bytes of the buffer, >= statsBytes(neurons)

@@ -3,6 +3,9 @@
 // bad input, and the backend selector's single log line.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -534,4 +537,19 @@ TEST(Backend, AutoFallsBackWithOneLogLine) {
     EXPECT_NE(err.find("); using the CPU statistics backend"), std::string::npos) << err;
     ASSERT_FALSE(cuda);
     EXPECT_EQ(cuda.error().exitCode(), 2);
+}
+
+// importVulkanStatsDestination takes both file descriptors over in every case: a failed import (here: no CUDA
+// device, or with one, a descriptor that is not Vulkan memory) closes them instead of leaking them.
+TEST(StatsDestination, AFailedVulkanImportClosesBothFileDescriptors) {
+    ExportedVulkanBuffer b;
+    b.memoryFd = ::open("/dev/null", O_RDONLY);
+    b.timelineSemaphoreFd = ::open("/dev/null", O_RDONLY);
+    ASSERT_GE(b.memoryFd, 0);
+    ASSERT_GE(b.timelineSemaphoreFd, 0);
+    b.allocationSize = b.size = 4096;
+    auto dest = importVulkanStatsDestination(b);
+    ASSERT_FALSE(dest) << "/dev/null is not exported Vulkan memory";
+    EXPECT_EQ(::fcntl(b.memoryFd, F_GETFD), -1) << "memory fd left open";
+    EXPECT_EQ(::fcntl(b.timelineSemaphoreFd, F_GETFD), -1) << "semaphore fd left open";
 }
