@@ -72,8 +72,10 @@ Expected<IdxArray> readIdx(const std::string& path, int expectDims) {
         const int64_t dim =
             (int64_t(b[0]) << 24) | (int64_t(b[1]) << 16) | (int64_t(b[2]) << 8) | int64_t(b[3]);
         out.dims.push_back(dim);
+        // Checked before multiplying: four 32-bit dimensions overflow int64 (found by tests/fuzz/fuzz_idx).
+        constexpr int64_t kMaxCount = int64_t(1) << 36;
+        if (dim != 0 && count > kMaxCount / dim) return usage(path, "dimensions too large");
         count *= dim;
-        if (count > (int64_t(1) << 36)) return usage(path, "dimensions too large");
     }
     // Validate before allocating: the data must fit in the file. Plain IDX holds exactly `count` bytes after
     // the header; deflate expands at most 1032:1, so a gzip file of S bytes cannot hold more than 1032 * S.

@@ -138,6 +138,11 @@ TEST(Idx, MalformedFilesGiveDocumentedErrors) {
                false); // gzip magic in a plain-looking file
     EXPECT_TRUE(failsWith(readIdx((d / "magic2.idx").string()), d / "magic2.idx", "IDX file"));
 
+    // Found by tests/fuzz/fuzz_idx: dimensions whose product overflows int64 (UBSan: signed overflow).
+    writeBytes(d / "overflow.idx", {0x0, 0x0, 0x8, 0x3, 0x0, 0x0, 0x0, 0xff, 0x0, 0xfa, 0xff, 0xff, 0xff, 0xfc, 0xff,
+                                    0xff, 0xff, 0x28, 0x0, 0x6, 0x0});
+    EXPECT_TRUE(failsWith(readIdx((d / "overflow.idx").string()), d / "overflow.idx", "dimensions too large"));
+
     writeBytes(d / "short_header.idx", {0, 0, 0x08, 3, 0, 0});
     EXPECT_TRUE(failsWith(readIdx((d / "short_header.idx").string()), d / "short_header.idx", "truncated"));
 
