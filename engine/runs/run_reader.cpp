@@ -207,6 +207,10 @@ Expected<std::unique_ptr<RunReader>> RunReader::open(const std::string& dir) {
                                                    : "is not an HDF5 file, or is truncated or damaged");
     Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+    // A SWMR reader retries metadata whose checksum fails (the writer may be rewriting it), 100 times by
+    // default with growing sleeps: a damaged file then hung `open` for minutes (found by tests/fuzz). A live
+    // writer's flush completes within a few retries.
+    H5Pset_metadata_read_attempts(fapl.get(), 6);
     m.file = Handle(H5Fopen(h5.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get()), H5Fclose);
     if (!m.file.valid()) {
         // A file opened for writing without SWMR (a writer that has not recorded its first snapshot) or an

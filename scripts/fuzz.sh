@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# libFuzzer targets for the readers of untrusted files (tests/fuzz): the IDX reader, the run store reader and
+# the landscape's HDF5 readers, built with clang (-fsanitize=fuzzer,address,undefined) into build-fuzz/ from
+# the readers' own sources, then run from the seed corpora in tests/fuzz/corpus. Any crash, leak, hang
+# (-timeout) or oversized allocation (-rss_limit_mb) fails the run. TS_FUZZ_RUNS executions per target
+# (default 1,000,000; scripts/test.sh runs a short pass). Results: docs/PERFORMANCE.md is not the place;
+# docs/ARCHITECTURE.md, "Fuzzing", records the last full run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+OUT=${TS_FUZZ_BUILD_DIR:-build-fuzz}
+RUNS=${TS_FUZZ_RUNS:-1000000}
+mkdir -p "$OUT"
+CXX=${TS_FUZZ_CXX:-clang++}
+FLAGS=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. -I/usr/include/hdf5/serial)
+HDF5=(-L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
+CORE=(engine/core/error.cpp engine/core/log.cpp)
+build() { # name sources... -- libs...
+    local name=$1; shift
+    "$CXX" "${FLAGS[@]}" "$@" -o "$OUT/$name"
+}
+build fuzz_idx tests/fuzz/fuzz_idx.cpp engine/capture/idx.cpp "${CORE[@]}" -lz
+build fuzz_run_store tests/fuzz/fuzz_run_store.cpp engine/runs/run_reader.cpp engine/runs/run_writer.cpp "${CORE[@]}" "${HDF5[@]}"
+build fuzz_h5_landscape tests/fuzz/fuzz_h5_landscape.cpp engine/landscape/h5_io.cpp "${CORE[@]}" "${HDF5[@]}"
+export ASAN_OPTIONS="detect_leaks=1 halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp print_suppressions=0"
+export HDF5_USE_FILE_LOCKING=FALSE
+for t in ${TS_FUZZ_TARGETS:-fuzz_idx fuzz_run_store fuzz_h5_landscape}; do
+    work="$OUT/corpus_$t"
+    rm -rf "$work" && mkdir -p "$work"
+    cp tests/fuzz/corpus/"${t#fuzz_}"/* "$work"/
+    echo "tensorscape fuzz: $t, $RUNS executions"
+    "$OUT/$t" -runs="$RUNS" -seed="${TS_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 "$work" \
+        > "$OUT/$t.log" 2>&1 || { tail -40 "$OUT/$t.log"; echo "tensorscape fuzz: $t FAILED (see $OUT/$t.log)"; exit 1; }
+    grep -E "^Done|stat::number_of_executed_units|stat::peak_rss_mb" "$OUT/$t.log" || true
+done
+echo "tensorscape fuzz: no crash, leak or hang"
