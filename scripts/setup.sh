@@ -15,6 +15,7 @@ PACKAGES=(
   python3-torch python3-torchvision python3-h5py python3-numpy
   nlohmann-json3-dev
   pybind11-dev python3-dev libdeflate0
+  clang libclang-rt-14-dev
 )
 
 missing=()
