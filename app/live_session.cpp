@@ -661,6 +661,11 @@ struct LiveSession::Impl {
             {
                 std::lock_guard lock(readerMutex);
                 auto n = reader->refresh();
+                // A read that races the writer's flush can fail once; a damaged file keeps failing.
+                for (int retry = 0; !n && retry < 5 && !stopFollowing.load(); ++retry) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                    n = reader->refresh();
+                }
                 if (!n) {
                     std::lock_guard l2(mutex);
                     replayError = n.error().message;

@@ -3,8 +3,7 @@
 # the landscape's HDF5 readers, built with clang (-fsanitize=fuzzer,address,undefined) into build-fuzz/ from
 # the readers' own sources, then run from the seed corpora in tests/fuzz/corpus. Any crash, leak, hang
 # (-timeout) or oversized allocation (-rss_limit_mb) fails the run. TS_FUZZ_RUNS executions per target
-# (default 1,000,000; scripts/test.sh runs a short pass). Results: docs/PERFORMANCE.md is not the place;
-# docs/ARCHITECTURE.md, "Fuzzing", records the last full run.
+# (default 1,000,000; TS_FUZZ_TARGETS picks targets). The findings so far: docs/ARCHITECTURE.md, "Fuzzing".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
