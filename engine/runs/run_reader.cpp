@@ -165,10 +165,6 @@ struct RunReader::Impl {
                 auto d = detail::extent(h->get(), true);
                 if (!d.empty()) usable = std::min<int64_t>(usable, int64_t(d[0]));
             }
-        for (auto& s : sets)
-            for (int p = 0; p < 2; ++p)
-                for (auto& [k, h] : s.pyramid[p])
-                    H5Drefresh(h.get());
         if (usable < n && !warnedShort) {
             TS_LOG_WARN("%s: /steps commits %lld snapshots but some layers hold only %lld; reading the first %lld",
                         h5path.c_str(), (long long)n, (long long)usable, (long long)usable);
@@ -417,7 +413,9 @@ Expected<Series> RunReader::series(int layer, int64_t neuron, Kind kind, int sta
         return out;
     }
     const hid_t ds = levelSet;
-    const int64_t rows = std::min<int64_t>(n >> level, int64_t(detail::extent(ds)[0]));
+    // Only the level read is refreshed (refresh() leaves the pyramids alone: a poll of a growing run with
+    // hundreds of layers would otherwise refresh a dozen pyramid datasets per layer each time).
+    const int64_t rows = std::min<int64_t>(n >> level, int64_t(detail::extent(ds, true)[0]));
     out.level = level;
     for (int a = 0; a < 3; ++a) {
         std::vector<float>& dst = a == 0 ? out.min : a == 1 ? out.max : out.mean;

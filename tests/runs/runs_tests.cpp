@@ -481,3 +481,27 @@ TEST(RunStore, SummaryRowsHoldWhatHealthChecksNeed) {
     EXPECT_FALSE((*rd)->summaries(0, 5, 10)) << "past the committed snapshots";
     fs::remove_all(dir);
 }
+
+// A series read from a growing run sees pyramid rows committed after the reader opened it.
+TEST(RunStore, SeriesOfAGrowingRunSeeNewPyramidRows) {
+    const fs::path dir = freshDir("growing_series");
+    const auto layers = testLayers();
+    auto w = makeWriter(dir);
+    for (int64_t s = 0; s < 20; ++s)
+        ASSERT_TRUE(w->appendSnapshot(s, snapshot(s, layers).records));
+    auto r = RunReader::open(dir.string());
+    ASSERT_TRUE(r) << r.error().message;
+    auto before = (*r)->series(0, 4, Kind::Activation, 0, 2);
+    ASSERT_TRUE(before);
+    EXPECT_EQ(before->level, 4);
+    EXPECT_EQ(before->mean.size(), 1u);
+    for (int64_t s = 20; s < 48; ++s)
+        ASSERT_TRUE(w->appendSnapshot(s, snapshot(s, layers).records));
+    ASSERT_TRUE((*r)->refresh());
+    auto after = (*r)->series(0, 4, Kind::Activation, 0, 3);
+    ASSERT_TRUE(after) << after.error().message;
+    EXPECT_EQ(after->level, 4);
+    ASSERT_EQ(after->mean.size(), 3u);
+    EXPECT_NEAR(after->mean[2], window(32, 48, 0, 0, 4, false).mean(), 1e-5);
+    fs::remove_all(dir);
+}
