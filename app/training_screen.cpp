@@ -32,6 +32,15 @@ Colormap defaultColormap(NeuronStatistic s) {
     }
 }
 
+// An attention layer (a MultiheadAttention's attn_weights, [heads, queries, keys] per sample, or [queries,
+// keys] when averaged over heads) has maps to show.
+bool isAttentionLayer(const ui::LayerRow& row, const std::vector<std::int64_t>& shape) {
+    const std::string suffix = ".attn_weights";
+    return row.type == "MultiheadAttention" && row.name.size() > suffix.size() &&
+           row.name.compare(row.name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+           (shape.size() == 2 || shape.size() == 3);
+}
+
 ui::Histogram histogramOf(const SnapshotSummary* s, const std::string& layer, int which) {
     if (!s) return {};
     for (const auto& l : s->layers)
@@ -43,7 +52,7 @@ ui::Histogram histogramOf(const SnapshotSummary* s, const std::string& layer, in
 // every layer, each anchored above its box.
 std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene::NetworkDesc& desc) {
     std::vector<ui::SceneLabel> out;
-    auto add = [&](const std::string& text, const Aabb& box, int priority) {
+    auto add = [&](const std::string& text, const Aabb& box, int priority, bool foldable = false) {
         if (box.empty()) return;
         ui::SceneLabel l;
         l.text = text;
@@ -53,6 +62,7 @@ std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene
         l.anchor[2] = c.z;
         l.worldSize = std::max(box.extent().y, 0.25f * std::max(box.extent().x, box.extent().z));
         l.priority = priority;
+        l.foldable = foldable;
         out.push_back(std::move(l));
     };
     // Stages (stagesOf) first, then the groups one level inside them.
@@ -60,9 +70,9 @@ std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene
     const std::set<std::string> stageNames(stages.begin(), stages.end());
     const auto& groups = scene.layout.groups;
     for (const auto& g : groups)
-        if (stageNames.count(g.name)) add(g.name, g.box, 0);
+        if (stageNames.count(g.name)) add(g.name, g.box, 0, true);
     for (const auto& g : groups)
-        if (g.parent >= 0 && stageNames.count(groups[size_t(g.parent)].name)) add(g.name, g.box, 1);
+        if (g.parent >= 0 && stageNames.count(groups[size_t(g.parent)].name)) add(g.name, g.box, 1, true);
     for (size_t l = 0; l < desc.layers.size() && l < scene.layout.layers.size(); ++l) {
         const auto& p = scene.layout.layers[l];
         if (p.collapsedGroup >= 0) continue;
@@ -91,6 +101,28 @@ Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& se
     return t;
 }
 
+std::shared_ptr<const ui::AttentionMaps> TrainingScreen::attentionMaps(int layer, std::shared_ptr<const SnapshotSummary> shown) {
+    if (layer < 0 || size_t(layer) >= m_rows.size() || !shown) return nullptr;
+    const auto& shape = m_desc.layers[size_t(layer)].shape;
+    if (!isAttentionLayer(m_rows[size_t(layer)], shape)) return nullptr;
+    if (layer == m_attentionLayer && shown == m_attentionSnapshot) return m_attention;
+    m_attentionLayer = layer;
+    m_attentionSnapshot = shown;
+    m_attention.reset();
+    for (const auto& l : shown->layers) {
+        if (l.name != m_rows[size_t(layer)].name || !l.hasNeuronData()) continue;
+        auto maps = std::make_shared<ui::AttentionMaps>();
+        maps->layer = l.name;
+        maps->heads = shape.size() == 3 ? int(shape[0]) : 1;
+        maps->queries = int(shape[shape.size() - 2]);
+        maps->keys = int(shape[shape.size() - 1]);
+        if (l.meanActivation.size() != size_t(maps->heads) * size_t(maps->queries) * size_t(maps->keys)) break;
+        maps->values = l.meanActivation; // the mean over the batch of each weight
+        m_attention = std::move(maps);
+    }
+    return m_attention;
+}
+
 // Lays the scene out again with the stages in m_collapsed drawn as one box each; values, edges and labels
 // follow on the next update().
 Status TrainingScreen::rebuildScene() {
@@ -110,6 +142,15 @@ Status TrainingScreen::rebuildScene() {
     m_selectedNeuron.reset();
     m_contributors.clear();
     return Status::ok();
+}
+
+void TrainingScreen::toggleCollapse(const std::string& stage) {
+    auto it = std::find(m_collapsed.begin(), m_collapsed.end(), stage);
+    if (it == m_collapsed.end())
+        m_collapsed.push_back(stage);
+    else
+        m_collapsed.erase(it);
+    m_rebuildRequested = true; // between frames: the renderer still draws the current scene now
 }
 
 size_t TrainingScreen::shownIndex() const {
@@ -194,6 +235,14 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
 
 Status TrainingScreen::click(render::NetworkRenderer& renderer, const render::Camera& camera,
                              VkExtent2D extent, glm::vec2 pixel) {
+    // A stage or group name folds (or unfolds) it; labels are placed in ImGui's display coordinates.
+    const ImGuiIO& io = ImGui::GetIO();
+    const float sx = io.DisplayFramebufferScale.x > 0 ? io.DisplayFramebufferScale.x : 1.0f;
+    const float sy = io.DisplayFramebufferScale.y > 0 ? io.DisplayFramebufferScale.y : 1.0f;
+    if (auto label = ui::foldableLabelAt(m_labels, m_placedLabels, pixel.x / sx, pixel.y / sy)) {
+        toggleCollapse(m_labels[*label].text);
+        return Status::ok();
+    }
     return selectNeuron(renderer, renderer.pick(camera, extent, pixel.x, pixel.y));
 }
 
@@ -207,6 +256,14 @@ Status TrainingScreen::selectNeuron(render::NetworkRenderer& renderer, std::opti
     }
     uint32_t layer = m_scene.layerOf(*neuron);
     m_selectedLayer = int(layer);
+    if (layer < m_rows.size() && isAttentionLayer(m_rows[layer], m_desc.layers[layer].shape)) {
+        // A weight of an attention map: open its head with its query row outlined.
+        const auto& shape = m_desc.layers[layer].shape;
+        const int64_t keys = shape.back(), queries = shape[shape.size() - 2];
+        const int64_t i = int64_t(*neuron - m_scene.offsets[layer]);
+        m_attentionHead = int(i / (queries * keys));
+        m_attentionQuery = int((i / keys) % queries);
+    }
     auto snap = m_session.timeline().withNeuronData(shownIndex());
     scene::NetworkData data =
         toSceneData(m_session.network(), snap.get(), NeuronStatistic::MeanActivation, false);
@@ -369,7 +426,7 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
     {
         const glm::mat4 vp = camera.projection(aspect) * camera.view();
         const ImVec2 size = ImGui::GetIO().DisplaySize;
-        ui::sceneLabels(m_labels, &vp[0][0], size.x, size.y);
+        ui::sceneLabels(m_labels, &vp[0][0], size.x, size.y, 18.0f, &m_placedLabels);
     }
     auto view = ui::viewPanel(settings, stats, neuronStatisticNames());
     if (view.changed) {
@@ -381,14 +438,7 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
 
     auto layers = ui::layerPanel(m_rows, m_selectedLayer, m_layerFilter, m_collapsed);
     if (layers.filter) m_layerFilter = *layers.filter;
-    if (layers.toggleCollapse) {
-        auto it = std::find(m_collapsed.begin(), m_collapsed.end(), *layers.toggleCollapse);
-        if (it == m_collapsed.end())
-            m_collapsed.push_back(*layers.toggleCollapse);
-        else
-            m_collapsed.erase(it);
-        m_rebuildRequested = true; // between frames: the renderer still draws the current scene now
-    }
+    if (layers.toggleCollapse) toggleCollapse(*layers.toggleCollapse);
     if (layers.selected) {
         m_selectedLayer = *layers.selected;
         if (layers.flyTo) flyToLayer(camera, m_selectedLayer, aspect);
@@ -456,6 +506,7 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
             if (auto e = tl.at(i))
                 for (const auto& l : e->layers)
                     if (l.name == name) iv.gradNormHistory.push_back(float(l.gradientNorm));
+        iv.attention = attentionMaps(m_selectedLayer, shown);
     }
     if (m_selectedLayer < 0 && m_selectedNeuron) iv.layer.clear();
     auto ins = ui::inspectorPanel(iv);
@@ -471,6 +522,18 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
             m_compareStep = e->step;
     }
     if (ins.clearSelection) m_clearSelectionRequested = true;
+    if (ins.openAttentionHead) {
+        m_attentionHead = *ins.openAttentionHead;
+        m_attentionQuery = -1;
+    }
+    if (m_attentionHead && iv.attention) {
+        auto att = ui::attentionPanel(*iv.attention, *m_attentionHead, m_attentionQuery);
+        if (att.head) {
+            m_attentionHead = *att.head;
+            m_attentionQuery = -1;
+        }
+        if (att.close) m_attentionHead.reset();
+    }
     if (ins.replay) {
         m_replaying = true;
         if (auto e = tl.at(0)) m_pinnedStep = e->step;

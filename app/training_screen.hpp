@@ -39,8 +39,9 @@ class TrainingScreen {
     void selectLayer(int layer) { m_selectedLayer = layer; }
     // Shows the snapshot at or before `step` (headless frames of a recorded run); nullopt follows the newest.
     void pinStep(std::optional<int64_t> step) { m_pinnedStep = step; }
-    // A click in the view: picks the neuron under it (or clears the selection) and traces its contributors
-    // backward (|w * g|) and where its signal goes forward (|w * a|), three hops each.
+    // A click in the view: on a stage or group name, folds that stage into one box (or unfolds it); elsewhere
+    // picks the neuron under it (or clears the selection) and traces its contributors backward (|w * g|) and
+    // where its signal goes forward (|w * a|), three hops each.
     Status click(render::NetworkRenderer& renderer, const render::Camera& camera, VkExtent2D extent,
                  glm::vec2 pixel);
     Status selectNeuron(render::NetworkRenderer& renderer, std::optional<uint32_t> neuron);
@@ -62,6 +63,13 @@ class TrainingScreen {
     Aabb m_bounds;
     std::vector<ui::LayerRow> m_rows;
     std::vector<ui::SceneLabel> m_labels; // stage and layer names drawn in the scene
+    std::vector<ui::PlacedLabel> m_placedLabels; // where they were drawn in the last frame (clicks)
+    void toggleCollapse(const std::string& stage);
+    public:
+    // Folds or unfolds a stage (a module prefix) on the next update(), as its Model panel button does.
+    void toggleStage(const std::string& stage) { toggleCollapse(stage); }
+    const std::vector<std::string>& collapsedStages() const { return m_collapsed; }
+    private:
     std::string m_layerFilter;            // the Model panel's search text
     std::vector<std::string> m_stages;    // scene::stagesOf, per layer (made on first hover)
     int m_selectedLayer = -1;
@@ -90,6 +98,14 @@ class TrainingScreen {
     size_t m_seriesSnapshots = 0;
     runs::Series m_series;
     bool m_clearSelectionRequested = false;
+    // The attention window: the selected attention layer's maps at the shown step (rebuilt when either
+    // changes), the head shown (unset: window closed) and the selected neuron's query row.
+    std::shared_ptr<const ui::AttentionMaps> attentionMaps(int layer, std::shared_ptr<const SnapshotSummary> shown);
+    std::shared_ptr<const ui::AttentionMaps> m_attention;
+    int m_attentionLayer = -1;
+    std::shared_ptr<const SnapshotSummary> m_attentionSnapshot; // held: the cache key cannot be recycled
+    std::optional<int> m_attentionHead;
+    int m_attentionQuery = -1;
 };
 
 } // namespace ts::app

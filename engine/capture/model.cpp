@@ -8,6 +8,46 @@
 
 namespace ts::capture {
 
+void onGradient(const ForwardCapture& fc, size_t i, std::function<void(const torch::Tensor&)> fn) {
+    const torch::Tensor& act = fc.activations[i].second;
+    if (i >= fc.parts.size() || fc.parts[i].tensors.empty()) {
+        if (act.requires_grad()) act.register_hook(std::move(fn));
+        return;
+    }
+    // Iteration t's gradient fills [:, t] of one buffer shaped like the stacked activation.
+    // A second backward pass through the same graph (retain_graph) gathers anew.
+    struct Gather {
+        std::vector<int64_t> shape;
+        torch::TensorOptions options;
+        torch::Tensor buffer;
+        int total = 0, remaining = 0;
+        std::function<void(const torch::Tensor&)> fn;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->fn = std::move(fn);
+    gather->shape.assign(act.sizes().begin(), act.sizes().end());
+    gather->options = act.options().requires_grad(false);
+    const auto& p = fc.parts[i];
+    for (const auto& t : p.tensors)
+        gather->total += t.requires_grad() ? 1 : 0;
+    if (gather->total == 0) return;
+    for (size_t t = 0; t < p.tensors.size(); ++t) {
+        if (!p.tensors[t].requires_grad()) continue;
+        const int bd = t < p.batchDims.size() ? p.batchDims[t] : 0;
+        p.tensors[t].register_hook([gather, t, bd](const torch::Tensor& grad) {
+            if (!gather->buffer.defined()) {
+                gather->buffer = torch::zeros(gather->shape, gather->options);
+                gather->remaining = gather->total;
+            }
+            gather->buffer.select(1, int64_t(t)).copy_(batchFirst(grad, bd));
+            if (--gather->remaining == 0) {
+                gather->fn(gather->buffer);
+                gather->buffer = torch::Tensor(); // the consumer holds it now
+            }
+        });
+    }
+}
+
 namespace {
 
 Error usage(std::string message) {

@@ -2,6 +2,7 @@
 // interface. (Contract fixed by the foundation so capture, landscape and the app can be built in parallel.)
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -24,7 +25,21 @@ struct ForwardCapture {
     // [T, N, H] output, its [layers, N, H] h_n). Empty means 0 for all. batchFirst() moves it to the front.
     std::vector<int> batchDims;
     int batchDim(size_t i) const { return i < batchDims.size() ? batchDims[i] : 0; }
+    // Layers computed inside a loop (a prim::Loop body: an RNN cell stepped over time, a block applied k
+    // times): the activation is every iteration's tensor stacked after the batch ([N, iterations, ...]), a
+    // plain tensor made after the forward pass. `parts` then holds the iterations' tensors as autograd knows
+    // them, so gradients can be collected from them (onGradient). Per activation; missing or empty: none.
+    struct LoopParts {
+        std::vector<torch::Tensor> tensors;
+        std::vector<int> batchDims;
+    };
+    std::vector<LoopParts> parts;
 };
+
+// Calls `fn` once the backward pass has produced the gradient of activation `i` of `fc`, in that activation's
+// layout (its batchDim). A loop layer's gradient is its iterations' gradients stacked the same way, handed
+// over when the last one arrives. Nothing is registered when the activation does not require a gradient.
+void onGradient(const ForwardCapture& fc, size_t i, std::function<void(const torch::Tensor&)> fn);
 
 // `t` with its batch dimension first (a view; no copy).
 inline torch::Tensor batchFirst(const torch::Tensor& t, int batchDim) {

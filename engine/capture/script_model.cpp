@@ -190,7 +190,7 @@ bool functionalise(Graph& graph, Node* n) {
 // modules' extra outputs are "out1", "out2", ...
 std::string tupleElementName(const std::string& type, size_t index) {
     static const std::map<std::string, std::vector<std::string>> known = {
-        {"LSTM", {"", "h_n", "c_n"}},           {"GRU", {"", "h_n"}}, {"RNN", {"", "h_n"}},
+        {"LSTM", {"", "h_n", "c_n"}},           {"GRU", {"", "h_n"}}, {"RNN", {"", "h_n"}}, {"LSTMCell", {"", "c"}},
         {"MultiheadAttention", {"", "attn_weights"}}};
     auto it = known.find(type);
     if (it != known.end() && index < it->second.size()) return it->second[index];
@@ -220,25 +220,58 @@ void tensorLeaves(Graph& g, Value* v, std::vector<Value*>& out) {
         tensorLeaves(g, e, out);
 }
 
-// Makes a value computed inside if-blocks visible in the top-level block: each enclosing prim::If gets an
-// extra Optional[Tensor] output that is the value in its block and None in the other, so the capture holds
-// the tensor whenever that branch ran. Values inside loop bodies cannot be hoisted (nullptr).
+// Tensors, optional tensors and lists of them (what hoist() makes of a value inside branches and loops).
+bool isTensorLike(const c10::TypePtr& t) {
+    if (t->cast<c10::TensorType>()) return true;
+    if (auto o = t->cast<c10::OptionalType>()) return isTensorLike(o->getElementType());
+    if (auto l = t->cast<c10::ListType>()) return isTensorLike(l->getElementType());
+    return false;
+}
+
+// Makes a value computed inside if-blocks or loop bodies visible in the top-level block.
+// - Through a prim::If, the if gets an extra Optional output: the value in its block, None in the other, so
+//   the capture holds the tensor whenever that branch ran.
+// - Through a prim::Loop, a list made before the loop collects the value of every iteration (aten::append
+//   right after it is computed); ScriptModel stacks the list after the batch dimension ([N, iterations, ...]).
+//   A value inside two nested loops is not hoisted (nullptr).
 Value* hoist(Graph& g, Value* v) {
+    bool collected = false;
     while (v->node()->owningBlock() != g.block()) {
         Block* b = v->node()->owningBlock();
         Node* owner = b->owningNode();
-        if (!owner || owner->kind() != prim::If) return nullptr;
-        for (Block* sub : owner->blocks()) {
-            if (sub == b) {
-                sub->registerOutput(v);
-            } else {
-                torch::jit::WithInsertPoint guard(sub->return_node());
-                sub->registerOutput(g.insertConstant(c10::IValue()));
+        if (!owner) return nullptr;
+        if (owner->kind() == prim::If) {
+            const c10::TypePtr type =
+                v->type()->cast<c10::OptionalType>() ? v->type() : c10::OptionalType::create(v->type());
+            for (Block* sub : owner->blocks()) {
+                if (sub == b) {
+                    sub->registerOutput(v);
+                } else {
+                    torch::jit::WithInsertPoint guard(sub->return_node());
+                    sub->registerOutput(g.insertConstant(c10::IValue()));
+                }
             }
+            v = owner->addOutput()->setType(type);
+        } else if (owner->kind() == prim::Loop && !collected && v->node()->kind() != prim::Param) {
+            Node* list = g.createList(v->type(), {});
+            list->insertBefore(owner);
+            torch::jit::WithInsertPoint guard(v->node()->next());
+            g.insert(c10::aten::append, {list->output(), v});
+            v = list->output();
+            collected = true;
+        } else {
+            return nullptr;
         }
-        v = owner->addOutput()->setType(c10::OptionalType::ofTensor());
     }
     return v;
+}
+
+// The value a loop's collecting list (made by hoist) appends on each iteration, or nullptr.
+Value* appendedTo(Value* list) {
+    if (!list->type()->cast<c10::ListType>()) return nullptr;
+    for (const auto& use : list->uses())
+        if (use.user->kind() == c10::aten::append && use.offset == 0) return use.user->input(1);
+    return nullptr;
 }
 
 // Replaces reads of non-tensor module attributes (use_res_connect, stride, memory_efficient, ...) by their
@@ -285,6 +318,20 @@ void specialiseAttributes(Graph& g, const torch::jit::Module& module, Value* sel
         if (!c) continue;
         (*c)->setType(type);
         n->output()->replaceAllUsesWith(*c);
+    }
+}
+
+// nn.TransformerEncoderLayer and torchvision's ViT call their attention with need_weights=False; the viewer
+// wants the maps of every head, so the call asks for them (need_weights=True, average_attn_weights=False).
+// The output is computed the same way either way (PyTorch 1.13 forms the weights and drops them); callers
+// that ignore the second element of the result are unaffected.
+void askForAttentionMaps(Graph& g, Node* call, torch::jit::GraphFunction& callee) {
+    const auto& args = callee.getSchema().arguments();
+    for (size_t i = 0; i < args.size() && i < call->inputs().size(); ++i) {
+        const bool value = args[i].name() == "need_weights" ? true : false;
+        if (args[i].name() != "need_weights" && args[i].name() != "average_attn_weights") continue;
+        torch::jit::WithInsertPoint guard(call);
+        call->replaceInput(i, g.insertConstant(value));
     }
 }
 
@@ -336,6 +383,7 @@ Status inlineCalls(Graph& g, Value* self, std::unordered_map<const Node*, std::s
             if (callee) call->removeInput(0);
         }
         if (!callee) return makeError(ErrorKind::Failed, "a call to a non-graph function cannot be inlined");
+        if (isModuleForward && type == "MultiheadAttention") askForAttentionMaps(g, call, *callee);
         Node* before = call->prev();
         Node* after = call->next();
         std::vector<Value*> oldOutputs(call->outputs().begin(), call->outputs().end());
@@ -381,11 +429,12 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     std::vector<Record> records;
     TS_TRY(inlineCalls(g, self, owner, records, out.calls));
 
-    // Values computed inside if-blocks become outputs of their if-nodes; those inside loop bodies are lost.
+    // Values computed inside if-blocks become outputs of their if-nodes; those inside loop bodies are collected
+    // into lists, one element per iteration.
     for (auto& r : records) {
         Value* h = hoist(g, r.value);
         if (!h) {
-            out.calls[r.path].second = "its output is computed inside a loop";
+            out.calls[r.path].second = "its output is computed inside nested loops";
             r.value = nullptr;
             continue;
         }
@@ -456,7 +505,7 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     };
     for (const auto& r : records) {
         if (!r.value) continue;
-        if (!isTensorOrOptional(r.value) || !inTopBlock(r.value)) {
+        if (!isTensorLike(r.value->type()) || !inTopBlock(r.value)) {
             if (r.value->node()->kind() == prim::Constant)
                 out.calls[r.path].second = "never runs for this configuration";
             continue;
@@ -514,9 +563,12 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     if (cands.empty()) return makeError(ErrorKind::Failed, "no tensor of forward() could be exposed");
 
     // Edges: the captured values (or the input) each candidate's producer depends on through uncaptured ops.
+    // A loop layer is its list and, for the ops after it in the loop body, the value appended each iteration.
     std::unordered_map<Value*, int> index;
-    for (size_t i = 0; i < cands.size(); ++i)
+    for (size_t i = 0; i < cands.size(); ++i) {
         index[cands[i].value] = static_cast<int>(i);
+        if (Value* each = appendedTo(cands[i].value)) index.emplace(each, static_cast<int>(i));
+    }
     std::unordered_map<Value*, std::set<int>> memo;
     std::function<const std::set<int>&(Value*)> sources;
     std::function<void(Node*, std::set<int>&)> nodeSources = [&](Node* n, std::set<int>& acc) {
@@ -542,7 +594,17 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
             acc.insert(ci->second);
         } else if (v == input) {
             acc.insert(-1);
-        } else if (v->node()->kind() != prim::Param) {
+        } else if (v->node()->kind() == prim::Param) {
+            // A loop body's carried value: its first iteration's value comes from the loop's inputs (body input
+            // k >= 1 is loop input k + 1: trip count and condition come first).
+            Node* loop = v->node()->owningBlock()->owningNode();
+            const size_t k = v->offset();
+            if (loop && loop->kind() == prim::Loop && k >= 1 && k + 1 < loop->inputs().size()) {
+                memo[v] = {};
+                const auto& s = sources(loop->input(k + 1));
+                acc.insert(s.begin(), s.end());
+            }
+        } else {
             memo[v] = {}; // cycle guard (loops carry values back)
             nodeSources(v->node(), acc);
         }
@@ -550,7 +612,9 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     };
     for (auto& c : cands) {
         std::set<int> deps;
-        nodeSources(c.value->node(), deps);
+        Value* each = appendedTo(c.value);
+        nodeSources(each ? each->node() : c.value->node(), deps);
+        deps.erase(index[c.value]); // a block applied k times feeds itself
         Model::LayerInfo info{c.name, c.type, c.module, {}};
         info.inputs.assign(deps.begin(), deps.end());
         out.layers.push_back(std::move(info));
@@ -588,6 +652,31 @@ torch::Tensor outputTensor(const c10::IValue& v, const std::string& model) {
         return v.toTupleRef().elements()[0].toTensor();
     TORCH_CHECK(false, "model '", model, "' returned ", v.tagKind(), ", not a tensor of logits");
     return {};
+}
+
+// A loop layer's iterations (the list hoist() collects) as one [N, iterations, ...] tensor, with the parts that
+// gradients are collected from. Iterations whose shapes differ keep the last one only; none ran: nothing.
+std::optional<std::pair<torch::Tensor, ForwardCapture::LoopParts>> stackIterations(
+    c10::ArrayRef<c10::IValue> list, const std::function<int(const torch::Tensor&)>& batchDimOf) {
+    ForwardCapture::LoopParts parts;
+    for (const auto& item : list) {
+        if (!item.isTensor()) continue; // a branch inside the loop that did not run in this iteration
+        const torch::Tensor& t = item.toTensor();
+        const int dim = batchDimOf(t);
+        if (dim < 0) continue;
+        parts.tensors.push_back(t);
+        parts.batchDims.push_back(dim);
+    }
+    if (parts.tensors.empty()) return std::nullopt;
+    std::vector<torch::Tensor> batchFirstParts;
+    for (size_t k = 0; k < parts.tensors.size(); ++k) {
+        batchFirstParts.push_back(batchFirst(parts.tensors[k], parts.batchDims[k]).detach());
+        if (!batchFirstParts.back().sizes().equals(batchFirstParts.front().sizes())) {
+            ForwardCapture::LoopParts last{{parts.tensors.back()}, {parts.batchDims.back()}};
+            return std::make_pair(batchFirstParts.back().unsqueeze(1).contiguous(), std::move(last));
+        }
+    }
+    return std::make_pair(torch::stack(batchFirstParts, 1), std::move(parts));
 }
 
 class ScriptModel final : public Model {
@@ -631,11 +720,24 @@ class ScriptModel final : public Model {
         out.output = outputTensor(e[0], m_name);
         out.activations.reserve(m_layers->size());
         const int64_t batch = input.dim() > 0 ? input.size(0) : 1;
+        // Batch first, or second for sequence-first tensors ([T, N, H], an RNN's [layers, N, H]); -1: neither.
+        auto batchDimOf = [batch](const torch::Tensor& t) {
+            return t.dim() >= 1 && t.size(0) == batch ? 0 : t.dim() >= 2 && t.size(1) == batch ? 1 : -1;
+        };
         for (size_t i = 0; i < m_layers->size() && i + 1 < e.size(); ++i) {
-            if (!e[i + 1].isTensor()) continue; // a branch that did not run this time
-            const torch::Tensor& t = e[i + 1].toTensor();
-            // Batch first, or second for sequence-first tensors ([T, N, H], an RNN's [layers, N, H]).
-            int dim = t.dim() >= 1 && t.size(0) == batch ? 0 : t.dim() >= 2 && t.size(1) == batch ? 1 : -1;
+            const c10::IValue& v = e[i + 1];
+            if (v.isList()) {
+                if (auto loop = stackIterations(v.toListRef(), batchDimOf)) {
+                    out.activations.emplace_back((*m_layers)[i].name, loop->first);
+                    out.batchDims.push_back(0);
+                    out.parts.resize(out.activations.size());
+                    out.parts.back() = std::move(loop->second);
+                }
+                continue;
+            }
+            if (!v.isTensor()) continue; // a branch that did not run this time
+            const torch::Tensor& t = v.toTensor();
+            const int dim = batchDimOf(t);
             if (dim < 0) continue;
             out.activations.emplace_back((*m_layers)[i].name, t);
             out.batchDims.push_back(dim);

@@ -496,8 +496,8 @@ StepInfo Trainer::runStepImpl() {
                 l.activation = flatten2d(bf);
                 actFinite[i] = allFinite(l.activation);
             }
-            if (act.requires_grad()) {
-                act.register_hook([&, i, g, rows, cols, bd](const torch::Tensor& grad) {
+            {
+                onGradient(fc, i, [&, i, g, rows, cols, bd](const torch::Tensor& grad) {
                     gradSeen[i] = 1;
                     if (g) {
                         gradFinite[i] = copyChecked(batchFirst(grad, bd), g);

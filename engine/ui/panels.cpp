@@ -50,7 +50,128 @@ void drawHistogram(const char* id, const Histogram& h, ImVec2 size) {
     std::snprintf(overlay, sizeof(overlay), "[%.3g, %.3g]", h.lo, h.hi);
     ImGui::PlotHistogram(id, h.counts.data(), int(h.counts.size()), 0, overlay, 0.0f, maxCount * 1.1f, size);
 }
+// Draws a pooled map as cells of a sequential colormap (value / vmax), `size` pixels in all, at the cursor;
+// returns the cell under the mouse (row, col) or (-1, -1).
+std::pair<int, int> drawMap(const char* id, const PooledMap& m, float vmax, ImVec2 size) {
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton(id, size);
+    record(id);
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float cw = size.x / float(std::max(m.cols, 1)), ch = size.y / float(std::max(m.rows, 1));
+    const float inv = vmax > 0.0f ? 1.0f / vmax : 0.0f;
+    for (int r = 0; r < m.rows; ++r)
+        for (int c = 0; c < m.cols; ++c) {
+            const float v = m.values[size_t(r) * size_t(m.cols) + size_t(c)];
+            const Rgb8 rgb = sampleColormap(Colormap::Magma, std::isfinite(v) ? v * inv : 0.0f);
+            const ImVec2 a(p0.x + float(c) * cw, p0.y + float(r) * ch);
+            dl->AddRectFilled(a, ImVec2(a.x + cw + 0.5f, a.y + ch + 0.5f), IM_COL32(rgb.r, rgb.g, rgb.b, 255));
+        }
+    if (!ImGui::IsItemHovered()) return {-1, -1};
+    const ImVec2 mouse = ImGui::GetIO().MousePos;
+    const int c = std::clamp(int((mouse.x - p0.x) / cw), 0, m.cols - 1);
+    const int r = std::clamp(int((mouse.y - p0.y) / ch), 0, m.rows - 1);
+    return {r, c};
+}
+
+float mapMax(std::span<const float> v) {
+    float hi = 0.0f;
+    for (float x : v)
+        if (std::isfinite(x)) hi = std::max(hi, x);
+    return hi;
+}
+
+std::span<const float> headOf(const AttentionMaps& a, int head) {
+    const size_t n = size_t(a.queries) * size_t(a.keys);
+    return std::span<const float>(a.values).subspan(size_t(head) * n, n);
+}
+
+// Thumbnails of every head, four to a row; returns the head clicked.
+std::optional<int> attentionThumbnails(const AttentionMaps& a) {
+    std::optional<int> clicked;
+    ImGui::Text("attention maps: %d heads x %d queries x %d keys", a.heads, a.queries, a.keys);
+    const int perRow = std::min(a.heads, 4);
+    const float side = std::max((ImGui::GetContentRegionAvail().x - 6.0f * float(perRow - 1)) / float(perRow), 24.0f);
+    for (int h = 0; h < a.heads; ++h) {
+        const auto map = headOf(a, h);
+        const PooledMap pooled = poolMap(map, a.queries, a.keys, int(side));
+        ImGui::BeginGroup();
+        const std::string id = "##head" + std::to_string(h);
+        drawMap(id.c_str(), pooled, mapMax(pooled.values), ImVec2(side, side));
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("head %d: click to open it", h);
+        if (ImGui::IsItemClicked()) clicked = h;
+        ImGui::TextDisabled("head %d", h);
+        ImGui::EndGroup();
+        if ((h + 1) % perRow != 0 && h + 1 < a.heads) ImGui::SameLine(0, 6.0f);
+    }
+    return clicked;
+}
 } // namespace
+
+PooledMap poolMap(std::span<const float> map, int rows, int cols, int maxCells) {
+    PooledMap out;
+    if (rows <= 0 || cols <= 0 || maxCells <= 0 || map.size() < size_t(rows) * size_t(cols)) return out;
+    out.blockRows = (rows + maxCells - 1) / maxCells;
+    out.blockCols = (cols + maxCells - 1) / maxCells;
+    out.rows = (rows + out.blockRows - 1) / out.blockRows;
+    out.cols = (cols + out.blockCols - 1) / out.blockCols;
+    out.values.assign(size_t(out.rows) * size_t(out.cols), 0.0f);
+    std::vector<int> count(out.values.size(), 0);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+            const size_t cell = size_t(r / out.blockRows) * size_t(out.cols) + size_t(c / out.blockCols);
+            out.values[cell] += map[size_t(r) * size_t(cols) + size_t(c)];
+            ++count[cell];
+        }
+    for (size_t i = 0; i < out.values.size(); ++i)
+        out.values[i] /= float(count[i]);
+    return out;
+}
+
+AttentionEdits attentionPanel(const AttentionMaps& a, int head, int query) {
+    AttentionEdits e;
+    if (a.empty()) return e;
+    head = std::clamp(head, 0, a.heads - 1);
+    const ImVec2 display = ImGui::GetIO().DisplaySize;
+    const float side = std::clamp(std::min(display.x, display.y) * 0.55f, 160.0f, 720.0f);
+    ImGui::SetNextWindowPos(ImVec2(display.x * 0.5f, display.y * 0.5f), ImGuiCond_FirstUseEver, ImVec2(0.5f, 0.5f));
+    ImGui::SetNextWindowSize(ImVec2(side + 30.0f, side + 110.0f), ImGuiCond_FirstUseEver);
+    bool open = true;
+    const std::string title = "Attention maps - " + a.layer + "###attention";
+    ImGui::Begin(title.c_str(), &open);
+    if (!open) e.close = true;
+    int h = head;
+    ImGui::PushItemWidth(160);
+    if (ImGui::SliderInt("head", &h, 0, a.heads - 1) && h != head) e.head = h;
+    record("head");
+    ImGui::PopItemWidth();
+    ImGui::SameLine();
+    ImGui::TextDisabled("of %d", a.heads);
+    ImGui::TextDisabled("queries down, keys across; the mean over the batch");
+    const auto map = headOf(a, head);
+    const float avail = std::max(std::min(ImGui::GetContentRegionAvail().x, ImGui::GetContentRegionAvail().y - 24.0f), 64.0f);
+    const PooledMap pooled = poolMap(map, a.queries, a.keys, int(avail));
+    const float vmax = mapMax(pooled.values);
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    auto [r, c] = drawMap("##map", pooled, vmax, ImVec2(avail, avail));
+    if (r >= 0) {
+        const int q = r * pooled.blockRows, k = c * pooled.blockCols;
+        if (pooled.blockRows == 1 && pooled.blockCols == 1)
+            ImGui::SetTooltip("query %d -> key %d: %.4f", q, k, double(map[size_t(q) * size_t(a.keys) + size_t(k)]));
+        else
+            ImGui::SetTooltip("queries %d..%d -> keys %d..%d: mean %.4f", q, std::min(q + pooled.blockRows, a.queries) - 1,
+                              k, std::min(k + pooled.blockCols, a.keys) - 1,
+                              double(pooled.values[size_t(r) * size_t(pooled.cols) + size_t(c)]));
+    }
+    if (query >= 0 && query < a.queries) { // the selected neuron's row
+        const float ch = avail / float(pooled.rows);
+        const float y = p0.y + float(query / pooled.blockRows) * ch;
+        ImGui::GetWindowDrawList()->AddRect(ImVec2(p0.x - 1, y - 1), ImVec2(p0.x + avail + 1, y + ch + 1),
+                                            IM_COL32(80, 220, 255, 255), 0.0f, 0, 2.0f);
+    }
+    ImGui::Text("largest weight %.3g (brightest); colour: weight / largest, magma", double(vmax));
+    ImGui::End();
+    return e;
+}
 
 void enableItemRecording(bool on) {
     g_record = on;
@@ -340,6 +461,10 @@ InspectorEdits inspectorPanel(const InspectorView& v) {
     if (!v.gradNormHistory.empty())
         ImGui::PlotLines("|grad| over time", v.gradNormHistory.data(), int(v.gradNormHistory.size()), 0,
                          nullptr, FLT_MAX, FLT_MAX, ImVec2(-1, 50));
+    if (v.attention && !v.attention->empty()) {
+        ImGui::Separator();
+        e.openAttentionHead = attentionThumbnails(*v.attention);
+    }
     ImGui::End();
     return e;
 }
@@ -402,11 +527,14 @@ LandscapeEdits landscapePanel(const LandscapeView& v) {
     return e;
 }
 
-int sceneLabels(std::span<const SceneLabel> labels, const float* m, float width, float height, float minPixels) {
+int sceneLabels(std::span<const SceneLabel> labels, const float* m, float width, float height, float minPixels,
+                std::vector<PlacedLabel>* where) {
     struct Placed {
         float x0, y0, x1, y1;
     };
     std::vector<Placed> placed;
+    if (where) where->clear();
+    const ImGuiIO& io = ImGui::GetIO();
     std::vector<size_t> order(labels.size());
     for (size_t i = 0; i < order.size(); ++i)
         order[i] = i;
@@ -437,13 +565,28 @@ int sceneLabels(std::span<const SceneLabel> labels, const float* m, float width,
             overlaps = overlaps || !(r.x1 < q.x0 || q.x1 < r.x0 || r.y1 < q.y0 || q.y1 < r.y0);
         if (overlaps) continue;
         placed.push_back(r);
+        if (where) where->push_back({i, r.x0, r.y0, r.x1, r.y1});
         const ImU32 bg = l.priority == 0 ? IM_COL32(20, 24, 34, 200) : IM_COL32(20, 24, 34, 150);
         const ImU32 fg = l.priority == 0 ? IM_COL32(255, 214, 120, 255) : IM_COL32(225, 230, 240, 255);
         draw->AddRectFilled(ImVec2(r.x0, r.y0), ImVec2(r.x1, r.y1), bg, 3.0f);
+        const bool hovered = l.foldable && !io.WantCaptureMouse && io.MousePos.x >= r.x0 && io.MousePos.x <= r.x1 &&
+                             io.MousePos.y >= r.y0 && io.MousePos.y <= r.y1;
+        if (hovered) {
+            draw->AddRect(ImVec2(r.x0 - 1, r.y0 - 1), ImVec2(r.x1 + 1, r.y1 + 1), IM_COL32(255, 214, 120, 255), 3.0f);
+            ImGui::SetTooltip("%s: click to fold it into one box, or to unfold it", l.text.c_str());
+        }
         draw->AddText(ImGui::GetFont(), ImGui::GetFontSize() * scale, ImVec2(r.x0 + 3, r.y0 + 2), fg, l.text.c_str());
         ++drawn;
     }
     return drawn;
+}
+
+std::optional<size_t> foldableLabelAt(std::span<const SceneLabel> labels, std::span<const PlacedLabel> placed,
+                                      float x, float y) {
+    for (const auto& p : placed)
+        if (p.index < labels.size() && labels[p.index].foldable && x >= p.x0 && x <= p.x1 && y >= p.y0 && y <= p.y1)
+            return p.index;
+    return std::nullopt;
 }
 
 } // namespace ts::ui

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -93,6 +94,24 @@ struct Histogram {
     float lo = 0.0f, hi = 0.0f;
 };
 
+// Attention maps of an attention layer (a MultiheadAttention's attn_weights): every head's queries x keys
+// map, the mean over the probe batch.
+struct AttentionMaps {
+    std::string layer;
+    int heads = 0, queries = 0, keys = 0;
+    std::vector<float> values; // [heads][queries][keys], row-major
+    bool empty() const { return heads <= 0 || queries <= 0 || keys <= 0; }
+};
+
+// A rows x cols map mean-pooled into at most maxCells x maxCells cells: each cell is the mean of a block of
+// ceil(rows / maxCells) x ceil(cols / maxCells) entries (the last block of a row or column may be smaller).
+struct PooledMap {
+    int rows = 0, cols = 0;
+    int blockRows = 1, blockCols = 1; // entries of the map per cell
+    std::vector<float> values;        // rows x cols, row-major
+};
+PooledMap poolMap(std::span<const float> map, int rows, int cols, int maxCells);
+
 struct InspectorView {
     std::string layer;
     int64_t step = 0;
@@ -109,6 +128,8 @@ struct InspectorView {
     std::vector<float> seriesMean, seriesMin, seriesMax;
     int64_t seriesFirstStep = 0, seriesLastStep = 0;
     int seriesLevel = 0;
+    // The selected layer's attention maps (shared, not copied each frame); null for other layers.
+    std::shared_ptr<const AttentionMaps> attention;
 };
 
 struct InspectorEdits {
@@ -116,9 +137,19 @@ struct InspectorEdits {
     std::optional<int> compareIndex; // -1 clears the comparison
     bool replay = false;
     bool clearSelection = false;
+    std::optional<int> openAttentionHead; // a head's thumbnail was clicked
 };
 
 InspectorEdits inspectorPanel(const InspectorView& view);
+
+// One head of an attention layer at full resolution (pooled only beyond the window's pixels): queries down,
+// keys across, colour by weight relative to the head's largest; hovering names the query, key and weight.
+// `query` (-1: none) is outlined: the row of the selected neuron.
+struct AttentionEdits {
+    std::optional<int> head; // another head chosen
+    bool close = false;
+};
+AttentionEdits attentionPanel(const AttentionMaps& maps, int head, int query = -1);
 
 // --- Health alerts ---
 enum class Severity { Info, Warning, Error };
@@ -169,10 +200,20 @@ struct SceneLabel {
     float anchor[3] = {0, 0, 0}; // world position (the top of the named box)
     float worldSize = 1.0f;      // height of the named box in world units
     int priority = 0;            // 0: stage, 1: layer; lower goes first
+    bool foldable = false;       // names a stage or group that a click folds into one box (or unfolds)
 };
-// viewProj: column-major 4x4 (Vulkan clip space, y down). Returns how many labels were drawn.
+// Where a label was drawn this frame (screen pixels), for clicks on it.
+struct PlacedLabel {
+    size_t index = 0; // into the labels passed
+    float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
+// viewProj: column-major 4x4 (Vulkan clip space, y down). Returns how many labels were drawn; `placed`, when
+// given, receives their rectangles. A foldable label under the mouse is outlined, with a tooltip.
 int sceneLabels(std::span<const SceneLabel> labels, const float* viewProj, float width, float height,
-                float minPixels = 18.0f);
+                float minPixels = 18.0f, std::vector<PlacedLabel>* placed = nullptr);
+// The foldable label drawn at (x, y) (screen pixels), if any.
+std::optional<size_t> foldableLabelAt(std::span<const SceneLabel> labels, std::span<const PlacedLabel> placed,
+                                      float x, float y);
 
 // Test hook: when enabled, panels record the screen rectangle of every interactive item by label, so tests
 // can click them through ImGui's normal input path.

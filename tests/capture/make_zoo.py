@@ -5,11 +5,14 @@ Usage: make_zoo.py OUT_DIR [NAME ...]. For each model NAME it writes NAME.pt (to
 NAME.ref.txt/.ref.bin in the format of make_fixtures.py: the input ("input x"), the output ("output out"),
 and one "act" record per module call, named as capture names them: the module path, "_1", "_2" for repeated
 calls, and for tuple outputs the first tensor under the path and the others as "<path>.h_n", "<path>.c_n"
-(LSTM), "<path>.h_n" (GRU, RNN), "<path>.attn_weights" (MultiheadAttention) or "<path>.outK". Tensors are
-recorded batch first (an RNN's [layers, N, H] state as [N, layers, H]). Models run in eval mode with
-gradients enabled, as capture runs them.
+(LSTM), "<path>.h_n" (GRU, RNN), "<path>.c" (LSTMCell), "<path>.attn_weights" (MultiheadAttention: every
+head's map, [N, heads, L, S], also where the model asks for none, as capture does) or "<path>.outK". Tensors
+are recorded batch first (an RNN's [layers, N, H] state as [N, layers, H]). A module called inside a loop of
+forward() (an RNN cell stepped over time, a block applied k times) is one layer: its calls stacked after the
+batch dimension, [N, calls, ...]. Models run in eval mode with gradients enabled, as capture runs them.
 """
 import os
+import re
 import sys
 from collections import OrderedDict
 
@@ -18,7 +21,7 @@ import torch.nn as nn
 import torchvision
 from torchvision.models.convnext import CNBlockConfig
 
-KNOWN = {"LSTM": ["", "h_n", "c_n"], "GRU": ["", "h_n"], "RNN": ["", "h_n"],
+KNOWN = {"LSTM": ["", "h_n", "c_n"], "GRU": ["", "h_n"], "RNN": ["", "h_n"], "LSTMCell": ["", "c"],
          "MultiheadAttention": ["", "attn_weights"]}
 
 
@@ -64,6 +67,27 @@ class TransformerClassifier(nn.Module):
         return self.head(self.encoder(self.embed(x)).mean(1))
 
 
+class LoopedCell(nn.Module):
+    """A hand-written recurrence: an LSTMCell stepped over the T steps of [N, T, F] in a Python loop (a
+    prim::Loop in TorchScript, whose trip count is the input's length), then a block applied 3 times."""
+
+    def __init__(self, features=6, hidden=10, classes=4):
+        super().__init__()
+        self.hidden = hidden
+        self.cell = nn.LSTMCell(features, hidden)
+        self.block = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        h = torch.zeros(x.size(0), self.hidden)
+        c = torch.zeros(x.size(0), self.hidden)
+        for t in range(x.size(1)):
+            h, c = self.cell(x[:, t], (h, c))
+        for _ in range(3):
+            h = self.block(h)
+        return self.fc(h)
+
+
 def zoo():
     tv = torchvision.models
     img = lambda s: torch.rand(2, 3, s, s)
@@ -82,7 +106,23 @@ def zoo():
         ("lstm", (lambda: SeqClassifier("lstm"), seq)),
         ("lstm_seq_first", (lambda: SeqClassifier("lstm", batch_first=False), seq)),
         ("gru", (lambda: SeqClassifier("gru"), seq)),
+        ("looped_cell", (lambda: LoopedCell(), seq)),
     ])
+
+
+def maps_of_every_head(mod):
+    """MultiheadAttention.forward that also keeps every head's attention map (mod._zoo_maps), whatever the
+    caller asked for (forward hooks of PyTorch 1.13 see neither keyword arguments nor maps not asked for)."""
+    plain = type(mod).forward
+
+    def forward(*args, **kwargs):
+        asked = kwargs.get("need_weights", True)
+        kwargs["need_weights"] = True
+        kwargs["average_attn_weights"] = False
+        out, maps = plain(mod, *args, **kwargs)
+        mod._zoo_maps = maps
+        return out, (maps if asked else None)
+    return forward
 
 
 def reference(model, x):
@@ -94,6 +134,8 @@ def reference(model, x):
             continue
 
         def hook(mod, inputs, output, name=name):
+            if isinstance(mod, nn.MultiheadAttention):
+                output = (output[0], mod._zoo_maps)  # the maps of every head, as capture asks for them
             k = calls.get(name, 0)
             calls[name] = k + 1
             base = name if k == 0 else "%s_%d" % (name, k)
@@ -114,10 +156,32 @@ def reference(model, x):
                 records.append(("act", base + ("." + suffix if suffix else ""), bf.detach().clone()))
 
         hooks.append(module.register_forward_hook(hook))
+        if isinstance(module, nn.MultiheadAttention):
+            module.forward = maps_of_every_head(module)
     out = model(x)
     for h in hooks:
         h.remove()
-    return out, records
+    return out, stack_loop_calls(model, records)
+
+
+def stack_loop_calls(model, records):
+    """Modules called inside a loop (LoopedCell's cell, block and block's children) are one layer each: their
+    calls ("cell", "cell_1", ... and "cell.c", "cell_1.c", ...) stacked at dim 1."""
+    if not isinstance(model, LoopedCell):
+        return records
+    pattern = re.compile(r"^((?:cell|block)(?:\.\d+)?)(?:_\d+)?(\.c)?$")
+    out, stacks = [], {}
+    for kind, key, t in records:
+        m = pattern.match(key)
+        if not m:
+            out.append((kind, key, t))
+            continue
+        name = m.group(1) + (m.group(2) or "")
+        if name not in stacks:
+            stacks[name] = []
+            out.append((kind, name, stacks[name]))
+        stacks[name].append(t)
+    return [(k, n, torch.stack(t, 1) if isinstance(t, list) else t) for k, n, t in out]
 
 
 def write_ref(path, records):

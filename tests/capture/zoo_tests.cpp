@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -112,7 +113,7 @@ TEST_P(Zoo, CapturedWholeAndEqualToEagerHooks) {
 INSTANTIATE_TEST_SUITE_P(Architectures, Zoo,
                          ::testing::Values("resnet18", "mobilenet_v2", "densenet121", "shufflenet_v2",
                                            "efficientnet_b0", "convnext", "vit", "transformer", "lstm",
-                                           "lstm_seq_first", "gru"));
+                                           "lstm_seq_first", "gru", "looped_cell"));
 
 // Training through a captured recurrent layer: gradients reach the sequence-first LSTM's outputs, batch first.
 TEST(ZooTraining, SequenceFirstGradientsAreBatchFirst) {
@@ -133,6 +134,54 @@ TEST(ZooTraining, SequenceFirstGradientsAreBatchFirst) {
     const int hn = net->find("rnn.h_n");
     ASSERT_GE(hn, 0);
     EXPECT_EQ(net->nodes[size_t(hn)].outputShape, (std::vector<int64_t>{2, 12}));
+}
+
+// Modules called inside loops of forward() (prim::Loop): one layer each, every iteration stacked after the
+// batch ([N, iterations, ...]); the layer DAG runs input -> cell -> block -> fc; the gradient handed to
+// onGradient is every iteration's gradient, stacked the same way, as LibTorch's autograd computes them.
+TEST(ZooTraining, LoopLayersStackIterationsAndTheirGradients) {
+    std::string log;
+    const auto& dir = zooDir(log);
+    ASSERT_FALSE(dir.empty()) << "make_zoo.py failed:\n" << log;
+    const Reference ref = loadReference(dir / "looped_cell");
+    const torch::Tensor x = ref.get("input", "x");
+    std::vector<int64_t> sample(x.sizes().begin() + 1, x.sizes().end());
+    auto model = loadModel((dir / "looped_cell.pt").string(), sample, 0);
+    ASSERT_TRUE(model) << model.error().message;
+    Model& m = **model;
+    auto net = describeNetwork(m, sample);
+    ASSERT_TRUE(net) << net.error().message;
+    const int cell = net->find("cell"), block = net->find("block.1"), fc = net->find("fc");
+    ASSERT_GE(cell, 0);
+    ASSERT_GE(block, 0);
+    ASSERT_GE(fc, 0);
+    EXPECT_EQ(net->nodes[size_t(cell)].outputShape, (std::vector<int64_t>{x.size(1), 10})); // T x hidden
+    EXPECT_EQ(net->nodes[size_t(block)].outputShape, (std::vector<int64_t>{3, 10}));        // 3 applications
+    auto feeds = [&](int from, int to) {
+        return std::any_of(net->edges.begin(), net->edges.end(),
+                           [&](const DataEdge& e) { return int(e.from) == from && int(e.to) == to; });
+    };
+    EXPECT_TRUE(feeds(0, cell)) << "the cell reads the input";
+    EXPECT_TRUE(feeds(block, fc)) << "fc reads the last application of the block";
+
+    m.setTraining(true);
+    ForwardCapture got = m.forwardCapture(x);
+    size_t at = got.activations.size();
+    for (size_t i = 0; i < got.activations.size(); ++i)
+        if (got.activations[i].first == "cell") at = i;
+    ASSERT_LT(at, got.activations.size());
+    ASSERT_LT(at, got.parts.size());
+    const auto& parts = got.parts[at].tensors;
+    ASSERT_EQ(int64_t(parts.size()), x.size(1));
+    torch::Tensor gathered;
+    onGradient(got, at, [&](const torch::Tensor& g) { gathered = g.clone(); });
+    got.output.pow(2).sum().backward();
+    // The reference: LibTorch's autograd on the parts of a second, identical forward pass.
+    ForwardCapture again = m.forwardCapture(x);
+    const auto want = torch::autograd::grad({again.output.pow(2).sum()}, again.parts[at].tensors);
+    ASSERT_TRUE(gathered.defined()) << "no gradient reached the loop layer";
+    EXPECT_TRUE(close(gathered, torch::stack(want, 1), "cell gradient", 1e-6, 1e-6));
+    EXPECT_GT(gathered.abs().sum().item<double>(), 0.0);
 }
 
 } // namespace
