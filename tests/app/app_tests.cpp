@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/colormap.hpp"
 #include "engine/core/image.hpp"
 #include "tests/python_fixture.hpp"
 
@@ -347,6 +348,35 @@ TEST(App, ViewTakesRealArchitecturesAndShapes) {
             " --preset imagenet --headless --out " + (dir / "img.png").string());
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("cat.png"), std::string::npos) << r.out;
+}
+
+// A Transformer encoder's attention maps: selecting one weight of a map (head 2, query 5, key 3 of 12 tokens)
+// opens the attention window on that head, drawn in the centre of the picture in the magma colormap.
+TEST(App, ViewOpensTheAttentionMapsOfASelectedHead) {
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty()) << "making the Python models failed (python3-torch, python3-torchvision)";
+    auto dir = tempDir("view_attention");
+    const int weight = (2 * 12 + 5) * 12 + 3;
+    auto r = run("view " + (models / "transformer.pt").string() + " --input-shape 12,8 --batch 4 --headless "
+                 "--select encoder.layers.0.self_attn.attn_weights:" + std::to_string(weight) + " --out " +
+                 (dir / "att.png").string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("100.0% of parameters owned by captured layers"), std::string::npos) << r.out;
+    auto img = ts::readPng((dir / "att.png").string());
+    ASSERT_TRUE(img.hasValue());
+    std::vector<ts::Rgb8> magma;
+    for (int i = 0; i < 256; ++i)
+        magma.push_back(ts::sampleColormap(ts::Colormap::Magma, float(i) / 255.0f));
+    int inMagma = 0, total = 0;
+    for (int y = img->height / 2 - 60; y < img->height / 2 + 60; y += 2)
+        for (int x = img->width / 2 - 60; x < img->width / 2 + 60; x += 2, ++total) {
+            const auto* p = img->at(x, y);
+            int best = 1 << 30;
+            for (const auto& m : magma)
+                best = std::min(best, std::abs(p[0] - m.r) + std::abs(p[1] - m.g) + std::abs(p[2] - m.b));
+            inMagma += best <= 6;
+        }
+    EXPECT_GT(inMagma, total * 8 / 10) << inMagma << " of " << total << " centre pixels are attention-map cells";
 }
 
 TEST(App, ViewInputErrorsAreOneLineWithExitCode2) {

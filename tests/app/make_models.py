@@ -29,3 +29,13 @@ class ReturnsNone(nn.Module):
         y = self.fc(x)
         return None
 torch.jit.script(ReturnsNone()).save(out + "/none.pt")
+class TokenClassifier(nn.Module):
+    """[N, T, F] -> Linear -> TransformerEncoder (2 layers, 4 heads) -> mean over tokens -> Linear."""
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(8, 32)
+        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2)
+        self.head = nn.Linear(32, 5)
+    def forward(self, x):
+        return self.head(self.encoder(self.embed(x)).mean(1))
+torch.jit.script(TokenClassifier().eval()).save(out + "/transformer.pt")

@@ -2,6 +2,8 @@
 // the overlay rendered offscreen on lavapipe with validation on.
 #include <algorithm>
 #include <functional>
+#include <memory>
+#include <tuple>
 #include <gtest/gtest.h>
 #include <imgui.h>
 
@@ -199,6 +201,89 @@ TEST(Panels, InspectorComparesAndScrubs) {
     }, 3.0f / width);
     ASSERT_TRUE(scrubbed.has_value());
     EXPECT_LE(*scrubbed, 1);
+}
+
+// Mean pooling of attention maps, against a float64 brute force over each cell's block (partial blocks at the
+// ends included), and no pooling when the map fits.
+TEST(AttentionMaps, PoolingMeansEachBlock) {
+    for (auto [rows, cols, cells] : {std::tuple{197, 197, 64}, std::tuple{17, 5, 64}, std::tuple{10, 7, 3},
+                                     std::tuple{1, 1, 1}, std::tuple{65, 64, 64}}) {
+        std::vector<float> map(size_t(rows) * size_t(cols));
+        uint32_t seed = 12345u + uint32_t(rows * 7 + cols);
+        for (float& v : map) {
+            seed = seed * 1664525u + 1013904223u;
+            v = float(seed >> 8) / float(1 << 24);
+        }
+        const PooledMap p = poolMap(map, rows, cols, cells);
+        ASSERT_LE(p.rows, cells);
+        ASSERT_LE(p.cols, cells);
+        if (rows <= cells && cols <= cells) {
+            EXPECT_EQ(p.rows, rows);
+            EXPECT_EQ(p.cols, cols);
+        }
+        for (int r = 0; r < p.rows; ++r)
+            for (int c = 0; c < p.cols; ++c) {
+                double sum = 0;
+                int n = 0;
+                for (int y = r * p.blockRows; y < std::min(rows, (r + 1) * p.blockRows); ++y)
+                    for (int x = c * p.blockCols; x < std::min(cols, (c + 1) * p.blockCols); ++x, ++n)
+                        sum += map[size_t(y) * size_t(cols) + size_t(x)];
+                ASSERT_GT(n, 0);
+                EXPECT_NEAR(p.values[size_t(r) * size_t(p.cols) + size_t(c)], sum / n, 1e-5)
+                    << rows << "x" << cols << " cell " << r << "," << c;
+            }
+    }
+    EXPECT_TRUE(poolMap(std::vector<float>(3), 2, 2, 4).values.empty()) << "a map shorter than rows x cols";
+}
+
+// The inspector shows every head of an attention layer; clicking a thumbnail opens that head, and the
+// attention window's head slider chooses another.
+TEST(AttentionMaps, ThumbnailOpensItsHeadAndTheWindowSwitchesHeads) {
+    Headless ui;
+    auto maps = std::make_shared<AttentionMaps>();
+    maps->layer = "encoder.layers.0.self_attn.attn_weights";
+    maps->heads = 6;
+    maps->queries = 9;
+    maps->keys = 9;
+    maps->values.assign(6 * 9 * 9, 1.0f / 9.0f);
+    InspectorView v;
+    v.layer = maps->layer;
+    v.attention = maps;
+    std::optional<int> opened;
+    ui.click("##head4", [&] {
+        auto e = inspectorPanel(v);
+        if (e.openAttentionHead) opened = e.openAttentionHead;
+    });
+    EXPECT_EQ(opened, std::optional<int>(4));
+    std::optional<int> head;
+    ui.click("head", [&] {
+        auto e = attentionPanel(*maps, 4, 2);
+        if (e.head) head = e.head;
+    }, 0.02f);
+    ASSERT_TRUE(head.has_value()) << "pressing the head slider changed nothing";
+    EXPECT_EQ(*head, 0);
+}
+
+// Stage names in the scene are where they were drawn: a click inside a foldable one names it; outside, or on a
+// layer name (not foldable), nothing.
+TEST(SceneLabelsTest, ClicksOnFoldableNamesAreFound) {
+    Headless ui;
+    std::vector<SceneLabel> labels(2);
+    labels[0].text = "layer3";
+    labels[0].worldSize = 0.5f;
+    labels[0].priority = 0;
+    labels[0].foldable = true;
+    labels[1].text = "fc";
+    labels[1].anchor[0] = -0.6f; // clip space x -0.6: left of the centre
+    labels[1].worldSize = 0.5f;
+    labels[1].priority = 2;
+    const float identity[16] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+    std::vector<PlacedLabel> placed;
+    ui.frame([&] { EXPECT_EQ(sceneLabels(labels, identity, 1280, 720, 18.0f, &placed), 2); });
+    ASSERT_EQ(placed.size(), 2u);
+    EXPECT_EQ(foldableLabelAt(labels, placed, 640, 350), std::optional<size_t>(0)); // just above the anchor
+    EXPECT_EQ(foldableLabelAt(labels, placed, 640, 400), std::nullopt);             // below it
+    EXPECT_EQ(foldableLabelAt(labels, placed, 0.2f * 640, 350), std::nullopt);      // the layer name
 }
 
 TEST(Panels, LandscapeRecompute) {
