@@ -571,10 +571,25 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     }
     std::unordered_map<Value*, std::set<int>> memo;
     std::function<const std::set<int>&(Value*)> sources;
+    // Lists are mutable: a list read by n holds what was appended to it before n (DenseNet's blocks append
+    // each layer's output to the list the next layer concatenates).
+    auto mutatesList = [](const Node* m) {
+        static const std::set<std::string> ops = {"append", "insert", "extend", "_set_item", "add_"};
+        return m->kind().is_aten() && ops.count(m->kind().toUnqualString()) > 0;
+    };
     std::function<void(Node*, std::set<int>&)> nodeSources = [&](Node* n, std::set<int>& acc) {
         for (Value* in : n->inputs()) {
             const auto& s = sources(in);
             acc.insert(s.begin(), s.end());
+            if (!in->type()->cast<c10::ListType>() || index.count(in)) continue;
+            for (const auto& use : in->uses()) {
+                Node* m = use.user;
+                if (m == n || use.offset != 0 || !mutatesList(m) || !m->isBefore(n)) continue;
+                for (size_t k = 1; k < m->inputs().size(); ++k) {
+                    const auto& e = sources(m->input(k));
+                    acc.insert(e.begin(), e.end());
+                }
+            }
         }
         for (Block* b : n->blocks())
             for (Node* inner : b->nodes())

@@ -136,6 +136,34 @@ TEST(ZooTraining, SequenceFirstGradientsAreBatchFirst) {
     EXPECT_EQ(net->nodes[size_t(hn)].outputShape, (std::vector<int64_t>{2, 12}));
 }
 
+// DenseNet's blocks append each layer's output to a list that the next layers concatenate: the layer DAG
+// follows the list's mutations, so each dense layer's cat reads every earlier layer of its block (it used to
+// read only the block's input, and the layers of a block were drawn side by side as one thin bar).
+TEST(ZooTraining, DenseBlocksConnectEveryEarlierLayer) {
+    std::string log;
+    const auto& dir = zooDir(log);
+    ASSERT_FALSE(dir.empty()) << "make_zoo.py failed:\n" << log;
+    const Reference ref = loadReference(dir / "densenet121");
+    const torch::Tensor x = ref.get("input", "x");
+    std::vector<int64_t> sample(x.sizes().begin() + 1, x.sizes().end());
+    auto model = loadModel((dir / "densenet121.pt").string(), sample, 0);
+    ASSERT_TRUE(model) << model.error().message;
+    auto net = describeNetwork(**model, sample);
+    ASSERT_TRUE(net) << net.error().message;
+    auto feeds = [&](const std::string& from, const std::string& to) {
+        const int f = net->find(from), t = net->find(to);
+        return f >= 0 && t >= 0 && std::any_of(net->edges.begin(), net->edges.end(), [&](const DataEdge& e) {
+                   return int(e.from) == f && int(e.to) == t;
+               });
+    };
+    const std::string block = "features.denseblock1.";
+    EXPECT_TRUE(feeds("features.pool0", block + "denselayer3.cat"));
+    EXPECT_TRUE(feeds(block + "denselayer1.conv2", block + "denselayer2.cat"));
+    EXPECT_TRUE(feeds(block + "denselayer1.conv2", block + "denselayer3.cat"));
+    EXPECT_TRUE(feeds(block + "denselayer2.conv2", block + "denselayer3.cat"));
+    EXPECT_FALSE(feeds(block + "denselayer3.conv2", block + "denselayer3.cat")) << "a layer cannot read its own output";
+}
+
 // Modules called inside loops of forward() (prim::Loop): one layer each, every iteration stacked after the
 // batch ([N, iterations, ...]); the layer DAG runs input -> cell -> block -> fc; the gradient handed to
 // onGradient is every iteration's gradient, stacked the same way, as LibTorch's autograd computes them.
