@@ -34,6 +34,49 @@ Reference loadReference(const std::filesystem::path& base) {
     return Reference::loadFrom(base);
 }
 
+// One zoo model loaded for a test: its reference, probe input, model and layer DAG; `error` says what failed.
+struct ZooModel {
+    Reference ref;
+    torch::Tensor x;
+    std::vector<int64_t> sample;
+    std::unique_ptr<Model> model;
+    Network net;
+    std::string error;
+};
+
+ZooModel loadZoo(const std::string& name) {
+    ZooModel z;
+    std::string log;
+    const auto& dir = zooDir(log);
+    if (dir.empty()) {
+        z.error = "make_zoo.py failed:\n" + log;
+        return z;
+    }
+    z.ref = loadReference(dir / name);
+    z.x = z.ref.get("input", "x");
+    z.sample.assign(z.x.sizes().begin() + 1, z.x.sizes().end());
+    auto model = loadModel((dir / (name + ".pt")).string(), z.sample, 0);
+    if (!model) {
+        z.error = model.error().message;
+        return z;
+    }
+    z.model = std::move(model.value());
+    auto net = describeNetwork(*z.model, z.sample);
+    if (!net) {
+        z.error = net.error().message;
+        return z;
+    }
+    z.net = std::move(net.value());
+    return z;
+}
+
+// Whether the layer DAG has an edge from node `from` to node `to`.
+bool feeds(const Network& net, int from, int to) {
+    return from >= 0 && to >= 0 && std::any_of(net.edges.begin(), net.edges.end(), [&](const DataEdge& e) {
+               return int(e.from) == from && int(e.to) == to;
+           });
+}
+
 class Zoo : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Zoo, CapturedWholeAndEqualToEagerHooks) {
@@ -117,16 +160,10 @@ INSTANTIATE_TEST_SUITE_P(Architectures, Zoo,
 
 // Training through a captured recurrent layer: gradients reach the sequence-first LSTM's outputs, batch first.
 TEST(ZooTraining, SequenceFirstGradientsAreBatchFirst) {
-    std::string log;
-    const auto& dir = zooDir(log);
-    ASSERT_FALSE(dir.empty()) << "make_zoo.py failed:\n" << log;
-    const Reference ref = loadReference(dir / "lstm_seq_first");
-    const torch::Tensor x = ref.get("input", "x");
-    std::vector<int64_t> sample(x.sizes().begin() + 1, x.sizes().end());
-    auto model = loadModel((dir / "lstm_seq_first.pt").string(), sample, 0);
-    ASSERT_TRUE(model) << model.error().message;
-    auto net = describeNetwork(**model, sample);
-    ASSERT_TRUE(net) << net.error().message;
+    const ZooModel z = loadZoo("lstm_seq_first");
+    ASSERT_TRUE(z.error.empty()) << z.error;
+    const Network* net = &z.net;
+    const torch::Tensor& x = z.x;
     const int rnn = net->find("rnn");
     ASSERT_GE(rnn, 0);
     // [T, N, H] seen as [N, T, H]: T x H neurons per sample.
@@ -140,57 +177,38 @@ TEST(ZooTraining, SequenceFirstGradientsAreBatchFirst) {
 // follows the list's mutations, so each dense layer's cat reads every earlier layer of its block (it used to
 // read only the block's input, and the layers of a block were drawn side by side as one thin bar).
 TEST(ZooTraining, DenseBlocksConnectEveryEarlierLayer) {
-    std::string log;
-    const auto& dir = zooDir(log);
-    ASSERT_FALSE(dir.empty()) << "make_zoo.py failed:\n" << log;
-    const Reference ref = loadReference(dir / "densenet121");
-    const torch::Tensor x = ref.get("input", "x");
-    std::vector<int64_t> sample(x.sizes().begin() + 1, x.sizes().end());
-    auto model = loadModel((dir / "densenet121.pt").string(), sample, 0);
-    ASSERT_TRUE(model) << model.error().message;
-    auto net = describeNetwork(**model, sample);
-    ASSERT_TRUE(net) << net.error().message;
-    auto feeds = [&](const std::string& from, const std::string& to) {
-        const int f = net->find(from), t = net->find(to);
-        return f >= 0 && t >= 0 && std::any_of(net->edges.begin(), net->edges.end(), [&](const DataEdge& e) {
-                   return int(e.from) == f && int(e.to) == t;
-               });
+    const ZooModel z = loadZoo("densenet121");
+    ASSERT_TRUE(z.error.empty()) << z.error;
+    const Network* net = &z.net;
+    const torch::Tensor& x = z.x;
+    auto connects = [&](const std::string& from, const std::string& to) {
+        return feeds(*net, net->find(from), net->find(to));
     };
     const std::string block = "features.denseblock1.";
-    EXPECT_TRUE(feeds("features.pool0", block + "denselayer3.cat"));
-    EXPECT_TRUE(feeds(block + "denselayer1.conv2", block + "denselayer2.cat"));
-    EXPECT_TRUE(feeds(block + "denselayer1.conv2", block + "denselayer3.cat"));
-    EXPECT_TRUE(feeds(block + "denselayer2.conv2", block + "denselayer3.cat"));
-    EXPECT_FALSE(feeds(block + "denselayer3.conv2", block + "denselayer3.cat")) << "a layer cannot read its own output";
+    EXPECT_TRUE(connects("features.pool0", block + "denselayer3.cat"));
+    EXPECT_TRUE(connects(block + "denselayer1.conv2", block + "denselayer2.cat"));
+    EXPECT_TRUE(connects(block + "denselayer1.conv2", block + "denselayer3.cat"));
+    EXPECT_TRUE(connects(block + "denselayer2.conv2", block + "denselayer3.cat"));
+    EXPECT_FALSE(connects(block + "denselayer3.conv2", block + "denselayer3.cat")) << "a layer cannot read its own output";
 }
 
 // Modules called inside loops of forward() (prim::Loop): one layer each, every iteration stacked after the
 // batch ([N, iterations, ...]); the layer DAG runs input -> cell -> block -> fc; the gradient handed to
 // onGradient is every iteration's gradient, stacked the same way, as LibTorch's autograd computes them.
 TEST(ZooTraining, LoopLayersStackIterationsAndTheirGradients) {
-    std::string log;
-    const auto& dir = zooDir(log);
-    ASSERT_FALSE(dir.empty()) << "make_zoo.py failed:\n" << log;
-    const Reference ref = loadReference(dir / "looped_cell");
-    const torch::Tensor x = ref.get("input", "x");
-    std::vector<int64_t> sample(x.sizes().begin() + 1, x.sizes().end());
-    auto model = loadModel((dir / "looped_cell.pt").string(), sample, 0);
-    ASSERT_TRUE(model) << model.error().message;
-    Model& m = **model;
-    auto net = describeNetwork(m, sample);
-    ASSERT_TRUE(net) << net.error().message;
+    const ZooModel z = loadZoo("looped_cell");
+    ASSERT_TRUE(z.error.empty()) << z.error;
+    const Network* net = &z.net;
+    const torch::Tensor& x = z.x;
+    Model& m = *z.model;
     const int cell = net->find("cell"), block = net->find("block.1"), fc = net->find("fc");
     ASSERT_GE(cell, 0);
     ASSERT_GE(block, 0);
     ASSERT_GE(fc, 0);
     EXPECT_EQ(net->nodes[size_t(cell)].outputShape, (std::vector<int64_t>{x.size(1), 10})); // T x hidden
     EXPECT_EQ(net->nodes[size_t(block)].outputShape, (std::vector<int64_t>{3, 10}));        // 3 applications
-    auto feeds = [&](int from, int to) {
-        return std::any_of(net->edges.begin(), net->edges.end(),
-                           [&](const DataEdge& e) { return int(e.from) == from && int(e.to) == to; });
-    };
-    EXPECT_TRUE(feeds(0, cell)) << "the cell reads the input";
-    EXPECT_TRUE(feeds(block, fc)) << "fc reads the last application of the block";
+    EXPECT_TRUE(feeds(*net, 0, cell)) << "the cell reads the input";
+    EXPECT_TRUE(feeds(*net, block, fc)) << "fc reads the last application of the block";
 
     m.setTraining(true);
     ForwardCapture got = m.forwardCapture(x);
