@@ -64,12 +64,8 @@ class TrainingScreen {
     std::vector<ui::LayerRow> m_rows;
     std::vector<ui::SceneLabel> m_labels; // stage and layer names drawn in the scene
     std::vector<ui::PlacedLabel> m_placedLabels; // where they were drawn in the last frame (clicks)
+    // Folds or unfolds a stage (a module prefix) on the next update(): the Model panel's button, a click on a name.
     void toggleCollapse(const std::string& stage);
-    public:
-    // Folds or unfolds a stage (a module prefix) on the next update(), as its Model panel button does.
-    void toggleStage(const std::string& stage) { toggleCollapse(stage); }
-    const std::vector<std::string>& collapsedStages() const { return m_collapsed; }
-    private:
     std::string m_layerFilter;            // the Model panel's search text
     std::vector<std::string> m_stages;    // scene::stagesOf, per layer (made on first hover)
     int m_selectedLayer = -1;

@@ -496,18 +496,16 @@ StepInfo Trainer::runStepImpl() {
                 l.activation = flatten2d(bf);
                 actFinite[i] = allFinite(l.activation);
             }
-            {
-                onGradient(fc, i, [&, i, g, rows, cols, bd](const torch::Tensor& grad) {
-                    gradSeen[i] = 1;
-                    if (g) {
-                        gradFinite[i] = copyChecked(batchFirst(grad, bd), g);
-                        s.layers[i].gradient = arenaView(m_arena, g, rows, cols);
-                    } else {
-                        s.layers[i].gradient = flatten2d(batchFirst(grad, bd));
-                        gradFinite[i] = allFinite(s.layers[i].gradient);
-                    }
-                });
-            }
+            onGradient(fc, i, [&, i, g, rows, cols, bd](const torch::Tensor& grad) {
+                gradSeen[i] = 1;
+                if (g) {
+                    gradFinite[i] = copyChecked(batchFirst(grad, bd), g);
+                    s.layers[i].gradient = arenaView(m_arena, g, rows, cols);
+                } else {
+                    s.layers[i].gradient = flatten2d(batchFirst(grad, bd));
+                    gradFinite[i] = allFinite(s.layers[i].gradient);
+                }
+            });
             act = torch::Tensor();
         }
         fc = ForwardCapture();
