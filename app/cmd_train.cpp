@@ -91,6 +91,9 @@ struct DisplayOptions {
     bool tour = false;
     std::optional<float> yawDeg, pitchDeg; // initial camera angles
     std::vector<std::string> collapse;     // stages drawn as one box
+    std::string viewName;                  // --view: network (default), dynamics, distributions, hinton
+    unsigned views = 0;                    // its RunViews bits (0: the network)
+    std::string layer, compare;            // --layer NAME, --compare RUN2
 };
 
 Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
@@ -146,6 +149,18 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
     d.tour = a.has("tour");
     for (const auto& part : splitCommas(a.get("collapse")))
         if (!part.empty()) d.collapse.push_back(part);
+    d.viewName = a.get("view", "network");
+    if (d.viewName != "network") {
+        auto bits = RunViews::parseView(d.viewName);
+        if (!bits)
+            return makeError(ErrorKind::Usage, "--view " + d.viewName +
+                                                   ": not a view (network, dynamics, series, distributions, hinton)");
+        d.views = *bits;
+    }
+    d.layer = a.get("layer");
+    if (a.has("layer") && d.layer.empty()) return makeError(ErrorKind::Usage, "--layer is empty (a layer name, e.g. fc1)");
+    d.compare = a.get("compare");
+    if (a.has("compare") && d.compare.empty()) return makeError(ErrorKind::Usage, "--compare is empty (a run folder)");
     for (auto [flag, dst] : {std::pair{"yaw", &d.yawDeg}, std::pair{"pitch", &d.pitchDeg}}) {
         auto v = a.getFloat(flag, 0.0);
         if (!v) return v.error();
@@ -249,6 +264,12 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     int64_t planned = session.trainingView().totalSteps;
     float lastFrameMs = 0.0f;
     if (session.recordedRun()) session.waitUntilFinished();
+    if (d.views) {
+        // --view: the views of whole runs fill the picture, drawn once everything they read has arrived.
+        screen.showOnlyRunViews(true);
+        screen.runViews()->waitIdle();
+        if (auto e = screen.runViews()->error(); !e.empty()) return reportError(makeError(ErrorKind::Usage, e));
+    }
     const auto recorded = session.timeline().size();
     for (long f = 0; f < frames; ++f) {
         // Frame f shows the network after (f + 1) / frames of the planned steps (of a recorded run: of its
@@ -278,7 +299,7 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         if (!frame) return reportError(frame.error());
         if (auto s = (*renderer)->prepare(*frame, cam); !s) return reportError(s.error());
         beginRendering(*frame, true, 0.035f, 0.04f, 0.06f);
-        (*renderer)->record(*frame, cam);
+        if (!d.views) (*renderer)->record(*frame, cam); // --view: the panels fill the picture
         endRendering(*frame);
         ui::FrameStats stats{lastFrameMs, screen.scene().position.size(), (*renderer)->lastStats().instances,
                              (*ctx)->deviceInfo().name, (*ctx)->allocator().bytesInUse(), true};
@@ -437,8 +458,14 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
         if (auto s = (*session)->start(false); !s) return reportError(s.error());
         lap("inspection (forward, backward, statistics)");
     }
-    auto screen = TrainingScreen::create(**session, display.collapse);
+    if ((display.views & ~unsigned(RunViews::Hinton)) && opts.openRun.empty())
+        return reportError(makeError(ErrorKind::Usage, "--view " + display.viewName +
+                                                           " shows a recorded run: tensorscape open RUN --view " +
+                                                           display.viewName));
+    auto screen = TrainingScreen::create(**session, display.collapse, opts.openRun, display.compare, display.views);
     if (!screen) return reportError(screen.error());
+    if (!display.layer.empty())
+        if (auto s = (*screen)->selectLayerByName(display.layer); !s) return reportError(s.error());
     lap("scene (layout, neuron positions, cluster tree)");
     TS_LOG_INFO("%s on %s: %lld neurons, %lld parameters", (*session)->network().modelName.c_str(),
                 (*session)->dataName().c_str(), (long long)neuronsWithInput((*session)->network()),
@@ -461,6 +488,9 @@ int cmdTrain(int argc, char** argv) {
 
 // Flags of the picture and camera that view and open share.
 const std::vector<FlagSpec> pictureFlags = {
+    {"view", "NAME", "what to show: network, or a view of a recorded run: dynamics (curves, anomalies, layers over the "
+                     "run, a layer's neuron series), distributions (ridgelines), hinton (weights of --layer)", "network"},
+    {"layer", "NAME", "the layer selected at the start (the views show it)", ""},
     {"width", "W", "picture width", "1280"},
     {"height", "H", "picture height", "720"},
     {"headless", "", "render offscreen even when a display exists", ""},
@@ -549,7 +579,8 @@ int cmdOpen(int argc, char** argv) {
         "(or with --headless) writes PNG frames across the run and summary.json.",
         "tensorscape open RUN_DIR [--headless] [--out DIR] [--frames N] [options]",
         {
-            {"out", "DIR", "folder for frames and summary.json when headless", "out/open"},
+            {"out", "DIR", "folder for frames and summary.json when headless (with --view: DIR/VIEW.png)", "out/open"},
+            {"compare", "RUN2", "a second run overlaid in the distributions view (layers matched by name)", ""},
             {"frames", "N", "headless: frames to write, spread over the run's snapshots; window: close after N frames",
              "8 / until closed"},
         },
@@ -565,6 +596,9 @@ int cmdOpen(int argc, char** argv) {
     auto display = parseDisplay(*args, "open");
     if (!display) return reportError(display.error());
     o.followRun = !display->headless;
+    if (display->headless && display->views) display->singlePng = display->outDir + "/" + display->viewName + ".png";
+    if (!display->compare.empty() && !(display->views & RunViews::Distributions) && display->headless)
+        return reportError(makeError(ErrorKind::Usage, "--compare overlays distributions: add --view distributions"));
     return runSession(o, *display, "open");
 }
 

@@ -834,6 +834,12 @@ Expected<runs::Series> LiveSession::neuronSeries(const std::string& layer, int64
     return makeError(ErrorKind::Usage, "the run has no layer '" + layer + "'");
 }
 
+Status LiveSession::withRunReader(const std::function<Status(const runs::RunReader&)>& fn) const {
+    if (!m->reader) return makeError(ErrorKind::Usage, "not a recorded run");
+    std::lock_guard lock(m->readerMutex);
+    return fn(*m->reader);
+}
+
 bool LiveSession::recordedRun() const {
     return m->reader != nullptr;
 }

@@ -3,6 +3,7 @@
 // live_session.cpp; this header is torch-free so the UI code includes it cheaply.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,10 @@ class LiveSession {
     // A recorded run: one neuron's mean activation over every committed snapshot, in at most maxPoints
     // windows (the store's time pyramids). Safe from the UI thread.
     Expected<runs::Series> neuronSeries(const std::string& layer, int64_t neuron, int maxPoints) const;
+    // A recorded run: calls fn with the session's reader, under the lock its follower and loader share (one
+    // reader per file: HDF5 shares the objects of a file opened twice in a process, and a refresh through one
+    // handle invalidates the other's). Any thread.
+    Status withRunReader(const std::function<Status(const runs::RunReader&)>& fn) const;
     const std::string& dataName() const;
     int64_t numClasses() const;
 

@@ -13,6 +13,7 @@
 #include "engine/scene/bundling.hpp"
 #include "engine/scene/edges.hpp"
 #include "engine/scene/tracing.hpp"
+#include "engine/ui/run_panels.hpp"
 
 namespace ts::app {
 
@@ -87,7 +88,9 @@ std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene
 } // namespace
 
 Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& session,
-                                                                  const std::vector<std::string>& collapsed) {
+                                                                  const std::vector<std::string>& collapsed,
+                                                                  const std::string& runDir,
+                                                                  const std::string& compareDir, unsigned views) {
     std::unique_ptr<TrainingScreen> t(new TrainingScreen(session));
     const auto& net = session.network();
     t->m_desc = toSceneDesc(net);
@@ -98,6 +101,13 @@ Expected<std::unique_ptr<TrainingScreen>> TrainingScreen::create(LiveSession& se
                              int(std::count(n.name.begin(), n.name.end(), '.'))});
     t->settings.colormap = int(defaultColormap(NeuronStatistic::MeanActivation));
     t->settings.edgeThreshold = 0.15f;
+    RunViews::ReaderAccess access;
+    if (session.recordedRun())
+        access = [&session](const std::function<Status(const runs::RunReader&)>& fn) { return session.withRunReader(fn); };
+    auto rv = RunViews::create(std::move(access), runDir, compareDir);
+    if (!rv) return rv.error();
+    t->m_runViews = std::move(rv.value());
+    t->m_runViews->setShown(views);
     return t;
 }
 
@@ -208,6 +218,11 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
     if (m_clearSelectionRequested) {
         m_clearSelectionRequested = false;
         TS_TRY(selectNeuron(renderer, std::nullopt));
+    }
+    if (m_pendingNeuron) { // picked in a run view (the first brushed neuron)
+        auto id = parseNeuron(*m_pendingNeuron);
+        m_pendingNeuron.reset();
+        if (id) TS_TRY(selectNeuron(renderer, *id));
     }
     // Edges follow the newest weights, refreshed every few snapshots (bundling is the costly part). While a
     // neuron is selected its traced connections are drawn instead.
@@ -422,7 +437,64 @@ void TrainingScreen::tick(render::Camera& camera, float dt) {
     }
 }
 
+Status TrainingScreen::selectLayerByName(const std::string& name) {
+    for (size_t i = 0; i < m_rows.size(); ++i)
+        if (m_rows[i].name == name) {
+            m_selectedLayer = int(i);
+            m_runViews->selectLayer(name);
+            return {};
+        }
+    std::string some;
+    for (size_t i = 0; i < m_rows.size() && i < 6; ++i)
+        some += (i ? ", " : "") + m_rows[i].name;
+    return makeError(ErrorKind::Usage, "--layer " + name + ": no such layer (layers: " + some +
+                                           (m_rows.size() > 6 ? ", ..." : "") + ")");
+}
+
+// The views of whole runs: the scene's selected layer goes to them; their picks come back to the scene.
+void TrainingScreen::buildRunViews(render::Camera& camera, float aspect) {
+    if (m_selectedLayer >= 0) m_runViews->selectLayer(m_rows[size_t(m_selectedLayer)].name);
+    // Live sessions: the selected layer's weights for the Hinton diagram, fetched when the step or layer changed.
+    if ((m_runViews->shown() & RunViews::Hinton) && !m_session.recordedRun() && m_selectedLayer >= 0) {
+        const int64_t step = m_session.trainingView().step;
+        const std::string key = std::to_string(m_selectedLayer) + "@" + std::to_string(step);
+        if (key != m_hintonKey) {
+            m_hintonKey = key;
+            const std::string& name = m_rows[size_t(m_selectedLayer)].name;
+            const auto& shape = m_desc.layers[size_t(m_selectedLayer)].shape;
+            int64_t outputs = 1;
+            for (int64_t d : shape)
+                outputs *= d;
+            for (auto& d : m_session.latestDenseWeights(size_t(1) << 26))
+                if (int(d.to) == m_selectedLayer && outputs > 0 && !d.w.empty())
+                    m_runViews->setWeights(name, outputs, int64_t(d.w.size()) / outputs, std::move(d.w), step);
+            // Convolutions flattened per output channel: rows = output channels, columns = inputs x kernel.
+            for (auto& c : m_session.latestConvWeights())
+                if (int(c.to) == m_selectedLayer && !c.w.empty() && !shape.empty() && shape[0] > 0)
+                    m_runViews->setWeights(name, shape[0], int64_t(c.w.size()) / shape[0], std::move(c.w), step);
+        }
+    }
+    auto req = m_runViews->buildUi(m_onlyRunViews);
+    if (req.layer)
+        for (size_t i = 0; i < m_rows.size(); ++i)
+            if (m_rows[i].name == *req.layer) {
+                m_selectedLayer = int(i);
+                if (!m_onlyRunViews) flyToLayer(camera, int(i), aspect);
+            }
+    if (req.step) {
+        m_pinnedStep = *req.step;
+        m_replaying = false;
+    }
+    if (req.neuron) m_pendingNeuron = *req.neuron;
+}
+
 void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::FrameStats& stats) {
+    if (m_onlyRunViews) {
+        buildRunViews(camera, aspect);
+        return;
+    }
+    m_runViews->setShown(ui::viewsBar(m_runViews->shown(), m_session.recordedRun()));
+    buildRunViews(camera, aspect);
     {
         const glm::mat4 vp = camera.projection(aspect) * camera.view();
         const ImVec2 size = ImGui::GetIO().DisplaySize;

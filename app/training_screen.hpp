@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "app/live_session.hpp"
+#include "app/run_views.hpp"
 #include "engine/render/camera.hpp"
 #include "engine/render/network_renderer.hpp"
 #include "engine/scene/scene.hpp"
@@ -17,8 +18,12 @@ namespace ts::app {
 class TrainingScreen {
   public:
     // `collapsed`: stages (module prefixes, e.g. "layer1") drawn as one box each at the start.
+    // `runDir`/`compareDir`: the recorded run shown (and one compared with it) for the views of whole runs;
+    // `views`: RunViews::View bits open at the start.
     static Expected<std::unique_ptr<TrainingScreen>> create(LiveSession& session,
-                                                            const std::vector<std::string>& collapsed = {});
+                                                            const std::vector<std::string>& collapsed = {},
+                                                            const std::string& runDir = {},
+                                                            const std::string& compareDir = {}, unsigned views = 0);
 
     const scene::Scene& scene() const { return m_scene; }
     Aabb bounds() const { return m_bounds; }
@@ -47,6 +52,12 @@ class TrainingScreen {
     Status selectNeuron(render::NetworkRenderer& renderer, std::optional<uint32_t> neuron);
     // "LAYER:INDEX" (e.g. "fc2:3") -> global neuron id; errors name the layer or the range.
     Expected<uint32_t> parseNeuron(const std::string& spec) const;
+
+    // Headless --view: only the views of whole runs are drawn, filling the picture.
+    void showOnlyRunViews(bool on) { m_onlyRunViews = on; }
+    RunViews* runViews() { return m_runViews.get(); }
+    // Selects a layer by name (--layer): the scene's selection and the run views'. Errors name the layer.
+    Status selectLayerByName(const std::string& name);
 
     bool fitRequested = false, screenshotRequested = false;
     std::optional<bool> vsyncRequest;
@@ -101,6 +112,12 @@ class TrainingScreen {
     int m_attentionLayer = -1;
     std::shared_ptr<const SnapshotSummary> m_attentionSnapshot; // held: the cache key cannot be recycled
     std::optional<int> m_attentionHead;
+    // Views of whole runs (dynamics, series, distributions, Hinton) and what they asked of the scene.
+    std::unique_ptr<RunViews> m_runViews;
+    bool m_onlyRunViews = false;
+    std::optional<std::string> m_pendingNeuron; // "LAYER:INDEX", selected on the next update()
+    std::string m_hintonKey;
+    void buildRunViews(render::Camera& camera, float aspect);
     int m_attentionQuery = -1;
 };
 

@@ -171,18 +171,24 @@ std::vector<Anomaly> findPlateaus(const ScalarSeries& s, const AnomalyOptions& o
     const size_t n = rows.size();
     const size_t len = std::max<size_t>(16, size_t(o.plateauMinFraction * double(n)));
     if (n < len + 1) return out;
-    std::vector<double> prefix(n + 1, 0.0);
-    for (size_t k = 0; k < n; ++k)
+    // Prefix sums of x, t x (t = position among the finite values) for least-squares slopes of any window.
+    std::vector<double> prefix(n + 1, 0.0), prefixT(n + 1, 0.0);
+    for (size_t k = 0; k < n; ++k) {
         prefix[k + 1] = prefix[k] + s.values[rows[k]];
+        prefixT[k + 1] = prefixT[k] + double(k) * s.values[rows[k]];
+    }
     auto mean = [&](size_t a, size_t b) { return (prefix[b] - prefix[a]) / double(b - a); };
-    // A window [k, k + len) is flat when the means of its first and last quarters differ by less than the
-    // tolerance relative to the window's level; flat windows that touch merge into one plateau.
-    const size_t q = std::max<size_t>(2, len / 4);
+    // A window [k, k + len) is flat when its fitted trend changes the loss by less than the tolerance relative
+    // to the window's level (a regression, so noise does not pass for a trend or hide one); flat windows that
+    // touch merge into one plateau.
     std::vector<char> covered(n, 0);
+    const double L = double(len), sumT = L * (L - 1) / 2, sumTT = (L - 1) * L * (2 * L - 1) / 6;
     for (size_t k = 0; k + len <= n; ++k) {
-        const double level = mean(k, k + len);
-        const double change = std::fabs(mean(k, k + q) - mean(k + len - q, k + len));
-        if (change <= o.plateauTolerance * std::max(std::fabs(level), 1e-12))
+        const double sx = prefix[k + len] - prefix[k];
+        const double stx = prefixT[k + len] - prefixT[k] - double(k) * sx; // sum of (t - k) x
+        const double slope = (L * stx - sumT * sx) / (L * sumTT - sumT * sumT);
+        const double level = sx / L;
+        if (std::fabs(slope) * (L - 1) <= o.plateauTolerance * std::max(std::fabs(level), 1e-12))
             std::fill(covered.begin() + long(k), covered.begin() + long(k + len), 1);
     }
     for (size_t k = 0; k < n;) {

@@ -25,7 +25,7 @@ struct Anomaly {
 struct AnomalyOptions {
     int spikeWindow = 24;          // finite values before a point that set its baseline (median and MAD)
     double spikeThreshold = 8.0;   // robust z-score (|x - median| / (1.4826 MAD)) that makes a spike
-    double plateauTolerance = 2e-3; // relative change of the smoothed loss across a plateau's length
+    double plateauTolerance = 0.01; // change of the fitted trend across a plateau's length, relative to its level
     double plateauMinFraction = 0.1; // shortest plateau, as a fraction of the logged points (and >= 16)
     double overfitRise = 0.1;       // validation loss above its minimum by this fraction (and train still falling)
 };
@@ -42,7 +42,8 @@ std::vector<Anomaly> findSpikes(const ScalarSeries& s, const AnomalyOptions& o =
 // The first non-finite value: +-Inf, or NaN after finite values when the series never recovers (a NaN loss
 // is stored as NaN, like a row where it was not logged).
 std::vector<Anomaly> findNonFinite(const ScalarSeries& s);
-// Stretches where the loss stops moving (smoothed relative change below tolerance), longest first merged.
+// Stretches where the loss stops moving: windows (plateauMinFraction of the log) whose least-squares trend
+// changes the loss by less than plateauTolerance of its level, merged.
 std::vector<Anomaly> findPlateaus(const ScalarSeries& s, const AnomalyOptions& o = {});
 // Overfitting: validation loss rises by overfitRise above its minimum while the training loss keeps falling
 // (starts at the validation minimum). Underfitting: over the last quarter, training loss has stopped falling

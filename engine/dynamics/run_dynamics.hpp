@@ -37,7 +37,7 @@ struct RunOverview {
 Expected<RunOverview> loadOverview(const runs::RunReader& reader, const AnomalyOptions& o = {});
 
 struct SeriesViewOptions {
-    int maxPoints = 256;
+    int maxPoints = 512;
     int width = 384, height = 160; // the density image
     SamplingOptions sampling;
     int64_t maxBytes = int64_t(1) << 30;

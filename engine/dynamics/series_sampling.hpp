@@ -47,7 +47,7 @@ DensityImage densityImage(const SeriesMatrix& m, int width, int height, ValueRan
 void seriesSpans(const SeriesMatrix& m, int64_t i, int width, int height, ValueRange range, int16_t* lo, int16_t* hi);
 
 struct SamplingOptions {
-    int target = 200;       // polylines to keep (fewer when there are fewer series)
+    int target = 60;        // polylines to keep (fewer when there are fewer series)
     int radius = 2;         // rows around a kept polyline that count as taken
     double conflict = 0.25; // first pass: largest fraction of a candidate's cells already taken
 };

@@ -1,0 +1,319 @@
+// RunViews: one worker thread reads the run (and the run compared with it) for the dynamics panels; the UI
+// thread collects whole results under the mutex. Section index: loader | requests | panels.
+#include "app/run_views.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <imgui.h>
+
+#include "engine/core/log.hpp"
+#include "engine/ui/run_panels.hpp"
+
+namespace ts::app {
+
+namespace {
+double nowSeconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+std::string baseName(const std::string& dir) {
+    auto p = std::filesystem::path(dir).lexically_normal();
+    auto name = p.filename().string();
+    return name.empty() ? p.parent_path().filename().string() : name;
+}
+} // namespace
+
+std::optional<unsigned> RunViews::parseView(const std::string& name) {
+    if (name == "dynamics") return Dynamics | Series;
+    if (name == "series") return Series;
+    if (name == "distributions") return Distributions;
+    if (name == "hinton") return Hinton;
+    return std::nullopt;
+}
+
+// --- Loader ---
+Expected<std::unique_ptr<RunViews>> RunViews::create(ReaderAccess access, const std::string& runName,
+                                                     const std::string& compareDir) {
+    std::unique_ptr<RunViews> v(new RunViews());
+    v->m_access = std::move(access);
+    v->m_runName = baseName(runName);
+    v->m_runClosed = false;
+    if (!compareDir.empty()) {
+        auto r = runs::RunReader::open(compareDir);
+        if (!r) return makeError(r.error().kind, "--compare: " + r.error().message);
+        v->m_compareReader = std::move(r.value());
+        v->m_compareName = baseName(compareDir);
+    }
+    if (v->m_access) v->m_thread = std::thread([p = v.get()] { p->worker(); });
+    return v;
+}
+
+RunViews::~RunViews() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_stop = true;
+    }
+    m_cv.notify_all();
+    if (m_thread.joinable()) m_thread.join();
+}
+
+void RunViews::worker() {
+    for (;;) {
+        std::function<void()> job;
+        {
+            std::unique_lock lock(m_mutex);
+            m_cv.wait(lock, [&] { return m_stop || !m_jobs.empty(); });
+            if (m_stop) return;
+            job = std::move(m_jobs.front());
+            m_jobs.pop_front();
+            m_busy = true;
+        }
+        job();
+        {
+            std::lock_guard lock(m_mutex);
+            m_busy = false;
+        }
+        m_idle.notify_all();
+    }
+}
+
+void RunViews::post(std::function<void()> job) {
+    {
+        std::lock_guard lock(m_mutex);
+        m_jobs.push_back(std::move(job));
+    }
+    m_cv.notify_one();
+}
+
+void RunViews::waitIdle() {
+    if (!m_thread.joinable()) return;
+    requestLoads();
+    std::unique_lock lock(m_mutex);
+    m_idle.wait(lock, [&] { return m_jobs.empty() && !m_busy; });
+    lock.unlock();
+    collect();
+    // A collected overview may start the layer's loads (the default layer); wait for those too.
+    requestLoads();
+    lock.lock();
+    m_idle.wait(lock, [&] { return m_jobs.empty() && !m_busy; });
+    lock.unlock();
+    collect();
+}
+
+std::string RunViews::error() const {
+    std::lock_guard lock(m_mutex);
+    return m_error;
+}
+
+void RunViews::collect() {
+    std::lock_guard lock(m_mutex);
+    if (m_doneOverview) m_overview = std::move(m_doneOverview);
+    if (m_doneSeries) m_series = std::move(m_doneSeries);
+    if (m_doneDist) m_dist = std::move(m_doneDist);
+    if (m_doneCompare) m_compare = std::move(m_doneCompare);
+}
+
+// --- Requests ---
+void RunViews::selectLayer(const std::string& name) {
+    if (name == m_layerName) return;
+    m_layerName = name;
+    m_layer = -1;
+    m_brushed.clear();
+    if (m_overview)
+        for (size_t i = 0; i < m_overview->layers.size(); ++i)
+            if (m_overview->layers[i].name == name) m_layer = int(i);
+}
+
+void RunViews::setWeights(const std::string& layer, int64_t rows, int64_t cols, std::vector<float> w, int64_t step) {
+    if (layer == m_hintonLayer && step == m_hintonStep) return;
+    m_hintonLayer = layer;
+    m_hintonStep = step;
+    m_hinton = dynamics::hintonBlocks(w, rows, cols, 160, 160);
+}
+
+void RunViews::requestLoads() {
+    if (!m_access) return;
+    // The overview once, then again every few seconds while the run grows.
+    const double now = nowSeconds();
+    bool closed;
+    {
+        std::lock_guard lock(m_mutex);
+        closed = m_runClosed;
+    }
+    const bool poll = !closed && now - m_lastPoll > 3.0;
+    if (m_shown && (!m_overviewRequested || poll)) {
+        m_overviewRequested = true;
+        m_lastPoll = now;
+        post([this] {
+            // The owner's follower refreshes the reader; this reads what is committed now.
+            Expected<dynamics::RunOverview> ov = makeError(ErrorKind::Failed, "not read");
+            bool closed = false;
+            (void)m_access([&](const runs::RunReader& r) {
+                ov = dynamics::loadOverview(r);
+                closed = r.closed();
+                return Status{};
+            });
+            std::lock_guard lock(m_mutex);
+            if (ov) m_doneOverview = std::make_shared<const dynamics::RunOverview>(std::move(ov.value()));
+            else if (m_error.empty()) m_error = ov.error().message;
+            m_runClosed = closed;
+        });
+    }
+    if (!m_overview) return;
+    // The default layer: the first to go non-finite, else the deepest with parameters and a few hundred
+    // neurons (a classifier's 10 outputs say little), else the deepest with parameters.
+    if (m_layer < 0 && !m_layerName.empty()) selectLayer(std::exchange(m_layerName, std::string()));
+    if (m_layer < 0 && !m_overview->layers.empty()) {
+        int pick = -1;
+        int64_t first = INT64_MAX;
+        for (size_t i = 0; i < m_overview->layers.size(); ++i) {
+            const auto& l = m_overview->layers[i];
+            if (l.firstNonFinite >= 0 && l.firstNonFinite < first) first = l.firstNonFinite, pick = int(i);
+        }
+        for (size_t i = m_overview->layers.size(); pick < 0 && i-- > 0;)
+            if (m_overview->layers[i].params > 0 && m_overview->layers[i].neurons >= 256) pick = int(i);
+        for (size_t i = m_overview->layers.size(); pick < 0 && i-- > 0;)
+            if (m_overview->layers[i].params > 0) pick = int(i);
+        m_layer = std::max(pick, 0);
+        m_layerName = m_overview->layers[size_t(m_layer)].name;
+    }
+    const std::string snaps = std::to_string(m_overview->snapshotSteps.size());
+    if (m_shown & Series) {
+        const std::string key = m_layerName + "|" + std::to_string(m_kind) + "|" + std::to_string(m_statistic) + "|" + snaps;
+        if (key != m_seriesKey) {
+            m_seriesKey = key;
+            const int layer = m_layer, kind = m_kind, stat = m_statistic;
+            post([this, layer, kind, stat] {
+                Expected<dynamics::LayerSeriesView> s = makeError(ErrorKind::Failed, "not read");
+                (void)m_access([&](const runs::RunReader& r) {
+                    s = dynamics::loadLayerSeries(r, layer, kind ? runs::Kind::Gradient : runs::Kind::Activation, stat);
+                    return Status{};
+                });
+                std::lock_guard lock(m_mutex);
+                if (s) {
+                    TS_LOG_DEBUG("series of %s: read %.1f ms, density %.1f ms, sampling %.1f ms", s->name.c_str(),
+                                 s->readMs, s->densityMs, s->sampleMs);
+                    m_doneSeries = std::make_shared<const dynamics::LayerSeriesView>(std::move(s.value()));
+                } else if (m_error.empty()) {
+                    m_error = s.error().message;
+                }
+            });
+        }
+    }
+    if (m_shown & Distributions) {
+        const std::string key = m_layerName + "|" + snaps;
+        if (key != m_distKey) {
+            m_distKey = key;
+            const int layer = m_layer;
+            const std::string name = m_layerName;
+            post([this, layer, name] {
+                Expected<dynamics::LayerDistributions> d = makeError(ErrorKind::Failed, "not read");
+                (void)m_access([&](const runs::RunReader& r) {
+                    d = dynamics::loadDistributions(r, layer);
+                    return Status{};
+                });
+                std::shared_ptr<const dynamics::LayerDistributions> cmp;
+                if (m_compareReader) {
+                    (void)m_compareReader->refresh();
+                    // The same layer in the other run: by name, else by position.
+                    int other = -1;
+                    for (size_t i = 0; i < m_compareReader->layers().size(); ++i)
+                        if (m_compareReader->layers()[i].name == name) other = int(i);
+                    if (other < 0 && size_t(layer) < m_compareReader->layers().size()) other = layer;
+                    if (other >= 0)
+                        if (auto c = dynamics::loadDistributions(*m_compareReader, other))
+                            cmp = std::make_shared<const dynamics::LayerDistributions>(std::move(c.value()));
+                }
+                std::lock_guard lock(m_mutex);
+                if (d) m_doneDist = std::make_shared<const dynamics::LayerDistributions>(std::move(d.value()));
+                else if (m_error.empty()) m_error = d.error().message;
+                if (cmp) m_doneCompare = std::move(cmp);
+            });
+        }
+    }
+}
+
+// --- Panels ---
+RunViews::Requests RunViews::buildUi(bool fill) {
+    Requests req;
+    collect();
+    requestLoads();
+    if (!m_shown) return req;
+    // Fill: dynamics over series (55 / 45), or one view over the whole display.
+    const ImVec2 d = ImGui::GetIO().DisplaySize;
+    auto rect = [&](float y0, float y1) { return ui::PanelRect{0, d.y * y0, d.x, d.y * (y1 - y0), true}; };
+    const bool both = (m_shown & Dynamics) && (m_shown & Series);
+    std::string err = error();
+    if (m_shown & Dynamics) {
+        ui::DynamicsView v;
+        v.run = m_overview.get();
+        v.status = !err.empty() ? err : m_access ? "reading the run..." : "run dynamics need a recorded run (tensorscape open RUN)";
+        const int64_t snaps = m_overview ? int64_t(m_overview->snapshotSteps.size()) : 0;
+        v.focus = m_focus < 0 ? snaps - 1 : m_focus;
+        v.window = m_window;
+        v.choice = m_choice;
+        v.selectedLayer = m_layer;
+        if (fill) v.rect = rect(0.0f, both ? 0.56f : 1.0f);
+        auto e = ui::dynamicsPanel(v);
+        if (e.window) m_window = *e.window;
+        if (e.choice) m_choice = *e.choice;
+        if (e.focus && m_overview && !m_overview->snapshotSteps.empty()) {
+            m_focus = std::clamp<int64_t>(*e.focus, 0, snaps - 1);
+            req.step = m_overview->snapshotSteps[size_t(m_focus)];
+        }
+        if (e.selectLayer && m_overview) {
+            selectLayer(m_overview->layers[size_t(*e.selectLayer)].name);
+            req.layer = m_layerName;
+        }
+    }
+    if (m_shown & Series) {
+        ui::SeriesPanelView v;
+        // A series of another layer or statistic than the one asked for is not shown while the new one loads.
+        const bool current = m_series && m_series->name == m_layerName &&
+                             int(m_series->kind == runs::Kind::Gradient) == m_kind && m_series->statistic == m_statistic;
+        v.series = current ? m_series.get() : nullptr;
+        v.status = !err.empty() ? err : m_access ? "reading " + m_layerName + "'s neurons..." : "layer series need a recorded run";
+        v.brushed = m_brushed;
+        if (m_overview && !m_overview->snapshotSteps.empty())
+            v.focusStep = m_overview->snapshotSteps[size_t(m_focus < 0 ? int64_t(m_overview->snapshotSteps.size()) - 1 : m_focus)];
+        if (fill) v.rect = rect(both ? 0.56f : 0.0f, 1.0f);
+        auto e = ui::seriesPanel(v);
+        if (e.kind) m_kind = *e.kind;
+        if (e.statistic) m_statistic = *e.statistic;
+        if (e.clearBrush) m_brushed.clear();
+        if (e.brush && v.series) {
+            const auto& b = *e.brush;
+            m_brushed = dynamics::brushSeries(v.series->matrix, int64_t(b[0]), int64_t(b[1]), b[2], b[3]);
+            if (!m_brushed.empty()) req.neuron = m_layerName + ":" + std::to_string(m_brushed.front());
+        }
+        if (e.focusStep && m_overview) {
+            m_focus = m_overview->snapshotAt(*e.focusStep);
+            req.step = m_overview->snapshotSteps[size_t(m_focus)];
+        }
+    }
+    if (m_shown & Distributions) {
+        ui::DistributionsPanelView v;
+        v.dist = m_dist && m_dist->name == m_layerName ? m_dist.get() : nullptr;
+        v.compare = v.dist && m_compare ? m_compare.get() : nullptr;
+        v.compareName = m_compareName;
+        v.status = !err.empty() ? err : m_access ? "reading " + m_layerName + "'s distributions..." : "distributions need a recorded run";
+        if (m_overview && !m_overview->snapshotSteps.empty() && m_focus >= 0)
+            v.focusStep = m_overview->snapshotSteps[size_t(m_focus)];
+        if (fill) v.rect = rect(0.0f, 1.0f);
+        ui::distributionsPanel(v);
+    }
+    if (m_shown & Hinton) {
+        ui::HintonPanelView v;
+        const bool current = !m_hintonLayer.empty() && (m_layerName.empty() || m_hintonLayer == m_layerName);
+        v.blocks = current ? &m_hinton : nullptr;
+        v.layer = m_hintonLayer;
+        v.step = m_hintonStep;
+        v.status = m_access ? "runs store no weight matrices (only their statistics and histograms): Hinton diagrams "
+                              "come from a live session (tensorscape train / view)"
+                            : "select a Linear or convolution layer";
+        if (fill) v.rect = rect(0.0f, 1.0f);
+        ui::hintonPanel(v);
+    }
+    return req;
+}
+
+} // namespace ts::app

@@ -1,0 +1,101 @@
+// The views of whole runs in the program: owns a second reader of the run (its loads run on one worker
+// thread so the window never waits on HDF5), hands finished loads to the UI thread whole, and builds the
+// Run dynamics, Layer series, Distributions and Hinton panels. Shared selection: a layer chosen here or in the
+// scene, a focus snapshot, brushed neurons; what the user picks comes back as requests to the screen.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/core/error.hpp"
+#include "engine/dynamics/hinton.hpp"
+#include "engine/dynamics/run_dynamics.hpp"
+
+namespace ts::app {
+
+class RunViews {
+  public:
+    enum View : unsigned { Dynamics = 1, Series = 2, Distributions = 4, Hinton = 8 };
+    // View names for --view: dynamics (Run dynamics + Layer series), distributions, hinton.
+    static std::optional<unsigned> parseView(const std::string& name);
+
+    // How the views reach the run's reader: a function that calls its argument with the reader under the lock
+    // of whoever owns it (LiveSession::withRunReader); empty for a live session, where only Hinton diagrams are
+    // shown, fed by the screen. compareDir: a second run whose distributions are overlaid (layers matched by
+    // name, else position), read through a reader of its own.
+    using ReaderAccess = std::function<Status(const std::function<Status(const runs::RunReader&)>&)>;
+    static Expected<std::unique_ptr<RunViews>> create(ReaderAccess access, const std::string& runName,
+                                                      const std::string& compareDir = {});
+    ~RunViews();
+
+    unsigned shown() const { return m_shown; }
+    void setShown(unsigned views) { m_shown = views; }
+    // The layer the views show, by name (the scene's selection); unknown names are ignored.
+    void selectLayer(const std::string& name);
+    const std::string& selectedLayer() const { return m_layerName; }
+    // Live sessions: the selected layer's weight matrix (rows = outputs), aggregated here for the Hinton panel.
+    void setWeights(const std::string& layer, int64_t rows, int64_t cols, std::vector<float> w, int64_t step);
+
+    struct Requests {
+        std::optional<std::string> layer; // chosen in the dynamics table
+        std::optional<int64_t> step;      // focus: show the snapshot at or before this step
+        std::optional<std::string> neuron; // "LAYER:INDEX" to select and trace (the first brushed neuron)
+    };
+    // fill: the shown views split the whole display between them (headless --view); else floating windows.
+    Requests buildUi(bool fill);
+    // Headless: blocks until no load is pending or running, then applies the results.
+    void waitIdle();
+    // The first failed load's message (empty: none).
+    std::string error() const;
+
+  private:
+    RunViews() = default;
+    void worker();
+    void post(std::function<void()> job);
+    void collect(); // UI thread: takes finished results
+    void requestLoads();
+
+    // Worker side (the compared run's reader is used by the worker thread only).
+    ReaderAccess m_access;
+    std::unique_ptr<runs::RunReader> m_compareReader;
+    std::thread m_thread;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_cv, m_idle;
+    std::deque<std::function<void()>> m_jobs;
+    bool m_busy = false, m_stop = false;
+    // Results handed over under m_mutex (whole objects, swapped).
+    std::shared_ptr<const dynamics::RunOverview> m_doneOverview;
+    std::shared_ptr<const dynamics::LayerSeriesView> m_doneSeries;
+    std::shared_ptr<const dynamics::LayerDistributions> m_doneDist, m_doneCompare;
+    std::string m_error;
+
+    // UI side.
+    unsigned m_shown = 0;
+    std::string m_runName, m_compareName;
+    std::shared_ptr<const dynamics::RunOverview> m_overview;
+    std::shared_ptr<const dynamics::LayerSeriesView> m_series;
+    std::shared_ptr<const dynamics::LayerDistributions> m_dist, m_compare;
+    std::string m_layerName;
+    int m_layer = -1;
+    int m_kind = 0, m_statistic = 0; // series: activation mean
+    int64_t m_focus = -1;            // snapshot index (-1: the last)
+    int m_window = 4, m_choice = 0;
+    std::vector<int64_t> m_brushed;
+    // What was requested last, so a change starts one load.
+    bool m_overviewRequested = false;
+    std::string m_seriesKey, m_distKey;
+    double m_lastPoll = 0;
+    bool m_runClosed = true;
+    std::string m_hintonLayer;
+    int64_t m_hintonStep = -1;
+    dynamics::HintonBlocks m_hinton;
+};
+
+} // namespace ts::app
