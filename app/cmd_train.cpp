@@ -242,6 +242,26 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
 
 // Headless: train in the background; every steps/frames steps render the live view (with its panels) to a
 // PNG.
+// Adds "view", "layer" and "anomalies" to a headless view's summary file.
+Status addViewSummary(const std::string& path, const std::string& view, TrainingScreen& screen) {
+    nlohmann::json j;
+    {
+        std::ifstream in(path);
+        j = nlohmann::json::parse(in, nullptr, false);
+    }
+    if (j.is_discarded()) return makeError(ErrorKind::Failed, path + ": cannot read back the summary");
+    j["view"] = view;
+    j["layer"] = screen.runViews()->selectedLayer();
+    auto& list = j["anomalies"] = nlohmann::json::array();
+    for (const auto& a : screen.runViews()->anomalies())
+        list.push_back({{"kind", dynamics::anomalyKindName(a.kind)}, {"series", a.series}, {"step", a.step},
+                        {"end_step", a.endStep}, {"message", a.message}});
+    std::ofstream out(path);
+    out << j.dump(2) << "\n";
+    if (!out) return makeError(ErrorKind::Failed, path + ": cannot write the summary");
+    return {};
+}
+
 int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptions& d) {
     auto t0 = std::chrono::steady_clock::now();
     auto ctx = Context::create({});
@@ -329,6 +349,8 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         session.waitUntilFinished();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (auto s = writeSummary(json, session, seconds, 1); !s) return reportError(s.error());
+        if (d.views) // the view, its layer and what the run's anomaly detection found, beside the picture
+            if (auto s = addViewSummary(json, d.viewName, screen); !s) return reportError(s.error());
         TS_LOG_INFO("wrote %s", json.c_str());
         return 0;
     }
@@ -596,6 +618,14 @@ int cmdOpen(int argc, char** argv) {
     auto display = parseDisplay(*args, "open");
     if (!display) return reportError(display.error());
     o.followRun = !display->headless;
+    // Refused before the run is read.
+    if (display->headless && (display->views & RunViews::Hinton))
+        return reportError(makeError(ErrorKind::Usage, "--view hinton: runs store no weight matrices (only their "
+                                                       "statistics and histograms); Hinton diagrams come from a model: "
+                                                       "tensorscape view MODEL --view hinton --layer NAME"));
+    if (!display->compare.empty())
+        if (auto r = runs::RunReader::open(display->compare); !r)
+            return reportError(makeError(ErrorKind::Usage, "--compare: " + r.error().message));
     if (display->headless && display->views) display->singlePng = display->outDir + "/" + display->viewName + ".png";
     if (!display->compare.empty() && !(display->views & RunViews::Distributions) && display->headless)
         return reportError(makeError(ErrorKind::Usage, "--compare overlays distributions: add --view distributions"));

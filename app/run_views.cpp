@@ -37,7 +37,14 @@ Expected<std::unique_ptr<RunViews>> RunViews::create(ReaderAccess access, const 
     v->m_access = std::move(access);
     v->m_runName = baseName(runName);
     v->m_runClosed = false;
-    if (!compareDir.empty()) {
+    std::error_code ec1, ec2;
+    const auto a = std::filesystem::weakly_canonical(runName, ec1), b = std::filesystem::weakly_canonical(compareDir, ec2);
+    if (!compareDir.empty() && v->m_access && !ec1 && !ec2 && a == b) {
+        // The run compared with itself: one reader (HDF5 shares a file opened twice in a process, and a
+        // refresh through one handle invalidates the other's datasets).
+        v->m_compareSame = true;
+        v->m_compareName = baseName(compareDir);
+    } else if (!compareDir.empty()) {
         auto r = runs::RunReader::open(compareDir);
         if (!r) return makeError(r.error().kind, "--compare: " + r.error().message);
         v->m_compareReader = std::move(r.value());
@@ -102,6 +109,10 @@ void RunViews::waitIdle() {
 std::string RunViews::error() const {
     std::lock_guard lock(m_mutex);
     return m_error;
+}
+
+std::vector<dynamics::Anomaly> RunViews::anomalies() const {
+    return m_overview ? m_overview->anomalies : std::vector<dynamics::Anomaly>{};
 }
 
 void RunViews::collect() {
@@ -212,8 +223,9 @@ void RunViews::requestLoads() {
                     return Status{};
                 });
                 std::shared_ptr<const dynamics::LayerDistributions> cmp;
-                if (m_compareReader) {
-                    (void)m_compareReader->refresh();
+                if (m_compareSame && d) {
+                    cmp = std::make_shared<const dynamics::LayerDistributions>(d.value());
+                } else if (m_compareReader) {
                     // The same layer in the other run: by name, else by position.
                     int other = -1;
                     for (size_t i = 0; i < m_compareReader->layers().size(); ++i)

@@ -54,6 +54,9 @@ class RunViews {
     void waitIdle();
     // The first failed load's message (empty: none).
     std::string error() const;
+    // What the views found, for the headless VIEW.json: anomalies of the run and the layer shown.
+    std::vector<dynamics::Anomaly> anomalies() const;
+    bool recorded() const { return bool(m_access); }
 
   private:
     RunViews() = default;
@@ -64,7 +67,8 @@ class RunViews {
 
     // Worker side (the compared run's reader is used by the worker thread only).
     ReaderAccess m_access;
-    std::unique_ptr<runs::RunReader> m_compareReader;
+    std::unique_ptr<runs::RunReader> m_compareReader; // opened once: the compared run as it was then
+    bool m_compareSame = false;                       // --compare names the run itself
     std::thread m_thread;
     mutable std::mutex m_mutex;
     std::condition_variable m_cv, m_idle;

@@ -454,7 +454,15 @@ Status TrainingScreen::selectLayerByName(const std::string& name) {
 // The views of whole runs: the scene's selected layer goes to them; their picks come back to the scene.
 void TrainingScreen::buildRunViews(render::Camera& camera, float aspect) {
     if (m_selectedLayer >= 0) m_runViews->selectLayer(m_rows[size_t(m_selectedLayer)].name);
-    // Live sessions: the selected layer's weights for the Hinton diagram, fetched when the step or layer changed.
+    // Live sessions: the selected layer's weights for the Hinton diagram, fetched when the step or layer changed
+    // (no layer selected: the first with a weight matrix).
+    if ((m_runViews->shown() & RunViews::Hinton) && !m_session.recordedRun() && m_selectedLayer < 0) {
+        for (const auto& d : m_session.latestDenseWeights(size_t(1) << 26))
+            if (m_selectedLayer < 0 || int(d.to) < m_selectedLayer) m_selectedLayer = int(d.to);
+        for (const auto& c : m_session.latestConvWeights())
+            if (m_selectedLayer < 0 || int(c.to) < m_selectedLayer) m_selectedLayer = int(c.to);
+        if (m_selectedLayer >= 0) m_runViews->selectLayer(m_rows[size_t(m_selectedLayer)].name);
+    }
     if ((m_runViews->shown() & RunViews::Hinton) && !m_session.recordedRun() && m_selectedLayer >= 0) {
         const int64_t step = m_session.trainingView().step;
         const std::string key = std::to_string(m_selectedLayer) + "@" + std::to_string(step);
@@ -466,12 +474,16 @@ void TrainingScreen::buildRunViews(render::Camera& camera, float aspect) {
             for (int64_t d : shape)
                 outputs *= d;
             for (auto& d : m_session.latestDenseWeights(size_t(1) << 26))
-                if (int(d.to) == m_selectedLayer && outputs > 0 && !d.w.empty())
-                    m_runViews->setWeights(name, outputs, int64_t(d.w.size()) / outputs, std::move(d.w), step);
+                if (int(d.to) == m_selectedLayer && outputs > 0 && !d.w.empty()) {
+                    const int64_t cols = int64_t(d.w.size()) / outputs; // before the move below
+                    m_runViews->setWeights(name, outputs, cols, std::move(d.w), step);
+                }
             // Convolutions flattened per output channel: rows = output channels, columns = inputs x kernel.
             for (auto& c : m_session.latestConvWeights())
-                if (int(c.to) == m_selectedLayer && !c.w.empty() && !shape.empty() && shape[0] > 0)
-                    m_runViews->setWeights(name, shape[0], int64_t(c.w.size()) / shape[0], std::move(c.w), step);
+                if (int(c.to) == m_selectedLayer && !c.w.empty() && !shape.empty() && shape[0] > 0) {
+                    const int64_t cols = int64_t(c.w.size()) / shape[0];
+                    m_runViews->setWeights(name, shape[0], cols, std::move(c.w), step);
+                }
         }
     }
     auto req = m_runViews->buildUi(m_onlyRunViews);

@@ -190,11 +190,13 @@ Expected<LayerDistributions> loadDistributions(const runs::RunReader& r, int lay
             vhi += 0.5f;
         }
         Ridgelines& out = g ? d.gradients : d.activations;
-        out.bins = bins;
+        // Histograms over neurons: no more bins than the neurons can fill (about 2 sqrt(N)).
+        const int nb = std::clamp(int(2.0 * std::sqrt(double(neurons))), std::min(bins, 12), bins);
+        out.bins = nb;
         out.lo = vlo;
         out.hi = vhi;
         for (size_t k = 0; k < snaps.size(); ++k) {
-            auto row = histogram(means[k], bins, vlo, vhi);
+            auto row = histogram(means[k], nb, vlo, vhi);
             out.steps.push_back(r.steps()[size_t(snaps[k])]);
             out.counts.insert(out.counts.end(), row.begin(), row.end());
         }

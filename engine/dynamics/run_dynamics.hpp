@@ -62,7 +62,8 @@ struct LayerDistributions {
     std::string name;
     Ridgelines weights, activations, gradients; // empty (no rows) when the layer has none
 };
-// maxRows snapshots spread evenly over the run (always the first and the last), bins per row.
+// maxRows snapshots spread evenly over the run (always the first and the last), `bins` per row for the
+// weights; activations and gradients (histograms over neurons) get about 2 sqrt(neurons) bins, 12 to `bins`.
 Expected<LayerDistributions> loadDistributions(const runs::RunReader& reader, int layer, int maxRows = 24,
                                                int bins = 64);
 

@@ -177,6 +177,10 @@ void enableItemRecording(bool on) {
     g_record = on;
     g_items.clear();
 }
+void recordLastItem(const char* label) {
+    record(label);
+}
+
 const std::map<std::string, ItemRect>& recordedItems() {
     return g_items;
 }

@@ -221,6 +221,8 @@ struct ItemRect {
     float x0, y0, x1, y1;
 };
 void enableItemRecording(bool on);
+// Records the last ImGui item under `label` (when recording is on): for panels in other files.
+void recordLastItem(const char* label);
 const std::map<std::string, ItemRect>& recordedItems();
 
 } // namespace ts::ui

@@ -9,6 +9,7 @@
 #include <imgui.h>
 
 #include "engine/core/colormap.hpp"
+#include "engine/ui/panels.hpp"
 
 namespace ts::ui {
 
@@ -50,6 +51,7 @@ struct Axes {
 Axes plotArea(const char* id, ImVec2 size, double x0, double x1, double y0, double y1, bool xTicks = true) {
     const ImVec2 c = ImGui::GetCursorScreenPos();
     ImGui::InvisibleButton(id, size);
+    recordLastItem(id);
     Axes a;
     a.p0 = ImVec2(c.x + 52, c.y + 4);
     a.p1 = ImVec2(c.x + size.x - 6, c.y + size.y - (xTicks ? 18 : 4));
@@ -497,6 +499,9 @@ void ridgelines(const char* title, const dynamics::Ridgelines& r, const dynamics
     dl->AddRectFilled(ImVec2(left, top), ImVec2(right, bottom + 6), IM_COL32(18, 20, 28, 255));
     const size_t rows = r.rows();
     const float pitch = (bottom - top) / float(rows + 2), amp = pitch * 3.0f;
+    // One value axis for both runs.
+    const double axLo = other && other->rows() ? std::min(r.lo, other->lo) : r.lo;
+    const double axHi = other && other->rows() ? std::max(r.hi, other->hi) : r.hi;
     // Comparison rows share this one's axis: the other run's histograms are drawn as outlines.
     auto curve = [&](const dynamics::Ridgelines& h, size_t row, float base, ImU32 fill, ImU32 line) {
         const double* c = h.counts.data() + row * size_t(h.bins);
@@ -507,7 +512,7 @@ void ridgelines(const char* title, const dynamics::Ridgelines& r, const dynamics
         std::vector<ImVec2> pts;
         for (int b = 0; b < h.bins; ++b) {
             const double centre = h.lo + (h.hi - h.lo) * (b + 0.5) / h.bins;
-            const float x = left + float((centre - r.lo) / (r.hi - r.lo)) * (right - left);
+            const float x = left + float((centre - axLo) / (axHi - axLo)) * (right - left);
             pts.push_back(ImVec2(std::clamp(x, left, right), base - float(c[b] / peak) * amp));
         }
         if (fill)
@@ -528,12 +533,12 @@ void ridgelines(const char* title, const dynamics::Ridgelines& r, const dynamics
         }
     }
     char lo[32], hi[32];
-    std::snprintf(lo, sizeof lo, "%.3g", r.lo);
-    std::snprintf(hi, sizeof hi, "%.3g", r.hi);
+    std::snprintf(lo, sizeof lo, "%.3g", axLo);
+    std::snprintf(hi, sizeof hi, "%.3g", axHi);
     dl->AddText(ImVec2(left, bottom + 8), IM_COL32(170, 175, 190, 255), lo);
     dl->AddText(ImVec2(right - ImGui::CalcTextSize(hi).x, bottom + 8), IM_COL32(170, 175, 190, 255), hi);
-    if (r.lo < 0 && r.hi > 0) {
-        const float zx = left + float(-r.lo / (r.hi - r.lo)) * (right - left);
+    if (axLo < 0 && axHi > 0) {
+        const float zx = left + float(-axLo / (axHi - axLo)) * (right - left);
         dl->AddLine(ImVec2(zx, top), ImVec2(zx, bottom + 6), IM_COL32(255, 255, 255, 60));
     }
     ImGui::Dummy(ImVec2(size.x, 20));

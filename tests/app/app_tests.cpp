@@ -588,3 +588,75 @@ TEST(App, OpenFindsAlertsAtTheRightStepInALongRun) {
         EXPECT_TRUE(fs::exists(dir / f)) << f;
     fs::remove_all(dir);
 }
+
+// The views of whole runs, headless, on a run recorded by the Python module that goes NaN at step 1,234.
+TEST(App, OpenViewsShowTheDynamicsAndDistributionsOfARun) {
+    auto fx = ts::testing::pythonFixture("long_run", fs::path(TS_SOURCE_DIR) / "tests/app/make_long_run.py");
+    ASSERT_FALSE(fx.dir.empty()) << "making the long run failed:\n" << fx.log;
+    const std::string runDir = (fx.dir / "run").string();
+    auto dir = tempDir("views");
+    auto o = run("open " + runDir + " --view dynamics --headless --width 900 --height 640 --out " + dir.string());
+    ASSERT_EQ(o.code, 0) << o.out;
+    auto img = ts::readPng((dir / "dynamics.png").string());
+    ASSERT_TRUE(img.hasValue());
+    EXPECT_EQ(img->width, 900);
+    EXPECT_GT(countNonBackground(*img), 40000) << "curves, layer table and the density image";
+    auto j = nlohmann::json::parse(readFile(dir / "dynamics.json"));
+    EXPECT_EQ(j["view"], "dynamics");
+    // The loss is NaN from step 1,234 and layer "0" (the first Linear) is the first with NaN activations.
+    bool lossNaN = false, firstLayer = false;
+    for (const auto& a : j["anomalies"]) {
+        lossNaN |= a["kind"] == "non-finite" && a["series"] == "loss" && a["step"] == 1234;
+        firstLayer |= a["kind"] == "non-finite" && a["series"] == "0" && a["step"] == 1234 &&
+                      a["message"].get<std::string>().find("first layer") != std::string::npos;
+    }
+    EXPECT_TRUE(lossNaN) << j["anomalies"].dump();
+    EXPECT_TRUE(firstLayer) << j["anomalies"].dump();
+    EXPECT_EQ(j["layer"], "0") << "the default layer is the first to break";
+    // Distributions of a chosen layer, and a second run overlaid.
+    auto d = run("open " + runDir + " --view distributions --layer 2 --compare " + runDir +
+                 " --headless --width 900 --height 500 --out " + dir.string());
+    ASSERT_EQ(d.code, 0) << d.out;
+    auto dimg = ts::readPng((dir / "distributions.png").string());
+    ASSERT_TRUE(dimg.hasValue());
+    EXPECT_GT(countNonBackground(*dimg), 20000);
+    EXPECT_EQ(nlohmann::json::parse(readFile(dir / "distributions.json"))["layer"], "2");
+    // Refused with one line and exit code 2.
+    for (const std::string& bad :
+         {"open " + runDir + " --view nope --headless --out " + dir.string(),
+          "open " + runDir + " --view dynamics --layer nope --headless --out " + dir.string(),
+          "open " + runDir + " --view distributions --compare /nonexistent/run --headless --out " + dir.string(),
+          "open " + runDir + " --view hinton --headless --out " + dir.string(),
+          std::string("train --view dynamics --steps 2 --headless --out ") + dir.string()}) {
+        auto r = run(bad);
+        EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
+        int errorLines = 0;
+        std::istringstream lines(r.out);
+        for (std::string line; std::getline(lines, line);)
+            errorLines += line.find("error") != std::string::npos;
+        EXPECT_EQ(errorLines, 1) << bad << "\n" << r.out;
+    }
+    fs::remove_all(dir);
+}
+
+TEST(App, ViewDrawsAHintonDiagramOfALayer) {
+    auto dir = tempDir("hinton");
+    auto v = run("view builtin:cnn --view hinton --layer fc1 --width 800 --height 600 --out " + (dir / "h.png").string());
+    ASSERT_EQ(v.code, 0) << v.out;
+    auto img = ts::readPng((dir / "h.png").string());
+    ASSERT_TRUE(img.hasValue());
+    // White squares (positive blocks) and black ones (negative) on grey.
+    int white = 0, black = 0;
+    for (int y = 0; y < img->height; ++y)
+        for (int x = 0; x < img->width; ++x) {
+            const uint8_t* p = img->at(x, y);
+            white += p[0] > 240 && p[1] > 240 && p[2] > 240;
+            black += p[0] < 16 && p[1] < 16 && p[2] < 16;
+        }
+    EXPECT_GT(white, 5000);
+    EXPECT_GT(black, 5000);
+    auto bad = run("view builtin:cnn --view hinton --layer nope --out " + (dir / "x.png").string());
+    EXPECT_EQ(bad.code, 2) << bad.out;
+    EXPECT_NE(bad.out.find("nope"), std::string::npos) << bad.out;
+    fs::remove_all(dir);
+}

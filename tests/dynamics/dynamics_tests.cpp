@@ -491,10 +491,16 @@ TEST(RunDynamics, DistributionsConserveTheWeightCountsAndHistogramTheNeuronMeans
         EXPECT_NEAR(sum, double(10 + s + 40 + 40 + 10), 1e-9);
     }
     ASSERT_EQ(d->activations.rows(), 8u);
+    const int nb = d->activations.bins;
+    EXPECT_EQ(nb, 12); // 24 neurons: 2 sqrt(24) < 12 bins
     auto st = (*r)->neuronStats(0, 39, ts::runs::Kind::Activation);
-    auto ref = histogram(std::span<const float>(*st).first(24), 32, d->activations.lo, d->activations.hi);
-    for (int b = 0; b < 32; ++b)
-        EXPECT_EQ(d->activations.counts[7 * 32 + size_t(b)], ref[size_t(b)]);
+    auto ref = histogram(std::span<const float>(*st).first(24), nb, d->activations.lo, d->activations.hi);
+    double total = 0;
+    for (int b = 0; b < nb; ++b) {
+        EXPECT_EQ(d->activations.counts[7 * size_t(nb) + size_t(b)], ref[size_t(b)]);
+        total += ref[size_t(b)];
+    }
+    EXPECT_EQ(total, 24.0);
     EXPECT_EQ(d->gradients.rows(), 8u);
     // fc2 has no parameters: no weight ridgelines, but activations.
     auto d2 = loadDistributions(**r, 1, 8, 32);
