@@ -62,6 +62,8 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc2:3)", ""},
         {"tour", "", "window: start the guided camera tour (T toggles it)", ""},
         {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
+        {"view", "NAME", "network, or hinton: the weight matrix of --layer as a Hinton diagram, live", "network"},
+        {"layer", "NAME", "the layer selected at the start", ""},
         {"yaw", "DEG", "initial camera yaw", "-125"},
         {"pitch", "DEG", "initial camera pitch", "32"},
     };

@@ -27,46 +27,90 @@ uint32_t DensityImage::maxCount() const {
     return counts.empty() ? 0 : *std::max_element(counts.begin(), counts.end());
 }
 
-void seriesSpans(const SeriesMatrix& m, int64_t i, int width, int height, ValueRange range, int16_t* lo, int16_t* hi) {
-    const int64_t T = m.points;
-    const double scale = double(height) / double(range.hi - range.lo);
-    auto row = [&](double v) {
-        const double y = std::floor((v - double(range.lo)) * scale);
-        return int16_t(std::clamp(y, 0.0, double(height - 1)));
+namespace {
+
+// Per column x of a W-column image over T points: its edges as (point, fraction) pairs and the points inside.
+struct Columns {
+    int width = 0;
+    std::vector<int64_t> a0, a1;      // the points at or before each edge
+    std::vector<float> f0, f1;        // the edges' fractions past them
+    std::vector<int64_t> first, last; // points t inside the column, edges included (first > last: none)
+    Columns(int64_t T, int W)
+        : width(W), a0(size_t(W)), a1(size_t(W)), f0(size_t(W)), f1(size_t(W)), first(size_t(W)), last(size_t(W)) {
+        for (int x = 0; x < W; ++x) {
+            const double u0 = T > 1 ? double(x) * double(T - 1) / W : 0.0;
+            const double u1 = T > 1 ? double(x + 1) * double(T - 1) / W : 0.0;
+            a0[size_t(x)] = std::min<int64_t>(int64_t(u0), std::max<int64_t>(T - 1, 0));
+            a1[size_t(x)] = std::min<int64_t>(int64_t(u1), std::max<int64_t>(T - 1, 0));
+            f0[size_t(x)] = float(u0 - double(a0[size_t(x)]));
+            f1[size_t(x)] = float(u1 - double(a1[size_t(x)]));
+            first[size_t(x)] = int64_t(std::ceil(u0));
+            last[size_t(x)] = std::min<int64_t>(int64_t(std::floor(u1)), T - 1);
+        }
+    }
+};
+
+// The rows one series (its T values, contiguous) crosses in each column; lo > hi where it has no finite value.
+void spansOf(const float* v, int64_t T, const Columns& c, int height, ValueRange range, int16_t* lo, int16_t* hi) {
+    const float scale = float(height) / (range.hi - range.lo), base = range.lo;
+    const int top = height - 1;
+    // The polyline's value at an edge (NaN where its segment touches a non-finite point).
+    auto edge = [&](int64_t a, float f) {
+        const float va = v[a];
+        return (f <= 0.0f || a + 1 >= T) ? va : va + (v[a + 1] - va) * f;
     };
-    // The polyline's value at fractional time u (NaN where a segment touches a non-finite point).
-    auto value = [&](double u) {
-        const int64_t a = std::min<int64_t>(int64_t(std::floor(u)), T - 1);
-        const double f = u - double(a);
-        const double va = m.at(a, i);
-        if (f <= 0 || a + 1 >= T) return va;
-        const double vb = m.at(a + 1, i);
-        return va + (vb - va) * f;
-    };
-    for (int x = 0; x < width; ++x) {
-        lo[x] = 1;
-        hi[x] = 0;
-        double vmin = std::numeric_limits<double>::infinity(), vmax = -vmin;
-        auto take = [&](double v) {
-            if (std::isfinite(v)) {
-                vmin = std::min(vmin, v);
-                vmax = std::max(vmax, v);
+    for (int x = 0; x < c.width; ++x) {
+        float vmin = std::numeric_limits<float>::infinity(), vmax = -vmin;
+        auto take = [&](float val) {
+            if (std::isfinite(val)) {
+                vmin = std::min(vmin, val);
+                vmax = std::max(vmax, val);
             }
         };
         if (T == 1) {
-            take(m.at(0, i));
+            take(v[0]);
         } else {
-            const double u0 = double(x) * double(T - 1) / width, u1 = double(x + 1) * double(T - 1) / width;
-            take(value(u0));
-            take(value(u1));
-            for (int64_t t = int64_t(std::ceil(u0)); double(t) <= u1 && t < T; ++t)
-                take(m.at(t, i));
+            take(edge(c.a0[size_t(x)], c.f0[size_t(x)]));
+            take(edge(c.a1[size_t(x)], c.f1[size_t(x)]));
+            for (int64_t t = c.first[size_t(x)]; t <= c.last[size_t(x)]; ++t)
+                take(v[t]);
         }
         if (vmin <= vmax) {
-            lo[x] = row(vmin);
-            hi[x] = row(vmax);
+            lo[x] = int16_t(std::clamp(int(std::floor((vmin - base) * scale)), 0, top));
+            hi[x] = int16_t(std::clamp(int(std::floor((vmax - base) * scale)), 0, top));
+        } else {
+            lo[x] = 1;
+            hi[x] = 0;
         }
     }
+}
+
+// Calls f(i, values) for series [i0, i1), each as T contiguous values: the time-major matrix is gathered 64
+// series at a time (reads of 64 neighbouring floats per point instead of one float per cache line).
+template <class F>
+void forEachSeries(const SeriesMatrix& m, int64_t i0, int64_t i1, std::vector<float>& buf, F&& f) {
+    constexpr int64_t B = 64;
+    const int64_t T = m.points;
+    buf.resize(size_t(B * T));
+    for (int64_t b0 = i0; b0 < i1; b0 += B) {
+        const int64_t nb = std::min(B, i1 - b0);
+        for (int64_t t = 0; t < T; ++t) {
+            const float* row = m.values.data() + t * m.series + b0;
+            for (int64_t b = 0; b < nb; ++b)
+                buf[size_t(b * T + t)] = row[b];
+        }
+        for (int64_t b = 0; b < nb; ++b)
+            f(b0 + b, buf.data() + b * T);
+    }
+}
+
+} // namespace
+
+void seriesSpans(const SeriesMatrix& m, int64_t i, int width, int height, ValueRange range, int16_t* lo, int16_t* hi) {
+    std::vector<float> v(static_cast<size_t>(m.points));
+    for (int64_t t = 0; t < m.points; ++t)
+        v[size_t(t)] = m.at(t, i);
+    spansOf(v.data(), m.points, Columns(m.points, width), height, range, lo, hi);
 }
 
 DensityImage densityImage(const SeriesMatrix& m, int width, int height, ValueRange range) {
@@ -76,22 +120,24 @@ DensityImage densityImage(const SeriesMatrix& m, int width, int height, ValueRan
     img.range = range;
     img.counts.assign(size_t(img.width) * size_t(img.height), 0);
     if (range.empty() || m.points <= 0 || m.series <= 0) return img;
+    const Columns cols(m.points, img.width);
     // Each chunk of series fills a private image; the images are summed (a few per thread).
     auto& pool = ThreadPool::global();
     const size_t chunks = std::min<size_t>(size_t(m.series), std::max<size_t>(1, size_t(pool.workerCount()) * 2));
     std::vector<std::vector<uint32_t>> partial(chunks);
     pool.parallelFor(chunks, 1, [&](size_t c0, size_t c1, unsigned) {
-        std::vector<int16_t> lo(size_t(img.width)), hi(size_t(img.width));
+        std::vector<int16_t> lo(static_cast<size_t>(img.width)), hi(static_cast<size_t>(img.width));
+        std::vector<float> buf;
         for (size_t c = c0; c < c1; ++c) {
             auto& acc = partial[c];
             acc.assign(img.counts.size(), 0);
             const int64_t s0 = m.series * int64_t(c) / int64_t(chunks), s1 = m.series * int64_t(c + 1) / int64_t(chunks);
-            for (int64_t i = s0; i < s1; ++i) {
-                seriesSpans(m, i, img.width, img.height, range, lo.data(), hi.data());
+            forEachSeries(m, s0, s1, buf, [&](int64_t, const float* v) {
+                spansOf(v, m.points, cols, img.height, range, lo.data(), hi.data());
                 for (int x = 0; x < img.width; ++x)
                     for (int y = lo[size_t(x)]; y <= hi[size_t(x)]; ++y)
                         ++acc[size_t(y) * size_t(img.width) + size_t(x)];
-            }
+            });
         }
     });
     for (const auto& p : partial)
@@ -100,80 +146,156 @@ DensityImage densityImage(const SeriesMatrix& m, int width, int height, ValueRan
     return img;
 }
 
-SeriesSample blueNoiseSample(const SeriesMatrix& m, const DensityImage& d, const SamplingOptions& o) {
+SeriesSample blueNoiseSample(const SeriesMatrix& m, const DensityImage& display, const SamplingOptions& o) {
     SeriesSample out;
     const int64_t n = m.series;
     out.crowding.assign(size_t(std::max<int64_t>(n, 0)), 0.0f);
-    if (n <= 0 || d.range.empty() || d.counts.empty()) return out;
-    const int W = d.width, H = d.height;
-    // 1. Crowding: the median over columns of the density where the series crosses them (the median, so a
+    if (n <= 0 || display.range.empty() || m.points <= 0) return out;
+    // The disk test runs on a grid of at most 128 x 96 cells (the disk is a few cells; finer grids cost time
+    // without changing which polylines are far apart).
+    const int W = std::min(display.width, 128), H = std::min(display.height, 96);
+    const Columns cols(m.points, W);
+    const ValueRange range = display.range;
+    // 1. Crowding, from K <= 16 evenly spaced time points (rows of the matrix, read 64 series at a time): the
+    //    density of all series at those points, then each series' median density over them (the median, so a
     //    series that only passes through a bundle on its way is still an outlier).
-    ThreadPool::global().parallelFor(size_t(n), 256, [&](size_t a, size_t b, unsigned) {
-        std::vector<int16_t> lo(static_cast<size_t>(W)), hi(static_cast<size_t>(W));
-        std::vector<double> perColumn;
-        for (size_t i = a; i < b; ++i) {
-            seriesSpans(m, int64_t(i), W, H, d.range, lo.data(), hi.data());
-            perColumn.clear();
-            for (int x = 0; x < W; ++x) {
-                if (lo[size_t(x)] > hi[size_t(x)]) continue;
-                double sum = 0;
-                for (int y = lo[size_t(x)]; y <= hi[size_t(x)]; ++y)
-                    sum += d.counts[size_t(y) * size_t(W) + size_t(x)];
-                perColumn.push_back(sum / double(hi[size_t(x)] - lo[size_t(x)] + 1));
+    const int64_t T = m.points, K = std::min<int64_t>(16, T);
+    std::vector<int64_t> at(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k)
+        at[size_t(k)] = K == 1 ? 0 : k * (T - 1) / (K - 1);
+    const float scale = float(H) / (range.hi - range.lo);
+    std::vector<uint8_t> cell(size_t(n * K)); // row of series i at point k (255: not finite)
+    auto& threads = ThreadPool::global();
+    const size_t blocks = size_t((n + 63) / 64);
+    const size_t parts = std::min<size_t>(blocks, std::max<size_t>(1, size_t(threads.workerCount()) * 2));
+    std::vector<std::vector<uint32_t>> partial(parts, std::vector<uint32_t>(size_t(K * H), 0));
+    threads.parallelFor(parts, 1, [&](size_t p0, size_t p1, unsigned) {
+        for (size_t p = p0; p < p1; ++p) {
+            auto& hist = partial[p];
+            for (size_t b = blocks * p / parts; b < blocks * (p + 1) / parts; ++b) {
+                const int64_t i0 = int64_t(b) * 64, i1 = std::min(n, i0 + 64);
+                for (int64_t k = 0; k < K; ++k) {
+                    const float* row = m.values.data() + at[size_t(k)] * n;
+                    for (int64_t i = i0; i < i1; ++i) {
+                        const float v = row[i];
+                        uint8_t y = 255;
+                        if (std::isfinite(v)) {
+                            y = uint8_t(std::clamp(int((v - range.lo) * scale), 0, H - 1));
+                            ++hist[size_t(y) * size_t(K) + size_t(k)];
+                        }
+                        cell[size_t(i * K + k)] = y;
+                    }
+                }
             }
-            if (perColumn.empty()) {
+        }
+    });
+    std::vector<uint32_t> hist(size_t(K * H), 0);
+    for (const auto& p : partial)
+        for (size_t c = 0; c < hist.size(); ++c)
+            hist[c] += p[c];
+    threads.parallelFor(size_t(n), 1024, [&](size_t a, size_t b, unsigned) {
+        float vals[16];
+        for (size_t i = a; i < b; ++i) {
+            int c = 0;
+            for (int64_t k = 0; k < K; ++k) {
+                const uint8_t y = cell[i * size_t(K) + size_t(k)];
+                if (y != 255) vals[c++] = float(hist[size_t(y) * size_t(K) + size_t(k)]);
+            }
+            if (c == 0) {
                 out.crowding[i] = std::numeric_limits<float>::infinity();
                 continue;
             }
-            auto mid = perColumn.begin() + long(perColumn.size() / 2);
-            std::nth_element(perColumn.begin(), mid, perColumn.end());
-            out.crowding[i] = float(*mid / double(n));
+            std::nth_element(vals, vals + c / 2, vals + c);
+            out.crowding[i] = vals[c / 2] / float(n);
         }
     });
-    std::vector<int64_t> order(static_cast<size_t>(n));
-    std::iota(order.begin(), order.end(), int64_t(0));
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t a, int64_t b) { return out.crowding[size_t(a)] < out.crowding[size_t(b)]; });
-    // 2. Poisson-disk passes from the least crowded series, loosening the conflict until the target is met.
+    // 2. The candidates: the least crowded 10 x target series (partitioned out, then sorted), and 10 x target
+    //    more taken at an even stride over all series (the dense bundles, in proportion), in linear time.
     const size_t target = size_t(std::clamp<int64_t>(o.target, 0, n));
-    std::vector<uint8_t> taken(d.counts.size(), 0);
-    std::vector<char> kept(size_t(n), 0);
-    std::vector<int16_t> lo(static_cast<size_t>(W)), hi(static_cast<size_t>(W));
-    // Passes: the disk shrinks (radius, radius - 1, .. 0) at the first conflict, then the conflict loosens
-    // (0.5, 0.8, 1: anything) until the target is met; each pass marks with its own radius.
+    auto byCrowding = [&](int64_t a, int64_t b) {
+        return out.crowding[size_t(a)] < out.crowding[size_t(b)] || (out.crowding[size_t(a)] == out.crowding[size_t(b)] && a < b);
+    };
+    std::vector<int64_t> pool;
+    if (size_t(n) <= 20 * target + 2) {
+        pool.resize(size_t(n));
+        std::iota(pool.begin(), pool.end(), int64_t(0));
+        std::sort(pool.begin(), pool.end(), byCrowding);
+    } else {
+        std::vector<int64_t> order(static_cast<size_t>(n));
+        std::iota(order.begin(), order.end(), int64_t(0));
+        const size_t head = 10 * target;
+        std::nth_element(order.begin(), order.begin() + long(head), order.end(), byCrowding);
+        std::sort(order.begin(), order.begin() + long(head), byCrowding);
+        pool.assign(order.begin(), order.begin() + long(head));
+        std::vector<char> inPool(static_cast<size_t>(n), 0);
+        for (int64_t i : pool)
+            inPool[size_t(i)] = 1;
+        std::vector<int64_t> spread;
+        for (size_t k = 0; k < 10 * target; ++k) {
+            const int64_t i = int64_t(k * size_t(n) / (10 * target));
+            if (!inPool[size_t(i)]) spread.push_back(i);
+        }
+        std::sort(spread.begin(), spread.end(), byCrowding);
+        pool.insert(pool.end(), spread.begin(), spread.end());
+    }
+    // The candidates' spans, once: their values gathered row by row (ascending series within a row, so the
+    // reads move forward through memory), then the spans on the thread pool.
+    std::vector<int16_t> spanLo(pool.size() * size_t(W)), spanHi(pool.size() * size_t(W));
+    {
+        std::vector<size_t> byIndex(pool.size());
+        std::iota(byIndex.begin(), byIndex.end(), size_t(0));
+        std::sort(byIndex.begin(), byIndex.end(), [&](size_t a, size_t b) { return pool[a] < pool[b]; });
+        std::vector<float> vals(pool.size() * size_t(T));
+        for (int64_t t = 0; t < T; ++t) {
+            const float* row = m.values.data() + t * n;
+            for (size_t k : byIndex)
+                vals[k * size_t(T) + size_t(t)] = row[pool[k]];
+        }
+        threads.parallelFor(pool.size(), 64, [&](size_t a, size_t b, unsigned) {
+            for (size_t k = a; k < b; ++k)
+                spansOf(vals.data() + k * size_t(T), T, cols, H, range, spanLo.data() + k * size_t(W),
+                        spanHi.data() + k * size_t(W));
+        });
+    }
+    // 3. Poisson-disk passes from the least crowded: the disk shrinks (radius, radius - 1, .. 0) at the first
+    //    conflict, then the conflict loosens (0.5, 0.8, 1: anything) until the target is met.
     std::vector<std::pair<int, double>> passes;
     for (int r = std::max(o.radius, 0); r >= 0; --r)
         passes.push_back({r, o.conflict});
     for (double c : {0.5, 0.8, 1.0})
         if (c > o.conflict) passes.push_back({0, c});
+    std::vector<uint8_t> taken(size_t(W) * size_t(H), 0);
+    std::vector<char> kept(pool.size(), 0);
+    std::vector<size_t> keptSlots;
     for (auto [radius, conflict] : passes) {
-        // The taken cells of this pass: every kept polyline dilated by this pass's radius.
         std::fill(taken.begin(), taken.end(), uint8_t(0));
-        auto mark = [&](int64_t i) {
-            seriesSpans(m, i, W, H, d.range, lo.data(), hi.data());
+        auto mark = [&](size_t k) {
+            const int16_t* lo = spanLo.data() + k * size_t(W);
+            const int16_t* hi = spanHi.data() + k * size_t(W);
             for (int x = 0; x < W; ++x) {
-                if (lo[size_t(x)] > hi[size_t(x)]) continue;
-                const int y0 = std::max(0, lo[size_t(x)] - radius), y1 = std::min(H - 1, hi[size_t(x)] + radius);
+                if (lo[x] > hi[x]) continue;
+                const int y0 = std::max(0, lo[x] - radius), y1 = std::min(H - 1, hi[x] + radius);
                 for (int y = y0; y <= y1; ++y)
                     taken[size_t(y) * size_t(W) + size_t(x)] = 1;
             }
         };
-        for (int64_t i : out.kept)
-            mark(i);
-        for (int64_t i : order) {
-            if (out.kept.size() >= target) break;
-            if (kept[size_t(i)] || !std::isfinite(out.crowding[size_t(i)])) continue;
-            seriesSpans(m, i, W, H, d.range, lo.data(), hi.data());
+        for (size_t k : keptSlots)
+            mark(k);
+        for (size_t k = 0; k < pool.size() && out.kept.size() < target; ++k) {
+            if (kept[k] || !std::isfinite(out.crowding[size_t(pool[k])])) continue;
+            const int16_t* lo = spanLo.data() + k * size_t(W);
+            const int16_t* hi = spanHi.data() + k * size_t(W);
             int64_t cells = 0, clash = 0;
             for (int x = 0; x < W; ++x)
-                for (int y = lo[size_t(x)]; y <= hi[size_t(x)]; ++y) {
+                for (int y = lo[x]; y <= hi[x]; ++y) {
                     clash += taken[size_t(y) * size_t(W) + size_t(x)];
                     ++cells;
                 }
             if (double(clash) > conflict * double(cells)) continue;
-            kept[size_t(i)] = 1;
-            out.kept.push_back(i);
-            mark(i);
+            kept[k] = 1;
+            keptSlots.push_back(k);
+            out.kept.push_back(pool[k]);
+            mark(k);
         }
         if (out.kept.size() >= target) break;
     }

@@ -2,12 +2,13 @@
 // series (how many polylines cross each time x value cell) under a few polylines picked by blue-noise
 // sampling, which keeps outliers and thins dense bundles.
 //
-// Blue-noise polyline sampling, as done here: every series gets a crowding score (the median over time of the
-// density where its polyline is). Series are visited from the least crowded (the outliers) to the most; one is
+// Blue-noise polyline sampling, as done here: every series gets a crowding score (the median, over 16 evenly
+// spaced time points, of how many series pass through the same cell there). Series are visited from the least crowded (the outliers) to the most; one is
 // kept when at most `conflict` of its cells are already within `radius` cells of a kept polyline (a Poisson
 // disk in the space of polylines), so a bundle of near-identical series keeps one or two representatives
 // while every isolated series is kept. Passes with a smaller disk, then a looser conflict, fill up to the
-// target count.
+// target count. The disk test runs on a grid of at most 128 x 96 cells, over the 10 x target least crowded
+// series and 10 x target more at an even stride over all of them (bounded cost for any count).
 #pragma once
 
 #include <cstdint>
@@ -53,7 +54,7 @@ struct SamplingOptions {
 };
 struct SeriesSample {
     std::vector<int64_t> kept;  // series indices, in the order they were kept (outliers first)
-    std::vector<float> crowding; // per series: median density along it / series count (0..1)
+    std::vector<float> crowding; // per series: median density along it / series count (0..1; Inf: no value)
 };
 SeriesSample blueNoiseSample(const SeriesMatrix& m, const DensityImage& density, const SamplingOptions& o = {});
 

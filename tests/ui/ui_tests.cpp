@@ -11,6 +11,7 @@
 #include "engine/render/target.hpp"
 #include "engine/ui/imgui_layer.hpp"
 #include "engine/ui/panels.hpp"
+#include "engine/ui/run_panels.hpp"
 
 using namespace ts;
 using namespace ts::ui;
@@ -325,4 +326,94 @@ TEST(Overlay, RendersOffscreenWithoutValidationMessages) {
     EXPECT_EQ(img.at(600, 20)[0] + img.at(600, 20)[1] + img.at(600, 20)[2], 0);
     layer->reset();
     EXPECT_EQ((*ctx)->validationMessageCount(), 0);
+}
+
+// --- Views of whole runs ---
+namespace {
+// 100 flat series at values i / 99 over 20 points, with their density and sample.
+ts::dynamics::LayerSeriesView flatSeries() {
+    ts::dynamics::LayerSeriesView v;
+    v.layer = 0;
+    v.name = "fc";
+    v.matrix.points = 20;
+    v.matrix.series = 100;
+    for (int64_t t = 0; t < 20; ++t) {
+        v.steps.push_back(10 * t);
+        for (int64_t i = 0; i < 100; ++i)
+            v.matrix.values.push_back(float(i) / 99.0f);
+    }
+    v.density = ts::dynamics::densityImage(v.matrix, 64, 32, ts::dynamics::finiteRange(v.matrix));
+    v.sample = ts::dynamics::blueNoiseSample(v.matrix, v.density);
+    return v;
+}
+} // namespace
+
+TEST(RunPanels, DraggingABoxOverTheSeriesBrushesTheNeuronsInside) {
+    Headless h;
+    const auto series = flatSeries();
+    SeriesPanelView view;
+    view.series = &series;
+    view.rect = {0, 0, 1280, 720, true};
+    SeriesEdits got;
+    auto body = [&] {
+        auto e = seriesPanel(view);
+        if (e.brush) got = e;
+    };
+    h.frame(body);
+    h.frame(body);
+    auto it = recordedItems().find("##series");
+    ASSERT_NE(it, recordedItems().end());
+    const auto r = it->second;
+    ImGuiIO& io = ImGui::GetIO();
+    // From the top at 30 % of the width to the middle at 70 %: the upper half of the values, middle steps.
+    const ImVec2 a(r.x0 + 0.3f * (r.x1 - r.x0), r.y0 + 6), b(r.x0 + 0.7f * (r.x1 - r.x0), (r.y0 + r.y1) * 0.5f);
+    io.MousePos = a;
+    h.frame(body);
+    io.MouseDown[0] = true;
+    h.frame(body);
+    for (int k = 1; k <= 4; ++k) {
+        io.MousePos = ImVec2(a.x + (b.x - a.x) * float(k) / 4, a.y + (b.y - a.y) * float(k) / 4);
+        h.frame(body);
+    }
+    io.MouseDown[0] = false;
+    h.frame(body);
+    ASSERT_TRUE(got.brush.has_value());
+    const auto& box = *got.brush;
+    EXPECT_LT(box[0], box[1]);
+    EXPECT_GT(box[0], 3.0f); // not from the first point
+    EXPECT_LT(box[1], 17.0f);
+    EXPECT_NEAR(box[3], 1.0f, 0.05f); // the top of the value axis
+    EXPECT_NEAR(box[2], 0.5f, 0.12f); // about the middle
+    auto picked = ts::dynamics::brushSeries(series.matrix, int64_t(box[0]), int64_t(box[1]), box[2], box[3]);
+    EXPECT_GT(picked.size(), 30u);
+    EXPECT_LT(picked.size(), 70u);
+    for (int64_t i : picked)
+        EXPECT_GE(float(i) / 99.0f, box[2]);
+}
+
+TEST(RunPanels, ClickingTheCurvesFocusesTheSnapshotThere) {
+    Headless h;
+    ts::dynamics::RunOverview run;
+    for (int64_t s = 0; s < 100; ++s) {
+        run.scalarSteps.push_back(s);
+        run.snapshotSteps.push_back(s);
+    }
+    run.scalarNames = {"loss"};
+    run.scalarValues.push_back({});
+    for (int64_t s = 0; s < 100; ++s)
+        run.scalarValues[0].push_back(1.0 / double(s + 1));
+    run.layers.push_back({"fc", "Linear", 10, 20, std::vector<ts::dynamics::SummaryRow>(100), -1});
+    DynamicsView view;
+    view.run = &run;
+    view.focus = 99;
+    view.rect = {0, 0, 1280, 720, true};
+    std::optional<int64_t> focus;
+    h.click("##curves", [&] {
+        if (auto e = dynamicsPanel(view); e.focus) focus = e.focus;
+    }, 0.5f);
+    ASSERT_TRUE(focus.has_value());
+    // The plot's data area starts 52 px in from the item's left edge: the middle of the item is a bit right of
+    // the middle step.
+    EXPECT_GT(*focus, 45);
+    EXPECT_LT(*focus, 56);
 }

@@ -1,0 +1,141 @@
+// Views of whole runs: (1) blue-noise sampling and the density image of 100k series, against one pass over
+// the same matrix (the baseline: the cost of touching every value once); (2) opening a layer's series view
+// from the run store (read + density + sampling) for a 32k-neuron layer over 1,000 snapshots, against reading
+// the same rows alone; (3) anomaly detection over a 100k-step log. Numbers and command: docs/PERFORMANCE.md,
+// section "Views of whole runs".
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <vector>
+
+#include "engine/dynamics/anomalies.hpp"
+#include "engine/dynamics/run_dynamics.hpp"
+#include "engine/dynamics/series_sampling.hpp"
+
+using namespace ts::dynamics;
+namespace fs = std::filesystem;
+
+namespace {
+
+// N series over T points: bundles (sines of a few phases) with noise and 0.1 % outliers.
+const SeriesMatrix& matrix(int64_t N, int64_t T) {
+    static std::map<std::pair<int64_t, int64_t>, SeriesMatrix> cache;
+    auto& m = cache[{N, T}];
+    if (m.series == N) return m;
+    m = SeriesMatrix{T, N, std::vector<float>(size_t(N * T))};
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (int64_t i = 0; i < N; ++i) {
+        const float phase = float(i % 5), scale = (i % 1000 == 7) ? 4.0f : 1.0f, off = 0.2f * nd(rng);
+        for (int64_t t = 0; t < T; ++t)
+            m.values[size_t(t * N + i)] = scale * std::sin(0.03f * float(t) + phase) + off + 0.05f * nd(rng);
+    }
+    return m;
+}
+
+void BM_TouchEveryValue(benchmark::State& st) { // baseline
+    const auto& m = matrix(st.range(0), 256);
+    for (auto _ : st) {
+        double s = 0;
+        for (float v : m.values)
+            s += v;
+        benchmark::DoNotOptimize(s);
+    }
+    st.counters["series"] = double(m.series);
+}
+BENCHMARK(BM_TouchEveryValue)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+void BM_DensityImage(benchmark::State& st) {
+    const auto& m = matrix(st.range(0), 256);
+    const auto range = finiteRange(m);
+    for (auto _ : st)
+        benchmark::DoNotOptimize(densityImage(m, 384, 160, range));
+}
+BENCHMARK(BM_DensityImage)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+void BM_BlueNoiseSample(benchmark::State& st) {
+    const auto& m = matrix(st.range(0), 256);
+    const auto d = densityImage(m, 384, 160, finiteRange(m));
+    size_t kept = 0;
+    for (auto _ : st) {
+        auto s = blueNoiseSample(m, d);
+        kept = s.kept.size();
+        benchmark::DoNotOptimize(s);
+    }
+    st.counters["kept"] = double(kept);
+}
+BENCHMARK(BM_BlueNoiseSample)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// A run of one 32,768-neuron layer over 1,000 snapshots (written once per process).
+constexpr int64_t kNeurons = 32768, kSnapshots = 1000;
+ts::runs::RunReader& bigRun() {
+    static std::unique_ptr<ts::runs::RunReader> reader = [] {
+        const char* base = std::getenv("TS_BENCH_DIR");
+        const fs::path dir = fs::path(base ? base : fs::temp_directory_path().string()) / "ts_bench_dynamics_run";
+        fs::remove_all(dir);
+        ts::runs::WriterOptions o;
+        o.dir = dir.string();
+        o.info.histogramBins = 8;
+        auto w = ts::runs::RunWriter::create(o);
+        if (!w || !(*w)->begin({{"layer", "Linear", {kNeurons}, kNeurons, 0}}, {"loss"})) std::abort();
+        std::vector<float> stats(size_t(kNeurons * ts::runs::kNeuronStats));
+        for (int64_t s = 0; s < kSnapshots; ++s) {
+            for (int k = 0; k < ts::runs::kNeuronStats; ++k)
+                for (int64_t i = 0; i < kNeurons; ++i)
+                    stats[size_t(k * kNeurons + i)] = std::sin(0.01f * float(s) + 0.37f * float(i % 97)) + 0.001f * float(i % 13);
+            ts::runs::LayerRecord r;
+            r.activation = stats.data();
+            r.activationStride = kNeurons;
+            r.gradient = stats.data();
+            r.gradientStride = kNeurons;
+            r.rows = 64;
+            if (!(*w)->appendSnapshot(s, {r})) std::abort();
+        }
+        (void)(*w)->close();
+        auto rr = ts::runs::RunReader::open(dir.string());
+        if (!rr) std::abort();
+        return std::move(rr.value());
+    }();
+    return *reader;
+}
+
+void BM_ReadLayerRows(benchmark::State& st) { // baseline: the rows the view reads, nothing else
+    auto& r = bigRun();
+    for (auto _ : st)
+        benchmark::DoNotOptimize(r.layerSeries(0, ts::runs::Kind::Activation, 0, int(st.range(0))));
+    st.counters["neurons"] = double(kNeurons);
+}
+BENCHMARK(BM_ReadLayerRows)->Arg(512)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+void BM_OpenLayerSeriesView(benchmark::State& st) {
+    auto& r = bigRun();
+    SeriesViewOptions o;
+    o.maxPoints = int(st.range(0));
+    for (auto _ : st)
+        benchmark::DoNotOptimize(loadLayerSeries(r, 0, ts::runs::Kind::Activation, 0, o));
+}
+BENCHMARK(BM_OpenLayerSeriesView)->Arg(512)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+void BM_DetectAnomalies(benchmark::State& st) {
+    const int64_t n = st.range(0);
+    std::vector<int64_t> steps(static_cast<size_t>(n));
+    std::vector<double> loss(static_cast<size_t>(n)), val(static_cast<size_t>(n), NAN);
+    std::mt19937 rng(5);
+    std::normal_distribution<double> nd(0.0, 0.02);
+    for (int64_t i = 0; i < n; ++i) {
+        steps[size_t(i)] = i;
+        loss[size_t(i)] = 2.0 * std::exp(-double(i) / double(n / 4)) + 0.3 + nd(rng);
+        if (i % 100 == 0) val[size_t(i)] = loss[size_t(i)] + 0.05;
+    }
+    std::vector<NamedColumn> cols{{"loss", loss}, {"val_loss", val}};
+    for (auto _ : st)
+        benchmark::DoNotOptimize(detectAnomalies(steps, cols));
+}
+BENCHMARK(BM_DetectAnomalies)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+} // namespace
+
+BENCHMARK_MAIN();
