@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ThreadSanitizer run (part of scripts/test.sh): the program built with -fsanitize=thread trains a CNN
 # headless and in a window under a private Xvfb (trainer thread + UI thread + reducer pool), records a run
-# while a window follows it (follower thread + UI thread + neuron loader on one reader), plus the unit tests
+# while a window follows it with the run views open (follower thread + UI thread + neuron loader + the views'
+# loader on one reader), plus the unit tests
 # of the thread pool and the timeline. Any report fails the run. LibTorch, OpenBLAS, libgomp and
 # lavapipe are not instrumented; scripts/tsan.supp and ignore_noninstrumented_modules keep their internal
 # thread pools out of the reports (see the comments there).
@@ -31,7 +32,7 @@ DISPLAY="$DISPLAY_NUM" "$BUILD_DIR/app/tensorscape" train --model builtin:cnn --
 RECORDER_PID=$!
 for _ in $(seq 300); do [[ -e "$OUT/run/run.json" ]] && break; sleep 0.2; done
 DISPLAY="$DISPLAY_NUM" "$BUILD_DIR/app/tensorscape" open "$OUT/run" --width 640 --height 480 --frames 300 \
-    --select conv2:40
+    --select conv2:40 --view dynamics
 wait "$RECORDER_PID"
 "$BUILD_DIR/app/tensorscape" open "$OUT/run" --headless --frames 4 --width 320 --height 240 --out "$OUT/opened"
 echo "tensorscape tsan: no data races reported"

@@ -36,6 +36,37 @@ std::vector<double> rebin(std::span<const double> counts, double lo, double hi, 
     return out;
 }
 
+double wasserstein1(std::span<const double> a, double aLo, double aHi, std::span<const double> b, double bLo, double bHi) {
+    // Prefix sums make each CDF a lookup; both are piecewise linear, integrated on a common grid of 4096 steps.
+    auto prefix = [](std::span<const double> h) {
+        std::vector<double> p(h.size() + 1, 0.0);
+        for (size_t j = 0; j < h.size(); ++j)
+            p[j + 1] = p[j] + h[j];
+        return p;
+    };
+    const auto pa = prefix(a), pb = prefix(b);
+    if (a.empty() || b.empty() || !(pa.back() > 0) || !(pb.back() > 0)) return std::nan("");
+    const double lo = std::min(aLo, bLo), hi = std::max(aHi, bHi);
+    if (!(hi > lo)) return 0.0;
+    auto cdf = [](const std::vector<double>& p, double hLo, double hHi, double x) {
+        const size_t n = p.size() - 1;
+        if (!(hHi > hLo)) return x >= hLo ? 1.0 : 0.0;
+        const double pos = (x - hLo) / (hHi - hLo) * double(n);
+        if (pos <= 0) return 0.0;
+        if (pos >= double(n)) return 1.0;
+        const size_t k = size_t(pos);
+        return (p[k] + (p[k + 1] - p[k]) * (pos - double(k))) / p.back();
+    };
+    const int steps = 4096;
+    const double dx = (hi - lo) / steps;
+    double sum = 0;
+    for (int i = 0; i < steps; ++i) {
+        const double x = lo + (double(i) + 0.5) * dx;
+        sum += std::fabs(cdf(pa, aLo, aHi, x) - cdf(pb, bLo, bHi, x)) * dx;
+    }
+    return sum;
+}
+
 std::vector<double> histogram(std::span<const float> values, int bins, double lo, double hi) {
     std::vector<double> out(size_t(std::max(bins, 1)), 0.0);
     const double w = (hi - lo) / double(out.size());

@@ -23,6 +23,11 @@ struct Ridgelines {
 // the target range go to the end bins. Conserves the total.
 std::vector<double> rebin(std::span<const double> counts, double lo, double hi, int bins, double outLo, double outHi);
 
+// Wasserstein-1 (earth mover's) distance between two histograms, each over its own [lo, hi], both normalised
+// to unit mass: the integral of |CDF_a - CDF_b| over the union of their ranges (values uniform within a bin).
+// 0 for identical distributions; in the values' unit. NaN when either is empty.
+double wasserstein1(std::span<const double> a, double aLo, double aHi, std::span<const double> b, double bLo, double bHi);
+
 // Histogram of the finite values on [lo, hi] in `bins` bins (values outside are clamped into the end bins).
 std::vector<double> histogram(std::span<const float> values, int bins, double lo, double hi);
 

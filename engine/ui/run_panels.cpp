@@ -499,6 +499,16 @@ void ridgelines(const char* title, const dynamics::Ridgelines& r, const dynamics
     dl->AddRectFilled(ImVec2(left, top), ImVec2(right, bottom + 6), IM_COL32(18, 20, 28, 255));
     const size_t rows = r.rows();
     const float pitch = (bottom - top) / float(rows + 2), amp = pitch * 3.0f;
+    // The runs' difference per row: the earth mover's distance between the two histograms.
+    std::vector<double> w1(rows, std::nan(""));
+    double maxW1 = 0;
+    for (size_t row = 0; other && row < rows && row < other->rows(); ++row) {
+        w1[row] = dynamics::wasserstein1(
+            std::span<const double>(r.counts).subspan(row * size_t(r.bins), size_t(r.bins)), r.lo, r.hi,
+            std::span<const double>(other->counts).subspan(row * size_t(other->bins), size_t(other->bins)), other->lo,
+            other->hi);
+        if (std::isfinite(w1[row])) maxW1 = std::max(maxW1, w1[row]);
+    }
     // One value axis for both runs.
     const double axLo = other && other->rows() ? std::min(r.lo, other->lo) : r.lo;
     const double axHi = other && other->rows() ? std::max(r.hi, other->hi) : r.hi;
@@ -525,7 +535,14 @@ void ridgelines(const char* title, const dynamics::Ridgelines& r, const dynamics
         const Rgb8 c = sampleColormap(Colormap::Viridis, rows > 1 ? float(row) / float(rows - 1) : 0.5f);
         const bool focused = focusStep >= 0 && (row + 1 == rows || r.steps[row + 1] > focusStep) && r.steps[row] <= focusStep;
         curve(r, row, base, col(c, 150), focused ? IM_COL32(255, 255, 255, 255) : col(c, 255));
-        if (other && row < other->rows()) curve(*other, row, base, 0, IM_COL32(255, 120, 90, 230));
+        if (other && row < other->rows()) {
+            curve(*other, row, base, 0, IM_COL32(255, 120, 90, 230));
+            // The difference: a bar at the right edge, full length at the largest row difference.
+            if (std::isfinite(w1[row]) && maxW1 > 0) {
+                const float len = float(w1[row] / maxW1) * 48.0f;
+                dl->AddRectFilled(ImVec2(right - len, base - 4), ImVec2(right, base), IM_COL32(255, 90, 70, 230));
+            }
+        }
         if (row % std::max<size_t>(1, rows / 6) == 0 || row + 1 == rows) {
             char buf[32];
             std::snprintf(buf, sizeof buf, "%lld", (long long)r.steps[row]);
@@ -537,6 +554,12 @@ void ridgelines(const char* title, const dynamics::Ridgelines& r, const dynamics
     std::snprintf(hi, sizeof hi, "%.3g", axHi);
     dl->AddText(ImVec2(left, bottom + 8), IM_COL32(170, 175, 190, 255), lo);
     dl->AddText(ImVec2(right - ImGui::CalcTextSize(hi).x, bottom + 8), IM_COL32(170, 175, 190, 255), hi);
+    if (other && maxW1 > 0) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "largest difference %.3g", maxW1);
+        dl->AddText(ImVec2(left + (right - left) * 0.5f - ImGui::CalcTextSize(buf).x * 0.5f, bottom + 8),
+                    IM_COL32(255, 120, 90, 255), buf);
+    }
     if (axLo < 0 && axHi > 0) {
         const float zx = left + float(-axLo / (axHi - axLo)) * (right - left);
         dl->AddLine(ImVec2(zx, top), ImVec2(zx, bottom + 6), IM_COL32(255, 255, 255, 60));
@@ -558,8 +581,8 @@ void distributionsPanel(const DistributionsPanelView& v) {
     ImGui::Text("%s: per snapshot, top to bottom (white: the focus)", v.dist->name.c_str());
     if (v.compare) {
         ImGui::SameLine();
-        ImGui::TextColored(ImVec4(1.0f, 0.5f, 0.35f, 1.0f), "outlines: %s (%s)", v.compareName.c_str(),
-                           v.compare->name.c_str());
+        ImGui::TextColored(ImVec4(1.0f, 0.5f, 0.35f, 1.0f), "outlines: %s (%s); red bars: how far apart (earth mover's distance)",
+                           v.compareName.c_str(), v.compare->name.c_str());
     }
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     const ImVec2 each((avail.x - 16) / 3.0f, avail.y);

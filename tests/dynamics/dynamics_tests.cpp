@@ -333,6 +333,20 @@ TEST(Distributions, RebinConservesCountsAndHistogramCountsEveryValue) {
     EXPECT_EQ(h, (std::vector<double>{3, 0, 1, 2})); // -5 clamps into bin 0, 1.0 into the last, NaN skipped
 }
 
+TEST(Distributions, EarthMoversDistanceOfShiftedHistogramsIsTheShift) {
+    // Independent reference: for two distributions that differ by a shift, W1 is the shift.
+    std::vector<double> h{1, 4, 6, 4, 1};
+    EXPECT_NEAR(wasserstein1(h, 0.0, 1.0, h, 0.3, 1.3), 0.3, 1e-3);
+    EXPECT_NEAR(wasserstein1(h, 0.0, 1.0, h, 0.0, 1.0), 0.0, 1e-12);
+    // Different binning of the same uniform distribution on [0, 2]: distance 0.
+    std::vector<double> u4(4, 1.0), u16(16, 3.0);
+    EXPECT_NEAR(wasserstein1(u4, 0.0, 2.0, u16, 0.0, 2.0), 0.0, 1e-9);
+    // Two point-like masses at 0 and at 5 (narrow bins): 5.
+    std::vector<double> one{1.0};
+    EXPECT_NEAR(wasserstein1(one, 0.0, 1e-3, one, 5.0, 5.0 + 1e-3), 5.0, 1e-2);
+    EXPECT_TRUE(std::isnan(wasserstein1(std::vector<double>{}, 0, 1, h, 0, 1)));
+}
+
 namespace {
 
 fs::path freshDir(const std::string& name) {
