@@ -51,6 +51,8 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"optimizer", "NAME", "adam or sgd", "adam"},
         {"capture-every", "K", "snapshot statistics every K steps (1: every step)", "10"},
         {"run", "DIR", "record every snapshot into this run folder (open it later with tensorscape open DIR)", ""},
+        {"run-weights", "N", "with --run: store the weight matrices of layers of at most N weights at every snapshot "
+                             "(Hinton diagrams of any step; 4N per snapshot in all; 0: none)", "262144"},
         {"seed", "N", "random seed", "1"},
         {"out", "DIR", "folder for frames and summary.json when headless", "out/<command>"},
         {"frames", "N", "headless: frames to write; window: close after N frames", "8 / until closed"},
@@ -96,6 +98,7 @@ struct DisplayOptions {
     std::string viewName;                  // --view: network (default), dynamics, distributions, hinton
     unsigned views = 0;                    // its RunViews bits (0: the network)
     std::string layer, compare;            // --layer NAME, --compare RUN2
+    std::optional<int64_t> focusStep;      // open --step N
 };
 
 Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
@@ -126,6 +129,9 @@ Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultD
     o.recordRun = a.get("run");
     if (a.has("run") && o.recordRun.empty())
         return makeError(ErrorKind::Usage, "--run is empty (a folder for the run, e.g. runs/exp1)");
+    auto matrixMax = a.getInt("run-weights", o.recordMatrixMax, 0, int64_t(1) << 28);
+    if (!matrixMax) return matrixMax.error();
+    o.recordMatrixMax = *matrixMax;
     return o;
 }
 
@@ -254,6 +260,7 @@ Status addViewSummary(const std::string& path, const std::string& view, Training
     if (j.is_discarded()) return makeError(ErrorKind::Failed, path + ": cannot read back the summary");
     j["view"] = view;
     j["layer"] = screen.runViews()->selectedLayer();
+    j["focus_step"] = screen.runViews()->focusedStep();
     auto& list = j["anomalies"] = nlohmann::json::array();
     for (const auto& a : screen.runViews()->anomalies())
         list.push_back({{"kind", dynamics::anomalyKindName(a.kind)}, {"series", a.series}, {"step", a.step},
@@ -291,13 +298,15 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         screen.showOnlyRunViews(true);
         screen.runViews()->waitIdle();
         if (auto e = screen.runViews()->error(); !e.empty()) return reportError(makeError(ErrorKind::Usage, e));
+        if (const auto& h = screen.runViews()->hintonStatus(); !h.empty() && (d.views & RunViews::Hinton))
+            return reportError(makeError(ErrorKind::Usage, "--view hinton: " + h));
     }
     const auto recorded = session.timeline().size();
     for (long f = 0; f < frames; ++f) {
         // Frame f shows the network after (f + 1) / frames of the planned steps (of a recorded run: of its
         // snapshots, pinned one by one).
         int64_t due = planned * (f + 1) / frames;
-        if (session.recordedRun() && recorded > 0)
+        if (session.recordedRun() && recorded > 0 && !d.focusStep)
             if (auto e = session.timeline().at(std::max<size_t>(1, recorded * size_t(f + 1) / size_t(frames)) - 1))
                 screen.pinStep(e->step);
         while (!session.finished() && session.trainingView().step < due && !g_signal.load())
@@ -490,6 +499,10 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
     if (!screen) return reportError(screen.error());
     if (!display.layer.empty())
         if (auto s = (*screen)->selectLayerByName(display.layer); !s) return reportError(s.error());
+    if (display.focusStep) {
+        (*screen)->runViews()->focusStep(*display.focusStep);
+        (*screen)->pinStep(*display.focusStep);
+    }
     lap("scene (layout, neuron positions, cluster tree)");
     TS_LOG_INFO("%s on %s: %lld neurons, %lld parameters", (*session)->network().modelName.c_str(),
                 (*session)->dataName().c_str(), (long long)neuronsWithInput((*session)->network()),
@@ -605,6 +618,7 @@ int cmdOpen(int argc, char** argv) {
         {
             {"out", "DIR", "folder for frames and summary.json when headless (with --view: DIR/VIEW.png)", "out/open"},
             {"compare", "RUN2", "a second run overlaid in the distributions view (layers matched by name)", ""},
+            {"step", "N", "focus the snapshot at or before step N (views, and the network shown)", "the last"},
             {"frames", "N", "headless: frames to write, spread over the run's snapshots; window: close after N frames",
              "8 / until closed"},
         },
@@ -621,10 +635,11 @@ int cmdOpen(int argc, char** argv) {
     if (!display) return reportError(display.error());
     o.followRun = !display->headless;
     // Refused before the run is read.
-    if (display->headless && (display->views & RunViews::Hinton))
-        return reportError(makeError(ErrorKind::Usage, "--view hinton: runs store no weight matrices (only their "
-                                                       "statistics and histograms); Hinton diagrams come from a model: "
-                                                       "tensorscape view MODEL --view hinton --layer NAME"));
+    if (args->has("step")) {
+        auto step = args->getInt("step", 0, 0, int64_t(1) << 62);
+        if (!step) return reportError(step.error());
+        display->focusStep = *step;
+    }
     if (!display->compare.empty())
         if (auto r = runs::RunReader::open(display->compare); !r)
             return reportError(makeError(ErrorKind::Usage, "--compare: " + r.error().message));

@@ -433,15 +433,32 @@ struct LiveSession::Impl {
         auto w = runs::RunWriter::create(wo);
         if (!w) return w.error();
         std::vector<runs::RunLayer> layers;
+        // Weight matrices stored per snapshot: a module's weight of 2 or more dimensions, as [out, rest].
+        std::map<std::string, std::vector<int64_t>> weightShapes;
+        for (const auto& [name, t] : model->namedParameters())
+            if (t.dim() >= 2 && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0)
+                weightShapes[name.substr(0, name.size() - 7)] = {t.size(0), t.numel() / std::max<int64_t>(t.size(0), 1)};
+        int64_t stored = 0;
         for (size_t i = 1; i < network.nodes.size(); ++i) {
             const auto& n = network.nodes[i];
-            layers.push_back({n.name, n.type, n.outputShape, n.neurons, n.paramCount});
+            runs::RunLayer rl{n.name, n.type, n.outputShape, n.neurons, n.paramCount};
+            if (auto it = weightShapes.find(n.module); it != weightShapes.end() && !n.module.empty()) {
+                const int64_t elems = it->second[0] * it->second[1];
+                if (elems <= options.recordMatrixMax && stored + elems <= 4 * options.recordMatrixMax) {
+                    rl.matrixShape = it->second;
+                    stored += elems;
+                }
+            }
+            layers.push_back(std::move(rl));
         }
+        recordMatrix = layers;
         if (auto s = (*w)->begin(layers, {"loss", "accuracy", "lr", "val_loss", "val_accuracy"}); !s) return s;
         writer = std::move(w.value());
         TS_LOG_INFO("recording snapshots into %s (open it with: tensorscape open %s)", dir.c_str(), dir.c_str());
         return Status::ok();
     }
+
+    std::vector<runs::RunLayer> recordMatrix; // the recorded layers (their matrixShape says which are stored)
 
     void recordSnapshot(const capture::Snapshot& snap) {
         std::vector<runs::LayerRecord> records(network.nodes.size() > 0 ? network.nodes.size() - 1 : 0);
@@ -467,9 +484,18 @@ struct LiveSession::Impl {
                 if (p.grad.defined()) grads[size_t(node - 1)].push_back(p.grad);
             }
         }
+        std::vector<torch::Tensor> matrices; // alive until written
         for (size_t i = 0; i < records.size(); ++i) {
             paramRecord(values[i], records[i].weight, records[i].weightHist);
             paramRecord(grads[i], records[i].weightGrad, records[i].weightGradHist);
+            const auto& ms = i < recordMatrix.size() ? recordMatrix[i].matrixShape : std::vector<int64_t>{};
+            if (ms.size() != 2) continue;
+            for (const auto& v : values[i])
+                if (v.dim() >= 2 && v.numel() == ms[0] * ms[1]) {
+                    matrices.push_back(v.to(torch::kFloat32).contiguous());
+                    records[i].matrix = matrices.back().data_ptr<float>();
+                    break;
+                }
         }
         if (auto st = writer->appendSnapshot(snap.step, records); !st) stopRecording(st);
     }

@@ -44,6 +44,9 @@ struct SessionOptions {
     // (train/demo --run DIR); `openRun` shows a recorded run instead of training (open RUN), following
     // snapshots committed later when `followRun`, else only those there when it was opened.
     std::string recordRun, openRun;
+    // Recording: each layer's weight matrix is stored at every snapshot when it has at most this many weights
+    // (for Hinton diagrams of any recorded step), up to 4x this many per snapshot in all; 0 stores none.
+    int64_t recordMatrixMax = 262144;
     bool followRun = true;
 };
 

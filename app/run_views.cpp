@@ -111,6 +111,12 @@ std::string RunViews::error() const {
     return m_error;
 }
 
+int64_t RunViews::focusedStep() const {
+    if (!m_overview || m_overview->snapshotSteps.empty()) return -1;
+    const int64_t n = int64_t(m_overview->snapshotSteps.size());
+    return m_overview->snapshotSteps[size_t(m_focus < 0 ? n - 1 : std::min(m_focus, n - 1))];
+}
+
 std::vector<dynamics::Anomaly> RunViews::anomalies() const {
     return m_overview ? m_overview->anomalies : std::vector<dynamics::Anomaly>{};
 }
@@ -121,6 +127,10 @@ void RunViews::collect() {
     if (m_doneSeries) m_series = std::move(m_doneSeries);
     if (m_doneDist) m_dist = std::move(m_doneDist);
     if (m_doneCompare) m_compare = std::move(m_doneCompare);
+    if (m_doneMatrix) {
+        auto mx = std::move(m_doneMatrix);
+        setWeights(mx->layer, mx->rows, mx->cols, std::move(mx->w), mx->step);
+    }
 }
 
 // --- Requests ---
@@ -170,6 +180,10 @@ void RunViews::requestLoads() {
         });
     }
     if (!m_overview) return;
+    if (m_pendingFocusStep && !m_overview->snapshotSteps.empty()) {
+        m_focus = m_overview->snapshotAt(*m_pendingFocusStep);
+        m_pendingFocusStep.reset();
+    }
     // The default layer: the first to go non-finite, else the deepest with parameters and a few hundred
     // neurons (a classifier's 10 outputs say little), else the deepest with parameters.
     if (m_layer < 0 && !m_layerName.empty()) selectLayer(std::exchange(m_layerName, std::string()));
@@ -208,6 +222,38 @@ void RunViews::requestLoads() {
                     m_error = s.error().message;
                 }
             });
+        }
+    }
+    if ((m_shown & Hinton) && m_layer >= 0) {
+        // A recorded run's weight matrix at the focus snapshot, when the run stores one for this layer.
+        const auto& l = m_overview->layers[size_t(m_layer)];
+        const int64_t count = int64_t(m_overview->snapshotSteps.size());
+        const int64_t snap = m_focus < 0 ? count - 1 : std::min(m_focus, count - 1);
+        if (l.matrixShape.size() != 2) {
+            m_hintonStatus = "the run stores no weight matrix for " + l.name +
+                             " (train --run stores the layers of at most --run-weights weights; runs recorded from "
+                             "Python store none)";
+        } else if (snap >= 0) {
+            m_hintonStatus.clear();
+            const std::string key = l.name + "@" + std::to_string(snap);
+            if (key != m_matrixKey) {
+                m_matrixKey = key;
+                const int layer = m_layer;
+                const int64_t rows = l.matrixShape[0], cols = l.matrixShape[1], step = m_overview->snapshotSteps[size_t(snap)];
+                const std::string name = l.name;
+                post([this, layer, snap, rows, cols, step, name] {
+                    Expected<std::optional<std::vector<float>>> w = makeError(ErrorKind::Failed, "not read");
+                    (void)m_access([&](const runs::RunReader& r) {
+                        w = r.weightMatrix(layer, snap);
+                        return Status{};
+                    });
+                    std::lock_guard lock(m_mutex);
+                    if (w && w->has_value())
+                        m_doneMatrix = std::make_shared<Matrix>(Matrix{name, step, rows, cols, std::move(**w)});
+                    else if (!w && m_error.empty())
+                        m_error = w.error().message;
+                });
+            }
         }
     }
     if (m_shown & Distributions) {
@@ -319,9 +365,9 @@ RunViews::Requests RunViews::buildUi(bool fill) {
         v.blocks = current ? &m_hinton : nullptr;
         v.layer = m_hintonLayer;
         v.step = m_hintonStep;
-        v.status = m_access ? "runs store no weight matrices (only their statistics and histograms): Hinton diagrams "
-                              "come from a live session (tensorscape train / view)"
-                            : "select a Linear or convolution layer";
+        v.status = !m_hintonStatus.empty() ? m_hintonStatus
+                   : m_access              ? "reading the weight matrix..."
+                                           : "select a Linear or convolution layer";
         if (fill) v.rect = rect(0.0f, 1.0f);
         ui::hintonPanel(v);
     }

@@ -40,6 +40,10 @@ class RunViews {
     // The layer the views show, by name (the scene's selection); unknown names are ignored.
     void selectLayer(const std::string& name);
     const std::string& selectedLayer() const { return m_layerName; }
+    // Focuses the snapshot at or before `step` (--step), once the run's overview has arrived.
+    void focusStep(int64_t step) { m_pendingFocusStep = step; }
+    // The focused snapshot's step (-1: none yet).
+    int64_t focusedStep() const;
     // Live sessions: the selected layer's weight matrix (rows = outputs), aggregated here for the Hinton panel.
     void setWeights(const std::string& layer, int64_t rows, int64_t cols, std::vector<float> w, int64_t step);
 
@@ -57,6 +61,8 @@ class RunViews {
     // What the views found, for the headless VIEW.json: anomalies of the run and the layer shown.
     std::vector<dynamics::Anomaly> anomalies() const;
     bool recorded() const { return bool(m_access); }
+    // Why the Hinton view of a recorded run has nothing to show (empty: it has a matrix, or is not shown).
+    const std::string& hintonStatus() const { return m_hintonStatus; }
 
   private:
     RunViews() = default;
@@ -78,6 +84,12 @@ class RunViews {
     std::shared_ptr<const dynamics::RunOverview> m_doneOverview;
     std::shared_ptr<const dynamics::LayerSeriesView> m_doneSeries;
     std::shared_ptr<const dynamics::LayerDistributions> m_doneDist, m_doneCompare;
+    struct Matrix {
+        std::string layer;
+        int64_t step = 0, rows = 0, cols = 0;
+        std::vector<float> w;
+    };
+    std::shared_ptr<Matrix> m_doneMatrix; // a recorded run's weight matrix at the focus
     std::string m_error;
 
     // UI side.
@@ -90,6 +102,7 @@ class RunViews {
     int m_layer = -1;
     int m_kind = 0, m_statistic = 0; // series: activation mean
     int64_t m_focus = -1;            // snapshot index (-1: the last)
+    std::optional<int64_t> m_pendingFocusStep;
     int m_window = 4, m_choice = 0;
     std::vector<int64_t> m_brushed;
     // What was requested last, so a change starts one load.
@@ -97,6 +110,8 @@ class RunViews {
     std::string m_seriesKey, m_distKey;
     double m_lastPoll = 0;
     bool m_runClosed = true;
+    std::string m_matrixKey;    // layer and snapshot of the matrix asked for
+    std::string m_hintonStatus; // why a recorded run has no Hinton diagram for the layer (empty: it has)
     std::string m_hintonLayer;
     int64_t m_hintonStep = -1;
     dynamics::HintonBlocks m_hinton;

@@ -74,7 +74,7 @@ struct RunReader::Impl {
     std::vector<RunLayer> layers;
     struct LayerSets {
         Handle activation, gradient, rows, weight, weightGrad, weightHist, weightHistRange, weightGradHist,
-            weightGradHistRange, summary;
+            weightGradHistRange, summary, matrix;
         std::vector<std::pair<int, Handle>> pyramid[2]; // (K, dataset LK), increasing K
     };
     std::vector<LayerSets> sets;
@@ -124,6 +124,17 @@ struct RunReader::Impl {
             s.weightGradHist = openSet("weight_grad_hist");
             s.weightGradHistRange = openSet("weight_grad_hist_range");
             if (H5Lexists(g.get(), "summary", H5P_DEFAULT) > 0) s.summary = openSet("summary");
+            if (H5Lexists(g.get(), "matrix", H5P_DEFAULT) > 0) {
+                // Optional: a matrix whose shape attribute is missing or disagrees with it is ignored.
+                std::vector<int64_t> ms;
+                s.matrix = openSet("matrix");
+                auto dims = s.matrix.valid() ? detail::extent(s.matrix.get()) : std::vector<hsize_t>{};
+                if (detail::readIntsAttr(g.get(), "matrix_shape", ms) && ms.size() == 2 && ms[0] > 0 && ms[1] > 0 &&
+                    ms[0] <= (int64_t(1) << 31) / ms[1] && dims.size() == 2 && dims[1] == hsize_t(ms[0] * ms[1]))
+                    l.matrixShape = ms;
+                else
+                    s.matrix = Handle();
+            }
             if (!s.activation.valid() || !s.gradient.valid() || !s.rows.valid())
                 return bad(h5path, "layer '" + l.name + "' lacks its activation, gradient or rows dataset");
             for (Handle* h : {&s.activation, &s.gradient}) {
@@ -262,6 +273,20 @@ bool RunReader::closed() const {
 }
 const std::string& RunReader::path() const {
     return m->dir;
+}
+
+Expected<std::optional<std::vector<float>>> RunReader::weightMatrix(int layer, int64_t snapshot) const {
+    if (layer < 0 || size_t(layer) >= m->sets.size() || snapshot < 0 || snapshot >= m->committed)
+        return bad(m->h5path, "no layer " + std::to_string(layer) + " at snapshot " + std::to_string(snapshot));
+    const auto& s = m->sets[size_t(layer)];
+    if (!s.matrix.valid()) return std::optional<std::vector<float>>{};
+    h5::QuietErrors quiet;
+    H5Drefresh(s.matrix.get());
+    std::vector<float> out;
+    if (!readRows(s.matrix.get(), H5T_NATIVE_FLOAT, snapshot, 1, out))
+        return bad(m->h5path, "cannot read the weight matrix of layer '" + m->layers[size_t(layer)].name +
+                                  "' at snapshot " + std::to_string(snapshot) + " (damaged chunk)");
+    return std::optional<std::vector<float>>(std::move(out));
 }
 
 Expected<std::vector<float>> RunReader::neuronStats(int layer, int64_t snapshot, Kind kind) const {

@@ -30,6 +30,9 @@ struct RunLayer {
     std::string name, type;
     std::vector<int64_t> shape; // per sample
     int64_t neurons = 0, params = 0;
+    // [rows, cols] of the weight matrix stored at every snapshot (a Linear's [out, in]; a convolution
+    // flattened per output channel); empty when the run does not store it.
+    std::vector<int64_t> matrixShape = {};
 };
 
 struct RunInfo {
@@ -76,6 +79,7 @@ struct LayerRecord {
     int64_t rows = 0;
     ParamStats weight, weightGrad; // set NaN by default in the constructor
     ParamHistogram weightHist, weightGradHist;
+    const float* matrix = nullptr; // rows x cols of RunLayer::matrixShape (null: a NaN row); ignored without one
     LayerRecord();
 };
 
@@ -148,6 +152,8 @@ class RunReader {
     int64_t rows(int layer, int64_t snapshot) const;
     Expected<ParamStats> paramStats(int layer, int64_t snapshot, bool gradient) const;
     Expected<ParamHistogram> paramHistogram(int layer, int64_t snapshot, bool gradient) const;
+    // The layer's weight matrix at a snapshot (RunLayer::matrixShape); nullopt when the run does not store it.
+    Expected<std::optional<std::vector<float>>> weightMatrix(int layer, int64_t snapshot) const;
     // Summary rows [first, first + count) of a layer; nullopt when the file has none (then read the statistics).
     Expected<std::optional<std::vector<LayerSummaryRow>>> summaries(int layer, int64_t first, int64_t count) const;
     Expected<Scalars> scalars() const;

@@ -217,7 +217,7 @@ struct RunWriter::Impl {
     std::vector<RunLayer> layers;
     struct LayerSets {
         Handle group, activation, gradient, rows, weight, weightGrad, weightHist, weightHistRange,
-            weightGradHist, weightGradHistRange, summary;
+            weightGradHist, weightGradHistRange, summary, matrix;
         Handle pyramid[2][kPyramidLevels];
         Accumulator accumulator[2]; // the first pyramid level's window in progress
     };
@@ -261,6 +261,13 @@ struct RunWriter::Impl {
         for (Handle* h : {&s.activation, &s.gradient, &s.rows, &s.weight, &s.weightGrad, &s.weightHist,
                           &s.weightHistRange, &s.weightGradHist, &s.weightGradHistRange, &s.summary})
             if (!h->valid()) return fail("cannot create the datasets of layer " + l.name);
+        if (l.matrixShape.size() == 2 && l.matrixShape[0] > 0 && l.matrixShape[1] > 0) {
+            // One snapshot's matrix per row, chunks of at most 65,536 weights.
+            const hsize_t elems = hsize_t(l.matrixShape[0] * l.matrixShape[1]);
+            if (!detail::writeIntsAttr(g, "matrix_shape", l.matrixShape)) return fail("cannot write matrix_shape of " + l.name);
+            s.matrix = makeExtendible(g, "matrix", H5T_IEEE_F32LE, {elems}, {1, std::min<hsize_t>(elems, 65536)}, true);
+            if (!s.matrix.valid()) return fail("cannot create the weight matrix of layer " + l.name);
+        }
         Handle pyramid(H5Gcreate2(g, "pyramid", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
         for (int p = 0; p < 2; ++p) {
             Handle pg(H5Gcreate2(pyramid.get(), kPyramids[p], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
@@ -409,6 +416,13 @@ Status RunWriter::appendSnapshot(int64_t step, const std::vector<LayerRecord>& r
                      summarize(r.activation, r.activationStride, r.gradient, r.gradientStride, m->layers[i].neurons, r.rows)
                          .v.data());
         if (!ok) return m->fail("cannot write snapshot of step " + std::to_string(step) + " (disk full?)");
+        if (s.matrix.valid()) {
+            const auto& ms = m->layers[i].matrixShape;
+            const size_t elems = size_t(ms[0] * ms[1]);
+            if (!r.matrix && m->nanRow.size() < elems) m->nanRow.assign(elems, std::numeric_limits<float>::quiet_NaN());
+            if (!writeRow(s.matrix.get(), H5T_NATIVE_FLOAT, row, r.matrix ? r.matrix : m->nanRow.data()))
+                return m->fail("cannot write the weight matrix of step " + std::to_string(step) + " (disk full?)");
+        }
         for (auto [hist, set, range] : {std::tuple{&r.weightHist, &s.weightHist, &s.weightHistRange},
                                         std::tuple{&r.weightGradHist, &s.weightGradHist, &s.weightGradHistRange}}) {
             std::vector<uint64_t> counts = hist->counts;

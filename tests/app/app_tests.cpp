@@ -660,3 +660,39 @@ TEST(App, ViewDrawsAHintonDiagramOfALayer) {
     EXPECT_NE(bad.out.find("nope"), std::string::npos) << bad.out;
     fs::remove_all(dir);
 }
+
+// Hinton diagrams of a recorded run at a chosen step: train --run stores the weight matrices of small layers.
+TEST(App, OpenDrawsTheWeightMatrixOfARecordedStep) {
+    auto dir = tempDir("hinton_run");
+    const fs::path runDir = dir / "run";
+    auto t = run("train --model builtin:cnn --data fashion-mnist --limit 1000 --steps 30 --capture-every 5 --headless "
+                 "--frames 1 --run " + runDir.string() + " --out " + (dir / "train").string());
+    ASSERT_EQ(t.code, 0) << t.out;
+    auto o = run("open " + runDir.string() + " --view hinton --layer fc1 --step 17 --headless --width 800 --height 600 "
+                 "--out " + dir.string());
+    ASSERT_EQ(o.code, 0) << o.out;
+    auto j = nlohmann::json::parse(readFile(dir / "hinton.json"));
+    EXPECT_EQ(j["focus_step"], 15) << "the snapshot at or before step 17";
+    EXPECT_EQ(j["layer"], "fc1");
+    auto img = ts::readPng((dir / "hinton.png").string());
+    ASSERT_TRUE(img.hasValue());
+    int white = 0, black = 0;
+    for (int y = 0; y < img->height; ++y)
+        for (int x = 0; x < img->width; ++x) {
+            const uint8_t* p = img->at(x, y);
+            white += p[0] > 240 && p[1] > 240 && p[2] > 240;
+            black += p[0] < 16 && p[1] < 16 && p[2] < 16;
+        }
+    EXPECT_GT(white, 5000);
+    EXPECT_GT(black, 5000);
+    // A layer without weights, and a run recorded without matrices: one line, exit 2.
+    auto relu = run("open " + runDir.string() + " --view hinton --layer relu1 --headless --out " + dir.string());
+    EXPECT_EQ(relu.code, 2) << relu.out;
+    EXPECT_NE(relu.out.find("no weight matrix for relu1"), std::string::npos) << relu.out;
+    auto t2 = run("train --model builtin:cnn --data fashion-mnist --limit 500 --steps 5 --capture-every 5 --headless "
+                  "--frames 1 --run-weights 0 --run " + (dir / "bare").string() + " --out " + (dir / "train2").string());
+    ASSERT_EQ(t2.code, 0) << t2.out;
+    auto bare = run("open " + (dir / "bare").string() + " --view hinton --layer fc1 --headless --out " + dir.string());
+    EXPECT_EQ(bare.code, 2) << bare.out;
+    fs::remove_all(dir);
+}

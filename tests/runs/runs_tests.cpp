@@ -505,3 +505,71 @@ TEST(RunStore, SeriesOfAGrowingRunSeeNewPyramidRows) {
     EXPECT_NEAR(after->mean[2], window(32, 48, 0, 0, 4, false).mean(), 1e-5);
     fs::remove_all(dir);
 }
+
+// Weight matrices stored per snapshot (for Hinton diagrams of any recorded step): round trip, a snapshot
+// without one reads as NaN, layers without one read as none, and the shape is checked against the data.
+TEST(RunStore, WeightMatricesRoundTripPerSnapshot) {
+    auto dir = freshDir("matrix");
+    WriterOptions o;
+    o.dir = dir.string();
+    o.info.histogramBins = 4;
+    auto w = RunWriter::create(o);
+    ASSERT_TRUE(w) << w.error().message;
+    std::vector<RunLayer> layers{{"fc1", "Linear", {3}, 3, 15, {3, 4}}, {"relu", "ReLU", {3}, 3, 0}};
+    ASSERT_TRUE((*w)->begin(layers, {"loss"}));
+    std::vector<float> stats(size_t(kNeuronStats * 3), 0.5f);
+    for (int64_t s = 0; s < 5; ++s) {
+        std::vector<float> m(12);
+        for (size_t k = 0; k < m.size(); ++k)
+            m[k] = float(s) * 100.0f + float(k) - 5.5f;
+        std::vector<LayerRecord> recs(2);
+        for (auto& r : recs) {
+            r.activation = stats.data();
+            r.activationStride = 3;
+            r.rows = 8;
+        }
+        recs[0].matrix = s == 3 ? nullptr : m.data(); // snapshot 3: none given
+        ASSERT_TRUE((*w)->appendSnapshot(10 * s, recs));
+    }
+    ASSERT_TRUE((*w)->close());
+    auto r = RunReader::open(dir.string());
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ((*r)->layers()[0].matrixShape, (std::vector<int64_t>{3, 4}));
+    EXPECT_TRUE((*r)->layers()[1].matrixShape.empty());
+    for (int64_t s = 0; s < 5; ++s) {
+        auto m = (*r)->weightMatrix(0, s);
+        ASSERT_TRUE(m) << m.error().message;
+        ASSERT_TRUE(m->has_value());
+        ASSERT_EQ((*m)->size(), 12u);
+        for (size_t k = 0; k < 12; ++k) {
+            if (s == 3)
+                EXPECT_TRUE(std::isnan((**m)[k]));
+            else
+                EXPECT_EQ((**m)[k], float(s) * 100.0f + float(k) - 5.5f);
+        }
+    }
+    auto none = (*r)->weightMatrix(1, 0);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(none->has_value());
+    EXPECT_FALSE((*r)->weightMatrix(0, 5)) << "past the committed snapshots";
+    r.value().reset();
+    // A matrix_shape that disagrees with the data is ignored (the matrix reads as absent, not out of bounds).
+    {
+        hid_t f = H5Fopen((dir / "run.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+        ASSERT_GE(f, 0);
+        hid_t g = H5Gopen2(f, "layers/0000", H5P_DEFAULT);
+        hid_t a = H5Aopen(g, "matrix_shape", H5P_DEFAULT);
+        const int64_t wrong[2] = {5, 7};
+        H5Awrite(a, H5T_NATIVE_INT64, wrong);
+        H5Aclose(a);
+        H5Gclose(g);
+        H5Fclose(f);
+    }
+    auto r2 = RunReader::open(dir.string());
+    ASSERT_TRUE(r2) << r2.error().message;
+    EXPECT_TRUE((*r2)->layers()[0].matrixShape.empty());
+    auto gone = (*r2)->weightMatrix(0, 0);
+    ASSERT_TRUE(gone);
+    EXPECT_FALSE(gone->has_value());
+    fs::remove_all(dir);
+}
