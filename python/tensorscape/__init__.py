@@ -33,6 +33,7 @@ def init(
     scalars=(),
     quiet=False,
     background=False,
+    matrices=262144,
 ):
     """Start recording `model` into the folder `run_dir`; returns a Run (call run.log(step, **scalars) every
     training step, after loss.backward(); run.close() at the end, or use it as a context manager; it is also
@@ -71,6 +72,9 @@ def init(
             step's cost) to a writer thread and returns at once; commits keep their order, at most one
             snapshot is waiting or being written (a further recorded log() waits for it), run.flush() waits
             for all, and a kill loses at most what was not yet committed.
+        matrices: store the weight matrix (a module's `weight` of 2+ dimensions, as [out, rest]) of every
+            module with at most this many weights at each snapshot, up to 4x this many per snapshot in all,
+            for Hinton diagrams of any recorded step (`tensorscape open RUN --view hinton`); 0 stores none.
 
     torch.distributed: when a process group is initialised with world_size > 1, every rank calls init() and
     log() the same way. Each rank reduces its own part of the batch; at a recorded step the ranks' moments are
@@ -88,4 +92,5 @@ def init(
         scalars=scalars,
         quiet=quiet,
         background=background,
+        matrices=matrices,
     )

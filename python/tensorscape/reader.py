@@ -391,6 +391,21 @@ class RunReader:
         rng = self._read("layers/%04d/%s_hist_range" % (L.index, kind), np.s_[:S])
         return counts, rng
 
+    def weight_matrix(self, layer, snapshot=None):
+        """The layer's stored weight matrix (docs/RUN_FORMAT.md `matrix`): float32 [rows, cols] at snapshot
+        index `snapshot`, or [steps, rows, cols] when None; None when the run stores no matrix for it."""
+        L = self.layer(layer)
+        g = self._f["layers/%04d" % L.index]
+        if "matrix" not in g or "matrix_shape" not in g.attrs:
+            return None
+        rows, cols = (int(v) for v in g.attrs["matrix_shape"])
+        S = len(self._steps)
+        if snapshot is None:
+            return self._read("layers/%04d/matrix" % L.index, np.s_[:S]).reshape(S, rows, cols)
+        if not 0 <= snapshot < S:
+            raise IndexError("snapshot %d of %d" % (snapshot, S))
+        return self._read("layers/%04d/matrix" % L.index, np.s_[snapshot]).reshape(rows, cols)
+
     # ---- scalars
 
     @property

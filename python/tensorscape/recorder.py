@@ -142,6 +142,7 @@ class Run:
         scalars=(),
         quiet=False,
         background=False,
+        matrices=262144,
     ):
         if not isinstance(model, torch.nn.Module):
             raise TypeError("tensorscape.init: model must be a torch.nn.Module, not %s" % type(model).__name__)
@@ -158,6 +159,12 @@ class Run:
             raise ValueError("tensorscape.init: histogram_bins must be an integer >= 1, not %r" % (histogram_bins,))
         if isinstance(start_step, bool) or not isinstance(start_step, numbers.Integral) or start_step < 0:
             raise ValueError("tensorscape.init: start_step must be an integer >= 0, not %r" % (start_step,))
+        if isinstance(matrices, bool) or not isinstance(matrices, numbers.Integral) or matrices < 0:
+            raise ValueError("tensorscape.init: matrices must be an integer >= 0, not %r" % (matrices,))
+        # Weight matrices stored at every snapshot: modules whose `weight` has 2+ dimensions and at most this
+        # many elements, up to 4x this many per snapshot in all (0: none).
+        self._matrix_max = int(matrices)
+        self._matrix_total = 0
         if not isinstance(run_dir, (str, bytes, os.PathLike)):
             raise TypeError("tensorscape.init: run_dir must be a path, not %s" % type(run_dir).__name__)
         if isinstance(scalars, str):
@@ -343,7 +350,13 @@ class Run:
                     lname = name + ("#%d" % (call + 1) if call else "") + (".out%d" % k if k else "")
                     params = sum(p.numel() for p in module.parameters(recurse=False))
                     tname = type(module).__name__ if k == 0 else "output"  # RUN_FORMAT: a tuple element
-                    info = store.LayerInfo(lname, tname, tuple(t.shape[1:]), params)
+                    matrix_shape = None
+                    weight = getattr(module, "weight", None) if k == 0 and call == 0 else None
+                    if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and 0 < weight.numel() <= self._matrix_max:
+                        if self._matrix_total + weight.numel() <= 4 * self._matrix_max:
+                            matrix_shape = (weight.shape[0], weight.numel() // weight.shape[0])
+                            self._matrix_total += weight.numel()
+                    info = store.LayerInfo(lname, tname, tuple(t.shape[1:]), params, matrix_shape)
                     L = _Layer(info, module, key)
                     self._layers.append(L)
                     self._by_key[key] = L
@@ -486,6 +499,10 @@ class Run:
             w, g = cache[mid]
             r.weight, r.weight_hist, r.weight_hist_range = w
             r.weight_grad, r.weight_grad_hist, r.weight_grad_hist_range = g
+            if L.info.matrix_shape:
+                weight = getattr(L.module, "weight", None)
+                if isinstance(weight, torch.Tensor):
+                    r.matrix = weight.detach().to(device="cpu", dtype=torch.float32).reshape(-1).numpy().copy()
             records.append(r)
         self._clear_captured()
         return records

@@ -277,12 +277,14 @@ class _Accumulator:
 class LayerInfo:
     """What the file says about one layer."""
 
-    def __init__(self, name, type_name, shape, params):
+    def __init__(self, name, type_name, shape, params, matrix_shape=None):
         self.name = name
         self.type = type_name
         self.shape = tuple(int(s) for s in shape)
         self.neurons = int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
         self.params = int(params)
+        # [rows, cols] of the weight matrix stored at every snapshot (docs/RUN_FORMAT.md `matrix`), or None
+        self.matrix_shape = tuple(int(s) for s in matrix_shape) if matrix_shape else None
 
 
 class LayerRecord:
@@ -298,6 +300,7 @@ class LayerRecord:
         "weight_hist_range",
         "weight_grad_hist",
         "weight_grad_hist_range",
+        "matrix",
     )
 
     def __init__(self):
@@ -349,6 +352,11 @@ class _LayerSets:
         self.weight_grad_hist = _Appendable(group, "weight_grad_hist", "i8", (bins,), (16, bins), True, False)
         self.weight_grad_hist_range = _Appendable(group, "weight_grad_hist_range", "f8", (2,), (256, 2), False, True)
         self.summary = _Appendable(group, "summary", "f8", (8,), (64, 8), False, True)
+        self.matrix = None
+        if layer.matrix_shape:
+            elems = int(layer.matrix_shape[0]) * int(layer.matrix_shape[1])
+            group.attrs["matrix_shape"] = np.array(layer.matrix_shape, dtype=np.int64)
+            self.matrix = _Appendable(group, "matrix", "f4", (elems,), (1, min(elems, 65536)), True, True)
         self.pyramids = []
         self.accumulators = [None, None]  # per pyramid: the L4 window in progress (in memory)
         pg = group.create_group("pyramid")
@@ -444,6 +452,11 @@ class RunWriter:
                 s.weight.write_row(row, r.weight if r.weight is not None else np.full(8, np.nan))
                 s.weight_grad.write_row(row, r.weight_grad if r.weight_grad is not None else np.full(8, np.nan))
                 s.summary.write_row(row, summarize(r.activation, r.gradient, r.rows))
+                if s.matrix is not None:
+                    m = r.matrix
+                    if m is None or m.size != s.matrix.dset.shape[1]:
+                        m = np.full(s.matrix.dset.shape[1], np.nan, dtype=np.float32)
+                    s.matrix.write_row(row, m)
                 for hist, rng, hs, rs in (
                     (r.weight_hist, r.weight_hist_range, s.weight_hist, s.weight_hist_range),
                     (r.weight_grad_hist, r.weight_grad_hist_range, s.weight_grad_hist, s.weight_grad_hist_range),

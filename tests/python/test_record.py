@@ -112,6 +112,15 @@ class RecordTest(helpers.TempDirTest):
                     self.assertEqual(counts[i].sum(), 0)
                     self.assertTrue(np.isnan(ranges[i]).all())
                     continue
+                # The stored weight matrix is the module's weight after the step (its first numel values).
+                weight = getattr(modules[name.split("#")[0]], "weight", None)
+                mat = r.weight_matrix(name, i)
+                if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and "#" not in name:
+                    self.assertIsNotNone(mat, what)
+                    self.assertEqual(mat.shape, (weight.shape[0], weight.numel() // weight.shape[0]), what)
+                    np.testing.assert_array_equal(mat.ravel().astype(np.float64), w[: weight.numel()], err_msg=what)
+                else:
+                    self.assertIsNone(mat, what)
                 for values, stats, c, rg in ((w, ws, counts, ranges), (wg, wgs, gcounts, granges)):
                     rs, rh, rr = helpers.ref_layer_stats(values, 8)
                     got = [stats[k][i] for k in tensorscape.LAYER_STATISTICS]
