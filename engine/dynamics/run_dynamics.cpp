@@ -126,7 +126,14 @@ Expected<LayerSeriesView> loadLayerSeries(const runs::RunReader& r, int layer, r
     v.matrix.values = std::move(ls->values);
     v.readMs = msSince(t0);
     t0 = std::chrono::steady_clock::now();
-    v.density = densityImage(v.matrix, o.width, o.height, finiteRange(v.matrix));
+    // A whole number of segments per column (else columns holding one more point than their neighbours draw
+    // as brighter stripes).
+    int width = o.width;
+    if (v.matrix.points > 1) {
+        const int64_t segments = v.matrix.points - 1;
+        width = int(segments / std::max<int64_t>(1, segments / o.width)); // between o.width and 2 o.width
+    }
+    v.density = densityImage(v.matrix, width, o.height, finiteRange(v.matrix));
     v.densityMs = msSince(t0);
     t0 = std::chrono::steady_clock::now();
     v.sample = blueNoiseSample(v.matrix, v.density, o.sampling);

@@ -262,7 +262,7 @@ std::optional<int64_t> trend(const char* id, const std::vector<dynamics::Summary
 DynamicsEdits dynamicsPanel(const DynamicsView& v) {
     DynamicsEdits e;
     const ImVec2 display = ImGui::GetIO().DisplaySize;
-    place(v.rect, ImVec2(display.x * 0.2f, 40), ImVec2(std::min(760.0f, display.x * 0.6f), display.y * 0.55f));
+    place(v.rect, ImVec2(display.x * 0.2f, 110), ImVec2(std::min(760.0f, display.x * 0.6f), display.y * 0.5f - 110));
     ImGui::Begin("Run dynamics");
     if (!v.run) {
         ImGui::TextDisabled("%s", v.status.empty() ? "loading the run..." : v.status.c_str());
@@ -286,7 +286,7 @@ DynamicsEdits dynamicsPanel(const DynamicsView& v) {
             if (ImGui::Selectable(kSummaryChoices[size_t(k)].name, k == choice)) e.choice = k;
         ImGui::EndCombo();
     }
-    if (auto c = curvesChart(v, std::clamp(ImGui::GetContentRegionAvail().y * 0.38f, 90.0f, 260.0f))) e.focus = c;
+    if (auto c = curvesChart(v, std::clamp(ImGui::GetContentRegionAvail().y * 0.42f, 150.0f, 280.0f))) e.focus = c;
     // Anomalies as a list a person reads.
     if (!run.anomalies.empty()) {
         ImGui::TextColored(ImVec4(1.0f, 0.75f, 0.4f, 1.0f), "%zu anomalies", run.anomalies.size());
@@ -380,7 +380,7 @@ DynamicsEdits dynamicsPanel(const DynamicsView& v) {
 SeriesEdits seriesPanel(const SeriesPanelView& v) {
     SeriesEdits e;
     const ImVec2 display = ImGui::GetIO().DisplaySize;
-    place(v.rect, ImVec2(display.x * 0.2f, display.y * 0.58f), ImVec2(std::min(760.0f, display.x * 0.6f), display.y * 0.4f));
+    place(v.rect, ImVec2(display.x * 0.2f, display.y * 0.5f + 6), ImVec2(std::min(760.0f, display.x * 0.6f), display.y * 0.5f - 60));
     ImGui::Begin("Layer series");
     const auto* s = v.series;
     if (!s) {
@@ -645,7 +645,8 @@ void hintonPanel(const HintonPanelView& v) {
 // --- Views bar ---
 unsigned viewsBar(unsigned shown, bool recorded) {
     const ImVec2 display = ImGui::GetIO().DisplaySize;
-    ImGui::SetNextWindowPos(ImVec2(display.x * 0.5f, 6), ImGuiCond_FirstUseEver, ImVec2(0.5f, 0));
+    // Bottom centre: the top centre belongs to the Health panel.
+    ImGui::SetNextWindowPos(ImVec2(display.x * 0.5f, display.y - 8), ImGuiCond_FirstUseEver, ImVec2(0.5f, 1));
     ImGui::Begin("Views", nullptr, ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoCollapse);
     static const char* names[4] = {"run dynamics", "layer series", "distributions", "Hinton"};
     for (unsigned k = 0; k < 4; ++k) {
