@@ -64,7 +64,8 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc2:3)", ""},
         {"tour", "", "window: start the guided camera tour (T toggles it)", ""},
         {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
-        {"view", "NAME", "network, or hinton: the weight matrix of --layer as a Hinton diagram, live", "network"},
+        {"view", "NAME", "network; hinton: the weight matrix of --layer as a Hinton diagram; weights: every parameter, "
+                         "live", "network"},
         {"layer", "NAME", "the layer selected at the start", ""},
         {"yaw", "DEG", "initial camera yaw", "-125"},
         {"pitch", "DEG", "initial camera pitch", "32"},
@@ -162,7 +163,8 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
         auto bits = RunViews::parseView(d.viewName);
         if (!bits)
             return makeError(ErrorKind::Usage, "--view " + d.viewName +
-                                                   ": not a view (network, dynamics, series, distributions, hinton)");
+                                                   ": not a view (network, dynamics, series, distributions, hinton, "
+                                                   "weights)");
         d.views = *bits;
     }
     d.layer = a.get("layer");
@@ -300,6 +302,10 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         if (auto e = screen.runViews()->error(); !e.empty()) return reportError(makeError(ErrorKind::Usage, e));
         if (const auto& h = screen.runViews()->hintonStatus(); !h.empty() && (d.views & RunViews::Hinton))
             return reportError(makeError(ErrorKind::Usage, "--view hinton: " + h));
+        if ((d.views & RunViews::Weights) && session.recordedRun() && !screen.runViews()->hasWeights())
+            return reportError(makeError(ErrorKind::Usage, "--view weights: the run stores no weight matrices (record "
+                                                           "with train --run-weights N or tensorscape.init(..., "
+                                                           "matrices=N))"));
     }
     const auto recorded = session.timeline().size();
     for (long f = 0; f < frames; ++f) {
@@ -482,7 +488,10 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
                      peakKiB / 1024);
         t0 = now;
     };
-    auto session = LiveSession::create(opts);
+    SessionOptions sessionOptions = opts;
+    // The weights view of an inspection needs the parameters of its one snapshot.
+    if (display.views & RunViews::Weights) sessionOptions.publishParameters = true;
+    auto session = LiveSession::create(sessionOptions);
     if (!session) return reportError(session.error());
     lap("session (data, model, capture graph, network, trainer)");
     // Inspection (view) runs before the scene is built: the snapshot's activations, gradients and LibTorch's
@@ -491,7 +500,7 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
         if (auto s = (*session)->start(false); !s) return reportError(s.error());
         lap("inspection (forward, backward, statistics)");
     }
-    if ((display.views & ~unsigned(RunViews::Hinton)) && opts.openRun.empty())
+    if ((display.views & ~unsigned(RunViews::Hinton | RunViews::Weights)) && opts.openRun.empty())
         return reportError(makeError(ErrorKind::Usage, "--view " + display.viewName +
                                                            " shows a recorded run: tensorscape open RUN --view " +
                                                            display.viewName));
@@ -525,8 +534,9 @@ int cmdTrain(int argc, char** argv) {
 
 // Flags of the picture and camera that view and open share.
 const std::vector<FlagSpec> pictureFlags = {
-    {"view", "NAME", "what to show: network, or a view of a recorded run: dynamics (curves, anomalies, layers over the "
-                     "run, a layer's neuron series), distributions (ridgelines), hinton (weights of --layer)", "network"},
+    {"view", "NAME", "what to show: network; weights (every parameter); hinton (the weights of --layer); of a "
+                     "recorded run also dynamics (curves, anomalies, layers over the run, a layer's neuron series), "
+                     "series, distributions (ridgelines)", "network"},
     {"layer", "NAME", "the layer selected at the start (the views show it)", ""},
     {"width", "W", "picture width", "1280"},
     {"height", "H", "picture height", "720"},

@@ -119,6 +119,8 @@ struct LiveSession::Impl {
     std::vector<std::string> alertKeys; // one alert per (kind, layer): the step where it began
     std::vector<scene::DenseWeights> dense;
     std::vector<scene::ConvWeights> conv;
+    std::shared_ptr<const LiveSession::ParameterSet> parameters;
+    std::atomic<bool> wantParameters{false};
     std::string status;
     bool inspected = false;
     std::string objective; // the loss rule of the inspection step
@@ -271,12 +273,36 @@ struct LiveSession::Impl {
             sum.layers.push_back(std::move(ls));
         }
         if (writer) recordSnapshot(snap);
+        if (wantParameters.load()) publishParameters(snap);
         std::string badLayer = !snap.health.firstBadActivation.empty() ? snap.health.firstBadActivation
                                : !snap.health.firstBadGradient.empty() ? snap.health.firstBadGradient
                                                                        : "loss";
         assess(std::move(sum), snap.step, snap.loss, snap.health.ok(), badLayer, snap.health.describe(), &dense);
         std::lock_guard lock(mutex);
         conv.swap(this->conv);
+    }
+
+    // Every parameter of the snapshot as a matrix (rows = size(0), a vector or scalar one row), handed over
+    // whole under the mutex.
+    void publishParameters(const capture::Snapshot& snap) {
+        auto set = std::make_shared<LiveSession::ParameterSet>();
+        set->step = snap.step;
+        for (const auto& p : snap.params) {
+            if (!p.value.defined() || p.value.numel() == 0) continue;
+            torch::Tensor v = p.value.detach().to(torch::kFloat32).contiguous();
+            const int64_t rows = v.dim() >= 2 ? v.size(0) : 1;
+            dynamics::WeightMatrix m{p.name, rows, v.numel() / rows, {}};
+            m.values.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+            std::vector<float> g;
+            if (p.grad.defined() && p.grad.numel() == v.numel()) {
+                torch::Tensor gt = p.grad.detach().to(torch::kFloat32).contiguous();
+                g.assign(gt.data_ptr<float>(), gt.data_ptr<float>() + gt.numel());
+            }
+            set->values.push_back(std::move(m));
+            set->grads.push_back(std::move(g));
+        }
+        std::lock_guard lock(mutex);
+        parameters = std::move(set);
     }
 
     // A Conv2d weight [Cout, Cin/groups, kh, kw] of network node `node`, with stride and padding found from the
@@ -982,6 +1008,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     Impl* impl = &m;
     m.trainer->setStepCallback([impl](const capture::StepInfo& info) { impl->onStep(info); });
     m.trainer->setSnapshotConsumer([impl](capture::Snapshot& snap) { impl->consume(snap); });
+    m.wantParameters.store(o.publishParameters);
     if (!o.recordRun.empty())
         if (auto st = m.beginRecording(o.recordRun); !st) return st.error();
     return s;
@@ -1113,6 +1140,15 @@ ui::TrainingView LiveSession::trainingView() const {
 std::vector<ui::HealthAlert> LiveSession::alerts() const {
     std::lock_guard lock(m->mutex);
     return m->alerts;
+}
+
+void LiveSession::wantParameters(bool on) {
+    m->wantParameters.store(on);
+}
+
+std::shared_ptr<const LiveSession::ParameterSet> LiveSession::latestParameters() const {
+    std::lock_guard lock(m->mutex);
+    return m->parameters;
 }
 
 std::vector<scene::ConvWeights> LiveSession::latestConvWeights() const {

@@ -11,6 +11,7 @@
 #include "app/timeline.hpp"
 #include "engine/capture/network.hpp"
 #include "engine/core/error.hpp"
+#include "engine/dynamics/weight_atlas.hpp"
 #include "engine/runs/run_store.hpp"
 #include "engine/scene/network.hpp"
 #include "engine/ui/panels.hpp"
@@ -48,6 +49,7 @@ struct SessionOptions {
     // (for Hinton diagrams of any recorded step), up to 4x this many per snapshot in all; 0 stores none.
     int64_t recordMatrixMax = 262144;
     bool followRun = true;
+    bool publishParameters = false; // latestParameters() from the first snapshot on (view --view weights)
 };
 
 class LiveSession {
@@ -86,6 +88,15 @@ class LiveSession {
     // Dense weights ([out x in], for edges) of the latest snapshot, mapped onto scene layers: a Linear node's
     // weight connects the node feeding it to the node itself. Large matrices (> maxElements) are skipped.
     std::vector<scene::DenseWeights> latestDenseWeights(size_t maxElements = 4'000'000) const;
+    // Every parameter of the newest snapshot (values and gradients) for the weights view, published only while
+    // wanted (copying tens of millions of weights at every snapshot otherwise costs for nothing). Any thread.
+    struct ParameterSet {
+        int64_t step = 0;
+        std::vector<dynamics::WeightMatrix> values; // named_parameters() order; a vector is one row
+        std::vector<std::vector<float>> grads;      // same shapes; empty where a parameter has none
+    };
+    void wantParameters(bool on);
+    std::shared_ptr<const ParameterSet> latestParameters() const;
     // Conv2d kernels of the latest snapshot with the geometry inferred from the layers' shapes (for tracing
     // through convolutions); layers whose geometry does not fit a plain convolution are left out.
     std::vector<scene::ConvWeights> latestConvWeights() const;

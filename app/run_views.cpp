@@ -2,6 +2,7 @@
 // thread collects whole results under the mutex. Section index: loader | requests | panels.
 #include "app/run_views.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <imgui.h>
@@ -27,6 +28,7 @@ std::optional<unsigned> RunViews::parseView(const std::string& name) {
     if (name == "series") return Series;
     if (name == "distributions") return Distributions;
     if (name == "hinton") return Hinton;
+    if (name == "weights") return Weights;
     return std::nullopt;
 }
 
@@ -127,6 +129,7 @@ void RunViews::collect() {
     if (m_doneSeries) m_series = std::move(m_doneSeries);
     if (m_doneDist) m_dist = std::move(m_doneDist);
     if (m_doneCompare) m_compare = std::move(m_doneCompare);
+    if (m_doneWeights) m_weights = std::move(m_doneWeights);
     if (m_doneMatrix) {
         auto mx = std::move(m_doneMatrix);
         setWeights(mx->layer, mx->rows, mx->cols, std::move(mx->w), mx->step);
@@ -149,6 +152,59 @@ void RunViews::setWeights(const std::string& layer, int64_t rows, int64_t cols, 
     m_hintonLayer = layer;
     m_hintonStep = step;
     m_hinton = dynamics::hintonBlocks(w, rows, cols, 160, 160);
+}
+
+std::shared_ptr<RunViews::WeightsData> RunViews::makeWeights(int64_t step, std::vector<dynamics::WeightMatrix> values,
+                                                             std::vector<std::vector<float>> grads,
+                                                             const std::vector<dynamics::WeightMatrix>* previous) {
+    static std::atomic<uint64_t> serials{0};
+    auto d = std::make_shared<WeightsData>();
+    d->serial = ++serials;
+    d->step = step;
+    d->matrices = std::move(values);
+    d->grads = std::move(grads);
+    d->layout = dynamics::layoutAtlas(d->matrices);
+    bool updates = previous && previous->size() == d->matrices.size();
+    for (size_t i = 0; updates && i < d->matrices.size(); ++i)
+        updates = (*previous)[i].values.size() == d->matrices[i].values.size();
+    d->update.resize(updates ? d->matrices.size() : 0);
+    for (size_t i = 0; i < d->update.size(); ++i) {
+        const auto &a = d->matrices[i].values, &b = (*previous)[i].values;
+        d->update[i].resize(a.size());
+        for (size_t k = 0; k < a.size(); ++k)
+            d->update[i][k] = std::fabs(a[k] - b[k]);
+    }
+    // Colour ranges: the 99.5th percentile of |x| over (a sample of at most 1M of) the values.
+    auto percentile = [](auto&& forEach) {
+        std::vector<float> sample;
+        forEach([&](const std::vector<float>& v, size_t stride) {
+            for (size_t k = 0; k < v.size(); k += stride)
+                if (std::isfinite(v[k])) sample.push_back(std::fabs(v[k]));
+        });
+        if (sample.empty()) return 1.0f;
+        auto it = sample.begin() + long(double(sample.size() - 1) * 0.995);
+        std::nth_element(sample.begin(), it, sample.end());
+        return *it > 0 ? *it : 1.0f;
+    };
+    for (const auto& m : d->matrices)
+        d->total += int64_t(m.values.size());
+    const size_t stride = size_t(std::max<int64_t>(1, d->total / 1'000'000));
+    d->range[0] = percentile([&](auto f) { for (const auto& m : d->matrices) f(m.values, stride); });
+    d->range[1] = percentile([&](auto f) { for (const auto& u : d->update) f(u, stride); });
+    d->range[2] = percentile([&](auto f) { for (const auto& g : d->grads) f(g, stride); });
+    for (size_t i = 0; i < d->matrices.size(); ++i) {
+        const size_t own = std::max<size_t>(1, d->matrices[i].values.size() / 100'000);
+        d->inverse[0].push_back(1.0f / percentile([&](auto f) { f(d->matrices[i].values, own); }));
+        d->inverse[1].push_back(i < d->update.size() ? 1.0f / percentile([&](auto f) { f(d->update[i], own); }) : 1.0f);
+        d->inverse[2].push_back(i < d->grads.size() ? 1.0f / percentile([&](auto f) { f(d->grads[i], own); }) : 1.0f);
+    }
+    return d;
+}
+
+void RunViews::setParameters(int64_t step, std::vector<dynamics::WeightMatrix> values,
+                             std::vector<std::vector<float>> grads) {
+    if (m_weights && m_weights->step == step) return;
+    m_weights = makeWeights(step, std::move(values), std::move(grads), m_weights ? &m_weights->matrices : nullptr);
 }
 
 void RunViews::requestLoads() {
@@ -256,6 +312,42 @@ void RunViews::requestLoads() {
             }
         }
     }
+    if (m_shown & Weights) {
+        // Every stored weight matrix at the focus snapshot, and at the one before (updates).
+        const int64_t count = int64_t(m_overview->snapshotSteps.size());
+        const int64_t snap = m_focus < 0 ? count - 1 : std::min(m_focus, count - 1);
+        const std::string key = std::to_string(snap) + "/" + snaps;
+        if (snap >= 0 && key != m_weightsKey) {
+            m_weightsKey = key;
+            std::vector<std::pair<int, dynamics::WeightMatrix>> shapes;
+            for (size_t i = 0; i < m_overview->layers.size(); ++i) {
+                const auto& l = m_overview->layers[i];
+                if (l.matrixShape.size() == 2) shapes.push_back({int(i), {l.name, l.matrixShape[0], l.matrixShape[1], {}}});
+            }
+            const int64_t step = m_overview->snapshotSteps[size_t(snap)];
+            post([this, shapes, snap, step] {
+                std::vector<dynamics::WeightMatrix> now, before;
+                Status st = m_access([&](const runs::RunReader& r) -> Status {
+                    for (const auto& [layer, shape] : shapes) {
+                        for (int64_t s : {snap, snap - 1}) {
+                            if (s < 0) continue;
+                            auto w = r.weightMatrix(layer, s);
+                            if (!w) return w.error();
+                            if (!w->has_value()) continue;
+                            dynamics::WeightMatrix m = shape;
+                            m.values = std::move(**w);
+                            (s == snap ? now : before).push_back(std::move(m));
+                        }
+                    }
+                    return Status{};
+                });
+                auto d = st ? makeWeights(step, std::move(now), {}, before.empty() ? nullptr : &before) : nullptr;
+                std::lock_guard lock(m_mutex);
+                if (d) m_doneWeights = std::move(d);
+                else if (m_error.empty()) m_error = st.message();
+            });
+        }
+    }
     if (m_shown & Distributions) {
         const std::string key = m_layerName + "|" + snaps;
         if (key != m_distKey) {
@@ -359,6 +451,7 @@ RunViews::Requests RunViews::buildUi(bool fill) {
         if (fill) v.rect = rect(0.0f, 1.0f);
         ui::distributionsPanel(v);
     }
+    if (m_shown & Weights) buildWeightsPanel(fill);
     if (m_shown & Hinton) {
         ui::HintonPanelView v;
         const bool current = !m_hintonLayer.empty() && (m_layerName.empty() || m_hintonLayer == m_layerName);
@@ -372,6 +465,83 @@ RunViews::Requests RunViews::buildUi(bool fill) {
         ui::hintonPanel(v);
     }
     return req;
+}
+
+void RunViews::buildWeightsPanel(bool fill) {
+    const ImVec2 d = ImGui::GetIO().DisplaySize;
+    ui::WeightsPanelView v;
+    const WeightsData* w = m_weights.get();
+    if (w && !w->matrices.empty()) {
+        v.matrices = w->matrices;
+        v.layout = &w->layout;
+        v.step = w->step;
+        v.totalWeights = w->total;
+        v.hasUpdate = !w->update.empty();
+        v.hasGradient = !w->grads.empty();
+        v.range = m_perTensor ? 1.0f : w->range[std::clamp(m_weightsMode, 0, 2)];
+    }
+    const std::string err = error();
+    v.status = !err.empty() ? err
+               : m_access   ? "reading the stored weight matrices... (runs store the layers of at most --run-weights "
+                              "weights)"
+                            : "waiting for the next snapshot...";
+    if (w && w->matrices.empty() && m_access)
+        v.status = "the run stores no weight matrices (train --run-weights N, tensorscape.init(..., matrices=N))";
+    // The region shown: the whole atlas until the user zooms, kept in the canvas' aspect.
+    std::array<double, 4> region{0, 0, 1, 1};
+    if (w && w->layout.width > 0) {
+        if (!m_region) {
+            const double cw = std::max(m_canvasCols, 1), ch = std::max(m_canvasRows, 1);
+            const double scale = std::max(double(w->layout.width) / cw, double(w->layout.height) / ch);
+            region = {0, 0, cw * scale, ch * scale};
+        } else {
+            region = *m_region;
+        }
+    }
+    v.region = m_cellsRegion;
+    v.mode = m_weightsMode;
+    v.perTensor = m_perTensor;
+    if (w && m_cellsSerial == w->serial && m_cellsMode == m_weightsMode && m_cellsRegion == region && !m_cells.empty() &&
+        m_cellsPerTensor == m_perTensor) {
+        v.cells = &m_cells;
+        v.cellCols = m_cellCols;
+        v.cellRows = m_cellRows;
+    }
+    if (fill) v.rect = ui::PanelRect{0, 0, d.x, d.y, true};
+    auto e = ui::weightsPanel(v);
+    if (e.mode) m_weightsMode = *e.mode;
+    if (e.perTensor) m_perTensor = *e.perTensor;
+    if (e.fit) m_region.reset();
+    if (e.region) m_region = *e.region;
+    if (e.canvasCols != m_canvasCols || e.canvasRows != m_canvasRows) {
+        m_canvasCols = e.canvasCols;
+        m_canvasRows = e.canvasRows;
+        if (!m_region) m_cellsSerial = 0; // refit
+    }
+    // The raster for the next frame when the data, the mode, the region or the canvas changed.
+    if (!w || w->layout.width == 0 || m_canvasCols <= 0 || m_canvasRows <= 0) return;
+    if (!m_region) {
+        const double scale = std::max(double(w->layout.width) / m_canvasCols, double(w->layout.height) / m_canvasRows);
+        region = {0, 0, m_canvasCols * scale, m_canvasRows * scale};
+    } else {
+        region = *m_region;
+    }
+    if (m_cellsSerial == w->serial && m_cellsMode == m_weightsMode && m_cellsRegion == region && m_cellCols == m_canvasCols &&
+        m_cellRows == m_canvasRows && m_cellsPerTensor == m_perTensor)
+        return;
+    const std::vector<std::vector<float>>* values = m_weightsMode == 1 ? &w->update : m_weightsMode == 2 ? &w->grads : nullptr;
+    m_cells = dynamics::rasterizeAtlas(w->matrices, w->layout, region[0], region[1], region[2], region[3], m_canvasCols,
+                                       m_canvasRows, values ? std::span<const std::vector<float>>(*values)
+                                                            : std::span<const std::vector<float>>(),
+                                       m_perTensor ? std::span<const float>(w->inverse[std::clamp(m_weightsMode, 0, 2)])
+                                                   : std::span<const float>());
+    if (values && values->empty()) std::fill(m_cells.begin(), m_cells.end(), std::nanf(""));
+    m_cellCols = m_canvasCols;
+    m_cellRows = m_canvasRows;
+    m_cellsRegion = region;
+    m_cellsSerial = w->serial;
+    m_cellsMode = m_weightsMode;
+    m_cellsPerTensor = m_perTensor;
 }
 
 } // namespace ts::app

@@ -17,13 +17,14 @@
 #include "engine/core/error.hpp"
 #include "engine/dynamics/hinton.hpp"
 #include "engine/dynamics/run_dynamics.hpp"
+#include "engine/dynamics/weight_atlas.hpp"
 
 namespace ts::app {
 
 class RunViews {
   public:
-    enum View : unsigned { Dynamics = 1, Series = 2, Distributions = 4, Hinton = 8 };
-    // View names for --view: dynamics (Run dynamics + Layer series), distributions, hinton.
+    enum View : unsigned { Dynamics = 1, Series = 2, Distributions = 4, Hinton = 8, Weights = 16 };
+    // View names for --view: dynamics (Run dynamics + Layer series), series, distributions, hinton, weights.
     static std::optional<unsigned> parseView(const std::string& name);
 
     // How the views reach the run's reader: a function that calls its argument with the reader under the lock
@@ -47,6 +48,10 @@ class RunViews {
     // Live sessions: the selected layer's weight matrix (rows = outputs), aggregated here for the Hinton panel.
     void setWeights(const std::string& layer, int64_t rows, int64_t cols, std::vector<float> w, int64_t step);
 
+    // Live sessions: every parameter of a new snapshot for the weights view (the previous one is kept for the
+    // update colouring).
+    void setParameters(int64_t step, std::vector<dynamics::WeightMatrix> values, std::vector<std::vector<float>> grads);
+
     struct Requests {
         std::optional<std::string> layer; // chosen in the dynamics table
         std::optional<int64_t> step;      // focus: show the snapshot at or before this step
@@ -61,6 +66,7 @@ class RunViews {
     // What the views found, for the headless VIEW.json: anomalies of the run and the layer shown.
     std::vector<dynamics::Anomaly> anomalies() const;
     bool recorded() const { return bool(m_access); }
+    bool hasWeights() const { return m_weights && !m_weights->matrices.empty(); }
     // Why the Hinton view of a recorded run has nothing to show (empty: it has a matrix, or is not shown).
     const std::string& hintonStatus() const { return m_hintonStatus; }
 
@@ -90,6 +96,22 @@ class RunViews {
         std::vector<float> w;
     };
     std::shared_ptr<Matrix> m_doneMatrix; // a recorded run's weight matrix at the focus
+    // The weights view's data: every matrix at one step, the updates since the snapshot before and the
+    // gradients (when known), their atlas and colour ranges (value, update, gradient).
+    struct WeightsData {
+        uint64_t serial = 0; // unique per made (a raster's key; addresses can be reused)
+        int64_t step = -1, total = 0;
+        std::vector<dynamics::WeightMatrix> matrices;
+        std::vector<std::vector<float>> update, grads;
+        dynamics::AtlasLayout layout;
+        float range[3] = {1, 1, 1};
+        std::vector<float> inverse[3]; // per matrix: 1 / its own range of each colouring (per-tensor scales)
+    };
+    static std::shared_ptr<WeightsData> makeWeights(int64_t step, std::vector<dynamics::WeightMatrix> values,
+                                                    std::vector<std::vector<float>> grads,
+                                                    const std::vector<dynamics::WeightMatrix>* previous);
+    std::shared_ptr<WeightsData> m_doneWeights;
+    void buildWeightsPanel(bool fill);
     std::string m_error;
 
     // UI side.
@@ -112,6 +134,17 @@ class RunViews {
     bool m_runClosed = true;
     std::string m_matrixKey;    // layer and snapshot of the matrix asked for
     std::string m_hintonStatus; // why a recorded run has no Hinton diagram for the layer (empty: it has)
+    std::shared_ptr<const WeightsData> m_weights;
+    std::string m_weightsKey;           // recorded runs: the snapshot loaded
+    int m_weightsMode = 0;
+    bool m_perTensor = true, m_cellsPerTensor = true;
+    std::optional<std::array<double, 4>> m_region; // unset: fit the atlas
+    int m_canvasCols = 0, m_canvasRows = 0;
+    std::vector<float> m_cells;         // the raster drawn, and what it was made for
+    int m_cellCols = 0, m_cellRows = 0;
+    std::array<double, 4> m_cellsRegion{};
+    uint64_t m_cellsSerial = 0;
+    int m_cellsMode = -1;
     std::string m_hintonLayer;
     int64_t m_hintonStep = -1;
     dynamics::HintonBlocks m_hinton;

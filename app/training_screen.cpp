@@ -486,6 +486,16 @@ void TrainingScreen::buildRunViews(render::Camera& camera, float aspect) {
                 }
         }
     }
+    // Live sessions: every parameter for the weights view, published by the session only while it is open.
+    if (!m_session.recordedRun()) {
+        const bool want = (m_runViews->shown() & RunViews::Weights) != 0;
+        m_session.wantParameters(want);
+        if (want)
+            if (auto p = m_session.latestParameters(); p && p != m_parameters) {
+                m_parameters = p;
+                m_runViews->setParameters(p->step, p->values, p->grads);
+            }
+    }
     auto req = m_runViews->buildUi(m_onlyRunViews);
     if (req.layer)
         for (size_t i = 0; i < m_rows.size(); ++i)

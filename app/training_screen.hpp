@@ -117,6 +117,7 @@ class TrainingScreen {
     bool m_onlyRunViews = false;
     std::optional<std::string> m_pendingNeuron; // "LAYER:INDEX", selected on the next update()
     std::string m_hintonKey;
+    std::shared_ptr<const LiveSession::ParameterSet> m_parameters; // the set the weights view shows (live)
     void buildRunViews(render::Camera& camera, float aspect);
     int m_attentionQuery = -1;
 };

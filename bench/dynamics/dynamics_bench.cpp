@@ -1,7 +1,9 @@
 // Views of whole runs: (1) blue-noise sampling and the density image of 100k series, against one pass over
 // the same matrix (the baseline: the cost of touching every value once); (2) opening a layer's series view
 // from the run store (read + density + sampling) for a 32k-neuron layer over 1,000 snapshots, against reading
-// the same rows alone; (3) anomaly detection over a 100k-step log. Numbers and command: docs/PERFORMANCE.md,
+// the same rows alone; (3) anomaly detection over a 100k-step log; (4) the every-weight view of a 30M-parameter
+// transformer's shapes: the atlas layout and its reduction to a 640 x 400-cell canvas, whole and zoomed in,
+// against one pass over the weights. Numbers and command: docs/PERFORMANCE.md,
 // section "Views of whole runs".
 #include <benchmark/benchmark.h>
 
@@ -14,6 +16,7 @@
 #include "engine/dynamics/anomalies.hpp"
 #include "engine/dynamics/run_dynamics.hpp"
 #include "engine/dynamics/series_sampling.hpp"
+#include "engine/dynamics/weight_atlas.hpp"
 
 using namespace ts::dynamics;
 namespace fs = std::filesystem;
@@ -135,6 +138,77 @@ void BM_DetectAnomalies(benchmark::State& st) {
         benchmark::DoNotOptimize(detectAnomalies(steps, cols));
 }
 BENCHMARK(BM_DetectAnomalies)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// A 30M-parameter transformer's tensors: token embedding 16000 x 512, 8 blocks of attention (4 x 512 x 512)
+// and MLP (512 x 2048, 2048 x 512), biases and norms, and the output head.
+const std::vector<WeightMatrix>& transformer() {
+    static std::vector<WeightMatrix> ms = [] {
+        std::vector<WeightMatrix> out;
+        std::mt19937 rng(11);
+        std::normal_distribution<float> nd(0.0f, 0.02f);
+        auto add = [&](const std::string& name, int64_t r, int64_t c) {
+            WeightMatrix m{name, r, c, std::vector<float>(size_t(r * c))};
+            for (auto& v : m.values)
+                v = nd(rng);
+            out.push_back(std::move(m));
+        };
+        add("embed", 16000, 512);
+        for (int b = 0; b < 8; ++b) {
+            const std::string p = "block" + std::to_string(b) + ".";
+            for (const char* w : {"q", "k", "v", "o"})
+                add(p + w, 512, 512);
+            add(p + "mlp.up", 2048, 512);
+            add(p + "mlp.down", 512, 2048);
+            add(p + "mlp.up.bias", 1, 2048);
+            add(p + "norm", 1, 512);
+        }
+        add("head", 16000, 512);
+        return out;
+    }();
+    return ms;
+}
+
+void BM_WeightsTouchEvery(benchmark::State& st) { // baseline
+    const auto& ms = transformer();
+    int64_t n = 0;
+    for (auto _ : st) {
+        double s = 0;
+        n = 0;
+        for (const auto& m : ms) {
+            for (float v : m.values)
+                s += v;
+            n += int64_t(m.values.size());
+        }
+        benchmark::DoNotOptimize(s);
+    }
+    st.counters["weights"] = double(n);
+}
+BENCHMARK(BM_WeightsTouchEvery)->Unit(benchmark::kMillisecond);
+
+void BM_WeightAtlasLayout(benchmark::State& st) {
+    const auto& ms = transformer();
+    for (auto _ : st)
+        benchmark::DoNotOptimize(layoutAtlas(ms));
+}
+BENCHMARK(BM_WeightAtlasLayout)->Unit(benchmark::kMicrosecond);
+
+void BM_WeightAtlasRasterWhole(benchmark::State& st) {
+    const auto& ms = transformer();
+    const auto a = layoutAtlas(ms);
+    for (auto _ : st)
+        benchmark::DoNotOptimize(rasterizeAtlas(ms, a, 0, 0, double(a.width), double(a.height), 640, 400));
+    st.counters["atlas_w"] = double(a.width);
+    st.counters["atlas_h"] = double(a.height);
+}
+BENCHMARK(BM_WeightAtlasRasterWhole)->Unit(benchmark::kMillisecond);
+
+void BM_WeightAtlasRasterOnePerCell(benchmark::State& st) {
+    const auto& ms = transformer();
+    const auto a = layoutAtlas(ms);
+    for (auto _ : st)
+        benchmark::DoNotOptimize(rasterizeAtlas(ms, a, 1000, 1000, 640, 400, 640, 400));
+}
+BENCHMARK(BM_WeightAtlasRasterOnePerCell)->Unit(benchmark::kMillisecond);
 
 } // namespace
 

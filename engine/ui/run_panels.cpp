@@ -642,14 +642,102 @@ void hintonPanel(const HintonPanelView& v) {
     ImGui::End();
 }
 
+// --- Every weight ---
+WeightsEdits weightsPanel(const WeightsPanelView& v) {
+    WeightsEdits e;
+    const ImVec2 display = ImGui::GetIO().DisplaySize;
+    place(v.rect, ImVec2(display.x * 0.2f, 60), ImVec2(std::min(900.0f, display.x * 0.6f), display.y * 0.7f));
+    ImGui::Begin("Weights");
+    if (!v.layout || v.matrices.empty()) {
+        ImGui::TextDisabled("%s", v.status.empty() ? "waiting for the first snapshot..." : v.status.c_str());
+        ImGui::End();
+        return e;
+    }
+    int mode = v.mode;
+    ImGui::SetNextItemWidth(170);
+    if (ImGui::Combo("colour by", &mode, "value\0update |w - previous|\0gradient\0")) e.mode = mode;
+    ImGui::SameLine();
+    bool perTensor = v.perTensor;
+    if (ImGui::Checkbox("each tensor on its own scale", &perTensor)) e.perTensor = perTensor;
+    ImGui::SameLine();
+    if (ImGui::SmallButton("fit")) e.fit = true;
+    ImGui::SameLine();
+    const double perCell = v.region[2] / std::max(v.cellCols, 1);
+    ImGui::TextDisabled("%lld weights in %zu tensors%s; %s", (long long)v.totalWeights, v.matrices.size(),
+                        v.step >= 0 ? (" at step " + std::to_string(v.step)).c_str() : "",
+                        perCell <= 1.0 ? "one cell per weight" : ("a cell: the mean of " + std::to_string(int64_t(std::ceil(perCell * perCell))) + " weights").c_str());
+    if ((mode == 1 && !v.hasUpdate) || (mode == 2 && !v.hasGradient))
+        ImGui::TextColored(ImVec4(1, 0.7f, 0.3f, 1), "%s", mode == 1 ? "no previous snapshot yet" : "no gradients here");
+    const ImVec2 avail = ImGui::GetContentRegionAvail();
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("##weights", ImVec2(std::max(avail.x, 32.0f), std::max(avail.y, 32.0f)));
+    recordLastItem("##weights");
+    e.canvasCols = int(std::max(avail.x, 32.0f) / kWeightCellPixels);
+    e.canvasRows = int(std::max(avail.y, 32.0f) / kWeightCellPixels);
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->AddRectFilled(p0, ImVec2(p0.x + avail.x, p0.y + avail.y), IM_COL32(14, 16, 22, 255));
+    if (v.cells && v.cellCols > 0 && v.cellRows > 0 && v.cells->size() == size_t(v.cellCols) * size_t(v.cellRows)) {
+        const float inv = v.range > 0 ? 1.0f / v.range : 0.0f;
+        const Colormap map = mode == 1 ? Colormap::Magma : Colormap::RdBu;
+        for (int r = 0; r < v.cellRows; ++r)
+            for (int c = 0; c < v.cellCols; ++c) {
+                const float x = (*v.cells)[size_t(r) * size_t(v.cellCols) + size_t(c)];
+                if (!std::isfinite(x)) continue;
+                const float t = mode == 1 ? x * inv : 0.5f + 0.5f * x * inv;
+                const Rgb8 rgb = sampleColormap(map, std::clamp(t, 0.0f, 1.0f));
+                const ImVec2 a(p0.x + float(c) * kWeightCellPixels, p0.y + float(r) * kWeightCellPixels);
+                dl->AddRectFilled(a, ImVec2(a.x + kWeightCellPixels, a.y + kWeightCellPixels), col(rgb));
+            }
+    }
+    // Tensor names at their tiles' top left when there is room.
+    const double sx = double(v.cellCols) * kWeightCellPixels / std::max(v.region[2], 1e-9);
+    const double sy = double(v.cellRows) * kWeightCellPixels / std::max(v.region[3], 1e-9);
+    for (const auto& t : v.layout->tiles) {
+        const float x = p0.x + float((double(t.x) - v.region[0]) * sx), y = p0.y + float((double(t.y) - v.region[1]) * sy);
+        const float w = float(double(t.width) * sx);
+        if (w < 60 || x < p0.x - 1 || y < p0.y - 1 || x > p0.x + avail.x - 40 || y > p0.y + avail.y - 14) continue;
+        dl->AddText(ImVec2(x + 2, y + 1), IM_COL32(235, 235, 245, 220), v.matrices[t.matrix].name.c_str());
+    }
+    // Zoom about the mouse, pan by dragging, fit on double click.
+    const ImGuiIO& io = ImGui::GetIO();
+    auto region = v.region;
+    const double ppx = region[2] / std::max(double(avail.x), 1.0), ppy = region[3] / std::max(double(avail.y), 1.0);
+    if (ImGui::IsItemHovered()) {
+        const double mx = region[0] + double(io.MousePos.x - p0.x) * ppx, my = region[1] + double(io.MousePos.y - p0.y) * ppy;
+        if (io.MouseWheel != 0.0f) {
+            const double f = std::pow(0.8, double(io.MouseWheel));
+            region = {mx - (mx - region[0]) * f, my - (my - region[1]) * f, region[2] * f, region[3] * f};
+            e.region = region;
+        }
+        if (ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) e.fit = true;
+        const int64_t ax = int64_t(std::floor(mx)), ay = int64_t(std::floor(my));
+        for (const auto& t : v.layout->tiles) {
+            if (ax < t.x || ay < t.y || ax >= t.x + t.width || ay >= t.y + t.height) continue;
+            const auto& m = v.matrices[t.matrix];
+            const int64_t cy = ay - t.y, row = cy % m.rows, col = (cy / m.rows) * t.bandWidth + (ax - t.x);
+            if (col < m.cols)
+                ImGui::SetTooltip("%s [%lld x %lld]\nrow %lld, column %lld: %.5g", m.name.c_str(), (long long)m.rows,
+                                  (long long)m.cols, (long long)row, (long long)col,
+                                  double(m.values[size_t(row * m.cols + col)]));
+        }
+    }
+    if (ImGui::IsItemActive() && ImGui::IsMouseDragging(ImGuiMouseButton_Left, 2.0f)) {
+        region[0] -= double(io.MouseDelta.x) * ppx;
+        region[1] -= double(io.MouseDelta.y) * ppy;
+        e.region = region;
+    }
+    ImGui::End();
+    return e;
+}
+
 // --- Views bar ---
 unsigned viewsBar(unsigned shown, bool recorded) {
     const ImVec2 display = ImGui::GetIO().DisplaySize;
     // Bottom centre: the top centre belongs to the Health panel.
     ImGui::SetNextWindowPos(ImVec2(display.x * 0.5f, display.y - 8), ImGuiCond_FirstUseEver, ImVec2(0.5f, 1));
     ImGui::Begin("Views", nullptr, ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoCollapse);
-    static const char* names[4] = {"run dynamics", "layer series", "distributions", "Hinton"};
-    for (unsigned k = 0; k < 4; ++k) {
+    static const char* names[5] = {"run dynamics", "layer series", "distributions", "Hinton", "weights"};
+    for (unsigned k = 0; k < 5; ++k) {
         if (k < 3 && !recorded) continue;
         bool on = (shown >> k) & 1u;
         if (k > (recorded ? 0u : 3u)) ImGui::SameLine();

@@ -7,11 +7,13 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "engine/dynamics/hinton.hpp"
 #include "engine/dynamics/run_dynamics.hpp"
+#include "engine/dynamics/weight_atlas.hpp"
 
 namespace ts::ui {
 
@@ -80,7 +82,34 @@ struct HintonPanelView {
 };
 void hintonPanel(const HintonPanelView& v);
 
-// A small bar of toggles for the views above (bits in the order dynamics, series, distributions, Hinton).
+// Every weight of a model: the atlas (engine/dynamics/weight_atlas.hpp) reduced to the canvas' cells by the
+// caller, drawn as cells (2 px each); wheel zooms about the mouse, dragging pans, a double click fits.
+struct WeightsPanelView {
+    std::span<const dynamics::WeightMatrix> matrices; // names and shapes, for the tooltip
+    const dynamics::AtlasLayout* layout = nullptr;
+    const std::vector<float>* cells = nullptr; // cellCols x cellRows, row-major, for `region`
+    int cellCols = 0, cellRows = 0;
+    std::array<double, 4> region{};            // x0, y0, w, h of the atlas the cells cover (weight units)
+    int mode = 0;                              // 0 value, 1 update |w_t - w_prev|, 2 gradient
+    bool hasUpdate = false, hasGradient = false;
+    float range = 1.0f;                        // colour scale: [-range, range] (value, gradient), [0, range]
+    bool perTensor = true;                     // each tensor on its own scale (cells are then in units of it)
+    int64_t step = -1, totalWeights = 0;
+    std::string status;
+    PanelRect rect;
+};
+struct WeightsEdits {
+    std::optional<int> mode;
+    std::optional<bool> perTensor;
+    std::optional<std::array<double, 4>> region; // zoomed or panned
+    bool fit = false;
+    int canvasCols = 0, canvasRows = 0;          // the cells the canvas holds now (what to rasterise)
+};
+constexpr float kWeightCellPixels = 2.0f;
+WeightsEdits weightsPanel(const WeightsPanelView& v);
+
+// A small bar of toggles for the views above (bits in the order dynamics, series, distributions, Hinton,
+// weights).
 // `recorded`: the first three need a recorded run and are offered only then. Returns the new bits.
 unsigned viewsBar(unsigned shown, bool recorded);
 

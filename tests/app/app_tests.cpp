@@ -621,12 +621,15 @@ TEST(App, OpenViewsShowTheDynamicsAndDistributionsOfARun) {
     ASSERT_TRUE(dimg.hasValue());
     EXPECT_GT(countNonBackground(*dimg), 20000);
     EXPECT_EQ(nlohmann::json::parse(readFile(dir / "distributions.json"))["layer"], "2");
+    // The Python recorder stores weight matrices too: the Hinton diagram of "2" (Linear 64 -> 64) at step 1000.
+    auto hv = run("open " + runDir + " --view hinton --layer 2 --step 1000 --headless --out " + dir.string());
+    ASSERT_EQ(hv.code, 0) << hv.out;
+    EXPECT_EQ(nlohmann::json::parse(readFile(dir / "hinton.json"))["focus_step"], 1000);
     // Refused with one line and exit code 2.
     for (const std::string& bad :
          {"open " + runDir + " --view nope --headless --out " + dir.string(),
           "open " + runDir + " --view dynamics --layer nope --headless --out " + dir.string(),
           "open " + runDir + " --view distributions --compare /nonexistent/run --headless --out " + dir.string(),
-          "open " + runDir + " --view hinton --headless --out " + dir.string(),
           std::string("train --view dynamics --steps 2 --headless --out ") + dir.string()}) {
         auto r = run(bad);
         EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
@@ -694,5 +697,36 @@ TEST(App, OpenDrawsTheWeightMatrixOfARecordedStep) {
     ASSERT_EQ(t2.code, 0) << t2.out;
     auto bare = run("open " + (dir / "bare").string() + " --view hinton --layer fc1 --headless --out " + dir.string());
     EXPECT_EQ(bare.code, 2) << bare.out;
+    // Every stored weight at once, at a chosen step; none stored: one line, exit 2.
+    auto all = run("open " + runDir.string() + " --view weights --step 20 --headless --width 700 --height 500 --out " +
+                   dir.string());
+    ASSERT_EQ(all.code, 0) << all.out;
+    auto wimg = ts::readPng((dir / "weights.png").string());
+    ASSERT_TRUE(wimg.hasValue());
+    EXPECT_GT(countNonBackground(*wimg), 30000) << "the weight cells";
+    EXPECT_EQ(nlohmann::json::parse(readFile(dir / "weights.json"))["focus_step"], 20);
+    auto none = run("open " + (dir / "bare").string() + " --view weights --headless --out " + dir.string());
+    EXPECT_EQ(none.code, 2) << none.out;
+    EXPECT_NE(none.out.find("stores no weight matrices"), std::string::npos) << none.out;
+    fs::remove_all(dir);
+}
+
+// Every parameter of a model in one picture (inspection), coloured by value.
+TEST(App, ViewDrawsEveryWeightOfAModel) {
+    auto dir = tempDir("weights_view");
+    auto v = run("view builtin:cnn --view weights --width 800 --height 600 --out " + (dir / "w.png").string());
+    ASSERT_EQ(v.code, 0) << v.out;
+    auto img = ts::readPng((dir / "w.png").string());
+    ASSERT_TRUE(img.hasValue());
+    // Blue (negative) and red (positive) cells of the RdBu map.
+    int blue = 0, red = 0;
+    for (int y = 0; y < img->height; ++y)
+        for (int x = 0; x < img->width; ++x) {
+            const uint8_t* p = img->at(x, y);
+            blue += p[2] > p[0] + 60;
+            red += p[0] > p[2] + 60;
+        }
+    EXPECT_GT(blue, 10000);
+    EXPECT_GT(red, 10000);
     fs::remove_all(dir);
 }

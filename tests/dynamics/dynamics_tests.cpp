@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <map>
 #include <set>
 
 #include "engine/dynamics/anomalies.hpp"
@@ -17,6 +18,7 @@
 #include "engine/dynamics/hinton.hpp"
 #include "engine/dynamics/run_dynamics.hpp"
 #include "engine/dynamics/series_sampling.hpp"
+#include "engine/dynamics/weight_atlas.hpp"
 
 using namespace ts::dynamics;
 namespace fs = std::filesystem;
@@ -525,4 +527,83 @@ TEST(RunDynamics, DistributionsConserveTheWeightCountsAndHistogramTheNeuronMeans
     EXPECT_EQ(findLayer(**r, "fc"), -1); // ambiguous
     EXPECT_EQ(findLayer(**r, "nope"), -1);
     fs::remove_all(dir);
+}
+
+// --- Every weight: the atlas ---
+namespace {
+std::vector<WeightMatrix> someMatrices() {
+    std::vector<WeightMatrix> ms;
+    std::mt19937_64 rng(9);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (auto [r, c] : {std::pair<int64_t, int64_t>{16, 27}, {64, 3000}, {1, 100}, {10, 64}, {3, 3}}) {
+        WeightMatrix m{"m" + std::to_string(ms.size()), r, c, {}};
+        for (int64_t k = 0; k < r * c; ++k)
+            m.values.push_back(g(rng));
+        ms.push_back(std::move(m));
+    }
+    return ms;
+}
+} // namespace
+
+TEST(WeightAtlas, EveryWeightHasExactlyOneCell) {
+    const auto ms = someMatrices();
+    const auto a = layoutAtlas(ms, 4);
+    ASSERT_EQ(a.tiles.size(), ms.size());
+    // The [64 x 3000] matrix is folded into bands (its rows would be 47 times longer than it is tall).
+    EXPECT_GT(a.tiles[1].folds, 1);
+    EXPECT_LT(a.width, 3000);
+    // Tiles do not overlap, and walking every cell finds every weight exactly once.
+    for (size_t i = 0; i < a.tiles.size(); ++i)
+        for (size_t j = i + 1; j < a.tiles.size(); ++j) {
+            const auto &p = a.tiles[i], &q = a.tiles[j];
+            const bool apart = p.x + p.width <= q.x || q.x + q.width <= p.x || p.y + p.height <= q.y || q.y + q.height <= p.y;
+            EXPECT_TRUE(apart) << i << " " << j;
+        }
+    std::map<const float*, int> seen;
+    for (int64_t y = 0; y < a.height; ++y)
+        for (int64_t x = 0; x < a.width; ++x)
+            if (const float* w = weightAt(ms, a, x, y)) ++seen[w];
+    size_t total = 0;
+    for (const auto& m : ms)
+        total += m.values.size();
+    EXPECT_EQ(seen.size(), total);
+    for (const auto& [w, n] : seen)
+        EXPECT_EQ(n, 1);
+}
+
+TEST(WeightAtlas, RasterIsOneWeightPerCellAtScaleOneAndBlockMeansBeyond) {
+    const auto ms = someMatrices();
+    const auto a = layoutAtlas(ms, 4);
+    // Scale 1: cell (c, r) is the weight at atlas (c, r).
+    auto full = rasterizeAtlas(ms, a, 0, 0, double(a.width), double(a.height), int(a.width), int(a.height));
+    for (int64_t y = 0; y < a.height; y += 7)
+        for (int64_t x = 0; x < a.width; ++x) {
+            const float* w = weightAt(ms, a, x, y);
+            const float got = full[size_t(y * a.width + x)];
+            if (w)
+                EXPECT_EQ(got, *w);
+            else
+                EXPECT_TRUE(std::isnan(got));
+        }
+    // Zoomed out 2x over the [16 x 27] tile: each cell the float64 mean of its 2 x 2 block.
+    const auto& t = a.tiles[0];
+    auto half = rasterizeAtlas(ms, a, double(t.x), double(t.y), 16.0, 16.0, 8, 8);
+    for (int r = 0; r < 8; ++r)
+        for (int c = 0; c < 8; ++c) {
+            double sum = 0;
+            for (int dy = 0; dy < 2; ++dy)
+                for (int dx = 0; dx < 2; ++dx)
+                    sum += ms[0].values[size_t((2 * r + dy) * 27 + 2 * c + dx)];
+            EXPECT_NEAR(half[size_t(r * 8 + c)], sum / 4.0, 1e-5);
+        }
+    // Other values of the same shapes (updates, gradients) take the weights' places.
+    std::vector<std::vector<float>> twice;
+    for (const auto& m : ms) {
+        twice.push_back(m.values);
+        for (auto& v : twice.back())
+            v *= 2.0f;
+    }
+    auto doubled = rasterizeAtlas(ms, a, double(t.x), double(t.y), 16.0, 16.0, 8, 8, twice);
+    for (size_t k = 0; k < doubled.size(); ++k)
+        EXPECT_NEAR(doubled[k], 2.0f * half[k], 1e-5);
 }

@@ -417,3 +417,39 @@ TEST(RunPanels, ClickingTheCurvesFocusesTheSnapshotThere) {
     EXPECT_GT(*focus, 45);
     EXPECT_LT(*focus, 56);
 }
+
+TEST(RunPanels, TheWheelZoomsTheWeightsAboutTheMouse) {
+    Headless h;
+    std::vector<ts::dynamics::WeightMatrix> ms{{"w", 100, 200, std::vector<float>(20000, 0.5f)}};
+    const auto layout = ts::dynamics::layoutAtlas(ms);
+    WeightsPanelView view;
+    view.matrices = ms;
+    view.layout = &layout;
+    view.region = {0, 0, 400, 300};
+    view.rect = {0, 0, 1280, 720, true};
+    WeightsEdits got;
+    auto body = [&] {
+        auto e = weightsPanel(view);
+        if (e.region) got = e;
+        if (e.canvasCols) got.canvasCols = e.canvasCols;
+    };
+    h.frame(body);
+    h.frame(body);
+    auto it = recordedItems().find("##weights");
+    ASSERT_NE(it, recordedItems().end());
+    const auto r = it->second;
+    EXPECT_EQ(got.canvasCols, int((r.x1 - r.x0) / kWeightCellPixels));
+    ImGuiIO& io = ImGui::GetIO();
+    io.MousePos = ImVec2(r.x0 + 0.25f * (r.x1 - r.x0), r.y0 + 0.5f * (r.y1 - r.y0));
+    h.frame(body);
+    io.MouseWheel = 1.0f;
+    h.frame(body);
+    io.MouseWheel = 0.0f;
+    ASSERT_TRUE(got.region.has_value());
+    const auto& z = *got.region;
+    EXPECT_NEAR(z[2], 400 * 0.8, 1e-9); // one notch: 80 % of the width
+    EXPECT_NEAR(z[3], 300 * 0.8, 1e-9);
+    // The point under the mouse (a quarter across, half down) stays where it was.
+    EXPECT_NEAR(z[0] + 0.25 * z[2], 100.0, 1e-6);
+    EXPECT_NEAR(z[1] + 0.5 * z[3], 150.0, 1e-6);
+}
