@@ -344,6 +344,8 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
             (*overlay)->newFrame(frame->extent, 1.0f / 30.0f);
             screen.buildUi(cam, aspect, stats);
             (*overlay)->discardFrame();
+            // What the views started while measuring (the weights view's raster for this canvas) is drawn now.
+            if (d.views) screen.runViews()->waitIdle();
         }
         (*overlay)->newFrame(frame->extent, 1.0f / 30.0f);
         screen.buildUi(cam, aspect, stats);

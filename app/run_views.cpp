@@ -52,7 +52,8 @@ Expected<std::unique_ptr<RunViews>> RunViews::create(ReaderAccess access, const 
         v->m_compareReader = std::move(r.value());
         v->m_compareName = baseName(compareDir);
     }
-    if (v->m_access) v->m_thread = std::thread([p = v.get()] { p->worker(); });
+    // The worker reads the run (recorded runs) and makes the weights view's rasters (every session).
+    v->m_thread = std::thread([p = v.get()] { p->worker(); });
     return v;
 }
 
@@ -130,6 +131,17 @@ void RunViews::collect() {
     if (m_doneDist) m_dist = std::move(m_doneDist);
     if (m_doneCompare) m_compare = std::move(m_doneCompare);
     if (m_doneWeights) m_weights = std::move(m_doneWeights);
+    if (m_doneCells) {
+        auto c = std::move(m_doneCells);
+        m_cells = std::move(c->cells);
+        m_cellCols = c->cols;
+        m_cellRows = c->rows;
+        m_cellsRegion = c->region;
+        m_cellsSerial = c->serial;
+        m_cellsMode = c->mode;
+        m_cellsPerTensor = c->perTensor;
+        m_rasterPending = false;
+    }
     if (m_doneMatrix) {
         auto mx = std::move(m_doneMatrix);
         setWeights(mx->layer, mx->rows, mx->cols, std::move(mx->w), mx->step);
@@ -529,19 +541,29 @@ void RunViews::buildWeightsPanel(bool fill) {
     if (m_cellsSerial == w->serial && m_cellsMode == m_weightsMode && m_cellsRegion == region && m_cellCols == m_canvasCols &&
         m_cellRows == m_canvasRows && m_cellsPerTensor == m_perTensor)
         return;
-    const std::vector<std::vector<float>>* values = m_weightsMode == 1 ? &w->update : m_weightsMode == 2 ? &w->grads : nullptr;
-    m_cells = dynamics::rasterizeAtlas(w->matrices, w->layout, region[0], region[1], region[2], region[3], m_canvasCols,
-                                       m_canvasRows, values ? std::span<const std::vector<float>>(*values)
-                                                            : std::span<const std::vector<float>>(),
-                                       m_perTensor ? std::span<const float>(w->inverse[std::clamp(m_weightsMode, 0, 2)])
-                                                   : std::span<const float>());
-    if (values && values->empty()) std::fill(m_cells.begin(), m_cells.end(), std::nanf(""));
-    m_cellCols = m_canvasCols;
-    m_cellRows = m_canvasRows;
-    m_cellsRegion = region;
-    m_cellsSerial = w->serial;
-    m_cellsMode = m_weightsMode;
-    m_cellsPerTensor = m_perTensor;
+    // One raster in flight at a time, made on the worker (tens of millions of weights take a few hundred ms);
+    // the frame keeps drawing the previous one meanwhile.
+    if (m_rasterPending) return;
+    m_rasterPending = true;
+    auto job = std::make_shared<Cells>();
+    job->cols = m_canvasCols;
+    job->rows = m_canvasRows;
+    job->region = region;
+    job->serial = w->serial;
+    job->mode = m_weightsMode;
+    job->perTensor = m_perTensor;
+    post([this, job, data = m_weights] {
+        const int mode = std::clamp(job->mode, 0, 2);
+        const std::vector<std::vector<float>>* values = mode == 1 ? &data->update : mode == 2 ? &data->grads : nullptr;
+        const auto& r = job->region;
+        job->cells = dynamics::rasterizeAtlas(
+            data->matrices, data->layout, r[0], r[1], r[2], r[3], job->cols, job->rows,
+            values ? std::span<const std::vector<float>>(*values) : std::span<const std::vector<float>>(),
+            job->perTensor ? std::span<const float>(data->inverse[mode]) : std::span<const float>());
+        if (values && values->empty()) std::fill(job->cells.begin(), job->cells.end(), std::nanf(""));
+        std::lock_guard lock(m_mutex);
+        m_doneCells = job;
+    });
 }
 
 } // namespace ts::app

@@ -59,7 +59,7 @@ class RunViews {
     };
     // fill: the shown views split the whole display between them (headless --view); else floating windows.
     Requests buildUi(bool fill);
-    // Headless: blocks until no load is pending or running, then applies the results.
+    // Headless: blocks until no load (or raster) is pending or running, then applies the results.
     void waitIdle();
     // The first failed load's message (empty: none).
     std::string error() const;
@@ -111,6 +111,14 @@ class RunViews {
                                                     std::vector<std::vector<float>> grads,
                                                     const std::vector<dynamics::WeightMatrix>* previous);
     std::shared_ptr<WeightsData> m_doneWeights;
+    struct Cells { // a finished raster of the weights view and what it was made for
+        std::vector<float> cells;
+        int cols = 0, rows = 0, mode = 0;
+        bool perTensor = true;
+        std::array<double, 4> region{};
+        uint64_t serial = 0;
+    };
+    std::shared_ptr<Cells> m_doneCells;
     void buildWeightsPanel(bool fill);
     std::string m_error;
 
@@ -138,6 +146,7 @@ class RunViews {
     std::string m_weightsKey;           // recorded runs: the snapshot loaded
     int m_weightsMode = 0;
     bool m_perTensor = true, m_cellsPerTensor = true;
+    bool m_rasterPending = false; // a raster job is on the worker
     std::optional<std::array<double, 4>> m_region; // unset: fit the atlas
     int m_canvasCols = 0, m_canvasRows = 0;
     std::vector<float> m_cells;         // the raster drawn, and what it was made for

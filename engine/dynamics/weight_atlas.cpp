@@ -20,8 +20,10 @@ AtlasLayout layoutAtlas(std::span<const WeightMatrix> matrices, int64_t gap) {
         // Fold rows much longer than the matrix is tall into bands, towards a square tile.
         t.folds = m.rows > 0 && m.cols > 4 * m.rows ? std::max<int64_t>(1, int64_t(std::sqrt(double(m.cols) / double(m.rows)))) : 1;
         t.bandWidth = (m.cols + t.folds - 1) / t.folds;
-        t.width = t.bandWidth;
-        t.height = m.rows * t.folds;
+        t.rowFolds = m.cols > 0 && m.rows > 4 * m.cols ? std::max<int64_t>(1, int64_t(std::sqrt(double(m.rows) / double(m.cols)))) : 1;
+        t.bandHeight = (m.rows + t.rowFolds - 1) / t.rowFolds;
+        t.width = t.bandWidth * t.rowFolds;
+        t.height = t.rowFolds > 1 ? t.bandHeight : m.rows * t.folds;
         total += (t.width + gap) * (t.height + gap);
         widest = std::max(widest, t.width);
         tiles.push_back(t);
@@ -49,6 +51,10 @@ namespace {
 // The index into a matrix's values of tile cell (cx, cy) (tile-local), or -1.
 int64_t indexIn(const WeightMatrix& m, const AtlasTile& t, int64_t cx, int64_t cy) {
     if (cx < 0 || cy < 0 || cx >= t.width || cy >= t.height) return -1;
+    if (t.rowFolds > 1) { // bands of rows side by side
+        const int64_t row = (cx / m.cols) * t.bandHeight + cy, col = cx % m.cols;
+        return row < m.rows ? row * m.cols + col : -1;
+    }
     const int64_t row = cy % m.rows, band = cy / m.rows, col = band * t.bandWidth + cx;
     return col < m.cols ? row * m.cols + col : -1;
 }

@@ -20,10 +20,13 @@ struct WeightMatrix {
 // Where a matrix sits in the atlas (weight units). Long rows are folded into `folds` bands stacked below each
 // other, so a [64 x 50176] matrix is an image of about 1800 x 1800 cells instead of a 50176-wide line:
 // cell (x, y) of the tile holds weight (row y % rows, column (y / rows) * bandWidth + x), none past the end.
+// Tall matrices (an embedding's [16000 x 512]) are folded the other way: `rowFolds` bands of `bandHeight` rows
+// side by side, cell (x, y) holding (row (x / cols) * bandHeight + y, column x % cols).
 struct AtlasTile {
     size_t matrix = 0;
     int64_t x = 0, y = 0, width = 0, height = 0;
     int64_t folds = 1, bandWidth = 0;
+    int64_t rowFolds = 1, bandHeight = 0;
 };
 struct AtlasLayout {
     std::vector<AtlasTile> tiles;

@@ -262,7 +262,7 @@ std::optional<int64_t> trend(const char* id, const std::vector<dynamics::Summary
 DynamicsEdits dynamicsPanel(const DynamicsView& v) {
     DynamicsEdits e;
     const ImVec2 display = ImGui::GetIO().DisplaySize;
-    place(v.rect, ImVec2(display.x * 0.2f, 110), ImVec2(std::min(760.0f, display.x * 0.6f), display.y * 0.5f - 110));
+    place(v.rect, ImVec2(330, 110), ImVec2(std::clamp(display.x - 660.0f, 320.0f, 1000.0f), display.y * 0.5f - 110));
     ImGui::Begin("Run dynamics");
     if (!v.run) {
         ImGui::TextDisabled("%s", v.status.empty() ? "loading the run..." : v.status.c_str());
@@ -380,7 +380,7 @@ DynamicsEdits dynamicsPanel(const DynamicsView& v) {
 SeriesEdits seriesPanel(const SeriesPanelView& v) {
     SeriesEdits e;
     const ImVec2 display = ImGui::GetIO().DisplaySize;
-    place(v.rect, ImVec2(display.x * 0.2f, display.y * 0.5f + 6), ImVec2(std::min(760.0f, display.x * 0.6f), display.y * 0.5f - 60));
+    place(v.rect, ImVec2(330, display.y * 0.5f + 6), ImVec2(std::clamp(display.x - 660.0f, 320.0f, 1000.0f), display.y * 0.5f - 60));
     ImGui::Begin("Layer series");
     const auto* s = v.series;
     if (!s) {
@@ -571,7 +571,7 @@ void ridgelines(const char* title, const dynamics::Ridgelines& r, const dynamics
 
 void distributionsPanel(const DistributionsPanelView& v) {
     const ImVec2 display = ImGui::GetIO().DisplaySize;
-    place(v.rect, ImVec2(display.x * 0.15f, 60), ImVec2(std::min(900.0f, display.x * 0.7f), display.y * 0.6f));
+    place(v.rect, ImVec2(330, 60), ImVec2(std::clamp(display.x - 660.0f, 320.0f, 1000.0f), display.y * 0.6f));
     ImGui::Begin("Distributions over the run");
     if (!v.dist) {
         ImGui::TextDisabled("%s", v.status.empty() ? "select a layer" : v.status.c_str());
@@ -599,7 +599,7 @@ void distributionsPanel(const DistributionsPanelView& v) {
 // --- Hinton ---
 void hintonPanel(const HintonPanelView& v) {
     const ImVec2 display = ImGui::GetIO().DisplaySize;
-    place(v.rect, ImVec2(display.x * 0.3f, 60), ImVec2(std::min(640.0f, display.x * 0.5f), display.y * 0.7f));
+    place(v.rect, ImVec2(330, 60), ImVec2(std::clamp(display.x - 660.0f, 320.0f, 700.0f), display.y * 0.7f));
     ImGui::Begin("Hinton diagram");
     const auto* h = v.blocks;
     if (!h || h->gridRows == 0) {
@@ -646,7 +646,7 @@ void hintonPanel(const HintonPanelView& v) {
 WeightsEdits weightsPanel(const WeightsPanelView& v) {
     WeightsEdits e;
     const ImVec2 display = ImGui::GetIO().DisplaySize;
-    place(v.rect, ImVec2(display.x * 0.2f, 60), ImVec2(std::min(900.0f, display.x * 0.6f), display.y * 0.7f));
+    place(v.rect, ImVec2(330, 60), ImVec2(std::clamp(display.x - 660.0f, 320.0f, 1000.0f), display.y * 0.7f));
     ImGui::Begin("Weights");
     if (!v.layout || v.matrices.empty()) {
         ImGui::TextDisabled("%s", v.status.empty() ? "waiting for the first snapshot..." : v.status.c_str());
@@ -714,8 +714,10 @@ WeightsEdits weightsPanel(const WeightsPanelView& v) {
         for (const auto& t : v.layout->tiles) {
             if (ax < t.x || ay < t.y || ax >= t.x + t.width || ay >= t.y + t.height) continue;
             const auto& m = v.matrices[t.matrix];
-            const int64_t cy = ay - t.y, row = cy % m.rows, col = (cy / m.rows) * t.bandWidth + (ax - t.x);
-            if (col < m.cols)
+            const int64_t cx = ax - t.x, cy = ay - t.y;
+            const int64_t row = t.rowFolds > 1 ? (cx / m.cols) * t.bandHeight + cy : cy % m.rows;
+            const int64_t col = t.rowFolds > 1 ? cx % m.cols : (cy / m.rows) * t.bandWidth + cx;
+            if (col < m.cols && row < m.rows)
                 ImGui::SetTooltip("%s [%lld x %lld]\nrow %lld, column %lld: %.5g", m.name.c_str(), (long long)m.rows,
                                   (long long)m.cols, (long long)row, (long long)col,
                                   double(m.values[size_t(row * m.cols + col)]));

@@ -535,7 +535,7 @@ std::vector<WeightMatrix> someMatrices() {
     std::vector<WeightMatrix> ms;
     std::mt19937_64 rng(9);
     std::normal_distribution<float> g(0.0f, 1.0f);
-    for (auto [r, c] : {std::pair<int64_t, int64_t>{16, 27}, {64, 3000}, {1, 100}, {10, 64}, {3, 3}}) {
+    for (auto [r, c] : {std::pair<int64_t, int64_t>{16, 27}, {64, 3000}, {1, 100}, {10, 64}, {3, 3}, {2000, 16}}) {
         WeightMatrix m{"m" + std::to_string(ms.size()), r, c, {}};
         for (int64_t k = 0; k < r * c; ++k)
             m.values.push_back(g(rng));
@@ -552,6 +552,9 @@ TEST(WeightAtlas, EveryWeightHasExactlyOneCell) {
     // The [64 x 3000] matrix is folded into bands (its rows would be 47 times longer than it is tall).
     EXPECT_GT(a.tiles[1].folds, 1);
     EXPECT_LT(a.width, 3000);
+    // The [2000 x 16] matrix (an embedding's shape) is folded the other way.
+    EXPECT_GT(a.tiles[5].rowFolds, 1);
+    EXPECT_LT(a.tiles[5].height, 2000);
     // Tiles do not overlap, and walking every cell finds every weight exactly once.
     for (size_t i = 0; i < a.tiles.size(); ++i)
         for (size_t j = i + 1; j < a.tiles.size(); ++j) {
