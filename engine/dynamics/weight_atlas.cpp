@@ -86,15 +86,16 @@ std::vector<float> rasterizeAtlas(std::span<const WeightMatrix> matrices, const 
         // Zoomed in: each cell shows the weight at its centre.
         ThreadPool::global().parallelFor(size_t(rows), 16, [&](size_t r0, size_t r1, unsigned) {
             for (size_t r = r0; r < r1; ++r) {
-                const int64_t y = int64_t(std::floor(y0 + (double(r) + 0.5) / sy));
+                const int64_t y = int64_t(std::floor(y0 + (double(r) + 0.5) / sy)); // sy >= 1: within the region
                 for (const auto& t : layout.tiles) {
                     if (y < t.y || y >= t.y + t.height) continue;
                     const auto& m = matrices[t.matrix];
                     const float* v = data(t.matrix);
                     if (!v) continue;
                     // The cells whose centre falls in the tile's columns.
-                    const int c0 = std::max(0, int(std::ceil((double(t.x) - x0) * sx - 0.5)));
-                    const int c1 = std::min(cols, int(std::ceil((double(t.x + t.width) - x0) * sx - 0.5)));
+                    // (clamped as doubles first: a deep zoom puts far tiles billions of cells away)
+                    const int c0 = int(std::clamp(std::ceil((double(t.x) - x0) * sx - 0.5), 0.0, double(cols)));
+                    const int c1 = int(std::clamp(std::ceil((double(t.x + t.width) - x0) * sx - 0.5), 0.0, double(cols)));
                     for (int c = c0; c < c1; ++c) {
                         const int64_t x = int64_t(std::floor(x0 + (double(c) + 0.5) / sx));
                         const int64_t k = indexIn(m, t, x - t.x, y - t.y);
@@ -117,11 +118,13 @@ std::vector<float> rasterizeAtlas(std::span<const WeightMatrix> matrices, const 
             const int64_t ty0 = std::max(ya, t.y), ty1 = std::min(yb, t.y + t.height);
             const int64_t tx0 = std::max(int64_t(std::floor(x0)), t.x), tx1 = std::min(int64_t(std::ceil(x0 + w)), t.x + t.width);
             for (int64_t y = ty0; y < ty1; ++y) {
-                const long r = long(std::floor((double(y) + 0.5 - y0) * sy));
-                if (r < long(r0) || r >= long(r1)) continue;
+                const double rr = std::floor((double(y) + 0.5 - y0) * sy);
+                if (rr < double(r0) || rr >= double(r1)) continue;
+                const long r = long(rr);
                 for (int64_t x = tx0; x < tx1; ++x) {
-                    const long c = long(std::floor((double(x) + 0.5 - x0) * sx));
-                    if (c < 0 || c >= cols) continue;
+                    const double cc = std::floor((double(x) + 0.5 - x0) * sx);
+                    if (cc < 0 || cc >= double(cols)) continue;
+                    const long c = long(cc);
                     const int64_t k = indexIn(m, t, x - t.x, y - t.y);
                     if (k < 0 || !std::isfinite(v[k])) continue;
                     sum[size_t(r) * size_t(cols) + size_t(c)] += double(v[k] * scale(t.matrix));

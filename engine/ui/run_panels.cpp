@@ -704,7 +704,9 @@ WeightsEdits weightsPanel(const WeightsPanelView& v) {
     const double ppx = region[2] / std::max(double(avail.x), 1.0), ppy = region[3] / std::max(double(avail.y), 1.0);
     if (ImGui::IsItemHovered()) {
         const double mx = region[0] + double(io.MousePos.x - p0.x) * ppx, my = region[1] + double(io.MousePos.y - p0.y) * ppy;
-        if (io.MouseWheel != 0.0f) {
+        // Zoom stops at about 8 weights across and at 64 atlases across.
+        const double limit = 64.0 * double(std::max(v.layout->width, v.layout->height));
+        if (io.MouseWheel != 0.0f && !(io.MouseWheel > 0 && region[2] < 8.0) && !(io.MouseWheel < 0 && region[2] > limit)) {
             const double f = std::pow(0.8, double(io.MouseWheel));
             region = {mx - (mx - region[0]) * f, my - (my - region[1]) * f, region[2] * f, region[3] * f};
             e.region = region;
