@@ -382,7 +382,9 @@ void RunViews::requestLoads() {
                         if (m_compareReader->layers()[i].name == name) other = int(i);
                     if (other < 0 && size_t(layer) < m_compareReader->layers().size()) other = layer;
                     if (other >= 0)
-                        if (auto c = dynamics::loadDistributions(*m_compareReader, other))
+                        // At the same training steps as this run's rows (the snapshot at or before each).
+                        if (auto c = dynamics::loadDistributions(*m_compareReader, other, 24, 64,
+                                                                 d ? &d->activations.steps : nullptr))
                             cmp = std::make_shared<const dynamics::LayerDistributions>(std::move(c.value()));
                 }
                 std::lock_guard lock(m_mutex);

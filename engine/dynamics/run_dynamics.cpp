@@ -142,13 +142,24 @@ Expected<LayerSeriesView> loadLayerSeries(const runs::RunReader& r, int layer, r
 }
 
 // --- Distributions ---
-Expected<LayerDistributions> loadDistributions(const runs::RunReader& r, int layer, int maxRows, int bins) {
+Expected<LayerDistributions> loadDistributions(const runs::RunReader& r, int layer, int maxRows, int bins,
+                                               const std::vector<int64_t>* atSteps) {
     if (layer < 0 || size_t(layer) >= r.layers().size())
         return makeError(ErrorKind::Usage, "no layer " + std::to_string(layer) + " in " + r.path());
     LayerDistributions d;
     d.layer = layer;
     d.name = r.layers()[size_t(layer)].name;
-    const auto snaps = spread(r.snapshots(), maxRows);
+    std::vector<int64_t> snaps;
+    if (atSteps) {
+        const auto& steps = r.steps();
+        for (int64_t s : *atSteps) {
+            if (steps.empty()) break;
+            auto it = std::upper_bound(steps.begin(), steps.end(), s);
+            snaps.push_back(it == steps.begin() ? 0 : int64_t(it - steps.begin()) - 1);
+        }
+    } else {
+        snaps = spread(r.snapshots(), maxRows);
+    }
     // Weights: the stored histograms (each over its own range) moved onto the widest range.
     std::vector<runs::ParamHistogram> hists;
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;

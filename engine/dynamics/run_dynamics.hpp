@@ -65,8 +65,10 @@ struct LayerDistributions {
 };
 // maxRows snapshots spread evenly over the run (always the first and the last), `bins` per row for the
 // weights; activations and gradients (histograms over neurons) get about 2 sqrt(neurons) bins, 12 to `bins`.
+// atSteps, when given: one row per step instead, the snapshot at or before it (the first snapshot for steps
+// before it), so a second run is compared at the same training steps.
 Expected<LayerDistributions> loadDistributions(const runs::RunReader& reader, int layer, int maxRows = 24,
-                                               int bins = 64);
+                                               int bins = 64, const std::vector<int64_t>* atSteps = nullptr);
 
 // The index of a layer by its name (exact, else the only one containing it); -1 when none or ambiguous.
 int findLayer(const runs::RunReader& reader, const std::string& name);

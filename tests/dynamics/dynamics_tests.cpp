@@ -523,6 +523,12 @@ TEST(RunDynamics, DistributionsConserveTheWeightCountsAndHistogramTheNeuronMeans
     ASSERT_TRUE(d2.hasValue());
     EXPECT_EQ(d2->weights.rows(), 0u);
     EXPECT_EQ(d2->activations.rows(), 8u);
+    // At given training steps (a second run compared at this one's steps): the snapshot at or before each.
+    std::vector<int64_t> at{0, 105, 470, 9999, -5};
+    auto same = loadDistributions(**r, 0, 8, 32, &at);
+    ASSERT_TRUE(same.hasValue());
+    EXPECT_EQ(same->weights.steps, (std::vector<int64_t>{0, 100, 390, 390, 0}));
+    EXPECT_EQ(same->activations.steps, same->weights.steps);
     EXPECT_EQ(findLayer(**r, "fc2"), 1);
     EXPECT_EQ(findLayer(**r, "fc"), -1); // ambiguous
     EXPECT_EQ(findLayer(**r, "nope"), -1);
