@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ThreadSanitizer run (part of scripts/test.sh): the program built with -fsanitize=thread trains a CNN
-# headless and in a window under a private Xvfb (trainer thread + UI thread + reducer pool), records a run
+# headless and in a window under a private Xvfb (trainer thread + UI thread + reducer pool; the weights view
+# open, so parameters are published and rasterised on the views' worker), records a run
 # while a window follows it with the run views open (follower thread + UI thread + neuron loader + the views'
 # loader on one reader), plus the unit tests
 # of the thread pool and the timeline. Any report fails the run. LibTorch, OpenBLAS, libgomp and
@@ -26,7 +27,7 @@ Xvfb "$DISPLAY_NUM" -screen 0 800x600x24 -nolisten tcp >/dev/null 2>&1 &
 XVFB_PID=$!
 sleep 1
 DISPLAY="$DISPLAY_NUM" "$BUILD_DIR/app/tensorscape" train --model builtin:cnn --data fashion-mnist --limit 2000 \
-    --steps 400 --capture-every 2 --width 640 --height 480 --frames 300
+    --steps 400 --capture-every 2 --width 640 --height 480 --frames 300 --view weights
 "$BUILD_DIR/app/tensorscape" train --model builtin:cnn --data fashion-mnist --limit 2000 --steps 300 \
     --capture-every 2 --headless --frames 2 --width 320 --height 240 --out "$OUT/recording" --run "$OUT/run" &
 RECORDER_PID=$!
