@@ -126,6 +126,20 @@ std::pair<double, double> rangeOf(const std::vector<const std::vector<double>*>&
 // --- Snapshot level ---
 namespace {
 
+// Some of the run's scalars as lines in a plot, with a legend along its top edge.
+void curvesWithLegend(ImDrawList* dl, const Axes& a, const dynamics::RunOverview& run,
+                      const std::vector<const std::vector<double>*>& cols, const std::vector<size_t>& names) {
+    const ImU32 colours[] = {IM_COL32(90, 170, 255, 255), IM_COL32(255, 140, 80, 255), IM_COL32(120, 220, 140, 255)};
+    float lx = a.p0.x + 8;
+    for (size_t k = 0; k < cols.size(); ++k) {
+        polyline(dl, a, run.scalarSteps, *cols[k], colours[k % 3], 1.5f);
+        const std::string& n = run.scalarNames[names[k]];
+        dl->AddLine(ImVec2(lx, a.p0.y + 10), ImVec2(lx + 14, a.p0.y + 10), colours[k % 3], 2.0f);
+        dl->AddText(ImVec2(lx + 18, a.p0.y + 3), IM_COL32(220, 220, 230, 255), n.c_str());
+        lx += 30 + ImGui::CalcTextSize(n.c_str()).x;
+    }
+}
+
 // The logged curves with anomaly markers, the focus snapshot and its averaging window. Returns a click.
 std::optional<int64_t> curvesChart(const DynamicsView& v, float height) {
     const auto& run = *v.run;
@@ -159,17 +173,7 @@ std::optional<int64_t> curvesChart(const DynamicsView& v, float height) {
         dl->AddLine(ImVec2(fx, ax.p0.y), ImVec2(fx, ax.p1.y), IM_COL32(255, 255, 255, 200), 1.5f);
     };
     band(a);
-    const ImU32 lossColours[] = {IM_COL32(90, 170, 255, 255), IM_COL32(255, 140, 80, 255), IM_COL32(120, 220, 140, 255)};
-    for (size_t k = 0; k < loss.size(); ++k)
-        polyline(dl, a, run.scalarSteps, *loss[k], lossColours[k % 3], 1.5f);
-    // Legend.
-    float lx = a.p0.x + 8;
-    for (size_t k = 0; k < lossIdx.size(); ++k) {
-        const std::string& n = run.scalarNames[lossIdx[k]];
-        dl->AddLine(ImVec2(lx, a.p0.y + 10), ImVec2(lx + 14, a.p0.y + 10), lossColours[k % 3], 2.0f);
-        dl->AddText(ImVec2(lx + 18, a.p0.y + 3), IM_COL32(220, 220, 230, 255), n.c_str());
-        lx += 30 + ImGui::CalcTextSize(n.c_str()).x;
-    }
+    curvesWithLegend(dl, a, run, loss, lossIdx);
     // Anomaly markers: a triangle on the top edge (and a line), a span for plateaus and fitting problems.
     int hoveredAnomaly = -1;
     const ImVec2 mouse = ImGui::GetIO().MousePos;
@@ -200,15 +204,7 @@ std::optional<int64_t> curvesChart(const DynamicsView& v, float height) {
         auto [alo, ahi] = rangeOf(acc);
         Axes b = plotArea("##acc", ImVec2(w, accH), x0, x1, alo, ahi + 0.05 * (ahi - alo));
         band(b);
-        for (size_t k = 0; k < acc.size(); ++k)
-            polyline(dl, b, run.scalarSteps, *acc[k], lossColours[k % 3], 1.5f);
-        float ax = b.p0.x + 8;
-        for (size_t k = 0; k < accIdx.size(); ++k) {
-            const std::string& n = run.scalarNames[accIdx[k]];
-            dl->AddLine(ImVec2(ax, b.p0.y + 10), ImVec2(ax + 14, b.p0.y + 10), lossColours[k % 3], 2.0f);
-            dl->AddText(ImVec2(ax + 18, b.p0.y + 3), IM_COL32(220, 220, 230, 255), n.c_str());
-            ax += 30 + ImGui::CalcTextSize(n.c_str()).x;
-        }
+        curvesWithLegend(dl, b, run, acc, accIdx);
         if (ImGui::IsItemClicked()) focus = run.snapshotAt(int64_t(std::llround(b.xOf(ImGui::GetIO().MousePos.x))));
     }
     return focus;

@@ -82,6 +82,18 @@ int countNonBackground(const ts::ImageRgba8& img) {
     return n;
 }
 
+// Pixels of a Hinton diagram's squares: (white, black) counts.
+std::pair<int, int> whiteAndBlack(const ts::ImageRgba8& img) {
+    int white = 0, black = 0;
+    for (int y = 0; y < img.height; ++y)
+        for (int x = 0; x < img.width; ++x) {
+            const uint8_t* p = img.at(x, y);
+            white += p[0] > 240 && p[1] > 240 && p[2] > 240;
+            black += p[0] < 16 && p[1] < 16 && p[2] < 16;
+        }
+    return {white, black};
+}
+
 } // namespace
 
 TEST(App, HelpExitsZeroAndListsSubcommands) {
@@ -649,13 +661,7 @@ TEST(App, ViewDrawsAHintonDiagramOfALayer) {
     auto img = ts::readPng((dir / "h.png").string());
     ASSERT_TRUE(img.hasValue());
     // White squares (positive blocks) and black ones (negative) on grey.
-    int white = 0, black = 0;
-    for (int y = 0; y < img->height; ++y)
-        for (int x = 0; x < img->width; ++x) {
-            const uint8_t* p = img->at(x, y);
-            white += p[0] > 240 && p[1] > 240 && p[2] > 240;
-            black += p[0] < 16 && p[1] < 16 && p[2] < 16;
-        }
+    const auto [white, black] = whiteAndBlack(*img);
     EXPECT_GT(white, 5000);
     EXPECT_GT(black, 5000);
     auto bad = run("view builtin:cnn --view hinton --layer nope --out " + (dir / "x.png").string());
@@ -679,13 +685,7 @@ TEST(App, OpenDrawsTheWeightMatrixOfARecordedStep) {
     EXPECT_EQ(j["layer"], "fc1");
     auto img = ts::readPng((dir / "hinton.png").string());
     ASSERT_TRUE(img.hasValue());
-    int white = 0, black = 0;
-    for (int y = 0; y < img->height; ++y)
-        for (int x = 0; x < img->width; ++x) {
-            const uint8_t* p = img->at(x, y);
-            white += p[0] > 240 && p[1] > 240 && p[2] > 240;
-            black += p[0] < 16 && p[1] < 16 && p[2] < 16;
-        }
+    const auto [white, black] = whiteAndBlack(*img);
     EXPECT_GT(white, 5000);
     EXPECT_GT(black, 5000);
     // A layer without weights, and a run recorded without matrices: one line, exit 2.
