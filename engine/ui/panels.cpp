@@ -360,9 +360,8 @@ LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std:
             for (int i = 0; i < int(layers.size());) {
                 const std::string& name = layers[size_t(i)].name;
                 const std::string stage = name.substr(0, name.find('.'));
-                int j = i + 1;
-                while (j < int(layers.size()) && layers[size_t(j)].name.rfind(stage + ".", 0) == 0) ++j;
-                if (j - i == 1 || stage == name) {
+                const int j = int(stageEnd(size_t(i), layers.size(), [&](size_t k) -> const std::string& { return layers[k].name; }));
+                if (j - i == 1) {
                     row(i, name, 0.0f);
                     ++i;
                     continue;

@@ -88,6 +88,20 @@ struct LayerEdits {
 LayerEdits layerPanel(std::span<const LayerRow> layers, int selected, const std::string& filter = {},
                       std::span<const std::string> collapsed = {});
 
+// Stages of a layer list (the Model panel, the Run dynamics table): layers [i, end) share the first name
+// component of layer i ("layer1" of "layer1.0.conv1"); end is i + 1 when layer i stands alone (a one-layer
+// stage, or a name without a dot). nameOf(k) gives layer k's name.
+template <class NameOf>
+size_t stageEnd(size_t i, size_t count, NameOf&& nameOf) {
+    const std::string& name = nameOf(i);
+    const std::string stage = name.substr(0, name.find('.'));
+    if (stage == name) return i + 1;
+    size_t j = i + 1;
+    while (j < count && nameOf(j).rfind(stage + ".", 0) == 0)
+        ++j;
+    return j;
+}
+
 // --- Layer inspector: distributions over time, two snapshots side by side ---
 struct Histogram {
     std::vector<float> counts;

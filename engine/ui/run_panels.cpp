@@ -341,9 +341,8 @@ DynamicsEdits dynamicsPanel(const DynamicsView& v) {
         for (size_t i = 0; i < run.layers.size();) {
             const std::string& name = run.layers[i].name;
             const std::string stage = name.substr(0, name.find('.'));
-            size_t j = i + 1;
-            while (j < run.layers.size() && run.layers[j].name.rfind(stage + ".", 0) == 0) ++j;
-            if (j - i == 1 || stage == name) {
+            const size_t j = stageEnd(i, run.layers.size(), [&](size_t k) -> const std::string& { return run.layers[k].name; });
+            if (j - i == 1) {
                 row(i, name);
                 ++i;
                 continue;
