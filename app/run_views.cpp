@@ -140,6 +140,7 @@ void RunViews::collect() {
         m_cellsSerial = c->serial;
         m_cellsMode = c->mode;
         m_cellsPerTensor = c->perTensor;
+        m_cellsContrast = c->contrast;
         m_rasterPending = false;
     }
     if (m_doneMatrix) {
@@ -168,14 +169,15 @@ void RunViews::setWeights(const std::string& layer, int64_t rows, int64_t cols, 
 
 std::shared_ptr<RunViews::WeightsData> RunViews::makeWeights(int64_t step, std::vector<dynamics::WeightMatrix> values,
                                                              std::vector<std::vector<float>> grads,
-                                                             const std::vector<dynamics::WeightMatrix>* previous) {
+                                                             const std::vector<dynamics::WeightMatrix>* previous,
+                                                             double aspect) {
     static std::atomic<uint64_t> serials{0};
     auto d = std::make_shared<WeightsData>();
     d->serial = ++serials;
     d->step = step;
     d->matrices = std::move(values);
     d->grads = std::move(grads);
-    d->layout = dynamics::layoutAtlas(d->matrices);
+    d->layout = dynamics::layoutAtlas(d->matrices, 4, aspect);
     bool updates = previous && previous->size() == d->matrices.size();
     for (size_t i = 0; updates && i < d->matrices.size(); ++i)
         updates = (*previous)[i].values.size() == d->matrices[i].values.size();
@@ -216,7 +218,13 @@ std::shared_ptr<RunViews::WeightsData> RunViews::makeWeights(int64_t step, std::
 void RunViews::setParameters(int64_t step, std::vector<dynamics::WeightMatrix> values,
                              std::vector<std::vector<float>> grads) {
     if (m_weights && m_weights->step == step) return;
-    m_weights = makeWeights(step, std::move(values), std::move(grads), m_weights ? &m_weights->matrices : nullptr);
+    m_weights = makeWeights(step, std::move(values), std::move(grads), m_weights ? &m_weights->matrices : nullptr,
+                            canvasAspect());
+}
+
+double RunViews::canvasAspect() const {
+    // Before the panel's first frame: the shape of a weights panel in a 16:10 window.
+    return m_canvasCols > 0 && m_canvasRows > 0 ? double(m_canvasCols) / double(m_canvasRows) : 1.6;
 }
 
 void RunViews::requestLoads() {
@@ -262,6 +270,10 @@ void RunViews::requestLoads() {
             const auto& l = m_overview->layers[i];
             if (l.firstNonFinite >= 0 && l.firstNonFinite < first) first = l.firstNonFinite, pick = int(i);
         }
+        // With the Hinton view open, the deepest layer whose weight matrix the run stores (a BatchNorm's
+        // vector or a layer over the size limit has none).
+        for (size_t i = m_overview->layers.size(); pick < 0 && (m_shown & Hinton) && i-- > 0;)
+            if (m_overview->layers[i].matrixShape.size() == 2) pick = int(i);
         for (size_t i = m_overview->layers.size(); pick < 0 && i-- > 0;)
             if (m_overview->layers[i].params > 0 && m_overview->layers[i].neurons >= 256) pick = int(i);
         for (size_t i = m_overview->layers.size(); pick < 0 && i-- > 0;)
@@ -299,8 +311,8 @@ void RunViews::requestLoads() {
         const int64_t snap = m_focus < 0 ? count - 1 : std::min(m_focus, count - 1);
         if (l.matrixShape.size() != 2) {
             m_hintonStatus = "the run stores no weight matrix for " + l.name +
-                             " (train --run stores the layers of at most --run-weights weights; runs recorded from "
-                             "Python store none)";
+                             " (runs store the weight matrices of Linear and convolution layers of at most --run-weights "
+                             "weights in C++ or matrices= weights in Python)";
         } else if (snap >= 0) {
             m_hintonStatus.clear();
             const std::string key = l.name + "@" + std::to_string(snap);
@@ -337,7 +349,7 @@ void RunViews::requestLoads() {
                 if (l.matrixShape.size() == 2) shapes.push_back({int(i), {l.name, l.matrixShape[0], l.matrixShape[1], {}}});
             }
             const int64_t step = m_overview->snapshotSteps[size_t(snap)];
-            post([this, shapes, snap, step] {
+            post([this, shapes, snap, step, aspect = canvasAspect()] {
                 std::vector<dynamics::WeightMatrix> now, before;
                 Status st = m_access([&](const runs::RunReader& r) -> Status {
                     for (const auto& [layer, shape] : shapes) {
@@ -353,7 +365,7 @@ void RunViews::requestLoads() {
                     }
                     return Status{};
                 });
-                auto d = st ? makeWeights(step, std::move(now), {}, before.empty() ? nullptr : &before) : nullptr;
+                auto d = st ? makeWeights(step, std::move(now), {}, before.empty() ? nullptr : &before, aspect) : nullptr;
                 std::lock_guard lock(m_mutex);
                 if (d) m_doneWeights = std::move(d);
                 else if (m_error.empty()) m_error = st.message();
@@ -492,13 +504,26 @@ void RunViews::buildWeightsPanel(bool fill) {
         v.totalWeights = w->total;
         v.hasUpdate = !w->update.empty();
         v.hasGradient = !w->grads.empty();
-        v.range = m_perTensor ? 1.0f : w->range[std::clamp(m_weightsMode, 0, 2)];
+        v.range = m_cellsContrast > 0 ? m_cellsContrast : m_perTensor ? 1.0f : w->range[std::clamp(m_weightsMode, 0, 2)];
+        v.aggregated = m_cellsContrast > 0;
     }
     const std::string err = error();
     v.status = !err.empty() ? err
                : m_access   ? "reading the stored weight matrices... (runs store the layers of at most --run-weights "
                               "weights)"
                             : "waiting for the next snapshot...";
+    if (w && !w->matrices.empty() && m_access && m_overview) {
+        // A recorded run stores the matrices of layers up to a size limit: say what the picture leaves out.
+        int64_t params = 0, without = 0, layers = 0;
+        for (const auto& l : m_overview->layers) {
+            params += l.params;
+            if (l.params > 0 && l.matrixShape.size() != 2) without += l.params, ++layers;
+        }
+        if (without > 0)
+            v.note = "not shown: " + std::to_string(layers) + " layers' " + std::to_string(without) + " of " +
+                     std::to_string(params) + " parameters (vectors such as biases and norms, or matrices over the "
+                     "stored size: --run-weights N, matrices=N)";
+    }
     if (w && w->matrices.empty() && m_access)
         v.status = "the run stores no weight matrices (train --run-weights N, tensorscape.init(..., matrices=N))";
     // The region shown: the whole atlas until the user zooms, kept in the canvas' aspect.
@@ -563,6 +588,20 @@ void RunViews::buildWeightsPanel(bool fill) {
             values ? std::span<const std::vector<float>>(*values) : std::span<const std::vector<float>>(),
             job->perTensor ? std::span<const float>(data->inverse[mode]) : std::span<const float>());
         if (values && values->empty()) std::fill(job->cells.begin(), job->cells.end(), std::nanf(""));
+        // A cell that averages many weights is nearer zero than the weights are (the mean of k independent
+        // weights shrinks like 1/sqrt(k)), so on the weights' own scale a zoomed-out atlas is all pale:
+        // aggregated cells are coloured on the 99.5th percentile of the cells shown instead.
+        if (r[2] / std::max(job->cols, 1) > 1.0) {
+            std::vector<float> mags;
+            mags.reserve(job->cells.size());
+            for (float x : job->cells)
+                if (std::isfinite(x)) mags.push_back(std::fabs(x));
+            if (!mags.empty()) {
+                auto it = mags.begin() + long(double(mags.size() - 1) * 0.995);
+                std::nth_element(mags.begin(), it, mags.end());
+                job->contrast = *it;
+            }
+        }
         std::lock_guard lock(m_mutex);
         m_doneCells = job;
     });

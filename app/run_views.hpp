@@ -109,7 +109,9 @@ class RunViews {
     };
     static std::shared_ptr<WeightsData> makeWeights(int64_t step, std::vector<dynamics::WeightMatrix> values,
                                                     std::vector<std::vector<float>> grads,
-                                                    const std::vector<dynamics::WeightMatrix>* previous);
+                                                    const std::vector<dynamics::WeightMatrix>* previous,
+                                                    double aspect);
+    double canvasAspect() const; // of the weights view's canvas (width / height), for the atlas layout
     std::shared_ptr<WeightsData> m_doneWeights;
     struct Cells { // a finished raster of the weights view and what it was made for
         std::vector<float> cells;
@@ -117,6 +119,7 @@ class RunViews {
         bool perTensor = true;
         std::array<double, 4> region{};
         uint64_t serial = 0;
+        float contrast = 0; // colour range of aggregated cells (0: one weight per cell, the weights' own range)
     };
     std::shared_ptr<Cells> m_doneCells;
     void buildWeightsPanel(bool fill);
@@ -146,6 +149,7 @@ class RunViews {
     std::string m_weightsKey;           // recorded runs: the snapshot loaded
     int m_weightsMode = 0;
     bool m_perTensor = true, m_cellsPerTensor = true;
+    float m_cellsContrast = 0;
     bool m_rasterPending = false; // a raster job is on the worker
     std::optional<std::array<double, 4>> m_region; // unset: fit the atlas
     int m_canvasCols = 0, m_canvasRows = 0;

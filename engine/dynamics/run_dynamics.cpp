@@ -127,11 +127,13 @@ Expected<LayerSeriesView> loadLayerSeries(const runs::RunReader& r, int layer, r
     v.readMs = msSince(t0);
     t0 = std::chrono::steady_clock::now();
     // A whole number of segments per column (else columns holding one more point than their neighbours draw
-    // as brighter stripes).
+    // as brighter stripes), or of columns per segment when the series have fewer segments than o.width
+    // columns (else the image would be as coarse as the series: one block per segment).
     int width = o.width;
     if (v.matrix.points > 1) {
         const int64_t segments = v.matrix.points - 1;
-        width = int(segments / std::max<int64_t>(1, segments / o.width)); // between o.width and 2 o.width
+        width = segments >= o.width ? int(segments / (segments / o.width))                    // o.width .. 2 o.width
+                                    : int(segments * ((o.width + segments - 1) / segments)); // o.width .. 2 o.width
     }
     v.density = densityImage(v.matrix, width, o.height, finiteRange(v.matrix));
     v.densityMs = msSince(t0);

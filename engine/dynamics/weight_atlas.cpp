@@ -9,7 +9,7 @@
 
 namespace ts::dynamics {
 
-AtlasLayout layoutAtlas(std::span<const WeightMatrix> matrices, int64_t gap) {
+AtlasLayout layoutAtlas(std::span<const WeightMatrix> matrices, int64_t gap, double aspect) {
     AtlasLayout a;
     int64_t total = 0, widest = 0;
     std::vector<AtlasTile> tiles;
@@ -28,7 +28,7 @@ AtlasLayout layoutAtlas(std::span<const WeightMatrix> matrices, int64_t gap) {
         widest = std::max(widest, t.width);
         tiles.push_back(t);
     }
-    const int64_t shelf = std::max<int64_t>(widest, int64_t(std::sqrt(double(total))));
+    const int64_t shelf = std::max<int64_t>(widest, int64_t(std::sqrt(double(total) * std::clamp(aspect, 0.05, 20.0))));
     int64_t x = 0, y = 0, shelfHeight = 0;
     for (auto& t : tiles) {
         if (x > 0 && x + t.width > shelf) {

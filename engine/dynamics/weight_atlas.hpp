@@ -32,9 +32,10 @@ struct AtlasLayout {
     std::vector<AtlasTile> tiles;
     int64_t width = 0, height = 0;
 };
-// Shelf packing in the matrices' order, tiles `gap` cells apart, shelves at most about as wide as the atlas is
-// tall (a roughly square atlas), never narrower than the widest tile.
-AtlasLayout layoutAtlas(std::span<const WeightMatrix> matrices, int64_t gap = 4);
+// Shelf packing in the matrices' order, tiles `gap` cells apart, shelves at most about sqrt(aspect x area) wide
+// (an atlas about `aspect` times as wide as it is tall, to fill a canvas of that shape), never narrower than the
+// widest tile.
+AtlasLayout layoutAtlas(std::span<const WeightMatrix> matrices, int64_t gap = 4, double aspect = 1.0);
 
 // The weight under atlas cell (x, y), or null (a gap or past a folded row's end).
 const float* weightAt(std::span<const WeightMatrix> matrices, const AtlasLayout& layout, int64_t x, int64_t y);

@@ -660,7 +660,11 @@ WeightsEdits weightsPanel(const WeightsPanelView& v) {
     const double perCell = v.region[2] / std::max(v.cellCols, 1);
     ImGui::TextDisabled("%lld weights in %zu tensors%s; %s", (long long)v.totalWeights, v.matrices.size(),
                         v.step >= 0 ? (" at step " + std::to_string(v.step)).c_str() : "",
-                        perCell <= 1.0 ? "one cell per weight" : ("a cell: the mean of " + std::to_string(int64_t(std::ceil(perCell * perCell))) + " weights").c_str());
+                        perCell <= 1.0 ? "one cell per weight"
+                                       : ("a cell: the mean of " + std::to_string(int64_t(std::ceil(perCell * perCell))) +
+                                          " weights" + (v.aggregated ? ", coloured on the cells' range" : ""))
+                                             .c_str());
+    if (!v.note.empty()) ImGui::TextDisabled("%s", v.note.c_str());
     if ((mode == 1 && !v.hasUpdate) || (mode == 2 && !v.hasGradient))
         ImGui::TextColored(ImVec4(1, 0.7f, 0.3f, 1), "%s", mode == 1 ? "no previous snapshot yet" : "no gradients here");
     const ImVec2 avail = ImGui::GetContentRegionAvail();
@@ -689,9 +693,16 @@ WeightsEdits weightsPanel(const WeightsPanelView& v) {
     const double sy = double(v.cellRows) * kWeightCellPixels / std::max(v.region[3], 1e-9);
     for (const auto& t : v.layout->tiles) {
         const float x = p0.x + float((double(t.x) - v.region[0]) * sx), y = p0.y + float((double(t.y) - v.region[1]) * sy);
-        const float w = float(double(t.width) * sx);
+        const float w = float(double(t.width) * sx), h = float(double(t.height) * sy);
+        // A dark outline: zoomed out, the gaps between tiles are narrower than a cell.
+        if (w >= 4 && h >= 4) dl->AddRect(ImVec2(x, y), ImVec2(x + w, y + h), IM_COL32(14, 16, 22, 255));
         if (w < 60 || x < p0.x - 1 || y < p0.y - 1 || x > p0.x + avail.x - 40 || y > p0.y + avail.y - 14) continue;
-        dl->AddText(ImVec2(x + 2, y + 1), IM_COL32(235, 235, 245, 220), v.matrices[t.matrix].name.c_str());
+        // On a dark plate: the tiles' own colours are mostly pale.
+        const char* name = v.matrices[t.matrix].name.c_str();
+        const ImVec2 size = ImGui::CalcTextSize(name);
+        if (size.x + 4 > w) continue;
+        dl->AddRectFilled(ImVec2(x, y), ImVec2(x + size.x + 4, y + size.y + 2), IM_COL32(14, 16, 22, 200));
+        dl->AddText(ImVec2(x + 2, y + 1), IM_COL32(235, 235, 245, 255), name);
     }
     // Zoom about the mouse, pan by dragging, fit on double click.
     const ImGuiIO& io = ImGui::GetIO();

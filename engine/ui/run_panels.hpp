@@ -94,8 +94,10 @@ struct WeightsPanelView {
     bool hasUpdate = false, hasGradient = false;
     float range = 1.0f;                        // colour scale: [-range, range] (value, gradient), [0, range]
     bool perTensor = true;                     // each tensor on its own scale (cells are then in units of it)
+    bool aggregated = false;                   // `range` is that of the aggregated cells shown
     int64_t step = -1, totalWeights = 0;
     std::string status;
+    std::string note;                          // what is not shown (a recorded run's layers without a matrix)
     PanelRect rect;
 };
 struct WeightsEdits {

@@ -464,12 +464,16 @@ TEST(RunDynamics, LayerSeriesAreTheStoredStatisticsAndWindowMeansBeyondMaxPoints
             EXPECT_EQ(v->matrix.at(s, i), (*st)[size_t(i)]);
     }
     EXPECT_FALSE(v->sample.kept.empty());
+    // The density image is at least as fine as asked for with fewer segments than columns (63 segments, 384
+    // columns: 7 columns per segment), and as the series with more (a whole number per column).
+    EXPECT_EQ(v->density.width, 63 * 7);
     // Fewer points than snapshots: level-4 window means (16 snapshots each), against brute force.
     o.maxPoints = 4;
     auto w = loadLayerSeries(**r, 0, ts::runs::Kind::Activation, 0, o);
     ASSERT_TRUE(w.hasValue());
     EXPECT_EQ(w->level, 4);
     ASSERT_EQ(w->matrix.points, 4);
+    EXPECT_EQ(w->density.width, 3 * 128);
     for (int64_t j = 0; j < 4; ++j)
         for (int64_t i : {0, 5, 23}) {
             double mean = 0;
