@@ -117,8 +117,18 @@ void BM_OpenLayerSeriesView(benchmark::State& st) {
     auto& r = bigRun();
     SeriesViewOptions o;
     o.maxPoints = int(st.range(0));
-    for (auto _ : st)
-        benchmark::DoNotOptimize(loadLayerSeries(r, 0, ts::runs::Kind::Activation, 0, o));
+    double read = 0, density = 0, sample = 0;
+    for (auto _ : st) {
+        auto v = loadLayerSeries(r, 0, ts::runs::Kind::Activation, 0, o);
+        if (!v) std::abort();
+        read += v->readMs, density += v->densityMs, sample += v->sampleMs;
+        st.counters["points"] = double(v->matrix.points);
+        st.counters["columns"] = double(v->density.width);
+    }
+    // Where the time goes (ms per open).
+    st.counters["read_ms"] = read / double(st.iterations());
+    st.counters["density_ms"] = density / double(st.iterations());
+    st.counters["sample_ms"] = sample / double(st.iterations());
 }
 BENCHMARK(BM_OpenLayerSeriesView)->Arg(512)->Arg(1000)->Unit(benchmark::kMillisecond);
 

@@ -51,15 +51,21 @@ struct Columns {
 };
 
 // The rows one series (its T values, contiguous) crosses in each column; lo > hi where it has no finite value.
+// A column's span covers the polyline at its two edges and at the points inside it; neighbouring columns share
+// an edge, so the W + 1 edge values are found once (a third of the work of finding each column's two).
 void spansOf(const float* v, int64_t T, const Columns& c, int height, ValueRange range, int16_t* lo, int16_t* hi) {
     const float scale = float(height) / (range.hi - range.lo), base = range.lo;
     const int top = height - 1;
+    const int W = c.width;
     // The polyline's value at an edge (NaN where its segment touches a non-finite point).
     auto edge = [&](int64_t a, float f) {
         const float va = v[a];
         return (f <= 0.0f || a + 1 >= T) ? va : va + (v[a + 1] - va) * f;
     };
-    for (int x = 0; x < c.width; ++x) {
+    float next = T == 1 ? v[0] : edge(c.a0[0], c.f0[0]);
+    for (int x = 0; x < W; ++x) {
+        const float e0 = next;
+        next = T == 1 ? v[0] : edge(c.a1[size_t(x)], c.f1[size_t(x)]);
         float vmin = std::numeric_limits<float>::infinity(), vmax = -vmin;
         auto take = [&](float val) {
             if (std::isfinite(val)) {
@@ -67,11 +73,9 @@ void spansOf(const float* v, int64_t T, const Columns& c, int height, ValueRange
                 vmax = std::max(vmax, val);
             }
         };
-        if (T == 1) {
-            take(v[0]);
-        } else {
-            take(edge(c.a0[size_t(x)], c.f0[size_t(x)]));
-            take(edge(c.a1[size_t(x)], c.f1[size_t(x)]));
+        take(e0);
+        if (T > 1) {
+            take(next);
             for (int64_t t = c.first[size_t(x)]; t <= c.last[size_t(x)]; ++t)
                 take(v[t]);
         }
@@ -83,6 +87,76 @@ void spansOf(const float* v, int64_t T, const Columns& c, int height, ValueRange
             hi[x] = 0;
         }
     }
+}
+
+// spansOf for the widths the series view asks for, a whole number of columns per segment or of segments per
+// column, when every value is finite (then no segment is cut): the same spans with a few flops per column.
+// False (nothing written) otherwise.
+bool fastSpans(const float* v, int64_t T, int W, int height, ValueRange range, int16_t* lo, int16_t* hi) {
+    if (T < 2) return false;
+    const int64_t segments = T - 1;
+    const bool perSegment = W % segments == 0, perColumn = segments % W == 0;
+    if (!perSegment && !perColumn) return false;
+    for (int64_t t = 0; t < T; ++t)
+        if (!std::isfinite(v[t])) return false;
+    const float scale = float(height) / (range.hi - range.lo), base = range.lo;
+    const int top = height - 1;
+    auto row = [&](float val) { return int16_t(std::clamp(int(std::floor((val - base) * scale)), 0, top)); };
+    if (perSegment) {
+        const int k = int(W / segments);
+        const float inv = 1.0f / float(k);
+        for (int64_t t = 0; t < segments; ++t) {
+            const float a = v[t], d = (v[t + 1] - a) * inv;
+            // Edges as spansOf finds them: a + (b - a) f at f = j / k (exactly b at the segment's end).
+            float e0 = a;
+            for (int j = 0; j < k; ++j) {
+                const float e1 = j + 1 == k ? v[t + 1] : a + d * float(j + 1);
+                const size_t x = size_t(t * k + j);
+                lo[x] = row(std::min(e0, e1));
+                hi[x] = row(std::max(e0, e1));
+                e0 = e1;
+            }
+        }
+    } else {
+        const int64_t per = segments / W;
+        for (int x = 0; x < W; ++x) {
+            float a = v[x * per], b = a;
+            for (int64_t t = x * per + 1; t <= (x + 1) * per; ++t) {
+                a = std::min(a, v[t]);
+                b = std::max(b, v[t]);
+            }
+            lo[x] = row(a);
+            hi[x] = row(b);
+        }
+    }
+    return true;
+}
+
+// The density of one series added straight into a column-major image when W is a whole number of columns per
+// segment and every value is finite: fastSpans' spans without storing them (the series view's usual case).
+bool fillSegments(const float* v, int64_t T, int W, int height, ValueRange range, uint32_t* image) {
+    if (T < 2 || W % (T - 1) != 0) return false;
+    for (int64_t t = 0; t < T; ++t)
+        if (!std::isfinite(v[t])) return false;
+    const int64_t segments = T - 1;
+    const int k = int(W / segments);
+    const float scale = float(height) / (range.hi - range.lo), base = range.lo, inv = 1.0f / float(k);
+    const int top = height - 1;
+    // Values below the range are clamped to row 0 before truncating (truncation is floor for >= 0).
+    auto row = [&](float val) { return std::min(int(std::max((val - base) * scale, 0.0f)), top); };
+    uint32_t* column = image;
+    for (int64_t t = 0; t < segments; ++t) {
+        const float a = v[t], d = (v[t + 1] - a) * inv;
+        float e0 = a;
+        for (int j = 0; j < k; ++j, column += height) {
+            const float e1 = j + 1 == k ? v[t + 1] : a + d * float(j + 1);
+            const int y0 = row(std::min(e0, e1)), y1 = row(std::max(e0, e1));
+            for (int y = y0; y <= y1; ++y)
+                ++column[y];
+            e0 = e1;
+        }
+    }
+    return true;
 }
 
 // Calls f(i, values) for series [i0, i1), each as T contiguous values: the time-major matrix is gathered 64
@@ -124,7 +198,9 @@ DensityImage densityImage(const SeriesMatrix& m, int width, int height, ValueRan
     // Each chunk of series fills a private image; the images are summed (a few per thread).
     auto& pool = ThreadPool::global();
     const size_t chunks = std::min<size_t>(size_t(m.series), std::max<size_t>(1, size_t(pool.workerCount()) * 2));
+    // Private images are column-major (a span is then contiguous); the sum transposes them.
     std::vector<std::vector<uint32_t>> partial(chunks);
+    const size_t H = size_t(img.height);
     pool.parallelFor(chunks, 1, [&](size_t c0, size_t c1, unsigned) {
         std::vector<int16_t> lo(static_cast<size_t>(img.width)), hi(static_cast<size_t>(img.width));
         std::vector<float> buf;
@@ -133,16 +209,21 @@ DensityImage densityImage(const SeriesMatrix& m, int width, int height, ValueRan
             acc.assign(img.counts.size(), 0);
             const int64_t s0 = m.series * int64_t(c) / int64_t(chunks), s1 = m.series * int64_t(c + 1) / int64_t(chunks);
             forEachSeries(m, s0, s1, buf, [&](int64_t, const float* v) {
-                spansOf(v, m.points, cols, img.height, range, lo.data(), hi.data());
-                for (int x = 0; x < img.width; ++x)
+                if (fillSegments(v, m.points, img.width, img.height, range, acc.data())) return;
+                if (!fastSpans(v, m.points, img.width, img.height, range, lo.data(), hi.data()))
+                    spansOf(v, m.points, cols, img.height, range, lo.data(), hi.data());
+                for (int x = 0; x < img.width; ++x) {
+                    uint32_t* column = acc.data() + size_t(x) * H;
                     for (int y = lo[size_t(x)]; y <= hi[size_t(x)]; ++y)
-                        ++acc[size_t(y) * size_t(img.width) + size_t(x)];
+                        ++column[y];
+                }
             });
         }
     });
     for (const auto& p : partial)
-        for (size_t k = 0; k < p.size(); ++k)
-            img.counts[k] += p[k];
+        for (size_t x = 0; x < size_t(img.width); ++x)
+            for (size_t y = 0; y < H; ++y)
+                img.counts[y * size_t(img.width) + x] += p[x * H + y];
     return img;
 }
 

@@ -36,8 +36,7 @@ PYRAMID_STRIDE = 4
 PYRAMID_FANOUT = 1 << PYRAMID_STRIDE
 PYRAMID_KS = tuple(range(PYRAMID_STRIDE, 25, PYRAMID_STRIDE))  # 4, 8, ..., 24
 PYRAMIDS = (("activation_mean", "activation", 0), ("gradient_mean_abs", "gradient", 1))
-NEURON_CHUNK = 4096
-PYRAMID_CHUNK = 256
+NEURON_CHUNK = 16384  # neurons per chunk; chunks hold one statistic (1, 1, NEURON_CHUNK)
 
 _pool = None
 _pool_pid = None
@@ -203,17 +202,19 @@ class _Appendable:
         self.id.write(self.mspace, fspace, arr)
 
     def write_row_chunks(self, row, values, futures):
-        """[A, N] float32 row into chunks (1, A, c): compression is queued on the thread pool (futures gets
+        """[A, N] float32 row into chunks (1, ca, c): compression is queued on the thread pool (futures gets
         (dataset, offsets, future)); write_chunks() writes them."""
         self.grow(row + 1)
         a, n = self.row_shape
-        c = self.chunk[2]
+        ca, c = self.chunk[1], self.chunk[2]
         values = np.ascontiguousarray(values, dtype=self.dtype)
-        per_task = max(1, (1 << 16) // (a * c * self.dtype.itemsize))  # about 64 KiB of data per task
-        starts = list(range(0, n, c))
-        for t in range(0, len(starts), per_task):
-            group = starts[t : t + per_task]
-            futures.append((self, [(row, 0, c0) for c0 in group], _submit(_compress_blocks, values, group, c)))
+        per_task = max(1, (1 << 16) // (ca * c * self.dtype.itemsize))  # about 64 KiB of data per task
+        blocks = [(k0, c0) for k0 in range(0, a, ca) for c0 in range(0, n, c)]
+        for t in range(0, len(blocks), per_task):
+            group = blocks[t : t + per_task]
+            futures.append(
+                (self, [(row, k0, c0) for k0, c0 in group], _submit(_compress_blocks, values, group, ca, c))
+            )
 
     def read_rows(self, start, stop, index=None):
         if index is None:
@@ -221,16 +222,18 @@ class _Appendable:
         return self.dset[start:stop, index]
 
 
-def _compress_blocks(values, starts, c):
+def _compress_blocks(values, blocks, ca, c):
+    """The chunks (ca statistics x c neurons) at `blocks` ((first statistic, first neuron) each), compressed;
+    edge chunks are padded with NaN (the fill value) as HDF5 stores them."""
     a, n = values.shape
     out = []
-    for c0 in starts:
-        w = min(c, n - c0)
-        if w == c:
-            block = values[:, c0 : c0 + c]
+    for k0, c0 in blocks:
+        w, h = min(c, n - c0), min(ca, a - k0)
+        if w == c and h == ca:
+            block = values[k0 : k0 + ca, c0 : c0 + c]
         else:
-            block = np.full((a, c), np.nan, dtype=values.dtype)
-            block[:, :w] = values[:, c0:]
+            block = np.full((ca, c), np.nan, dtype=values.dtype)
+            block[:h, :w] = values[k0 : k0 + h, c0 : c0 + w]
         out.append(_shuffle_deflate(block))
     return out
 
@@ -342,8 +345,8 @@ class _LayerSets:
     def __init__(self, group, layer, bins):
         n = layer.neurons
         self.neurons = n
-        self.activation = _Appendable(group, "activation", "f4", (8, n), (1, 8, min(n, NEURON_CHUNK)), True, True)
-        self.gradient = _Appendable(group, "gradient", "f4", (8, n), (1, 8, min(n, NEURON_CHUNK)), True, True)
+        self.activation = _Appendable(group, "activation", "f4", (8, n), (1, 1, min(n, NEURON_CHUNK)), True, True)
+        self.gradient = _Appendable(group, "gradient", "f4", (8, n), (1, 1, min(n, NEURON_CHUNK)), True, True)
         self.rows = _Appendable(group, "rows", "i8", (), (1024,), False, False)
         self.weight = _Appendable(group, "weight", "f8", (8,), (64, 8), False, True)
         self.weight_grad = _Appendable(group, "weight_grad", "f8", (8,), (64, 8), False, True)
@@ -364,7 +367,7 @@ class _LayerSets:
             g = pg.create_group(pname)
             self.pyramids.append(
                 [
-                    _Appendable(g, "L%d" % k, "f4", (3, n), (1, 3, min(n, PYRAMID_CHUNK)), True, True)
+                    _Appendable(g, "L%d" % k, "f4", (3, n), (1, 1, min(n, NEURON_CHUNK)), True, True)
                     for k in PYRAMID_KS
                 ]
             )
