@@ -61,7 +61,7 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"headless", "", "render offscreen even when a display exists", ""},
         {"paused", "", "window: start paused (press play)", ""},
         {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
-        {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc2:3)", ""},
+        {"select", "LAYER:I[,J..]", "select a neuron and trace its contributors (e.g. fc2:3); more indices are marked too", ""},
         {"tour", "", "window: start the guided camera tour (T toggles it)", ""},
         {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
         {"view", "NAME", "network; hinton: the weight matrix of --layer as a Hinton diagram; weights: every parameter, "
@@ -197,7 +197,7 @@ int64_t neuronsWithInput(const capture::Network& net) {
     return n;
 }
 
-Status writeSummary(const std::string& path, LiveSession& s, double seconds, long frames) {
+Status writeSummary(const std::string& path, LiveSession& s, double seconds, long frames, const TrainingScreen& screen) {
     auto curves = s.curves();
     auto view = s.trainingView();
     // JSON has no NaN: missing or non-finite values are written as null.
@@ -230,6 +230,7 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
     for (const auto& a : s.alerts())
         alerts.push_back(a.message + " (" + a.layer + ", step " + std::to_string(a.step) + ")");
     j["alerts"] = alerts;
+    j["marked_neurons"] = screen.markedNeurons(); // the selected neuron and those marked with it (--select)
     // Written under a temporary name and renamed: a failed write never leaves a file that looks complete.
     const std::string tmp = path + ".tmp";
     {
@@ -325,9 +326,10 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         if (f + 1 == frames) session.waitUntilFinished();
         if (auto s = screen.update(**renderer); !s) return reportError(s.error());
         if (!d.select.empty()) {
-            auto id = screen.parseNeuron(d.select);
-            if (!id) return reportError(id.error());
-            if (auto s = screen.selectNeuron(**renderer, *id); !s) return reportError(s.error());
+            auto ids = screen.parseNeurons(d.select);
+            if (!ids) return reportError(ids.error());
+            screen.markNeurons(*ids);
+            if (auto s = screen.selectNeuron(**renderer, ids->front()); !s) return reportError(s.error());
         }
         auto frameStart = std::chrono::steady_clock::now();
         if (f > 0)
@@ -367,7 +369,7 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         const std::string json = std::filesystem::path(d.singlePng).replace_extension(".json").string();
         session.waitUntilFinished();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (auto s = writeSummary(json, session, seconds, 1); !s) return reportError(s.error());
+        if (auto s = writeSummary(json, session, seconds, 1, screen); !s) return reportError(s.error());
         if (d.views) // the view, its layer and what the run's anomaly detection found, beside the picture
             if (auto s = addViewSummary(json, d.viewName, screen); !s) return reportError(s.error());
         TS_LOG_INFO("wrote %s", json.c_str());
@@ -375,7 +377,7 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     }
     session.waitUntilFinished();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (auto s = writeSummary(d.outDir + "/summary.json", session, seconds, frames); !s)
+    if (auto s = writeSummary(d.outDir + "/summary.json", session, seconds, frames, screen); !s)
         return reportError(s.error());
     if (const int sig = g_signal.load()) {
         TS_LOG_INFO("stopped by signal %d after %lld steps; wrote %ld frames and summary.json to %s", sig,
@@ -416,9 +418,10 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
     if (d.tour) screen.toggleTour(v.camera(), v.aspect());
     std::optional<uint32_t> initialSelection;
     if (!d.select.empty()) {
-        auto id = screen.parseNeuron(d.select);
-        if (!id) return reportError(id.error());
-        initialSelection = *id;
+        auto ids = screen.parseNeurons(d.select);
+        if (!ids) return reportError(ids.error());
+        screen.markNeurons(*ids);
+        initialSelection = ids->front();
     }
     auto s = v.run(
         [&](float dt) {
@@ -544,7 +547,7 @@ const std::vector<FlagSpec> pictureFlags = {
     {"height", "H", "picture height", "720"},
     {"headless", "", "render offscreen even when a display exists", ""},
     {"screenshot", "PATH", "window: save the last frame to PATH (with --frames)", ""},
-    {"select", "LAYER:INDEX", "select a neuron and trace its contributors (e.g. fc1:3)", ""},
+    {"select", "LAYER:I[,J..]", "select a neuron and trace its contributors (e.g. fc1:3); more indices are marked too", ""},
     {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
     {"yaw", "DEG", "initial camera yaw", "-125"},
     {"pitch", "DEG", "initial camera pitch", "32"},

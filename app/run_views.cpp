@@ -455,11 +455,17 @@ RunViews::Requests RunViews::buildUi(bool fill) {
         auto e = ui::seriesPanel(v);
         if (e.kind) m_kind = *e.kind;
         if (e.statistic) m_statistic = *e.statistic;
-        if (e.clearBrush) m_brushed.clear();
+        if (e.clearBrush) {
+            m_brushed.clear();
+            req.brushed = m_brushed;
+            req.brushedLayer = m_layerName;
+        }
         if (e.brush && v.series) {
             const auto& b = *e.brush;
             m_brushed = dynamics::brushSeries(v.series->matrix, int64_t(b[0]), int64_t(b[1]), b[2], b[3]);
             if (!m_brushed.empty()) req.neuron = m_layerName + ":" + std::to_string(m_brushed.front());
+            req.brushed = m_brushed;
+            req.brushedLayer = m_layerName;
         }
         if (e.focusStep && m_overview) {
             m_focus = m_overview->snapshotAt(*e.focusStep);

@@ -56,6 +56,8 @@ class RunViews {
         std::optional<std::string> layer; // chosen in the dynamics table
         std::optional<int64_t> step;      // focus: show the snapshot at or before this step
         std::optional<std::string> neuron; // "LAYER:INDEX" to select and trace (the first brushed neuron)
+        std::optional<std::vector<int64_t>> brushed; // every brushed neuron (indices in brushedLayer), to mark in 3D
+        std::string brushedLayer;                    // the layer of `brushed`
     };
     // fill: the shown views split the whole display between them (headless --view); else floating windows.
     Requests buildUi(bool fill);

@@ -219,6 +219,18 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
         m_clearSelectionRequested = false;
         TS_TRY(selectNeuron(renderer, std::nullopt));
     }
+    if (m_pendingBrush) { // the brushed set (global neuron ids), marked with the selection
+        const auto [layerName, indices] = std::move(*m_pendingBrush);
+        m_pendingBrush.reset();
+        m_brushedNeurons.clear();
+        for (size_t l = 0; l < m_rows.size(); ++l) {
+            if (m_rows[l].name != layerName || l + 1 >= m_scene.offsets.size()) continue;
+            const uint64_t begin = m_scene.offsets[l], count = m_scene.offsets[l + 1] - begin;
+            for (int64_t i : indices)
+                if (i >= 0 && uint64_t(i) < count) m_brushedNeurons.push_back(uint32_t(begin + uint64_t(i)));
+        }
+        if (m_brushedNeurons.empty() && !m_pendingNeuron) TS_TRY(selectNeuron(renderer, std::nullopt));
+    }
     if (m_pendingNeuron) { // picked in a run view (the first brushed neuron)
         auto id = parseNeuron(*m_pendingNeuron);
         m_pendingNeuron.reset();
@@ -265,6 +277,7 @@ Status TrainingScreen::selectNeuron(render::NetworkRenderer& renderer, std::opti
     m_selectedNeuron = neuron;
     m_contributors.clear();
     if (!neuron) {
+        m_brushedNeurons.clear();
         renderer.setSelection({}, {});
         m_edgesVersion = ~0ull; // bring the bundles back
         return Status::ok();
@@ -335,7 +348,12 @@ Status TrainingScreen::selectNeuron(render::NetworkRenderer& renderer, std::opti
     if (m_contributors.empty())
         m_contributors.push_back(
             "no contributors: its gradient and activation are zero on this batch (a dead unit)");
-    renderer.setSelection({*neuron}, highlighted);
+    // The selected neuron and the other brushed ones (sorted, unique), its traced contributors glowing.
+    std::vector<uint32_t> selected = m_brushedNeurons;
+    selected.push_back(*neuron);
+    std::sort(selected.begin(), selected.end());
+    selected.erase(std::unique(selected.begin(), selected.end()), selected.end());
+    renderer.setSelection(selected, highlighted);
     TS_TRY(renderer.setEdges(lines));
     return Status::ok();
 }
@@ -356,6 +374,29 @@ Expected<uint32_t> TrainingScreen::parseNeuron(const std::string& spec) const {
         return m_scene.offsets[l] + uint32_t(idx);
     }
     return makeError(ErrorKind::Usage, "--select: no layer named '" + name + "' (see the Model panel)");
+}
+
+Expected<std::vector<uint32_t>> TrainingScreen::parseNeurons(const std::string& spec) const {
+    const auto colon = spec.rfind(':');
+    if (colon == std::string::npos) return parseNeuron(spec).error();
+    std::vector<uint32_t> out;
+    size_t start = colon + 1;
+    while (true) {
+        const size_t comma = spec.find(',', start);
+        auto id = parseNeuron(spec.substr(0, colon + 1) + spec.substr(start, comma == std::string::npos ? comma : comma - start));
+        if (!id) return id.error();
+        out.push_back(*id);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+size_t TrainingScreen::markedNeurons() const {
+    std::vector<uint32_t> all = m_brushedNeurons;
+    if (m_selectedNeuron) all.push_back(*m_selectedNeuron);
+    std::sort(all.begin(), all.end());
+    return size_t(std::unique(all.begin(), all.end()) - all.begin());
 }
 
 void TrainingScreen::flyToLayer(render::Camera& camera, int layer, float aspect) {
@@ -508,6 +549,7 @@ void TrainingScreen::buildRunViews(render::Camera& camera, float aspect) {
         m_replaying = false;
     }
     if (req.neuron) m_pendingNeuron = *req.neuron;
+    if (req.brushed) m_pendingBrush = std::make_pair(req.brushedLayer, std::move(*req.brushed));
 }
 
 void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::FrameStats& stats) {
@@ -555,6 +597,8 @@ void TrainingScreen::buildUi(render::Camera& camera, float aspect, const ui::Fra
         std::snprintf(buf, sizeof(buf), "%s #%u", m_desc.layers[l].name.c_str(),
                       *m_selectedNeuron - m_scene.offsets[l]);
         iv.selectedNeuron = buf;
+        if (const size_t marked = markedNeurons(); marked > 1)
+            iv.selectedNeuron += " (" + std::to_string(marked - 1) + " more marked: brushed or --select)";
         iv.contributors = m_contributors;
         if (m_session.recordedRun()) {
             const size_t snapshots = tl.size();

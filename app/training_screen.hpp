@@ -52,6 +52,12 @@ class TrainingScreen {
     Status selectNeuron(render::NetworkRenderer& renderer, std::optional<uint32_t> neuron);
     // "LAYER:INDEX" (e.g. "fc2:3") -> global neuron id; errors name the layer or the range.
     Expected<uint32_t> parseNeuron(const std::string& spec) const;
+    // "LAYER:I[,J,...]" (--select): the first is selected and traced, all are marked (as brushed in the layer
+    // series view). Errors as parseNeuron's.
+    Expected<std::vector<uint32_t>> parseNeurons(const std::string& spec) const;
+    void markNeurons(std::vector<uint32_t> neurons) { m_brushedNeurons = std::move(neurons); }
+    // Neurons marked in 3D now: the selected one and the brushed ones.
+    size_t markedNeurons() const;
 
     // Headless --view: only the views of whole runs are drawn, filling the picture.
     void showOnlyRunViews(bool on) { m_onlyRunViews = on; }
@@ -116,6 +122,9 @@ class TrainingScreen {
     std::unique_ptr<RunViews> m_runViews;
     bool m_onlyRunViews = false;
     std::optional<std::string> m_pendingNeuron; // "LAYER:INDEX", selected on the next update()
+    // Neurons brushed in the layer series view: marked (white rim) in 3D beside the selected one.
+    std::optional<std::pair<std::string, std::vector<int64_t>>> m_pendingBrush;
+    std::vector<uint32_t> m_brushedNeurons;
     std::string m_hintonKey;
     std::shared_ptr<const LiveSession::ParameterSet> m_parameters; // the set the weights view shows (live)
     void buildRunViews(render::Camera& camera, float aspect);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "engine/scene/picking.hpp"
 
@@ -57,10 +58,12 @@ void NetworkRenderer::setSelection(const std::vector<uint32_t>& neurons,
     std::vector<uint32_t> all = neurons;
     all.insert(all.end(), highlighted.begin(), highlighted.end());
     if (m_selector) m_selector->setSelection(all);
-    m_highlighted = highlighted;
-    std::sort(m_highlighted.begin(), m_highlighted.end());
-    for (uint32_t n : neurons) // a neuron both selected and highlighted shows as selected
-        m_highlighted.erase(std::remove(m_highlighted.begin(), m_highlighted.end(), n), m_highlighted.end());
+    // A neuron both selected and highlighted shows as selected (sorted sets: thousands of brushed neurons).
+    std::vector<uint32_t> sel = neurons, glow = highlighted;
+    std::sort(sel.begin(), sel.end());
+    std::sort(glow.begin(), glow.end());
+    m_highlighted.clear();
+    std::set_difference(glow.begin(), glow.end(), sel.begin(), sel.end(), std::back_inserter(m_highlighted));
     m_dirty = true;
 }
 

@@ -637,11 +637,19 @@ TEST(App, OpenViewsShowTheDynamicsAndDistributionsOfARun) {
     auto hv = run("open " + runDir + " --view hinton --layer 2 --step 1000 --headless --out " + dir.string());
     ASSERT_EQ(hv.code, 0) << hv.out;
     EXPECT_EQ(nlohmann::json::parse(readFile(dir / "hinton.json"))["focus_step"], 1000);
+    // Several neurons (as brushed in the series view): the first selected and traced, all marked in 3D.
+    auto sel = run("open " + runDir + " --select 2:1,5,9,5 --headless --frames 1 --out " + (dir / "sel").string());
+    ASSERT_EQ(sel.code, 0) << sel.out;
+    EXPECT_EQ(nlohmann::json::parse(readFile(dir / "sel" / "summary.json"))["marked_neurons"], 3);
+    auto one = run("open " + runDir + " --headless --frames 1 --out " + (dir / "none").string());
+    ASSERT_EQ(one.code, 0) << one.out;
+    EXPECT_EQ(nlohmann::json::parse(readFile(dir / "none" / "summary.json"))["marked_neurons"], 0);
     // Refused with one line and exit code 2.
     for (const std::string& bad :
          {"open " + runDir + " --view nope --headless --out " + dir.string(),
           "open " + runDir + " --view dynamics --layer nope --headless --out " + dir.string(),
           "open " + runDir + " --view distributions --compare /nonexistent/run --headless --out " + dir.string(),
+          "open " + runDir + " --select 2:1,99999 --headless --frames 1 --out " + dir.string(),
           std::string("train --view dynamics --steps 2 --headless --out ") + dir.string()}) {
         auto r = run(bad);
         EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
