@@ -468,6 +468,8 @@ struct LiveSession::Impl {
         for (size_t i = 1; i < network.nodes.size(); ++i) {
             const auto& n = network.nodes[i];
             runs::RunLayer rl{n.name, n.type, n.outputShape, n.neurons, n.paramCount};
+            for (const auto& e : network.edges) // the DAG: node k is layer k - 1, node 0 the input (-1)
+                if (e.to == i) rl.inputs.push_back(int64_t(e.from) - 1);
             if (auto it = weightShapes.find(n.module); it != weightShapes.end() && !n.module.empty()) {
                 const int64_t elems = it->second[0] * it->second[1];
                 if (elems <= options.recordMatrixMax && stored + elems <= 4 * options.recordMatrixMax) {
@@ -791,7 +793,8 @@ struct LiveSession::Impl {
         return std::max<int64_t>(1, 16 * n);
     }
 
-    // The network of a recorded run: the input, then the stored layers in forward order, as a chain.
+    // The network of a recorded run: the input, then the stored layers in forward order, joined as the run's
+    // layer DAG says (`inputs`), or as a chain in runs without it.
     void networkFromRun() {
         network = {};
         network.modelName = reader->info().model.empty() ? "recorded run" : reader->info().model;
@@ -811,13 +814,21 @@ struct LiveSession::Impl {
             node.type = l.type.empty() ? "layer" : l.type;
             node.module = l.name;
             node.outputShape = l.shape;
-            node.inputShapes = {network.nodes.back().outputShape};
             node.paramCount = l.params;
             node.neurons = l.neurons;
             node.grid = capture::foldToGrid(l.shape);
             node.activation = int32_t(i);
+            // The recorded DAG when the run has one (node k is layer k - 1, node 0 the input), else a chain.
+            const uint32_t self = uint32_t(i + 1);
+            std::vector<uint32_t> from;
+            for (int64_t k : l.inputs)
+                from.push_back(uint32_t(k + 1));
+            if (from.empty()) from.push_back(self - 1);
+            for (uint32_t s : from) {
+                node.inputShapes.push_back(network.nodes[s].outputShape);
+                network.edges.push_back({s, self, self > s + 1});
+            }
             network.nodes.push_back(node);
-            network.edges.push_back({uint32_t(i), uint32_t(i + 1), false});
             network.usedParams += l.params;
         }
         network.capturedParams = network.usedParams;

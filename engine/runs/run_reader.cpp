@@ -124,6 +124,15 @@ struct RunReader::Impl {
             s.weightGradHist = openSet("weight_grad_hist");
             s.weightGradHistRange = openSet("weight_grad_hist_range");
             if (H5Lexists(g.get(), "summary", H5P_DEFAULT) > 0) s.summary = openSet("summary");
+            {
+                // Optional: the layer DAG; ignored unless every index names an earlier layer or the input.
+                std::vector<int64_t> in;
+                bool ok = H5Aexists(g.get(), "inputs") > 0 && detail::readIntsAttr(g.get(), "inputs", in) &&
+                          !in.empty() && in.size() <= 4096;
+                for (int64_t k : in)
+                    ok = ok && k >= -1 && k < int64_t(layers.size());
+                if (ok) l.inputs = std::move(in);
+            }
             if (H5Lexists(g.get(), "matrix", H5P_DEFAULT) > 0) {
                 // Optional: a matrix whose shape attribute is missing or disagrees with it is ignored.
                 std::vector<int64_t> ms;

@@ -33,6 +33,9 @@ struct RunLayer {
     // [rows, cols] of the weight matrix stored at every snapshot (a Linear's [out, in]; a convolution
     // flattened per output channel); empty when the run does not store it.
     std::vector<int64_t> matrixShape = {};
+    // The layers whose outputs this one reads (indices; -1: the model input): the layer DAG. Empty when the
+    // file does not say (a reader then assumes a chain).
+    std::vector<int64_t> inputs = {};
 };
 
 struct RunInfo {

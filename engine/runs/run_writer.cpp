@@ -266,6 +266,8 @@ struct RunWriter::Impl {
         for (Handle* h : {&s.activation, &s.gradient, &s.rows, &s.weight, &s.weightGrad, &s.weightHist,
                           &s.weightHistRange, &s.weightGradHist, &s.weightGradHistRange, &s.summary})
             if (!h->valid()) return fail("cannot create the datasets of layer " + l.name);
+        if (!l.inputs.empty() && !detail::writeIntsAttr(g, "inputs", l.inputs))
+            return fail("cannot write the inputs of layer " + l.name);
         if (l.matrixShape.size() == 2 && l.matrixShape[0] > 0 && l.matrixShape[1] > 0) {
             // One snapshot's matrix per row, chunks of at most 65,536 weights.
             const hsize_t elems = hsize_t(l.matrixShape[0] * l.matrixShape[1]);

@@ -45,10 +45,12 @@ class _Window:
 class Layer:
     """One recorded layer: index (forward order), name (module path; '.outK' for tuple element K, '#C' for
     the C-th call of a module in one forward pass), type (module class), shape (per sample), neurons, params
-    (parameters the module owns itself)."""
+    (parameters the module owns itself), inputs (indices of the layers it reads, -1 for the model input; None
+    when the file does not say)."""
 
-    def __init__(self, index, name, type_name, shape, neurons, params):
+    def __init__(self, index, name, type_name, shape, neurons, params, inputs=None):
         self.index = index
+        self.inputs = inputs  # the layers it reads (indices; -1: the model input), None in files without them
         self.name = name
         self.type = type_name
         self.shape = shape
@@ -191,7 +193,8 @@ class RunReader:
                     raise RunError(
                         "%s: layer %r: %s dataset is %s, not [steps, 8, %d]" % (self.path, name, kind, shp, neurons)
                     )
-            self.layers.append(Layer(idx, name, str(tname), shape, neurons, params))
+            inputs = tuple(int(i) for i in g.attrs["inputs"]) if "inputs" in g.attrs else None
+            self.layers.append(Layer(idx, name, str(tname), shape, neurons, params, inputs))
             idx += 1
         self._by_name = {L.name: L for L in self.layers}
         self._steps = np.zeros(0, dtype=np.int64)

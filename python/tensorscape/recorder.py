@@ -211,6 +211,10 @@ class Run:
         # Layers: fixed by the first forward pass (discovery), then never changed.
         self._layers = []
         self._by_key = {}
+        # The layer DAG, found during discovery: which recorded outputs feed each layer (by autograd node and
+        # output number, else by tensor identity under no_grad).
+        self._node_layer = {}  # (grad_fn node, output_nr) -> layer index
+        self._tensor_layer = {}  # id(output tensor) -> (layer index, tensor kept alive for the pass)
         self._discovering = True
         self._calls = {}
         self._armed = start_step % self.every == 0
@@ -298,6 +302,8 @@ class Run:
             run = ref()
             if run is not None and run._discovering and run._layers:
                 run._discovering = False
+                run._node_layer = {}  # the DAG is known; let the graph and tensors go
+                run._tensor_layer = {}
 
         return post_hook
 
@@ -308,7 +314,7 @@ class Run:
             if run is None or not run._active:
                 return
             try:
-                run._on_output(name, module, output)
+                run._on_output(name, module, output, inputs)
             except Exception as e:  # never break training
                 _say("recording %s failed (%s: %s); continuing" % (name, type(e).__name__, e), ("hook", name))
 
@@ -338,10 +344,43 @@ class Run:
         self._captured = False
         self._generation += 1
 
-    def _on_output(self, name, module, output):
+    def _producers(self, inputs):
+        """Indices of the recorded layers whose outputs reach `inputs` (a module's inputs) without passing
+        through another recorded layer: the autograd graph is walked back from each input (functional ops
+        between modules, such as a residual addition, are looked through), else tensors are matched by
+        identity (an in-place op after a layer keeps its tensor: the graph is the better guide). -1: the model
+        input (or anything not produced by a recorded layer)."""
+        found = []
+        for x in _flatten_outputs(inputs, []):
+            node = x.grad_fn
+            if node is None:  # no autograd graph (a no_grad pass): the very tensor a layer returned, or the input
+                hit = self._tensor_layer.get(id(x))
+                found.append(hit[0] if hit is not None and hit[1] is x else -1)
+                continue
+            reached = False
+            stack, seen = [(node, x.output_nr)], set()
+            while stack and len(seen) < 20000:
+                n, nr = stack.pop()
+                layer = self._node_layer.get((n, nr))
+                if layer is not None:
+                    found.append(layer)
+                    reached = True
+                    continue
+                if n in seen:
+                    continue
+                seen.add(n)
+                for nxt, k in n.next_functions:
+                    if nxt is not None:
+                        stack.append((nxt, k))
+            if not reached:
+                found.append(-1)
+        return sorted(set(found))
+
+    def _on_output(self, name, module, output, inputs=()):
         call = self._calls.get(name, 0)
         self._calls[name] = call + 1
         tensors = _flatten_outputs(output, [])
+        producers = None
         for k, t in enumerate(tensors):
             key = (name, call, k)
             L = self._by_key.get(key)
@@ -356,10 +395,20 @@ class Run:
                         if self._matrix_total + weight.numel() <= 4 * self._matrix_max:
                             matrix_shape = (weight.shape[0], weight.numel() // weight.shape[0])
                             self._matrix_total += weight.numel()
-                    info = store.LayerInfo(lname, tname, tuple(t.shape[1:]), params, matrix_shape)
+                    if producers is None:
+                        try:
+                            producers = self._producers(inputs)
+                        except Exception:  # the DAG is a hint; never break discovery
+                            producers = [-1]
+                    # A tuple's later elements come from the same call: they read what element 0 read.
+                    info = store.LayerInfo(lname, tname, tuple(t.shape[1:]), params, matrix_shape, producers)
                     L = _Layer(info, module, key)
+                    index = len(self._layers)
                     self._layers.append(L)
                     self._by_key[key] = L
+                    if t.grad_fn is not None:
+                        self._node_layer[(t.grad_fn, t.output_nr)] = index
+                    self._tensor_layer[id(t)] = (index, t)
                 else:
                     lname = name + ("#%d" % (call + 1) if call else "") + (".out%d" % k if k else "")
                     if not self._quiet:

@@ -280,7 +280,7 @@ class _Accumulator:
 class LayerInfo:
     """What the file says about one layer."""
 
-    def __init__(self, name, type_name, shape, params, matrix_shape=None):
+    def __init__(self, name, type_name, shape, params, matrix_shape=None, inputs=None):
         self.name = name
         self.type = type_name
         self.shape = tuple(int(s) for s in shape)
@@ -288,6 +288,8 @@ class LayerInfo:
         self.params = int(params)
         # [rows, cols] of the weight matrix stored at every snapshot (docs/RUN_FORMAT.md `matrix`), or None
         self.matrix_shape = tuple(int(s) for s in matrix_shape) if matrix_shape else None
+        # indices of the layers whose outputs this layer reads (-1: the model input), or None when unknown
+        self.inputs = tuple(int(i) for i in inputs) if inputs is not None else None
 
 
 class LayerRecord:
@@ -421,6 +423,8 @@ class RunWriter:
                 g.attrs["shape"] = np.array(layer.shape, dtype=np.int64)
                 g.attrs["neurons"] = np.int64(layer.neurons)
                 g.attrs["params"] = np.int64(layer.params)
+                if layer.inputs is not None:
+                    g.attrs["inputs"] = np.array(layer.inputs, dtype=np.int64)
                 self.sets.append(_LayerSets(g, layer, self.bins))
             self.layers = list(layers)
             f.swmr_mode = True

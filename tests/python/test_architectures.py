@@ -63,6 +63,11 @@ class LSTMClassifier(nn.Module):
         return self.head(out[:, -1])
 
 
+def reads(r, name):
+    """Names of the layers that layer `name` reads in the recorded DAG ("input": the model input)."""
+    return {r.layers[i].name if i >= 0 else "input" for i in r.layer(name).inputs}
+
+
 class ArchitectureTest(helpers.TempDirTest):
     def record(self, model, make_input, steps=2):
         torch.manual_seed(0)
@@ -122,6 +127,15 @@ class ArchitectureTest(helpers.TempDirTest):
         zf = r.neuron_stat("relu", "zero_fraction")
         self.assertGreater(zf.mean(), 0.2)
         self.assertEqual(len(r.layers), len({L.name for L in r.layers}))
+        # The layer DAG: residual additions (functional, in place) are looked through to both branches.
+        self.assertEqual(reads(r, "conv1"), {"input"})
+        self.assertEqual(reads(r, "relu"), {"bn1"})  # in-place ReLU
+        self.assertEqual(reads(r, "layer1.0.relu#2"), {"maxpool", "layer1.0.bn2"})
+        self.assertEqual(reads(r, "layer2.0.downsample.0"), {"layer1.1.relu#2"})
+        self.assertEqual(reads(r, "layer2.0.relu#2"), {"layer2.0.bn2", "layer2.0.downsample.1"})
+        self.assertEqual(reads(r, "fc"), {"avgpool"})  # through torch.flatten
+        for L in r.layers:  # every edge points back in forward order
+            self.assertTrue(all(-1 <= i < L.index for i in L.inputs), L.name)
 
     def test_transformer_encoder(self):
         model = TransformerClassifier()
@@ -135,6 +149,8 @@ class ArchitectureTest(helpers.TempDirTest):
         self.assertEqual(shapes["head"], (4,))
         self.assertEqual(r.layer("encoder.layers.0.self_attn").params, 3 * 16 * 16 + 3 * 16)
         self.assertTrue(np.isfinite(r.neuron_stat("encoder.layers.1.norm2", "mean", "gradient")).all())
+        self.assertEqual(reads(r, "encoder.layers.0.self_attn"), {"embed"})
+        self.assertEqual(reads(r, "head"), {"attn"})  # a.mean(1); the weights join after the head
 
     def test_lstm(self):
         model = LSTMClassifier()
@@ -150,6 +166,22 @@ class ArchitectureTest(helpers.TempDirTest):
         self.assertTrue(np.isfinite(r.neuron_stat("lstm", "mean_abs", "gradient")).all())
         self.assertTrue(np.isnan(r.neuron_stat("lstm.out2", "mean", "gradient")).all())  # c_n is unused
         self.assertEqual(r.layer("lstm").params, sum(p.numel() for p in model.lstm.parameters()))
+        self.assertEqual(reads(r, "lstm"), {"embed"})
+        self.assertEqual(reads(r, "lstm.out2"), {"embed"})  # a tuple's elements read what the call read
+        self.assertEqual(reads(r, "head"), {"lstm"})  # through the slice out[:, -1]
+
+    def test_dag_of_a_no_grad_first_pass(self):
+        """Layers found in an evaluation pass (no autograd graph): tensors are matched by identity."""
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        path = self.path("nograd")
+        with tensorscape.init(path, model, every=1, quiet=True) as run:
+            with torch.no_grad():
+                model(torch.randn(3, 4))
+            model(torch.randn(3, 4)).sum().backward()
+            run.log(0)
+        r = tensorscape.read_run(path)
+        self.addCleanup(r.close)
+        self.assertEqual([L.inputs for L in r.layers], [(-1,), (0,), (1,)])
 
 
 if __name__ == "__main__":

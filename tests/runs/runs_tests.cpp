@@ -508,6 +508,42 @@ TEST(RunStore, SeriesOfAGrowingRunSeeNewPyramidRows) {
 
 // Weight matrices stored per snapshot (for Hinton diagrams of any recorded step): round trip, a snapshot
 // without one reads as NaN, layers without one read as none, and the shape is checked against the data.
+TEST(RunStore, TheLayerDagRoundTripsAndBadIndicesAreIgnored) {
+    auto dir = freshDir("dag");
+    WriterOptions o;
+    o.dir = dir.string();
+    o.info.histogramBins = 4;
+    auto w = RunWriter::create(o);
+    ASSERT_TRUE(w) << w.error().message;
+    // conv -> bn -> (input + bn) add-relu; a fourth layer names itself (not an earlier layer: ignored); a fifth
+    // says nothing (a file from before the DAG was stored).
+    std::vector<RunLayer> layers{{"conv", "Conv2d", {2}, 2, 4, {}, {-1}},
+                                 {"bn", "BatchNorm2d", {2}, 2, 4, {}, {0}},
+                                 {"relu", "ReLU", {2}, 2, 0, {}, {-1, 1}},
+                                 {"self", "ReLU", {2}, 2, 0, {}, {3}},
+                                 {"old", "ReLU", {2}, 2, 0}};
+    ASSERT_TRUE((*w)->begin(layers, {"loss"}));
+    std::vector<float> stats(size_t(kNeuronStats * 2), 0.5f);
+    std::vector<LayerRecord> recs(layers.size());
+    for (auto& r : recs) {
+        r.activation = stats.data();
+        r.activationStride = 2;
+        r.rows = 4;
+    }
+    ASSERT_TRUE((*w)->appendSnapshot(0, recs));
+    ASSERT_TRUE((*w)->close());
+    auto r = RunReader::open(dir.string());
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& got = (*r)->layers();
+    ASSERT_EQ(got.size(), 5u);
+    EXPECT_EQ(got[0].inputs, (std::vector<int64_t>{-1}));
+    EXPECT_EQ(got[1].inputs, (std::vector<int64_t>{0}));
+    EXPECT_EQ(got[2].inputs, (std::vector<int64_t>{-1, 1}));
+    EXPECT_TRUE(got[3].inputs.empty()) << "a layer cannot read itself or a later one";
+    EXPECT_TRUE(got[4].inputs.empty());
+    fs::remove_all(dir);
+}
+
 TEST(RunStore, WeightMatricesRoundTripPerSnapshot) {
     auto dir = freshDir("matrix");
     WriterOptions o;
