@@ -127,7 +127,10 @@ std::vector<dynamics::Anomaly> RunViews::anomalies() const {
 void RunViews::collect() {
     std::lock_guard lock(m_mutex);
     if (m_doneOverview) m_overview = std::move(m_doneOverview);
-    if (m_doneSeries) m_series = std::move(m_doneSeries);
+    if (m_doneSeries) {
+        m_series = std::move(m_doneSeries);
+        ++m_seriesVersion;
+    }
     if (m_doneDist) m_dist = std::move(m_doneDist);
     if (m_doneCompare) m_compare = std::move(m_doneCompare);
     if (m_doneWeights) m_weights = std::move(m_doneWeights);
@@ -141,6 +144,7 @@ void RunViews::collect() {
         m_cellsMode = c->mode;
         m_cellsPerTensor = c->perTensor;
         m_cellsContrast = c->contrast;
+        ++m_cellsVersion;
         m_rasterPending = false;
     }
     if (m_doneMatrix) {
@@ -447,6 +451,7 @@ RunViews::Requests RunViews::buildUi(bool fill) {
         const bool current = m_series && m_series->name == m_layerName &&
                              int(m_series->kind == runs::Kind::Gradient) == m_kind && m_series->statistic == m_statistic;
         v.series = current ? m_series.get() : nullptr;
+        v.version = m_seriesVersion;
         v.status = !err.empty() ? err : m_access ? "reading " + m_layerName + "'s neurons..." : "layer series need a recorded run";
         v.brushed = m_brushed;
         if (m_overview && !m_overview->snapshotSteps.empty())
@@ -549,6 +554,7 @@ void RunViews::buildWeightsPanel(bool fill) {
     if (w && m_cellsSerial == w->serial && m_cellsMode == m_weightsMode && m_cellsRegion == region && !m_cells.empty() &&
         m_cellsPerTensor == m_perTensor) {
         v.cells = &m_cells;
+        v.cellsVersion = m_cellsVersion;
         v.cellCols = m_cellCols;
         v.cellRows = m_cellRows;
     }

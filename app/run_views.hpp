@@ -152,6 +152,7 @@ class RunViews {
     int m_weightsMode = 0;
     bool m_perTensor = true, m_cellsPerTensor = true;
     float m_cellsContrast = 0;
+    uint64_t m_cellsVersion = 0, m_seriesVersion = 0; // bumped when m_cells / m_series change (panel images)
     bool m_rasterPending = false; // a raster job is on the worker
     std::optional<std::array<double, 4>> m_region; // unset: fit the atlas
     int m_canvasCols = 0, m_canvasRows = 0;

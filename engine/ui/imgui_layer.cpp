@@ -9,6 +9,7 @@
 #include "engine/core/log.hpp"
 #include "engine/render/context.hpp"
 #include "engine/render/vk_check.hpp"
+#include "engine/ui/panel_image_pass.hpp"
 
 namespace ts::ui {
 
@@ -110,11 +111,15 @@ Expected<std::unique_ptr<ImGuiLayer>> ImGuiLayer::create(Context& ctx, VkFormat 
     l->m_vulkanInit = true;
     TS_TRY(ctx.submitAndWait([](VkCommandBuffer cmd) { ImGui_ImplVulkan_CreateFontsTexture(cmd); }));
     ImGui_ImplVulkan_DestroyFontUploadObjects();
+    auto images = PanelImagePass::create(ctx, l->m_renderPass);
+    if (!images) return images.error();
+    l->m_images = std::move(images.value());
     return l;
 }
 
 ImGuiLayer::~ImGuiLayer() {
     vkDeviceWaitIdle(m_ctx.device());
+    m_images.reset();
     ImGui::SetCurrentContext(m_imgui);
     if (m_vulkanInit) ImGui_ImplVulkan_Shutdown();
     if (m_glfw) ImGui_ImplGlfw_Shutdown();
@@ -135,6 +140,9 @@ bool ImGuiLayer::wantsMouse() const {
 }
 bool ImGuiLayer::wantsKeyboard() const {
     return ImGui::GetIO().WantCaptureKeyboard;
+}
+size_t ImGuiLayer::panelTextures() const {
+    return m_images ? m_images->textureCount() : 0;
 }
 
 void ImGuiLayer::newFrame(VkExtent2D extent, float dt) {
@@ -180,6 +188,7 @@ Status ImGuiLayer::render(const Frame& frame) {
     ImGui::SetCurrentContext(m_imgui);
     ImGui::Render();
     ImDrawData* data = ImGui::GetDrawData();
+    if (m_images) TS_TRY(m_images->prepare(frame.cmd)); // uploads (outside the render pass) and releases
     if (!data || data->CmdListsCount == 0) return Status::ok();
     auto fb = framebufferFor(frame);
     if (!fb) return fb.error();
@@ -188,7 +197,9 @@ Status ImGuiLayer::render(const Frame& frame) {
     rbi.framebuffer = *fb;
     rbi.renderArea = {{0, 0}, frame.extent};
     vkCmdBeginRenderPass(frame.cmd, &rbi, VK_SUBPASS_CONTENTS_INLINE);
+    if (m_images) m_images->begin(frame.cmd, frame.extent, data->DisplaySize);
     ImGui_ImplVulkan_RenderDrawData(data, frame.cmd);
+    if (m_images) m_images->end();
     vkCmdEndRenderPass(frame.cmd);
     return Status::ok();
 }

@@ -9,6 +9,7 @@
 
 #include "engine/core/error.hpp"
 #include "engine/render/target.hpp"
+#include "engine/ui/panel_image_pass.hpp"
 
 struct GLFWwindow;
 struct ImGuiContext;
@@ -29,6 +30,8 @@ class ImGuiLayer {
     void discardFrame();
     bool wantsMouse() const;
     bool wantsKeyboard() const;
+    // Textures of panel images held now (engine/ui/panel_images.hpp).
+    size_t panelTextures() const;
 
   private:
     explicit ImGuiLayer(render::Context& ctx) : m_ctx(ctx) {}
@@ -43,6 +46,7 @@ class ImGuiLayer {
     VkExtent2D m_fbExtent{};
     uint64_t m_fbGeneration = 0;
     std::map<VkImageView, VkFramebuffer> m_framebuffers;
+    std::unique_ptr<PanelImagePass> m_images;
 };
 
 // Applies tensorscape's colours and spacing to the current ImGui context.

@@ -1,4 +1,5 @@
-// Views of whole runs, drawn with ImGui's draw lists (charts, density cells, polylines, ridgelines, squares).
+// Views of whole runs, drawn with ImGui's draw lists (charts, polylines, ridgelines, squares) and, for images of
+// many cells (the series density, the weights canvas), as GPU images (engine/ui/panel_images.hpp).
 //
 // Sections: helpers (placement, axes) | snapshot level | layer level | distributions | Hinton
 #include "engine/ui/run_panels.hpp"
@@ -7,8 +8,10 @@
 #include <cmath>
 #include <cstdio>
 #include <imgui.h>
+#include <tuple>
 
 #include "engine/core/colormap.hpp"
+#include "engine/ui/panel_images.hpp"
 #include "engine/ui/panels.hpp"
 
 namespace ts::ui {
@@ -409,20 +412,25 @@ SeriesEdits seriesPanel(const SeriesPanelView& v) {
     const double x0 = s->steps.empty() ? 0 : double(s->steps.front()), x1 = s->steps.empty() ? 1 : double(s->steps.back());
     Axes a = plotArea("##series", ImVec2(avail.x, std::max(avail.y, 120.0f)), x0, x1, d.range.lo, d.range.hi);
     ImDrawList* dl = ImGui::GetWindowDrawList();
-    // Density: log-scaled magma cells.
-    const uint32_t maxCount = d.maxCount();
-    if (maxCount > 0) {
-        const float cw = (a.p1.x - a.p0.x) / float(d.width), ch = (a.p1.y - a.p0.y) / float(d.height);
-        const float norm = 1.0f / std::log1p(float(maxCount));
+    // Density: log-scaled magma cells, one texel each, drawn by the GPU as one image (kept while the series is).
+    static std::pair<uint64_t, std::shared_ptr<const PanelImage>> densityCache;
+    if (v.version == 0 || densityCache.first != v.version) {
+        auto img = std::make_shared<PanelImage>();
+        img->width = d.width;
+        img->height = d.height;
+        img->rgba.assign(size_t(d.width) * size_t(d.height), 0u); // see-through where no series passes
+        const uint32_t maxCount = d.maxCount();
+        const float norm = maxCount > 0 ? 1.0f / std::log1p(float(maxCount)) : 0.0f;
         for (int y = 0; y < d.height; ++y)
             for (int x = 0; x < d.width; ++x) {
                 const uint32_t c = d.counts[size_t(y) * size_t(d.width) + size_t(x)];
-                if (!c) continue;
-                const Rgb8 rgb = sampleColormap(Colormap::Magma, 0.15f + 0.85f * std::log1p(float(c)) * norm);
-                const ImVec2 q(a.p0.x + float(x) * cw, a.p1.y - float(y + 1) * ch);
-                dl->AddRectFilled(q, ImVec2(q.x + cw + 0.4f, q.y + ch + 0.4f), col(rgb));
+                if (c) // row 0 of the counts is the lowest value: the image's bottom row
+                    img->rgba[size_t(d.height - 1 - y) * size_t(d.width) + size_t(x)] =
+                        col(sampleColormap(Colormap::Magma, 0.15f + 0.85f * std::log1p(float(c)) * norm));
             }
+        densityCache = {v.version, std::move(img)};
     }
+    drawPanelImage(dl, densityCache.second, a.p0, a.p1);
     // Sampled polylines over it; the least crowded (first kept) in a warmer colour.
     const int64_t T = s->matrix.points;
     auto drawSeries = [&](int64_t i, ImU32 c, float thick) {
@@ -676,17 +684,26 @@ WeightsEdits weightsPanel(const WeightsPanelView& v) {
     ImDrawList* dl = ImGui::GetWindowDrawList();
     dl->AddRectFilled(p0, ImVec2(p0.x + avail.x, p0.y + avail.y), IM_COL32(14, 16, 22, 255));
     if (v.cells && v.cellCols > 0 && v.cellRows > 0 && v.cells->size() == size_t(v.cellCols) * size_t(v.cellRows)) {
-        const float inv = v.range > 0 ? 1.0f / v.range : 0.0f;
-        const Colormap map = mode == 1 ? Colormap::Magma : Colormap::RdBu;
-        for (int r = 0; r < v.cellRows; ++r)
-            for (int c = 0; c < v.cellCols; ++c) {
-                const float x = (*v.cells)[size_t(r) * size_t(v.cellCols) + size_t(c)];
+        // The canvas as one GPU image (a cell per pixel), rebuilt when the raster or its colouring changes.
+        static std::tuple<uint64_t, int, float, std::shared_ptr<const PanelImage>> cache;
+        if (v.cellsVersion == 0 || std::get<0>(cache) != v.cellsVersion || std::get<1>(cache) != mode ||
+            std::get<2>(cache) != v.range) {
+            const float inv = v.range > 0 ? 1.0f / v.range : 0.0f;
+            const Colormap map = mode == 1 ? Colormap::Magma : Colormap::RdBu;
+            auto img = std::make_shared<PanelImage>();
+            img->width = v.cellCols;
+            img->height = v.cellRows;
+            img->rgba.assign(v.cells->size(), 0u); // non-finite cells (gaps, NaN weights): the background
+            for (size_t k = 0; k < v.cells->size(); ++k) {
+                const float x = (*v.cells)[k];
                 if (!std::isfinite(x)) continue;
                 const float t = mode == 1 ? x * inv : 0.5f + 0.5f * x * inv;
-                const Rgb8 rgb = sampleColormap(map, std::clamp(t, 0.0f, 1.0f));
-                const ImVec2 a(p0.x + float(c) * kWeightCellPixels, p0.y + float(r) * kWeightCellPixels);
-                dl->AddRectFilled(a, ImVec2(a.x + kWeightCellPixels, a.y + kWeightCellPixels), col(rgb));
+                img->rgba[k] = col(sampleColormap(map, std::clamp(t, 0.0f, 1.0f)));
             }
+            cache = {v.cellsVersion, mode, v.range, std::move(img)};
+        }
+        drawPanelImage(dl, std::get<3>(cache), p0,
+                       ImVec2(p0.x + float(v.cellCols) * kWeightCellPixels, p0.y + float(v.cellRows) * kWeightCellPixels));
     }
     // Tensor names at their tiles' top left when there is room.
     const double sx = double(v.cellCols) * kWeightCellPixels / std::max(v.region[2], 1e-9);

@@ -51,6 +51,7 @@ DynamicsEdits dynamicsPanel(const DynamicsView& v);
 
 struct SeriesPanelView {
     const dynamics::LayerSeriesView* series = nullptr;
+    uint64_t version = 0; // changes whenever *series does (its density image is kept on the GPU until then; 0: none)
     std::string status;
     int64_t focusStep = -1;
     std::vector<int64_t> brushed; // selected neurons (drawn in yellow)
@@ -88,6 +89,7 @@ struct WeightsPanelView {
     std::span<const dynamics::WeightMatrix> matrices; // names and shapes, for the tooltip
     const dynamics::AtlasLayout* layout = nullptr;
     const std::vector<float>* cells = nullptr; // cellCols x cellRows, row-major, for `region`
+    uint64_t cellsVersion = 0;                 // changes whenever *cells does (0: not cached)
     int cellCols = 0, cellRows = 0;
     std::array<double, 4> region{};            // x0, y0, w, h of the atlas the cells cover (weight units)
     int mode = 0;                              // 0 value, 1 update |w_t - w_prev|, 2 gradient
@@ -107,7 +109,7 @@ struct WeightsEdits {
     bool fit = false;
     int canvasCols = 0, canvasRows = 0;          // the cells the canvas holds now (what to rasterise)
 };
-constexpr float kWeightCellPixels = 2.0f;
+constexpr float kWeightCellPixels = 1.0f; // one weight per pixel at full zoom
 WeightsEdits weightsPanel(const WeightsPanelView& v);
 
 // A small bar of toggles for the views above (bits in the order dynamics, series, distributions, Hinton,
