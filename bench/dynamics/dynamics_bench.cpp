@@ -3,11 +3,16 @@
 // from the run store (read + density + sampling) for a 32k-neuron layer over 1,000 snapshots, against reading
 // the same rows alone; (3) anomaly detection over a 100k-step log; (4) the every-weight view of a 30M-parameter
 // transformer's shapes: the atlas layout and its reduction to a 640 x 400-cell canvas, whole and zoomed in,
-// against one pass over the weights. Numbers and command: docs/PERFORMANCE.md,
+// against one pass over the weights; (5) only with TS_BENCH_1M=1 (it writes about 5 GB first, minutes here): a
+// run of 1,048,576 neurons over 1,000 snapshots, opened (overview) and one layer's series view, against
+// reading those rows alone, with the process' peak memory. Numbers and command: docs/PERFORMANCE.md,
 // section "Views of whole runs".
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -221,5 +226,104 @@ void BM_WeightAtlasRasterOnePerCell(benchmark::State& st) {
 BENCHMARK(BM_WeightAtlasRasterOnePerCell)->Unit(benchmark::kMillisecond);
 
 } // namespace
+
+// --- (5) The scale: 16 layers of 65,536 neurons (1,048,576) over 1,000 snapshots ---
+constexpr int64_t kBigLayers = 16, kBigNeurons = 65536, kBigSnapshots = 1000;
+double g_millionWriteSeconds = 0;
+ts::runs::RunReader* millionRun() {
+    static std::unique_ptr<ts::runs::RunReader> reader = []() -> std::unique_ptr<ts::runs::RunReader> {
+        const char* base = std::getenv("TS_BENCH_DIR");
+        const fs::path dir = fs::path(base ? base : fs::temp_directory_path().string()) / "ts_bench_million_run";
+        if (!fs::exists(dir / "run.json") || !fs::exists(dir / "run.h5")) {
+            fs::remove_all(dir);
+            ts::runs::WriterOptions o;
+            o.dir = dir.string();
+            o.info.histogramBins = 8;
+            auto w = ts::runs::RunWriter::create(o);
+            std::vector<ts::runs::RunLayer> layers;
+            for (int64_t l = 0; l < kBigLayers; ++l)
+                layers.push_back({"layer" + std::to_string(l), "Linear", {kBigNeurons}, kBigNeurons, 0});
+            if (!w || !(*w)->begin(layers, {"loss"})) std::abort();
+            // Per neuron a fixed profile, per snapshot a drift: smooth like real statistics, cheap to make.
+            std::vector<float> profile(static_cast<size_t>(kBigNeurons));
+            std::vector<float> stats(static_cast<size_t>(kBigNeurons * ts::runs::kNeuronStats));
+            for (int64_t i = 0; i < kBigNeurons; ++i)
+                profile[size_t(i)] = std::sin(0.37f * float(i % 97)) + 0.001f * float(i % 13);
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int64_t s = 0; s < kBigSnapshots; ++s) {
+                std::vector<ts::runs::LayerRecord> recs(static_cast<size_t>(kBigLayers));
+                const float drift = std::sin(0.01f * float(s));
+                for (int k = 0; k < ts::runs::kNeuronStats; ++k)
+                    for (int64_t i = 0; i < kBigNeurons; ++i)
+                        stats[size_t(k * kBigNeurons + i)] = profile[size_t(i)] * (1.0f + 0.1f * float(k)) + drift;
+                for (auto& r : recs) {
+                    r.activation = stats.data();
+                    r.activationStride = kBigNeurons;
+                    r.gradient = stats.data();
+                    r.gradientStride = kBigNeurons;
+                    r.rows = 64;
+                }
+                if (!(*w)->appendSnapshot(s, recs) || !(*w)->appendScalars(s, {{"loss", 1.0 / double(s + 1)}}))
+                    std::abort();
+            }
+            (void)(*w)->close();
+            g_millionWriteSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
+        auto rr = ts::runs::RunReader::open(dir.string());
+        if (!rr) std::abort();
+        return std::move(rr.value());
+    }();
+    return reader.get();
+}
+bool millionWanted(benchmark::State& st) {
+    const char* on = std::getenv("TS_BENCH_1M");
+    if (on && std::string(on) == "1") return true;
+    st.SkipWithError("set TS_BENCH_1M=1 to write and read the 1M-neuron x 1,000-snapshot run (about 5 GB)");
+    return false;
+}
+void memoryCounters(benchmark::State& st) {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    st.counters["peak_rss_MiB"] = double(u.ru_maxrss) / 1024.0;
+    st.counters["write_s"] = g_millionWriteSeconds;
+}
+
+void BM_MillionOpenOverview(benchmark::State& st) { // the dynamics view: every layer's summaries + anomalies
+    if (!millionWanted(st)) return;
+    auto* r = millionRun();
+    for (auto _ : st) {
+        auto o = loadOverview(*r);
+        if (!o) std::abort();
+        benchmark::DoNotOptimize(o);
+    }
+    memoryCounters(st);
+}
+BENCHMARK(BM_MillionOpenOverview)->Unit(benchmark::kMillisecond);
+
+void BM_MillionReadLayerRows(benchmark::State& st) { // baseline
+    if (!millionWanted(st)) return;
+    auto* r = millionRun();
+    for (auto _ : st)
+        benchmark::DoNotOptimize(r->layerSeries(7, ts::runs::Kind::Activation, 0, 512));
+    memoryCounters(st);
+}
+BENCHMARK(BM_MillionReadLayerRows)->Unit(benchmark::kMillisecond);
+
+void BM_MillionOpenLayerSeriesView(benchmark::State& st) {
+    if (!millionWanted(st)) return;
+    auto* r = millionRun();
+    double read = 0, density = 0, sample = 0;
+    for (auto _ : st) {
+        auto v = loadLayerSeries(*r, 7, ts::runs::Kind::Activation, 0);
+        if (!v) std::abort();
+        read += v->readMs, density += v->densityMs, sample += v->sampleMs;
+        st.counters["points"] = double(v->matrix.points);
+    }
+    st.counters["read_ms"] = read / double(st.iterations());
+    st.counters["density_ms"] = density / double(st.iterations());
+    st.counters["sample_ms"] = sample / double(st.iterations());
+    memoryCounters(st);
+}
+BENCHMARK(BM_MillionOpenLayerSeriesView)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -68,7 +68,7 @@ Expected<RunOverview> loadOverview(const runs::RunReader& r, const AnomalyOption
     ov.snapshotSteps = r.steps();
     for (size_t li = 0; li < r.layers().size(); ++li) {
         const auto& rl = r.layers()[li];
-        RunOverview::Layer l{rl.name, rl.type, rl.neurons, rl.params, {}, -1, rl.matrixShape};
+        RunOverview::Layer l{rl.name, rl.type, rl.neurons, rl.params, {}, -1, rl.matrixShape, rl.inputs};
         auto rows = layerSummaries(r, int(li));
         if (!rows) return rows.error();
         l.summary = std::move(rows.value());

@@ -30,6 +30,7 @@ struct RunOverview {
         std::vector<SummaryRow> summary; // per snapshot (docs/RUN_FORMAT.md `summary`)
         int64_t firstNonFinite = -1;     // snapshot where activations or gradients first held NaN/Inf
         std::vector<int64_t> matrixShape; // [rows, cols] of the weight matrix the run stores (empty: none)
+        std::vector<int64_t> inputs;      // the layers it reads (-1: the input); empty: unknown (a chain)
     };
     std::vector<Layer> layers;
     // The snapshot of a step (the last one at or before it; 0 when before the first).

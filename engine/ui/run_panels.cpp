@@ -256,6 +256,104 @@ std::optional<int64_t> trend(const char* id, const std::vector<dynamics::Summary
     return clicked;
 }
 
+// The layer DAG as a strip: layers in columns by depth (the longest path from the input; a run without a
+// recorded DAG is a chain), branches in lanes, coloured by their window value on [lo, hi]. When the columns
+// would be under 3 pixels wide, each stage (first name component) is one box over its columns. Returns the
+// clicked layer.
+std::optional<int> dagStrip(const dynamics::RunOverview& run, const std::vector<double>& avg, double lo, double hi,
+                            int selected, float height) {
+    const size_t n = run.layers.size();
+    if (n == 0) return std::nullopt;
+    std::vector<int> rank(n, 1), lane(n, 0);
+    int ranks = 0, lanes = 1;
+    std::vector<int> used; // lanes taken per rank
+    for (size_t l = 0; l < n; ++l) {
+        const auto& in = run.layers[l].inputs;
+        int r = 1;
+        if (in.empty()) r = l == 0 ? 1 : rank[l - 1] + 1;
+        for (int64_t k : in)
+            if (k >= 0 && size_t(k) < l) r = std::max(r, rank[size_t(k)] + 1);
+        rank[l] = r;
+        if (int(used.size()) <= r) used.resize(size_t(r) + 1, 0);
+        lane[l] = used[size_t(r)]++;
+        ranks = std::max(ranks, r);
+        lanes = std::max(lanes, lane[l] + 1);
+    }
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    const float width = std::max(ImGui::GetContentRegionAvail().x, 50.0f);
+    ImGui::InvisibleButton("##dag", ImVec2(width, height));
+    recordLastItem("##dag");
+    const bool hovered = ImGui::IsItemHovered(), clicked = ImGui::IsItemClicked();
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->AddRectFilled(p0, ImVec2(p0.x + width, p0.y + height), IM_COL32(20, 23, 31, 255));
+    // A band at the bottom names the stages over their columns.
+    const float band = 13.0f, graphH = std::max(height - band, 8.0f);
+    const float colW = width / float(ranks), laneH = std::min(14.0f, graphH / float(lanes));
+    for (size_t i = 0; i < n;) {
+        const size_t j = stageEnd(i, n, [&](size_t k) -> const std::string& { return run.layers[k].name; });
+        int r0 = rank[i], r1 = rank[i];
+        for (size_t l = i; l < j; ++l)
+            r0 = std::min(r0, rank[l]), r1 = std::max(r1, rank[l]);
+        const float x0 = p0.x + float(r0 - 1) * colW, x1 = p0.x + float(r1) * colW;
+        const std::string& name = run.layers[i].name;
+        const std::string stage = j - i > 1 ? name.substr(0, name.find('.')) : name;
+        const ImVec2 ts = ImGui::CalcTextSize(stage.c_str());
+        if (ts.x + 4 <= x1 - x0) {
+            dl->AddText(ImVec2((x0 + x1 - ts.x) / 2, p0.y + graphH), IM_COL32(170, 175, 190, 255), stage.c_str());
+            if (j - i > 1) dl->AddLine(ImVec2(x0 + 1, p0.y + graphH + 1), ImVec2(x1 - 2, p0.y + graphH + 1), IM_COL32(90, 95, 110, 255));
+        }
+        i = j;
+    }
+    auto colour = [&](double a) {
+        return std::isfinite(a) && hi > lo ? col(sampleColormap(Colormap::Viridis, float((a - lo) / (hi - lo))))
+                                           : IM_COL32(70, 70, 80, 255);
+    };
+    const ImVec2 mouse = ImGui::GetIO().MousePos;
+    std::optional<int> hit;
+    auto node = [&](size_t l) {
+        const float x = p0.x + float(rank[l] - 1) * colW, y = p0.y + float(lane[l]) * laneH;
+        return std::array<float, 4>{x, y, x + std::max(colW - 1.0f, 1.0f), y + std::max(laneH - 1.0f, 1.0f)};
+    };
+    if (colW >= 3.0f) {
+        for (size_t l = 0; l < n; ++l) // edges first, under the nodes
+            for (int64_t k : run.layers[l].inputs) {
+                if (k < 0 || size_t(k) >= l) continue;
+                const auto a = node(size_t(k)), b = node(l);
+                dl->AddLine(ImVec2(a[2], (a[1] + a[3]) / 2), ImVec2(b[0], (b[1] + b[3]) / 2), IM_COL32(150, 160, 180, 110));
+            }
+        for (size_t l = 0; l < n; ++l) {
+            const auto r = node(l);
+            dl->AddRectFilled(ImVec2(r[0], r[1]), ImVec2(r[2], r[3]), colour(avg[l]));
+            if (int(l) == selected) dl->AddRect(ImVec2(r[0] - 1, r[1] - 1), ImVec2(r[2] + 1, r[3] + 1), IM_COL32(255, 255, 255, 255));
+            if (hovered && mouse.x >= r[0] && mouse.x < r[2] + 1 && mouse.y >= r[1] && mouse.y < r[3] + 1) hit = int(l);
+        }
+    } else {
+        for (size_t i = 0; i < n;) { // stages as boxes over their columns
+            const size_t j = stageEnd(i, n, [&](size_t k) -> const std::string& { return run.layers[k].name; });
+            int r0 = rank[i], r1 = rank[i];
+            double sum = 0;
+            int cnt = 0;
+            for (size_t l = i; l < j; ++l) {
+                r0 = std::min(r0, rank[l]), r1 = std::max(r1, rank[l]);
+                if (std::isfinite(avg[l])) sum += avg[l], ++cnt;
+            }
+            const float x0 = p0.x + float(r0 - 1) * colW, x1 = p0.x + float(r1) * colW;
+            dl->AddRectFilled(ImVec2(x0, p0.y), ImVec2(std::max(x1 - 1.0f, x0 + 1.0f), p0.y + graphH),
+                              colour(cnt ? sum / cnt : NAN));
+            if (selected >= int(i) && selected < int(j))
+                dl->AddRect(ImVec2(x0 - 1, p0.y), ImVec2(x1, p0.y + graphH), IM_COL32(255, 255, 255, 255));
+            if (hovered && mouse.x >= x0 && mouse.x < x1) hit = int(i);
+            i = j;
+        }
+    }
+    if (hit) {
+        const auto& l = run.layers[size_t(*hit)];
+        ImGui::SetTooltip("%s (%s): %.4g", l.name.c_str(), l.type.c_str(), avg[size_t(*hit)]);
+        if (clicked) return hit;
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 DynamicsEdits dynamicsPanel(const DynamicsView& v) {
@@ -308,6 +406,8 @@ DynamicsEdits dynamicsPanel(const DynamicsView& v) {
         avg[l] = dynamics::windowAverage<8>(run.layers[l].summary, f, v.window)[size_t(column)];
         if (std::isfinite(avg[l])) lo = std::min(lo, avg[l]), hi = std::max(hi, avg[l]);
     }
+    ImGui::TextDisabled("layer graph: depth left to right, branches stacked; colour: the window mean (click selects)");
+    if (auto l = dagStrip(run, avg, lo, hi, v.selectedLayer, 44.0f)) e.selectLayer = *l;
     if (ImGui::BeginTable("layers", 3, ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_BordersInnerV)) {
         ImGui::TableSetupColumn("layer", ImGuiTableColumnFlags_WidthFixed, 190.0f);
         ImGui::TableSetupColumn("window mean", ImGuiTableColumnFlags_WidthFixed, 90.0f);

@@ -470,6 +470,56 @@ TEST(RunPanels, ClickingTheCurvesFocusesTheSnapshotThere) {
     EXPECT_LT(*focus, 56);
 }
 
+// The layer graph strip: depth by the longest path from the input, a branch in a second lane; clicks select.
+TEST(RunPanels, TheLayerGraphPlacesBranchesInLanesAndClicksSelect) {
+    Headless h;
+    ts::dynamics::RunOverview run;
+    run.snapshotSteps = {0, 1};
+    run.scalarSteps = {0, 1};
+    run.scalarNames = {"loss"};
+    run.scalarValues = {{1.0, 0.5}};
+    // conv <- input; bn <- conv; down <- input (a branch beside conv); relu <- bn + down; fc <- relu.
+    const std::vector<std::pair<const char*, std::vector<int64_t>>> dag{
+        {"conv", {-1}}, {"bn", {0}}, {"down", {-1}}, {"relu", {1, 2}}, {"fc", {3}}};
+    for (const auto& [name, in] : dag) {
+        ts::dynamics::RunOverview::Layer l{name, "Linear", 4, 4, std::vector<ts::dynamics::SummaryRow>(2), -1};
+        l.inputs = in;
+        run.layers.push_back(l);
+    }
+    DynamicsView view;
+    view.run = &run;
+    view.focus = 1;
+    view.rect = {0, 0, 1280, 720, true};
+    std::optional<int> selected;
+    auto body = [&] {
+        if (auto e = dynamicsPanel(view); e.selectLayer) selected = e.selectLayer;
+    };
+    h.frame(body);
+    h.frame(body);
+    auto it = recordedItems().find("##dag");
+    ASSERT_NE(it, recordedItems().end());
+    const auto r = it->second;
+    ImGuiIO& io = ImGui::GetIO();
+    auto clickAt = [&](float across, float y) {
+        selected.reset();
+        io.MousePos = ImVec2(r.x0 + across * (r.x1 - r.x0), r.y0 + y);
+        h.frame(body);
+        io.MouseDown[0] = true;
+        h.frame(body);
+        io.MouseDown[0] = false;
+        h.frame(body);
+    };
+    // Four depths: conv and down at 1, bn at 2, relu at 3, fc at 4; lanes are 14 px.
+    clickAt(0.6f, 5.0f);
+    EXPECT_EQ(selected, std::optional<int>(3)) << "relu: third column, first lane";
+    clickAt(0.1f, 19.0f);
+    EXPECT_EQ(selected, std::optional<int>(2)) << "down: first column, second lane";
+    clickAt(0.9f, 5.0f);
+    EXPECT_EQ(selected, std::optional<int>(4)) << "fc";
+    clickAt(0.6f, 19.0f);
+    EXPECT_FALSE(selected.has_value()) << "nothing in the third column's second lane";
+}
+
 TEST(RunPanels, TheWheelZoomsTheWeightsAboutTheMouse) {
     Headless h;
     std::vector<ts::dynamics::WeightMatrix> ms{{"w", 100, 200, std::vector<float>(20000, 0.5f)}};
