@@ -72,7 +72,8 @@ def init(
             step's cost) to a writer thread and returns at once; commits keep their order, at most one
             snapshot is waiting or being written (a further recorded log() waits for it), run.flush() waits
             for all, and a kill loses at most what was not yet committed.
-        matrices: store the weight matrix (a module's `weight` of 2+ dimensions, as [out, rest]) of every
+        matrices: store the weight matrix (a module's `weight` of 2+ dimensions, as [out, rest]; an
+            nn.MultiheadAttention's packed `in_proj_weight`) of every
             module with at most this many weights at each snapshot, up to 4x this many per snapshot in all,
             for Hinton diagrams of any recorded step (`tensorscape open RUN --view hinton`); 0 stores none.
 

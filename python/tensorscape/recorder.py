@@ -40,6 +40,16 @@ def _flatten_outputs(output, out):
     return out
 
 
+def _matrix_of(module):
+    """The parameter a module's weight matrix is: its `weight`, else the packed query/key/value projection of
+    an nn.MultiheadAttention (`in_proj_weight`, [3 x embed, embed])."""
+    w = getattr(module, "weight", None)
+    if isinstance(w, torch.Tensor):
+        return w
+    w = getattr(module, "in_proj_weight", None)
+    return w if isinstance(w, torch.Tensor) else None
+
+
 def _distributed():
     """(world_size, rank) of an initialised torch.distributed job, else (1, 0)."""
     try:
@@ -390,7 +400,7 @@ class Run:
                     params = sum(p.numel() for p in module.parameters(recurse=False))
                     tname = type(module).__name__ if k == 0 else "output"  # RUN_FORMAT: a tuple element
                     matrix_shape = None
-                    weight = getattr(module, "weight", None) if k == 0 and call == 0 else None
+                    weight = _matrix_of(module) if k == 0 and call == 0 else None
                     if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and 0 < weight.numel() <= self._matrix_max:
                         if self._matrix_total + weight.numel() <= 4 * self._matrix_max:
                             matrix_shape = (weight.shape[0], weight.numel() // weight.shape[0])
@@ -549,7 +559,7 @@ class Run:
             r.weight, r.weight_hist, r.weight_hist_range = w
             r.weight_grad, r.weight_grad_hist, r.weight_grad_hist_range = g
             if L.info.matrix_shape:
-                weight = getattr(L.module, "weight", None)
+                weight = _matrix_of(L.module)
                 if isinstance(weight, torch.Tensor):
                     r.matrix = weight.detach().to(device="cpu", dtype=torch.float32).reshape(-1).numpy().copy()
             records.append(r)

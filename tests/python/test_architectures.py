@@ -150,6 +150,9 @@ class ArchitectureTest(helpers.TempDirTest):
         self.assertEqual(r.layer("encoder.layers.0.self_attn").params, 3 * 16 * 16 + 3 * 16)
         self.assertTrue(np.isfinite(r.neuron_stat("encoder.layers.1.norm2", "mean", "gradient")).all())
         self.assertEqual(reads(r, "encoder.layers.0.self_attn"), {"embed"})
+        # Attention's packed query/key/value projection is its weight matrix (Hinton and weights views).
+        w = r.weight_matrix("encoder.layers.0.self_attn", 1)
+        np.testing.assert_array_equal(w, model.encoder.layers[0].self_attn.in_proj_weight.detach().numpy())
         self.assertEqual(reads(r, "head"), {"attn"})  # a.mean(1); the weights join after the head
 
     def test_lstm(self):
