@@ -233,7 +233,22 @@ double RunViews::canvasAspect() const {
 
 void RunViews::requestLoads() {
     if (!m_access) return;
-    // The overview once, then again every few seconds while the run grows.
+    requestOverview();
+    if (!m_overview) return;
+    if (m_pendingFocusStep && !m_overview->snapshotSteps.empty()) {
+        m_focus = m_overview->snapshotAt(*m_pendingFocusStep);
+        m_pendingFocusStep.reset();
+    }
+    chooseDefaultLayer();
+    const std::string snaps = std::to_string(m_overview->snapshotSteps.size());
+    if (m_shown & Series) requestSeries(snaps);
+    if ((m_shown & Hinton) && m_layer >= 0) requestMatrix();
+    if (m_shown & Weights) requestWeights(snaps);
+    if (m_shown & Distributions) requestDistributions(snaps);
+}
+
+// The overview once, then again every few seconds while the run grows.
+void RunViews::requestOverview() {
     const double now = nowSeconds();
     bool closed;
     {
@@ -259,11 +274,9 @@ void RunViews::requestLoads() {
             m_runClosed = closed;
         });
     }
-    if (!m_overview) return;
-    if (m_pendingFocusStep && !m_overview->snapshotSteps.empty()) {
-        m_focus = m_overview->snapshotAt(*m_pendingFocusStep);
-        m_pendingFocusStep.reset();
-    }
+}
+
+void RunViews::chooseDefaultLayer() {
     // The default layer: the first to go non-finite, else the deepest with parameters and a few hundred
     // neurons (a classifier's 10 outputs say little), else the deepest with parameters.
     if (m_layer < 0 && !m_layerName.empty()) selectLayer(std::exchange(m_layerName, std::string()));
@@ -285,130 +298,133 @@ void RunViews::requestLoads() {
         m_layer = std::max(pick, 0);
         m_layerName = m_overview->layers[size_t(m_layer)].name;
     }
-    const std::string snaps = std::to_string(m_overview->snapshotSteps.size());
-    if (m_shown & Series) {
-        const std::string key = m_layerName + "|" + std::to_string(m_kind) + "|" + std::to_string(m_statistic) + "|" + snaps;
-        if (key != m_seriesKey) {
-            m_seriesKey = key;
-            const int layer = m_layer, kind = m_kind, stat = m_statistic;
-            post([this, layer, kind, stat] {
-                Expected<dynamics::LayerSeriesView> s = makeError(ErrorKind::Failed, "not read");
-                (void)m_access([&](const runs::RunReader& r) {
-                    s = dynamics::loadLayerSeries(r, layer, kind ? runs::Kind::Gradient : runs::Kind::Activation, stat);
-                    return Status{};
-                });
-                std::lock_guard lock(m_mutex);
-                if (s) {
-                    TS_LOG_DEBUG("series of %s: read %.1f ms, density %.1f ms, sampling %.1f ms", s->name.c_str(),
-                                 s->readMs, s->densityMs, s->sampleMs);
-                    m_doneSeries = std::make_shared<const dynamics::LayerSeriesView>(std::move(s.value()));
-                } else if (m_error.empty()) {
-                    m_error = s.error().message;
-                }
+}
+
+void RunViews::requestSeries(const std::string& snaps) {
+    const std::string key = m_layerName + "|" + std::to_string(m_kind) + "|" + std::to_string(m_statistic) + "|" + snaps;
+    if (key != m_seriesKey) {
+        m_seriesKey = key;
+        const int layer = m_layer, kind = m_kind, stat = m_statistic;
+        post([this, layer, kind, stat] {
+            Expected<dynamics::LayerSeriesView> s = makeError(ErrorKind::Failed, "not read");
+            (void)m_access([&](const runs::RunReader& r) {
+                s = dynamics::loadLayerSeries(r, layer, kind ? runs::Kind::Gradient : runs::Kind::Activation, stat);
+                return Status{};
             });
-        }
-    }
-    if ((m_shown & Hinton) && m_layer >= 0) {
-        // A recorded run's weight matrix at the focus snapshot, when the run stores one for this layer.
-        const auto& l = m_overview->layers[size_t(m_layer)];
-        const int64_t count = int64_t(m_overview->snapshotSteps.size());
-        const int64_t snap = m_focus < 0 ? count - 1 : std::min(m_focus, count - 1);
-        if (l.matrixShape.size() != 2) {
-            m_hintonStatus = "the run stores no weight matrix for " + l.name +
-                             " (runs store the weight matrices of Linear and convolution layers of at most --run-weights "
-                             "weights in C++ or matrices= weights in Python)";
-        } else if (snap >= 0) {
-            m_hintonStatus.clear();
-            const std::string key = l.name + "@" + std::to_string(snap);
-            if (key != m_matrixKey) {
-                m_matrixKey = key;
-                const int layer = m_layer;
-                const int64_t rows = l.matrixShape[0], cols = l.matrixShape[1], step = m_overview->snapshotSteps[size_t(snap)];
-                const std::string name = l.name;
-                post([this, layer, snap, rows, cols, step, name] {
-                    Expected<std::optional<std::vector<float>>> w = makeError(ErrorKind::Failed, "not read");
-                    (void)m_access([&](const runs::RunReader& r) {
-                        w = r.weightMatrix(layer, snap);
-                        return Status{};
-                    });
-                    std::lock_guard lock(m_mutex);
-                    if (w && w->has_value())
-                        m_doneMatrix = std::make_shared<Matrix>(Matrix{name, step, rows, cols, std::move(**w)});
-                    else if (!w && m_error.empty())
-                        m_error = w.error().message;
-                });
+            std::lock_guard lock(m_mutex);
+            if (s) {
+                TS_LOG_DEBUG("series of %s: read %.1f ms, density %.1f ms, sampling %.1f ms", s->name.c_str(),
+                             s->readMs, s->densityMs, s->sampleMs);
+                m_doneSeries = std::make_shared<const dynamics::LayerSeriesView>(std::move(s.value()));
+            } else if (m_error.empty()) {
+                m_error = s.error().message;
             }
-        }
+        });
     }
-    if (m_shown & Weights) {
-        // Every stored weight matrix at the focus snapshot, and at the one before (updates).
-        const int64_t count = int64_t(m_overview->snapshotSteps.size());
-        const int64_t snap = m_focus < 0 ? count - 1 : std::min(m_focus, count - 1);
-        const std::string key = std::to_string(snap) + "/" + snaps;
-        if (snap >= 0 && key != m_weightsKey) {
-            m_weightsKey = key;
-            std::vector<std::pair<int, dynamics::WeightMatrix>> shapes;
-            for (size_t i = 0; i < m_overview->layers.size(); ++i) {
-                const auto& l = m_overview->layers[i];
-                if (l.matrixShape.size() == 2) shapes.push_back({int(i), {l.name, l.matrixShape[0], l.matrixShape[1], {}}});
-            }
-            const int64_t step = m_overview->snapshotSteps[size_t(snap)];
-            post([this, shapes, snap, step, aspect = canvasAspect()] {
-                std::vector<dynamics::WeightMatrix> now, before;
-                Status st = m_access([&](const runs::RunReader& r) -> Status {
-                    for (const auto& [layer, shape] : shapes) {
-                        for (int64_t s : {snap, snap - 1}) {
-                            if (s < 0) continue;
-                            auto w = r.weightMatrix(layer, s);
-                            if (!w) return w.error();
-                            if (!w->has_value()) continue;
-                            dynamics::WeightMatrix m = shape;
-                            m.values = std::move(**w);
-                            (s == snap ? now : before).push_back(std::move(m));
-                        }
-                    }
-                    return Status{};
-                });
-                auto d = st ? makeWeights(step, std::move(now), {}, before.empty() ? nullptr : &before, aspect) : nullptr;
-                std::lock_guard lock(m_mutex);
-                if (d) m_doneWeights = std::move(d);
-                else if (m_error.empty()) m_error = st.message();
-            });
-        }
-    }
-    if (m_shown & Distributions) {
-        const std::string key = m_layerName + "|" + snaps;
-        if (key != m_distKey) {
-            m_distKey = key;
+}
+
+// A recorded run's weight matrix at the focus snapshot, when the run stores one for the layer (Hinton).
+void RunViews::requestMatrix() {
+    const auto& l = m_overview->layers[size_t(m_layer)];
+    const int64_t count = int64_t(m_overview->snapshotSteps.size());
+    const int64_t snap = m_focus < 0 ? count - 1 : std::min(m_focus, count - 1);
+    if (l.matrixShape.size() != 2) {
+        m_hintonStatus = "the run stores no weight matrix for " + l.name +
+                         " (runs store the weight matrices of Linear and convolution layers of at most --run-weights "
+                         "weights in C++ or matrices= weights in Python)";
+    } else if (snap >= 0) {
+        m_hintonStatus.clear();
+        const std::string key = l.name + "@" + std::to_string(snap);
+        if (key != m_matrixKey) {
+            m_matrixKey = key;
             const int layer = m_layer;
-            const std::string name = m_layerName;
-            post([this, layer, name] {
-                Expected<dynamics::LayerDistributions> d = makeError(ErrorKind::Failed, "not read");
+            const int64_t rows = l.matrixShape[0], cols = l.matrixShape[1], step = m_overview->snapshotSteps[size_t(snap)];
+            const std::string name = l.name;
+            post([this, layer, snap, rows, cols, step, name] {
+                Expected<std::optional<std::vector<float>>> w = makeError(ErrorKind::Failed, "not read");
                 (void)m_access([&](const runs::RunReader& r) {
-                    d = dynamics::loadDistributions(r, layer);
+                    w = r.weightMatrix(layer, snap);
                     return Status{};
                 });
-                std::shared_ptr<const dynamics::LayerDistributions> cmp;
-                if (m_compareSame && d) {
-                    cmp = std::make_shared<const dynamics::LayerDistributions>(d.value());
-                } else if (m_compareReader) {
-                    // The same layer in the other run: by name, else by position.
-                    int other = -1;
-                    for (size_t i = 0; i < m_compareReader->layers().size(); ++i)
-                        if (m_compareReader->layers()[i].name == name) other = int(i);
-                    if (other < 0 && size_t(layer) < m_compareReader->layers().size()) other = layer;
-                    if (other >= 0)
-                        // At the same training steps as this run's rows (the snapshot at or before each).
-                        if (auto c = dynamics::loadDistributions(*m_compareReader, other, 24, 64,
-                                                                 d ? &d->activations.steps : nullptr))
-                            cmp = std::make_shared<const dynamics::LayerDistributions>(std::move(c.value()));
-                }
                 std::lock_guard lock(m_mutex);
-                if (d) m_doneDist = std::make_shared<const dynamics::LayerDistributions>(std::move(d.value()));
-                else if (m_error.empty()) m_error = d.error().message;
-                if (cmp) m_doneCompare = std::move(cmp);
+                if (w && w->has_value())
+                    m_doneMatrix = std::make_shared<Matrix>(Matrix{name, step, rows, cols, std::move(**w)});
+                else if (!w && m_error.empty())
+                    m_error = w.error().message;
             });
         }
+    }
+}
+
+// Every stored weight matrix at the focus snapshot, and at the one before (updates).
+void RunViews::requestWeights(const std::string& snaps) {
+    const int64_t count = int64_t(m_overview->snapshotSteps.size());
+    const int64_t snap = m_focus < 0 ? count - 1 : std::min(m_focus, count - 1);
+    const std::string key = std::to_string(snap) + "/" + snaps;
+    if (snap >= 0 && key != m_weightsKey) {
+        m_weightsKey = key;
+        std::vector<std::pair<int, dynamics::WeightMatrix>> shapes;
+        for (size_t i = 0; i < m_overview->layers.size(); ++i) {
+            const auto& l = m_overview->layers[i];
+            if (l.matrixShape.size() == 2) shapes.push_back({int(i), {l.name, l.matrixShape[0], l.matrixShape[1], {}}});
+        }
+        const int64_t step = m_overview->snapshotSteps[size_t(snap)];
+        post([this, shapes, snap, step, aspect = canvasAspect()] {
+            std::vector<dynamics::WeightMatrix> now, before;
+            Status st = m_access([&](const runs::RunReader& r) -> Status {
+                for (const auto& [layer, shape] : shapes) {
+                    for (int64_t s : {snap, snap - 1}) {
+                        if (s < 0) continue;
+                        auto w = r.weightMatrix(layer, s);
+                        if (!w) return w.error();
+                        if (!w->has_value()) continue;
+                        dynamics::WeightMatrix m = shape;
+                        m.values = std::move(**w);
+                        (s == snap ? now : before).push_back(std::move(m));
+                    }
+                }
+                return Status{};
+            });
+            auto d = st ? makeWeights(step, std::move(now), {}, before.empty() ? nullptr : &before, aspect) : nullptr;
+            std::lock_guard lock(m_mutex);
+            if (d) m_doneWeights = std::move(d);
+            else if (m_error.empty()) m_error = st.message();
+        });
+    }
+}
+
+void RunViews::requestDistributions(const std::string& snaps) {
+    const std::string key = m_layerName + "|" + snaps;
+    if (key != m_distKey) {
+        m_distKey = key;
+        const int layer = m_layer;
+        const std::string name = m_layerName;
+        post([this, layer, name] {
+            Expected<dynamics::LayerDistributions> d = makeError(ErrorKind::Failed, "not read");
+            (void)m_access([&](const runs::RunReader& r) {
+                d = dynamics::loadDistributions(r, layer);
+                return Status{};
+            });
+            std::shared_ptr<const dynamics::LayerDistributions> cmp;
+            if (m_compareSame && d) {
+                cmp = std::make_shared<const dynamics::LayerDistributions>(d.value());
+            } else if (m_compareReader) {
+                // The same layer in the other run: by name, else by position.
+                int other = -1;
+                for (size_t i = 0; i < m_compareReader->layers().size(); ++i)
+                    if (m_compareReader->layers()[i].name == name) other = int(i);
+                if (other < 0 && size_t(layer) < m_compareReader->layers().size()) other = layer;
+                if (other >= 0)
+                    // At the same training steps as this run's rows (the snapshot at or before each).
+                    if (auto c = dynamics::loadDistributions(*m_compareReader, other, 24, 64,
+                                                             d ? &d->activations.steps : nullptr))
+                        cmp = std::make_shared<const dynamics::LayerDistributions>(std::move(c.value()));
+            }
+            std::lock_guard lock(m_mutex);
+            if (d) m_doneDist = std::make_shared<const dynamics::LayerDistributions>(std::move(d.value()));
+            else if (m_error.empty()) m_error = d.error().message;
+            if (cmp) m_doneCompare = std::move(cmp);
+        });
     }
 }
 

@@ -78,6 +78,13 @@ class RunViews {
     void post(std::function<void()> job);
     void collect(); // UI thread: takes finished results
     void requestLoads();
+    // Its steps: one load each, posted to the worker when what it depends on changed.
+    void requestOverview();
+    void chooseDefaultLayer();
+    void requestSeries(const std::string& snaps);
+    void requestMatrix();
+    void requestWeights(const std::string& snaps);
+    void requestDistributions(const std::string& snaps);
 
     // Worker side (the compared run's reader is used by the worker thread only).
     ReaderAccess m_access;

@@ -288,19 +288,12 @@ DensityImage densityImage(const SeriesMatrix& m, int width, int height, ValueRan
     return img;
 }
 
-SeriesSample blueNoiseSample(const SeriesMatrix& m, const DensityImage& display, const SamplingOptions& o) {
-    SeriesSample out;
+namespace {
+// Sampling step 1, crowding, from K <= 16 evenly spaced time points (rows of the matrix, read 64 series at a
+// time): the density of all series at those points, then each series' median density over them (the median,
+// so a series that only passes through a bundle on its way is still an outlier). Infinity: never finite.
+void measureCrowding(const SeriesMatrix& m, ValueRange range, int H, std::vector<float>& crowding) {
     const int64_t n = m.series;
-    out.crowding.assign(size_t(std::max<int64_t>(n, 0)), 0.0f);
-    if (n <= 0 || display.range.empty() || m.points <= 0) return out;
-    // The disk test runs on a grid of at most 128 x 96 cells (the disk is a few cells; finer grids cost time
-    // without changing which polylines are far apart).
-    const int W = std::min(display.width, 128), H = std::min(display.height, 96);
-    const Columns cols(m.points, W);
-    const ValueRange range = display.range;
-    // 1. Crowding, from K <= 16 evenly spaced time points (rows of the matrix, read 64 series at a time): the
-    //    density of all series at those points, then each series' median density over them (the median, so a
-    //    series that only passes through a bundle on its way is still an outlier).
     const int64_t T = m.points, K = std::min<int64_t>(16, T);
     std::vector<int64_t> at(static_cast<size_t>(K));
     for (int64_t k = 0; k < K; ++k)
@@ -344,18 +337,21 @@ SeriesSample blueNoiseSample(const SeriesMatrix& m, const DensityImage& display,
                 if (y != 255) vals[c++] = float(hist[size_t(y) * size_t(K) + size_t(k)]);
             }
             if (c == 0) {
-                out.crowding[i] = std::numeric_limits<float>::infinity();
+                crowding[i] = std::numeric_limits<float>::infinity();
                 continue;
             }
             std::nth_element(vals, vals + c / 2, vals + c);
-            out.crowding[i] = vals[c / 2] / float(n);
+            crowding[i] = vals[c / 2] / float(n);
         }
     });
-    // 2. The candidates: the least crowded 10 x target series (partitioned out, then sorted), and 10 x target
-    //    more taken at an even stride over all series (the dense bundles, in proportion), in linear time.
-    const size_t target = size_t(std::clamp<int64_t>(o.target, 0, n));
+}
+
+// Step 2, the candidates: the least crowded 10 x target series (partitioned out, then sorted), and 10 x target
+// more taken at an even stride over all series (the dense bundles, in proportion), in linear time.
+std::vector<int64_t> candidatePool(const std::vector<float>& crowding, size_t target) {
+    const int64_t n = int64_t(crowding.size());
     auto byCrowding = [&](int64_t a, int64_t b) {
-        return out.crowding[size_t(a)] < out.crowding[size_t(b)] || (out.crowding[size_t(a)] == out.crowding[size_t(b)] && a < b);
+        return crowding[size_t(a)] < crowding[size_t(b)] || (crowding[size_t(a)] == crowding[size_t(b)] && a < b);
     };
     std::vector<int64_t> pool;
     if (size_t(n) <= 20 * target + 2) {
@@ -380,27 +376,39 @@ SeriesSample blueNoiseSample(const SeriesMatrix& m, const DensityImage& display,
         std::sort(spread.begin(), spread.end(), byCrowding);
         pool.insert(pool.end(), spread.begin(), spread.end());
     }
-    // The candidates' spans, once: their values gathered row by row (ascending series within a row, so the
-    // reads move forward through memory), then the spans on the thread pool.
-    std::vector<int16_t> spanLo(pool.size() * size_t(W)), spanHi(pool.size() * size_t(W));
-    {
-        std::vector<size_t> byIndex(pool.size());
-        std::iota(byIndex.begin(), byIndex.end(), size_t(0));
-        std::sort(byIndex.begin(), byIndex.end(), [&](size_t a, size_t b) { return pool[a] < pool[b]; });
-        std::vector<float> vals(pool.size() * size_t(T));
-        for (int64_t t = 0; t < T; ++t) {
-            const float* row = m.values.data() + t * n;
-            for (size_t k : byIndex)
-                vals[k * size_t(T) + size_t(t)] = row[pool[k]];
-        }
-        threads.parallelFor(pool.size(), 64, [&](size_t a, size_t b, unsigned) {
-            for (size_t k = a; k < b; ++k)
-                spansOf(vals.data() + k * size_t(T), T, cols, H, range, spanLo.data() + k * size_t(W),
-                        spanHi.data() + k * size_t(W));
-        });
+    return pool;
+}
+
+// The candidates' spans on the disk test's grid, once: their values gathered row by row (ascending series
+// within a row, so the reads move forward through memory), then the spans on the thread pool.
+void candidateSpans(const SeriesMatrix& m, const std::vector<int64_t>& pool, const Columns& cols, int H,
+                    ValueRange range, std::vector<int16_t>& spanLo, std::vector<int16_t>& spanHi) {
+    const int64_t T = m.points, n = m.series;
+    const int W = cols.width;
+    auto& threads = ThreadPool::global();
+    spanLo.assign(pool.size() * size_t(W), 0);
+    spanHi.assign(pool.size() * size_t(W), 0);
+    std::vector<size_t> byIndex(pool.size());
+    std::iota(byIndex.begin(), byIndex.end(), size_t(0));
+    std::sort(byIndex.begin(), byIndex.end(), [&](size_t a, size_t b) { return pool[a] < pool[b]; });
+    std::vector<float> vals(pool.size() * size_t(T));
+    for (int64_t t = 0; t < T; ++t) {
+        const float* row = m.values.data() + t * n;
+        for (size_t k : byIndex)
+            vals[k * size_t(T) + size_t(t)] = row[pool[k]];
     }
-    // 3. Poisson-disk passes from the least crowded: the disk shrinks (radius, radius - 1, .. 0) at the first
-    //    conflict, then the conflict loosens (0.5, 0.8, 1: anything) until the target is met.
+    threads.parallelFor(pool.size(), 64, [&](size_t a, size_t b, unsigned) {
+        for (size_t k = a; k < b; ++k)
+            spansOf(vals.data() + k * size_t(T), T, cols, H, range, spanLo.data() + k * size_t(W),
+                    spanHi.data() + k * size_t(W));
+    });
+}
+
+// Step 3, Poisson-disk passes from the least crowded: the disk shrinks (radius, radius - 1, .. 0) at the first
+// conflict, then the conflict loosens (0.5, 0.8, 1: anything) until the target is met.
+void diskPasses(const std::vector<int64_t>& pool, const std::vector<int16_t>& spanLo,
+                const std::vector<int16_t>& spanHi, int W, int H, size_t target, const SamplingOptions& o,
+                SeriesSample& out) {
     std::vector<std::pair<int, double>> passes;
     for (int r = std::max(o.radius, 0); r >= 0; --r)
         passes.push_back({r, o.conflict});
@@ -441,6 +449,23 @@ SeriesSample blueNoiseSample(const SeriesMatrix& m, const DensityImage& display,
         }
         if (out.kept.size() >= target) break;
     }
+}
+} // namespace
+
+SeriesSample blueNoiseSample(const SeriesMatrix& m, const DensityImage& display, const SamplingOptions& o) {
+    SeriesSample out;
+    const int64_t n = m.series;
+    out.crowding.assign(size_t(std::max<int64_t>(n, 0)), 0.0f);
+    if (n <= 0 || display.range.empty() || m.points <= 0) return out;
+    // The disk test runs on a grid of at most 128 x 96 cells (the disk is a few cells; finer grids cost time
+    // without changing which polylines are far apart).
+    const int W = std::min(display.width, 128), H = std::min(display.height, 96);
+    measureCrowding(m, display.range, H, out.crowding);
+    const size_t target = size_t(std::clamp<int64_t>(o.target, 0, n));
+    const std::vector<int64_t> pool = candidatePool(out.crowding, target);
+    std::vector<int16_t> spanLo, spanHi;
+    candidateSpans(m, pool, Columns(m.points, W), H, display.range, spanLo, spanHi);
+    diskPasses(pool, spanLo, spanHi, W, H, target, o, out);
     return out;
 }
 

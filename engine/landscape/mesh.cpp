@@ -48,6 +48,95 @@ double clampFor(const std::vector<double>& values, bool logScale) {
     return median > 0 ? std::min(maxV, 10.0 * median) : maxV;
 }
 
+namespace {
+bool validAt(const HeightFieldMesh& m, int64_t ix, int64_t iy) {
+    return ix >= 0 && iy >= 0 && ix < m.nx && iy < m.ny && m.vertices[static_cast<size_t>(iy * m.nx + ix)].valid > 0;
+}
+glm::vec3 posAt(const HeightFieldMesh& m, int64_t ix, int64_t iy) {
+    const auto& v = m.vertices[static_cast<size_t>(iy * m.nx + ix)];
+    return glm::vec3(v.position[0], v.position[1], v.position[2]);
+}
+
+// Normals from central differences over valid neighbours (one-sided at holes and borders).
+void computeNormals(HeightFieldMesh& m) {
+    for (int64_t iy = 0; iy < m.ny; ++iy)
+        for (int64_t ix = 0; ix < m.nx; ++ix) {
+            auto& v = m.vertices[static_cast<size_t>(iy * m.nx + ix)];
+            glm::vec3 n(0, 1, 0);
+            if (v.valid > 0) {
+                const int64_t xl = validAt(m, ix - 1, iy) ? ix - 1 : ix, xr = validAt(m, ix + 1, iy) ? ix + 1 : ix;
+                const int64_t yl = validAt(m, ix, iy - 1) ? iy - 1 : iy, yr = validAt(m, ix, iy + 1) ? iy + 1 : iy;
+                const glm::vec3 tx = xr != xl ? posAt(m, xr, iy) - posAt(m, xl, iy) : glm::vec3(1, 0, 0);
+                const glm::vec3 ty = yr != yl ? posAt(m, ix, yr) - posAt(m, ix, yl) : glm::vec3(0, 0, -1);
+                const glm::vec3 c = glm::cross(tx, ty); // +y for a flat surface (tx = +x, ty = -z)
+                if (glm::length(c) > 0) n = glm::normalize(c);
+            }
+            v.normal[0] = n.x;
+            v.normal[1] = n.y;
+            v.normal[2] = n.z;
+        }
+}
+
+// Contours by marching squares on the displayed values `disp`, levels evenly spaced inside (dmin, dmax),
+// drawn `lift` above the surface.
+void addContours(HeightFieldMesh& m, const std::vector<double>& disp, double dmin, double dmax, const MeshOptions& opt,
+                 float lift) {
+    if (!(dmax > dmin) || opt.contourLevels <= 0) return;
+    const double range = dmax - dmin;
+    const auto valid = [&](int64_t ix, int64_t iy) { return validAt(m, ix, iy); };
+    const auto pos = [&](int64_t ix, int64_t iy) { return posAt(m, ix, iy); };
+    for (int j = 1; j <= opt.contourLevels; ++j) {
+        const double t = static_cast<double>(j) / (opt.contourLevels + 1);
+        const double level = dmin + t * range;
+        m.contourLosses.push_back(opt.logScale ? std::exp(level) - opt.logOffset : level);
+        for (int64_t iy = 0; iy + 1 < m.ny; ++iy)
+            for (int64_t ix = 0; ix + 1 < m.nx; ++ix) {
+                const int64_t cx[4] = {ix, ix + 1, ix + 1, ix}, cy[4] = {iy, iy, iy + 1, iy + 1};
+                double c[4];
+                bool ok = true;
+                for (int q = 0; q < 4; ++q) {
+                    ok = ok && valid(cx[q], cy[q]);
+                    c[q] = ok ? disp[static_cast<size_t>(cy[q] * m.nx + cx[q])] : 0.0;
+                }
+                if (!ok) continue;
+                // Crossing points on the 4 edges (corner q to q+1).
+                glm::vec3 p[4];
+                bool cross[4];
+                for (int e = 0; e < 4; ++e) {
+                    const int a = e, b = (e + 1) % 4;
+                    cross[e] = (c[a] < level) != (c[b] < level);
+                    if (!cross[e]) continue;
+                    const float u = static_cast<float>((level - c[a]) / (c[b] - c[a]));
+                    p[e] = glm::mix(pos(cx[a], cy[a]), pos(cx[b], cy[b]), u);
+                    p[e].y = static_cast<float>(t * m.heightScale) + lift;
+                }
+                const auto seg = [&](int e0, int e1) {
+                    m.contourLines.push_back(fromGlm(p[e0]));
+                    m.contourLines.push_back(fromGlm(p[e1]));
+                    m.contourValues.push_back(static_cast<float>(t));
+                };
+                const int count = cross[0] + cross[1] + cross[2] + cross[3];
+                if (count == 2) {
+                    int e[2], n = 0;
+                    for (int q = 0; q < 4; ++q)
+                        if (cross[q]) e[n++] = q;
+                    seg(e[0], e[1]);
+                } else if (count == 4) {
+                    // Saddle: the cell centre decides which corners are joined.
+                    const bool centreAbove = (c[0] + c[1] + c[2] + c[3]) / 4 >= level;
+                    if (centreAbove == (c[0] >= level)) { // corners 1 and 3 are cut off
+                        seg(0, 1);
+                        seg(2, 3);
+                    } else { // corners 0 and 2 are cut off
+                        seg(3, 0);
+                        seg(1, 2);
+                    }
+                }
+            }
+    }
+}
+} // namespace
+
 HeightFieldMesh buildHeightField(const Surface& s, const MeshOptions& opt) {
     HeightFieldMesh m;
     const auto shown = shownValues(s, opt);
@@ -94,31 +183,8 @@ HeightFieldMesh buildHeightField(const Surface& s, const MeshOptions& opt) {
             v.value = static_cast<float>(t);
             v.valid = ok ? 1.0f : 0.0f;
         }
-    // Normals from central differences over valid neighbours (one-sided at holes and borders).
-    const auto pos = [&](int64_t ix, int64_t iy) {
-        const auto& v = m.vertices[static_cast<size_t>(iy * m.nx + ix)];
-        return glm::vec3(v.position[0], v.position[1], v.position[2]);
-    };
-    const auto valid = [&](int64_t ix, int64_t iy) {
-        return ix >= 0 && iy >= 0 && ix < m.nx && iy < m.ny &&
-               m.vertices[static_cast<size_t>(iy * m.nx + ix)].valid > 0;
-    };
-    for (int64_t iy = 0; iy < m.ny; ++iy)
-        for (int64_t ix = 0; ix < m.nx; ++ix) {
-            auto& v = m.vertices[static_cast<size_t>(iy * m.nx + ix)];
-            glm::vec3 n(0, 1, 0);
-            if (v.valid > 0) {
-                const int64_t xl = valid(ix - 1, iy) ? ix - 1 : ix, xr = valid(ix + 1, iy) ? ix + 1 : ix;
-                const int64_t yl = valid(ix, iy - 1) ? iy - 1 : iy, yr = valid(ix, iy + 1) ? iy + 1 : iy;
-                const glm::vec3 tx = xr != xl ? pos(xr, iy) - pos(xl, iy) : glm::vec3(1, 0, 0);
-                const glm::vec3 ty = yr != yl ? pos(ix, yr) - pos(ix, yl) : glm::vec3(0, 0, -1);
-                const glm::vec3 c = glm::cross(tx, ty); // +y for a flat surface (tx = +x, ty = -z)
-                if (glm::length(c) > 0) n = glm::normalize(c);
-            }
-            v.normal[0] = n.x;
-            v.normal[1] = n.y;
-            v.normal[2] = n.z;
-        }
+    computeNormals(m);
+    const auto valid = [&](int64_t ix, int64_t iy) { return validAt(m, ix, iy); };
     // Triangles: cells whose four corners are valid.
     for (int64_t iy = 0; iy + 1 < m.ny; ++iy)
         for (int64_t ix = 0; ix + 1 < m.nx; ++ix) {
@@ -128,59 +194,8 @@ HeightFieldMesh buildHeightField(const Surface& s, const MeshOptions& opt) {
             const auto i01 = static_cast<uint32_t>((iy + 1) * m.nx + ix), i11 = i01 + 1;
             m.indices.insert(m.indices.end(), {i00, i10, i11, i00, i11, i01});
         }
-    // Contours by marching squares on the displayed values, levels evenly spaced inside (dmin, dmax).
     const float lift = 0.004f * m.heightScale;
-    if (dmax > dmin && opt.contourLevels > 0) {
-        for (int j = 1; j <= opt.contourLevels; ++j) {
-            const double t = static_cast<double>(j) / (opt.contourLevels + 1);
-            const double level = dmin + t * range;
-            m.contourLosses.push_back(opt.logScale ? std::exp(level) - opt.logOffset : level);
-            for (int64_t iy = 0; iy + 1 < m.ny; ++iy)
-                for (int64_t ix = 0; ix + 1 < m.nx; ++ix) {
-                    const int64_t cx[4] = {ix, ix + 1, ix + 1, ix}, cy[4] = {iy, iy, iy + 1, iy + 1};
-                    double c[4];
-                    bool ok = true;
-                    for (int q = 0; q < 4; ++q) {
-                        ok = ok && valid(cx[q], cy[q]);
-                        c[q] = ok ? disp[static_cast<size_t>(cy[q] * m.nx + cx[q])] : 0.0;
-                    }
-                    if (!ok) continue;
-                    // Crossing points on the 4 edges (corner q to q+1).
-                    glm::vec3 p[4];
-                    bool cross[4];
-                    for (int e = 0; e < 4; ++e) {
-                        const int a = e, b = (e + 1) % 4;
-                        cross[e] = (c[a] < level) != (c[b] < level);
-                        if (!cross[e]) continue;
-                        const float u = static_cast<float>((level - c[a]) / (c[b] - c[a]));
-                        p[e] = glm::mix(pos(cx[a], cy[a]), pos(cx[b], cy[b]), u);
-                        p[e].y = static_cast<float>(t * m.heightScale) + lift;
-                    }
-                    const auto seg = [&](int e0, int e1) {
-                        m.contourLines.push_back(fromGlm(p[e0]));
-                        m.contourLines.push_back(fromGlm(p[e1]));
-                        m.contourValues.push_back(static_cast<float>(t));
-                    };
-                    const int count = cross[0] + cross[1] + cross[2] + cross[3];
-                    if (count == 2) {
-                        int e[2], n = 0;
-                        for (int q = 0; q < 4; ++q)
-                            if (cross[q]) e[n++] = q;
-                        seg(e[0], e[1]);
-                    } else if (count == 4) {
-                        // Saddle: the cell centre decides which corners are joined.
-                        const bool centreAbove = (c[0] + c[1] + c[2] + c[3]) / 4 >= level;
-                        if (centreAbove == (c[0] >= level)) { // corners 1 and 3 are cut off
-                            seg(0, 1);
-                            seg(2, 3);
-                        } else { // corners 0 and 2 are cut off
-                            seg(3, 0);
-                            seg(1, 2);
-                        }
-                    }
-                }
-        }
-    }
+    addContours(m, disp, dmin, dmax, opt, lift);
     // Minimum marker (over the shown values; NaN never wins).
     double best = std::numeric_limits<double>::infinity();
     for (int64_t ix = 0; ix < snx; ++ix)

@@ -103,7 +103,15 @@ Expected<std::unique_ptr<Context>> Context::create(const ContextDesc& desc) {
 }
 
 Status Context::init(const ContextDesc& desc) {
-    // --- Instance ---
+    TS_TRY(createInstance(desc));
+    TS_TRY(pickPhysicalDevice(desc));
+    TS_TRY(createDevice());
+    m_allocator = std::make_unique<Allocator>(*this);
+    return Status::ok();
+}
+
+// The instance (validation layer and debug messenger when wanted) and the window's surface.
+Status Context::createInstance(const ContextDesc& desc) {
     m_validation = wantValidation(desc.validation);
     if (m_validation && !hasLayer(kValidationLayer)) {
         TS_LOG_WARN("validation requested but %s is not installed (apt-get install vulkan-validationlayers)",
@@ -154,10 +162,14 @@ Status Context::init(const ContextDesc& desc) {
     }
     if (desc.window) TS_VK_CHECK(glfwCreateWindowSurface(m_instance, desc.window, nullptr, &m_surface));
 
+    return Status::ok();
+}
+
+Status Context::pickPhysicalDevice(const ContextDesc& desc) {
     // --- Physical device: prefer discrete, then integrated, virtual, CPU; must have Vulkan 1.3 and a
     // graphics queue (that can present, when there is a window). TS_DEVICE=substring forces a choice.
     uint32_t count = 0;
-    r = vkEnumeratePhysicalDevices(m_instance, &count, nullptr);
+    VkResult r = vkEnumeratePhysicalDevices(m_instance, &count, nullptr);
     if (r != VK_SUCCESS || count == 0)
         return makeError(ErrorKind::Environment, noVulkanDeviceMessage("the Vulkan loader found no driver"));
     std::vector<VkPhysicalDevice> devices(count);
@@ -202,7 +214,11 @@ Status Context::init(const ContextDesc& desc) {
                     deviceTypeName(m_props.deviceType), VK_API_VERSION_MAJOR(m_props.apiVersion),
                     VK_API_VERSION_MINOR(m_props.apiVersion), m_validation ? ", validation on" : "");
 
-    // --- Device ---
+    return Status::ok();
+}
+
+// The logical device with the features the renderer uses, its queue, command pool and submit fence.
+Status Context::createDevice() {
     std::vector<const char*> devExts;
     if (m_surface) devExts.push_back(VK_KHR_SWAPCHAIN_EXTENSION_NAME);
     m_externalMemoryFd = hasDeviceExtension(m_physical, VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME);
@@ -268,7 +284,6 @@ Status Context::init(const ContextDesc& desc) {
     VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     TS_VK_CHECK(vkCreateFence(m_device, &fci, nullptr, &m_submitFence));
 
-    m_allocator = std::make_unique<Allocator>(*this);
     return Status::ok();
 }
 

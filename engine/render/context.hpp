@@ -70,6 +70,9 @@ class Context {
   private:
     Context() = default;
     Status init(const ContextDesc& desc);
+    Status createInstance(const ContextDesc& desc);
+    Status pickPhysicalDevice(const ContextDesc& desc);
+    Status createDevice();
     static VKAPI_ATTR VkBool32 VKAPI_CALL debugCallback(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
                                                         VkDebugUtilsMessageTypeFlagsEXT types,
                                                         const VkDebugUtilsMessengerCallbackDataEXT* data,
