@@ -142,8 +142,9 @@ bool writeRunJson(const std::string& dir, const RunInfo& info, const std::string
     return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
-// Neurons per chunk of the per-neuron datasets (64 KiB of float32).
-constexpr hsize_t kNeuronChunk = 16384;
+// Neurons per chunk of the per-neuron datasets (64 KiB of float32); layers of at most kSmallLayer neurons keep
+// all statistics of a row in one chunk.
+constexpr hsize_t kNeuronChunk = 16384, kSmallLayer = 2048;
 
 // An extendible dataset with one chunk per row block, shuffle + deflate 1.
 Handle makeExtendible(hid_t loc, const char* name, hid_t type, std::vector<hsize_t> rowShape,
@@ -250,11 +251,13 @@ struct RunWriter::Impl {
         const hsize_t n = hsize_t(std::max<int64_t>(l.neurons, 1));
         const hsize_t bins = hsize_t(std::max(options.info.histogramBins, 1));
         // One chunk per statistic (docs/RUN_FORMAT.md, Storage): a series view reads one statistic of every
-        // snapshot and decompresses only that one.
+        // snapshot and decompresses only that one. Small layers keep a row in one chunk (8 tiny chunks would
+        // cost more to write than one saves to read).
+        const hsize_t statsPerChunk = n <= kSmallLayer ? hsize_t(kNeuronStats) : 1;
         s.activation = makeExtendible(g, "activation", H5T_IEEE_F32LE, {kNeuronStats, n},
-                                      {1, 1, std::min<hsize_t>(n, kNeuronChunk)}, true);
+                                      {1, statsPerChunk, std::min<hsize_t>(n, kNeuronChunk)}, true);
         s.gradient = makeExtendible(g, "gradient", H5T_IEEE_F32LE, {kNeuronStats, n},
-                                    {1, 1, std::min<hsize_t>(n, kNeuronChunk)}, true);
+                                    {1, statsPerChunk, std::min<hsize_t>(n, kNeuronChunk)}, true);
         s.rows = makeExtendible(g, "rows", H5T_STD_I64LE, {}, {1024}, false);
         s.weight = makeExtendible(g, "weight", H5T_IEEE_F64LE, {kLayerStats}, {64, kLayerStats}, false);
         s.weightGrad = makeExtendible(g, "weight_grad", H5T_IEEE_F64LE, {kLayerStats}, {64, kLayerStats}, false);
@@ -281,7 +284,8 @@ struct RunWriter::Impl {
             for (int level = 0; level < kPyramidLevels; ++level) {
                 const std::string name = "L" + std::to_string(kPyramidStride * (level + 1));
                 s.pyramid[p][level] =
-                    makeExtendible(pg.get(), name.c_str(), H5T_IEEE_F32LE, {3, n}, {1, 1, std::min<hsize_t>(n, kNeuronChunk)}, true);
+                    makeExtendible(pg.get(), name.c_str(), H5T_IEEE_F32LE, {3, n},
+                                   {1, n <= kSmallLayer ? 3u : 1u, std::min<hsize_t>(n, kNeuronChunk)}, true);
                 if (!s.pyramid[p][level].valid()) return fail("cannot create the pyramids of layer " + l.name);
             }
         }

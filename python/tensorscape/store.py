@@ -36,7 +36,8 @@ PYRAMID_STRIDE = 4
 PYRAMID_FANOUT = 1 << PYRAMID_STRIDE
 PYRAMID_KS = tuple(range(PYRAMID_STRIDE, 25, PYRAMID_STRIDE))  # 4, 8, ..., 24
 PYRAMIDS = (("activation_mean", "activation", 0), ("gradient_mean_abs", "gradient", 1))
-NEURON_CHUNK = 16384  # neurons per chunk; chunks hold one statistic (1, 1, NEURON_CHUNK)
+NEURON_CHUNK = 16384  # neurons per chunk; chunks hold one statistic (1, 1, NEURON_CHUNK) ...
+SMALL_LAYER = 2048  # ... except in layers of at most this many neurons: a whole row (1, 8, N)
 
 _pool = None
 _pool_pid = None
@@ -347,8 +348,9 @@ class _LayerSets:
     def __init__(self, group, layer, bins):
         n = layer.neurons
         self.neurons = n
-        self.activation = _Appendable(group, "activation", "f4", (8, n), (1, 1, min(n, NEURON_CHUNK)), True, True)
-        self.gradient = _Appendable(group, "gradient", "f4", (8, n), (1, 1, min(n, NEURON_CHUNK)), True, True)
+        per = 8 if n <= SMALL_LAYER else 1
+        self.activation = _Appendable(group, "activation", "f4", (8, n), (1, per, min(n, NEURON_CHUNK)), True, True)
+        self.gradient = _Appendable(group, "gradient", "f4", (8, n), (1, per, min(n, NEURON_CHUNK)), True, True)
         self.rows = _Appendable(group, "rows", "i8", (), (1024,), False, False)
         self.weight = _Appendable(group, "weight", "f8", (8,), (64, 8), False, True)
         self.weight_grad = _Appendable(group, "weight_grad", "f8", (8,), (64, 8), False, True)
@@ -369,7 +371,7 @@ class _LayerSets:
             g = pg.create_group(pname)
             self.pyramids.append(
                 [
-                    _Appendable(g, "L%d" % k, "f4", (3, n), (1, 1, min(n, NEURON_CHUNK)), True, True)
+                    _Appendable(g, "L%d" % k, "f4", (3, n), (1, 3 if n <= SMALL_LAYER else 1, min(n, NEURON_CHUNK)), True, True)
                     for k in PYRAMID_KS
                 ]
             )

@@ -306,13 +306,13 @@ class BehaviourTest(helpers.TempDirTest):
             self.assertEqual(g.attrs["name"], "fc1")
             self.assertEqual(g.attrs["type"], "Linear")
             self.assertEqual(list(g.attrs["shape"]), [33])
-            self.assertEqual(g["activation"].chunks, (1, 1, 33))
+            self.assertEqual(g["activation"].chunks, (1, 8, 33))  # a small layer: rows whole
             self.assertEqual(g["activation"].compression, "gzip")
             self.assertTrue(g["activation"].shuffle)
             self.assertEqual(g["activation"].dtype, np.float32)
             self.assertEqual(g["weight"].dtype, np.float64)
             self.assertEqual(g["weight_hist"].dtype, np.int64)
-            self.assertEqual(g["pyramid/activation_mean/L4"].chunks, (1, 1, 33))
+            self.assertEqual(g["pyramid/activation_mean/L4"].chunks, (1, 3, 33))
         self.assertFalse(os.path.exists(self.path("r", "run.h5.tmp")))
 
     def test_closed_at_exit(self):

@@ -28,8 +28,9 @@ class KillTest(helpers.TempDirTest):
 
     def check_run(self, run_dir, printed, what, background=False):
         if not os.path.exists(os.path.join(run_dir, "run.h5")):
-            # killed before the first commit finished: nothing was reported either
-            self.assertEqual(printed, [], what)
+            # killed before the first commit finished: nothing was reported either (with the writer thread,
+            # log(0) returns at once and snapshot 0 may still be in flight)
+            self.assertEqual(printed[:-1] if background else printed, [], what)
             with self.assertRaises(tensorscape.RunError):
                 tensorscape.read_run(run_dir)
             return 0
