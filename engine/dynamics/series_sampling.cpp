@@ -29,6 +29,21 @@ uint32_t DensityImage::maxCount() const {
 
 namespace {
 
+// The image row of a value: (v - base) * scale truncated into [0, top]. NaN (a range too wide for float, whose
+// scale is 0 against an infinite offset) goes to row 0: never an out-of-range index.
+inline float clampRow(float r, float top) {
+    r = r > 0.0f ? r : 0.0f; // NaN and negatives
+    return r < top ? r : top;
+}
+// Rows per unit value, in double: a range wider than a float holds (+-3e38) still gives a usable scale (a value
+// whose offset from the base overflows is then near the top, where it belongs).
+inline float rowScale(int rows, ValueRange range) {
+    return float(double(rows) / (double(range.hi) - double(range.lo)));
+}
+inline int rowOf(float v, float base, float scale, int top) {
+    return int(clampRow((v - base) * scale, float(top)));
+}
+
 // Per column x of a W-column image over T points: its edges as (point, fraction) pairs and the points inside.
 struct Columns {
     int width = 0;
@@ -54,13 +69,15 @@ struct Columns {
 // A column's span covers the polyline at its two edges and at the points inside it; neighbouring columns share
 // an edge, so the W + 1 edge values are found once (a third of the work of finding each column's two).
 void spansOf(const float* v, int64_t T, const Columns& c, int height, ValueRange range, int16_t* lo, int16_t* hi) {
-    const float scale = float(height) / (range.hi - range.lo), base = range.lo;
+    const float scale = rowScale(height, range), base = range.lo;
     const int top = height - 1;
     const int W = c.width;
     // The polyline's value at an edge (NaN where its segment touches a non-finite point).
     auto edge = [&](int64_t a, float f) {
         const float va = v[a];
-        return (f <= 0.0f || a + 1 >= T) ? va : va + (v[a + 1] - va) * f;
+        if (f <= 0.0f || a + 1 >= T) return va;
+        const float d = v[a + 1] - va; // overflows only between values of opposite sign near the float limit
+        return std::isfinite(d) || !std::isfinite(v[a + 1]) ? va + d * f : va * (1.0f - f) + v[a + 1] * f;
     };
     float next = T == 1 ? v[0] : edge(c.a0[0], c.f0[0]);
     for (int x = 0; x < W; ++x) {
@@ -80,8 +97,8 @@ void spansOf(const float* v, int64_t T, const Columns& c, int height, ValueRange
                 take(v[t]);
         }
         if (vmin <= vmax) {
-            lo[x] = int16_t(std::clamp(int(std::floor((vmin - base) * scale)), 0, top));
-            hi[x] = int16_t(std::clamp(int(std::floor((vmax - base) * scale)), 0, top));
+            lo[x] = int16_t(rowOf(vmin, base, scale, top));
+            hi[x] = int16_t(rowOf(vmax, base, scale, top));
         } else {
             lo[x] = 1;
             hi[x] = 0;
@@ -99,9 +116,9 @@ bool fastSpans(const float* v, int64_t T, int W, int height, ValueRange range, i
     if (!perSegment && !perColumn) return false;
     for (int64_t t = 0; t < T; ++t)
         if (!std::isfinite(v[t])) return false;
-    const float scale = float(height) / (range.hi - range.lo), base = range.lo;
+    const float scale = rowScale(height, range), base = range.lo;
     const int top = height - 1;
-    auto row = [&](float val) { return int16_t(std::clamp(int(std::floor((val - base) * scale)), 0, top)); };
+    auto row = [&](float val) { return int16_t(rowOf(val, base, scale, top)); };
     if (perSegment) {
         const int k = int(W / segments);
         const float inv = 1.0f / float(k);
@@ -142,10 +159,9 @@ bool fillSegments(const float* v, int64_t T, int W, int height, ValueRange range
         if (!std::isfinite(v[t])) return false;
     const int64_t segments = T - 1;
     const int k = int(W / segments);
-    const float scale = float(height) / (range.hi - range.lo), base = range.lo, inv = 1.0f / float(k);
+    const float scale = rowScale(height, range), base = range.lo, inv = 1.0f / float(k);
     const int top = height - 1;
-    // Values below the range are clamped to row 0 before truncating (truncation is floor for >= 0).
-    auto row = [&](float val) { return std::min(int(std::max((val - base) * scale, 0.0f)), top); };
+    auto row = [&](float val) { return rowOf(val, base, scale, top); };
     int32_t* column = diff;
     const size_t stride = size_t(height) + 1;
     for (int64_t t = 0; t < segments; ++t) {
@@ -176,7 +192,7 @@ bool fillBlock(const SeriesMatrix& m, int64_t i0, int64_t i1, int W, int height,
         if (!finite) return false;
     }
     const int k = int(W / (T - 1));
-    const float scale = float(height) / (range.hi - range.lo), base = range.lo, inv = 1.0f / float(k);
+    const float scale = rowScale(height, range), base = range.lo, inv = 1.0f / float(k);
     const float top = float(height - 1);
     const size_t stride = size_t(height) + 1;
     float ya[256], yb[256];
@@ -193,8 +209,8 @@ bool fillBlock(const SeriesMatrix& m, int64_t i0, int64_t i1, int W, int height,
             for (int64_t b = 0; b < B; ++b) {
                 const float d = yb[b] - ya[b];
                 const float e0 = ya[b] + d * f0, e1 = j + 1 == k ? yb[b] : ya[b] + d * f1;
-                lo[b] = int32_t(std::min(std::max(std::min(e0, e1), 0.0f), top));
-                hi[b] = int32_t(std::min(std::max(std::max(e0, e1), 0.0f), top)) + 1;
+                lo[b] = int32_t(clampRow(std::min(e0, e1), top));
+                hi[b] = int32_t(clampRow(std::max(e0, e1), top)) + 1;
             }
             int32_t* column = diff + size_t(t * k + j) * stride;
             for (int64_t b = 0; b < B; ++b) {
@@ -298,7 +314,7 @@ void measureCrowding(const SeriesMatrix& m, ValueRange range, int H, std::vector
     std::vector<int64_t> at(static_cast<size_t>(K));
     for (int64_t k = 0; k < K; ++k)
         at[size_t(k)] = K == 1 ? 0 : k * (T - 1) / (K - 1);
-    const float scale = float(H) / (range.hi - range.lo);
+    const float scale = rowScale(H, range);
     std::vector<uint8_t> cell(size_t(n * K)); // row of series i at point k (255: not finite)
     auto& threads = ThreadPool::global();
     const size_t blocks = size_t((n + 63) / 64);
@@ -315,7 +331,7 @@ void measureCrowding(const SeriesMatrix& m, ValueRange range, int H, std::vector
                         const float v = row[i];
                         uint8_t y = 255;
                         if (std::isfinite(v)) {
-                            y = uint8_t(std::clamp(int((v - range.lo) * scale), 0, H - 1));
+                            y = uint8_t(rowOf(v, range.lo, scale, H - 1));
                             ++hist[size_t(y) * size_t(K) + size_t(k)];
                         }
                         cell[size_t(i * K + k)] = y;

@@ -216,6 +216,29 @@ TEST(SeriesSampling, DensityImageMatchesAFloat64Rasterisation) {
     EXPECT_EQ(ones, 10u * 8u); // each series is a flat line across every column
 }
 
+// Statistics of a diverging training reach +-3e38 before they overflow: the value range (6e38) is then wider
+// than a float holds. Every path (the shortcuts, the general one, sampling) keeps rows inside the image.
+TEST(SeriesSampling, ExtremeValuesStayInsideTheImage) {
+    for (int64_t points : {8, 29}) { // 7 segments: whole columns per segment at 21 and 14; 28 segments: general
+        SeriesMatrix m{points, 6, std::vector<float>(size_t(points * 6))};
+        const float v[6] = {3e38f, -3e38f, 1e38f, -2e37f, 0.0f, 3.4e38f};
+        for (int64_t t = 0; t < points; ++t)
+            for (int64_t i = 0; i < 6; ++i)
+                m.values[size_t(t * 6 + i)] = (t % 2 ? -1.0f : 1.0f) * v[i];
+        for (int W : {21, 14, 20}) {
+            const auto img = densityImage(m, W, 16, finiteRange(m));
+            for (int x = 0; x < W; ++x) {
+                uint64_t column = 0;
+                for (int y = 0; y < 16; ++y)
+                    column += img.counts[size_t(y * W + x)];
+                EXPECT_GE(column, 6u) << "every series crosses column " << x << " (W " << W << ")";
+            }
+            const auto sample = blueNoiseSample(m, img);
+            EXPECT_FALSE(sample.kept.empty());
+        }
+    }
+}
+
 TEST(SeriesSampling, BlueNoiseKeepsPlantedOutliersAndThinsTheBundle) {
     const int64_t T = 120, bundle = 6000, planted = 12, N = bundle + planted;
     std::mt19937_64 rng(21);
