@@ -133,13 +133,17 @@ namespace {
 void curvesWithLegend(ImDrawList* dl, const Axes& a, const dynamics::RunOverview& run,
                       const std::vector<const std::vector<double>*>& cols, const std::vector<size_t>& names) {
     const ImU32 colours[] = {IM_COL32(90, 170, 255, 255), IM_COL32(255, 140, 80, 255), IM_COL32(120, 220, 140, 255)};
+    for (size_t k = 0; k < cols.size(); ++k)
+        polyline(dl, a, run.scalarSteps, *cols[k], colours[k % 3], 1.5f);
+    // The legend on a dark plate over the curves (they often start at the top left).
     float lx = a.p0.x + 8;
     for (size_t k = 0; k < cols.size(); ++k) {
-        polyline(dl, a, run.scalarSteps, *cols[k], colours[k % 3], 1.5f);
         const std::string& n = run.scalarNames[names[k]];
+        const float tw = ImGui::CalcTextSize(n.c_str()).x;
+        dl->AddRectFilled(ImVec2(lx - 4, a.p0.y + 2), ImVec2(lx + 22 + tw, a.p0.y + 19), IM_COL32(16, 18, 24, 220), 3.0f);
         dl->AddLine(ImVec2(lx, a.p0.y + 10), ImVec2(lx + 14, a.p0.y + 10), colours[k % 3], 2.0f);
         dl->AddText(ImVec2(lx + 18, a.p0.y + 3), IM_COL32(220, 220, 230, 255), n.c_str());
-        lx += 30 + ImGui::CalcTextSize(n.c_str()).x;
+        lx += 30 + tw;
     }
 }
 
