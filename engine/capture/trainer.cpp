@@ -389,7 +389,34 @@ HealthReport Trainer::diagnose(const torch::Tensor& x, const ForwardCapture* fc)
     return h;
 }
 
-StepInfo Trainer::runStepImpl() {
+namespace {
+// The first layer whose activations, and the last whose gradients, held NaN/Inf (the backward pass runs from
+// the output), and the first parameter, and the last parameter gradient, that did.
+HealthReport snapshotHealth(const Snapshot& s, const std::vector<char>& actFinite, const std::vector<char>& gradSeen,
+                            const std::vector<char>& gradFinite) {
+    HealthReport h;
+    const size_t L = s.layers.size();
+    for (size_t i = 0; i < L && h.firstBadActivation.empty(); ++i)
+        if (!actFinite[i]) h.firstBadActivation = s.layers[i].name;
+    for (size_t i = L; i-- > 0 && h.firstBadGradient.empty();)
+        if (gradSeen[i] && !gradFinite[i]) h.firstBadGradient = s.layers[i].name;
+    for (const auto& p : s.params)
+        if (!allFinite(p.value)) {
+            h.firstBadWeight = p.name;
+            break;
+        }
+    for (auto it = s.params.rbegin(); it != s.params.rend(); ++it)
+        if (!allFinite(it->grad)) {
+            h.firstBadWeightGradient = it->name;
+            break;
+        }
+    return h;
+}
+} // namespace
+
+// The next batch of the epoch (a new shuffled epoch when the last one is used up), with a learning rate asked
+// for since the last step applied first.
+std::pair<torch::Tensor, torch::Tensor> Trainer::nextBatch() {
     const int64_t n = m_data.train.size();
     if (m_epoch < 0 || m_cursor >= n) {
         ++m_epoch;
@@ -414,6 +441,102 @@ StepInfo Trainer::runStepImpl() {
     m_cursor += b;
     const torch::Tensor x = m_data.train.inputs.index_select(0, idx);
     const torch::Tensor y = m_data.train.labels.index_select(0, idx);
+    return {x, y};
+}
+
+// A captured step: the snapshot's activations (copied or moved), the backward pass with their gradients, the
+// parameters, the health checks; handed to the consumer. Throws HealthStop on NaN/Inf.
+void Trainer::captureAndBackward(ForwardCapture& fc, torch::Tensor& logits, torch::Tensor& loss, const StepInfo& info,
+                                 const torch::Tensor& y) {
+    const int64_t stepNo = info.step;
+    Snapshot s;
+    s.step = stepNo;
+    s.epoch = m_epoch;
+    s.loss = info.loss;
+    s.accuracy = info.accuracy;
+    s.learningRate = m_lr;
+    s.labels = y;
+    const size_t L = fc.activations.size();
+    s.layers.resize(L);
+    // Copy mode: activations and their gradients go into one reused buffer (the one copy); the originals
+    // are dropped before the backward pass and gradients are copied as the backward pass produces them,
+    // so the step holds no more memory than an uncaptured one and the buffer's pages are not faulted in
+    // again. Move mode: the tensors themselves (no copy), alive until the consumer returns.
+    const bool copy = m_options.snapshotCopy;
+    float* base = nullptr;
+    if (copy) {
+        int64_t total = 0;
+        for (const auto& [name, act] : fc.activations)
+            total += 2 * act.numel();
+        if (!m_arena.defined() || m_arena.numel() < total || m_arena.use_count() > 1)
+            m_arena = torch::empty({std::max<int64_t>(total, 1)}, torch::kFloat32);
+        base = m_arena.data_ptr<float>();
+    }
+    std::vector<char> actFinite(L, 1), gradFinite(L, 1), gradSeen(L, 0);
+    int64_t offset = 0;
+    for (size_t i = 0; i < L; ++i) {
+        auto& [name, act] = fc.activations[i];
+        LayerSnapshot& l = s.layers[i];
+        l.name = std::move(name);
+        const int bd = fc.batchDim(i); // sequence-first tensors are stored batch first
+        const torch::Tensor bf = batchFirst(act.detach(), bd);
+        l.shape.assign(bf.sizes().begin() + (bf.dim() > 0 ? 1 : 0), bf.sizes().end());
+        const int64_t rows = bf.dim() > 0 ? bf.size(0) : 1, count = bf.numel();
+        const int64_t cols = count / std::max<int64_t>(rows, 1);
+        float* g = nullptr;
+        if (copy) {
+            float* a = base + offset;
+            g = a + count;
+            offset += 2 * count;
+            actFinite[i] = copyChecked(bf, a);
+            l.activation = arenaView(m_arena, a, rows, cols);
+        } else {
+            l.activation = flatten2d(bf);
+            actFinite[i] = allFinite(l.activation);
+        }
+        onGradient(fc, i, [&, i, g, rows, cols, bd](const torch::Tensor& grad) {
+            gradSeen[i] = 1;
+            if (g) {
+                gradFinite[i] = copyChecked(batchFirst(grad, bd), g);
+                s.layers[i].gradient = arenaView(m_arena, g, rows, cols);
+            } else {
+                s.layers[i].gradient = flatten2d(batchFirst(grad, bd));
+                gradFinite[i] = allFinite(s.layers[i].gradient);
+            }
+        });
+        act = torch::Tensor();
+    }
+    fc = ForwardCapture();
+    logits = torch::Tensor();
+    loss.backward();
+    loss = torch::Tensor();
+
+    const std::vector<int32_t>& paramLayer = paramLayers(s.layers);
+    std::vector<torch::Tensor> values = copyParameters(m_params); // the one copy
+    s.params.resize(m_params.size());
+    for (size_t i = 0; i < m_params.size(); ++i) {
+        ParamSnapshot& p = s.params[i];
+        p.name = m_paramNames[i];
+        p.layer = paramLayer[i];
+        p.value = std::move(values[i]);
+        if (m_params[i].grad().defined()) p.grad = floatContiguous(m_params[i].grad());
+    }
+    s.health = snapshotHealth(s, actFinite, gradSeen, gradFinite);
+    {
+        std::lock_guard<std::mutex> lk(m_mutex);
+        m_health = s.health;
+    }
+    const bool healthy = s.health.ok();
+    const std::string why = s.health.describe();
+    m_consumer(s);
+    if (!healthy)
+        throw HealthStop("training of '" + m_model.name() + "' stopped at step " +
+                         std::to_string(stepNo) + ": " + why);
+}
+
+StepInfo Trainer::runStepImpl() {
+    const auto [x, y] = nextBatch();
+    const int64_t b = x.size(0);
     const int64_t stepNo = m_step + 1;
     const bool capture = m_consumer && m_options.captureEvery > 0 && stepNo % m_options.captureEvery == 0;
 
@@ -451,103 +574,7 @@ StepInfo Trainer::runStepImpl() {
     }
 
     if (capture) {
-        Snapshot s;
-        s.step = stepNo;
-        s.epoch = m_epoch;
-        s.loss = info.loss;
-        s.accuracy = info.accuracy;
-        s.learningRate = m_lr;
-        s.labels = y;
-        const size_t L = fc.activations.size();
-        s.layers.resize(L);
-        // Copy mode: activations and their gradients go into one reused buffer (the one copy); the originals
-        // are dropped before the backward pass and gradients are copied as the backward pass produces them,
-        // so the step holds no more memory than an uncaptured one and the buffer's pages are not faulted in
-        // again. Move mode: the tensors themselves (no copy), alive until the consumer returns.
-        const bool copy = m_options.snapshotCopy;
-        float* base = nullptr;
-        if (copy) {
-            int64_t total = 0;
-            for (const auto& [name, act] : fc.activations)
-                total += 2 * act.numel();
-            if (!m_arena.defined() || m_arena.numel() < total || m_arena.use_count() > 1)
-                m_arena = torch::empty({std::max<int64_t>(total, 1)}, torch::kFloat32);
-            base = m_arena.data_ptr<float>();
-        }
-        std::vector<char> actFinite(L, 1), gradFinite(L, 1), gradSeen(L, 0);
-        int64_t offset = 0;
-        for (size_t i = 0; i < L; ++i) {
-            auto& [name, act] = fc.activations[i];
-            LayerSnapshot& l = s.layers[i];
-            l.name = std::move(name);
-            const int bd = fc.batchDim(i); // sequence-first tensors are stored batch first
-            const torch::Tensor bf = batchFirst(act.detach(), bd);
-            l.shape.assign(bf.sizes().begin() + (bf.dim() > 0 ? 1 : 0), bf.sizes().end());
-            const int64_t rows = bf.dim() > 0 ? bf.size(0) : 1, count = bf.numel();
-            const int64_t cols = count / std::max<int64_t>(rows, 1);
-            float* g = nullptr;
-            if (copy) {
-                float* a = base + offset;
-                g = a + count;
-                offset += 2 * count;
-                actFinite[i] = copyChecked(bf, a);
-                l.activation = arenaView(m_arena, a, rows, cols);
-            } else {
-                l.activation = flatten2d(bf);
-                actFinite[i] = allFinite(l.activation);
-            }
-            onGradient(fc, i, [&, i, g, rows, cols, bd](const torch::Tensor& grad) {
-                gradSeen[i] = 1;
-                if (g) {
-                    gradFinite[i] = copyChecked(batchFirst(grad, bd), g);
-                    s.layers[i].gradient = arenaView(m_arena, g, rows, cols);
-                } else {
-                    s.layers[i].gradient = flatten2d(batchFirst(grad, bd));
-                    gradFinite[i] = allFinite(s.layers[i].gradient);
-                }
-            });
-            act = torch::Tensor();
-        }
-        fc = ForwardCapture();
-        logits = torch::Tensor();
-        loss.backward();
-        loss = torch::Tensor();
-
-        const std::vector<int32_t>& paramLayer = paramLayers(s.layers);
-        std::vector<torch::Tensor> values = copyParameters(m_params); // the one copy
-        s.params.resize(m_params.size());
-        for (size_t i = 0; i < m_params.size(); ++i) {
-            ParamSnapshot& p = s.params[i];
-            p.name = m_paramNames[i];
-            p.layer = paramLayer[i];
-            p.value = std::move(values[i]);
-            if (m_params[i].grad().defined()) p.grad = floatContiguous(m_params[i].grad());
-        }
-        HealthReport& h = s.health;
-        for (size_t i = 0; i < L && h.firstBadActivation.empty(); ++i)
-            if (!actFinite[i]) h.firstBadActivation = s.layers[i].name;
-        for (size_t i = L; i-- > 0 && h.firstBadGradient.empty();)
-            if (gradSeen[i] && !gradFinite[i]) h.firstBadGradient = s.layers[i].name;
-        for (const auto& p : s.params)
-            if (!allFinite(p.value)) {
-                h.firstBadWeight = p.name;
-                break;
-            }
-        for (auto it = s.params.rbegin(); it != s.params.rend(); ++it)
-            if (!allFinite(it->grad)) {
-                h.firstBadWeightGradient = it->name;
-                break;
-            }
-        {
-            std::lock_guard<std::mutex> lk(m_mutex);
-            m_health = s.health;
-        }
-        const bool healthy = s.health.ok();
-        const std::string why = s.health.describe();
-        m_consumer(s);
-        if (!healthy)
-            throw HealthStop("training of '" + m_model.name() + "' stopped at step " +
-                             std::to_string(stepNo) + ": " + why);
+        captureAndBackward(fc, logits, loss, info, y);
         info.captured = true;
     } else {
         loss.backward();

@@ -163,6 +163,9 @@ class Trainer {
     Trainer(Model& model, DataSplit data, TrainOptions options);
     Expected<StepInfo> runStep();
     StepInfo runStepImpl();
+    std::pair<torch::Tensor, torch::Tensor> nextBatch();
+    void captureAndBackward(ForwardCapture& fc, torch::Tensor& logits, torch::Tensor& loss, const StepInfo& info,
+                            const torch::Tensor& y);
     HealthReport diagnose(const torch::Tensor& x, const ForwardCapture* fc);
     void threadMain();
     const std::vector<int32_t>& paramLayers(const std::vector<LayerSnapshot>& layers);
