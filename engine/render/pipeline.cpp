@@ -109,7 +109,9 @@ Expected<Pipeline> Pipeline::createGraphics(Context& ctx, const GraphicsPipeline
     rend.depthAttachmentFormat = d.depthFormat;
 
     VkGraphicsPipelineCreateInfo gi{VK_STRUCTURE_TYPE_GRAPHICS_PIPELINE_CREATE_INFO};
-    gi.pNext = &rend;
+    gi.pNext = d.renderPass ? nullptr : &rend;
+    gi.renderPass = d.renderPass;
+    gi.subpass = 0;
     gi.stageCount = 2;
     gi.pStages = stages;
     gi.pVertexInputState = &vi;

@@ -28,6 +28,9 @@ struct GraphicsPipelineDesc {
     VkFormat depthFormat = VK_FORMAT_D32_SFLOAT;
     std::vector<VkDescriptorSetLayout> setLayouts;
     std::vector<VkPushConstantRange> pushConstants;
+    // Set: a pipeline for subpass 0 of this render pass (the overlay's) instead of dynamic rendering;
+    // colorFormat and depthFormat are then unused.
+    VkRenderPass renderPass = VK_NULL_HANDLE;
 };
 
 struct ComputePipelineDesc {

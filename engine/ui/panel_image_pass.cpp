@@ -38,75 +38,18 @@ Expected<std::unique_ptr<PanelImagePass>> PanelImagePass::create(Context& ctx, V
     si.addressModeU = si.addressModeV = si.addressModeW = VK_SAMPLER_ADDRESS_MODE_CLAMP_TO_EDGE;
     si.maxLod = 0.0f;
     TS_VK_CHECK(vkCreateSampler(dev, &si, nullptr, &p->m_sampler));
-    VkPushConstantRange pc{VK_SHADER_STAGE_VERTEX_BIT, 0, sizeof(float) * 4};
-    VkPipelineLayoutCreateInfo li{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
-    li.setLayoutCount = 1;
-    li.pSetLayouts = &p->m_setLayout;
-    li.pushConstantRangeCount = 1;
-    li.pPushConstantRanges = &pc;
-    TS_VK_CHECK(vkCreatePipelineLayout(dev, &li, nullptr, &p->m_layout));
-
-    auto vs = createShaderModule(ctx, "panel_image.vert");
-    if (!vs) return vs.error();
-    auto fs = createShaderModule(ctx, "panel_image.frag");
-    if (!fs) {
-        vkDestroyShaderModule(dev, *vs, nullptr);
-        return fs.error();
-    }
-    VkPipelineShaderStageCreateInfo stages[2]{{VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO},
-                                              {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO}};
-    stages[0].stage = VK_SHADER_STAGE_VERTEX_BIT;
-    stages[0].module = *vs;
-    stages[0].pName = "main";
-    stages[1].stage = VK_SHADER_STAGE_FRAGMENT_BIT;
-    stages[1].module = *fs;
-    stages[1].pName = "main";
-    VkPipelineVertexInputStateCreateInfo vi{VK_STRUCTURE_TYPE_PIPELINE_VERTEX_INPUT_STATE_CREATE_INFO};
-    VkPipelineInputAssemblyStateCreateInfo ia{VK_STRUCTURE_TYPE_PIPELINE_INPUT_ASSEMBLY_STATE_CREATE_INFO};
-    ia.topology = VK_PRIMITIVE_TOPOLOGY_TRIANGLE_STRIP;
-    VkPipelineViewportStateCreateInfo vp{VK_STRUCTURE_TYPE_PIPELINE_VIEWPORT_STATE_CREATE_INFO};
-    vp.viewportCount = 1;
-    vp.scissorCount = 1;
-    VkPipelineRasterizationStateCreateInfo rs{VK_STRUCTURE_TYPE_PIPELINE_RASTERIZATION_STATE_CREATE_INFO};
-    rs.polygonMode = VK_POLYGON_MODE_FILL;
-    rs.cullMode = VK_CULL_MODE_NONE;
-    rs.lineWidth = 1.0f;
-    VkPipelineMultisampleStateCreateInfo ms{VK_STRUCTURE_TYPE_PIPELINE_MULTISAMPLE_STATE_CREATE_INFO};
-    ms.rasterizationSamples = VK_SAMPLE_COUNT_1_BIT;
-    VkPipelineColorBlendAttachmentState blend{};
-    blend.blendEnable = VK_TRUE; // as ImGui blends its own vertices
-    blend.srcColorBlendFactor = VK_BLEND_FACTOR_SRC_ALPHA;
-    blend.dstColorBlendFactor = VK_BLEND_FACTOR_ONE_MINUS_SRC_ALPHA;
-    blend.colorBlendOp = VK_BLEND_OP_ADD;
-    blend.srcAlphaBlendFactor = VK_BLEND_FACTOR_ONE;
-    blend.dstAlphaBlendFactor = VK_BLEND_FACTOR_ONE_MINUS_SRC_ALPHA;
-    blend.alphaBlendOp = VK_BLEND_OP_ADD;
-    blend.colorWriteMask = VK_COLOR_COMPONENT_R_BIT | VK_COLOR_COMPONENT_G_BIT | VK_COLOR_COMPONENT_B_BIT |
-                           VK_COLOR_COMPONENT_A_BIT;
-    VkPipelineColorBlendStateCreateInfo cb{VK_STRUCTURE_TYPE_PIPELINE_COLOR_BLEND_STATE_CREATE_INFO};
-    cb.attachmentCount = 1;
-    cb.pAttachments = &blend;
-    VkDynamicState dyn[2] = {VK_DYNAMIC_STATE_VIEWPORT, VK_DYNAMIC_STATE_SCISSOR};
-    VkPipelineDynamicStateCreateInfo ds{VK_STRUCTURE_TYPE_PIPELINE_DYNAMIC_STATE_CREATE_INFO};
-    ds.dynamicStateCount = 2;
-    ds.pDynamicStates = dyn;
-    VkGraphicsPipelineCreateInfo gp{VK_STRUCTURE_TYPE_GRAPHICS_PIPELINE_CREATE_INFO};
-    gp.stageCount = 2;
-    gp.pStages = stages;
-    gp.pVertexInputState = &vi;
-    gp.pInputAssemblyState = &ia;
-    gp.pViewportState = &vp;
-    gp.pRasterizationState = &rs;
-    gp.pMultisampleState = &ms;
-    gp.pColorBlendState = &cb;
-    gp.pDynamicState = &ds;
-    gp.layout = p->m_layout;
-    gp.renderPass = renderPass;
-    gp.subpass = 0;
-    VkResult r = vkCreateGraphicsPipelines(dev, VK_NULL_HANDLE, 1, &gp, nullptr, &p->m_pipeline);
-    vkDestroyShaderModule(dev, *vs, nullptr);
-    vkDestroyShaderModule(dev, *fs, nullptr);
-    if (r != VK_SUCCESS) return vkError(r, "vkCreateGraphicsPipelines (panel images)", __FILE__, __LINE__);
+    GraphicsPipelineDesc gd;
+    gd.vertexShader = "panel_image.vert";
+    gd.fragmentShader = "panel_image.frag";
+    gd.topology = VK_PRIMITIVE_TOPOLOGY_TRIANGLE_STRIP; // 4 vertices, no vertex buffer
+    gd.blend = BlendMode::Alpha;                         // as ImGui blends its own vertices
+    gd.depthTest = gd.depthWrite = false;
+    gd.setLayouts = {p->m_setLayout};
+    gd.pushConstants = {{VK_SHADER_STAGE_VERTEX_BIT, 0, sizeof(float) * 4}};
+    gd.renderPass = renderPass;
+    auto pipeline = Pipeline::createGraphics(ctx, gd);
+    if (!pipeline) return pipeline.error();
+    p->m_pipeline = std::move(pipeline.value());
     return p;
 }
 
@@ -114,8 +57,7 @@ PanelImagePass::~PanelImagePass() {
     if (g_active == this) g_active = nullptr;
     VkDevice dev = m_ctx.device();
     m_textures.clear(); // the owner waited for the device
-    if (m_pipeline) vkDestroyPipeline(dev, m_pipeline, nullptr);
-    if (m_layout) vkDestroyPipelineLayout(dev, m_layout, nullptr);
+    m_pipeline.reset();
     if (m_sampler) vkDestroySampler(dev, m_sampler, nullptr);
     if (m_pool) vkDestroyDescriptorPool(dev, m_pool, nullptr);
     if (m_setLayout) vkDestroyDescriptorSetLayout(dev, m_setLayout, nullptr);
@@ -211,15 +153,16 @@ void PanelImagePass::draw(const PanelImageRequest& request, const ImDrawCmd& cmd
     const int32_t y1 = std::clamp(int32_t(cmd.ClipRect.w * sy), 0, int32_t(p->m_extent.height));
     if (x1 <= x0 || y1 <= y0) return;
     VkCommandBuffer c = p->m_cmd;
-    vkCmdBindPipeline(c, VK_PIPELINE_BIND_POINT_GRAPHICS, p->m_pipeline);
-    vkCmdBindDescriptorSets(c, VK_PIPELINE_BIND_POINT_GRAPHICS, p->m_layout, 0, 1, &it->second.set, 0, nullptr);
+    vkCmdBindPipeline(c, VK_PIPELINE_BIND_POINT_GRAPHICS, p->m_pipeline.handle());
+    vkCmdBindDescriptorSets(c, VK_PIPELINE_BIND_POINT_GRAPHICS, p->m_pipeline.layout(), 0, 1, &it->second.set, 0,
+                            nullptr);
     VkViewport vp{0, 0, float(p->m_extent.width), float(p->m_extent.height), 0, 1};
     vkCmdSetViewport(c, 0, 1, &vp);
     VkRect2D scissor{{x0, y0}, {uint32_t(x1 - x0), uint32_t(y1 - y0)}};
     vkCmdSetScissor(c, 0, 1, &scissor);
     const float rect[4] = {request.p0.x / p->m_display.x * 2.0f - 1.0f, request.p0.y / p->m_display.y * 2.0f - 1.0f,
                            request.p1.x / p->m_display.x * 2.0f - 1.0f, request.p1.y / p->m_display.y * 2.0f - 1.0f};
-    vkCmdPushConstants(c, p->m_layout, VK_SHADER_STAGE_VERTEX_BIT, 0, sizeof rect, rect);
+    vkCmdPushConstants(c, p->m_pipeline.layout(), VK_SHADER_STAGE_VERTEX_BIT, 0, sizeof rect, rect);
     vkCmdDraw(c, 4, 1, 0, 0);
 }
 

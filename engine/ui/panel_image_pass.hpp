@@ -50,8 +50,7 @@ class PanelImagePass {
     VkDescriptorSetLayout m_setLayout = VK_NULL_HANDLE;
     VkDescriptorPool m_pool = VK_NULL_HANDLE;
     VkSampler m_sampler = VK_NULL_HANDLE;
-    VkPipelineLayout m_layout = VK_NULL_HANDLE;
-    VkPipeline m_pipeline = VK_NULL_HANDLE;
+    render::Pipeline m_pipeline;
     std::map<const PanelImage*, Texture> m_textures;
     uint64_t m_frame = 0;
     // While recording (begin..end).
