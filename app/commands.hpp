@@ -11,6 +11,7 @@ int cmdView(int argc, char** argv);
 int cmdTrain(int argc, char** argv);
 int cmdLandscape(int argc, char** argv);
 int cmdOpen(int argc, char** argv);
+int cmdExplain(int argc, char** argv);
 
 // Prints "tensorscape: error: MESSAGE" on one line and returns the error's exit code.
 int reportError(const ts::Error& e);

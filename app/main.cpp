@@ -1,4 +1,4 @@
-// tensorscape: one program, subcommands demo, view, train, landscape, render.
+// tensorscape: one program, subcommands demo, view, train, landscape, open, explain, render.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -17,6 +17,7 @@ void printUsage(FILE* out) {
              "  train       train with the live view and capture settings\n"
              "  landscape   compute (and show) a loss landscape surface\n"
              "  open        open a recorded run (Python tensorscape.init or train --run): tensorscape open RUN\n"
+             "  explain     attribution heatmap of one input (gradient, SmoothGrad, IG, LRP)\n"
              "  render      render a generated neuron scene headless to a PNG\n\n"
              "Run 'tensorscape SUBCOMMAND --help' for the options of each.\n");
 }
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return ts::app::cmdTrain(subArgc, subArgv);
     if (cmd == "landscape") return ts::app::cmdLandscape(subArgc, subArgv);
     if (cmd == "open") return ts::app::cmdOpen(subArgc, subArgv);
+    if (cmd == "explain") return ts::app::cmdExplain(subArgc, subArgv);
     std::fprintf(stderr, "tensorscape: error: unknown subcommand '%s'; run 'tensorscape --help'\n",
                  cmd.c_str());
     return 2;

@@ -137,6 +137,29 @@ class BuiltinModel final : public Model {
         return out;
     }
 
+    Expected<torch::Tensor> callModule(const std::string& path, const torch::Tensor& input,
+                                       const NamedTensors& overrides) override {
+        for (auto& l : m_layers) {
+            if (l.name != path) continue;
+            auto param = [&](const char* key, const torch::Tensor& own) {
+                for (const auto& [k, t] : overrides)
+                    if (k == key) return t;
+                return own;
+            };
+            if (auto* lin = l.module.ptr()->as<torch::nn::LinearImpl>())
+                return torch::nn::functional::linear(input, param("weight", lin->weight), param("bias", lin->bias));
+            if (auto* conv = l.module.ptr()->as<torch::nn::Conv2dImpl>()) {
+                const auto& o = conv->options;
+                return torch::conv2d(input, param("weight", conv->weight), param("bias", conv->bias), o.stride(),
+                                     c10::get<torch::ExpandingArray<2>>(o.padding()), o.dilation(), o.groups());
+            }
+            if (!overrides.empty())
+                return usage("module '" + path + "' of '" + m_name + "' has no parameters to replace");
+            return l.module.forward(input);
+        }
+        return usage("model '" + m_name + "' has no module '" + path + "'");
+    }
+
   private:
     struct Layer {
         std::string name, type;

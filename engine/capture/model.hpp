@@ -88,6 +88,16 @@ class Model {
     // the output as the only activation, named "output").
     virtual bool outputOnly() const { return false; }
     // Parameters owned by captured layers; the default (built-in and test models) captures everything.
+    // Runs the module at `path` ("layer1.0.conv1") on its own, on `input`, with the named parameters of that
+    // module ("weight", "bias") replaced by `overrides` for this call only (the live parameters are not
+    // touched, so graphs that saved them stay valid). For LRP rules that need a layer with modified weights.
+    // The default: not supported (an error naming the model).
+    virtual Expected<torch::Tensor> callModule(const std::string& path, const torch::Tensor& input,
+                                               const NamedTensors& overrides = {}) {
+        (void)input;
+        (void)overrides;
+        return makeError(ErrorKind::Usage, "model '" + name() + "' cannot run its module '" + path + "' alone");
+    }
     virtual CaptureCoverage coverage() {
         CaptureCoverage c;
         for (const auto& [name, p] : namedParameters())

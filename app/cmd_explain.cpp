@@ -1,0 +1,103 @@
+// `explain`: an attribution heatmap of one input for one class (gradient, gradient x input, SmoothGrad,
+// integrated gradients, LRP). The work is engine/explain's; this file parses the flags.
+#include <cstdio>
+
+#include "app/cli.hpp"
+#include "app/commands.hpp"
+#include "engine/explain/command.hpp"
+
+namespace ts::app {
+
+namespace {
+
+const CommandSpec kExplainSpec{
+    "explain",
+    "Explains one input: which of its pixels (or features) made the model score a class, as a heatmap.",
+    "tensorscape explain --model M (--input FILE | --data SET [--index I]) --method METHOD [--out heat.png]",
+    {
+        {"model", "SPEC", "builtin:mlp, builtin:cnn[:C1,C2] or a TorchScript .pt file", "builtin:cnn"},
+        {"input", "PATH", "image (.png/.jpg/.bmp), folder of images, .npy or .pt tensor [N, ...]", ""},
+        {"input-shape", "SHAPE", "per-sample shape the input must have, e.g. 3,224,224", ""},
+        {"preset", "NAME", "imagenet: resize 256, crop 224, ImageNet mean/std", ""},
+        {"resize", "N", "images: resize the shorter side to N first", ""},
+        {"crop", "N", "images: centre crop N x N", ""},
+        {"channels", "N", "images: 3 (RGB) or 1 (grey)", ""},
+        {"data", "SET", "fashion-mnist, spirals, circles, xor, gaussians or an IDX folder: explain a validation "
+                        "sample, size built-in models, train with --train-steps", ""},
+        {"index", "I", "which sample of --input or of --data's validation split", "0"},
+        {"limit", "N", "--data: keep the first N samples of each split (0: all)", "0"},
+        {"train-steps", "N", "train the model on --data first (built-in models start with random weights)", "0"},
+        {"classes", "N", "built-in models without --data: output classes", "10"},
+        {"seed", "N", "model initialisation, training order, SmoothGrad noise", "1"},
+        {"method", "NAME", "gradient, gradxinput, smoothgrad, ig, lrp (epsilon rule), lrp-ab (alpha-beta)", "lrp"},
+        {"class", "K", "class to explain (default: the predicted class)", ""},
+        {"samples", "N", "smoothgrad: noisy copies averaged", "32"},
+        {"noise", "F", "smoothgrad: noise std as a fraction of the input's range", "0.15"},
+        {"steps", "N", "ig: steps from the black (zero) baseline to the input", "64"},
+        {"epsilon", "E", "lrp: the epsilon rule's stabiliser", "0.01"},
+        {"alpha", "A", "lrp-ab: weight of positive contributions (alpha - beta = 1)", "2"},
+        {"beta", "B", "lrp-ab: weight of negative contributions", "1"},
+        {"out", "PATH", "PNG to write: input | heatmap | heatmap over the input", "explain.png"},
+        {"json", "PATH", "report to write (default: --out with .json)", ""},
+    }};
+
+Status fill(const Args& args, explain::ExplainArgs& a) {
+    a.model = args.get("model", a.model);
+    a.input = args.get("input");
+    a.inputShape = args.get("input-shape");
+    if (args.has("preset")) {
+        if (args.get("preset") != "imagenet")
+            return makeError(ErrorKind::Usage, "unknown --preset '" + args.get("preset") + "' (imagenet)");
+        a.imagenet = true;
+    }
+    a.data = args.get("data");
+    a.method = args.get("method", a.method);
+    a.out = args.get("out", a.out);
+    if (args.has("out") && a.out.empty()) return makeError(ErrorKind::Usage, "--out is empty: give a PNG path");
+    a.json = args.get("json");
+    struct IntFlag {
+        const char* name;
+        long lo, hi;
+        int64_t* dst;
+    };
+    int64_t samples = a.samples, steps = a.steps, seed = int64_t(a.seed);
+    for (const IntFlag& f : {IntFlag{"resize", 1, 16384, &a.resize}, IntFlag{"crop", 1, 16384, &a.crop},
+                             IntFlag{"channels", 1, 3, &a.channels}, IntFlag{"index", 0, 1L << 40, &a.index},
+                             IntFlag{"limit", 0, 1L << 40, &a.limit}, IntFlag{"train-steps", 0, 10000000, &a.trainSteps},
+                             IntFlag{"classes", 1, 1000000, &a.classes}, IntFlag{"seed", 0, 1L << 62, &seed},
+                             IntFlag{"class", 0, 1L << 40, &a.target}, IntFlag{"samples", 1, 100000, &samples},
+                             IntFlag{"steps", 1, 100000, &steps}}) {
+        auto v = args.getInt(f.name, long(*f.dst), f.lo, f.hi);
+        if (!v) return v.error();
+        *f.dst = *v;
+    }
+    if (a.channels == 2) return makeError(ErrorKind::Usage, "--channels is 1 (grey) or 3 (RGB)");
+    a.samples = int(samples);
+    a.steps = int(steps);
+    a.seed = uint64_t(seed);
+    for (auto [name, dst] : {std::pair{"noise", &a.noise}, std::pair{"epsilon", &a.epsilon},
+                             std::pair{"alpha", &a.alpha}, std::pair{"beta", &a.beta}}) {
+        auto v = args.getFloat(name, *dst);
+        if (!v) return v.error();
+        *dst = *v;
+    }
+    if (a.noise < 0 || a.epsilon < 0 || a.alpha < 0 || a.beta < 0)
+        return makeError(ErrorKind::Usage, "--noise, --epsilon, --alpha and --beta are 0 or more");
+    return {};
+}
+
+} // namespace
+
+int cmdExplain(int argc, char** argv) {
+    int code = 0;
+    auto args = parseCommand(kExplainSpec, argc, argv, code);
+    if (!args) return code;
+    explain::ExplainArgs a;
+    if (auto st = fill(*args, a); !st) return reportError(st.error());
+    auto r = explain::runExplain(a);
+    if (!r) return reportError(r.error());
+    std::printf("%s\n", r->summary.c_str());
+    return 0;
+}
+
+} // namespace ts::app

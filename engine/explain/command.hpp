@@ -1,0 +1,47 @@
+// The `explain` subcommand's work, torch-free at its interface: load a model and one input (a file, or a
+// sample of a data set), optionally train the model first, attribute one class to the input, and write the
+// picture ([input | map | map over the input]) and a JSON report.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/core/error.hpp"
+
+namespace ts::explain {
+
+struct ExplainArgs {
+    std::string model = "builtin:cnn"; // builtin:mlp|cnn[:widths] or a TorchScript .pt file
+    // The input: a file (--input: image, folder of images, .npy, .pt; sample `index` of it) ...
+    std::string input;
+    std::string inputShape; // "3,224,224": the shape each loaded sample must have
+    bool imagenet = false;  // resize 256, crop 224, ImageNet mean/std
+    int64_t resize = 0, crop = 0, channels = 0; // 0: the preset's or the loader's default
+    // ... or sample `index` of a data set's validation split (--data: fashion-mnist, spirals, an IDX folder).
+    // The data set also sizes built-in models, and is what --train-steps trains on.
+    std::string data;
+    int64_t index = 0;
+    int64_t limit = 0;      // data: keep the first N samples of each split (0: all)
+    int64_t trainSteps = 0; // train the model on `data` first (Adam, batch 64); built-in models start random
+    int64_t classes = 10;   // built-in models without --data: output classes
+    uint64_t seed = 1;      // built-in model initialisation, training order, SmoothGrad noise
+    std::string method = "lrp";
+    int64_t target = -1; // class to explain; -1: the predicted class
+    int samples = 32;    // SmoothGrad
+    double noise = 0.15; // SmoothGrad: noise std / input range
+    int steps = 64;      // integrated gradients
+    double epsilon = 1e-2, alpha = 2.0, beta = 1.0; // LRP
+    std::string out = "explain.png";
+    std::string json; // empty: `out` with .json
+};
+
+struct ExplainOutcome {
+    std::string png, json;
+    std::string summary; // one line for the terminal
+};
+
+// Errors: ErrorKind::Usage (exit 2) for everything a user gives wrong, one line naming it.
+Expected<ExplainOutcome> runExplain(const ExplainArgs& args);
+
+} // namespace ts::explain

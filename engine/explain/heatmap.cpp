@@ -1,0 +1,130 @@
+#include "engine/explain/heatmap.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/capture/network.hpp"
+#include "engine/core/colormap.hpp"
+
+namespace ts::explain {
+
+namespace {
+
+// The sample as rows x columns x channels: images keep their channels, sequences [C, L] become C rows.
+struct Layout {
+    int64_t channels = 1, height = 1, width = 1;
+};
+
+Layout layoutOf(const std::vector<int64_t>& shape) {
+    const auto g = capture::foldToGrid(shape);
+    if (g[1] == 1 && g[0] > 1) return {1, g[0], g[2]}; // [C, L]: one row per channel
+    return {g[0], g[1], g[2]};
+}
+
+float percentileAbs(const std::vector<float>& v, double q) {
+    std::vector<float> a;
+    a.reserve(v.size());
+    for (float x : v)
+        if (std::isfinite(x)) a.push_back(std::fabs(x));
+    if (a.empty()) return 0.0f;
+    const size_t k = std::min(a.size() - 1, static_cast<size_t>(q * double(a.size() - 1) + 0.5));
+    std::nth_element(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(k), a.end());
+    return a[k];
+}
+
+struct Panel {
+    int height = 0, width = 0;
+    std::vector<Rgb8> pixels;
+};
+
+// The input as colours: RGB for three channels, grey otherwise (channel mean), each stretched to its range.
+Panel inputPanel(const HeatmapSource& src, const Layout& l) {
+    Panel p{int(l.height), int(l.width), std::vector<Rgb8>(size_t(l.height * l.width))};
+    float lo = INFINITY, hi = -INFINITY;
+    for (float x : src.input)
+        if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+    const float span = hi > lo ? hi - lo : 1.0f;
+    const int64_t plane = l.height * l.width;
+    for (int64_t i = 0; i < plane; ++i) {
+        float c[3] = {0, 0, 0};
+        if (l.channels == 3) {
+            for (int k = 0; k < 3; ++k)
+                c[k] = (src.input[size_t(k * plane + i)] - lo) / span;
+        } else {
+            float m = 0;
+            for (int64_t k = 0; k < l.channels; ++k)
+                m += src.input[size_t(k * plane + i)];
+            c[0] = c[1] = c[2] = (m / float(l.channels) - lo) / span;
+        }
+        auto u8 = [](float v) { return static_cast<std::uint8_t>(std::clamp(v, 0.0f, 1.0f) * 255.0f + 0.5f); };
+        p.pixels[size_t(i)] = {u8(c[0]), u8(c[1]), u8(c[2])};
+    }
+    return p;
+}
+
+Rgb8 heatColour(float v, const Map2D& m, bool signedMap) {
+    if (!std::isfinite(v)) return {40, 40, 40};
+    if (signedMap) return sampleColormap(Colormap::CoolWarm, 0.5f + 0.5f * std::clamp(v / m.scale, -1.0f, 1.0f));
+    return sampleColormap(Colormap::Inferno, std::clamp(std::fabs(v) / m.scale, 0.0f, 1.0f));
+}
+
+void blit(ImageRgba8& img, const Panel& p, int x0, int y0, int fx, int fy) {
+    for (int y = 0; y < p.height * fy; ++y)
+        for (int x = 0; x < p.width * fx; ++x) {
+            const Rgb8 c = p.pixels[size_t((y / fy) * p.width + x / fx)];
+            std::uint8_t* d = img.at(x0 + x, y0 + y);
+            d[0] = c.r, d[1] = c.g, d[2] = c.b, d[3] = 255;
+        }
+}
+
+} // namespace
+
+Map2D reduceMap(const HeatmapSource& src) {
+    const Layout l = layoutOf(src.shape);
+    Map2D m;
+    m.height = int(l.height);
+    m.width = int(l.width);
+    const int64_t plane = l.height * l.width;
+    m.values.assign(size_t(plane), 0.0f);
+    for (int64_t i = 0; i < plane; ++i) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < l.channels; ++k) {
+            const float v = src.attribution[size_t(k * plane + i)];
+            acc = src.signedMap ? acc + v : std::max(acc, std::fabs(v));
+        }
+        m.values[size_t(i)] = acc;
+    }
+    const float s = percentileAbs(m.values, 0.995);
+    m.scale = s > 0 ? s : 1.0f;
+    return m;
+}
+
+ImageRgba8 renderExplanation(const HeatmapSource& src, int cell) {
+    const Layout l = layoutOf(src.shape);
+    const Map2D map = reduceMap(src);
+    const Panel in = inputPanel(src, l);
+    Panel heat{map.height, map.width, std::vector<Rgb8>(map.values.size())}, over = heat;
+    for (size_t i = 0; i < map.values.size(); ++i) {
+        const Rgb8 h = heatColour(map.values[i], map, src.signedMap);
+        heat.pixels[i] = h;
+        // Over the input: the input in grey, darkened, with the map's colour where the map is strong.
+        const Rgb8 c = in.pixels[i];
+        const float grey = (0.299f * c.r + 0.587f * c.g + 0.114f * c.b) * 0.55f;
+        const float a = std::isfinite(map.values[i]) ? std::pow(std::clamp(std::fabs(map.values[i]) / map.scale, 0.0f, 1.0f), 0.6f) : 0.0f;
+        auto mix = [&](std::uint8_t hc) { return static_cast<std::uint8_t>(grey * (1 - a) + float(hc) * a + 0.5f); };
+        over.pixels[i] = {mix(h.r), mix(h.g), mix(h.b)};
+    }
+    const int longSide = std::max(map.height, map.width);
+    const int f = std::max(1, cell / std::max(1, longSide));
+    const int fy = map.height * f < 24 ? (24 + map.height - 1) / map.height : f;
+    const int pw = map.width * f, ph = map.height * fy, gap = 12;
+    ImageRgba8 img(3 * pw + 4 * gap, ph + 2 * gap);
+    for (size_t i = 0; i < img.pixels.size(); i += 4)
+        img.pixels[i] = 24, img.pixels[i + 1] = 24, img.pixels[i + 2] = 28, img.pixels[i + 3] = 255;
+    blit(img, in, gap, gap, f, fy);
+    blit(img, heat, 2 * gap + pw, gap, f, fy);
+    blit(img, over, 3 * gap + 2 * pw, gap, f, fy);
+    return img;
+}
+
+} // namespace ts::explain

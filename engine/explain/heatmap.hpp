@@ -1,0 +1,32 @@
+// Attribution maps as pictures (torch-free): the input, the map and the map over the input, side by side.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/core/image.hpp"
+
+namespace ts::explain {
+
+// One sample and its attribution, both in the sample's shape (per sample, batch dropped).
+struct HeatmapSource {
+    std::vector<int64_t> shape;     // {C, H, W} images, {D} vectors, {C, L} sequences, ...
+    std::vector<float> input;       // product(shape) values
+    std::vector<float> attribution; // product(shape) values
+    bool signedMap = true;          // signed: sum over channels, diverging colours; else max |.|, sequential
+};
+
+// The map reduced to 2D: images sum (signed) or take the largest magnitude (unsigned) over channels; a
+// vector is one row; other shapes fold to [C, H, W] as the 3D view does.
+struct Map2D {
+    int height = 0, width = 0;
+    std::vector<float> values; // row-major
+    float scale = 1.0f;        // the 99.5th percentile of |values| (colours saturate beyond it); 1 when all zero
+};
+Map2D reduceMap(const HeatmapSource& src);
+
+// [input | map | map over the input] on a dark background; each panel at least `cell` pixels on its long side
+// (nearest-neighbour upscaling by a whole factor), short rows stretched to stay visible.
+ImageRgba8 renderExplanation(const HeatmapSource& src, int cell = 256);
+
+} // namespace ts::explain

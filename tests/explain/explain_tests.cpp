@@ -1,0 +1,365 @@
+// Attributions against independent references: float64 LRP by the rules' formulas (make_fixtures.py, numpy),
+// the LRP-0 = gradient x input identity on a bias-free ReLU network and on torchvision's ResNet-18, relevance
+// conservation, integrated gradients' completeness, finite differences; bad input; the heatmap picture.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "engine/capture/inputs.hpp"
+#include "engine/capture/model.hpp"
+#include "engine/explain/attribution.hpp"
+#include "engine/explain/command.hpp"
+#include "engine/explain/heatmap.hpp"
+#include "tests/python_fixture.hpp"
+
+namespace ts::explain {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Fixtures {
+    fs::path dir;
+    std::string log;
+};
+
+const Fixtures& fixtures() {
+    static const Fixtures f = [] {
+        auto p = ::ts::testing::pythonFixture("explain", fs::path(TS_SOURCE_DIR) / "tests/explain/make_fixtures.py");
+        return Fixtures{p.dir, p.log};
+    }();
+    return f;
+}
+
+// python3-torch and python3-torchvision come from scripts/setup.sh: a fixture that cannot be made fails.
+#define REQUIRE_FIXTURES() \
+    ASSERT_FALSE(fixtures().dir.empty()) << "make_fixtures.py failed (/usr/bin/python3):\n" << fixtures().log
+
+std::unique_ptr<capture::Model> load(const std::string& name) {
+    auto m = capture::loadModel((fixtures().dir / name).string(), {}, 0);
+    EXPECT_TRUE(bool(m)) << (m ? "" : m.error().message);
+    return m ? std::move(*m) : nullptr;
+}
+
+torch::Tensor npy(const std::string& name) {
+    capture::InputOptions o;
+    o.path = (fixtures().dir / name).string();
+    o.count = 0;
+    auto d = capture::loadInputs(o);
+    EXPECT_TRUE(bool(d)) << (d ? "" : d.error().message);
+    return d ? d->inputs : torch::Tensor();
+}
+
+nlohmann::json fixtureJson(const std::string& name) {
+    std::ifstream in(fixtures().dir / name);
+    return nlohmann::json::parse(in);
+}
+
+Attribution run(capture::Model& m, const torch::Tensor& x, Method method, double eps = 1e-2, int64_t target = -1) {
+    AttributionOptions o;
+    o.method = method;
+    o.epsilon = eps;
+    o.target = target;
+    auto r = attribute(m, x, o);
+    EXPECT_TRUE(bool(r)) << (r ? "" : r.error().message);
+    return r ? *r : Attribution{};
+}
+
+double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
+    return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// LRP against float64 references.
+
+TEST(Lrp, EpsilonRuleMatchesFloat64ReferenceOnMlpWithBiases) {
+    REQUIRE_FIXTURES();
+    auto m = load("mlp.pt");
+    ASSERT_TRUE(m);
+    const auto ref = fixtureJson("mlp.json");
+    const auto r = run(*m, npy("mlp_x.npy"), Method::LrpEpsilon, 0.1);
+    EXPECT_EQ(r.target, ref["target"].get<int64_t>());
+    const torch::Tensor expected = npy("mlp_lrp_eps.npy");
+    const double scale = expected.abs().max().item<double>();
+    EXPECT_LT(maxAbsDiff(r.map, expected), 1e-4 * scale);
+    // Layer sums, output to input: out, fc2 (after relu2), fc1 (after relu1), input.
+    const auto sums = ref["sums_eps"].get<std::vector<double>>();
+    std::map<std::string, double> layer;
+    for (const auto& l : r.layers)
+        layer[l.name] = l.sum;
+    EXPECT_NEAR(layer.at("out"), sums[0], 1e-4 * std::abs(sums[0]));
+    EXPECT_NEAR(layer.at("relu2"), sums[1], 1e-4 * std::abs(sums[0]));
+    EXPECT_NEAR(layer.at("fc2"), sums[1], 1e-4 * std::abs(sums[0]));
+    EXPECT_NEAR(layer.at("relu1"), sums[2], 1e-4 * std::abs(sums[0]));
+    EXPECT_NEAR(r.map.sum().item<double>(), sums[3], 1e-4 * std::abs(sums[0]));
+}
+
+TEST(Lrp, AlphaBetaRuleMatchesFloat64ReferenceOnMixedSignInputs) {
+    REQUIRE_FIXTURES();
+    auto m = load("mlp.pt");
+    ASSERT_TRUE(m);
+    AttributionOptions o;
+    o.method = Method::LrpAlphaBeta;
+    o.alpha = 2.0;
+    o.beta = 1.0;
+    auto r = attribute(*m, npy("mlp_x.npy"), o);
+    ASSERT_TRUE(bool(r)) << r.error().message;
+    const torch::Tensor expected = npy("mlp_lrp_ab.npy");
+    EXPECT_LT(maxAbsDiff(r->map, expected), 1e-4 * expected.abs().max().item<double>());
+    for (const auto& l : r->layers)
+        if (l.name == "fc1" || l.name == "fc2" || l.name == "out") EXPECT_EQ(l.rule, "alpha-beta") << l.name;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Identities and conservation.
+
+TEST(Lrp, ZeroRuleEqualsGradientTimesInputOnBiasFreeReluNetwork) {
+    REQUIRE_FIXTURES();
+    auto m = load("biasfree.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor x = npy("biasfree_x.npy");
+    const auto lrp0 = run(*m, x, Method::LrpEpsilon, 0.0);
+    const auto gxi = run(*m, x, Method::GradTimesInput);
+    const double scale = gxi.map.abs().max().item<double>();
+    ASSERT_GT(scale, 0.0);
+    EXPECT_LT(maxAbsDiff(lrp0.map, gxi.map), 1e-5 * scale);
+    // Bias-free: every layer on the main path holds the whole score, and so does the input.
+    EXPECT_NEAR(lrp0.map.sum().item<double>(), lrp0.score, 1e-4 * std::abs(lrp0.score));
+    for (const auto& l : lrp0.layers)
+        if (l.name == "conv1" || l.name == "pool" || l.name == "add" || l.name == "avg" || l.name == "fc")
+            EXPECT_NEAR(l.sum, lrp0.score, 1e-4 * std::abs(lrp0.score)) << l.name;
+}
+
+TEST(Lrp, EpsilonConservesRelevanceWithinEpsilonEffects) {
+    REQUIRE_FIXTURES();
+    auto m = load("biasfree.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor x = npy("biasfree_x.npy");
+    double previousDrift = -1.0;
+    for (double eps : {1e-1, 1e-2, 1e-3}) { // less absorbed as epsilon shrinks
+        const auto r = run(*m, x, Method::LrpEpsilon, eps);
+        const double drift = std::abs(r.map.sum().item<double>() - r.score);
+        EXPECT_LT(drift, 50 * eps * std::abs(r.score)) << "eps " << eps;
+        if (previousDrift >= 0) EXPECT_LT(drift, previousDrift) << "eps " << eps;
+        previousDrift = drift;
+    }
+}
+
+TEST(Lrp, ResNet18ZeroRuleEqualsGradientTimesInputWithFoldedBatchNorm) {
+    REQUIRE_FIXTURES();
+    auto m = load("resnet18.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor x = npy("image_x.npy");
+    const auto lrp0 = run(*m, x, Method::LrpEpsilon, 0.0);
+    const auto gxi = run(*m, x, Method::GradTimesInput);
+    const double scale = gxi.map.abs().max().item<double>();
+    EXPECT_LT(maxAbsDiff(lrp0.map, gxi.map), 1e-3 * scale);
+    int folded = 0;
+    for (const auto& l : lrp0.layers)
+        folded += l.rule.rfind("folded into", 0) == 0;
+    EXPECT_EQ(folded, 20); // every convolution of ResNet-18 is followed by its BatchNorm
+}
+
+TEST(Lrp, ResNet18AlphaBetaConservesAcrossEveryFoldedLayer) {
+    // Alpha-beta leaves biases out, so a layer whose every output neuron has both positive and negative
+    // contributions (random 3x3 convolutions over many channels) hands on exactly what it gets; with epsilon 0
+    // at the residual adds and the pooling, the input holds the whole score, for alpha1-beta0 and alpha2-beta1.
+    REQUIRE_FIXTURES();
+    auto m = load("resnet18.pt");
+    ASSERT_TRUE(m);
+    for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{2.0, 1.0}}) {
+        AttributionOptions o;
+        o.method = Method::LrpAlphaBeta;
+        o.alpha = alpha;
+        o.beta = beta;
+        o.epsilon = 0.0;
+        auto r = attribute(*m, npy("image_x.npy"), o);
+        ASSERT_TRUE(bool(r)) << r.error().message;
+        EXPECT_NEAR(r->map.sum().item<double>(), r->score, 1e-3 * std::abs(r->score)) << alpha;
+        int ab = 0;
+        for (const auto& l : r->layers)
+            ab += l.rule == "alpha-beta";
+        EXPECT_EQ(ab, 21) << "20 convolutions folded into their BatchNorms, and fc";
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Gradient methods.
+
+TEST(IntegratedGradients, CompletenessWithinTheRiemannError) {
+    REQUIRE_FIXTURES();
+    auto m = load("resnet18.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor x = npy("image_x.npy");
+    double previous = INFINITY;
+    for (int steps : {4, 64}) {
+        AttributionOptions o;
+        o.method = Method::IntegratedGradients;
+        o.igSteps = steps;
+        auto r = attribute(*m, x, o);
+        ASSERT_TRUE(bool(r)) << r.error().message;
+        const double delta = r->score - r->baselineScore;
+        const double err = std::abs(r->map.sum().item<double>() - delta);
+        EXPECT_LT(err, steps >= 64 ? 0.01 * std::abs(delta) + 1e-4 : 0.5 * std::abs(delta) + 1e-3) << steps;
+        EXPECT_LE(err, previous + 1e-6) << steps;
+        previous = err;
+    }
+}
+
+TEST(Gradient, MatchesCentralDifferences) {
+    REQUIRE_FIXTURES();
+    auto m = load("mlp.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor x = npy("mlp_x.npy");
+    const auto r = run(*m, x, Method::Gradient);
+    torch::NoGradGuard no;
+    for (int64_t j : {0, 7, 19}) {
+        const double h = 1e-3;
+        torch::Tensor xp = x.clone(), xm = x.clone();
+        xp[0][j] += h;
+        xm[0][j] -= h;
+        const double fd = (m->forward(xp)[0][r.target].item<double>() - m->forward(xm)[0][r.target].item<double>()) / (2 * h);
+        EXPECT_NEAR(r.map[0][j].item<double>(), fd, 2e-3 * (1 + std::abs(fd))) << j;
+    }
+}
+
+TEST(SmoothGrad, WithoutNoiseIsTheGradientAndIsSeeded) {
+    REQUIRE_FIXTURES();
+    auto m = load("biasfree.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor x = npy("biasfree_x.npy");
+    AttributionOptions o;
+    o.method = Method::SmoothGrad;
+    o.smoothNoise = 0.0;
+    o.smoothSamples = 5;
+    auto flat = attribute(*m, x, o);
+    ASSERT_TRUE(bool(flat));
+    const auto grad = run(*m, x, Method::Gradient);
+    EXPECT_LT(maxAbsDiff(flat->map, grad.map), 1e-6);
+    o.smoothNoise = 0.3;
+    auto a = attribute(*m, x, o), b = attribute(*m, x, o);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(maxAbsDiff(a->map, b->map), 0.0);   // same seed, same map
+    EXPECT_GT(maxAbsDiff(a->map, grad.map), 1e-6); // the noise changes it
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bad input: one line, ErrorKind::Usage (exit 2).
+
+TEST(BadInput, LrpNamesTheLayerWithoutARule) {
+    REQUIRE_FIXTURES();
+    for (auto [model, input, layer] : {std::tuple{"transformer.pt", "seq_x.npy", "'enc' (TransformerEncoderLayer)"},
+                                       std::tuple{"sigmoid.pt", "mlp_x.npy", "'act' (Sigmoid)"}}) {
+        auto m = load(model);
+        ASSERT_TRUE(m);
+        AttributionOptions o;
+        o.method = Method::LrpEpsilon;
+        auto r = attribute(*m, npy(input), o);
+        ASSERT_FALSE(bool(r)) << model;
+        EXPECT_EQ(r.error().kind, ErrorKind::Usage);
+        EXPECT_NE(r.error().message.find(layer), std::string::npos) << r.error().message;
+        EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
+        o.method = Method::IntegratedGradients; // the gradient methods work for any model
+        o.igSteps = 8;
+        EXPECT_TRUE(bool(attribute(*m, npy(input), o))) << model;
+    }
+}
+
+TEST(BadInput, ClassOutOfRangeAndWrongShape) {
+    REQUIRE_FIXTURES();
+    auto m = load("mlp.pt");
+    ASSERT_TRUE(m);
+    AttributionOptions o;
+    o.target = 5;
+    auto r = attribute(*m, npy("mlp_x.npy"), o);
+    ASSERT_FALSE(bool(r));
+    EXPECT_EQ(r.error().kind, ErrorKind::Usage);
+    EXPECT_NE(r.error().message.find("class 5 is out of range: the model has 5 classes"), std::string::npos)
+        << r.error().message;
+    o.target = -1;
+    auto shape = attribute(*m, npy("image_x.npy"), o);
+    ASSERT_FALSE(bool(shape));
+    EXPECT_EQ(shape.error().kind, ErrorKind::Usage);
+    EXPECT_NE(shape.error().message.find("[1, 3, 64, 64]"), std::string::npos) << shape.error().message;
+    EXPECT_NE(shape.error().message.find("mat1 and mat2"), std::string::npos) << shape.error().message;
+    auto batch = attribute(*m, torch::zeros({2, 20}), o);
+    ASSERT_FALSE(bool(batch));
+    EXPECT_NE(batch.error().message.find("one sample"), std::string::npos);
+}
+
+TEST(Command, WritesPictureAndReportAndRejectsBadFlags) {
+    const fs::path dir = fs::temp_directory_path() / ("ts_explain_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    ExplainArgs a;
+    a.model = "builtin:cnn";
+    a.data = "fashion-mnist";
+    a.limit = 200;
+    a.index = 4;
+    a.method = "ig";
+    a.steps = 16;
+    a.out = (dir / "heat.png").string();
+    auto r = runExplain(a);
+    ASSERT_TRUE(bool(r)) << r.error().message;
+    EXPECT_TRUE(fs::exists(dir / "heat.png"));
+    std::ifstream in(dir / "heat.json");
+    const auto j = nlohmann::json::parse(in);
+    EXPECT_EQ(j["method"], "ig");
+    EXPECT_EQ(j["input"], "fashion-mnist validation #4");
+    EXPECT_NEAR(j["completeness"]["sum_of_attributions"].get<double>(),
+                j["completeness"]["score_minus_baseline"].get<double>(),
+                0.05 * std::abs(j["completeness"]["score_minus_baseline"].get<double>()) + 1e-3);
+    for (auto [field, value, expect] :
+         {std::tuple{"method", "shap", "unknown --method 'shap'"}, std::tuple{"class", "10", "class 10 is out of range"},
+          std::tuple{"index", "999", "--index 999 is out of range"}}) {
+        ExplainArgs b = a;
+        if (std::string(field) == "method") b.method = value;
+        if (std::string(field) == "class") b.target = std::stoll(value);
+        if (std::string(field) == "index") b.index = std::stoll(value);
+        auto e = runExplain(b);
+        ASSERT_FALSE(bool(e)) << field;
+        EXPECT_EQ(e.error().kind, ErrorKind::Usage);
+        EXPECT_NE(e.error().message.find(expect), std::string::npos) << e.error().message;
+    }
+    fs::remove_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The picture: a known map gives known colours.
+
+TEST(Heatmap, SignedMapIsRedWherePositiveBlueWhereNegative) {
+    HeatmapSource s;
+    s.shape = {1, 4, 4};
+    s.input.assign(16, 0.5f);
+    s.attribution.assign(16, 0.0f);
+    s.attribution[5] = 1.0f;   // (1, 1) positive
+    s.attribution[10] = -1.0f; // (2, 2) negative
+    const Map2D m = reduceMap(s);
+    EXPECT_EQ(m.height, 4);
+    EXPECT_EQ(m.width, 4);
+    EXPECT_FLOAT_EQ(m.scale, 1.0f);
+    const ImageRgba8 img = renderExplanation(s, 64); // panels 64 px: factor 16, gap 12
+    ASSERT_EQ(img.width, 3 * 64 + 4 * 12);
+    ASSERT_EQ(img.height, 64 + 2 * 12);
+    const int heatX = 2 * 12 + 64;
+    auto px = [&](int cx, int cy) { return img.at(heatX + cx * 16 + 8, 12 + cy * 16 + 8); };
+    EXPECT_GT(px(1, 1)[0], 150);
+    EXPECT_LT(px(1, 1)[2], 100); // red
+    EXPECT_GT(px(2, 2)[2], 150);
+    EXPECT_LT(px(2, 2)[0], 100); // blue
+    EXPECT_NEAR(px(0, 0)[0], px(0, 0)[2], 40); // zero: the neutral middle
+    // Unsigned maps take the largest magnitude over channels.
+    s.shape = {2, 2, 1};
+    s.input = {0, 1, 0, 1};
+    s.attribution = {-3, 1, 2, -0.5f};
+    s.signedMap = false;
+    const Map2D u = reduceMap(s);
+    ASSERT_EQ(u.values.size(), 2u);
+    EXPECT_FLOAT_EQ(u.values[0], 3.0f);
+    EXPECT_FLOAT_EQ(u.values[1], 1.0f);
+}
+
+} // namespace
+} // namespace ts::explain

@@ -1,0 +1,122 @@
+"""Fixtures for explain_tests: TorchScript models and float64 references computed here, independently of the
+engine (explicit LRP matrices in numpy). Usage: make_fixtures.py OUT_DIR (run by /usr/bin/python3)."""
+import json
+import os
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+OUT = sys.argv[1]
+os.makedirs(OUT, exist_ok=True)
+torch.manual_seed(7)
+rng = np.random.default_rng(7)
+
+
+def save_npy(name, a):
+    np.save(os.path.join(OUT, name), np.ascontiguousarray(a, dtype=np.float32))
+
+
+# 1. An MLP with biases, and LRP references in float64 by the rules' formulas.
+mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(20, 16), relu1=nn.ReLU(), fc2=nn.Linear(16, 12),
+                                relu2=nn.ReLU(), out=nn.Linear(12, 5))).eval()
+torch.jit.script(mlp).save(os.path.join(OUT, "mlp.pt"))
+x = rng.normal(size=(1, 20))
+save_npy("mlp_x.npy", x)
+Ws = [mlp.fc1.weight, mlp.fc2.weight, mlp.out.weight]
+bs = [mlp.fc1.bias, mlp.fc2.bias, mlp.out.bias]
+Ws = [w.detach().double().numpy() for w in Ws]
+bs = [b.detach().double().numpy() for b in bs]
+acts = [x[0]]
+zs = []
+for i, (W, b) in enumerate(zip(Ws, bs)):
+    z = W @ acts[-1] + b
+    zs.append(z)
+    acts.append(np.maximum(z, 0) if i < 2 else z)
+target = int(np.argmax(zs[-1]))
+
+
+def lrp_eps(eps):
+    R = np.zeros(5)
+    R[target] = zs[-1][target]
+    sums = [R.sum()]
+    for i in (2, 1, 0):
+        z = zs[i]
+        s = R / (z + eps * np.where(z >= 0, 1.0, -1.0))
+        R = acts[i] * (Ws[i].T @ s)
+        sums.append(R.sum())
+    return R, sums
+
+
+def lrp_ab(alpha, beta):
+    R = np.zeros(5)
+    R[target] = zs[-1][target]
+    sums = [R.sum()]
+    for i in (2, 1, 0):
+        a, W = acts[i], Ws[i]
+        contrib = W * a[None, :]  # [out, in]: x_j w_kj
+        pos, neg = np.maximum(contrib, 0), np.minimum(contrib, 0)
+        zp, zn = pos.sum(1), neg.sum(1)
+        sp = np.where(zp > 1e-9, R / np.where(zp > 1e-9, zp, 1), 0)
+        sn = np.where(zn < -1e-9, R / np.where(zn < -1e-9, zn, 1), 0)
+        R = alpha * (pos * sp[:, None]).sum(0) - beta * (neg * sn[:, None]).sum(0)
+        sums.append(R.sum())
+    return R, sums
+
+
+r_eps, sums_eps = lrp_eps(0.1)
+r_ab, sums_ab = lrp_ab(2.0, 1.0)
+save_npy("mlp_lrp_eps.npy", r_eps[None, :])
+save_npy("mlp_lrp_ab.npy", r_ab[None, :])
+with open(os.path.join(OUT, "mlp.json"), "w") as f:
+    json.dump({"target": target, "score": zs[-1][target], "sums_eps": sums_eps, "sums_ab": sums_ab}, f)
+
+
+# 2. A bias-free ReLU network with a residual add, max and average pooling (no BatchNorm shift, no biases):
+# LRP-0 equals gradient x input, and every layer conserves relevance.
+class BiasFree(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 3, padding=1, bias=False)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(6, 6, 3, padding=1, bias=False)
+        self.conv3 = nn.Conv2d(6, 6, 3, padding=1, bias=False)
+        self.avg = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(24, 4, bias=False)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.conv1(x)))
+        y = torch.relu(self.conv2(x))
+        y = self.conv3(y)
+        x = torch.relu(x + y)
+        x = self.avg(x)
+        return self.fc(torch.flatten(x, 1))
+
+
+torch.jit.script(BiasFree().eval()).save(os.path.join(OUT, "biasfree.pt"))
+save_npy("biasfree_x.npy", rng.uniform(size=(1, 1, 12, 12)))
+
+# 3. torchvision's ResNet-18 with random weights and non-trivial BatchNorm statistics (so that folding matters).
+import torchvision  # noqa: E402
+
+resnet = torchvision.models.resnet18(num_classes=10)
+with torch.no_grad():
+    for m in resnet.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.uniform_(-0.1, 0.1)
+torch.jit.script(resnet.eval()).save(os.path.join(OUT, "resnet18.pt"))
+save_npy("image_x.npy", rng.uniform(size=(1, 3, 64, 64)))
+
+# 4. Models LRP has no rule for: a Transformer encoder layer (self-attention, LayerNorm) and a sigmoid MLP.
+enc = nn.Sequential(OrderedDict(proj=nn.Linear(8, 16), enc=nn.TransformerEncoderLayer(16, 2, 32, batch_first=True),
+                                flat=nn.Flatten(), out=nn.Linear(16 * 4, 3))).eval()
+torch.jit.script(enc).save(os.path.join(OUT, "transformer.pt"))
+save_npy("seq_x.npy", rng.normal(size=(1, 4, 8)))
+sig = nn.Sequential(OrderedDict(fc1=nn.Linear(20, 8), act=nn.Sigmoid(), out=nn.Linear(8, 3))).eval()
+torch.jit.script(sig).save(os.path.join(OUT, "sigmoid.pt"))
+print("ok")
