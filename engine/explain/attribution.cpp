@@ -413,20 +413,25 @@ class LrpPass {
             pos.emplace_back("bias", torch::zeros_like(bias->second));
             neg.emplace_back("bias", torch::zeros_like(bias->second));
         }
-        torch::Tensor xp = x.clamp_min(0).requires_grad_(true), xn = x.clamp_max(0).requires_grad_(true);
-        auto zpp = m_model.callModule(info.module, xp, pos), znn = m_model.callModule(info.module, xn, neg);
-        auto zpn = m_model.callModule(info.module, xp, neg), znp = m_model.callModule(info.module, xn, pos);
-        for (auto* e : {&zpp, &znn, &zpn, &znp})
-            if (!*e) return e->error();
+        // The positive and negative parts of the input as one batch of two, run with W+ and with W-:
+        // zA = [x+ W+, x- W+], zB = [x+ W-, x- W-]; positive contributions x+ W+ + x- W-, negative x+ W- + x- W+.
+        torch::Tensor both = torch::cat({x.clamp_min(0), x.clamp_max(0)}).requires_grad_(true);
+        auto zA = m_model.callModule(info.module, both, pos);
+        if (!zA) return zA.error();
+        auto zB = m_model.callModule(info.module, both, neg);
+        if (!zB) return zB.error();
+        const int64_t n = x.size(0);
+        const torch::Tensor zpp = zA->narrow(0, 0, n), znp = zA->narrow(0, n, n);
+        const torch::Tensor zpn = zB->narrow(0, 0, n), znn = zB->narrow(0, n, n);
         const double tiny = 1e-9;
-        torch::Tensor zPos = (*zpp + *znn).detach(), zNeg = (*zpn + *znp).detach();
+        torch::Tensor zPos = (zpp + znn).detach(), zNeg = (zpn + znp).detach();
         torch::Tensor sPos = torch::where(zPos > tiny, relevance / zPos.clamp_min(tiny), torch::zeros_like(zPos));
         torch::Tensor sNeg = torch::where(zNeg < -tiny, relevance / zNeg.clamp_max(-tiny), torch::zeros_like(zNeg));
-        torch::Tensor objective = m_o.alpha * ((*zpp * sPos).sum() + (*znn * sPos).sum()) -
-                                  m_o.beta * ((*zpn * sNeg).sum() + (*znp * sNeg).sum());
-        auto g = torch::autograd::grad({objective}, {xp, xn}, {}, false, false, true);
-        torch::Tensor gp = g[0].defined() ? g[0] : torch::zeros_like(x);
-        torch::Tensor gn = g[1].defined() ? g[1] : torch::zeros_like(x);
+        torch::Tensor objective =
+            m_o.alpha * ((zpp + znn) * sPos).sum() - m_o.beta * ((zpn + znp) * sNeg).sum();
+        auto g = torch::autograd::grad({objective}, {both}, {}, false, false, true);
+        torch::Tensor gb = g[0].defined() ? g[0] : torch::zeros_like(both);
+        torch::Tensor gp = gb.narrow(0, 0, n), gn = gb.narrow(0, n, n);
         return torch::where(x > 0, gp, torch::where(x < 0, gn, torch::zeros_like(x))).detach();
     }
 
