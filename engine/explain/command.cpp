@@ -106,6 +106,31 @@ std::string className(const Sample& s, int64_t c) {
     return std::to_string(c);
 }
 
+std::string methodTitle(const ExplainArgs& a) {
+    char buf[160];
+    if (a.method == "lrp") std::snprintf(buf, sizeof buf, "LRP, epsilon rule (epsilon %g)", a.epsilon);
+    else if (a.method == "lrp-ab")
+        std::snprintf(buf, sizeof buf, "LRP, alpha-beta rule (alpha %g, beta %g)", a.alpha, a.beta);
+    else if (a.method == "ig") std::snprintf(buf, sizeof buf, "Integrated gradients (%d steps from zero)", a.steps);
+    else if (a.method == "smoothgrad")
+        std::snprintf(buf, sizeof buf, "SmoothGrad (%d samples, noise %g)", a.samples, a.noise);
+    else if (a.method == "gradxinput") std::snprintf(buf, sizeof buf, "Gradient x input");
+    else std::snprintf(buf, sizeof buf, "Gradient (sensitivity)");
+    return buf;
+}
+
+std::string mapLabel(Method m) {
+    switch (m) {
+    case Method::Gradient: return "|gradient|";
+    case Method::SmoothGrad: return "|SmoothGrad|";
+    case Method::GradTimesInput: return "gradient x input";
+    case Method::IntegratedGradients: return "attribution";
+    case Method::LrpEpsilon:
+    case Method::LrpAlphaBeta: return "relevance";
+    }
+    return "map";
+}
+
 Status writeJson(const std::string& path, const nlohmann::json& j) {
     const std::string tmp = path + ".tmp";
     {
@@ -206,6 +231,14 @@ Expected<ExplainOutcome> runExplain(const ExplainArgs& a) {
     HeatmapSource src;
     src.shape = shape;
     src.signedMap = methodIsSigned(*method);
+    src.title = methodTitle(a) + "  |  class " + std::to_string(r->target) + " " + className(*sample, r->target);
+    char logit[64];
+    std::snprintf(logit, sizeof logit, ", %s %.4g", r->explained == "output" ? "output" : "logit", r->score);
+    src.title += logit;
+    src.subtitle = sample->what + (sample->label >= 0 ? " (label " + className(*sample, sample->label) + ")" : "") +
+                   "  |  predicted " + className(*sample, r->predicted) + "  |  " +
+                   std::filesystem::path(a.model).filename().string();
+    src.mapLabel = mapLabel(*method);
     const torch::Tensor in = sample->input.contiguous(), map = r->map.contiguous();
     src.input.assign(in.data_ptr<float>(), in.data_ptr<float>() + in.numel());
     src.attribution.assign(map.data_ptr<float>(), map.data_ptr<float>() + map.numel());

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "engine/capture/network.hpp"
 #include "engine/core/colormap.hpp"
+#include "engine/core/text_raster.hpp"
 
 namespace ts::explain {
 
@@ -117,13 +119,40 @@ ImageRgba8 renderExplanation(const HeatmapSource& src, int cell) {
     const int longSide = std::max(map.height, map.width);
     const int f = std::max(1, cell / std::max(1, longSide));
     const int fy = map.height * f < 24 ? (24 + map.height - 1) / map.height : f;
-    const int pw = map.width * f, ph = map.height * fy, gap = 12;
-    ImageRgba8 img(3 * pw + 4 * gap, ph + 2 * gap);
+    const int pw = std::max(map.width * f, 160), ph = map.height * fy, gap = 12;
+    const int header = (src.title.empty() ? 0 : 20) + (src.subtitle.empty() ? 0 : 18);
+    const int top = gap + header, footer = 64;
+    ImageRgba8 img(3 * pw + 4 * gap, top + ph + footer);
     for (size_t i = 0; i < img.pixels.size(); i += 4)
         img.pixels[i] = 24, img.pixels[i + 1] = 24, img.pixels[i + 2] = 28, img.pixels[i + 3] = 255;
-    blit(img, in, gap, gap, f, fy);
-    blit(img, heat, 2 * gap + pw, gap, f, fy);
-    blit(img, over, 3 * gap + 2 * pw, gap, f, fy);
+    const int px0 = (pw - map.width * f) / 2; // panels narrower than a label are centred in their column
+    blit(img, in, gap + px0, top, f, fy);
+    blit(img, heat, 2 * gap + pw + px0, top, f, fy);
+    blit(img, over, 3 * gap + 2 * pw + px0, top, f, fy);
+    const Rgb8 text{230, 230, 235}, dim{160, 160, 170};
+    if (!src.title.empty()) drawText(img, gap, gap, src.title, text);
+    if (!src.subtitle.empty()) drawText(img, gap, gap + (src.title.empty() ? 0 : 20), src.subtitle, dim);
+    const int labelY = top + ph + 6;
+    const char* labels[3] = {"input", src.mapLabel.c_str(), "over the input"};
+    for (int p = 0; p < 3; ++p)
+        drawText(img, gap + p * (pw + gap) + (pw - textWidth(labels[p])) / 2, labelY, labels[p], dim);
+    // Colour bar under the map: -scale .. 0 .. +scale (signed) or 0 .. scale.
+    const int barX = 2 * gap + pw + 8, barW = pw - 16, barY = labelY + 18;
+    for (int x = 0; x < barW; ++x) {
+        const float t = float(x) / float(std::max(1, barW - 1));
+        const float v = src.signedMap ? (2 * t - 1) * map.scale : t * map.scale;
+        const Rgb8 c = heatColour(v, map, src.signedMap);
+        for (int y = 0; y < 8; ++y) {
+            std::uint8_t* d = img.at(barX + x, barY + y);
+            d[0] = c.r, d[1] = c.g, d[2] = c.b, d[3] = 255;
+        }
+    }
+    char lo[32], hi[32];
+    std::snprintf(lo, sizeof lo, "%.3g", src.signedMap ? -double(map.scale) : 0.0);
+    std::snprintf(hi, sizeof hi, "%.3g", double(map.scale));
+    drawText(img, barX, barY + 11, lo, dim);
+    drawText(img, barX + barW - textWidth(hi), barY + 11, hi, dim);
+    if (src.signedMap) drawText(img, barX + barW / 2 - textWidth("0") / 2, barY + 11, "0", dim);
     return img;
 }
 

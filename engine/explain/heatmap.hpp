@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/core/image.hpp"
@@ -14,6 +15,9 @@ struct HeatmapSource {
     std::vector<float> input;       // product(shape) values
     std::vector<float> attribution; // product(shape) values
     bool signedMap = true;          // signed: sum over channels, diverging colours; else max |.|, sequential
+    std::string title;              // first line over the panels (method, class), may be empty
+    std::string subtitle;           // second line (input, prediction), may be empty
+    std::string mapLabel = "map";   // under the middle panel ("relevance", "|gradient|")
 };
 
 // The map reduced to 2D: images sum (signed) or take the largest magnitude (unsigned) over channels; a
@@ -25,8 +29,9 @@ struct Map2D {
 };
 Map2D reduceMap(const HeatmapSource& src);
 
-// [input | map | map over the input] on a dark background; each panel at least `cell` pixels on its long side
-// (nearest-neighbour upscaling by a whole factor), short rows stretched to stay visible.
+// [input | map | map over the input] on a dark background, the title lines above, a label under each panel
+// and a colour bar with the map's scale; each panel at least `cell` pixels on its long side (nearest-neighbour
+// upscaling by a whole factor), short rows stretched to stay visible.
 ImageRgba8 renderExplanation(const HeatmapSource& src, int cell = 256);
 
 } // namespace ts::explain

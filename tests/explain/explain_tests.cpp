@@ -110,7 +110,9 @@ TEST(Lrp, AlphaBetaRuleMatchesFloat64ReferenceOnMixedSignInputs) {
     const torch::Tensor expected = npy("mlp_lrp_ab.npy");
     EXPECT_LT(maxAbsDiff(r->map, expected), 1e-4 * expected.abs().max().item<double>());
     for (const auto& l : r->layers)
-        if (l.name == "fc1" || l.name == "fc2" || l.name == "out") EXPECT_EQ(l.rule, "alpha-beta") << l.name;
+        if (l.name == "fc1" || l.name == "fc2" || l.name == "out") {
+            EXPECT_EQ(l.rule, "alpha-beta") << l.name;
+        }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -129,8 +131,9 @@ TEST(Lrp, ZeroRuleEqualsGradientTimesInputOnBiasFreeReluNetwork) {
     // Bias-free: every layer on the main path holds the whole score, and so does the input.
     EXPECT_NEAR(lrp0.map.sum().item<double>(), lrp0.score, 1e-4 * std::abs(lrp0.score));
     for (const auto& l : lrp0.layers)
-        if (l.name == "conv1" || l.name == "pool" || l.name == "add" || l.name == "avg" || l.name == "fc")
+        if (l.name == "conv1" || l.name == "pool" || l.name == "add" || l.name == "avg" || l.name == "fc") {
             EXPECT_NEAR(l.sum, lrp0.score, 1e-4 * std::abs(lrp0.score)) << l.name;
+        }
 }
 
 TEST(Lrp, EpsilonConservesRelevanceWithinEpsilonEffects) {
@@ -143,7 +146,9 @@ TEST(Lrp, EpsilonConservesRelevanceWithinEpsilonEffects) {
         const auto r = run(*m, x, Method::LrpEpsilon, eps);
         const double drift = std::abs(r.map.sum().item<double>() - r.score);
         EXPECT_LT(drift, 50 * eps * std::abs(r.score)) << "eps " << eps;
-        if (previousDrift >= 0) EXPECT_LT(drift, previousDrift) << "eps " << eps;
+        if (previousDrift >= 0) {
+            EXPECT_LT(drift, previousDrift) << "eps " << eps;
+        }
         previousDrift = drift;
     }
 }
@@ -340,11 +345,11 @@ TEST(Heatmap, SignedMapIsRedWherePositiveBlueWhereNegative) {
     EXPECT_EQ(m.height, 4);
     EXPECT_EQ(m.width, 4);
     EXPECT_FLOAT_EQ(m.scale, 1.0f);
-    const ImageRgba8 img = renderExplanation(s, 64); // panels 64 px: factor 16, gap 12
-    ASSERT_EQ(img.width, 3 * 64 + 4 * 12);
-    ASSERT_EQ(img.height, 64 + 2 * 12);
-    const int heatX = 2 * 12 + 64;
-    auto px = [&](int cx, int cy) { return img.at(heatX + cx * 16 + 8, 12 + cy * 16 + 8); };
+    const ImageRgba8 img = renderExplanation(s, 256); // panels 256 px: factor 64, gap 12, no title
+    ASSERT_EQ(img.width, 3 * 256 + 4 * 12);
+    ASSERT_EQ(img.height, 12 + 256 + 64);
+    const int heatX = 2 * 12 + 256;
+    auto px = [&](int cx, int cy) { return img.at(heatX + cx * 64 + 32, 12 + cy * 64 + 32); };
     EXPECT_GT(px(1, 1)[0], 150);
     EXPECT_LT(px(1, 1)[2], 100); // red
     EXPECT_GT(px(2, 2)[2], 150);
