@@ -100,4 +100,71 @@ int cmdExplain(int argc, char** argv) {
     return 0;
 }
 
+namespace {
+
+const CommandSpec kProjectSpec{
+    "project",
+    "Projects one layer's activations over a data set's validation samples to 2D (PCA or t-SNE), coloured by "
+    "class, and writes a scatter plot and every point (with its sample index) as JSON.",
+    "tensorscape project --model M --data SET [--layer L] [--method pca|tsne] [--out projection.png]",
+    {
+        {"model", "SPEC", "builtin:mlp, builtin:cnn[:C1,C2] or a TorchScript .pt file", "builtin:cnn"},
+        {"data", "SET", "fashion-mnist, spirals, circles, xor, gaussians or an IDX folder", "fashion-mnist"},
+        {"layer", "NAME", "layer whose activations are projected (default: the input of the last layer)", ""},
+        {"method", "NAME", "pca or tsne", "pca"},
+        {"samples", "N", "first N validation samples", "2000"},
+        {"limit", "N", "keep the first N samples of each split (0: all)", "0"},
+        {"train-steps", "N", "train the model on --data first (built-in models start with random weights)", "0"},
+        {"classes", "N", "built-in models: output classes when the data has none", "10"},
+        {"seed", "N", "model initialisation, training order, t-SNE start", "1"},
+        {"perplexity", "P", "tsne: effective number of neighbours", "30"},
+        {"theta", "T", "tsne: Barnes-Hut accuracy (0.5; larger is faster and coarser)", "0.5"},
+        {"iterations", "N", "tsne: gradient steps", "750"},
+        {"out", "PATH", "PNG to write", "projection.png"},
+        {"json", "PATH", "points and report to write (default: --out with .json)", ""},
+    }};
+
+} // namespace
+
+int cmdProject(int argc, char** argv) {
+    int code = 0;
+    auto args = parseCommand(kProjectSpec, argc, argv, code);
+    if (!args) return code;
+    explain::ProjectArgs a;
+    a.model = args->get("model", a.model);
+    a.data = args->get("data", a.data);
+    a.layer = args->get("layer");
+    a.method = args->get("method", a.method);
+    a.out = args->get("out", a.out);
+    a.json = args->get("json");
+    if (args->has("out") && a.out.empty()) return reportError(makeError(ErrorKind::Usage, "--out is empty: give a PNG path"));
+    struct IntFlag {
+        const char* name;
+        long lo, hi;
+        int64_t* dst;
+    };
+    int64_t seed = int64_t(a.seed), iterations = a.iterations;
+    for (const IntFlag& f : {IntFlag{"samples", 4, 1000000, &a.samples}, IntFlag{"limit", 0, 1L << 40, &a.limit},
+                             IntFlag{"train-steps", 0, 10000000, &a.trainSteps},
+                             IntFlag{"classes", 1, 1000000, &a.classes}, IntFlag{"seed", 0, 1L << 62, &seed},
+                             IntFlag{"iterations", 1, 100000, &iterations}}) {
+        auto v = args->getInt(f.name, long(*f.dst), f.lo, f.hi);
+        if (!v) return reportError(v.error());
+        *f.dst = *v;
+    }
+    a.seed = uint64_t(seed);
+    a.iterations = int(iterations);
+    for (auto [name, dst] : {std::pair{"perplexity", &a.perplexity}, std::pair{"theta", &a.theta}}) {
+        auto v = args->getFloat(name, *dst);
+        if (!v) return reportError(v.error());
+        *dst = *v;
+    }
+    if (a.perplexity <= 0 || a.theta < 0)
+        return reportError(makeError(ErrorKind::Usage, "--perplexity must be positive and --theta 0 or more"));
+    auto r = explain::runProject(a);
+    if (!r) return reportError(r.error());
+    std::printf("%s\n", r->summary.c_str());
+    return 0;
+}
+
 } // namespace ts::app

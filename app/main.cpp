@@ -1,4 +1,4 @@
-// tensorscape: one program, subcommands demo, view, train, landscape, open, explain, render.
+// tensorscape: one program, subcommands demo, view, train, landscape, open, explain, project, render.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -18,6 +18,7 @@ void printUsage(FILE* out) {
              "  landscape   compute (and show) a loss landscape surface\n"
              "  open        open a recorded run (Python tensorscape.init or train --run): tensorscape open RUN\n"
              "  explain     attribution heatmap of one input (gradient, SmoothGrad, IG, LRP)\n"
+             "  project     a layer's activations over a data set, by PCA or t-SNE, coloured by class\n"
              "  render      render a generated neuron scene headless to a PNG\n\n"
              "Run 'tensorscape SUBCOMMAND --help' for the options of each.\n");
 }
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     if (cmd == "landscape") return ts::app::cmdLandscape(subArgc, subArgv);
     if (cmd == "open") return ts::app::cmdOpen(subArgc, subArgv);
     if (cmd == "explain") return ts::app::cmdExplain(subArgc, subArgv);
+    if (cmd == "project") return ts::app::cmdProject(subArgc, subArgv);
     std::fprintf(stderr, "tensorscape: error: unknown subcommand '%s'; run 'tensorscape --help'\n",
                  cmd.c_str());
     return 2;

@@ -16,6 +16,8 @@
 #include "engine/core/log.hpp"
 #include "engine/explain/attribution.hpp"
 #include "engine/explain/heatmap.hpp"
+#include "engine/explain/projection.hpp"
+#include "engine/explain/scatter.hpp"
 
 namespace ts::explain {
 
@@ -252,6 +254,187 @@ Expected<ExplainOutcome> runExplain(const ExplainArgs& a) {
     std::snprintf(line, sizeof line, "%s of class %lld (%s, logit %.3f; predicted %s) for %s: wrote %s and %s",
                   a.method.c_str(), static_cast<long long>(r->target), className(*sample, r->target).c_str(),
                   r->score, className(*sample, r->predicted).c_str(), sample->what.c_str(), out.png.c_str(),
+                  out.json.c_str());
+    out.summary = line;
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// project
+
+namespace {
+
+// The layer's activations for the first `count` samples, one flattened row per sample (evaluation mode).
+Expected<Matrix> layerActivations(capture::Model& model, const torch::Tensor& inputs, const std::string& layer) {
+    torch::NoGradGuard noGrad;
+    const bool wasTraining = model.isTraining();
+    model.setTraining(false);
+    Matrix m;
+    std::vector<float> values;
+    try {
+        for (int64_t b = 0; b < inputs.size(0); b += 256) {
+            const int64_t n = std::min<int64_t>(256, inputs.size(0) - b);
+            auto fc = model.forwardCapture(inputs.narrow(0, b, n));
+            torch::Tensor a;
+            for (size_t i = 0; i < fc.activations.size(); ++i)
+                if (fc.activations[i].first == layer) a = capture::batchFirst(fc.activations[i].second, fc.batchDim(i));
+            if (!a.defined()) {
+                model.setTraining(wasTraining);
+                return usage("layer '" + layer + "' gave no output for these inputs");
+            }
+            a = a.reshape({n, -1}).to(torch::kFloat32).contiguous();
+            m.cols = a.size(1);
+            values.insert(values.end(), a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
+        }
+    } catch (const std::exception& e) {
+        model.setTraining(wasTraining);
+        return usage("the model rejects the data: " + oneLineReason(e.what()));
+    }
+    model.setTraining(wasTraining);
+    m.rows = inputs.size(0);
+    m.values = std::move(values);
+    return m;
+}
+
+// The layer to project: the named one (an error lists the names), or the input of the last layer.
+Expected<std::string> chooseLayer(capture::Model& model, const torch::Tensor& probe, const std::string& wanted) {
+    std::vector<std::string> names;
+    {
+        torch::NoGradGuard noGrad;
+        try {
+            for (const auto& [name, t] : model.forwardCapture(probe).activations)
+                names.push_back(name);
+        } catch (const std::exception& e) {
+            return usage("the model rejects the data: " + oneLineReason(e.what()));
+        }
+    }
+    if (!wanted.empty()) {
+        if (std::find(names.begin(), names.end(), wanted) != names.end()) return wanted;
+        std::string list;
+        for (size_t i = 0; i < names.size() && i < 12; ++i)
+            list += (i ? ", " : "") + names[i];
+        if (names.size() > 12) list += ", ... (" + std::to_string(names.size()) + " layers)";
+        return usage("model '" + model.name() + "' has no layer '" + wanted + "' (layers: " + list + ")");
+    }
+    if (names.size() < 2) return usage("model '" + model.name() + "' exposes no layer before its output; give --layer");
+    const auto info = model.layerInfo();
+    if (!info.empty() && !info.back().inputs.empty() && info.back().inputs[0] >= 0)
+        return info[size_t(info.back().inputs[0])].name;
+    return names[names.size() - 2];
+}
+
+} // namespace
+
+Expected<ExplainOutcome> runProject(const ProjectArgs& a) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (a.method != "pca" && a.method != "tsne") return usage("unknown --method '" + a.method + "' (pca, tsne)");
+    if (a.out.empty()) return usage("--out is empty: give the PNG file to write");
+    if (a.samples < 4) return usage("--samples must be at least 4");
+    ExplainArgs ea;
+    ea.data = a.data;
+    ea.limit = a.limit;
+    ea.seed = a.seed;
+    ea.trainSteps = a.trainSteps;
+    Sample sample;
+    {
+        capture::DataOptions o;
+        o.seed = a.seed;
+        o.limit = a.limit;
+        auto d = capture::loadDataset(a.data, o);
+        if (!d) return d.error();
+        sample.data = std::move(*d);
+        sample.numClasses = sample.data.train.numClasses;
+        sample.classNames = sample.data.train.classNames;
+    }
+    const capture::Dataset& v = sample.data.validation.size() > 0 ? sample.data.validation : sample.data.train;
+    const int64_t n = std::min<int64_t>(a.samples, v.size());
+    torch::manual_seed(a.seed);
+    auto model = capture::loadModel(a.model, v.sampleShape, sample.numClasses > 0 ? sample.numClasses : a.classes);
+    if (!model) return model.error();
+    auto trained = trainFirst(**model, sample, ea);
+    if (!trained) return trained.error();
+    auto layer = chooseLayer(**model, v.inputs.narrow(0, 0, 1), a.layer);
+    if (!layer) return layer.error();
+    auto acts = layerActivations(**model, v.inputs.narrow(0, 0, n), *layer);
+    if (!acts) return acts.error();
+
+    ScatterSource src;
+    std::vector<double> explained;
+    Matrix points;
+    if (a.method == "pca") {
+        auto p = pca(*acts, int(std::min<int64_t>(3, acts->cols)));
+        if (!p) return p.error();
+        for (double e : p->eigenvalues)
+            explained.push_back(p->totalVariance > 0 ? e / p->totalVariance : 0.0);
+        points = std::move(p->points);
+    } else {
+        TsneOptions o;
+        o.perplexity = a.perplexity;
+        o.theta = a.theta;
+        o.iterations = a.iterations;
+        o.exaggerationSteps = std::min(250, a.iterations / 3);
+        o.seed = a.seed;
+        auto y = tsne(*acts, o);
+        if (!y) return y.error();
+        points = std::move(*y);
+    }
+    std::vector<int64_t> labels(v.labels.data_ptr<int64_t>(), v.labels.data_ptr<int64_t>() + n);
+    const double purity = knnPurity(points.cols > 2 ? Matrix{points.rows, 2, [&] {
+        std::vector<float> xy(size_t(2 * points.rows));
+        for (int64_t i = 0; i < points.rows; ++i)
+            xy[size_t(2 * i)] = points.at(i, 0), xy[size_t(2 * i + 1)] = points.at(i, 1);
+        return xy;
+    }()} : points, labels, 10);
+    for (int64_t i = 0; i < points.rows; ++i) {
+        src.x.push_back(points.at(i, 0));
+        src.y.push_back(points.cols > 1 ? points.at(i, 1) : 0.0f);
+    }
+    src.labels = labels;
+    src.classNames = sample.classNames;
+    char line[256];
+    std::snprintf(line, sizeof line, "%s of '%s' (%lld values per sample)", a.method == "pca" ? "PCA" : "t-SNE",
+                  layer->c_str(), static_cast<long long>(acts->cols));
+    src.title = line;
+    std::snprintf(line, sizeof line, "%lld validation samples of %s  |  %s  |  10-NN class purity in 2D %.2f",
+                  static_cast<long long>(n), a.data.c_str(), std::filesystem::path(a.model).filename().c_str(), purity);
+    src.subtitle = line;
+    if (a.method == "pca") {
+        std::snprintf(line, sizeof line, "PC1 (%.1f%% of variance)", 100 * explained[0]);
+        src.xTitle = line;
+        std::snprintf(line, sizeof line, "PC2 (%.1f%%)", explained.size() > 1 ? 100 * explained[1] : 0.0);
+        src.yTitle = line;
+    } else {
+        src.xTitle = "t-SNE 1";
+        src.yTitle = "t-SNE 2";
+    }
+    ExplainOutcome out;
+    out.png = a.out;
+    out.json = a.json.empty() ? std::filesystem::path(a.out).replace_extension(".json").string() : a.json;
+    if (auto st = writePng(out.png, renderScatter(src)); !st) return st.error();
+    nlohmann::json j;
+    j["model"] = a.model;
+    j["data"] = a.data;
+    j["layer"] = *layer;
+    j["values_per_sample"] = acts->cols;
+    j["method"] = a.method;
+    j["samples"] = n;
+    j["knn_purity_10"] = purity;
+    if (a.method == "pca") j["explained_variance_ratio"] = explained;
+    else j["tsne"] = {{"perplexity", a.perplexity}, {"theta", a.theta}, {"iterations", a.iterations}};
+    if (!trained->empty()) j["training"] = *trained;
+    j["class_names"] = sample.classNames;
+    nlohmann::json pts = nlohmann::json::array();
+    for (int64_t i = 0; i < points.rows; ++i) {
+        nlohmann::json p = {{"index", i}, {"label", labels[size_t(i)]}};
+        std::vector<float> c(points.values.begin() + i * points.cols, points.values.begin() + (i + 1) * points.cols);
+        p["position"] = c;
+        pts.push_back(p);
+    }
+    j["points"] = pts;
+    j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (auto st = writeJson(out.json, j); !st) return st.error();
+    std::snprintf(line, sizeof line, "%s of '%s' for %lld samples (10-NN purity %.2f): wrote %s and %s",
+                  a.method.c_str(), layer->c_str(), static_cast<long long>(n), purity, out.png.c_str(),
                   out.json.c_str());
     out.summary = line;
     return out;

@@ -44,4 +44,25 @@ struct ExplainOutcome {
 // Errors: ErrorKind::Usage (exit 2) for everything a user gives wrong, one line naming it.
 Expected<ExplainOutcome> runExplain(const ExplainArgs& args);
 
+// The `project` subcommand: one layer's activations over validation samples of a data set, projected to 2D by
+// PCA or t-SNE, drawn as a scatter plot coloured by class, with a JSON file holding every point (x, y, class,
+// and the sample's index in the validation split, to go back to the input).
+struct ProjectArgs {
+    std::string model = "builtin:cnn";
+    std::string data = "fashion-mnist";
+    std::string layer;          // empty: the input of the model's last layer (its penultimate features)
+    std::string method = "pca"; // pca | tsne
+    int64_t samples = 2000;     // first N validation samples
+    int64_t limit = 0;          // data: keep the first N samples of each split (0: all)
+    int64_t trainSteps = 0;     // train on the data first (built-in models start random)
+    int64_t classes = 10;
+    uint64_t seed = 1;
+    double perplexity = 30.0, theta = 0.5;
+    int iterations = 750;
+    std::string out = "projection.png";
+    std::string json; // empty: `out` with .json
+};
+
+Expected<ExplainOutcome> runProject(const ProjectArgs& args);
+
 } // namespace ts::explain

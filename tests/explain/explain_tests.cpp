@@ -2,6 +2,7 @@
 // the LRP-0 = gradient x input identity on a bias-free ReLU network and on torchvision's ResNet-18, relevance
 // conservation, integrated gradients' completeness, finite differences; bad input; the heatmap picture.
 #include <cmath>
+#include <random>
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +15,8 @@
 #include "engine/explain/attribution.hpp"
 #include "engine/explain/command.hpp"
 #include "engine/explain/heatmap.hpp"
+#include "engine/explain/projection.hpp"
+#include "engine/explain/scatter.hpp"
 #include "tests/python_fixture.hpp"
 
 namespace ts::explain {
@@ -364,6 +367,144 @@ TEST(Heatmap, SignedMapIsRedWherePositiveBlueWhereNegative) {
     ASSERT_EQ(u.values.size(), 2u);
     EXPECT_FLOAT_EQ(u.values[0], 3.0f);
     EXPECT_FLOAT_EQ(u.values[1], 1.0f);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Projections: PCA against LibTorch's float64 eigendecomposition; t-SNE on planted clusters.
+
+Matrix toMatrix(const torch::Tensor& t) {
+    const torch::Tensor c = t.to(torch::kFloat32).contiguous();
+    return Matrix{c.size(0), c.size(1), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())};
+}
+
+void expectPcaMatchesEigh(int64_t n, int64_t d, int k) {
+    torch::manual_seed(11);
+    // Correlated data with a clear spectrum: independent columns scaled 1/(1 + i), then rotated.
+    torch::Tensor scales = 1.0 / (torch::arange(d, torch::kFloat64) + 1.0) * 4.0;
+    torch::Tensor rot = std::get<0>(torch::linalg_qr(torch::randn({d, d}, torch::kFloat64)));
+    torch::Tensor x = (torch::randn({n, d}, torch::kFloat64) * scales).mm(rot) + 3.0;
+    const Matrix m = toMatrix(x);
+    auto p = pca(m, k);
+    ASSERT_TRUE(bool(p)) << p.error().message;
+    // Reference: the covariance of the same float32 values, decomposed by LAPACK in float64.
+    torch::Tensor xf = x.to(torch::kFloat32).to(torch::kFloat64);
+    torch::Tensor centred = xf - xf.mean(0, true);
+    torch::Tensor cov = centred.t().mm(centred) / double(n - 1);
+    auto [values, vectors] = torch::linalg_eigh(cov);
+    for (int j = 0; j < k; ++j) {
+        const double expected = values[d - 1 - j].item<double>();
+        EXPECT_NEAR(p->eigenvalues[size_t(j)], expected, 1e-8 * values[d - 1].item<double>()) << j;
+        torch::Tensor axis = torch::from_blob(const_cast<float*>(&p->axes.values[size_t(j * d)]), {d}, torch::kFloat32)
+                                 .to(torch::kFloat64);
+        EXPECT_NEAR(std::abs(axis.dot(vectors.select(1, d - 1 - j)).item<double>()), 1.0, 1e-5) << j;
+    }
+    EXPECT_NEAR(p->totalVariance, cov.trace().item<double>(), 1e-9 * cov.trace().item<double>());
+    // Points are the centred samples on the axes.
+    torch::Tensor axes = torch::from_blob(const_cast<float*>(p->axes.values.data()), {k, d}, torch::kFloat32).to(torch::kFloat64);
+    torch::Tensor expectedPoints = centred.mm(axes.t());
+    torch::Tensor points = torch::from_blob(const_cast<float*>(p->points.values.data()), {n, k}, torch::kFloat32).to(torch::kFloat64);
+    EXPECT_LT((points - expectedPoints).abs().max().item<double>(), 1e-4 * expectedPoints.abs().max().item<double>());
+}
+
+TEST(Projection, PcaMatchesEigendecompositionJacobi) {
+    expectPcaMatchesEigh(400, 12, 3);
+}
+
+TEST(Projection, PcaMatchesEigendecompositionSubspaceIteration) {
+    expectPcaMatchesEigh(600, 200, 3); // above 160 dimensions: subspace iteration
+}
+
+TEST(Projection, TsneSeparatesPlantedClusters) {
+    torch::manual_seed(5);
+    const int64_t n = 600, d = 64, clusters = 6;
+    torch::Tensor centres = torch::randn({clusters, d}) * 2.0;
+    torch::Tensor ids = torch::arange(n) % clusters;
+    torch::Tensor x = centres.index_select(0, ids) + torch::randn({n, d});
+    std::vector<int64_t> labels(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + n);
+    // Random labels in the same layout have purity ~1/6: the measure can fail.
+    std::vector<int64_t> shuffled = labels;
+    std::mt19937 rng(3);
+    std::shuffle(shuffled.begin(), shuffled.end(), rng);
+    TsneOptions o;
+    o.perplexity = 20;
+    o.iterations = 500;
+    auto y = tsne(toMatrix(x), o);
+    ASSERT_TRUE(bool(y)) << y.error().message;
+    EXPECT_GT(knnPurity(*y, labels, 10), 0.95);
+    EXPECT_LT(knnPurity(*y, shuffled, 10), 0.4);
+    // The same seed gives the same embedding.
+    auto again = tsne(toMatrix(x), o);
+    ASSERT_TRUE(bool(again));
+    EXPECT_EQ(again->values, y->values);
+}
+
+TEST(Projection, BadInputIsOneLine) {
+    Matrix tiny{3, 2, {0, 1, 2, 3, 4, 5}};
+    auto t = tsne(tiny, {});
+    ASSERT_FALSE(bool(t));
+    EXPECT_EQ(t.error().kind, ErrorKind::Usage);
+    Matrix some{50, 2, std::vector<float>(100, 1.0f)};
+    auto big = tsne(some, {}); // perplexity 30 needs more than 91 samples
+    ASSERT_FALSE(bool(big));
+    EXPECT_NE(big.error().message.find("perplexity"), std::string::npos);
+    some.values[7] = NAN;
+    auto nan = pca(some, 2);
+    ASSERT_FALSE(bool(nan));
+    EXPECT_NE(nan.error().message.find("NaN"), std::string::npos);
+}
+
+TEST(Command, ProjectWritesEveryPointAndNamesMissingLayers) {
+    const fs::path dir = fs::temp_directory_path() / ("ts_project_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    ProjectArgs a;
+    a.model = "builtin:mlp";
+    a.data = "gaussians";
+    a.samples = 150;
+    a.trainSteps = 100;
+    a.out = (dir / "p.png").string();
+    auto r = runProject(a);
+    ASSERT_TRUE(bool(r)) << r.error().message;
+    std::ifstream in(dir / "p.json");
+    const auto j = nlohmann::json::parse(in);
+    EXPECT_EQ(j["layer"], "relu2"); // the input of the last layer
+    EXPECT_EQ(j["points"].size(), 150u);
+    EXPECT_EQ(j["points"][7]["index"], 7);
+    EXPECT_GT(j["knn_purity_10"].get<double>(), 0.5);
+    ProjectArgs bad = a;
+    bad.layer = "fc9";
+    auto e = runProject(bad);
+    ASSERT_FALSE(bool(e));
+    EXPECT_EQ(e.error().kind, ErrorKind::Usage);
+    EXPECT_NE(e.error().message.find("no layer 'fc9' (layers: fc1, relu1, fc2, relu2, out)"), std::string::npos)
+        << e.error().message;
+    bad = a;
+    bad.method = "umap";
+    EXPECT_FALSE(bool(runProject(bad)));
+    fs::remove_all(dir);
+}
+
+TEST(Scatter, ClassesGetDistinctColoursAndPointsLandInThePlot) {
+    ScatterSource s;
+    s.x = {0, 1};
+    s.y = {0, 1};
+    s.labels = {0, 1};
+    s.classNames = {"a", "b"};
+    const ImageRgba8 img = renderScatter(s, 400, 300);
+    const Rgb8 c0 = classColour(0), c1 = classColour(1);
+    int found0 = 0, found1 = 0;
+    for (int y = 0; y < img.height; ++y)
+        for (int x = 0; x < img.width; ++x) {
+            const auto* p = img.at(x, y);
+            found0 += std::abs(p[0] - c0.r) + std::abs(p[1] - c0.g) + std::abs(p[2] - c0.b) < 60;
+            found1 += std::abs(p[0] - c1.r) + std::abs(p[1] - c1.g) + std::abs(p[2] - c1.b) < 60;
+        }
+    EXPECT_GT(found0, 10); // the point and its legend swatch
+    EXPECT_GT(found1, 10);
+    for (int64_t c = 0; c < 30; ++c)
+        for (int64_t e = c + 1; e < 30; ++e) {
+            const Rgb8 a = classColour(c), b = classColour(e);
+            EXPECT_GT(std::abs(a.r - b.r) + std::abs(a.g - b.g) + std::abs(a.b - b.b), 12) << c << " " << e;
+        }
 }
 
 } // namespace
