@@ -39,6 +39,7 @@ const CommandSpec kExplainSpec{
         {"beta", "B", "lrp-ab: weight of negative contributions", "1"},
         {"out", "PATH", "PNG to write: input | heatmap | heatmap over the input", "explain.png"},
         {"json", "PATH", "report to write (default: --out with .json)", ""},
+        {"layers-out", "PATH", "lrp/lrp-ab: also a PNG of the relevance over every layer's feature maps", ""},
     }};
 
 Status fill(const Args& args, explain::ExplainArgs& a) {
@@ -55,6 +56,9 @@ Status fill(const Args& args, explain::ExplainArgs& a) {
     a.out = args.get("out", a.out);
     if (args.has("out") && a.out.empty()) return makeError(ErrorKind::Usage, "--out is empty: give a PNG path");
     a.json = args.get("json");
+    a.layersPng = args.get("layers-out");
+    if (args.has("layers-out") && a.layersPng.empty())
+        return makeError(ErrorKind::Usage, "--layers-out is empty: give a PNG path");
     struct IntFlag {
         const char* name;
         long lo, hi;

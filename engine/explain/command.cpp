@@ -224,6 +224,9 @@ Expected<ExplainOutcome> runExplain(const ExplainArgs& a) {
     o.epsilon = a.epsilon;
     o.alpha = a.alpha;
     o.beta = a.beta;
+    o.keepLayerMaps = !a.layersPng.empty();
+    if (o.keepLayerMaps && *method != Method::LrpEpsilon && *method != Method::LrpAlphaBeta)
+        return usage("--layers-out shows LRP's relevance per layer: use --method lrp or lrp-ab");
     auto r = attribute(**model, sample->input, o);
     if (!r) return r.error();
     if (!torch::isfinite(r->map).all().item<bool>())
@@ -248,6 +251,16 @@ Expected<ExplainOutcome> runExplain(const ExplainArgs& a) {
     out.png = a.out;
     out.json = a.json.empty() ? std::filesystem::path(a.out).replace_extension(".json").string() : a.json;
     if (auto st = writePng(out.png, renderExplanation(src)); !st) return st.error();
+    if (!a.layersPng.empty()) {
+        std::vector<LayerMap> maps;
+        for (const auto& l : r->layers) {
+            if (!l.relevance.defined() || l.rule == "pass" || l.rule.rfind("folded", 0) == 0 || l.relevance.dim() < 2)
+                continue; // a folded layer is drawn once, as its BatchNorm
+            const torch::Tensor t = l.relevance[0].to(torch::kFloat32).contiguous();
+            maps.push_back({l.name, t.sizes().vec(), std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()), l.sum});
+        }
+        if (auto st = writePng(a.layersPng, renderLayerMaps(maps, src.title)); !st) return st.error();
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (auto st = writeJson(out.json, report(a, *sample, *r, *trained, seconds)); !st) return st.error();
     char line[512];

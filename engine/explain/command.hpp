@@ -34,6 +34,7 @@ struct ExplainArgs {
     double epsilon = 1e-2, alpha = 2.0, beta = 1.0; // LRP
     std::string out = "explain.png";
     std::string json; // empty: `out` with .json
+    std::string layersPng; // LRP: also each layer's relevance over its feature maps to this PNG
 };
 
 struct ExplainOutcome {

@@ -156,4 +156,42 @@ ImageRgba8 renderExplanation(const HeatmapSource& src, int cell) {
     return img;
 }
 
+ImageRgba8 renderLayerMaps(const std::vector<LayerMap>& layers, const std::string& title, int tile) {
+    std::vector<const LayerMap*> shown;
+    for (const auto& l : layers) {
+        const auto g = capture::foldToGrid(l.shape);
+        if (g[1] > 1 && g[2] > 1) shown.push_back(&l);
+    }
+    const int gap = 12, caption = 32, columns = std::max(1, std::min<int>(6, int(shown.size())));
+    const int rows = std::max(1, int((shown.size() + size_t(columns) - 1) / size_t(columns)));
+    ImageRgba8 img(columns * (tile + gap) + gap, 34 + rows * (tile + caption + gap));
+    for (size_t i = 0; i < img.pixels.size(); i += 4)
+        img.pixels[i] = 24, img.pixels[i + 1] = 24, img.pixels[i + 2] = 28, img.pixels[i + 3] = 255;
+    drawText(img, gap, 10, shown.empty() ? title + " (no layer has a spatial output)" : title, {230, 230, 235});
+    for (size_t k = 0; k < shown.size(); ++k) {
+        const LayerMap& l = *shown[k];
+        HeatmapSource src;
+        src.shape = l.shape;
+        src.attribution = l.relevance;
+        src.signedMap = true;
+        const Map2D m = reduceMap(src);
+        const int x0 = gap + int(k % size_t(columns)) * (tile + gap), y0 = 34 + int(k / size_t(columns)) * (tile + caption + gap);
+        const int f = std::max(1, tile / std::max(m.height, m.width));
+        const int ox = x0 + (tile - m.width * f) / 2, oy = y0 + (tile - m.height * f) / 2;
+        for (int y = 0; y < m.height * f; ++y)
+            for (int x = 0; x < m.width * f; ++x) {
+                const Rgb8 c = heatColour(m.values[size_t((y / f) * m.width + x / f)], m, true);
+                std::uint8_t* d = img.at(ox + x, oy + y);
+                d[0] = c.r, d[1] = c.g, d[2] = c.b, d[3] = 255;
+            }
+        std::string name = l.name;
+        while (name.size() > 3 && textWidth(name) > tile) name = name.substr(0, name.size() - 4) + "..";
+        drawText(img, x0, y0 + tile + 3, name, {230, 230, 235});
+        char sum[48];
+        std::snprintf(sum, sizeof sum, "sum %.3g", l.sum);
+        drawText(img, x0, y0 + tile + 17, sum, {160, 160, 170});
+    }
+    return img;
+}
+
 } // namespace ts::explain

@@ -34,4 +34,14 @@ Map2D reduceMap(const HeatmapSource& src);
 // upscaling by a whole factor), short rows stretched to stay visible.
 ImageRgba8 renderExplanation(const HeatmapSource& src, int cell = 256);
 
+// LRP per layer: one tile per layer with a spatial output ([C, H, W], H and W > 1), the relevance summed over
+// channels in diverging colours (each tile on its own scale), captioned with the layer's name and total.
+struct LayerMap {
+    std::string name;
+    std::vector<int64_t> shape; // per sample
+    std::vector<float> relevance;
+    double sum = 0.0;
+};
+ImageRgba8 renderLayerMaps(const std::vector<LayerMap>& layers, const std::string& title, int tile = 128);
+
 } // namespace ts::explain

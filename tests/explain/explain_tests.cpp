@@ -319,6 +319,15 @@ TEST(Command, WritesPictureAndReportAndRejectsBadFlags) {
     EXPECT_NEAR(j["completeness"]["sum_of_attributions"].get<double>(),
                 j["completeness"]["score_minus_baseline"].get<double>(),
                 0.05 * std::abs(j["completeness"]["score_minus_baseline"].get<double>()) + 1e-3);
+    ExplainArgs layers = a; // LRP with every layer's relevance over its feature maps
+    layers.method = "lrp";
+    layers.layersPng = (dir / "layers.png").string();
+    ASSERT_TRUE(bool(runExplain(layers)));
+    EXPECT_TRUE(fs::exists(dir / "layers.png"));
+    layers.method = "ig";
+    auto wrongMethod = runExplain(layers);
+    ASSERT_FALSE(bool(wrongMethod));
+    EXPECT_NE(wrongMethod.error().message.find("--layers-out"), std::string::npos);
     for (auto [field, value, expect] :
          {std::tuple{"method", "shap", "unknown --method 'shap'"}, std::tuple{"class", "10", "class 10 is out of range"},
           std::tuple{"index", "999", "--index 999 is out of range"}}) {
