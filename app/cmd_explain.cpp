@@ -1,6 +1,7 @@
 // `explain`: an attribution heatmap of one input for one class (gradient, gradient x input, SmoothGrad,
 // integrated gradients, LRP). The work is engine/explain's; this file parses the flags.
 #include <cstdio>
+#include <tuple>
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
@@ -166,6 +167,57 @@ int cmdProject(int argc, char** argv) {
     if (a.perplexity <= 0 || a.theta < 0)
         return reportError(makeError(ErrorKind::Usage, "--perplexity must be positive and --theta 0 or more"));
     auto r = explain::runProject(a);
+    if (!r) return reportError(r.error());
+    std::printf("%s\n", r->summary.c_str());
+    return 0;
+}
+
+namespace {
+
+const CommandSpec kNeurogramSpec{
+    "neurogram",
+    "Measures a model's KPIs (accuracy, loss, macro F1, per-class accuracy, accuracy under noise, blur, brightness "
+    "and occlusion, parameters, FLOPs, latency) and each layer's contribution to them (its output replaced by its "
+    "mean, and a first-order estimate), with diagnoses; writes a picture and a JSON report.",
+    "tensorscape neurogram --model M --data SET [--train-steps N] [--samples N] [--out neurogram.png]",
+    {
+        {"model", "SPEC", "builtin:mlp, builtin:cnn[:C1,C2] or a TorchScript .pt file", "builtin:cnn"},
+        {"data", "SET", "fashion-mnist, spirals, circles, xor, gaussians or an IDX folder (labelled)", "fashion-mnist"},
+        {"samples", "N", "first N samples of each split are evaluated", "1000"},
+        {"limit", "N", "keep the first N samples of each split (0: all)", "0"},
+        {"train-steps", "N", "train the model on --data first (built-in models start with random weights)", "0"},
+        {"classes", "N", "built-in models: output classes when the data has none", "10"},
+        {"seed", "N", "model initialisation, training order, noise", "1"},
+        {"no-stability", "", "skip the corrupted-input KPIs", ""},
+        {"out", "PATH", "PNG to write", "neurogram.png"},
+        {"json", "PATH", "report to write (default: --out with .json)", ""},
+    }};
+
+} // namespace
+
+int cmdNeurogram(int argc, char** argv) {
+    int code = 0;
+    auto args = parseCommand(kNeurogramSpec, argc, argv, code);
+    if (!args) return code;
+    explain::NeurogramArgs a;
+    a.model = args->get("model", a.model);
+    a.data = args->get("data", a.data);
+    a.out = args->get("out", a.out);
+    a.json = args->get("json");
+    a.stability = !args->has("no-stability");
+    if (args->has("out") && a.out.empty()) return reportError(makeError(ErrorKind::Usage, "--out is empty: give a PNG path"));
+    int64_t seed = int64_t(a.seed);
+    for (auto [name, lo, hi, dst] : {std::tuple{"samples", 2L, 10000000L, &a.samples},
+                                     std::tuple{"limit", 0L, 1L << 40, &a.limit},
+                                     std::tuple{"train-steps", 0L, 10000000L, &a.trainSteps},
+                                     std::tuple{"classes", 1L, 1000000L, &a.classes},
+                                     std::tuple{"seed", 0L, 1L << 62, &seed}}) {
+        auto v = args->getInt(name, long(*dst), lo, hi);
+        if (!v) return reportError(v.error());
+        *dst = *v;
+    }
+    a.seed = uint64_t(seed);
+    auto r = explain::runNeurogram(a);
     if (!r) return reportError(r.error());
     std::printf("%s\n", r->summary.c_str());
     return 0;

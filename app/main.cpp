@@ -1,4 +1,4 @@
-// tensorscape: one program, subcommands demo, view, train, landscape, open, explain, project, render.
+// tensorscape: one program, subcommands demo, view, train, landscape, open, explain, project, neurogram, render.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -19,6 +19,7 @@ void printUsage(FILE* out) {
              "  open        open a recorded run (Python tensorscape.init or train --run): tensorscape open RUN\n"
              "  explain     attribution heatmap of one input (gradient, SmoothGrad, IG, LRP)\n"
              "  project     a layer's activations over a data set, by PCA or t-SNE, coloured by class\n"
+             "  neurogram   a model's KPIs linked to its layers by measured contributions, with diagnoses\n"
              "  render      render a generated neuron scene headless to a PNG\n\n"
              "Run 'tensorscape SUBCOMMAND --help' for the options of each.\n");
 }
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     if (cmd == "open") return ts::app::cmdOpen(subArgc, subArgv);
     if (cmd == "explain") return ts::app::cmdExplain(subArgc, subArgv);
     if (cmd == "project") return ts::app::cmdProject(subArgc, subArgv);
+    if (cmd == "neurogram") return ts::app::cmdNeurogram(subArgc, subArgv);
     std::fprintf(stderr, "tensorscape: error: unknown subcommand '%s'; run 'tensorscape --help'\n",
                  cmd.c_str());
     return 2;

@@ -160,6 +160,40 @@ class BuiltinModel final : public Model {
         return usage("model '" + m_name + "' has no module '" + path + "'");
     }
 
+    Expected<torch::Tensor> forwardOverriding(const std::string& path, const NamedTensors& overrides,
+                                              const torch::Tensor& input) override {
+        torch::Tensor *weight = nullptr, *bias = nullptr;
+        for (auto& l : m_layers) {
+            if (l.name != path) continue;
+            if (auto* lin = l.module.ptr()->as<torch::nn::LinearImpl>()) weight = &lin->weight, bias = &lin->bias;
+            if (auto* conv = l.module.ptr()->as<torch::nn::Conv2dImpl>()) weight = &conv->weight, bias = &conv->bias;
+        }
+        if (!weight) return usage("model '" + m_name + "' has no Linear or Conv2d module '" + path + "'");
+        // The modules' forward() reads these members: swap the handles (not the tensors' contents), put them back.
+        std::vector<std::pair<torch::Tensor*, torch::Tensor>> saved;
+        auto restore = [&] {
+            for (auto it = saved.rbegin(); it != saved.rend(); ++it)
+                *it->first = it->second;
+        };
+        for (const auto& [key, t] : overrides) {
+            torch::Tensor* slot = key == "weight" ? weight : key == "bias" ? bias : nullptr;
+            if (!slot || !slot->defined()) {
+                restore();
+                return usage("module '" + path + "' of '" + m_name + "' has no tensor '" + key + "'");
+            }
+            saved.emplace_back(slot, *slot);
+            *slot = t;
+        }
+        try {
+            torch::Tensor out = forward(input);
+            restore();
+            return out;
+        } catch (const std::exception& e) {
+            restore();
+            return usage("module '" + path + "' of '" + m_name + "': " + oneLineReason(e.what()));
+        }
+    }
+
   private:
     struct Layer {
         std::string name, type;

@@ -98,6 +98,15 @@ class Model {
         (void)overrides;
         return makeError(ErrorKind::Usage, "model '" + name() + "' cannot run its module '" + path + "' alone");
     }
+    // The whole model's forward() on `input` while module `path`'s parameters are replaced by `overrides` (the
+    // live parameters untouched, restored after the call): ablations (a layer's output replaced by its mean
+    // through weight 0 and bias = mean). The default: not supported.
+    virtual Expected<torch::Tensor> forwardOverriding(const std::string& path, const NamedTensors& overrides,
+                                                      const torch::Tensor& input) {
+        (void)overrides;
+        (void)input;
+        return makeError(ErrorKind::Usage, "model '" + name() + "' cannot replace the parameters of '" + path + "'");
+    }
     virtual CaptureCoverage coverage() {
         CaptureCoverage c;
         for (const auto& [name, p] : namedParameters())

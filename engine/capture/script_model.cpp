@@ -762,34 +762,12 @@ class ScriptModel final : public Model {
 
     Expected<torch::Tensor> callModule(const std::string& path, const torch::Tensor& input,
                                        const NamedTensors& overrides) override {
-        std::optional<torch::jit::Module> sub;
-        for (const auto& m : m_module.named_modules())
-            if (m.name == path) sub = m.value;
-        if (!sub || path.empty())
-            return makeError(ErrorKind::Usage, "model '" + m_name + "' has no module '" + path + "'");
-        // Swap the attribute slots (not the tensors' contents: graphs that saved the parameters stay valid),
-        // and put them back whatever happens.
-        std::vector<std::pair<std::string, c10::IValue>> saved;
-        auto restore = [&] {
-            for (auto it = saved.rbegin(); it != saved.rend(); ++it)
-                sub->setattr(it->first, it->second);
-        };
-        try {
-            for (const auto& [key, t] : overrides) {
-                if (!sub->hasattr(key) || !sub->attr(key).isTensor())
-                    throw std::runtime_error("module '" + path + "' has no tensor '" + key + "'");
-                saved.emplace_back(key, sub->attr(key));
-                sub->setattr(key, t);
-            }
-            torch::Tensor out = outputTensor(sub->forward({input}), m_name);
-            restore();
-            return out;
-        } catch (const std::exception& e) {
-            restore();
-            std::string what = e.what();
-            what = what.substr(0, what.find('\n'));
-            return makeError(ErrorKind::Usage, "module '" + path + "' of '" + m_name + "': " + what);
-        }
+        return withOverrides(path, overrides, [&](torch::jit::Module& sub) { return sub.forward({input}); });
+    }
+
+    Expected<torch::Tensor> forwardOverriding(const std::string& path, const NamedTensors& overrides,
+                                              const torch::Tensor& input) override {
+        return withOverrides(path, overrides, [&](torch::jit::Module&) { return m_module.forward({input}); });
     }
 
     CaptureCoverage coverage() override {
@@ -868,6 +846,36 @@ class ScriptModel final : public Model {
     }
 
   private:
+    // Runs `fn` while the attributes of module `path` named in `overrides` hold the given tensors. The slots are
+    // swapped, not the tensors' contents, so graphs that saved the parameters stay valid; always restored.
+    template <class Fn>
+    Expected<torch::Tensor> withOverrides(const std::string& path, const NamedTensors& overrides, Fn&& fn) {
+        std::optional<torch::jit::Module> sub;
+        for (const auto& m : m_module.named_modules())
+            if (m.name == path) sub = m.value;
+        if (!sub || path.empty())
+            return makeError(ErrorKind::Usage, "model '" + m_name + "' has no module '" + path + "'");
+        std::vector<std::pair<std::string, c10::IValue>> saved;
+        auto restore = [&] {
+            for (auto it = saved.rbegin(); it != saved.rend(); ++it)
+                sub->setattr(it->first, it->second);
+        };
+        try {
+            for (const auto& [key, t] : overrides) {
+                if (!sub->hasattr(key) || !sub->attr(key).isTensor())
+                    throw std::runtime_error("module '" + path + "' has no tensor '" + key + "'");
+                saved.emplace_back(key, sub->attr(key));
+                sub->setattr(key, t);
+            }
+            torch::Tensor out = outputTensor(fn(*sub), m_name);
+            restore();
+            return out;
+        } catch (const std::exception& e) {
+            restore();
+            return makeError(ErrorKind::Usage, "module '" + path + "' of '" + m_name + "': " + oneLineReason(e.what()));
+        }
+    }
+
     struct Built {
         std::unique_ptr<torch::jit::GraphFunction> fn;
         std::vector<LayerInfo> layers;

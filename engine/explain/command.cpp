@@ -16,6 +16,7 @@
 #include "engine/core/log.hpp"
 #include "engine/explain/attribution.hpp"
 #include "engine/explain/heatmap.hpp"
+#include "engine/explain/neurogram.hpp"
 #include "engine/explain/projection.hpp"
 #include "engine/explain/scatter.hpp"
 
@@ -448,6 +449,87 @@ Expected<ExplainOutcome> runProject(const ProjectArgs& a) {
     if (auto st = writeJson(out.json, j); !st) return st.error();
     std::snprintf(line, sizeof line, "%s of '%s' for %lld samples (10-NN purity %.2f): wrote %s and %s",
                   a.method.c_str(), layer->c_str(), static_cast<long long>(n), purity, out.png.c_str(),
+                  out.json.c_str());
+    out.summary = line;
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// neurogram
+
+Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (a.out.empty()) return usage("--out is empty: give the PNG file to write");
+    ExplainArgs ea;
+    ea.data = a.data;
+    ea.limit = a.limit;
+    ea.seed = a.seed;
+    ea.trainSteps = a.trainSteps;
+    Sample sample;
+    capture::DataOptions o;
+    o.seed = a.seed;
+    o.limit = a.limit;
+    auto d = capture::loadDataset(a.data, o);
+    if (!d) return d.error();
+    sample.data = std::move(*d);
+    torch::manual_seed(a.seed);
+    const int64_t classes = sample.data.train.numClasses > 0 ? sample.data.train.numClasses : a.classes;
+    auto model = capture::loadModel(a.model, sample.data.train.sampleShape, classes);
+    if (!model) return model.error();
+    auto trained = trainFirst(**model, sample, ea);
+    if (!trained) return trained.error();
+    NeurogramOptions no;
+    no.samples = a.samples;
+    no.stability = a.stability;
+    no.seed = a.seed;
+    auto g = computeNeurogram(**model, sample.data.train, sample.data.validation, no);
+    if (!g) return g.error();
+    const std::string title = "Neurogram of " + std::filesystem::path(a.model).filename().string() + " on " + a.data +
+                              " (" + std::to_string(std::min(a.samples, sample.data.validation.size())) +
+                              " validation samples)";
+    ExplainOutcome out;
+    out.png = a.out;
+    out.json = a.json.empty() ? std::filesystem::path(a.out).replace_extension(".json").string() : a.json;
+    if (auto st = writePng(out.png, renderNeurogram(*g, title)); !st) return st.error();
+    auto kpis = [](const Kpis& k) {
+        nlohmann::json j = {{"accuracy", k.accuracy}, {"loss", k.loss}, {"macro_f1", k.macroF1}};
+        nlohmann::json per = nlohmann::json::array();
+        for (double v : k.classAccuracy)
+            per.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
+        j["class_accuracy"] = per;
+        return j;
+    };
+    nlohmann::json j;
+    j["model"] = a.model;
+    j["data"] = a.data;
+    j["samples"] = no.samples;
+    j["validation"] = kpis(g->validation);
+    j["training"] = kpis(g->train);
+    nlohmann::json stab = nlohmann::json::array();
+    for (const auto& s : g->stability)
+        stab.push_back({{"corruption", s.corruption}, {"strength", s.strength}, {"accuracy", s.accuracy}, {"loss", s.loss}});
+    j["stability"] = stab;
+    j["complexity"] = {{"parameters", g->params}, {"flops_per_sample", g->flops}, {"latency_ms_per_sample", g->latencyMs}};
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto& l : g->layers) {
+        nlohmann::json e = {{"name", l.name}, {"type", l.type}, {"parameters", l.params}, {"ablated", l.ablated}};
+        if (!l.note.empty()) e["note"] = l.note;
+        if (l.ablated)
+            e["mean_ablation"] = {{"accuracy", l.accuracy}, {"loss", l.loss}, {"accuracy_drop", l.accuracyDrop},
+                                  {"loss_increase", l.lossIncrease}};
+        e["first_order_loss_increase"] = l.taylorLossIncrease;
+        if (l.zeroedAccuracy >= 0) e["zeroed_accuracy"] = l.zeroedAccuracy;
+        layers.push_back(e);
+    }
+    j["layers"] = layers;
+    j["agreement_spearman"] = std::isnan(g->agreement) ? nlohmann::json(nullptr) : nlohmann::json(g->agreement);
+    j["diagnoses"] = g->diagnoses;
+    if (!trained->empty()) j["training_run"] = *trained;
+    j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (auto st = writeJson(out.json, j); !st) return st.error();
+    char line[400];
+    std::snprintf(line, sizeof line, "neurogram of %s: validation accuracy %.1f%%, %zu layers measured, %zu diagnoses: wrote %s and %s",
+                  a.model.c_str(), 100 * g->validation.accuracy, g->layers.size(), g->diagnoses.size(), out.png.c_str(),
                   out.json.c_str());
     out.summary = line;
     return out;

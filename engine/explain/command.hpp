@@ -66,4 +66,21 @@ struct ProjectArgs {
 
 Expected<ExplainOutcome> runProject(const ProjectArgs& args);
 
+// The `neurogram` subcommand: KPIs of a model on a data set linked to its layers by measured contributions
+// (engine/explain/neurogram.hpp), as a picture and a JSON report.
+struct NeurogramArgs {
+    std::string model = "builtin:cnn";
+    std::string data = "fashion-mnist";
+    int64_t samples = 1000;   // first N samples of each split
+    int64_t limit = 0;
+    int64_t trainSteps = 0;
+    int64_t classes = 10;
+    uint64_t seed = 1;
+    bool stability = true;
+    std::string out = "neurogram.png";
+    std::string json;
+};
+
+Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& args);
+
 } // namespace ts::explain

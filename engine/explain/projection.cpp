@@ -510,22 +510,21 @@ Expected<Matrix> tsne(const Matrix& input, const TsneOptions& o) {
     for (auto& v : y)
         v = normal(rng);
     const double eta = o.learningRate > 0 ? o.learningRate : std::max(200.0, double(n) / o.exaggeration);
-    const unsigned workers = ThreadPool::global().workerCount();
-    std::vector<double> zParts(workers);
+    std::vector<double> zPoint(static_cast<size_t>(n));
     QuadTree tree;
     const float theta2 = float(o.theta * o.theta);
     for (int it = 0; it < o.iterations; ++it) {
         const double exaggerate = it < o.exaggerationSteps ? o.exaggeration : 1.0;
         const double momentum = it < o.exaggerationSteps ? 0.5 : 0.8;
         tree.build(y.data(), n);
-        std::fill(zParts.begin(), zParts.end(), 0.0);
-        // One walk per point: attraction (sparse P) into grad, repulsion's numerator into rep, Z per worker.
-        parallelFor(size_t(n), 128, [&](size_t b, size_t e, unsigned w) {
-            double zsum = 0;
+        // One walk per point: attraction (sparse P) into grad, repulsion's numerator into rep, its share of Z
+        // into zPoint (summed in point order after, so the result does not depend on the threads' timing).
+        parallelFor(size_t(n), 128, [&](size_t b, size_t e, unsigned) {
             for (size_t t = b; t < e; ++t) {
                 const size_t i = size_t(tree.order[t]);
-                double fx = 0, fy = 0, ax = 0, ay = 0;
-                tree.repulsion(int32_t(i), theta2, fx, fy, zsum);
+                double fx = 0, fy = 0, ax = 0, ay = 0, zi = 0;
+                tree.repulsion(int32_t(i), theta2, fx, fy, zi);
+                zPoint[i] = zi;
                 for (int64_t a = P.rowStart[i]; a < P.rowStart[i + 1]; ++a) {
                     const size_t j = size_t(P.col[size_t(a)]);
                     const double dx = y[2 * i] - y[2 * j], dy = y[2 * i + 1] - y[2 * j + 1];
@@ -536,9 +535,8 @@ Expected<Matrix> tsne(const Matrix& input, const TsneOptions& o) {
                 grad[2 * i] = exaggerate * ax, grad[2 * i + 1] = exaggerate * ay;
                 rep[2 * i] = fx, rep[2 * i + 1] = fy;
             }
-            zParts[w] += zsum;
         });
-        const double z = std::max(1e-300, std::accumulate(zParts.begin(), zParts.end(), 0.0));
+        const double z = std::max(1e-300, std::accumulate(zPoint.begin(), zPoint.end(), 0.0));
         for (size_t at = 0; at < y.size(); ++at) { // gradient step with gains (delta-bar-delta) and momentum
             const double g = 4.0 * (grad[at] - rep[at] / z);
             gains[at] = (g > 0) != (update[at] > 0) ? gains[at] + 0.2 : std::max(0.01, gains[at] * 0.8);

@@ -15,6 +15,7 @@
 #include "engine/explain/attribution.hpp"
 #include "engine/explain/command.hpp"
 #include "engine/explain/heatmap.hpp"
+#include "engine/explain/neurogram.hpp"
 #include "engine/explain/projection.hpp"
 #include "engine/explain/scatter.hpp"
 #include "tests/python_fixture.hpp"
@@ -514,6 +515,103 @@ TEST(Scatter, ClassesGetDistinctColoursAndPointsLandInThePlot) {
             const Rgb8 a = classColour(c), b = classColour(e);
             EXPECT_GT(std::abs(a.r - b.r) + std::abs(a.g - b.g) + std::abs(a.b - b.b), 12) << c << " " << e;
         }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Neurogram: mean ablations against Python forward hooks (make_fixtures.py), KPIs against a direct count.
+
+capture::Dataset ablationData() {
+    capture::Dataset d;
+    d.inputs = npy("abl_x.npy");
+    d.labels = npy("abl_y.npy").reshape({-1}).round().to(torch::kInt64);
+    d.sampleShape = {1, 12, 12};
+    d.numClasses = 5;
+    return d;
+}
+
+TEST(Neurogram, MeanAblationsEqualPythonForwardHooks) {
+    REQUIRE_FIXTURES();
+    auto m = load("abl_cnn.pt");
+    ASSERT_TRUE(m);
+    const auto ref = fixtureJson("abl_cnn.json");
+    const capture::Dataset d = ablationData();
+    NeurogramOptions o;
+    o.samples = 300;
+    o.stability = false;
+    auto g = computeNeurogram(*m, d, d, o);
+    ASSERT_TRUE(bool(g)) << g.error().message;
+    EXPECT_NEAR(g->validation.accuracy, ref["intact"]["accuracy"].get<double>(), 1e-9);
+    EXPECT_NEAR(g->validation.loss, ref["intact"]["loss"].get<double>(), 1e-5);
+    std::map<std::string, LayerContribution> byName;
+    for (const auto& l : g->layers)
+        byName[l.name] = l;
+    for (const std::string name : {"conv1", "bn1", "conv2", "bn2", "fc"}) {
+        ASSERT_TRUE(byName.count(name)) << name;
+        const auto& l = byName[name];
+        ASSERT_TRUE(l.ablated) << name << ": " << l.note;
+        EXPECT_NEAR(l.accuracy, ref["layers"][name]["accuracy"].get<double>(), 1e-9) << name;
+        EXPECT_NEAR(l.loss, ref["layers"][name]["loss"].get<double>(), 2e-5 * ref["layers"][name]["loss"].get<double>())
+            << name;
+        EXPECT_GT(l.accuracyDrop, 0.3) << name; // every layer of this small trained CNN matters
+        EXPECT_TRUE(std::isfinite(l.taylorLossIncrease)) << name;
+    }
+    EXPECT_EQ(byName["conv2"].note, "through its BatchNorm 'bn2'"); // conv2 has no bias
+    EXPECT_TRUE(std::isfinite(g->agreement));
+    EXPECT_EQ(g->params, 40 + 8 + 216 + 12 + 54 * 5 + 5); // conv1, bn1, conv2 (no bias), bn2, fc
+}
+
+TEST(Neurogram, KpisAgreeWithADirectCountAndBadLabelsAreRejected) {
+    REQUIRE_FIXTURES();
+    auto m = load("abl_cnn.pt");
+    ASSERT_TRUE(m);
+    capture::Dataset d = ablationData();
+    NeurogramOptions o;
+    o.samples = 300;
+    auto g = computeNeurogram(*m, d, d, o);
+    ASSERT_TRUE(bool(g)) << g.error().message;
+    torch::NoGradGuard no;
+    const torch::Tensor pred = m->forward(d.inputs).argmax(1);
+    double f1 = 0;
+    for (int64_t c = 0; c < 5; ++c) {
+        const double tp = (pred.eq(c) & d.labels.eq(c)).sum().item<double>();
+        const double actual = d.labels.eq(c).sum().item<double>(), predicted = pred.eq(c).sum().item<double>();
+        EXPECT_NEAR(g->validation.classAccuracy[size_t(c)], tp / actual, 1e-12) << c;
+        f1 += 2 * tp / (actual + predicted) / 5;
+    }
+    EXPECT_NEAR(g->validation.macroF1, f1, 1e-12);
+    ASSERT_EQ(g->stability.size(), 5u); // noise x2, brightness, blur, occlusion
+    for (const auto& s : g->stability)
+        EXPECT_LE(s.accuracy, 1.0);
+    EXPECT_GT(g->latencyMs, 0.0);
+    d.labels[3] = 7; // out of range for 5 outputs
+    auto bad = computeNeurogram(*m, d, d, o);
+    ASSERT_FALSE(bool(bad));
+    EXPECT_EQ(bad.error().kind, ErrorKind::Usage);
+    EXPECT_NE(bad.error().message.find("label 7 is out of range"), std::string::npos) << bad.error().message;
+    d.labels.fill_(-1); // unlabelled inputs
+    auto unlabelled = computeNeurogram(*m, d, d, o);
+    ASSERT_FALSE(bool(unlabelled));
+    EXPECT_NE(unlabelled.error().message.find("labelled"), std::string::npos);
+}
+
+TEST(Command, NeurogramWritesPictureAndReport) {
+    const fs::path dir = fs::temp_directory_path() / ("ts_neurogram_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    NeurogramArgs a;
+    a.model = "builtin:mlp";
+    a.data = "spirals";
+    a.samples = 200;
+    a.trainSteps = 200;
+    a.out = (dir / "n.png").string();
+    auto r = runNeurogram(a);
+    ASSERT_TRUE(bool(r)) << r.error().message;
+    std::ifstream in(dir / "n.json");
+    const auto j = nlohmann::json::parse(in);
+    EXPECT_EQ(j["layers"].size(), 3u); // fc1, fc2, out
+    EXPECT_TRUE(j["layers"][0]["ablated"].get<bool>());
+    EXPECT_GT(j["validation"]["accuracy"].get<double>(), 0.5);
+    EXPECT_TRUE(fs::exists(dir / "n.png"));
+    fs::remove_all(dir);
 }
 
 } // namespace

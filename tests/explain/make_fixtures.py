@@ -119,4 +119,68 @@ torch.jit.script(enc).save(os.path.join(OUT, "transformer.pt"))
 save_npy("seq_x.npy", rng.normal(size=(1, 4, 8)))
 sig = nn.Sequential(OrderedDict(fc1=nn.Linear(20, 8), act=nn.Sigmoid(), out=nn.Linear(8, 3))).eval()
 torch.jit.script(sig).save(os.path.join(OUT, "sigmoid.pt"))
+
+# 5. Neurogram: mean ablations computed here with forward hooks, on a CNN with biases and BatchNorm (conv2 has no
+# bias; its mean ablation is measured directly here, the engine goes through bn2).
+class AblCnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(4, 6, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(6)
+        self.fc = nn.Linear(6 * 3 * 3, 5)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.bn1(self.conv1(x))))
+        x = self.pool(torch.relu(self.bn2(self.conv2(x))))
+        return self.fc(torch.flatten(x, 1))
+
+
+abl = AblCnn()
+ax = torch.rand(300, 1, 12, 12, generator=torch.Generator().manual_seed(3))
+# labels from a fixed rule on the pixels (which quadrant is brightest, plus the centre), learnt for a while so
+# that the layers matter and accuracy is neither chance nor perfect
+quadrants = torch.stack([ax[:, 0, :6, :6].mean((1, 2)), ax[:, 0, :6, 6:].mean((1, 2)), ax[:, 0, 6:, :6].mean((1, 2)),
+                         ax[:, 0, 6:, 6:].mean((1, 2)), ax[:, 0, 3:9, 3:9].mean((1, 2))], 1)
+ay = quadrants.argmax(1)
+opt = torch.optim.Adam(abl.parameters(), lr=1e-2)
+torch.manual_seed(5)
+abl.train()
+for step in range(150):
+    idx = torch.randint(0, 300, (64,))
+    opt.zero_grad()
+    nn.functional.cross_entropy(abl(ax[idx]), ay[idx]).backward()
+    opt.step()
+abl.eval()
+torch.jit.script(abl).save(os.path.join(OUT, "abl_cnn.pt"))
+with torch.no_grad():
+    logits0 = abl(ax)
+save_npy("abl_x.npy", ax.numpy())
+save_npy("abl_y.npy", ay.double().numpy())
+
+
+def kpis(logits):
+    return {"accuracy": (logits.argmax(1) == ay).double().mean().item(),
+            "loss": nn.functional.cross_entropy(logits.double(), ay).item()}
+
+
+ref = {"intact": kpis(logits0.double()), "layers": {}}
+for name in ("conv1", "bn1", "conv2", "bn2", "fc"):
+    mod = getattr(abl, name)
+    out = []
+    h = mod.register_forward_hook(lambda m, i, o: out.append(o.double()))
+    with torch.no_grad():
+        abl(ax)
+    h.remove()
+    o = out[0]
+    mean = o.mean(dim=[0, 2, 3], keepdim=True) if o.dim() == 4 else o.mean(dim=0, keepdim=True)
+    h = mod.register_forward_hook(lambda m, i, o: mean.expand_as(o).to(o.dtype))
+    with torch.no_grad():
+        ref["layers"][name] = kpis(abl(ax).double())
+    h.remove()
+ref["predicted_classes"] = int(logits0.argmax(1).unique().numel())
+with open(os.path.join(OUT, "abl_cnn.json"), "w") as f:
+    json.dump(ref, f)
 print("ok")

@@ -1,0 +1,557 @@
+// Neurogram measurements. Sections: 1. KPIs of one forward function  2. layer means and the first-order
+// estimate  3. ablations  4. stability and complexity  5. diagnoses  6. entry point.
+#include "engine/explain/neurogram.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <numeric>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "engine/capture/network.hpp"
+#include "engine/capture/structure.hpp"
+#include "engine/core/text_raster.hpp"
+
+namespace ts::explain {
+
+namespace {
+
+Error usage(std::string message) {
+    return makeError(ErrorKind::Usage, std::move(message));
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+bool isWeightLayer(const std::string& type) {
+    const std::string t = lower(type);
+    return t == "linear" || t == "conv1d" || t == "conv2d" || t == "conv3d";
+}
+
+bool isBatchNorm(const std::string& type) {
+    const std::string t = lower(type);
+    return t == "batchnorm1d" || t == "batchnorm2d" || t == "batchnorm3d";
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 1. KPIs of one forward function over (x, y).
+
+using ForwardFn = std::function<Expected<torch::Tensor>(const torch::Tensor&)>;
+
+Expected<Kpis> evaluateKpis(const ForwardFn& forward, const torch::Tensor& x, const torch::Tensor& y, int64_t classes,
+                            int64_t batch) {
+    torch::NoGradGuard noGrad;
+    const int64_t n = x.size(0);
+    double lossSum = 0.0;
+    torch::Tensor tp = torch::zeros({classes}, torch::kInt64), predicted = torch::zeros({classes}, torch::kInt64);
+    torch::Tensor actual = torch::zeros({classes}, torch::kInt64);
+    for (int64_t b = 0; b < n; b += batch) {
+        const int64_t m = std::min(batch, n - b);
+        auto logits = forward(x.narrow(0, b, m));
+        if (!logits) return logits.error();
+        if (logits->dim() != 2 || logits->size(0) != m || logits->size(1) != classes)
+            return usage("the model's output is " + capture::shapeString(logits->sizes().vec()) +
+                         "; a neurogram needs class scores [N, " + std::to_string(classes) + "]");
+        const torch::Tensor yb = y.narrow(0, b, m);
+        lossSum += torch::nn::functional::cross_entropy(
+                       logits->to(torch::kFloat32), yb,
+                       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                       .item<double>();
+        const torch::Tensor pred = logits->argmax(1);
+        const torch::Tensor hit = pred.eq(yb);
+        tp.index_add_(0, yb.masked_select(hit), torch::ones({hit.sum().item<int64_t>()}, torch::kInt64));
+        predicted += torch::bincount(pred, {}, classes);
+        actual += torch::bincount(yb, {}, classes);
+    }
+    Kpis k;
+    k.loss = lossSum / double(n);
+    k.accuracy = double(tp.sum().item<int64_t>()) / double(n);
+    double f1 = 0.0;
+    int counted = 0;
+    for (int64_t c = 0; c < classes; ++c) {
+        const double t = double(tp[c].item<int64_t>()), a = double(actual[c].item<int64_t>());
+        const double p = double(predicted[c].item<int64_t>());
+        k.classAccuracy.push_back(a > 0 ? t / a : NAN);
+        if (a + p > 0) {
+            f1 += 2 * t / (a + p);
+            ++counted;
+        }
+    }
+    k.macroF1 = counted > 0 ? f1 / counted : 0.0;
+    return k;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 2. Layer means over the samples, and the first-order estimate of replacing each output by its mean.
+
+// Per neuron for [N, F] outputs, per channel (over positions too) for [N, C, ...]: what a bias can carry.
+torch::Tensor reduceToBias(const torch::Tensor& a) {
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < a.dim(); ++d)
+        dims.push_back(d);
+    return a.to(torch::kFloat64).sum(dims);
+}
+
+torch::Tensor broadcastBias(const torch::Tensor& mean, const torch::Tensor& like) {
+    std::vector<int64_t> view(size_t(like.dim()), 1);
+    view[1] = -1;
+    return mean.view(view).to(like.scalar_type());
+}
+
+struct Candidate {
+    int info = -1;          // index into layerInfo
+    std::string name, type, module;
+    torch::Tensor mean;     // per neuron or channel
+    double taylor = 0.0;    // summed over samples
+};
+
+Status layerMeans(capture::Model& model, const torch::Tensor& x, int64_t batch, std::vector<Candidate>& cands) {
+    torch::NoGradGuard noGrad;
+    std::vector<torch::Tensor> sums(cands.size());
+    std::vector<double> counts(cands.size(), 0.0);
+    for (int64_t b = 0; b < x.size(0); b += batch) {
+        const int64_t m = std::min(batch, x.size(0) - b);
+        auto fc = model.forwardCapture(x.narrow(0, b, m));
+        for (size_t c = 0; c < cands.size(); ++c)
+            for (size_t i = 0; i < fc.activations.size(); ++i) {
+                if (fc.activations[i].first != cands[c].name) continue;
+                const torch::Tensor a = capture::batchFirst(fc.activations[i].second, fc.batchDim(i));
+                const torch::Tensor s = reduceToBias(a);
+                sums[c] = sums[c].defined() ? sums[c] + s : s;
+                counts[c] += double(a.numel() / std::max<int64_t>(1, s.numel()));
+            }
+    }
+    for (size_t c = 0; c < cands.size(); ++c)
+        if (sums[c].defined()) cands[c].mean = (sums[c] / counts[c]).to(torch::kFloat32);
+    return {};
+}
+
+// Sum over samples of grad(loss) . (mean - activation) per candidate: the loss change a Taylor expansion
+// predicts for each replacement.
+Status taylorEstimates(capture::Model& model, const torch::Tensor& x, const torch::Tensor& y, int64_t batch,
+                       std::vector<Candidate>& cands) {
+    for (int64_t b = 0; b < x.size(0); b += batch) {
+        const int64_t m = std::min(batch, x.size(0) - b);
+        auto fc = model.forwardCapture(x.narrow(0, b, m));
+        std::vector<torch::Tensor> acts;
+        std::vector<size_t> which;
+        for (size_t c = 0; c < cands.size(); ++c)
+            for (size_t i = 0; i < fc.activations.size(); ++i)
+                if (fc.activations[i].first == cands[c].name && cands[c].mean.defined() &&
+                    fc.activations[i].second.requires_grad() && fc.batchDim(i) == 0) {
+                    acts.push_back(fc.activations[i].second);
+                    which.push_back(c);
+                }
+        if (acts.empty()) return {};
+        torch::Tensor loss = torch::nn::functional::cross_entropy(
+            fc.output, y.narrow(0, b, m), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+        auto grads = torch::autograd::grad({loss}, acts, {}, false, false, true);
+        torch::NoGradGuard noGrad;
+        for (size_t k = 0; k < acts.size(); ++k) {
+            if (!grads[k].defined()) continue;
+            const torch::Tensor a = acts[k].detach();
+            cands[which[k]].taylor +=
+                (grads[k] * (broadcastBias(cands[which[k]].mean, a) - a)).sum().to(torch::kFloat64).item<double>();
+        }
+    }
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 3. Ablations through the module's parameters: weight 0 and bias = the output's mean gives the mean.
+
+capture::NamedTensors ablation(const torch::Tensor& weight, const torch::Tensor& bias, const torch::Tensor& value) {
+    return {{"weight", torch::zeros_like(weight)}, {"bias", value.to(bias.scalar_type()).reshape(bias.sizes())}};
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 4. Stability (corrupted inputs) and complexity.
+
+std::vector<std::pair<StabilityKpi, torch::Tensor>> corruptions(const torch::Tensor& x, uint64_t seed) {
+    std::vector<std::pair<StabilityKpi, torch::Tensor>> out;
+    const double lo = x.min().item<double>(), hi = x.max().item<double>(), range = hi > lo ? hi - lo : 1.0;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    for (double s : {0.05, 0.15}) {
+        torch::Tensor noise = at::normal(0.0, s * range, x.sizes().vec(), gen, torch::kFloat32);
+        out.push_back({{"noise", s, 0, 0}, x + noise});
+    }
+    out.push_back({{"brightness", 0.2, 0, 0}, x + 0.2 * range});
+    if (x.dim() == 4 && x.size(2) >= 4 && x.size(3) >= 4) {
+        out.push_back({{"blur", 3, 0, 0}, torch::avg_pool2d(x, 3, 1, 1, false, false)});
+        torch::Tensor occluded = x.clone();
+        const int64_t h = x.size(2), w = x.size(3);
+        occluded.narrow(2, h / 4, h / 2).narrow(3, w / 4, w / 2).fill_(lo);
+        out.push_back({{"occlusion", 0.5, 0, 0}, occluded});
+    }
+    return out;
+}
+
+double latencyMs(capture::Model& model, const torch::Tensor& one) {
+    torch::NoGradGuard noGrad;
+    for (int i = 0; i < 2; ++i)
+        model.forward(one);
+    const int runs = 10;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < runs; ++i)
+        model.forward(one);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / runs;
+}
+
+double spearman(const std::vector<double>& a, const std::vector<double>& b) {
+    const size_t n = a.size();
+    if (n < 3) return NAN;
+    auto ranks = [n](const std::vector<double>& v) {
+        std::vector<size_t> order(n);
+        std::iota(order.begin(), order.end(), size_t(0));
+        std::sort(order.begin(), order.end(), [&](size_t i, size_t j) { return v[i] < v[j]; });
+        std::vector<double> r(n);
+        for (size_t k = 0; k < n;) { // ties share their mean rank
+            size_t e = k;
+            while (e + 1 < n && v[order[e + 1]] == v[order[k]])
+                ++e;
+            for (size_t t = k; t <= e; ++t)
+                r[order[t]] = 0.5 * double(k + e);
+            k = e + 1;
+        }
+        return r;
+    };
+    const auto ra = ranks(a), rb = ranks(b);
+    const double ma = std::accumulate(ra.begin(), ra.end(), 0.0) / double(n);
+    const double mb = std::accumulate(rb.begin(), rb.end(), 0.0) / double(n);
+    double sab = 0, saa = 0, sbb = 0;
+    for (size_t i = 0; i < n; ++i)
+        sab += (ra[i] - ma) * (rb[i] - mb), saa += (ra[i] - ma) * (ra[i] - ma), sbb += (rb[i] - mb) * (rb[i] - mb);
+    return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : NAN;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 5. Diagnoses a person can act on.
+
+std::string percent(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f%%", 100.0 * v);
+    return b;
+}
+
+void diagnose(Neurogram& g) {
+    const double gap = g.train.accuracy - g.validation.accuracy;
+    char line[320];
+    if (gap > 0.05) {
+        std::snprintf(line, sizeof line, "overfitting: training accuracy %s against validation %s (gap %.1f points)",
+                      percent(g.train.accuracy).c_str(), percent(g.validation.accuracy).c_str(), 100 * gap);
+        g.diagnoses.push_back(line);
+    }
+    const double chance = g.classes > 0 ? 1.0 / double(g.classes) : 0.0;
+    if (g.train.accuracy < chance + 0.25 * (1 - chance)) {
+        std::snprintf(line, sizeof line, "underfitting: training accuracy %s is close to chance (%s); train longer "
+                                         "or give the model more capacity",
+                      percent(g.train.accuracy).c_str(), percent(chance).c_str());
+        g.diagnoses.push_back(line);
+    }
+    for (const auto& s : g.stability)
+        if (g.validation.accuracy - s.accuracy > 0.10) {
+            std::snprintf(line, sizeof line, "fragile to %s (%g): validation accuracy %s (%.1f points lower)",
+                          s.corruption.c_str(), s.strength, percent(s.accuracy).c_str(),
+                          100 * (g.validation.accuracy - s.accuracy));
+            g.diagnoses.push_back(line);
+        }
+    for (const auto& l : g.layers)
+        if (l.zeroedAccuracy >= 0) {
+            std::snprintf(line, sizeof line,
+                          "pruning candidate '%s' (%s, %lld parameters, %s of the model): validation accuracy %s with "
+                          "its output at its mean (%+.1f points), %s with it zeroed",
+                          l.name.c_str(), l.type.c_str(), static_cast<long long>(l.params),
+                          percent(double(l.params) / double(std::max<int64_t>(1, g.params))).c_str(),
+                          percent(l.accuracy).c_str(), -100 * l.accuracyDrop, percent(l.zeroedAccuracy).c_str());
+            g.diagnoses.push_back(line);
+        }
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// 6. Entry point.
+
+Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Dataset& train,
+                                     const capture::Dataset& validation, const NeurogramOptions& o) {
+    const capture::Dataset& val = validation.size() > 0 ? validation : train;
+    const int64_t nv = std::min(o.samples, val.size()), nt = std::min(o.samples, train.size());
+    if (nv < 2 || nt < 2) return usage("a neurogram needs at least 2 labelled samples in each split");
+    const torch::Tensor xv = val.inputs.narrow(0, 0, nv), yv = val.labels.narrow(0, 0, nv);
+    const torch::Tensor xt = train.inputs.narrow(0, 0, nt), yt = train.labels.narrow(0, 0, nt);
+    if (yv.min().item<int64_t>() < 0 || yt.min().item<int64_t>() < 0)
+        return usage("a neurogram needs labelled data (the inputs have no labels)");
+    const bool wasTraining = model.isTraining();
+    model.setTraining(false);
+    struct Restore {
+        capture::Model& m;
+        bool on;
+        ~Restore() { m.setTraining(on); }
+    } restore{model, wasTraining};
+
+    Neurogram g;
+    {
+        torch::NoGradGuard noGrad;
+        try {
+            g.classes = model.forward(xv.narrow(0, 0, 1)).size(-1);
+        } catch (const std::exception& e) {
+            return usage("the model rejects the data: " + oneLineReason(e.what()));
+        }
+    }
+    const int64_t maxLabel = std::max(yv.max().item<int64_t>(), yt.max().item<int64_t>());
+    if (maxLabel >= g.classes)
+        return usage("label " + std::to_string(maxLabel) + " is out of range: the model has " +
+                     std::to_string(g.classes) + " outputs");
+    ForwardFn intact = [&](const torch::Tensor& x) -> Expected<torch::Tensor> { return model.forward(x); };
+    try {
+        auto v = evaluateKpis(intact, xv, yv, g.classes, o.batch);
+        if (!v) return v.error();
+        g.validation = *v;
+        auto t = evaluateKpis(intact, xt, yt, g.classes, o.batch);
+        if (!t) return t.error();
+        g.train = *t;
+        if (o.stability)
+            for (auto& [kpi, x] : corruptions(xv, o.seed)) {
+                auto k = evaluateKpis(intact, x, yv, g.classes, o.batch);
+                if (!k) return k.error();
+                kpi.accuracy = k->accuracy;
+                kpi.loss = k->loss;
+                g.stability.push_back(kpi);
+            }
+    } catch (const std::exception& e) {
+        return usage("the model rejects the data: " + oneLineReason(e.what()));
+    }
+
+    // Complexity.
+    std::map<std::string, torch::Tensor> params;
+    for (const auto& [name, p] : model.namedParameters()) {
+        params[name] = p;
+        g.params += p.numel();
+    }
+    auto net = capture::describeNetwork(model, val.sampleShape);
+    if (net) g.flops = net->totalFlops();
+    g.latencyMs = latencyMs(model, xv.narrow(0, 0, 1));
+
+    // Layers: Linear, Conv and BatchNorm modules, in forward order.
+    const auto info = model.layerInfo();
+    std::vector<int> consumers(info.size(), 0);
+    for (const auto& l : info)
+        for (int in : l.inputs)
+            if (in >= 0 && size_t(in) < info.size()) ++consumers[size_t(in)];
+    std::vector<Candidate> cands;
+    for (size_t i = 0; i < info.size(); ++i)
+        if (!info[i].module.empty() && (isWeightLayer(info[i].type) || isBatchNorm(info[i].type)))
+            cands.push_back({int(i), info[i].name, info[i].type, info[i].module, {}, 0.0});
+    try {
+        if (auto st = layerMeans(model, xv, o.batch, cands); !st) return st.error();
+        if (auto st = taylorEstimates(model, xv, yv, o.batch, cands); !st) return st.error();
+    } catch (const std::exception& e) {
+        return usage("the model rejects the data: " + oneLineReason(e.what()));
+    }
+    std::map<std::string, size_t> byName;
+    for (const auto& c : cands) {
+        LayerContribution l;
+        l.name = c.name, l.type = c.type, l.module = c.module;
+        for (const auto& [name, p] : params)
+            if (name.rfind(c.module + ".", 0) == 0 && name.find('.', c.module.size() + 1) == std::string::npos)
+                l.params += p.numel();
+        l.taylorLossIncrease = c.taylor / double(nv);
+        auto w = params.find(c.module + ".weight"), b = params.find(c.module + ".bias");
+        if (!c.mean.defined()) {
+            l.note = "its output was not captured";
+        } else if (w == params.end() || b == params.end() || !b->second.defined()) {
+            l.note = "no bias to carry the mean";
+        } else {
+            const auto over = ablation(w->second, b->second, c.mean);
+            ForwardFn ablated = [&](const torch::Tensor& x) { return model.forwardOverriding(c.module, over, x); };
+            auto k = evaluateKpis(ablated, xv, yv, g.classes, o.batch);
+            if (!k) return k.error();
+            l.ablated = true;
+            l.accuracy = k->accuracy;
+            l.loss = k->loss;
+            l.accuracyDrop = g.validation.accuracy - k->accuracy;
+            l.lossIncrease = k->loss - g.validation.loss;
+        }
+        byName[l.name] = g.layers.size();
+        g.layers.push_back(std::move(l));
+    }
+    // A bias-free Linear/Conv whose only consumer is a BatchNorm: replacing the BatchNorm's output by its mean
+    // is the same as replacing the layer's (the BatchNorm is affine per channel).
+    for (auto& l : g.layers) {
+        if (l.ablated) continue;
+        for (size_t i = 0; i < info.size(); ++i) {
+            const auto& bn = info[i];
+            if (!isBatchNorm(bn.type) || bn.inputs.size() != 1 || bn.inputs[0] < 0 ||
+                info[size_t(bn.inputs[0])].name != l.name || consumers[size_t(bn.inputs[0])] != 1)
+                continue;
+            auto it = byName.find(bn.name);
+            if (it == byName.end() || !g.layers[it->second].ablated) continue;
+            const auto& src = g.layers[it->second];
+            l.ablated = true;
+            l.accuracy = src.accuracy, l.loss = src.loss, l.accuracyDrop = src.accuracyDrop;
+            l.lossIncrease = src.lossIncrease;
+            l.note = "through its BatchNorm '" + bn.name + "'";
+        }
+    }
+    // Pruning candidates: at least 1 % of the parameters, at most half a point of accuracy when at its mean;
+    // then measured with the output zeroed as well.
+    for (auto& l : g.layers) {
+        if (!l.ablated || l.note.rfind("through", 0) == 0 || double(l.params) < 0.01 * double(g.params) ||
+            l.accuracyDrop > 0.005)
+            continue;
+        auto w = params.at(l.module + ".weight"), b = params.at(l.module + ".bias");
+        const capture::NamedTensors zero{{"weight", torch::zeros_like(w)}, {"bias", torch::zeros_like(b)}};
+        ForwardFn zeroed = [&](const torch::Tensor& x) { return model.forwardOverriding(l.module, zero, x); };
+        auto k = evaluateKpis(zeroed, xv, yv, g.classes, o.batch);
+        if (!k) return k.error();
+        l.zeroedAccuracy = k->accuracy;
+    }
+    std::vector<double> measured, estimated;
+    for (const auto& l : g.layers)
+        if (l.ablated && l.note.empty()) measured.push_back(l.lossIncrease), estimated.push_back(l.taylorLossIncrease);
+    g.agreement = spearman(measured, estimated);
+    diagnose(g);
+    return g;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 7. The picture.
+
+namespace {
+
+void fillRect(ImageRgba8& img, int x0, int y0, int w, int h, Rgb8 c) {
+    for (int y = std::max(0, y0); y < std::min(img.height, y0 + h); ++y)
+        for (int x = std::max(0, x0); x < std::min(img.width, x0 + w); ++x) {
+            std::uint8_t* d = img.at(x, y);
+            d[0] = c.r, d[1] = c.g, d[2] = c.b, d[3] = 255;
+        }
+}
+
+// A horizontal S-curve (cubic Bezier) from (x0, y0) to (x1, y1), stroked by stamping anti-aliased discs.
+void link(ImageRgba8& img, float x0, float y0, float x1, float y1, float width, Rgb8 c, float alpha) {
+    const float mx = (x0 + x1) / 2, length = std::hypot(x1 - x0, y1 - y0) * 1.3f;
+    const float r = std::max(0.5f, width / 2);
+    for (int s = 0; s <= int(length); ++s) {
+        const float t = float(s) / std::max(1.0f, length), u = 1 - t;
+        const float x = u * u * u * x0 + 3 * u * u * t * mx + 3 * u * t * t * mx + t * t * t * x1;
+        const float y = u * u * u * y0 + 3 * u * u * t * y0 + 3 * u * t * t * y1 + t * t * t * y1;
+        for (int py = int(y - r - 1); py <= int(y + r + 1); ++py)
+            for (int px = int(x - r - 1); px <= int(x + r + 1); ++px) {
+                if (px < 0 || py < 0 || px >= img.width || py >= img.height) continue;
+                const float a = alpha * std::clamp(r + 0.5f - std::hypot(float(px) + 0.5f - x, float(py) + 0.5f - y), 0.0f, 1.0f);
+                std::uint8_t* d = img.at(px, py);
+                // max-blend: overlapping stamps of one curve do not darken it
+                const float cur = a;
+                d[0] = std::uint8_t(std::max<float>(d[0], d[0] + (c.r - d[0]) * cur));
+                d[1] = std::uint8_t(std::max<float>(d[1], d[1] + (c.g - d[1]) * cur));
+                d[2] = std::uint8_t(std::max<float>(d[2], d[2] + (c.b - d[2]) * cur));
+            }
+    }
+}
+
+std::string fixed(const char* format, double v) {
+    char b[64];
+    std::snprintf(b, sizeof b, format, v);
+    return b;
+}
+
+std::string count(int64_t n) {
+    char b[32];
+    if (n >= 1000000000) std::snprintf(b, sizeof b, "%.2fG", double(n) / 1e9);
+    else if (n >= 1000000) std::snprintf(b, sizeof b, "%.2fM", double(n) / 1e6);
+    else if (n >= 10000) std::snprintf(b, sizeof b, "%.1fk", double(n) / 1e3);
+    else std::snprintf(b, sizeof b, "%lld", static_cast<long long>(n));
+    return b;
+}
+
+} // namespace
+
+ImageRgba8 renderNeurogram(const Neurogram& g, const std::string& title, int width) {
+    const Rgb8 bg{24, 24, 28}, text{230, 230, 235}, dim{160, 160, 170}, box{44, 44, 52};
+    const Rgb8 accColour{230, 80, 70}, lossColour{240, 170, 60}, paramColour{110, 130, 170};
+    struct KpiNode {
+        std::string label, value;
+    };
+    std::vector<KpiNode> kpis = {{"validation accuracy", percent(g.validation.accuracy)},
+                                 {"validation loss", fixed("%.4f", g.validation.loss)},
+                                 {"training accuracy", percent(g.train.accuracy)},
+                                 {"macro F1", fixed("%.3f", g.validation.macroF1)}};
+    for (const auto& s : g.stability)
+        kpis.push_back({s.corruption + " " + fixed("%g", s.strength), percent(s.accuracy)});
+    kpis.push_back({"parameters", count(g.params)});
+    kpis.push_back({"FLOPs per sample", count(g.flops)});
+    kpis.push_back({"latency per sample", fixed("%.2f ms", g.latencyMs)});
+    const int top = 64, layerX = 16, layerW = 540, kpiW = 250, kpiX = width - 16 - kpiW;
+    const int layerRows = int(g.layers.size()), kpiRowH = 34;
+    const int bodyH = std::max(layerRows * 22, int(kpis.size()) * kpiRowH);
+    // Layer rows spread over the body like the KPIs (at most 40 px apart), at least 22 px.
+    const int rowH = std::clamp(bodyH / std::max(1, layerRows), 22, 40);
+    const int height = top + bodyH + 40 + int(g.diagnoses.size() + 1) * 16 + 16;
+    ImageRgba8 img(width, height);
+    fillRect(img, 0, 0, width, height, bg);
+    drawText(img, 16, 12, title, text);
+    drawText(img, 16, 30, "links: accuracy drop (red) and loss increase (orange) with the layer's output replaced by its "
+                          "mean; parameters (blue)", dim);
+    drawText(img, layerX, top - 16, "layer (type, parameters)   accuracy drop | loss increase (first-order estimate)", dim);
+    // KPI nodes, spread over the body's height.
+    const float kpiStep = float(bodyH) / float(std::max<size_t>(1, kpis.size()));
+    std::vector<float> kpiY;
+    for (size_t k = 0; k < kpis.size(); ++k) {
+        const int y = top + int(float(k) * kpiStep);
+        kpiY.push_back(float(y) + 13);
+        fillRect(img, kpiX, y, kpiW, 26, box);
+        drawText(img, kpiX + 8, y + 7, kpis[k].label, dim);
+        drawText(img, kpiX + kpiW - 8 - textWidth(kpis[k].value), y + 7, kpis[k].value, text);
+    }
+    double maxDrop = 1e-9, maxLoss = 1e-9;
+    for (const auto& l : g.layers)
+        maxDrop = std::max(maxDrop, l.accuracyDrop), maxLoss = std::max(maxLoss, l.lossIncrease);
+    for (size_t i = 0; i < g.layers.size(); ++i) {
+        const auto& l = g.layers[i];
+        const float y = float(top + int(i) * rowH) + 9.5f;
+        const float x0 = float(layerX + layerW);
+        if (l.ablated && l.accuracyDrop > 0)
+            link(img, x0, y, float(kpiX), kpiY[0], 1 + 9 * float(l.accuracyDrop / maxDrop), accColour, 0.55f);
+        if (l.ablated && l.lossIncrease > 0)
+            link(img, x0, y, float(kpiX), kpiY[1], 1 + 9 * float(l.lossIncrease / maxLoss), lossColour, 0.45f);
+        if (g.params > 0 && l.params > 0)
+            link(img, x0, y, float(kpiX), kpiY[kpis.size() - 3], 1 + 6 * float(double(l.params) / double(g.params)),
+                 paramColour, 0.35f);
+    }
+    for (size_t i = 0; i < g.layers.size(); ++i) { // nodes over the links
+        const auto& l = g.layers[i];
+        const int y = top + int(i) * rowH;
+        const float heat = l.ablated ? float(std::clamp(l.accuracyDrop / maxDrop, 0.0, 1.0)) : 0.0f;
+        fillRect(img, layerX, y, layerW, 19, box);
+        fillRect(img, layerX, y, 4, 19, l.ablated ? Rgb8{std::uint8_t(80 + 150 * heat), 70, 70} : Rgb8{70, 70, 80});
+        std::string name = l.name;
+        while (name.size() > 4 && textWidth(name) > 155)
+            name = name.substr(0, name.size() - 3) + "..";
+        drawText(img, layerX + 10, y + 4, name, text);
+        drawText(img, layerX + 170, y + 4, l.type + ", " + count(l.params), dim);
+        const std::string numbers = l.ablated ? fixed("%+.1f pt", 100 * l.accuracyDrop) + " | " +
+                                                    fixed("%+.3f", l.lossIncrease) +
+                                                    (l.note.empty() ? " (" + fixed("%+.3f", l.taylorLossIncrease) + ")" : "")
+                                              : "not ablated";
+        drawText(img, layerX + layerW - 8 - textWidth(numbers), y + 4, numbers, l.ablated ? text : dim);
+    }
+    int y = top + bodyH + 24;
+    const std::string agreement = std::isnan(g.agreement) ? std::string("n/a (fewer than 3 layers)")
+                                                           : fixed("%.2f", g.agreement);
+    drawText(img, 16, y, "ablation vs first-order estimate, rank correlation over layers: " + agreement, dim);
+    for (const auto& d : g.diagnoses) {
+        y += 16;
+        drawText(img, 16, y, "- " + d, text);
+    }
+    if (g.diagnoses.empty()) drawText(img, 16, y + 16, "- nothing to act on", dim);
+    return img;
+}
+
+} // namespace ts::explain

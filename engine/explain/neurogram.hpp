@@ -1,0 +1,69 @@
+// Neurogram (after Chien et al. 2019): a network's performance indicators (accuracy, loss, macro F1, per-class
+// accuracy, accuracy under input corruptions, parameters, FLOPs, latency) linked to its layers by each layer's
+// measured contribution: the change when the layer's output is replaced by its mean over the data (ablation),
+// next to a first-order estimate of the same change (gradient x (mean - activation)), and what a person can act
+// on (over- and underfitting, pruning candidates measured by zeroing them).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/capture/dataset.hpp"
+#include "engine/capture/model.hpp"
+#include "engine/core/error.hpp"
+#include "engine/core/image.hpp"
+
+namespace ts::explain {
+
+struct NeurogramOptions {
+    int64_t samples = 1000; // the first N samples of each split are evaluated
+    int64_t batch = 256;
+    bool stability = true;  // accuracy under noise, blur, brightness and occlusion
+    uint64_t seed = 1;      // noise
+};
+
+struct Kpis {
+    double accuracy = 0.0, loss = 0.0, macroF1 = 0.0;
+    std::vector<double> classAccuracy; // recall per class (NaN for classes without samples)
+};
+
+// Accuracy and loss on corrupted copies of the validation samples.
+struct StabilityKpi {
+    std::string corruption; // "noise", "blur", "brightness", "occlusion"
+    double strength = 0.0;  // noise std / shift as a fraction of the input range; blur and occlusion: size
+    double accuracy = 0.0, loss = 0.0;
+};
+
+struct LayerContribution {
+    std::string name, type, module;
+    int64_t params = 0;            // parameters of the layer's own module
+    bool ablated = false;
+    std::string note;              // why a layer was not ablated, or how ("through its BatchNorm 'bn1'")
+    double accuracy = 0.0, loss = 0.0;            // validation, the output replaced by its mean
+    double accuracyDrop = 0.0, lossIncrease = 0.0; // against the intact model
+    double taylorLossIncrease = 0.0;              // first-order estimate of lossIncrease
+    double zeroedAccuracy = -1.0;                 // pruning candidates: accuracy with the layer's output zeroed
+};
+
+struct Neurogram {
+    Kpis train, validation;
+    std::vector<StabilityKpi> stability;
+    int64_t params = 0, flops = 0; // flops per sample (multiply-add = 2), an estimate
+    double latencyMs = 0.0;        // one sample's forward pass, measured
+    int64_t classes = 0;
+    std::vector<LayerContribution> layers; // forward order: Linear, Conv and BatchNorm layers
+    double agreement = 0.0; // Spearman rank correlation of ablation and estimate over ablated layers (NaN if < 3)
+    std::vector<std::string> diagnoses;
+};
+
+// Errors (ErrorKind::Usage): an output that is not [N, classes], labels out of range, fewer than 2 samples.
+Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Dataset& train,
+                                     const capture::Dataset& validation, const NeurogramOptions& options = {});
+
+// The neurogram as a picture: layer nodes (left, forward order) linked to KPI nodes (right) by their measured
+// contributions (accuracy drop, loss increase when the layer's output is replaced by its mean; parameters), the
+// stability and complexity KPIs, and the diagnoses under it.
+ImageRgba8 renderNeurogram(const Neurogram& g, const std::string& title, int width = 1280);
+
+} // namespace ts::explain
