@@ -29,10 +29,6 @@ constexpr int64_t kMaxImagePixels = int64_t(1) << 28; // 16384 x 16384, decoded 
 constexpr int64_t kMaxProbeElements = int64_t(1) << 30;
 constexpr uint32_t kMaxNpyHeader = 1u << 20;
 
-Error usage(std::string message) {
-    return makeError(ErrorKind::Usage, std::move(message));
-}
-
 std::string shapeText(const std::vector<int64_t>& shape) {
     std::string s = "[";
     for (size_t i = 0; i < shape.size(); ++i)
@@ -73,23 +69,23 @@ Dataset unlabelled(std::string name, torch::Tensor inputs) {
 
 Status checkImageOptions(const InputOptions& o) {
     if (o.channels != 1 && o.channels != 3)
-        return usage("--channels " + std::to_string(o.channels) +
+        return usageError("--channels " + std::to_string(o.channels) +
                      " is not supported; give 3 (RGB) or 1 (grey)");
     if (o.resize < 0 || o.resize > 16384)
-        return usage("--resize " + std::to_string(o.resize) +
+        return usageError("--resize " + std::to_string(o.resize) +
                      " is out of range; give 1..16384, or 0 for none");
     if (o.crop < 0)
-        return usage("--crop " + std::to_string(o.crop) + " is negative; give a size, or 0 for none");
+        return usageError("--crop " + std::to_string(o.crop) + " is negative; give a size, or 0 for none");
     for (const auto* v : {&o.mean, &o.std})
         if (!v->empty() && int64_t(v->size()) != o.channels)
-            return usage(std::string(v == &o.mean ? "--mean" : "--std") + " gives " +
+            return usageError(std::string(v == &o.mean ? "--mean" : "--std") + " gives " +
                          std::to_string(v->size()) + (v->size() == 1 ? " value" : " values") + " for " +
                          std::to_string(o.channels) + " channels; give one per channel");
     for (float s : o.std)
         if (!(s > 0.0f) || !std::isfinite(s)) {
             char text[32];
             std::snprintf(text, sizeof text, "%g", double(s));
-            return usage(std::string("--std ") + text + " is not a positive number; give positive values");
+            return usageError(std::string("--std ") + text + " is not a positive number; give positive values");
         }
     return Status::ok();
 }
@@ -99,16 +95,16 @@ Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     const std::string path = file.string();
     int w = 0, h = 0, comp = 0;
     if (!stbi_info(path.c_str(), &w, &h, &comp))
-        return usage("image '" + path + "': cannot be read (" + stbi_failure_reason() +
+        return usageError("image '" + path + "': cannot be read (" + stbi_failure_reason() +
                      "); give a valid PNG, JPEG or BMP file");
     if (int64_t(w) * h > kMaxImagePixels)
-        return usage("image '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
+        return usageError("image '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
                      " is too large to decode; scale it down below 16384x16384 pixels first");
     const int c = int(o.channels);
     std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &comp, c),
                                                      stbi_image_free);
     if (!pixels)
-        return usage("image '" + path + "': cannot be decoded (" + stbi_failure_reason() +
+        return usageError("image '" + path + "': cannot be decoded (" + stbi_failure_reason() +
                      "); give a valid PNG, JPEG or BMP file");
     torch::Tensor t = torch::from_blob(pixels.get(), {1, h, w, c}, torch::kUInt8)
                           .permute({0, 3, 1, 2})
@@ -124,7 +120,7 @@ Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
         const int64_t newH = h <= w ? o.resize : newLong;
         const int64_t newW = h <= w ? newLong : o.resize;
         if (newH * newW > kMaxImagePixels)
-            return usage("image '" + path + "': --resize " + std::to_string(o.resize) + " makes it " +
+            return usageError("image '" + path + "': --resize " + std::to_string(o.resize) + " makes it " +
                          std::to_string(newW) + "x" + std::to_string(newH) +
                          ", too large; give a smaller --resize");
         if (newH != h || newW != w) {
@@ -139,7 +135,7 @@ Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     if (o.crop > 0) {
         const int64_t ih = t.size(2), iw = t.size(3);
         if (o.crop > ih || o.crop > iw)
-            return usage("image '" + path + "': " + std::to_string(iw) + "x" + std::to_string(ih) +
+            return usageError("image '" + path + "': " + std::to_string(iw) + "x" + std::to_string(ih) +
                          " is smaller than --crop " + std::to_string(o.crop) + "; give --resize " +
                          std::to_string(o.crop) + " (or larger) or a smaller --crop");
         // torchvision's CenterCrop: offsets round((size - crop) / 2) with Python's round half to even.
@@ -160,10 +156,10 @@ Expected<Dataset> loadImageFolder(const fs::path& dir, const InputOptions& o) {
         if (it->is_regular_file(fileEc) && isImageFile(it->path())) files.push_back(it->path());
     }
     if (ec)
-        return usage("image folder '" + dir.string() + "': cannot be listed (" + ec.message() +
+        return usageError("image folder '" + dir.string() + "': cannot be listed (" + ec.message() +
                      "); check that it is readable");
     if (files.empty())
-        return usage("image folder '" + dir.string() + "': holds no .png, .jpg, .jpeg or .bmp files; give " +
+        return usageError("image folder '" + dir.string() + "': holds no .png, .jpg, .jpeg or .bmp files; give " +
                      kAcceptedKinds);
     std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
         return a.filename().string() < b.filename().string();
@@ -179,7 +175,7 @@ Expected<Dataset> loadImageFolder(const fs::path& dir, const InputOptions& o) {
             sizes.insert(sizes.begin(), int64_t(files.size()));
             out = torch::empty(sizes, torch::kFloat32);
         } else if (image->sizes() != out.sizes().slice(1)) {
-            return usage("image '" + files[i].string() + "': is " + shapeText(image->sizes().vec()) +
+            return usageError("image '" + files[i].string() + "': is " + shapeText(image->sizes().vec()) +
                          " after resizing/cropping but '" + files[0].filename().string() + "' is " +
                          shapeText(out.sizes().slice(1).vec()) +
                          "; give --resize and --crop (e.g. --resize 256 --crop 224) so all images match");
@@ -302,7 +298,7 @@ class NpyDictParser {
 
 Expected<Dataset> loadNpy(const fs::path& file, int64_t count) {
     const std::string path = file.string();
-    auto bad = [&](const std::string& what) { return usage("NPY file '" + path + "': " + what); };
+    auto bad = [&](const std::string& what) { return usageError("NPY file '" + path + "': " + what); };
     std::error_code ec;
     const uint64_t fileSize = fs::file_size(file, ec);
     if (ec) return bad("cannot get its size (" + ec.message() + ")");
@@ -390,7 +386,7 @@ Expected<Dataset> loadNpy(const fs::path& file, int64_t count) {
 
 Expected<Dataset> loadPt(const fs::path& file, int64_t count) {
     const std::string path = file.string();
-    auto bad = [&](const std::string& what) { return usage(".pt file '" + path + "': " + what); };
+    auto bad = [&](const std::string& what) { return usageError(".pt file '" + path + "': " + what); };
     std::error_code ec;
     const uint64_t fileSize = fs::file_size(file, ec);
     if (ec) return bad("cannot get its size (" + ec.message() + ")");
@@ -429,7 +425,7 @@ Expected<Dataset> loadPt(const fs::path& file, int64_t count) {
 
 Expected<std::vector<int64_t>> parseShape(const std::string& text) {
     auto bad = [&](const std::string& what) {
-        return usage("input shape '" + text + "': " + what +
+        return usageError("input shape '" + text + "': " + what +
                      "; give positive sizes like --input-shape 3,224,224");
     };
     std::vector<int64_t> shape;
@@ -472,22 +468,22 @@ InputOptions imagenetPreset() {
 
 Expected<Dataset> loadInputs(const InputOptions& o) {
     if (o.count < 0)
-        return usage("--count " + std::to_string(o.count) +
+        return usageError("--count " + std::to_string(o.count) +
                      " is negative; give a number of samples (0 = all)");
     if (o.path.empty()) {
         if (o.shape.empty())
-            return usage(std::string("no input given; give --input (") + kAcceptedKinds +
+            return usageError(std::string("no input given; give --input (") + kAcceptedKinds +
                          ") or --input-shape (e.g. 3,224,224) for a random probe");
-        if (o.shape.size() > 5) return usage("--input-shape " + shapeText(o.shape) + " has more than 5 dims");
-        if (o.count < 1) return usage("--count 0 gives an empty random probe; give at least 1 sample");
+        if (o.shape.size() > 5) return usageError("--input-shape " + shapeText(o.shape) + " has more than 5 dims");
+        if (o.count < 1) return usageError("--count 0 gives an empty random probe; give at least 1 sample");
         std::vector<int64_t> sizes = {o.count};
         int64_t total = o.count;
         for (int64_t d : o.shape) {
             if (d <= 0)
-                return usage("--input-shape " + shapeText(o.shape) +
+                return usageError("--input-shape " + shapeText(o.shape) +
                              " has a size below 1; give positive sizes");
             if (__builtin_mul_overflow(total, d, &total) || total > kMaxProbeElements)
-                return usage("random probe of " + std::to_string(o.count) + " x " + shapeText(o.shape) +
+                return usageError("random probe of " + std::to_string(o.count) + " x " + shapeText(o.shape) +
                              " has more than 2^30 elements; give a smaller --count or --input-shape");
             sizes.push_back(d);
         }
@@ -499,10 +495,10 @@ Expected<Dataset> loadInputs(const InputOptions& o) {
     std::error_code ec;
     const fs::file_status st = fs::status(path, ec);
     const std::string ext = lowerExtension(path);
-    if (!fs::exists(st)) return usage("input '" + o.path + "': does not exist; give " + kAcceptedKinds);
+    if (!fs::exists(st)) return usageError("input '" + o.path + "': does not exist; give " + kAcceptedKinds);
     const bool folder = fs::is_directory(st), image = !folder && isImageFile(path);
     if (!folder && !image && ext != ".npy" && ext != ".pt" && ext != ".pth")
-        return usage("input '" + o.path + "': unknown kind of file '" + path.filename().string() +
+        return usageError("input '" + o.path + "': unknown kind of file '" + path.filename().string() +
                      "'; give " + kAcceptedKinds);
     if (folder || image)
         if (auto s = checkImageOptions(o); !s) return s.error();
@@ -517,7 +513,7 @@ Expected<Dataset> loadInputs(const InputOptions& o) {
     const fs::path normal = path.lexically_normal();
     d.name = normal.has_filename() ? normal.filename().string() : normal.parent_path().filename().string();
     if (!o.shape.empty() && d.sampleShape != o.shape)
-        return usage("input '" + o.path + "': each sample is " + shapeText(d.sampleShape) +
+        return usageError("input '" + o.path + "': each sample is " + shapeText(d.sampleShape) +
                      " but --input-shape is " + shapeText(o.shape) +
                      "; drop --input-shape or give data of that shape");
     return d;

@@ -68,6 +68,11 @@ inline Error makeError(ErrorKind kind, std::string message) {
     return Error{std::move(message), kind};
 }
 
+// The common case of a user's mistake: one line, exit code 2.
+inline Error usageError(std::string message) {
+    return makeError(ErrorKind::Usage, std::move(message));
+}
+
 // "expr failed with CODE (file:line)": the common wording of every check macro.
 std::string describeFailure(const char* expr, const char* code, const char* file, int line);
 

@@ -24,20 +24,16 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "engine/capture/network.hpp"
+#include "engine/explain/detail.hpp"
 
 namespace ts::explain {
 
 namespace {
 
-Error usage(std::string message) {
-    return makeError(ErrorKind::Usage, std::move(message));
-}
-
-std::string lower(std::string s) {
-    for (auto& c : s)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
+using detail::isBatchNorm;
+using detail::isWeightLayer;
+using detail::lower;
+using detail::usage;
 
 std::string firstLine(const std::string& s) {
     return oneLineReason(s);
@@ -203,16 +199,6 @@ Rule ruleOf(const std::string& type) {
     if (pass.count(t)) return Rule::Pass;
     if (linear.count(t)) return Rule::Epsilon;
     return Rule::Unsupported;
-}
-
-bool isWeightLayer(const std::string& type) {
-    const std::string t = lower(type);
-    return t == "linear" || t == "conv1d" || t == "conv2d" || t == "conv3d";
-}
-
-bool isBatchNorm(const std::string& type) {
-    const std::string t = lower(type);
-    return t == "batchnorm1d" || t == "batchnorm2d" || t == "batchnorm3d" || t == "batch_norm";
 }
 
 // What the LRP pass does at each layer.

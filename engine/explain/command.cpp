@@ -15,6 +15,7 @@
 #include "engine/capture/trainer.hpp"
 #include "engine/core/log.hpp"
 #include "engine/explain/attribution.hpp"
+#include "engine/explain/detail.hpp"
 #include "engine/explain/heatmap.hpp"
 #include "engine/explain/neurogram.hpp"
 #include "engine/explain/projection.hpp"
@@ -24,9 +25,7 @@ namespace ts::explain {
 
 namespace {
 
-Error usage(std::string message) {
-    return makeError(ErrorKind::Usage, std::move(message));
-}
+using detail::usage;
 
 struct Sample {
     torch::Tensor input; // [1, ...]

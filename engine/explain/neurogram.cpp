@@ -15,30 +15,16 @@
 #include "engine/capture/network.hpp"
 #include "engine/capture/structure.hpp"
 #include "engine/core/text_raster.hpp"
+#include "engine/explain/detail.hpp"
 
 namespace ts::explain {
 
 namespace {
 
-Error usage(std::string message) {
-    return makeError(ErrorKind::Usage, std::move(message));
-}
-
-std::string lower(std::string s) {
-    for (auto& c : s)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
-
-bool isWeightLayer(const std::string& type) {
-    const std::string t = lower(type);
-    return t == "linear" || t == "conv1d" || t == "conv2d" || t == "conv3d";
-}
-
-bool isBatchNorm(const std::string& type) {
-    const std::string t = lower(type);
-    return t == "batchnorm1d" || t == "batchnorm2d" || t == "batchnorm3d";
-}
+using detail::isBatchNorm;
+using detail::isWeightLayer;
+using detail::lower;
+using detail::usage;
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. KPIs of one forward function over (x, y).

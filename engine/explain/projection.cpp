@@ -9,14 +9,13 @@
 #include <string>
 
 #include "engine/core/thread_pool.hpp"
+#include "engine/explain/detail.hpp"
 
 namespace ts::explain {
 
 namespace {
 
-Error usage(std::string message) {
-    return makeError(ErrorKind::Usage, std::move(message));
-}
+using detail::usage;
 
 bool allFinite(const Matrix& x) {
     for (float v : x.values)

@@ -1,0 +1,32 @@
+// Internal to engine/explain: small helpers its translation units share.
+#pragma once
+
+#include <cctype>
+#include <string>
+
+#include "engine/core/error.hpp"
+
+namespace ts::explain::detail {
+
+inline Error usage(std::string message) {
+    return makeError(ErrorKind::Usage, std::move(message));
+}
+
+inline std::string lower(std::string s) {
+    for (auto& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// Module classes and ops as capture names them ("Linear", "Conv2d", "BatchNorm2d", "batch_norm").
+inline bool isWeightLayer(const std::string& type) {
+    const std::string t = lower(type);
+    return t == "linear" || t == "conv1d" || t == "conv2d" || t == "conv3d";
+}
+
+inline bool isBatchNorm(const std::string& type) {
+    const std::string t = lower(type);
+    return t == "batchnorm1d" || t == "batchnorm2d" || t == "batchnorm3d" || t == "batch_norm";
+}
+
+} // namespace ts::explain::detail
