@@ -244,6 +244,8 @@ Expected<std::vector<LayerPlan>> planLrp(capture::Model& model, const Layers& la
         if (method == Method::LrpAlphaBeta && isWeightLayer(l.type)) {
             if (l.module.empty())
                 notes.push_back("'" + l.name + "' is a functional " + l.type + " (no module): epsilon rule");
+            else if (l.inputs.size() != 1)
+                notes.push_back("'" + l.name + "' has " + std::to_string(l.inputs.size()) + " inputs: epsilon rule");
             else
                 plan[size_t(i)].alphaBeta = true;
         }
