@@ -134,7 +134,11 @@ std::string mapLabel(Method m) {
 }
 
 Status writeJson(const std::string& path, const nlohmann::json& j) {
-    const std::string tmp = path + ".tmp";
+    // A regular file (or a new one) is written under a temporary name and renamed, so a failed write never leaves
+    // a file that looks complete; anything else (a device such as /dev/full, a pipe) is written as it is.
+    std::error_code ec;
+    const bool special = std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec);
+    const std::string tmp = special ? path : path + ".tmp";
     {
         std::ofstream out(tmp);
         if (!out) return usage("cannot write " + path + " (check that the folder exists and is writable)");
@@ -142,11 +146,11 @@ Status writeJson(const std::string& path, const nlohmann::json& j) {
         out.flush();
         if (!out) {
             out.close();
-            std::remove(tmp.c_str());
+            if (!special) std::remove(tmp.c_str());
             return usage("writing " + path + " failed (disk full?)");
         }
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (!special && std::rename(tmp.c_str(), path.c_str()) != 0) {
         std::remove(tmp.c_str());
         return usage("cannot write " + path + " (rename failed)");
     }

@@ -320,6 +320,12 @@ TEST(Command, WritesPictureAndReportAndRejectsBadFlags) {
     EXPECT_NEAR(j["completeness"]["sum_of_attributions"].get<double>(),
                 j["completeness"]["score_minus_baseline"].get<double>(),
                 0.05 * std::abs(j["completeness"]["score_minus_baseline"].get<double>()) + 1e-3);
+    ExplainArgs full = a; // a failing write is an error, and a device is written to, never replaced
+    full.json = "/dev/full";
+    auto failed = runExplain(full);
+    ASSERT_FALSE(bool(failed));
+    EXPECT_EQ(failed.error().kind, ErrorKind::Usage);
+    EXPECT_TRUE(fs::is_character_file("/dev/full"));
     ExplainArgs layers = a; // LRP with every layer's relevance over its feature maps
     layers.method = "lrp";
     layers.layersPng = (dir / "layers.png").string();
