@@ -36,18 +36,27 @@ struct Sample {
     capture::DataSplit data; // when --data is given
 };
 
+// A labelled data set (--data) with its class names: explain's samples, what --train-steps trains on.
+Expected<Sample> loadDataSet(const std::string& spec, uint64_t seed, int64_t limit) {
+    capture::DataOptions o;
+    o.seed = seed;
+    o.limit = limit;
+    auto d = capture::loadDataset(spec, o);
+    if (!d) return d.error();
+    Sample s;
+    s.data = std::move(*d);
+    s.numClasses = s.data.train.numClasses;
+    s.classNames = s.data.train.classNames;
+    return s;
+}
+
 Expected<Sample> loadSample(const ExplainArgs& a) {
     Sample s;
     if (a.index < 0) return usage("--index must be 0 or more");
     if (!a.data.empty()) {
-        capture::DataOptions o;
-        o.seed = a.seed;
-        o.limit = a.limit;
-        auto d = capture::loadDataset(a.data, o);
+        auto d = loadDataSet(a.data, a.seed, a.limit);
         if (!d) return d.error();
-        s.data = std::move(*d);
-        s.numClasses = s.data.train.numClasses;
-        s.classNames = s.data.train.classNames;
+        s = std::move(*d);
     }
     if (!a.input.empty()) {
         capture::InputOptions o = a.imagenet ? capture::imagenetPreset() : capture::InputOptions{};
@@ -81,16 +90,17 @@ Expected<Sample> loadSample(const ExplainArgs& a) {
     return s;
 }
 
-Expected<std::string> trainFirst(capture::Model& model, const Sample& s, const ExplainArgs& a) {
-    if (a.trainSteps <= 0) return std::string();
-    if (a.data.empty()) return usage("--train-steps needs --data (the set to train on)");
+// Trains `steps` steps on the sample's data set (none loaded: an error naming --data); "" when steps is 0.
+Expected<std::string> trainFirst(capture::Model& model, const Sample& s, int64_t steps, uint64_t seed) {
+    if (steps <= 0) return std::string();
+    if (s.data.train.size() == 0) return usage("--train-steps needs --data (the set to train on)");
     capture::TrainOptions o;
-    o.maxSteps = a.trainSteps;
-    o.seed = a.seed;
+    o.maxSteps = steps;
+    o.seed = seed;
     auto trainer = capture::Trainer::create(model, s.data, o);
     if (!trainer) return trainer.error();
     capture::StepInfo last;
-    for (int64_t i = 0; i < a.trainSteps; ++i) {
+    for (int64_t i = 0; i < steps; ++i) {
         auto st = (*trainer)->step();
         if (!st) return st.error();
         last = *st;
@@ -98,7 +108,7 @@ Expected<std::string> trainFirst(capture::Model& model, const Sample& s, const E
     auto val = capture::evaluate(model, s.data.validation.inputs, s.data.validation.labels);
     char line[160];
     std::snprintf(line, sizeof line, "trained %lld steps: loss %.3f, validation accuracy %.1f%%",
-                  static_cast<long long>(a.trainSteps), last.loss, val ? 100.0 * val->accuracy : NAN);
+                  static_cast<long long>(steps), last.loss, val ? 100.0 * val->accuracy : NAN);
     TS_LOG_INFO("%s", line);
     return std::string(line);
 }
@@ -215,7 +225,7 @@ Expected<ExplainOutcome> runExplain(const ExplainArgs& a) {
     std::vector<int64_t> shape(sample->input.sizes().begin() + 1, sample->input.sizes().end());
     auto model = capture::loadModel(a.model, shape, sample->numClasses > 0 ? sample->numClasses : a.classes);
     if (!model) return model.error();
-    auto trained = trainFirst(**model, *sample, a);
+    auto trained = trainFirst(**model, *sample, a.trainSteps, a.seed);
     if (!trained) return trained.error();
 
     AttributionOptions o;
@@ -347,28 +357,15 @@ Expected<ExplainOutcome> runProject(const ProjectArgs& a) {
     if (a.method != "pca" && a.method != "tsne") return usage("unknown --method '" + a.method + "' (pca, tsne)");
     if (a.out.empty()) return usage("--out is empty: give the PNG file to write");
     if (a.samples < 4) return usage("--samples must be at least 4");
-    ExplainArgs ea;
-    ea.data = a.data;
-    ea.limit = a.limit;
-    ea.seed = a.seed;
-    ea.trainSteps = a.trainSteps;
-    Sample sample;
-    {
-        capture::DataOptions o;
-        o.seed = a.seed;
-        o.limit = a.limit;
-        auto d = capture::loadDataset(a.data, o);
-        if (!d) return d.error();
-        sample.data = std::move(*d);
-        sample.numClasses = sample.data.train.numClasses;
-        sample.classNames = sample.data.train.classNames;
-    }
+    auto loaded = loadDataSet(a.data, a.seed, a.limit);
+    if (!loaded) return loaded.error();
+    Sample& sample = *loaded;
     const capture::Dataset& v = sample.data.validation.size() > 0 ? sample.data.validation : sample.data.train;
     const int64_t n = std::min<int64_t>(a.samples, v.size());
     torch::manual_seed(a.seed);
     auto model = capture::loadModel(a.model, v.sampleShape, sample.numClasses > 0 ? sample.numClasses : a.classes);
     if (!model) return model.error();
-    auto trained = trainFirst(**model, sample, ea);
+    auto trained = trainFirst(**model, sample, a.trainSteps, a.seed);
     if (!trained) return trained.error();
     auto layer = chooseLayer(**model, v.inputs.narrow(0, 0, 1), a.layer);
     if (!layer) return layer.error();
@@ -463,23 +460,14 @@ Expected<ExplainOutcome> runProject(const ProjectArgs& a) {
 Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
     const auto t0 = std::chrono::steady_clock::now();
     if (a.out.empty()) return usage("--out is empty: give the PNG file to write");
-    ExplainArgs ea;
-    ea.data = a.data;
-    ea.limit = a.limit;
-    ea.seed = a.seed;
-    ea.trainSteps = a.trainSteps;
-    Sample sample;
-    capture::DataOptions o;
-    o.seed = a.seed;
-    o.limit = a.limit;
-    auto d = capture::loadDataset(a.data, o);
-    if (!d) return d.error();
-    sample.data = std::move(*d);
+    auto loaded = loadDataSet(a.data, a.seed, a.limit);
+    if (!loaded) return loaded.error();
+    Sample& sample = *loaded;
     torch::manual_seed(a.seed);
     const int64_t classes = sample.data.train.numClasses > 0 ? sample.data.train.numClasses : a.classes;
     auto model = capture::loadModel(a.model, sample.data.train.sampleShape, classes);
     if (!model) return model.error();
-    auto trained = trainFirst(**model, sample, ea);
+    auto trained = trainFirst(**model, sample, a.trainSteps, a.seed);
     if (!trained) return trained.error();
     NeurogramOptions no;
     no.samples = a.samples;
