@@ -223,4 +223,90 @@ int cmdNeurogram(int argc, char** argv) {
     return 0;
 }
 
+namespace {
+
+const CommandSpec kFeaturesSpec{
+    "features",
+    "Shows what a layer's units (conv channels, neurons, or the output's classes) respond to: an input optimised to "
+    "excite each unit (activation maximisation, regularised by jitter, blur and total variation) next to the real "
+    "inputs that excite it most; writes a picture and a JSON report.",
+    "tensorscape features --model M (--data SET | --input FILES) [--layer L] [--units 0-7] [--out features.png]",
+    {
+        {"model", "SPEC", "builtin:mlp, builtin:cnn[:C1,C2] or a TorchScript .pt file", "builtin:cnn"},
+        {"data", "SET", "fashion-mnist, spirals, circles, xor, gaussians or an IDX folder: its validation samples are "
+                        "ranked; sizes built-in models; what --train-steps trains on", ""},
+        {"input", "PATH", "rank these instead: image, folder of images, .npy or .pt tensor [N, ...]", ""},
+        {"input-shape", "SHAPE", "--input: per-sample shape the samples must have", ""},
+        {"preset", "NAME", "--input images: imagenet (resize 256, crop 224, ImageNet mean/std)", ""},
+        {"layer", "NAME", "layer whose units are shown, or 'output' (one unit per class)", "output"},
+        {"units", "LIST", "units (channels, neurons) such as 0-7,12, or all (at most 64); default: every class of "
+                          "the output up to 16, else 0-7", ""},
+        {"top-k", "K", "real inputs shown per unit (0: none)", "6"},
+        {"samples", "N", "inputs ranked: the first N", "2000"},
+        {"steps", "N", "activation maximisation steps (0: only the real inputs)", "200"},
+        {"lr", "F", "activation maximisation: Adam step as a fraction of the input range", "0.05"},
+        {"jitter", "PX", "random shift of the image each step, in pixels", "2"},
+        {"blur-every", "N", "Gaussian blur every N steps (0: never)", "4"},
+        {"blur-sigma", "PX", "the blur's standard deviation", "0.5"},
+        {"tv", "F", "total variation, as a fraction of the activation gradient", "0.3"},
+        {"limit", "N", "--data: keep the first N samples of each split (0: all)", "0"},
+        {"train-steps", "N", "train the model on --data first (built-in models start with random weights)", "0"},
+        {"classes", "N", "built-in models without --data: output classes", "10"},
+        {"seed", "N", "model initialisation, training order, starting noise and jitter", "1"},
+        {"out", "PATH", "PNG to write", "features.png"},
+        {"json", "PATH", "report to write (default: --out with .json)", ""},
+    }};
+
+} // namespace
+
+int cmdFeatures(int argc, char** argv) {
+    int code = 0;
+    auto args = parseCommand(kFeaturesSpec, argc, argv, code);
+    if (!args) return code;
+    explain::FeaturesArgs a;
+    a.model = args->get("model", a.model);
+    a.data = args->get("data");
+    a.input = args->get("input");
+    a.inputShape = args->get("input-shape");
+    if (args->has("preset")) {
+        if (args->get("preset") != "imagenet")
+            return reportError(makeError(ErrorKind::Usage, "unknown --preset '" + args->get("preset") + "' (imagenet)"));
+        a.imagenet = true;
+    }
+    a.layer = args->get("layer");
+    a.units = args->get("units");
+    if (args->has("units") && a.units.empty())
+        return reportError(makeError(ErrorKind::Usage, "--units is empty: give units such as 0-7,12, or all"));
+    a.out = args->get("out", a.out);
+    a.json = args->get("json");
+    if (args->has("out") && a.out.empty()) return reportError(makeError(ErrorKind::Usage, "--out is empty: give a PNG path"));
+    int64_t seed = int64_t(a.seed), steps = a.steps, jitter = a.jitter, blurEvery = a.blurEvery;
+    for (auto [name, lo, hi, dst] : {std::tuple{"top-k", 0L, 64L, &a.topK}, std::tuple{"samples", 1L, 10000000L, &a.samples},
+                                     std::tuple{"steps", 0L, 100000L, &steps}, std::tuple{"jitter", 0L, 64L, &jitter},
+                                     std::tuple{"blur-every", 0L, 100000L, &blurEvery},
+                                     std::tuple{"limit", 0L, 1L << 40, &a.limit},
+                                     std::tuple{"train-steps", 0L, 10000000L, &a.trainSteps},
+                                     std::tuple{"classes", 1L, 1000000L, &a.classes},
+                                     std::tuple{"seed", 0L, 1L << 62, &seed}}) {
+        auto v = args->getInt(name, long(*dst), lo, hi);
+        if (!v) return reportError(v.error());
+        *dst = *v;
+    }
+    a.seed = uint64_t(seed);
+    a.steps = int(steps);
+    a.jitter = int(jitter);
+    a.blurEvery = int(blurEvery);
+    for (auto [name, dst] : {std::pair{"lr", &a.lr}, std::pair{"blur-sigma", &a.blurSigma}, std::pair{"tv", &a.tv}}) {
+        auto v = args->getFloat(name, *dst);
+        if (!v) return reportError(v.error());
+        *dst = *v;
+    }
+    if (!(a.lr > 0) || a.blurSigma < 0 || a.tv < 0)
+        return reportError(makeError(ErrorKind::Usage, "--lr must be positive, --blur-sigma and --tv 0 or more"));
+    auto r = explain::runFeatures(a);
+    if (!r) return reportError(r.error());
+    std::printf("%s\n", r->summary.c_str());
+    return 0;
+}
+
 } // namespace ts::app

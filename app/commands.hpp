@@ -14,6 +14,7 @@ int cmdOpen(int argc, char** argv);
 int cmdExplain(int argc, char** argv);
 int cmdProject(int argc, char** argv);
 int cmdNeurogram(int argc, char** argv);
+int cmdFeatures(int argc, char** argv);
 
 // Prints "tensorscape: error: MESSAGE" on one line and returns the error's exit code.
 int reportError(const ts::Error& e);

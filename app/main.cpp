@@ -1,4 +1,5 @@
-// tensorscape: one program, subcommands demo, view, train, landscape, open, explain, project, neurogram, render.
+// tensorscape: one program, subcommands demo, view, train, landscape, open, explain, project, neurogram, features,
+// render.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -20,6 +21,7 @@ void printUsage(FILE* out) {
              "  explain     attribution heatmap of one input (gradient, SmoothGrad, IG, LRP)\n"
              "  project     a layer's activations over a data set, by PCA or t-SNE, coloured by class\n"
              "  neurogram   a model's KPIs linked to its layers by measured contributions, with diagnoses\n"
+             "  features    what a layer's units respond to: activation maximisation and the top real inputs\n"
              "  render      render a generated neuron scene headless to a PNG\n\n"
              "Run 'tensorscape SUBCOMMAND --help' for the options of each.\n");
 }
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
     if (cmd == "explain") return ts::app::cmdExplain(subArgc, subArgv);
     if (cmd == "project") return ts::app::cmdProject(subArgc, subArgv);
     if (cmd == "neurogram") return ts::app::cmdNeurogram(subArgc, subArgv);
+    if (cmd == "features") return ts::app::cmdFeatures(subArgc, subArgv);
     std::fprintf(stderr, "tensorscape: error: unknown subcommand '%s'; run 'tensorscape --help'\n",
                  cmd.c_str());
     return 2;

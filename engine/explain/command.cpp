@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,8 @@
 #include "engine/core/log.hpp"
 #include "engine/explain/attribution.hpp"
 #include "engine/explain/detail.hpp"
+#include "engine/explain/feature_sheet.hpp"
+#include "engine/explain/features.hpp"
 #include "engine/explain/heatmap.hpp"
 #include "engine/explain/neurogram.hpp"
 #include "engine/explain/projection.hpp"
@@ -522,6 +525,183 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
     std::snprintf(line, sizeof line, "neurogram of %s: validation accuracy %.1f%%, %zu layers measured, %zu diagnoses: wrote %s and %s",
                   a.model.c_str(), 100 * g->validation.accuracy, g->layers.size(), g->diagnoses.size(), out.png.c_str(),
                   out.json.c_str());
+    out.summary = line;
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// features
+
+namespace {
+
+std::vector<float> sampleValues(const torch::Tensor& t) {
+    const torch::Tensor c = t.to(torch::kFloat32).contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+} // namespace
+
+Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (a.out.empty()) return usage("--out is empty: give the PNG file to write");
+    if (a.steps < 0 || a.topK < 0) return usage("--steps and --top-k are 0 or more");
+    if (a.steps == 0 && a.topK == 0) return usage("nothing to show: --steps 0 and --top-k 0");
+    if (a.samples < 1) return usage("--samples must be at least 1");
+    // The pool of real inputs: a data set's validation split (labelled), or --input's samples.
+    Sample pool;
+    torch::Tensor inputs, labels;
+    std::string poolName;
+    if (!a.input.empty()) {
+        if (!a.data.empty()) {
+            auto d = loadDataSet(a.data, a.seed, a.limit); // sizes built-in models and --train-steps
+            if (!d) return d.error();
+            pool = std::move(*d);
+        }
+        capture::InputOptions o = a.imagenet ? capture::imagenetPreset() : capture::InputOptions{};
+        o.path = a.input;
+        o.count = a.samples;
+        if (!a.inputShape.empty()) {
+            auto shape = capture::parseShape(a.inputShape);
+            if (!shape) return shape.error();
+            o.shape = *shape;
+        }
+        auto in = capture::loadInputs(o);
+        if (!in) return in.error();
+        inputs = in->inputs;
+        poolName = std::filesystem::path(a.input).filename().string();
+    } else if (!a.data.empty()) {
+        auto d = loadDataSet(a.data, a.seed, a.limit);
+        if (!d) return d.error();
+        pool = std::move(*d);
+        const capture::Dataset& v = pool.data.validation.size() > 0 ? pool.data.validation : pool.data.train;
+        const int64_t n = std::min<int64_t>(a.samples, v.size());
+        inputs = v.inputs.narrow(0, 0, n);
+        labels = v.labels.narrow(0, 0, n);
+        poolName = a.data + (pool.data.validation.size() > 0 ? " validation" : " training");
+    } else {
+        return usage("give the inputs to rank and to size the images: --data SET or --input FILE");
+    }
+    if (inputs.size(0) == 0) return usage(poolName + " holds no samples");
+    std::vector<int64_t> shape(inputs.sizes().begin() + 1, inputs.sizes().end());
+    torch::manual_seed(a.seed);
+    auto model = capture::loadModel(a.model, shape, pool.numClasses > 0 ? pool.numClasses : a.classes);
+    if (!model) return model.error();
+    auto trained = trainFirst(**model, pool, a.trainSteps, a.seed);
+    if (!trained) return trained.error();
+    auto layer = findUnitLayer(**model, inputs.narrow(0, 0, 1), a.layer);
+    if (!layer) return layer.error();
+    const bool output = layer->name.empty();
+    std::string unitText = a.units;
+    if (unitText.empty())
+        unitText = output && layer->units <= 16 ? "all" : "0-" + std::to_string(std::min<int64_t>(8, layer->units) - 1);
+    auto units = parseUnits(unitText, layer->units, layer->name);
+    if (!units) return units.error();
+
+    auto unitName = [&](int64_t u) {
+        return output && u < int64_t(pool.classNames.size()) ? "class " + std::to_string(u) + " " + pool.classNames[size_t(u)]
+               : output                                       ? "class " + std::to_string(u)
+                                                              : "unit " + std::to_string(u);
+    };
+    const float lo = inputs.min().item<float>(), hi = inputs.max().item<float>();
+    std::optional<Maximised> am;
+    MaximiseOptions mo;
+    if (a.steps > 0) {
+        mo.units = *units;
+        mo.steps = a.steps;
+        mo.lr = a.lr;
+        mo.jitter = a.jitter;
+        mo.blurEvery = a.blurEvery;
+        mo.blurSigma = a.blurSigma;
+        mo.tv = a.tv;
+        mo.lo = lo;
+        mo.hi = hi;
+        mo.seed = a.seed;
+        auto r = maximiseActivation(**model, *layer, shape, mo);
+        if (!r) return r.error();
+        am = std::move(*r);
+    }
+    TopInputs top;
+    if (a.topK > 0) {
+        auto t = topInputs(**model, *layer, inputs, *units, a.topK);
+        if (!t) return t.error();
+        top = std::move(*t);
+    }
+
+    FeatureSheet sheet;
+    sheet.shape = shape;
+    sheet.lo = lo;
+    sheet.hi = hi;
+    const std::string where = output ? "the output" : "'" + layer->name + "' (" + layer->type + ")";
+    sheet.title = "Feature visualisation of " + where + "  |  " + std::filesystem::path(a.model).filename().string();
+    char line[400];
+    if (am)
+        std::snprintf(line, sizeof line, "framed: activation maximisation (%d steps, jitter %d px, blur %.2g px every %d, "
+                                         "TV %.2g)%s",
+                      a.steps, a.jitter, a.blurSigma, a.blurEvery, a.tv, a.topK > 0 ? "; " : "");
+    else
+        line[0] = 0;
+    sheet.subtitle = line;
+    if (a.topK > 0)
+        sheet.subtitle += "the " + std::to_string(a.topK) + " of " + std::to_string(inputs.size(0)) + " inputs of " +
+                          poolName + " with the largest value";
+    nlohmann::json ju = nlohmann::json::array();
+    for (size_t i = 0; i < units->size(); ++i) {
+        const int64_t u = (*units)[i];
+        FeatureRow row;
+        row.caption = unitName(u);
+        nlohmann::json e = {{"unit", u}, {"name", row.caption}};
+        if (am) {
+            row.maximised = sampleValues(am->images[int64_t(i)]);
+            row.maximisedValue = am->activation[i];
+            e["maximised"] = {{"value", am->activation[i]}, {"start_value", am->start[i]}};
+        }
+        if (a.topK > 0) {
+            nlohmann::json jt = nlohmann::json::array();
+            for (size_t k = 0; k < top.index[i].size(); ++k) {
+                const int64_t idx = top.index[i][k];
+                row.top.push_back(sampleValues(inputs[idx]));
+                row.topValues.push_back(top.value[i][k]);
+                nlohmann::json t = {{"index", idx}, {"value", top.value[i][k]}};
+                std::string cap = "#" + std::to_string(idx);
+                if (labels.defined()) {
+                    const int64_t l = labels[idx].item<int64_t>();
+                    t["label"] = l;
+                    cap += " " + className(pool, l);
+                }
+                row.topCaptions.push_back(cap);
+                jt.push_back(t);
+            }
+            e["top"] = jt;
+            if (am && !top.value[i].empty()) {
+                e["maximised"]["beats_top_input"] = am->activation[i] > top.value[i][0];
+                if (top.value[i][0] > 0 && am->activation[i] > 0)
+                    e["maximised"]["over_top_input"] = am->activation[i] / top.value[i][0];
+            }
+        }
+        sheet.rows.push_back(std::move(row));
+        ju.push_back(e);
+    }
+    ExplainOutcome out;
+    out.png = a.out;
+    out.json = a.json.empty() ? std::filesystem::path(a.out).replace_extension(".json").string() : a.json;
+    if (auto st = writePng(out.png, renderFeatureSheet(sheet)); !st) return st.error();
+    nlohmann::json j;
+    j["model"] = a.model;
+    j["layer"] = output ? "output" : layer->name;
+    j["type"] = layer->type;
+    j["unit_dim"] = layer->unitDim;
+    j["layer_units"] = layer->units;
+    j["pool"] = {{"inputs", a.input.empty() ? poolName : a.input}, {"samples", inputs.size(0)}, {"range", {lo, hi}}};
+    if (am)
+        j["maximisation"] = {{"steps", a.steps}, {"lr", a.lr}, {"jitter", a.jitter}, {"blur_every", a.blurEvery},
+                             {"blur_sigma", a.blurSigma}, {"tv", a.tv}, {"seed", a.seed}};
+    j["top_k"] = a.topK;
+    j["units"] = ju;
+    if (!trained->empty()) j["training"] = *trained;
+    j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (auto st = writeJson(out.json, j); !st) return st.error();
+    std::snprintf(line, sizeof line, "features of %s, %zu units: wrote %s and %s", where.c_str(), units->size(),
+                  out.png.c_str(), out.json.c_str());
     out.summary = line;
     return out;
 }

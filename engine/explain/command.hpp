@@ -83,4 +83,30 @@ struct NeurogramArgs {
 
 Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& args);
 
+// The `features` subcommand: feature visualisation of one layer's units (conv channels, neurons, or the output's
+// classes): an input optimised to excite each unit (activation maximisation with jitter, blur and total
+// variation) next to the real inputs of a pool (a data set's validation split, or --input files) that excite it
+// most; a picture and a JSON report.
+struct FeaturesArgs {
+    std::string model = "builtin:cnn";
+    std::string data;       // the pool: the first `samples` validation samples of a data set ...
+    std::string input;      // ... or the samples of a file/folder (image, folder of images, .npy, .pt)
+    std::string inputShape; // --input: the shape each sample must have
+    bool imagenet = false;
+    int64_t limit = 0, trainSteps = 0, classes = 10;
+    uint64_t seed = 1;
+    std::string layer;         // "" / "output": the model's output (one unit per class)
+    std::string units;         // "0-7,12" | "all"; empty: every class of the output (up to 16), else 0-7
+    int64_t topK = 6;          // real inputs shown per unit (0: none)
+    int64_t samples = 2000;    // pool size
+    int steps = 200;           // activation maximisation steps (0: only the real inputs)
+    double lr = 0.05;
+    int jitter = 2, blurEvery = 4;
+    double blurSigma = 0.5, tv = 0.3;
+    std::string out = "features.png";
+    std::string json;
+};
+
+Expected<ExplainOutcome> runFeatures(const FeaturesArgs& args);
+
 } // namespace ts::explain

@@ -5,6 +5,7 @@
 #include <random>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -12,8 +13,10 @@
 
 #include "engine/capture/inputs.hpp"
 #include "engine/capture/model.hpp"
+#include "engine/core/image.hpp"
 #include "engine/explain/attribution.hpp"
 #include "engine/explain/command.hpp"
+#include "engine/explain/features.hpp"
 #include "engine/explain/heatmap.hpp"
 #include "engine/explain/neurogram.hpp"
 #include "engine/explain/projection.hpp"
@@ -617,6 +620,197 @@ TEST(Command, NeurogramWritesPictureAndReport) {
     EXPECT_TRUE(j["layers"][0]["ablated"].get<bool>());
     EXPECT_GT(j["validation"]["accuracy"].get<double>(), 0.5);
     EXPECT_TRUE(fs::exists(dir / "n.png"));
+    fs::remove_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Feature visualisation: activation maximisation against known optima and pictures, top inputs against Python.
+
+UnitLayer unitLayer(capture::Model& m, const torch::Tensor& pool, const std::string& name) {
+    auto l = findUnitLayer(m, pool.narrow(0, 0, 1), name);
+    EXPECT_TRUE(bool(l)) << (l ? "" : l.error().message);
+    return l ? *l : UnitLayer{};
+}
+
+TEST(Features, LinearUnitMaximiserIsTheKnownOptimumOfItsPlantedWeights) {
+    REQUIRE_FIXTURES();
+    auto m = load("fv.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor pool = npy("fv_pool.npy");
+    const UnitLayer fc = unitLayer(*m, pool, "fc");
+    ASSERT_EQ(fc.units, 4);
+    MaximiseOptions o;
+    o.units = {0};
+    auto r = maximiseActivation(*m, fc, {1, 28, 28}, o);
+    ASSERT_TRUE(bool(r)) << r.error().message;
+    // Over the box [0, 1], w.x + b is largest at x = [w > 0]; its value is sum(max(w, 0)) + b.
+    torch::Tensor w, b;
+    for (const auto& [name, t] : m->namedParameters()) {
+        if (name == "fc.weight") w = t[0].detach().to(torch::kFloat64);
+        if (name == "fc.bias") b = t[0].detach().to(torch::kFloat64);
+    }
+    const torch::Tensor optimum = (npy("fv_ring.npy").flatten() > 0).to(torch::kFloat64);
+    const double best = (w.clamp_min(0).sum() + b).item<double>();
+    const torch::Tensor x = r->images[0].flatten().to(torch::kFloat64);
+    const double corr = torch::corrcoef(torch::stack({x, optimum})).index({0, 1}).item<double>();
+    EXPECT_GT(corr, 0.9);
+    // Jitter (+-2 px on a ring 6 px wide), blur and total variation smooth the ring's edges: the regularised
+    // image gives up some of the optimum (80 % here) ...
+    EXPECT_GT(r->activation[0], 0.7 * best);
+    EXPECT_LE(r->activation[0], best + 1e-3);
+    // ... and without them, projected gradient ascent reaches the optimum itself.
+    MaximiseOptions plain = o;
+    plain.jitter = 0, plain.blurEvery = 0, plain.tv = 0;
+    auto p = maximiseActivation(*m, fc, {1, 28, 28}, plain);
+    ASSERT_TRUE(bool(p)) << p.error().message;
+    EXPECT_NEAR(p->activation[0], best, 1e-3 * best);
+    EXPECT_LT((p->images[0].flatten().to(torch::kFloat64) - optimum).abs().max().item<double>(), 0.02);
+    auto top = topInputs(*m, fc, pool, {0}, 1);
+    ASSERT_TRUE(bool(top));
+    EXPECT_GT(r->activation[0], top->value[0][0]); // better than every real input
+    EXPECT_GT(r->activation[0], r->start[0]);
+    EXPECT_GE(x.min().item<double>(), 0.0);
+    EXPECT_LE(x.max().item<double>(), 1.0);
+}
+
+TEST(Features, LineDetectorChannelsMaximiseToLinesOfTheirOrientation) {
+    REQUIRE_FIXTURES();
+    auto m = load("fv.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor pool = npy("fv_pool.npy");
+    const UnitLayer relu = unitLayer(*m, pool, "relu");
+    ASSERT_EQ(relu.units, 2);
+    MaximiseOptions o;
+    o.units = {0, 1};
+    auto r = maximiseActivation(*m, relu, {1, 28, 28}, o);
+    ASSERT_TRUE(bool(r)) << r.error().message;
+    auto top = topInputs(*m, relu, pool, {0, 1}, 1);
+    ASSERT_TRUE(bool(top));
+    for (int u = 0; u < 2; ++u) {
+        const torch::Tensor x = r->images[u][0].to(torch::kFloat64);
+        // Energy of differences across columns (vertical lines) and across rows (horizontal lines).
+        const double ex = (x.narrow(1, 1, 27) - x.narrow(1, 0, 27)).pow(2).sum().item<double>();
+        const double ey = (x.narrow(0, 1, 27) - x.narrow(0, 0, 27)).pow(2).sum().item<double>();
+        SCOPED_TRACE("channel " + std::to_string(u) + ": across columns " + std::to_string(ex) + ", across rows " +
+                     std::to_string(ey));
+        if (u == 0) EXPECT_GT(ex, 4 * ey);
+        else EXPECT_GT(ey, 4 * ex);
+        EXPECT_GT(r->activation[size_t(u)], 2 * top->value[size_t(u)][0]);
+    }
+}
+
+TEST(Features, TopInputsEqualPythonForwardHooks) {
+    REQUIRE_FIXTURES();
+    auto m = load("fv.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor pool = npy("fv_pool.npy");
+    const auto ref = fixtureJson("fv_top.json");
+    for (const std::string name : {"fc", "relu"}) {
+        const UnitLayer l = unitLayer(*m, pool, name);
+        std::vector<int64_t> units;
+        for (int64_t u = 0; u < l.units; ++u)
+            units.push_back(u);
+        auto t = topInputs(*m, l, pool, units, 5);
+        ASSERT_TRUE(bool(t)) << t.error().message;
+        ASSERT_EQ(t->index.size(), ref[name]["index"].size());
+        for (size_t u = 0; u < units.size(); ++u)
+            for (size_t k = 0; k < 5; ++k) {
+                EXPECT_EQ(t->index[u][k], ref[name]["index"][u][k].get<int64_t>()) << name << " unit " << u << " rank " << k;
+                const double v = ref[name]["value"][u][k].get<double>();
+                EXPECT_NEAR(t->value[u][k], v, 1e-5 * std::max(1.0, std::fabs(v)));
+            }
+    }
+}
+
+TEST(Features, UnitListsAndBadInputAreOneLine) {
+    auto u = parseUnits("0-2,5", 8, "conv");
+    ASSERT_TRUE(bool(u));
+    EXPECT_EQ(*u, (std::vector<int64_t>{0, 1, 2, 5}));
+    EXPECT_EQ(parseUnits("all", 3, "fc")->size(), 3u);
+    for (const auto& [text, count, expect] :
+         {std::tuple{"9", int64_t(4), "unit 9 is out of range: layer 'fc' has 4 units"}, std::tuple{"a-b", int64_t(4), "--units 'a-b'"},
+          std::tuple{"3-1", int64_t(4), "--units '3-1'"}, std::tuple{"", int64_t(4), "--units ''"},
+          std::tuple{"all", int64_t(100), "at most 64"}, std::tuple{"0-99999999999", int64_t(100000000000), "at most 64"}}) {
+        auto r = parseUnits(text, count, "fc");
+        ASSERT_FALSE(bool(r)) << text;
+        EXPECT_NE(r.error().message.find(expect), std::string::npos) << r.error().message;
+        EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
+        EXPECT_EQ(r.error().kind, ErrorKind::Usage);
+    }
+    REQUIRE_FIXTURES();
+    auto m = load("fv.pt");
+    ASSERT_TRUE(m);
+    const torch::Tensor pool = npy("fv_pool.npy");
+    auto missing = findUnitLayer(*m, pool.narrow(0, 0, 1), "nope");
+    ASSERT_FALSE(bool(missing));
+    EXPECT_NE(missing.error().message.find("no layer 'nope' (layers: conv, relu, fc"), std::string::npos)
+        << missing.error().message;
+    auto wrong = findUnitLayer(*m, torch::rand({1, 3, 5, 5}), "relu");
+    ASSERT_FALSE(bool(wrong));
+    EXPECT_NE(wrong.error().message.find("rejects the input"), std::string::npos) << wrong.error().message;
+    const UnitLayer out = unitLayer(*m, pool, "output");
+    EXPECT_EQ(out.units, 6);
+    MaximiseOptions o;
+    o.units = {6};
+    auto r = maximiseActivation(*m, out, {1, 28, 28}, o);
+    ASSERT_FALSE(bool(r));
+    EXPECT_NE(r.error().message.find("unit 6 is out of range: layer 'output' has 6 units"), std::string::npos);
+}
+
+TEST(Command, FeaturesWritesPictureAndReport) {
+    REQUIRE_FIXTURES();
+    const fs::path dir = fs::temp_directory_path() / ("ts_features_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    FeaturesArgs a;
+    a.model = (fixtures().dir / "fv.pt").string();
+    a.input = (fixtures().dir / "fv_pool.npy").string();
+    a.layer = "relu";
+    a.units = "all";
+    a.steps = 60;
+    a.topK = 3;
+    a.out = (dir / "f.png").string();
+    auto r = runFeatures(a);
+    ASSERT_TRUE(bool(r)) << r.error().message;
+    std::ifstream in(dir / "f.json");
+    const auto j = nlohmann::json::parse(in);
+    EXPECT_EQ(j["layer"], "relu");
+    EXPECT_EQ(j["pool"]["samples"], 200);
+    ASSERT_EQ(j["units"].size(), 2u);
+    const auto ref = fixtureJson("fv_top.json");
+    for (size_t u = 0; u < 2; ++u) {
+        ASSERT_EQ(j["units"][u]["top"].size(), 3u);
+        EXPECT_EQ(j["units"][u]["top"][0]["index"], ref["relu"]["index"][u][0]);
+        EXPECT_GT(j["units"][u]["maximised"]["value"].get<double>(), j["units"][u]["top"][0]["value"].get<double>());
+    }
+    // The picture: two rows, each with an orange-framed synthetic image; the real inputs are grey.
+    auto png = readPng((dir / "f.png").string());
+    ASSERT_TRUE(bool(png));
+    int accent = 0;
+    for (size_t i = 0; i < png->pixels.size(); i += 4)
+        accent += png->pixels[i] == 255 && png->pixels[i + 1] == 160 && png->pixels[i + 2] == 60;
+    EXPECT_GT(accent, 2 * 4 * 80); // two frames of about 4 x 88 pixels, plus the heading and values
+    // Output units by default (every class when there are at most 16), and bad flags.
+    a.layer = "";
+    a.units = "";
+    a.steps = 0;
+    r = runFeatures(a);
+    ASSERT_TRUE(bool(r)) << r.error().message;
+    std::ifstream in2(dir / "f.json");
+    EXPECT_EQ(nlohmann::json::parse(in2)["units"].size(), 6u);
+    a.topK = 0;
+    r = runFeatures(a);
+    ASSERT_FALSE(bool(r));
+    EXPECT_NE(r.error().message.find("nothing to show"), std::string::npos);
+    a.topK = 2;
+    a.layer = "conv";
+    a.units = "7";
+    r = runFeatures(a);
+    ASSERT_FALSE(bool(r));
+    EXPECT_NE(r.error().message.find("has 2 units"), std::string::npos) << r.error().message;
+    a.input.clear();
+    r = runFeatures(a);
+    ASSERT_FALSE(bool(r));
+    EXPECT_NE(r.error().message.find("--data SET or --input FILE"), std::string::npos);
     fs::remove_all(dir);
 }
 

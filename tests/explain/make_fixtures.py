@@ -183,4 +183,48 @@ for name in ("conv1", "bn1", "conv2", "bn2", "fc"):
 ref["predicted_classes"] = int(logits0.argmax(1).unique().numel())
 with open(os.path.join(OUT, "abl_cnn.json"), "w") as f:
     json.dump(ref, f)
+
+# 6. Feature visualisation. A linear unit whose weights are a planted ring: its maximiser over the box [0, 1] is
+# known (1 where the weight is positive, 0 where negative). Two ReLU conv channels that detect vertical and
+# horizontal lines. The top inputs of a random pool, ranked here with forward hooks in float64.
+yy, xx = np.mgrid[0:28, 0:28]
+ring = np.where(np.abs(np.hypot(yy - 13.5, xx - 13.5) - 8.0) < 3.0, 1.0, -1.0) * (0.5 + 0.5 * rng.uniform(size=(28, 28)))
+
+
+class FvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 5, bias=False)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(784, 4)
+
+    def forward(self, x):
+        h = self.relu(self.conv(x))
+        return torch.cat([self.fc(torch.flatten(x, 1)), h.mean((2, 3))], 1)
+
+
+fv = FvNet().eval()
+with torch.no_grad():
+    line = torch.tensor([0.0, -1.0, 2.0, -1.0, 0.0])
+    fv.conv.weight[0, 0] = line.repeat(5, 1)      # columns -1, 2, -1: a vertical line
+    fv.conv.weight[1, 0] = line.repeat(5, 1).t()  # a horizontal line
+    fv.fc.weight[0] = torch.from_numpy(ring.reshape(-1)).float() * 0.05
+    fv.fc.bias[0] = 0.1
+torch.jit.script(fv).save(os.path.join(OUT, "fv.pt"))
+save_npy("fv_ring.npy", ring[None, None])
+pool = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(11))
+save_npy("fv_pool.npy", pool.numpy())
+acts = {}
+hooks = [fv.fc.register_forward_hook(lambda m, i, o: acts.__setitem__("fc", o.double())),
+         fv.relu.register_forward_hook(lambda m, i, o: acts.__setitem__("relu", o.double().mean((2, 3))))]
+with torch.no_grad():
+    fv(pool)
+for h in hooks:
+    h.remove()
+top = {}
+for name, a in acts.items():
+    t = a.topk(5, 0)
+    top[name] = {"index": t.indices.t().tolist(), "value": t.values.t().tolist()}
+with open(os.path.join(OUT, "fv_top.json"), "w") as f:
+    json.dump(top, f)
 print("ok")
