@@ -244,6 +244,8 @@ const CommandSpec kFeaturesSpec{
         {"top-k", "K", "real inputs shown per unit (0: none)", "6"},
         {"samples", "N", "inputs ranked: the first N", "2000"},
         {"steps", "N", "activation maximisation steps (0: only the real inputs)", "200"},
+        {"start", "FROM", "activation maximisation starts from noise (grey with a little noise) or top (each "
+                          "unit's most exciting real input)", "noise"},
         {"lr", "F", "activation maximisation: Adam step as a fraction of the input range", "0.05"},
         {"jitter", "PX", "random shift of the image each step, in pixels", "2"},
         {"blur-every", "N", "Gaussian blur every N steps (0: never)", "4"},
@@ -275,6 +277,7 @@ int cmdFeatures(int argc, char** argv) {
     }
     a.layer = args->get("layer");
     a.units = args->get("units");
+    a.start = args->get("start", a.start);
     if (args->has("units") && a.units.empty())
         return reportError(makeError(ErrorKind::Usage, "--units is empty: give units such as 0-7,12, or all"));
     a.out = args->get("out", a.out);

@@ -547,6 +547,7 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
     if (a.steps < 0 || a.topK < 0) return usage("--steps and --top-k are 0 or more");
     if (a.steps == 0 && a.topK == 0) return usage("nothing to show: --steps 0 and --top-k 0");
     if (a.samples < 1) return usage("--samples must be at least 1");
+    if (a.start != "noise" && a.start != "top") return usage("unknown --start '" + a.start + "' (noise, top)");
     // The pool of real inputs: a data set's validation split (labelled), or --input's samples.
     Sample pool;
     torch::Tensor inputs, labels;
@@ -603,6 +604,13 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
                                                               : "unit " + std::to_string(u);
     };
     const float lo = inputs.min().item<float>(), hi = inputs.max().item<float>();
+    TopInputs top;
+    if (a.topK > 0 || (a.start == "top" && a.steps > 0)) {
+        auto t = topInputs(**model, *layer, inputs, *units, std::max<int64_t>(a.topK, 1));
+        if (!t) return t.error();
+        top = std::move(*t);
+    }
+
     std::optional<Maximised> am;
     MaximiseOptions mo;
     if (a.steps > 0) {
@@ -616,17 +624,16 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
         mo.lo = lo;
         mo.hi = hi;
         mo.seed = a.seed;
+        if (a.start == "top") {
+            std::vector<int64_t> first;
+            for (const auto& t : top.index)
+                first.push_back(t[0]);
+            mo.start = inputs.index_select(0, torch::tensor(first, torch::kInt64));
+        }
         auto r = maximiseActivation(**model, *layer, shape, mo);
         if (!r) return r.error();
         am = std::move(*r);
     }
-    TopInputs top;
-    if (a.topK > 0) {
-        auto t = topInputs(**model, *layer, inputs, *units, a.topK);
-        if (!t) return t.error();
-        top = std::move(*t);
-    }
-
     FeatureSheet sheet;
     sheet.shape = shape;
     sheet.lo = lo;
@@ -635,9 +642,10 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
     sheet.title = "Feature visualisation of " + where + "  |  " + std::filesystem::path(a.model).filename().string();
     char line[400];
     if (am)
-        std::snprintf(line, sizeof line, "framed: activation maximisation (%d steps, jitter %d px, blur %.2g px every %d, "
+        std::snprintf(line, sizeof line, "framed: activation maximisation (%d steps from %s, jitter %d px, blur %.2g px every %d, "
                                          "TV %.2g)%s",
-                      a.steps, a.jitter, a.blurSigma, a.blurEvery, a.tv, a.topK > 0 ? "; " : "");
+                      a.steps, a.start == "top" ? "the top input" : "noise", a.jitter, a.blurSigma, a.blurEvery, a.tv,
+                      a.topK > 0 ? "; " : "");
     else
         line[0] = 0;
     sheet.subtitle = line;
@@ -694,7 +702,7 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
     j["pool"] = {{"inputs", a.input.empty() ? poolName : a.input}, {"samples", inputs.size(0)}, {"range", {lo, hi}}};
     if (am)
         j["maximisation"] = {{"steps", a.steps}, {"lr", a.lr}, {"jitter", a.jitter}, {"blur_every", a.blurEvery},
-                             {"blur_sigma", a.blurSigma}, {"tv", a.tv}, {"seed", a.seed}};
+                             {"blur_sigma", a.blurSigma}, {"tv", a.tv}, {"seed", a.seed}, {"start", a.start}};
     j["top_k"] = a.topK;
     j["units"] = ju;
     if (!trained->empty()) j["training"] = *trained;

@@ -100,6 +100,7 @@ struct FeaturesArgs {
     int64_t topK = 6;          // real inputs shown per unit (0: none)
     int64_t samples = 2000;    // pool size
     int steps = 200;           // activation maximisation steps (0: only the real inputs)
+    std::string start = "noise"; // noise | top: start from grey noise, or from each unit's most exciting input
     double lr = 0.05;
     int jitter = 2, blurEvery = 4;
     double blurSigma = 0.5, tv = 0.3;

@@ -129,7 +129,10 @@ Expected<Maximised> maximiseActivation(capture::Model& model, const UnitLayer& l
     const float range = o.hi - o.lo;
     torch::manual_seed(o.seed);
     auto gen = torch::make_generator<at::CPUGeneratorImpl>(o.seed);
-    torch::Tensor x = (torch::full(shape, 0.5f * (o.lo + o.hi)) + 0.05f * range * torch::randn(shape, gen))
+    if (o.start.defined() && o.start.sizes().vec() != shape)
+        return usage("the starting images have shape " + c10::str(o.start.sizes()) + ", not " + c10::str(shape));
+    torch::Tensor x = (o.start.defined() ? o.start.to(torch::kFloat32).clone()
+                                         : torch::full(shape, 0.5f * (o.lo + o.hi)) + 0.05f * range * torch::randn(shape, gen))
                           .clamp(o.lo, o.hi)
                           .set_requires_grad(true);
     const auto units = torch::tensor(o.units, torch::kInt64).view({n, 1});

@@ -43,6 +43,10 @@ struct MaximiseOptions {
     double tv = 0.3;
     float lo = 0.0f, hi = 1.0f; // the input range (the data's); images are kept inside it
     uint64_t seed = 1;          // the starting noise and the jitter
+    // The starting images, [units, ...sample shape]; undefined: grey (mid-range) with a little noise. Starting
+    // from each unit's most exciting real input climbs to a maximum near the data (Nguyen et al. 2016), which
+    // helps where the value has many local maxima.
+    torch::Tensor start;
 };
 
 struct Maximised {

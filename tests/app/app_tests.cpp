@@ -127,7 +127,10 @@ TEST(App, BadArgumentsGiveOneLineAndExitCode2) {
                              "render --colormap jet", "nosuchcommand", "render --out", "render --yaw nan",
                              "render --pitch inf", "train --lr nan --headless", "view builtin:mlp --yaw -inf",
                              "train --out '' --headless", "view builtin:mlp --out '' --headless",
-                             "train --model '' --headless", "view ''"}) {
+                             "train --model '' --headless", "view ''", "features --units ''", "features --top-k -1",
+                             "features --lr 0", "features --preset foo", "features --data nosuchset",
+                             "features --model builtin:mlp --data spirals --layer nope --steps 0",
+                             "features --model builtin:mlp --data spirals --layer fc1 --units 0-999"}) {
         auto r = run(args);
         EXPECT_EQ(r.code, 2) << args << ": " << r.out;
         EXPECT_NE(r.out.find("error:"), std::string::npos) << args;

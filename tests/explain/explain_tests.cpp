@@ -801,6 +801,24 @@ TEST(Command, FeaturesWritesPictureAndReport) {
     r = runFeatures(a);
     ASSERT_FALSE(bool(r));
     EXPECT_NE(r.error().message.find("nothing to show"), std::string::npos);
+    a.steps = 10;
+    a.start = "middle";
+    r = runFeatures(a);
+    ASSERT_FALSE(bool(r));
+    EXPECT_NE(r.error().message.find("unknown --start 'middle' (noise, top)"), std::string::npos);
+    // Starting from each unit's most exciting real input: the start's value is that input's.
+    a.start = "top";
+    a.topK = 2;
+    a.layer = "relu";
+    a.units = "all";
+    r = runFeatures(a);
+    ASSERT_TRUE(bool(r)) << r.error().message;
+    std::ifstream in3(dir / "f.json");
+    const auto j3 = nlohmann::json::parse(in3);
+    for (size_t u = 0; u < 2; ++u)
+        EXPECT_NEAR(j3["units"][u]["maximised"]["start_value"].get<double>(),
+                    j3["units"][u]["top"][0]["value"].get<double>(), 1e-5);
+    a.start = "noise";
     a.topK = 2;
     a.layer = "conv";
     a.units = "7";
