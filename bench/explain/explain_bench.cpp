@@ -112,6 +112,7 @@ void BM_Tsne(benchmark::State& state) {
     for (auto _ : state) {
         explain::TsneOptions o;
         o.theta = double(state.range(1)) / 10.0;
+        o.groupedWalk = state.range(2) != 0;
         auto y = explain::tsne(x, o);
         if (!y) {
             state.SkipWithError(y.error().message.c_str());
@@ -123,7 +124,8 @@ void BM_Tsne(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Pca50)->Unit(benchmark::kMillisecond)->Iterations(1);
-BENCHMARK(BM_Tsne)->Args({10000, 5})->Args({10000, 8})->Unit(benchmark::kMillisecond)->Iterations(1);
+// Arguments: points, theta x 10, grouped walk (1) or a walk per point (0, the baseline).
+BENCHMARK(BM_Tsne)->Args({10000, 5, 0})->Args({10000, 5, 1})->Args({10000, 8, 1})->Unit(benchmark::kMillisecond)->Iterations(1);
 
 } // namespace
 

@@ -395,8 +395,16 @@ struct QuadTree {
             if (node.count > 0) node.mx /= float(node.count), node.my /= float(node.count);
         order.clear();
         order.reserve(size_t(n));
+        groups.clear();
         collect(0);
     }
+
+    // Runs of `order` under one node of at most kGroup points: the grouped walk's units of work.
+    static constexpr int32_t kGroup = 32;
+    struct Group {
+        int32_t begin = 0, end = 0;
+    };
+    std::vector<Group> groups;
 
     void insert(int32_t i) {
         const float px = pos[size_t(2 * i)], py = pos[size_t(2 * i + 1)];
@@ -438,9 +446,15 @@ struct QuadTree {
         c.mx = ox, c.my = oy, c.count = 1, c.point = old;
     }
 
-    void collect(int32_t at) {
+    void collect(int32_t at, bool inGroup = false) {
         const Node& n = nodes[size_t(at)];
         if (n.count == 0) return;
+        if (!inGroup && n.count <= kGroup) {
+            const int32_t begin = int32_t(order.size());
+            collect(at, true);
+            groups.push_back({begin, int32_t(order.size())});
+            return;
+        }
         if (n.child < 0) {
             for (int64_t i = 0; i < int64_t(pos.size() / 2) && n.count > 1; ++i) // coincident points: rare
                 if (i != n.point && pos[size_t(2 * i)] == n.mx && pos[size_t(2 * i + 1)] == n.my) order.push_back(int32_t(i));
@@ -448,7 +462,58 @@ struct QuadTree {
             return;
         }
         for (int c = 0; c < 4; ++c)
-            collect(n.child + c);
+            collect(n.child + c, inGroup);
+    }
+
+    // Repulsion on every point of group g, as repulsion() computes it for one point. One walk for the group: a
+    // cell is taken whole when its width is below theta times its centre of mass's distance to the group's
+    // bounding box (so below theta times the distance to each point), and leaves are taken as they are. Then each
+    // point sums over the accepted list in a flat loop. The point itself is in the list (distance 0, q = 1): it adds
+    // no force, and 1 is taken off its Z share.
+    struct Bodies {
+        std::vector<float> x, y, count;
+    };
+    void groupRepulsion(const Group& g, float theta2, Bodies& b, double* rep, double* zPoint) const {
+        float bx0 = INFINITY, bx1 = -INFINITY, by0 = INFINITY, by1 = -INFINITY;
+        for (int32_t t = g.begin; t < g.end; ++t) {
+            const int32_t i = order[size_t(t)];
+            bx0 = std::min(bx0, pos[size_t(2 * i)]), bx1 = std::max(bx1, pos[size_t(2 * i)]);
+            by0 = std::min(by0, pos[size_t(2 * i + 1)]), by1 = std::max(by1, pos[size_t(2 * i + 1)]);
+        }
+        b.x.clear(), b.y.clear(), b.count.clear();
+        int32_t stack[256];
+        int top = 0;
+        stack[top++] = 0;
+        while (top > 0) {
+            const Node& n = nodes[size_t(stack[--top])];
+            if (n.count == 0) continue;
+            const float ddx = std::max({0.0f, bx0 - n.mx, n.mx - bx1}), ddy = std::max({0.0f, by0 - n.my, n.my - by1});
+            if (n.child < 0 || 4 * n.half * n.half < theta2 * (ddx * ddx + ddy * ddy) || top + 4 > 256) {
+                b.x.push_back(n.mx), b.y.push_back(n.my), b.count.push_back(float(n.count));
+            } else {
+                for (int c = 0; c < 4; ++c)
+                    stack[top++] = n.child + c;
+            }
+        }
+        const size_t m = b.x.size();
+        const float* bxs = b.x.data();
+        const float* bys = b.y.data();
+        const float* bcs = b.count.data();
+        for (int32_t t = g.begin; t < g.end; ++t) {
+            const int32_t i = order[size_t(t)];
+            const float px = pos[size_t(2 * i)], py = pos[size_t(2 * i + 1)];
+            float sx = 0, sy = 0, sz = 0;
+            for (size_t k = 0; k < m; ++k) {
+                const float dx = px - bxs[k], dy = py - bys[k];
+                const float q = 1.0f / (1.0f + dx * dx + dy * dy);
+                const float cq = bcs[k] * q;
+                sz += cq;
+                sx += cq * q * dx;
+                sy += cq * q * dy;
+            }
+            rep[2 * i] = sx, rep[2 * i + 1] = sy;
+            zPoint[i] = double(sz) - 1.0;
+        }
     }
 
     // Repulsion on point i: sum of q^2 (y_i - y_j) and of q over all j != i, q = 1 / (1 + |y_i - y_j|^2).
@@ -483,6 +548,30 @@ struct QuadTree {
 // ---------------------------------------------------------------------------------------------------------
 // 5. t-SNE.
 
+Matrix tsneRepulsion(const Matrix& y, double theta, bool groupedWalk, double& z) {
+    const int64_t n = y.rows;
+    std::vector<double> yd(y.values.begin(), y.values.end()), rep(static_cast<size_t>(2 * n)), zPoint(static_cast<size_t>(n));
+    QuadTree tree;
+    tree.build(yd.data(), n);
+    const float theta2 = float(theta * theta);
+    if (groupedWalk) {
+        QuadTree::Bodies bodies;
+        for (const auto& g : tree.groups)
+            tree.groupRepulsion(g, theta2, bodies, rep.data(), zPoint.data());
+    } else {
+        for (int64_t i = 0; i < n; ++i) {
+            double fx = 0, fy = 0, zi = 0;
+            tree.repulsion(int32_t(i), theta2, fx, fy, zi);
+            rep[size_t(2 * i)] = fx, rep[size_t(2 * i + 1)] = fy, zPoint[size_t(i)] = zi;
+        }
+    }
+    z = std::accumulate(zPoint.begin(), zPoint.end(), 0.0);
+    Matrix out{n, 2, std::vector<float>(size_t(2 * n))};
+    for (size_t i = 0; i < out.values.size(); ++i)
+        out.values[i] = float(rep[i]);
+    return out;
+}
+
 Expected<Matrix> tsne(const Matrix& input, const TsneOptions& o) {
     const int64_t n = input.rows;
     if (o.dims != 2) return usage("t-SNE embeds in 2 dimensions here (got " + std::to_string(o.dims) + ")");
@@ -512,27 +601,48 @@ Expected<Matrix> tsne(const Matrix& input, const TsneOptions& o) {
     std::vector<double> zPoint(static_cast<size_t>(n));
     QuadTree tree;
     const float theta2 = float(o.theta * o.theta);
+    const std::vector<float> pValue(P.value.begin(), P.value.end());
     for (int it = 0; it < o.iterations; ++it) {
         const double exaggerate = it < o.exaggerationSteps ? o.exaggeration : 1.0;
         const double momentum = it < o.exaggerationSteps ? 0.5 : 0.8;
         tree.build(y.data(), n);
-        // One walk per point: attraction (sparse P) into grad, repulsion's numerator into rep, its share of Z
-        // into zPoint (summed in point order after, so the result does not depend on the threads' timing).
-        parallelFor(size_t(n), 128, [&](size_t b, size_t e, unsigned) {
+        if (o.groupedWalk) {
+            parallelFor(tree.groups.size(), 8, [&](size_t b, size_t e, unsigned) {
+                QuadTree::Bodies bodies;
+                for (size_t g = b; g < e; ++g)
+                    tree.groupRepulsion(tree.groups[g], theta2, bodies, rep.data(), zPoint.data());
+            });
+        }
+        // Attraction over the sparse P, rows in memory order (P streams from memory once); with a walk per point,
+        // the walk's repulsion too, in the tree's order (neighbouring points share cached nodes). Z's shares go to
+        // zPoint and are summed in point order after, so the result does not depend on the threads' timing.
+        const float* pos = tree.pos.data(); // y in float: the terms are summed in float, as the repulsion's are
+        auto attract = [&](size_t i) {
+            float ax = 0, ay = 0;
+            const float yx = pos[2 * i], yy = pos[2 * i + 1];
+            const int32_t* col = P.col.data();
+            const float* pv = pValue.data();
+            for (int64_t a = P.rowStart[i]; a < P.rowStart[i + 1]; ++a) {
+                const size_t j = size_t(col[a]);
+                const float dx = yx - pos[2 * j], dy = yy - pos[2 * j + 1];
+                const float pq = pv[a] / (1.0f + dx * dx + dy * dy);
+                ax += pq * dx;
+                ay += pq * dy;
+            }
+            grad[2 * i] = exaggerate * ax, grad[2 * i + 1] = exaggerate * ay;
+        };
+        parallelFor(size_t(n), 256, [&](size_t b, size_t e, unsigned) {
             for (size_t t = b; t < e; ++t) {
+                if (o.groupedWalk) {
+                    attract(t);
+                    continue;
+                }
                 const size_t i = size_t(tree.order[t]);
-                double fx = 0, fy = 0, ax = 0, ay = 0, zi = 0;
+                double fx = 0, fy = 0, zi = 0;
                 tree.repulsion(int32_t(i), theta2, fx, fy, zi);
                 zPoint[i] = zi;
-                for (int64_t a = P.rowStart[i]; a < P.rowStart[i + 1]; ++a) {
-                    const size_t j = size_t(P.col[size_t(a)]);
-                    const double dx = y[2 * i] - y[2 * j], dy = y[2 * i + 1] - y[2 * j + 1];
-                    const double q = 1.0 / (1.0 + dx * dx + dy * dy);
-                    ax += P.value[size_t(a)] * q * dx;
-                    ay += P.value[size_t(a)] * q * dy;
-                }
-                grad[2 * i] = exaggerate * ax, grad[2 * i + 1] = exaggerate * ay;
                 rep[2 * i] = fx, rep[2 * i + 1] = fy;
+                attract(i);
             }
         });
         const double z = std::max(1e-300, std::accumulate(zPoint.begin(), zPoint.end(), 0.0));

@@ -43,7 +43,15 @@ struct TsneOptions {
     double learningRate = 0.0; // 0: max(200, n / exaggeration)
     int pcaDims = 50;          // inputs with more dimensions are reduced by PCA first
     uint64_t seed = 1;
+    // Barnes-Hut walks once per group of up to 32 points nearby in the tree, accepting a cell only when it is far
+    // enough from every point of the group (never less accurate than a walk per point); false: a walk per point
+    // (the benchmark's baseline).
+    bool groupedWalk = true;
 };
+
+// t-SNE's repulsion at a 2D embedding `y` (n x 2) by Barnes-Hut: per point the sum over j != i of q_ij^2 (y_i - y_j),
+// q_ij = 1 / (1 + |y_i - y_j|^2) (n x 2), and in `z` the sum of q_ij over all pairs. For tests and benchmarks.
+Matrix tsneRepulsion(const Matrix& y, double theta, bool groupedWalk, double& z);
 
 // n x 2 embedding. Errors: fewer than 4 samples, perplexity too large for n (needs n > 3 perplexity + 1),
 // non-finite values. dims must be 2.

@@ -457,6 +457,50 @@ TEST(Projection, TsneSeparatesPlantedClusters) {
     EXPECT_EQ(again->values, y->values);
 }
 
+TEST(Projection, BarnesHutRepulsionIsWithinItsErrorOfExactFloat64Sums) {
+    // Clustered 2D points, as an embedding looks mid-run, with two coincident points.
+    const int64_t n = 3000;
+    std::mt19937 rng(5);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    Matrix y{n, 2, std::vector<float>(size_t(2 * n))};
+    for (int64_t i = 0; i < n; ++i) {
+        const float cx = float(i % 7) * 6.0f, cy = float(i % 5) * 4.0f;
+        y.values[size_t(2 * i)] = cx + g(rng), y.values[size_t(2 * i + 1)] = cy + 0.5f * g(rng);
+    }
+    y.values[2] = y.values[0], y.values[3] = y.values[1];
+    std::vector<double> fx(size_t(n), 0.0), fy(size_t(n), 0.0);
+    double zExact = 0;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+            if (i == j) continue;
+            const double dx = double(y.values[size_t(2 * i)]) - y.values[size_t(2 * j)];
+            const double dy = double(y.values[size_t(2 * i + 1)]) - y.values[size_t(2 * j + 1)];
+            const double q = 1.0 / (1.0 + dx * dx + dy * dy);
+            zExact += q, fx[size_t(i)] += q * q * dx, fy[size_t(i)] += q * q * dy;
+        }
+    double scale = 0;
+    for (int64_t i = 0; i < n; ++i)
+        scale = std::max(scale, std::hypot(fx[size_t(i)], fy[size_t(i)]));
+    for (bool grouped : {false, true}) {
+        double z = 0;
+        const Matrix r = tsneRepulsion(y, 0.5, grouped, z);
+        double worst = 0, mean = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const double e = std::hypot(r.values[size_t(2 * i)] - fx[size_t(i)], r.values[size_t(2 * i + 1)] - fy[size_t(i)]);
+            worst = std::max(worst, e), mean += e / double(n);
+        }
+        SCOPED_TRACE(grouped ? "grouped walk" : "walk per point");
+        EXPECT_NEAR(z, zExact, 0.01 * zExact);
+        EXPECT_LT(mean, 0.01 * scale);
+        EXPECT_LT(worst, 0.05 * scale);
+        double zExactOnly = 0;
+        const Matrix exact = tsneRepulsion(y, 0.0, grouped, zExactOnly); // theta 0: every pair
+        EXPECT_NEAR(zExactOnly, zExact, 1e-4 * zExact);
+        for (int64_t i = 0; i < n; ++i)
+            ASSERT_NEAR(exact.values[size_t(2 * i)], fx[size_t(i)], 1e-4 * scale + 1e-4 * std::fabs(fx[size_t(i)]));
+    }
+}
+
 TEST(Projection, BadInputIsOneLine) {
     Matrix tiny{3, 2, {0, 1, 2, 3, 4, 5}};
     auto t = tsne(tiny, {});
