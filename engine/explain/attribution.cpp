@@ -288,7 +288,8 @@ class LrpPass {
         for (int i = 0; i < n; ++i)
             if (m_plan[size_t(i)].alphaBeta) shareInputs.insert(weightInput(i));
         for (int in : shareInputs) {
-            torch::Tensor t = in < 0 ? m_input : activation(in);
+            if (in < 0) continue; // the model input: its share is added by inputGradient()
+            torch::Tensor t = activation(in);
             if (!t.defined()) return usage("LRP: the input of an alpha-beta layer was not captured");
             t.register_hook([this, in](torch::Tensor g) {
                 auto it = m_shares.find(in);
@@ -306,6 +307,14 @@ class LrpPass {
     }
 
     Status error() const { return m_error; }
+
+    // The model input's gradient from the backward pass plus its alpha-beta share, when its consumer takes the
+    // alpha-beta rule (autograd::grad hands back a leaf's gradient without running the leaf's hooks).
+    torch::Tensor inputGradient(const torch::Tensor& g) const {
+        auto it = m_shares.find(-1);
+        if (it == m_shares.end()) return g;
+        return g.defined() ? g + it->second.view(g.sizes()) : it->second.view(m_input.sizes());
+    }
 
     std::vector<LayerRelevance> relevances(bool keep) const {
         std::vector<LayerRelevance> out;
@@ -380,45 +389,62 @@ class LrpPass {
         auto weight = m_params.find(info.module + ".weight");
         if (weight == m_params.end()) return usage("LRP: layer '" + info.name + "' has no weight");
         torch::Tensor W = weight->second.detach();
-        // The replay must give what the forward pass gave, or an op between the captured input and the layer
-        // was not seen.
-        auto replay = m_model.callModule(info.module, x);
-        if (!replay) return replay.error();
-        if (!replay->sizes().equals(zOwn.sizes()) ||
-            !torch::allclose(*replay, zOwn, 1e-4, 1e-5 * (1.0 + zOwn.abs().max().item<double>())))
-            return usage("LRP alpha-beta: layer '" + info.name +
-                         "' does not follow from its captured input (an op between them is not captured)");
+        torch::Tensor scale; // per output channel, when a BatchNorm is folded in: W is scaled by it
         if (m_plan[size_t(i)].foldedFrom >= 0) {
-            auto scale = batchNormScale(i, zOwn);
-            if (!scale) return scale.error();
+            auto sc = batchNormScale(i, zOwn);
+            if (!sc) return sc.error();
             std::vector<int64_t> view(size_t(W.dim()), 1);
             view[0] = -1;
-            W = W * scale->view(view);
+            W = W * sc->view(view);
+            scale = *sc;
         }
         capture::NamedTensors pos{{"weight", W.clamp_min(0)}}, neg{{"weight", W.clamp_max(0)}};
         auto bias = m_params.find(info.module + ".bias");
-        if (bias != m_params.end() && bias->second.defined()) {
+        const bool hasBias = bias != m_params.end() && bias->second.defined();
+        if (hasBias) {
             pos.emplace_back("bias", torch::zeros_like(bias->second));
             neg.emplace_back("bias", torch::zeros_like(bias->second));
         }
-        // The positive and negative parts of the input as one batch of two, run with W+ and with W-:
-        // zA = [x+ W+, x- W+], zB = [x+ W-, x- W-]; positive contributions x+ W+ + x- W-, negative x+ W- + x- W+.
-        torch::Tensor both = torch::cat({x.clamp_min(0), x.clamp_max(0)}).requires_grad_(true);
-        auto zA = m_model.callModule(info.module, both, pos);
-        if (!zA) return zA.error();
-        auto zB = m_model.callModule(info.module, both, neg);
-        if (!zB) return zB.error();
+        // Positive contributions are x+ W+ + x- W-, negative ones x+ W- + x- W+. The module runs with W+ and with W-
+        // on x+ and x- as one batch of two; an input with no negative values (any layer after a ReLU) is its own
+        // x+ and has no x- terms, so it runs as it is, at half the cost.
+        const bool nonNegative = x.min().item<float>() >= 0;
         const int64_t n = x.size(0);
-        const torch::Tensor zpp = zA->narrow(0, 0, n), znp = zA->narrow(0, n, n);
-        const torch::Tensor zpn = zB->narrow(0, 0, n), znn = zB->narrow(0, n, n);
+        torch::Tensor parts = (nonNegative ? x.clone() : torch::cat({x.clamp_min(0), x.clamp_max(0)})).requires_grad_(true);
+        auto zA = m_model.callModule(info.module, parts, pos);
+        if (!zA) return zA.error();
+        auto zB = m_model.callModule(info.module, parts, neg);
+        if (!zB) return zB.error();
+        const torch::Tensor zpp = zA->narrow(0, 0, n), zpn = zB->narrow(0, 0, n);
+        const torch::Tensor znp = nonNegative ? torch::zeros_like(zpp) : zA->narrow(0, n, n);
+        const torch::Tensor znn = nonNegative ? torch::zeros_like(zpp) : zB->narrow(0, n, n);
+        // The four parts add up to x W (scaled when folded), which must be what the forward pass gave (less the
+        // bias), or an op between the captured input and the layer was not seen.
+        {
+            torch::NoGradGuard noGrad;
+            if (!zpp.sizes().equals(zOwn.sizes()))
+                return usage("LRP alpha-beta: layer '" + info.name +
+                             "' does not follow from its captured input (an op between them is not captured)");
+            std::vector<int64_t> view(size_t(zOwn.dim()), 1); // bias and scale: along the output's features
+            if (zOwn.dim() > 1) view[lower(info.type) == "linear" ? size_t(zOwn.dim() - 1) : 1] = -1;
+            torch::Tensor expected = zOwn;
+            if (hasBias) expected = expected - bias->second.detach().view(view);
+            if (scale.defined()) expected = expected * scale.view(view);
+            const torch::Tensor sum = zpp + zpn + znp + znn;
+            const double magnitude = (zpp.abs() + zpn.abs() + znp.abs() + znn.abs()).max().item<double>();
+            if (!torch::allclose(sum, expected, 1e-4, 1e-5 * (1.0 + magnitude)))
+                return usage("LRP alpha-beta: layer '" + info.name +
+                             "' does not follow from its captured input (an op between them is not captured)");
+        }
         const double tiny = 1e-9;
         torch::Tensor zPos = (zpp + znn).detach(), zNeg = (zpn + znp).detach();
         torch::Tensor sPos = torch::where(zPos > tiny, relevance / zPos.clamp_min(tiny), torch::zeros_like(zPos));
         torch::Tensor sNeg = torch::where(zNeg < -tiny, relevance / zNeg.clamp_max(-tiny), torch::zeros_like(zNeg));
         torch::Tensor objective =
             m_o.alpha * ((zpp + znn) * sPos).sum() - m_o.beta * ((zpn + znp) * sNeg).sum();
-        auto g = torch::autograd::grad({objective}, {both}, {}, false, false, true);
-        torch::Tensor gb = g[0].defined() ? g[0] : torch::zeros_like(both);
+        auto g = torch::autograd::grad({objective}, {parts}, {}, false, false, true);
+        torch::Tensor gb = g[0].defined() ? g[0] : torch::zeros_like(parts);
+        if (nonNegative) return gb.detach();
         torch::Tensor gp = gb.narrow(0, 0, n), gn = gb.narrow(0, n, n);
         return torch::where(x > 0, gp, torch::where(x < 0, gn, torch::zeros_like(x))).detach();
     }
@@ -449,14 +475,34 @@ class LrpPass {
     Status m_error;
 };
 
-Expected<torch::Tensor> lrp(capture::Model& model, const torch::Tensor& input, int64_t target,
-                            const AttributionOptions& o, Attribution& out) {
+// The logits of the explained sample, the predicted class, and the class explained (`wanted`, or the prediction
+// when it is -1), into `out`.
+Status fillPrediction(Attribution& out, const torch::Tensor& logits, const std::string& explained, int64_t wanted) {
+    if (auto st = checkLogits(logits, 1); !st) return st.error();
+    out.logits = logits[0].detach().clone();
+    out.explained = explained;
+    const int64_t classes = out.logits.size(0);
+    out.predicted = out.logits.argmax().item<int64_t>();
+    out.target = wanted < 0 ? out.predicted : wanted;
+    if (out.target >= classes)
+        return usage("class " + std::to_string(wanted) + " is out of range: the model has " + std::to_string(classes) +
+                     " classes (0.." + std::to_string(classes - 1) + ")");
+    out.score = out.logits[out.target].item<double>();
+    return {};
+}
+
+// LRP: one forward pass that keeps the activations (its logits give the predicted class too) and one backward
+// pass to the input only (no parameter gradients are computed or accumulated), with the rules' hooks.
+Expected<torch::Tensor> lrp(capture::Model& model, const torch::Tensor& input, const AttributionOptions& o,
+                            Attribution& out) {
     torch::Tensor x = input.detach().clone().requires_grad_(true);
     auto fc = runCapture(model, x);
     if (!fc) return fc.error();
     const Layers layers = matchLayers(model, *fc);
     const Explained e = findExplained(layers);
     torch::Tensor logits = logitsOf(*fc, layers, e);
+    if (auto st = fillPrediction(out, logits, e.what, o.target); !st) return st.error();
+    const int64_t target = out.target;
     int logitsLayer = e.layer;
     if (logitsLayer < 0) { // the output: the last captured layer that produced it
         for (int i = static_cast<int>(layers.info.size()) - 1; i >= 0 && logitsLayer < 0; --i)
@@ -469,14 +515,15 @@ Expected<torch::Tensor> lrp(capture::Model& model, const torch::Tensor& input, i
     if (auto st = pass.install(); !st) return st.error();
     torch::Tensor seed = torch::zeros_like(logits);
     seed.select(1, target).fill_(1.0f);
+    torch::Tensor g;
     try {
-        torch::autograd::backward({logits}, {seed});
+        g = torch::autograd::grad({logits}, {x}, {seed}, false, false, true)[0];
     } catch (const std::exception& ex) {
         return usage("LRP backward pass failed: " + firstLine(ex.what()));
     }
     if (auto st = pass.error(); !st) return st.error();
     out.layers = pass.relevances(o.keepLayerMaps);
-    torch::Tensor g = x.grad();
+    g = pass.inputGradient(g);
     return (g.defined() ? x.detach() * g : torch::zeros_like(x)).detach();
 }
 
@@ -524,24 +571,20 @@ Expected<Attribution> attribute(capture::Model& model, const torch::Tensor& inpu
     torch::Tensor x = input.to(torch::kFloat32).contiguous();
 
     Attribution out;
+    if (o.method == Method::LrpEpsilon || o.method == Method::LrpAlphaBeta) {
+        auto r = lrp(model, x, o, out);
+        if (!r) return r.error();
+        out.map = r->detach().to(torch::kFloat32).contiguous();
+        return out;
+    }
     {
         torch::NoGradGuard noGrad;
         auto fc = runCapture(model, x);
         if (!fc) return fc.error();
         const Layers layers = matchLayers(model, *fc);
         const Explained e = findExplained(layers);
-        torch::Tensor logits = logitsOf(*fc, layers, e);
-        if (auto st = checkLogits(logits, 1); !st) return st.error();
-        out.logits = logits[0].detach().clone();
-        out.explained = e.what;
+        if (auto st = fillPrediction(out, logitsOf(*fc, layers, e), e.what, o.target); !st) return st.error();
     }
-    const int64_t classes = out.logits.size(0);
-    out.predicted = out.logits.argmax().item<int64_t>();
-    out.target = o.target < 0 ? out.predicted : o.target;
-    if (out.target >= classes)
-        return usage("class " + std::to_string(o.target) + " is out of range: the model has " +
-                     std::to_string(classes) + " classes (0.." + std::to_string(classes - 1) + ")");
-    out.score = out.logits[out.target].item<double>();
 
     switch (o.method) {
     case Method::Gradient:
@@ -565,12 +608,7 @@ Expected<Attribution> attribute(capture::Model& model, const torch::Tensor& inpu
         break;
     }
     case Method::LrpEpsilon:
-    case Method::LrpAlphaBeta: {
-        auto r = lrp(model, x, out.target, o, out);
-        if (!r) return r.error();
-        out.map = *r;
-        break;
-    }
+    case Method::LrpAlphaBeta: break; // above
     }
     out.map = out.map.detach().to(torch::kFloat32).contiguous();
     return out;

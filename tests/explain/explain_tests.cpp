@@ -120,6 +120,14 @@ TEST(Lrp, AlphaBetaRuleMatchesFloat64ReferenceOnMixedSignInputs) {
         if (l.name == "fc1" || l.name == "fc2" || l.name == "out") {
             EXPECT_EQ(l.rule, "alpha-beta") << l.name;
         }
+    // Explaining differentiates to the input only: the model's parameter gradients are neither computed nor left
+    // behind (a training loop that explains between steps keeps its own gradients).
+    for (const auto& [name, p] : m->namedParameters())
+        EXPECT_FALSE(p.grad().defined()) << name;
+    o.method = Method::LrpEpsilon;
+    ASSERT_TRUE(bool(attribute(*m, npy("mlp_x.npy"), o)));
+    for (const auto& [name, p] : m->namedParameters())
+        EXPECT_FALSE(p.grad().defined()) << name;
 }
 
 // ---------------------------------------------------------------------------------------------------------
