@@ -189,6 +189,8 @@ const CommandSpec kNeurogramSpec{
         {"classes", "N", "built-in models: output classes when the data has none", "10"},
         {"seed", "N", "model initialisation, training order, noise", "1"},
         {"no-stability", "", "skip the corrupted-input KPIs", ""},
+        {"shift-data", "SET", "a second labelled data set (same classes and input shape) measured like the first: "
+                              "accuracy there, and each layer's contribution there", ""},
         {"out", "PATH", "PNG to write", "neurogram.png"},
         {"json", "PATH", "report to write (default: --out with .json)", ""},
     }};
@@ -205,6 +207,9 @@ int cmdNeurogram(int argc, char** argv) {
     a.out = args->get("out", a.out);
     a.json = args->get("json");
     a.stability = !args->has("no-stability");
+    a.shiftData = args->get("shift-data");
+    if (args->has("shift-data") && a.shiftData.empty())
+        return reportError(makeError(ErrorKind::Usage, "--shift-data is empty: give a data set"));
     if (args->has("out") && a.out.empty()) return reportError(makeError(ErrorKind::Usage, "--out is empty: give a PNG path"));
     int64_t seed = int64_t(a.seed);
     for (auto [name, lo, hi, dst] : {std::tuple{"samples", 2L, 10000000L, &a.samples},

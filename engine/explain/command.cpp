@@ -476,6 +476,14 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
     no.samples = a.samples;
     no.stability = a.stability;
     no.seed = a.seed;
+    Sample shifted;
+    if (!a.shiftData.empty()) {
+        auto d = loadDataSet(a.shiftData, a.seed, a.limit);
+        if (!d) return d.error();
+        shifted = std::move(*d);
+        no.shifted = shifted.data.validation.size() > 0 ? &shifted.data.validation : &shifted.data.train;
+        no.shiftedName = a.shiftData;
+    }
     auto g = computeNeurogram(**model, sample.data.train, sample.data.validation, no);
     if (!g) return g.error();
     const std::string title = "Neurogram of " + std::filesystem::path(a.model).filename().string() + " on " + a.data +
@@ -513,6 +521,10 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
                                   {"loss_increase", l.lossIncrease}};
         e["first_order_loss_increase"] = l.taylorLossIncrease;
         if (l.zeroedAccuracy >= 0) e["zeroed_accuracy"] = l.zeroedAccuracy;
+        if (l.ablated && !l.shift.empty())
+            e["under_shift"] = {{"shift", l.shift}, {"accuracy_drop", l.shiftedAccuracyDrop},
+                                {"share_of_accuracy_above_chance", l.shiftedShare},
+                                {"validation_share", l.share}};
         layers.push_back(e);
     }
     j["layers"] = layers;

@@ -77,6 +77,7 @@ struct NeurogramArgs {
     int64_t classes = 10;
     uint64_t seed = 1;
     bool stability = true;
+    std::string shiftData; // a second labelled data set (its validation split) measured like the first; "": none
     std::string out = "neurogram.png";
     std::string json;
 };

@@ -220,6 +220,12 @@ double spearman(const std::vector<double>& a, const std::vector<double>& b) {
 // ---------------------------------------------------------------------------------------------------------
 // 5. Diagnoses a person can act on.
 
+std::string fixedNumber(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return b;
+}
+
 std::string percent(double v) {
     char b[32];
     std::snprintf(b, sizeof b, "%.1f%%", 100.0 * v);
@@ -243,11 +249,27 @@ void diagnose(Neurogram& g) {
     }
     for (const auto& s : g.stability)
         if (g.validation.accuracy - s.accuracy > 0.10) {
-            std::snprintf(line, sizeof line, "fragile to %s (%g): validation accuracy %s (%.1f points lower)",
-                          s.corruption.c_str(), s.strength, percent(s.accuracy).c_str(),
-                          100 * (g.validation.accuracy - s.accuracy));
+            const std::string what =
+                s.corruption.rfind("data ", 0) == 0 ? s.corruption : s.corruption + " (" + fixedNumber(s.strength) + ")";
+            std::snprintf(line, sizeof line, "fragile to %s: accuracy %s (%.1f points below validation)", what.c_str(),
+                          percent(s.accuracy).c_str(), 100 * (g.validation.accuracy - s.accuracy));
             g.diagnoses.push_back(line);
         }
+    // Unstable layers: the share of the model's accuracy above chance a layer carries moves by more than 0.2
+    // under the strongest shift (only judged while the shifted accuracy is still 10 points above chance).
+    double shiftedAccuracy = NAN;
+    for (const auto& s : g.stability)
+        if (std::isnan(shiftedAccuracy) || s.accuracy < shiftedAccuracy) shiftedAccuracy = s.accuracy;
+    if (!std::isnan(shiftedAccuracy) && shiftedAccuracy - chance > 0.10)
+        for (const auto& l : g.layers)
+            if (l.ablated && !l.shift.empty() && l.note.rfind("through", 0) != 0 &&
+                std::fabs(l.shiftedShare - l.share) > 0.2) {
+                std::snprintf(line, sizeof line,
+                              "unstable layer '%s': it carries %.0f%% of the accuracy above chance on the validation "
+                              "data and %.0f%% under %s",
+                              l.name.c_str(), 100 * l.share, 100 * l.shiftedShare, l.shift.c_str());
+                g.diagnoses.push_back(line);
+            }
     for (const auto& l : g.layers)
         if (l.zeroedAccuracy >= 0) {
             std::snprintf(line, sizeof line,
@@ -296,6 +318,7 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
         return usage("label " + std::to_string(maxLabel) + " is out of range: the model has " +
                      std::to_string(g.classes) + " outputs");
     ForwardFn intact = [&](const torch::Tensor& x) -> Expected<torch::Tensor> { return model.forward(x); };
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> shifts; // per stability KPI, its inputs and labels
     try {
         auto v = evaluateKpis(intact, xv, yv, g.classes, o.batch);
         if (!v) return v.error();
@@ -310,7 +333,24 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
                 kpi.accuracy = k->accuracy;
                 kpi.loss = k->loss;
                 g.stability.push_back(kpi);
+                shifts.push_back({x, yv});
             }
+        if (o.shifted) {
+            const int64_t ns = std::min(o.samples, o.shifted->size());
+            if (ns < 2) return usage("the second data set '" + o.shiftedName + "' has fewer than 2 samples");
+            const torch::Tensor xs = o.shifted->inputs.narrow(0, 0, ns), ys = o.shifted->labels.narrow(0, 0, ns);
+            if (ys.min().item<int64_t>() < 0 || ys.max().item<int64_t>() >= g.classes)
+                return usage("the second data set '" + o.shiftedName + "' has labels outside the model's " +
+                             std::to_string(g.classes) + " classes");
+            if (o.shifted->sampleShape != val.sampleShape)
+                return usage("the second data set '" + o.shiftedName + "' has samples of shape " +
+                             capture::shapeString(o.shifted->sampleShape) + ", the model's data " +
+                             capture::shapeString(val.sampleShape));
+            auto k = evaluateKpis(intact, xs, ys, g.classes, o.batch);
+            if (!k) return k.error();
+            g.stability.push_back({"data " + o.shiftedName, 0.0, k->accuracy, k->loss});
+            shifts.push_back({xs, ys});
+        }
     } catch (const std::exception& e) {
         return usage("the model rejects the data: " + oneLineReason(e.what()));
     }
@@ -341,6 +381,10 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
     } catch (const std::exception& e) {
         return usage("the model rejects the data: " + oneLineReason(e.what()));
     }
+    // The shift that costs the intact model most accuracy: each layer's ablation is measured there too.
+    int worst = -1;
+    for (size_t k = 0; k < g.stability.size(); ++k)
+        if (worst < 0 || g.stability[k].accuracy < g.stability[size_t(worst)].accuracy) worst = int(k);
     std::map<std::string, size_t> byName;
     for (const auto& c : cands) {
         LayerContribution l;
@@ -364,6 +408,16 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
             l.loss = k->loss;
             l.accuracyDrop = g.validation.accuracy - k->accuracy;
             l.lossIncrease = k->loss - g.validation.loss;
+            if (worst >= 0) {
+                auto ks = evaluateKpis(ablated, shifts[size_t(worst)].first, shifts[size_t(worst)].second, g.classes, o.batch);
+                if (!ks) return ks.error();
+                const auto& s = g.stability[size_t(worst)];
+                l.shift = s.corruption.rfind("data ", 0) == 0 ? s.corruption : s.corruption + " " + fixedNumber(s.strength);
+                l.shiftedAccuracyDrop = s.accuracy - ks->accuracy;
+                const double chance = 1.0 / double(std::max<int64_t>(1, g.classes));
+                l.share = l.accuracyDrop / std::max(0.01, g.validation.accuracy - chance);
+                l.shiftedShare = l.shiftedAccuracyDrop / std::max(0.01, s.accuracy - chance);
+            }
         }
         byName[l.name] = g.layers.size();
         g.layers.push_back(std::move(l));
@@ -383,6 +437,8 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
             l.ablated = true;
             l.accuracy = src.accuracy, l.loss = src.loss, l.accuracyDrop = src.accuracyDrop;
             l.lossIncrease = src.lossIncrease;
+            l.shift = src.shift, l.shiftedAccuracyDrop = src.shiftedAccuracyDrop;
+            l.share = src.share, l.shiftedShare = src.shiftedShare;
             l.note = "through its BatchNorm '" + bn.name + "'";
         }
     }
@@ -470,7 +526,8 @@ ImageRgba8 renderNeurogram(const Neurogram& g, const std::string& title, int wid
                                  {"training accuracy", percent(g.train.accuracy)},
                                  {"macro F1", fixed("%.3f", g.validation.macroF1)}};
     for (const auto& s : g.stability)
-        kpis.push_back({s.corruption + " " + fixed("%g", s.strength), percent(s.accuracy)});
+        kpis.push_back({s.corruption.rfind("data ", 0) == 0 ? s.corruption : s.corruption + " " + fixed("%g", s.strength),
+                        percent(s.accuracy)});
     kpis.push_back({"parameters", count(g.params)});
     kpis.push_back({"FLOPs per sample", count(g.flops)});
     kpis.push_back({"latency per sample", fixed("%.2f ms", g.latencyMs)});

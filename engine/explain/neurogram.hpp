@@ -21,6 +21,10 @@ struct NeurogramOptions {
     int64_t batch = 256;
     bool stability = true;  // accuracy under noise, blur, brightness and occlusion
     uint64_t seed = 1;      // noise
+    // A second labelled data set (a shifted domain: other photos, another scanner), measured like the validation
+    // split; its first `samples` samples. Null: none.
+    const capture::Dataset* shifted = nullptr;
+    std::string shiftedName = "second data set";
 };
 
 struct Kpis {
@@ -30,7 +34,7 @@ struct Kpis {
 
 // Accuracy and loss on corrupted copies of the validation samples.
 struct StabilityKpi {
-    std::string corruption; // "noise", "blur", "brightness", "occlusion"
+    std::string corruption; // "noise", "blur", "brightness", "occlusion", or "data NAME" (the second data set)
     double strength = 0.0;  // noise std / shift as a fraction of the input range; blur and occlusion: size
     double accuracy = 0.0, loss = 0.0;
 };
@@ -44,6 +48,12 @@ struct LayerContribution {
     double accuracyDrop = 0.0, lossIncrease = 0.0; // against the intact model
     double taylorLossIncrease = 0.0;              // first-order estimate of lossIncrease
     double zeroedAccuracy = -1.0;                 // pruning candidates: accuracy with the layer's output zeroed
+    // Stability of the contribution: the same ablation (the clean mean) on the shifted inputs that cost the model
+    // most accuracy (the strongest corruption, or the second data set), as an accuracy drop there.
+    // Shares are of the accuracy above chance, so a layer the model cannot work without has share 1 on both.
+    std::string shift;                             // which ("noise 0.15", "data NAME"); empty: not measured
+    double shiftedAccuracyDrop = 0.0;
+    double share = 0.0, shiftedShare = 0.0;        // accuracy drop / (accuracy - chance), clean and shifted
 };
 
 struct Neurogram {

@@ -621,6 +621,51 @@ TEST(Neurogram, MeanAblationsEqualPythonForwardHooks) {
     EXPECT_EQ(g->params, 40 + 8 + 216 + 12 + 54 * 5 + 5); // conv1, bn1, conv2 (no bias), bn2, fc
 }
 
+TEST(Neurogram, ContributionsOnASecondDataSetEqualPythonForwardHooks) {
+    REQUIRE_FIXTURES();
+    auto m = load("abl_cnn.pt");
+    ASSERT_TRUE(m);
+    const auto ref = fixtureJson("abl_cnn.json")["shifted"];
+    const capture::Dataset d = ablationData();
+    capture::Dataset shifted = d;
+    shifted.inputs = npy("abl_x_shift.npy");
+    NeurogramOptions o;
+    o.samples = 300;
+    o.stability = false;
+    o.shifted = &shifted;
+    o.shiftedName = "contrast";
+    auto g = computeNeurogram(*m, d, d, o);
+    ASSERT_TRUE(bool(g)) << g.error().message;
+    ASSERT_EQ(g->stability.size(), 1u);
+    EXPECT_EQ(g->stability[0].corruption, "data contrast");
+    const double intact = ref["intact"]["accuracy"].get<double>();
+    EXPECT_NEAR(g->stability[0].accuracy, intact, 1e-9);
+    for (const auto& l : g->layers) {
+        SCOPED_TRACE(l.name);
+        ASSERT_EQ(l.shift, "data contrast");
+        // conv2 is measured through bn2, as on the clean data
+        const std::string at = l.name == "conv2" ? "bn2" : l.name;
+        EXPECT_NEAR(l.shiftedAccuracyDrop, intact - ref["layers"][at]["accuracy"].get<double>(), 1e-9);
+        EXPECT_NEAR(l.shiftedShare, l.shiftedAccuracyDrop / (intact - 0.2), 1e-9);
+    }
+    ASSERT_GT(intact, 0.2 + 0.1); // the shift leaves the model well above chance (5 classes), or shares mean little
+    // A second data set that does not fit: other classes, another shape.
+    capture::Dataset other = shifted;
+    other.labels = other.labels + 5;
+    o.shifted = &other;
+    auto bad = computeNeurogram(*m, d, d, o);
+    ASSERT_FALSE(bool(bad));
+    EXPECT_NE(bad.error().message.find("labels outside the model's 5 classes"), std::string::npos) << bad.error().message;
+    capture::Dataset wide = shifted;
+    wide.inputs = torch::rand({10, 1, 14, 14});
+    wide.labels = wide.labels.narrow(0, 0, 10);
+    wide.sampleShape = {1, 14, 14};
+    o.shifted = &wide;
+    bad = computeNeurogram(*m, d, d, o);
+    ASSERT_FALSE(bool(bad));
+    EXPECT_NE(bad.error().message.find("has samples of shape"), std::string::npos) << bad.error().message;
+}
+
 TEST(Neurogram, KpisAgreeWithADirectCountAndBadLabelsAreRejected) {
     REQUIRE_FIXTURES();
     auto m = load("abl_cnn.pt");
