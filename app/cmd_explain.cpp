@@ -179,7 +179,7 @@ const CommandSpec kNeurogramSpec{
     "Measures a model's KPIs (accuracy, loss, macro F1, per-class accuracy, accuracy under noise, blur, brightness "
     "and occlusion, parameters, FLOPs, latency) and each layer's contribution to them (its output replaced by its "
     "mean, and a first-order estimate), with diagnoses; writes a picture and a JSON report.",
-    "tensorscape neurogram --model M --data SET [--train-steps N] [--samples N] [--out neurogram.png]",
+    "tensorscape neurogram --model M --data SET [--train-steps N] [--samples N] [--run RUN] [--out neurogram.png]",
     {
         {"model", "SPEC", "builtin:mlp, builtin:cnn[:C1,C2] or a TorchScript .pt file", "builtin:cnn"},
         {"data", "SET", "fashion-mnist, spirals, circles, xor, gaussians or an IDX folder (labelled)", "fashion-mnist"},
@@ -189,6 +189,10 @@ const CommandSpec kNeurogramSpec{
         {"classes", "N", "built-in models: output classes when the data has none", "10"},
         {"seed", "N", "model initialisation, training order, noise", "1"},
         {"no-stability", "", "skip the corrupted-input KPIs", ""},
+        {"run", "RUN", "a recorded run with checkpoints (train --run DIR --checkpoint-every N): the neurogram at "
+                       "each checkpoint, drawn over the run; --model defaults to the run's", ""},
+        {"step", "N", "with --run: only the checkpoint at step N, drawn as one neurogram", ""},
+        {"max-steps", "N", "with --run: at most N checkpoints, spread evenly over the run", "12"},
         {"shift-data", "SET", "a second labelled data set (same classes and input shape) measured like the first: "
                               "accuracy there, and each layer's contribution there", ""},
         {"out", "PATH", "PNG to write", "neurogram.png"},
@@ -208,6 +212,9 @@ int cmdNeurogram(int argc, char** argv) {
     a.json = args->get("json");
     a.stability = !args->has("no-stability");
     a.shiftData = args->get("shift-data");
+    a.run = args->get("run");
+    if (args->has("run") && a.run.empty()) return reportError(makeError(ErrorKind::Usage, "--run is empty: give a run folder"));
+    if (!a.run.empty() && !args->has("model")) a.model.clear(); // the run's own model
     if (args->has("shift-data") && a.shiftData.empty())
         return reportError(makeError(ErrorKind::Usage, "--shift-data is empty: give a data set"));
     if (args->has("out") && a.out.empty()) return reportError(makeError(ErrorKind::Usage, "--out is empty: give a PNG path"));
@@ -216,7 +223,9 @@ int cmdNeurogram(int argc, char** argv) {
                                      std::tuple{"limit", 0L, 1L << 40, &a.limit},
                                      std::tuple{"train-steps", 0L, 10000000L, &a.trainSteps},
                                      std::tuple{"classes", 1L, 1000000L, &a.classes},
-                                     std::tuple{"seed", 0L, 1L << 62, &seed}}) {
+                                     std::tuple{"seed", 0L, 1L << 62, &seed},
+                                     std::tuple{"step", 0L, 1L << 62, &a.step},
+                                     std::tuple{"max-steps", 1L, 100000L, &a.maxSteps}}) {
         auto v = args->getInt(name, long(*dst), lo, hi);
         if (!v) return reportError(v.error());
         *dst = *v;

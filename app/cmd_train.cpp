@@ -53,6 +53,8 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"run", "DIR", "record every snapshot into this run folder (open it later with tensorscape open DIR)", ""},
         {"run-weights", "N", "with --run: store the weight matrices of layers of at most N weights at every snapshot "
                              "(Hinton diagrams of any step; 4N per snapshot in all; 0: none)", "262144"},
+        {"checkpoint-every", "N", "with --run: also save the model's parameters and buffers at the first snapshot at "
+                                  "or after every N steps (neurogram --run measures each; 0: none)", "0"},
         {"seed", "N", "random seed", "1"},
         {"out", "DIR", "folder for frames and summary.json when headless", "out/<command>"},
         {"frames", "N", "headless: frames to write; window: close after N frames", "8 / until closed"},
@@ -133,6 +135,11 @@ Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultD
     auto matrixMax = a.getInt("run-weights", o.recordMatrixMax, 0, int64_t(1) << 28);
     if (!matrixMax) return matrixMax.error();
     o.recordMatrixMax = *matrixMax;
+    auto checkpointEvery = a.getInt("checkpoint-every", 0, 0, int64_t(1) << 40);
+    if (!checkpointEvery) return checkpointEvery.error();
+    if (*checkpointEvery > 0 && o.recordRun.empty())
+        return makeError(ErrorKind::Usage, "--checkpoint-every saves into a run: give --run DIR too");
+    o.checkpointEvery = *checkpointEvery;
     return o;
 }
 

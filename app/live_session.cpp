@@ -18,6 +18,7 @@
 #include "engine/capture/structure.hpp"
 #include "engine/capture/trainer.hpp"
 #include "engine/core/log.hpp"
+#include "engine/runs/checkpoint.hpp"
 #include "engine/runs/run_store.hpp"
 #include "engine/stats/reducer.hpp"
 
@@ -525,7 +526,32 @@ struct LiveSession::Impl {
                     break;
                 }
         }
-        if (auto st = writer->appendSnapshot(snap.step, records); !st) stopRecording(st);
+        if (auto st = writer->appendSnapshot(snap.step, records); !st) {
+            stopRecording(st);
+            return;
+        }
+        if (options.checkpointEvery > 0 && snap.step >= nextCheckpoint) {
+            nextCheckpoint = (snap.step / options.checkpointEvery + 1) * options.checkpointEvery;
+            if (auto st = saveCheckpoint(snap.step); !st) stopRecording(st);
+        }
+    }
+
+    int64_t nextCheckpoint = 0;
+
+    // The model's floating-point parameters and buffers now (trainer thread: it owns the model).
+    Status saveCheckpoint(int64_t step) {
+        std::vector<runs::CheckpointTensor> tensors;
+        torch::NoGradGuard noGrad;
+        auto add = [&](const capture::NamedTensors& named) {
+            for (const auto& [name, t] : named) {
+                if (!t.defined() || !t.is_floating_point()) continue;
+                const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+                tensors.push_back({name, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
+            }
+        };
+        add(model->namedParameters());
+        add(model->namedBuffers());
+        return runs::writeCheckpoint(options.recordRun, step, tensors);
     }
 
     // ---- Opening a recorded run (`open`): no model, no trainer; a follower thread reads committed

@@ -48,6 +48,8 @@ struct SessionOptions {
     // Recording: each layer's weight matrix is stored at every snapshot when it has at most this many weights
     // (for Hinton diagrams of any recorded step), up to 4x this many per snapshot in all; 0 stores none.
     int64_t recordMatrixMax = 262144;
+    // Checkpoints (RUN/checkpoints): the parameters and buffers at the first snapshot at or after every N steps.
+    int64_t checkpointEvery = 0;
     bool followRun = true;
     bool publishParameters = false; // latestParameters() from the first snapshot on (view --view weights)
 };

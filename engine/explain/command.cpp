@@ -23,6 +23,8 @@
 #include "engine/explain/neurogram.hpp"
 #include "engine/explain/projection.hpp"
 #include "engine/explain/scatter.hpp"
+#include "engine/runs/checkpoint.hpp"
+#include "engine/runs/run_store.hpp"
 
 namespace ts::explain {
 
@@ -460,39 +462,10 @@ Expected<ExplainOutcome> runProject(const ProjectArgs& a) {
 // ---------------------------------------------------------------------------------------------------------
 // neurogram
 
-Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (a.out.empty()) return usage("--out is empty: give the PNG file to write");
-    auto loaded = loadDataSet(a.data, a.seed, a.limit);
-    if (!loaded) return loaded.error();
-    Sample& sample = *loaded;
-    torch::manual_seed(a.seed);
-    const int64_t classes = sample.data.train.numClasses > 0 ? sample.data.train.numClasses : a.classes;
-    auto model = capture::loadModel(a.model, sample.data.train.sampleShape, classes);
-    if (!model) return model.error();
-    auto trained = trainFirst(**model, sample, a.trainSteps, a.seed);
-    if (!trained) return trained.error();
-    NeurogramOptions no;
-    no.samples = a.samples;
-    no.stability = a.stability;
-    no.seed = a.seed;
-    Sample shifted;
-    if (!a.shiftData.empty()) {
-        auto d = loadDataSet(a.shiftData, a.seed, a.limit);
-        if (!d) return d.error();
-        shifted = std::move(*d);
-        no.shifted = shifted.data.validation.size() > 0 ? &shifted.data.validation : &shifted.data.train;
-        no.shiftedName = a.shiftData;
-    }
-    auto g = computeNeurogram(**model, sample.data.train, sample.data.validation, no);
-    if (!g) return g.error();
-    const std::string title = "Neurogram of " + std::filesystem::path(a.model).filename().string() + " on " + a.data +
-                              " (" + std::to_string(std::min(a.samples, sample.data.validation.size())) +
-                              " validation samples)";
-    ExplainOutcome out;
-    out.png = a.out;
-    out.json = a.json.empty() ? std::filesystem::path(a.out).replace_extension(".json").string() : a.json;
-    if (auto st = writePng(out.png, renderNeurogram(*g, title)); !st) return st.error();
+namespace {
+
+// One neurogram as JSON: KPIs, stability, complexity, every layer's contribution, agreement, diagnoses.
+nlohmann::json neurogramJson(const Neurogram& g) {
     auto kpis = [](const Kpis& k) {
         nlohmann::json j = {{"accuracy", k.accuracy}, {"loss", k.loss}, {"macro_f1", k.macroF1}};
         nlohmann::json per = nlohmann::json::array();
@@ -502,18 +475,15 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
         return j;
     };
     nlohmann::json j;
-    j["model"] = a.model;
-    j["data"] = a.data;
-    j["samples"] = no.samples;
-    j["validation"] = kpis(g->validation);
-    j["training"] = kpis(g->train);
+    j["validation"] = kpis(g.validation);
+    j["training"] = kpis(g.train);
     nlohmann::json stab = nlohmann::json::array();
-    for (const auto& s : g->stability)
+    for (const auto& s : g.stability)
         stab.push_back({{"corruption", s.corruption}, {"strength", s.strength}, {"accuracy", s.accuracy}, {"loss", s.loss}});
     j["stability"] = stab;
-    j["complexity"] = {{"parameters", g->params}, {"flops_per_sample", g->flops}, {"latency_ms_per_sample", g->latencyMs}};
+    j["complexity"] = {{"parameters", g.params}, {"flops_per_sample", g.flops}, {"latency_ms_per_sample", g.latencyMs}};
     nlohmann::json layers = nlohmann::json::array();
-    for (const auto& l : g->layers) {
+    for (const auto& l : g.layers) {
         nlohmann::json e = {{"name", l.name}, {"type", l.type}, {"parameters", l.params}, {"ablated", l.ablated}};
         if (!l.note.empty()) e["note"] = l.note;
         if (l.ablated)
@@ -528,15 +498,149 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
         layers.push_back(e);
     }
     j["layers"] = layers;
-    j["agreement_spearman"] = std::isnan(g->agreement) ? nlohmann::json(nullptr) : nlohmann::json(g->agreement);
-    j["diagnoses"] = g->diagnoses;
+    j["agreement_spearman"] = std::isnan(g.agreement) ? nlohmann::json(nullptr) : nlohmann::json(g.agreement);
+    j["diagnoses"] = g.diagnoses;
+    return j;
+}
+
+// The checkpoints measured: `step` alone (which must exist), or at most maxSteps spread evenly (first and last kept).
+Expected<std::vector<int64_t>> chooseCheckpoints(const std::string& run, int64_t step, int64_t maxSteps) {
+    const auto all = runs::listCheckpoints(run);
+    if (all.empty())
+        return usage("run " + run + " has no checkpoints (record them with train --run DIR --checkpoint-every N, or "
+                                    "tensorscape.init(..., checkpoint_every=N) in Python)");
+    if (step >= 0) {
+        if (std::find(all.begin(), all.end(), step) == all.end()) {
+            std::string list;
+            for (size_t i = 0; i < all.size() && i < 12; ++i)
+                list += (i ? ", " : "") + std::to_string(all[i]);
+            if (all.size() > 12) list += ", ...";
+            return usage("run " + run + " has no checkpoint at step " + std::to_string(step) + " (steps: " + list + ")");
+        }
+        return std::vector<int64_t>{step};
+    }
+    if (int64_t(all.size()) <= maxSteps) return all;
+    std::vector<int64_t> picked;
+    for (int64_t k = 0; k < maxSteps; ++k) {
+        const int64_t at = all[size_t(k * int64_t(all.size() - 1) / std::max<int64_t>(1, maxSteps - 1))];
+        if (picked.empty() || picked.back() != at) picked.push_back(at);
+    }
+    return picked;
+}
+
+} // namespace
+
+Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (a.out.empty()) return usage("--out is empty: give the PNG file to write");
+    if (a.run.empty() && a.step >= 0) return usage("--step picks a checkpoint of a run: give --run RUN too");
+    std::string modelSpec = a.model;
+    std::vector<int64_t> checkpoints;
+    if (!a.run.empty()) {
+        if (a.maxSteps < 1) return usage("--max-steps must be at least 1");
+        auto picked = chooseCheckpoints(a.run, a.step, a.maxSteps);
+        if (!picked) return picked.error();
+        checkpoints = std::move(*picked);
+        if (a.trainSteps > 0) return usage("--train-steps and --run do not mix: the run's checkpoints are the weights");
+        if (modelSpec.empty()) {
+            auto reader = runs::RunReader::open(a.run);
+            if (!reader) return reader.error();
+            modelSpec = (*reader)->info().model;
+            if (modelSpec.empty()) return usage("run " + a.run + " does not name its model: give --model");
+        }
+    }
+    if (modelSpec.empty()) return usage("give the model: --model SPEC");
+    auto loaded = loadDataSet(a.data, a.seed, a.limit);
+    if (!loaded) return loaded.error();
+    Sample& sample = *loaded;
+    torch::manual_seed(a.seed);
+    const int64_t classes = sample.data.train.numClasses > 0 ? sample.data.train.numClasses : a.classes;
+    auto model = capture::loadModel(modelSpec, sample.data.train.sampleShape, classes);
+    if (!model) {
+        if (!a.run.empty() && a.model.empty())
+            return usage("the run's model '" + modelSpec + "' cannot be loaded (" + model.error().message + "): give --model");
+        return model.error();
+    }
+    auto trained = trainFirst(**model, sample, a.trainSteps, a.seed);
+    if (!trained) return trained.error();
+    NeurogramOptions no;
+    no.samples = a.samples;
+    no.stability = a.stability;
+    no.seed = a.seed;
+    Sample shifted;
+    if (!a.shiftData.empty()) {
+        auto d = loadDataSet(a.shiftData, a.seed, a.limit);
+        if (!d) return d.error();
+        shifted = std::move(*d);
+        no.shifted = shifted.data.validation.size() > 0 ? &shifted.data.validation : &shifted.data.train;
+        no.shiftedName = a.shiftData;
+    }
+    const std::string modelName = std::filesystem::path(modelSpec).filename().string();
+    const int64_t evaluated = std::min(a.samples, sample.data.validation.size());
+    ExplainOutcome out;
+    out.png = a.out;
+    out.json = a.json.empty() ? std::filesystem::path(a.out).replace_extension(".json").string() : a.json;
+    nlohmann::json j;
+    j["model"] = modelSpec;
+    j["data"] = a.data;
+    j["samples"] = no.samples;
+    char line[400];
+
+    if (checkpoints.size() > 1) { // over the run
+        std::vector<NeurogramStep> steps;
+        for (int64_t step : checkpoints) {
+            auto tensors = runs::readCheckpoint(a.run, step);
+            if (!tensors) return tensors.error();
+            if (auto st = loadCheckpoint(**model, *tensors); !st) return usage("step " + std::to_string(step) + ": " + st.message());
+            auto g = computeNeurogram(**model, sample.data.train, sample.data.validation, no);
+            if (!g) return g.error();
+            TS_LOG_INFO("step %lld: validation accuracy %.1f%%", static_cast<long long>(step), 100 * g->validation.accuracy);
+            steps.push_back({step, std::move(*g)});
+        }
+        const auto diagnoses = diagnoseRun(steps);
+        const std::string title = "Neurogram of " + modelName + " over run " + std::filesystem::path(a.run).filename().string() +
+                                  " on " + a.data + " (" + std::to_string(steps.size()) + " checkpoints, " +
+                                  std::to_string(evaluated) + " validation samples)";
+        if (auto st = writePng(out.png, renderNeurogramRun(steps, diagnoses, title)); !st) return st.error();
+        j["run"] = a.run;
+        nlohmann::json js = nlohmann::json::array();
+        for (const auto& s : steps) {
+            nlohmann::json e = neurogramJson(s.graph);
+            e["step"] = s.step;
+            js.push_back(e);
+        }
+        j["steps"] = js;
+        j["diagnoses"] = diagnoses;
+        j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (auto st = writeJson(out.json, j); !st) return st.error();
+        std::snprintf(line, sizeof line, "neurogram of %s over %zu checkpoints of %s (steps %lld-%lld), %zu diagnoses: wrote %s and %s",
+                      modelSpec.c_str(), steps.size(), a.run.c_str(), static_cast<long long>(steps.front().step),
+                      static_cast<long long>(steps.back().step), diagnoses.size(), out.png.c_str(), out.json.c_str());
+        out.summary = line;
+        return out;
+    }
+
+    std::string where;
+    if (checkpoints.size() == 1) {
+        auto tensors = runs::readCheckpoint(a.run, checkpoints[0]);
+        if (!tensors) return tensors.error();
+        if (auto st = loadCheckpoint(**model, *tensors); !st) return st.error();
+        where = " at step " + std::to_string(checkpoints[0]) + " of run " + std::filesystem::path(a.run).filename().string();
+        j["run"] = a.run;
+        j["step"] = checkpoints[0];
+    }
+    auto g = computeNeurogram(**model, sample.data.train, sample.data.validation, no);
+    if (!g) return g.error();
+    const std::string title = "Neurogram of " + modelName + where + " on " + a.data + " (" + std::to_string(evaluated) +
+                              " validation samples)";
+    if (auto st = writePng(out.png, renderNeurogram(*g, title)); !st) return st.error();
+    j.update(neurogramJson(*g));
     if (!trained->empty()) j["training_run"] = *trained;
     j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (auto st = writeJson(out.json, j); !st) return st.error();
-    char line[400];
-    std::snprintf(line, sizeof line, "neurogram of %s: validation accuracy %.1f%%, %zu layers measured, %zu diagnoses: wrote %s and %s",
-                  a.model.c_str(), 100 * g->validation.accuracy, g->layers.size(), g->diagnoses.size(), out.png.c_str(),
-                  out.json.c_str());
+    std::snprintf(line, sizeof line, "neurogram of %s%s: validation accuracy %.1f%%, %zu layers measured, %zu diagnoses: wrote %s and %s",
+                  modelSpec.c_str(), where.c_str(), 100 * g->validation.accuracy, g->layers.size(), g->diagnoses.size(),
+                  out.png.c_str(), out.json.c_str());
     out.summary = line;
     return out;
 }

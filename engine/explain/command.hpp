@@ -78,6 +78,11 @@ struct NeurogramArgs {
     uint64_t seed = 1;
     bool stability = true;
     std::string shiftData; // a second labelled data set (its validation split) measured like the first; "": none
+    // A recorded run with checkpoints: the neurogram at each of them (at most maxSteps, evenly spread), or at
+    // `step` only (>= 0). `model` empty: the run's own model.
+    std::string run;
+    int64_t step = -1;
+    int64_t maxSteps = 12;
     std::string out = "neurogram.png";
     std::string json;
 };

@@ -463,6 +463,84 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
     return g;
 }
 
+Status loadCheckpoint(capture::Model& model, const std::vector<runs::CheckpointTensor>& tensors) {
+    std::map<std::string, const runs::CheckpointTensor*> byName;
+    for (const auto& t : tensors)
+        byName[t.name] = &t;
+    torch::NoGradGuard noGrad;
+    size_t used = 0;
+    auto load = [&](const capture::NamedTensors& named, bool buffers) -> Status {
+        for (const auto& [name, t] : named) {
+            if (!t.defined() || (buffers && !t.is_floating_point())) continue;
+            auto it = byName.find(name);
+            if (it == byName.end()) return usage("the checkpoint has no '" + name + "' (is it of this model?)");
+            if (it->second->shape != t.sizes().vec())
+                return usage("the checkpoint's '" + name + "' has shape " + capture::shapeString(it->second->shape) +
+                             ", the model's " + capture::shapeString(t.sizes().vec()) + " (is it of this model?)");
+            t.copy_(torch::from_blob(const_cast<float*>(it->second->values.data()), t.sizes(), torch::kFloat32));
+            ++used;
+        }
+        return {};
+    };
+    if (auto st = load(model.namedParameters(), false); !st) return st;
+    if (auto st = load(model.namedBuffers(), true); !st) return st;
+    if (used != tensors.size()) {
+        for (const auto& t : tensors) {
+            bool known = false;
+            for (const auto& [name, p] : model.namedParameters())
+                known = known || name == t.name;
+            for (const auto& [name, b] : model.namedBuffers())
+                known = known || name == t.name;
+            if (!known) return usage("the checkpoint has '" + t.name + "', which the model does not (is it of this model?)");
+        }
+    }
+    return {};
+}
+
+std::vector<std::string> diagnoseRun(const std::vector<NeurogramStep>& steps) {
+    std::vector<std::string> out;
+    if (steps.size() < 2) return out;
+    char line[400];
+    // Overfitting onset: validation loss lowest at a step before the last, and the accuracy gap wider at the end.
+    size_t best = 0;
+    for (size_t i = 1; i < steps.size(); ++i)
+        if (steps[i].graph.validation.loss < steps[best].graph.validation.loss) best = i;
+    auto gap = [&](size_t i) { return steps[i].graph.train.accuracy - steps[i].graph.validation.accuracy; };
+    if (best + 1 < steps.size() && gap(steps.size() - 1) > 0.05 && gap(steps.size() - 1) > gap(best) + 0.02) {
+        std::snprintf(line, sizeof line,
+                      "overfitting from step %lld: validation loss was lowest there (%.4f; %.4f at the end) and the "
+                      "training-validation accuracy gap grew from %.1f to %.1f points",
+                      static_cast<long long>(steps[best].step), steps[best].graph.validation.loss,
+                      steps.back().graph.validation.loss, 100 * gap(best), 100 * gap(steps.size() - 1));
+        out.push_back(line);
+    }
+    // Layers whose share of the accuracy above chance moved by more than 0.3 between the first checkpoint where the
+    // model is 10 points above chance and the last (a raw accuracy drop grows with the accuracy itself).
+    const double chance = 1.0 / double(std::max<int64_t>(1, steps.back().graph.classes));
+    size_t from = 0;
+    while (from < steps.size() && steps[from].graph.validation.accuracy - chance < 0.10)
+        ++from;
+    if (from + 1 >= steps.size()) return out;
+    auto share = [&](const Neurogram& g, const LayerContribution& l) {
+        return l.accuracyDrop / std::max(0.01, g.validation.accuracy - chance);
+    };
+    for (const auto& l : steps.back().graph.layers) {
+        for (const auto& f : steps[from].graph.layers) {
+            if (f.name != l.name || !f.ablated || !l.ablated || l.note.rfind("through", 0) == 0) continue;
+            const double a = share(steps[from].graph, f), b = share(steps.back().graph, l);
+            if (std::fabs(b - a) > 0.3) {
+                std::snprintf(line, sizeof line,
+                              "layer '%s' %s over the run: it carried %.0f%% of the accuracy above chance at step %lld "
+                              "and %.0f%% at step %lld",
+                              l.name.c_str(), b > a ? "became essential" : "lost importance", 100 * a,
+                              static_cast<long long>(steps[from].step), 100 * b, static_cast<long long>(steps.back().step));
+                out.push_back(line);
+            }
+        }
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 7. The picture.
 
@@ -594,6 +672,116 @@ ImageRgba8 renderNeurogram(const Neurogram& g, const std::string& title, int wid
         drawText(img, 16, y, "- " + d, text);
     }
     if (g.diagnoses.empty()) drawText(img, 16, y + 16, "- nothing to act on", dim);
+    return img;
+}
+
+
+namespace {
+namespace run_picture { // named: this module is a unity build
+
+void segment(ImageRgba8& img, int x0, int y0, int x1, int y1, Rgb8 c, int thick = 2) {
+    const int steps = std::max({std::abs(x1 - x0), std::abs(y1 - y0), 1});
+    for (int k = 0; k <= steps; ++k) {
+        const int x = x0 + (x1 - x0) * k / steps, y = y0 + (y1 - y0) * k / steps;
+        fillRect(img, x - thick / 2, y - thick / 2, thick, thick, c);
+    }
+}
+
+} // namespace run_picture
+} // namespace
+
+ImageRgba8 renderNeurogramRun(const std::vector<NeurogramStep>& steps, const std::vector<std::string>& diagnoses,
+                              const std::string& title, int width) {
+    const Rgb8 bg{24, 24, 28}, text{230, 230, 235}, dim{160, 160, 170}, axis{70, 70, 80};
+    std::vector<std::string> layers;
+    if (!steps.empty())
+        for (const auto& l : steps.back().graph.layers)
+            layers.push_back(l.name);
+    const int left = 150, right = 190, plotW = width - left - right, plotTop = 60, plotH = 260;
+    const int stripTop = plotTop + plotH + 50, rowH = 18;
+    const int height = stripTop + int(layers.size()) * rowH + 40 + int(diagnoses.size() + 1) * 16 + 16;
+    ImageRgba8 img(width, height);
+    fillRect(img, 0, 0, width, height, bg);
+    drawText(img, 16, 12, title, text);
+    drawText(img, 16, 30, "accuracy at each checkpoint (top); each layer's accuracy drop with its output at its mean "
+                          "(bottom, brighter: more)", dim);
+    if (steps.empty()) return img;
+    const double s0 = double(steps.front().step), s1 = double(std::max(steps.back().step, steps.front().step + 1));
+    auto xAt = [&](double step) { return left + int((step - s0) / (s1 - s0) * plotW); };
+    auto yAt = [&](double acc) { return plotTop + plotH - int(std::clamp(acc, 0.0, 1.0) * plotH); };
+    for (int k = 0; k <= 4; ++k) {
+        const int y = yAt(k / 4.0);
+        fillRect(img, left, y, plotW, 1, axis);
+        drawText(img, left - 44, y - 6, percent(k / 4.0), dim);
+    }
+    // Curves: validation, training, then each stability KPI.
+    struct Curve {
+        std::string label;
+        Rgb8 colour;
+        std::function<double(const Neurogram&)> value;
+    };
+    std::vector<Curve> curves = {{"validation", {90, 170, 250}, [](const Neurogram& g) { return g.validation.accuracy; }},
+                                 {"training", {240, 170, 60}, [](const Neurogram& g) { return g.train.accuracy; }}};
+    const Rgb8 palette[] = {{150, 110, 210}, {110, 190, 140}, {220, 110, 150}, {170, 170, 90}, {100, 180, 200}, {200, 130, 90}};
+    const auto& st = steps.back().graph.stability;
+    for (size_t k = 0; k < st.size(); ++k) {
+        const std::string label = st[k].corruption.rfind("data ", 0) == 0 ? st[k].corruption
+                                                                           : st[k].corruption + " " + fixed("%g", st[k].strength);
+        curves.push_back({label, palette[k % 6], [k](const Neurogram& g) {
+                              return k < g.stability.size() ? g.stability[k].accuracy : NAN;
+                          }});
+    }
+    for (size_t c = 0; c < curves.size(); ++c) {
+        const int thick = c < 2 ? 3 : 2;
+        for (size_t i = 0; i < steps.size(); ++i) {
+            const double v = curves[c].value(steps[i].graph);
+            if (std::isnan(v)) continue;
+            const int x = xAt(double(steps[i].step)), y = yAt(v);
+            fillRect(img, x - 2, y - 2, 5, 5, curves[c].colour);
+            if (i > 0) {
+                const double p = curves[c].value(steps[i - 1].graph);
+                if (!std::isnan(p)) run_picture::segment(img, xAt(double(steps[i - 1].step)), yAt(p), x, y, curves[c].colour, thick);
+            }
+        }
+        const int ly = plotTop + int(c) * 16;
+        fillRect(img, width - right + 14, ly + 4, 14, 4, curves[c].colour);
+        drawText(img, width - right + 34, ly, curves[c].label, text);
+    }
+    // Step ticks.
+    for (size_t i = 0; i < steps.size(); ++i) {
+        const int x = xAt(double(steps[i].step));
+        fillRect(img, x, plotTop + plotH, 1, 4, dim);
+        if (steps.size() <= 12 || i % ((steps.size() + 11) / 12) == 0) {
+            const std::string s = std::to_string(steps[i].step);
+            drawText(img, x - textWidth(s) / 2, plotTop + plotH + 6, s, dim);
+        }
+    }
+    drawText(img, left + plotW / 2 - textWidth("step") / 2, plotTop + plotH + 22, "step", dim);
+    // Heat strip: rows are layers, columns the checkpoints (each column reaches halfway to its neighbours).
+    for (size_t r = 0; r < layers.size(); ++r) {
+        const int y = stripTop + int(r) * rowH;
+        std::string name = layers[r];
+        while (name.size() > 3 && textWidth(name) > left - 24) name = name.substr(0, name.size() - 3) + "..";
+        drawText(img, 16, y + 2, name, text);
+        for (size_t i = 0; i < steps.size(); ++i) {
+            const int x = xAt(double(steps[i].step));
+            const int xl = i == 0 ? x - 6 : (x + xAt(double(steps[i - 1].step))) / 2;
+            const int xr = i + 1 == steps.size() ? x + 6 : (x + xAt(double(steps[i + 1].step))) / 2;
+            double v = NAN;
+            for (const auto& l : steps[i].graph.layers)
+                if (l.name == layers[r] && l.ablated) v = l.accuracyDrop;
+            const Rgb8 c = std::isnan(v) ? Rgb8{50, 50, 56} : sampleColormap(Colormap::Inferno, float(std::clamp(v, 0.0, 1.0)));
+            fillRect(img, xl, y, std::max(1, xr - xl - 1), rowH - 2, c);
+        }
+        const auto& l = steps.back().graph.layers;
+        for (const auto& x : l)
+            if (x.name == layers[r] && x.ablated)
+                drawText(img, width - right + 14, y + 2, "-" + fixed("%.1f", 100 * x.accuracyDrop) + " pt at the end", dim);
+    }
+    int y = stripTop + int(layers.size()) * rowH + 20;
+    drawText(img, 16, y, diagnoses.empty() ? "no diagnoses over the run" : "over the run:", dim);
+    for (const auto& d : diagnoses)
+        drawText(img, 16, y += 16, "- " + d, text);
     return img;
 }
 

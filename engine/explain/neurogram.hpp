@@ -13,6 +13,7 @@
 #include "engine/capture/model.hpp"
 #include "engine/core/error.hpp"
 #include "engine/core/image.hpp"
+#include "engine/runs/checkpoint.hpp"
 
 namespace ts::explain {
 
@@ -70,6 +71,26 @@ struct Neurogram {
 // Errors (ErrorKind::Usage): an output that is not [N, classes], labels out of range, fewer than 2 samples.
 Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Dataset& train,
                                      const capture::Dataset& validation, const NeurogramOptions& options = {});
+
+// Copies a checkpoint's tensors into the model's parameters and floating-point buffers, by name (the model is
+// measured as it was at that step). Errors (Usage, one line): a parameter or floating buffer the checkpoint
+// lacks, a shape that differs, a tensor the model does not have (names from another model).
+Status loadCheckpoint(capture::Model& model, const std::vector<runs::CheckpointTensor>& tensors);
+
+// A neurogram at each checkpoint of a recorded run.
+struct NeurogramStep {
+    int64_t step = 0;
+    Neurogram graph;
+};
+
+// What the steps show together: the step where validation loss was lowest while the gap between training and
+// validation accuracy kept growing (overfitting onset), and layers whose contribution changed most.
+std::vector<std::string> diagnoseRun(const std::vector<NeurogramStep>& steps);
+
+// Over a run: the KPIs at each checkpoint as curves (accuracies, including under each shift), and each layer's
+// accuracy drop at its mean per checkpoint as a heat strip, with the run's diagnoses under them.
+ImageRgba8 renderNeurogramRun(const std::vector<NeurogramStep>& steps, const std::vector<std::string>& diagnoses,
+                              const std::string& title, int width = 1280);
 
 // The neurogram as a picture: layer nodes (left, forward order) linked to KPI nodes (right) by their measured
 // contributions (accuracy drop, loss increase when the layer's output is replaced by its mean; parameters), the

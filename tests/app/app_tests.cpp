@@ -484,6 +484,50 @@ TEST(App, LandscapeHeadlessWritesSurfaceFileAndPicture) {
 }
 
 // Recorded runs: `train --run DIR` writes the run store and `open DIR` shows it, headless here.
+TEST(App, NeurogramMeasuresEachCheckpointOfARecordedRun) {
+    auto dir = tempDir("ngrun");
+    const fs::path runDir = dir / "run";
+    auto t = run("train --model builtin:mlp --data spirals --steps 100 --capture-every 10 --headless --frames 1 --run " +
+                 runDir.string() + " --checkpoint-every 25 --out " + (dir / "train").string());
+    ASSERT_EQ(t.code, 0) << t.out;
+    // A checkpoint at the first snapshot at or after every 25 steps (snapshots every 10): 10, 30, 50, 80, 100.
+    std::vector<int64_t> onDisk;
+    for (const auto& e : fs::directory_iterator(runDir / "checkpoints"))
+        onDisk.push_back(std::stoll(e.path().stem().string().substr(5)));
+    std::sort(onDisk.begin(), onDisk.end());
+    EXPECT_EQ(onDisk, (std::vector<int64_t>{10, 30, 50, 80, 100}));
+    // Over the run: the model is the run's own (builtin:mlp); one entry per checkpoint.
+    auto n = run("neurogram --run " + runDir.string() + " --data spirals --no-stability --out " + (dir / "ng.png").string());
+    ASSERT_EQ(n.code, 0) << n.out;
+    auto j = nlohmann::json::parse(readFile(dir / "ng.json"));
+    EXPECT_EQ(j["model"], "builtin:mlp");
+    ASSERT_EQ(j["steps"].size(), onDisk.size());
+    for (size_t i = 0; i < onDisk.size(); ++i)
+        EXPECT_EQ(j["steps"][i]["step"], onDisk[i]);
+    EXPECT_NE(j["steps"][0]["validation"]["accuracy"], j["steps"][4]["validation"]["accuracy"]) << "the weights differ";
+    // One checkpoint, drawn as a single neurogram: the same numbers as in the run's entry.
+    auto one = run("neurogram --run " + runDir.string() + " --step 50 --data spirals --no-stability --out " +
+                   (dir / "ng50.png").string());
+    ASSERT_EQ(one.code, 0) << one.out;
+    auto j50 = nlohmann::json::parse(readFile(dir / "ng50.json"));
+    EXPECT_EQ(j50["step"], 50);
+    EXPECT_EQ(j50["validation"]["accuracy"], j["steps"][2]["validation"]["accuracy"]);
+    EXPECT_TRUE(fs::exists(dir / "ng.png"));
+    // Bad: a step without a checkpoint, a run without checkpoints, another model's checkpoints, no --run.
+    for (const auto& [args, expect] :
+         {std::pair{"neurogram --run " + runDir.string() + " --step 60 --data spirals", "no checkpoint at step 60 (steps: 10, 30"},
+          std::pair{"neurogram --run " + (dir / "train").string() + " --data spirals", "has no checkpoints"},
+          std::pair{"neurogram --run " + runDir.string() + " --model builtin:mlp:8 --data spirals", "is it of this model?"},
+          std::pair{std::string("neurogram --step 5 --data spirals"), "give --run RUN too"},
+          std::pair{std::string("train --steps 5 --headless --checkpoint-every 5"), "give --run DIR too"}}) {
+        auto r = run(args + " --out " + (dir / "bad.png").string());
+        EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+        EXPECT_NE(r.out.find(expect), std::string::npos) << args << ": " << r.out;
+        EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << args << ": " << r.out;
+    }
+    fs::remove_all(dir);
+}
+
 TEST(App, TrainRecordsARunThatOpenShowsAcrossItsSnapshots) {
     auto dir = tempDir("recorded");
     const fs::path runDir = dir / "run", trainOut = dir / "train", openOut = dir / "open";

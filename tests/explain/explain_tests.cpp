@@ -21,6 +21,7 @@
 #include "engine/explain/neurogram.hpp"
 #include "engine/explain/projection.hpp"
 #include "engine/explain/scatter.hpp"
+#include "engine/runs/checkpoint.hpp"
 #include "tests/python_fixture.hpp"
 
 namespace ts::explain {
@@ -664,6 +665,89 @@ TEST(Neurogram, ContributionsOnASecondDataSetEqualPythonForwardHooks) {
     bad = computeNeurogram(*m, d, d, o);
     ASSERT_FALSE(bool(bad));
     EXPECT_NE(bad.error().message.find("has samples of shape"), std::string::npos) << bad.error().message;
+}
+
+TEST(Neurogram, CheckpointsOfARunAreMeasuredAsTheModelWasThen) {
+    REQUIRE_FIXTURES();
+    auto m = load("abl_cnn.pt");
+    ASSERT_TRUE(m);
+    const auto ref = fixtureJson("abl_cnn.json");
+    const capture::Dataset d = ablationData();
+    const fs::path run = fs::temp_directory_path() / ("ts_ng_run_" + std::to_string(::getpid()));
+    fs::remove_all(run);
+    // Step 10: the trained weights. Step 20: the same with the last layer's weights zeroed (logits = its bias).
+    auto snapshot = [&](bool zeroFc) {
+        std::vector<runs::CheckpointTensor> out;
+        for (const auto& named : {m->namedParameters(), m->namedBuffers()})
+            for (const auto& [name, t] : named) {
+                if (!t.is_floating_point()) continue;
+                torch::Tensor c = t.detach().to(torch::kFloat32).contiguous().clone();
+                if (zeroFc && name == "fc.weight") c.zero_();
+                out.push_back({name, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
+            }
+        return out;
+    };
+    torch::Tensor bias;
+    for (const auto& [name, t] : m->namedParameters())
+        if (name == "fc.bias") bias = t.detach().clone();
+    ASSERT_TRUE(runs::writeCheckpoint(run.string(), 10, snapshot(false)).isOk());
+    ASSERT_TRUE(runs::writeCheckpoint(run.string(), 20, snapshot(true)).isOk());
+    NeurogramOptions o;
+    o.samples = 300;
+    o.stability = false;
+    std::vector<NeurogramStep> steps;
+    for (int64_t step : runs::listCheckpoints(run.string())) {
+        auto tensors = runs::readCheckpoint(run.string(), step);
+        ASSERT_TRUE(bool(tensors)) << tensors.error().message;
+        ASSERT_TRUE(loadCheckpoint(*m, *tensors).isOk());
+        auto g = computeNeurogram(*m, d, d, o);
+        ASSERT_TRUE(bool(g)) << g.error().message;
+        steps.push_back({step, std::move(*g)});
+    }
+    ASSERT_EQ(steps.size(), 2u);
+    EXPECT_NEAR(steps[0].graph.validation.accuracy, ref["intact"]["accuracy"].get<double>(), 1e-9);
+    // With fc's weights at zero every sample gets the class of the largest bias.
+    const int64_t constant = bias.argmax().item<int64_t>();
+    EXPECT_NEAR(steps[1].graph.validation.accuracy, d.labels.eq(constant).to(torch::kFloat64).mean().item<double>(), 1e-9);
+    const auto picture = renderNeurogramRun(steps, diagnoseRun(steps), "run");
+    EXPECT_GT(picture.width, 0);
+
+    // A checkpoint of another model: a missing tensor and a wrong shape are one line each.
+    auto tensors = snapshot(false);
+    tensors.erase(tensors.begin());
+    auto st = loadCheckpoint(*m, tensors);
+    ASSERT_FALSE(st.isOk());
+    EXPECT_NE(st.message().find("the checkpoint has no 'conv1.weight'"), std::string::npos) << st.message();
+    tensors = snapshot(false);
+    tensors[0].shape = {2, 2};
+    st = loadCheckpoint(*m, tensors);
+    ASSERT_FALSE(st.isOk());
+    EXPECT_NE(st.message().find("has shape [2, 2]"), std::string::npos) << st.message();
+    tensors = snapshot(false);
+    tensors.push_back({"extra.weight", {1}, {1.0f}});
+    st = loadCheckpoint(*m, tensors);
+    ASSERT_FALSE(st.isOk());
+    EXPECT_NE(st.message().find("'extra.weight', which the model does not"), std::string::npos) << st.message();
+    fs::remove_all(run);
+}
+
+TEST(Neurogram, RunDiagnosesFindTheOverfittingOnset) {
+    // Validation loss lowest at step 200; the accuracy gap grows from 1 to 12 points after it.
+    std::vector<NeurogramStep> steps(4);
+    const double val[4] = {0.70, 0.80, 0.79, 0.78}, train[4] = {0.70, 0.81, 0.86, 0.90}, loss[4] = {0.9, 0.6, 0.7, 0.8};
+    for (int i = 0; i < 4; ++i) {
+        steps[size_t(i)].step = 100 * (i + 1);
+        steps[size_t(i)].graph.classes = 10;
+        steps[size_t(i)].graph.validation.accuracy = val[i];
+        steps[size_t(i)].graph.validation.loss = loss[i];
+        steps[size_t(i)].graph.train.accuracy = train[i];
+    }
+    auto d = diagnoseRun(steps);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_NE(d[0].find("overfitting from step 200"), std::string::npos) << d[0];
+    // Still improving: no diagnosis.
+    steps[3].graph.validation.loss = 0.5;
+    EXPECT_TRUE(diagnoseRun(steps).empty());
 }
 
 TEST(Neurogram, KpisAgreeWithADirectCountAndBadLabelsAreRejected) {

@@ -13,6 +13,7 @@
 
 #include <hdf5.h>
 
+#include "engine/runs/checkpoint.hpp"
 #include "engine/runs/run_store.hpp"
 
 namespace fs = std::filesystem;
@@ -151,7 +152,9 @@ TEST(RunStore, RoundTripOfSnapshotsScalarsAndParameters) {
                     if (std::isnan(want)) EXPECT_TRUE(std::isnan(got));
                     else EXPECT_EQ(got, want) << "s " << s << " l " << l << " k " << k << " i " << i;
                     const float g0 = (*g)[size_t(k * n + i)];
-                    if (l == 1) EXPECT_TRUE(std::isnan(g0)) << "no gradient is stored as NaN";
+                    if (l == 1) {
+                        EXPECT_TRUE(std::isnan(g0)) << "no gradient is stored as NaN";
+                    }
                 }
             EXPECT_EQ(rd.rows(int(l), s), 32 + s);
         }
@@ -195,7 +198,9 @@ TEST(RunStore, SeriesFromPyramidsMatchBruteForceWindows) {
     ASSERT_EQ(full->mean.size(), size_t(total));
     for (int64_t s = 0; s < total; ++s) {
         const float want = value(s, 0, 0, 11, false);
-        if (!std::isnan(want)) EXPECT_EQ(full->mean[size_t(s)], want);
+        if (!std::isnan(want)) {
+            EXPECT_EQ(full->mean[size_t(s)], want);
+        }
     }
     // At most 40 points: level 4 (600 >> 4 = 37 windows of 16 snapshots), exact min, max and mean.
     for (int64_t neuron : {0, 11, 59}) {
@@ -316,7 +321,9 @@ TEST(RunStore, AWriterKilledAtRandomMomentsLosesAtMostTheSnapshotInFlight) {
         ASSERT_TRUE(a) << a.error().message;
         for (int64_t i = 0; i < 60; ++i) {
             const float want0 = value(last, 0, 0, i, false);
-            if (!std::isnan(want0)) EXPECT_EQ((*a)[size_t(i)], want0) << "round " << round;
+            if (!std::isnan(want0)) {
+                EXPECT_EQ((*a)[size_t(i)], want0) << "round " << round;
+            }
         }
         auto series = (*r)->series(0, 5, Kind::Activation, 0, 4);
         EXPECT_TRUE(series) << series.error().message;
@@ -609,3 +616,82 @@ TEST(RunStore, WeightMatricesRoundTripPerSnapshot) {
     EXPECT_FALSE(gone->has_value());
     fs::remove_all(dir);
 }
+
+namespace {
+
+TEST(Checkpoints, RoundTripListedInStepOrder) {
+    const fs::path dir = freshDir("ckpt");
+    EXPECT_TRUE(listCheckpoints(dir.string()).empty());
+    std::mt19937 rng(3);
+    std::normal_distribution<float> g;
+    std::vector<CheckpointTensor> tensors = {{"features.0.weight", {4, 1, 3, 3}, {}}, {"features.0.bias", {4}, {}},
+                                             {"bn.running_var", {4}, {}}, {"scale", {}, {2.5f}}};
+    for (auto& t : tensors)
+        if (t.values.empty()) {
+            int64_t n = 1;
+            for (int64_t d : t.shape)
+                n *= d;
+            for (int64_t i = 0; i < n; ++i)
+                t.values.push_back(g(rng));
+        }
+    for (int64_t step : {200, 10, 1000000})
+        ASSERT_TRUE(writeCheckpoint(dir.string(), step, tensors).isOk());
+    std::ofstream(dir / "checkpoints" / "notes.txt") << "not a checkpoint";
+    std::ofstream(dir / "checkpoints" / "step_000000300.h5.tmp") << "half written";
+    EXPECT_EQ(listCheckpoints(dir.string()), (std::vector<int64_t>{10, 200, 1000000}));
+    auto back = readCheckpoint(dir.string(), 200);
+    ASSERT_TRUE(back.hasValue()) << back.error().message;
+    ASSERT_EQ(back->size(), tensors.size());
+    for (const auto& want : tensors) {
+        bool found = false;
+        for (const auto& t : *back)
+            if (t.name == want.name) {
+                found = true;
+                EXPECT_EQ(t.shape, want.shape) << want.name;
+                EXPECT_EQ(t.values, want.values) << want.name; // float32 stored exactly
+            }
+        EXPECT_TRUE(found) << want.name;
+    }
+    fs::remove_all(dir);
+}
+
+TEST(Checkpoints, DamagedOrForeignFilesAreOneLineErrors) {
+    const fs::path dir = freshDir("ckpt_bad");
+    std::vector<CheckpointTensor> one = {{"w", {1000}, std::vector<float>(1000, 1.0f)}};
+    ASSERT_TRUE(writeCheckpoint(dir.string(), 1, one).isOk());
+    // Truncated: the header survives, the values do not.
+    const std::string path = checkpointPath(dir.string(), 1);
+    fs::resize_file(path, fs::file_size(path) - 3000);
+    auto r = readCheckpoint(dir.string(), 1);
+    ASSERT_FALSE(r.hasValue());
+    EXPECT_NE(r.error().message.find(path), std::string::npos) << r.error().message;
+    // Text named like a checkpoint; an HDF5 file that is not one; a missing step; a bad tensor.
+    std::ofstream(checkpointPath(dir.string(), 2)) << "hello";
+    r = readCheckpoint(dir.string(), 2);
+    ASSERT_FALSE(r.hasValue());
+    EXPECT_NE(r.error().message.find("not an HDF5 file"), std::string::npos) << r.error().message;
+    {
+        hid_t f = H5Fcreate(checkpointPath(dir.string(), 3).c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        H5Fclose(f);
+    }
+    r = readCheckpoint(dir.string(), 3);
+    ASSERT_FALSE(r.hasValue());
+    EXPECT_NE(r.error().message.find("not a tensorscape checkpoint"), std::string::npos) << r.error().message;
+    r = readCheckpoint(dir.string(), 4);
+    ASSERT_FALSE(r.hasValue());
+    EXPECT_NE(r.error().message.find("does not exist"), std::string::npos);
+    auto w = writeCheckpoint(dir.string(), 5, {{"a/b", {2}, {1.0f, 2.0f}}});
+    ASSERT_FALSE(w.isOk());
+    EXPECT_FALSE(fs::exists(checkpointPath(dir.string(), 5)));
+    w = writeCheckpoint(dir.string(), 5, {{"a", {3}, {1.0f, 2.0f}}});
+    ASSERT_FALSE(w.isOk());
+    for (const auto& e : {r.error().message, w.error().message})
+        EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+    // An unwritable run folder.
+    w = writeCheckpoint("/proc/no_such_dir/run", 1, one);
+    ASSERT_FALSE(w.isOk());
+    EXPECT_NE(w.error().message.find("cannot create"), std::string::npos) << w.error().message;
+    fs::remove_all(dir);
+}
+
+} // namespace
