@@ -34,6 +34,7 @@ def init(
     quiet=False,
     background=False,
     matrices=262144,
+    checkpoints=0,
 ):
     """Start recording `model` into the folder `run_dir`; returns a Run (call run.log(step, **scalars) every
     training step, after loss.backward(); run.close() at the end, or use it as a context manager; it is also
@@ -76,6 +77,10 @@ def init(
             nn.MultiheadAttention's packed `in_proj_weight`) of every
             module with at most this many weights at each snapshot, up to 4x this many per snapshot in all,
             for Hinton diagrams of any recorded step (`tensorscape open RUN --view hinton`); 0 stores none.
+        checkpoints: N > 0 also saves the model's floating-point parameters and buffers (its state_dict) at the
+            first log() at or after every N steps, as RUN/checkpoints/step_<STEP>.h5 (docs/RUN_FORMAT.md), so that
+            `tensorscape neurogram --run RUN --model MODEL.pt` measures the model as it was then; 0 (default):
+            none. Rank 0 writes them; each costs about 4 bytes per parameter.
 
     torch.distributed: when a process group is initialised with world_size > 1, every rank calls init() and
     log() the same way. Each rank reduces its own part of the batch; at a recorded step the ranks' moments are
@@ -94,4 +99,5 @@ def init(
         quiet=quiet,
         background=background,
         matrices=matrices,
+        checkpoints=checkpoints,
     )

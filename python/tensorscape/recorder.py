@@ -153,6 +153,7 @@ class Run:
         quiet=False,
         background=False,
         matrices=262144,
+        checkpoints=0,
     ):
         if not isinstance(model, torch.nn.Module):
             raise TypeError("tensorscape.init: model must be a torch.nn.Module, not %s" % type(model).__name__)
@@ -171,6 +172,10 @@ class Run:
             raise ValueError("tensorscape.init: start_step must be an integer >= 0, not %r" % (start_step,))
         if isinstance(matrices, bool) or not isinstance(matrices, numbers.Integral) or matrices < 0:
             raise ValueError("tensorscape.init: matrices must be an integer >= 0, not %r" % (matrices,))
+        if isinstance(checkpoints, bool) or not isinstance(checkpoints, numbers.Integral) or checkpoints < 0:
+            raise ValueError("tensorscape.init: checkpoints must be an integer >= 0, not %r" % (checkpoints,))
+        self._checkpoint_every = int(checkpoints)
+        self._next_checkpoint = 0
         # Weight matrices stored at every snapshot: modules whose `weight` has 2+ dimensions and at most this
         # many elements, up to 4x this many per snapshot in all (0: none).
         self._matrix_max = int(matrices)
@@ -511,6 +516,9 @@ class Run:
         self._last_step = step
         if self.rank == 0:
             self._write(step, records, values)
+            if new_step and self._checkpoint_every > 0 and step >= self._next_checkpoint:
+                self._next_checkpoint = (step // self._checkpoint_every + 1) * self._checkpoint_every
+                store.write_checkpoint(self.path, step, self.model)
 
     @staticmethod
     def _scalar_value(name, v):

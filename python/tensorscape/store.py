@@ -533,3 +533,32 @@ class RunWriter:
             finally:
                 self.file.close()
                 self.file = None
+
+CHECKPOINT_FORMAT = "tensorscape-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def checkpoint_path(run_dir, step):
+    return os.path.join(run_dir, "checkpoints", "step_%09d.h5" % step)
+
+
+def write_checkpoint(run_dir, step, module):
+    """RUN/checkpoints/step_<step>.h5 (docs/RUN_FORMAT.md, "Files"): the module's floating-point parameters and
+    buffers as float32 datasets named by their state-dict keys, written under a temporary name and renamed."""
+    path = checkpoint_path(run_dir, step)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = CHECKPOINT_FORMAT
+            f.attrs["version"] = np.int64(CHECKPOINT_VERSION)
+            f.attrs["step"] = np.int64(step)
+            for name, t in module.state_dict().items():
+                if not t.is_floating_point():
+                    continue
+                f.create_dataset(name, data=t.detach().cpu().float().numpy())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
