@@ -18,6 +18,8 @@
 #include "engine/capture/structure.hpp"
 #include "engine/capture/trainer.hpp"
 #include "engine/core/log.hpp"
+#include "engine/explain/attribution.hpp"
+#include "engine/explain/heatmap.hpp"
 #include "engine/runs/checkpoint.hpp"
 #include "engine/runs/run_store.hpp"
 #include "engine/stats/reducer.hpp"
@@ -122,6 +124,8 @@ struct LiveSession::Impl {
     std::vector<scene::ConvWeights> conv;
     std::shared_ptr<const LiveSession::ParameterSet> parameters;
     std::atomic<bool> wantParameters{false};
+    std::optional<LiveSession::ExplainRequest> explainWanted;
+    std::shared_ptr<const LiveSession::Explanation> explanation;
     std::string status;
     bool inspected = false;
     std::string objective; // the loss rule of the inspection step
@@ -275,12 +279,82 @@ struct LiveSession::Impl {
         }
         if (writer) recordSnapshot(snap);
         if (wantParameters.load()) publishParameters(snap);
+        serveExplanation(snap.step);
         std::string badLayer = !snap.health.firstBadActivation.empty() ? snap.health.firstBadActivation
                                : !snap.health.firstBadGradient.empty() ? snap.health.firstBadGradient
                                                                        : "loss";
         assess(std::move(sum), snap.step, snap.loss, snap.health.ok(), badLayer, snap.health.describe(), &dense);
         std::lock_guard lock(mutex);
         conv.swap(this->conv);
+    }
+
+    int64_t inspectOnlyStep() const { return trainer ? trainer->stepsDone() : 0; }
+
+    // ---- The Explain panel. Only from the thread that owns the model (see LiveSession::wantExplanation).
+    const capture::Dataset& explainData() const {
+        return data.validation.size() > 0 ? data.validation : data.train;
+    }
+
+    void serveExplanation(int64_t step) {
+        std::optional<LiveSession::ExplainRequest> want;
+        {
+            std::lock_guard lock(mutex);
+            want = explainWanted;
+        }
+        if (!want) return;
+        auto e = computeExplanation(*want, step);
+        std::lock_guard lock(mutex);
+        if (explainWanted == want) explanation = std::move(e);
+    }
+
+    std::shared_ptr<const LiveSession::Explanation> computeExplanation(const LiveSession::ExplainRequest& r, int64_t step) {
+        auto out = std::make_shared<LiveSession::Explanation>();
+        out->request = r;
+        out->step = step;
+        const capture::Dataset& d = explainData();
+        auto method = explain::parseMethod(r.method);
+        if (!method) {
+            out->error = "unknown method '" + r.method + "'";
+            return out;
+        }
+        if (r.sample < 0 || r.sample >= d.size()) {
+            out->error = "no sample " + std::to_string(r.sample) + " (" + std::to_string(d.size()) + " samples)";
+            return out;
+        }
+        explain::AttributionOptions o;
+        o.method = *method;
+        o.target = r.target;
+        const torch::Tensor x = d.inputs.narrow(0, r.sample, 1).clone();
+        auto a = explain::attribute(*model, x, o);
+        if (!a) {
+            out->error = a.error().message;
+            return out;
+        }
+        auto name = [&](int64_t c) {
+            return c >= 0 && size_t(c) < d.classNames.size() ? d.classNames[size_t(c)] : std::to_string(c);
+        };
+        explain::HeatmapSource src;
+        src.shape.assign(x.sizes().begin() + 1, x.sizes().end());
+        src.signedMap = explain::methodIsSigned(*method);
+        const torch::Tensor in = x.contiguous(), map = a->map.contiguous();
+        src.input.assign(in.data_ptr<float>(), in.data_ptr<float>() + in.numel());
+        src.attribution.assign(map.data_ptr<float>(), map.data_ptr<float>() + map.numel());
+        src.mapLabel = r.method;
+        char line[256];
+        const int64_t label = d.labels.defined() && d.labels.numel() > r.sample ? d.labels[r.sample].item<int64_t>() : -1;
+        std::snprintf(line, sizeof line, "%s of class %s (%.3g) | predicted %s%s", r.method.c_str(), name(a->target).c_str(),
+                      a->score, name(a->predicted).c_str(), label >= 0 ? (" | label " + name(label)).c_str() : "");
+        out->line = line;
+        const ImageRgba8 img = explain::renderExplanation(src, 96);
+        auto pi = std::make_shared<ui::PanelImage>();
+        pi->width = img.width;
+        pi->height = img.height;
+        pi->rgba.resize(size_t(img.width) * size_t(img.height));
+        for (size_t i = 0; i < pi->rgba.size(); ++i)
+            pi->rgba[i] = uint32_t(img.pixels[4 * i]) | uint32_t(img.pixels[4 * i + 1]) << 8 |
+                          uint32_t(img.pixels[4 * i + 2]) << 16 | 0xff000000u;
+        out->image = std::move(pi);
+        return out;
     }
 
     // Every parameter of the snapshot as a matrix (rows = size(0), a vector or scalar one row), handed over
@@ -1126,6 +1200,37 @@ void LiveSession::waitUntilFinished() {
 Curves LiveSession::curves() const {
     std::lock_guard lock(m->mutex);
     return m->curves;
+}
+
+void LiveSession::wantExplanation(std::optional<ExplainRequest> request) {
+    {
+        std::lock_guard lock(m->mutex);
+        if (m->explainWanted == request) return;
+        m->explainWanted = request;
+    }
+    if (!request || m->reader || !m->trainer) return;
+    // Nothing else uses the model after view's inspection, or once the trainer thread has ended: compute now.
+    const auto st = m->trainer->state();
+    const bool idle = m->options.inspectOnly ? m->inspected
+                                             : st == capture::TrainerState::Finished || st == capture::TrainerState::Stopped ||
+                                                   st == capture::TrainerState::Failed;
+    if (!idle) return;
+    auto e = m->computeExplanation(*request, m->inspectOnlyStep());
+    std::lock_guard lock(m->mutex);
+    if (m->explainWanted == request) m->explanation = std::move(e);
+}
+
+bool LiveSession::inspectOnly() const {
+    return m->options.inspectOnly;
+}
+
+std::shared_ptr<const LiveSession::Explanation> LiveSession::latestExplanation() const {
+    std::lock_guard lock(m->mutex);
+    return m->explanation;
+}
+
+int64_t LiveSession::explainSamples() const {
+    return m->reader ? 0 : m->explainData().size();
 }
 
 ui::TrainingView LiveSession::trainingView() const {

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "engine/dynamics/weight_atlas.hpp"
 #include "engine/runs/run_store.hpp"
 #include "engine/scene/network.hpp"
+#include "engine/ui/panel_images.hpp"
 #include "engine/ui/panels.hpp"
 
 namespace ts::app {
@@ -61,6 +63,7 @@ class LiveSession {
 
     const capture::Network& network() const;
     bool recordedRun() const; // opened from a run store (no trainer)
+    bool inspectOnly() const; // view: one inspection pass, no training
     // A recorded run: one neuron's mean activation over every committed snapshot, in at most maxPoints
     // windows (the store's time pyramids). Safe from the UI thread.
     Expected<runs::Series> neuronSeries(const std::string& layer, int64_t neuron, int maxPoints) const;
@@ -99,6 +102,27 @@ class LiveSession {
     };
     void wantParameters(bool on);
     std::shared_ptr<const ParameterSet> latestParameters() const;
+    // The Explain panel: an attribution heatmap (engine/explain) of one sample of the session's data (the
+    // validation split, else the training inputs, e.g. view's --input) for one class. Computed by the thread that
+    // owns the model: at each snapshot while wanted (it follows training), or at once on the calling thread when
+    // nothing else uses the model (view's inspection, a finished run). While paused, at the next step.
+    struct ExplainRequest {
+        std::string method = "lrp"; // gradient, gradxinput, smoothgrad, ig, lrp, lrp-ab
+        int64_t target = -1;        // class; -1: the predicted one
+        int64_t sample = 0;
+        bool operator==(const ExplainRequest&) const = default;
+    };
+    struct Explanation {
+        ExplainRequest request;
+        int64_t step = -1;
+        std::string line;  // method, class, prediction, label
+        std::string error; // one line when it could not be computed (a model without an LRP rule, ...)
+        std::shared_ptr<const ui::PanelImage> image;
+    };
+    void wantExplanation(std::optional<ExplainRequest> request); // nullopt: stop computing
+    std::shared_ptr<const Explanation> latestExplanation() const;
+    int64_t explainSamples() const; // samples to choose from
+
     // Conv2d kernels of the latest snapshot with the geometry inferred from the layers' shapes (for tracing
     // through convolutions); layers whose geometry does not fit a plain convolution are left out.
     std::vector<scene::ConvWeights> latestConvWeights() const;

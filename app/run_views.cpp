@@ -29,6 +29,7 @@ std::optional<unsigned> RunViews::parseView(const std::string& name) {
     if (name == "distributions") return Distributions;
     if (name == "hinton") return Hinton;
     if (name == "weights") return Weights;
+    if (name == "explain") return Explain;
     return std::nullopt;
 }
 

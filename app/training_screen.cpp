@@ -493,6 +493,33 @@ Status TrainingScreen::selectLayerByName(const std::string& name) {
 }
 
 // The views of whole runs: the scene's selected layer goes to them; their picks come back to the scene.
+// The Explain view: asks the session for the heatmap of the chosen sample, method and class (computed where the
+// model lives) and draws the newest one; nothing is computed while the view is closed.
+void TrainingScreen::buildExplain() {
+    if (!(m_runViews->shown() & RunViews::Explain) || m_session.recordedRun()) {
+        m_session.wantExplanation(std::nullopt);
+        return;
+    }
+    LiveSession::ExplainRequest r{ui::kExplainMethods[m_explainMethod], m_explainTarget, m_explainSample};
+    m_session.wantExplanation(r);
+    ui::ExplainView v;
+    v.method = m_explainMethod;
+    v.target = m_explainTarget;
+    v.sample = m_explainSample;
+    v.samples = int(std::min<int64_t>(m_session.explainSamples(), 1 << 30));
+    v.classes = int(m_session.numClasses());
+    if (auto e = m_session.latestExplanation()) { // possibly of an earlier choice while the new one is computed
+        v.step = m_session.inspectOnly() ? -1 : e->step;
+        v.line = e->line;
+        v.error = e->error;
+        v.image = e->image;
+    }
+    v.fill = m_onlyRunViews && m_runViews->shown() == RunViews::Explain;
+    v.live = !m_session.inspectOnly();
+    const auto ed = ui::explainPanel(v);
+    if (ed.changed) m_explainMethod = ed.method, m_explainTarget = ed.target, m_explainSample = ed.sample;
+}
+
 void TrainingScreen::buildRunViews(render::Camera& camera, float aspect) {
     if (m_selectedLayer >= 0) m_runViews->selectLayer(m_rows[size_t(m_selectedLayer)].name);
     // Live sessions: the selected layer's weights for the Hinton diagram, fetched when the step or layer changed
@@ -537,6 +564,7 @@ void TrainingScreen::buildRunViews(render::Camera& camera, float aspect) {
                 m_runViews->setParameters(p->step, p->values, p->grads);
             }
     }
+    buildExplain();
     auto req = m_runViews->buildUi(m_onlyRunViews);
     if (req.layer)
         for (size_t i = 0; i < m_rows.size(); ++i)

@@ -70,6 +70,8 @@ class TrainingScreen {
     ui::ViewSettings settings;
 
   private:
+    void buildExplain();
+    int m_explainMethod = 4, m_explainTarget = -1, m_explainSample = 0;
     explicit TrainingScreen(LiveSession& s) : m_session(s) {}
     void flyToLayer(render::Camera& camera, int layer, float aspect);
     size_t shownIndex() const;

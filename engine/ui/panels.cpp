@@ -10,6 +10,7 @@
 #include <imgui.h>
 
 #include "engine/core/colormap.hpp"
+#include "engine/ui/panel_images.hpp"
 
 namespace ts::ui {
 
@@ -590,6 +591,57 @@ std::optional<size_t> foldableLabelAt(std::span<const SceneLabel> labels, std::s
         if (p.index < labels.size() && labels[p.index].foldable && x >= p.x0 && x <= p.x1 && y >= p.y0 && y <= p.y1)
             return p.index;
     return std::nullopt;
+}
+
+
+ExplainEdits explainPanel(const ExplainView& v) {
+    ExplainEdits e{v.method, v.target, v.sample, false};
+    const ImVec2 display = ImGui::GetIO().DisplaySize;
+    if (v.fill) {
+        ImGui::SetNextWindowPos(ImVec2(0, 0));
+        ImGui::SetNextWindowSize(display);
+    } else {
+        ImGui::SetNextWindowPos(ImVec2(display.x - 12, 40), ImGuiCond_FirstUseEver, ImVec2(1, 0));
+        ImGui::SetNextWindowSize(ImVec2(420, 300), ImGuiCond_FirstUseEver);
+    }
+    ImGui::Begin("Explain", nullptr, v.fill ? ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize : 0);
+    ImGui::SetNextItemWidth(140);
+    if (ImGui::Combo("method", &e.method, kExplainMethods, kExplainMethodCount)) e.changed = true;
+    recordLastItem("explain.method");
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(100);
+    if (ImGui::InputInt("class", &e.target)) {
+        e.target = std::clamp(e.target, -1, std::max(0, v.classes - 1));
+        e.changed = true;
+    }
+    recordLastItem("explain.class");
+    if (v.samples > 1) {
+        ImGui::SetNextItemWidth(260);
+        if (ImGui::SliderInt("sample", &e.sample, 0, v.samples - 1)) e.changed = true;
+        recordLastItem("explain.sample");
+    }
+    ImGui::TextDisabled(v.live ? "class -1: the predicted one; recomputed at every snapshot of training"
+                               : "class -1: the predicted one");
+    if (!v.error.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.4f, 1.0f));
+        ImGui::TextWrapped("%s", v.error.c_str());
+        ImGui::PopStyleColor();
+    } else if (!v.image) {
+        ImGui::TextDisabled("computing at the next snapshot ...");
+    } else {
+        if (v.step >= 0) ImGui::Text("step %lld: %s", static_cast<long long>(v.step), v.line.c_str());
+        else ImGui::Text("%s", v.line.c_str());
+        // The picture at the largest whole-pixel-friendly size that fits, keeping its aspect.
+        const ImVec2 avail = ImGui::GetContentRegionAvail();
+        const float scale = std::max(0.1f, std::min(avail.x / float(v.image->width), avail.y / float(v.image->height)));
+        const ImVec2 size(float(v.image->width) * scale, float(v.image->height) * scale);
+        const ImVec2 p0 = ImGui::GetCursorScreenPos();
+        drawPanelImage(ImGui::GetWindowDrawList(), v.image, p0, ImVec2(p0.x + size.x, p0.y + size.y));
+        ImGui::Dummy(size);
+        recordLastItem("explain.image");
+    }
+    ImGui::End();
+    return e;
 }
 
 } // namespace ts::ui

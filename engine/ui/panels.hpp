@@ -235,6 +235,27 @@ struct ItemRect {
     float x0, y0, x1, y1;
 };
 void enableItemRecording(bool on);
+// --- Explain: an attribution heatmap of one sample for one class ---
+inline constexpr const char* kExplainMethods[] = {"gradient", "gradxinput", "smoothgrad", "ig", "lrp", "lrp-ab"};
+inline constexpr int kExplainMethodCount = 6;
+struct PanelImage;
+struct ExplainView {
+    int method = 4;  // index into kExplainMethods
+    int target = -1; // class; -1: the predicted one
+    int sample = 0;
+    int samples = 0, classes = 0;
+    int64_t step = -1;      // of the shown explanation (-1: none yet)
+    std::string line, error; // what it shows; why it could not be computed
+    std::shared_ptr<const PanelImage> image;
+    bool fill = false; // the panel fills the display (headless --view explain)
+    bool live = false; // training: recomputed at every snapshot
+};
+struct ExplainEdits {
+    int method = 4, target = -1, sample = 0;
+    bool changed = false;
+};
+ExplainEdits explainPanel(const ExplainView& view);
+
 // Records the last ImGui item under `label` (when recording is on): for panels in other files.
 void recordLastItem(const char* label);
 const std::map<std::string, ItemRect>& recordedItems();

@@ -867,9 +867,10 @@ unsigned viewsBar(unsigned shown, bool recorded) {
     // Bottom centre: the top centre belongs to the Health panel.
     ImGui::SetNextWindowPos(ImVec2(display.x * 0.5f, display.y - 8), ImGuiCond_FirstUseEver, ImVec2(0.5f, 1));
     ImGui::Begin("Views", nullptr, ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoCollapse);
-    static const char* names[5] = {"run dynamics", "layer series", "distributions", "Hinton", "weights"};
-    for (unsigned k = 0; k < 5; ++k) {
+    static const char* names[6] = {"run dynamics", "layer series", "distributions", "Hinton", "weights", "explain"};
+    for (unsigned k = 0; k < 6; ++k) {
         if (k < 3 && !recorded) continue;
+        if (k == 5 && recorded) continue; // explanations need the live model
         bool on = (shown >> k) & 1u;
         if (k > (recorded ? 0u : 3u)) ImGui::SameLine();
         if (ImGui::Checkbox(names[k], &on)) shown = on ? shown | (1u << k) : shown & ~(1u << k);

@@ -484,6 +484,37 @@ TEST(App, LandscapeHeadlessWritesSurfaceFileAndPicture) {
 }
 
 // Recorded runs: `train --run DIR` writes the run store and `open DIR` shows it, headless here.
+TEST(App, ExplainViewDrawsTheHeatmapOfASampleInViewAndDuringTraining) {
+    auto dir = tempDir("explainview");
+    auto countRedAndBlue = [](const ts::ImageRgba8& img) {
+        int red = 0, blue = 0;
+        for (size_t i = 0; i < img.pixels.size(); i += 4) {
+            const int r = img.pixels[i], g = img.pixels[i + 1], b = img.pixels[i + 2];
+            red += r > 170 && g < 140 && b < 140;
+            blue += b > 170 && r < 140 && g < 170;
+        }
+        return std::pair{red, blue};
+    };
+    auto v = run("view builtin:cnn --data fashion-mnist --limit 500 --view explain --headless --width 900 --height 500 "
+                 "--out " + (dir / "view.png").string());
+    ASSERT_EQ(v.code, 0) << v.out;
+    auto img = ts::readPng((dir / "view.png").string());
+    ASSERT_TRUE(img.hasValue());
+    auto [red, blue] = countRedAndBlue(*img);
+    EXPECT_GT(red, 100) << "relevance for the class is drawn in red";
+    EXPECT_GT(blue, 100) << "and against it in blue (the colour bar at least)";
+    auto t = run("train --model builtin:cnn --data fashion-mnist --limit 1000 --steps 60 --capture-every 10 --view explain "
+                 "--headless --frames 2 --width 900 --height 500 --out " + (dir / "train").string());
+    ASSERT_EQ(t.code, 0) << t.out;
+    img = ts::readPng((dir / "train" / "frame_001.png").string());
+    ASSERT_TRUE(img.hasValue());
+    EXPECT_GT(countRedAndBlue(*img).first, 100);
+    auto o = run("open " + (dir / "nothing").string() + " --view explain --headless");
+    EXPECT_EQ(o.code, 2) << o.out;
+    EXPECT_NE(o.out.find("--view explain needs the model"), std::string::npos) << o.out;
+    fs::remove_all(dir);
+}
+
 TEST(App, NeurogramMeasuresEachCheckpointOfARecordedRun) {
     auto dir = tempDir("ngrun");
     const fs::path runDir = dir / "run";

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <gtest/gtest.h>
 #include <imgui.h>
+#include <imgui_internal.h>
 
 #include "engine/render/context.hpp"
 #include "engine/render/target.hpp"
@@ -94,6 +95,43 @@ TEST(Panels, TrainingPlayPauseStep) {
     got = {};
     ui.click("step", body); // disabled while running
     EXPECT_FALSE(got.stepOnce);
+}
+
+TEST(Panels, ExplainShowsTheHeatmapAtItsAspectAndTheSliderPicksASample) {
+    Headless ui;
+    auto img = std::make_shared<PanelImage>();
+    img->width = 300, img->height = 100;
+    img->rgba.assign(size_t(300 * 100), 0xff0000ffu);
+    ExplainView v;
+    v.image = img;
+    v.samples = 50;
+    v.classes = 10;
+    v.line = "lrp of class 3";
+    ExplainEdits got;
+    auto body = [&] {
+        auto e = explainPanel(v);
+        if (e.changed) got = e;
+    };
+    ui.frame(body);
+    ASSERT_EQ(panelImageRequests().size(), 1u);
+    const auto& r = panelImageRequests()[0];
+    EXPECT_EQ(r.image, img);
+    EXPECT_NEAR((r.p1.x - r.p0.x) / (r.p1.y - r.p0.y), 3.0f, 0.01f); // the picture keeps its aspect
+    ui.click("explain.sample", body, 0.75f);
+    EXPECT_TRUE(got.changed);
+    EXPECT_GT(got.sample, 30);
+    EXPECT_LT(got.sample, 45);
+    EXPECT_EQ(got.method, 4); // unchanged: lrp
+    // An error is shown instead of a picture; filling the display (headless --view explain).
+    v.image = nullptr;
+    v.error = "LRP has no rule for layer 'enc' (TransformerEncoderLayer)";
+    v.fill = true;
+    ui.frame(body);
+    EXPECT_TRUE(panelImageRequests().empty());
+    ui.frame(body);
+    ImGuiWindow* w = ImGui::FindWindowByName("Explain");
+    ASSERT_NE(w, nullptr);
+    EXPECT_EQ(w->Size.x, 1280.0f);
 }
 
 TEST(Panels, ViewPanelReturnsEditedSettings) {
