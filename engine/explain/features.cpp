@@ -127,7 +127,6 @@ Expected<Maximised> maximiseActivation(capture::Model& model, const UnitLayer& l
     std::vector<int64_t> shape{n};
     shape.insert(shape.end(), sampleShape.begin(), sampleShape.end());
     const float range = o.hi - o.lo;
-    torch::manual_seed(o.seed);
     auto gen = torch::make_generator<at::CPUGeneratorImpl>(o.seed);
     if (o.start.defined() && o.start.sizes().vec() != shape)
         return usage("the starting images have shape " + c10::str(o.start.sizes()) + ", not " + c10::str(shape));
