@@ -55,6 +55,28 @@ Expected<Sample> loadDataSet(const std::string& spec, uint64_t seed, int64_t lim
     return s;
 }
 
+// --input and its image options: the first `count` samples of an image, folder, .npy or .pt file.
+struct InputFile {
+    std::string path, shape; // shape: "3,224,224", each sample must have it; "" any
+    bool imagenet = false;
+    int64_t resize = 0, crop = 0, channels = 0; // 0: the preset's or the loader's default
+};
+
+Expected<capture::Dataset> loadInputFile(const InputFile& f, int64_t count) {
+    capture::InputOptions o = f.imagenet ? capture::imagenetPreset() : capture::InputOptions{};
+    o.path = f.path;
+    o.count = count;
+    if (f.resize > 0) o.resize = f.resize;
+    if (f.crop > 0) o.crop = f.crop;
+    if (f.channels > 0) o.channels = f.channels;
+    if (!f.shape.empty()) {
+        auto shape = capture::parseShape(f.shape);
+        if (!shape) return shape.error();
+        o.shape = *shape;
+    }
+    return capture::loadInputs(o);
+}
+
 Expected<Sample> loadSample(const ExplainArgs& a) {
     Sample s;
     if (a.index < 0) return usage("--index must be 0 or more");
@@ -64,18 +86,8 @@ Expected<Sample> loadSample(const ExplainArgs& a) {
         s = std::move(*d);
     }
     if (!a.input.empty()) {
-        capture::InputOptions o = a.imagenet ? capture::imagenetPreset() : capture::InputOptions{};
-        o.path = a.input;
-        o.count = a.index + 1;
-        if (a.resize > 0) o.resize = a.resize;
-        if (a.crop > 0) o.crop = a.crop;
-        if (a.channels > 0) o.channels = a.channels;
-        if (!a.inputShape.empty()) {
-            auto shape = capture::parseShape(a.inputShape);
-            if (!shape) return shape.error();
-            o.shape = *shape;
-        }
-        auto in = capture::loadInputs(o);
+        InputFile f{a.input, a.inputShape, a.imagenet, a.resize, a.crop, a.channels};
+        auto in = loadInputFile(f, a.index + 1);
         if (!in) return in.error();
         if (a.index >= in->size())
             return usage("--index " + std::to_string(a.index) + " is out of range: " + a.input + " holds " +
@@ -674,15 +686,7 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
             if (!d) return d.error();
             pool = std::move(*d);
         }
-        capture::InputOptions o = a.imagenet ? capture::imagenetPreset() : capture::InputOptions{};
-        o.path = a.input;
-        o.count = a.samples;
-        if (!a.inputShape.empty()) {
-            auto shape = capture::parseShape(a.inputShape);
-            if (!shape) return shape.error();
-            o.shape = *shape;
-        }
-        auto in = capture::loadInputs(o);
+        auto in = loadInputFile({a.input, a.inputShape, a.imagenet}, a.samples);
         if (!in) return in.error();
         inputs = in->inputs;
         poolName = std::filesystem::path(a.input).filename().string();

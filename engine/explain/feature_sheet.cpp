@@ -7,6 +7,7 @@
 #include "engine/capture/network.hpp"
 #include "engine/core/colormap.hpp"
 #include "engine/core/text_raster.hpp"
+#include "engine/explain/detail.hpp"
 
 namespace ts::explain {
 
@@ -38,13 +39,7 @@ Geometry geometryOf(const std::vector<int64_t>& shape, int cell) {
     return s;
 }
 
-void fillRect(ImageRgba8& img, int x0, int y0, int w, int h, Rgb8 c) {
-    for (int y = std::max(0, y0); y < std::min(img.height, y0 + h); ++y)
-        for (int x = std::max(0, x0); x < std::min(img.width, x0 + w); ++x) {
-            std::uint8_t* d = img.at(x, y);
-            d[0] = c.r, d[1] = c.g, d[2] = c.b, d[3] = 255;
-        }
-}
+using detail::fillRect;
 
 void drawSample(ImageRgba8& img, int x0, int y0, const std::vector<float>& v, const Geometry& g, float lo, float hi) {
     const int64_t plane = g.height * g.width, h = g.height / g.down, w = g.width / g.down;

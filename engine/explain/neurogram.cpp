@@ -546,13 +546,7 @@ std::vector<std::string> diagnoseRun(const std::vector<NeurogramStep>& steps) {
 
 namespace {
 
-void fillRect(ImageRgba8& img, int x0, int y0, int w, int h, Rgb8 c) {
-    for (int y = std::max(0, y0); y < std::min(img.height, y0 + h); ++y)
-        for (int x = std::max(0, x0); x < std::min(img.width, x0 + w); ++x) {
-            std::uint8_t* d = img.at(x, y);
-            d[0] = c.r, d[1] = c.g, d[2] = c.b, d[3] = 255;
-        }
-}
+using detail::fillRect;
 
 // A horizontal S-curve (cubic Bezier) from (x0, y0) to (x1, y1), stroked by stamping anti-aliased discs.
 void link(ImageRgba8& img, float x0, float y0, float x1, float y1, float width, Rgb8 c, float alpha) {

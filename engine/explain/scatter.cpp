@@ -6,18 +6,13 @@
 #include <numeric>
 
 #include "engine/core/text_raster.hpp"
+#include "engine/explain/detail.hpp"
 
 namespace ts::explain {
 
 namespace {
 
-void fill(ImageRgba8& img, int x0, int y0, int w, int h, Rgb8 c) {
-    for (int y = std::max(0, y0); y < std::min(img.height, y0 + h); ++y)
-        for (int x = std::max(0, x0); x < std::min(img.width, x0 + w); ++x) {
-            std::uint8_t* d = img.at(x, y);
-            d[0] = c.r, d[1] = c.g, d[2] = c.b, d[3] = 255;
-        }
-}
+using detail::fillRect;
 
 void disc(ImageRgba8& img, float cx, float cy, float r, Rgb8 c, float alpha) {
     for (int y = int(std::floor(cy - r - 1)); y <= int(std::ceil(cy + r + 1)); ++y)
@@ -57,7 +52,7 @@ Rgb8 classColour(int64_t c) {
 
 ImageRgba8 renderScatter(const ScatterSource& src, int width, int height) {
     ImageRgba8 img(width, height);
-    fill(img, 0, 0, width, height, {24, 24, 28});
+    fillRect(img, 0, 0, width, height, {24, 24, 28});
     const Rgb8 text{230, 230, 235}, dim{160, 160, 170}, frame{70, 70, 80};
     int classes = 0;
     for (int64_t l : src.labels)
@@ -72,8 +67,8 @@ ImageRgba8 renderScatter(const ScatterSource& src, int width, int height) {
     drawText(img, 12, 10, src.title, text);
     drawText(img, 12, 28, src.subtitle, dim);
     // Plot frame and the points' range, padded by 4 %.
-    fill(img, left, top, right - left, 1, frame), fill(img, left, bottom, right - left + 1, 1, frame);
-    fill(img, left, top, 1, bottom - top, frame), fill(img, right, top, 1, bottom - top, frame);
+    fillRect(img, left, top, right - left, 1, frame), fillRect(img, left, bottom, right - left + 1, 1, frame);
+    fillRect(img, left, top, 1, bottom - top, frame), fillRect(img, right, top, 1, bottom - top, frame);
     const size_t n = std::min(src.x.size(), src.y.size());
     float x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (size_t i = 0; i < n; ++i)
@@ -103,7 +98,7 @@ ImageRgba8 renderScatter(const ScatterSource& src, int width, int height) {
     for (int c = 0; c < classes; ++c) {
         const int ly = top + 4 + c * 18;
         if (ly + 14 > bottom) break;
-        fill(img, right + 14, ly + 2, 10, 10, classColour(c));
+        fillRect(img, right + 14, ly + 2, 10, 10, classColour(c));
         const std::string name = size_t(c) < src.classNames.size() ? src.classNames[size_t(c)] : std::to_string(c);
         drawText(img, right + 30, ly, name, text);
     }
