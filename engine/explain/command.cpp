@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/capture/checkpoint_weights.hpp"
 #include "engine/capture/dataset.hpp"
 #include "engine/capture/inputs.hpp"
 #include "engine/capture/model.hpp"
@@ -603,7 +604,7 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
         for (int64_t step : checkpoints) {
             auto tensors = runs::readCheckpoint(a.run, step);
             if (!tensors) return tensors.error();
-            if (auto st = loadCheckpoint(**model, *tensors); !st) return usage("step " + std::to_string(step) + ": " + st.message());
+            if (auto st = capture::loadCheckpoint(**model, *tensors); !st) return usage("step " + std::to_string(step) + ": " + st.message());
             auto g = computeNeurogram(**model, sample.data.train, sample.data.validation, no);
             if (!g) return g.error();
             TS_LOG_INFO("step %lld: validation accuracy %.1f%%", static_cast<long long>(step), 100 * g->validation.accuracy);
@@ -636,7 +637,7 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
     if (checkpoints.size() == 1) {
         auto tensors = runs::readCheckpoint(a.run, checkpoints[0]);
         if (!tensors) return tensors.error();
-        if (auto st = loadCheckpoint(**model, *tensors); !st) return st.error();
+        if (auto st = capture::loadCheckpoint(**model, *tensors); !st) return st.error();
         where = " at step " + std::to_string(checkpoints[0]) + " of run " + std::filesystem::path(a.run).filename().string();
         j["run"] = a.run;
         j["step"] = checkpoints[0];

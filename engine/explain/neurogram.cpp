@@ -463,40 +463,6 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
     return g;
 }
 
-Status loadCheckpoint(capture::Model& model, const std::vector<runs::CheckpointTensor>& tensors) {
-    std::map<std::string, const runs::CheckpointTensor*> byName;
-    for (const auto& t : tensors)
-        byName[t.name] = &t;
-    torch::NoGradGuard noGrad;
-    size_t used = 0;
-    auto load = [&](const capture::NamedTensors& named, bool buffers) -> Status {
-        for (const auto& [name, t] : named) {
-            if (!t.defined() || (buffers && !t.is_floating_point())) continue;
-            auto it = byName.find(name);
-            if (it == byName.end()) return usage("the checkpoint has no '" + name + "' (is it of this model?)");
-            if (it->second->shape != t.sizes().vec())
-                return usage("the checkpoint's '" + name + "' has shape " + capture::shapeString(it->second->shape) +
-                             ", the model's " + capture::shapeString(t.sizes().vec()) + " (is it of this model?)");
-            t.copy_(torch::from_blob(const_cast<float*>(it->second->values.data()), t.sizes(), torch::kFloat32));
-            ++used;
-        }
-        return {};
-    };
-    if (auto st = load(model.namedParameters(), false); !st) return st;
-    if (auto st = load(model.namedBuffers(), true); !st) return st;
-    if (used != tensors.size()) {
-        for (const auto& t : tensors) {
-            bool known = false;
-            for (const auto& [name, p] : model.namedParameters())
-                known = known || name == t.name;
-            for (const auto& [name, b] : model.namedBuffers())
-                known = known || name == t.name;
-            if (!known) return usage("the checkpoint has '" + t.name + "', which the model does not (is it of this model?)");
-        }
-    }
-    return {};
-}
-
 std::vector<std::string> diagnoseRun(const std::vector<NeurogramStep>& steps) {
     std::vector<std::string> out;
     if (steps.size() < 2) return out;

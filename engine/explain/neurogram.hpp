@@ -72,10 +72,6 @@ struct Neurogram {
 Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Dataset& train,
                                      const capture::Dataset& validation, const NeurogramOptions& options = {});
 
-// Copies a checkpoint's tensors into the model's parameters and floating-point buffers, by name (the model is
-// measured as it was at that step). Errors (Usage, one line): a parameter or floating buffer the checkpoint
-// lacks, a shape that differs, a tensor the model does not have (names from another model).
-Status loadCheckpoint(capture::Model& model, const std::vector<runs::CheckpointTensor>& tensors);
 
 // A neurogram at each checkpoint of a recorded run.
 struct NeurogramStep {

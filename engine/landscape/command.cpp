@@ -10,13 +10,17 @@
 #include <filesystem>
 #include <limits>
 
+#include "engine/capture/checkpoint_weights.hpp"
 #include "engine/capture/dataset.hpp"
 #include "engine/capture/model.hpp"
 #include "engine/core/image.hpp"
 #include "engine/core/log.hpp"
 #include "engine/landscape/h5_io.hpp"
+#include "engine/landscape/hessian.hpp"
 #include "engine/landscape/mesh.hpp"
 #include "engine/landscape/tensor_io.hpp"
+#include "engine/runs/checkpoint.hpp"
+#include "engine/runs/run_store.hpp"
 
 namespace ts::landscape {
 
@@ -30,12 +34,21 @@ std::string landscapeHelp() {
            "  --model3 PATH       y direction = model3 - model\n"
            "  --trajectory A,B,.. checkpoints along training: PCA directions (new directions file) and the\n"
            "                      path projected to <out>.proj.h5 and drawn in --png\n"
+           "  --run DIR           a recorded run with checkpoints: its trajectory (PCA directions, as\n"
+           "                      --trajectory) around its last checkpoint; the model defaults to the run's\n"
+           "  --max-steps N       at most N of the run's checkpoints, evenly spaced        [100]\n"
            "  --data SPEC         fashion-mnist | IDX folder | spirals|circles|xor|gaussians  "
            "[fashion-mnist]\n"
            "  --split NAME        train | validation                                   [train]\n"
            "  --limit N           first N samples of the split (0: all)                  [2000]\n"
            "  --out FILE.h5       surface file                                          [landscape.h5]\n"
            "  --directions FILE.h5  read if it exists, else written  [<out>.directions.h5]\n"
+           "  --directions hessian  the two sharpest directions: top eigenvectors of the loss Hessian (unit\n"
+           "                      norm, so coordinates are distances in weight space), with the eigenvalues\n"
+           "                      (and trace, density when asked) written to <out>.directions.h5\n"
+           "  --hessian-top K     eigenpairs to compute, largest first                  [2]\n"
+           "  --hessian-trace N   Hutchinson samples for the Hessian trace (0: none)     [0]\n"
+           "  --hessian-esd N     stochastic Lanczos quadrature runs for the eigenvalue density (0: none) [0]\n"
            "  --grid N            N x N grid over [-1, 1]^2                              [51]\n"
            "  --x MIN:MAX:N       x axis (alone: a 1D plot), as the reference scripts spell it\n"
            "  --y MIN:MAX:N       y axis\n"
@@ -74,7 +87,7 @@ Expected<int64_t> parseInt(const std::string& flag, const std::string& v, int64_
 Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv, bool& help) {
     LandscapeArgs a;
     help = false;
-    bool haveGrid = false, haveX = false, haveY = false;
+    bool haveGrid = false, haveX = false, haveY = false, hessianFlag = false, haveModel = false;
     for (size_t i = 0; i < argv.size(); ++i) {
         std::string flag = argv[i], value;
         if (flag == "--help" || flag == "-h") {
@@ -101,8 +114,15 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
             if (i + 1 >= argv.size()) return usage("--" + flag + " needs a value");
             value = argv[++i];
         }
-        if (flag == "model")
+        if (flag == "model") {
             a.model = value;
+            haveModel = true;
+        } else if (flag == "run")
+            a.run = value;
+        else if (flag == "max-steps") {
+            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 2, 100000));
+            a.runMaxSteps = n;
+        }
         else if (flag == "model2")
             a.model2 = value;
         else if (flag == "model3")
@@ -127,9 +147,22 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
             a.limit = n;
         } else if (flag == "out")
             a.out = value;
-        else if (flag == "directions")
-            a.directions = value;
-        else if (flag == "grid") {
+        else if (flag == "directions") {
+            a.hessian = value == "hessian";
+            a.directions = a.hessian ? "" : value;
+        } else if (flag == "hessian-top") {
+            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 1, 100));
+            a.hessianTop = static_cast<int>(n);
+            hessianFlag = true;
+        } else if (flag == "hessian-trace") {
+            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 0, 100000));
+            a.hessianTrace = static_cast<int>(n);
+            hessianFlag = true;
+        } else if (flag == "hessian-esd") {
+            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 0, 1000));
+            a.hessianEsd = static_cast<int>(n);
+            hessianFlag = true;
+        }        else if (flag == "grid") {
             TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 1, 100000));
             a.grid.x = GridAxis{-1, 1, n};
             a.grid.y = GridAxis{-1, 1, n};
@@ -180,6 +213,22 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
     }
     if (a.directions == a.out) return usage("--directions and --out must be different files");
     if (!a.trajectory.empty() && !a.grid.is2d()) return usage("--trajectory needs a 2D grid");
+    if (!a.run.empty()) {
+        if (!a.trajectory.empty() || !a.model2.empty() || !a.model3.empty() || a.hessian)
+            return usage("--run gives the trajectory: it does not combine with --trajectory, --model2, --model3 or "
+                         "--directions hessian");
+        if (!a.grid.is2d()) return usage("--run needs a 2D grid (the trajectory is drawn in a plane)");
+        if (!haveModel) a.model.clear(); // the run's
+    }
+    if (hessianFlag && !a.hessian) return usage("--hessian-top/-trace/-esd need --directions hessian");
+    if (a.hessian) {
+        if (!a.model2.empty() || !a.model3.empty() || !a.trajectory.empty())
+            return usage("--directions hessian does not combine with --model2, --model3 or --trajectory");
+        if (a.dirType != DirType::Weights)
+            return usage("--directions hessian needs --dir-type weights (buffers have no curvature)");
+        if (a.grid.is2d() && a.hessianTop < 2)
+            return usage("--hessian-top must be at least 2 for a 2D grid (x and y are the top two eigenvectors)");
+    }
     return a;
 }
 
@@ -187,6 +236,25 @@ namespace {
 
 Expected<std::unique_ptr<capture::Model>> loadFor(const std::string& spec, const capture::Dataset& d) {
     return capture::loadModel(spec, d.sampleShape, d.numClasses);
+}
+
+// The run's checkpoint steps, at most `maxSteps` evenly spaced ones, always with the last.
+Expected<std::vector<int64_t>> runCheckpointSteps(const std::string& run, int64_t maxSteps) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(run, ec)) return usage("run " + run + " is not a folder");
+    const auto all = runs::listCheckpoints(run);
+    if (all.size() < 2)
+        return usage("run " + run + " has " + std::to_string(all.size()) +
+                     " checkpoints; a trajectory needs at least two (record with train --checkpoint-every N or "
+                     "tensorscape.init(..., checkpoints=N))");
+    if (static_cast<int64_t>(all.size()) <= maxSteps) return all;
+    std::vector<int64_t> picked;
+    for (int64_t i = 0; i < maxSteps; ++i) {
+        const size_t k = static_cast<size_t>(i * int64_t(all.size() - 1) / (maxSteps - 1));
+        if (picked.empty() || picked.back() != all[k]) picked.push_back(all[k]);
+    }
+    TS_LOG_INFO("landscape: %zu of the run's %zu checkpoints (--max-steps)", picked.size(), all.size());
+    return picked;
 }
 
 Expected<TensorList> checkpointWeights(const std::string& spec, const capture::Dataset& d, DirType type,
@@ -198,6 +266,82 @@ Expected<TensorList> checkpointWeights(const std::string& spec, const capture::D
         return usage(spec + ": has " + std::to_string(space.live.size()) + " tensors but the model has " +
                      std::to_string(like.live.size()));
     return space.snapshot();
+}
+
+HostArray doubles(const std::vector<double>& v) {
+    HostArray a;
+    a.shape = {static_cast<int64_t>(v.size())};
+    a.data = v;
+    a.float64 = true;
+    return a;
+}
+
+// --directions hessian: computes the top eigenvectors (and what else was asked) and writes them with their
+// values to the default directions file, or reads them back from a Hessian file written before.
+Expected<Directions> hessianDirectionsFor(const LandscapeArgs& args, capture::Model& model,
+                                          const ParameterSpace& space, const EvalSet& set,
+                                          LandscapeResult& result) {
+    LandscapeResult::Curvature c;
+    const std::string& path = args.directions;
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+        Expected<DirectionsFile> file = directionsFileExists(path) ? readDirectionsFile(path)
+                                                                   : Expected<DirectionsFile>(usage(""));
+        if (!file || file->attributes["tensorscape_directions"] != "hessian")
+            return usage(path + " exists and does not hold Hessian directions; move it away or choose another "
+                                "--out");
+        TS_LOG_INFO("landscape: reading Hessian directions from %s", path.c_str());
+        TS_ASSIGN_OR_RETURN(dirs, loadDirections(path));
+        TS_TRY(checkDirectionShapes(dirs.x, space, path, "xdirection"));
+        if (args.grid.is2d()) {
+            if (!dirs.is2d()) return usage(path + ": has one Hessian direction, but a 2D grid was asked");
+            TS_TRY(checkDirectionShapes(dirs.y, space, path, "ydirection"));
+        }
+        if (auto values = readArray(path, "hessian_eigenvalues")) c.eigenvalues = values->data;
+        if (auto trace = readArray(path, "hessian_trace"); trace && trace->data.size() == 3) {
+            c.trace = trace->data[0];
+            c.traceStdError = trace->data[1];
+            c.traceSamples = static_cast<int>(trace->data[2]);
+        }
+        result.curvature = c;
+        return dirs;
+    }
+    HessianOptions opt;
+    opt.topK = std::max(args.hessianTop, args.grid.is2d() ? 2 : 1);
+    opt.traceSamples = args.hessianTrace;
+    opt.esdRuns = args.hessianEsd;
+    opt.seed = args.seed;
+    TS_LOG_INFO("landscape: Hessian of the loss over %lld samples (top %d eigenpairs%s%s)",
+                static_cast<long long>(set.inputs.size(0)), opt.topK, opt.traceSamples ? ", trace" : "",
+                opt.esdRuns ? ", density" : "");
+    TS_ASSIGN_OR_RETURN(r, analyseHessian(model, set, opt));
+    auto dirs = hessianDirections(r, args.grid.is2d());
+    const std::map<std::string, std::string> attrs = {{"tensorscape_model", args.model},
+                                                      {"tensorscape_directions", "hessian"},
+                                                      {"tensorscape_dir_type", "weights"},
+                                                      {"tensorscape_seed", std::to_string(args.seed)},
+                                                      {"tensorscape_hessian_samples",
+                                                       std::to_string(set.inputs.size(0))}};
+    TS_TRY(saveDirections(path, dirs, attrs));
+    TS_TRY(writeArray(path, "hessian_eigenvalues", doubles(r.eigenvalues), false));
+    TS_TRY(writeArray(path, "hessian_residuals", doubles(r.residuals), false));
+    if (r.traceSamples > 0)
+        TS_TRY(writeArray(path, "hessian_trace", doubles({r.trace, r.traceStdError, double(r.traceSamples)}),
+                          false));
+    if (!r.esdNodes.empty()) {
+        TS_TRY(writeArray(path, "esd_nodes", doubles(r.esdNodes), false));
+        TS_TRY(writeArray(path, "esd_weights", doubles(r.esdWeights), false));
+    }
+    result.directionsWritten = true;
+    c.eigenvalues = r.eigenvalues;
+    c.trace = r.trace;
+    c.traceStdError = r.traceStdError;
+    c.traceSamples = r.traceSamples;
+    c.esdNodes = r.esdNodes.size();
+    c.products = r.products;
+    c.seconds = r.seconds;
+    result.curvature = c;
+    return dirs;
 }
 
 } // namespace
@@ -212,29 +356,48 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
     const capture::Dataset& data = args.split == "train" ? split.train : split.validation;
     if (data.size() == 0) return usage("data '" + args.data + "' has no " + args.split + " samples");
 
-    torch::manual_seed(args.seed); // built-in models initialise from torch's global generator
-    TS_ASSIGN_OR_RETURN(model, loadFor(args.model, data));
-    auto space = parameterSpace(*model, args.dirType);
-    const auto weights = space.snapshot();
-
     LandscapeResult result;
+    std::vector<int64_t> runSteps;
+    std::string modelSpec = args.model;
+    if (!args.run.empty()) {
+        TS_ASSIGN_OR_RETURN(steps, runCheckpointSteps(args.run, args.runMaxSteps));
+        runSteps = std::move(steps);
+        if (modelSpec.empty()) {
+            TS_ASSIGN_OR_RETURN(reader, runs::RunReader::open(args.run));
+            modelSpec = reader->info().model;
+            if (modelSpec.empty()) return usage("run " + args.run + " does not name its model: give --model");
+        }
+    }
+    torch::manual_seed(args.seed); // built-in models initialise from torch's global generator
+    TS_ASSIGN_OR_RETURN(model, loadFor(modelSpec, data));
+    auto space = parameterSpace(*model, args.dirType);
+
     result.directionsPath = args.directions;
     std::vector<TensorList> checkpoints;
     for (const auto& c : args.trajectory) {
         TS_ASSIGN_OR_RETURN(w, checkpointWeights(c, data, args.dirType, space));
         checkpoints.push_back(std::move(w));
     }
-    Directions dirs;
-    // A file that exists but is not a directions file (empty, truncated, text, other groups) is an error: it
-    // is the user's, and writing new directions would destroy it.
-    {
-        std::error_code ec;
-        if (std::filesystem::exists(args.directions, ec) && !directionsFileExists(args.directions))
-            return usage(args.directions +
-                         " exists but is not a readable directions file (HDF5 with an 'xdirection' group); "
-                         "move it away or name another --directions file");
+    for (int64_t step : runSteps) { // the model ends holding the last one: the origin
+        TS_ASSIGN_OR_RETURN(tensors, runs::readCheckpoint(args.run, step));
+        if (auto st = capture::loadCheckpoint(*model, tensors); !st)
+            return usage(runs::checkpointPath(args.run, step) + ": " + st.message());
+        checkpoints.push_back(space.snapshot());
     }
-    if (directionsFileExists(args.directions)) {
+    result.trajectorySteps = runSteps;
+    const auto weights = space.snapshot();
+    Directions dirs;
+    std::error_code ec;
+    if (args.hessian) {
+        TS_ASSIGN_OR_RETURN(hd, hessianDirectionsFor(args, *model, space, {data.inputs, data.labels}, result));
+        dirs = std::move(hd);
+    } else if (std::filesystem::exists(args.directions, ec) && !directionsFileExists(args.directions)) {
+        // A file that exists but is not a directions file (empty, truncated, text, other groups) is an error:
+        // it is the user's, and writing new directions would destroy it.
+        return usage(args.directions +
+                     " exists but is not a readable directions file (HDF5 with an 'xdirection' group); "
+                     "move it away or name another --directions file");
+    } else if (directionsFileExists(args.directions)) {
         TS_LOG_INFO(
             "landscape: reading directions from %s (--norm, --ignore, --seed, --model2/3 do not apply)",
             args.directions.c_str());
@@ -265,12 +428,13 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
             TS_ASSIGN_OR_RETURN(dy, targetDirection(weights, w3));
             dirs.y = std::move(dy);
         }
-        std::map<std::string, std::string> attrs = {{"tensorscape_model", args.model},
+        std::map<std::string, std::string> attrs = {{"tensorscape_model", modelSpec},
                                                     {"tensorscape_norm", normName(args.norm)},
                                                     {"tensorscape_ignore", ignoreName(args.ignore)},
                                                     {"tensorscape_dir_type", dirTypeName(args.dirType)},
                                                     {"tensorscape_seed", std::to_string(args.seed)}};
         if (!checkpoints.empty()) attrs["tensorscape_directions"] = "pca";
+        if (!args.run.empty()) attrs["tensorscape_run"] = args.run;
         TS_TRY(saveDirections(args.directions, dirs, attrs));
         result.directionsWritten = true;
     }
@@ -297,6 +461,13 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
         }
         TS_TRY(writeArray(result.projectionPath, "proj_xcoord", px, true));
         TS_TRY(writeArray(result.projectionPath, "proj_ycoord", py, false));
+        if (!runSteps.empty()) {
+            HostArray steps;
+            steps.shape = px.shape;
+            steps.float64 = true;
+            steps.data.assign(runSteps.begin(), runSteps.end());
+            TS_TRY(writeArray(result.projectionPath, "proj_steps", steps, false));
+        }
         result.trajectory = std::move(path);
     }
     if (!args.png.empty()) {
@@ -338,6 +509,12 @@ class ProgressBar {
     bool m_enabled;
     std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now(), m_last{};
 };
+
+std::string formatNumber(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return buf;
+}
 
 int fail(const Error& e) {
     std::fprintf(stderr, "tensorscape: error: %s\n", e.message.c_str());
@@ -389,6 +566,24 @@ int runLandscapeCommand(int argc, char** argv) {
                 r->batched ? "batched" : "per point", s.loss[best], s.x[static_cast<size_t>(bx)],
                 s.is2d() ? s.y[static_cast<size_t>(by)] : 0.0, nans,
                 r->directionsWritten ? "written to" : "read from", r->directionsPath.c_str());
+    if (!args->model2.empty())
+        if (const auto b = linearBarrier(s))
+            std::printf("straight line %s -> %s: loss barrier %.4g at x = %.3g (loss %.4g; ends %.4g and %.4g; "
+                        "%lld points on the line)\n",
+                        args->model.c_str(), args->model2.c_str(), b->height, b->at, b->loss, b->start, b->end,
+                        static_cast<long long>(b->points));
+    if (const auto& c = r->curvature) {
+        std::string values;
+        for (double v : c->eigenvalues)
+            values += (values.empty() ? "" : ", ") + formatNumber(v);
+        std::printf("hessian: top eigenvalues %s", values.c_str());
+        if (c->traceSamples > 0)
+            std::printf("; trace %s +- %s (%d Hutchinson samples)", formatNumber(c->trace).c_str(),
+                        formatNumber(c->traceStdError).c_str(), c->traceSamples);
+        if (c->esdNodes > 0) std::printf("; spectral density: %zu Ritz values", c->esdNodes);
+        if (c->products > 0) std::printf("; %lld Hessian-vector products in %.2f s", static_cast<long long>(c->products), c->seconds);
+        std::printf("\n");
+    }
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,11 +22,23 @@ struct LandscapeArgs {
     // the directions file is new, and their projection written to "<out>.proj.h5" (proj_xcoord,
     // proj_ycoord, as the reference's projection files) and drawn in the picture.
     std::vector<std::string> trajectory;
+    // A recorded run (train --run DIR --checkpoint-every N, or the Python module with checkpoints=N): its
+    // checkpoints are the trajectory and its last one the origin (the reference's plot_trajectory on the
+    // final model); the model defaults to the run's. At most `runMaxSteps` checkpoints, evenly spaced.
+    std::string run;
+    int64_t runMaxSteps = 100;
     std::string data = "fashion-mnist";
     std::string split = "train"; // train | validation (the surface's metric names follow it)
     int64_t limit = 2000;        // first N samples of the split (0: all)
     std::string out = "landscape.h5";
     std::string directions; // read if it exists, else written; empty: "<out without .h5>.directions.h5"
+    // --directions hessian: the two sharpest directions (top Hessian eigenvectors, unit norm), computed on the
+    // evaluation set and written to the default directions file with the eigenvalues, the trace and the
+    // spectral density (a hessian file there is read again; any other file there is an error).
+    bool hessian = false;
+    int hessianTop = 2;   // eigenpairs (>= 2 for a 2D grid)
+    int hessianTrace = 0; // Hutchinson samples (0: no trace)
+    int hessianEsd = 0;   // stochastic Lanczos quadrature runs (0: no density)
     GridSpec grid;          // default 51x51 over [-1, 1]^2
     Norm norm = Norm::Filter;
     Ignore ignore = Ignore::BiasBn;
@@ -46,7 +59,18 @@ struct LandscapeResult {
     std::string directionsPath;
     bool directionsWritten = false;
     std::vector<std::array<double, 2>> trajectory; // projected checkpoints (empty without --trajectory)
+    std::vector<int64_t> trajectorySteps;          // --run: the training step of each projected checkpoint
     std::string projectionPath;
+    // --directions hessian: what was computed (or read back with the directions).
+    struct Curvature {
+        std::vector<double> eigenvalues;
+        double trace = 0, traceStdError = 0;
+        int traceSamples = 0;
+        size_t esdNodes = 0;
+        int64_t products = 0;
+        double seconds = 0;
+    };
+    std::optional<Curvature> curvature;
     bool batched = false;
     double seconds = 0;
 };

@@ -132,4 +132,36 @@ Surface previewFilled(const Surface& partial, int64_t stride) {
     return s;
 }
 
+std::optional<Barrier> linearBarrier(const Surface& s) {
+    if (s.is2d() || s.x.empty()) return std::nullopt;
+    const double eps = 1e-9;
+    std::optional<size_t> zero, one;
+    for (size_t i = 0; i < s.x.size(); ++i) {
+        if (!s.computed[i]) continue;
+        if (std::abs(s.x[i]) <= eps) zero = i;
+        if (std::abs(s.x[i] - 1.0) <= eps) one = i;
+    }
+    if (!zero || !one) return std::nullopt;
+    const double l0 = s.loss[*zero], l1 = s.loss[*one];
+    if (!std::isfinite(l0) || !std::isfinite(l1)) return std::nullopt;
+    Barrier b;
+    b.at = 0;
+    b.loss = l0;
+    b.start = l0;
+    b.end = l1;
+    for (size_t i = 0; i < s.x.size(); ++i) {
+        const double x = s.x[i];
+        if (x < -eps || x > 1.0 + eps) continue;
+        if (!s.computed[i] || !std::isfinite(s.loss[i])) return std::nullopt;
+        ++b.points;
+        const double excess = s.loss[i] - ((1.0 - x) * l0 + x * l1);
+        if (excess > b.height) {
+            b.height = excess;
+            b.at = x;
+            b.loss = s.loss[i];
+        }
+    }
+    return b;
+}
+
 } // namespace ts::landscape

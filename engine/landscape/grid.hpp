@@ -65,4 +65,17 @@ RefinementPlan planRefinement(int64_t nx, int64_t ny, bool progressive);
 // point at (ix - ix % stride, iy - iy % stride), where `stride` is that of the last finished level.
 Surface previewFilled(const Surface& partial, int64_t stride);
 
+// The loss barrier of the straight line between two models (a 1D surface along model2 - model, which holds
+// both ends at x = 0 and x = 1): the largest excess of the loss over the line between the ends' losses,
+// max over 0 <= x <= 1 of L(x) - ((1 - x) L(0) + x L(1)) (Frankle et al. 2020; 0 when the path is convex or
+// linear). Absent when the surface is 2D, lacks either end, or a point in between is NaN.
+struct Barrier {
+    double height = 0; // loss units
+    double at = 0;     // x of the highest point above the line
+    double loss = 0;   // L(at)
+    double start = 0, end = 0; // L(0), L(1)
+    int64_t points = 0; // grid points in [0, 1]
+};
+std::optional<Barrier> linearBarrier(const Surface& surface);
+
 } // namespace ts::landscape

@@ -32,3 +32,23 @@ function(ts_add_test)
                        PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT} ENVIRONMENT "TS_VALIDATION=1"
                                   SKIP_RETURN_CODE 77)
 endfunction()
+
+# ts_use_torch_pch(target [SOURCES file ...]): the target's translation units (only the listed ones when
+# given; the rest skip it) include the shared precompiled <torch/torch.h> of ts_torch_pch first instead of
+# parsing LibTorch's headers each (about 40 % of such a unit's compile time). -Winvalid-pch (ts_warnings)
+# says when GCC cannot use it.
+function(ts_use_torch_pch target)
+  if(NOT TARGET ts_torch_pch)
+    return()
+  endif()
+  cmake_parse_arguments(P "" "" "SOURCES" ${ARGN})
+  target_precompile_headers(${target} REUSE_FROM ts_torch_pch)
+  if(P_SOURCES)
+    get_target_property(all ${target} SOURCES)
+    foreach(s IN LISTS all)
+      if(NOT s IN_LIST P_SOURCES)
+        set_source_files_properties(${s} PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+      endif()
+    endforeach()
+  endif()
+endfunction()

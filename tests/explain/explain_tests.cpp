@@ -18,6 +18,7 @@
 #include "engine/explain/command.hpp"
 #include "engine/explain/features.hpp"
 #include "engine/explain/heatmap.hpp"
+#include "engine/capture/checkpoint_weights.hpp"
 #include "engine/explain/neurogram.hpp"
 #include "engine/explain/projection.hpp"
 #include "engine/explain/scatter.hpp"
@@ -699,7 +700,7 @@ TEST(Neurogram, CheckpointsOfARunAreMeasuredAsTheModelWasThen) {
     for (int64_t step : runs::listCheckpoints(run.string())) {
         auto tensors = runs::readCheckpoint(run.string(), step);
         ASSERT_TRUE(bool(tensors)) << tensors.error().message;
-        ASSERT_TRUE(loadCheckpoint(*m, *tensors).isOk());
+        ASSERT_TRUE(capture::loadCheckpoint(*m, *tensors).isOk());
         auto g = computeNeurogram(*m, d, d, o);
         ASSERT_TRUE(bool(g)) << g.error().message;
         steps.push_back({step, std::move(*g)});
@@ -715,17 +716,17 @@ TEST(Neurogram, CheckpointsOfARunAreMeasuredAsTheModelWasThen) {
     // A checkpoint of another model: a missing tensor and a wrong shape are one line each.
     auto tensors = snapshot(false);
     tensors.erase(tensors.begin());
-    auto st = loadCheckpoint(*m, tensors);
+    auto st = capture::loadCheckpoint(*m, tensors);
     ASSERT_FALSE(st.isOk());
     EXPECT_NE(st.message().find("the checkpoint has no 'conv1.weight'"), std::string::npos) << st.message();
     tensors = snapshot(false);
     tensors[0].shape = {2, 2};
-    st = loadCheckpoint(*m, tensors);
+    st = capture::loadCheckpoint(*m, tensors);
     ASSERT_FALSE(st.isOk());
     EXPECT_NE(st.message().find("has shape [2, 2]"), std::string::npos) << st.message();
     tensors = snapshot(false);
     tensors.push_back({"extra.weight", {1}, {1.0f}});
-    st = loadCheckpoint(*m, tensors);
+    st = capture::loadCheckpoint(*m, tensors);
     ASSERT_FALSE(st.isOk());
     EXPECT_NE(st.message().find("'extra.weight', which the model does not"), std::string::npos) << st.message();
     fs::remove_all(run);

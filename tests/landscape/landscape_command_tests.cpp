@@ -13,6 +13,7 @@
 #include "engine/landscape/command.hpp"
 #include "engine/landscape/h5_io.hpp"
 #include "engine/landscape/tensor_io.hpp"
+#include "engine/runs/checkpoint.hpp"
 
 using namespace ts::landscape;
 
@@ -230,4 +231,197 @@ TEST(LandscapeCommand, TrajectoryGivesPcaDirectionsAndProjection) {
     EXPECT_GT(std::abs(px->data.front()), 1e-3);
     EXPECT_TRUE(std::filesystem::exists(dir + "/pca.png"));
     EXPECT_EQ(run({"--trajectory", dir + "/traj_0.pt", "--quiet"}), 2); // needs two or more
+
+    // The same checkpoints recorded in a run (steps 0, 5, ..., 20): `--run` gives the same directions and path,
+    // with the origin at the run's last checkpoint even though --model starts from the first one.
+    const auto runDir = dir + "/run";
+    for (int t = 0; t < 5; ++t) {
+        auto m = ts::capture::loadModel(dir + "/traj_" + std::to_string(t) + ".pt", {2}, 2);
+        ASSERT_TRUE(m) << m.error().message;
+        std::vector<ts::runs::CheckpointTensor> tensors;
+        for (const auto& [name, p] : (*m)->namedParameters()) {
+            const auto c = p.detach().to(torch::kFloat32).contiguous();
+            tensors.push_back({name, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
+        }
+        ASSERT_TRUE(ts::runs::writeCheckpoint(runDir, 5 * t, tensors).isOk());
+    }
+    const auto outRun = dir + "/run_pca.h5";
+    ASSERT_EQ(run({"--model", dir + "/traj_0.pt", "--run", runDir, "--data", "xor", "--limit", "200", "--grid", "7",
+                   "--out", outRun, "--quiet"}),
+              0);
+    auto runDirs = readDirectionsFile(dir + "/run_pca.directions.h5");
+    ASSERT_TRUE(runDirs) << runDirs.error().message;
+    EXPECT_EQ(runDirs->attributes["tensorscape_run"], runDir);
+    ASSERT_EQ(runDirs->x.size(), dirs->x.size());
+    for (size_t i = 0; i < dirs->x.size(); ++i) {
+        ASSERT_EQ(runDirs->x[i].data.size(), dirs->x[i].data.size());
+        for (size_t k = 0; k < dirs->x[i].data.size(); ++k) {
+            EXPECT_NEAR(runDirs->x[i].data[k], dirs->x[i].data[k], 1e-6) << i;
+            EXPECT_NEAR(runDirs->y[i].data[k], dirs->y[i].data[k], 1e-6) << i;
+        }
+    }
+    auto rx = readArray(dir + "/run_pca.proj.h5", "proj_xcoord");
+    auto steps = readArray(dir + "/run_pca.proj.h5", "proj_steps");
+    ASSERT_TRUE(rx && steps);
+    ASSERT_EQ(rx->data.size(), 5u);
+    for (size_t k = 0; k < 5; ++k) {
+        EXPECT_NEAR(rx->data[k], px->data[k], 1e-6);
+        EXPECT_EQ(steps->data[k], 5.0 * double(k));
+    }
+    auto s1 = readSurfaceFile(out), s2 = readSurfaceFile(outRun);
+    ASSERT_TRUE(s1 && s2);
+    for (size_t k = 0; k < s1->loss.size(); ++k)
+        EXPECT_NEAR(s2->loss[k], s1->loss[k], 1e-5 * s1->loss[k]) << k;
+    // --max-steps 3 keeps the first, middle and last checkpoints.
+    ASSERT_EQ(run({"--model", dir + "/traj_0.pt", "--run", runDir, "--max-steps", "3", "--data", "xor", "--limit",
+                   "100", "--grid", "3", "--out", dir + "/run3.h5", "--quiet"}),
+              0);
+    auto steps3 = readArray(dir + "/run3.proj.h5", "proj_steps");
+    ASSERT_TRUE(steps3);
+    EXPECT_EQ(steps3->data, (std::vector<double>{0, 10, 20}));
+    // A run without two checkpoints, or without run.json to name its model: one line, exit 2.
+    std::filesystem::create_directories(dir + "/empty_run");
+    EXPECT_EQ(run({"--model", dir + "/traj_0.pt", "--run", dir + "/empty_run", "--data", "xor", "--quiet",
+                   "--out", dir + "/e.h5"}),
+              2);
+    EXPECT_EQ(run({"--run", runDir, "--data", "xor", "--quiet", "--out", dir + "/e.h5"}), 2);
+    EXPECT_EQ(run({"--run", runDir, "--trajectory", traj, "--quiet", "--out", dir + "/e.h5"}), 2);
+}
+
+// --directions hessian on a smooth CNN (TorchScript; tanh and average pooling, so the loss has a curvature
+// everywhere): the axes are orthonormal eigenvectors whose curvature the surface itself shows (a second
+// difference of the forward-only loss along each axis equals its eigenvalue); the file is reused, and a
+// directions file of another kind at that path is an error, left as it was.
+TEST(LandscapeCommand, HessianDirectionsShowTheirCurvatureInTheSurface) {
+    if (std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") != 0)
+        FAIL() << "/usr/bin/python3 lacks torch, h5py or numpy" << " (scripts/setup.sh installs it)";
+    const auto fixtures = (tempDir() / "python_hessian").string();
+    std::filesystem::remove_all(fixtures);
+    std::filesystem::create_directories(fixtures);
+    const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) +
+                            "/tests/landscape/reference_fixture.py make '" + fixtures + "' >/dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    const auto out = path("hessian.h5"), dirs = path("hessian.directions.h5");
+    std::filesystem::remove(dirs);
+    const std::vector<std::string> common = {"--model", fixtures + "/smooth_cnn.pt", "--data", "fashion-mnist",
+                                             "--limit", "200", "--x", "-0.05:0.05:3", "--y", "-0.05:0.05:3",
+                                             "--quiet", "--directions", "hessian", "--out", out};
+    auto args = common;
+    args.insert(args.end(), {"--hessian-trace", "6", "--hessian-esd", "1"});
+    ASSERT_EQ(run(args), 0);
+    auto file = readDirectionsFile(dirs);
+    ASSERT_TRUE(file) << file.error().message;
+    EXPECT_EQ(file->attributes["tensorscape_directions"], "hessian");
+    auto values = readArray(dirs, "hessian_eigenvalues");
+    ASSERT_TRUE(values);
+    ASSERT_EQ(values->data.size(), 2u);
+    EXPECT_GE(values->data[0], values->data[1]);
+    EXPECT_GT(values->data[0], 0.0);
+    auto trace = readArray(dirs, "hessian_trace");
+    ASSERT_TRUE(trace);
+    EXPECT_EQ(trace->data.size(), 3u);
+    EXPECT_TRUE(readArray(dirs, "esd_weights"));
+    auto d = loadDirections(dirs);
+    ASSERT_TRUE(d && d->is2d());
+    const auto x = flatten(d->x), y = flatten(d->y);
+    EXPECT_NEAR(x.norm().item<double>(), 1.0, 1e-6);
+    EXPECT_NEAR(y.norm().item<double>(), 1.0, 1e-6);
+    EXPECT_NEAR(x.dot(y).item<double>(), 0.0, 1e-5);
+
+    auto s = readSurfaceFile(out);
+    ASSERT_TRUE(s) << s.error().message;
+    const double h = 0.05;
+    const double c = s->loss[s->index(1, 1)];
+    const double curvX = (s->loss[s->index(0, 1)] + s->loss[s->index(2, 1)] - 2 * c) / (h * h);
+    const double curvY = (s->loss[s->index(1, 0)] + s->loss[s->index(1, 2)] - 2 * c) / (h * h);
+    EXPECT_NEAR(curvX, values->data[0], 0.05 * values->data[0] + 1e-3);
+    EXPECT_NEAR(curvY, values->data[1], 0.05 * values->data[0] + 1e-3);
+
+    // Again: the Hessian file is read back, not recomputed; the surface is the same.
+    ASSERT_EQ(run(common), 0);
+    auto s2 = readSurfaceFile(out);
+    ASSERT_TRUE(s2);
+    for (size_t k = 0; k < s->loss.size(); ++k)
+        EXPECT_NEAR(s2->loss[k], s->loss[k], 1e-6 * s->loss[k]);
+
+    // A random-directions file at that path is the user's: an error, and it stays.
+    const auto other = path("hessian_other.h5"), otherDirs = path("hessian_other.directions.h5");
+    std::filesystem::remove(otherDirs);
+    ASSERT_EQ(run({"--model", "builtin:mlp", "--data", "spirals", "--limit", "100", "--grid", "3", "--quiet",
+                   "--out", other}),
+              0);
+    const auto size = std::filesystem::file_size(otherDirs);
+    EXPECT_EQ(run({"--model", "builtin:mlp", "--data", "spirals", "--limit", "100", "--grid", "3", "--quiet",
+                   "--out", other, "--directions", "hessian"}),
+              2);
+    EXPECT_EQ(std::filesystem::file_size(otherDirs), size);
+
+    EXPECT_EQ(run({"--data", "spirals", "--hessian-trace", "5", "--quiet", "--out", other}), 2);
+    EXPECT_EQ(run({"--data", "spirals", "--directions", "hessian", "--model2", "x.pt", "--out", other}), 2);
+    EXPECT_EQ(run({"--data", "spirals", "--directions", "hessian", "--hessian-top", "1", "--out", other}), 2);
+    EXPECT_EQ(run({"--data", "spirals", "--directions", "hessian", "--dir-type", "states", "--out", other}), 2);
+}
+
+// The straight line between two checkpoints (--model2, --x 0:1:N): the barrier from the surface equals the one
+// computed here by setting the interpolated weights into a model and running its own forward().
+TEST(LandscapeCommand, StraightLineBarrierMatchesDirectEvaluation) {
+    if (std::system("/usr/bin/python3 -c 'import torch, h5py, numpy' >/dev/null 2>&1") != 0)
+        FAIL() << "/usr/bin/python3 lacks torch, h5py or numpy" << " (scripts/setup.sh installs it)";
+    const auto dir = (tempDir() / "python_barrier").string();
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) +
+                            "/tests/landscape/reference_fixture.py make '" + dir + "' >/dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    // A trained toy MLP and the same network with its hidden units permuted: one function, a barrier between.
+    const auto a = dir + "/xor_trained.pt", b = dir + "/xor_trained_permuted.pt", out = dir + "/line.h5";
+    ASSERT_EQ(run({"--model", a, "--model2", b, "--x", "-0.2:1.2:15", "--data", "xor", "--limit", "300", "--out",
+                   out, "--quiet"}),
+              0);
+    auto s = readSurfaceFile(out);
+    ASSERT_TRUE(s) << s.error().message;
+    const auto got = linearBarrier(*s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->points, 11);
+
+    ts::capture::DataOptions o;
+    o.limit = 300;
+    o.seed = 123;
+    auto split = ts::capture::loadDataset("xor", o);
+    ASSERT_TRUE(split);
+    auto ma = ts::capture::loadModel(a, {2}, 2), mb = ts::capture::loadModel(b, {2}, 2);
+    ASSERT_TRUE(ma && mb);
+    torch::NoGradGuard g;
+    (*ma)->setTraining(false);
+    std::vector<torch::Tensor> wa, wb;
+    for (const auto& [n, p] : (*ma)->namedParameters())
+        wa.push_back(p.detach().clone());
+    for (const auto& [n, p] : (*mb)->namedParameters())
+        wb.push_back(p.detach().clone());
+    std::vector<double> xs, losses;
+    for (int k = 0; k <= 10; ++k) {
+        const double t = k / 10.0;
+        auto params = (*ma)->namedParameters();
+        for (size_t i = 0; i < params.size(); ++i)
+            params[i].second.copy_(wa[i] + t * (wb[i] - wa[i]));
+        const auto logits = (*ma)->forward(split->train.inputs).to(torch::kFloat64);
+        xs.push_back(t);
+        losses.push_back(torch::nn::functional::cross_entropy(logits, split->train.labels).item<double>());
+    }
+    double height = 0, at = 0;
+    for (size_t k = 0; k < xs.size(); ++k) {
+        const double excess = losses[k] - ((1 - xs[k]) * losses.front() + xs[k] * losses.back());
+        if (excess > height) height = excess, at = xs[k];
+    }
+    EXPECT_NEAR(got->start, losses.front(), 1e-5 * losses.front());
+    EXPECT_NEAR(got->end, losses.back(), 1e-5 * losses.back());
+    EXPECT_NEAR(got->height, height, 1e-5 * losses.front());
+    EXPECT_NEAR(got->at, at, 1e-9);
+    EXPECT_NEAR(losses.front(), losses.back(), 1e-6); // the same function at both ends
+    EXPECT_GT(height, 0.01);                          // and a real barrier between them
+
+    // Without both ends on the grid there is no barrier.
+    Surface partial = *s;
+    partial.computed[2] = 0; // x = 0
+    EXPECT_FALSE(linearBarrier(partial));
 }

@@ -12,6 +12,7 @@
 #include "engine/landscape/directions.hpp"
 #include "engine/landscape/evaluator.hpp"
 #include "engine/landscape/h5_io.hpp"
+#include "engine/landscape/hessian.hpp"
 #include "engine/landscape/surface_job.hpp"
 #include "engine/landscape/tensor_io.hpp"
 #include "tests/landscape/test_models.hpp"
@@ -695,4 +696,115 @@ TEST(PythonReference, DirectionsAndSurfacesMoveBothWays) {
     for (std::string line; std::getline(keys, line);)
         if (!line.empty()) want.push_back(line);
     EXPECT_EQ(parameterSpace(bn, DirType::States).names, want);
+}
+
+// ---- Hessian: Lanczos, Hutchinson and SLQ against dense float64 Hessians from torch.autograd ------------
+
+namespace {
+
+std::vector<double> readVector(const std::string& path, const std::string& name) {
+    auto a = readArray(path, name);
+    EXPECT_TRUE(a) << name;
+    return a ? a->data : std::vector<double>{};
+}
+
+// The reference's eigenvector `row` (flat, named_parameters order) against ours, as |cos|.
+double alignment(const std::string& path, const std::string& name, int64_t row, const TensorList& ours) {
+    auto a = readArray(path, name);
+    EXPECT_TRUE(a) << name;
+    if (!a) return 0;
+    const int64_t n = a->shape[1];
+    auto ref = torch::from_blob(a->data.data() + row * n, {n}, torch::kFloat64).clone();
+    const auto mine = flatten(ours);
+    return std::abs(ref.dot(mine).item<double>()) / (ref.norm() * mine.norm()).item<double>();
+}
+
+} // namespace
+
+TEST(Hessian, EigenpairsTraceAndDensityMatchADenseFloat64Hessian) {
+    if (!pythonHasTorchAndH5py()) FAIL() << "/usr/bin/python3 lacks torch, h5py or numpy" << " (scripts/setup.sh installs it)";
+    const auto dir = (tempDir() / "hessian_reference").string();
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    ASSERT_EQ(runFixture("make", dir), 0);
+    ASSERT_EQ(runFixture("hessian", dir), 0);
+    const std::string ref = dir + "/hessian_ref.h5";
+
+    for (const std::string name : {"mlp", "bn"}) {
+        SCOPED_TRACE(name);
+        ts::landscape::testing::TorchScriptModel model(dir + (name == "mlp" ? "/model.pt" : "/model_bn.pt"));
+        const auto data = readData(dir + (name == "mlp" ? "/data.h5" : "/bn_data.h5"));
+        const auto before = flatten(parameterSpace(model, DirType::Weights).snapshot());
+        HessianOptions opt;
+        opt.topK = 3;
+        opt.traceSamples = 300;
+        opt.esdRuns = 2;
+        opt.esdSteps = 40;
+        opt.sampleBatch = 20; // several batches: the products must sum them as one mean
+        auto r = analyseHessian(model, data, opt);
+        ASSERT_TRUE(r) << r.error().message;
+        const auto want = readVector(ref, name + "_eigenvalues");
+        ASSERT_EQ(r->eigenvalues.size(), 3u);
+        ASSERT_EQ(r->parameters, static_cast<int64_t>(want.size()));
+        for (size_t i = 0; i < 3; ++i)
+            EXPECT_NEAR(r->eigenvalues[i], want[i], 1e-4 * want[0]) << "eigenvalue " << i;
+        // The two leading eigenvalues are well separated here, so their eigenvectors are well defined.
+        EXPECT_GT(alignment(ref, name + "_eigenvectors", 0, r->eigenvectors[0]), 0.9999);
+        EXPECT_GT(alignment(ref, name + "_eigenvectors", 1, r->eigenvectors[1]), 0.999);
+        EXPECT_NEAR(flatten(r->eigenvectors[0]).norm().item<double>(), 1.0, 1e-6); // float32 like the weights
+        EXPECT_LT(r->lanczosSteps, opt.maxSteps) << "Lanczos should converge before its step limit";
+        EXPECT_EQ(r->products, r->lanczosSteps + opt.traceSamples + opt.esdRuns * opt.esdSteps);
+        // Hutchinson: within four standard errors of the exact trace, and the error estimate is sane.
+        const double trace = readVector(ref, name + "_trace").at(0);
+        EXPECT_GT(r->traceStdError, 0.0);
+        EXPECT_LT(r->traceStdError, 0.2 * std::abs(trace));
+        EXPECT_NEAR(r->trace, trace, 4 * r->traceStdError);
+        // SLQ: weights are a probability distribution whose support reaches the extreme eigenvalues.
+        double wsum = 0, top = -1e300, bottom = 1e300;
+        for (size_t j = 0; j < r->esdNodes.size(); ++j) {
+            wsum += r->esdWeights[j];
+            top = std::max(top, r->esdNodes[j]);
+            bottom = std::min(bottom, r->esdNodes[j]);
+        }
+        EXPECT_NEAR(wsum, 1.0, 1e-9);
+        EXPECT_NEAR(top, want.front(), 1e-3 * want.front());
+        EXPECT_NEAR(bottom, want.back(), 1e-2 * want.front());
+        // The model holds its weights and evaluation state afterwards.
+        EXPECT_TRUE(torch::equal(flatten(parameterSpace(model, DirType::Weights).snapshot()), before));
+    }
+}
+
+TEST(Hessian, DirectionsAreUnitEigenvectorsAndBadInputIsOneError) {
+    torch::manual_seed(5);
+    SequentialModel model(ts::landscape::testing::makeMlp({4, 6, 3}, "tanh"));
+    EvalSet data{torch::randn({32, 4}), torch::randint(0, 3, {32})};
+    auto r = analyseHessian(model, data, {});
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->eigenvalues.size(), 2u);
+    EXPECT_GE(r->eigenvalues[0], r->eigenvalues[1]);
+    const auto d = hessianDirections(*r, true);
+    ASSERT_TRUE(d.is2d());
+    EXPECT_NEAR(flatten(d.x).dot(flatten(d.y)).item<double>(), 0.0, 1e-6);
+    // H x = lambda x, checked with an independent product of the operator.
+    auto h = HessianOperator::create(model, data, 0);
+    ASSERT_TRUE(h);
+    const auto x = flatten(d.x);
+    EXPECT_LT((h->apply(x) - r->eigenvalues[0] * x).norm().item<double>(), 1e-3 * std::abs(r->eigenvalues[0]));
+
+    auto empty = analyseHessian(model, {torch::zeros({0, 4}), torch::zeros({0}, torch::kInt64)}, {});
+    ASSERT_FALSE(empty);
+    EXPECT_NE(empty.error().message.find("empty"), std::string::npos);
+    HessianOptions tiny;
+    tiny.memoryBudget = 1000;
+    auto big = analyseHessian(model, data, tiny);
+    ASSERT_FALSE(big);
+    EXPECT_NE(big.error().message.find("MB"), std::string::npos) << big.error().message;
+    // NaN weights: a failed product, not a NaN eigenvalue.
+    {
+        torch::NoGradGuard g;
+        model.namedParameters()[0].second.fill_(std::nan(""));
+    }
+    auto nan = analyseHessian(model, data, {});
+    ASSERT_FALSE(nan);
+    EXPECT_NE(nan.error().message.find("not finite"), std::string::npos) << nan.error().message;
 }

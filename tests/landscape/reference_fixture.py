@@ -8,10 +8,14 @@ python3-h5py). It follows the conventions of the public loss-landscape scripts (
     the order of numpy.meshgrid(x, y).ravel() (flat index k -> x[k % nx], y[k // nx]), -1 = not computed.
   - weights at (a, b): p = w + a*dx + b*dy; loss = mean cross-entropy; acc = 100 * correct / total.
 
-usage: reference_fixture.py make DIR     writes model.pt, model_bn.pt, data.h5, ref_dirs.h5, ref_surface.h5,
+usage: reference_fixture.py make DIR     writes model.pt, model_bn.pt, smooth_cnn.pt, data.h5, ref_dirs.h5, ref_surface.h5,
                                          bn_state_keys.txt, traj_0.pt .. traj_4.pt (a 2-input MLP along
                                          a few SGD steps, for PCA directions)
        reference_fixture.py check DIR    checks cpp_dirs.h5 + cpp_surface.h5 written by the C++ test
+       reference_fixture.py hessian DIR  (after make) writes hessian_ref.h5: dense float64 Hessians of the mean
+                                         cross-entropy of model.pt on data.h5 and of model_bn.pt (eval mode)
+                                         on bn_data.h5 (also written), from torch.autograd.functional.hessian:
+                                         eigenvalues (descending), top eigenvectors, trace
 """
 import sys
 
@@ -78,6 +82,12 @@ def make(d):
     torch.jit.script(net).save(d + '/model.pt')
     bn = make_bn_net().eval()
     torch.jit.script(bn).save(d + '/model_bn.pt')
+    # A smooth CNN for Fashion-MNIST (tanh, average pooling): its loss is twice differentiable everywhere, so
+    # the surface's curvature along a Hessian eigenvector equals the eigenvalue (ReLU kinks would add their own).
+    torch.manual_seed(4)
+    smooth = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(4, 8, 3, padding=1),
+                           nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(8 * 7 * 7, 10))
+    torch.jit.script(smooth.eval()).save(d + '/smooth_cnn.pt')
     with open(d + '/bn_state_keys.txt', 'w') as f:
         f.write('\n'.join(bn.state_dict().keys()) + '\n')
 
@@ -95,6 +105,25 @@ def make(d):
             opt.zero_grad()
             loss.backward()
             opt.step()
+    # The toy MLP trained to fit (Adam), and the same network with its hidden units permuted: the same function,
+    # so the same loss at both ends, and a barrier on the straight line between them (the symmetry that mode
+    # connectivity is about).
+    # Labelled as tensorscape's "xor" set labels its quadrants (class 0 where both coordinates share a sign).
+    xor_y = (tx[:, 0] * tx[:, 1] < 0).long()
+    opt = torch.optim.Adam(toy.parameters(), lr=0.05)
+    for _ in range(300):
+        loss = nn.functional.cross_entropy(toy(tx), xor_y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    toy.eval()
+    torch.jit.script(toy).save(d + '/xor_trained.pt')
+    perm = torch.randperm(16, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        toy[1].weight.copy_(toy[1].weight[perm])
+        toy[1].bias.copy_(toy[1].bias[perm])
+        toy[3].weight.copy_(toy[3].weight[:, perm])
+    torch.jit.script(toy).save(d + '/xor_trained_permuted.pt')
 
     g = torch.Generator().manual_seed(7)
     inputs = torch.randn(64, 6, generator=g)
@@ -160,8 +189,54 @@ def check(d):
     return 1 if failures else 0
 
 
+def dense_hessian(net, inputs, targets):
+    """The Hessian of the mean cross-entropy over all parameters (named_parameters order, flattened), float64."""
+    from torch.nn.utils import stateless
+    net = net.double().eval()
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for _, p in net.named_parameters()]
+    flat0 = torch.cat([p.detach().reshape(-1) for _, p in net.named_parameters()])
+
+    def loss_of(flat):
+        params, offset = {}, 0
+        for n, shape in zip(names, shapes):
+            k = int(np.prod(shape)) if len(shape) else 1
+            params[n] = flat[offset:offset + k].view(shape)
+            offset += k
+        out = stateless.functional_call(net, params, (inputs.double(),))
+        return nn.functional.cross_entropy(out, targets)
+
+    return torch.autograd.functional.hessian(loss_of, flat0)
+
+
+def hessian(d):
+    inputs, targets = load_data(d)
+    g = torch.Generator().manual_seed(11)
+    bn_inputs = torch.rand(48, 1, 4, 4, generator=g)
+    bn_targets = torch.randint(0, 3, (48,), generator=g)
+    with h5py.File(d + '/bn_data.h5', 'w') as f:
+        f['inputs'] = bn_inputs.numpy()
+        f['targets'] = bn_targets.numpy()
+    with h5py.File(d + '/hessian_ref.h5', 'w') as f:
+        for name, net, x, y in (('mlp', torch.jit.load(d + '/model.pt'), inputs, targets),
+                                ('bn', torch.jit.load(d + '/model_bn.pt'), bn_inputs, bn_targets)):
+            # The scripted files hold the weights; the same architecture in eager mode differentiates twice.
+            eager = make_mlp() if name == 'mlp' else make_bn_net()
+            eager.load_state_dict({k: v for k, v in net.state_dict().items()})
+            h = dense_hessian(eager, x, y)
+            values, vectors = torch.linalg.eigh(h)
+            order = torch.argsort(values, descending=True)
+            f[name + '_eigenvalues'] = values[order].numpy()
+            f[name + '_eigenvectors'] = vectors[:, order[:4]].T.contiguous().numpy()
+            f[name + '_trace'] = np.array([torch.trace(h).item()])
+            print('%s: %d parameters, top eigenvalues %s, trace %.6f'
+                  % (name, h.shape[0], values[order][:4].numpy(), torch.trace(h).item()))
+    return 0
+
+
 if __name__ == '__main__':
-    if len(sys.argv) != 3 or sys.argv[1] not in ('make', 'check'):
+    modes = {'make': make, 'check': check, 'hessian': hessian}
+    if len(sys.argv) != 3 or sys.argv[1] not in modes:
         print(__doc__)
         sys.exit(2)
-    sys.exit(make(sys.argv[2]) if sys.argv[1] == 'make' else check(sys.argv[2]))
+    sys.exit(modes[sys.argv[1]](sys.argv[2]))
