@@ -368,9 +368,13 @@ int cmdLandscape(int argc, char** argv) {
         std::error_code ec;
         if (!f.empty() && !parent.empty()) std::filesystem::create_directories(parent, ec);
     }
-    bool window = !display->headless && displayAvailable();
+    const bool mpi = landscape::launcherWorldSize() > 1;
+    bool window = !display->headless && !mpi && displayAvailable();
     if (window) return runWindow(*args, *display);
-    if (!display->headless) TS_LOG_INFO("no display: computing headless and writing the 3D view to a PNG");
+    if (!display->headless && mpi && landscape::launcherRank() == 0)
+        TS_LOG_INFO("started by mpirun: computing headless and writing the 3D view to a PNG");
+    else if (!display->headless && !mpi)
+        TS_LOG_INFO("no display: computing headless and writing the 3D view to a PNG");
 
     // Headless: the module's own command (progress bar, summary line), then the 3D picture from the file.
     std::vector<char*> av;
@@ -378,10 +382,11 @@ int cmdLandscape(int argc, char** argv) {
         av.push_back(r.data());
     int code = landscape::runLandscapeCommand(int(av.size()), av.data());
     if (code != 0) return code;
+    if (mpi && landscape::launcherRank() != 0) return 0; // rank 0 wrote the files and draws the picture
     auto surface = landscape::readSurfaceFile(args->out, metricPrefix(*args));
     if (!surface) return reportError(surface.error());
     SurfaceScene sc;
-    if (!args->trajectory.empty()) { // the command wrote the projected checkpoints next to the surface
+    if (!args->trajectory.empty() || !args->run.empty()) { // the command wrote the projected checkpoints
         std::string stem = args->out;
         if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".h5") stem.resize(stem.size() - 3);
         auto px = landscape::readArray(stem + ".proj.h5", "proj_xcoord");

@@ -16,6 +16,7 @@ PACKAGES=(
   nlohmann-json3-dev
   pybind11-dev python3-dev libdeflate0
   clang libclang-rt-14-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

@@ -8,6 +8,7 @@
 
 #include "engine/landscape/batched_kernels.hpp"
 #include "engine/landscape/evaluator.hpp"
+#include "engine/landscape/hessian.hpp"
 
 using namespace ts::landscape;
 
@@ -148,5 +149,55 @@ BENCHMARK(BM_Surface51_Batched)
     ->Arg(16)
     ->Iterations(3);
 BENCHMARK(BM_Surface51_Unbatched)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+// Curvature on the same model and 2,000 samples: one Hessian-vector product (double backward) against one
+// gradient (forward + backward, the baseline), and the top-2 eigenpairs by Lanczos (what --directions hessian
+// costs before the grid).
+struct HessianFixture {
+    MlpModel model;
+    EvalSet data;
+    HessianFixture() {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+        data = {torch::rand({2000, 1, 28, 28}, gen), torch::randint(0, 10, {2000}, gen)};
+    }
+};
+
+void BM_Gradient(benchmark::State& state) {
+    HessianFixture f;
+    std::vector<torch::Tensor> params;
+    for (auto& [n, p] : f.model.namedParameters())
+        params.push_back(p);
+    for (auto _ : state) {
+        std::vector<torch::Tensor> grads;
+        for (int64_t b = 0; b < 2000; b += 512) {
+            const int64_t len = std::min<int64_t>(512, 2000 - b);
+            const auto loss = torch::nn::functional::cross_entropy(
+                f.model.forward(f.data.inputs.narrow(0, b, len)), f.data.targets.narrow(0, b, len));
+            grads = torch::autograd::grad({loss}, params);
+        }
+        benchmark::DoNotOptimize(grads);
+    }
+}
+
+void BM_HessianVectorProduct(benchmark::State& state) {
+    HessianFixture f;
+    auto h = HessianOperator::create(f.model, f.data, 512);
+    auto v = torch::randn({h->size()}, torch::kFloat64);
+    for (auto _ : state)
+        benchmark::DoNotOptimize(h->apply(v));
+}
+
+void BM_HessianTop2(benchmark::State& state) {
+    HessianFixture f;
+    for (auto _ : state) {
+        auto r = analyseHessian(f.model, f.data, {});
+        state.counters["products"] = static_cast<double>(r->products);
+        state.counters["lambda1"] = r->eigenvalues.at(0);
+    }
+}
+
+BENCHMARK(BM_Gradient)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_HessianVectorProduct)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_HessianTop2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 
 BENCHMARK_MAIN();

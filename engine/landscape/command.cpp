@@ -15,6 +15,7 @@
 #include "engine/capture/model.hpp"
 #include "engine/core/image.hpp"
 #include "engine/core/log.hpp"
+#include "engine/landscape/distributed.hpp"
 #include "engine/landscape/h5_io.hpp"
 #include "engine/landscape/hessian.hpp"
 #include "engine/landscape/mesh.hpp"
@@ -346,126 +347,278 @@ Expected<Directions> hessianDirectionsFor(const LandscapeArgs& args, capture::Mo
 
 } // namespace
 
-Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const GridRunOptions& run) {
-    const auto start = std::chrono::steady_clock::now();
+namespace {
+
+// What every rank loads before the directions: data, model (at the run's last checkpoint with --run), the
+// parameter space, the trajectory's checkpoints and the origin.
+struct Prepared {
+    capture::DataSplit split;
+    bool train = true;
+    std::string modelSpec;
+    std::unique_ptr<capture::Model> model;
+    ParameterSpace space;
+    std::vector<TensorList> checkpoints;
+    std::vector<int64_t> runSteps;
+    TensorList weights;
+
+    const capture::Dataset& data() const { return train ? split.train : split.validation; }
+};
+
+Expected<std::unique_ptr<Prepared>> prepare(const LandscapeArgs& args) {
     TS_TRY(validateGrid(args.grid));
+    auto p = std::make_unique<Prepared>();
     capture::DataOptions dopt;
     dopt.limit = args.limit;
     dopt.seed = args.seed;
     TS_ASSIGN_OR_RETURN(split, capture::loadDataset(args.data, dopt));
-    const capture::Dataset& data = args.split == "train" ? split.train : split.validation;
+    p->split = std::move(split);
+    p->train = args.split == "train";
+    const capture::Dataset& data = p->data();
     if (data.size() == 0) return usage("data '" + args.data + "' has no " + args.split + " samples");
 
-    LandscapeResult result;
-    std::vector<int64_t> runSteps;
-    std::string modelSpec = args.model;
+    p->modelSpec = args.model;
     if (!args.run.empty()) {
         TS_ASSIGN_OR_RETURN(steps, runCheckpointSteps(args.run, args.runMaxSteps));
-        runSteps = std::move(steps);
-        if (modelSpec.empty()) {
+        p->runSteps = std::move(steps);
+        if (p->modelSpec.empty()) {
             TS_ASSIGN_OR_RETURN(reader, runs::RunReader::open(args.run));
-            modelSpec = reader->info().model;
-            if (modelSpec.empty()) return usage("run " + args.run + " does not name its model: give --model");
+            p->modelSpec = reader->info().model;
+            if (p->modelSpec.empty()) return usage("run " + args.run + " does not name its model: give --model");
         }
     }
     torch::manual_seed(args.seed); // built-in models initialise from torch's global generator
-    TS_ASSIGN_OR_RETURN(model, loadFor(modelSpec, data));
-    auto space = parameterSpace(*model, args.dirType);
-
-    result.directionsPath = args.directions;
-    std::vector<TensorList> checkpoints;
+    TS_ASSIGN_OR_RETURN(model, loadFor(p->modelSpec, data));
+    p->model = std::move(model);
+    p->space = parameterSpace(*p->model, args.dirType);
     for (const auto& c : args.trajectory) {
-        TS_ASSIGN_OR_RETURN(w, checkpointWeights(c, data, args.dirType, space));
-        checkpoints.push_back(std::move(w));
+        TS_ASSIGN_OR_RETURN(w, checkpointWeights(c, data, args.dirType, p->space));
+        p->checkpoints.push_back(std::move(w));
     }
-    for (int64_t step : runSteps) { // the model ends holding the last one: the origin
+    for (int64_t step : p->runSteps) { // the model ends holding the last one: the origin
         TS_ASSIGN_OR_RETURN(tensors, runs::readCheckpoint(args.run, step));
-        if (auto st = capture::loadCheckpoint(*model, tensors); !st)
+        if (auto st = capture::loadCheckpoint(*p->model, tensors); !st)
             return usage(runs::checkpointPath(args.run, step) + ": " + st.message());
-        checkpoints.push_back(space.snapshot());
+        p->checkpoints.push_back(p->space.snapshot());
     }
-    result.trajectorySteps = runSteps;
-    const auto weights = space.snapshot();
-    Directions dirs;
+    p->weights = p->space.snapshot();
+    return p;
+}
+
+// Reads a directions file and checks it against the model and the grid.
+Expected<Directions> readDirectionsFor(const std::string& path, const ParameterSpace& space, const GridSpec& grid) {
+    TS_ASSIGN_OR_RETURN(dirs, loadDirections(path));
+    TS_TRY(checkDirectionShapes(dirs.x, space, path, "xdirection"));
+    if (grid.is2d()) {
+        if (!dirs.is2d()) return usage(path + ": has no ydirection, but a 2D grid was asked (use --x alone for 1D)");
+        TS_TRY(checkDirectionShapes(dirs.y, space, path, "ydirection"));
+    }
+    return dirs;
+}
+
+// The directions (rank 0, or the only process): read, or made and written.
+Expected<Directions> setUpDirections(const LandscapeArgs& args, Prepared& p, LandscapeResult& result) {
+    const capture::Dataset& data = p.data();
     std::error_code ec;
-    if (args.hessian) {
-        TS_ASSIGN_OR_RETURN(hd, hessianDirectionsFor(args, *model, space, {data.inputs, data.labels}, result));
-        dirs = std::move(hd);
-    } else if (std::filesystem::exists(args.directions, ec) && !directionsFileExists(args.directions)) {
+    if (args.hessian)
+        return hessianDirectionsFor(args, *p.model, p.space, {data.inputs, data.labels}, result);
+    if (std::filesystem::exists(args.directions, ec) && !directionsFileExists(args.directions))
         // A file that exists but is not a directions file (empty, truncated, text, other groups) is an error:
         // it is the user's, and writing new directions would destroy it.
         return usage(args.directions +
                      " exists but is not a readable directions file (HDF5 with an 'xdirection' group); "
                      "move it away or name another --directions file");
-    } else if (directionsFileExists(args.directions)) {
-        TS_LOG_INFO(
-            "landscape: reading directions from %s (--norm, --ignore, --seed, --model2/3 do not apply)",
-            args.directions.c_str());
-        TS_ASSIGN_OR_RETURN(loaded, loadDirections(args.directions));
-        dirs = std::move(loaded);
-        TS_TRY(checkDirectionShapes(dirs.x, space, args.directions, "xdirection"));
-        if (args.grid.is2d()) {
-            if (!dirs.is2d())
-                return usage(args.directions +
-                             ": has no ydirection, but a 2D grid was asked (use --x alone for 1D)");
-            TS_TRY(checkDirectionShapes(dirs.y, space, args.directions, "ydirection"));
-        }
+    if (directionsFileExists(args.directions)) {
+        TS_LOG_INFO("landscape: reading directions from %s (--norm, --ignore, --seed, --model2/3 do not apply)",
+                    args.directions.c_str());
+        return readDirectionsFor(args.directions, p.space, args.grid);
+    }
+    Directions dirs;
+    const DirectionOptions dopt2{args.norm, args.ignore};
+    if (!p.checkpoints.empty()) {
+        TS_ASSIGN_OR_RETURN(pca, pcaDirections(p.checkpoints, p.weights, args.ignore));
+        dirs = std::move(pca);
     } else {
-        const DirectionOptions dopt2{args.norm, args.ignore};
-        if (!checkpoints.empty()) {
-            TS_ASSIGN_OR_RETURN(pca, pcaDirections(checkpoints, weights, args.ignore));
-            dirs = std::move(pca);
+        dirs = randomDirections(p.weights, dopt2, args.seed, args.grid.is2d());
+    }
+    if (!args.model2.empty()) {
+        TS_ASSIGN_OR_RETURN(w2, checkpointWeights(args.model2, data, args.dirType, p.space));
+        TS_ASSIGN_OR_RETURN(dx, targetDirection(p.weights, w2));
+        dirs.x = std::move(dx);
+    }
+    if (!args.model3.empty() && args.grid.is2d()) {
+        TS_ASSIGN_OR_RETURN(w3, checkpointWeights(args.model3, data, args.dirType, p.space));
+        TS_ASSIGN_OR_RETURN(dy, targetDirection(p.weights, w3));
+        dirs.y = std::move(dy);
+    }
+    std::map<std::string, std::string> attrs = {{"tensorscape_model", p.modelSpec},
+                                                {"tensorscape_norm", normName(args.norm)},
+                                                {"tensorscape_ignore", ignoreName(args.ignore)},
+                                                {"tensorscape_dir_type", dirTypeName(args.dirType)},
+                                                {"tensorscape_seed", std::to_string(args.seed)}};
+    if (!p.checkpoints.empty()) attrs["tensorscape_directions"] = "pca";
+    if (!args.run.empty()) attrs["tensorscape_run"] = args.run;
+    TS_TRY(saveDirections(args.directions, dirs, attrs));
+    result.directionsWritten = true;
+    return dirs;
+}
+
+// Every rank's outcome of a step: when any rank failed, every rank stops (the failing ones with their own
+// error, the others with a silent one), so no rank waits forever for the others.
+Status agree(const Ranks& ranks, Status status) {
+    if (!ranks.distributed()) return status;
+    if (allRanksAgree(ranks, status.isOk())) return Status::ok();
+    if (!status.isOk()) return makeError(status.error().kind, "rank " + std::to_string(ranks.rank) + ": " + status.message());
+    return makeError(ErrorKind::Usage, ""); // another rank said why
+}
+
+// The grid over all ranks: units of whole evaluator passes, taken from a shared counter; rank 0 recomputes the
+// points of units that failed elsewhere.
+Expected<Surface> evaluateAcrossRanks(SurfaceEvaluator& ev, const GridSpec& grid, const Ranks& ranks,
+                                      const GridRunOptions& run) {
+    Surface surface = Surface::onGrid(grid);
+    const int64_t total = grid.pointCount();
+    const int64_t unit = ev.unitPoints();
+    const int64_t units = (total + unit - 1) / unit;
+    const char* failEnv = std::getenv("TS_LANDSCAPE_FAIL_RANK"); // fault injection for the tests
+    const int failRank = failEnv ? std::atoi(failEnv) : -1;
+    auto pointsOf = [&](int64_t u) {
+        std::vector<std::array<double, 2>> pts;
+        for (int64_t k = u * unit; k < std::min(total, (u + 1) * unit); ++k)
+            pts.push_back({surface.x[static_cast<size_t>(k % surface.nx())],
+                           surface.is2d() ? surface.y[static_cast<size_t>(k / surface.nx())] : 0.0});
+        return pts;
+    };
+    int64_t done = 0;
+    auto rows = runUnitsAcrossRanks(ranks, units, [&](int64_t u, std::vector<PointRow>& out) -> std::string {
+        const auto pts = pointsOf(u);
+        std::string failure;
+        Expected<std::vector<PointValue>> values = std::vector<PointValue>{};
+        if (ranks.rank == failRank && ranks.distributed())
+            failure = "TS_LANDSCAPE_FAIL_RANK made this rank fail";
+        else if (!(values = ev.evaluate(pts)))
+            failure = values.error().message;
+        for (size_t j = 0; j < pts.size(); ++j) {
+            const double k = double(u * unit + int64_t(j));
+            if (failure.empty())
+                out.push_back({k, (*values)[j].loss, (*values)[j].acc, 1});
+            else
+                out.push_back({k, 0, 0, 0});
+        }
+        done += static_cast<int64_t>(pts.size());
+        if (ranks.root() && run.progress) run.progress(std::min(done * ranks.size, total), total, surface, 1);
+        return failure;
+    });
+    if (!ranks.root()) return surface;
+    std::vector<int64_t> failed;
+    for (const auto& r : rows) {
+        const auto k = static_cast<size_t>(r.index);
+        if (r.ok == 0) {
+            failed.push_back(static_cast<int64_t>(k));
+            continue;
+        }
+        surface.loss[k] = r.loss;
+        surface.acc[k] = r.acc;
+        surface.computed[k] = 1;
+    }
+    if (!failed.empty()) {
+        TS_LOG_WARN("landscape: rank 0 recomputes %zu points whose units failed on other ranks", failed.size());
+        // Whole units again, so each point is computed in the same pass as anywhere else.
+        std::vector<int64_t> redo;
+        for (int64_t k : failed)
+            if (redo.empty() || redo.back() != k / unit) redo.push_back(k / unit);
+        for (int64_t u : redo) {
+            TS_ASSIGN_OR_RETURN(values, ev.evaluate(pointsOf(u)));
+            for (size_t j = 0; j < values.size(); ++j) {
+                const auto k = static_cast<size_t>(u * unit) + j;
+                surface.loss[k] = values[j].loss;
+                surface.acc[k] = values[j].acc;
+                surface.computed[k] = 1;
+            }
+        }
+    }
+    if (!surface.complete())
+        return makeError(ErrorKind::Failed, "landscape: points are missing after gathering the ranks' results");
+    if (run.progress) run.progress(total, total, surface, 1);
+    return surface;
+}
+
+} // namespace
+
+Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const GridRunOptions& run, const Ranks& ranks) {
+    const auto start = std::chrono::steady_clock::now();
+    LandscapeResult result;
+    result.directionsPath = args.directions;
+    // Every rank loads the data and the model; rank 0 makes (or reads) the directions and writes them; the
+    // others then read that file (it must be in a folder they share).
+    auto prepared = prepare(args);
+    TS_TRY(agree(ranks, prepared.status()));
+    Prepared& p = **prepared;
+    result.trajectorySteps = p.runSteps;
+    Directions dirs;
+    Status made = Status::ok();
+    if (ranks.root()) {
+        auto d = setUpDirections(args, p, result);
+        if (d) dirs = std::move(*d);
+        made = d.status();
+    }
+    TS_TRY(agree(ranks, made));
+    if (!ranks.root()) {
+        Status seen = Status::ok();
+        if (!directionsFileExists(args.directions)) {
+            seen = usage("cannot see the directions file " + args.directions +
+                         " that rank 0 wrote: with mpirun, --out (and --directions) must be in a folder every rank shares");
+        } else if (auto d = readDirectionsFor(args.directions, p.space, args.grid)) {
+            dirs = std::move(*d);
         } else {
-            dirs = randomDirections(weights, dopt2, args.seed, args.grid.is2d());
+            seen = d.status();
         }
-        if (!args.model2.empty()) {
-            TS_ASSIGN_OR_RETURN(w2, checkpointWeights(args.model2, data, args.dirType, space));
-            TS_ASSIGN_OR_RETURN(dx, targetDirection(weights, w2));
-            dirs.x = std::move(dx);
-        }
-        if (!args.model3.empty() && args.grid.is2d()) {
-            TS_ASSIGN_OR_RETURN(w3, checkpointWeights(args.model3, data, args.dirType, space));
-            TS_ASSIGN_OR_RETURN(dy, targetDirection(weights, w3));
-            dirs.y = std::move(dy);
-        }
-        std::map<std::string, std::string> attrs = {{"tensorscape_model", modelSpec},
-                                                    {"tensorscape_norm", normName(args.norm)},
-                                                    {"tensorscape_ignore", ignoreName(args.ignore)},
-                                                    {"tensorscape_dir_type", dirTypeName(args.dirType)},
-                                                    {"tensorscape_seed", std::to_string(args.seed)}};
-        if (!checkpoints.empty()) attrs["tensorscape_directions"] = "pca";
-        if (!args.run.empty()) attrs["tensorscape_run"] = args.run;
-        TS_TRY(saveDirections(args.directions, dirs, attrs));
-        result.directionsWritten = true;
+        TS_TRY(agree(ranks, seen));
+    } else if (ranks.distributed()) {
+        TS_TRY(agree(ranks, Status::ok()));
     }
     if (!args.grid.is2d()) dirs.y.clear();
 
     EvaluatorOptions eopt;
     eopt.mode = args.mode;
-    TS_ASSIGN_OR_RETURN(ev, SurfaceEvaluator::create(*model, space, dirs, {data.inputs, data.labels}, eopt));
+    const capture::Dataset& data = p.data();
+    auto created = SurfaceEvaluator::create(*p.model, p.space, dirs, {data.inputs, data.labels}, eopt);
+    TS_TRY(agree(ranks, created.status()));
+    auto& ev = *created;
     result.batched = ev->batched();
-    TS_ASSIGN_OR_RETURN(surface, ev->evaluateGrid(args.grid, run));
+    Surface surface;
+    if (ranks.distributed()) {
+        TS_ASSIGN_OR_RETURN(s, evaluateAcrossRanks(*ev, args.grid, ranks, run));
+        surface = std::move(s);
+    } else {
+        TS_ASSIGN_OR_RETURN(s, ev->evaluateGrid(args.grid, run));
+        surface = std::move(s);
+    }
+    result.ranks = ranks.size;
+    if (!ranks.root()) {
+        result.worker = true;
+        return result;
+    }
     const std::string prefix = args.split == "train" ? "train" : "test";
     TS_TRY(writeSurfaceFile(args.out, surface, args.directions, prefix));
-    if (!checkpoints.empty()) {
-        TS_ASSIGN_OR_RETURN(path, projectTrajectory(checkpoints, weights, dirs, Projection::Cos));
+    if (!p.checkpoints.empty()) {
+        TS_ASSIGN_OR_RETURN(path, projectTrajectory(p.checkpoints, p.weights, dirs, Projection::Cos));
         std::string stem = args.out;
         if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".h5") stem.resize(stem.size() - 3);
         result.projectionPath = stem + ".proj.h5";
         HostArray px, py;
         px.shape = py.shape = {static_cast<int64_t>(path.size())};
         px.float64 = py.float64 = true;
-        for (const auto& p : path) {
-            px.data.push_back(p[0]);
-            py.data.push_back(p[1]);
+        for (const auto& pt : path) {
+            px.data.push_back(pt[0]);
+            py.data.push_back(pt[1]);
         }
         TS_TRY(writeArray(result.projectionPath, "proj_xcoord", px, true));
         TS_TRY(writeArray(result.projectionPath, "proj_ycoord", py, false));
-        if (!runSteps.empty()) {
+        if (!p.runSteps.empty()) {
             HostArray steps;
             steps.shape = px.shape;
             steps.float64 = true;
-            steps.data.assign(runSteps.begin(), runSteps.end());
+            steps.data.assign(p.runSteps.begin(), p.runSteps.end());
             TS_TRY(writeArray(result.projectionPath, "proj_steps", steps, false));
         }
         result.trajectory = std::move(path);
@@ -532,19 +685,29 @@ int runLandscapeCommand(int argc, char** argv) {
         std::fputs(landscapeHelp().c_str(), stdout);
         return 0;
     }
-    ProgressBar bar(!args->quiet);
+    // Under mpirun with several ranks: join the job (MPI_Finalize when this function returns).
+    auto session = RankSession::start();
+    if (!session) return fail(session.error());
+    const Ranks& ranks = session->ranks();
+    if (ranks.distributed() && ranks.root())
+        TS_LOG_INFO("landscape: %d MPI ranks share the grid", ranks.size);
+    ProgressBar bar(!args->quiet && ranks.root());
     GridRunOptions run;
     run.progressive = false; // headless: no preview needed, one pass in file order
     run.progress = [&](int64_t done, int64_t total, const Surface&, int64_t) { bar.update(done, total); };
     Expected<LandscapeResult> r = [&]() -> Expected<LandscapeResult> {
         try {
-            return computeLandscape(*args, run);
+            return computeLandscape(*args, run, ranks);
         } catch (const std::exception& e) {
             std::string what = e.what();
             return makeError(ErrorKind::Failed, "landscape failed: " + oneLineReason(what));
         }
     }();
-    if (!r) return fail(r.error());
+    if (!r) {
+        if (r.error().message.empty()) return r.error().exitCode(); // another rank printed why
+        return fail(r.error());
+    }
+    if (r->worker) return 0; // rank 0 reports
     const Surface& s = r->surface;
     size_t nans = 0, best = 0;
     bool any = false;
@@ -560,10 +723,12 @@ int runLandscapeCommand(int argc, char** argv) {
         return fail(makeError(ErrorKind::Failed,
                               "every grid point gave a NaN loss (surface written to " + args->out + ")"));
     const int64_t bx = static_cast<int64_t>(best) % s.nx(), by = static_cast<int64_t>(best) / s.nx();
+    const std::string how = std::string(r->batched ? "batched" : "per point") +
+                            (r->ranks > 1 ? ", " + std::to_string(r->ranks) + " MPI ranks" : "");
     std::printf("wrote %s: %lldx%lld points in %.2f s (%s), min loss %.4f at (%.3f, %.3f), %zu NaN; "
                 "directions %s %s\n",
                 args->out.c_str(), static_cast<long long>(s.nx()), static_cast<long long>(s.ny()), r->seconds,
-                r->batched ? "batched" : "per point", s.loss[best], s.x[static_cast<size_t>(bx)],
+                how.c_str(), s.loss[best], s.x[static_cast<size_t>(bx)],
                 s.is2d() ? s.y[static_cast<size_t>(by)] : 0.0, nans,
                 r->directionsWritten ? "written to" : "read from", r->directionsPath.c_str());
     if (!args->model2.empty())

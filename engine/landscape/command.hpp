@@ -9,6 +9,7 @@
 
 #include "engine/core/error.hpp"
 #include "engine/landscape/directions.hpp"
+#include "engine/landscape/distributed.hpp"
 #include "engine/landscape/evaluator.hpp"
 #include "engine/landscape/grid.hpp"
 
@@ -73,10 +74,15 @@ struct LandscapeResult {
     std::optional<Curvature> curvature;
     bool batched = false;
     double seconds = 0;
+    int ranks = 1;       // MPI ranks that evaluated the grid
+    bool worker = false; // a rank other than 0: it wrote nothing and has no surface
 };
 
 // Loads model and data, sets up or reads the directions, evaluates and writes the surface file.
-Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const GridRunOptions& run = {});
+// Under mpirun (`ranks` from RankSession::start()) every rank calls it: the grid is spread over the ranks and
+// rank 0 writes the files (see distributed.hpp).
+Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const GridRunOptions& run = {},
+                                          const Ranks& ranks = {});
 
 // The whole subcommand: parse, compute with a terminal progress bar, one-line summary or error.
 // Returns the exit code (0 done, 1 the work failed (NaN everywhere), 2 bad usage or environment).

@@ -73,6 +73,10 @@ class SurfaceEvaluator {
     // A whole grid. On cancel, returns the partial surface (computed mask says which points hold values).
     Expected<Surface> evaluateGrid(const GridSpec& grid, const GridRunOptions& run = {});
 
+    // Points the batched path evaluates in one pass (1 per point otherwise): work units of this many points,
+    // aligned with multiples of it from the grid's first point, are computed exactly as evaluateGrid computes
+    // them (headless, not progressive), whatever else runs.
+    int64_t unitPoints() const { return m_batched ? pointChunk() * 4 : 1; }
     const ParameterSpace& space() const { return m_space; }
     const TensorList& origin() const { return m_origin; }
 

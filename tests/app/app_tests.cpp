@@ -816,3 +816,60 @@ TEST(App, ViewDrawsEveryWeightOfAModel) {
     EXPECT_GT(red, 10000);
     fs::remove_all(dir);
 }
+
+// `mpirun -np N tensorscape landscape`: the grid is spread over the ranks and rank 0 writes the same surface
+// file as one process, bit for bit (batched MLP and per-point CNN); a rank whose units fail has its points
+// recomputed by rank 0; ranks that cannot see rank 0's output folder stop with one line each.
+TEST(App, LandscapeOverMpiRanksWritesTheSameSurfaceBitForBit) {
+    auto dir = tempDir("mpi");
+    auto shell = [&](const std::string& cmd) {
+        const fs::path log = dir / "mpirun.log";
+        const int status = std::system((cmd + " > " + log.string() + " 2>&1").c_str());
+        return ::Run{WIFEXITED(status) ? WEXITSTATUS(status) : 128, readFile(log)};
+    };
+    // Root in CI; no ptrace-based single-copy in containers; as many ranks as asked on 2 cores.
+    const std::string mpirun = "OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --allow-run-as-root "
+                               "--oversubscribe --bind-to none -x TS_VALIDATION ";
+    // Loss and accuracy arrays compared byte for byte by h5py (the files differ in dir_file only).
+    auto sameBits = [](const std::string& a, const std::string& b) {
+        const std::string cmd = "/usr/bin/python3 -c \"import h5py, sys; a, b = h5py.File('" + a + "', 'r'), h5py.File('" +
+                                b + "', 'r'); sys.exit(0 if all(a[k][()].tobytes() == b[k][()].tobytes() and a[k].dtype == b[k].dtype "
+                                "for k in ('train_loss', 'train_acc', 'xcoordinates', 'ycoordinates')) else 1)\"";
+        return std::system(cmd.c_str()) == 0;
+    };
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"mlp", "--model builtin:mlp --data spirals --limit 300 --grid 15"},
+        {"cnn", "--model builtin:cnn --data fashion-mnist --limit 100 --grid 5"}};
+    for (const auto& [name, flags] : cases) {
+        SCOPED_TRACE(name);
+        const auto one = (dir / (name + "_1.h5")).string();
+        auto single = run("landscape " + flags + " --headless --out " + one);
+        ASSERT_EQ(single.code, 0) << single.out;
+        for (int np : {2, 3}) {
+            const auto out = (dir / (name + "_" + std::to_string(np) + ".h5")).string();
+            auto r = shell(mpirun + "-np " + std::to_string(np) + " " + TS_APP_BINARY + " landscape " + flags +
+                           " --headless --out " + out);
+            ASSERT_EQ(r.code, 0) << r.out;
+            EXPECT_NE(r.out.find(std::to_string(np) + " MPI ranks"), std::string::npos) << r.out;
+            EXPECT_TRUE(sameBits(out, one)) << np << " ranks";
+            EXPECT_TRUE(fs::exists(dir / (name + "_" + std::to_string(np) + "_3d.png"))) << r.out;
+        }
+    }
+    // Rank 1 fails every unit it takes: it says so, and rank 0 computes those points itself.
+    const auto failed = (dir / "failed.h5").string();
+    auto r = shell(mpirun + "-x TS_LANDSCAPE_FAIL_RANK=1 -np 2 " + TS_APP_BINARY + " landscape " + cases[0].second +
+                   " --headless --out " + failed);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("rank 1: a unit of the grid failed"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("rank 0 recomputes"), std::string::npos) << r.out;
+    EXPECT_TRUE(sameBits(failed, (dir / "mlp_1.h5").string()));
+    // Each rank in its own folder with a relative --out: rank 1 cannot see rank 0's directions file.
+    fs::create_directories(dir / "a");
+    fs::create_directories(dir / "b");
+    auto apart = shell(mpirun + "-np 1 -wdir " + (dir / "a").string() + " " + TS_APP_BINARY + " landscape " +
+                       cases[0].second + " --headless --out s.h5 : -np 1 -wdir " + (dir / "b").string() + " " +
+                       TS_APP_BINARY + " landscape " + cases[0].second + " --headless --out s.h5");
+    EXPECT_NE(apart.code, 0) << apart.out;
+    EXPECT_NE(apart.out.find("rank 1: cannot see the directions file"), std::string::npos) << apart.out;
+    EXPECT_FALSE(fs::exists(dir / "a" / "s.h5")) << "no surface is written when a rank cannot take part";
+}
