@@ -1,7 +1,9 @@
 // PNG I/O through Debian's libstb.
 #include "engine/core/image.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -54,6 +56,24 @@ Expected<ImageRgba8> readPng(const std::string& path) {
     std::memcpy(img.pixels.data(), data, img.pixels.size());
     stbi_image_free(data);
     return img;
+}
+
+void fillRect(ImageRgba8& img, int x0, int y0, int w, int h, Rgb8 c) {
+    for (int y = std::max(0, y0); y < std::min(img.height, y0 + h); ++y)
+        for (int x = std::max(0, x0); x < std::min(img.width, x0 + w); ++x) {
+            std::uint8_t* d = img.at(x, y);
+            d[0] = c.r, d[1] = c.g, d[2] = c.b, d[3] = 255;
+        }
+}
+
+void drawLine(ImageRgba8& img, float x0, float y0, float x1, float y1, Rgb8 c, int thickness) {
+    const int steps = static_cast<int>(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
+    const int half = (thickness - 1) / 2;
+    for (int i = 0; i <= steps; ++i) {
+        const float u = static_cast<float>(i) / static_cast<float>(steps);
+        const int x = static_cast<int>(std::lround(x0 + u * (x1 - x0))), y = static_cast<int>(std::lround(y0 + u * (y1 - y0)));
+        fillRect(img, x - half, y - half, thickness, thickness, c);
+    }
 }
 
 } // namespace ts

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/colormap.hpp"
 #include "engine/core/error.hpp"
 
 namespace ts {
@@ -22,6 +23,11 @@ struct ImageRgba8 {
 };
 
 Status writePng(const std::string& path, const ImageRgba8& image);
+
+// CPU drawing for headless pictures (explain's figures, landscape plots), clipped to the image, opaque.
+void fillRect(ImageRgba8& img, int x0, int y0, int w, int h, Rgb8 c);
+// A straight line `thickness` pixels wide (square pen) from (x0, y0) to (x1, y1).
+void drawLine(ImageRgba8& img, float x0, float y0, float x1, float y1, Rgb8 c, int thickness = 1);
 Expected<ImageRgba8> readPng(const std::string& path);
 
 } // namespace ts

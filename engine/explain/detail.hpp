@@ -33,13 +33,6 @@ inline bool isBatchNorm(const std::string& type) {
     return t == "batchnorm1d" || t == "batchnorm2d" || t == "batchnorm3d" || t == "batch_norm";
 }
 
-// An opaque rectangle in a CPU-drawn picture, clipped to it.
-inline void fillRect(ImageRgba8& img, int x0, int y0, int w, int h, Rgb8 c) {
-    for (int y = std::max(0, y0); y < std::min(img.height, y0 + h); ++y)
-        for (int x = std::max(0, x0); x < std::min(img.width, x0 + w); ++x) {
-            std::uint8_t* d = img.at(x, y);
-            d[0] = c.r, d[1] = c.g, d[2] = c.b, d[3] = 255;
-        }
-}
+using ts::fillRect; // engine/core/image.hpp
 
 } // namespace ts::explain::detail

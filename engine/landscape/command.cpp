@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include "engine/landscape/h5_io.hpp"
 #include "engine/landscape/hessian.hpp"
 #include "engine/landscape/mesh.hpp"
+#include "engine/landscape/plot.hpp"
 #include "engine/landscape/tensor_io.hpp"
 #include "engine/runs/checkpoint.hpp"
 #include "engine/runs/run_store.hpp"
@@ -172,10 +174,12 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
             TS_ASSIGN_OR_RETURN(ax, parseAxis(value));
             a.grid.x = ax;
             haveX = true;
+            a.rangeGiven = true;
         } else if (flag == "y") {
             TS_ASSIGN_OR_RETURN(ax, parseAxis(value));
             a.grid.y = ax;
             haveY = true;
+            a.rangeGiven = true;
         } else if (flag == "norm") {
             TS_ASSIGN_OR_RETURN(n, parseNorm(value));
             a.norm = n;
@@ -459,7 +463,9 @@ Expected<Directions> setUpDirections(const LandscapeArgs& args, Prepared& p, Lan
     if (!args.run.empty()) attrs["tensorscape_run"] = args.run;
     TS_TRY(saveDirections(args.directions, dirs, attrs));
     result.directionsWritten = true;
-    return dirs;
+    // From here on the directions as stored (float32, as the reference stores them): what another rank, or a
+    // later run with --directions, reads, so every use of them gives the same numbers.
+    return readDirectionsFor(args.directions, p.space, args.grid);
 }
 
 // Every rank's outcome of a step: when any rank failed, every rank stops (the failing ones with their own
@@ -542,6 +548,81 @@ Expected<Surface> evaluateAcrossRanks(SurfaceEvaluator& ev, const GridSpec& grid
     return surface;
 }
 
+// <out>.proj.h5: the trajectory's coordinates (and with --run each point's training step), as the
+// reference's projection files hold them.
+Status writeProjection(const LandscapeArgs& args, const Prepared& p, LandscapeResult& result) {
+    std::string stem = args.out;
+    if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".h5") stem.resize(stem.size() - 3);
+    result.projectionPath = stem + ".proj.h5";
+    HostArray px, py;
+    px.shape = py.shape = {static_cast<int64_t>(result.trajectory.size())};
+    px.float64 = py.float64 = true;
+    for (const auto& pt : result.trajectory) {
+        px.data.push_back(pt[0]);
+        py.data.push_back(pt[1]);
+    }
+    TS_TRY(writeArray(result.projectionPath, "proj_xcoord", px, true));
+    TS_TRY(writeArray(result.projectionPath, "proj_ycoord", py, false));
+    if (!p.runSteps.empty()) {
+        HostArray steps;
+        steps.shape = px.shape;
+        steps.float64 = true;
+        steps.data.assign(p.runSteps.begin(), p.runSteps.end());
+        TS_TRY(writeArray(result.projectionPath, "proj_steps", steps, false));
+    }
+    return {};
+}
+
+// The axes' names for the figure, from the directions file's own record of what it holds.
+PlotLabels directionNames(const LandscapeArgs& args) {
+    PlotLabels l;
+    auto file = readDirectionsFile(args.directions);
+    if (!file) return l;
+    auto& attrs = file->attributes;
+    const std::string kind = attrs["tensorscape_directions"];
+    char buf[160];
+    if (kind == "hessian") {
+        auto values = readArray(args.directions, "hessian_eigenvalues");
+        for (int i = 0; i < 2; ++i) {
+            std::snprintf(buf, sizeof buf, "Hessian eigenvector %d (eigenvalue %.4g, unit norm)", i + 1,
+                          values && values->data.size() > size_t(i) ? values->data[size_t(i)] : NAN);
+            (i == 0 ? l.xName : l.yName) = buf;
+        }
+    } else if (kind == "pca") {
+        for (int i = 0; i < 2; ++i) {
+            const auto& r = file->explainedVarianceRatio;
+            if (r.size() > size_t(i))
+                std::snprintf(buf, sizeof buf, "PC%d of the training path (%.1f%% of its variance)", i + 1, 100 * r[size_t(i)]);
+            else
+                std::snprintf(buf, sizeof buf, "PC%d of the training path", i + 1);
+            (i == 0 ? l.xName : l.yName) = buf;
+        }
+    } else if (!attrs["tensorscape_norm"].empty()) {
+        const std::string how = "random direction, " + attrs["tensorscape_norm"] + "-normalised, seed " + attrs["tensorscape_seed"];
+        l.xName = args.model2.empty() ? how : "model2 - model (" + std::filesystem::path(args.model2).filename().string() + ")";
+        l.yName = args.model3.empty() ? how : "model3 - model (" + std::filesystem::path(args.model3).filename().string() + ")";
+    } else {
+        l.xName = "xdirection of " + args.directions;
+        l.yName = "ydirection of " + args.directions;
+    }
+    return l;
+}
+
+// The grid to evaluate: the user's, or around a trajectory without --x/--y, a square that holds the path.
+GridSpec gridFor(const LandscapeArgs& args, const std::vector<std::array<double, 2>>& path) {
+    GridSpec g = args.grid;
+    if (args.rangeGiven || path.empty() || !g.is2d()) return g;
+    double r = 0;
+    for (const auto& pt : path)
+        r = std::max({r, std::abs(pt[0]), std::abs(pt[1])});
+    if (!(r > 0) || !std::isfinite(r)) return g;
+    r *= 1.25;
+    g.x.min = g.y->min = -r;
+    g.x.max = g.y->max = r;
+    TS_LOG_INFO("landscape: grid fitted to the trajectory: [%.3g, %.3g]^2 (give --x/--y to choose)", -r, r);
+    return g;
+}
+
 } // namespace
 
 Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const GridRunOptions& run, const Ranks& ranks) {
@@ -578,6 +659,12 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
     }
     if (!args.grid.is2d()) dirs.y.clear();
 
+    if (!p.checkpoints.empty()) {
+        TS_ASSIGN_OR_RETURN(path, projectTrajectory(p.checkpoints, p.weights, dirs, Projection::Cos));
+        result.trajectory = std::move(path);
+    }
+    const GridSpec grid = gridFor(args, result.trajectory);
+
     EvaluatorOptions eopt;
     eopt.mode = args.mode;
     const capture::Dataset& data = p.data();
@@ -587,10 +674,10 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
     result.batched = ev->batched();
     Surface surface;
     if (ranks.distributed()) {
-        TS_ASSIGN_OR_RETURN(s, evaluateAcrossRanks(*ev, args.grid, ranks, run));
+        TS_ASSIGN_OR_RETURN(s, evaluateAcrossRanks(*ev, grid, ranks, run));
         surface = std::move(s);
     } else {
-        TS_ASSIGN_OR_RETURN(s, ev->evaluateGrid(args.grid, run));
+        TS_ASSIGN_OR_RETURN(s, ev->evaluateGrid(grid, run));
         surface = std::move(s);
     }
     result.ranks = ranks.size;
@@ -600,35 +687,19 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
     }
     const std::string prefix = args.split == "train" ? "train" : "test";
     TS_TRY(writeSurfaceFile(args.out, surface, args.directions, prefix));
-    if (!p.checkpoints.empty()) {
-        TS_ASSIGN_OR_RETURN(path, projectTrajectory(p.checkpoints, p.weights, dirs, Projection::Cos));
-        std::string stem = args.out;
-        if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".h5") stem.resize(stem.size() - 3);
-        result.projectionPath = stem + ".proj.h5";
-        HostArray px, py;
-        px.shape = py.shape = {static_cast<int64_t>(path.size())};
-        px.float64 = py.float64 = true;
-        for (const auto& pt : path) {
-            px.data.push_back(pt[0]);
-            py.data.push_back(pt[1]);
-        }
-        TS_TRY(writeArray(result.projectionPath, "proj_xcoord", px, true));
-        TS_TRY(writeArray(result.projectionPath, "proj_ycoord", py, false));
-        if (!p.runSteps.empty()) {
-            HostArray steps;
-            steps.shape = px.shape;
-            steps.float64 = true;
-            steps.data.assign(p.runSteps.begin(), p.runSteps.end());
-            TS_TRY(writeArray(result.projectionPath, "proj_steps", steps, false));
-        }
-        result.trajectory = std::move(path);
-    }
+    if (!result.trajectory.empty()) TS_TRY(writeProjection(args, p, result));
     if (!args.png.empty()) {
         MeshOptions mo;
         mo.logScale = args.logScale;
+        mo.contourStep = 0.5; // the reference's plot_2D levels: 0.1, 0.6, 1.1, ...
         auto mesh = buildHeightField(surface, mo);
         if (!result.trajectory.empty()) addTrajectory(mesh, surface, result.trajectory, mo);
-        TS_TRY(writePng(args.png, renderTopDown(mesh, 512, surface.is2d() ? 512 : 128)));
+        PlotLabels labels = directionNames(args);
+        labels.title = std::string(args.split == "train" ? "train" : "validation") + " loss of " +
+                       std::filesystem::path(p.modelSpec).filename().string() + " on " + args.data + " (" +
+                       std::to_string(data.size()) + " samples), " + std::to_string(surface.nx()) +
+                       (surface.is2d() ? "x" + std::to_string(surface.ny()) : "") + " points";
+        TS_TRY(writePng(args.png, renderPlot(surface, mesh, labels)));
     }
     result.surface = std::move(surface);
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -41,6 +41,9 @@ struct LandscapeArgs {
     int hessianTrace = 0; // Hutchinson samples (0: no trace)
     int hessianEsd = 0;   // stochastic Lanczos quadrature runs (0: no density)
     GridSpec grid;          // default 51x51 over [-1, 1]^2
+    // --x/--y given: the axes' ranges are the user's. Without them, a grid around a trajectory (--trajectory,
+    // --run) is fitted to the path: a square centred on the origin, 1.25 times the path's largest coordinate.
+    bool rangeGiven = false;
     Norm norm = Norm::Filter;
     Ignore ignore = Ignore::BiasBn;
     DirType dirType = DirType::Weights;

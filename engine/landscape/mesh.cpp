@@ -81,14 +81,38 @@ void computeNormals(HeightFieldMesh& m) {
 // drawn `lift` above the surface.
 void addContours(HeightFieldMesh& m, const std::vector<double>& disp, double dmin, double dmax, const MeshOptions& opt,
                  float lift) {
-    if (!(dmax > dmin) || opt.contourLevels <= 0) return;
+    if (!(dmax > dmin)) return;
     const double range = dmax - dmin;
     const auto valid = [&](int64_t ix, int64_t iy) { return validAt(m, ix, iy); };
     const auto pos = [&](int64_t ix, int64_t iy) { return posAt(m, ix, iy); };
-    for (int j = 1; j <= opt.contourLevels; ++j) {
-        const double t = static_cast<double>(j) / (opt.contourLevels + 1);
-        const double level = dmin + t * range;
+    // Levels as displayed values: evenly spaced, or at fixed losses (the reference's arange levels).
+    std::vector<double> displayed;
+    if (opt.contourStep > 0) {
+        const auto shown = [&](double loss) { return opt.logScale ? std::log(loss + opt.logOffset) : loss; };
+        double step = opt.contourStep;
+        for (;;) {
+            displayed.clear();
+            for (int64_t k = 0; k < 100000; ++k) {
+                const double loss = opt.contourStart + double(k) * step;
+                if (opt.logScale && loss + opt.logOffset <= 0) continue;
+                const double d = shown(loss);
+                if (d >= dmax) break;
+                if (d > dmin) displayed.push_back(d);
+            }
+            if (displayed.size() <= 40) break;
+            step *= 2;
+        }
+        // A surface that varies by less than a few steps (an untrained model) gets even levels instead.
+        if (displayed.size() < 4) displayed.clear();
+    }
+    if (displayed.empty() && opt.contourLevels > 0) {
+        for (int j = 1; j <= opt.contourLevels; ++j)
+            displayed.push_back(dmin + static_cast<double>(j) / (opt.contourLevels + 1) * range);
+    }
+    for (const double level : displayed) {
+        const double t = (level - dmin) / range;
         m.contourLosses.push_back(opt.logScale ? std::exp(level) - opt.logOffset : level);
+        m.contourHeights.push_back(static_cast<float>(t));
         for (int64_t iy = 0; iy + 1 < m.ny; ++iy)
             for (int64_t ix = 0; ix + 1 < m.nx; ++ix) {
                 const int64_t cx[4] = {ix, ix + 1, ix + 1, ix}, cy[4] = {iy, iy, iy + 1, iy + 1};
@@ -299,7 +323,7 @@ ImageRgba8 renderTopDown(const HeightFieldMesh& m, int width, int height, Colorm
         px = (x - ax) / std::max(bx - ax, 1e-12f) * static_cast<float>(width - 1);
         py = static_cast<float>(height - 1) - (z - az) / (bz - az) * static_cast<float>(height - 1);
     };
-    const int levels = std::max<int>(static_cast<int>(m.contourLosses.size()), 0);
+    const std::vector<float>& levels = m.contourHeights; // ascending
     std::vector<float> t(static_cast<size_t>(width) * height, -1.0f);
     for (int py = 0; py < height; ++py)
         for (int px = 0; px < width; ++px) {
@@ -324,14 +348,14 @@ ImageRgba8 renderTopDown(const HeightFieldMesh& m, int width, int height, Colorm
             put(px, py, c.r, c.g, c.b);
         }
     // Contour lines where the level band changes between neighbouring pixels.
-    if (levels > 0)
+    if (!levels.empty())
         for (int py = 0; py + 1 < height; ++py)
             for (int px = 0; px + 1 < width; ++px) {
                 const float a = t[static_cast<size_t>(py) * width + px];
                 const float r = t[static_cast<size_t>(py) * width + px + 1];
                 const float d = t[static_cast<size_t>(py + 1) * width + px];
                 if (a < 0) continue;
-                const auto band = [&](float v) { return static_cast<int>(std::floor(v * (levels + 1))); };
+                const auto band = [&](float v) { return std::upper_bound(levels.begin(), levels.end(), v) - levels.begin(); };
                 if ((r >= 0 && band(r) != band(a)) || (d >= 0 && band(d) != band(a))) put(px, py, 0, 0, 0);
             }
     const auto line = [&](const Point3& p, const Point3& q, uint8_t r, uint8_t g, uint8_t b) {

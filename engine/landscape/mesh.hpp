@@ -22,6 +22,10 @@ struct MeshOptions {
     double clampMax = 0;      // losses above are drawn at this height; <= 0: automatic (see clampFor)
     float heightScale = 0;    // world height of the displayed range; <= 0: 0.6 x the longer grid side
     int contourLevels = 12;   // evenly spaced in displayed height
+    // Contours at fixed losses instead, as the reference's plot_2D draws them (levels = arange(vmin, vmax,
+    // vlevel); its defaults 0.1, 10, 0.5): used when contourStep > 0. Levels outside the displayed range are
+    // left out; the step doubles until at most 40 remain; fewer than 4 inside the range: even levels.
+    double contourStart = 0.1, contourStep = 0;
     bool useAccuracy = false; // draw acc instead of loss
 };
 
@@ -43,6 +47,7 @@ struct HeightFieldMesh {
     std::vector<Point3> contourLines;  // line list (pairs), lifted slightly above the surface
     std::vector<float> contourValues;  // per segment: normalised level in [0, 1]
     std::vector<double> contourLosses; // per level: the loss value it marks
+    std::vector<float> contourHeights; // per level: its normalised height in [0, 1] (the colormap coordinate)
     bool hasMinimum = false;
     Point3 minimumPosition{};
     double minimumLoss = 0, minimumA = 0, minimumB = 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -230,6 +231,22 @@ TEST(LandscapeCommand, TrajectoryGivesPcaDirectionsAndProjection) {
     EXPECT_NEAR(py->data.back(), 0.0, 1e-6);
     EXPECT_GT(std::abs(px->data.front()), 1e-3);
     EXPECT_TRUE(std::filesystem::exists(dir + "/pca.png"));
+    // Without --x/--y the grid is fitted to the path: a square of 1.25 times its largest coordinate.
+    double reach = 0;
+    for (size_t k = 0; k < px->data.size(); ++k)
+        reach = std::max({reach, std::abs(px->data[k]), std::abs(py->data[k])});
+    auto fitted = readSurfaceFile(out);
+    ASSERT_TRUE(fitted);
+    EXPECT_NEAR(fitted->x.front(), -1.25 * reach, 1e-12);
+    EXPECT_NEAR(fitted->x.back(), 1.25 * reach, 1e-12);
+    EXPECT_NEAR(fitted->y.back(), 1.25 * reach, 1e-12);
+    ASSERT_EQ(run({"--model", dir + "/traj_4.pt", "--trajectory", traj, "--data", "xor", "--limit", "100", "--x",
+                   "-2:2:3", "--y", "-1:1:3", "--out", dir + "/pca_given.h5", "--quiet"}),
+              0);
+    auto given = readSurfaceFile(dir + "/pca_given.h5");
+    ASSERT_TRUE(given);
+    EXPECT_EQ(given->x.front(), -2.0);
+    EXPECT_EQ(given->y.front(), -1.0);
     EXPECT_EQ(run({"--trajectory", dir + "/traj_0.pt", "--quiet"}), 2); // needs two or more
 
     // The same checkpoints recorded in a run (steps 0, 5, ..., 20): `--run` gives the same directions and path,

@@ -11,6 +11,7 @@
 #include "engine/core/image.hpp"
 #include "engine/landscape/h5_io.hpp"
 #include "engine/landscape/mesh.hpp"
+#include "engine/landscape/plot.hpp"
 
 using namespace ts::landscape;
 
@@ -292,4 +293,89 @@ TEST(Mesh, PreviewPictureShowsHolesMarkersAndContours) {
     for (size_t i = 0; i < img.pixels.size(); i += 4)
         black += img.pixels[i] == 0 && img.pixels[i + 1] == 0 && img.pixels[i + 2] == 0;
     EXPECT_GT(black, 500u);
+}
+
+// The --png figure. A paraboloid L = a^2 + 4 b^2 + 0.1 over [-2, 2]^2: the reference's contour levels (0.1 +
+// 0.5 k) cross the b = 0 row exactly where a^2 = 0.5 k, the minimum marker sits at the centre of the map, and
+// the colour bar runs through viridis bottom to top. Ticks are nice numbers; coordinates that are zero up to
+// rounding read "0".
+TEST(Plot, ContourMapHasTheReferenceLevelsAxesAndColourBar) {
+    EXPECT_EQ(niceTicks(-1, 1, 6), (std::vector<double>{-1, -0.5, 0, 0.5, 1}));
+    EXPECT_EQ(niceTicks(0, 13.5, 6), (std::vector<double>{0, 5, 10}));
+    EXPECT_EQ(niceTicks(0.3, 0.31, 4), (std::vector<double>{0.3, 0.305, 0.31}));
+    EXPECT_TRUE(niceTicks(1, 1, 5).empty());
+    EXPECT_EQ(tickLabel(-2.78e-17), "0");
+    EXPECT_EQ(tickLabel(0.25), "0.25");
+
+    const GridSpec g{{-2, 2, 81}, GridAxis{-2, 2, 81}};
+    const auto s = analytic(g, [](double a, double b) { return a * a + 4 * b * b + 0.1; });
+    MeshOptions mo;
+    mo.contourStep = 0.5;
+    mo.clampMax = 100;
+    const auto mesh = buildHeightField(s, mo);
+    ASSERT_FALSE(mesh.contourLosses.empty());
+    EXPECT_NEAR(mesh.contourLosses.front(), 0.6, 1e-9); // 0.1 itself is the minimum: not inside the range
+    EXPECT_NEAR(mesh.contourLosses[1] - mesh.contourLosses[0], 0.5, 1e-9);
+    const auto img = renderPlot(s, mesh, {"paraboloid", "a", "b"});
+    ASSERT_TRUE(writePng((tempDir() / "plot_paraboloid.png").string(), img));
+    // Layout of the 2D figure: a 512 x 512 map at (96, 64).
+    const int x0 = 96, y0 = 64, S = 512;
+    ASSERT_GE(img.width, x0 + S + 100);
+    const auto px = [&](double a) { return x0 + static_cast<int>(std::lround((a + 2) / 4 * (S - 1))); };
+    const int rowB0 = y0 + (S - 1) / 2;
+    auto dark = [&](int x, int y) {
+        const auto* p = img.at(x, y);
+        return p[0] < 40 && p[1] < 40 && p[2] < 40;
+    };
+    for (int k = 1; k <= 3; ++k) { // L = 0.1 + 0.5 k at a = sqrt(0.5 k), on both sides
+        for (double a : {std::sqrt(0.5 * k), -std::sqrt(0.5 * k)}) {
+            bool found = false;
+            for (int dx = -3; dx <= 3 && !found; ++dx)
+                for (int dy = -1; dy <= 1 && !found; ++dy)
+                    found = dark(px(a) + dx, rowB0 + dy);
+            EXPECT_TRUE(found) << "contour of loss " << 0.1 + 0.5 * k << " near a = " << a;
+        }
+    }
+    // No contour where no level is: between the levels, on the row.
+    for (int dx = -2; dx <= 2; ++dx)
+        EXPECT_FALSE(dark(px(0.5 * (std::sqrt(0.5) + 1.0)) + dx, rowB0));
+    // The minimum marker (red) at the centre.
+    const auto* centre = img.at(px(0), rowB0);
+    EXPECT_GT(centre[0], 180);
+    EXPECT_LT(centre[1], 90);
+    // The colour bar: viridis from its bottom (t = 0) to its top (t = 1), right of the map.
+    const int bx = x0 + S + 36 + 9;
+    const auto bottom = ts::sampleColormap(ts::Colormap::Viridis, 0.0f), top = ts::sampleColormap(ts::Colormap::Viridis, 1.0f);
+    const auto* b = img.at(bx, y0 + S - 2);
+    const auto* t = img.at(bx, y0 + 1);
+    EXPECT_NEAR(b[0], bottom.r, 12);
+    EXPECT_NEAR(b[2], bottom.b, 12);
+    EXPECT_NEAR(t[0], top.r, 12);
+    EXPECT_NEAR(t[1], top.g, 12);
+    // Text was drawn: the title row holds ink.
+    int ink = 0;
+    for (int x = 0; x < 300; ++x)
+        for (int y = 8; y < 24; ++y)
+            ink += dark(x, y);
+    EXPECT_GT(ink, 50);
+}
+
+// The 1D figure of a straight line between two models: the loss curve and the barrier drawn in red at its x.
+TEST(Plot, LineFigureMarksTheBarrier) {
+    const GridSpec g{{-0.2, 1.2, 15}, std::nullopt};
+    const auto s = analytic(g, [](double a, double) { return 0.1 + 2 * a * (1 - a) * (a > 0 && a < 1); });
+    const auto barrier = linearBarrier(s);
+    ASSERT_TRUE(barrier);
+    EXPECT_NEAR(barrier->height, 0.5, 1e-12);
+    EXPECT_NEAR(barrier->at, 0.5, 1e-12);
+    const auto img = renderPlot(s, buildHeightField(s), {"line", "model2 - model", ""});
+    ASSERT_TRUE(writePng((tempDir() / "plot_line.png").string(), img));
+    // Plot area 640 wide at x = 96: the red barrier segment at x(0.5).
+    const int bxp = 96 + static_cast<int>(std::lround((0.5 + 0.2) / 1.4 * 639));
+    int red = 0;
+    for (int y = 64; y < 64 + 280; ++y) {
+        const auto* p = img.at(bxp, y);
+        red += p[0] > 180 && p[1] < 80 && p[2] < 80;
+    }
+    EXPECT_GT(red, 100) << "the barrier is drawn from the curve down to the chord";
 }

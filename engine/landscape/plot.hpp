@@ -1,0 +1,33 @@
+// The surface as a figure that reads at a glance, drawn on the CPU for `--png` (papers, reports, headless
+// runs): for a 2D surface the top-down contour map with the reference's plot_2D levels, axes with the
+// directions' names and coordinate ticks, a colour bar with loss values, the minimum's value, the model's
+// position and the trajectory; for a 1D surface the loss along the axis (and the straight-line barrier when
+// there is one). White background, Dear ImGui's pixel font (engine/core/text_raster). Torch-free.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "engine/core/image.hpp"
+#include "engine/landscape/grid.hpp"
+#include "engine/landscape/mesh.hpp"
+
+namespace ts::landscape {
+
+struct PlotLabels {
+    std::string title;       // first line, e.g. "train loss of model.pt on fashion-mnist (2000 samples)"
+    std::string xName = "x"; // the x direction, e.g. "PC1 (91.2% of the path's variance)"
+    std::string yName = "y";
+};
+
+// `mesh` is buildHeightField(surface, ...) (with addTrajectory for a path), so colours, contours and clamping
+// match the 3D view. Returns an image about 800 x 640 (800 x 420 for 1D).
+ImageRgba8 renderPlot(const Surface& surface, const HeightFieldMesh& mesh, const PlotLabels& labels);
+
+// Tick positions: "nice" numbers (1, 2, 5 x 10^k) inside [lo, hi], about `count` of them.
+std::vector<double> niceTicks(double lo, double hi, int count);
+// A tick label: the shortest of %.3g that tells neighbouring ticks apart.
+std::string tickLabel(double v);
+
+} // namespace ts::landscape
