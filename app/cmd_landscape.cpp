@@ -3,6 +3,7 @@
 // the landscape module's; the display flags below are the app's.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include "app/commands.hpp"
 #include "app/viewer.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/video.hpp"
 #include "engine/landscape/command.hpp"
 #include "engine/landscape/h5_io.hpp"
 #include "engine/landscape/mesh.hpp"
@@ -36,6 +38,9 @@ struct DisplayFlags {
     uint32_t width = 1280, height = 720;
     long frames = 0;
     std::string screenshot;
+    std::string record; // MP4 of the recorded flight (headless)
+    double recordSeconds = 8;
+    int fps = 30;
 };
 
 const char* kDisplayHelp =
@@ -45,7 +50,11 @@ const char* kDisplayHelp =
     "                            OUT with .h5 replaced by _3d.png)\n"
     "  --width W, --height H     picture or window size (default 1280x720)\n"
     "  --frames N                window: close after N frames\n"
-    "  --screenshot PATH         window: save the last frame to PATH (with --frames)\n";
+    "  --screenshot PATH         window: save the last frame to PATH (with --frames)\n"
+    "  --record PATH.mp4         record a fly-through (an orbit, then down to the minimum) to an MP4 with\n"
+    "                            ffmpeg, headless, at --width x --height (1920x1080, 3840x2160 for 4K)\n"
+    "  --record-seconds S        length of the fly-through (default 8)\n"
+    "  --fps N                   its frame rate (default 30)\n";
 
 // Takes the app's display flags out of argv; the rest goes to the landscape module.
 Expected<DisplayFlags> splitDisplayFlags(int argc, char** argv, std::vector<std::string>& rest) {
@@ -68,10 +77,19 @@ Expected<DisplayFlags> splitDisplayFlags(int argc, char** argv, std::vector<std:
         };
         if (a == "--headless") {
             d.headless = true;
-        } else if (a == "--render" || a == "--screenshot") {
+        } else if (a == "--render" || a == "--screenshot" || a == "--record") {
             auto v = value(a.c_str());
             if (!v) return v.error();
-            (a == "--render" ? d.render : d.screenshot) = *v;
+            (a == "--render" ? d.render : a == "--record" ? d.record : d.screenshot) = *v;
+            if (a == "--record" && v->empty()) return makeError(ErrorKind::Usage, "--record needs a file name");
+        } else if (a == "--record-seconds") {
+            auto n = number(a.c_str(), 1, 600);
+            if (!n) return n.error();
+            d.recordSeconds = double(*n);
+        } else if (a == "--fps") {
+            auto n = number(a.c_str(), 1, 120);
+            if (!n) return n.error();
+            d.fps = int(*n);
         } else if (a == "--width" || a == "--height" || a == "--frames") {
             auto n = number(a.c_str(), a == "--frames" ? 0 : 16, a == "--frames" ? 1'000'000 : 16384);
             if (!n) return n.error();
@@ -180,40 +198,103 @@ NeuronStyle markerStyle() {
     return s;
 }
 
-int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::string& path) {
-    auto ctx = Context::create({});
-    if (!ctx) return reportError(ctx.error());
-    auto target = OffscreenTarget::create(**ctx, d.width, d.height);
-    if (!target) return reportError(target.error());
-    auto surface = SurfacePass::create(**ctx, kColorFormat, 1);
-    auto markers = NeuronPass::create(**ctx, kColorFormat, 1);
-    auto path3d = EdgePass::create(**ctx, kColorFormat, 1);
-    if (!surface) return reportError(surface.error());
-    if (!markers) return reportError(markers.error());
-    if (!path3d) return reportError(path3d.error());
-    if (auto s = (*surface)->setMesh(sc.view()); !s) return reportError(s.error());
-    if (auto s = (*markers)->setInstances(sc.markers); !s) return reportError(s.error());
-    (*markers)->setStyle(markerStyle());
-    if (auto s = (*path3d)->setPolylines(sc.trajectory); !s) return reportError(s.error());
-    (*path3d)->setStyle(pathStyle());
-    Camera cam = surfaceCamera(sc.bounds, float(d.width) / float(d.height));
-    auto frame = (*target)->beginFrame();
-    if (!frame) return reportError(frame.error());
-    if (auto s = (*markers)->prepare(*frame, cam); !s) return reportError(s.error());
-    beginRendering(*frame, true, 0.035f, 0.04f, 0.06f);
-    (*surface)->record(*frame, cam);
-    (*markers)->record(*frame, cam);
-    (*path3d)->record(*frame, cam);
-    endRendering(*frame);
-    ImageRgba8 img;
-    if (auto s = (*target)->endFrame(*frame, &img); !s) return reportError(s.error());
-    if (auto s = writePng(path, img); !s) return reportError(s.error());
+// The surface, its markers and path drawn offscreen, frame by frame, with any camera.
+class OffscreenSurface {
+  public:
+    static Expected<std::unique_ptr<OffscreenSurface>> create(const SurfaceScene& sc, uint32_t width, uint32_t height) {
+        auto o = std::unique_ptr<OffscreenSurface>(new OffscreenSurface());
+        TS_ASSIGN_OR_RETURN(ctx, Context::create({}));
+        o->m_ctx = std::move(ctx);
+        TS_ASSIGN_OR_RETURN(target, OffscreenTarget::create(*o->m_ctx, width, height));
+        o->m_target = std::move(target);
+        TS_ASSIGN_OR_RETURN(surface, SurfacePass::create(*o->m_ctx, kColorFormat, 1));
+        o->m_surface = std::move(surface);
+        TS_ASSIGN_OR_RETURN(markers, NeuronPass::create(*o->m_ctx, kColorFormat, 1));
+        o->m_markers = std::move(markers);
+        TS_ASSIGN_OR_RETURN(path3d, EdgePass::create(*o->m_ctx, kColorFormat, 1));
+        o->m_path = std::move(path3d);
+        TS_TRY(o->m_surface->setMesh(sc.view()));
+        TS_TRY(o->m_markers->setInstances(sc.markers));
+        o->m_markers->setStyle(markerStyle());
+        TS_TRY(o->m_path->setPolylines(sc.trajectory));
+        o->m_path->setStyle(pathStyle());
+        return o;
+    }
+
+    Status draw(const Camera& cam, ImageRgba8& img) {
+        TS_ASSIGN_OR_RETURN(frame, m_target->beginFrame());
+        TS_TRY(m_markers->prepare(frame, cam));
+        beginRendering(frame, true, 0.035f, 0.04f, 0.06f);
+        m_surface->record(frame, cam);
+        m_markers->record(frame, cam);
+        m_path->record(frame, cam);
+        endRendering(frame);
+        return m_target->endFrame(frame, &img);
+    }
+
     // The surface, its contour lines, the markers and the path were all drawn: any validation message fails.
-    if ((*ctx)->validationMessageCount() > 0)
-        return reportError(makeError(ErrorKind::Failed, std::to_string((*ctx)->validationMessageCount()) +
-                                                            " Vulkan validation messages (see above)"));
+    Status checkValidation() const {
+        if (const auto n = m_ctx->validationMessageCount(); n > 0)
+            return makeError(ErrorKind::Failed, std::to_string(n) + " Vulkan validation messages (see above)");
+        return {};
+    }
+
+  private:
+    OffscreenSurface() = default;
+    std::unique_ptr<Context> m_ctx;
+    std::unique_ptr<OffscreenTarget> m_target;
+    std::unique_ptr<SurfacePass> m_surface;
+    std::unique_ptr<NeuronPass> m_markers;
+    std::unique_ptr<EdgePass> m_path;
+};
+
+// The recorded flight at u in [0, 1]: three quarters of an orbit around the surface while the camera sinks
+// towards the horizon, then a glide that rises to look down on the minimum from above (eased in and out), so
+// the surface's rim never stands between the camera and the valley.
+Camera flightCamera(const SurfaceScene& sc, float aspect, float u) {
+    const auto ease = [](float t) { t = std::clamp(t, 0.0f, 1.0f); return t * t * (3.0f - 2.0f * t); };
+    const Camera start = surfaceCamera(sc.bounds, aspect);
+    constexpr float kOrbit = 0.65f;
+    Camera c = start;
+    const float v = ease(std::min(u, kOrbit) / kOrbit);
+    c.yaw = start.yaw + v * 1.5f * glm::pi<float>();
+    c.pitch = start.pitch + v * (0.42f - start.pitch);
+    if (u <= kOrbit || !sc.mesh.hasMinimum) return c;
+    const float w = ease((u - kOrbit) / (1.0f - kOrbit));
+    const glm::vec3 minimum(sc.mesh.minimumPosition[0], sc.mesh.minimumPosition[1], sc.mesh.minimumPosition[2]);
+    c.target = glm::mix(start.target, minimum, w);
+    c.distance = start.distance * (1.0f - 0.4f * w);
+    c.pitch = c.pitch + w * (1.15f - c.pitch);
+    return c;
+}
+
+int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::string& path) {
+    auto renderer = OffscreenSurface::create(sc, d.width, d.height);
+    if (!renderer) return reportError(renderer.error());
+    const float aspect = float(d.width) / float(d.height);
+    ImageRgba8 img;
+    if (auto s = (*renderer)->draw(surfaceCamera(sc.bounds, aspect), img); !s) return reportError(s.error());
+    if (auto s = writePng(path, img); !s) return reportError(s.error());
+    if (auto s = (*renderer)->checkValidation(); !s) return reportError(s.error());
     TS_LOG_INFO("wrote %s (3D view of the surface, %zu contour segments)", path.c_str(),
                 sc.mesh.contourLines.size() / 2);
+    if (d.record.empty()) return 0;
+
+    // The fly-through: every frame rendered offscreen and piped to ffmpeg.
+    const int frames = std::max(1, int(std::lround(d.recordSeconds * d.fps)));
+    auto video = VideoWriter::open(d.record, int(d.width), int(d.height), d.fps);
+    if (!video) return reportError(video.error());
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int f = 0; f < frames; ++f) {
+        const float u = frames > 1 ? float(f) / float(frames - 1) : 0.0f;
+        if (auto s = (*renderer)->draw(flightCamera(sc, aspect, u), img); !s) return reportError(s.error());
+        if (auto s = (*video)->write(img); !s) return reportError(s.error());
+    }
+    if (auto s = (*video)->close(); !s) return reportError(s.error());
+    if (auto s = (*renderer)->checkValidation(); !s) return reportError(s.error());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    TS_LOG_INFO("wrote %s (%d frames, %ux%u at %d fps, %.1f s of video, recorded in %.1f s)", d.record.c_str(),
+                frames, d.width, d.height, d.fps, double(frames) / d.fps, secs);
     return 0;
 }
 
@@ -363,17 +444,28 @@ int cmdLandscape(int argc, char** argv) {
         return 0;
     }
     if (!args) return reportError(args.error());
-    for (const std::string& f : {args->out, args->directions, display->render}) { // create output folders
+    for (const std::string& f : {args->out, args->directions, display->render, display->record}) { // output folders
         auto parent = std::filesystem::path(f).parent_path();
         std::error_code ec;
         if (!f.empty() && !parent.empty()) std::filesystem::create_directories(parent, ec);
     }
     const bool mpi = landscape::launcherWorldSize() > 1;
-    bool window = !display->headless && !mpi && displayAvailable();
+    if (!display->record.empty()) {
+        // Checked before the surface is computed: a recording that cannot be written is known in a second.
+        if (findFfmpeg().empty())
+            return reportError(makeError(ErrorKind::Environment, "ffmpeg not found on PATH; install it (apt-get install ffmpeg) to record " + display->record));
+        if (display->width % 2 || display->height % 2)
+            return reportError(usageError("--record needs an even --width and --height (H.264 in yuv420p)"));
+        const auto dir = std::filesystem::path(display->record).parent_path();
+        std::error_code ec;
+        if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+            return reportError(usageError("cannot write " + display->record + ": " + dir.string() + " is not a folder"));
+    }
+    bool window = !display->headless && !mpi && display->record.empty() && displayAvailable();
     if (window) return runWindow(*args, *display);
     if (!display->headless && mpi && landscape::launcherRank() == 0)
         TS_LOG_INFO("started by mpirun: computing headless and writing the 3D view to a PNG");
-    else if (!display->headless && !mpi)
+    else if (!display->headless && !mpi && display->record.empty())
         TS_LOG_INFO("no display: computing headless and writing the 3D view to a PNG");
 
     // Headless: the module's own command (progress bar, summary line), then the 3D picture from the file.

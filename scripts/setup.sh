@@ -17,6 +17,7 @@ PACKAGES=(
   pybind11-dev python3-dev libdeflate0
   clang libclang-rt-14-dev
   libopenmpi-dev openmpi-bin
+  ffmpeg
 )
 
 missing=()

@@ -1,5 +1,10 @@
 // Core: thread pool coverage, colormap endpoints against matplotlib's published values, PNG round trip.
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <cmath>
 #include <filesystem>
 #include <gtest/gtest.h>
@@ -9,6 +14,7 @@
 #include "engine/core/error.hpp"
 #include "engine/core/image.hpp"
 #include "engine/core/thread_pool.hpp"
+#include "engine/core/video.hpp"
 
 using namespace ts;
 
@@ -93,4 +99,63 @@ TEST(Image, MissingFileIsAnError) {
     ASSERT_FALSE(r.hasValue());
     EXPECT_NE(r.error().message.find("/nonexistent/x.png"), std::string::npos);
     EXPECT_EQ(r.error().exitCode(), 2);
+}
+
+// VideoWriter: 40 frames (20 red, 20 blue) decoded again by ffmpeg give 40 frames of those colours; bad sizes,
+// folders, a missing ffmpeg and a device node as the target are one-line errors that leave nothing behind;
+// a writer dropped without close() leaves no file.
+TEST(Video, FramesRoundTripThroughFfmpegAndErrorsLeaveNothing) {
+    const auto dir = std::filesystem::temp_directory_path() / ("ts_video_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const auto path = (dir / "clip.mp4").string();
+    auto w = ts::VideoWriter::open(path, 64, 48, 20);
+    ASSERT_TRUE(w) << w.error().message;
+    for (int f = 0; f < 40; ++f) {
+        ts::ImageRgba8 img(64, 48);
+        ts::fillRect(img, 0, 0, 64, 48, f < 20 ? ts::Rgb8{200, 30, 30} : ts::Rgb8{30, 60, 200});
+        ASSERT_TRUE((*w)->write(img).isOk());
+    }
+    EXPECT_FALSE(std::filesystem::exists(path)) << "not in place before close()";
+    ASSERT_TRUE((*w)->close().isOk());
+    ASSERT_TRUE(std::filesystem::exists(path));
+    const auto raw = (dir / "clip.rgb").string();
+    ASSERT_EQ(std::system(("ffmpeg -v error -i " + path + " -f rawvideo -pix_fmt rgb24 " + raw).c_str()), 0);
+    ASSERT_EQ(std::filesystem::file_size(raw), 40u * 64 * 48 * 3);
+    std::ifstream in(raw, std::ios::binary);
+    std::vector<unsigned char> bytes(std::istreambuf_iterator<char>(in), {});
+    auto pixel = [&](int frame, int x, int y, int c) { return int(bytes[((size_t(frame) * 48 + y) * 64 + x) * 3 + c]); };
+    EXPECT_NEAR(pixel(5, 32, 24, 0), 200, 12);
+    EXPECT_NEAR(pixel(5, 32, 24, 2), 30, 12);
+    EXPECT_NEAR(pixel(30, 32, 24, 0), 30, 12);
+    EXPECT_NEAR(pixel(30, 32, 24, 2), 200, 12);
+    for (auto& e : std::filesystem::directory_iterator(dir))
+        EXPECT_EQ(e.path().filename().string().find(".part"), std::string::npos) << "temporary file left: " << e.path();
+
+    EXPECT_FALSE(ts::VideoWriter::open((dir / "odd.mp4").string(), 65, 48, 20));
+    EXPECT_FALSE(ts::VideoWriter::open((dir / "no_such_folder" / "x.mp4").string(), 64, 48, 20));
+    auto device = ts::VideoWriter::open("/dev/null", 64, 48, 20);
+    ASSERT_FALSE(device);
+    EXPECT_NE(device.error().message.find("not a regular file"), std::string::npos);
+    EXPECT_TRUE(std::filesystem::is_character_file("/dev/null"));
+    {
+        const std::string oldPath = std::getenv("PATH") ? std::getenv("PATH") : "";
+        setenv("PATH", dir.c_str(), 1);
+        auto none = ts::VideoWriter::open((dir / "none.mp4").string(), 64, 48, 20);
+        setenv("PATH", oldPath.c_str(), 1);
+        ASSERT_FALSE(none);
+        EXPECT_NE(none.error().message.find("ffmpeg not found"), std::string::npos);
+    }
+    {
+        auto dropped = ts::VideoWriter::open((dir / "dropped.mp4").string(), 64, 48, 20);
+        ASSERT_TRUE(dropped);
+        ts::ImageRgba8 img(64, 48);
+        ASSERT_TRUE((*dropped)->write(img).isOk());
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir / "dropped.mp4"));
+    std::size_t files = 0;
+    for (auto& e : std::filesystem::directory_iterator(dir))
+        files += e.path().filename().string().rfind(".dropped", 0) == 0;
+    EXPECT_EQ(files, 0u) << "the temporary file of a dropped recording is removed";
+    std::filesystem::remove_all(dir);
 }
