@@ -16,6 +16,7 @@
 #include "app/training_screen.hpp"
 #include "app/viewer.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/video.hpp"
 #include "engine/ui/imgui_layer.hpp"
 
 namespace ts::app {
@@ -58,6 +59,9 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"seed", "N", "random seed", "1"},
         {"out", "DIR", "folder for frames and summary.json when headless", "out/<command>"},
         {"frames", "N", "headless: frames to write; window: close after N frames", "8 / until closed"},
+        {"record", "FILE.mp4", "headless: also write the frames as an H.264 video with ffmpeg, a time-lapse of "
+                               "training (--frames 300 --fps 30: 10 s)", ""},
+        {"fps", "N", "frame rate of --record", "30"},
         {"width", "W", "frame width", "1280"},
         {"height", "H", "frame height", "720"},
         {"headless", "", "render offscreen even when a display exists", ""},
@@ -102,6 +106,8 @@ struct DisplayOptions {
     unsigned views = 0;                    // its RunViews bits (0: the network)
     std::string layer, compare;            // --layer NAME, --compare RUN2
     std::optional<int64_t> focusStep;      // open --step N
+    std::string record;                    // headless: the frames as an MP4 too
+    int fps = 30;
 };
 
 Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultData, long defaultSteps) {
@@ -155,6 +161,16 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
     d.frames = *frames;
     d.width = uint32_t(*w);
     d.height = uint32_t(*h);
+    d.record = a.get("record");
+    if (a.has("record")) {
+        if (d.record.empty()) return makeError(ErrorKind::Usage, "--record needs a file name (FILE.mp4)");
+        auto fps = a.getInt("fps", 30, 1, 120);
+        if (!fps) return fps.error();
+        d.fps = int(*fps);
+        d.headless = d.forcedHeadless = true; // the video is rendered offscreen, window or not
+    } else if (a.has("fps")) {
+        return makeError(ErrorKind::Usage, "--fps is the frame rate of --record: give --record FILE.mp4 too");
+    }
     d.outDir = a.get("out", "out/" + command);
     // An empty --out wrote frames into the filesystem root.
     if (a.has("out") && d.outDir.empty())
@@ -294,6 +310,15 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     std::error_code ec;
     if (d.singlePng.empty()) std::filesystem::create_directories(d.outDir, ec);
     long frames = !d.singlePng.empty() ? 1 : d.frames > 0 ? d.frames : 8;
+    // --record: the same frames into an MP4, opened before training starts so a bad path fails at once.
+    std::unique_ptr<VideoWriter> video;
+    if (!d.record.empty()) {
+        if (const auto parent = std::filesystem::path(d.record).parent_path(); !parent.empty())
+            std::filesystem::create_directories(parent, ec);
+        auto v = VideoWriter::open(d.record, int(d.width), int(d.height), d.fps);
+        if (!v) return reportError(v.error());
+        video = std::move(*v);
+    }
     float aspect = float(d.width) / float(d.height);
     Camera cam = initialCamera(screen.bounds(), aspect, d);
     auto tStart = std::chrono::steady_clock::now();
@@ -339,8 +364,8 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
             if (auto s = screen.selectNeuron(**renderer, ids->front()); !s) return reportError(s.error());
         }
         auto frameStart = std::chrono::steady_clock::now();
-        if (f > 0)
-            cam.orbit(float(f % 2 ? 12 : -12) + 0.0f * float(f), 0.0f); // a gentle sway through the sequence
+        if (f > 0) // a gentle sway through the frames; a steady slow orbit in a video
+            cam.orbit(video ? 3.0f : float(f % 2 ? 12 : -12), 0.0f);
         auto frame = (*target)->beginFrame();
         if (!frame) return reportError(frame.error());
         if (auto s = (*renderer)->prepare(*frame, cam); !s) return reportError(s.error());
@@ -368,6 +393,13 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
         std::string path = d.singlePng.empty() ? d.outDir + name : d.singlePng;
         if (auto s = writePng(path, img); !s) return reportError(s.error());
         if (!d.singlePng.empty()) TS_LOG_INFO("wrote %s", path.c_str());
+        if (video)
+            if (auto s = video->write(img); !s) return reportError(s.error());
+    }
+    if (video) { // also after a signal: the frames so far
+        if (auto s = video->close(); !s) return reportError(s.error());
+        TS_LOG_INFO("wrote %s (%lld frames, %ux%u at %d fps)", d.record.c_str(), static_cast<long long>(video->frames()),
+                    d.width, d.height, d.fps);
     }
     if (!d.singlePng.empty()) {
         if ((*ctx)->validationMessageCount() > 0)

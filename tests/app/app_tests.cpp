@@ -922,3 +922,28 @@ TEST(App, LandscapeRecordsAFlyThroughToMp4) {
     for (auto& e : fs::directory_iterator(dir))
         EXPECT_EQ(e.path().filename().string().find(".part"), std::string::npos) << e.path();
 }
+
+// `train --record`: the headless frames are also an H.264 time-lapse with as many frames as asked; --fps
+// without --record and a bad path are one line, exit 2.
+TEST(App, TrainRecordsATimeLapse) {
+    auto dir = tempDir("trainrecord");
+    const auto mp4 = (dir / "train.mp4").string();
+    auto r = run("train --model builtin:mlp --data spirals --steps 120 --frames 12 --fps 6 --headless --width 320 "
+                 "--height 240 --out " + (dir / "frames").string() + " --record " + mp4,
+                 "TS_VALIDATION=1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("12 frames, 320x240 at 6 fps"), std::string::npos) << r.out;
+    const auto probe = (dir / "probe.txt").string();
+    ASSERT_EQ(std::system(("ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames "
+                           "-of default=noprint_wrappers=1 " + mp4 + " > " + probe).c_str()),
+              0);
+    const std::string info = readFile(probe);
+    EXPECT_NE(info.find("codec_name=h264"), std::string::npos) << info;
+    EXPECT_NE(info.find("nb_read_frames=12"), std::string::npos) << info;
+    EXPECT_TRUE(fs::exists(dir / "frames" / "frame_011.png")) << "the PNG frames are still written";
+    auto noRecord = run("train --data spirals --steps 10 --headless --fps 10 --out " + (dir / "f2").string());
+    EXPECT_EQ(noRecord.code, 2) << noRecord.out;
+    auto badPath = run("train --data spirals --steps 10 --headless --out " + (dir / "f3").string() +
+                       " --record /proc/version/x.mp4");
+    EXPECT_EQ(badPath.code, 2) << badPath.out;
+}
