@@ -16,6 +16,7 @@
 #include "engine/capture/model.hpp"
 #include "engine/core/image.hpp"
 #include "engine/core/log.hpp"
+#include "engine/landscape/connectivity.hpp"
 #include "engine/landscape/distributed.hpp"
 #include "engine/landscape/h5_io.hpp"
 #include "engine/landscape/hessian.hpp"
@@ -49,6 +50,10 @@ std::string landscapeHelp() {
            "  --directions hessian  the two sharpest directions: top eigenvectors of the loss Hessian (unit\n"
            "                      norm, so coordinates are distances in weight space), with the eigenvalues\n"
            "                      (and trace, density when asked) written to <out>.directions.h5\n"
+           "  --curve bezier      with --model2 and a 1D --x: also train a quadratic Bezier curve between the\n"
+           "                      two models (mode connectivity) and report its barrier and the line's\n"
+           "  --curve-steps N     Adam steps on the curve's bend                          [300]\n"
+           "  --curve-lr X        their learning rate                                     [0.01]\n"
            "  --hessian-top K     eigenpairs to compute, largest first                  [2]\n"
            "  --hessian-trace N   Hutchinson samples for the Hessian trace (0: none)     [0]\n"
            "  --hessian-esd N     stochastic Lanczos quadrature runs for the eigenvalue density (0: none) [0]\n"
@@ -90,7 +95,7 @@ Expected<int64_t> parseInt(const std::string& flag, const std::string& v, int64_
 Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv, bool& help) {
     LandscapeArgs a;
     help = false;
-    bool haveGrid = false, haveX = false, haveY = false, hessianFlag = false, haveModel = false;
+    bool haveGrid = false, haveX = false, haveY = false, hessianFlag = false, haveModel = false, curveFlag = false;
     for (size_t i = 0; i < argv.size(); ++i) {
         std::string flag = argv[i], value;
         if (flag == "--help" || flag == "-h") {
@@ -153,6 +158,20 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
         else if (flag == "directions") {
             a.hessian = value == "hessian";
             a.directions = a.hessian ? "" : value;
+        } else if (flag == "curve") {
+            if (value != "bezier") return usage("--curve expects bezier, got '" + value + "'");
+            a.curve = true;
+        } else if (flag == "curve-steps") {
+            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 0, 1000000));
+            a.curveSteps = static_cast<int>(n);
+            curveFlag = true;
+        } else if (flag == "curve-lr") {
+            char* end = nullptr;
+            const double x = std::strtod(value.c_str(), &end);
+            if (value.empty() || *end || !(x > 0) || !std::isfinite(x))
+                return usage("--curve-lr expects a positive number, got '" + value + "'");
+            a.curveLr = x;
+            curveFlag = true;
         } else if (flag == "hessian-top") {
             TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 1, 100));
             a.hessianTop = static_cast<int>(n);
@@ -224,6 +243,12 @@ Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv,
                          "--directions hessian");
         if (!a.grid.is2d()) return usage("--run needs a 2D grid (the trajectory is drawn in a plane)");
         if (!haveModel) a.model.clear(); // the run's
+    }
+    if (curveFlag && !a.curve) return usage("--curve-steps/--curve-lr need --curve bezier");
+    if (a.curve) {
+        if (a.model2.empty()) return usage("--curve bezier needs --model2 (the curve joins --model and --model2)");
+        if (a.grid.is2d()) return usage("--curve bezier needs a 1D axis (--x MIN:MAX:N alone)");
+        if (a.dirType != DirType::Weights) return usage("--curve bezier needs --dir-type weights");
     }
     if (hessianFlag && !a.hessian) return usage("--hessian-top/-trace/-esd need --directions hessian");
     if (a.hessian) {
@@ -573,6 +598,46 @@ Status writeProjection(const LandscapeArgs& args, const Prepared& p, LandscapeRe
     return {};
 }
 
+// --curve bezier: trains the curve between the origin (model) and model2, writes <out>.curve.h5.
+Status connectModels(const LandscapeArgs& args, Prepared& p, LandscapeResult& result) {
+    const capture::Dataset& data = p.data();
+    TS_ASSIGN_OR_RETURN(w1, checkpointWeights(args.model2, data, DirType::Weights, p.space));
+    CurveOptions co;
+    co.steps = args.curveSteps;
+    co.lr = args.curveLr;
+    co.seed = args.seed;
+    TS_LOG_INFO("landscape: training a Bezier curve to %s (%d steps)", args.model2.c_str(), co.steps);
+    const EvalSet set{data.inputs, data.labels};
+    TS_ASSIGN_OR_RETURN(r, fitBezierCurve(*p.model, p.weights, w1, set, set, co));
+    std::string stem = args.out;
+    if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".h5") stem.resize(stem.size() - 3);
+    LandscapeResult::Connectivity c;
+    c.path = stem + ".curve.h5";
+    TS_TRY(writeArray(c.path, "t", doubles(r.t), true));
+    TS_TRY(writeArray(c.path, "curve_loss", doubles(r.curveLoss), false));
+    TS_TRY(writeArray(c.path, "curve_acc", doubles(r.curveAcc), false));
+    TS_TRY(writeArray(c.path, "line_loss", doubles(r.lineLoss), false));
+    TS_TRY(writeArray(c.path, "line_acc", doubles(r.lineAcc), false));
+    for (size_t i = 0; i < r.bend.size(); ++i) { // the bend: bend_0, bend_1, ... in named_parameters() order
+        const auto t = r.bend[i].to(torch::kFloat64).contiguous();
+        HostArray a;
+        a.shape = t.sizes().vec();
+        a.data.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+        TS_TRY(writeArray(c.path, "bend_" + std::to_string(i), a, false));
+    }
+    c.t = r.t;
+    c.curveLoss = r.curveLoss;
+    c.lineLoss = r.lineLoss;
+    c.curveBarrier = r.curveBarrier;
+    c.lineBarrier = r.lineBarrier;
+    c.curveBarrierAt = r.curveBarrierAt;
+    c.lineBarrierAt = r.lineBarrierAt;
+    c.steps = r.steps;
+    c.seconds = r.seconds;
+    result.connectivity = c;
+    return {};
+}
+
 // The axes' names for the figure, from the directions file's own record of what it holds.
 PlotLabels directionNames(const LandscapeArgs& args) {
     PlotLabels l;
@@ -688,6 +753,7 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
     const std::string prefix = args.split == "train" ? "train" : "test";
     TS_TRY(writeSurfaceFile(args.out, surface, args.directions, prefix));
     if (!result.trajectory.empty()) TS_TRY(writeProjection(args, p, result));
+    if (args.curve) TS_TRY(connectModels(args, p, result));
     if (!args.png.empty()) {
         MeshOptions mo;
         mo.logScale = args.logScale;
@@ -695,6 +761,9 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
         auto mesh = buildHeightField(surface, mo);
         if (!result.trajectory.empty()) addTrajectory(mesh, surface, result.trajectory, mo);
         PlotLabels labels = directionNames(args);
+        if (const auto& c = result.connectivity)
+            for (size_t i = 0; i < c->t.size(); ++i)
+                labels.curve.push_back({c->t[i], c->curveLoss[i]});
         labels.title = std::string(args.split == "train" ? "train" : "validation") + " loss of " +
                        std::filesystem::path(p.modelSpec).filename().string() + " on " + args.data + " (" +
                        std::to_string(data.size()) + " samples), " + std::to_string(surface.nx()) +
@@ -808,6 +877,11 @@ int runLandscapeCommand(int argc, char** argv) {
                         "%lld points on the line)\n",
                         args->model.c_str(), args->model2.c_str(), b->height, b->at, b->loss, b->start, b->end,
                         static_cast<long long>(b->points));
+    if (const auto& c = r->connectivity)
+        std::printf("Bezier curve %s -> %s (%d steps, %.1f s): loss barrier %.4g at t = %.3g; straight line: %.4g at "
+                    "t = %.3g; wrote %s\n",
+                    args->model.c_str(), args->model2.c_str(), c->steps, c->seconds, c->curveBarrier, c->curveBarrierAt,
+                    c->lineBarrier, c->lineBarrierAt, c->path.c_str());
     if (const auto& c = r->curvature) {
         std::string values;
         for (double v : c->eigenvalues)

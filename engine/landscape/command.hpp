@@ -37,6 +37,11 @@ struct LandscapeArgs {
     // evaluation set and written to the default directions file with the eigenvalues, the trace and the
     // spectral density (a hessian file there is read again; any other file there is an error).
     bool hessian = false;
+    // --curve bezier (with --model2 and a 1D axis): also train a quadratic Bezier curve between model and
+    // model2 (Garipov et al. 2018) and compare its loss barrier with the straight line's.
+    bool curve = false;
+    int curveSteps = 300;
+    double curveLr = 0.01;
     int hessianTop = 2;   // eigenpairs (>= 2 for a 2D grid)
     int hessianTrace = 0; // Hutchinson samples (0: no trace)
     int hessianEsd = 0;   // stochastic Lanczos quadrature runs (0: no density)
@@ -75,6 +80,15 @@ struct LandscapeResult {
         double seconds = 0;
     };
     std::optional<Curvature> curvature;
+    // --curve bezier: the trained curve and the straight line, evaluated at the same t (<out>.curve.h5).
+    struct Connectivity {
+        std::vector<double> t, curveLoss, lineLoss;
+        double curveBarrier = 0, lineBarrier = 0, curveBarrierAt = 0, lineBarrierAt = 0;
+        int steps = 0;
+        double seconds = 0;
+        std::string path;
+    };
+    std::optional<Connectivity> connectivity;
     bool batched = false;
     double seconds = 0;
     int ranks = 1;       // MPI ranks that evaluated the grid

@@ -126,12 +126,14 @@ ImageRgba8 plot2d(const Surface& s, const HeightFieldMesh& m, const PlotLabels& 
 }
 
 ImageRgba8 plot1d(const Surface& s, const HeightFieldMesh& m, const PlotLabels& labels) {
-    const int x0 = 96, y0 = 64, w = 640, h = 280, W = 820, H = 420;
+    const int x0 = 96, y0 = 64, w = 640, h = 280, W = 820, H = labels.curve.empty() ? 420 : 440;
     ImageRgba8 img(W, H);
     fillRect(img, 0, 0, W, H, kPaper);
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (size_t i = 0; i < s.loss.size(); ++i)
         if (s.computed[i] && std::isfinite(s.loss[i])) lo = std::min(lo, s.loss[i]), hi = std::max(hi, s.loss[i]);
+    for (const auto& c : labels.curve)
+        if (std::isfinite(c[1])) lo = std::min(lo, c[1]), hi = std::max(hi, c[1]);
     if (!(hi >= lo)) lo = 0, hi = 1;
     const double pad = std::max((hi - lo) * 0.06, 1e-12);
     lo -= pad;
@@ -156,6 +158,26 @@ ImageRgba8 plot1d(const Surface& s, const HeightFieldMesh& m, const PlotLabels& 
         if (!s.computed[i] || !s.computed[i + 1] || !std::isfinite(s.loss[i]) || !std::isfinite(s.loss[i + 1])) continue;
         drawLine(img, static_cast<float>(toX(s.x[i])), static_cast<float>(toY(s.loss[i])), static_cast<float>(toX(s.x[i + 1])),
                  static_cast<float>(toY(s.loss[i + 1])), kBlue, 2);
+    }
+    // The trained Bezier curve between the same models, and its own barrier over its chord.
+    constexpr Rgb8 kOrange{230, 120, 20};
+    for (size_t i = 0; i + 1 < labels.curve.size(); ++i)
+        drawLine(img, static_cast<float>(toX(labels.curve[i][0])), static_cast<float>(toY(labels.curve[i][1])),
+                 static_cast<float>(toX(labels.curve[i + 1][0])), static_cast<float>(toY(labels.curve[i + 1][1])), kOrange, 2);
+    if (!labels.curve.empty()) {
+        const auto& c = labels.curve;
+        double height = 0, at = 0, atLoss = c.front()[1];
+        for (const auto& pt : c) {
+            const double excess = pt[1] - ((1 - pt[0]) * c.front()[1] + pt[0] * c.back()[1]);
+            if (excess > height) height = excess, at = pt[0], atLoss = pt[1];
+        }
+        drawText(img, static_cast<int>(toX(at)) + 6, static_cast<int>(toY(atLoss)) - 18,
+                 "Bezier curve: barrier " + formatValue(height), kOrange);
+        const int ly = y0 + h + 50;
+        fillRect(img, x0, ly + 5, 22, 3, kBlue);
+        drawText(img, x0 + 28, ly, "straight line", kInk);
+        fillRect(img, x0 + 140, ly + 5, 22, 3, kOrange);
+        drawText(img, x0 + 168, ly, "trained quadratic Bezier curve (x = its t)", kInk);
     }
     if (m.hasMinimum) fillRect(img, static_cast<int>(toX(m.minimumA)) - 4, static_cast<int>(toY(m.minimumLoss)) - 4, 9, 9, kRed);
     drawText(img, 16, 10, labels.title, kInk);

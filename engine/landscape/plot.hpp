@@ -19,6 +19,9 @@ struct PlotLabels {
     std::string title;       // first line, e.g. "train loss of model.pt on fashion-mnist (2000 samples)"
     std::string xName = "x"; // the x direction, e.g. "PC1 (91.2% of the path's variance)"
     std::string yName = "y";
+    // 1D only: a second profile (x, loss), drawn orange with its barrier: the trained Bezier curve between the
+    // same two models (x = its t).
+    std::vector<std::array<double, 2>> curve;
 };
 
 // `mesh` is buildHeightField(surface, ...) (with addTrajectory for a path), so colours, contours and clamping

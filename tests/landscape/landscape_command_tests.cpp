@@ -441,4 +441,44 @@ TEST(LandscapeCommand, StraightLineBarrierMatchesDirectEvaluation) {
     Surface partial = *s;
     partial.computed[2] = 0; // x = 0
     EXPECT_FALSE(linearBarrier(partial));
+
+    // --curve bezier: the trained curve between the same two models goes around the barrier (Garipov et al.).
+    // Its loss at t, read from <out>.curve.h5, equals a forward pass of the weights theta(t) built here from
+    // the stored bend; its straight-line profile equals the direct evaluation above.
+    const auto curveOut = dir + "/curve.h5";
+    ASSERT_EQ(run({"--model", a, "--model2", b, "--x", "0:1:5", "--data", "xor", "--limit", "300", "--out", curveOut,
+                   "--curve", "bezier", "--quiet"}),
+              0);
+    const auto curveFile = dir + "/curve.curve.h5";
+    auto t = readArray(curveFile, "t"), curveLoss = readArray(curveFile, "curve_loss"),
+         lineLoss = readArray(curveFile, "line_loss");
+    ASSERT_TRUE(t && curveLoss && lineLoss);
+    ASSERT_EQ(t->data.size(), 21u);
+    for (size_t k = 0; k < t->data.size(); k += 2) { // t = 0, 0.1, ...: the points evaluated above
+        EXPECT_NEAR(lineLoss->data[k], losses[k / 2], 1e-5 * losses[k / 2] + 1e-7) << "t = " << t->data[k];
+    }
+    std::vector<torch::Tensor> bend;
+    for (size_t i = 0; i < wa.size(); ++i) {
+        auto arr = readArray(curveFile, "bend_" + std::to_string(i));
+        ASSERT_TRUE(arr) << i;
+        bend.push_back(torch::tensor(arr->data, torch::kFloat64).view(wa[i].sizes()).to(torch::kFloat32));
+    }
+    for (size_t k : {size_t(5), size_t(10), size_t(15)}) {
+        const double tk = t->data[k];
+        auto params = (*ma)->namedParameters();
+        for (size_t i = 0; i < params.size(); ++i)
+            params[i].second.copy_(wa[i] * (1 - tk) * (1 - tk) + bend[i] * (2 * tk * (1 - tk)) + wb[i] * (tk * tk));
+        const auto logits = (*ma)->forward(split->train.inputs).to(torch::kFloat64);
+        const double want = torch::nn::functional::cross_entropy(logits, split->train.labels).item<double>();
+        EXPECT_NEAR(curveLoss->data[k], want, 1e-5 * want + 1e-6) << "t = " << tk;
+    }
+    double curveBarrier = 0;
+    for (size_t k = 0; k < t->data.size(); ++k)
+        curveBarrier = std::max(curveBarrier, curveLoss->data[k] - ((1 - t->data[k]) * curveLoss->data.front() +
+                                                                    t->data[k] * curveLoss->data.back()));
+    EXPECT_LT(curveBarrier, 0.2 * height) << "the trained curve avoids most of the straight line's barrier";
+    EXPECT_EQ(run({"--model", a, "--x", "0:1:5", "--data", "xor", "--curve", "bezier", "--out", curveOut}), 2);
+    EXPECT_EQ(run({"--model", a, "--model2", b, "--grid", "5", "--data", "xor", "--curve", "bezier", "--out", curveOut}), 2);
+    EXPECT_EQ(run({"--model", a, "--model2", b, "--x", "0:1:5", "--data", "xor", "--curve-steps", "5", "--out", curveOut}), 2);
+    EXPECT_EQ(run({"--model", a, "--model2", b, "--x", "0:1:5", "--data", "xor", "--curve", "spline", "--out", curveOut}), 2);
 }
