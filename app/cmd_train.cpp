@@ -71,7 +71,8 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"tour", "", "window: start the guided camera tour (T toggles it)", ""},
         {"collapse", "NAME,..", "stages drawn as one box each (module prefixes, e.g. layer1,layer2)", ""},
         {"view", "NAME", "network; hinton: the weight matrix of --layer as a Hinton diagram; weights: every parameter, "
-                         "live; explain: an attribution heatmap of a validation sample, following training", "network"},
+                         "live; explain: an attribution heatmap of a validation sample, following training; landscape: the loss surface around "
+                         "the weights with the path so far (PCA), recomputed every few snapshots", "network"},
         {"layer", "NAME", "the layer selected at the start", ""},
         {"yaw", "DEG", "initial camera yaw", "-125"},
         {"pitch", "DEG", "initial camera pitch", "32"},
@@ -187,7 +188,7 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
         if (!bits)
             return makeError(ErrorKind::Usage, "--view " + d.viewName +
                                                    ": not a view (network, dynamics, series, distributions, hinton, "
-                                                   "weights, explain)");
+                                                   "weights, explain, landscape)");
         d.views = *bits;
     }
     d.layer = a.get("layer");
@@ -453,6 +454,7 @@ int runWindow(LiveSession& session, TrainingScreen& screen, const DisplayOptions
     Status failure;
     v.keyHook = [&](int key) {
         if (key == 'T') screen.toggleTour(v.camera(), v.aspect());
+        if (key == 'L') screen.toggleLandscape();
     };
     if (d.tour) screen.toggleTour(v.camera(), v.aspect());
     std::optional<uint32_t> initialSelection;
@@ -532,9 +534,11 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
                      peakKiB / 1024);
         t0 = now;
     };
-    if ((display.views & RunViews::Explain) && !opts.openRun.empty())
-        return reportError(makeError(ErrorKind::Usage, "--view explain needs the model, which a recorded run does not "
-                                                       "hold: tensorscape view MODEL --view explain, or train --view explain"));
+    if ((display.views & (RunViews::Explain | RunViews::Landscape)) && !opts.openRun.empty())
+        return reportError(makeError(ErrorKind::Usage, "--view " + display.viewName + " needs the model, which a recorded "
+                                                       "run does not hold: tensorscape view MODEL --view " + display.viewName +
+                                                       ", or train --view " + display.viewName +
+                                                       (display.viewName == "landscape" ? " (tensorscape landscape --run RUN draws a run's path)" : "")));
     SessionOptions sessionOptions = opts;
     // The weights view of an inspection needs the parameters of its one snapshot.
     if (display.views & RunViews::Weights) sessionOptions.publishParameters = true;
@@ -547,7 +551,8 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
         if (auto s = (*session)->start(false); !s) return reportError(s.error());
         lap("inspection (forward, backward, statistics)");
     }
-    if ((display.views & ~unsigned(RunViews::Hinton | RunViews::Weights | RunViews::Explain)) && opts.openRun.empty())
+    if ((display.views & ~unsigned(RunViews::Hinton | RunViews::Weights | RunViews::Explain | RunViews::Landscape)) &&
+        opts.openRun.empty())
         return reportError(makeError(ErrorKind::Usage, "--view " + display.viewName +
                                                            " shows a recorded run: tensorscape open RUN --view " +
                                                            display.viewName));
@@ -582,7 +587,8 @@ int cmdTrain(int argc, char** argv) {
 // Flags of the picture and camera that view and open share.
 const std::vector<FlagSpec> pictureFlags = {
     {"view", "NAME", "what to show: network; weights (every parameter); hinton (the weights of --layer); explain "
-                     "(an attribution heatmap of an input, view only); of a "
+                     "(an attribution heatmap of an input, view only); landscape (the loss surface around the "
+                     "model, view only); of a "
                      "recorded run also dynamics (curves, anomalies, layers over the run, a layer's neuron series), "
                      "series, distributions (ridgelines)", "network"},
     {"layer", "NAME", "the layer selected at the start (the views show it)", ""},

@@ -3,6 +3,7 @@
 
 #include "app/cli.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -20,6 +21,10 @@
 #include "engine/core/log.hpp"
 #include "engine/explain/attribution.hpp"
 #include "engine/explain/heatmap.hpp"
+#include "engine/landscape/directions.hpp"
+#include "engine/landscape/evaluator.hpp"
+#include "engine/landscape/mesh.hpp"
+#include "engine/landscape/plot.hpp"
 #include "engine/runs/checkpoint.hpp"
 #include "engine/runs/run_store.hpp"
 #include "engine/stats/reducer.hpp"
@@ -102,6 +107,18 @@ Expected<capture::InputOptions> inputOptions(const InputSpec& in, int64_t count,
     return o;
 }
 
+// A CPU picture as the panels draw it (RGBA packed in 32 bits, opaque).
+std::shared_ptr<const ui::PanelImage> toPanelImage(const ImageRgba8& img) {
+    auto pi = std::make_shared<ui::PanelImage>();
+    pi->width = img.width;
+    pi->height = img.height;
+    pi->rgba.resize(size_t(img.width) * size_t(img.height));
+    for (size_t i = 0; i < pi->rgba.size(); ++i)
+        pi->rgba[i] = uint32_t(img.pixels[4 * i]) | uint32_t(img.pixels[4 * i + 1]) << 8 |
+                      uint32_t(img.pixels[4 * i + 2]) << 16 | 0xff000000u;
+    return pi;
+}
+
 bool layerIsRelu(const std::string& type) {
     return type == "ReLU" || type == "relu" || type == "relu_";
 }
@@ -126,6 +143,12 @@ struct LiveSession::Impl {
     std::atomic<bool> wantParameters{false};
     std::optional<LiveSession::ExplainRequest> explainWanted;
     std::shared_ptr<const LiveSession::Explanation> explanation;
+    std::optional<LiveSession::LandscapeRequest> landscapeWanted;
+    std::shared_ptr<const LiveSession::LiveLandscape> liveLandscape;
+    // The Landscape panel's path: weights at each snapshot while wanted (the model's thread only).
+    std::vector<::ts::landscape::TensorList> path;
+    std::vector<int64_t> pathSteps;
+    int snapshotsSinceLandscape = 0;
     std::string status;
     bool inspected = false;
     std::string objective; // the loss rule of the inspection step
@@ -280,6 +303,7 @@ struct LiveSession::Impl {
         if (writer) recordSnapshot(snap);
         if (wantParameters.load()) publishParameters(snap);
         serveExplanation(snap.step);
+        serveLandscape(snap.step);
         std::string badLayer = !snap.health.firstBadActivation.empty() ? snap.health.firstBadActivation
                                : !snap.health.firstBadGradient.empty() ? snap.health.firstBadGradient
                                                                        : "loss";
@@ -289,6 +313,16 @@ struct LiveSession::Impl {
     }
 
     int64_t inspectOnlyStep() const { return trainer ? trainer->stepsDone() : 0; }
+
+    // Nothing else uses the model after view's inspection, or once the trainer thread has ended: the panels'
+    // pictures may then be computed at once on the calling thread.
+    bool modelIdle() const {
+        if (reader || !trainer) return false;
+        const auto st = trainer->state();
+        return options.inspectOnly ? inspected
+                                   : st == capture::TrainerState::Finished || st == capture::TrainerState::Stopped ||
+                                         st == capture::TrainerState::Failed;
+    }
 
     // ---- The Explain panel. Only from the thread that owns the model (see LiveSession::wantExplanation).
     const capture::Dataset& explainData() const {
@@ -345,15 +379,122 @@ struct LiveSession::Impl {
         std::snprintf(line, sizeof line, "%s of class %s (%.3g) | predicted %s%s", r.method.c_str(), name(a->target).c_str(),
                       a->score, name(a->predicted).c_str(), label >= 0 ? (" | label " + name(label)).c_str() : "");
         out->line = line;
-        const ImageRgba8 img = explain::renderExplanation(src, 96);
-        auto pi = std::make_shared<ui::PanelImage>();
-        pi->width = img.width;
-        pi->height = img.height;
-        pi->rgba.resize(size_t(img.width) * size_t(img.height));
-        for (size_t i = 0; i < pi->rgba.size(); ++i)
-            pi->rgba[i] = uint32_t(img.pixels[4 * i]) | uint32_t(img.pixels[4 * i + 1]) << 8 |
-                          uint32_t(img.pixels[4 * i + 2]) << 16 | 0xff000000u;
-        out->image = std::move(pi);
+        out->image = toPanelImage(explain::renderExplanation(src, 96));
+        return out;
+    }
+
+    // ---- The Landscape panel. Only from the thread that owns the model (see LiveSession::wantLandscape).
+    void serveLandscape(int64_t step) {
+        std::optional<LiveSession::LandscapeRequest> want;
+        bool have = false;
+        {
+            std::lock_guard lock(mutex);
+            want = landscapeWanted;
+            have = liveLandscape && liveLandscape->request == want;
+        }
+        if (!want) {
+            path.clear();
+            pathSteps.clear();
+            return;
+        }
+        recordPathPoint(step);
+        if (have && ++snapshotsSinceLandscape < want->every) return;
+        snapshotsSinceLandscape = 0;
+        auto l = computeLandscape(*want, step);
+        std::lock_guard lock(mutex);
+        if (landscapeWanted == want) liveLandscape = std::move(l);
+    }
+
+    // The weights now, appended to the path; a long path keeps every other point (and its last), so it spans
+    // the whole run in at most 64 points.
+    void recordPathPoint(int64_t step) {
+        if (!pathSteps.empty() && pathSteps.back() == step) return;
+        path.push_back(::ts::landscape::parameterSpace(*model, ::ts::landscape::DirType::Weights).snapshot());
+        pathSteps.push_back(step);
+        if (path.size() > 64) {
+            std::vector<::ts::landscape::TensorList> keptPath;
+            std::vector<int64_t> keptSteps;
+            for (size_t i = 0; i < path.size(); ++i)
+                if (i % 2 == 0 || i + 1 == path.size()) {
+                    keptPath.push_back(std::move(path[i]));
+                    keptSteps.push_back(pathSteps[i]);
+                }
+            path = std::move(keptPath);
+            pathSteps = std::move(keptSteps);
+        }
+    }
+
+    std::shared_ptr<const LiveSession::LiveLandscape> computeLandscape(const LiveSession::LandscapeRequest& r, int64_t step) {
+        namespace ls = ::ts::landscape;
+        auto out = std::make_shared<LiveSession::LiveLandscape>();
+        out->request = r;
+        out->step = step;
+        const capture::Dataset& d = explainData();
+        const int64_t n = std::min<int64_t>(r.samples, d.size());
+        if (n <= 0 || !d.labels.defined() || d.labels.numel() < n) {
+            out->error = "the landscape needs labelled samples, and this session has none";
+            return out;
+        }
+        try {
+            auto space = ls::parameterSpace(*model, ls::DirType::Weights);
+            const auto origin = space.snapshot();
+            if (path.empty() || pathSteps.back() != step) recordPathPoint(step);
+            out->pathPoints = path.size();
+            ls::Directions dirs;
+            std::vector<std::array<double, 2>> projected;
+            std::string xName = "random direction, filter-normalised", yName = xName;
+            if (path.size() >= 3) {
+                if (auto pca = ls::pcaDirections(path, origin, ls::Ignore::BiasBn)) {
+                    dirs = std::move(*pca);
+                    if (auto pr = ls::projectTrajectory(path, origin, dirs, ls::Projection::Cos)) projected = std::move(*pr);
+                    char buf[96];
+                    for (int i = 0; i < 2; ++i) {
+                        std::snprintf(buf, sizeof buf, "PC%d of the path so far (%.1f%% of its variance)", i + 1,
+                                      dirs.explainedVarianceRatio.size() > size_t(i) ? 100 * dirs.explainedVarianceRatio[size_t(i)] : 0.0);
+                        (i == 0 ? xName : yName) = buf;
+                    }
+                }
+            }
+            if (!dirs.is2d()) dirs = ls::randomDirections(origin, {ls::Norm::Filter, ls::Ignore::BiasBn}, 123, true);
+            ls::GridSpec grid{{-1, 1, r.grid}, ls::GridAxis{-1, 1, r.grid}};
+            double reach = 0;
+            for (const auto& pt : projected)
+                reach = std::max({reach, std::abs(pt[0]), std::abs(pt[1])});
+            if (reach > 0 && std::isfinite(reach)) {
+                grid.x.min = grid.y->min = -1.25 * reach;
+                grid.x.max = grid.y->max = 1.25 * reach;
+            }
+            // Per point (the model's own forward): off the thread pool the UI thread shares.
+            auto ev = ls::SurfaceEvaluator::create(*model, space, dirs, {d.inputs.narrow(0, 0, n), d.labels.narrow(0, 0, n)},
+                                                   {ls::EvalMode::Unbatched});
+            if (!ev) {
+                out->error = ev.error().message;
+                return out;
+            }
+            auto surface = (*ev)->evaluateGrid(grid);
+            ev->reset(); // the model back in training mode, at its weights
+            if (!surface) {
+                out->error = surface.error().message;
+                return out;
+            }
+            ls::MeshOptions mo;
+            mo.contourStep = 0.5;
+            auto mesh = ls::buildHeightField(*surface, mo);
+            if (!projected.empty()) ls::addTrajectory(mesh, *surface, projected, mo);
+            ls::PlotLabels labels;
+            labels.title = "loss around the weights at step " + std::to_string(step) + " (" + std::to_string(n) +
+                           " samples, " + std::to_string(r.grid) + "x" + std::to_string(r.grid) + " points)";
+            labels.xName = xName;
+            labels.yName = yName;
+            out->image = toPanelImage(ls::renderPlot(*surface, mesh, labels));
+            char line[200];
+            std::snprintf(line, sizeof line, "min loss %.4g, %zu weights on the path%s", mesh.minimumLoss, path.size(),
+                          projected.empty() ? " (random directions until 3)" : "");
+            out->line = line;
+        } catch (const std::exception& e) {
+            std::string what = e.what();
+            out->error = "landscape: " + oneLineReason(what);
+        }
         return out;
     }
 
@@ -1208,16 +1349,27 @@ void LiveSession::wantExplanation(std::optional<ExplainRequest> request) {
         if (m->explainWanted == request) return;
         m->explainWanted = request;
     }
-    if (!request || m->reader || !m->trainer) return;
-    // Nothing else uses the model after view's inspection, or once the trainer thread has ended: compute now.
-    const auto st = m->trainer->state();
-    const bool idle = m->options.inspectOnly ? m->inspected
-                                             : st == capture::TrainerState::Finished || st == capture::TrainerState::Stopped ||
-                                                   st == capture::TrainerState::Failed;
-    if (!idle) return;
+    if (!request || !m->modelIdle()) return;
     auto e = m->computeExplanation(*request, m->inspectOnlyStep());
     std::lock_guard lock(m->mutex);
     if (m->explainWanted == request) m->explanation = std::move(e);
+}
+
+void LiveSession::wantLandscape(std::optional<LandscapeRequest> request) {
+    {
+        std::lock_guard lock(m->mutex);
+        if (m->landscapeWanted == request) return;
+        m->landscapeWanted = request;
+    }
+    if (!request || !m->modelIdle()) return;
+    auto l = m->computeLandscape(*request, m->inspectOnlyStep());
+    std::lock_guard lock(m->mutex);
+    if (m->landscapeWanted == request) m->liveLandscape = std::move(l);
+}
+
+std::shared_ptr<const LiveSession::LiveLandscape> LiveSession::latestLandscape() const {
+    std::lock_guard lock(m->mutex);
+    return m->liveLandscape;
 }
 
 bool LiveSession::inspectOnly() const {

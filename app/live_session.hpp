@@ -123,6 +123,28 @@ class LiveSession {
     std::shared_ptr<const Explanation> latestExplanation() const;
     int64_t explainSamples() const; // samples to choose from
 
+    // The Landscape panel: the loss surface around the current weights (engine/landscape) on the first `samples`
+    // samples of the Explain data, recomputed by the thread that owns the model every `every` snapshots while
+    // wanted. Its axes are the two principal components of the weights recorded at each snapshot since it was
+    // wanted (the reference's plot_trajectory, growing live), filter-normalised random ones until there are
+    // three, and that path is drawn on it. Like the Explain panel it is computed at once on the calling thread
+    // when nothing else uses the model.
+    struct LandscapeRequest {
+        int grid = 21;         // points per axis
+        int64_t samples = 256; // evaluation samples
+        int every = 5;         // snapshots between recomputations
+        bool operator==(const LandscapeRequest&) const = default;
+    };
+    struct LiveLandscape {
+        LandscapeRequest request;
+        int64_t step = -1;
+        std::string line, error;
+        size_t pathPoints = 0; // recorded weights on the path
+        std::shared_ptr<const ui::PanelImage> image;
+    };
+    void wantLandscape(std::optional<LandscapeRequest> request); // nullopt: stop (and forget the path)
+    std::shared_ptr<const LiveLandscape> latestLandscape() const;
+
     // Conv2d kernels of the latest snapshot with the geometry inferred from the layers' shapes (for tracing
     // through convolutions); layers whose geometry does not fit a plain convolution are left out.
     std::vector<scene::ConvWeights> latestConvWeights() const;

@@ -30,6 +30,7 @@ std::optional<unsigned> RunViews::parseView(const std::string& name) {
     if (name == "hinton") return Hinton;
     if (name == "weights") return Weights;
     if (name == "explain") return Explain;
+    if (name == "landscape") return Landscape;
     return std::nullopt;
 }
 

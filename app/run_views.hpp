@@ -23,8 +23,8 @@ namespace ts::app {
 
 class RunViews {
   public:
-    // Explain is drawn by the training screen (it needs the live model), the others here.
-    enum View : unsigned { Dynamics = 1, Series = 2, Distributions = 4, Hinton = 8, Weights = 16, Explain = 32 };
+    // Explain and Landscape are drawn by the training screen (they need the live model), the others here.
+    enum View : unsigned { Dynamics = 1, Series = 2, Distributions = 4, Hinton = 8, Weights = 16, Explain = 32, Landscape = 64 };
     // View names for --view: dynamics (Run dynamics + Layer series), series, distributions, hinton, weights.
     static std::optional<unsigned> parseView(const std::string& name);
 

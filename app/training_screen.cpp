@@ -520,6 +520,37 @@ void TrainingScreen::buildExplain() {
     if (ed.changed) m_explainMethod = ed.method, m_explainTarget = ed.target, m_explainSample = ed.sample;
 }
 
+// The live Loss landscape view: asks the session for the surface around the current weights with the path so
+// far (computed where the model lives, every few snapshots) and draws the newest; nothing while it is closed.
+void TrainingScreen::buildLandscape() {
+    if (!(m_runViews->shown() & RunViews::Landscape) || m_session.recordedRun()) {
+        m_session.wantLandscape(std::nullopt);
+        return;
+    }
+    LiveSession::LandscapeRequest r;
+    r.every = m_landscapeEvery;
+    r.grid = m_landscapeGrid;
+    m_session.wantLandscape(r);
+    ui::LiveLandscapeView v;
+    v.every = m_landscapeEvery;
+    v.grid = m_landscapeGrid;
+    if (auto l = m_session.latestLandscape()) { // possibly of an earlier setting while the new one is computed
+        v.step = m_session.inspectOnly() ? -1 : l->step;
+        v.line = l->line;
+        v.error = l->error;
+        v.image = l->image;
+    }
+    v.fill = m_onlyRunViews && m_runViews->shown() == RunViews::Landscape;
+    v.live = !m_session.inspectOnly();
+    const auto e = ui::liveLandscapePanel(v);
+    if (e.changed) m_landscapeEvery = e.every, m_landscapeGrid = e.grid;
+}
+
+void TrainingScreen::toggleLandscape() {
+    if (m_session.recordedRun()) return;
+    m_runViews->setShown(m_runViews->shown() ^ unsigned(RunViews::Landscape));
+}
+
 void TrainingScreen::buildRunViews(render::Camera& camera, float aspect) {
     if (m_selectedLayer >= 0) m_runViews->selectLayer(m_rows[size_t(m_selectedLayer)].name);
     // Live sessions: the selected layer's weights for the Hinton diagram, fetched when the step or layer changed
@@ -565,6 +596,7 @@ void TrainingScreen::buildRunViews(render::Camera& camera, float aspect) {
             }
     }
     buildExplain();
+    buildLandscape();
     auto req = m_runViews->buildUi(m_onlyRunViews);
     if (req.layer)
         for (size_t i = 0; i < m_rows.size(); ++i)

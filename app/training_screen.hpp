@@ -40,6 +40,8 @@ class TrainingScreen {
     // The scripted flight for presentations: overview, then each layer in turn, then the overview again,
     // looping until toggled off (T key, or --tour).
     void toggleTour(const render::Camera& camera, float aspect);
+    // The L key: the live Loss landscape view on or off.
+    void toggleLandscape();
     bool touring() const { return m_tour; }
     void selectLayer(int layer) { m_selectedLayer = layer; }
     // Shows the snapshot at or before `step` (headless frames of a recorded run); nullopt follows the newest.
@@ -72,6 +74,8 @@ class TrainingScreen {
   private:
     void buildExplain();
     int m_explainMethod = 4, m_explainTarget = -1, m_explainSample = 0;
+    void buildLandscape();
+    int m_landscapeEvery = 5, m_landscapeGrid = 21;
     explicit TrainingScreen(LiveSession& s) : m_session(s) {}
     void flyToLayer(render::Camera& camera, int layer, float aspect);
     size_t shownIndex() const;

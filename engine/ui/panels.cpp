@@ -594,6 +594,31 @@ std::optional<size_t> foldableLabelAt(std::span<const SceneLabel> labels, std::s
 }
 
 
+// A picture the session computes (Explain, Loss landscape): its error in red, "computing" until the first one,
+// else its line and the picture at the largest size that fits, keeping its aspect.
+static void computedPicture(int64_t step, const std::string& line, const std::string& error,
+                     const std::shared_ptr<const PanelImage>& image, const char* itemLabel) {
+    if (!error.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.4f, 1.0f));
+        ImGui::TextWrapped("%s", error.c_str());
+        ImGui::PopStyleColor();
+        return;
+    }
+    if (!image) {
+        ImGui::TextDisabled("computing at the next snapshot ...");
+        return;
+    }
+    if (step >= 0) ImGui::Text("step %lld: %s", static_cast<long long>(step), line.c_str());
+    else ImGui::Text("%s", line.c_str());
+    const ImVec2 avail = ImGui::GetContentRegionAvail();
+    const float scale = std::max(0.1f, std::min(avail.x / float(image->width), avail.y / float(image->height)));
+    const ImVec2 size(float(image->width) * scale, float(image->height) * scale);
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    drawPanelImage(ImGui::GetWindowDrawList(), image, p0, ImVec2(p0.x + size.x, p0.y + size.y));
+    ImGui::Dummy(size);
+    recordLastItem(itemLabel);
+}
+
 ExplainEdits explainPanel(const ExplainView& v) {
     ExplainEdits e{v.method, v.target, v.sample, false};
     const ImVec2 display = ImGui::GetIO().DisplaySize;
@@ -622,24 +647,34 @@ ExplainEdits explainPanel(const ExplainView& v) {
     }
     ImGui::TextDisabled(v.live ? "class -1: the predicted one; recomputed at every snapshot of training"
                                : "class -1: the predicted one");
-    if (!v.error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.45f, 0.4f, 1.0f));
-        ImGui::TextWrapped("%s", v.error.c_str());
-        ImGui::PopStyleColor();
-    } else if (!v.image) {
-        ImGui::TextDisabled("computing at the next snapshot ...");
+    computedPicture(v.step, v.line, v.error, v.image, "explain.image");
+    ImGui::End();
+    return e;
+}
+
+LiveLandscapeEdits liveLandscapePanel(const LiveLandscapeView& v) {
+    LiveLandscapeEdits e{v.every, v.grid, false};
+    const ImVec2 display = ImGui::GetIO().DisplaySize;
+    if (v.fill) {
+        ImGui::SetNextWindowPos(ImVec2(0, 0));
+        ImGui::SetNextWindowSize(display);
     } else {
-        if (v.step >= 0) ImGui::Text("step %lld: %s", static_cast<long long>(v.step), v.line.c_str());
-        else ImGui::Text("%s", v.line.c_str());
-        // The picture at the largest whole-pixel-friendly size that fits, keeping its aspect.
-        const ImVec2 avail = ImGui::GetContentRegionAvail();
-        const float scale = std::max(0.1f, std::min(avail.x / float(v.image->width), avail.y / float(v.image->height)));
-        const ImVec2 size(float(v.image->width) * scale, float(v.image->height) * scale);
-        const ImVec2 p0 = ImGui::GetCursorScreenPos();
-        drawPanelImage(ImGui::GetWindowDrawList(), v.image, p0, ImVec2(p0.x + size.x, p0.y + size.y));
-        ImGui::Dummy(size);
-        recordLastItem("explain.image");
+        ImGui::SetNextWindowPos(ImVec2(display.x - 12, 360), ImGuiCond_FirstUseEver, ImVec2(1, 0));
+        ImGui::SetNextWindowSize(ImVec2(460, 420), ImGuiCond_FirstUseEver);
     }
+    ImGui::Begin("Landscape (live)", nullptr, v.fill ? ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize : 0);
+    if (v.live) {
+        ImGui::SetNextItemWidth(140);
+        if (ImGui::SliderInt("every N snapshots", &e.every, 1, 50)) e.changed = true;
+        recordLastItem("landscape.every");
+        ImGui::SameLine();
+    }
+    ImGui::SetNextItemWidth(120);
+    if (ImGui::SliderInt("grid", &e.grid, 7, 41)) e.changed = true;
+    recordLastItem("landscape.grid");
+    ImGui::TextDisabled(v.live ? "axes: PCA of the weights at each snapshot since opened; L toggles this view"
+                               : "random filter-normalised directions around the model");
+    computedPicture(v.step, v.line, v.error, v.image, "landscape.image");
     ImGui::End();
     return e;
 }

@@ -256,6 +256,22 @@ struct ExplainEdits {
 };
 ExplainEdits explainPanel(const ExplainView& view);
 
+// The live Loss landscape panel (training): the loss surface around the current weights with the path so far (a picture made by the
+// session), and how often it is recomputed.
+struct LiveLandscapeView {
+    int64_t step = -1;       // of the shown surface (-1: none yet)
+    std::string line, error; // what it shows; why it could not be computed
+    std::shared_ptr<const PanelImage> image;
+    int every = 5, grid = 21;
+    bool fill = false; // the panel fills the display (headless --view landscape)
+    bool live = false; // training: recomputed every `every` snapshots
+};
+struct LiveLandscapeEdits {
+    int every = 5, grid = 21;
+    bool changed = false;
+};
+LiveLandscapeEdits liveLandscapePanel(const LiveLandscapeView& view);
+
 // Records the last ImGui item under `label` (when recording is on): for panels in other files.
 void recordLastItem(const char* label);
 const std::map<std::string, ItemRect>& recordedItems();

@@ -867,10 +867,11 @@ unsigned viewsBar(unsigned shown, bool recorded) {
     // Bottom centre: the top centre belongs to the Health panel.
     ImGui::SetNextWindowPos(ImVec2(display.x * 0.5f, display.y - 8), ImGuiCond_FirstUseEver, ImVec2(0.5f, 1));
     ImGui::Begin("Views", nullptr, ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoCollapse);
-    static const char* names[6] = {"run dynamics", "layer series", "distributions", "Hinton", "weights", "explain"};
-    for (unsigned k = 0; k < 6; ++k) {
+    static const char* names[7] = {"run dynamics", "layer series", "distributions", "Hinton", "weights", "explain",
+                                   "landscape"};
+    for (unsigned k = 0; k < 7; ++k) {
         if (k < 3 && !recorded) continue;
-        if (k == 5 && recorded) continue; // explanations need the live model
+        if (k >= 5 && recorded) continue; // explanations and the live landscape need the live model
         bool on = (shown >> k) & 1u;
         if (k > (recorded ? 0u : 3u)) ImGui::SameLine();
         if (ImGui::Checkbox(names[k], &on)) shown = on ? shown | (1u << k) : shown & ~(1u << k);

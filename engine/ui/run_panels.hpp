@@ -113,7 +113,7 @@ constexpr float kWeightCellPixels = 1.0f; // one weight per pixel at full zoom
 WeightsEdits weightsPanel(const WeightsPanelView& v);
 
 // A small bar of toggles for the views above (bits in the order dynamics, series, distributions, Hinton,
-// weights).
+// weights, explain, landscape).
 // `recorded`: the first three need a recorded run and are offered only then. Returns the new bits.
 unsigned viewsBar(unsigned shown, bool recorded);
 

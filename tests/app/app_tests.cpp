@@ -947,3 +947,46 @@ TEST(App, TrainRecordsATimeLapse) {
                        " --record /proc/version/x.mp4");
     EXPECT_EQ(badPath.code, 2) << badPath.out;
 }
+
+// The live Loss landscape view: during training the panel fills the headless picture with the contour figure of
+// the surface around the current weights (white figure background, viridis map); view draws it for a model;
+// a recorded run has no model to evaluate: one line, exit 2.
+TEST(App, LandscapeViewDrawsTheSurfaceAroundTheWeightsDuringTraining) {
+    auto dir = tempDir("landscapeview");
+    auto figure = [](const ts::ImageRgba8& img) {
+        int white = 0, purple = 0;
+        for (size_t i = 0; i < img.pixels.size(); i += 4) {
+            const int r = img.pixels[i], g = img.pixels[i + 1], b = img.pixels[i + 2];
+            white += r > 245 && g > 245 && b > 245;
+            purple += r > 50 && r < 90 && g < 40 && b > 80 && b < 140; // viridis' low end: the valley
+        }
+        return std::pair{white, purple};
+    };
+    auto t = run("train --model builtin:mlp --data spirals --steps 400 --capture-every 10 --view landscape --headless "
+                 "--frames 3 --width 900 --height 700 --out " + (dir / "train").string(),
+                 "TS_VALIDATION=1");
+    ASSERT_EQ(t.code, 0) << t.out;
+    auto img = ts::readPng((dir / "train" / "frame_002.png").string());
+    ASSERT_TRUE(img.hasValue());
+    auto [white, purple] = figure(*img);
+    EXPECT_GT(white, 900 * 700 / 10) << "the figure's white background fills much of the panel";
+    EXPECT_GT(purple, 500) << "and its map shows the valley";
+    // The surface is computed between training steps on the trainer thread: the weights (and everything else the
+    // run depends on) are as they were, so training ends exactly where it ends without the view.
+    auto plain = run("train --model builtin:mlp --data spirals --steps 400 --capture-every 10 --headless --frames 3 "
+                     "--width 900 --height 700 --out " + (dir / "plain").string());
+    ASSERT_EQ(plain.code, 0) << plain.out;
+    const auto withView = nlohmann::json::parse(readFile(dir / "train" / "summary.json"));
+    const auto without = nlohmann::json::parse(readFile(dir / "plain" / "summary.json"));
+    EXPECT_EQ(withView["final_train_loss"], without["final_train_loss"]);
+    EXPECT_EQ(withView["final_val_loss"], without["final_val_loss"]);
+    auto v = run("view builtin:cnn --data fashion-mnist --limit 300 --view landscape --headless --width 900 --height 700 "
+                 "--out " + (dir / "view.png").string());
+    ASSERT_EQ(v.code, 0) << v.out;
+    img = ts::readPng((dir / "view.png").string());
+    ASSERT_TRUE(img.hasValue());
+    EXPECT_GT(figure(*img).first, 900 * 700 / 10);
+    auto o = run("open " + (dir / "nothing").string() + " --view landscape --headless");
+    EXPECT_EQ(o.code, 2) << o.out;
+    EXPECT_NE(o.out.find("--view landscape needs the model"), std::string::npos) << o.out;
+}

@@ -134,6 +134,42 @@ TEST(Panels, ExplainShowsTheHeatmapAtItsAspectAndTheSliderPicksASample) {
     EXPECT_EQ(w->Size.x, 1280.0f);
 }
 
+// The Loss landscape panel: the figure at its aspect, the grid slider edits the request, the every-N slider
+// only while training; an error replaces the picture.
+TEST(Panels, LandscapeShowsTheFigureAndTheSlidersEditTheRequest) {
+    Headless ui;
+    auto img = std::make_shared<PanelImage>();
+    img->width = 820, img->height = 680;
+    img->rgba.assign(size_t(820 * 680), 0xffffffffu);
+    LiveLandscapeView v;
+    v.image = img;
+    v.live = true;
+    v.step = 120;
+    v.line = "min loss 0.21";
+    LiveLandscapeEdits got;
+    auto body = [&] {
+        auto e = liveLandscapePanel(v);
+        if (e.changed) got = e;
+    };
+    ui.frame(body);
+    ASSERT_EQ(panelImageRequests().size(), 1u);
+    const auto& r = panelImageRequests()[0];
+    EXPECT_EQ(r.image, img);
+    EXPECT_NEAR((r.p1.x - r.p0.x) / (r.p1.y - r.p0.y), 820.0f / 680.0f, 0.01f);
+    ui.click("landscape.grid", body, 0.7f); // the item rect includes the label: stay on the slider
+    EXPECT_TRUE(got.changed);
+    EXPECT_GT(got.grid, 30);
+    EXPECT_EQ(got.every, 5);
+    ui.click("landscape.every", body, 0.05f);
+    EXPECT_LT(got.every, 5);
+    // Not live (view): no every-N slider; an error instead of a picture.
+    v.live = false;
+    v.image = nullptr;
+    v.error = "the landscape needs labelled samples, and this session has none";
+    ui.frame(body);
+    EXPECT_TRUE(panelImageRequests().empty());
+}
+
 TEST(Panels, ViewPanelReturnsEditedSettings) {
     Headless ui;
     ViewSettings s;
