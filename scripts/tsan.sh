@@ -25,7 +25,9 @@ trap 'kill "${XVFB_PID:-}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 # The Explain view: the trainer thread computes heatmaps at its snapshots while frames are drawn.
 "$BUILD_DIR/app/tensorscape" train --model builtin:cnn --data fashion-mnist --limit 1000 --steps 40 \
     --capture-every 2 --headless --frames 8 --width 320 --height 240 --view explain --out "$OUT/explain"
-"$BUILD_DIR/app/tensorscape" train --model builtin:cnn --data fashion-mnist --limit 500 --steps 30 \
+# The live Loss landscape: the trainer thread evaluates surfaces between steps while frames are drawn (an MLP:
+# the same threads and hand-over as a CNN, at a fraction of the time).
+"$BUILD_DIR/app/tensorscape" train --model builtin:mlp --data spirals --steps 60 \
     --capture-every 2 --headless --frames 6 --width 320 --height 240 --view landscape --out "$OUT/landscape"
 DISPLAY_NUM=":$((200 + RANDOM % 50))"
 Xvfb "$DISPLAY_NUM" -screen 0 800x600x24 -nolisten tcp >/dev/null 2>&1 &
