@@ -980,7 +980,7 @@ TEST(App, LandscapeViewDrawsTheSurfaceAroundTheWeightsDuringTraining) {
     const auto without = nlohmann::json::parse(readFile(dir / "plain" / "summary.json"));
     EXPECT_EQ(withView["final_train_loss"], without["final_train_loss"]);
     EXPECT_EQ(withView["final_val_loss"], without["final_val_loss"]);
-    auto v = run("view builtin:cnn --data fashion-mnist --limit 300 --view landscape --headless --width 900 --height 700 "
+    auto v = run("view builtin:mlp --data fashion-mnist --limit 300 --view landscape --headless --width 900 --height 700 "
                  "--out " + (dir / "view.png").string());
     ASSERT_EQ(v.code, 0) << v.out;
     img = ts::readPng((dir / "view.png").string());
