@@ -325,6 +325,12 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
         cancel = false;
         computing = true;
         progress = 0.0f;
+        {
+            std::lock_guard lock(mutex);
+            status = a.hessian ? "computing the Hessian's sharpest directions (Lanczos), then the grid ..."
+                     : a.curve ? "computing the grid, then training the Bezier curve ..."
+                               : "";
+        }
         worker = std::thread([&, a] {
             landscape::GridRunOptions run;
             run.cancel = &cancel;
@@ -339,6 +345,23 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
                 latest = r->surface;
                 trajectory = r->trajectory;
                 status = "wrote " + a.out + (r->batched ? " (batched evaluation)" : "");
+                if (const auto& c = r->curvature) { // --directions hessian: the values in the panel too
+                    char buf[160];
+                    std::snprintf(buf, sizeof buf, "; Hessian eigenvalues %.4g, %.4g",
+                                  c->eigenvalues.size() > 0 ? c->eigenvalues[0] : NAN,
+                                  c->eigenvalues.size() > 1 ? c->eigenvalues[1] : NAN);
+                    status += buf;
+                    if (c->traceSamples > 0) {
+                        std::snprintf(buf, sizeof buf, ", trace %.4g +- %.2g", c->trace, c->traceStdError);
+                        status += buf;
+                    }
+                }
+                if (const auto& c = r->connectivity) {
+                    char buf[160];
+                    std::snprintf(buf, sizeof buf, "; barrier: Bezier curve %.4g, straight line %.4g", c->curveBarrier,
+                                  c->lineBarrier);
+                    status += buf;
+                }
             } else {
                 status = r.error().message;
             }
