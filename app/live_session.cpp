@@ -1226,7 +1226,8 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
         constexpr double kBatchBytes = 1.5 * double(1ull << 30);
         const double perSample = 12.0 * double(std::max<int64_t>(m.network.totalNeurons(), 1));
         const auto fit = std::max<int64_t>(1, int64_t(kBatchBytes / perSample));
-        if (topt.batchSize > fit) {
+        // Only a batch that would really be that large: a run over 3 images never has more than 3 in a batch.
+        if (std::min(topt.batchSize, m.data.train.size()) > fit) {
             TS_LOG_WARN("batch of %lld reduced to %lld: %lld neurons per sample need about %.1f GB per sample for "
                         "activations and gradients (give a smaller --batch to choose yourself)",
                         (long long)topt.batchSize, (long long)fit, (long long)m.network.totalNeurons(),

@@ -13,7 +13,9 @@ endfunction()
 # ts_add_test(NAME name SOURCES ... DEPS ... LABELS ...): one GoogleTest binary whose test cases are each
 # registered with ctest (gtest_discover_tests, listed when ctest runs), so a skip inside a binary shows as a
 # skipped test. Every test gets TS_VALIDATION=1 so Vulkan validation layers are on; TS_SOURCE_DIR and
-# TS_BINARY_DIR (fixtures) are compiled in.
+# TS_BINARY_DIR (fixtures) are compiled in. In Release the test sources themselves are compiled at -O1 (the code
+# they test keeps -O3): a LibTorch test unit compiles in 26 s instead of 44 s, and the work they time or
+# check runs inside the engine's libraries.
 include(GoogleTest)
 function(ts_add_test)
   cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
@@ -26,6 +28,7 @@ function(ts_add_test)
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main ts_warnings)
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_compile_options(${T_NAME} PRIVATE $<$<CONFIG:Release>:-O1>)
   target_compile_definitions(${T_NAME} PRIVATE TS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                                 TS_BINARY_DIR="${PROJECT_BINARY_DIR}")
   gtest_discover_tests(${T_NAME} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120

@@ -220,7 +220,13 @@ TEST(App, WindowedDemoUnderXvfbRendersAndQuits) {
 
 // Regression: the live window died within seconds training a CNN (descriptor sets cached by VkBuffer handle
 // kept pointing at freed memory when a recreated buffer reused the handle; shaders wrote into the heap).
-// A minute of training with a 2-frames-in-flight window, values changing every captured step.
+// A minute of training with a 2-frames-in-flight window, values changing every captured step (2,500 frames here;
+// under AddressSanitizer, where every frame costs several times as much, 600).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kWindowedFrames = 600;
+#else
+constexpr int kWindowedFrames = 2500;
+#endif
 TEST(App, WindowedCnnTrainingRunsAMinute) {
     if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) FAIL() << "Xvfb is not installed" << " (scripts/setup.sh installs it)";
     std::string display = ":" + std::to_string(120 + getpid() % 50);
@@ -232,7 +238,8 @@ TEST(App, WindowedCnnTrainingRunsAMinute) {
     usleep(800 * 1000);
     auto shot = tempDir("cnn_window") / "window.png";
     auto r = run("train --model builtin:cnn --data fashion-mnist --limit 4000 --steps 6000 --capture-every 2 "
-                 "--width 640 --height 480 --frames 5000 --screenshot " + shot.string(),
+                 "--width 640 --height 480 --frames " + std::to_string(kWindowedFrames) + " --screenshot " +
+                     shot.string(),
                  "DISPLAY=" + display);
     std::system(("kill $(cat " + pidFile.string() + ")").c_str());
     ASSERT_EQ(r.code, 0) << r.out;
@@ -336,8 +343,9 @@ TEST(App, ViewTakesRealArchitecturesAndShapes) {
             (dir / "ae.png").string());
     ASSERT_EQ(r.code, 0) << r.out;
 
-    // The default probe batch (256) at 224x224 would need tens of GB: it is reduced, with one warning.
-    r = run("view " + (models / "mobilenet_v2.pt").string() + " --input-shape 3,224,224 --headless --out " +
+    // The default probe batch (256) at 112x112 (5 M neurons a sample) would need over 10 GB: it is reduced, with
+    // one warning.
+    r = run("view " + (models / "mobilenet_v2.pt").string() + " --input-shape 3,112,112 --headless --out " +
             (dir / "big.png").string());
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("batch of 256 reduced to"), std::string::npos) << r.out;
@@ -351,7 +359,7 @@ TEST(App, ViewTakesRealArchitecturesAndShapes) {
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_NE(r.out.find("cannot collapse 'nope'"), std::string::npos) << r.out;
 
-    // Real image files, with the ImageNet preset.
+    // Real image files, with the ImageNet preset (its mean and std; the size overridden by --resize/--crop).
     ts::ImageRgba8 pic;
     pic.width = 300;
     pic.height = 260;
@@ -360,9 +368,10 @@ TEST(App, ViewTakesRealArchitecturesAndShapes) {
         pic.pixels[size_t(4 * i)] = uint8_t(i % 251), pic.pixels[size_t(4 * i + 3)] = 255;
     ASSERT_TRUE(ts::writePng((dir / "cat.png").string(), pic));
     r = run("view " + (models / "mobilenet_v2.pt").string() + " --input " + (dir / "cat.png").string() +
-            " --preset imagenet --headless --out " + (dir / "img.png").string());
+            " --preset imagenet --resize 128 --crop 112 --headless --out " + (dir / "img.png").string());
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("cat.png"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("reduced to"), std::string::npos) << "one image is a batch of one: " << r.out;
 }
 
 // A Transformer encoder's attention maps: selecting one weight of a map (head 2, query 5, key 3 of 12 tokens)

@@ -180,7 +180,6 @@ TEST(ZooTraining, DenseBlocksConnectEveryEarlierLayer) {
     const ZooModel z = loadZoo("densenet121");
     ASSERT_TRUE(z.error.empty()) << z.error;
     const Network* net = &z.net;
-    const torch::Tensor& x = z.x;
     auto connects = [&](const std::string& from, const std::string& to) {
         return feeds(*net, net->find(from), net->find(to));
     };
