@@ -1,6 +1,6 @@
 // `landscape`: computes a loss surface (engine/landscape, reference-script HDF5 layout) and shows it as a
-// 3D height field to fly through, in a window, or rendered headless to a PNG. Flags of the computation are
-// the landscape module's; the display flags below are the app's.
+// 3D height field to fly through, in a window, or rendered headless to a PNG and a recorded flight. The flags
+// (computation and display) are parsed in landscape_cli.cpp.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -12,12 +12,15 @@
 #include <thread>
 
 #include "app/commands.hpp"
+#include "app/keyframes.hpp"
+#include "app/landscape_cli.hpp"
 #include "app/viewer.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/video.hpp"
 #include "engine/landscape/command.hpp"
 #include "engine/landscape/h5_io.hpp"
 #include "engine/landscape/mesh.hpp"
+#include "engine/landscape/plot.hpp"
 #include "engine/render/context.hpp"
 #include "engine/render/edge_pass.hpp"
 #include "engine/render/neuron_pass.hpp"
@@ -32,79 +35,7 @@ using namespace ts::render;
 
 namespace {
 
-struct DisplayFlags {
-    bool headless = false;
-    std::string render; // 3D picture path (headless)
-    uint32_t width = 1280, height = 720;
-    long frames = 0;
-    std::string screenshot;
-    std::string record; // MP4 of the recorded flight (headless)
-    double recordSeconds = 8;
-    int fps = 30;
-};
-
-const char* kDisplayHelp =
-    "display options (tensorscape):\n"
-    "  --headless                never open a window; write the 3D picture instead\n"
-    "  --render PATH             3D picture of the surface (default when headless:\n"
-    "                            OUT with .h5 replaced by _3d.png)\n"
-    "  --width W, --height H     picture or window size (default 1280x720)\n"
-    "  --frames N                window: close after N frames\n"
-    "  --screenshot PATH         window: save the last frame to PATH (with --frames)\n"
-    "  --record PATH.mp4         record a fly-through (an orbit, then down to the minimum) to an MP4 with\n"
-    "                            ffmpeg, headless, at --width x --height (1920x1080, 3840x2160 for 4K)\n"
-    "  --record-seconds S        length of the fly-through (default 8)\n"
-    "  --fps N                   its frame rate (default 30)\n";
-
-// Takes the app's display flags out of argv; the rest goes to the landscape module.
-Expected<DisplayFlags> splitDisplayFlags(int argc, char** argv, std::vector<std::string>& rest) {
-    DisplayFlags d;
-    for (int i = 0; i < argc; ++i) {
-        std::string a = argv[i];
-        auto value = [&](const char* flag) -> Expected<std::string> {
-            if (i + 1 >= argc) return makeError(ErrorKind::Usage, std::string(flag) + " needs a value");
-            return std::string(argv[++i]);
-        };
-        auto number = [&](const char* flag, long lo, long hi) -> Expected<long> {
-            auto v = value(flag);
-            if (!v) return v.error();
-            char* end = nullptr;
-            long n = std::strtol(v->c_str(), &end, 10);
-            if (v->empty() || *end || n < lo || n > hi)
-                return makeError(ErrorKind::Usage, std::string(flag) + " expects a whole number in " +
-                                                       std::to_string(lo) + ".." + std::to_string(hi));
-            return n;
-        };
-        if (a == "--headless") {
-            d.headless = true;
-        } else if (a == "--render" || a == "--screenshot" || a == "--record") {
-            auto v = value(a.c_str());
-            if (!v) return v.error();
-            (a == "--render" ? d.render : a == "--record" ? d.record : d.screenshot) = *v;
-            if (a == "--record" && v->empty()) return makeError(ErrorKind::Usage, "--record needs a file name");
-        } else if (a == "--record-seconds") {
-            auto n = number(a.c_str(), 1, 600);
-            if (!n) return n.error();
-            d.recordSeconds = double(*n);
-        } else if (a == "--fps") {
-            auto n = number(a.c_str(), 1, 120);
-            if (!n) return n.error();
-            d.fps = int(*n);
-        } else if (a == "--width" || a == "--height" || a == "--frames") {
-            auto n = number(a.c_str(), a == "--frames" ? 0 : 16, a == "--frames" ? 1'000'000 : 16384);
-            if (!n) return n.error();
-            if (a == "--width")
-                d.width = uint32_t(*n);
-            else if (a == "--height")
-                d.height = uint32_t(*n);
-            else
-                d.frames = *n;
-        } else {
-            rest.push_back(a);
-        }
-    }
-    return d;
-}
+using DisplayFlags = LandscapeDisplay;
 
 // The panel offers filter, layer, weight, none (in that order).
 constexpr landscape::Norm kPanelNorms[] = {landscape::Norm::Filter, landscape::Norm::Layer,
@@ -268,7 +199,9 @@ Camera flightCamera(const SurfaceScene& sc, float aspect, float u) {
     return c;
 }
 
-int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::string& path) {
+// `keys`: the flight's keyframes (--keyframes), empty for the default flight.
+int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::string& path,
+                   const std::vector<Keyframe>& keys) {
     auto renderer = OffscreenSurface::create(sc, d.width, d.height);
     if (!renderer) return reportError(renderer.error());
     const float aspect = float(d.width) / float(d.height);
@@ -287,14 +220,16 @@ int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::str
     const auto t0 = std::chrono::steady_clock::now();
     for (int f = 0; f < frames; ++f) {
         const float u = frames > 1 ? float(f) / float(frames - 1) : 0.0f;
-        if (auto s = (*renderer)->draw(flightCamera(sc, aspect, u), img); !s) return reportError(s.error());
+        const Camera camera = keys.empty() ? flightCamera(sc, aspect, u) : cameraAlong(keys, sc.bounds, u);
+        if (auto s = (*renderer)->draw(camera, img); !s) return reportError(s.error());
         if (auto s = (*video)->write(img); !s) return reportError(s.error());
     }
     if (auto s = (*video)->close(); !s) return reportError(s.error());
     if (auto s = (*renderer)->checkValidation(); !s) return reportError(s.error());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    TS_LOG_INFO("wrote %s (%d frames, %ux%u at %d fps, %.1f s of video, recorded in %.1f s)", d.record.c_str(),
-                frames, d.width, d.height, d.fps, double(frames) / d.fps, secs);
+    TS_LOG_INFO("wrote %s (%d frames, %ux%u at %d fps, %.1f s of video, recorded in %.1f s%s)", d.record.c_str(),
+                frames, d.width, d.height, d.fps, double(frames) / d.fps, secs,
+                keys.empty() ? "" : (", through " + std::to_string(keys.size()) + " keyframes").c_str());
     return 0;
 }
 
@@ -316,6 +251,8 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
     std::atomic<bool> cancel{false}, computing{false};
     std::atomic<float> progress{0.0f};
     std::string status;
+    std::vector<float> spectrum; // log10 density per column, the panel's plot
+    float spectrumMin = 0, spectrumMax = 0;
     std::thread worker;
     auto launch = [&](const landscape::LandscapeArgs& a) {
         if (worker.joinable()) {
@@ -355,6 +292,14 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
                         std::snprintf(buf, sizeof buf, ", trace %.4g +- %.2g", c->trace, c->traceStdError);
                         status += buf;
                     }
+                    std::vector<double> grid;
+                    const auto density = landscape::spectralDensity(c->esdNodes, c->esdWeights, 4000, grid);
+                    spectrum.assign(density.empty() ? 0 : 150, -10.0f);
+                    for (size_t i = 0; i < density.size(); ++i) { // the largest value in each column
+                        const size_t col = std::min<size_t>(149, i * 150 / density.size());
+                        spectrum[col] = std::max(spectrum[col], float(std::log10(std::max(density[i], 1e-10))));
+                    }
+                    if (!grid.empty()) spectrumMin = float(grid.front()), spectrumMax = float(grid.back());
                 }
                 if (const auto& c = r->connectivity) {
                     char buf[160];
@@ -369,6 +314,25 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
         });
     };
     launch(args);
+
+    // Fly-through keyframes: K (or the panel's button) adds the current view and saves the list at once.
+    std::string keyPath = d.keyframes;
+    if (keyPath.empty()) {
+        std::filesystem::path out(args.out);
+        keyPath = (out.parent_path() / (out.stem().string() + ".keyframes.json")).string();
+    }
+    std::vector<Keyframe> keys;
+    std::error_code existsError;
+    if (std::filesystem::exists(keyPath, existsError)) { // the user's file: appended to, never replaced
+        auto read = readKeyframes(keyPath, 0);
+        if (!read) return reportError(read.error());
+        keys = std::move(read).value();
+        TS_LOG_INFO("%zu keyframes from %s; K adds more", keys.size(), keyPath.c_str());
+    }
+    bool addKeyframe = false;
+    v.keyHook = [&](int key) {
+        if (key == 'K') addKeyframe = true; // GLFW key codes of letters are their upper-case ASCII
+    };
 
     SurfaceScene sc;
     ui::LandscapeSettings settings;
@@ -412,9 +376,28 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
             {
                 std::lock_guard lock(mutex);
                 lv.status = status;
+                lv.spectrum = spectrum;
+                lv.spectrumMin = spectrumMin;
+                lv.spectrumMax = spectrumMax;
             }
+            lv.keyframes = int(keys.size());
+            lv.keyframesPath = keyPath;
             if (sc.mesh.hasMinimum) lv.minLoss = float(sc.mesh.minimumLoss);
             auto e = ui::landscapePanel(lv);
+            if ((e.addKeyframe || addKeyframe) && haveMesh) {
+                keys.push_back(keyframeOf(v.camera(), sc.bounds));
+                if (auto st = writeKeyframes(keyPath, keys); st)
+                    TS_LOG_INFO("keyframe %zu saved to %s", keys.size(), keyPath.c_str());
+                else
+                    TS_LOG_ERROR("%s", st.error().message.c_str());
+            }
+            addKeyframe = false;
+            if (e.clearKeyframes) {
+                keys.clear();
+                std::error_code ec;
+                std::filesystem::remove(keyPath, ec);
+                TS_LOG_INFO("keyframes cleared (%s removed)", keyPath.c_str());
+            }
             if (e.settings.logScale != settings.logScale) rebuild = true;
             settings = e.settings;
             if (e.cancel) cancel = true;
@@ -456,17 +439,11 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
 } // namespace
 
 int cmdLandscape(int argc, char** argv) {
-    std::vector<std::string> rest;
-    auto display = splitDisplayFlags(argc, argv, rest);
-    if (!display) return reportError(display.error());
-    bool help = false;
-    auto args = landscape::parseLandscapeArgs(rest, help);
-    if (help) {
-        std::fputs(landscape::landscapeHelp().c_str(), stdout);
-        std::fputs(kDisplayHelp, stdout);
-        return 0;
-    }
-    if (!args) return reportError(args.error());
+    int exitCode = 0;
+    auto line = parseLandscapeCommand(argc, argv, exitCode);
+    if (!line) return exitCode;
+    const landscape::LandscapeArgs* args = &line->args;
+    const LandscapeDisplay* display = &line->display;
     for (const std::string& f : {args->out, args->directions, display->render, display->record}) { // output folders
         auto parent = std::filesystem::path(f).parent_path();
         std::error_code ec;
@@ -484,6 +461,12 @@ int cmdLandscape(int argc, char** argv) {
         if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
             return reportError(usageError("cannot write " + display->record + ": " + dir.string() + " is not a folder"));
     }
+    std::vector<Keyframe> keys; // the recorded flight's, read before anything is computed
+    if (!display->record.empty() && !display->keyframes.empty()) {
+        auto read = readKeyframes(display->keyframes);
+        if (!read) return reportError(read.error());
+        keys = std::move(read).value();
+    }
     bool window = !display->headless && !mpi && display->record.empty() && displayAvailable();
     if (window) return runWindow(*args, *display);
     if (!display->headless && mpi && landscape::launcherRank() == 0)
@@ -491,12 +474,8 @@ int cmdLandscape(int argc, char** argv) {
     else if (!display->headless && !mpi && display->record.empty())
         TS_LOG_INFO("no display: computing headless and writing the 3D view to a PNG");
 
-    // Headless: the module's own command (progress bar, summary line), then the 3D picture from the file.
-    std::vector<char*> av;
-    for (auto& r : rest)
-        av.push_back(r.data());
-    int code = landscape::runLandscapeCommand(int(av.size()), av.data());
-    if (code != 0) return code;
+    // Headless: the computation (progress bar, summary line), then the 3D picture from the file.
+    if (int code = runLandscapeHeadless(*args); code != 0) return code;
     if (mpi && landscape::launcherRank() != 0) return 0; // rank 0 wrote the files and draws the picture
     auto surface = landscape::readSurfaceFile(args->out, metricPrefix(*args));
     if (!surface) return reportError(surface.error());
@@ -516,7 +495,7 @@ int cmdLandscape(int argc, char** argv) {
         if (path.size() > 3 && path.substr(path.size() - 3) == ".h5") path.resize(path.size() - 3);
         path += "_3d.png";
     }
-    return renderHeadless(sc, *display, path);
+    return renderHeadless(sc, *display, path, keys);
 }
 
 } // namespace ts::app

@@ -16,6 +16,7 @@
 #include "app/training_screen.hpp"
 #include "app/viewer.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/text_file.hpp"
 #include "engine/core/video.hpp"
 #include "engine/ui/imgui_layer.hpp"
 
@@ -256,23 +257,7 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
     j["alerts"] = alerts;
     j["marked_neurons"] = screen.markedNeurons(); // the selected neuron and those marked with it (--select)
     // Written under a temporary name and renamed: a failed write never leaves a file that looks complete.
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp);
-        if (!out) return makeError(ErrorKind::Usage, "cannot write " + path);
-        out << j.dump(2) << "\n";
-        out.flush();
-        if (!out) {
-            out.close();
-            std::remove(tmp.c_str());
-            return makeError(ErrorKind::Usage, "writing " + path + " failed (disk full?)");
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        return makeError(ErrorKind::Usage, "cannot write " + path + " (rename failed)");
-    }
-    return Status::ok();
+    return writeTextFile(path, j.dump(2) + "\n");
 }
 
 // Headless: train in the background; every steps/frames steps render the live view (with its panels) to a

@@ -2,24 +2,47 @@
 #include "kernels/cuda_check.cuh"
 #include "kernels/runtime.hpp"
 
+#include <cstdlib>
 #include <cstring>
 #include <utility>
+#include <vector>
+
+#include "kernels/stats_kernels.hpp"
 
 namespace ts::kernels {
 
-Expected<DeviceInfo> probeDevice() {
+Expected<DeviceInfo> probeDevice(const DeviceRequest& request) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
         cudaGetLastError(); // clear the sticky-free error so later probes start clean
         return makeError(ErrorKind::Environment, cudaGetErrorString(e));
     }
-    if (count == 0) return makeError(ErrorKind::Environment, "the CUDA runtime reports no device");
+    std::vector<cudaDeviceProp> props(static_cast<size_t>(count));
+    std::vector<DeviceSummary> devices(static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) {
+        TS_CUDA_CHECK(cudaGetDeviceProperties(&props[size_t(i)], i));
+        DeviceSummary& d = devices[size_t(i)];
+        d.index = i;
+        d.name = props[size_t(i)].name;
+        d.major = props[size_t(i)].major;
+        d.minor = props[size_t(i)].minor;
+        std::memcpy(d.uuid, props[size_t(i)].uuid.bytes, sizeof(d.uuid));
+    }
+    TS_ASSIGN_OR_RETURN(index, chooseDevice(devices, request, std::getenv("TS_CUDA_DEVICE")));
+    const cudaDeviceProp& prop = props[size_t(index)];
+    // A GPU older than every architecture this build has code for: the first launch would fail with
+    // cudaErrorNoKernelImageForDevice, so it is said here and the caller falls back to the CPU.
+    const std::string sm = std::to_string(prop.major) + std::to_string(prop.minor);
+    if (!buildRunsOn(TS_CUDA_ARCHITECTURES_TEXT, prop.major, prop.minor))
+        return makeError(ErrorKind::Environment, std::string(prop.name) + " (sm_" + sm +
+                                                     ") cannot run this build's CUDA code (built for " +
+                                                     TS_CUDA_ARCHITECTURES_TEXT + "); rebuild with "
+                                                     "-DTS_CUDA_ARCHITECTURES=" + sm);
+    TS_CUDA_CHECK(cudaSetDevice(index));
+    TS_TRY(checkKernelImage());
     DeviceInfo info;
-    cudaDeviceProp prop{};
-    TS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-    TS_CUDA_CHECK(cudaSetDevice(0));
-    info.index = 0;
+    info.index = index;
     info.name = prop.name;
     info.major = prop.major;
     info.minor = prop.minor;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/core/error.hpp"
+#include "kernels/device_choice.hpp"
 
 struct CUstream_st; // the type behind cudaStream_t
 
@@ -23,9 +24,11 @@ struct DeviceInfo {
     unsigned char uuid[16] = {}; // matches VkPhysicalDeviceIDProperties::deviceUUID of the same GPU
 };
 
-// The first CUDA device, made current. Error (ErrorKind::Environment) with the runtime's reason when there is
-// none, e.g. "CUDA driver version is insufficient for CUDA runtime version".
-Expected<DeviceInfo> probeDevice();
+// The requested CUDA device (device_choice.hpp: an index, the Vulkan device's UUID, else TS_CUDA_DEVICE, else
+// device 0), made current after checking that this build has code for it. Error (ErrorKind::Environment) with
+// the reason when there is none or it cannot run our kernels, e.g. "CUDA driver version is insufficient for
+// CUDA runtime version"; ErrorKind::Usage for an index that does not exist.
+Expected<DeviceInfo> probeDevice(const DeviceRequest& request = {});
 
 // Move-only owner of a non-blocking cudaStream_t.
 class Stream {

@@ -231,6 +231,12 @@ std::size_t neuronStatsScratchBytes(std::int64_t rows, std::int64_t cols, int sm
     return p.splits > 1 ? std::size_t(p.splits) * std::size_t(cols) * sizeof(LayerPartial) : 0;
 }
 
+Status checkKernelImage() {
+    cudaFuncAttributes attributes{};
+    TS_CUDA_CHECK(cudaFuncGetAttributes(&attributes, neuronStatsKernel));
+    return Status::ok();
+}
+
 Status launchNeuronStats(const NeuronStatsArgs& a, StreamHandle stream) {
     if (a.rows <= 0 || a.cols <= 0 || a.ld < a.cols || !a.x || !a.out || !a.layerPartials)
         return makeError(ErrorKind::Usage, "launchNeuronStats: bad arguments (empty matrix or null pointer)");

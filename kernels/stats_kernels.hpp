@@ -25,6 +25,10 @@ struct NeuronStatsArgs {
     int smCount = 1;
 };
 
+// Whether the current device can run these kernels (this build has machine code or PTX for it): the runtime's
+// own answer, cudaFuncGetAttributes on the main kernel.
+Status checkKernelImage();
+
 // Blocks of 32 neurons: one layer partial each (combined on the host in index order).
 std::int64_t neuronStatsLayerPartials(std::int64_t cols);
 std::size_t neuronStatsScratchBytes(std::int64_t rows, std::int64_t cols, int smCount);

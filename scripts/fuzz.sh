@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# libFuzzer targets for the readers of untrusted files (tests/fuzz): the IDX reader, the run store reader and
-# the landscape's HDF5 readers, built with clang (-fsanitize=fuzzer,address,undefined) into build-fuzz/ from
-# the readers' own sources, then run from the seed corpora in tests/fuzz/corpus. Any crash, leak, hang
+# libFuzzer targets for the readers of untrusted files (tests/fuzz): the IDX reader, the run store reader,
+# the landscape's HDF5 readers and the --input readers (.npy, images, .pt), built with clang
+# (-fsanitize=fuzzer,address,undefined) into build-fuzz/ from the readers' own sources, then run from the seed
+# corpora in tests/fuzz/corpus. Any crash, leak, hang
 # (-timeout) or oversized allocation (-rss_limit_mb) fails the run. TS_FUZZ_RUNS executions per target
 # (default 1,000,000; TS_FUZZ_TARGETS picks targets). The findings so far: docs/ARCHITECTURE.md, "Fuzzing".
 set -euo pipefail
@@ -21,10 +22,15 @@ build() { # name sources... -- libs...
 build fuzz_idx tests/fuzz/fuzz_idx.cpp engine/capture/idx.cpp "${CORE[@]}" -lz
 build fuzz_run_store tests/fuzz/fuzz_run_store.cpp engine/runs/run_reader.cpp engine/runs/run_writer.cpp "${CORE[@]}" "${HDF5[@]}"
 build fuzz_h5_landscape tests/fuzz/fuzz_h5_landscape.cpp engine/landscape/h5_io.cpp "${CORE[@]}" "${HDF5[@]}"
+# The --input readers link LibTorch (g++-built, uninstrumented; its unpickler reads the .pt files) and stb.
+# C++17 for them: clang 14 with GCC 12's library cannot parse LibTorch 1.13's headers as C++20.
+TORCH=(-std=c++17 -I/usr/include/stb -isystem /usr/include/torch/csrc/api/include -D_GLIBCXX_USE_CXX11_ABI=1
+       -ltorch -ltorch_cpu -lc10 -lstb)
+build fuzz_inputs tests/fuzz/fuzz_inputs.cpp engine/capture/inputs.cpp "${CORE[@]}" "${TORCH[@]}"
 export ASAN_OPTIONS="detect_leaks=1 halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp print_suppressions=0"
 export HDF5_USE_FILE_LOCKING=FALSE
-for t in ${TS_FUZZ_TARGETS:-fuzz_idx fuzz_run_store fuzz_h5_landscape}; do
+for t in ${TS_FUZZ_TARGETS:-fuzz_idx fuzz_run_store fuzz_h5_landscape fuzz_inputs}; do
     work="$OUT/corpus_$t"
     rm -rf "$work" && mkdir -p "$work"
     cp tests/fuzz/corpus/"${t#fuzz_}"/* "$work"/

@@ -13,7 +13,7 @@ PACKAGES=(
   xvfb xauth
   dataset-fashion-mnist
   python3-torch python3-torchvision python3-h5py python3-numpy
-  nlohmann-json3-dev
+  nlohmann-json3-dev libcli11-dev
   pybind11-dev python3-dev libdeflate0
   clang libclang-rt-14-dev
   libopenmpi-dev openmpi-bin

@@ -212,7 +212,7 @@ class NpyDictParser {
         while (!eat('}')) {
             auto key = quoted();
             if (!key) return "the header dict has a malformed key";
-            if (!eat(':')) return "the header dict lacks ':' after '" + *key + "'";
+            if (!eat(':')) return "the header dict lacks ':' after '" + printableExcerpt(*key) + "'";
             if (*key == "descr") {
                 auto v = quoted();
                 if (!v) return "'descr' is not a string";
@@ -230,7 +230,7 @@ class NpyDictParser {
                 if (!tuple(h.shape)) return "'shape' is not a tuple of sizes";
                 haveShape = true;
             } else {
-                return "the header has an unexpected key '" + *key + "'";
+                return "the header has an unexpected key '" + printableExcerpt(*key) + "'";
             }
             if (!eat(',')) {
                 if (!eat('}')) return "the header dict is not closed";
@@ -339,7 +339,7 @@ Expected<Dataset> loadNpy(const fs::path& file, int64_t count) {
         return bad(why + "; save it with np.save(path, a)");
     if (h.fortranOrder) return bad("is Fortran-ordered; save np.ascontiguousarray(a) instead");
     if (!h.descr.empty() && h.descr[0] == '>')
-        return bad("dtype '" + h.descr + "' is big-endian; save a.astype('<f4') instead");
+        return bad("dtype '" + printableExcerpt(h.descr) + "' is big-endian; save a.astype('<f4') instead");
     torch::ScalarType dtype;
     uint64_t itemSize = 0;
     if (h.descr == "<f4")
@@ -353,7 +353,7 @@ Expected<Dataset> loadNpy(const fs::path& file, int64_t count) {
     else if (h.descr == "<i4")
         dtype = torch::kInt32, itemSize = 4;
     else
-        return bad("dtype '" + h.descr +
+        return bad("dtype '" + printableExcerpt(h.descr) +
                    "' is not supported (<f4, <f8, |u1, <i4, <i8); save a.astype(np.float32)");
     if (h.shape.empty()) return bad("holds a 0-d array; save an array whose first dimension is the batch");
     uint64_t sampleBytes = itemSize;
@@ -364,7 +364,7 @@ Expected<Dataset> loadNpy(const fs::path& file, int64_t count) {
     if (__builtin_mul_overflow(sampleBytes, uint64_t(h.shape[0]), &dataBytes))
         return bad("shape " + shapeText(h.shape) + " overflows; the header is corrupt");
     if (dataBytes != fileSize - dataOffset)
-        return bad("shape " + shapeText(h.shape) + " of " + h.descr + " needs " + std::to_string(dataBytes) +
+        return bad("shape " + shapeText(h.shape) + " of " + printableExcerpt(h.descr) + " needs " + std::to_string(dataBytes) +
                    " data bytes, the file has " + std::to_string(fileSize - dataOffset) +
                    " (truncated or corrupt); save it again with np.save");
     if (dataBytes == 0)

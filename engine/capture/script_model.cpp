@@ -410,37 +410,29 @@ Status inlineCalls(Graph& g, Value* self, std::unordered_map<const Node*, std::s
     return Status::ok();
 }
 
-Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
-    auto& forward = torch::jit::toGraphFunction(module.get_method("forward").function());
-    Surgery out;
-    out.graph = forward.graph()->copy();
-    Graph& g = *out.graph;
-    if (g.inputs().size() != 2 || !isTensor(g.inputs()[1]))
-        return makeError(ErrorKind::Usage, "forward() takes " + std::to_string(g.inputs().size() - 1) +
-                                               " arguments; capture needs exactly one tensor input");
-    Value* self = g.inputs()[0];
-    Value* input = g.inputs()[1];
+using Owners = std::unordered_map<const Node*, std::string>;
+using Calls = std::map<std::string, std::pair<bool, std::string>>;
 
-    std::unordered_map<std::string, bool> isLeaf; // module path -> has no submodules
-    for (const auto& m : module.named_modules())
-        isLeaf[m.name] = m.value.named_children().size() == 0;
-
-    std::unordered_map<const Node*, std::string> owner;
-    std::vector<Record> records;
-    TS_TRY(inlineCalls(g, self, owner, records, out.calls));
-
-    // Values computed inside if-blocks become outputs of their if-nodes; those inside loop bodies are collected
-    // into lists, one element per iteration.
+// Values computed inside if-blocks become outputs of their if-nodes; those inside loop bodies are collected
+// into lists, one element per iteration. A value two loops deep is dropped, with the reason in `calls`.
+void hoistRecords(Graph& g, std::vector<Record>& records, Calls& calls) {
     for (auto& r : records) {
         Value* h = hoist(g, r.value);
         if (!h) {
-            out.calls[r.path].second = "its output is computed inside nested loops";
+            calls[r.path].second = "its output is computed inside nested loops";
             r.value = nullptr;
             continue;
         }
         r.value = h;
     }
-    // The records ride along as temporary graph outputs, which the passes below keep up to date.
+}
+
+// Specialises the graph on the module's configuration, constant-folds it, and makes in-place ops functional,
+// keeping `records` pointing at the values they mean (they ride along as temporary graph outputs, which the
+// passes keep up to date).
+void simplifyGraph(std::shared_ptr<Graph>& graph, const torch::jit::Module& module, Value* self, Owners& owner,
+                   std::vector<Record>& records, std::vector<std::string>& notes) {
+    Graph& g = *graph;
     const size_t firstTemp = g.outputs().size();
     std::vector<size_t> slot(records.size(), SIZE_MAX);
     for (size_t i = 0; i < records.size(); ++i)
@@ -456,7 +448,7 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
     // Specialise on the module's configuration, then constant-fold: branches such as `if self.stride == 1`,
     // `if self.use_res_connect` and F.relu's `if inplace:` disappear and their layers reach the top level.
     specialiseAttributes(g, module, self);
-    torch::jit::ConstantPropagation(out.graph);
+    torch::jit::ConstantPropagation(graph);
     refresh();
 
     // Functionalise in-place ops so that a captured tensor is not overwritten later (ReLU(inplace=True),
@@ -483,18 +475,25 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
         } else if (isTensor(oldOut) &&
                    (isOpOfInterest(mutated->node()) ||
                     std::any_of(records.begin(), records.end(), [&](const Record& r) { return r.value == mutated; }))) {
-            out.notes.push_back(std::string("in-place ") + oldOut->node()->kind().toQualString() + " in '" +
-                                path + "' kept: the activation before it may show values after it");
+            notes.push_back(std::string("in-place ") + oldOut->node()->kind().toQualString() + " in '" + path +
+                            "' kept: the activation before it may show values after it");
         }
     }
     refresh();
-    torch::jit::EliminateDeadCode(out.graph);
+    torch::jit::EliminateDeadCode(graph);
     refresh();
     while (g.outputs().size() > firstTemp)
         g.eraseOutput(g.outputs().size() - 1);
+}
 
-    // Candidates: module outputs (one name per value: the module that computed it) and ops of interest in
-    // non-leaf modules, all in the top-level block.
+// The layers to expose, in forward order with unique names: module outputs (one name per value: the module
+// that computed it) and ops of interest in non-leaf modules, all in the top-level block, and the model's
+// output. `calls` learns which module calls were captured and why others were not.
+std::vector<Candidate> collectCandidates(Graph& g, const torch::jit::Module& module, const std::vector<Record>& records,
+                                         Owners& owner, Calls& calls) {
+    std::unordered_map<std::string, bool> isLeaf; // module path -> has no submodules
+    for (const auto& m : module.named_modules())
+        isLeaf[m.name] = m.value.named_children().size() == 0;
     std::unordered_map<const Node*, size_t> position;
     size_t pos = 0;
     for (Node* n : g.nodes())
@@ -507,7 +506,7 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
         if (!r.value) continue;
         if (!isTensorLike(r.value->type()) || !inTopBlock(r.value)) {
             if (r.value->node()->kind() == prim::Constant)
-                out.calls[r.path].second = "never runs for this configuration";
+                calls[r.path].second = "never runs for this configuration";
             continue;
         }
         const std::string& producer = owner[r.value->node()];
@@ -525,12 +524,11 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
                                      position[r.value->node()]};
     }
     for (const auto& r : records)
-        if (r.value && byValue.count(r.value)) out.calls[r.path].first = true;
-    for (auto& [path, call] : out.calls)
+        if (r.value && byValue.count(r.value)) calls[r.path].first = true;
+    for (auto& [path, call] : calls)
         if (!call.first && call.second == "its output is not a tensor")
             for (const auto& r : records)
                 if (r.path == path && r.value && !inTopBlock(r.value)) call.second = "its output is inside a branch";
-    std::map<std::string, int> opCount;
     for (Node* n : g.nodes()) {
         if (!isOpOfInterest(n) || byValue.count(n->output())) continue;
         const std::string& o = owner[n];
@@ -560,10 +558,13 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
         taken.insert(name);
         c.name = name;
     }
-    if (cands.empty()) return makeError(ErrorKind::Failed, "no tensor of forward() could be exposed");
+    return cands;
+}
 
-    // Edges: the captured values (or the input) each candidate's producer depends on through uncaptured ops.
-    // A loop layer is its list and, for the ops after it in the loop body, the value appended each iteration.
+// Edges: the captured values (or the input, -1) each candidate's producer depends on through uncaptured ops.
+// A loop layer is its list and, for the ops after it in the loop body, the value appended each iteration.
+std::vector<Model::LayerInfo> connectCandidates(const std::vector<Candidate>& cands, Value* input) {
+    std::vector<Model::LayerInfo> layers;
     std::unordered_map<Value*, int> index;
     for (size_t i = 0; i < cands.size(); ++i) {
         index[cands[i].value] = static_cast<int>(i);
@@ -625,25 +626,49 @@ Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
         }
         return memo[v] = std::move(acc);
     };
-    for (auto& c : cands) {
+    for (const auto& c : cands) {
         std::set<int> deps;
         Value* each = appendedTo(c.value);
         nodeSources(each ? each->node() : c.value->node(), deps);
         deps.erase(index[c.value]); // a block applied k times feeds itself
         Model::LayerInfo info{c.name, c.type, c.module, {}};
         info.inputs.assign(deps.begin(), deps.end());
-        out.layers.push_back(std::move(info));
+        layers.push_back(std::move(info));
     }
+    return layers;
+}
 
-    // Return (original output, captured values...) as one tuple.
+// The graph returns (original output, captured values...) as one tuple.
+void exposeCandidates(Graph& g, const std::vector<Candidate>& cands) {
     std::vector<Value*> values = {g.outputs()[0]};
-    for (auto& c : cands)
+    for (const auto& c : cands)
         values.push_back(c.value);
     Node* tuple = g.createTuple(values);
     tuple->insertBefore(g.return_node());
     g.eraseOutput(0);
     g.registerOutput(tuple->output());
     g.lint();
+}
+
+Expected<Surgery> buildCaptureGraph(const torch::jit::Module& module) {
+    auto& forward = torch::jit::toGraphFunction(module.get_method("forward").function());
+    Surgery out;
+    out.graph = forward.graph()->copy();
+    Graph& g = *out.graph;
+    if (g.inputs().size() != 2 || !isTensor(g.inputs()[1]))
+        return makeError(ErrorKind::Usage, "forward() takes " + std::to_string(g.inputs().size() - 1) +
+                                               " arguments; capture needs exactly one tensor input");
+    Value* self = g.inputs()[0];
+    Value* input = g.inputs()[1];
+    Owners owner;
+    std::vector<Record> records;
+    TS_TRY(inlineCalls(g, self, owner, records, out.calls));
+    hoistRecords(g, records, out.calls);
+    simplifyGraph(out.graph, module, self, owner, records, out.notes);
+    const std::vector<Candidate> cands = collectCandidates(g, module, records, owner, out.calls);
+    if (cands.empty()) return makeError(ErrorKind::Failed, "no tensor of forward() could be exposed");
+    out.layers = connectCandidates(cands, input);
+    exposeCandidates(g, cands);
     // TS_DUMP_CAPTURE_GRAPH=1 prints the whole capture graph (too long for a log line) to stderr.
     if (std::getenv("TS_DUMP_CAPTURE_GRAPH")) std::fprintf(stderr, "capture graph:\n%s\n", g.toString().c_str());
     return out;

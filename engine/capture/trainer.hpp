@@ -101,10 +101,19 @@ struct Snapshot {
 using StepCallback = std::function<void(const StepInfo&)>;
 using SnapshotConsumer = std::function<void(Snapshot&)>;
 
-// True when every element is finite (a sum as the fast path, isfinite() to confirm).
+// Health checks (health.cpp).
+// True when every element is finite (a scan of float32 words for contiguous CPU float32, a sum confirmed by
+// isfinite() otherwise).
 bool allFinite(const torch::Tensor& t);
+// Copies t (any layout and floating dtype) into dst as a contiguous float32 row-major block; returns whether
+// every element is finite (one pass for contiguous float32).
+bool copyChecked(const torch::Tensor& t, float* dst);
 // Loss, activations (forward order), activation gradients (backward order), weights, weight gradients.
 HealthReport checkHealth(const Snapshot& s);
+// The same for a snapshot whose activations and gradients were checked while they were copied: per layer,
+// whether its activation was finite, whether its gradient was seen and whether it was finite.
+HealthReport snapshotHealth(const Snapshot& s, const std::vector<char>& actFinite, const std::vector<char>& gradSeen,
+                            const std::vector<char>& gradFinite);
 
 struct EvalResult {
     double loss = 0.0;

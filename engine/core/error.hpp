@@ -81,6 +81,10 @@ std::string describeFailure(const char* expr, const char* code, const char* file
 // (the last "SomethingError: ..." line); other texts give their first line.
 std::string oneLineReason(const std::string& what);
 
+// Text taken from a user's file for an error message: control and non-ASCII bytes as \xNN, cut to `maxChars`
+// with "...", so the message stays one printable line whatever the file holds.
+std::string printableExcerpt(const std::string& text, size_t maxChars = 40);
+
 } // namespace ts
 
 // Propagate a failed Status or Expected from the current function.

@@ -16,6 +16,7 @@
 #include "engine/capture/network.hpp"
 #include "engine/capture/trainer.hpp"
 #include "engine/core/log.hpp"
+#include "engine/core/text_file.hpp"
 #include "engine/explain/attribution.hpp"
 #include "engine/explain/detail.hpp"
 #include "engine/explain/feature_sheet.hpp"
@@ -162,27 +163,7 @@ std::string mapLabel(Method m) {
 }
 
 Status writeJson(const std::string& path, const nlohmann::json& j) {
-    // A regular file (or a new one) is written under a temporary name and renamed, so a failed write never leaves
-    // a file that looks complete; anything else (a device such as /dev/full, a pipe) is written as it is.
-    std::error_code ec;
-    const bool special = std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec);
-    const std::string tmp = special ? path : path + ".tmp";
-    {
-        std::ofstream out(tmp);
-        if (!out) return usage("cannot write " + path + " (check that the folder exists and is writable)");
-        out << j.dump(2) << "\n";
-        out.flush();
-        if (!out) {
-            out.close();
-            if (!special) std::remove(tmp.c_str());
-            return usage("writing " + path + " failed (disk full?)");
-        }
-    }
-    if (!special && std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        return usage("cannot write " + path + " (rename failed)");
-    }
-    return {};
+    return writeTextFile(path, j.dump(2) + "\n");
 }
 
 nlohmann::json report(const ExplainArgs& a, const Sample& s, const Attribution& r, const std::string& trained,

@@ -1,8 +1,6 @@
-// The headless `landscape` subcommand: flag parsing, model/data/directions setup, evaluation with a
-// terminal progress bar, the surface file, an optional picture.
+// The landscape computation behind the `landscape` command: model/data/directions setup, evaluation (across
+// MPI ranks when started so), the surface file, the projection, connectivity and curvature files, the figure.
 #include "engine/landscape/command.hpp"
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -28,241 +26,11 @@
 
 namespace ts::landscape {
 
-std::string landscapeHelp() {
-    return "tensorscape landscape: compute a loss surface (Li et al. 2018) and write it as HDF5 laid out "
-           "like\n"
-           "the reference loss-landscape scripts' files.\n\n"
-           "usage: tensorscape landscape [options]\n\n"
-           "  --model PATH|builtin:mlp|builtin:cnn  model (TorchScript .pt or built-in)   [builtin:mlp]\n"
-           "  --model2 PATH       x direction = model2 - model (1D interpolation between checkpoints)\n"
-           "  --model3 PATH       y direction = model3 - model\n"
-           "  --trajectory A,B,.. checkpoints along training: PCA directions (new directions file) and the\n"
-           "                      path projected to <out>.proj.h5 and drawn in --png\n"
-           "  --run DIR           a recorded run with checkpoints: its trajectory (PCA directions, as\n"
-           "                      --trajectory) around its last checkpoint; the model defaults to the run's\n"
-           "  --max-steps N       at most N of the run's checkpoints, evenly spaced        [100]\n"
-           "  --data SPEC         fashion-mnist | IDX folder | spirals|circles|xor|gaussians  "
-           "[fashion-mnist]\n"
-           "  --split NAME        train | validation                                   [train]\n"
-           "  --limit N           first N samples of the split (0: all)                  [2000]\n"
-           "  --out FILE.h5       surface file                                          [landscape.h5]\n"
-           "  --directions FILE.h5  read if it exists, else written  [<out>.directions.h5]\n"
-           "  --directions hessian  the two sharpest directions: top eigenvectors of the loss Hessian (unit\n"
-           "                      norm, so coordinates are distances in weight space), with the eigenvalues\n"
-           "                      (and trace, density when asked) written to <out>.directions.h5\n"
-           "  --curve bezier      with --model2 and a 1D --x: also train a quadratic Bezier curve between the\n"
-           "                      two models (mode connectivity) and report its barrier and the line's\n"
-           "  --curve-steps N     Adam steps on the curve's bend                          [300]\n"
-           "  --curve-lr X        their learning rate                                     [0.01]\n"
-           "  --hessian-top K     eigenpairs to compute, largest first                  [2]\n"
-           "  --hessian-trace N   Hutchinson samples for the Hessian trace (0: none)     [0]\n"
-           "  --hessian-esd N     stochastic Lanczos quadrature runs for the eigenvalue density (0: none) [0]\n"
-           "  --grid N            N x N grid over [-1, 1]^2                              [51]\n"
-           "  --x MIN:MAX:N       x axis (alone: a 1D plot), as the reference scripts spell it\n"
-           "  --y MIN:MAX:N       y axis\n"
-           "  --norm MODE         filter | layer | weight | none                         [filter]\n"
-           "  --ignore MODE       biasbn (zero directions for 1-D parameters) | none      [biasbn]\n"
-           "  --dir-type TYPE     weights | states (states adds buffers such as BN statistics) [weights]\n"
-           "  --seed N            random directions (and built-in model initialisation)   [123]\n"
-           "  --mode MODE         auto | batched | unbatched                             [auto]\n"
-           "  --png FILE.png      also write a top-down picture of the surface\n"
-           "  --log               log-scale heights in the picture\n"
-           "  --quiet             no progress bar\n"
-           "  --help              this text\n\n"
-           "exit codes: 0 done, 1 the evaluation failed (e.g. NaN everywhere), 2 bad usage or input.\n";
-}
-
 namespace {
 
 Error usage(const std::string& m) {
     return makeError(ErrorKind::Usage, m);
 }
-
-Expected<int64_t> parseInt(const std::string& flag, const std::string& v, int64_t lo, int64_t hi) {
-    try {
-        size_t used = 0;
-        const long long x = std::stoll(v, &used);
-        if (used != v.size() || x < lo || x > hi) throw std::out_of_range(v);
-        return static_cast<int64_t>(x);
-    } catch (const std::exception&) {
-        return usage("--" + flag + " expects a whole number in [" + std::to_string(lo) + ", " +
-                     std::to_string(hi) + "], got '" + v + "'");
-    }
-}
-
-} // namespace
-
-Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv, bool& help) {
-    LandscapeArgs a;
-    help = false;
-    bool haveGrid = false, haveX = false, haveY = false, hessianFlag = false, haveModel = false, curveFlag = false;
-    for (size_t i = 0; i < argv.size(); ++i) {
-        std::string flag = argv[i], value;
-        if (flag == "--help" || flag == "-h") {
-            help = true;
-            return a;
-        }
-        if (flag.rfind("--", 0) != 0)
-            return usage("unexpected argument '" + flag + "' (see tensorscape landscape --help)");
-        flag = flag.substr(2);
-        const size_t eq = flag.find('=');
-        bool inlineValue = false;
-        if (eq != std::string::npos) {
-            value = flag.substr(eq + 1);
-            flag = flag.substr(0, eq);
-            inlineValue = true;
-        }
-        const bool isSwitch = flag == "log" || flag == "quiet";
-        if (isSwitch) {
-            if (inlineValue) return usage("--" + flag + " takes no value");
-            (flag == "log" ? a.logScale : a.quiet) = true;
-            continue;
-        }
-        if (!inlineValue) {
-            if (i + 1 >= argv.size()) return usage("--" + flag + " needs a value");
-            value = argv[++i];
-        }
-        if (flag == "model") {
-            a.model = value;
-            haveModel = true;
-        } else if (flag == "run")
-            a.run = value;
-        else if (flag == "max-steps") {
-            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 2, 100000));
-            a.runMaxSteps = n;
-        }
-        else if (flag == "model2")
-            a.model2 = value;
-        else if (flag == "model3")
-            a.model3 = value;
-        else if (flag == "trajectory") {
-            a.trajectory.clear();
-            for (size_t p = 0; p <= value.size();) {
-                const size_t q = std::min(value.find(',', p), value.size());
-                if (q > p) a.trajectory.push_back(value.substr(p, q - p));
-                p = q + 1;
-            }
-            if (a.trajectory.size() < 2)
-                return usage("--trajectory needs at least two checkpoints (A,B,...)");
-        } else if (flag == "data")
-            a.data = value;
-        else if (flag == "split") {
-            if (value != "train" && value != "validation")
-                return usage("--split expects train or validation, got '" + value + "'");
-            a.split = value;
-        } else if (flag == "limit") {
-            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 0, int64_t{1} << 40));
-            a.limit = n;
-        } else if (flag == "out")
-            a.out = value;
-        else if (flag == "directions") {
-            a.hessian = value == "hessian";
-            a.directions = a.hessian ? "" : value;
-        } else if (flag == "curve") {
-            if (value != "bezier") return usage("--curve expects bezier, got '" + value + "'");
-            a.curve = true;
-        } else if (flag == "curve-steps") {
-            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 0, 1000000));
-            a.curveSteps = static_cast<int>(n);
-            curveFlag = true;
-        } else if (flag == "curve-lr") {
-            char* end = nullptr;
-            const double x = std::strtod(value.c_str(), &end);
-            if (value.empty() || *end || !(x > 0) || !std::isfinite(x))
-                return usage("--curve-lr expects a positive number, got '" + value + "'");
-            a.curveLr = x;
-            curveFlag = true;
-        } else if (flag == "hessian-top") {
-            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 1, 100));
-            a.hessianTop = static_cast<int>(n);
-            hessianFlag = true;
-        } else if (flag == "hessian-trace") {
-            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 0, 100000));
-            a.hessianTrace = static_cast<int>(n);
-            hessianFlag = true;
-        } else if (flag == "hessian-esd") {
-            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 0, 1000));
-            a.hessianEsd = static_cast<int>(n);
-            hessianFlag = true;
-        }        else if (flag == "grid") {
-            TS_ASSIGN_OR_RETURN(n, parseInt(flag, value, 1, 100000));
-            a.grid.x = GridAxis{-1, 1, n};
-            a.grid.y = GridAxis{-1, 1, n};
-            haveGrid = true;
-        } else if (flag == "x") {
-            TS_ASSIGN_OR_RETURN(ax, parseAxis(value));
-            a.grid.x = ax;
-            haveX = true;
-            a.rangeGiven = true;
-        } else if (flag == "y") {
-            TS_ASSIGN_OR_RETURN(ax, parseAxis(value));
-            a.grid.y = ax;
-            haveY = true;
-            a.rangeGiven = true;
-        } else if (flag == "norm") {
-            TS_ASSIGN_OR_RETURN(n, parseNorm(value));
-            a.norm = n;
-        } else if (flag == "ignore") {
-            TS_ASSIGN_OR_RETURN(ig, parseIgnore(value));
-            a.ignore = ig;
-        } else if (flag == "dir-type") {
-            TS_ASSIGN_OR_RETURN(t, parseDirType(value));
-            a.dirType = t;
-        } else if (flag == "seed") {
-            TS_ASSIGN_OR_RETURN(s, parseInt(flag, value, 0, std::numeric_limits<int64_t>::max()));
-            a.seed = static_cast<uint64_t>(s);
-        } else if (flag == "mode") {
-            if (value == "auto")
-                a.mode = EvalMode::Auto;
-            else if (value == "batched")
-                a.mode = EvalMode::Batched;
-            else if (value == "unbatched")
-                a.mode = EvalMode::Unbatched;
-            else
-                return usage("--mode expects auto, batched or unbatched, got '" + value + "'");
-        } else if (flag == "png")
-            a.png = value;
-        else
-            return usage("unknown flag '--" + flag + "' (see tensorscape landscape --help)");
-    }
-    if (haveGrid && (haveX || haveY)) return usage("use either --grid N or --x/--y, not both");
-    if (haveY && !haveX) return usage("--y needs --x as well");
-    if (haveX && !haveY) a.grid.y.reset(); // the reference scripts: --x alone is a 1D plot
-    TS_TRY(validateGrid(a.grid));
-    if (a.out.empty()) return usage("--out must name a file");
-    if (a.directions.empty()) {
-        std::string stem = a.out;
-        if (stem.size() > 3 && stem.substr(stem.size() - 3) == ".h5") stem.resize(stem.size() - 3);
-        a.directions = stem + ".directions.h5";
-    }
-    if (a.directions == a.out) return usage("--directions and --out must be different files");
-    if (!a.trajectory.empty() && !a.grid.is2d()) return usage("--trajectory needs a 2D grid");
-    if (!a.run.empty()) {
-        if (!a.trajectory.empty() || !a.model2.empty() || !a.model3.empty() || a.hessian)
-            return usage("--run gives the trajectory: it does not combine with --trajectory, --model2, --model3 or "
-                         "--directions hessian");
-        if (!a.grid.is2d()) return usage("--run needs a 2D grid (the trajectory is drawn in a plane)");
-        if (!haveModel) a.model.clear(); // the run's
-    }
-    if (curveFlag && !a.curve) return usage("--curve-steps/--curve-lr need --curve bezier");
-    if (a.curve) {
-        if (a.model2.empty()) return usage("--curve bezier needs --model2 (the curve joins --model and --model2)");
-        if (a.grid.is2d()) return usage("--curve bezier needs a 1D axis (--x MIN:MAX:N alone)");
-        if (a.dirType != DirType::Weights) return usage("--curve bezier needs --dir-type weights");
-    }
-    if (hessianFlag && !a.hessian) return usage("--hessian-top/-trace/-esd need --directions hessian");
-    if (a.hessian) {
-        if (!a.model2.empty() || !a.model3.empty() || !a.trajectory.empty())
-            return usage("--directions hessian does not combine with --model2, --model3 or --trajectory");
-        if (a.dirType != DirType::Weights)
-            return usage("--directions hessian needs --dir-type weights (buffers have no curvature)");
-        if (a.grid.is2d() && a.hessianTop < 2)
-            return usage("--hessian-top must be at least 2 for a 2D grid (x and y are the top two eigenvectors)");
-    }
-    return a;
-}
-
-namespace {
 
 Expected<std::unique_ptr<capture::Model>> loadFor(const std::string& spec, const capture::Dataset& d) {
     return capture::loadModel(spec, d.sampleShape, d.numClasses);
@@ -333,6 +101,12 @@ Expected<Directions> hessianDirectionsFor(const LandscapeArgs& args, capture::Mo
             c.traceStdError = trace->data[1];
             c.traceSamples = static_cast<int>(trace->data[2]);
         }
+        auto nodes = readArray(path, "esd_nodes");
+        auto weights = readArray(path, "esd_weights");
+        if (nodes && weights && nodes->data.size() == weights->data.size()) {
+            c.esdNodes = nodes->data;
+            c.esdWeights = weights->data;
+        }
         result.curvature = c;
         return dirs;
     }
@@ -367,7 +141,8 @@ Expected<Directions> hessianDirectionsFor(const LandscapeArgs& args, capture::Mo
     c.trace = r.trace;
     c.traceStdError = r.traceStdError;
     c.traceSamples = r.traceSamples;
-    c.esdNodes = r.esdNodes.size();
+    c.esdNodes = r.esdNodes;
+    c.esdWeights = r.esdWeights;
     c.products = r.products;
     c.seconds = r.seconds;
     result.curvature = c;
@@ -690,6 +465,11 @@ GridSpec gridFor(const LandscapeArgs& args, const std::vector<std::array<double,
 
 } // namespace
 
+std::string spectrumPathFor(const std::string& png) {
+    std::filesystem::path p(png);
+    return (p.parent_path() / (p.stem().string() + "_esd.png")).string();
+}
+
 Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const GridRunOptions& run, const Ranks& ranks) {
     const auto start = std::chrono::steady_clock::now();
     LandscapeResult result;
@@ -769,132 +549,21 @@ Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const Grid
                        std::to_string(data.size()) + " samples), " + std::to_string(surface.nx()) +
                        (surface.is2d() ? "x" + std::to_string(surface.ny()) : "") + " points";
         TS_TRY(writePng(args.png, renderPlot(surface, mesh, labels)));
+        // The eigenvalue spectral density, when computed (or read back with the directions), beside it.
+        if (const auto& c = result.curvature; c && !c->esdNodes.empty()) {
+            SpectrumLabels sl;
+            sl.title = "Hessian eigenvalue spectral density of " +
+                       std::filesystem::path(p.modelSpec).filename().string() + " (" + args.split + " loss, " +
+                       std::to_string(data.size()) + " samples)";
+            sl.topEigenvalues = c->eigenvalues;
+            sl.trace = c->traceSamples > 0 ? c->trace : 0;
+            result.spectrumPath = spectrumPathFor(args.png);
+            TS_TRY(writePng(result.spectrumPath, renderSpectrum(c->esdNodes, c->esdWeights, sl)));
+        }
     }
     result.surface = std::move(surface);
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
-}
-
-namespace {
-
-// "\r[#####-----]  52%  1352/2601 points  0.4 s" on a terminal; nothing otherwise.
-class ProgressBar {
-  public:
-    explicit ProgressBar(bool enabled) : m_enabled(enabled && isatty(fileno(stderr))) {}
-    void update(int64_t done, int64_t total) {
-        if (!m_enabled) return;
-        const auto now = std::chrono::steady_clock::now();
-        if (done < total && now - m_last < std::chrono::milliseconds(100)) return;
-        m_last = now;
-        const int width = 30;
-        const int fill = total > 0 ? static_cast<int>(width * done / total) : width;
-        std::string bar(static_cast<size_t>(fill), '#');
-        bar.append(static_cast<size_t>(width - fill), '-');
-        const double s = std::chrono::duration<double>(now - m_start).count();
-        std::fprintf(stderr, "\rlandscape [%s] %3d%%  %lld/%lld points  %.1f s", bar.c_str(),
-                     total > 0 ? static_cast<int>(100 * done / total) : 100, static_cast<long long>(done),
-                     static_cast<long long>(total), s);
-        if (done >= total) std::fputc('\n', stderr);
-        std::fflush(stderr);
-    }
-
-  private:
-    bool m_enabled;
-    std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now(), m_last{};
-};
-
-std::string formatNumber(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.4g", v);
-    return buf;
-}
-
-int fail(const Error& e) {
-    std::fprintf(stderr, "tensorscape: error: %s\n", e.message.c_str());
-    return e.exitCode();
-}
-
-} // namespace
-
-int runLandscapeCommand(int argc, char** argv) {
-    std::vector<std::string> av(argv, argv + argc);
-    bool help = false;
-    auto args = parseLandscapeArgs(av, help);
-    if (!args) return fail(args.error());
-    if (help) {
-        std::fputs(landscapeHelp().c_str(), stdout);
-        return 0;
-    }
-    // Under mpirun with several ranks: join the job (MPI_Finalize when this function returns).
-    auto session = RankSession::start();
-    if (!session) return fail(session.error());
-    const Ranks& ranks = session->ranks();
-    if (ranks.distributed() && ranks.root())
-        TS_LOG_INFO("landscape: %d MPI ranks share the grid", ranks.size);
-    ProgressBar bar(!args->quiet && ranks.root());
-    GridRunOptions run;
-    run.progressive = false; // headless: no preview needed, one pass in file order
-    run.progress = [&](int64_t done, int64_t total, const Surface&, int64_t) { bar.update(done, total); };
-    Expected<LandscapeResult> r = [&]() -> Expected<LandscapeResult> {
-        try {
-            return computeLandscape(*args, run, ranks);
-        } catch (const std::exception& e) {
-            std::string what = e.what();
-            return makeError(ErrorKind::Failed, "landscape failed: " + oneLineReason(what));
-        }
-    }();
-    if (!r) {
-        if (r.error().message.empty()) return r.error().exitCode(); // another rank printed why
-        return fail(r.error());
-    }
-    if (r->worker) return 0; // rank 0 reports
-    const Surface& s = r->surface;
-    size_t nans = 0, best = 0;
-    bool any = false;
-    for (size_t k = 0; k < s.loss.size(); ++k) {
-        if (std::isnan(s.loss[k])) {
-            ++nans;
-            continue;
-        }
-        if (!any || s.loss[k] < s.loss[best]) best = k;
-        any = true;
-    }
-    if (!any)
-        return fail(makeError(ErrorKind::Failed,
-                              "every grid point gave a NaN loss (surface written to " + args->out + ")"));
-    const int64_t bx = static_cast<int64_t>(best) % s.nx(), by = static_cast<int64_t>(best) / s.nx();
-    const std::string how = std::string(r->batched ? "batched" : "per point") +
-                            (r->ranks > 1 ? ", " + std::to_string(r->ranks) + " MPI ranks" : "");
-    std::printf("wrote %s: %lldx%lld points in %.2f s (%s), min loss %.4f at (%.3f, %.3f), %zu NaN; "
-                "directions %s %s\n",
-                args->out.c_str(), static_cast<long long>(s.nx()), static_cast<long long>(s.ny()), r->seconds,
-                how.c_str(), s.loss[best], s.x[static_cast<size_t>(bx)],
-                s.is2d() ? s.y[static_cast<size_t>(by)] : 0.0, nans,
-                r->directionsWritten ? "written to" : "read from", r->directionsPath.c_str());
-    if (!args->model2.empty())
-        if (const auto b = linearBarrier(s))
-            std::printf("straight line %s -> %s: loss barrier %.4g at x = %.3g (loss %.4g; ends %.4g and %.4g; "
-                        "%lld points on the line)\n",
-                        args->model.c_str(), args->model2.c_str(), b->height, b->at, b->loss, b->start, b->end,
-                        static_cast<long long>(b->points));
-    if (const auto& c = r->connectivity)
-        std::printf("Bezier curve %s -> %s (%d steps, %.1f s): loss barrier %.4g at t = %.3g; straight line: %.4g at "
-                    "t = %.3g; wrote %s\n",
-                    args->model.c_str(), args->model2.c_str(), c->steps, c->seconds, c->curveBarrier, c->curveBarrierAt,
-                    c->lineBarrier, c->lineBarrierAt, c->path.c_str());
-    if (const auto& c = r->curvature) {
-        std::string values;
-        for (double v : c->eigenvalues)
-            values += (values.empty() ? "" : ", ") + formatNumber(v);
-        std::printf("hessian: top eigenvalues %s", values.c_str());
-        if (c->traceSamples > 0)
-            std::printf("; trace %s +- %s (%d Hutchinson samples)", formatNumber(c->trace).c_str(),
-                        formatNumber(c->traceStdError).c_str(), c->traceSamples);
-        if (c->esdNodes > 0) std::printf("; spectral density: %zu Ritz values", c->esdNodes);
-        if (c->products > 0) std::printf("; %lld Hessian-vector products in %.2f s", static_cast<long long>(c->products), c->seconds);
-        std::printf("\n");
-    }
-    return 0;
 }
 
 } // namespace ts::landscape

@@ -1,5 +1,5 @@
-// The `landscape` subcommand, headless: model + data + grid + directions -> surface .h5 (reference layout),
-// with a progress bar. The app forwards argv here; flags follow DESIGN.md and the reference scripts.
+// The landscape computation, headless: model + data + grid + directions -> surface .h5 (reference layout).
+// It takes a plain option struct; the program's command line (app/landscape_cli.hpp) fills it.
 #pragma once
 
 #include <functional>
@@ -59,10 +59,6 @@ struct LandscapeArgs {
     bool quiet = false;
 };
 
-std::string landscapeHelp();
-// argv after the subcommand name. `help` is set for --help/-h (the result then holds defaults).
-Expected<LandscapeArgs> parseLandscapeArgs(const std::vector<std::string>& argv, bool& help);
-
 struct LandscapeResult {
     Surface surface;
     std::string directionsPath;
@@ -70,12 +66,13 @@ struct LandscapeResult {
     std::vector<std::array<double, 2>> trajectory; // projected checkpoints (empty without --trajectory)
     std::vector<int64_t> trajectorySteps;          // --run: the training step of each projected checkpoint
     std::string projectionPath;
+    std::string spectrumPath; // --png with a spectral density: spectrumPathFor(png)
     // --directions hessian: what was computed (or read back with the directions).
     struct Curvature {
         std::vector<double> eigenvalues;
         double trace = 0, traceStdError = 0;
         int traceSamples = 0;
-        size_t esdNodes = 0;
+        std::vector<double> esdNodes, esdWeights; // the spectral density's Ritz values and weights
         int64_t products = 0;
         double seconds = 0;
     };
@@ -95,14 +92,13 @@ struct LandscapeResult {
     bool worker = false; // a rank other than 0: it wrote nothing and has no surface
 };
 
+// Where --png FILE.png puts the eigenvalue spectral density figure: FILE_esd.png.
+std::string spectrumPathFor(const std::string& png);
+
 // Loads model and data, sets up or reads the directions, evaluates and writes the surface file.
 // Under mpirun (`ranks` from RankSession::start()) every rank calls it: the grid is spread over the ranks and
 // rank 0 writes the files (see distributed.hpp).
 Expected<LandscapeResult> computeLandscape(const LandscapeArgs& args, const GridRunOptions& run = {},
                                           const Ranks& ranks = {});
-
-// The whole subcommand: parse, compute with a terminal progress bar, one-line summary or error.
-// Returns the exit code (0 done, 1 the work failed (NaN everywhere), 2 bad usage or environment).
-int runLandscapeCommand(int argc, char** argv);
 
 } // namespace ts::landscape

@@ -213,6 +213,97 @@ std::string tickLabel(double v) {
     return buf;
 }
 
+std::vector<double> spectralDensity(const std::vector<double>& nodes, const std::vector<double>& weights,
+                                    int points, std::vector<double>& grid) {
+    grid.clear();
+    if (nodes.empty() || nodes.size() != weights.size() || points < 2) return {};
+    const auto [mn, mx] = std::minmax_element(nodes.begin(), nodes.end());
+    const double spread = std::max(*mx - *mn, 1e-12), lo = *mn - 0.01 * spread - 1e-3, hi = *mx + 0.01 * spread + 1e-3;
+    const double variance = 1e-5 * std::max(1.0, hi - lo);
+    // The grid must resolve the Gaussians (a standard deviation spans a few points), else the density would
+    // miss narrow peaks between grid values: the grid is refined up to that, within 200,000 points.
+    const double sd = std::sqrt(variance);
+    const int n = static_cast<int>(std::clamp((hi - lo) / (sd / 3.0), double(points), 200000.0));
+    grid.resize(static_cast<size_t>(n));
+    std::vector<double> density(static_cast<size_t>(n), 0.0);
+    const double step = (hi - lo) / (n - 1), norm = 1.0 / std::sqrt(2 * M_PI * variance);
+    for (int i = 0; i < n; ++i) grid[static_cast<size_t>(i)] = lo + step * i;
+    for (size_t k = 0; k < nodes.size(); ++k) {
+        // Only the points within 8 standard deviations: the rest are below 1e-14 of the peak.
+        const int a = std::max(0, static_cast<int>(std::floor((nodes[k] - 8 * sd - lo) / step)));
+        const int b = std::min(n - 1, static_cast<int>(std::ceil((nodes[k] + 8 * sd - lo) / step)));
+        for (int i = a; i <= b; ++i) {
+            const double d = grid[static_cast<size_t>(i)] - nodes[k];
+            density[static_cast<size_t>(i)] += weights[k] * norm * std::exp(-d * d / (2 * variance));
+        }
+    }
+    return density;
+}
+
+ImageRgba8 renderSpectrum(const std::vector<double>& nodes, const std::vector<double>& weights,
+                          const SpectrumLabels& labels) {
+    using namespace plot_detail;
+    const int x0 = 96, y0 = 64, w = 640, h = 280, W = 820, H = 420;
+    ImageRgba8 img(W, H);
+    fillRect(img, 0, 0, W, H, kPaper);
+    std::vector<double> grid;
+    const std::vector<double> density = spectralDensity(nodes, weights, 4000, grid);
+    drawText(img, 16, 10, labels.title, kInk);
+    if (density.empty()) {
+        drawText(img, x0, y0, "no spectral density (give --hessian-esd N)", kGrey);
+        return img;
+    }
+    const double xlo = grid.front(), xhi = grid.back();
+    const double peak = *std::max_element(density.begin(), density.end());
+    const double dlo = -10, dhi = std::ceil(std::log10(std::max(peak, 1e-9)));
+    const auto toX = [&](double v) { return x0 + (v - xlo) / std::max(xhi - xlo, 1e-300) * (w - 1); };
+    const auto toY = [&](double logv) { return y0 + (h - 1) - (std::clamp(logv, dlo, dhi) - dlo) / (dhi - dlo) * (h - 1); };
+    frame(img, x0, y0, w, h);
+    for (double v : niceTicks(xlo, xhi, 6)) {
+        const int px = static_cast<int>(std::lround(toX(v)));
+        fillRect(img, px, y0 + h, 1, 5, kInk);
+        textCentred(img, px, y0 + h + 8, tickLabel(v), kInk);
+    }
+    for (double e = dlo; e <= dhi; e += 2) { // decades, every other one labelled
+        const int py = static_cast<int>(std::lround(toY(e)));
+        fillRect(img, x0 - 5, py, 5, 1, kInk);
+        textRightAligned(img, x0 - 8, py - kTextHeight / 2, "1e" + std::to_string(static_cast<int>(e)), kInk);
+    }
+    // The curve: per pixel column the largest density in it, so no peak narrower than a pixel is lost.
+    std::vector<double> column(static_cast<size_t>(w), 0.0);
+    for (size_t i = 0; i < grid.size(); ++i) {
+        const int c = std::clamp(static_cast<int>(std::lround(toX(grid[i]))) - x0, 0, w - 1);
+        column[static_cast<size_t>(c)] = std::max(column[static_cast<size_t>(c)], density[i]);
+    }
+    const auto logOf = [&](double d) { return std::log10(std::max(d, 1e-300)); };
+    // The top eigenvalues: a dotted red line under the curve, and a red triangle at the top of the plot.
+    std::vector<int> markers;
+    for (double v : labels.topEigenvalues)
+        if (v >= xlo && v <= xhi) markers.push_back(static_cast<int>(std::lround(toX(v))));
+    constexpr Rgb8 kLightRed{240, 160, 160};
+    for (int px : markers)
+        for (int y = y0; y < y0 + h; y += 4) fillRect(img, px, y, 1, 2, kLightRed);
+    for (int c = 0; c + 1 < w; ++c)
+        drawLine(img, static_cast<float>(x0 + c), static_cast<float>(toY(logOf(column[static_cast<size_t>(c)]))),
+                 static_cast<float>(x0 + c + 1), static_cast<float>(toY(logOf(column[static_cast<size_t>(c + 1)]))),
+                 kBlue, 2);
+    for (int px : markers)
+        for (int row = 0; row < 8; ++row) fillRect(img, px - (7 - row) / 2, y0 + 1 + row, 1 + 2 * ((7 - row) / 2), 1, kRed);
+    std::string sub = std::to_string(nodes.size()) + " Ritz values (stochastic Lanczos quadrature), eigenvalues " +
+                      formatValue(*std::min_element(nodes.begin(), nodes.end())) + " .. " +
+                      formatValue(*std::max_element(nodes.begin(), nodes.end()));
+    if (labels.trace != 0) sub += "; trace " + formatValue(labels.trace);
+    drawText(img, 16, 28, sub, kGrey);
+    drawText(img, x0, y0 - 18, "density (log scale)", kInk);
+    textCentred(img, x0 + w / 2, y0 + h + 28, "eigenvalue of the loss Hessian", kInk);
+    if (!labels.topEigenvalues.empty()) {
+        const int ly = y0 + h + 50;
+        for (int row = 0; row < 8; ++row) fillRect(img, x0 + 4 - (7 - row) / 2, ly + 3 + row, 1 + 2 * ((7 - row) / 2), 1, kRed);
+        drawText(img, x0 + 14, ly, "top eigenvalues (Lanczos)", kInk);
+    }
+    return img;
+}
+
 ImageRgba8 renderPlot(const Surface& surface, const HeightFieldMesh& mesh, const PlotLabels& labels) {
     if (surface.x.empty()) return ImageRgba8(1, 1);
     return surface.is2d() ? plot_detail::plot2d(surface, mesh, labels) : plot_detail::plot1d(surface, mesh, labels);

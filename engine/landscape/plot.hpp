@@ -28,6 +28,24 @@ struct PlotLabels {
 // match the 3D view. Returns an image about 800 x 640 (800 x 420 for 1D).
 ImageRgba8 renderPlot(const Surface& surface, const HeightFieldMesh& mesh, const PlotLabels& labels);
 
+// The Hessian's eigenvalue spectral density from stochastic Lanczos quadrature (Ritz values `nodes` with
+// quadrature `weights` summing to 1): each node broadened to a Gaussian of variance
+// 1e-5 * max(1, spread), PyHessian's choice, on at least `points` values spanning the nodes plus 1 % on each
+// side (more where needed so that a standard deviation spans three of them, at most 200,000).
+// `grid` gets the eigenvalues, the result the density there (it integrates to 1 over the grid).
+std::vector<double> spectralDensity(const std::vector<double>& nodes, const std::vector<double>& weights,
+                                    int points, std::vector<double>& grid);
+
+struct SpectrumLabels {
+    std::string title;
+    std::vector<double> topEigenvalues; // marked on the axis (the Lanczos top-k)
+    double trace = 0;                   // Hutchinson's estimate, 0: none
+};
+// The density on a log axis (1e-10 .. the peak, as PyHessian plots it) against the eigenvalue, with the
+// top eigenvalues marked (red triangles at the top, dotted lines down). About 820 x 420.
+ImageRgba8 renderSpectrum(const std::vector<double>& nodes, const std::vector<double>& weights,
+                          const SpectrumLabels& labels);
+
 // Tick positions: "nice" numbers (1, 2, 5 x 10^k) inside [lo, hi], about `count` of them.
 std::vector<double> niceTicks(double lo, double hi, int count);
 // A tick label: the shortest of %.3g that tells neighbouring ticks apart.

@@ -137,6 +137,81 @@ bool CameraFlight::step(Camera& camera, float dt) {
     return true;
 }
 
+namespace {
+
+glm::vec3 boxScale(const Aabb& box) {
+    const glm::vec3 e = box.empty() ? glm::vec3(1.0f) : box.extent();
+    return {e.x > 0 ? e.x : 1.0f, e.y > 0 ? e.y : 1.0f, e.z > 0 ? e.z : 1.0f};
+}
+
+float boxDiagonal(const Aabb& box) {
+    const float d = box.empty() ? 0.0f : glm::length(box.extent());
+    return d > 0 ? d : 1.0f;
+}
+
+glm::vec3 boxCentre(const Aabb& box) {
+    return box.empty() ? glm::vec3(0.0f) : box.center();
+}
+
+// Catmull-Rom between p1 and p2 (uniform), t in [0, 1].
+template <class T> T catmullRom(const T& p0, const T& p1, const T& p2, const T& p3, float t) {
+    const float t2 = t * t, t3 = t2 * t;
+    return 0.5f * ((2.0f * p1) + (-p0 + p2) * t + (2.0f * p0 - 5.0f * p1 + 4.0f * p2 - p3) * t2 +
+                   (-p0 + 3.0f * p1 - 3.0f * p2 + p3) * t3);
+}
+
+} // namespace
+
+Keyframe keyframeOf(const Camera& camera, const Aabb& box) {
+    Camera c = camera;
+    c.setMode(Camera::Mode::Orbit);
+    Keyframe k;
+    k.target = (c.target - boxCentre(box)) / boxScale(box);
+    k.distance = c.distance / boxDiagonal(box);
+    k.yaw = c.yaw;
+    k.pitch = c.pitch;
+    return k;
+}
+
+Camera cameraOf(const Keyframe& k, const Aabb& box) {
+    Camera c;
+    c.mode = Camera::Mode::Orbit;
+    c.target = boxCentre(box) + k.target * boxScale(box);
+    c.distance = k.distance * boxDiagonal(box);
+    c.yaw = k.yaw;
+    c.pitch = k.pitch;
+    // Depth planes as fitToScene sets them, widened by how far the target is from the box's centre.
+    const float radius = 0.5f * boxDiagonal(box), off = glm::length(c.target - boxCentre(box));
+    c.nearPlane = std::min(std::max(c.distance - off - radius * 1.5f, c.distance * 1e-3f), c.distance * 0.1f);
+    c.farPlane = c.distance + off + radius * 4.0f;
+    return c;
+}
+
+Camera cameraAlong(const std::vector<Keyframe>& keys, const Aabb& box, float u) {
+    if (keys.empty()) return Camera{};
+    if (keys.size() == 1) return cameraOf(keys[0], box);
+    // Unwrap yaw so consecutive keyframes differ by at most half a turn.
+    std::vector<Keyframe> k = keys;
+    for (size_t i = 1; i < k.size(); ++i)
+        k[i].yaw = k[i - 1].yaw + std::remainder(k[i].yaw - k[i - 1].yaw, 2.0f * glm::pi<float>());
+    u = std::clamp(u, 0.0f, 1.0f);
+    u = u * u * (3.0f - 2.0f * u); // ease in and out of the whole path
+    const float s = u * float(k.size() - 1);
+    const size_t i = std::min(size_t(s), k.size() - 2);
+    const float t = s - float(i);
+    const auto at = [&](long j) { return k[size_t(std::clamp<long>(j, 0, long(k.size()) - 1))]; };
+    const Keyframe p0 = at(long(i) - 1), p1 = at(long(i)), p2 = at(long(i) + 1), p3 = at(long(i) + 2);
+    Keyframe out;
+    out.target = catmullRom(p0.target, p1.target, p2.target, p3.target, t);
+    out.distance = std::exp(catmullRom(std::log(std::max(p0.distance, 1e-6f)), std::log(std::max(p1.distance, 1e-6f)),
+                                       std::log(std::max(p2.distance, 1e-6f)), std::log(std::max(p3.distance, 1e-6f)),
+                                       t));
+    out.yaw = catmullRom(p0.yaw, p1.yaw, p2.yaw, p3.yaw, t);
+    // Pitch stays strictly between straight down and straight up, as the orbit controls keep it.
+    out.pitch = std::clamp(catmullRom(p0.pitch, p1.pitch, p2.pitch, p3.pitch, t), -1.55f, 1.55f);
+    return cameraOf(out, box);
+}
+
 glm::vec4 projectToPixels(const glm::mat4& viewProj, const glm::vec3& p, float width, float height) {
     glm::vec4 clip = viewProj * glm::vec4(p, 1.0f);
     if (clip.w <= 0.0f) return {0, 0, 0, clip.w};

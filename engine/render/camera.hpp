@@ -2,6 +2,8 @@
 // Vulkan conventions: right-handed view space looking down -z, clip depth 0..1, y down in clip space.
 #pragma once
 
+#include <vector>
+
 #include "engine/core/math.hpp"
 
 namespace ts::render {
@@ -51,6 +53,23 @@ class CameraFlight {
     float m_t = 0.0f, m_duration = 1.0f;
     bool m_active = false;
 };
+
+// A camera path through keyframes for recorded fly-throughs (keyframes saved from the window). Keyframes
+// are orbit cameras stored relative to a scene box (target as a fraction of the box from its centre,
+// distance as a fraction of its diagonal), so a path saved over one computation of a surface fits the same
+// surface computed again at another resolution.
+struct Keyframe {
+    glm::vec3 target{0.0f}; // (target - box centre) / box extent, per axis (0 for a flat axis)
+    float distance = 1.0f;  // orbit distance / length of the box's diagonal
+    float yaw = 0.0f, pitch = 0.0f;
+};
+Keyframe keyframeOf(const Camera& camera, const Aabb& box); // fly-mode cameras are converted to orbit
+Camera cameraOf(const Keyframe& k, const Aabb& box);
+// The camera at u in [0, 1] along the keyframes, each segment an equal share of the time: Catmull-Rom through
+// target, log-distance, yaw (unwrapped the short way between neighbours) and pitch, so the path passes through
+// every keyframe (at u = i / (n - 1)) with no corner; eased in at the start and out at the end. One keyframe
+// gives that camera; none gives the default camera.
+Camera cameraAlong(const std::vector<Keyframe>& keys, const Aabb& box, float u);
 
 // Projects a world point to pixel coordinates (origin top-left) with depth in 0..1; w <= 0 means behind.
 glm::vec4 projectToPixels(const glm::mat4& viewProj, const glm::vec3& p, float width, float height);

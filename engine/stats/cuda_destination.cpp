@@ -2,6 +2,8 @@
 // (protocol in destination.hpp) or, without one, by synchronising the stream after the writes.
 #include <unistd.h>
 
+#include <cstring>
+
 #include <optional>
 
 #include "engine/stats/destination.hpp"
@@ -47,7 +49,12 @@ Expected<std::unique_ptr<StatsDestination>> importVulkanStatsDestination(const E
     auto closeSemaphoreFd = [&] {
         if (b.timelineSemaphoreFd >= 0) ::close(b.timelineSemaphoreFd);
     };
-    auto device = kernels::probeDevice();
+    kernels::DeviceRequest request;
+    if (b.hasDeviceUuid) {
+        request.matchUuid = true;
+        std::memcpy(request.uuid, b.deviceUuid, sizeof(request.uuid));
+    }
+    auto device = kernels::probeDevice(request);
     if (!device) {
         if (b.memoryFd >= 0) ::close(b.memoryFd);
         closeSemaphoreFd();

@@ -70,6 +70,10 @@ struct ExportedVulkanBuffer {
     std::uint64_t size = 0;           // bytes of the buffer, >= statsBytes(neurons)
     bool dedicated = false;           // allocated with VkMemoryDedicatedAllocateInfo
     int timelineSemaphoreFd = -1;     // -1: no semaphore; endWrite then synchronises the stream
+    // VkPhysicalDeviceIDProperties::deviceUUID of the device that allocated the memory: the import uses the
+    // CUDA device with the same UUID (an error when there is none). Without it, the default device.
+    bool hasDeviceUuid = false;
+    unsigned char deviceUuid[16] = {};
 };
 
 // Synchronisation protocol on the shared timeline semaphore, for write generation g = 0, 1, 2, ...:

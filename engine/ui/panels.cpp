@@ -526,6 +526,22 @@ LandscapeEdits landscapePanel(const LandscapeView& v) {
         ImGui::TextUnformatted(v.status.c_str());
         ImGui::PopTextWrapPos();
     }
+    if (!v.spectrum.empty()) {
+        ImGui::TextUnformatted("Hessian eigenvalue density (log10)");
+        ImGui::PlotLines("##esd", v.spectrum.data(), int(v.spectrum.size()), 0, nullptr, -10.0f, FLT_MAX,
+                         ImVec2(300, 70));
+        ImGui::Text("eigenvalue %.3g .. %.3g", v.spectrumMin, v.spectrumMax);
+    }
+    ImGui::Separator();
+    if (button("add keyframe")) e.addKeyframe = true;
+    if (v.keyframes > 0) {
+        ImGui::SameLine();
+        if (button("clear keyframes")) e.clearKeyframes = true;
+        ImGui::Text("%d keyframe%s in %s", v.keyframes, v.keyframes == 1 ? "" : "s", v.keyframesPath.c_str());
+        ImGui::TextDisabled("record: --record flight.mp4 --keyframes <that file>");
+    } else {
+        ImGui::TextDisabled("K adds the current view as a fly-through keyframe");
+    }
     ImGui::PopItemWidth();
     ImGui::End();
     return e;

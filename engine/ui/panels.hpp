@@ -195,11 +195,18 @@ struct LandscapeView {
     float progress = 0.0f;
     std::string status;
     std::optional<float> minLoss;
+    // --directions hessian --hessian-esd N: the eigenvalue spectral density as log10 values per column (floor
+    // -10), over [spectrumMin, spectrumMax]; empty: none.
+    std::vector<float> spectrum;
+    float spectrumMin = 0, spectrumMax = 0;
+    int keyframes = 0;         // fly-through keyframes saved so far
+    std::string keyframesPath; // where they are saved
 };
 
 struct LandscapeEdits {
     LandscapeSettings settings;
     bool recompute = false, cancel = false, flyToMinimum = false;
+    bool addKeyframe = false, clearKeyframes = false;
 };
 
 LandscapeEdits landscapePanel(const LandscapeView& view);

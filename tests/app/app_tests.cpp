@@ -919,6 +919,34 @@ TEST(App, LandscapeRecordsAFlyThroughToMp4) {
         diff += std::abs(int(a->pixels[i]) - int(b->pixels[i]));
     EXPECT_GT(diff / double(a->pixels.size()), 5.0) << "the camera moved between the first and last frames";
 
+    // Keyframes saved from the window (the file the K key writes): the flight starts at the first one, here a
+    // view from above at another side than the default flight's start, and the error of a bad file comes
+    // before anything is computed.
+    const auto keys = (dir / "keys.json").string();
+    std::ofstream(keys) << R"({"tensorscape_keyframes": 1, "keyframes": [
+        {"target": [0, 0, 0], "distance": 1.2, "yaw": 2.5, "pitch": 1.3},
+        {"target": [0.2, 0, 0.1], "distance": 0.8, "yaw": 3.5, "pitch": 0.5},
+        {"target": [0, 0, 0], "distance": 1.5, "yaw": 4.0, "pitch": 0.9}]})";
+    const auto keyed = (dir / "keyed.mp4").string();
+    r = run(flags + " --record " + keyed + " --keyframes " + keys, "TS_VALIDATION=1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("through 3 keyframes"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("vulkan validation:"), std::string::npos) << r.out;
+    const auto keyedFirst = (dir / "keyed_first.png").string();
+    ASSERT_EQ(std::system(("ffmpeg -v error -y -i " + keyed + " -vf 'select=eq(n\\,0)' -frames:v 1 " + keyedFirst).c_str()), 0);
+    auto k = ts::readPng(keyedFirst);
+    ASSERT_TRUE(k.hasValue());
+    EXPECT_GT(countNonBackground(*k), 320 * 180 / 20) << "the surface is in the keyframed flight's first frame";
+    double keyedDiff = 0;
+    for (size_t i = 0; i < a->pixels.size(); ++i)
+        keyedDiff += std::abs(int(a->pixels[i]) - int(k->pixels[i]));
+    EXPECT_GT(keyedDiff / double(a->pixels.size()), 5.0) << "the keyframed flight starts at its own first view";
+    std::ofstream(dir / "bad_keys.json") << R"({"tensorscape_keyframes": 1, "keyframes": []})";
+    auto badKeys = run(flags + " --record " + (dir / "x.mp4").string() + " --keyframes " + (dir / "bad_keys.json").string());
+    EXPECT_EQ(badKeys.code, 2) << badKeys.out;
+    EXPECT_NE(badKeys.out.find("at least 2 keyframes"), std::string::npos) << badKeys.out;
+    EXPECT_EQ(badKeys.out.find("wrote"), std::string::npos) << "nothing computed: " << badKeys.out;
+
     fs::create_directories(dir / "nopath");
     auto noFfmpeg = run(flags + " --record " + (dir / "x.mp4").string(), "PATH=" + (dir / "nopath").string());
     EXPECT_EQ(noFfmpeg.code, 2) << noFfmpeg.out;

@@ -576,6 +576,16 @@ TEST(NpyInput, CorruptFilesAreRefusedBeforeAllocating) {
     std::string garbage = npyBytes("<f4", "(3, 4)", v.data(), 48);
     garbage[10] = '[';
     expectFails("garbage.npy", garbage, {"dict"});
+    // Found by fuzz_inputs: a key with a newline and bytes that are no text used to be quoted as they were, so
+    // the "one line" error had two lines and raw bytes. They are escaped and cut.
+    std::string rawKey("\x93NUMPY\x01\x00\x76\x00", 10); // version 1.0, a 118-byte header
+    rawKey += "{'de\n\x01\xff" + std::string(60, 'Z') + "'" + std::string(49, ' ') + "\n";
+    rawKey += std::string(48, '\0');
+    expectFails("raw_key.npy", rawKey, {"lacks ':' after 'de\\x0a\\x01\\xffZZ", "..."});
+    std::string rawDescr = npyBytes("<f4", "(3, 4)", v.data(), 48);
+    const size_t at = rawDescr.find("<f4");
+    rawDescr.replace(at, 3, "\n\t!");
+    expectFails("raw_descr.npy", rawDescr, {"dtype '\\x0a\\x09!'"});
 }
 
 // ---- .pt

@@ -386,6 +386,8 @@ TEST_P(VulkanInterop, CudaWritesStatisticsIntoAnExportedVulkanBuffer) {
         e.size = statsBytes(n);
         e.dedicated = true;
         e.timelineSemaphoreFd = withSemaphore ? vk.semaphoreFd() : -1;
+        e.hasDeviceUuid = true; // vk picked the Vulkan device with the CUDA device's UUID
+        std::memcpy(e.deviceUuid, cuda->uuid, sizeof(e.deviceUuid));
         {
             auto dest = importVulkanStatsDestination(e);
             ASSERT_TRUE(dest) << dest.error().message;

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "app/landscape_cli.hpp"
+#include "engine/core/image.hpp"
 #include "engine/capture/dataset.hpp"
 #include "engine/capture/model.hpp"
 #include "engine/landscape/command.hpp"
@@ -30,7 +32,7 @@ int run(std::vector<std::string> args) {
     std::vector<char*> argv;
     for (auto& a : args)
         argv.push_back(a.data());
-    return runLandscapeCommand(static_cast<int>(argv.size()), argv.data());
+    return ts::app::runLandscapeCommand(static_cast<int>(argv.size()), argv.data());
 }
 
 std::string path(const char* name) {
@@ -354,12 +356,26 @@ TEST(LandscapeCommand, HessianDirectionsShowTheirCurvatureInTheSurface) {
     EXPECT_NEAR(curvX, values->data[0], 0.05 * values->data[0] + 1e-3);
     EXPECT_NEAR(curvY, values->data[1], 0.05 * values->data[0] + 1e-3);
 
-    // Again: the Hessian file is read back, not recomputed; the surface is the same.
-    ASSERT_EQ(run(common), 0);
+    // Again: the Hessian file is read back, not recomputed; the surface is the same. With --png, the figure
+    // and beside it the spectral density read back from the file, the top eigenvalues marked in red.
+    const auto figure = path("hessian_fig.png"), spectrum = path("hessian_fig_esd.png");
+    std::filesystem::remove(spectrum);
+    auto again = common;
+    again.insert(again.end(), {"--png", figure});
+    ASSERT_EQ(run(again), 0);
     auto s2 = readSurfaceFile(out);
     ASSERT_TRUE(s2);
     for (size_t k = 0; k < s->loss.size(); ++k)
         EXPECT_NEAR(s2->loss[k], s->loss[k], 1e-6 * s->loss[k]);
+    auto esd = ts::readPng(spectrum);
+    ASSERT_TRUE(esd.hasValue()) << spectrum;
+    int red = 0;
+    for (int yy = 0; yy < esd->height; ++yy)
+        for (int xx = 0; xx < esd->width; ++xx) {
+            const auto* px = esd->at(xx, yy);
+            red += px[0] > 180 && px[1] < 80 && px[2] < 80;
+        }
+    EXPECT_GE(red, 2 * 32) << "eigenvalue markers (32-pixel triangles; the two may share a column) and the legend's";
 
     // A random-directions file at that path is the user's: an error, and it stays.
     const auto other = path("hessian_other.h5"), otherDirs = path("hessian_other.directions.h5");

@@ -379,3 +379,62 @@ TEST(Plot, LineFigureMarksTheBarrier) {
     }
     EXPECT_GT(red, 100) << "the barrier is drawn from the curve down to the chord";
 }
+
+// The eigenvalue spectral density (PyHessian's Gaussian broadening) against its definition: it integrates to
+// the weights' sum, each node's peak sits at the node with the height its weight gives, and far from the
+// nodes it is below the plotted floor. The figure marks the top eigenvalues where they are.
+TEST(Plot, SpectralDensityIsTheBroadenedRitzValues) {
+    const std::vector<double> nodes = {-0.5, 0.0, 0.02, 3.0, 40.0}, weights = {0.1, 0.5, 0.2, 0.15, 0.05};
+    std::vector<double> grid;
+    const auto density = spectralDensity(nodes, weights, 1000, grid);
+    ASSERT_EQ(density.size(), grid.size());
+    ASSERT_GE(grid.size(), 1000u);
+    EXPECT_LT(grid.front(), -0.5);
+    EXPECT_GT(grid.back(), 40.0);
+    const double step = grid[1] - grid[0];
+    double integral = 0;
+    for (double d : density) integral += d * step;
+    EXPECT_NEAR(integral, 1.0, 1e-3);
+    // Variance 1e-5 * spread (spread > 1 here): a node alone has peak w / sqrt(2 pi variance).
+    const double variance = 1e-5 * (grid.back() - grid.front());
+    for (size_t k : {size_t(0), size_t(3), size_t(4)}) {
+        const size_t at = size_t(std::lround((nodes[k] - grid.front()) / step));
+        const double expected = weights[k] / std::sqrt(2 * M_PI * variance);
+        EXPECT_NEAR(density[at], expected, 0.02 * expected) << nodes[k];
+        // The largest value near the node is at the node (within a grid step).
+        size_t best = at;
+        for (size_t i = at > 20 ? at - 20 : 0; i < std::min(density.size(), at + 20); ++i)
+            if (density[i] > density[best]) best = i;
+        EXPECT_LE(std::abs(grid[best] - nodes[k]), step);
+    }
+    const size_t between = size_t(std::lround((20.0 - grid.front()) / step));
+    EXPECT_LT(density[between], 1e-10);
+    // Bad input: nothing.
+    std::vector<double> none;
+    EXPECT_TRUE(spectralDensity({}, {}, 100, none).empty());
+    EXPECT_TRUE(spectralDensity({1.0}, {0.5, 0.5}, 100, none).empty());
+    EXPECT_TRUE(none.empty());
+
+    SpectrumLabels labels;
+    labels.title = "spectrum";
+    labels.topEigenvalues = {40.0, 3.0};
+    const auto img = renderSpectrum(nodes, weights, labels);
+    ASSERT_TRUE(writePng((tempDir() / "plot_spectrum.png").string(), img));
+    // Plot area 640 x 280 at (96, 64): red triangles at the top at the x of 40 and 3, the blue curve reaches
+    // near the top.
+    const double lo = grid.front(), hi = grid.back();
+    for (double v : labels.topEigenvalues) {
+        const int px = 96 + static_cast<int>(std::lround((v - lo) / (hi - lo) * 639));
+        const auto* p = img.at(px, 64 + 2);
+        EXPECT_TRUE(p[0] > 180 && p[1] < 80 && p[2] < 80) << "marker at " << v;
+    }
+    int blueTop = 0;
+    for (int y = 64; y < 64 + 40; ++y)
+        for (int x = 96; x < 96 + 640; ++x) {
+            const auto* p = img.at(x, y);
+            blueTop += p[2] > 150 && p[0] < 80 && p[1] < 120;
+        }
+    EXPECT_GT(blueTop, 3) << "the highest peak reaches the top of the log axis";
+    const auto empty = renderSpectrum({}, {}, labels);
+    EXPECT_EQ(empty.width, 820);
+}

@@ -15,6 +15,7 @@
 #include "engine/stats/cpu_reducer.hpp"
 #include "engine/stats/reduce_math.hpp"
 #include "engine/stats/reducer.hpp"
+#include "kernels/device_choice.hpp"
 #include "tests/stats/stats_test_util.hpp"
 
 using namespace ts;
@@ -552,4 +553,74 @@ TEST(StatsDestination, AFailedVulkanImportClosesBothFileDescriptors) {
     ASSERT_FALSE(dest) << "/dev/null is not exported Vulkan memory";
     EXPECT_EQ(::fcntl(b.memoryFd, F_GETFD), -1) << "memory fd left open";
     EXPECT_EQ(::fcntl(b.timelineSemaphoreFd, F_GETFD), -1) << "semaphore fd left open";
+}
+
+// The CUDA device choice (kernels/device_choice.hpp) runs before any CUDA call that could fail here, so it is
+// checked on this machine with listed devices: an index, the Vulkan device's UUID, TS_CUDA_DEVICE, the default.
+TEST(CudaDeviceChoice, IndexUuidEnvironmentAndDefault) {
+    using namespace ts::kernels;
+    std::vector<DeviceSummary> devices(3);
+    for (int i = 0; i < 3; ++i) {
+        devices[size_t(i)].index = i;
+        devices[size_t(i)].name = "gpu" + std::to_string(i);
+        devices[size_t(i)].uuid[0] = static_cast<unsigned char>(0xa0 + i);
+    }
+    // The chosen index, or -1 for an error.
+    auto chosen = [&](const DeviceRequest& r, const char* env) {
+        auto c = chooseDevice(devices, r, env);
+        return c ? *c : -1;
+    };
+    EXPECT_EQ(chosen({}, nullptr), 0);
+    EXPECT_EQ(chosen({}, ""), 0);
+    EXPECT_EQ(chosen({}, "2"), 2);
+    DeviceRequest byIndex;
+    byIndex.index = 1;
+    EXPECT_EQ(chosen(byIndex, "2"), 1) << "an explicit index wins over the environment";
+    DeviceRequest byUuid;
+    byUuid.matchUuid = true;
+    byUuid.uuid[0] = 0xa2;
+    EXPECT_EQ(chosen(byUuid, "0"), 2) << "interop: the Vulkan device's GPU, whatever the index";
+
+    byIndex.index = 3;
+    auto bad = chooseDevice(devices, byIndex, nullptr);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().kind, ts::ErrorKind::Usage);
+    EXPECT_EQ(bad.error().message, "CUDA device 3 does not exist: the CUDA runtime lists 3 devices (0..2)");
+    bad = chooseDevice(devices, {}, "7");
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().message, "TS_CUDA_DEVICE=7 does not exist: the CUDA runtime lists 3 devices (0..2)");
+    for (const char* text : {"x", "-1", "1.5", "0x1"}) {
+        bad = chooseDevice(devices, {}, text);
+        ASSERT_FALSE(bad) << text;
+        EXPECT_NE(bad.error().message.find("is not a device index"), std::string::npos) << bad.error().message;
+    }
+    byUuid.uuid[0] = 0x01;
+    bad = chooseDevice(devices, byUuid, nullptr);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().kind, ts::ErrorKind::Environment);
+    EXPECT_EQ(bad.error().message, "no CUDA device has the Vulkan device's UUID 01000000-0000-0000-0000-000000000000 "
+                                   "(3 devices): the renderer and CUDA must use the same GPU");
+    EXPECT_FALSE(chooseDevice({}, {}, nullptr));
+}
+
+// Which GPUs a build runs on, by CUDA's compatibility rules (machine code within a major version, PTX forward).
+TEST(CudaDeviceChoice, BuildArchitecturesCoverTheDevicesTheRulesSay) {
+    using ts::kernels::buildRunsOn;
+    // This project's default, "80;90" (machine code and PTX for each).
+    EXPECT_TRUE(buildRunsOn("80;90", 8, 0));  // A100
+    EXPECT_TRUE(buildRunsOn("80;90", 8, 6));  // sm_80 code runs on 8.6 (RTX 30)
+    EXPECT_TRUE(buildRunsOn("80;90", 8, 9));  // and 8.9 (L40, RTX 40)
+    EXPECT_TRUE(buildRunsOn("80,90", 9, 0));  // H100/H200 (the comma spelling of the compile definition)
+    EXPECT_TRUE(buildRunsOn("80;90", 10, 0)); // B200: compute_90 PTX, compiled by the driver
+    EXPECT_TRUE(buildRunsOn("80;90", 12, 0)); // RTX 50
+    EXPECT_FALSE(buildRunsOn("80;90", 7, 5)); // T4, RTX 20: nothing old enough
+    EXPECT_FALSE(buildRunsOn("80;90", 7, 0));
+    // -real: machine code only, no forward compatibility; -virtual: PTX only.
+    EXPECT_TRUE(buildRunsOn("80-real", 8, 6));
+    EXPECT_FALSE(buildRunsOn("80-real", 9, 0));
+    EXPECT_FALSE(buildRunsOn("86-real", 8, 0)); // sm_86 code does not run on 8.0
+    EXPECT_TRUE(buildRunsOn("75-virtual", 9, 0));
+    EXPECT_FALSE(buildRunsOn("90-virtual", 8, 9));
+    EXPECT_FALSE(buildRunsOn("", 9, 0));
+    EXPECT_FALSE(buildRunsOn("bogus;;", 9, 0));
 }

@@ -370,6 +370,24 @@ TEST(Panels, LandscapeRecompute) {
     EXPECT_TRUE(recompute);
 }
 
+// With --hessian-esd the landscape panel plots the eigenvalue density: a line of one segment per column
+// (more vertices than the same panel without it), and nothing when there is no spectrum.
+TEST(Panels, LandscapePlotsTheSpectrumWhenThereIsOne) {
+    Headless ui;
+    LandscapeView v;
+    auto vertices = [&] {
+        ui.frame([&] { landscapePanel(v); }); // the first frame lays out the auto-sized window
+        ui.frame([&] { landscapePanel(v); });
+        return ImGui::GetDrawData()->TotalVtxCount;
+    };
+    const int without = vertices();
+    v.spectrum.assign(150, -10.0f);
+    for (int i = 0; i < 150; i += 30) v.spectrum[size_t(i)] = 1.0f;
+    v.spectrumMin = -0.5f, v.spectrumMax = 40.0f;
+    const int with = vertices();
+    EXPECT_GT(with, without + 149 * 4) << "149 line segments (a quad each) and the labels";
+}
+
 TEST(Overlay, RendersOffscreenWithoutValidationMessages) {
     auto ctx = render::Context::create({.validation = 1});
     ASSERT_TRUE(ctx.hasValue()) << ctx.error().message;
