@@ -91,6 +91,45 @@ Status checkImageOptions(const InputOptions& o) {
 }
 
 // One image as [C, H, W] float32: decoded, scaled to [0, 1], resized, centre-cropped and normalised.
+// The pixels a header claims must be backed by the file: an uncompressed BMP holds every row (stb would pad a
+// truncated one with zeros, so a 64-byte file became a 16-million-pixel image); PNG's deflate cannot expand
+// more than about 1032:1, and JPEG at its coarsest stays well under 4096:1.
+Status checkImageAgainstFileSize(const fs::path& file, int w, int h) {
+    std::error_code ec;
+    const uint64_t size = fs::file_size(file, ec);
+    if (ec) return usageError("image '" + file.string() + "': cannot get its size (" + ec.message() + ")");
+    unsigned char head[34] = {};
+    {
+        std::ifstream in(file, std::ios::binary);
+        in.read(reinterpret_cast<char*>(head), sizeof head);
+    }
+    const auto u16 = [&](int at) { return uint32_t(head[at]) | uint32_t(head[at + 1]) << 8; };
+    const auto u32 = [&](int at) { return u16(at) | u16(at + 2) << 16; };
+    const uint64_t pixels = uint64_t(w) * uint64_t(h);
+    uint64_t needed = 0;
+    std::string why;
+    if (head[0] == 'B' && head[1] == 'M' && size >= 34) {
+        const uint32_t offset = u32(10), bits = u16(28), compression = u32(30);
+        if (compression == 0 || compression == 3) { // BI_RGB, BI_BITFIELDS: every row stored
+            needed = uint64_t(offset) + (uint64_t(bits) * uint64_t(w) + 31) / 32 * 4 * uint64_t(h);
+            why = "an uncompressed BMP of " + std::to_string(w) + "x" + std::to_string(h) + " at " +
+                  std::to_string(bits) + " bits needs " + std::to_string(needed) + " bytes";
+        }
+    } else if (head[0] == 0x89 && head[1] == 'P' && head[2] == 'N' && head[3] == 'G') {
+        needed = pixels / 1100; // at least one byte a pixel decoded, deflate at most ~1032:1
+        why = "a PNG of " + std::to_string(w) + "x" + std::to_string(h) + " cannot be under " +
+              std::to_string(needed) + " bytes";
+    } else if (head[0] == 0xff && head[1] == 0xd8) {
+        needed = pixels / 4096;
+        why = "a JPEG of " + std::to_string(w) + "x" + std::to_string(h) + " cannot be under " +
+              std::to_string(needed) + " bytes";
+    }
+    if (needed > size)
+        return usageError("image '" + file.string() + "': truncated or corrupt: " + why + ", the file has " +
+                          std::to_string(size));
+    return Status::ok();
+}
+
 Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     const std::string path = file.string();
     int w = 0, h = 0, comp = 0;
@@ -100,6 +139,7 @@ Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     if (int64_t(w) * h > kMaxImagePixels)
         return usageError("image '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
                      " is too large to decode; scale it down below 16384x16384 pixels first");
+    TS_TRY(checkImageAgainstFileSize(file, w, h));
     const int c = int(o.channels);
     std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &comp, c),
                                                      stbi_image_free);

@@ -277,7 +277,7 @@ Expected<std::unique_ptr<Model>> loadModel(const std::string& spec, const std::v
             if (kind == "mlp") return makeMlp(spec, args, inputShape, numClasses);
             if (kind == "cnn") return makeCnn(spec, args, inputShape, numClasses);
         } catch (const std::exception& e) {
-            return usage("model '" + spec + "': " + std::string(e.what()).substr(0, 200));
+            return usage("model '" + spec + "': " + oneLineReason(e.what()));
         }
         return usage("unknown built-in model '" + spec +
                      "' (expected builtin:mlp[:64,32] or builtin:cnn[:8,16])");

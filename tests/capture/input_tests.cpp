@@ -457,6 +457,29 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     writeBytes(dir / "cut.png", bytes.substr(0, bytes.size() / 2));
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "cut.png")), {(dir / "cut.png").string()}));
 
+    // Found by fuzz_inputs: a 63-byte BMP whose header claims 16777216 x 2 pixels decoded (stb pads missing rows
+    // with zeros) into 100 million floats, then a model 25 GB wide. The header is checked against the file.
+    std::string bmp("BM>\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0", 18);
+    bmp += std::string("\0\0\0\x01\x02\0\0\0\x01\0\x18\0\0\0\0\0", 16); // w = 2^24, h = 2, 24 bits, BI_RGB
+    bmp += std::string(29, '\0');
+    writeBytes(dir / "claims.bmp", bmp);
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "claims.bmp")),
+                          {(dir / "claims.bmp").string(), "truncated or corrupt", "16777216x2", "63"}));
+    // A whole small BMP still loads, and so does a 512 x 512 PNG.
+    std::string good("BM", 2);
+    const uint32_t fileSize = 54 + 8;
+    for (uint32_t v : {fileSize, 0u, 54u, 40u}) good.append(reinterpret_cast<const char*>(&v), 4);
+    for (uint32_t v : {2u, 1u}) good.append(reinterpret_cast<const char*>(&v), 4);
+    good += std::string("\x01\0\x18\0", 4);
+    for (uint32_t v : {0u, 8u, 2835u, 2835u, 0u, 0u}) good.append(reinterpret_cast<const char*>(&v), 4);
+    good += std::string("\xff\0\0\0\xff\0\0\0", 8); // blue, green, row padding
+    writeBytes(dir / "tiny.bmp", good);
+    auto tiny = loadInputs(at(dir / "tiny.bmp"));
+    ASSERT_TRUE(tiny) << tiny.error().message;
+    EXPECT_EQ(tiny->inputs.sizes(), (std::vector<int64_t>{1, 3, 1, 2}));
+    writeTestPng(dir / "flat.png", 512, 512);
+    EXPECT_TRUE(loadInputs(at(dir / "flat.png")));
+
     // In a folder, the corrupt file is named.
     const fs::path folder = dir / "folder";
     fs::create_directories(folder);
