@@ -384,14 +384,15 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
             lv.keyframesPath = keyPath;
             if (sc.mesh.hasMinimum) lv.minLoss = float(sc.mesh.minimumLoss);
             auto e = ui::landscapePanel(lv);
-            if ((e.addKeyframe || addKeyframe) && haveMesh) {
+            addKeyframe = addKeyframe || e.addKeyframe; // kept until there is a surface to frame
+            if (addKeyframe && haveMesh) {
+                addKeyframe = false;
                 keys.push_back(keyframeOf(v.camera(), sc.bounds));
                 if (auto st = writeKeyframes(keyPath, keys); st)
                     TS_LOG_INFO("keyframe %zu saved to %s", keys.size(), keyPath.c_str());
                 else
                     TS_LOG_ERROR("%s", st.error().message.c_str());
             }
-            addKeyframe = false;
             if (e.clearKeyframes) {
                 keys.clear();
                 std::error_code ec;

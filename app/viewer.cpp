@@ -197,6 +197,8 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
                 m_window.requestClose();
             else if (e.action == "cursor") // cursor@N=XxY: move the pointer (hover tooltips in tests)
                 glfwSetCursorPos(w, double(e.w), double(e.h));
+            else if (e.action == "key") // key@N=CODE: a key press (GLFW code; letters are upper-case ASCII)
+                onKey(e.w, GLFW_PRESS, 0);
         }
         ++loops;
         auto now = std::chrono::steady_clock::now();

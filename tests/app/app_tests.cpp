@@ -960,6 +960,39 @@ TEST(App, LandscapeRecordsAFlyThroughToMp4) {
         EXPECT_EQ(e.path().filename().string().find(".part"), std::string::npos) << e.path();
 }
 
+// The landscape window: K saves the view as a keyframe at once (two presses: a file with two keyframes), a
+// second window appends to that file instead of replacing it, and a recording follows the saved keyframes.
+TEST(App, LandscapeWindowSavesKeyframesThatARecordingFollows) {
+    if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) FAIL() << "Xvfb is not installed (scripts/setup.sh installs it)";
+    const std::string display = ":" + std::to_string(170 + getpid() % 20);
+    const auto pidFile = fs::temp_directory_path() / ("ts_xvfb_keys_" + std::to_string(getpid()));
+    ASSERT_EQ(std::system(("Xvfb " + display + " -screen 0 800x600x24 -nolisten tcp > /dev/null 2>&1 & echo $! > " +
+                           pidFile.string()).c_str()),
+              0);
+    usleep(800 * 1000);
+    auto dir = tempDir("keyframes");
+    const std::string flags = "landscape --model builtin:mlp --data spirals --limit 200 --grid 9 --out " +
+                              (dir / "s.h5").string() + " --width 480 --height 320";
+    const auto keys = dir / "s.keyframes.json";
+    auto r = run(flags + " --frames 60", "DISPLAY=" + display + " TS_VALIDATION=1 TS_VIEWER_SCRIPT='key@30=75;key@40=75'");
+    auto again = run(flags + " --frames 50", "DISPLAY=" + display + " TS_VIEWER_SCRIPT='key@30=75'");
+    std::system(("kill $(cat " + pidFile.string() + ")").c_str());
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(r.out.find("no display"), std::string::npos) << "must have used the window: " << r.out;
+    EXPECT_NE(r.out.find("keyframe 2 saved to " + keys.string()), std::string::npos) << r.out;
+    ASSERT_EQ(again.code, 0) << again.out;
+    EXPECT_NE(again.out.find("2 keyframes from " + keys.string()), std::string::npos) << again.out;
+    EXPECT_NE(again.out.find("keyframe 3 saved"), std::string::npos) << again.out;
+    const std::string json = readFile(keys);
+    size_t count = 0;
+    for (size_t at = json.find("\"distance\""); at != std::string::npos; at = json.find("\"distance\"", at + 1)) ++count;
+    EXPECT_EQ(count, 3u) << json;
+    auto rec = run(flags + " --record " + (dir / "k.mp4").string() + " --keyframes " + keys.string() +
+                   " --record-seconds 1 --fps 10");
+    ASSERT_EQ(rec.code, 0) << rec.out;
+    EXPECT_NE(rec.out.find("through 3 keyframes"), std::string::npos) << rec.out;
+}
+
 // `train --record`: the headless frames are also an H.264 time-lapse with as many frames as asked; --fps
 // without --record and a bad path are one line, exit 2.
 TEST(App, TrainRecordsATimeLapse) {
