@@ -23,6 +23,25 @@ class HelpFormatter : public CLI::Formatter {
     std::string make_description(const CLI::App* app) const override {
         return app->get_description().empty() ? "" : app->get_description() + "\n\n";
     }
+    // Descriptions wrapped at word boundaries to fit 110 columns (CLI11 indents each new line to the column).
+    std::string make_option_desc(const CLI::Option* opt) const override {
+        const std::string text = CLI::Formatter::make_option_desc(opt);
+        constexpr size_t kWidth = 110 - 30;
+        std::string out, line;
+        size_t pos = 0;
+        while (pos < text.size()) {
+            size_t end = text.find(' ', pos);
+            if (end == std::string::npos) end = text.size();
+            const std::string word = text.substr(pos, end - pos);
+            if (!line.empty() && line.size() + 1 + word.size() > kWidth) {
+                out += line + "\n";
+                line.clear();
+            }
+            line += (line.empty() ? "" : " ") + word;
+            pos = end + 1;
+        }
+        return out + line;
+    }
 
   private:
     std::string m_usage;

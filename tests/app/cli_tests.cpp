@@ -2,6 +2,7 @@
 // and the subcommand dispatch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -103,7 +104,15 @@ TEST(Cli, HelpIsGeneratedFromTheFlagTable) {
         EXPECT_NE(text.find(line), std::string::npos) << line << " in\n" << text;
     EXPECT_NE(text.find("picture to write (default: out/x.png)"), std::string::npos) << text;
     EXPECT_NE(text.find("exit codes: 0 done, 2 bad usage."), std::string::npos) << text;
-    // Each flag on its own line, in the table's order.
+    // Long descriptions wrap within 110 columns; each flag on its own line, in the table's order.
+    CommandSpec wide = spec();
+    wide.flags[0].help = std::string(30, 'a') + " " + std::string(30, 'b') + " " + std::string(30, 'c');
+    const std::string wrapped = helpText(wide);
+    size_t width = 0, start = 0;
+    for (size_t nl = wrapped.find('\n'); nl != std::string::npos; start = nl + 1, nl = wrapped.find('\n', start))
+        width = std::max(width, nl - start);
+    EXPECT_LE(width, 110u) << wrapped;
+    EXPECT_NE(wrapped.find(std::string(30, 'c')), std::string::npos) << wrapped;
     EXPECT_LT(text.find("--out"), text.find("--yaw"));
     EXPECT_LT(text.find("--yaw"), text.find("--width"));
 }
