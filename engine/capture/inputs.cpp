@@ -91,6 +91,14 @@ Status checkImageOptions(const InputOptions& o) {
 }
 
 // One image as [C, H, W] float32: decoded, scaled to [0, 1], resized, centre-cropped and normalised.
+// stb's reason for a failure, as one printable line (a PNG with a bad chunk gave one ending in a newline).
+std::string stbReason() {
+    const char* r = stbi_failure_reason();
+    std::string text = r ? r : "";
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    return text.empty() ? std::string("unknown reason") : printableExcerpt(text, 80);
+}
+
 // The pixels a header claims must be backed by the file: an uncompressed BMP holds every row (stb would pad a
 // truncated one with zeros, so a 64-byte file became a 16-million-pixel image); PNG's deflate cannot expand
 // more than about 1032:1, and JPEG at its coarsest stays well under 4096:1.
@@ -134,7 +142,7 @@ Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     const std::string path = file.string();
     int w = 0, h = 0, comp = 0;
     if (!stbi_info(path.c_str(), &w, &h, &comp))
-        return usageError("image '" + path + "': cannot be read (" + stbi_failure_reason() +
+        return usageError("image '" + path + "': cannot be read (" + stbReason() +
                      "); give a valid PNG, JPEG or BMP file");
     if (int64_t(w) * h > kMaxImagePixels)
         return usageError("image '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
@@ -144,7 +152,7 @@ Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &comp, c),
                                                      stbi_image_free);
     if (!pixels)
-        return usageError("image '" + path + "': cannot be decoded (" + stbi_failure_reason() +
+        return usageError("image '" + path + "': cannot be decoded (" + stbReason() +
                      "); give a valid PNG, JPEG or BMP file");
     torch::Tensor t = torch::from_blob(pixels.get(), {1, h, w, c}, torch::kUInt8)
                           .permute({0, 3, 1, 2})

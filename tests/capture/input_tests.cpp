@@ -465,6 +465,12 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     writeBytes(dir / "claims.bmp", bmp);
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "claims.bmp")),
                           {(dir / "claims.bmp").string(), "truncated or corrupt", "16777216x2", "63"}));
+    // Found by fuzz_inputs: a PNG whose IHDR is followed by a second PNG signature; stb's reason for it ends in
+    // a newline, which made the error two lines.
+    std::string twice("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x02\x08\x02\0\0\0\xfd", 30);
+    twice += std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x82", 19);
+    writeBytes(dir / "twice.png", twice);
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "twice.png")), {(dir / "twice.png").string(), "cannot be"}));
     // A whole small BMP still loads, and so does a 512 x 512 PNG.
     std::string good("BM", 2);
     const uint32_t fileSize = 54 + 8;
