@@ -100,7 +100,8 @@ std::string stbReason() {
 }
 
 // The pixels a header claims must be backed by the file: an uncompressed BMP holds every row (stb would pad a
-// truncated one with zeros, so a 64-byte file became a 16-million-pixel image); PNG's deflate cannot expand
+// truncated one with zeros, so a 64-byte file became a 16-million-pixel image; stb reads any compression
+// value but RLE's as uncompressed rows); PNG's deflate cannot expand
 // more than about 1032:1, and JPEG at its coarsest stays well under 4096:1.
 Status checkImageAgainstFileSize(const fs::path& file, int w, int h) {
     std::error_code ec;
@@ -116,9 +117,9 @@ Status checkImageAgainstFileSize(const fs::path& file, int w, int h) {
     const uint64_t pixels = uint64_t(w) * uint64_t(h);
     uint64_t needed = 0;
     std::string why;
-    if (head[0] == 'B' && head[1] == 'M' && size >= 34) {
+    if (head[0] == 'B' && head[1] == 'M' && size >= 34 && u32(14) >= 40) { // BITMAPINFOHEADER or later
         const uint32_t offset = u32(10), bits = u16(28), compression = u32(30);
-        if (compression == 0 || compression == 3) { // BI_RGB, BI_BITFIELDS: every row stored
+        if (compression != 1 && compression != 2) { // stb refuses RLE and reads every other kind row by row
             needed = uint64_t(offset) + (uint64_t(bits) * uint64_t(w) + 31) / 32 * 4 * uint64_t(h);
             why = "an uncompressed BMP of " + std::to_string(w) + "x" + std::to_string(h) + " at " +
                   std::to_string(bits) + " bits needs " + std::to_string(needed) + " bytes";

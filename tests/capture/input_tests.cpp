@@ -465,6 +465,10 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     writeBytes(dir / "claims.bmp", bmp);
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "claims.bmp")),
                           {(dir / "claims.bmp").string(), "truncated or corrupt", "16777216x2", "63"}));
+    // The same with a compression field stb does not know (0xffffffff): it reads the rows all the same.
+    bmp.replace(30, 4, std::string("\xff\xff\xff\xff", 4));
+    writeBytes(dir / "claims2.bmp", bmp);
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "claims2.bmp")), {"truncated or corrupt", "16777216x2"}));
     // Found by fuzz_inputs: a PNG whose IHDR is followed by a second PNG signature; stb's reason for it ends in
     // a newline, which made the error two lines.
     std::string twice("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x02\x08\x02\0\0\0\xfd", 30);
