@@ -34,12 +34,12 @@ Xvfb "$DISPLAY_NUM" -screen 0 800x600x24 -nolisten tcp >/dev/null 2>&1 &
 XVFB_PID=$!
 sleep 1
 DISPLAY="$DISPLAY_NUM" "$BUILD_DIR/app/tensorscape" train --model builtin:cnn --data fashion-mnist --limit 2000 \
-    --steps 400 --capture-every 2 --width 640 --height 480 --frames 300 --view weights
+    --steps 400 --capture-every 2 --width 640 --height 480 --frames 150 --view weights
 "$BUILD_DIR/app/tensorscape" train --model builtin:cnn --data fashion-mnist --limit 2000 --steps 300 \
     --capture-every 2 --headless --frames 2 --width 320 --height 240 --out "$OUT/recording" --run "$OUT/run" &
 RECORDER_PID=$!
 for _ in $(seq 300); do [[ -e "$OUT/run/run.json" ]] && break; sleep 0.2; done
-DISPLAY="$DISPLAY_NUM" "$BUILD_DIR/app/tensorscape" open "$OUT/run" --width 640 --height 480 --frames 300 \
+DISPLAY="$DISPLAY_NUM" "$BUILD_DIR/app/tensorscape" open "$OUT/run" --width 640 --height 480 --frames 150 \
     --select conv2:40 --view dynamics
 wait "$RECORDER_PID"
 "$BUILD_DIR/app/tensorscape" open "$OUT/run" --headless --frames 4 --width 320 --height 240 --out "$OUT/opened"

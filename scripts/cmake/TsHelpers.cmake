@@ -29,6 +29,12 @@ function(ts_add_test)
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main ts_warnings)
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
   target_compile_options(${T_NAME} PRIVATE $<$<CONFIG:Release>:-O1>)
+  # Under ASan + UBSan the test sources themselves get ASan only (the engine they test keeps both): UBSan's
+  # checks cost 40 % of a LibTorch test unit's compile time (51 s against 31 s), and the checks that matter
+  # are in the engine's code.
+  if(TS_SANITIZE AND NOT TS_SANITIZE STREQUAL "thread")
+    target_compile_options(${T_NAME} PRIVATE -fno-sanitize=undefined)
+  endif()
   target_compile_definitions(${T_NAME} PRIVATE TS_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                                 TS_BINARY_DIR="${PROJECT_BINARY_DIR}")
   gtest_discover_tests(${T_NAME} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120
