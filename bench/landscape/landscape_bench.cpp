@@ -6,6 +6,9 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "engine/landscape/batched_kernels.hpp"
 #include "engine/landscape/evaluator.hpp"
 #include "engine/landscape/hessian.hpp"
@@ -149,6 +152,74 @@ BENCHMARK(BM_Surface51_Batched)
     ->Arg(16)
     ->Iterations(3);
 BENCHMARK(BM_Surface51_Unbatched)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+#ifdef TS_HAVE_LANDSCAPE_COMMAND
+// The reference paper's ResNet-20 for CIFAR-10 (3x32x32, 16/32/64 channels, BatchNorm, projection shortcuts;
+// TorchScript written by tests/landscape/make_cnn_models.py) on 1,000 samples: 8 points of the 51x51 grid
+// (its diagonal, every 7th point), per point. Arg 0: the batched layer program (points over the pool); 1: per
+// point as the reference path runs it (all 1,000 samples in one forward); 2: per point in batches of 128 (the
+// reference scripts' default batch size). Time per point is the `s_per_point` counter; x2601 for the grid.
+struct Resnet20Fixture {
+    std::unique_ptr<ts::capture::Model> model;
+    std::unique_ptr<SurfaceEvaluator> ev;
+    std::vector<std::array<double, 2>> points;
+    std::string error;
+
+    explicit Resnet20Fixture(int64_t mode) {
+        const auto dir = std::filesystem::temp_directory_path() / "ts_bench_resnet20";
+        const auto file = dir / "resnet20.pt";
+        if (!std::filesystem::exists(file)) {
+            const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) +
+                                    "/tests/landscape/make_cnn_models.py " + dir.string() + " --bench >/dev/null";
+            if (std::system(cmd.c_str()) != 0) {
+                error = "could not write resnet20.pt with " + cmd;
+                return;
+            }
+        }
+        auto loaded = ts::capture::loadModel(file.string(), {3, 32, 32}, 10);
+        if (!loaded) {
+            error = loaded.error().message;
+            return;
+        }
+        model = std::move(loaded.value());
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+        EvalSet data{torch::rand({1000, 3, 32, 32}, gen), torch::randint(0, 10, {1000}, gen)};
+        auto space = parameterSpace(*model, DirType::Weights);
+        auto dirs = randomDirections(space.snapshot(), {}, 123, true);
+        EvaluatorOptions options;
+        options.mode = mode == 0 ? EvalMode::Batched : EvalMode::Unbatched;
+        options.sampleBatch = mode == 2 ? 128 : 4096;
+        auto created = SurfaceEvaluator::create(*model, space, dirs, data, options);
+        if (!created) {
+            error = created.error().message;
+            return;
+        }
+        ev = std::move(created.value());
+        for (int i = 0; i < 51; i += 7)
+            points.push_back({-1.0 + 2.0 * i / 50.0, -1.0 + 2.0 * i / 50.0});
+    }
+};
+
+void BM_Resnet20_PerGridPoint(benchmark::State& state) {
+    Resnet20Fixture f(state.range(0));
+    if (!f.error.empty()) {
+        state.SkipWithError(f.error.c_str());
+        return;
+    }
+    for (auto _ : state) {
+        auto values = f.ev->evaluate(f.points);
+        if (!values) {
+            state.SkipWithError(values.error().message.c_str());
+            return;
+        }
+        benchmark::DoNotOptimize(values->data());
+    }
+    state.counters["s_per_point"] = benchmark::Counter(static_cast<double>(f.points.size()),
+                                                       benchmark::Counter::kIsIterationInvariantRate |
+                                                           benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_Resnet20_PerGridPoint)->Unit(benchmark::kSecond)->UseRealTime()->Arg(0)->Arg(1)->Arg(2)->Iterations(1);
+#endif
 
 // Curvature on the same model and 2,000 samples: one Hessian-vector product (double backward) against one
 // gradient (forward + backward, the baseline), and the top-2 eigenpairs by Lanczos (what --directions hessian

@@ -137,6 +137,50 @@ class BuiltinModel final : public Model {
         return out;
     }
 
+    Expected<Program> inferenceProgram() override {
+        const auto dims = [](const torch::ExpandingArray<2>& a) { return std::vector<int64_t>(a->begin(), a->end()); };
+        Program program;
+        int value = 0;
+        for (const auto& l : m_layers) {
+            ProgramOp op;
+            op.where = l.name;
+            op.inputs = {value};
+            if (l.type == "Flatten") {
+                op.kind = ProgramOp::Kind::Flatten;
+            } else if (l.type == "ReLU") {
+                op.kind = ProgramOp::Kind::Relu;
+            } else if (auto* lin = l.module.ptr()->as<torch::nn::LinearImpl>()) {
+                op.kind = ProgramOp::Kind::Linear;
+                op.weight = l.name + ".weight";
+                if (lin->bias.defined()) op.bias = l.name + ".bias";
+            } else if (auto* conv = l.module.ptr()->as<torch::nn::Conv2dImpl>()) {
+                const auto& o = conv->options;
+                op.kind = ProgramOp::Kind::Conv2d;
+                op.weight = l.name + ".weight";
+                if (conv->bias.defined()) op.bias = l.name + ".bias";
+                op.stride = dims(o.stride());
+                op.padding = dims(c10::get<torch::ExpandingArray<2>>(o.padding()));
+                op.dilation = dims(o.dilation());
+                op.groups = o.groups();
+            } else if (auto* pool = l.module.ptr()->as<torch::nn::MaxPool2dImpl>()) {
+                const auto& o = pool->options;
+                op.kind = ProgramOp::Kind::MaxPool2d;
+                op.kernel = dims(o.kernel_size());
+                op.stride = dims(o.stride());
+                op.padding = dims(o.padding());
+                op.dilation = dims(o.dilation());
+                op.ceilMode = o.ceil_mode();
+            } else {
+                return usage("model '" + m_name + "': layer '" + l.name + "' (" + l.type + ") is not a program op");
+            }
+            op.output = ++value;
+            program.ops.push_back(std::move(op));
+        }
+        program.output = value;
+        program.valueCount = value + 1;
+        return program;
+    }
+
     Expected<torch::Tensor> callModule(const std::string& path, const torch::Tensor& input,
                                        const NamedTensors& overrides) override {
         for (auto& l : m_layers) {

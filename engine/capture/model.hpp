@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include "engine/capture/program.hpp"
 #include "engine/core/error.hpp"
 
 namespace ts::capture {
@@ -106,6 +107,12 @@ class Model {
         (void)overrides;
         (void)input;
         return makeError(ErrorKind::Usage, "model '" + name() + "' cannot replace the parameters of '" + path + "'");
+    }
+    // forward() as a flat Program of layer ops (program.hpp) in the model's current training/evaluation mode,
+    // or why it cannot be written as one (an op outside the Program's list, control flow on values). The
+    // default: none.
+    virtual Expected<Program> inferenceProgram() {
+        return makeError(ErrorKind::Usage, "model '" + name() + "' does not describe its forward pass as layer ops");
     }
     virtual CaptureCoverage coverage() {
         CaptureCoverage c;

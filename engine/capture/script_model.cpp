@@ -684,6 +684,337 @@ Expected<Surgery> tryCaptureGraph(const torch::jit::Module& module) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 2b. Layer programs: forward()'s graph, inlined and specialised on the current flags, read as Program ops.
+
+class ProgramReader {
+  public:
+    ProgramReader(const torch::jit::Module& module, Value* self) : m_module(module), m_self(self) {
+        for (const auto& p : module.named_parameters(true))
+            m_params.insert(p.name);
+    }
+
+    Status read(Graph& g, Value* input, Program& out) {
+        m_ids[input] = 0;
+        for (Node* n : g.nodes()) {
+            bool anyTensorOut = false;
+            for (Value* o : n->outputs())
+                anyTensorOut = anyTensorOut || isTensorLike(o->type());
+            // Scalar logic (shape checks, constants, attribute reads, lists) is read on demand by the ops
+            // that take it as an argument; a branch with no outputs is a check that raises.
+            if (!anyTensorOut) {
+                if (n->kind() == prim::If || n->kind() == prim::Loop) {
+                    if (!n->outputs().empty() || n->kind() == prim::Loop)
+                        return fail(n, "control flow on run-time values");
+                }
+                continue;
+            }
+            if (n->kind() == prim::GetAttr || n->kind() == prim::Constant || n->kind() == prim::NumToTensor ||
+                n->kind() == prim::ListConstruct)
+                continue; // parameters, buffers and lists are read where an op uses them
+            TS_TRY(readOp(n, out));
+        }
+        Value* result = g.outputs().size() == 1 ? g.outputs()[0] : nullptr;
+        if (!result || !m_ids.count(result)) return makeError(ErrorKind::Usage, "forward() does not return one tensor");
+        out.output = m_ids[result];
+        out.valueCount = m_next;
+        return Status::ok();
+    }
+
+  private:
+    Status fail(const Node* n, const std::string& why) const {
+        return makeError(ErrorKind::Usage, std::string(n->kind().toQualString()) + ": " + why);
+    }
+    // (Not `return toIValue(v)`: IValue converts from c10::optional, so an absent value would become None.)
+    std::optional<c10::IValue> constant(Value* v) const {
+        auto c = torch::jit::toIValue(v);
+        if (!c) return std::nullopt;
+        return *c;
+    }
+    // True for x.size(0) (through int/tensor conversions, as traced graphs spell it).
+    bool isBatch(Value* v) const {
+        Node* n = v->node();
+        if (n->kind() == prim::NumToTensor || n->kind() == c10::aten::Int || n->kind() == c10::aten::ScalarImplicit)
+            return isBatch(n->input(0));
+        if (n->kind() != c10::aten::size || n->inputs().size() != 2) return false;
+        auto d = constant(n->input(1));
+        return d && d->isInt() && d->toInt() == 0;
+    }
+    std::optional<std::vector<int64_t>> ints(Value* v) const {
+        if (auto c = constant(v)) {
+            if (c->isIntList()) return c->toIntVector();
+            if (c->isInt()) return std::vector<int64_t>{c->toInt()};
+            if (c->isTuple()) {
+                std::vector<int64_t> out;
+                for (const auto& e : c->toTupleRef().elements()) {
+                    if (!e.isInt()) return std::nullopt;
+                    out.push_back(e.toInt());
+                }
+                return out;
+            }
+            return std::nullopt;
+        }
+        Node* n = v->node();
+        if (n->kind() != prim::ListConstruct) return std::nullopt;
+        std::vector<int64_t> out;
+        for (Value* e : n->inputs()) {
+            if (isBatch(e)) {
+                out.push_back(ProgramOp::kBatch);
+                continue;
+            }
+            auto c = constant(e);
+            if (!c || !c->isInt()) return std::nullopt;
+            out.push_back(c->toInt());
+        }
+        return out;
+    }
+    std::optional<double> number(Value* v) const {
+        auto c = constant(v);
+        if (c && c->isDouble()) return c->toDouble();
+        if (c && c->isInt()) return static_cast<double>(c->toInt());
+        return std::nullopt;
+    }
+    std::optional<bool> flag(Value* v) const {
+        auto c = constant(v);
+        if (c && c->isBool()) return c->toBool();
+        return std::nullopt;
+    }
+    bool isNone(Value* v) const {
+        auto c = constant(v);
+        return c && c->isNone();
+    }
+    // The module attribute `v` reads ("layer1.0.conv1.weight"), or nothing.
+    std::optional<std::string> attributePath(Value* v) const {
+        Node* n = v->node();
+        if (n->kind() != prim::GetAttr) return std::nullopt;
+        auto owner = modulePath(n->input(0), m_self);
+        if (!owner) return std::nullopt;
+        return owner->empty() ? n->s(c10::attr::name) : *owner + "." + n->s(c10::attr::name);
+    }
+    // A weight or bias argument: a parameter's name, "" for None.
+    Expected<std::string> parameter(const Node* n, Value* v) const {
+        if (isNone(v)) return std::string();
+        auto path = attributePath(v);
+        if (!path || !m_params.count(*path))
+            return fail(n, "a weight that is not one of the model's parameters");
+        return *path;
+    }
+    Expected<torch::Tensor> buffer(const Node* n, Value* v) const {
+        auto path = attributePath(v);
+        if (!path) return fail(n, "running statistics that are not buffers");
+        torch::jit::Module m = m_module;
+        std::stringstream parts(*path);
+        std::vector<std::string> names;
+        for (std::string part; std::getline(parts, part, '.');)
+            names.push_back(part);
+        for (size_t i = 0; i + 1 < names.size(); ++i) {
+            if (!m.hasattr(names[i]) || !m.attr(names[i]).isModule()) return fail(n, "a buffer path that is not a module");
+            m = m.attr(names[i]).toModule();
+        }
+        if (!m.hasattr(names.back()) || !m.attr(names.back()).isTensor()) return fail(n, "a buffer that is not a tensor");
+        return m.attr(names.back()).toTensor();
+    }
+    Expected<int> tensorId(const Node* n, Value* v) const {
+        auto it = m_ids.find(v);
+        if (it == m_ids.end()) return fail(n, "an input computed outside the supported ops");
+        return it->second;
+    }
+
+    Status readOp(Node* n, Program& out) {
+        using K = ProgramOp::Kind;
+        if (!n->kind().is_aten() || n->outputs().size() != 1)
+            return fail(n, "not a layer op the batched path knows");
+        std::string name = n->kind().toUnqualString();
+        const bool inplace = name.size() > 1 && name.back() == '_' && name.front() != '_';
+        if (inplace) {
+            name.pop_back();
+            // The mutated tensor must not be read after this op (it would see the new values).
+            for (const auto& use : n->input(0)->uses())
+                if (use.user != n && n->isBefore(use.user)) return fail(n, "an in-place op on a tensor read later");
+        }
+        ProgramOp op;
+        op.where = name;
+        auto in = [&](size_t i) { return n->input(i); };
+        const size_t argc = n->inputs().size();
+        auto needInts = [&](size_t i, std::vector<int64_t>& dst) -> Status {
+            auto v = ints(in(i));
+            if (!v) return fail(n, "a size argument that is not a constant");
+            dst = *v;
+            return Status::ok();
+        };
+        auto needNumber = [&](size_t i, double& dst) -> Status {
+            auto v = number(in(i));
+            if (!v) return fail(n, "a number argument that is not a constant");
+            dst = *v;
+            return Status::ok();
+        };
+        auto first = tensorId(n, in(0));
+        if (name != "cat" && !first) return first.error();
+        if (name != "cat") op.inputs = {*first};
+
+        if (name == "conv2d" || name == "_convolution") {
+            op.kind = K::Conv2d;
+            auto w = parameter(n, in(1));
+            if (!w) return w.error();
+            auto b = parameter(n, in(2));
+            if (!b) return b.error();
+            op.weight = *w;
+            op.bias = *b;
+            op.where = op.weight.substr(0, op.weight.rfind('.'));
+            TS_TRY(needInts(3, op.stride));
+            TS_TRY(needInts(4, op.padding));
+            TS_TRY(needInts(5, op.dilation));
+            double groups = 1;
+            if (name == "_convolution") {
+                if (argc < 9 || flag(in(6)).value_or(true)) return fail(n, "a transposed convolution");
+                TS_TRY(needNumber(8, groups));
+            } else {
+                TS_TRY(needNumber(6, groups));
+            }
+            op.groups = static_cast<int64_t>(groups);
+            if (op.stride.size() != 2 || op.padding.size() != 2 || op.dilation.size() != 2)
+                return fail(n, "a convolution that is not 2D");
+        } else if (name == "batch_norm") {
+            op.kind = K::BatchNorm;
+            auto w = parameter(n, in(1));
+            if (!w) return w.error();
+            auto b = parameter(n, in(2));
+            if (!b) return b.error();
+            op.weight = *w;
+            op.bias = *b;
+            if (flag(in(5)).value_or(true)) return fail(n, "batch statistics (the module is in training mode)");
+            auto mean = buffer(n, in(3));
+            if (!mean) return mean.error();
+            auto var = buffer(n, in(4));
+            if (!var) return var.error();
+            op.runningMean = *mean;
+            op.runningVar = *var;
+            op.runningMeanName = attributePath(in(3)).value_or("");
+            op.runningVarName = attributePath(in(4)).value_or("");
+            TS_TRY(needNumber(7, op.eps));
+            op.where = op.weight.empty() ? "batch_norm" : op.weight.substr(0, op.weight.rfind('.'));
+        } else if (name == "linear") {
+            op.kind = K::Linear;
+            auto w = parameter(n, in(1));
+            if (!w) return w.error();
+            auto b = parameter(n, in(2));
+            if (!b) return b.error();
+            op.weight = *w;
+            op.bias = *b;
+            op.where = op.weight.substr(0, op.weight.rfind('.'));
+        } else if (name == "relu" || name == "sigmoid" || name == "tanh" || name == "silu") {
+            op.kind = name == "relu" ? K::Relu : name == "sigmoid" ? K::Sigmoid : name == "tanh" ? K::Tanh : K::Silu;
+        } else if (name == "leaky_relu") {
+            op.kind = K::LeakyRelu;
+            TS_TRY(needNumber(1, op.alpha));
+        } else if (name == "hardtanh") {
+            op.kind = K::Hardtanh;
+            TS_TRY(needNumber(1, op.lo));
+            TS_TRY(needNumber(2, op.hi));
+        } else if (name == "gelu") {
+            op.kind = K::Gelu;
+            if (argc > 1) {
+                auto c = constant(in(1));
+                if (!c || !c->isString()) return fail(n, "a gelu approximation that is not a constant");
+                op.approximate = c->toStringRef();
+            }
+        } else if (name == "max_pool2d" || name == "avg_pool2d") {
+            op.kind = name == "max_pool2d" ? K::MaxPool2d : K::AvgPool2d;
+            TS_TRY(needInts(1, op.kernel));
+            TS_TRY(needInts(2, op.stride));
+            TS_TRY(needInts(3, op.padding));
+            if (op.stride.empty()) op.stride = op.kernel;
+            if (op.kind == K::MaxPool2d) {
+                TS_TRY(needInts(4, op.dilation));
+                op.ceilMode = flag(in(5)).value_or(false);
+            } else {
+                op.ceilMode = flag(in(4)).value_or(false);
+                op.countIncludePad = flag(in(5)).value_or(true);
+                if (argc > 6 && !isNone(in(6))) return fail(n, "a divisor override");
+            }
+        } else if (name == "adaptive_avg_pool2d") {
+            op.kind = K::AdaptiveAvgPool2d;
+            TS_TRY(needInts(1, op.shape));
+        } else if (name == "mean") {
+            op.kind = K::Mean;
+            if (argc < 3) return fail(n, "a mean over every element");
+            TS_TRY(needInts(1, op.shape));
+            op.keepdim = flag(in(2)).value_or(false);
+            if (argc > 3 && !isNone(in(3))) return fail(n, "a mean with a dtype");
+        } else if (name == "add") {
+            op.kind = K::Add;
+            if (argc < 2 || !isTensor(in(1))) return fail(n, "an add of a number");
+            auto second = tensorId(n, in(1));
+            if (!second) return second.error();
+            op.inputs.push_back(*second);
+            if (argc > 2) TS_TRY(needNumber(2, op.alpha));
+        } else if (name == "cat") {
+            op.kind = K::Cat;
+            Node* list = in(0)->node();
+            if (list->kind() != prim::ListConstruct) return fail(n, "a cat of a list built elsewhere");
+            for (Value* e : list->inputs()) {
+                auto id = tensorId(n, e);
+                if (!id) return id.error();
+                op.inputs.push_back(*id);
+            }
+            double dim = 0;
+            TS_TRY(needNumber(1, dim));
+            op.dim = static_cast<int64_t>(dim);
+        } else if (name == "flatten") {
+            op.kind = K::Flatten;
+            double start = 0, end = -1;
+            TS_TRY(needNumber(1, start));
+            TS_TRY(needNumber(2, end));
+            op.dim = static_cast<int64_t>(start);
+            op.endDim = static_cast<int64_t>(end);
+        } else if (name == "view" || name == "reshape") {
+            op.kind = K::Reshape;
+            TS_TRY(needInts(1, op.shape));
+        } else if (name == "dropout" || name == "feature_dropout" || name == "alpha_dropout") {
+            op.kind = K::Identity;
+            if (flag(in(2)).value_or(true)) return fail(n, "dropout in training mode");
+        } else if (name == "contiguous" || name == "detach") {
+            op.kind = K::Identity;
+        } else {
+            return fail(n, "not a layer op the batched path knows");
+        }
+        if (op.kind != K::Cat && op.kind != K::Add && op.inputs.size() != 1) return fail(n, "unexpected inputs");
+        op.output = m_next++;
+        m_ids[n->output()] = op.output;
+        out.ops.push_back(std::move(op));
+        return Status::ok();
+    }
+
+    const torch::jit::Module& m_module;
+    Value* m_self;
+    std::set<std::string> m_params;
+    std::unordered_map<Value*, int> m_ids;
+    int m_next = 1;
+};
+
+// forward() as a Program, specialised on the module's current training flags.
+Expected<Program> buildProgram(const torch::jit::Module& module) {
+    auto& forward = torch::jit::toGraphFunction(module.get_method("forward").function());
+    auto graph = forward.graph()->copy();
+    Graph& g = *graph;
+    if (g.inputs().size() != 2 || !isTensor(g.inputs()[1]))
+        return makeError(ErrorKind::Usage, "forward() does not take exactly one tensor");
+    Value* self = g.inputs()[0];
+    Owners owner;
+    std::vector<Record> records;
+    Calls calls;
+    std::vector<std::string> notes;
+    TS_TRY(inlineCalls(g, self, owner, records, calls));
+    records.clear();
+    simplifyGraph(graph, module, self, owner, records, notes);
+    // TS_DUMP_PROGRAM_GRAPH=1 prints the graph the program is read from to stderr.
+    if (std::getenv("TS_DUMP_PROGRAM_GRAPH")) std::fprintf(stderr, "program graph:\n%s\n", g.toString().c_str());
+    Program program;
+    ProgramReader reader(module, self);
+    TS_TRY(reader.read(*graph, graph->inputs()[1], program));
+    return program;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // 3. ScriptModel.
 
 torch::Tensor outputTensor(const c10::IValue& v, const std::string& model) {
@@ -864,6 +1195,14 @@ class ScriptModel final : public Model {
     }
     bool isTraining() const override { return m_module.is_training(); }
     bool outputOnly() const override { return !m_capture; }
+
+    Expected<Program> inferenceProgram() override {
+        try {
+            return buildProgram(m_module);
+        } catch (const std::exception& e) {
+            return makeError(ErrorKind::Failed, oneLineReason(e.what()));
+        }
+    }
 
     std::vector<LayerInfo> layerInfo() override {
         if (!m_capture) return {LayerInfo{"output", "output", "", {-1}}};

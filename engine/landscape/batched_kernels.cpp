@@ -2,6 +2,8 @@
 // polynomial (about 1 ulp on the range used here, arguments <= 0), written branch-free so it vectorises.
 #include "engine/landscape/batched_kernels.hpp"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -173,6 +175,19 @@ TS_CLONES void crossEntropyClassMajor(const float* z, int64_t classes, int64_t n
 TS_CLONES void crossEntropyClassMajor(const double* z, int64_t classes, int64_t n, const int64_t* targets,
                                       double* lossSum, int64_t* correct) {
     crossEntropyImpl(z, classes, n, targets, lossSum, correct);
+}
+
+OpenBlasSingleThread::OpenBlasSingleThread() {
+    static const auto get = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    static const auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    if (!get || !set) return;
+    m_set = set;
+    m_previous = get();
+    if (m_previous != 1) set(1);
+}
+
+OpenBlasSingleThread::~OpenBlasSingleThread() {
+    if (m_set && m_previous != 1) m_set(m_previous);
 }
 
 } // namespace ts::landscape::kernels

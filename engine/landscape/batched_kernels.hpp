@@ -21,4 +21,20 @@ void crossEntropyClassMajor(const float* z, int64_t classes, int64_t n, const in
 void crossEntropyClassMajor(const double* z, int64_t classes, int64_t n, const int64_t* targets,
                             double* lossSum, int64_t* correct);
 
+// While it lives, OpenBLAS (LibTorch's BLAS in Debian) runs each call on the calling thread. Its default
+// wakes its own pool for every [2000 x 64] x [64 x 32] product, which cost 2.3x the whole batched MLP grid
+// (0.68 s vs 0.29 s, see docs/PERFORMANCE.md). Found with dlsym so other BLAS builds are left alone. The
+// setting is process-wide, so concurrent BLAS users elsewhere run single-threaded meanwhile.
+class OpenBlasSingleThread {
+  public:
+    OpenBlasSingleThread();
+    ~OpenBlasSingleThread();
+    OpenBlasSingleThread(const OpenBlasSingleThread&) = delete;
+    OpenBlasSingleThread& operator=(const OpenBlasSingleThread&) = delete;
+
+  private:
+    void (*m_set)(int) = nullptr;
+    int m_previous = 1;
+};
+
 } // namespace ts::landscape::kernels

@@ -2,44 +2,12 @@
 // grid points (the layer is linear in its weights), then per-point stacked weights through baddbmm.
 #include "engine/landscape/batched_mlp.hpp"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 
 #include "engine/core/thread_pool.hpp"
 #include "engine/landscape/batched_kernels.hpp"
 
 namespace ts::landscape {
-
-namespace {
-
-// While it lives, OpenBLAS (LibTorch's BLAS in Debian) runs each call on the calling thread. Its default
-// wakes its own pool for every [2000 x 64] x [64 x 32] product, which cost 2.3x the whole batched grid here
-// (0.68 s vs 0.29 s, see docs/PERFORMANCE.md). Found with dlsym so other BLAS builds are left alone. The
-// setting is process-wide, so concurrent BLAS users elsewhere run single-threaded meanwhile.
-class OpenBlasSingleThread {
-  public:
-    OpenBlasSingleThread() {
-        static const auto get = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-        static const auto set =
-            reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-        if (!get || !set) return;
-        m_set = set;
-        m_previous = get();
-        if (m_previous != 1) set(1);
-    }
-    ~OpenBlasSingleThread() {
-        if (m_set && m_previous != 1) m_set(m_previous);
-    }
-    OpenBlasSingleThread(const OpenBlasSingleThread&) = delete;
-    OpenBlasSingleThread& operator=(const OpenBlasSingleThread&) = delete;
-
-  private:
-    void (*m_set)(int) = nullptr;
-    int m_previous = 1;
-};
-
-} // namespace
 
 const char* activationName(Activation a) {
     switch (a) {
@@ -265,7 +233,7 @@ SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>&
             }
         }
     };
-    OpenBlasSingleThread blasGuard; // per-point GEMMs are small: OpenBLAS's own threads only add overhead
+    kernels::OpenBlasSingleThread blasGuard; // per-point GEMMs are small: OpenBLAS's own threads only add overhead
     if (at::get_num_threads() == 1)
         ThreadPool::global().parallelFor(chunks, 1, body);
     else

@@ -8,6 +8,7 @@
 #include "engine/core/log.hpp"
 #include "engine/core/thread_pool.hpp"
 #include "engine/landscape/batched_mlp.hpp"
+#include "engine/landscape/batched_program.hpp"
 
 namespace ts::landscape {
 
@@ -52,73 +53,100 @@ Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Mo
     model.setTraining(false); // dropout off, BatchNorm on running statistics (the reference's net.eval())
 
     if (options.mode != EvalMode::Unbatched) {
-        if (ev->m_space.type != DirType::Weights &&
-            ev->m_space.live.size() != model.namedParameters().size()) {
-            ev->m_fallbackReason = "states directions include buffers";
-        } else {
-            ev->m_batched = BatchedMlp::fromParameters(ev->m_space, ev->m_origin, ev->m_dirs, ev->m_data,
-                                                       ev->m_fallbackReason);
-        }
-        if (ev->m_batched) {
-            // Verify against the model's own forward at the origin and off it, for each candidate activation
-            // (the parameters alone do not say which one sits between the layers).
-            torch::NoGradGuard noGrad;
-            const int64_t n = std::min<int64_t>(ev->m_data.inputs.size(0), 256);
-            const std::vector<std::array<double, 2>> probes = {{0.0, 0.0}, {0.61, -0.37}};
-            std::vector<torch::Tensor> want;
-            bool forwardOk = true;
-            for (const auto& p : probes) {
-                ev->setPoint(p[0], p[1]);
-                try {
-                    want.push_back(
-                        model.forward(ev->m_data.inputs.narrow(0, 0, n)).detach().to(torch::kFloat64));
-                } catch (const std::exception&) {
-                    forwardOk = false;
-                    break;
-                }
-            }
-            ev->restore();
-            const double tol = ev->m_origin[0].scalar_type() == torch::kFloat64 ? 1e-9 : 1e-4;
-            bool matched = false;
-            for (Activation a : {Activation::ReLU, Activation::Tanh, Activation::Sigmoid, Activation::Gelu,
-                                 Activation::LeakyReLU, Activation::Identity}) {
-                if (!forwardOk) break;
-                if (ev->m_batched->layerCount() == 1 && a != Activation::Identity) continue;
-                ev->m_batched->setActivation(a);
-                const auto got = ev->m_batched->logits(probes, n).to(torch::kFloat64);
-                bool ok = true;
-                for (size_t i = 0; i < probes.size() && ok; ++i) {
-                    if (!want[i].sizes().equals(got[static_cast<int64_t>(i)].sizes())) {
-                        ok = false;
-                        break;
-                    }
-                    const double scale = 1.0 + want[i].abs().max().item<double>();
-                    const double diff = (want[i] - got[static_cast<int64_t>(i)]).abs().max().item<double>();
-                    ok = std::isfinite(diff) && diff <= tol * scale;
-                }
-                if (ok) {
-                    matched = true;
-                    break;
-                }
-            }
-            if (!matched) {
-                ev->m_batched.reset();
-                ev->m_fallbackReason = forwardOk
-                                           ? "the model's outputs are not those of a Linear/activation chain"
-                                           : "the model's forward failed on the evaluation inputs";
-            }
-        }
-        if (!ev->m_batched && options.mode == EvalMode::Batched)
+        ev->chooseBatchedPath();
+        if (!ev->batched() && options.mode == EvalMode::Batched)
             return makeError(ErrorKind::Usage,
                              "batched evaluation is not available: " + ev->m_fallbackReason);
         if (ev->m_batched)
             TS_LOG_DEBUG("landscape: batched path (%lld Linear layers, %s)",
                          static_cast<long long>(ev->m_batched->layerCount()),
                          activationName(ev->m_batched->activation()));
+        else if (ev->m_program)
+            TS_LOG_INFO("landscape: batched layer program (%lld ops, %lld BatchNorms folded, %lld samples per "
+                        "block, points over %u threads)",
+                        static_cast<long long>(ev->m_program->opCount()),
+                        static_cast<long long>(ev->m_program->foldedCount()),
+                        static_cast<long long>(ev->m_program->sampleBlock()), ThreadPool::global().workerCount());
         else
             TS_LOG_INFO("landscape: per-point evaluation (%s)", ev->m_fallbackReason.c_str());
     }
     return ev;
+}
+
+// The model's own forward at two probe points (the origin and off it) decides which batched path, if any,
+// computes the same logits: the Linear chain (for each candidate activation, since the parameters alone do
+// not say which one sits between the layers), then the model's layer program.
+void SurfaceEvaluator::chooseBatchedPath() {
+    torch::NoGradGuard noGrad;
+    const int64_t n = std::min<int64_t>(m_data.inputs.size(0), 256);
+    const std::vector<std::array<double, 2>> probes = {{0.0, 0.0}, {0.61, -0.37}};
+    std::vector<torch::Tensor> want;
+    std::string forwardError;
+    for (const auto& p : probes) {
+        setPoint(p[0], p[1]);
+        try {
+            want.push_back(m_model->forward(m_data.inputs.narrow(0, 0, n)).detach().to(torch::kFloat64));
+        } catch (const std::exception& e) {
+            forwardError = oneLineReason(e.what());
+            break;
+        }
+    }
+    restore();
+    if (!forwardError.empty()) {
+        m_fallbackReason = "the model's forward failed on the evaluation inputs (" + forwardError + ")";
+        return;
+    }
+    const double tol = m_origin[0].scalar_type() == torch::kFloat64 ? 1e-9 : 1e-4;
+    const auto matches = [&](const std::function<torch::Tensor(size_t)>& got) {
+        for (size_t i = 0; i < probes.size(); ++i) {
+            const auto g = got(i).to(torch::kFloat64);
+            if (!want[i].sizes().equals(g.sizes())) return false;
+            const double scale = 1.0 + want[i].abs().max().item<double>();
+            const double diff = (want[i] - g).abs().max().item<double>();
+            if (!(std::isfinite(diff) && diff <= tol * scale)) return false;
+        }
+        return true;
+    };
+
+    std::string mlpReason;
+    if (m_space.type != DirType::Weights && m_space.live.size() != m_model->namedParameters().size())
+        mlpReason = "states directions include buffers";
+    else
+        m_batched = BatchedMlp::fromParameters(m_space, m_origin, m_dirs, m_data, mlpReason);
+    if (m_batched) {
+        bool matched = false;
+        for (Activation a : {Activation::ReLU, Activation::Tanh, Activation::Sigmoid, Activation::Gelu,
+                             Activation::LeakyReLU, Activation::Identity}) {
+            if (m_batched->layerCount() == 1 && a != Activation::Identity) continue;
+            m_batched->setActivation(a);
+            const auto got = m_batched->logits(probes, n);
+            if (matches([&](size_t i) { return got[static_cast<int64_t>(i)]; })) {
+                matched = true;
+                break;
+            }
+        }
+        if (matched) return;
+        m_batched.reset();
+        mlpReason = "the model's outputs are not those of a Linear/activation chain";
+    }
+#ifdef TS_HAVE_LANDSCAPE_COMMAND
+    std::string programReason;
+    auto program = m_model->inferenceProgram();
+    if (!program) {
+        programReason = program.error().message;
+    } else {
+        m_program = BatchedProgram::fromProgram(std::move(program.value()), m_space, m_origin, m_dirs, m_data,
+                                                programReason);
+        if (m_program && !matches([&](size_t i) { return m_program->logits(probes[i], n); })) {
+            m_program.reset();
+            programReason = "its outputs differ from the model's forward()";
+        }
+        if (m_program) return;
+    }
+    m_fallbackReason = "not a Linear/activation chain (" + mlpReason + ") and no layer program (" + programReason + ")";
+#else
+    m_fallbackReason = mlpReason;
+#endif
 }
 
 SurfaceEvaluator::~SurfaceEvaluator() {
@@ -181,8 +209,9 @@ SurfaceEvaluator::evaluateUnbatched(const std::vector<std::array<double, 2>>& po
 
 Expected<std::vector<PointValue>>
 SurfaceEvaluator::evaluate(const std::vector<std::array<double, 2>>& points) {
-    if (!m_batched) return evaluateUnbatched(points);
+    if (!batched()) return evaluateUnbatched(points);
     try {
+        if (m_program) return m_program->evaluate(points);
         return m_batched->evaluate(points, pointChunk());
     } catch (const std::exception& e) {
         std::string what = e.what();
@@ -199,7 +228,9 @@ Expected<Surface> SurfaceEvaluator::evaluateGrid(const GridSpec& grid, const Gri
     const auto plan = planRefinement(surface.nx(), surface.ny(), run.progressive);
     const int64_t total = grid.pointCount();
     // Batched: enough points per call for every pool worker to get a few passes; per point otherwise.
-    const int64_t chunk = !m_batched ? 1 : pointChunk() * 4 * ThreadPool::global().workerCount();
+    // Layer programs: one point per worker per call, so progress and cancel come every few seconds.
+    const int64_t workers = ThreadPool::global().workerCount();
+    const int64_t chunk = m_batched ? pointChunk() * 4 * workers : m_program ? workers : 1;
     int64_t done = 0;
     int64_t finishedStride = 0;
     for (size_t level = 0; level < plan.levels.size(); ++level) {

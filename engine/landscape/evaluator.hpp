@@ -1,9 +1,13 @@
-// Loss and accuracy at theta + a*dx + b*dy over an evaluation set. Two paths:
+// Loss and accuracy at theta + a*dx + b*dy over an evaluation set. Three paths:
 //  - unbatched (the reference): write the perturbed weights into the model's own tensors, run forward();
 //  - batched: for models that are a chain of Linear layers with one elementwise activation (detected from
 //    the parameters and verified against the model's own forward), many grid points share one pass: the
 //    first layer is linear in its weights, X(W + aU + bV)^T = XW^T + a XU^T + b XV^T, so three products
-//    serve the whole grid, and later layers run with per-point stacked weights through batched matmuls.
+//    serve the whole grid, and later layers run with per-point stacked weights through batched matmuls;
+//  - batched layer program: for models that describe forward() as layer ops (capture::Program: CNNs with
+//    BatchNorm, pooling and residual adds), each point runs those ops with its own weights computed beside
+//    the model's (BatchNorm folded into the convolution before it), several points at once on the pool.
+// Both batched paths are used only after they reproduce the model's own forward() at two probe points.
 // Grid runs go coarse to fine (progressive), report progress, and stop when a cancel flag is set.
 #pragma once
 
@@ -33,7 +37,9 @@ enum class EvalMode { Auto, Batched, Unbatched };
 
 struct EvaluatorOptions {
     EvalMode mode = EvalMode::Auto;
-    int64_t sampleBatch = 4096; // samples per forward() in the unbatched path (0: all at once)
+    // Samples per forward() in the unbatched path (0: all at once). 128, the reference scripts' default: a
+    // ResNet-20 point takes 1.05 s in batches of 128 and 2.3 s with 1,000 samples at once (docs/PERFORMANCE.md).
+    int64_t sampleBatch = 128;
     int64_t pointChunk = 0;     // grid points per batched pass (0: sized to ~2 MB of activations)
 };
 
@@ -61,7 +67,7 @@ class SurfaceEvaluator {
                                                               EvaluatorOptions options = {});
     ~SurfaceEvaluator();
 
-    bool batched() const { return m_batched != nullptr; }
+    bool batched() const { return m_batched != nullptr || m_program != nullptr; }
     // Why the batched path is not used ("" when it is).
     const std::string& fallbackReason() const { return m_fallbackReason; }
 
@@ -80,7 +86,8 @@ class SurfaceEvaluator {
     const ParameterSpace& space() const { return m_space; }
     const TensorList& origin() const { return m_origin; }
 
-    class BatchedMlp; // batched_mlp.cpp
+    class BatchedMlp;     // batched_mlp.cpp
+    class BatchedProgram; // batched_program.cpp
 
   private:
     SurfaceEvaluator() = default;
@@ -89,6 +96,7 @@ class SurfaceEvaluator {
     // Activations of one layer for one pass of the batched path: small enough to stay in cache.
     static constexpr int64_t kChunkBytes = 2ll << 20;
     void setPoint(double a, double b);
+    void chooseBatchedPath();
     void restore();
 
     capture::Model* m_model = nullptr;
@@ -98,6 +106,7 @@ class SurfaceEvaluator {
     EvalSet m_data;
     EvaluatorOptions m_options;
     std::unique_ptr<BatchedMlp> m_batched;
+    std::unique_ptr<BatchedProgram> m_program;
     std::string m_fallbackReason;
     bool m_wasTraining = false;
 };
