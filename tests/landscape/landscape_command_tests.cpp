@@ -498,3 +498,108 @@ TEST(LandscapeCommand, StraightLineBarrierMatchesDirectEvaluation) {
     EXPECT_EQ(run({"--model", a, "--model2", b, "--x", "0:1:5", "--data", "xor", "--curve-steps", "5", "--out", curveOut}), 2);
     EXPECT_EQ(run({"--model", a, "--model2", b, "--x", "0:1:5", "--data", "xor", "--curve", "spline", "--out", curveOut}), 2);
 }
+
+namespace {
+
+// CNNs written by make_cnn_models.py, once per test run.
+std::string cnnModels() {
+    static const std::string dir = [] {
+        const auto d = (tempDir() / "cnn_models").string();
+        std::filesystem::remove_all(d);
+        const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) +
+                                "/tests/landscape/make_cnn_models.py '" + d + "'";
+        return std::system(cmd.c_str()) == 0 ? d : std::string();
+    }();
+    return dir;
+}
+
+// Batched (the layer program) against per point (the model's own forward with the weights written into it)
+// at a few points of the plane, on the same samples.
+void expectProgramMatchesPerPoint(ts::capture::Model& model, const EvalSet& data, DirType type) {
+    auto space = parameterSpace(model, type);
+    auto dirs = randomDirections(space.snapshot(), {}, 5, true);
+    auto ev = SurfaceEvaluator::create(model, space, dirs, data);
+    ASSERT_TRUE(ev) << ev.error().message;
+    ASSERT_TRUE((*ev)->batched()) << model.name() << ": " << (*ev)->fallbackReason();
+    const std::vector<std::array<double, 2>> points = {{0, 0}, {0.5, -0.25}, {-1, 1}, {0.9, 0.8}};
+    auto fast = (*ev)->evaluate(points);
+    auto slow = (*ev)->evaluateUnbatched(points);
+    ASSERT_TRUE(fast && slow);
+    for (size_t i = 0; i < points.size(); ++i) {
+        EXPECT_NEAR((*fast)[i].loss, (*slow)[i].loss, 1e-5 * (1 + std::abs((*slow)[i].loss))) << model.name() << " " << i;
+        EXPECT_DOUBLE_EQ((*fast)[i].acc, (*slow)[i].acc) << model.name() << " " << i;
+    }
+    // The points differ from each other (the weights really moved), and the model is back at its weights.
+    EXPECT_NE((*slow)[0].loss, (*slow)[2].loss);
+}
+
+} // namespace
+
+TEST(LandscapeProgram, ConvolutionalNetworksAreBatchedAndEqualPerPoint) {
+    const std::string dir = cnnModels();
+    ASSERT_FALSE(dir.empty()) << "make_cnn_models.py failed (scripts/setup.sh installs python3-torch, torchvision)";
+    torch::manual_seed(3);
+    // Residual CNN with BatchNorm, max-pool, view(x.size(0), -1) and dropout: scripted and traced.
+    EvalSet gray{torch::rand({40, 1, 28, 28}), torch::randint(0, 10, {40})};
+    for (const char* name : {"resnet_script.pt", "resnet_trace.pt"}) {
+        auto model = ts::capture::loadModel(dir + "/" + name, {1, 28, 28}, 10);
+        ASSERT_TRUE(model) << model.error().message;
+        expectProgramMatchesPerPoint(**model, gray, DirType::Weights);
+        // --dir-type states: the running statistics move with the weights, in both paths.
+        expectProgramMatchesPerPoint(**model, gray, DirType::States);
+    }
+    // torchvision's architectures as users bring them (random weights): ResNet-18 (projection shortcuts,
+    // max-pool, adaptive average pool, flatten) and MobileNetV2 (depthwise convolutions, ReLU6, dropout).
+    EvalSet rgb{torch::rand({6, 3, 32, 32}), torch::randint(0, 10, {6})};
+    for (const char* name : {"tv_resnet18.pt", "tv_mobilenet_v2.pt"}) {
+        auto model = ts::capture::loadModel(dir + "/" + name, {3, 32, 32}, 10);
+        ASSERT_TRUE(model) << model.error().message;
+        expectProgramMatchesPerPoint(**model, rgb, DirType::Weights);
+    }
+    // The built-in CNN (its program comes from its layer list, not a graph).
+    auto builtin = ts::capture::loadModel("builtin:cnn", {1, 28, 28}, 10);
+    ASSERT_TRUE(builtin) << builtin.error().message;
+    expectProgramMatchesPerPoint(**builtin, gray, DirType::Weights);
+}
+
+TEST(LandscapeProgram, AnOpOutsideTheProgramFallsBackPerPointAndSaysWhich) {
+    const std::string dir = cnnModels();
+    ASSERT_FALSE(dir.empty()) << "make_cnn_models.py failed";
+    auto model = ts::capture::loadModel(dir + "/unsupported.pt", {1, 28, 28}, 10);
+    ASSERT_TRUE(model) << model.error().message;
+    auto program = (*model)->inferenceProgram();
+    ASSERT_FALSE(program);
+    EXPECT_NE(program.error().message.find("aten::mul"), std::string::npos) << program.error().message;
+    EvalSet data{torch::rand({8, 1, 28, 28}), torch::randint(0, 10, {8})};
+    auto space = parameterSpace(**model, DirType::Weights);
+    auto dirs = randomDirections(space.snapshot(), {}, 5, true);
+    auto ev = SurfaceEvaluator::create(**model, space, dirs, data);
+    ASSERT_TRUE(ev) << ev.error().message;
+    EXPECT_FALSE((*ev)->batched());
+    EXPECT_NE((*ev)->fallbackReason().find("aten::mul"), std::string::npos) << (*ev)->fallbackReason();
+    // Asked for explicitly, the batched mode is one clear error.
+    auto forced = SurfaceEvaluator::create(**model, space, dirs, data, {EvalMode::Batched});
+    ASSERT_FALSE(forced);
+    EXPECT_NE(forced.error().message.find("batched evaluation is not available"), std::string::npos);
+}
+
+TEST(LandscapeProgram, CommandOnAResidualCnnWritesTheSameSurfaceEitherWay) {
+    const std::string dir = cnnModels();
+    ASSERT_FALSE(dir.empty()) << "make_cnn_models.py failed";
+    const std::string model = dir + "/resnet_script.pt";
+    std::filesystem::remove(path("resnet_dirs.h5"));
+    for (const char* mode : {"auto", "unbatched"}) {
+        const std::string out = path((std::string("resnet_") + mode + ".h5").c_str());
+        ASSERT_EQ(run({"--model", model, "--data", "fashion-mnist", "--limit", "64", "--grid", "5",
+                       "--mode", mode, "--directions", path("resnet_dirs.h5"), "--out", out, "--quiet"}),
+                  0);
+    }
+    auto a = readSurfaceFile(path("resnet_auto.h5"));
+    auto b = readSurfaceFile(path("resnet_unbatched.h5"));
+    ASSERT_TRUE(a && b);
+    ASSERT_EQ(a->loss.size(), 25u);
+    for (size_t k = 0; k < a->loss.size(); ++k) {
+        EXPECT_NEAR(a->loss[k], b->loss[k], 1e-5 * (1 + b->loss[k])) << k;
+        EXPECT_DOUBLE_EQ(a->acc[k], b->acc[k]) << k;
+    }
+}
