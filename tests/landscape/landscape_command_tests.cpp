@@ -9,6 +9,8 @@
 #include <fstream>
 #include <iterator>
 
+#include <unistd.h>
+
 #include "app/landscape_cli.hpp"
 #include "engine/core/image.hpp"
 #include "engine/capture/dataset.hpp"
@@ -501,16 +503,27 @@ TEST(LandscapeCommand, StraightLineBarrierMatchesDirectEvaluation) {
 
 namespace {
 
-// CNNs written by make_cnn_models.py, once per test run.
+// CNNs written by make_cnn_models.py, once per process (ctest runs each test as its own process, two at a
+// time: each gets its own folder, removed when the process ends).
 std::string cnnModels() {
-    static const std::string dir = [] {
-        const auto d = (tempDir() / "cnn_models").string();
-        std::filesystem::remove_all(d);
+    struct Folder {
+        std::string path;
+        ~Folder() {
+            std::error_code ec;
+            if (!path.empty()) std::filesystem::remove_all(path, ec);
+        }
+    };
+    static const Folder folder = [] {
+        const auto d = (tempDir() / ("cnn_models_" + std::to_string(::getpid()))).string();
         const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) +
                                 "/tests/landscape/make_cnn_models.py '" + d + "'";
-        return std::system(cmd.c_str()) == 0 ? d : std::string();
+        if (std::system(cmd.c_str()) != 0) {
+            ADD_FAILURE() << cmd << " failed";
+            return Folder{};
+        }
+        return Folder{d};
     }();
-    return dir;
+    return folder.path;
 }
 
 // Batched (the layer program) against per point (the model's own forward with the weights written into it)
