@@ -256,6 +256,8 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
         alerts.push_back(a.message + " (" + a.layer + ", step " + std::to_string(a.step) + ")");
     j["alerts"] = alerts;
     j["marked_neurons"] = screen.markedNeurons(); // the selected neuron and those marked with it (--select)
+    j["landscapes_beside_training"] = s.landscapesBesideTraining(); // live Loss landscape surfaces computed
+                                                                    // on the landscape thread
     // Written under a temporary name and renamed: a failed write never leaves a file that looks complete.
     return writeTextFile(path, j.dump(2) + "\n");
 }
@@ -341,7 +343,10 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
             frames = f;
             break;
         }
-        if (f + 1 == frames) session.waitUntilFinished();
+        if (f + 1 == frames) {
+            session.waitUntilFinished();
+            session.settleLandscape(); // a surface still computing beside training: the last frame shows it
+        }
         if (auto s = screen.update(**renderer); !s) return reportError(s.error());
         if (!d.select.empty()) {
             auto ids = screen.parseNeurons(d.select);

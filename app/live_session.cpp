@@ -398,9 +398,11 @@ struct LiveSession::Impl {
             return;
         }
         recordPathPoint(step);
+        if (landscapeBusy.load()) return; // the last one is still being computed beside training
         if (have && ++snapshotsSinceLandscape < want->every) return;
         snapshotsSinceLandscape = 0;
-        auto l = computeLandscape(*want, step);
+        auto l = computeLandscape(*want, step, true);
+        if (!l) return; // computing on the landscape thread
         std::lock_guard lock(mutex);
         if (landscapeWanted == want) liveLandscape = std::move(l);
     }
@@ -424,7 +426,14 @@ struct LiveSession::Impl {
         }
     }
 
-    std::shared_ptr<const LiveSession::LiveLandscape> computeLandscape(const LiveSession::LandscapeRequest& r, int64_t step) {
+    // The surface around the weights now. The directions, the path's projection and the evaluator are made here,
+    // on the thread that owns the model. When a batched path fits the model (a Linear chain, a layer program),
+    // it holds copies of all it reads and, with `background`, computes the grid on the landscape thread while
+    // training goes on (the result is published when done; nullptr is returned). Otherwise the grid is
+    // computed here (per point when no batched path fits), while training waits; without `background` the
+    // model is idle and the batched paths may use the pool.
+    std::shared_ptr<const LiveSession::LiveLandscape> computeLandscape(const LiveSession::LandscapeRequest& r, int64_t step,
+                                                                      bool background) {
         namespace ls = ::ts::landscape;
         auto out = std::make_shared<LiveSession::LiveLandscape>();
         out->request = r;
@@ -441,35 +450,47 @@ struct LiveSession::Impl {
             if (path.empty() || pathSteps.back() != step) recordPathPoint(step);
             out->pathPoints = path.size();
             ls::Directions dirs;
-            std::vector<std::array<double, 2>> projected;
-            std::string xName = "random direction, filter-normalised", yName = xName;
+            LandscapeFigure fig;
+            fig.step = step;
+            fig.samples = n;
+            fig.grid = r.grid;
+            fig.xName = fig.yName = "random direction, filter-normalised";
             if (path.size() >= 3) {
                 if (auto pca = ls::pcaDirections(path, origin, ls::Ignore::BiasBn)) {
                     dirs = std::move(*pca);
-                    if (auto pr = ls::projectTrajectory(path, origin, dirs, ls::Projection::Cos)) projected = std::move(*pr);
+                    if (auto pr = ls::projectTrajectory(path, origin, dirs, ls::Projection::Cos)) fig.projected = std::move(*pr);
                     char buf[96];
                     for (int i = 0; i < 2; ++i) {
                         std::snprintf(buf, sizeof buf, "PC%d of the path so far (%.1f%% of its variance)", i + 1,
                                       dirs.explainedVarianceRatio.size() > size_t(i) ? 100 * dirs.explainedVarianceRatio[size_t(i)] : 0.0);
-                        (i == 0 ? xName : yName) = buf;
+                        (i == 0 ? fig.xName : fig.yName) = buf;
                     }
                 }
             }
             if (!dirs.is2d()) dirs = ls::randomDirections(origin, {ls::Norm::Filter, ls::Ignore::BiasBn}, 123, true);
             ls::GridSpec grid{{-1, 1, r.grid}, ls::GridAxis{-1, 1, r.grid}};
             double reach = 0;
-            for (const auto& pt : projected)
+            for (const auto& pt : fig.projected)
                 reach = std::max({reach, std::abs(pt[0]), std::abs(pt[1])});
             if (reach > 0 && std::isfinite(reach)) {
                 grid.x.min = grid.y->min = -1.25 * reach;
                 grid.x.max = grid.y->max = 1.25 * reach;
             }
-            // Per point (the model's own forward): off the thread pool the UI thread shares.
+            // Beside training, off the thread pool the UI thread shares: the landscape thread only.
+            ls::EvaluatorOptions eo;
+            eo.usePool = !background;
             auto ev = ls::SurfaceEvaluator::create(*model, space, dirs, {d.inputs.narrow(0, 0, n), d.labels.narrow(0, 0, n)},
-                                                   {ls::EvalMode::Unbatched});
+                                                   eo);
             if (!ev) {
                 out->error = ev.error().message;
                 return out;
+            }
+            std::shared_ptr<ls::DetachedSurfaceEvaluator> detached;
+            if (background) detached = (*ev)->detach();
+            if (detached) {
+                ev->reset(); // the model back in training mode, at its weights, before training goes on
+                startLandscapeWorker(r, std::move(detached), grid, std::move(fig), out->pathPoints);
+                return nullptr;
             }
             auto surface = (*ev)->evaluateGrid(grid);
             ev->reset(); // the model back in training mode, at its weights
@@ -477,25 +498,80 @@ struct LiveSession::Impl {
                 out->error = surface.error().message;
                 return out;
             }
-            ls::MeshOptions mo;
-            mo.contourStep = 0.5;
-            auto mesh = ls::buildHeightField(*surface, mo);
-            if (!projected.empty()) ls::addTrajectory(mesh, *surface, projected, mo);
-            ls::PlotLabels labels;
-            labels.title = "loss around the weights at step " + std::to_string(step) + " (" + std::to_string(n) +
-                           " samples, " + std::to_string(r.grid) + "x" + std::to_string(r.grid) + " points)";
-            labels.xName = xName;
-            labels.yName = yName;
-            out->image = toPanelImage(ls::renderPlot(*surface, mesh, labels));
-            char line[200];
-            std::snprintf(line, sizeof line, "min loss %.4g, %zu weights on the path%s", mesh.minimumLoss, path.size(),
-                          projected.empty() ? " (random directions until 3)" : "");
-            out->line = line;
+            drawLandscape(*out, *surface, fig, false);
         } catch (const std::exception& e) {
             std::string what = e.what();
             out->error = "landscape: " + oneLineReason(what);
         }
         return out;
+    }
+
+    struct LandscapeFigure {
+        int64_t step = 0, samples = 0;
+        int grid = 0;
+        std::string xName, yName;
+        std::vector<std::array<double, 2>> projected;
+    };
+
+    // The panel's figure and line for a computed surface.
+    void drawLandscape(LiveSession::LiveLandscape& out, const ::ts::landscape::Surface& surface, const LandscapeFigure& fig,
+                       bool background) {
+        namespace ls = ::ts::landscape;
+        ls::MeshOptions mo;
+        mo.contourStep = 0.5;
+        auto mesh = ls::buildHeightField(surface, mo);
+        if (!fig.projected.empty()) ls::addTrajectory(mesh, surface, fig.projected, mo);
+        ls::PlotLabels labels;
+        labels.title = "loss around the weights at step " + std::to_string(fig.step) + " (" + std::to_string(fig.samples) +
+                       " samples, " + std::to_string(fig.grid) + "x" + std::to_string(fig.grid) + " points)";
+        labels.xName = fig.xName;
+        labels.yName = fig.yName;
+        out.image = toPanelImage(ls::renderPlot(surface, mesh, labels));
+        out.background = background;
+        char line[240];
+        std::snprintf(line, sizeof line, "min loss %.4g, %zu weights on the path%s%s", mesh.minimumLoss, out.pathPoints,
+                      fig.projected.empty() ? " (random directions until 3)" : "",
+                      background ? "; computed beside training" : "");
+        out.line = line;
+    }
+
+    // The landscape thread: one detached grid at a time, started by the model's thread (which joins the last one
+    // first), published under the mutex if the same request is still wanted; cancelled by a new request or the
+    // end of the session.
+    std::thread landscapeWorker;
+    std::atomic<bool> landscapeBusy{false}, landscapeCancel{false};
+    std::atomic<int> landscapesBeside{0};
+
+    void startLandscapeWorker(LiveSession::LandscapeRequest r, std::shared_ptr<::ts::landscape::DetachedSurfaceEvaluator> ev,
+                              ::ts::landscape::GridSpec grid, LandscapeFigure fig, size_t pathPoints) {
+        if (landscapeWorker.joinable()) landscapeWorker.join(); // finished: landscapeBusy was false
+        landscapeCancel = false;
+        landscapeBusy = true;
+        landscapeWorker = std::thread([this, r, ev = std::move(ev), grid, fig = std::move(fig), pathPoints] {
+            auto out = std::make_shared<LiveSession::LiveLandscape>();
+            out->request = r;
+            out->step = fig.step;
+            out->pathPoints = pathPoints;
+            try {
+                ::ts::landscape::GridRunOptions run;
+                run.progressive = false;
+                run.cancel = &landscapeCancel;
+                auto surface = ev->evaluateGrid(grid, run);
+                if (!surface) out->error = surface.error().message;
+                else if (!landscapeCancel.load()) drawLandscape(*out, *surface, fig, true);
+            } catch (const std::exception& e) {
+                std::string what = e.what();
+                out->error = "landscape: " + oneLineReason(what);
+            }
+            {
+                std::lock_guard lock(mutex);
+                if (!landscapeCancel.load() && landscapeWanted == r) {
+                    if (out->error.empty()) ++landscapesBeside;
+                    liveLandscape = std::move(out);
+                }
+            }
+            landscapeBusy = false;
+        });
     }
 
     // Every parameter of the snapshot as a matrix (rows = size(0), a vector or scalar one row), handed over
@@ -1079,6 +1155,8 @@ struct LiveSession::Impl {
 LiveSession::LiveSession() : m(std::make_unique<Impl>()) {}
 LiveSession::~LiveSession() {
     if (m->trainer) m->trainer->stop();
+    m->landscapeCancel = true;
+    if (m->landscapeWorker.joinable()) m->landscapeWorker.join();
     m->stopFollowing = true;
     if (m->follower.joinable()) m->follower.join();
     if (m->writer)
@@ -1357,15 +1435,35 @@ void LiveSession::wantExplanation(std::optional<ExplainRequest> request) {
 }
 
 void LiveSession::wantLandscape(std::optional<LandscapeRequest> request) {
+    bool changed = false, stale = false;
     {
         std::lock_guard lock(m->mutex);
-        if (m->landscapeWanted == request) return;
-        m->landscapeWanted = request;
+        changed = m->landscapeWanted != request;
+        if (changed) {
+            m->landscapeWanted = request;
+            m->landscapeCancel = true; // a surface still computing for the old request is not wanted
+        }
     }
-    if (!request || !m->modelIdle()) return;
-    auto l = m->computeLandscape(*request, m->inspectOnlyStep());
+    if (!request || !m->modelIdle() || m->landscapeBusy.load()) return;
+    const int64_t step = m->inspectOnlyStep();
+    {
+        std::lock_guard lock(m->mutex);
+        // Training ended after the last surface was started: one more, at the final weights.
+        stale = m->liveLandscape && m->liveLandscape->step != step;
+    }
+    if (!changed && !stale) return;
+    auto l = m->computeLandscape(*request, step, false);
     std::lock_guard lock(m->mutex);
     if (m->landscapeWanted == request) m->liveLandscape = std::move(l);
+}
+
+int LiveSession::landscapesBesideTraining() const {
+    return m->landscapesBeside.load();
+}
+
+void LiveSession::settleLandscape() {
+    while (m->landscapeBusy.load())
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 std::shared_ptr<const LiveSession::LiveLandscape> LiveSession::latestLandscape() const {

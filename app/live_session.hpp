@@ -127,8 +127,10 @@ class LiveSession {
     // samples of the Explain data, recomputed by the thread that owns the model every `every` snapshots while
     // wanted. Its axes are the two principal components of the weights recorded at each snapshot since it was
     // wanted (the reference's plot_trajectory, growing live), filter-normalised random ones until there are
-    // three, and that path is drawn on it. Like the Explain panel it is computed at once on the calling thread
-    // when nothing else uses the model.
+    // three, and that path is drawn on it. When a batched landscape path fits the model (a Linear chain, or a
+    // layer program: CNNs), the grid is computed on a thread of its own from copies of the weights while
+    // training goes on; otherwise per point by the model's thread, while training waits. Like the Explain panel
+    // it is computed at once on the calling thread when nothing else uses the model.
     struct LandscapeRequest {
         int grid = 21;         // points per axis
         int64_t samples = 256; // evaluation samples
@@ -140,10 +142,15 @@ class LiveSession {
         int64_t step = -1;
         std::string line, error;
         size_t pathPoints = 0; // recorded weights on the path
+        bool background = false; // computed beside training (a batched path), not while it waited
         std::shared_ptr<const ui::PanelImage> image;
     };
     void wantLandscape(std::optional<LandscapeRequest> request); // nullopt: stop (and forget the path)
     std::shared_ptr<const LiveLandscape> latestLandscape() const;
+    // Waits until no landscape is being computed beside training (headless: the last frame shows the last one).
+    void settleLandscape();
+    // Surfaces the landscape thread has computed and published (beside training) so far.
+    int landscapesBesideTraining() const;
 
     // Conv2d kernels of the latest snapshot with the geometry inferred from the layers' shapes (for tracing
     // through convolutions); layers whose geometry does not fit a plain convolution are left out.

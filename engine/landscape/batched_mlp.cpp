@@ -3,6 +3,7 @@
 #include "engine/landscape/batched_mlp.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "engine/core/thread_pool.hpp"
 #include "engine/landscape/batched_kernels.hpp"
@@ -201,8 +202,8 @@ int64_t SurfaceEvaluator::BatchedMlp::autoChunk(int64_t bytes) const {
 }
 
 std::vector<PointValue>
-SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>& points,
-                                       int64_t chunk) const {
+SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>& points, int64_t chunk,
+                                       bool usePool) const {
     std::vector<PointValue> out(points.size());
     const int64_t n = m_first.size(1);
     chunk = std::max<int64_t>(chunk, 1);
@@ -233,8 +234,11 @@ SurfaceEvaluator::BatchedMlp::evaluate(const std::vector<std::array<double, 2>>&
             }
         }
     };
-    kernels::OpenBlasSingleThread blasGuard; // per-point GEMMs are small: OpenBLAS's own threads only add overhead
-    if (at::get_num_threads() == 1)
+    // OpenBLAS's thread count is process-wide: set only while this call owns the pool's threads (a detached
+    // grid on its own thread leaves it alone, so training beside it runs exactly as without it).
+    std::optional<kernels::OpenBlasSingleThread> blasGuard;
+    if (usePool) blasGuard.emplace();
+    if (usePool && at::get_num_threads() == 1)
         ThreadPool::global().parallelFor(chunks, 1, body);
     else
         body(0, chunks, 0);

@@ -27,7 +27,8 @@ class SurfaceEvaluator::BatchedMlp {
     // Logits [G, n, classes] for points[g] on the first n samples (verification).
     torch::Tensor logits(const std::vector<std::array<double, 2>>& points, int64_t n) const;
     // Loss and accuracy for each point, `chunk` points per pass.
-    std::vector<PointValue> evaluate(const std::vector<std::array<double, 2>>& points, int64_t chunk) const;
+    std::vector<PointValue> evaluate(const std::vector<std::array<double, 2>>& points, int64_t chunk,
+                                     bool usePool = true) const;
     // Points per pass so that one layer's activations take about `bytes`.
     int64_t autoChunk(int64_t bytes) const;
 

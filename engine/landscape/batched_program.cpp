@@ -3,6 +3,7 @@
 #include "engine/landscape/batched_program.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -56,6 +57,11 @@ SurfaceEvaluator::BatchedProgram::fromProgram(capture::Program program, const Pa
 
     auto bp = std::unique_ptr<BatchedProgram>(new BatchedProgram());
     bp->m_program = std::move(program);
+    // Own copies of the running statistics: the model's buffers change while it trains (detach()).
+    for (auto& op : bp->m_program.ops) {
+        if (op.runningMean.defined()) op.runningMean = op.runningMean.detach().clone();
+        if (op.runningVar.defined()) op.runningVar = op.runningVar.detach().clone();
+    }
     const auto& ops = bp->m_program.ops;
     std::vector<int> uses(static_cast<size_t>(bp->m_program.valueCount), 0);
     for (const auto& op : ops)
@@ -187,7 +193,7 @@ PointValue SurfaceEvaluator::BatchedProgram::evaluatePoint(double a, double b) c
 }
 
 std::vector<PointValue>
-SurfaceEvaluator::BatchedProgram::evaluate(const std::vector<std::array<double, 2>>& points) const {
+SurfaceEvaluator::BatchedProgram::evaluate(const std::vector<std::array<double, 2>>& points, bool usePool) const {
     std::vector<PointValue> out(points.size());
     std::mutex failMutex;
     std::exception_ptr failure;
@@ -201,10 +207,13 @@ SurfaceEvaluator::BatchedProgram::evaluate(const std::vector<std::array<double, 
             if (!failure) failure = std::current_exception();
         }
     };
-    kernels::OpenBlasSingleThread blasGuard; // Linear layers' products are small: one thread each
+    // OpenBLAS's thread count is process-wide: set only while this call owns the pool's threads (a detached
+    // grid on its own thread leaves it alone, so training beside it runs exactly as without it).
+    std::optional<kernels::OpenBlasSingleThread> blasGuard;
+    if (usePool) blasGuard.emplace();
     // Points are independent: spread them over the pool when LibTorch itself runs single-threaded (Debian's
     // build); otherwise LibTorch's own threads share each point's ops.
-    if (at::get_num_threads() == 1)
+    if (usePool && at::get_num_threads() == 1)
         ThreadPool::global().parallelFor(points.size(), 1, body);
     else
         body(0, points.size(), 0);

@@ -24,8 +24,8 @@ class SurfaceEvaluator::BatchedProgram {
 
     // Logits [n, classes] at one point for the first n samples (verification).
     torch::Tensor logits(const std::array<double, 2>& point, int64_t n) const;
-    // Loss and accuracy for each point; points are spread over the pool.
-    std::vector<PointValue> evaluate(const std::vector<std::array<double, 2>>& points) const;
+    // Loss and accuracy for each point; points are spread over the pool when `usePool`.
+    std::vector<PointValue> evaluate(const std::vector<std::array<double, 2>>& points, bool usePool = true) const;
 
     int64_t opCount() const { return static_cast<int64_t>(m_program.ops.size()); }
     int64_t foldedCount() const { return m_folded; }

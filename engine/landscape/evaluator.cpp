@@ -211,8 +211,8 @@ Expected<std::vector<PointValue>>
 SurfaceEvaluator::evaluate(const std::vector<std::array<double, 2>>& points) {
     if (!batched()) return evaluateUnbatched(points);
     try {
-        if (m_program) return m_program->evaluate(points);
-        return m_batched->evaluate(points, pointChunk());
+        if (m_program) return m_program->evaluate(points, m_options.usePool);
+        return m_batched->evaluate(points, pointChunk(), m_options.usePool);
     } catch (const std::exception& e) {
         std::string what = e.what();
         return makeError(ErrorKind::Failed,
@@ -220,17 +220,19 @@ SurfaceEvaluator::evaluate(const std::vector<std::array<double, 2>>& points) {
     }
 }
 
-Expected<Surface> SurfaceEvaluator::evaluateGrid(const GridSpec& grid, const GridRunOptions& run) {
+namespace {
+
+using PointsFn = std::function<Expected<std::vector<PointValue>>(const std::vector<std::array<double, 2>>&)>;
+
+// The grid driver both evaluators share: levels coarse to fine (or one level), `chunk` points per call.
+Expected<Surface> runGrid(const GridSpec& grid, const GridRunOptions& run, bool twoD, int64_t chunk,
+                          const PointsFn& evaluate) {
     TS_TRY(validateGrid(grid));
-    if (grid.is2d() && !m_dirs.is2d())
+    if (grid.is2d() && !twoD)
         return makeError(ErrorKind::Usage, "a 2D grid needs two directions (the directions have only x)");
     Surface surface = Surface::onGrid(grid);
     const auto plan = planRefinement(surface.nx(), surface.ny(), run.progressive);
     const int64_t total = grid.pointCount();
-    // Batched: enough points per call for every pool worker to get a few passes; per point otherwise.
-    // Layer programs: one point per worker per call, so progress and cancel come every few seconds.
-    const int64_t workers = ThreadPool::global().workerCount();
-    const int64_t chunk = m_batched ? pointChunk() * 4 * workers : m_program ? workers : 1;
     int64_t done = 0;
     int64_t finishedStride = 0;
     for (size_t level = 0; level < plan.levels.size(); ++level) {
@@ -259,6 +261,49 @@ Expected<Surface> SurfaceEvaluator::evaluateGrid(const GridSpec& grid, const Gri
         }
     }
     return surface;
+}
+
+// Points per call: batched Linear chains, enough for every pool worker to get a few passes; layer programs,
+// one point per worker, so progress and cancel come every few seconds; per point, one.
+int64_t gridChunk(bool mlp, bool program, int64_t mlpChunk, bool usePool) {
+    const int64_t workers = usePool ? ThreadPool::global().workerCount() : 1;
+    return mlp ? mlpChunk * 4 * workers : program ? workers : 1;
+}
+
+} // namespace
+
+Expected<Surface> SurfaceEvaluator::evaluateGrid(const GridSpec& grid, const GridRunOptions& run) {
+    const int64_t chunk = gridChunk(m_batched != nullptr, m_program != nullptr, m_batched ? pointChunk() : 1,
+                                    m_options.usePool);
+    return runGrid(grid, run, m_dirs.is2d(), chunk, [this](const auto& points) { return evaluate(points); });
+}
+
+std::unique_ptr<DetachedSurfaceEvaluator> SurfaceEvaluator::detach() {
+    if (!batched()) return nullptr;
+    auto d = std::unique_ptr<DetachedSurfaceEvaluator>(new DetachedSurfaceEvaluator());
+    d->m_chunk = m_batched ? pointChunk() : 1;
+    d->m_usePool = m_options.usePool;
+    d->m_twoD = m_dirs.is2d();
+    d->m_mlp = std::move(m_batched);
+    d->m_program = std::move(m_program);
+    m_fallbackReason = "the batched path was detached";
+    return d;
+}
+
+DetachedSurfaceEvaluator::~DetachedSurfaceEvaluator() = default;
+
+Expected<Surface> DetachedSurfaceEvaluator::evaluateGrid(const GridSpec& grid, const GridRunOptions& run) const {
+    const int64_t chunk = gridChunk(m_mlp != nullptr, m_program != nullptr, m_chunk, m_usePool);
+    return runGrid(grid, run, m_twoD, chunk,
+                   [this](const std::vector<std::array<double, 2>>& points) -> Expected<std::vector<PointValue>> {
+                       try {
+                           if (m_program) return m_program->evaluate(points, m_usePool);
+                           return m_mlp->evaluate(points, m_chunk, m_usePool);
+                       } catch (const std::exception& e) {
+                           return makeError(ErrorKind::Failed,
+                                            "batched landscape evaluation failed: " + oneLineReason(e.what()));
+                       }
+                   });
 }
 
 } // namespace ts::landscape

@@ -41,7 +41,10 @@ struct EvaluatorOptions {
     // ResNet-20 point takes 1.05 s in batches of 128 and 2.3 s with 1,000 samples at once (docs/PERFORMANCE.md).
     int64_t sampleBatch = 128;
     int64_t pointChunk = 0;     // grid points per batched pass (0: sized to ~2 MB of activations)
+    bool usePool = true;        // batched paths: points over ts::ThreadPool (false: the calling thread only)
 };
+
+class DetachedSurfaceEvaluator;
 
 struct PointValue {
     double loss = 0; // mean cross-entropy
@@ -83,6 +86,10 @@ class SurfaceEvaluator {
     // aligned with multiples of it from the grid's first point, are computed exactly as evaluateGrid computes
     // them (headless, not progressive), whatever else runs.
     int64_t unitPoints() const { return m_batched ? pointChunk() * 4 : 1; }
+    // The batched paths keep their own copies of all they read (the weights' snapshot, directions, samples,
+    // BatchNorm statistics): detached, they compute a grid on another thread while the model is used (trained)
+    // elsewhere. Null on the per-point path; afterwards this evaluator is per point.
+    std::unique_ptr<DetachedSurfaceEvaluator> detach();
     const ParameterSpace& space() const { return m_space; }
     const TensorList& origin() const { return m_origin; }
 
@@ -109,6 +116,21 @@ class SurfaceEvaluator {
     std::unique_ptr<BatchedProgram> m_program;
     std::string m_fallbackReason;
     bool m_wasTraining = false;
+};
+
+// A batched path moved out of its evaluator (SurfaceEvaluator::detach): no model, usable from any one thread.
+class DetachedSurfaceEvaluator {
+  public:
+    ~DetachedSurfaceEvaluator();
+    Expected<Surface> evaluateGrid(const GridSpec& grid, const GridRunOptions& run = {}) const;
+
+  private:
+    friend class SurfaceEvaluator;
+    DetachedSurfaceEvaluator() = default;
+    std::unique_ptr<SurfaceEvaluator::BatchedMlp> m_mlp;
+    std::unique_ptr<SurfaceEvaluator::BatchedProgram> m_program;
+    int64_t m_chunk = 1;
+    bool m_usePool = true, m_twoD = true;
 };
 
 // Accumulates cross-entropy (summed) and correct counts of logits against targets, in float64.

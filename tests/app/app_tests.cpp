@@ -1041,8 +1041,8 @@ TEST(App, LandscapeViewDrawsTheSurfaceAroundTheWeightsDuringTraining) {
     auto [white, purple] = figure(*img);
     EXPECT_GT(white, 900 * 700 / 10) << "the figure's white background fills much of the panel";
     EXPECT_GT(purple, 500) << "and its map shows the valley";
-    // The surface is computed between training steps on the trainer thread: the weights (and everything else the
-    // run depends on) are as they were, so training ends exactly where it ends without the view.
+    // The surfaces are computed beside training (the MLP's batched path, detached with copies of the weights) and the
+    // last one at the final weights: training ends exactly where it ends without the view.
     auto plain = run("train --model builtin:mlp --data spirals --steps 400 --capture-every 10 --headless --frames 3 "
                      "--width 900 --height 700 --out " + (dir / "plain").string());
     ASSERT_EQ(plain.code, 0) << plain.out;
@@ -1050,6 +1050,8 @@ TEST(App, LandscapeViewDrawsTheSurfaceAroundTheWeightsDuringTraining) {
     const auto without = nlohmann::json::parse(readFile(dir / "plain" / "summary.json"));
     EXPECT_EQ(withView["final_train_loss"], without["final_train_loss"]);
     EXPECT_EQ(withView["final_val_loss"], without["final_val_loss"]);
+    EXPECT_GE(withView["landscapes_beside_training"].get<int>(), 1);
+    EXPECT_EQ(without["landscapes_beside_training"].get<int>(), 0);
     auto v = run("view builtin:mlp --data fashion-mnist --limit 300 --view landscape --headless --width 900 --height 700 "
                  "--out " + (dir / "view.png").string());
     ASSERT_EQ(v.code, 0) << v.out;
