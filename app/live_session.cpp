@@ -1461,6 +1461,10 @@ int LiveSession::landscapesBesideTraining() const {
     return m->landscapesBeside.load();
 }
 
+bool LiveSession::landscapeComputing() const {
+    return m->landscapeBusy.load();
+}
+
 void LiveSession::settleLandscape() {
     while (m->landscapeBusy.load())
         std::this_thread::sleep_for(std::chrono::milliseconds(5));

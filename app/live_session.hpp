@@ -149,8 +149,10 @@ class LiveSession {
     std::shared_ptr<const LiveLandscape> latestLandscape() const;
     // Waits until no landscape is being computed beside training (headless: the last frame shows the last one).
     void settleLandscape();
-    // Surfaces the landscape thread has computed and published (beside training) so far.
+    // Surfaces the landscape thread has computed and published (beside training) so far; whether it is
+    // computing one now.
     int landscapesBesideTraining() const;
+    bool landscapeComputing() const;
 
     // Conv2d kernels of the latest snapshot with the geometry inferred from the layers' shapes (for tracing
     // through convolutions); layers whose geometry does not fit a plain convolution are left out.

@@ -542,6 +542,7 @@ void TrainingScreen::buildLandscape() {
     }
     v.fill = m_onlyRunViews && m_runViews->shown() == RunViews::Landscape;
     v.live = !m_session.inspectOnly();
+    v.computing = m_session.landscapeComputing();
     const auto e = ui::liveLandscapePanel(v);
     if (e.changed) m_landscapeEvery = e.every, m_landscapeGrid = e.grid;
 }

@@ -690,7 +690,9 @@ LiveLandscapeEdits liveLandscapePanel(const LiveLandscapeView& v) {
     recordLastItem("landscape.grid");
     ImGui::TextDisabled(v.live ? "axes: PCA of the weights at each snapshot since opened; L toggles this view"
                                : "random filter-normalised directions around the model");
-    computedPicture(v.step, v.line, v.error, v.image, "landscape.image");
+    if (v.computing) ImGui::TextDisabled("computing a new surface beside training ...");
+    if (!v.computing || v.image || !v.error.empty())
+        computedPicture(v.step, v.line, v.error, v.image, "landscape.image");
     ImGui::End();
     return e;
 }

@@ -272,6 +272,7 @@ struct LiveLandscapeView {
     int every = 5, grid = 21;
     bool fill = false; // the panel fills the display (headless --view landscape)
     bool live = false; // training: recomputed every `every` snapshots
+    bool computing = false; // a surface is being computed beside training now
 };
 struct LiveLandscapeEdits {
     int every = 5, grid = 21;
