@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <sstream>
 
@@ -402,6 +403,48 @@ TEST(CpuReducer, ResultsDoNotDependOnThreadsOrTiling) {
         EXPECT_EQ(differ, 0) << "tiling " << tiling.tileRows << " x " << tiling.tileCols;
         EXPECT_NEAR(lo->mean, lp->mean, 1e-9 * (1.0 + std::fabs(lp->mean)));
         EXPECT_NEAR(lo->l2Norm, lp->l2Norm, 1e-9 * lp->l2Norm);
+    }
+}
+
+// The CPU sweep is hand-vectorised (8 neurons per register strip, rows in blocks of 8); the CUDA kernel runs the
+// scalar formulas of reduce_math.hpp. Both must give the same bits: here the formulas run one neuron at a time,
+// tile by tile, on data with NaN, +-Inf, zeros and a width that leaves a scalar tail. The one exception is the
+// variance's last bits: on CPUs with FMA the sweep's d * d + m2 is one fused multiply-add (as on the GPU, where
+// nvcc fuses it too), while this test's code is built for baseline x86-64 and rounds twice.
+TEST(CpuReducer, VectorisedSweepEqualsTheSharedScalarFormulasBitForBit) {
+    const std::int64_t b = 150, n = 301; // 2 full tiles of 64 rows and one of 22; 37 blocks of 8 and a tail of 5
+    auto x = makeData(b, n, 7);
+    for (std::int64_t k = 0; k < b * n; k += 97) // planted non-finite values
+        x[static_cast<size_t>(k)] = k % 3 == 0 ? NAN : k % 3 == 1 ? INFINITY : -INFINITY;
+    const auto view = TensorView::matrix(x.data(), b, n);
+    NeuronStats got;
+    ASSERT_TRUE(CpuReducer({64, 256}).reduce(view, got));
+    for (std::int64_t j = 0; j < n; ++j) {
+        math::Running<double> run;
+        math::runningInit(run);
+        for (std::int64_t r0 = 0; r0 < b; r0 += 64) {
+            const int rows = static_cast<int>(std::min<std::int64_t>(64, b - r0));
+            math::TileSums t;
+            math::tileInit(t);
+            for (int r = 0; r < rows; ++r)
+                math::tileAccumulate(x[static_cast<size_t>((r0 + r) * n + j)], t.sum, t.sumAbs, t.min, t.max, t.zeros,
+                                     t.nans, t.infs);
+            t.shift = math::tileMean(static_cast<float>(rows), t.sum, t.nans, t.infs);
+            for (int r = 0; r < rows; ++r)
+                math::tileDeviation(x[static_cast<size_t>((r0 + r) * n + j)], t.shift, t.dev, t.m2);
+            math::runningAddTile(run, static_cast<float>(rows), t);
+        }
+        float want[TS_STATS_COUNT];
+        math::runningFinalize(run, want);
+        for (int s = 0; s < TS_STATS_COUNT; ++s) {
+            const float g = got.at(static_cast<Statistic>(s), j);
+            if (std::isnan(want[s]) && std::isnan(g)) continue;
+            if (s == TS_STATS_VARIANCE)
+                EXPECT_NEAR(g, want[s], 4e-7f * std::fabs(want[s])) << "neuron " << j;
+            else
+                EXPECT_EQ(std::memcmp(&g, &want[s], sizeof g), 0) << "neuron " << j << " statistic " << s << ": " << g
+                                                                   << " vs " << want[s];
+        }
     }
 }
 
