@@ -18,6 +18,9 @@ const char* opKindName(ProgramOp::Kind kind) {
     case K::Tanh: return "tanh";
     case K::Gelu: return "gelu";
     case K::Silu: return "silu";
+    case K::Hardswish: return "hardswish";
+    case K::Hardsigmoid: return "hardsigmoid";
+    case K::Mul: return "mul";
     case K::MaxPool2d: return "max_pool2d";
     case K::AvgPool2d: return "avg_pool2d";
     case K::AdaptiveAvgPool2d: return "adaptive_avg_pool2d";
@@ -56,6 +59,12 @@ torch::Tensor runOp(const ProgramOp& op, const std::vector<torch::Tensor>& in, c
         return torch::gelu(x, op.approximate);
     case K::Silu:
         return torch::silu(x);
+    case K::Hardswish:
+        return torch::hardswish(x);
+    case K::Hardsigmoid:
+        return torch::hardsigmoid(x);
+    case K::Mul:
+        return x * in.at(1);
     case K::MaxPool2d:
         return torch::max_pool2d(x, op.kernel, op.stride, op.padding, op.dilation, op.ceilMode);
     case K::AvgPool2d:

@@ -25,11 +25,14 @@ struct ProgramOp {
         Tanh,              //
         Gelu,              // approximate ("none" or "tanh")
         Silu,              //
+        Hardswish,         //
+        Hardsigmoid,       //
         MaxPool2d,         // kernel, stride, padding, dilation, ceilMode
         AvgPool2d,         // kernel, stride, padding, ceilMode, countIncludePad
         AdaptiveAvgPool2d, // shape = output size
         Mean,              // shape = dims, keepdim
         Add,               // inputs {x, y}: x + alpha * y
+        Mul,               // inputs {x, y}: x * y, broadcasting (squeeze-and-excitation gates)
         Cat,               // inputs {...}; dim
         Flatten,           // dim = start, endDim
         Reshape,           // shape, with kBatch for the batch size (the input's first dimension)

@@ -702,15 +702,14 @@ class ProgramReader {
             // Scalar logic (shape checks, constants, attribute reads, lists) is read on demand by the ops
             // that take it as an argument; a branch with no outputs is a check that raises.
             if (!anyTensorOut) {
-                if (n->kind() == prim::If || n->kind() == prim::Loop) {
-                    if (!n->outputs().empty() || n->kind() == prim::Loop)
-                        return fail(n, "control flow on run-time values");
-                }
+                if (n->kind() == prim::Loop || (n->kind() == prim::If && !n->outputs().empty() && !condition(n->input(0))))
+                    return fail(n, "control flow on run-time values");
                 continue;
             }
             if (n->kind() == prim::GetAttr || n->kind() == prim::Constant || n->kind() == prim::NumToTensor ||
-                n->kind() == prim::ListConstruct)
-                continue; // parameters, buffers and lists are read where an op uses them
+                n->kind() == prim::ListConstruct || n->kind() == prim::unchecked_cast ||
+                (n->kind() == prim::If && condition(n->input(0))))
+                continue; // parameters, buffers, lists, casts and decided branches are read where an op uses them
             TS_TRY(readOp(n, out));
         }
         Value* result = g.outputs().size() == 1 ? g.outputs()[0] : nullptr;
@@ -724,8 +723,65 @@ class ProgramReader {
     Status fail(const Node* n, const std::string& why) const {
         return makeError(ErrorKind::Usage, std::string(n->kind().toQualString()) + ": " + why);
     }
+    // The value `v` stands for: through type refinements (prim::unchecked_cast) and through branches whose
+    // condition is known here (`if stride is None: stride = []`, which F.max_pool2d keeps when the module's
+    // stride is a list built in the graph).
+    Value* resolve(Value* v) const {
+        for (int guard = 0; guard < 64; ++guard) {
+            Node* n = v->node();
+            if (n->kind() == prim::unchecked_cast) {
+                v = n->input(0);
+                continue;
+            }
+            if (n->kind() == prim::If) {
+                const auto c = condition(n->input(0));
+                if (!c) return v;
+                size_t index = 0;
+                while (index < n->outputs().size() && n->outputs()[index] != v)
+                    ++index;
+                Block* taken = n->blocks()[*c ? 0 : 1];
+                if (index >= taken->outputs().size()) return v;
+                v = taken->outputs()[index];
+                continue;
+            }
+            return v;
+        }
+        return v;
+    }
+    // A branch condition known without running the graph: constants, `x is None` / `x is not None` for values
+    // that cannot be None (lists built here, tensors, non-None constants), and their negation.
+    std::optional<bool> condition(Value* c) const {
+        c = resolve(c);
+        auto k = torch::jit::toIValue(c);
+        if (k && k->isBool()) return k->toBool();
+        Node* n = c->node();
+        if (n->kind() == c10::aten::__not__) {
+            auto inner = condition(n->input(0));
+            if (inner) return !*inner;
+            return std::nullopt;
+        }
+        if ((n->kind() == c10::aten::__is__ || n->kind() == c10::aten::__isnot__) && n->inputs().size() == 2) {
+            auto notNone = [&](Value* v) {
+                v = resolve(v);
+                if (v->node()->kind() == prim::ListConstruct || isTensor(v)) return true;
+                auto cv = torch::jit::toIValue(v);
+                return cv.has_value() && !cv->isNone();
+            };
+            auto isNoneConst = [&](Value* v) {
+                auto cv = torch::jit::toIValue(resolve(v));
+                return cv.has_value() && cv->isNone();
+            };
+            std::optional<bool> same;
+            if ((isNoneConst(n->input(1)) && notNone(n->input(0))) || (isNoneConst(n->input(0)) && notNone(n->input(1))))
+                same = false;
+            if (!same) return std::nullopt;
+            return n->kind() == c10::aten::__is__ ? *same : !*same;
+        }
+        return std::nullopt;
+    }
     // (Not `return toIValue(v)`: IValue converts from c10::optional, so an absent value would become None.)
     std::optional<c10::IValue> constant(Value* v) const {
+        v = resolve(v);
         auto c = torch::jit::toIValue(v);
         if (!c) return std::nullopt;
         return *c;
@@ -753,7 +809,7 @@ class ProgramReader {
             }
             return std::nullopt;
         }
-        Node* n = v->node();
+        Node* n = resolve(v)->node();
         if (n->kind() != prim::ListConstruct) return std::nullopt;
         std::vector<int64_t> out;
         for (Value* e : n->inputs()) {
@@ -814,7 +870,7 @@ class ProgramReader {
         return m.attr(names.back()).toTensor();
     }
     Expected<int> tensorId(const Node* n, Value* v) const {
-        auto it = m_ids.find(v);
+        auto it = m_ids.find(resolve(v));
         if (it == m_ids.end()) return fail(n, "an input computed outside the supported ops");
         return it->second;
     }
@@ -901,8 +957,14 @@ class ProgramReader {
             op.weight = *w;
             op.bias = *b;
             op.where = op.weight.substr(0, op.weight.rfind('.'));
-        } else if (name == "relu" || name == "sigmoid" || name == "tanh" || name == "silu") {
-            op.kind = name == "relu" ? K::Relu : name == "sigmoid" ? K::Sigmoid : name == "tanh" ? K::Tanh : K::Silu;
+        } else if (name == "relu" || name == "sigmoid" || name == "tanh" || name == "silu" || name == "hardswish" ||
+                   name == "hardsigmoid") {
+            op.kind = name == "relu"        ? K::Relu
+                      : name == "sigmoid"   ? K::Sigmoid
+                      : name == "tanh"      ? K::Tanh
+                      : name == "silu"      ? K::Silu
+                      : name == "hardswish" ? K::Hardswish
+                                            : K::Hardsigmoid;
         } else if (name == "leaky_relu") {
             op.kind = K::LeakyRelu;
             TS_TRY(needNumber(1, op.alpha));
@@ -947,9 +1009,15 @@ class ProgramReader {
             if (!second) return second.error();
             op.inputs.push_back(*second);
             if (argc > 2) TS_TRY(needNumber(2, op.alpha));
+        } else if (name == "mul") {
+            op.kind = K::Mul;
+            if (argc != 2 || !isTensor(in(1))) return fail(n, "a multiplication by a number");
+            auto second = tensorId(n, in(1));
+            if (!second) return second.error();
+            op.inputs.push_back(*second);
         } else if (name == "cat") {
             op.kind = K::Cat;
-            Node* list = in(0)->node();
+            Node* list = resolve(in(0))->node();
             if (list->kind() != prim::ListConstruct) return fail(n, "a cat of a list built elsewhere");
             for (Value* e : list->inputs()) {
                 auto id = tensorId(n, e);
@@ -977,7 +1045,8 @@ class ProgramReader {
         } else {
             return fail(n, "not a layer op the batched path knows");
         }
-        if (op.kind != K::Cat && op.kind != K::Add && op.inputs.size() != 1) return fail(n, "unexpected inputs");
+        if (op.kind != K::Cat && op.kind != K::Add && op.kind != K::Mul && op.inputs.size() != 1)
+            return fail(n, "unexpected inputs");
         op.output = m_next++;
         m_ids[n->output()] = op.output;
         out.ops.push_back(std::move(op));

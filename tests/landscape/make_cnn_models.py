@@ -6,7 +6,8 @@ Writes, with random weights and non-trivial BatchNorm statistics (so that foldin
 convolutions is exercised):
   resnet_script.pt / resnet_trace.pt  a small CIFAR-style ResNet (1x28x28 inputs, BN, residual adds with 1x1
                                       projection shortcuts, max-pool, global average pool, dropout, Linear)
-  tv_resnet18.pt, tv_mobilenet_v2.pt  torchvision's own architectures (random weights, 3x32x32 inputs)
+  tv_resnet18.pt, tv_mobilenet_v2.pt, tv_squeezenet1_0.pt, tv_mobilenet_v3_small.pt
+                                      torchvision's own architectures (random weights, 3x32x32 inputs)
   unsupported.pt                      a CNN whose forward multiplies by a learned gate (not a layer op)
   --bench: resnet20.pt                the reference paper's ResNet-20 for CIFAR-10 (3x32x32, 16/32/64 channels)
 """
@@ -93,8 +94,9 @@ def main():
     torch.jit.script(Gated().eval()).save(os.path.join(out, "unsupported.pt"))
     import torchvision.models as tv
     torch.jit.script(randomise_bn(tv.resnet18(num_classes=10), gen)).save(os.path.join(out, "tv_resnet18.pt"))
-    torch.jit.script(randomise_bn(tv.mobilenet_v2(num_classes=10), gen)).save(
-        os.path.join(out, "tv_mobilenet_v2.pt"))
+    for name in ("mobilenet_v2", "squeezenet1_0", "mobilenet_v3_small"):
+        torch.jit.script(randomise_bn(getattr(tv, name)(num_classes=10), gen)).save(
+            os.path.join(out, "tv_" + name + ".pt"))
     if "--bench" in sys.argv:
         r20 = randomise_bn(ResNet(3, (16, 32, 64), 3), gen)
         torch.jit.script(r20).save(os.path.join(out, "resnet20.pt"))
