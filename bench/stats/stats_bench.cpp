@@ -172,7 +172,7 @@ BENCHMARK(BM_PlainRead_1Thread)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PlainRead_Pool)->Unit(benchmark::kMillisecond)->UseRealTime();
 // Args: tile rows, tile columns (neurons per block).
 BENCHMARK(BM_FusedStats_Cpu)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 256}); // the defaults
-BENCHMARK(BM_FusedStats_Cpu_Cached)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_FusedStats_Cpu_Cached)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_FusedStats_Cpu)
     ->Name("BM_FusedStats_Cpu_Tiles")
     ->Unit(benchmark::kMillisecond)
