@@ -21,6 +21,9 @@ const char* opKindName(ProgramOp::Kind kind) {
     case K::Hardswish: return "hardswish";
     case K::Hardsigmoid: return "hardsigmoid";
     case K::Mul: return "mul";
+    case K::Scale: return "scale";
+    case K::Permute: return "permute";
+    case K::LayerNorm: return "layer_norm";
     case K::MaxPool2d: return "max_pool2d";
     case K::AvgPool2d: return "avg_pool2d";
     case K::AdaptiveAvgPool2d: return "adaptive_avg_pool2d";
@@ -65,6 +68,12 @@ torch::Tensor runOp(const ProgramOp& op, const std::vector<torch::Tensor>& in, c
         return torch::hardsigmoid(x);
     case K::Mul:
         return x * in.at(1);
+    case K::Scale:
+        return x * weight;
+    case K::Permute:
+        return x.permute(op.shape);
+    case K::LayerNorm:
+        return torch::layer_norm(x, op.shape, weight, bias, op.eps);
     case K::MaxPool2d:
         return torch::max_pool2d(x, op.kernel, op.stride, op.padding, op.dilation, op.ceilMode);
     case K::AvgPool2d:

@@ -33,6 +33,9 @@ struct ProgramOp {
         Mean,              // shape = dims, keepdim
         Add,               // inputs {x, y}: x + alpha * y
         Mul,               // inputs {x, y}: x * y, broadcasting (squeeze-and-excitation gates)
+        Scale,             // inputs {x}: x * weight, broadcasting (ConvNeXt's layer scale)
+        Permute,           // shape = the permutation
+        LayerNorm,         // shape = normalized shape; weight?, bias?, eps
         Cat,               // inputs {...}; dim
         Flatten,           // dim = start, endDim
         Reshape,           // shape, with kBatch for the batch size (the input's first dimension)

@@ -11,6 +11,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -713,6 +714,10 @@ class ProgramReader {
             TS_TRY(readOp(n, out));
         }
         Value* result = g.outputs().size() == 1 ? g.outputs()[0] : nullptr;
+        // A tuple's first element is the logits, as for forward() itself (GoogLeNet's outputs).
+        if (result && result->node()->kind() == prim::TupleConstruct && result->node()->inputs().size() > 0)
+            result = result->node()->input(0);
+        if (result) result = resolve(result);
         if (!result || !m_ids.count(result)) return makeError(ErrorKind::Usage, "forward() does not return one tensor");
         out.output = m_ids[result];
         out.valueCount = m_next;
@@ -904,8 +909,9 @@ class ProgramReader {
             return Status::ok();
         };
         auto first = tensorId(n, in(0));
-        if (name != "cat" && !first) return first.error();
-        if (name != "cat") op.inputs = {*first};
+        // cat reads a list; mul may read a parameter first (layer scale): both look at their inputs below.
+        if (name != "cat" && name != "mul" && !first) return first.error();
+        if (first && name != "cat") op.inputs = {*first};
 
         if (name == "conv2d" || name == "_convolution") {
             op.kind = K::Conv2d;
@@ -1010,11 +1016,38 @@ class ProgramReader {
             op.inputs.push_back(*second);
             if (argc > 2) TS_TRY(needNumber(2, op.alpha));
         } else if (name == "mul") {
-            op.kind = K::Mul;
             if (argc != 2 || !isTensor(in(1))) return fail(n, "a multiplication by a number");
-            auto second = tensorId(n, in(1));
-            if (!second) return second.error();
-            op.inputs.push_back(*second);
+            // A parameter times an activation (either order) scales it; two activations multiply.
+            auto a = attributePath(resolve(in(0))), b = attributePath(resolve(in(1)));
+            if ((a && m_params.count(*a)) || (b && m_params.count(*b))) {
+                const bool firstIsParam = a && m_params.count(*a);
+                auto x = tensorId(n, in(firstIsParam ? 1 : 0));
+                if (!x) return x.error();
+                op.kind = K::Scale;
+                op.inputs = {*x};
+                op.weight = firstIsParam ? *a : *b;
+                op.where = op.weight;
+            } else {
+                op.kind = K::Mul;
+                if (!first) return first.error();
+                auto second = tensorId(n, in(1));
+                if (!second) return second.error();
+                op.inputs.push_back(*second);
+            }
+        } else if (name == "permute") {
+            op.kind = K::Permute;
+            TS_TRY(needInts(1, op.shape));
+        } else if (name == "layer_norm") {
+            op.kind = K::LayerNorm;
+            TS_TRY(needInts(1, op.shape));
+            auto w = parameter(n, in(2));
+            if (!w) return w.error();
+            auto b = parameter(n, in(3));
+            if (!b) return b.error();
+            op.weight = *w;
+            op.bias = *b;
+            TS_TRY(needNumber(4, op.eps));
+            op.where = op.weight.empty() ? "layer_norm" : op.weight.substr(0, op.weight.rfind('.'));
         } else if (name == "cat") {
             op.kind = K::Cat;
             Node* list = resolve(in(0))->node();
@@ -1075,6 +1108,8 @@ Expected<Program> buildProgram(const torch::jit::Module& module) {
     TS_TRY(inlineCalls(g, self, owner, records, calls));
     records.clear();
     simplifyGraph(graph, module, self, owner, records, notes);
+    // Tuples built and taken apart inside forward() (GoogLeNet's _forward returns three values) disappear.
+    torch::jit::LowerSimpleTuples(graph);
     // TS_DUMP_PROGRAM_GRAPH=1 prints the graph the program is read from to stderr.
     if (std::getenv("TS_DUMP_PROGRAM_GRAPH")) std::fprintf(stderr, "program graph:\n%s\n", g.toString().c_str());
     Program program;

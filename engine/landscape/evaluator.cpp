@@ -78,7 +78,13 @@ Expected<std::unique_ptr<SurfaceEvaluator>> SurfaceEvaluator::create(capture::Mo
 // not say which one sits between the layers), then the model's layer program.
 void SurfaceEvaluator::chooseBatchedPath() {
     torch::NoGradGuard noGrad;
-    const int64_t n = std::min<int64_t>(m_data.inputs.size(0), 256);
+    // Up to 256 samples, fewer for large inputs (about 8 MB of them: 13 images of 3x224x224), so that the probe
+    // forward passes of a large CNN stay small in memory and time.
+    const int64_t total = m_data.inputs.size(0);
+    const int64_t sampleBytes =
+        std::max<int64_t>(1, m_data.inputs.numel() / std::max<int64_t>(total, 1) *
+                                 static_cast<int64_t>(m_data.inputs.element_size()));
+    const int64_t n = std::min<int64_t>(total, std::clamp<int64_t>((8ll << 20) / sampleBytes, 8, 256));
     const std::vector<std::array<double, 2>> probes = {{0.0, 0.0}, {0.61, -0.37}};
     std::vector<torch::Tensor> want;
     std::string forwardError;

@@ -8,7 +8,9 @@ convolutions is exercised):
                                       projection shortcuts, max-pool, global average pool, dropout, Linear)
   tv_resnet18.pt, tv_mobilenet_v2.pt, tv_squeezenet1_0.pt, tv_mobilenet_v3_small.pt
                                       torchvision's own architectures (random weights, 3x32x32 inputs)
-  unsupported.pt                      a CNN whose forward multiplies by a learned gate (not a layer op)
+  tv_convnext_mini.pt                 torchvision's ConvNeXt class with two small stages (permute, LayerNorm,
+                                      GELU, layer scale, stochastic depth)
+  unsupported.pt                      a CNN whose forward takes an absolute value (not a layer op)
   --bench: resnet20.pt                the reference paper's ResNet-20 for CIFAR-10 (3x32x32, 16/32/64 channels)
 """
 import os
@@ -62,15 +64,14 @@ class ResNet(nn.Module):
         return self.fc(self.drop(x))
 
 
-class Gated(nn.Module):
+class Rectified(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(1, 4, 3, padding=1)
-        self.gate = nn.Parameter(torch.ones(1))
         self.fc = nn.Linear(4 * 28 * 28, 10)
 
     def forward(self, x):
-        return self.fc(torch.flatten(self.conv(x) * self.gate, 1))
+        return self.fc(torch.flatten(torch.abs(self.conv(x)), 1))
 
 
 def randomise_bn(model, gen):
@@ -91,9 +92,13 @@ def main():
     small = randomise_bn(ResNet(1, (4, 8), 1, pool=True, dropout=0.25), gen)
     torch.jit.script(small).save(os.path.join(out, "resnet_script.pt"))
     torch.jit.trace(small, torch.rand(2, 1, 28, 28)).save(os.path.join(out, "resnet_trace.pt"))
-    torch.jit.script(Gated().eval()).save(os.path.join(out, "unsupported.pt"))
+    torch.jit.script(Rectified().eval()).save(os.path.join(out, "unsupported.pt"))
     import torchvision.models as tv
     torch.jit.script(randomise_bn(tv.resnet18(num_classes=10), gen)).save(os.path.join(out, "tv_resnet18.pt"))
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    mini = ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 1)], stochastic_depth_prob=0.1,
+                    layer_scale=0.5, num_classes=10).eval()
+    torch.jit.script(mini).save(os.path.join(out, "tv_convnext_mini.pt"))
     for name in ("mobilenet_v2", "squeezenet1_0", "mobilenet_v3_small"):
         torch.jit.script(randomise_bn(getattr(tv, name)(num_classes=10), gen)).save(
             os.path.join(out, "tv_" + name + ".pt"))
