@@ -165,9 +165,9 @@ struct Resnet20Fixture {
     std::vector<std::array<double, 2>> points;
     std::string error;
 
-    explicit Resnet20Fixture(int64_t mode) {
+    explicit Resnet20Fixture(int64_t mode, const char* name = "resnet20.pt", int stride = 7) {
         const auto dir = std::filesystem::temp_directory_path() / "ts_bench_resnet20";
-        const auto file = dir / "resnet20.pt";
+        const auto file = dir / name;
         if (!std::filesystem::exists(file)) {
             const std::string cmd = "/usr/bin/python3 " + std::string(TS_SOURCE_DIR) +
                                     "/tests/landscape/make_cnn_models.py " + dir.string() + " --bench >/dev/null";
@@ -195,7 +195,7 @@ struct Resnet20Fixture {
             return;
         }
         ev = std::move(created.value());
-        for (int i = 0; i < 51; i += 7)
+        for (int i = 0; i < 51; i += stride)
             points.push_back({-1.0 + 2.0 * i / 50.0, -1.0 + 2.0 * i / 50.0});
     }
 };
@@ -219,6 +219,36 @@ void BM_Resnet20_PerGridPoint(benchmark::State& state) {
                                                            benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_Resnet20_PerGridPoint)->Unit(benchmark::kSecond)->UseRealTime()->Arg(0)->Arg(1)->Arg(2)->Iterations(1);
+
+// torchvision's architectures as the tests script them (random weights, 3x32x32, 1,000 samples): 4 points of the
+// diagonal (every 13th). Args: {model, mode} with model 0 ResNet-18, 1 MobileNetV2, 2 MobileNetV3-small,
+// 3 SqueezeNet 1.0, 4 the two-stage ConvNeXt; mode 0 batched, 2 per point in batches of 128.
+void BM_Torchvision_PerGridPoint(benchmark::State& state) {
+    static const char* kNames[] = {"tv_resnet18.pt", "tv_mobilenet_v2.pt", "tv_mobilenet_v3_small.pt",
+                                   "tv_squeezenet1_0.pt", "tv_convnext_mini.pt"};
+    Resnet20Fixture f(state.range(1), kNames[state.range(0)], 13);
+    if (!f.error.empty()) {
+        state.SkipWithError(f.error.c_str());
+        return;
+    }
+    state.SetLabel(kNames[state.range(0)]);
+    for (auto _ : state) {
+        auto values = f.ev->evaluate(f.points);
+        if (!values) {
+            state.SkipWithError(values.error().message.c_str());
+            return;
+        }
+        benchmark::DoNotOptimize(values->data());
+    }
+    state.counters["s_per_point"] = benchmark::Counter(static_cast<double>(f.points.size()),
+                                                       benchmark::Counter::kIsIterationInvariantRate |
+                                                           benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_Torchvision_PerGridPoint)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime()
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 2}})
+    ->Iterations(1);
 #endif
 
 // Curvature on the same model and 2,000 samples: one Hessian-vector product (double backward) against one
