@@ -708,7 +708,7 @@ class ProgramReader {
                 continue;
             }
             if (n->kind() == prim::GetAttr || n->kind() == prim::Constant || n->kind() == prim::NumToTensor ||
-                n->kind() == prim::ListConstruct || n->kind() == prim::unchecked_cast ||
+                n->kind() == prim::ListConstruct || n->kind() == prim::unchecked_cast || n->kind() == c10::aten::append ||
                 (n->kind() == prim::If && condition(n->input(0))))
                 continue; // parameters, buffers, lists, casts and decided branches are read where an op uses them
             TS_TRY(readOp(n, out));
@@ -1052,7 +1052,21 @@ class ProgramReader {
             op.kind = K::Cat;
             Node* list = resolve(in(0))->node();
             if (list->kind() != prim::ListConstruct) return fail(n, "a cat of a list built elsewhere");
-            for (Value* e : list->inputs()) {
+            // The list as it is at this cat: its elements, then what aten::append added before here (DenseNet's
+            // blocks grow one list of features; each layer concatenates it as it is then).
+            std::vector<Value*> elements(list->inputs().begin(), list->inputs().end());
+            std::vector<Node*> appends;
+            for (const auto& use : list->output()->uses()) {
+                Node* u = use.user;
+                if (u == n || u->kind() == c10::aten::cat || u->kind() == prim::unchecked_cast) continue;
+                if (u->kind() != c10::aten::append || use.offset != 0 || u->owningBlock() != n->owningBlock())
+                    return fail(n, "a cat of a list changed by " + std::string(u->kind().toQualString()));
+                if (u->isBefore(n)) appends.push_back(u);
+            }
+            std::sort(appends.begin(), appends.end(), [](Node* a, Node* b) { return a->isBefore(b); });
+            for (Node* a : appends)
+                elements.push_back(a->input(1));
+            for (Value* e : elements) {
                 auto id = tensorId(n, e);
                 if (!id) return id.error();
                 op.inputs.push_back(*id);

@@ -10,6 +10,8 @@ convolutions is exercised):
                                       torchvision's own architectures (random weights, 3x32x32 inputs)
   tv_convnext_mini.pt                 torchvision's ConvNeXt class with two small stages (permute, LayerNorm,
                                       GELU, layer scale, stochastic depth)
+  tv_densenet_mini.pt                 torchvision's DenseNet class with two small blocks (a list of features
+                                      grown by append, concatenated by every layer)
   unsupported.pt                      a CNN whose forward takes an absolute value (not a layer op)
   --bench: resnet20.pt                the reference paper's ResNet-20 for CIFAR-10 (3x32x32, 16/32/64 channels)
 """
@@ -99,6 +101,9 @@ def main():
     mini = ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 1)], stochastic_depth_prob=0.1,
                     layer_scale=0.5, num_classes=10).eval()
     torch.jit.script(mini).save(os.path.join(out, "tv_convnext_mini.pt"))
+    from torchvision.models.densenet import DenseNet
+    dense = randomise_bn(DenseNet(growth_rate=8, block_config=(2, 2), num_init_features=16, num_classes=10), gen)
+    torch.jit.script(dense).save(os.path.join(out, "tv_densenet_mini.pt"))
     for name in ("mobilenet_v2", "squeezenet1_0", "mobilenet_v3_small"):
         torch.jit.script(randomise_bn(getattr(tv, name)(num_classes=10), gen)).save(
             os.path.join(out, "tv_" + name + ".pt"))
