@@ -32,6 +32,8 @@ const char* opKindName(ProgramOp::Kind kind) {
     case K::Cat: return "cat";
     case K::Flatten: return "flatten";
     case K::Reshape: return "reshape";
+    case K::Transpose: return "transpose";
+    case K::ChunkPart: return "chunk";
     case K::Identity: return "identity";
     }
     return "?";
@@ -90,10 +92,21 @@ torch::Tensor runOp(const ProgramOp& op, const std::vector<torch::Tensor>& in, c
         return x.flatten(op.dim, op.endDim);
     case K::Reshape: {
         std::vector<int64_t> shape = op.shape;
-        for (auto& s : shape)
-            if (s == ProgramOp::kBatch) s = x.size(0);
+        size_t ref = 0;
+        for (auto& s : shape) {
+            if (s == ProgramOp::kBatch) {
+                s = x.size(0);
+            } else if (s == ProgramOp::kSizeOf) {
+                const auto& r = op.sizeOf.at(ref++);
+                s = in.at(static_cast<size_t>(r[0])).size(r[1]) / r[2];
+            }
+        }
         return x.reshape(shape);
     }
+    case K::Transpose:
+        return x.transpose(op.dim, op.endDim);
+    case K::ChunkPart:
+        return x.chunk(op.groups, op.dim).at(static_cast<size_t>(op.endDim));
     case K::Identity:
         return x;
     }

@@ -5,6 +5,7 @@
 // op outside the list below have none (the reason names the op).
 #pragma once
 
+#include <array>
 #include <functional>
 #include <string>
 #include <vector>
@@ -38,10 +39,14 @@ struct ProgramOp {
         LayerNorm,         // shape = normalized shape; weight?, bias?, eps
         Cat,               // inputs {...}; dim
         Flatten,           // dim = start, endDim
-        Reshape,           // shape, with kBatch for the batch size (the input's first dimension)
+        Reshape,           // shape, with kBatch for the batch size (the input's first dimension) and kSizeOf
+                           // for a size read from an input at run time (sizeOf)
+        Transpose,         // swaps dimensions dim and endDim
+        ChunkPart,         // x.chunk(groups, dim)[endDim] (ShuffleNet's split into two halves)
         Identity,          // dropout in evaluation mode, contiguous()
     };
     static constexpr int64_t kBatch = INT64_MIN;
+    static constexpr int64_t kSizeOf = INT64_MIN + 1;
 
     Kind kind = Kind::Identity;
     std::vector<int> inputs; // value ids; 0 is the model's input
@@ -51,6 +56,9 @@ struct ProgramOp {
     std::string runningMeanName, runningVarName; // and their names as namedBuffers() spells them
     double eps = 1e-5, alpha = 1.0, lo = 0.0, hi = 0.0;
     std::vector<int64_t> kernel, stride, padding, dilation, shape;
+    // Reshape: one entry per kSizeOf in `shape`, in order: {input index, dimension, divisor}, meaning
+    // in[index].size(dimension) / divisor (ShuffleNet's x.view(n, groups, channels // groups, h, w)).
+    std::vector<std::array<int64_t, 3>> sizeOf;
     int64_t groups = 1, dim = 1, endDim = -1;
     bool ceilMode = false, countIncludePad = true, keepdim = false;
     std::string approximate = "none";

@@ -709,8 +709,13 @@ class ProgramReader {
             }
             if (n->kind() == prim::GetAttr || n->kind() == prim::Constant || n->kind() == prim::NumToTensor ||
                 n->kind() == prim::ListConstruct || n->kind() == prim::unchecked_cast || n->kind() == c10::aten::append ||
+                n->kind() == c10::aten::chunk ||
                 (n->kind() == prim::If && condition(n->input(0))))
                 continue; // parameters, buffers, lists, casts and decided branches are read where an op uses them
+            if (n->kind() == prim::ListUnpack) {
+                TS_TRY(readChunk(n, out));
+                continue;
+            }
             TS_TRY(readOp(n, out));
         }
         Value* result = g.outputs().size() == 1 ? g.outputs()[0] : nullptr;
@@ -800,6 +805,64 @@ class ProgramReader {
         auto d = constant(n->input(1));
         return d && d->isInt() && d->toInt() == 0;
     }
+    // A size read from a tensor at run time: x.size(d), the d-th of `a, b, c, d = x.size()`, and either divided
+    // by a constant (`channels // groups`). {tensor, dimension, divisor}.
+    struct SizeRef {
+        Value* tensor;
+        int64_t dim, divisor;
+    };
+    std::optional<SizeRef> sizeRef(Value* e) const {
+        e = resolve(e);
+        Node* n = e->node();
+        if (n->kind() == prim::NumToTensor || n->kind() == c10::aten::Int || n->kind() == c10::aten::ScalarImplicit)
+            return sizeRef(n->input(0));
+        if (n->kind() == c10::aten::floordiv && n->inputs().size() == 2) {
+            auto k = constant(n->input(1));
+            auto inner = sizeRef(n->input(0));
+            if (!k || !k->isInt() || k->toInt() <= 0 || !inner) return std::nullopt;
+            inner->divisor *= k->toInt();
+            return inner;
+        }
+        if (n->kind() == c10::aten::size && n->inputs().size() == 2 && isTensor(n->input(0))) {
+            auto d = constant(n->input(1));
+            if (!d || !d->isInt()) return std::nullopt;
+            return SizeRef{n->input(0), d->toInt(), 1};
+        }
+        if (n->kind() == prim::ListUnpack) {
+            Node* list = resolve(n->input(0))->node();
+            if (list->kind() != c10::aten::size || list->inputs().size() != 1 || !isTensor(list->input(0)))
+                return std::nullopt;
+            for (size_t i = 0; i < n->outputs().size(); ++i)
+                if (n->outputs()[i] == e) return SizeRef{list->input(0), static_cast<int64_t>(i), 1};
+        }
+        return std::nullopt;
+    }
+    // A reshape's size list into op.shape (constants, kBatch, kSizeOf with op.sizeOf and the tensors it reads
+    // added to op.inputs).
+    Status shapeArgument(const Node* node, Value* v, ProgramOp& op) {
+        if (auto c = ints(v)) {
+            op.shape = *c;
+            return Status::ok();
+        }
+        Node* n = resolve(v)->node();
+        if (n->kind() != prim::ListConstruct) return fail(node, "a size argument that is not a constant");
+        op.shape.clear();
+        for (Value* e : n->inputs()) {
+            if (auto c = constant(e); c && c->isInt()) {
+                op.shape.push_back(c->toInt());
+                continue;
+            }
+            auto r = sizeRef(e);
+            if (!r) return fail(node, "a size argument that is not a constant");
+            auto id = tensorId(node, r->tensor);
+            if (!id) return id.error();
+            auto at = std::find(op.inputs.begin(), op.inputs.end(), *id);
+            if (at == op.inputs.end()) at = op.inputs.insert(op.inputs.end(), *id);
+            op.shape.push_back(ProgramOp::kSizeOf);
+            op.sizeOf.push_back({static_cast<int64_t>(at - op.inputs.begin()), r->dim, r->divisor});
+        }
+        return Status::ok();
+    }
     std::optional<std::vector<int64_t>> ints(Value* v) const {
         if (auto c = constant(v)) {
             if (c->isIntList()) return c->toIntVector();
@@ -878,6 +941,32 @@ class ProgramReader {
         auto it = m_ids.find(resolve(v));
         if (it == m_ids.end()) return fail(n, "an input computed outside the supported ops");
         return it->second;
+    }
+
+    // `x1, x2 = x.chunk(2, dim=1)`: one op per part.
+    Status readChunk(Node* n, Program& out) {
+        Node* chunk = resolve(n->input(0))->node();
+        if (chunk->kind() != c10::aten::chunk || chunk->inputs().size() != 3)
+            return fail(n, "a list of tensors taken apart that is not a chunk");
+        auto x = tensorId(n, chunk->input(0));
+        if (!x) return x.error();
+        auto parts = constant(chunk->input(1));
+        auto dim = constant(chunk->input(2));
+        if (!parts || !parts->isInt() || !dim || !dim->isInt() || parts->toInt() != int64_t(n->outputs().size()))
+            return fail(n, "a chunk into a number of parts that is not a constant");
+        for (size_t i = 0; i < n->outputs().size(); ++i) {
+            ProgramOp op;
+            op.kind = ProgramOp::Kind::ChunkPart;
+            op.where = "chunk";
+            op.inputs = {*x};
+            op.groups = parts->toInt();
+            op.dim = dim->toInt();
+            op.endDim = static_cast<int64_t>(i);
+            op.output = m_next++;
+            m_ids[n->outputs()[i]] = op.output;
+            out.ops.push_back(std::move(op));
+        }
+        return Status::ok();
     }
 
     Status readOp(Node* n, Program& out) {
@@ -1083,7 +1172,14 @@ class ProgramReader {
             op.endDim = static_cast<int64_t>(end);
         } else if (name == "view" || name == "reshape") {
             op.kind = K::Reshape;
-            TS_TRY(needInts(1, op.shape));
+            TS_TRY(shapeArgument(n, in(1), op));
+        } else if (name == "transpose") {
+            op.kind = K::Transpose;
+            double a = 0, b = 0;
+            TS_TRY(needNumber(1, a));
+            TS_TRY(needNumber(2, b));
+            op.dim = static_cast<int64_t>(a);
+            op.endDim = static_cast<int64_t>(b);
         } else if (name == "dropout" || name == "feature_dropout" || name == "alpha_dropout") {
             op.kind = K::Identity;
             if (flag(in(2)).value_or(true)) return fail(n, "dropout in training mode");
@@ -1092,7 +1188,8 @@ class ProgramReader {
         } else {
             return fail(n, "not a layer op the batched path knows");
         }
-        if (op.kind != K::Cat && op.kind != K::Add && op.kind != K::Mul && op.inputs.size() != 1)
+        if (op.kind != K::Cat && op.kind != K::Add && op.kind != K::Mul && op.kind != K::Reshape &&
+            op.inputs.size() != 1)
             return fail(n, "unexpected inputs");
         op.output = m_next++;
         m_ids[n->output()] = op.output;

@@ -565,11 +565,13 @@ TEST(LandscapeProgram, ConvolutionalNetworksAreBatchedAndEqualPerPoint) {
     // max-pool, adaptive average pool, flatten), MobileNetV2 (depthwise convolutions, ReLU6, dropout),
     // SqueezeNet (max-pool stride decided by a branch in F.max_pool2d, cat of the Fire modules' branches) and
     // MobileNetV3 (hardswish, squeeze-and-excitation gates: a product of two activations), ConvNeXt
-    // (permute, LayerNorm over channels, GELU, a learned layer scale, stochastic depth) and DenseNet (one list
-    // of features per block, grown by append and concatenated by every layer as it is then).
+    // (permute, LayerNorm over channels, GELU, a learned layer scale, stochastic depth), DenseNet (one list
+    // of features per block, grown by append and concatenated by every layer as it is then) and ShuffleNetV2
+    // (chunk into halves, a channel shuffle that reshapes by sizes read from the tensor: x.view(n, g, c // g, h,
+    // w), transpose).
     EvalSet rgb{torch::rand({6, 3, 32, 32}), torch::randint(0, 10, {6})};
     for (const char* name : {"tv_resnet18.pt", "tv_mobilenet_v2.pt", "tv_squeezenet1_0.pt", "tv_mobilenet_v3_small.pt",
-                             "tv_convnext_mini.pt", "tv_densenet_mini.pt"}) {
+                             "tv_convnext_mini.pt", "tv_densenet_mini.pt", "tv_shufflenet_v2_x0_5.pt"}) {
         auto model = ts::capture::loadModel(dir + "/" + name, {3, 32, 32}, 10);
         ASSERT_TRUE(model) << model.error().message;
         expectProgramMatchesPerPoint(**model, rgb, DirType::Weights);

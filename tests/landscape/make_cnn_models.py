@@ -6,7 +6,7 @@ Writes, with random weights and non-trivial BatchNorm statistics (so that foldin
 convolutions is exercised):
   resnet_script.pt / resnet_trace.pt  a small CIFAR-style ResNet (1x28x28 inputs, BN, residual adds with 1x1
                                       projection shortcuts, max-pool, global average pool, dropout, Linear)
-  tv_resnet18.pt, tv_mobilenet_v2.pt, tv_squeezenet1_0.pt, tv_mobilenet_v3_small.pt
+  tv_resnet18.pt, tv_mobilenet_v2.pt, tv_squeezenet1_0.pt, tv_mobilenet_v3_small.pt, tv_shufflenet_v2_x0_5.pt
                                       torchvision's own architectures (random weights, 3x32x32 inputs)
   tv_convnext_mini.pt                 torchvision's ConvNeXt class with two small stages (permute, LayerNorm,
                                       GELU, layer scale, stochastic depth)
@@ -104,7 +104,7 @@ def main():
     from torchvision.models.densenet import DenseNet
     dense = randomise_bn(DenseNet(growth_rate=8, block_config=(2, 2), num_init_features=16, num_classes=10), gen)
     torch.jit.script(dense).save(os.path.join(out, "tv_densenet_mini.pt"))
-    for name in ("mobilenet_v2", "squeezenet1_0", "mobilenet_v3_small"):
+    for name in ("mobilenet_v2", "squeezenet1_0", "mobilenet_v3_small", "shufflenet_v2_x0_5"):
         torch.jit.script(randomise_bn(getattr(tv, name)(num_classes=10), gen)).save(
             os.path.join(out, "tv_" + name + ".pt"))
     if "--bench" in sys.argv:
