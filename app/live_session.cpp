@@ -401,7 +401,7 @@ struct LiveSession::Impl {
         if (landscapeBusy.load()) return; // the last one is still being computed beside training
         if (have && ++snapshotsSinceLandscape < want->every) return;
         snapshotsSinceLandscape = 0;
-        auto l = computeLandscape(*want, step, true);
+        auto l = computeLandscape(*want, step, true, false);
         if (!l) return; // computing on the landscape thread
         std::lock_guard lock(mutex);
         if (landscapeWanted == want) liveLandscape = std::move(l);
@@ -433,7 +433,7 @@ struct LiveSession::Impl {
     // computed here (per point when no batched path fits), while training waits; without `background` the
     // model is idle and the batched paths may use the pool.
     std::shared_ptr<const LiveSession::LiveLandscape> computeLandscape(const LiveSession::LandscapeRequest& r, int64_t step,
-                                                                      bool background) {
+                                                                      bool background, bool usePool) {
         namespace ls = ::ts::landscape;
         auto out = std::make_shared<LiveSession::LiveLandscape>();
         out->request = r;
@@ -476,9 +476,10 @@ struct LiveSession::Impl {
                 grid.x.min = grid.y->min = -1.25 * reach;
                 grid.x.max = grid.y->max = 1.25 * reach;
             }
-            // Beside training, off the thread pool the UI thread shares: the landscape thread only.
+            // Beside training, off the thread pool the UI thread shares (and OpenBLAS's thread count untouched):
+            // the landscape thread only. Once training has ended the pool is free to use.
             ls::EvaluatorOptions eo;
-            eo.usePool = !background;
+            eo.usePool = usePool;
             auto ev = ls::SurfaceEvaluator::create(*model, space, dirs, {d.inputs.narrow(0, 0, n), d.labels.narrow(0, 0, n)},
                                                    eo);
             if (!ev) {
@@ -1452,7 +1453,11 @@ void LiveSession::wantLandscape(std::optional<LandscapeRequest> request) {
         stale = m->liveLandscape && m->liveLandscape->step != step;
     }
     if (!changed && !stale) return;
-    auto l = m->computeLandscape(*request, step, false);
+    // A new request is answered at once (`view`'s first picture); the last surface after training ended is
+    // computed on the landscape thread when a batched path fits (the trainer thread has returned for good, so
+    // this thread may start it), so a window does not stop while it is computed.
+    auto l = m->computeLandscape(*request, step, !changed, true);
+    if (!l) return;
     std::lock_guard lock(m->mutex);
     if (m->landscapeWanted == request) m->liveLandscape = std::move(l);
 }
@@ -1468,6 +1473,19 @@ bool LiveSession::landscapeComputing() const {
 void LiveSession::settleLandscape() {
     while (m->landscapeBusy.load())
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Headless: the last frame shows the surface at the final weights, computed here if it is not there yet.
+    std::optional<LandscapeRequest> want;
+    bool stale = false;
+    const int64_t step = m->inspectOnlyStep();
+    {
+        std::lock_guard lock(m->mutex);
+        want = m->landscapeWanted;
+        stale = m->liveLandscape && m->liveLandscape->step != step;
+    }
+    if (!want || !stale || !m->modelIdle()) return;
+    auto l = m->computeLandscape(*want, step, false, true);
+    std::lock_guard lock(m->mutex);
+    if (m->landscapeWanted == want) m->liveLandscape = std::move(l);
 }
 
 std::shared_ptr<const LiveSession::LiveLandscape> LiveSession::latestLandscape() const {

@@ -147,7 +147,8 @@ class LiveSession {
     };
     void wantLandscape(std::optional<LandscapeRequest> request); // nullopt: stop (and forget the path)
     std::shared_ptr<const LiveLandscape> latestLandscape() const;
-    // Waits until no landscape is being computed beside training (headless: the last frame shows the last one).
+    // Waits until no landscape is being computed beside training, then (training over) computes the one at the
+    // final weights if it is missing: headless, the last frame shows it.
     void settleLandscape();
     // Surfaces the landscape thread has computed and published (beside training) so far; whether it is
     // computing one now.
