@@ -943,6 +943,17 @@ class ProgramReader {
         return it->second;
     }
 
+    // An op's weight and bias arguments (inputs `wi` and `bi`: parameters or None) into op.weight / op.bias.
+    Status weightAndBias(Node* n, size_t wi, size_t bi, ProgramOp& op) const {
+        auto w = parameter(n, n->input(wi));
+        if (!w) return w.error();
+        auto b = parameter(n, n->input(bi));
+        if (!b) return b.error();
+        op.weight = *w;
+        op.bias = *b;
+        return Status::ok();
+    }
+
     // `x1, x2 = x.chunk(2, dim=1)`: one op per part.
     Status readChunk(Node* n, Program& out) {
         Node* chunk = resolve(n->input(0))->node();
@@ -1004,12 +1015,7 @@ class ProgramReader {
 
         if (name == "conv2d" || name == "_convolution") {
             op.kind = K::Conv2d;
-            auto w = parameter(n, in(1));
-            if (!w) return w.error();
-            auto b = parameter(n, in(2));
-            if (!b) return b.error();
-            op.weight = *w;
-            op.bias = *b;
+            TS_TRY(weightAndBias(n, 1, 2, op));
             op.where = op.weight.substr(0, op.weight.rfind('.'));
             TS_TRY(needInts(3, op.stride));
             TS_TRY(needInts(4, op.padding));
@@ -1026,12 +1032,7 @@ class ProgramReader {
                 return fail(n, "a convolution that is not 2D");
         } else if (name == "batch_norm") {
             op.kind = K::BatchNorm;
-            auto w = parameter(n, in(1));
-            if (!w) return w.error();
-            auto b = parameter(n, in(2));
-            if (!b) return b.error();
-            op.weight = *w;
-            op.bias = *b;
+            TS_TRY(weightAndBias(n, 1, 2, op));
             if (flag(in(5)).value_or(true)) return fail(n, "batch statistics (the module is in training mode)");
             auto mean = buffer(n, in(3));
             if (!mean) return mean.error();
@@ -1045,12 +1046,7 @@ class ProgramReader {
             op.where = op.weight.empty() ? "batch_norm" : op.weight.substr(0, op.weight.rfind('.'));
         } else if (name == "linear") {
             op.kind = K::Linear;
-            auto w = parameter(n, in(1));
-            if (!w) return w.error();
-            auto b = parameter(n, in(2));
-            if (!b) return b.error();
-            op.weight = *w;
-            op.bias = *b;
+            TS_TRY(weightAndBias(n, 1, 2, op));
             op.where = op.weight.substr(0, op.weight.rfind('.'));
         } else if (name == "relu" || name == "sigmoid" || name == "tanh" || name == "silu" || name == "hardswish" ||
                    name == "hardsigmoid") {
@@ -1129,12 +1125,7 @@ class ProgramReader {
         } else if (name == "layer_norm") {
             op.kind = K::LayerNorm;
             TS_TRY(needInts(1, op.shape));
-            auto w = parameter(n, in(2));
-            if (!w) return w.error();
-            auto b = parameter(n, in(3));
-            if (!b) return b.error();
-            op.weight = *w;
-            op.bias = *b;
+            TS_TRY(weightAndBias(n, 2, 3, op));
             TS_TRY(needNumber(4, op.eps));
             op.where = op.weight.empty() ? "layer_norm" : op.weight.substr(0, op.weight.rfind('.'));
         } else if (name == "cat") {
