@@ -329,18 +329,19 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
         keys = std::move(read).value();
         TS_LOG_INFO("%zu keyframes from %s; K adds more", keys.size(), keyPath.c_str());
     }
-    bool addKeyframe = false;
+    int addKeyframes = 0; // presses of K (or the panel's button) not yet saved: each one is a keyframe
     v.keyHook = [&](int key) {
-        if (key == 'K') addKeyframe = true; // GLFW key codes of letters are their upper-case ASCII
+        if (key == 'K') ++addKeyframes; // GLFW key codes of letters are their upper-case ASCII
     };
 
     SurfaceScene sc;
+    bool haveMesh = false, rebuild = false;
+    v.framesCount = [&] { return haveMesh || !computing; }; // a failed computation counts frames too
     ui::LandscapeSettings settings;
     settings.grid = int(args.grid.x.count);
     settings.range = float(std::max(std::fabs(args.grid.x.min), std::fabs(args.grid.x.max)));
     settings.norm = panelNormIndex(args.norm);
     settings.logScale = args.logScale;
-    bool haveMesh = false, rebuild = false;
     Status uploadFailure;
     CameraFlight flight;
     auto s = v.run(
@@ -384,9 +385,8 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
             lv.keyframesPath = keyPath;
             if (sc.mesh.hasMinimum) lv.minLoss = float(sc.mesh.minimumLoss);
             auto e = ui::landscapePanel(lv);
-            addKeyframe = addKeyframe || e.addKeyframe; // kept until there is a surface to frame
-            if (addKeyframe && haveMesh) {
-                addKeyframe = false;
+            addKeyframes += e.addKeyframe ? 1 : 0; // kept until there is a surface to frame
+            for (; addKeyframes > 0 && haveMesh; --addKeyframes) {
                 keys.push_back(keyframeOf(v.camera(), sc.bounds));
                 if (auto st = writeKeyframes(keyPath, keys); st)
                     TS_LOG_INFO("keyframe %zu saved to %s", keys.size(), keyPath.c_str());
@@ -430,6 +430,8 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
         });
     cancel = true;
     if (worker.joinable()) worker.join();
+    if (addKeyframes > 0)
+        TS_LOG_WARN("%d keyframe request(s) not saved: the window closed before the first surface", addKeyframes);
     if (!s) return reportError(s.error());
     if (!uploadFailure) return reportError(uploadFailure.error());
     if (const auto n = v.context().validationMessageCount(); n > 0)

@@ -232,7 +232,7 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
         m_ui->newFrame(frame->extent, dt);
         if (ui) ui();
         TS_TRY(m_ui->render(*frame));
-        ++drawn;
+        if (!framesCount || framesCount()) ++drawn;
         bool last = m_opts.maxFrames > 0 && drawn >= m_opts.maxFrames;
         bool shot = m_screenshotRequested || (last && !m_opts.finalScreenshot.empty());
         ImageRgba8 img;

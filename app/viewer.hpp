@@ -78,6 +78,9 @@ class Viewer {
 
     Aabb sceneBounds;
     std::function<void(int key)> keyHook; // keys the viewer itself does not use (GLFW key codes)
+    // When set, a drawn frame counts towards ViewerOptions::maxFrames only while this returns true (the landscape
+    // window counts from its first surface, so a scripted run ends on a picture of it however slow the machine).
+    std::function<bool()> framesCount;
 
   private:
     Viewer() = default;
