@@ -238,6 +238,24 @@ class BuiltinModel final : public Model {
         }
     }
 
+    Expected<torch::Tensor> forwardReplacing(const std::string& layer, const torch::Tensor& value,
+                                             const torch::Tensor& input) override {
+        bool found = false;
+        for (const auto& l : m_layers)
+            found = found || (l.name == layer && l.type != "Flatten");
+        if (!found) return usage("model '" + m_name + "' has no layer '" + layer + "'");
+        try {
+            torch::Tensor x = input;
+            for (auto& l : m_layers) {
+                x = l.module.forward(x);
+                if (l.name == layer) x = value.to(x.scalar_type()).expand_as(x);
+            }
+            return x;
+        } catch (const std::exception& e) {
+            return usage("layer '" + layer + "' of '" + m_name + "': " + oneLineReason(e.what()));
+        }
+    }
+
   private:
     struct Layer {
         std::string name, type;

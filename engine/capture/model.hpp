@@ -108,6 +108,16 @@ class Model {
         (void)input;
         return makeError(ErrorKind::Usage, "model '" + name() + "' cannot replace the parameters of '" + path + "'");
     }
+    // The whole model's forward() on `input` with the output of captured layer `layer` (a name of
+    // forwardCapture()'s activations) replaced by `value` broadcast to its shape (in its own layout, see
+    // batchDims), for this call only: ablations of any layer, with or without parameters (a ReLU, a residual add, a Transformer block).
+    // Layers computed inside a loop cannot be replaced. The default: not supported.
+    virtual Expected<torch::Tensor> forwardReplacing(const std::string& layer, const torch::Tensor& value,
+                                                     const torch::Tensor& input) {
+        (void)value;
+        (void)input;
+        return makeError(ErrorKind::Usage, "model '" + name() + "' cannot replace the output of '" + layer + "'");
+    }
     // forward() as a flat Program of layer ops (program.hpp) in the model's current training/evaluation mode,
     // or why it cannot be written as one (an op outside the Program's list, control flow on values). The
     // default: none.

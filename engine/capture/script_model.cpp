@@ -1256,6 +1256,26 @@ std::optional<std::pair<torch::Tensor, ForwardCapture::LoopParts>> stackIteratio
     return std::make_pair(torch::stack(batchFirstParts, 1), std::move(parts));
 }
 
+// The capture graph with captured value `index` (its layers' order) replaced by a new last graph input expanded
+// to the value's shape: forward() with one layer's output replaced. Every use after the value's definition sees
+// the replacement (uses in nested blocks included); the captured tuple then holds it too.
+Expected<std::shared_ptr<Graph>> replacingGraph(Graph& capture, size_t index) {
+    std::shared_ptr<Graph> g = capture.copy();
+    Node* tuple = g->return_node()->input(0)->node();
+    if (tuple->kind() != prim::TupleConstruct || index + 1 >= tuple->inputs().size())
+        return makeError(ErrorKind::Failed, "the capture graph does not return its layers as a tuple");
+    Value* v = tuple->input(index + 1);
+    if (!v->type()->cast<c10::TensorType>())
+        return makeError(ErrorKind::Usage, "its output is not one tensor (a layer computed inside a loop or a branch)");
+    Value* replacement = g->addInput("replacement")->setType(c10::TensorType::get());
+    Node* expand = g->create(c10::aten::expand_as, {replacement, v});
+    expand->output()->setType(v->type());
+    expand->insertAfter(v->node());
+    v->replaceAllUsesAfterNodeWith(expand, expand->output());
+    g->lint();
+    return g;
+}
+
 class ScriptModel final : public Model {
   public:
     ScriptModel(torch::jit::Module module, std::string name)
@@ -1330,6 +1350,31 @@ class ScriptModel final : public Model {
     Expected<torch::Tensor> forwardOverriding(const std::string& path, const NamedTensors& overrides,
                                               const torch::Tensor& input) override {
         return withOverrides(path, overrides, [&](torch::jit::Module&) { return m_module.forward({input}); });
+    }
+
+    Expected<torch::Tensor> forwardReplacing(const std::string& layer, const torch::Tensor& value,
+                                             const torch::Tensor& input) override {
+        if (!m_capture)
+            return makeError(ErrorKind::Usage, "model '" + m_name + "' has no capture graph to replace '" + layer + "' in");
+        size_t index = 0;
+        while (index < m_layers->size() && (*m_layers)[index].name != layer)
+            ++index;
+        if (index == m_layers->size()) return makeError(ErrorKind::Usage, "model '" + m_name + "' has no layer '" + layer + "'");
+        try {
+            auto& fn = m_cache[trainingKey()].replacing[layer];
+            if (!fn) {
+                auto graph = replacingGraph(*m_capture->graph(), index);
+                if (!graph)
+                    return makeError(ErrorKind::Usage, "layer '" + layer + "' of '" + m_name + "': " + graph.error().message);
+                fn = std::make_unique<torch::jit::GraphFunction>("forward_replacing", std::move(graph).value(), nullptr,
+                                                                 torch::jit::ExecutorExecutionMode::SIMPLE);
+            }
+            torch::jit::Stack stack{m_module._ivalue(), input, value};
+            fn->run(stack);
+            return outputTensor(stack.back().toTuple()->elements()[0], m_name);
+        } catch (const std::exception& e) {
+            return makeError(ErrorKind::Usage, "layer '" + layer + "' of '" + m_name + "': " + oneLineReason(e.what()));
+        }
     }
 
     CaptureCoverage coverage() override {
@@ -1450,6 +1495,8 @@ class ScriptModel final : public Model {
         std::unique_ptr<torch::jit::GraphFunction> fn;
         std::vector<LayerInfo> layers;
         std::map<std::string, std::pair<bool, std::string>> calls;
+        // forwardReplacing's graphs, made on first use: the capture graph with one layer's value replaced.
+        std::map<std::string, std::unique_ptr<torch::jit::GraphFunction>> replacing;
     };
     std::vector<bool> trainingKey() const {
         std::vector<bool> key;

@@ -483,7 +483,8 @@ nlohmann::json neurogramJson(const Neurogram& g) {
         if (l.ablated)
             e["mean_ablation"] = {{"accuracy", l.accuracy}, {"loss", l.loss}, {"accuracy_drop", l.accuracyDrop},
                                   {"loss_increase", l.lossIncrease}};
-        e["first_order_loss_increase"] = l.taylorLossIncrease;
+        e["first_order_loss_increase"] =
+            std::isfinite(l.taylorLossIncrease) ? nlohmann::json(l.taylorLossIncrease) : nlohmann::json(nullptr);
         if (l.zeroedAccuracy >= 0) e["zeroed_accuracy"] = l.zeroedAccuracy;
         if (l.ablated && !l.shift.empty())
             e["under_shift"] = {{"shift", l.shift}, {"accuracy_drop", l.shiftedAccuracyDrop},

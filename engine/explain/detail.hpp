@@ -33,6 +33,15 @@ inline bool isBatchNorm(const std::string& type) {
     return t == "batchnorm1d" || t == "batchnorm2d" || t == "batchnorm3d" || t == "batch_norm";
 }
 
+// Conv-like layers keep channels in dimension 1 of a 3-D activation ([N, C, L]); everything else with a 3-D
+// output is a sequence layer ([N, T, features]: Linear on tokens, LSTM, attention, LayerNorm), units last.
+inline bool channelsFirst(const std::string& type) {
+    const std::string t = lower(type);
+    for (const char* k : {"conv", "batchnorm", "batch_norm", "pool", "instancenorm", "groupnorm"})
+        if (t.find(k) != std::string::npos) return true;
+    return false;
+}
+
 using ts::fillRect; // engine/core/image.hpp
 
 } // namespace ts::explain::detail

@@ -11,15 +11,6 @@ namespace {
 
 using detail::usage;
 
-// Conv-like layers keep channels in dimension 1 of a 3-D activation ([N, C, L]); everything else with a 3-D
-// output is a sequence layer ([N, T, features]: Linear on tokens, LSTM, attention, LayerNorm), units last.
-bool channelsFirst(const std::string& type) {
-    const std::string t = detail::lower(type);
-    for (const char* k : {"conv", "batchnorm", "batch_norm", "pool", "instancenorm", "groupnorm"})
-        if (t.find(k) != std::string::npos) return true;
-    return false;
-}
-
 torch::Tensor activationOf(capture::Model& model, const UnitLayer& layer, const torch::Tensor& inputs) {
     if (layer.name.empty()) return model.forward(inputs);
     auto fc = model.forwardCapture(inputs);
@@ -99,7 +90,7 @@ Expected<UnitLayer> findUnitLayer(capture::Model& model, const torch::Tensor& pr
     if (u.type.empty())
         for (const auto& info : model.layerInfo())
             if (info.name == layer) u.type = info.type;
-    u.unitDim = a.dim() == 3 && !channelsFirst(u.type) ? 2 : 1;
+    u.unitDim = a.dim() == 3 && !detail::channelsFirst(u.type) ? 2 : 1;
     u.units = a.size(u.unitDim);
     u.shape.assign(a.sizes().begin() + 1, a.sizes().end());
     return u;

@@ -1,5 +1,5 @@
 // Neurogram measurements. Sections: 1. KPIs of one forward function  2. layer means and the first-order
-// estimate  3. ablations  4. stability and complexity  5. diagnoses  6. entry point.
+// estimate  3. stability and complexity  4. diagnoses  5. entry point (the ablations)  6. the picture.
 #include "engine/explain/neurogram.hpp"
 
 #include <algorithm>
@@ -21,8 +21,6 @@ namespace ts::explain {
 
 namespace {
 
-using detail::isBatchNorm;
-using detail::isWeightLayer;
 using detail::lower;
 using detail::usage;
 
@@ -77,25 +75,28 @@ Expected<Kpis> evaluateKpis(const ForwardFn& forward, const torch::Tensor& x, co
 // ---------------------------------------------------------------------------------------------------------
 // 2. Layer means over the samples, and the first-order estimate of replacing each output by its mean.
 
-// Per neuron for [N, F] outputs, per channel (over positions too) for [N, C, ...]: what a bias can carry.
-torch::Tensor reduceToBias(const torch::Tensor& a) {
-    std::vector<int64_t> dims{0};
-    for (int64_t d = 2; d < a.dim(); ++d)
-        dims.push_back(d);
-    return a.to(torch::kFloat64).sum(dims);
+// A layer's units, batch first: features of [N, F]; the last dimension of 3-D outputs of token layers (Linear,
+// Transformer, LSTM on [N, T, F]); otherwise channels (dimension 1). What a unit's mean is taken over.
+int64_t unitDimOf(const torch::Tensor& a, const std::string& type) {
+    return a.dim() == 3 && !detail::channelsFirst(type) ? 2 : 1;
 }
 
-torch::Tensor broadcastBias(const torch::Tensor& mean, const torch::Tensor& like) {
-    std::vector<int64_t> view(size_t(like.dim()), 1);
-    view[1] = -1;
-    return mean.view(view).to(like.scalar_type());
+// Sum over every dimension but the unit's, kept as size-1 dimensions (broadcasts against the output).
+torch::Tensor reduceToUnits(const torch::Tensor& a, int64_t unitDim) {
+    std::vector<int64_t> dims;
+    for (int64_t d = 0; d < a.dim(); ++d)
+        if (d != unitDim) dims.push_back(d);
+    return dims.empty() ? a.to(torch::kFloat64) : a.to(torch::kFloat64).sum(dims, true);
 }
 
 struct Candidate {
     int info = -1;          // index into layerInfo
     std::string name, type, module;
-    torch::Tensor mean;     // per neuron or channel
+    torch::Tensor mean;     // per unit, batch first, broadcastable to the output ([1, C, 1, 1], [1, 1, F], [1, F])
+    int batchDim = 0;       // the output's own layout (1: sequence first)
     double taylor = 0.0;    // summed over samples
+    // The mean in the output's own layout, for Model::forwardReplacing.
+    torch::Tensor replacement() const { return batchDim == 1 ? mean.transpose(0, 1) : mean; }
 };
 
 Status layerMeans(capture::Model& model, const torch::Tensor& x, int64_t batch, std::vector<Candidate>& cands) {
@@ -108,10 +109,14 @@ Status layerMeans(capture::Model& model, const torch::Tensor& x, int64_t batch, 
         for (size_t c = 0; c < cands.size(); ++c)
             for (size_t i = 0; i < fc.activations.size(); ++i) {
                 if (fc.activations[i].first != cands[c].name) continue;
+                const bool loop = i < fc.parts.size() && !fc.parts[i].tensors.empty();
+                if (loop) continue; // stacked iterations: not a value forward() could be given instead
                 const torch::Tensor a = capture::batchFirst(fc.activations[i].second, fc.batchDim(i));
-                const torch::Tensor s = reduceToBias(a);
+                if (a.dim() < 2) continue;
+                const torch::Tensor s = reduceToUnits(a, unitDimOf(a, cands[c].type));
                 sums[c] = sums[c].defined() ? sums[c] + s : s;
                 counts[c] += double(a.numel() / std::max<int64_t>(1, s.numel()));
+                cands[c].batchDim = fc.batchDim(i);
             }
     }
     for (size_t c = 0; c < cands.size(); ++c)
@@ -144,21 +149,14 @@ Status taylorEstimates(capture::Model& model, const torch::Tensor& x, const torc
             if (!grads[k].defined()) continue;
             const torch::Tensor a = acts[k].detach();
             cands[which[k]].taylor +=
-                (grads[k] * (broadcastBias(cands[which[k]].mean, a) - a)).sum().to(torch::kFloat64).item<double>();
+                (grads[k] * (cands[which[k]].mean.to(a.scalar_type()) - a)).sum().to(torch::kFloat64).item<double>();
         }
     }
     return {};
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 3. Ablations through the module's parameters: weight 0 and bias = the output's mean gives the mean.
-
-capture::NamedTensors ablation(const torch::Tensor& weight, const torch::Tensor& bias, const torch::Tensor& value) {
-    return {{"weight", torch::zeros_like(weight)}, {"bias", value.to(bias.scalar_type()).reshape(bias.sizes())}};
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// 4. Stability (corrupted inputs) and complexity.
+// 3. Stability (corrupted inputs) and complexity.
 
 std::vector<std::pair<StabilityKpi, torch::Tensor>> corruptions(const torch::Tensor& x, uint64_t seed) {
     std::vector<std::pair<StabilityKpi, torch::Tensor>> out;
@@ -218,7 +216,7 @@ double spearman(const std::vector<double>& a, const std::vector<double>& b) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 5. Diagnoses a person can act on.
+// 4. Diagnoses a person can act on.
 
 std::string fixedNumber(double v) {
     char b[32];
@@ -262,7 +260,7 @@ void diagnose(Neurogram& g) {
         if (std::isnan(shiftedAccuracy) || s.accuracy < shiftedAccuracy) shiftedAccuracy = s.accuracy;
     if (!std::isnan(shiftedAccuracy) && shiftedAccuracy - chance > 0.10)
         for (const auto& l : g.layers)
-            if (l.ablated && !l.shift.empty() && l.note.rfind("through", 0) != 0 &&
+            if (l.ablated && !l.shift.empty() &&
                 std::fabs(l.shiftedShare - l.share) > 0.2) {
                 std::snprintf(line, sizeof line,
                               "unstable layer '%s': it carries %.0f%% of the accuracy above chance on the validation "
@@ -285,7 +283,7 @@ void diagnose(Neurogram& g) {
 } // namespace
 
 // ---------------------------------------------------------------------------------------------------------
-// 6. Entry point.
+// 5. Entry point: KPIs, then each layer's output replaced by its mean (ablation).
 
 Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Dataset& train,
                                      const capture::Dataset& validation, const NeurogramOptions& o) {
@@ -365,16 +363,13 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
     if (net) g.flops = net->totalFlops();
     g.latencyMs = latencyMs(model, xv.narrow(0, 0, 1));
 
-    // Layers: Linear, Conv and BatchNorm modules, in forward order.
+    // Layers: every captured layer in forward order, with parameters (Linear, Conv, BatchNorm, a Transformer
+    // block) or without (activations, pooling, residual joins).
     const auto info = model.layerInfo();
-    std::vector<int> consumers(info.size(), 0);
-    for (const auto& l : info)
-        for (int in : l.inputs)
-            if (in >= 0 && size_t(in) < info.size()) ++consumers[size_t(in)];
     std::vector<Candidate> cands;
-    for (size_t i = 0; i < info.size(); ++i)
-        if (!info[i].module.empty() && (isWeightLayer(info[i].type) || isBatchNorm(info[i].type)))
-            cands.push_back({int(i), info[i].name, info[i].type, info[i].module, {}, 0.0});
+    if (!model.outputOnly())
+        for (size_t i = 0; i < info.size(); ++i)
+            cands.push_back({int(i), info[i].name, info[i].type, info[i].module, {}, 0, 0.0});
     try {
         if (auto st = layerMeans(model, xv, o.batch, cands); !st) return st.error();
         if (auto st = taylorEstimates(model, xv, yv, o.batch, cands); !st) return st.error();
@@ -385,79 +380,53 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
     int worst = -1;
     for (size_t k = 0; k < g.stability.size(); ++k)
         if (worst < 0 || g.stability[k].accuracy < g.stability[size_t(worst)].accuracy) worst = int(k);
-    std::map<std::string, size_t> byName;
     for (const auto& c : cands) {
         LayerContribution l;
         l.name = c.name, l.type = c.type, l.module = c.module;
-        for (const auto& [name, p] : params)
-            if (name.rfind(c.module + ".", 0) == 0 && name.find('.', c.module.size() + 1) == std::string::npos)
-                l.params += p.numel();
-        l.taylorLossIncrease = c.taylor / double(nv);
-        auto w = params.find(c.module + ".weight"), b = params.find(c.module + ".bias");
+        if (!c.module.empty())
+            for (const auto& [name, p] : params)
+                if (name.rfind(c.module + ".", 0) == 0) l.params += p.numel();
+        // The estimate needs the output's gradient, collected for batch-first outputs.
+        l.taylorLossIncrease = c.batchDim == 0 ? c.taylor / double(nv) : NAN;
         if (!c.mean.defined()) {
-            l.note = "its output was not captured";
-        } else if (w == params.end() || b == params.end() || !b->second.defined()) {
-            l.note = "no bias to carry the mean";
-        } else {
-            const auto over = ablation(w->second, b->second, c.mean);
-            ForwardFn ablated = [&](const torch::Tensor& x) { return model.forwardOverriding(c.module, over, x); };
-            auto k = evaluateKpis(ablated, xv, yv, g.classes, o.batch);
-            if (!k) return k.error();
-            l.ablated = true;
-            l.accuracy = k->accuracy;
-            l.loss = k->loss;
-            l.accuracyDrop = g.validation.accuracy - k->accuracy;
-            l.lossIncrease = k->loss - g.validation.loss;
-            if (worst >= 0) {
-                auto ks = evaluateKpis(ablated, shifts[size_t(worst)].first, shifts[size_t(worst)].second, g.classes, o.batch);
-                if (!ks) return ks.error();
-                const auto& s = g.stability[size_t(worst)];
-                l.shift = s.corruption.rfind("data ", 0) == 0 ? s.corruption : s.corruption + " " + fixedNumber(s.strength);
-                l.shiftedAccuracyDrop = s.accuracy - ks->accuracy;
-                const double chance = 1.0 / double(std::max<int64_t>(1, g.classes));
-                l.share = l.accuracyDrop / std::max(0.01, g.validation.accuracy - chance);
-                l.shiftedShare = l.shiftedAccuracyDrop / std::max(0.01, s.accuracy - chance);
-            }
-        }
-        byName[l.name] = g.layers.size();
-        g.layers.push_back(std::move(l));
-    }
-    // A bias-free Linear/Conv whose only consumer is a BatchNorm: replacing the BatchNorm's output by its mean
-    // is the same as replacing the layer's (the BatchNorm is affine per channel).
-    for (auto& l : g.layers) {
-        if (l.ablated) continue;
-        for (size_t i = 0; i < info.size(); ++i) {
-            const auto& bn = info[i];
-            if (!isBatchNorm(bn.type) || bn.inputs.size() != 1 || bn.inputs[0] < 0 ||
-                info[size_t(bn.inputs[0])].name != l.name || consumers[size_t(bn.inputs[0])] != 1)
-                continue;
-            auto it = byName.find(bn.name);
-            if (it == byName.end() || !g.layers[it->second].ablated) continue;
-            const auto& src = g.layers[it->second];
-            l.ablated = true;
-            l.accuracy = src.accuracy, l.loss = src.loss, l.accuracyDrop = src.accuracyDrop;
-            l.lossIncrease = src.lossIncrease;
-            l.shift = src.shift, l.shiftedAccuracyDrop = src.shiftedAccuracyDrop;
-            l.share = src.share, l.shiftedShare = src.shiftedShare;
-            l.note = "through its BatchNorm '" + bn.name + "'";
-        }
-    }
-    // Pruning candidates: at least 1 % of the parameters, at most half a point of accuracy when at its mean;
-    // then measured with the output zeroed as well.
-    for (auto& l : g.layers) {
-        if (!l.ablated || l.note.rfind("through", 0) == 0 || double(l.params) < 0.01 * double(g.params) ||
-            l.accuracyDrop > 0.005)
+            l.note = "its output is not one tensor per sample (computed in a loop or a branch)";
+            g.layers.push_back(std::move(l));
             continue;
-        auto w = params.at(l.module + ".weight"), b = params.at(l.module + ".bias");
-        const capture::NamedTensors zero{{"weight", torch::zeros_like(w)}, {"bias", torch::zeros_like(b)}};
-        ForwardFn zeroed = [&](const torch::Tensor& x) { return model.forwardOverriding(l.module, zero, x); };
-        auto k = evaluateKpis(zeroed, xv, yv, g.classes, o.batch);
+        }
+        const torch::Tensor mean = c.replacement();
+        ForwardFn ablated = [&](const torch::Tensor& x) { return model.forwardReplacing(c.name, mean, x); };
+        auto k = evaluateKpis(ablated, xv, yv, g.classes, o.batch);
         if (!k) return k.error();
-        l.zeroedAccuracy = k->accuracy;
+        l.ablated = true;
+        l.accuracy = k->accuracy;
+        l.loss = k->loss;
+        l.accuracyDrop = g.validation.accuracy - k->accuracy;
+        l.lossIncrease = k->loss - g.validation.loss;
+        if (worst >= 0) {
+            auto ks = evaluateKpis(ablated, shifts[size_t(worst)].first, shifts[size_t(worst)].second, g.classes, o.batch);
+            if (!ks) return ks.error();
+            const auto& s = g.stability[size_t(worst)];
+            l.shift = s.corruption.rfind("data ", 0) == 0 ? s.corruption : s.corruption + " " + fixedNumber(s.strength);
+            l.shiftedAccuracyDrop = s.accuracy - ks->accuracy;
+            const double chance = 1.0 / double(std::max<int64_t>(1, g.classes));
+            l.share = l.accuracyDrop / std::max(0.01, g.validation.accuracy - chance);
+            l.shiftedShare = l.shiftedAccuracyDrop / std::max(0.01, s.accuracy - chance);
+        }
+        // Pruning candidates: at least 1 % of the parameters, at most half a point of accuracy when at its mean;
+        // then measured with the output zeroed as well.
+        if (double(l.params) >= 0.01 * double(g.params) && l.accuracyDrop <= 0.005) {
+            const torch::Tensor zero = torch::zeros_like(mean);
+            ForwardFn zeroed = [&](const torch::Tensor& x) { return model.forwardReplacing(c.name, zero, x); };
+            auto kz = evaluateKpis(zeroed, xv, yv, g.classes, o.batch);
+            if (!kz) return kz.error();
+            l.zeroedAccuracy = kz->accuracy;
+        }
+        g.layers.push_back(std::move(l));
     }
     std::vector<double> measured, estimated;
     for (const auto& l : g.layers)
-        if (l.ablated && l.note.empty()) measured.push_back(l.lossIncrease), estimated.push_back(l.taylorLossIncrease);
+        if (l.ablated && std::isfinite(l.taylorLossIncrease))
+            measured.push_back(l.lossIncrease), estimated.push_back(l.taylorLossIncrease);
     g.agreement = spearman(measured, estimated);
     diagnose(g);
     return g;
@@ -492,7 +461,7 @@ std::vector<std::string> diagnoseRun(const std::vector<NeurogramStep>& steps) {
     };
     for (const auto& l : steps.back().graph.layers) {
         for (const auto& f : steps[from].graph.layers) {
-            if (f.name != l.name || !f.ablated || !l.ablated || l.note.rfind("through", 0) == 0) continue;
+            if (f.name != l.name || !f.ablated || !l.ablated) continue;
             const double a = share(steps[from].graph, f), b = share(steps.back().graph, l);
             if (std::fabs(b - a) > 0.3) {
                 std::snprintf(line, sizeof line,
@@ -508,7 +477,7 @@ std::vector<std::string> diagnoseRun(const std::vector<NeurogramStep>& steps) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 7. The picture.
+// 6. The picture.
 
 namespace {
 

@@ -44,10 +44,10 @@ struct LayerContribution {
     std::string name, type, module;
     int64_t params = 0;            // parameters of the layer's own module
     bool ablated = false;
-    std::string note;              // why a layer was not ablated, or how ("through its BatchNorm 'bn1'")
+    std::string note;              // why a layer was not ablated
     double accuracy = 0.0, loss = 0.0;            // validation, the output replaced by its mean
     double accuracyDrop = 0.0, lossIncrease = 0.0; // against the intact model
-    double taylorLossIncrease = 0.0;              // first-order estimate of lossIncrease
+    double taylorLossIncrease = 0.0;              // first-order estimate of lossIncrease (NaN: no gradient)
     double zeroedAccuracy = -1.0;                 // pruning candidates: accuracy with the layer's output zeroed
     // Stability of the contribution: the same ablation (the clean mean) on the shifted inputs that cost the model
     // most accuracy (the strongest corruption, or the second data set), as an accuracy drop there.
@@ -63,7 +63,7 @@ struct Neurogram {
     int64_t params = 0, flops = 0; // flops per sample (multiply-add = 2), an estimate
     double latencyMs = 0.0;        // one sample's forward pass, measured
     int64_t classes = 0;
-    std::vector<LayerContribution> layers; // forward order: Linear, Conv and BatchNorm layers
+    std::vector<LayerContribution> layers; // forward order: every captured layer, with parameters or without
     double agreement = 0.0; // Spearman rank correlation of ablation and estimate over ablated layers (NaN if < 3)
     std::vector<std::string> diagnoses;
 };

@@ -608,7 +608,13 @@ TEST(Neurogram, MeanAblationsEqualPythonForwardHooks) {
     std::map<std::string, LayerContribution> byName;
     for (const auto& l : g->layers)
         byName[l.name] = l;
-    for (const std::string name : {"conv1", "bn1", "conv2", "bn2", "fc"}) {
+    // Every captured layer, in forward order: those without parameters too (compared with a forward written
+    // out in Python that replaces the value).
+    std::vector<std::string> order;
+    for (const auto& l : g->layers)
+        order.push_back(l.name);
+    EXPECT_EQ(order, (std::vector<std::string>{"conv1", "bn1", "relu", "pool", "conv2", "bn2", "relu_1", "pool_1", "fc"}));
+    for (const std::string name : {"conv1", "bn1", "relu", "pool", "conv2", "bn2", "relu_1", "pool_1", "fc"}) {
         ASSERT_TRUE(byName.count(name)) << name;
         const auto& l = byName[name];
         ASSERT_TRUE(l.ablated) << name << ": " << l.note;
@@ -618,9 +624,65 @@ TEST(Neurogram, MeanAblationsEqualPythonForwardHooks) {
         EXPECT_GT(l.accuracyDrop, 0.3) << name; // every layer of this small trained CNN matters
         EXPECT_TRUE(std::isfinite(l.taylorLossIncrease)) << name;
     }
-    EXPECT_EQ(byName["conv2"].note, "through its BatchNorm 'bn2'"); // conv2 has no bias
+    // conv2 has no bias: replaced directly, and the same as replacing its BatchNorm's output (affine per channel)
+    EXPECT_NEAR(byName["conv2"].loss, byName["bn2"].loss, 1e-5);
+    EXPECT_EQ(byName["relu"].params, 0);
+    EXPECT_EQ(byName["conv1"].params, 40);
     EXPECT_TRUE(std::isfinite(g->agreement));
     EXPECT_EQ(g->params, 40 + 8 + 216 + 12 + 54 * 5 + 5); // conv1, bn1, conv2 (no bias), bn2, fc
+}
+
+// Model::forwardReplacing, which the ablations use: on the built-in MLP, a ReLU's output replaced equals the
+// formula of the layers after it; on TorchScript models (ResNet-18, a Transformer encoder), replacing any layer's
+// output by the value it had gives forward()'s output exactly, and another value changes it; bad requests are
+// errors, not crashes.
+TEST(Neurogram, ReplacingALayerOutputEqualsTheFormulaAndBadRequestsAreErrors) {
+    torch::manual_seed(4);
+    auto mlp = capture::loadModel("builtin:mlp", {2}, 3);
+    ASSERT_TRUE(bool(mlp)) << mlp.error().message;
+    std::map<std::string, torch::Tensor> p;
+    for (const auto& [name, t] : (*mlp)->namedParameters())
+        p[name] = t.detach();
+    const torch::Tensor x = torch::randn({5, 2}), v = torch::randn({1, 64});
+    auto got = (*mlp)->forwardReplacing("relu1", v, x);
+    ASSERT_TRUE(bool(got)) << got.error().message;
+    namespace F = torch::nn::functional;
+    const torch::Tensor want = F::linear(torch::relu(F::linear(v.expand({5, 64}), p["fc2.weight"], p["fc2.bias"])),
+                                         p["out.weight"], p["out.bias"]);
+    EXPECT_TRUE(torch::allclose(*got, want, 1e-5, 1e-6));
+    EXPECT_FALSE(bool((*mlp)->forwardReplacing("nope", v, x)));
+    EXPECT_FALSE(bool((*mlp)->forwardReplacing("relu1", torch::zeros({1, 7}), x))); // does not broadcast
+
+    REQUIRE_FIXTURES();
+    for (const auto& [file, input] : {std::pair{"resnet18.pt", torch::rand({2, 3, 64, 64})},
+                                      std::pair{"transformer.pt", npy("seq_x.npy").to(torch::kFloat32).repeat({2, 1, 1})}}) {
+        SCOPED_TRACE(file);
+        auto m = load(file);
+        ASSERT_TRUE(m);
+        m->setTraining(false);
+        torch::NoGradGuard noGrad;
+        const torch::Tensor intact = m->forward(input);
+        const auto fc = m->forwardCapture(input);
+        ASSERT_GE(fc.activations.size(), 3u);
+        int replaced = 0;
+        for (size_t i = 0; i < fc.activations.size(); ++i) {
+            const auto& [name, a] = fc.activations[i];
+            auto same = m->forwardReplacing(name, a, input);
+            ASSERT_TRUE(bool(same)) << name << ": " << same.error().message;
+            EXPECT_TRUE(torch::equal(*same, intact)) << name;
+            auto other = m->forwardReplacing(name, a + 1.0, input);
+            ASSERT_TRUE(bool(other)) << name << ": " << other.error().message;
+            EXPECT_FALSE(torch::allclose(*other, intact)) << name;
+            ++replaced;
+        }
+        EXPECT_EQ(size_t(replaced), fc.activations.size());
+        auto missing = m->forwardReplacing("nope", torch::zeros({1}), input);
+        ASSERT_FALSE(bool(missing));
+        EXPECT_NE(missing.error().message.find("has no layer 'nope'"), std::string::npos) << missing.error().message;
+        auto wrong = m->forwardReplacing(fc.activations[0].first, torch::zeros({3, 5, 7}), input);
+        ASSERT_FALSE(bool(wrong));
+        EXPECT_EQ(wrong.error().message.find('\n'), std::string::npos) << wrong.error().message;
+    }
 }
 
 TEST(Neurogram, ContributionsOnASecondDataSetEqualPythonForwardHooks) {
@@ -645,9 +707,7 @@ TEST(Neurogram, ContributionsOnASecondDataSetEqualPythonForwardHooks) {
     for (const auto& l : g->layers) {
         SCOPED_TRACE(l.name);
         ASSERT_EQ(l.shift, "data contrast");
-        // conv2 is measured through bn2, as on the clean data
-        const std::string at = l.name == "conv2" ? "bn2" : l.name;
-        EXPECT_NEAR(l.shiftedAccuracyDrop, intact - ref["layers"][at]["accuracy"].get<double>(), 1e-9);
+        EXPECT_NEAR(l.shiftedAccuracyDrop, intact - ref["layers"][l.name]["accuracy"].get<double>(), 1e-9);
         EXPECT_NEAR(l.shiftedShare, l.shiftedAccuracyDrop / (intact - 0.2), 1e-9);
     }
     ASSERT_GT(intact, 0.2 + 0.1); // the shift leaves the model well above chance (5 classes), or shares mean little
@@ -798,8 +858,13 @@ TEST(Command, NeurogramWritesPictureAndReport) {
     ASSERT_TRUE(bool(r)) << r.error().message;
     std::ifstream in(dir / "n.json");
     const auto j = nlohmann::json::parse(in);
-    EXPECT_EQ(j["layers"].size(), 3u); // fc1, fc2, out
-    EXPECT_TRUE(j["layers"][0]["ablated"].get<bool>());
+    ASSERT_EQ(j["layers"].size(), 5u); // fc1, relu1, fc2, relu2, out
+    for (const auto& l : j["layers"])
+        EXPECT_TRUE(l["ablated"].get<bool>()) << l.dump();
+    EXPECT_EQ(j["layers"][1]["name"], "relu1");
+    EXPECT_EQ(j["layers"][1]["parameters"], 0);
+    // A Linear layer after a replaced layer only sees a constant: replacing its own output by its mean is the same.
+    EXPECT_NEAR(j["layers"][1]["mean_ablation"]["loss"].get<double>(), j["layers"][2]["mean_ablation"]["loss"].get<double>(), 1e-5);
     EXPECT_GT(j["validation"]["accuracy"].get<double>(), 0.5);
     EXPECT_TRUE(fs::exists(dir / "n.png"));
     fs::remove_all(dir);

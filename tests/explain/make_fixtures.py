@@ -121,7 +121,8 @@ sig = nn.Sequential(OrderedDict(fc1=nn.Linear(20, 8), act=nn.Sigmoid(), out=nn.L
 torch.jit.script(sig).save(os.path.join(OUT, "sigmoid.pt"))
 
 # 5. Neurogram: mean ablations computed here with forward hooks, on a CNN with biases and BatchNorm (conv2 has no
-# bias; its mean ablation is measured directly here, the engine goes through bn2).
+# bias), and for the layers without parameters (the two ReLUs and the pool module called twice) by replacing the
+# value in a forward written out here, under the names capture gives them (relu, pool, relu_1, pool_1).
 class AblCnn(nn.Module):
     def __init__(self):
         super().__init__()
@@ -187,6 +188,28 @@ for name in ("conv1", "bn1", "conv2", "bn2", "fc"):
         ref["layers"][name] = kpis(abl(ax).double())
         ref["shifted"]["layers"][name] = kpis(abl(ax_shift).double())
     h.remove()
+
+
+def abl_forward(x, replace=None):
+    # AblCnn.forward with the value named `replace` swapped for the function's result on it
+    r = replace or {}
+    def at(name, v):
+        return r[name](v) if name in r else v
+    x = at("pool", abl.pool(at("relu", torch.relu(abl.bn1(abl.conv1(x))))))
+    x = at("pool_1", abl.pool(at("relu_1", torch.relu(abl.bn2(abl.conv2(x))))))
+    return abl.fc(torch.flatten(x, 1))
+
+
+for name in ("relu", "pool", "relu_1", "pool_1"):
+    seen = []
+    with torch.no_grad():
+        abl_forward(ax, {name: lambda v: seen.append(v.double()) or v})
+    mean = seen[0].mean(dim=[0, 2, 3], keepdim=True)
+    with torch.no_grad():
+        ref["layers"][name] = kpis(abl_forward(ax, {name: lambda v: mean.expand_as(v).to(v.dtype)}).double())
+        ref["shifted"]["layers"][name] = kpis(abl_forward(ax_shift, {name: lambda v: mean.expand_as(v).to(v.dtype)}).double())
+with torch.no_grad():
+    assert torch.equal(abl_forward(ax), logits0)
 ref["predicted_classes"] = int(logits0.argmax(1).unique().numel())
 with open(os.path.join(OUT, "abl_cnn.json"), "w") as f:
     json.dump(ref, f)
