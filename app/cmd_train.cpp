@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -74,6 +75,9 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"view", "NAME", "network; hinton: the weight matrix of --layer as a Hinton diagram; weights: every parameter, "
                          "live; explain: an attribution heatmap of a validation sample, following training; landscape: the loss surface around "
                          "the weights with the path so far (PCA), recomputed every few snapshots", "network"},
+        {"colour-by", "STAT", "what colours the neurons: activation (mean), gradient (mean |gradient|), std, dead (zero "
+                              "fraction), relevance (LRP of the first validation sample or input for its predicted "
+                              "class, per neuron of every layer)", "activation"},
         {"layer", "NAME", "the layer selected at the start", ""},
         {"yaw", "DEG", "initial camera yaw", "-125"},
         {"pitch", "DEG", "initial camera pitch", "32"},
@@ -108,6 +112,7 @@ struct DisplayOptions {
     unsigned views = 0;                    // its RunViews bits (0: the network)
     std::string layer, compare;            // --layer NAME, --compare RUN2
     std::optional<int64_t> focusStep;      // open --step N
+    NeuronStatistic colourBy = NeuronStatistic::MeanActivation; // --colour-by
     std::string record;                    // headless: the frames as an MP4 too
     int fps = 30;
 };
@@ -192,6 +197,14 @@ Expected<DisplayOptions> parseDisplay(const Args& a, const std::string& command)
                                                    "weights, explain, landscape)");
         d.views = *bits;
     }
+    const std::string colourBy = a.get("colour-by", "activation");
+    const std::vector<std::string> colourNames = {"activation", "gradient", "std", "dead", "relevance"};
+    const auto named = std::find(colourNames.begin(), colourNames.end(), colourBy);
+    if (named == colourNames.end())
+        return makeError(ErrorKind::Usage, "--colour-by " + colourBy + ": not a statistic (activation, gradient, std, dead, relevance)");
+    d.colourBy = NeuronStatistic(named - colourNames.begin());
+    if (d.colourBy == NeuronStatistic::Relevance && command == "open")
+        return makeError(ErrorKind::Usage, "--colour-by relevance needs the model (train or view); a recorded run has none");
     d.layer = a.get("layer");
     if (a.has("layer") && d.layer.empty()) return makeError(ErrorKind::Usage, "--layer is empty (a layer name, e.g. fc1)");
     d.compare = a.get("compare");
@@ -256,6 +269,19 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
         alerts.push_back(a.message + " (" + a.layer + ", step " + std::to_string(a.step) + ")");
     j["alerts"] = alerts;
     j["marked_neurons"] = screen.markedNeurons(); // the selected neuron and those marked with it (--select)
+    const int stat = std::clamp(screen.settings.statistic, 0, int(NeuronStatistic::Count) - 1);
+    j["colour_by"] = neuronStatisticNames()[size_t(stat)];
+    if (NeuronStatistic(stat) == NeuronStatistic::Relevance) {
+        j["relevance_layers"] = screen.relevanceLayers(); // layers (the input's included) whose neurons show it
+        if (!screen.relevanceError().empty()) j["relevance_error"] = screen.relevanceError();
+        if (auto e = screen.relevanceShown()) { // what was explained, and each layer's total (before normalisation)
+            j["relevance_of"] = e->line;
+            nlohmann::json sums = nlohmann::json::object();
+            for (const auto& [name, values] : e->relevance)
+                sums[name] = std::accumulate(values.begin(), values.end(), 0.0);
+            j["relevance_sums"] = sums;
+        }
+    }
     j["landscapes_beside_training"] = s.landscapesBesideTraining(); // live Loss landscape surfaces computed
                                                                     // on the landscape thread
     // Written under a temporary name and renamed: a failed write never leaves a file that looks complete.
@@ -329,6 +355,7 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
                                                            "matrices=N))"));
     }
     const auto recorded = session.timeline().size();
+    screen.logRelevanceErrors = d.singlePng.empty(); // view's one picture: the error ends the command instead
     for (long f = 0; f < frames; ++f) {
         // Frame f shows the network after (f + 1) / frames of the planned steps (of a recorded run: of its
         // snapshots, pinned one by one).
@@ -348,6 +375,11 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
             session.settleLandscape(); // a surface still computing beside training: the last frame shows it
         }
         if (auto s = screen.update(**renderer); !s) return reportError(s.error());
+        // view --colour-by relevance on a model LRP cannot explain: the picture would show no values; say why
+        // before writing it.
+        if (!d.singlePng.empty() && d.colourBy == NeuronStatistic::Relevance && !screen.relevanceError().empty())
+            return reportError(makeError(ErrorKind::Usage, "--colour-by relevance: " +
+                                                           screen.relevanceError().substr(0, screen.relevanceError().find("; use --method"))));
         if (!d.select.empty()) {
             auto ids = screen.parseNeurons(d.select);
             if (!ids) return reportError(ids.error());
@@ -548,6 +580,7 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
                                                            display.viewName));
     auto screen = TrainingScreen::create(**session, display.collapse, opts.openRun, display.compare, display.views);
     if (!screen) return reportError(screen.error());
+    (*screen)->settings.statistic = int(display.colourBy);
     if (!display.layer.empty())
         if (auto s = (*screen)->selectLayerByName(display.layer); !s) return reportError(s.error());
     if (display.focusStep) {
@@ -581,6 +614,9 @@ const std::vector<FlagSpec> pictureFlags = {
                      "model, view only); of a "
                      "recorded run also dynamics (curves, anomalies, layers over the run, a layer's neuron series), "
                      "series, distributions (ridgelines)", "network"},
+    {"colour-by", "STAT", "what colours the neurons: activation (mean), gradient (mean |gradient|), std, dead (zero "
+                          "fraction), relevance (LRP of the first validation sample or input for its predicted "
+                          "class, per neuron of every layer)", "activation"},
     {"layer", "NAME", "the layer selected at the start (the views show it)", ""},
     {"width", "W", "picture width", "1280"},
     {"height", "H", "picture height", "720"},

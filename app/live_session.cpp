@@ -358,11 +358,21 @@ struct LiveSession::Impl {
         explain::AttributionOptions o;
         o.method = *method;
         o.target = r.target;
+        o.keepLayerMaps = r.layers && (*method == explain::Method::LrpEpsilon || *method == explain::Method::LrpAlphaBeta);
         const torch::Tensor x = d.inputs.narrow(0, r.sample, 1).clone();
         auto a = explain::attribute(*model, x, o);
         if (!a) {
             out->error = a.error().message;
             return out;
+        }
+        if (r.layers) {
+            auto flat = [](const torch::Tensor& t) {
+                const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+                return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+            };
+            if (!network.nodes.empty()) out->relevance.emplace_back(network.nodes[0].name, flat(a->map));
+            for (const auto& l : a->layers)
+                if (l.relevance.defined()) out->relevance.emplace_back(l.name, flat(l.relevance));
         }
         auto name = [&](int64_t c) {
             return c >= 0 && size_t(c) < d.classNames.size() ? d.classNames[size_t(c)] : std::to_string(c);

@@ -110,6 +110,7 @@ class LiveSession {
         std::string method = "lrp"; // gradient, gradxinput, smoothgrad, ig, lrp, lrp-ab
         int64_t target = -1;        // class; -1: the predicted one
         int64_t sample = 0;
+        bool layers = false; // also each layer's relevance per neuron (LRP methods), for the neurons' colours
         bool operator==(const ExplainRequest&) const = default;
     };
     struct Explanation {
@@ -118,6 +119,9 @@ class LiveSession {
         std::string line;  // method, class, prediction, label
         std::string error; // one line when it could not be computed (a model without an LRP rule, ...)
         std::shared_ptr<const ui::PanelImage> image;
+        // With request.layers: per layer name (the input's included), one value per neuron in the layer's output
+        // order; for methods other than LRP only the input has values (the attribution map).
+        std::vector<std::pair<std::string, std::vector<float>>> relevance;
     };
     void wantExplanation(std::optional<ExplainRequest> request); // nullopt: stop computing
     std::shared_ptr<const Explanation> latestExplanation() const;

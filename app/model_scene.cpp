@@ -41,31 +41,48 @@ int nodeIndexOf(const capture::Network& net, const std::string& layerName) {
     return net.find(layerName);
 }
 
+namespace {
+
+// Per-layer normalisation: layers differ in scale by orders of magnitude (inputs in [0, 1], logits, gradients),
+// so each is divided by its own robust maximum |v| (98th percentile) to fill [-1, 1].
+void normaliseLayer(std::vector<float>& values) {
+    std::vector<float> a;
+    for (float v : values)
+        if (std::isfinite(v)) a.push_back(std::fabs(v));
+    if (a.empty()) return;
+    size_t k = std::min(a.size() - 1, size_t(double(a.size()) * 0.98));
+    std::nth_element(a.begin(), a.begin() + long(k), a.end());
+    float scale = a[k] > 0 ? 1.0f / a[k] : 1.0f;
+    for (float& v : values)
+        v = std::clamp(v * scale, -1.0f, 1.0f);
+}
+
+} // namespace
+
 scene::NetworkData toSceneData(const capture::Network& net, const SnapshotSummary* snapshot,
-                               NeuronStatistic shown, bool normalisePerLayer) {
+                               NeuronStatistic shown, bool normalisePerLayer, const LayerValues* relevance) {
     scene::NetworkData data;
     data.layers.resize(net.nodes.size());
+    auto neurons = [&](int i) { return size_t(std::max<int64_t>(net.nodes[size_t(i)].neurons, 0)); };
+    if (shown == NeuronStatistic::Relevance && relevance)
+        for (const auto& [name, values] : *relevance) {
+            const int i = nodeIndexOf(net, name);
+            if (i < 0 || values.size() != neurons(i)) continue;
+            auto& v = data.layers[size_t(i)].value;
+            v = values;
+            if (normalisePerLayer) normaliseLayer(v);
+        }
     if (!snapshot) return data;
     for (const auto& l : snapshot->layers) {
         int i = nodeIndexOf(net, l.name);
         if (i < 0 || !l.hasNeuronData()) continue;
-        size_t n = size_t(std::max<int64_t>(net.nodes[size_t(i)].neurons, 0));
+        size_t n = neurons(i);
         auto fit = [&](const std::vector<float>& v) { return v.size() == n ? v : std::vector<float>{}; };
         auto& st = data.layers[size_t(i)];
-        st.value = fit(l.statistic(shown));
-        // Per-layer normalisation: layers differ in scale by orders of magnitude (inputs in [0, 1], logits,
-        // gradients), so each is divided by its own robust maximum |v| (98th percentile) to fill [-1, 1].
-        if (normalisePerLayer && !st.value.empty() && shown != NeuronStatistic::DeadFraction) {
-            std::vector<float> a;
-            for (float v : st.value)
-                if (std::isfinite(v)) a.push_back(std::fabs(v));
-            if (!a.empty()) {
-                size_t k = std::min(a.size() - 1, size_t(double(a.size()) * 0.98));
-                std::nth_element(a.begin(), a.begin() + long(k), a.end());
-                float scale = a[k] > 0 ? 1.0f / a[k] : 1.0f;
-                for (float& v : st.value)
-                    v = std::clamp(v * scale, -1.0f, 1.0f);
-            }
+        if (shown != NeuronStatistic::Relevance) {
+            st.value = fit(l.statistic(shown));
+            if (normalisePerLayer && !st.value.empty() && shown != NeuronStatistic::DeadFraction)
+                normaliseLayer(st.value);
         }
         st.activation = fit(l.meanActivation);
         st.gradient = fit(l.meanAbsGradient);

@@ -7,7 +7,7 @@ namespace ts::app {
 
 const std::vector<std::string>& neuronStatisticNames() {
     static const std::vector<std::string> names = {"mean activation", "mean |gradient|", "activation std",
-                                                   "dead (zero fraction)"};
+                                                   "dead (zero fraction)", "relevance (LRP)"};
     return names;
 }
 
@@ -19,6 +19,10 @@ const std::vector<float>& LayerSummary::statistic(NeuronStatistic s) const {
         return activationStd;
     case NeuronStatistic::DeadFraction:
         return zeroFraction;
+    case NeuronStatistic::Relevance: {
+        static const std::vector<float> none;
+        return none;
+    }
     default:
         return meanActivation;
     }

@@ -19,7 +19,9 @@
 namespace ts::app {
 
 // Per-neuron statistics the view can colour by (names for the UI in neuronStatisticNames()).
-enum class NeuronStatistic { MeanActivation = 0, MeanAbsGradient, ActivationStd, DeadFraction, Count };
+// Relevance is not a snapshot statistic: it is the relevance of each neuron for the Explain view's sample and
+// class (LRP), shown on the neurons; a layer summary has none.
+enum class NeuronStatistic { MeanActivation = 0, MeanAbsGradient, ActivationStd, DeadFraction, Relevance, Count };
 const std::vector<std::string>& neuronStatisticNames();
 
 struct LayerSummary {

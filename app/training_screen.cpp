@@ -28,6 +28,8 @@ Colormap defaultColormap(NeuronStatistic s) {
         return Colormap::Magma;
     case NeuronStatistic::ActivationStd:
         return Colormap::Viridis;
+    case NeuronStatistic::Relevance:
+        return Colormap::RdBu;
     default:
         return Colormap::Inferno;
     }
@@ -186,14 +188,30 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
     auto stat = NeuronStatistic(std::clamp(settings.statistic, 0, int(NeuronStatistic::Count) - 1));
     if (settings.statistic != m_appliedSettings.statistic) settings.colormap = int(defaultColormap(stat));
 
+    // Relevance: the newest explanation of the chosen sample, with every layer's relevance (computed where the
+    // model lives: at once when it is idle, else at the next snapshot).
+    std::shared_ptr<const LiveSession::Explanation> relevance;
+    if (stat == NeuronStatistic::Relevance) {
+        m_session.wantExplanation(explainRequest());
+        relevance = m_session.latestExplanation();
+        if (relevance && !relevance->request.layers) relevance.reset(); // one for the panel alone
+    }
     if (version != m_shownVersion || index != m_shownEntry ||
-        settings.statistic != m_appliedSettings.statistic) {
+        settings.statistic != m_appliedSettings.statistic || relevance != m_relevanceShown) {
         auto snap = tl.withNeuronData(index);
         if (snap) {
-            TS_TRY(scene::updateSceneValues(m_scene, m_desc,
-                                            toSceneData(m_session.network(), snap.get(), stat)));
+            auto data = toSceneData(m_session.network(), snap.get(), stat, true, relevance ? &relevance->relevance : nullptr);
+            m_relevanceLayers = 0;
+            if (stat == NeuronStatistic::Relevance)
+                for (const auto& l : data.layers)
+                    m_relevanceLayers += l.value.empty() ? 0 : 1;
+            TS_TRY(scene::updateSceneValues(m_scene, m_desc, std::move(data)));
             renderer.valuesChanged();
         }
+        const std::string error = relevance ? relevance->error : "";
+        if (logRelevanceErrors && !error.empty() && error != m_relevanceError) TS_LOG_WARN("relevance on the neurons: %s", error.c_str());
+        m_relevanceError = error;
+        m_relevanceShown = relevance;
         m_shownVersion = version;
         m_shownEntry = index;
         settingsChanged = true; // the value range may have moved
@@ -202,7 +220,7 @@ Status TrainingScreen::update(render::NetworkRenderer& renderer) {
         render::NeuronStyle style = renderer.neurons().style();
         style.colormap = Colormap(settings.colormap);
         // Values arrive normalised per layer (toSceneData): signed statistics in [-1, 1], others in [0, 1].
-        bool signedStat = stat == NeuronStatistic::MeanActivation;
+        bool signedStat = stat == NeuronStatistic::MeanActivation || stat == NeuronStatistic::Relevance;
         style.valueMin = signedStat ? -1.0f : 0.0f;
         style.valueMax = 1.0f;
         style.lit = settings.lit;
@@ -495,13 +513,16 @@ Status TrainingScreen::selectLayerByName(const std::string& name) {
 // The views of whole runs: the scene's selected layer goes to them; their picks come back to the scene.
 // The Explain view: asks the session for the heatmap of the chosen sample, method and class (computed where the
 // model lives) and draws the newest one; nothing is computed while the view is closed.
+std::optional<LiveSession::ExplainRequest> TrainingScreen::explainRequest() const {
+    const bool view = m_runViews->shown() & RunViews::Explain;
+    const bool relevance = settings.statistic == int(NeuronStatistic::Relevance);
+    if (m_session.recordedRun() || (!view && !relevance)) return std::nullopt;
+    return LiveSession::ExplainRequest{ui::kExplainMethods[m_explainMethod], m_explainTarget, m_explainSample, relevance};
+}
+
 void TrainingScreen::buildExplain() {
-    if (!(m_runViews->shown() & RunViews::Explain) || m_session.recordedRun()) {
-        m_session.wantExplanation(std::nullopt);
-        return;
-    }
-    LiveSession::ExplainRequest r{ui::kExplainMethods[m_explainMethod], m_explainTarget, m_explainSample};
-    m_session.wantExplanation(r);
+    m_session.wantExplanation(explainRequest());
+    if (!(m_runViews->shown() & RunViews::Explain) || m_session.recordedRun()) return;
     ui::ExplainView v;
     v.method = m_explainMethod;
     v.target = m_explainTarget;

@@ -71,9 +71,23 @@ class TrainingScreen {
     std::optional<bool> vsyncRequest;
     ui::ViewSettings settings;
 
+    // Neurons coloured by relevance: the layers that have values in the picture now, and why none do (the
+    // explanation's error, e.g. a model without an LRP rule), for the summary and the tooltip.
+    size_t relevanceLayers() const { return m_relevanceLayers; }
+    bool logRelevanceErrors = true; // a warning line when the explanation fails (off where the caller reports it)
+    // The explanation the neurons show (its raw per-layer values), or null.
+    std::shared_ptr<const LiveSession::Explanation> relevanceShown() const { return m_relevanceShown; }
+    const std::string& relevanceError() const { return m_relevanceError; }
+
   private:
     void buildExplain();
+    // The explanation wanted now: the Explain view's choice while it is open, and while the neurons are coloured
+    // by relevance (then with each layer's relevance). None otherwise.
+    std::optional<LiveSession::ExplainRequest> explainRequest() const;
     int m_explainMethod = 4, m_explainTarget = -1, m_explainSample = 0;
+    std::shared_ptr<const LiveSession::Explanation> m_relevanceShown; // the explanation the neurons show
+    size_t m_relevanceLayers = 0;
+    std::string m_relevanceError;
     void buildLandscape();
     int m_landscapeEvery = 5, m_landscapeGrid = 21;
     explicit TrainingScreen(LiveSession& s) : m_session(s) {}

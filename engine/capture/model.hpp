@@ -81,6 +81,9 @@ class Model {
         std::string type;        // module class ("Linear", "Conv2d") or op ("relu", "add")
         std::string module;      // module path whose own parameters this layer uses ("" when none)
         std::vector<int> inputs; // indices into this list of the layers feeding it; -1 is the model input
+        // The op that computed the value ("add", "relu", "_convolution"), when known: a module whose output is
+        // an op of its own forward() (InvertedResidual's `x + self.conv(x)`) has its class as `type`.
+        std::string op;
     };
     // Empty when unknown: describeNetwork() then chains the activations in forward order.
     virtual std::vector<LayerInfo> layerInfo() { return {}; }

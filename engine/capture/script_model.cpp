@@ -632,8 +632,9 @@ std::vector<Model::LayerInfo> connectCandidates(const std::vector<Candidate>& ca
         Value* each = appendedTo(c.value);
         nodeSources(each ? each->node() : c.value->node(), deps);
         deps.erase(index[c.value]); // a block applied k times feeds itself
-        Model::LayerInfo info{c.name, c.type, c.module, {}};
+        Model::LayerInfo info{c.name, c.type, c.module, {}, {}};
         info.inputs.assign(deps.begin(), deps.end());
+        if (const Node* n = c.value->node(); n->kind().is_aten()) info.op = n->kind().toUnqualString();
         layers.push_back(std::move(info));
     }
     return layers;

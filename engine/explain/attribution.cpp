@@ -7,6 +7,10 @@
 //   the incoming gradient g becomes g * z / (z + eps sign z), so the layer's own backward (W^T) hands each
 //   input x_j the relevance x_j * sum_k w_jk R_k / (z_k + eps sign z_k);
 // - ReLU, max pooling, dropout and flatten pass relevance on unchanged (their gradient routes it);
+// - other element-wise activations with f(0) = 0 (ReLU6/Hardtanh, GELU, SiLU, Hardswish, Tanh, ELU, LeakyReLU)
+//   pass it on unchanged too (the identity rule): their gradient would not (a saturated ReLU6 unit passes none),
+//   so the gradient reaching their input, when it feeds nothing else, is replaced by g * a / z (relevance at the
+//   input z * g' = a * g, the output's);
 // - a Linear/Conv whose only consumer is a BatchNorm is folded into it: the rule applies at the BatchNorm's
 //   output, with the combined weights;
 // - alpha-beta (Linear/Conv modules): the hook at z computes the input's share itself, from the module run
@@ -184,7 +188,7 @@ Expected<std::pair<torch::Tensor, double>> integratedGradients(capture::Model& m
 // ---------------------------------------------------------------------------------------------------------
 // 3. LRP rules per layer type.
 
-enum class Rule { Pass, Epsilon, Unsupported };
+enum class Rule { Pass, Identity, Epsilon, Unsupported };
 
 Rule ruleOf(const std::string& type) {
     static const std::set<std::string> pass = {
@@ -195,8 +199,12 @@ Rule ruleOf(const std::string& type) {
         "linear", "conv1d", "conv2d", "conv3d", "_convolution", "batchnorm1d", "batchnorm2d", "batchnorm3d",
         "batch_norm", "avgpool1d", "avgpool2d", "avgpool3d", "avg_pool1d", "avg_pool2d", "adaptiveavgpool1d",
         "adaptiveavgpool2d", "adaptiveavgpool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "add", "sub"};
+    static const std::set<std::string> identity = {
+        "relu6", "hardtanh", "hardtanh_", "gelu", "silu", "silu_", "hardswish", "hardswish_", "tanh", "tanh_",
+        "elu", "elu_", "leakyrelu", "leaky_relu", "leaky_relu_"};
     const std::string t = lower(type);
     if (pass.count(t)) return Rule::Pass;
+    if (identity.count(t)) return Rule::Identity;
     if (linear.count(t)) return Rule::Epsilon;
     return Rule::Unsupported;
 }
@@ -207,6 +215,7 @@ struct LayerPlan {
     bool alphaBeta = false; // a Linear/Conv module under the alpha-beta rule (at `ruleAt`'s output)
     int foldedInto = -1;    // a Linear/Conv whose only consumer is this BatchNorm
     int foldedFrom = -1;    // a BatchNorm: the Linear/Conv folded into it
+    int identityInput = -1; // an Identity layer: its input layer, whose gradient becomes g * a / z
 };
 
 // Layers that lead to the logits (the others do not get relevance), the rules, the foldings. Errors name the
@@ -238,9 +247,22 @@ Expected<std::vector<LayerPlan>> planLrp(capture::Model& model, const Layers& la
         if (!onPath[size_t(i)]) continue;
         const auto& l = info[size_t(i)];
         plan[size_t(i)].rule = ruleOf(l.type);
+        if (plan[size_t(i)].rule == Rule::Unsupported && !l.op.empty()) plan[size_t(i)].rule = ruleOf(l.op);
         if (plan[size_t(i)].rule == Rule::Unsupported)
             return usage("LRP has no rule for layer '" + l.name + "' (" + l.type +
                          "); use --method gradient, gradxinput, smoothgrad or ig for this model");
+        if (plan[size_t(i)].rule == Rule::Identity) {
+            // The input must be a captured layer that feeds only this one (its whole gradient is replaced);
+            // otherwise the relevance follows the activation's gradient.
+            const int in = l.inputs.size() == 1 ? l.inputs[0] : -1;
+            if (in >= 0 && consumers[size_t(in)] == 1) {
+                plan[size_t(i)].identityInput = in;
+            } else {
+                plan[size_t(i)].rule = Rule::Pass;
+                notes.push_back("'" + l.name + "' (" + l.type + ") feeds on a shared input: its relevance follows its "
+                                "gradient");
+            }
+        }
         if (method == Method::LrpAlphaBeta && isWeightLayer(l.type)) {
             if (l.module.empty())
                 notes.push_back("'" + l.name + "' is a functional " + l.type + " (no module): epsilon rule");
@@ -296,6 +318,28 @@ class LrpPass {
                 return it == m_shares.end() ? g : g + it->second.view(g.sizes());
             });
         }
+        // Identity layers: their input's gradient becomes the output's gradient times a / z (before the input's
+        // own rule sees it). The output's gradient is kept by a hook on the output, which backward reaches first;
+        // later layers first, so that in a chain of two the output's gradient is replaced before it is kept.
+        for (int i = n - 1; i >= 0; --i) {
+            const int in = m_plan[size_t(i)].identityInput;
+            if (in < 0) continue;
+            torch::Tensor z = activation(in), a = activation(i);
+            if (!z.defined() || !a.defined() || !z.requires_grad() || !a.requires_grad() || z.sizes() != a.sizes() ||
+                z.is_same(a))
+                return usage("LRP: the input of '" + m_layers.info[size_t(i)].name + "' was not captured apart from it");
+            a.register_hook([this, i](torch::Tensor g) {
+                m_identityGradients[i] = g;
+                return g;
+            });
+            z.register_hook([this, i, in](torch::Tensor g) {
+                auto it = m_identityGradients.find(i);
+                if (it == m_identityGradients.end()) return g;
+                torch::NoGradGuard noGrad;
+                const torch::Tensor zi = activation(in).detach(), ai = activation(i).detach();
+                return it->second * torch::where(zi == 0, torch::zeros_like(zi), ai / zi);
+            });
+        }
         // Rule hooks, later layers first: when two layers share one tensor (a module that returns its input),
         // the later one sees the gradient first, as the backward pass would.
         for (int i = n - 1; i >= 0; --i) {
@@ -347,7 +391,7 @@ class LrpPass {
         const auto& p = m_plan[size_t(i)];
         if (p.foldedInto >= 0) return "folded into " + m_layers.info[size_t(p.foldedInto)].name;
         if (p.alphaBeta) return "alpha-beta";
-        return p.rule == Rule::Pass ? "pass" : "epsilon";
+        return p.rule == Rule::Pass ? "pass" : p.rule == Rule::Identity ? "identity" : "epsilon";
     }
 
     torch::Tensor onGradient(int i, const torch::Tensor& g) {
@@ -357,7 +401,7 @@ class LrpPass {
         m_sums[size_t(i)] = r.sum().item<double>();
         if (m_o.keepLayerMaps) m_relevance[size_t(i)] = r.clone();
         const auto& p = m_plan[size_t(i)];
-        if (p.foldedInto >= 0 || p.rule == Rule::Pass) return g;
+        if (p.foldedInto >= 0 || p.rule == Rule::Pass || p.rule == Rule::Identity) return g;
         if (p.alphaBeta) {
             if (m_error) { // one failure is enough; pass zeros on
                 auto share = alphaBetaShare(i, r);
@@ -470,6 +514,7 @@ class LrpPass {
     torch::Tensor m_input;
     std::map<std::string, torch::Tensor> m_params;
     std::map<int, torch::Tensor> m_shares; // alpha-beta shares per layer input (-1: the model input)
+    std::map<int, torch::Tensor> m_identityGradients; // per Identity layer, the gradient at its output
     std::vector<torch::Tensor> m_relevance;
     std::vector<double> m_sums;
     Status m_error;

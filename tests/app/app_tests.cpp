@@ -524,6 +524,68 @@ TEST(App, ExplainViewDrawsTheHeatmapOfASampleInViewAndDuringTraining) {
     fs::remove_all(dir);
 }
 
+// --colour-by relevance: the neurons of every layer show the LRP relevance of the first validation sample, the
+// same numbers `explain` computes for it (each layer's total, in the summary); real architectures work
+// (MobileNetV2: ReLU6, inverted residuals); a model LRP cannot explain, a bad statistic and a recorded run
+// without its model are one line, exit 2, and no picture.
+TEST(App, ColourByRelevanceShowsTheLrpOfASampleOnTheNeurons) {
+    auto dir = tempDir("relevance");
+    auto v = run("view builtin:cnn --data fashion-mnist --limit 300 --colour-by relevance --headless --out " +
+                 (dir / "rel.png").string(), "TS_VALIDATION=1");
+    ASSERT_EQ(v.code, 0) << v.out;
+    const auto j = nlohmann::json::parse(readFile(dir / "rel.json"));
+    EXPECT_EQ(j["colour_by"], "relevance (LRP)");
+    EXPECT_EQ(j["relevance_layers"].get<int>(), j["layers"].get<int>() + 1) << "every layer and the input";
+    auto e = run("explain --model builtin:cnn --data fashion-mnist --limit 300 --method lrp --out " +
+                 (dir / "e.png").string());
+    ASSERT_EQ(e.code, 0) << e.out;
+    const auto ej = nlohmann::json::parse(readFile(dir / "e.json"));
+    const auto& sums = j["relevance_sums"];
+    const double score = std::fabs(ej["lrp"]["layers"].back()["relevance"].get<double>());
+    ASSERT_GT(score, 0.0);
+    size_t compared = 0;
+    for (const auto& l : ej["lrp"]["layers"]) {
+        const std::string name = l["name"];
+        ASSERT_TRUE(sums.contains(name)) << name;
+        EXPECT_NEAR(sums[name].get<double>(), l["relevance"].get<double>(), 1e-5 * score) << name;
+        ++compared;
+    }
+    EXPECT_EQ(compared, 9u);
+    EXPECT_NEAR(sums["input"].get<double>(), ej["map_sum"].get<double>(), 1e-5 * score);
+    auto act = run("view builtin:cnn --data fashion-mnist --limit 300 --headless --out " + (dir / "act.png").string());
+    ASSERT_EQ(act.code, 0) << act.out;
+    auto a = ts::readPng((dir / "act.png").string()), r = ts::readPng((dir / "rel.png").string());
+    ASSERT_TRUE(a.hasValue() && r.hasValue());
+    int changed = 0; // pixels of another colour: the neurons (the panels differ only in a few words)
+    for (size_t i = 0; i < a->pixels.size(); i += 4)
+        changed += std::abs(int(a->pixels[i]) - int(r->pixels[i])) + std::abs(int(a->pixels[i + 1]) - int(r->pixels[i + 1])) +
+                       std::abs(int(a->pixels[i + 2]) - int(r->pixels[i + 2])) > 60;
+    EXPECT_GT(changed, 3000) << "the neurons are coloured differently";
+
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty()) << "making the Python models failed (python3-torch, python3-torchvision)";
+    auto mb = run("view " + (models / "mobilenet_v2.pt").string() + " --input-shape 3,64,64 --batch 2 --colour-by "
+                  "relevance --headless --out " + (dir / "mb.png").string());
+    ASSERT_EQ(mb.code, 0) << mb.out;
+    const auto mj = nlohmann::json::parse(readFile(dir / "mb.json"));
+    EXPECT_EQ(mj["relevance_layers"].get<int>(), mj["layers"].get<int>() + 1);
+    auto tr = run("view " + (models / "transformer.pt").string() + " --input-shape 12,8 --batch 4 --colour-by "
+                  "relevance --headless --out " + (dir / "tr.png").string());
+    EXPECT_EQ(tr.code, 2) << tr.out;
+    EXPECT_NE(tr.out.find("--colour-by relevance: LRP has no rule for layer 'encoder.layers.0'"), std::string::npos)
+        << tr.out;
+    EXPECT_EQ(tr.out.find("--method"), std::string::npos) << "view has no --method: " << tr.out;
+    EXPECT_FALSE(fs::exists(dir / "tr.png"));
+    auto bad = run("view builtin:cnn --data fashion-mnist --limit 300 --colour-by heat --headless --out " +
+                   (dir / "b.png").string());
+    EXPECT_EQ(bad.code, 2) << bad.out;
+    EXPECT_NE(bad.out.find("--colour-by heat: not a statistic"), std::string::npos) << bad.out;
+    auto o = run("open " + (dir / "nothing").string() + " --colour-by relevance --headless");
+    EXPECT_EQ(o.code, 2) << o.out;
+    EXPECT_NE(o.out.find("--colour-by relevance needs the model"), std::string::npos) << o.out;
+    fs::remove_all(dir);
+}
+
 TEST(App, NeurogramMeasuresEachCheckpointOfARecordedRun) {
     auto dir = tempDir("ngrun");
     const fs::path runDir = dir / "run";

@@ -105,6 +105,21 @@ TEST(ModelScene, LayerKindsAndPerLayerNormalisation) {
     auto raw = toSceneData(net, &s, NeuronStatistic::MeanActivation, false);
     EXPECT_FLOAT_EQ(raw.layers[1].value[0], -200.0f);
     EXPECT_TRUE(data.layers[0].value.empty()) << "layers without statistics stay empty";
+
+    // Relevance: the neurons show the explanation's values by layer name (normalised per layer, signed), the
+    // snapshot still feeds the edges; a layer whose values do not fit its neurons is left empty.
+    LayerValues relevance = {{"input", {0.5f, -0.25f, 0.0f}}, {"fc1", {1.0f, 2.0f}}, {"nope", {1.0f}}};
+    auto rel = toSceneData(net, &s, NeuronStatistic::Relevance, true, &relevance);
+    ASSERT_EQ(rel.layers[0].value.size(), 3u);
+    EXPECT_FLOAT_EQ(rel.layers[0].value[0], 1.0f);
+    EXPECT_FLOAT_EQ(rel.layers[0].value[1], -0.5f);
+    EXPECT_FLOAT_EQ(rel.layers[0].value[2], 0.0f);
+    EXPECT_TRUE(rel.layers[1].value.empty()) << "2 values for 4 neurons";
+    EXPECT_EQ(rel.layers[1].activation.size(), 4u) << "the snapshot's activations still feed the edges";
+    relevance[1].second = {4.0f, -8.0f, 0.0f, 2.0f};
+    rel = toSceneData(net, &s, NeuronStatistic::Relevance, false, &relevance);
+    EXPECT_EQ(rel.layers[1].value, (std::vector<float>{4.0f, -8.0f, 0.0f, 2.0f})) << "in the layer's neuron order";
+    EXPECT_TRUE(toSceneData(net, &s, NeuronStatistic::Relevance, true, nullptr).layers[1].value.empty());
 }
 
 // Positions are steps: after the timeline thins, a step still finds its own snapshot (or the newest before it),

@@ -106,6 +106,30 @@ TEST(Lrp, EpsilonRuleMatchesFloat64ReferenceOnMlpWithBiases) {
     EXPECT_NEAR(r.map.sum().item<double>(), sums[3], 1e-4 * std::abs(sums[0]));
 }
 
+// ReLU6 with saturated units and GELU: the identity rule passes relevance through them unchanged (the gradient
+// would drop what reaches a saturated ReLU6 unit), against a float64 reference.
+TEST(Lrp, IdentityRulePassesRelevanceThroughSaturatedReLU6AndGelu) {
+    REQUIRE_FIXTURES();
+    auto m = load("act_mlp.pt");
+    ASSERT_TRUE(m);
+    const auto ref = fixtureJson("act_mlp.json");
+    ASSERT_GT(ref["saturated"].get<int>(), 0) << "the fixture must saturate some ReLU6 units";
+    const auto r = run(*m, npy("act_x.npy"), Method::LrpEpsilon, 0.1);
+    EXPECT_EQ(r.target, ref["target"].get<int64_t>());
+    const torch::Tensor expected = npy("act_lrp_eps.npy");
+    const double scale = expected.abs().max().item<double>();
+    EXPECT_LT(maxAbsDiff(r.map, expected), 1e-4 * scale);
+    std::map<std::string, LayerRelevance> layer;
+    for (const auto& l : r.layers)
+        layer[l.name] = l;
+    ASSERT_TRUE(layer.count("act1") && layer.count("fc1") && layer.count("act2") && layer.count("fc2"));
+    EXPECT_EQ(layer["act1"].rule, "identity");
+    EXPECT_EQ(layer["act2"].rule, "identity");
+    // Unchanged through each activation: the sum at its input equals the sum at its output.
+    EXPECT_NEAR(layer["fc1"].sum, layer["act1"].sum, 1e-5 * scale);
+    EXPECT_NEAR(layer["fc2"].sum, layer["act2"].sum, 1e-5 * scale);
+}
+
 TEST(Lrp, AlphaBetaRuleMatchesFloat64ReferenceOnMixedSignInputs) {
     REQUIRE_FIXTURES();
     auto m = load("mlp.pt");

@@ -74,6 +74,35 @@ with open(os.path.join(OUT, "mlp.json"), "w") as f:
     json.dump({"target": target, "score": zs[-1][target], "sums_eps": sums_eps, "sums_ab": sums_ab}, f)
 
 
+# 1b. An MLP with ReLU6 (some units saturated above 6) and GELU: LRP-epsilon passes relevance through both
+# activations unchanged (the identity rule), so the float64 reference is the MLP's with those activations.
+act = nn.Sequential(OrderedDict(fc1=nn.Linear(20, 16), act1=nn.ReLU6(), fc2=nn.Linear(16, 12), act2=nn.GELU(),
+                                out=nn.Linear(12, 5))).eval()
+with torch.no_grad():
+    act.fc1.weight.mul_(12.0)  # pre-activations of several units above 6
+torch.jit.script(act).save(os.path.join(OUT, "act_mlp.pt"))
+ax1 = rng.normal(size=(1, 20))
+save_npy("act_x.npy", ax1)
+aW = [m.weight.detach().double().numpy() for m in (act.fc1, act.fc2, act.out)]
+ab = [m.bias.detach().double().numpy() for m in (act.fc1, act.fc2, act.out)]
+with torch.no_grad():
+    gelu = lambda z: nn.functional.gelu(torch.from_numpy(z)).numpy()
+a_acts, a_zs = [ax1[0]], []
+for i in range(3):
+    z = aW[i] @ a_acts[-1] + ab[i]
+    a_zs.append(z)
+    a_acts.append(np.clip(z, 0, 6) if i == 0 else gelu(z) if i == 1 else z)
+a_target = int(np.argmax(a_zs[-1]))
+R = np.zeros(5)
+R[a_target] = a_zs[-1][a_target]
+for i in (2, 1, 0):
+    s_ = R / (a_zs[i] + 0.1 * np.where(a_zs[i] >= 0, 1.0, -1.0))
+    R = a_acts[i] * (aW[i].T @ s_)
+save_npy("act_lrp_eps.npy", R[None, :])
+with open(os.path.join(OUT, "act_mlp.json"), "w") as f:
+    json.dump({"target": a_target, "saturated": int((a_zs[0] > 6).sum())}, f)
+
+
 # 2. A bias-free ReLU network with a residual add, max and average pooling (no BatchNorm shift, no biases):
 # LRP-0 equals gradient x input, and every layer conserves relevance.
 class BiasFree(nn.Module):
