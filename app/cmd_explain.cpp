@@ -1,10 +1,12 @@
 // `explain`: an attribution heatmap of one input for one class (gradient, gradient x input, SmoothGrad,
 // integrated gradients, LRP). The work is engine/explain's; this file parses the flags.
 #include <cstdio>
+#include <filesystem>
 #include <tuple>
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "app/projection_view.hpp"
 #include "engine/explain/command.hpp"
 
 namespace ts::app {
@@ -127,6 +129,15 @@ const CommandSpec kProjectSpec{
         {"iterations", "N", "tsne: gradient steps", "750"},
         {"out", "PATH", "PNG to write", "projection.png"},
         {"json", "PATH", "points and report to write (default: --out with .json)", ""},
+        {"3d", "", "also show the points in 3D (PCA: the first three components; t-SNE: its map, flat): a window "
+                   "where pointing at a point shows its sample, label and prediction and a click keeps it; without "
+                   "a display (or with --headless) a picture, --out with _3d", ""},
+        {"select", "I", "--3d: mark sample I (its card is shown from the start)", ""},
+        {"headless", "", "--3d: render the picture offscreen even when a display exists", ""},
+        {"width", "W", "--3d: window or picture width", "1280"},
+        {"height", "H", "--3d: window or picture height", "720"},
+        {"frames", "N", "--3d window: close after N frames", "until closed"},
+        {"screenshot", "PATH", "--3d window: save the last frame to PATH (with --frames)", ""},
     }};
 
 } // namespace
@@ -166,9 +177,28 @@ int cmdProject(int argc, char** argv) {
     }
     if (a.perplexity <= 0 || a.theta < 0)
         return reportError(makeError(ErrorKind::Usage, "--perplexity must be positive and --theta 0 or more"));
+    CloudDisplay d;
+    a.keepCloud = args->has("3d");
+    for (const char* flag : {"select", "headless", "width", "height", "frames", "screenshot"})
+        if (args->has(flag) && !a.keepCloud)
+            return reportError(makeError(ErrorKind::Usage, std::string("--") + flag + " is an option of the 3D view: give --3d too"));
+    auto w = args->getInt("width", 1280, 16, 16384), h = args->getInt("height", 720, 16, 16384);
+    auto frames = args->getInt("frames", 0, 0, 1'000'000), select = args->getInt("select", 0, 0, 1L << 40);
+    for (auto* e : {&w, &h, &frames, &select})
+        if (!*e) return reportError(e->error());
+    d.width = uint32_t(*w), d.height = uint32_t(*h), d.frames = *frames;
+    if (args->has("select")) d.select = size_t(*select);
+    if (d.select && int64_t(*d.select) >= a.samples) // known before anything is computed
+        return reportError(makeError(ErrorKind::Usage, "--select " + std::to_string(*d.select) + ": there are at most " +
+                                                           std::to_string(a.samples) + " points (--samples)"));
+    d.headless = args->has("headless");
+    d.screenshot = args->get("screenshot");
+    const std::filesystem::path out(a.out);
+    d.out = (out.parent_path() / (out.stem().string() + "_3d.png")).string();
     auto r = explain::runProject(a);
     if (!r) return reportError(r.error());
     std::printf("%s\n", r->summary.c_str());
+    if (a.keepCloud && r->cloud) return showProjectionCloud(*r->cloud, d);
     return 0;
 }
 

@@ -13,6 +13,7 @@ extern const unsigned char k_plasma[256][3];
 extern const unsigned char k_cividis[256][3];
 extern const unsigned char k_rdbu[256][3];
 extern const unsigned char k_coolwarm[256][3];
+extern const unsigned char k_tab10[256][3];
 } // namespace detail
 
 namespace {
@@ -25,7 +26,7 @@ const MapInfo k_maps[] = {
     {"viridis", detail::k_viridis, false},  {"magma", detail::k_magma, false},
     {"inferno", detail::k_inferno, false},  {"plasma", detail::k_plasma, false},
     {"cividis", detail::k_cividis, false},  {"rdbu", detail::k_rdbu, true},
-    {"coolwarm", detail::k_coolwarm, true},
+    {"coolwarm", detail::k_coolwarm, true}, {"tab10", detail::k_tab10, false},
 };
 static_assert(sizeof(k_maps) / sizeof(k_maps[0]) == static_cast<size_t>(Colormap::Count));
 

@@ -17,6 +17,7 @@ enum class Colormap : std::uint32_t {
     Cividis,
     RdBu,     // diverging: blue (low) - white (middle) - red (high); for signed values such as gradients
     CoolWarm, // diverging, Moreland's smooth cool-warm
+    Tab10,    // categorical: ten classes at (c + 0.5) / 10 (tab10KeyOf)
     Count
 };
 
@@ -29,6 +30,11 @@ inline constexpr int kColormapSize = 256;
 const char* colormapName(Colormap map);
 std::optional<Colormap> colormapFromName(std::string_view name);
 bool colormapIsDiverging(Colormap map);
+
+// The Tab10 position of class c (classes from 10 on repeat its colours).
+inline float tab10KeyOf(long long c) {
+    return (float(c < 0 ? 0 : c % 10) + 0.5f) / 10.0f;
+}
 
 // Colour at t in [0, 1] (clamped; NaN maps to 0), linearly interpolated between table entries.
 Rgb8 sampleColormap(Colormap map, float t);

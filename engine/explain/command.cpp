@@ -444,6 +444,46 @@ Expected<ExplainOutcome> runProject(const ProjectArgs& a) {
         pts.push_back(p);
     }
     j["points"] = pts;
+    if (a.keepCloud) {
+        auto cloud = std::make_shared<ProjectionCloud>();
+        cloud->points.rows = points.rows;
+        cloud->points.cols = 3;
+        cloud->points.values.assign(size_t(3 * points.rows), 0.0f);
+        for (int64_t i = 0; i < points.rows; ++i)
+            for (int64_t c = 0; c < std::min<int64_t>(3, points.cols); ++c)
+                cloud->points.values[size_t(3 * i + c)] = points.at(i, c);
+        cloud->labels = labels;
+        cloud->classNames = sample.classNames;
+        cloud->sampleShape = v.sampleShape;
+        const torch::Tensor xs = v.inputs.narrow(0, 0, n).to(torch::kFloat32).contiguous();
+        cloud->samples.assign(xs.data_ptr<float>(), xs.data_ptr<float>() + xs.numel());
+        {
+            torch::NoGradGuard noGrad;
+            const bool wasTraining = (*model)->isTraining();
+            (*model)->setTraining(false);
+            try {
+                for (int64_t b = 0; b < n; b += 256) {
+                    const torch::Tensor p = (*model)->forward(xs.narrow(0, b, std::min<int64_t>(256, n - b))).argmax(-1);
+                    for (int64_t k = 0; k < p.size(0); ++k)
+                        cloud->predicted.push_back(p[k].item<int64_t>());
+                }
+            } catch (const std::exception& e) {
+                (*model)->setTraining(wasTraining);
+                return usage("the model rejects the data: " + oneLineReason(e.what()));
+            }
+            (*model)->setTraining(wasTraining);
+        }
+        cloud->title = src.title;
+        if (a.method == "pca") {
+            for (size_t k = 0; k < 3; ++k) {
+                std::snprintf(line, sizeof line, "PC%zu (%.1f%%)", k + 1, k < explained.size() ? 100 * explained[k] : 0.0);
+                cloud->axes[k] = line;
+            }
+        } else {
+            cloud->axes[0] = "t-SNE 1", cloud->axes[1] = "t-SNE 2", cloud->axes[2] = "(flat)";
+        }
+        out.cloud = std::move(cloud);
+    }
     j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (auto st = writeJson(out.json, j); !st) return st.error();
     std::snprintf(line, sizeof line, "%s of '%s' for %lld samples (10-NN purity %.2f): wrote %s and %s",

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/core/error.hpp"
+#include "engine/explain/projection.hpp"
 
 namespace ts::explain {
 
@@ -40,6 +42,7 @@ struct ExplainArgs {
 struct ExplainOutcome {
     std::string png, json;
     std::string summary; // one line for the terminal
+    std::shared_ptr<const ProjectionCloud> cloud; // project with keepCloud: the points for the 3D view
 };
 
 // Errors: ErrorKind::Usage (exit 2) for everything a user gives wrong, one line naming it.
@@ -62,6 +65,7 @@ struct ProjectArgs {
     int iterations = 750;
     std::string out = "projection.png";
     std::string json; // empty: `out` with .json
+    bool keepCloud = false; // also return the points, samples and predictions (ExplainOutcome::cloud)
 };
 
 Expected<ExplainOutcome> runProject(const ProjectArgs& args);

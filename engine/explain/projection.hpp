@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/core/error.hpp"
@@ -56,6 +57,19 @@ Matrix tsneRepulsion(const Matrix& y, double theta, bool groupedWalk, double& z)
 // n x 2 embedding. Errors: fewer than 4 samples, perplexity too large for n (needs n > 3 perplexity + 1),
 // non-finite values. dims must be 2.
 Expected<Matrix> tsne(const Matrix& x, const TsneOptions& options);
+
+// A projection kept for the 3D view (`project --3d`): one point per sample with the samples themselves, so a
+// picked point shows its input.
+struct ProjectionCloud {
+    Matrix points;                       // n x 3: PCA's first three components; a t-SNE map has z = 0
+    std::vector<int64_t> labels;         // per point; -1: none
+    std::vector<int64_t> predicted;      // the model's class per point
+    std::vector<std::string> classNames; // by class index (may be empty)
+    std::vector<int64_t> sampleShape;    // one sample's shape ([C, H, W] for images, [2] for toy sets)
+    std::vector<float> samples;          // n x prod(sampleShape), as the model took them
+    std::string title;                   // "PCA of 'fc1' (64 values per sample)"
+    std::string axes[3];                 // "PC1 (41.2%)", ...
+};
 
 // Fraction of samples whose k nearest neighbours (Euclidean, in `points`) mostly share their label, averaged:
 // mean over samples of (neighbours with the same label) / k.

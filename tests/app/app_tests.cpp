@@ -586,6 +586,59 @@ TEST(App, ColourByRelevanceShowsTheLrpOfASampleOnTheNeurons) {
     fs::remove_all(dir);
 }
 
+// project --3d: the headless picture marks the selected sample and prints where; in a window under Xvfb, the
+// pointer placed at that pixel picks the same sample back (its card is shown). Bad flags are one line, exit 2.
+TEST(App, ProjectionCloudIn3dPicksASampleBack) {
+    if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) FAIL() << "Xvfb is not installed (scripts/setup.sh installs it)";
+    auto dir = tempDir("cloud3d");
+    const std::string flags = "project --model builtin:cnn --data fashion-mnist --limit 600 --samples 300 --train-steps 100 "
+                              "--3d --width 800 --height 500 --out " + (dir / "p.png").string();
+    auto h = run(flags + " --select 7 --headless", "TS_VALIDATION=1");
+    ASSERT_EQ(h.code, 0) << h.out;
+    const auto at = h.out.find("selected sample 7 | label ");
+    ASSERT_NE(at, std::string::npos) << h.out;
+    const auto px = h.out.find(" at pixel ", at);
+    ASSERT_NE(px, std::string::npos) << h.out;
+    int x = -1, y = -1;
+    ASSERT_EQ(std::sscanf(h.out.c_str() + px, " at pixel %d,%d", &x, &y), 2) << h.out;
+    const std::string card = h.out.substr(at + 9, h.out.find(" at pixel", at) - at - 9); // "sample 7 | label ..."
+    auto img = ts::readPng((dir / "p_3d.png").string());
+    ASSERT_TRUE(img.hasValue());
+    ASSERT_GT(x, 20);
+    ASSERT_LT(x, img->width - 20);
+    int white = 0; // the ring around the selected point
+    for (int dx : {-16, 16})
+        for (int k = -1; k <= 1; ++k) {
+            const auto* p = img->at(x + dx + k, y);
+            white += p[0] > 240 && p[1] > 240 && p[2] > 240;
+        }
+    EXPECT_GE(white, 2) << "a white ring at " << x << "," << y;
+    EXPECT_TRUE(fs::exists(dir / "p.png")) << "the 2D scatter is still written";
+
+    const std::string display = ":" + std::to_string(150 + getpid() % 20);
+    const auto pidFile = fs::temp_directory_path() / ("ts_xvfb_cloud_" + std::to_string(getpid()));
+    ASSERT_EQ(std::system(("Xvfb " + display + " -screen 0 1024x768x24 -nolisten tcp > /dev/null 2>&1 & echo $! > " +
+                           pidFile.string()).c_str()),
+              0);
+    usleep(800 * 1000);
+    auto w = run(flags + " --frames 20", "DISPLAY=" + display + " TS_VALIDATION=1 TS_LOG_LEVEL=debug TS_VIEWER_SCRIPT='cursor@3=" +
+                                             std::to_string(x) + "x" + std::to_string(y) + "'");
+    std::system(("kill $(cat " + pidFile.string() + ")").c_str());
+    ASSERT_EQ(w.code, 0) << w.out;
+    EXPECT_EQ(w.out.find("no display"), std::string::npos) << "must have used the window: " << w.out;
+    EXPECT_NE(w.out.find("pointing at " + card), std::string::npos) << card << "\n" << w.out;
+
+    auto bad = run(flags + " --select 300 --headless");
+    EXPECT_EQ(bad.code, 2) << bad.out;
+    EXPECT_NE(bad.out.find("--select 300: there are at most 300 points"), std::string::npos) << bad.out;
+    EXPECT_EQ(bad.out.find("wrote"), std::string::npos) << "nothing computed: " << bad.out;
+    auto no3d = run("project --model builtin:cnn --data fashion-mnist --limit 300 --samples 100 --select 3 --out " +
+                    (dir / "q.png").string());
+    EXPECT_EQ(no3d.code, 2) << no3d.out;
+    EXPECT_NE(no3d.out.find("--select is an option of the 3D view"), std::string::npos) << no3d.out;
+    fs::remove_all(dir);
+}
+
 TEST(App, NeurogramMeasuresEachCheckpointOfARecordedRun) {
     auto dir = tempDir("ngrun");
     const fs::path runDir = dir / "run";
