@@ -6,6 +6,7 @@
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "app/neurogram_view.hpp"
 #include "app/projection_view.hpp"
 #include "engine/explain/command.hpp"
 
@@ -227,6 +228,14 @@ const CommandSpec kNeurogramSpec{
                               "accuracy there, and each layer's contribution there", ""},
         {"out", "PATH", "PNG to write", "neurogram.png"},
         {"json", "PATH", "report to write (default: --out with .json)", ""},
+        {"3d", "", "also show the neurogram as a 3D graph: a window (hover a layer for its numbers, a table of every "
+                   "layer, a slider over a run's checkpoints); without a display (or with --headless) a picture, "
+                   "--out with _3d (a run's last checkpoint)", ""},
+        {"headless", "", "--3d: render the picture offscreen even when a display exists", ""},
+        {"width", "W", "--3d: window or picture width", "1280"},
+        {"height", "H", "--3d: window or picture height", "720"},
+        {"frames", "N", "--3d window: close after N frames", "until closed"},
+        {"screenshot", "PATH", "--3d window: save the last frame to PATH (with --frames)", ""},
     }};
 
 } // namespace
@@ -261,9 +270,24 @@ int cmdNeurogram(int argc, char** argv) {
         *dst = *v;
     }
     a.seed = uint64_t(seed);
+    a.keepGraphs = args->has("3d");
+    for (const char* flag : {"headless", "width", "height", "frames", "screenshot"})
+        if (args->has(flag) && !a.keepGraphs)
+            return reportError(makeError(ErrorKind::Usage, std::string("--") + flag + " is an option of the 3D view: give --3d too"));
+    NeurogramDisplay d;
+    auto w = args->getInt("width", 1280, 16, 16384), h = args->getInt("height", 720, 16, 16384);
+    auto frames = args->getInt("frames", 0, 0, 1'000'000);
+    for (auto* e : {&w, &h, &frames})
+        if (!*e) return reportError(e->error());
+    d.width = uint32_t(*w), d.height = uint32_t(*h), d.frames = *frames;
+    d.headless = args->has("headless");
+    d.screenshot = args->get("screenshot");
+    const std::filesystem::path out(a.out);
+    d.out = (out.parent_path() / (out.stem().string() + "_3d.png")).string();
     auto r = explain::runNeurogram(a);
     if (!r) return reportError(r.error());
     std::printf("%s\n", r->summary.c_str());
+    if (a.keepGraphs && r->neurograms) return showNeurogram3d(r->neurograms->steps, r->neurograms->title, d);
     return 0;
 }
 

@@ -648,6 +648,7 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
         j["diagnoses"] = diagnoses;
         j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (auto st = writeJson(out.json, j); !st) return st.error();
+        if (a.keepGraphs) out.neurograms = std::make_shared<ExplainOutcome::NeurogramGraphs>(ExplainOutcome::NeurogramGraphs{title, steps});
         std::snprintf(line, sizeof line, "neurogram of %s over %zu checkpoints of %s (steps %lld-%lld), %zu diagnoses: wrote %s and %s",
                       modelSpec.c_str(), steps.size(), a.run.c_str(), static_cast<long long>(steps.front().step),
                       static_cast<long long>(steps.back().step), diagnoses.size(), out.png.c_str(), out.json.c_str());
@@ -673,6 +674,9 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& a) {
     if (!trained->empty()) j["training_run"] = *trained;
     j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (auto st = writeJson(out.json, j); !st) return st.error();
+    if (a.keepGraphs)
+        out.neurograms = std::make_shared<ExplainOutcome::NeurogramGraphs>(
+            ExplainOutcome::NeurogramGraphs{title, {NeurogramStep{checkpoints.size() == 1 ? checkpoints[0] : -1, *g}}});
     std::snprintf(line, sizeof line, "neurogram of %s%s: validation accuracy %.1f%%, %zu layers measured, %zu diagnoses: wrote %s and %s",
                   modelSpec.c_str(), where.c_str(), 100 * g->validation.accuracy, g->layers.size(), g->diagnoses.size(),
                   out.png.c_str(), out.json.c_str());

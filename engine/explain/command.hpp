@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/core/error.hpp"
+#include "engine/explain/neurogram_types.hpp"
 #include "engine/explain/projection.hpp"
 
 namespace ts::explain {
@@ -43,6 +44,12 @@ struct ExplainOutcome {
     std::string png, json;
     std::string summary; // one line for the terminal
     std::shared_ptr<const ProjectionCloud> cloud; // project with keepCloud: the points for the 3D view
+    // neurogram with keepGraphs: the measured neurogram(s) for the 3D view (one per checkpoint over a run).
+    struct NeurogramGraphs {
+        std::string title;
+        std::vector<NeurogramStep> steps; // a single neurogram: one entry, step -1
+    };
+    std::shared_ptr<const NeurogramGraphs> neurograms;
 };
 
 // Errors: ErrorKind::Usage (exit 2) for everything a user gives wrong, one line naming it.
@@ -89,6 +96,7 @@ struct NeurogramArgs {
     int64_t maxSteps = 12;
     std::string out = "neurogram.png";
     std::string json;
+    bool keepGraphs = false; // also return the neurograms (ExplainOutcome::neurograms) for the 3D view
 };
 
 Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& args);

@@ -661,6 +661,37 @@ TEST(App, NeurogramMeasuresEachCheckpointOfARecordedRun) {
         EXPECT_EQ(j["steps"][i]["step"], onDisk[i]);
     EXPECT_NE(j["steps"][0]["validation"]["accuracy"], j["steps"][4]["validation"]["accuracy"]) << "the weights differ";
     // One checkpoint, drawn as a single neurogram: the same numbers as in the run's entry.
+    // --3d: the graph in a window under Xvfb, with the slider over the run's checkpoints and the pointer on a
+    // layer node; headless, the last checkpoint's graph as a picture.
+    {
+        if (std::system("command -v Xvfb > /dev/null 2>&1") != 0) FAIL() << "Xvfb is not installed (scripts/setup.sh installs it)";
+        const std::string display = ":" + std::to_string(130 + getpid() % 20);
+        const auto pidFile = fs::temp_directory_path() / ("ts_xvfb_ng_" + std::to_string(getpid()));
+        ASSERT_EQ(std::system(("Xvfb " + display + " -screen 0 1024x768x24 -nolisten tcp > /dev/null 2>&1 & echo $! > " +
+                               pidFile.string()).c_str()),
+                  0);
+        usleep(800 * 1000);
+        auto w = run("neurogram --run " + runDir.string() + " --data spirals --no-stability --3d --frames 15 --width 900 "
+                     "--height 600 --screenshot " + (dir / "ng3d_window.png").string() + " --out " + (dir / "ngw.png").string(),
+                     "DISPLAY=" + display + " TS_VALIDATION=1");
+        std::system(("kill $(cat " + pidFile.string() + ")").c_str());
+        ASSERT_EQ(w.code, 0) << w.out;
+        EXPECT_EQ(w.out.find("no display"), std::string::npos) << "must have used the window: " << w.out;
+        EXPECT_TRUE(fs::exists(dir / "ng3d_window.png"));
+        auto h = run("neurogram --run " + runDir.string() + " --data spirals --no-stability --3d --headless --out " +
+                     (dir / "ngh.png").string(), "TS_VALIDATION=1");
+        ASSERT_EQ(h.code, 0) << h.out;
+        EXPECT_NE(h.out.find("3D neurogram: 5 layers"), std::string::npos) << h.out;
+        auto img = ts::readPng((dir / "ngh_3d.png").string());
+        ASSERT_TRUE(img.hasValue());
+        int bright = 0; // the KPI nodes are drawn at inferno's light end
+        for (size_t i = 0; i < img->pixels.size(); i += 4)
+            bright += img->pixels[i] > 230 && img->pixels[i + 1] > 230 && img->pixels[i + 2] > 150;
+        EXPECT_GT(bright, 200);
+        auto notAlone = run("neurogram --run " + runDir.string() + " --data spirals --frames 5 --out " + (dir / "x.png").string());
+        EXPECT_EQ(notAlone.code, 2) << notAlone.out;
+        EXPECT_NE(notAlone.out.find("--frames is an option of the 3D view"), std::string::npos) << notAlone.out;
+    }
     auto one = run("neurogram --run " + runDir.string() + " --step 50 --data spirals --no-stability --out " +
                    (dir / "ng50.png").string());
     ASSERT_EQ(one.code, 0) << one.out;

@@ -1,6 +1,7 @@
 // The projection point cloud of `project --3d`: scaling, picking back to a sample, the sample's picture and text.
 #include <gtest/gtest.h>
 
+#include "app/neurogram_view.hpp"
 #include "app/projection_view.hpp"
 #include "engine/core/colormap.hpp"
 
@@ -100,4 +101,74 @@ TEST(ProjectionCloud, APickedSampleShowsItsPictureOrItsValues) {
     c.samples = {0.25f, -1.5f, 3.0f, 4.0f};
     EXPECT_EQ(sampleThumbnail(c, 0, 8).width, 0) << "not an image";
     EXPECT_EQ(sampleText(c, 0), "sample 0 | label two | predicted one | (0.25, -1.5)");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The neurogram's 3D graph.
+
+namespace {
+ts::explain::Neurogram neurogramOf(size_t layers) {
+    ts::explain::Neurogram g;
+    g.validation.accuracy = 0.9;
+    g.validation.loss = 0.3;
+    for (size_t i = 0; i < layers; ++i) {
+        ts::explain::LayerContribution l;
+        l.name = "l" + std::to_string(i);
+        l.type = i % 2 ? "relu" : "Linear";
+        l.params = i % 2 ? 0 : int64_t(100 * (i + 1));
+        l.ablated = i != 1; // one layer not measured
+        l.accuracyDrop = 0.01 * double(i);
+        l.lossIncrease = i == 2 ? 0.0 : 0.05 * double(i); // layer 2: no loss link
+        g.layers.push_back(l);
+    }
+    return g;
+}
+} // namespace
+
+// Layers in forward order along x, sized by parameters and brighter with their accuracy drop; one link per
+// positive contribution and kind, each kind's widths scaled to its largest; names for at most 8 of many layers.
+TEST(NeurogramGraph, LayersLinksAndLabelsFollowTheMeasurements) {
+    const auto g = neurogramOf(6);
+    const auto sc = buildNeurogramScene(g);
+    ASSERT_EQ(sc.layerPositions.size(), 6u);
+    for (size_t i = 1; i < 6; ++i)
+        EXPECT_GT(sc.layerPositions[i].x, sc.layerPositions[i - 1].x);
+    EXPECT_EQ(sc.kpiPositions.size(), 2u) << "no shift measured: accuracy and loss only";
+    EXPECT_EQ(sc.nodes.size(), 8u);
+    EXPECT_GT(sc.layerRadii[4], sc.layerRadii[2]) << "more parameters, larger";
+    EXPECT_FLOAT_EQ(sc.layerRadii[1], sc.layerRadii[3]) << "no parameters: the smallest size";
+    EXPECT_GT(sc.nodes[5].value, sc.nodes[3].value) << "a larger accuracy drop is brighter";
+    EXPECT_FLOAT_EQ(sc.nodes[1].value, sc.nodes[0].value) << "not measured, and no drop: the dim end";
+    // Accuracy links: layers 2..5 (layer 0 drops 0, layer 1 not measured); loss links: 3, 4, 5.
+    ASSERT_EQ(sc.links.lines.size(), 7u);
+    float largestAcc = 0, largestLoss = 0;
+    for (const auto& l : sc.links.lines) {
+        EXPECT_EQ(l.pointCount, 20u);
+        (l.weight > 0 ? largestAcc : largestLoss) = std::max(l.weight > 0 ? largestAcc : largestLoss, l.magnitude);
+    }
+    EXPECT_FLOAT_EQ(largestAcc, 1.0f);
+    EXPECT_FLOAT_EQ(largestLoss, 1.0f);
+    EXPECT_EQ(sc.labelled.size(), 6u);
+    // A link starts at its layer and ends at its KPI node.
+    const auto& first = sc.links.lines[0];
+    EXPECT_NEAR(glm::length(sc.links.points[first.firstPoint].position - sc.layerPositions[2]), 0.0f, 1e-5f);
+    EXPECT_NEAR(glm::length(sc.links.points[first.firstPoint + 19].position - sc.kpiPositions[0]), 0.0f, 1e-5f);
+
+    const auto many = buildNeurogramScene(neurogramOf(40));
+    ASSERT_EQ(many.labelled.size(), 8u);
+    EXPECT_EQ(many.labelled.front(), 32u) << "the eight largest drops are named, in forward order";
+    EXPECT_EQ(many.labelled.back(), 39u);
+    // Picking: a layer's projected centre finds that layer.
+    ts::render::Camera cam;
+    cam.fitToScene(sc.bounds, 1.6f);
+    const glm::mat4 vp = cam.projection(1.6f) * cam.view();
+    for (size_t i = 0; i < 6; ++i) {
+        const glm::vec4 p = ts::render::projectToPixels(vp, sc.layerPositions[i], 800, 500);
+        auto hit = pickLayer(sc, cam, 800, 500, p.x, p.y);
+        ASSERT_TRUE(hit) << i;
+        EXPECT_EQ(*hit, i);
+    }
+    EXPECT_NE(layerLine(g.layers[3]).find("l3 (relu, 0 params): accuracy -3.0 pt, loss +0.15"), std::string::npos)
+        << layerLine(g.layers[3]);
+    EXPECT_NE(layerLine(g.layers[1]).find("not measured"), std::string::npos);
 }
