@@ -110,7 +110,38 @@ int cmdExplain(int argc, char** argv) {
 
 namespace {
 
-const CommandSpec kProjectSpec{
+// The flags of the 3D views (`project --3d`, `neurogram --3d`), after each command's own.
+const std::vector<FlagSpec> k3dFlags = {
+    {"headless", "", "--3d: render the picture offscreen even when a display exists", ""},
+    {"width", "W", "--3d: window or picture width", "1280"},
+    {"height", "H", "--3d: window or picture height", "720"},
+    {"frames", "N", "--3d window: close after N frames", "until closed"},
+    {"screenshot", "PATH", "--3d window: save the last frame to PATH (with --frames)", ""},
+};
+
+CommandSpec with3dFlags(CommandSpec spec) {
+    spec.flags.insert(spec.flags.end(), k3dFlags.begin(), k3dFlags.end());
+    return spec;
+}
+
+// The 3D view's flags into `d` (the picture: --out with _3d). Errors: a 3D flag without --3d, bad numbers.
+Status parse3d(const Args& args, const std::string& out, Display3d& d) {
+    for (const auto& f : k3dFlags)
+        if (args.has(f.name) && !args.has("3d"))
+            return makeError(ErrorKind::Usage, "--" + f.name + " is an option of the 3D view: give --3d too");
+    auto w = args.getInt("width", 1280, 16, 16384), h = args.getInt("height", 720, 16, 16384);
+    auto frames = args.getInt("frames", 0, 0, 1'000'000);
+    for (auto* e : {&w, &h, &frames})
+        if (!*e) return e->error();
+    d.width = uint32_t(*w), d.height = uint32_t(*h), d.frames = *frames;
+    d.headless = args.has("headless");
+    d.screenshot = args.get("screenshot");
+    const std::filesystem::path path(out);
+    d.out = (path.parent_path() / (path.stem().string() + "_3d.png")).string();
+    return {};
+}
+
+const CommandSpec kProjectSpec = with3dFlags({
     "project",
     "Projects one layer's activations over a data set's validation samples to 2D (PCA or t-SNE), coloured by "
     "class, and writes a scatter plot and every point (with its sample index) as JSON.",
@@ -134,12 +165,7 @@ const CommandSpec kProjectSpec{
                    "where pointing at a point shows its sample, label and prediction and a click keeps it; without "
                    "a display (or with --headless) a picture, --out with _3d", ""},
         {"select", "I", "--3d: mark sample I (its card is shown from the start)", ""},
-        {"headless", "", "--3d: render the picture offscreen even when a display exists", ""},
-        {"width", "W", "--3d: window or picture width", "1280"},
-        {"height", "H", "--3d: window or picture height", "720"},
-        {"frames", "N", "--3d window: close after N frames", "until closed"},
-        {"screenshot", "PATH", "--3d window: save the last frame to PATH (with --frames)", ""},
-    }};
+    }});
 
 } // namespace
 
@@ -180,22 +206,15 @@ int cmdProject(int argc, char** argv) {
         return reportError(makeError(ErrorKind::Usage, "--perplexity must be positive and --theta 0 or more"));
     CloudDisplay d;
     a.keepCloud = args->has("3d");
-    for (const char* flag : {"select", "headless", "width", "height", "frames", "screenshot"})
-        if (args->has(flag) && !a.keepCloud)
-            return reportError(makeError(ErrorKind::Usage, std::string("--") + flag + " is an option of the 3D view: give --3d too"));
-    auto w = args->getInt("width", 1280, 16, 16384), h = args->getInt("height", 720, 16, 16384);
-    auto frames = args->getInt("frames", 0, 0, 1'000'000), select = args->getInt("select", 0, 0, 1L << 40);
-    for (auto* e : {&w, &h, &frames, &select})
-        if (!*e) return reportError(e->error());
-    d.width = uint32_t(*w), d.height = uint32_t(*h), d.frames = *frames;
+    if (auto st = parse3d(*args, a.out, d); !st) return reportError(st.error());
+    if (args->has("select") && !a.keepCloud)
+        return reportError(makeError(ErrorKind::Usage, "--select is an option of the 3D view: give --3d too"));
+    auto select = args->getInt("select", 0, 0, 1L << 40);
+    if (!select) return reportError(select.error());
     if (args->has("select")) d.select = size_t(*select);
     if (d.select && int64_t(*d.select) >= a.samples) // known before anything is computed
         return reportError(makeError(ErrorKind::Usage, "--select " + std::to_string(*d.select) + ": there are at most " +
                                                            std::to_string(a.samples) + " points (--samples)"));
-    d.headless = args->has("headless");
-    d.screenshot = args->get("screenshot");
-    const std::filesystem::path out(a.out);
-    d.out = (out.parent_path() / (out.stem().string() + "_3d.png")).string();
     auto r = explain::runProject(a);
     if (!r) return reportError(r.error());
     std::printf("%s\n", r->summary.c_str());
@@ -205,7 +224,7 @@ int cmdProject(int argc, char** argv) {
 
 namespace {
 
-const CommandSpec kNeurogramSpec{
+const CommandSpec kNeurogramSpec = with3dFlags({
     "neurogram",
     "Measures a model's KPIs (accuracy, loss, macro F1, per-class accuracy, accuracy under noise, blur, brightness "
     "and occlusion, parameters, FLOPs, latency) and each layer's contribution to them (its output replaced by its "
@@ -231,12 +250,7 @@ const CommandSpec kNeurogramSpec{
         {"3d", "", "also show the neurogram as a 3D graph: a window (hover a layer for its numbers, a table of every "
                    "layer, a slider over a run's checkpoints); without a display (or with --headless) a picture, "
                    "--out with _3d (a run's last checkpoint)", ""},
-        {"headless", "", "--3d: render the picture offscreen even when a display exists", ""},
-        {"width", "W", "--3d: window or picture width", "1280"},
-        {"height", "H", "--3d: window or picture height", "720"},
-        {"frames", "N", "--3d window: close after N frames", "until closed"},
-        {"screenshot", "PATH", "--3d window: save the last frame to PATH (with --frames)", ""},
-    }};
+    }});
 
 } // namespace
 
@@ -271,19 +285,8 @@ int cmdNeurogram(int argc, char** argv) {
     }
     a.seed = uint64_t(seed);
     a.keepGraphs = args->has("3d");
-    for (const char* flag : {"headless", "width", "height", "frames", "screenshot"})
-        if (args->has(flag) && !a.keepGraphs)
-            return reportError(makeError(ErrorKind::Usage, std::string("--") + flag + " is an option of the 3D view: give --3d too"));
-    NeurogramDisplay d;
-    auto w = args->getInt("width", 1280, 16, 16384), h = args->getInt("height", 720, 16, 16384);
-    auto frames = args->getInt("frames", 0, 0, 1'000'000);
-    for (auto* e : {&w, &h, &frames})
-        if (!*e) return reportError(e->error());
-    d.width = uint32_t(*w), d.height = uint32_t(*h), d.frames = *frames;
-    d.headless = args->has("headless");
-    d.screenshot = args->get("screenshot");
-    const std::filesystem::path out(a.out);
-    d.out = (out.parent_path() / (out.stem().string() + "_3d.png")).string();
+    Display3d d;
+    if (auto st = parse3d(*args, a.out, d); !st) return reportError(st.error());
     auto r = explain::runNeurogram(a);
     if (!r) return reportError(r.error());
     std::printf("%s\n", r->summary.c_str());

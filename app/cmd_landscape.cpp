@@ -432,11 +432,7 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
     if (worker.joinable()) worker.join();
     if (addKeyframes > 0)
         TS_LOG_WARN("%d keyframe request(s) not saved: the window closed before the first surface", addKeyframes);
-    if (!s) return reportError(s.error());
-    if (!uploadFailure) return reportError(uploadFailure.error());
-    if (const auto n = v.context().validationMessageCount(); n > 0)
-        return reportError(makeError(ErrorKind::Failed, std::to_string(n) + " Vulkan validation messages (see above)"));
-    return 0;
+    return windowExitCode(v, s, uploadFailure);
 }
 
 } // namespace

@@ -107,18 +107,6 @@ Expected<capture::InputOptions> inputOptions(const InputSpec& in, int64_t count,
     return o;
 }
 
-// A CPU picture as the panels draw it (RGBA packed in 32 bits, opaque).
-std::shared_ptr<const ui::PanelImage> toPanelImage(const ImageRgba8& img) {
-    auto pi = std::make_shared<ui::PanelImage>();
-    pi->width = img.width;
-    pi->height = img.height;
-    pi->rgba.resize(size_t(img.width) * size_t(img.height));
-    for (size_t i = 0; i < pi->rgba.size(); ++i)
-        pi->rgba[i] = uint32_t(img.pixels[4 * i]) | uint32_t(img.pixels[4 * i + 1]) << 8 |
-                      uint32_t(img.pixels[4 * i + 2]) << 16 | 0xff000000u;
-    return pi;
-}
-
 bool layerIsRelu(const std::string& type) {
     return type == "ReLU" || type == "relu" || type == "relu_";
 }
@@ -389,7 +377,7 @@ struct LiveSession::Impl {
         std::snprintf(line, sizeof line, "%s of class %s (%.3g) | predicted %s%s", r.method.c_str(), name(a->target).c_str(),
                       a->score, name(a->predicted).c_str(), label >= 0 ? (" | label " + name(label)).c_str() : "");
         out->line = line;
-        out->image = toPanelImage(explain::renderExplanation(src, 96));
+        out->image = ui::panelImageOf(explain::renderExplanation(src, 96));
         return out;
     }
 
@@ -537,7 +525,7 @@ struct LiveSession::Impl {
                        " samples, " + std::to_string(fig.grid) + "x" + std::to_string(fig.grid) + " points)";
         labels.xName = fig.xName;
         labels.yName = fig.yName;
-        out.image = toPanelImage(ls::renderPlot(surface, mesh, labels));
+        out.image = ui::panelImageOf(ls::renderPlot(surface, mesh, labels));
         out.background = background;
         char line[240];
         std::snprintf(line, sizeof line, "min loss %.4g, %zu weights on the path%s%s", mesh.minimumLoss, out.pathPoints,

@@ -12,6 +12,7 @@
 
 #include "engine/core/image.hpp"
 #include "engine/core/math.hpp"
+#include "app/projection_view.hpp"
 #include "engine/explain/neurogram_types.hpp"
 #include "engine/render/camera.hpp"
 #include "engine/render/neuron_pass.hpp"
@@ -42,15 +43,9 @@ std::string layerLine(const explain::LayerContribution& l);
 void drawNeurogramOverlay(ImageRgba8& image, const explain::Neurogram& g, const NeurogramScene& sc,
                           const render::Camera& camera, const std::string& title);
 
-// How `neurogram --3d` shows the graph: a window when a display exists (hover a layer for its numbers, a table
-// panel, a step slider over a run's checkpoints), else one picture at `out` (the last checkpoint's graph).
-struct NeurogramDisplay {
-    bool headless = false;
-    uint32_t width = 1280, height = 720;
-    long frames = 0;
-    std::string screenshot, out;
-};
+// `neurogram --3d`: a window when a display exists (hover a layer for its numbers, a table panel, a step slider
+// over a run's checkpoints), else one picture at `out` (the last checkpoint's graph).
 int showNeurogram3d(const std::vector<explain::NeurogramStep>& steps, const std::string& title,
-                    const NeurogramDisplay& display);
+                    const Display3d& display);
 
 } // namespace ts::app

@@ -45,7 +45,7 @@ Camera graphCamera(const Aabb& bounds, float aspect) {
     return cam;
 }
 
-int headless(const explain::NeurogramStep& step, const std::string& title, const NeurogramDisplay& d) {
+int headless(const explain::NeurogramStep& step, const std::string& title, const Display3d& d) {
     const auto sc = buildNeurogramScene(step.graph);
     auto ctx = Context::create({});
     if (!ctx) return reportError(ctx.error());
@@ -79,7 +79,7 @@ int headless(const explain::NeurogramStep& step, const std::string& title, const
     return 0;
 }
 
-int window(const std::vector<explain::NeurogramStep>& steps, const std::string& title, const NeurogramDisplay& d) {
+int window(const std::vector<explain::NeurogramStep>& steps, const std::string& title, const Display3d& d) {
     auto viewer = Viewer::create(ViewerOptions::make("tensorscape neurogram", d.width, d.height, d.frames, d.screenshot));
     if (!viewer) return reportError(viewer.error());
     Viewer& v = **viewer;
@@ -178,16 +178,12 @@ int window(const std::vector<explain::NeurogramStep>& steps, const std::string& 
                 ImGui::TextWrapped("- %s", diag.c_str());
             ImGui::End();
         });
-    if (!s) return reportError(s.error());
-    if (!failure.isOk()) return reportError(failure.error());
-    if (const auto n = v.context().validationMessageCount(); n > 0)
-        return reportError(makeError(ErrorKind::Failed, std::to_string(n) + " Vulkan validation messages (see above)"));
-    return 0;
+    return windowExitCode(v, s, failure);
 }
 
 } // namespace
 
-int showNeurogram3d(const std::vector<explain::NeurogramStep>& steps, const std::string& title, const NeurogramDisplay& d) {
+int showNeurogram3d(const std::vector<explain::NeurogramStep>& steps, const std::string& title, const Display3d& d) {
     if (steps.empty()) return reportError(makeError(ErrorKind::Failed, "no neurogram to show"));
     if (d.headless || !displayAvailable()) {
         if (!d.headless) TS_LOG_INFO("no display: rendering the 3D neurogram offscreen into %s", d.out.c_str());

@@ -43,14 +43,19 @@ std::string sampleText(const explain::ProjectionCloud& cloud, size_t i);
 void drawCloudOverlay(ImageRgba8& image, const explain::ProjectionCloud& cloud, std::optional<size_t> selected,
                       glm::vec2 pixel);
 
-// How `project --3d` shows the cloud: a window when a display exists (hover shows a point's sample, a click keeps
-// it), else one picture at `out`; `select` marks a sample from the start.
-struct CloudDisplay {
+// How the 3D views of `project --3d` and `neurogram --3d` are shown: a window when a display exists, else one
+// picture at `out`.
+struct Display3d {
     bool headless = false;
     uint32_t width = 1280, height = 720;
     long frames = 0;        // window: close after N frames
     std::string screenshot; // window: the last frame
     std::string out;        // headless picture
+};
+
+// `project --3d`: in a window, hover shows a point's sample and a click keeps it; `select` marks a sample from
+// the start.
+struct CloudDisplay : Display3d {
     std::optional<size_t> select;
 };
 // Exit code: 0, or 2 with one line (a selected sample out of range, no Vulkan device, an unwritable file).

@@ -36,17 +36,6 @@ Camera cloudCamera(const Aabb& bounds, float aspect) {
     return cam;
 }
 
-std::shared_ptr<ui::PanelImage> toPanel(const ImageRgba8& img) {
-    auto p = std::make_shared<ui::PanelImage>();
-    p->width = img.width;
-    p->height = img.height;
-    p->rgba.resize(size_t(img.width) * size_t(img.height));
-    for (size_t i = 0; i < p->rgba.size(); ++i)
-        p->rgba[i] = uint32_t(img.pixels[4 * i]) | uint32_t(img.pixels[4 * i + 1]) << 8 |
-                     uint32_t(img.pixels[4 * i + 2]) << 16 | 0xFF000000u;
-    return p;
-}
-
 int headless(const explain::ProjectionCloud& cloud, const CloudDisplay& d) {
     const auto sc = buildCloudScene(cloud, d.select);
     auto ctx = Context::create({});
@@ -97,7 +86,7 @@ int window(const explain::ProjectionCloud& cloud, const CloudDisplay& d) {
     v.camera() = cloudCamera(sc.bounds, v.aspect());
     Status failure;
     std::optional<size_t> shownCard;
-    std::shared_ptr<ui::PanelImage> card;
+    std::shared_ptr<const ui::PanelImage> card;
     auto s = v.run(
         [&](float) {},
         [&](const Frame&) {},
@@ -135,7 +124,7 @@ int window(const explain::ProjectionCloud& cloud, const CloudDisplay& d) {
             if (show) {
                 if (show != shownCard) {
                     const ImageRgba8 thumb = sampleThumbnail(cloud, *show, 112);
-                    card = thumb.width > 0 ? toPanel(thumb) : nullptr;
+                    card = thumb.width > 0 ? ui::panelImageOf(thumb) : nullptr;
                     shownCard = show;
                 }
                 const std::string line = std::string(hovered ? "under the pointer: " : "selected: ") + sampleText(cloud, *show);
@@ -151,11 +140,7 @@ int window(const explain::ProjectionCloud& cloud, const CloudDisplay& d) {
             }
             ImGui::End();
         });
-    if (!s) return reportError(s.error());
-    if (!failure.isOk()) return reportError(failure.error());
-    if (const auto n = v.context().validationMessageCount(); n > 0)
-        return reportError(makeError(ErrorKind::Failed, std::to_string(n) + " Vulkan validation messages (see above)"));
-    return 0;
+    return windowExitCode(v, s, failure);
 }
 
 } // namespace

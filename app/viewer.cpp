@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "app/commands.hpp"
 #include "engine/core/log.hpp"
 
 namespace ts::app {
@@ -250,6 +251,14 @@ Status Viewer::run(const std::function<void(float)>& update, const std::function
     }
     vkDeviceWaitIdle(m_ctx->device());
     return Status::ok();
+}
+
+int windowExitCode(Viewer& viewer, const Status& run, const Status& failure) {
+    if (!run) return reportError(run.error());
+    if (!failure) return reportError(failure.error());
+    if (const auto n = viewer.context().validationMessageCount(); n > 0)
+        return reportError(makeError(ErrorKind::Failed, std::to_string(n) + " Vulkan validation messages (see above)"));
+    return 0;
 }
 
 } // namespace ts::app

@@ -101,4 +101,8 @@ class Viewer {
     int m_screenshotIndex = 0;
 };
 
+// A window's exit code after Viewer::run: the run's error, then a failure recorded during it (an upload), then
+// any Vulkan validation message, each as one line and exit 2; else 0.
+int windowExitCode(Viewer& viewer, const Status& run, const Status& failure = {});
+
 } // namespace ts::app

@@ -29,6 +29,17 @@ void callback(const ImDrawList*, const ImDrawCmd* cmd) {
 }
 } // namespace
 
+std::shared_ptr<const PanelImage> panelImageOf(const ImageRgba8& img) {
+    auto pi = std::make_shared<PanelImage>();
+    pi->width = img.width;
+    pi->height = img.height;
+    pi->rgba.resize(size_t(img.width) * size_t(img.height));
+    for (size_t i = 0; i < pi->rgba.size(); ++i)
+        pi->rgba[i] = uint32_t(img.pixels[4 * i]) | uint32_t(img.pixels[4 * i + 1]) << 8 |
+                      uint32_t(img.pixels[4 * i + 2]) << 16 | 0xff000000u;
+    return pi;
+}
+
 void drawPanelImage(ImDrawList* dl, std::shared_ptr<const PanelImage> image, ImVec2 p0, ImVec2 p1) {
     if (!dl || !image || image->width <= 0 || image->height <= 0 || image->width > 16384 ||
         image->height > 16384 || image->rgba.size() != size_t(image->width) * size_t(image->height))

@@ -10,12 +10,17 @@
 
 #include <imgui.h>
 
+#include "engine/core/image.hpp"
+
 namespace ts::ui {
 
 struct PanelImage {
     int width = 0, height = 0;
     std::vector<uint32_t> rgba; // row-major, top row first, IM_COL32 order (R in the low byte); alpha 0: see-through
 };
+
+// A CPU picture as panels draw it (opaque).
+std::shared_ptr<const PanelImage> panelImageOf(const ImageRgba8& image);
 
 // Draws `image` over [p0, p1) of `dl` (clipped like the draw list's other items). Images larger than 16384 a
 // side, or empty, are skipped. Without an overlay pass (ImGui without Vulkan, as in the UI tests) only the
