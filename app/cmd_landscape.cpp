@@ -233,6 +233,75 @@ int renderHeadless(const SurfaceScene& sc, const DisplayFlags& d, const std::str
     return 0;
 }
 
+// What the panel says of a finished surface beyond its file: the Hessian's values (and its spectral density,
+// for the panel's plot: log10 density per column over [spectrumMin, spectrumMax]) and the mode-connectivity
+// barriers, when computed.
+std::string curvatureText(const landscape::LandscapeResult& r, std::vector<float>& spectrum, float& spectrumMin,
+                          float& spectrumMax) {
+    std::string text;
+    char buf[160];
+    if (const auto& c = r.curvature) { // --directions hessian
+        std::snprintf(buf, sizeof buf, "; Hessian eigenvalues %.4g, %.4g", c->eigenvalues.size() > 0 ? c->eigenvalues[0] : NAN,
+                      c->eigenvalues.size() > 1 ? c->eigenvalues[1] : NAN);
+        text += buf;
+        if (c->traceSamples > 0) {
+            std::snprintf(buf, sizeof buf, ", trace %.4g +- %.2g", c->trace, c->traceStdError);
+            text += buf;
+        }
+        std::vector<double> grid;
+        const auto density = landscape::spectralDensity(c->esdNodes, c->esdWeights, 4000, grid);
+        spectrum.assign(density.empty() ? 0 : 150, -10.0f);
+        for (size_t i = 0; i < density.size(); ++i) { // the largest value in each column
+            const size_t col = std::min<size_t>(149, i * 150 / density.size());
+            spectrum[col] = std::max(spectrum[col], float(std::log10(std::max(density[i], 1e-10))));
+        }
+        if (!grid.empty()) spectrumMin = float(grid.front()), spectrumMax = float(grid.back());
+    }
+    if (const auto& c = r.connectivity) {
+        std::snprintf(buf, sizeof buf, "; barrier: Bezier curve %.4g, straight line %.4g", c->curveBarrier, c->lineBarrier);
+        text += buf;
+    }
+    return text;
+}
+
+// The arguments of a recomputation with the panel's settings. Directions belong to their normalisation: another
+// norm gets its own file (made on first use, reused after), so the first run's file never overrides the choice.
+landscape::LandscapeArgs recomputeArgs(const landscape::LandscapeArgs& args, const ui::LandscapeSettings& settings) {
+    landscape::LandscapeArgs a = args;
+    a.grid.x = {-settings.range, settings.range, settings.grid};
+    if (a.grid.y) a.grid.y = landscape::GridAxis{-settings.range, settings.range, settings.grid};
+    a.norm = kPanelNorms[std::clamp(settings.norm, 0, 3)];
+    a.logScale = settings.logScale;
+    if (a.norm != args.norm) {
+        std::filesystem::path dir(args.directions);
+        a.directions =
+            (dir.parent_path() / (dir.stem().string() + ".norm-" + landscape::normName(a.norm) + dir.extension().string()))
+                .string();
+    }
+    a.quiet = true;
+    return a;
+}
+
+// The keyframe file of the window (--keyframes, else next to --out) and the keyframes already in it: a user's
+// file is appended to, never replaced.
+Expected<std::pair<std::string, std::vector<Keyframe>>> windowKeyframes(const landscape::LandscapeArgs& args,
+                                                                         const DisplayFlags& d) {
+    std::string path = d.keyframes;
+    if (path.empty()) {
+        std::filesystem::path out(args.out);
+        path = (out.parent_path() / (out.stem().string() + ".keyframes.json")).string();
+    }
+    std::vector<Keyframe> keys;
+    std::error_code existsError;
+    if (std::filesystem::exists(path, existsError)) {
+        auto read = readKeyframes(path, 0);
+        if (!read) return read.error();
+        keys = std::move(read).value();
+        TS_LOG_INFO("%zu keyframes from %s; K adds more", keys.size(), path.c_str());
+    }
+    return std::pair{path, std::move(keys)};
+}
+
 // Window: the surface computes progressively in the background (coarse grid first) while the user flies.
 int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
     auto viewer = Viewer::create(
@@ -281,32 +350,8 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
             if (r) {
                 latest = r->surface;
                 trajectory = r->trajectory;
-                status = "wrote " + a.out + (r->batched ? " (batched evaluation)" : "");
-                if (const auto& c = r->curvature) { // --directions hessian: the values in the panel too
-                    char buf[160];
-                    std::snprintf(buf, sizeof buf, "; Hessian eigenvalues %.4g, %.4g",
-                                  c->eigenvalues.size() > 0 ? c->eigenvalues[0] : NAN,
-                                  c->eigenvalues.size() > 1 ? c->eigenvalues[1] : NAN);
-                    status += buf;
-                    if (c->traceSamples > 0) {
-                        std::snprintf(buf, sizeof buf, ", trace %.4g +- %.2g", c->trace, c->traceStdError);
-                        status += buf;
-                    }
-                    std::vector<double> grid;
-                    const auto density = landscape::spectralDensity(c->esdNodes, c->esdWeights, 4000, grid);
-                    spectrum.assign(density.empty() ? 0 : 150, -10.0f);
-                    for (size_t i = 0; i < density.size(); ++i) { // the largest value in each column
-                        const size_t col = std::min<size_t>(149, i * 150 / density.size());
-                        spectrum[col] = std::max(spectrum[col], float(std::log10(std::max(density[i], 1e-10))));
-                    }
-                    if (!grid.empty()) spectrumMin = float(grid.front()), spectrumMax = float(grid.back());
-                }
-                if (const auto& c = r->connectivity) {
-                    char buf[160];
-                    std::snprintf(buf, sizeof buf, "; barrier: Bezier curve %.4g, straight line %.4g", c->curveBarrier,
-                                  c->lineBarrier);
-                    status += buf;
-                }
+                status = "wrote " + a.out + (r->batched ? " (batched evaluation)" : "") +
+                         curvatureText(*r, spectrum, spectrumMin, spectrumMax);
             } else {
                 status = r.error().message;
             }
@@ -316,19 +361,10 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
     launch(args);
 
     // Fly-through keyframes: K (or the panel's button) adds the current view and saves the list at once.
-    std::string keyPath = d.keyframes;
-    if (keyPath.empty()) {
-        std::filesystem::path out(args.out);
-        keyPath = (out.parent_path() / (out.stem().string() + ".keyframes.json")).string();
-    }
-    std::vector<Keyframe> keys;
-    std::error_code existsError;
-    if (std::filesystem::exists(keyPath, existsError)) { // the user's file: appended to, never replaced
-        auto read = readKeyframes(keyPath, 0);
-        if (!read) return reportError(read.error());
-        keys = std::move(read).value();
-        TS_LOG_INFO("%zu keyframes from %s; K adds more", keys.size(), keyPath.c_str());
-    }
+    auto keyFile = windowKeyframes(args, d);
+    if (!keyFile) return reportError(keyFile.error());
+    const std::string keyPath = keyFile->first;
+    std::vector<Keyframe> keys = std::move(keyFile->second);
     int addKeyframes = 0; // presses of K (or the panel's button) not yet saved: each one is a keyframe
     v.keyHook = [&](int key) {
         if (key == 'K') ++addKeyframes; // GLFW key codes of letters are their upper-case ASCII
@@ -402,22 +438,7 @@ int runWindow(landscape::LandscapeArgs args, const DisplayFlags& d) {
             if (e.settings.logScale != settings.logScale) rebuild = true;
             settings = e.settings;
             if (e.cancel) cancel = true;
-            if (e.recompute) {
-                landscape::LandscapeArgs a = args;
-                a.grid.x = {-settings.range, settings.range, settings.grid};
-                if (a.grid.y) a.grid.y = landscape::GridAxis{-settings.range, settings.range, settings.grid};
-                a.norm = kPanelNorms[std::clamp(settings.norm, 0, 3)];
-                a.logScale = settings.logScale;
-                // Directions belong to their normalisation: another norm gets its own file (made on first use,
-                // reused after), so the first run's file never overrides the panel's choice.
-                if (a.norm != args.norm) {
-                    std::filesystem::path dir(args.directions);
-                    a.directions = (dir.parent_path() / (dir.stem().string() + ".norm-" + landscape::normName(a.norm) + dir.extension().string()))
-                                       .string();
-                }
-                a.quiet = true;
-                launch(a);
-            }
+            if (e.recompute) launch(recomputeArgs(args, settings));
             if (e.flyToMinimum && sc.mesh.hasMinimum) {
                 Camera to = v.camera();
                 to.setMode(Camera::Mode::Orbit);

@@ -311,6 +311,20 @@ Status addViewSummary(const std::string& path, const std::string& view, Training
     return {};
 }
 
+// --view: the views of whole runs fill the picture, drawn once everything they read has arrived. Errors: what
+// the views could not read, a Hinton diagram without its layer, weights of a run that stores none.
+Status showOnlyRunViews(LiveSession& session, TrainingScreen& screen, const DisplayOptions& d) {
+    screen.showOnlyRunViews(true);
+    screen.runViews()->waitIdle();
+    if (auto e = screen.runViews()->error(); !e.empty()) return makeError(ErrorKind::Usage, e);
+    if (const auto& h = screen.runViews()->hintonStatus(); !h.empty() && (d.views & RunViews::Hinton))
+        return makeError(ErrorKind::Usage, "--view hinton: " + h);
+    if ((d.views & RunViews::Weights) && session.recordedRun() && !screen.runViews()->hasWeights())
+        return makeError(ErrorKind::Usage, "--view weights: the run stores no weight matrices (record with train "
+                                           "--run-weights N or tensorscape.init(..., matrices=N))");
+    return {};
+}
+
 int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptions& d) {
     auto t0 = std::chrono::steady_clock::now();
     auto ctx = Context::create({});
@@ -342,18 +356,8 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
     int64_t planned = session.trainingView().totalSteps;
     float lastFrameMs = 0.0f;
     if (session.recordedRun()) session.waitUntilFinished();
-    if (d.views) {
-        // --view: the views of whole runs fill the picture, drawn once everything they read has arrived.
-        screen.showOnlyRunViews(true);
-        screen.runViews()->waitIdle();
-        if (auto e = screen.runViews()->error(); !e.empty()) return reportError(makeError(ErrorKind::Usage, e));
-        if (const auto& h = screen.runViews()->hintonStatus(); !h.empty() && (d.views & RunViews::Hinton))
-            return reportError(makeError(ErrorKind::Usage, "--view hinton: " + h));
-        if ((d.views & RunViews::Weights) && session.recordedRun() && !screen.runViews()->hasWeights())
-            return reportError(makeError(ErrorKind::Usage, "--view weights: the run stores no weight matrices (record "
-                                                           "with train --run-weights N or tensorscape.init(..., "
-                                                           "matrices=N))"));
-    }
+    if (d.views)
+        if (auto st = showOnlyRunViews(session, screen, d); !st) return reportError(st.error());
     const auto recorded = session.timeline().size();
     screen.logRelevanceErrors = d.singlePng.empty(); // view's one picture: the error ends the command instead
     for (long f = 0; f < frames; ++f) {

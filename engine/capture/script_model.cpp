@@ -981,6 +981,7 @@ class ProgramReader {
         return Status::ok();
     }
 
+    // Reads one node as a layer op: the op's kind and arguments by group, then its output's id.
     Status readOp(Node* n, Program& out) {
         using K = ProgramOp::Kind;
         if (!n->kind().is_aten() || n->outputs().size() != 1)
@@ -995,38 +996,58 @@ class ProgramReader {
         }
         ProgramOp op;
         op.where = name;
-        auto in = [&](size_t i) { return n->input(i); };
-        const size_t argc = n->inputs().size();
-        auto needInts = [&](size_t i, std::vector<int64_t>& dst) -> Status {
-            auto v = ints(in(i));
-            if (!v) return fail(n, "a size argument that is not a constant");
-            dst = *v;
-            return Status::ok();
-        };
-        auto needNumber = [&](size_t i, double& dst) -> Status {
-            auto v = number(in(i));
-            if (!v) return fail(n, "a number argument that is not a constant");
-            dst = *v;
-            return Status::ok();
-        };
-        auto first = tensorId(n, in(0));
-        // cat reads a list; mul may read a parameter first (layer scale): both look at their inputs below.
+        auto first = tensorId(n, n->input(0));
+        // cat reads a list; mul may read a parameter first (layer scale): both look at their inputs themselves.
         if (name != "cat" && name != "mul" && !first) return first.error();
         if (first && name != "cat") op.inputs = {*first};
+        bool known = false;
+        for (auto group : {&ProgramReader::readParameterLayer, &ProgramReader::readActivation,
+                           &ProgramReader::readPooling, &ProgramReader::readJoin, &ProgramReader::readShapeOp}) {
+            TS_TRY((this->*group)(n, name, op, known));
+            if (known) break;
+        }
+        if (!known) return fail(n, "not a layer op the batched path knows");
+        if (op.kind != K::Cat && op.kind != K::Add && op.kind != K::Mul && op.kind != K::Reshape &&
+            op.inputs.size() != 1)
+            return fail(n, "unexpected inputs");
+        op.output = m_next++;
+        m_ids[n->output()] = op.output;
+        out.ops.push_back(std::move(op));
+        return Status::ok();
+    }
 
+    // Constant arguments of node n, or a one-line failure naming the op.
+    Status needInts(Node* n, size_t i, std::vector<int64_t>& dst) {
+        auto v = ints(n->input(i));
+        if (!v) return fail(n, "a size argument that is not a constant");
+        dst = *v;
+        return Status::ok();
+    }
+    Status needNumber(Node* n, size_t i, double& dst) {
+        auto v = number(n->input(i));
+        if (!v) return fail(n, "a number argument that is not a constant");
+        dst = *v;
+        return Status::ok();
+    }
+
+    // Conv2d, BatchNorm (evaluation mode), Linear, LayerNorm: the ops with a weight and a bias.
+    Status readParameterLayer(Node* n, const std::string& name, ProgramOp& op, bool& known) {
+        using K = ProgramOp::Kind;
+        auto in = [&](size_t i) { return n->input(i); };
+        known = true;
         if (name == "conv2d" || name == "_convolution") {
             op.kind = K::Conv2d;
             TS_TRY(weightAndBias(n, 1, 2, op));
             op.where = op.weight.substr(0, op.weight.rfind('.'));
-            TS_TRY(needInts(3, op.stride));
-            TS_TRY(needInts(4, op.padding));
-            TS_TRY(needInts(5, op.dilation));
+            TS_TRY(needInts(n, 3, op.stride));
+            TS_TRY(needInts(n, 4, op.padding));
+            TS_TRY(needInts(n, 5, op.dilation));
             double groups = 1;
             if (name == "_convolution") {
-                if (argc < 9 || flag(in(6)).value_or(true)) return fail(n, "a transposed convolution");
-                TS_TRY(needNumber(8, groups));
+                if (n->inputs().size() < 9 || flag(in(6)).value_or(true)) return fail(n, "a transposed convolution");
+                TS_TRY(needNumber(n, 8, groups));
             } else {
-                TS_TRY(needNumber(6, groups));
+                TS_TRY(needNumber(n, 6, groups));
             }
             op.groups = static_cast<int64_t>(groups);
             if (op.stride.size() != 2 || op.padding.size() != 2 || op.dilation.size() != 2)
@@ -1043,14 +1064,30 @@ class ProgramReader {
             op.runningVar = *var;
             op.runningMeanName = attributePath(in(3)).value_or("");
             op.runningVarName = attributePath(in(4)).value_or("");
-            TS_TRY(needNumber(7, op.eps));
+            TS_TRY(needNumber(n, 7, op.eps));
             op.where = op.weight.empty() ? "batch_norm" : op.weight.substr(0, op.weight.rfind('.'));
         } else if (name == "linear") {
             op.kind = K::Linear;
             TS_TRY(weightAndBias(n, 1, 2, op));
             op.where = op.weight.substr(0, op.weight.rfind('.'));
-        } else if (name == "relu" || name == "sigmoid" || name == "tanh" || name == "silu" || name == "hardswish" ||
-                   name == "hardsigmoid") {
+        } else if (name == "layer_norm") {
+            op.kind = K::LayerNorm;
+            TS_TRY(needInts(n, 1, op.shape));
+            TS_TRY(weightAndBias(n, 2, 3, op));
+            TS_TRY(needNumber(n, 4, op.eps));
+            op.where = op.weight.empty() ? "layer_norm" : op.weight.substr(0, op.weight.rfind('.'));
+        } else {
+            known = false;
+        }
+        return Status::ok();
+    }
+
+    // Element-wise activations.
+    Status readActivation(Node* n, const std::string& name, ProgramOp& op, bool& known) {
+        using K = ProgramOp::Kind;
+        known = true;
+        if (name == "relu" || name == "sigmoid" || name == "tanh" || name == "silu" || name == "hardswish" ||
+            name == "hardsigmoid") {
             op.kind = name == "relu"        ? K::Relu
                       : name == "sigmoid"   ? K::Sigmoid
                       : name == "tanh"      ? K::Tanh
@@ -1059,26 +1096,38 @@ class ProgramReader {
                                             : K::Hardsigmoid;
         } else if (name == "leaky_relu") {
             op.kind = K::LeakyRelu;
-            TS_TRY(needNumber(1, op.alpha));
+            TS_TRY(needNumber(n, 1, op.alpha));
         } else if (name == "hardtanh") {
             op.kind = K::Hardtanh;
-            TS_TRY(needNumber(1, op.lo));
-            TS_TRY(needNumber(2, op.hi));
+            TS_TRY(needNumber(n, 1, op.lo));
+            TS_TRY(needNumber(n, 2, op.hi));
         } else if (name == "gelu") {
             op.kind = K::Gelu;
-            if (argc > 1) {
-                auto c = constant(in(1));
+            if (n->inputs().size() > 1) {
+                auto c = constant(n->input(1));
                 if (!c || !c->isString()) return fail(n, "a gelu approximation that is not a constant");
                 op.approximate = c->toStringRef();
             }
-        } else if (name == "max_pool2d" || name == "avg_pool2d") {
+        } else {
+            known = false;
+        }
+        return Status::ok();
+    }
+
+    // Max and average pooling, adaptive average pooling, means over dimensions.
+    Status readPooling(Node* n, const std::string& name, ProgramOp& op, bool& known) {
+        using K = ProgramOp::Kind;
+        auto in = [&](size_t i) { return n->input(i); };
+        const size_t argc = n->inputs().size();
+        known = true;
+        if (name == "max_pool2d" || name == "avg_pool2d") {
             op.kind = name == "max_pool2d" ? K::MaxPool2d : K::AvgPool2d;
-            TS_TRY(needInts(1, op.kernel));
-            TS_TRY(needInts(2, op.stride));
-            TS_TRY(needInts(3, op.padding));
+            TS_TRY(needInts(n, 1, op.kernel));
+            TS_TRY(needInts(n, 2, op.stride));
+            TS_TRY(needInts(n, 3, op.padding));
             if (op.stride.empty()) op.stride = op.kernel;
             if (op.kind == K::MaxPool2d) {
-                TS_TRY(needInts(4, op.dilation));
+                TS_TRY(needInts(n, 4, op.dilation));
                 op.ceilMode = flag(in(5)).value_or(false);
             } else {
                 op.ceilMode = flag(in(4)).value_or(false);
@@ -1087,20 +1136,32 @@ class ProgramReader {
             }
         } else if (name == "adaptive_avg_pool2d") {
             op.kind = K::AdaptiveAvgPool2d;
-            TS_TRY(needInts(1, op.shape));
+            TS_TRY(needInts(n, 1, op.shape));
         } else if (name == "mean") {
             op.kind = K::Mean;
             if (argc < 3) return fail(n, "a mean over every element");
-            TS_TRY(needInts(1, op.shape));
+            TS_TRY(needInts(n, 1, op.shape));
             op.keepdim = flag(in(2)).value_or(false);
             if (argc > 3 && !isNone(in(3))) return fail(n, "a mean with a dtype");
-        } else if (name == "add") {
+        } else {
+            known = false;
+        }
+        return Status::ok();
+    }
+
+    // Ops that join values: residual adds, products (gates, layer scale) and concatenations.
+    Status readJoin(Node* n, const std::string& name, ProgramOp& op, bool& known) {
+        using K = ProgramOp::Kind;
+        auto in = [&](size_t i) { return n->input(i); };
+        const size_t argc = n->inputs().size();
+        known = true;
+        if (name == "add") {
             op.kind = K::Add;
             if (argc < 2 || !isTensor(in(1))) return fail(n, "an add of a number");
             auto second = tensorId(n, in(1));
             if (!second) return second.error();
             op.inputs.push_back(*second);
-            if (argc > 2) TS_TRY(needNumber(2, op.alpha));
+            if (argc > 2) TS_TRY(needNumber(n, 2, op.alpha));
         } else if (name == "mul") {
             if (argc != 2 || !isTensor(in(1))) return fail(n, "a multiplication by a number");
             // A parameter times an activation (either order) scales it; two activations multiply.
@@ -1115,20 +1176,12 @@ class ProgramReader {
                 op.where = op.weight;
             } else {
                 op.kind = K::Mul;
-                if (!first) return first.error();
+                auto x = tensorId(n, in(0));
+                if (!x) return x.error();
                 auto second = tensorId(n, in(1));
                 if (!second) return second.error();
-                op.inputs.push_back(*second);
+                op.inputs = {*x, *second};
             }
-        } else if (name == "permute") {
-            op.kind = K::Permute;
-            TS_TRY(needInts(1, op.shape));
-        } else if (name == "layer_norm") {
-            op.kind = K::LayerNorm;
-            TS_TRY(needInts(1, op.shape));
-            TS_TRY(weightAndBias(n, 2, 3, op));
-            TS_TRY(needNumber(4, op.eps));
-            op.where = op.weight.empty() ? "layer_norm" : op.weight.substr(0, op.weight.rfind('.'));
         } else if (name == "cat") {
             op.kind = K::Cat;
             Node* list = resolve(in(0))->node();
@@ -1153,39 +1206,40 @@ class ProgramReader {
                 op.inputs.push_back(*id);
             }
             double dim = 0;
-            TS_TRY(needNumber(1, dim));
+            TS_TRY(needNumber(n, 1, dim));
             op.dim = static_cast<int64_t>(dim);
-        } else if (name == "flatten") {
-            op.kind = K::Flatten;
-            double start = 0, end = -1;
-            TS_TRY(needNumber(1, start));
-            TS_TRY(needNumber(2, end));
-            op.dim = static_cast<int64_t>(start);
-            op.endDim = static_cast<int64_t>(end);
-        } else if (name == "view" || name == "reshape") {
-            op.kind = K::Reshape;
-            TS_TRY(shapeArgument(n, in(1), op));
-        } else if (name == "transpose") {
-            op.kind = K::Transpose;
+        } else {
+            known = false;
+        }
+        return Status::ok();
+    }
+
+    // Ops that only move or keep values: permute, flatten, view/reshape, transpose, dropout in evaluation mode,
+    // contiguous.
+    Status readShapeOp(Node* n, const std::string& name, ProgramOp& op, bool& known) {
+        using K = ProgramOp::Kind;
+        known = true;
+        if (name == "permute") {
+            op.kind = K::Permute;
+            TS_TRY(needInts(n, 1, op.shape));
+        } else if (name == "flatten" || name == "transpose") {
+            op.kind = name == "flatten" ? K::Flatten : K::Transpose;
             double a = 0, b = 0;
-            TS_TRY(needNumber(1, a));
-            TS_TRY(needNumber(2, b));
+            TS_TRY(needNumber(n, 1, a));
+            TS_TRY(needNumber(n, 2, b));
             op.dim = static_cast<int64_t>(a);
             op.endDim = static_cast<int64_t>(b);
+        } else if (name == "view" || name == "reshape") {
+            op.kind = K::Reshape;
+            TS_TRY(shapeArgument(n, n->input(1), op));
         } else if (name == "dropout" || name == "feature_dropout" || name == "alpha_dropout") {
             op.kind = K::Identity;
-            if (flag(in(2)).value_or(true)) return fail(n, "dropout in training mode");
+            if (flag(n->input(2)).value_or(true)) return fail(n, "dropout in training mode");
         } else if (name == "contiguous" || name == "detach") {
             op.kind = K::Identity;
         } else {
-            return fail(n, "not a layer op the batched path knows");
+            known = false;
         }
-        if (op.kind != K::Cat && op.kind != K::Add && op.kind != K::Mul && op.kind != K::Reshape &&
-            op.inputs.size() != 1)
-            return fail(n, "unexpected inputs");
-        op.output = m_next++;
-        m_ids[n->output()] = op.output;
-        out.ops.push_back(std::move(op));
         return Status::ok();
     }
 

@@ -696,6 +696,26 @@ std::vector<float> sampleValues(const torch::Tensor& t) {
 
 } // namespace
 
+namespace {
+
+// The activation maximisation's settings from the command's flags, over the pool's value range [lo, hi].
+MaximiseOptions maximiseOptionsOf(const FeaturesArgs& a, const std::vector<int64_t>& units, float lo, float hi) {
+    MaximiseOptions mo;
+    mo.units = units;
+    mo.steps = a.steps;
+    mo.lr = a.lr;
+    mo.jitter = a.jitter;
+    mo.blurEvery = a.blurEvery;
+    mo.blurSigma = a.blurSigma;
+    mo.tv = a.tv;
+    mo.lo = lo;
+    mo.hi = hi;
+    mo.seed = a.seed;
+    return mo;
+}
+
+} // namespace
+
 Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
     const auto t0 = std::chrono::steady_clock::now();
     if (a.out.empty()) return usage("--out is empty: give the PNG file to write");
@@ -759,18 +779,8 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
     }
 
     std::optional<Maximised> am;
-    MaximiseOptions mo;
     if (a.steps > 0) {
-        mo.units = *units;
-        mo.steps = a.steps;
-        mo.lr = a.lr;
-        mo.jitter = a.jitter;
-        mo.blurEvery = a.blurEvery;
-        mo.blurSigma = a.blurSigma;
-        mo.tv = a.tv;
-        mo.lo = lo;
-        mo.hi = hi;
-        mo.seed = a.seed;
+        MaximiseOptions mo = maximiseOptionsOf(a, *units, lo, hi);
         if (a.start == "top") {
             std::vector<int64_t> first;
             for (const auto& t : top.index)
