@@ -59,6 +59,17 @@ __device__ void accumulateRows(const float* __restrict__ x, std::int64_t ld, std
 #pragma unroll
         for (int i = 0; i < kTile; ++i)
             if (i < rr) m::tileDeviation(v[i], s.shift, s.dev, s.m2);
+        if (m::tileOverflowed(s.sumAbs)) { // finite values near FLT_MAX: the sums again, scaled (reduce_math.hpp)
+            s.sum = s.sumAbs = s.dev = s.m2 = 0.0f;
+#pragma unroll
+            for (int i = 0; i < kTile; ++i)
+                if (i < rr) m::tileRescueSums(v[i], s.sum, s.sumAbs);
+            s.shift = m::tileMean(float(rr), s.sum, s.nans, s.infs);
+#pragma unroll
+            for (int i = 0; i < kTile; ++i)
+                if (i < rr) m::tileRescueDeviation(v[i], s.shift, s.dev, s.m2);
+            s.scale = TS_RESCUE_UNSCALE;
+        }
         m::runningAddTile(run, float(rr), s);
     }
 }

@@ -114,7 +114,7 @@ void BM_FusedStats_Cpu(benchmark::State& state) {
 void BM_FusedStats_Cpu_Cached(benchmark::State& state) {
     constexpr std::int64_t n = 8192;
     const std::vector<float> x(data().begin(), data().begin() + kBatch * n);
-    CpuReducer reducer({64, 256});
+    CpuReducer reducer; // the defaults
     std::vector<float> out(statsBytes(n) / sizeof(float));
     HostStatsDestination dest(out.data(), out.size() * sizeof(float));
     const auto view = TensorView::matrix(x.data(), kBatch, n, "bench");
@@ -170,17 +170,18 @@ void BM_TorchChain(benchmark::State& state) {
 
 BENCHMARK(BM_PlainRead_1Thread)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PlainRead_Pool)->Unit(benchmark::kMillisecond)->UseRealTime();
-// Args: tile rows, tile columns (neurons per block).
-BENCHMARK(BM_FusedStats_Cpu)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 256}); // the defaults
+// Args: tile rows, tile columns (neurons per block; 0: the default, from the layer's width: 4096 here).
+BENCHMARK(BM_FusedStats_Cpu)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 0}); // the defaults
 BENCHMARK(BM_FusedStats_Cpu_Cached)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_FusedStats_Cpu)
     ->Name("BM_FusedStats_Cpu_Tiles")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Args({64, 128})
-    ->Args({128, 256})
-    ->Args({64, 1024});
-BENCHMARK(BM_FusedStats_Cpu_Histogram64)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 256});
+    ->Args({64, 256}) // the default before 2026-12-07 (afternoon)
+    ->Args({64, 1024})
+    ->Args({128, 4096})
+    ->Args({32, 4096});
+BENCHMARK(BM_FusedStats_Cpu_Histogram64)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 0});
 #ifdef TS_BENCH_TORCH
 BENCHMARK(BM_TorchChain)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 #endif

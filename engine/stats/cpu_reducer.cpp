@@ -23,9 +23,11 @@ using Run = math::Running<double>;
 
 // Float accumulators of one tile, one array per quantity over the block's neurons (SoA: lanes = neurons).
 struct TileArrays {
-    std::vector<float> sum, sumAbs, mn, mx, zeros, nans, infs, mean, dev, m2;
+    std::vector<float> sum, sumAbs, mn, mx, zeros, nans, infs, mean, dev, m2, scale;
+    std::vector<std::int32_t> counts; // the sweep's integer count lanes (3 per neuron)
     explicit TileArrays(int w)
-        : sum(w), sumAbs(w), mn(w), mx(w), zeros(w), nans(w), infs(w), mean(w), dev(w), m2(w) {}
+        : sum(w), sumAbs(w), mn(w), mx(w), zeros(w), nans(w), infs(w), mean(w), dev(w), m2(w), scale(w),
+          counts(static_cast<std::size_t>(3 * w)) {}
 };
 
 // Eight neurons' float accumulators, held in registers for a whole column strip of a tile (GCC vector
@@ -50,56 +52,170 @@ __attribute__((always_inline)) inline V8 select8(I8 mask, V8 a, V8 b) { // mask 
     return (V8)(((I8)a & mask) | ((I8)b & ~mask));
 }
 
-// Both sweeps over one tile: rows [0, rows) of x (row stride ld), neurons [0, w), one strip of 8 neurons at a
-// time with its accumulators in registers: pass 1 (sums, min, max, counts) down the strip, the strip's tile
-// means, then pass 2 (deviations) down the same strip while its 2-4 KB are still in L1. `next`: the tile
-// that follows (prefetched, spread over the strips), or nullptr.
-constexpr int kPrefetchRows = 4;
-TS_CPU_CLONES void sweepTile(const float* __restrict x, const float* next, std::int64_t ld, int rows, int w,
-                             float* __restrict sum, float* __restrict sumAbs, float* __restrict mn,
-                             float* __restrict mx, float* __restrict zeros, float* __restrict nans,
-                             float* __restrict infs, float* __restrict mean, float* __restrict dev,
-                             float* __restrict m2) {
-    const int w8 = w & ~7;
-    const int lines = (w + 15) / 16; // 64-byte lines per row of the next tile
-    const V8 zero = splat(0.0f), one = splat(1.0f), inf = splat(INFINITY), ninf = splat(-INFINITY);
-    const I8 absMask = (I8)splat(0.0f) | I8{0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff,
-                                             0x7fffffff, 0x7fffffff, 0x7fffffff};
-    const float fr = static_cast<float>(rows);
-    // Row by row (each row of the tile is contiguous; walking a column strip down the rows would put every
-    // access in the same L1 set, rows being a power of two apart), accumulators in the block's arrays.
-    for (int j = 0; j < w8; j += 8) {
-        store8(sum + j, zero);
-        store8(sumAbs + j, zero);
-        store8(mn + j, inf);
-        store8(mx + j, ninf);
+// The sweeps over one tile: rows [0, rows) of x (row stride ld), neurons [0, w). Rows are walked one after the
+// other (each row of the tile is contiguous; walking a column strip down all rows would put every access in
+// the same L1 set, rows being a power of two apart), eight rows at a time: a strip of 8 neurons keeps its
+// accumulators in registers across them (one load and store per eight values), and eight rows a power of two
+// apart still fit L1's eight ways. Pass 1 (sums, min, max, counts), the strips' tile means, then pass 2
+// (deviations from the mean) while the tile is still in L2.
+//
+// Two versions of each pass: the general one handles NaN and +-Inf with selects; the finite one leaves the
+// selects out, which halves the work per value. A tile is swept with the finite version first; a non-finite
+// value anywhere in it makes its float sum non-finite (Inf and NaN propagate through additions, and an
+// overflow of finite values ends there too), and then the tile is swept again with the general version. On a
+// finite tile every select of the general version passes its value through unchanged, so both give the same
+// bits (checked by CpuReducer.VectorisedSweepEqualsTheSharedScalarFormulasBitForBit on mixed tiles).
+constexpr int kRowBlock = 8;
+
+struct TileOut { // the tile's per-neuron float accumulators (TileArrays' storage)
+    float *__restrict sum, *__restrict sumAbs, *__restrict mn, *__restrict mx, *__restrict zeros,
+        *__restrict nans, *__restrict infs, *__restrict mean, *__restrict dev, *__restrict m2, *__restrict scale;
+};
+
+__attribute__((always_inline)) inline I8 loadI(const std::int32_t* p) {
+    I8 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+__attribute__((always_inline)) inline void storeI(std::int32_t* p, I8 v) {
+    std::memcpy(p, &v, sizeof v);
+}
+__attribute__((always_inline)) inline I8 absMask8() {
+    return I8{0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+}
+
+// G neighbouring strips of 8 neurons from neuron j, down `nr` rows from x (kFixed > 0: exactly kFixed rows,
+// unrolled), pass 1 on finite values. The G strips' accumulators are independent chains interleaved row by
+// row, so the adds' latency overlaps; each neuron still adds its rows in order (the same bits).
+template <int G, int kFixed>
+__attribute__((always_inline)) inline void stripsOneFinite(const float* __restrict x, std::int64_t ld, int nr,
+                                                           const TileOut t, int j, std::int32_t* __restrict cz) {
+    const V8 zero = splat(0.0f);
+    const I8 absMask = absMask8();
+    V8 s[G], sa[G], lo[G], hi[G];
+    I8 z[G];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+        s[g] = load8(t.sum + j + 8 * g);
+        sa[g] = load8(t.sumAbs + j + 8 * g);
+        lo[g] = load8(t.mn + j + 8 * g);
+        hi[g] = load8(t.mx + j + 8 * g);
+        z[g] = loadI(cz + j + 8 * g);
     }
-    // Zeros, non-finite values and NaNs per neuron, counted in integer lanes (a true comparison lane is -1).
-    std::vector<std::int32_t> counts(static_cast<std::size_t>(3 * w8), 0);
-    std::int32_t* cz = counts.data();
-    std::int32_t* cnf = cz + w8;
-    std::int32_t* cnan = cnf + w8;
-    const auto loadI = [](const std::int32_t* p) {
-        I8 v;
-        std::memcpy(&v, p, sizeof v);
-        return v;
-    };
-    const auto storeI = [](std::int32_t* p, I8 v) { std::memcpy(p, &v, sizeof v); };
-    // Eight rows at a time: a strip's accumulators stay in registers across them (one load and store per
-    // eight values instead of per value), and eight rows a power of two apart still fit L1's eight ways.
-    constexpr int kRowBlock = 8;
+    const int n = kFixed > 0 ? kFixed : nr;
+#pragma GCC unroll 8
+    for (int r = 0; r < n; ++r) {
+#pragma GCC unroll 8
+        for (int g = 0; g < G; ++g) {
+            const V8 v = load8(x + r * ld + j + 8 * g);
+            s[g] += v;
+            sa[g] += (V8)((I8)v & absMask);
+            lo[g] = v < lo[g] ? v : lo[g];
+            hi[g] = v > hi[g] ? v : hi[g];
+            z[g] -= v == zero;
+        }
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+        store8(t.sum + j + 8 * g, s[g]);
+        store8(t.sumAbs + j + 8 * g, sa[g]);
+        store8(t.mn + j + 8 * g, lo[g]);
+        store8(t.mx + j + 8 * g, hi[g]);
+        storeI(cz + j + 8 * g, z[g]);
+    }
+}
+
+// Pass 2 down G strips (as above): deviations from the tile mean; `finite` leaves out the select that drops
+// NaN and Inf.
+template <bool finite, int G, int kFixed>
+__attribute__((always_inline)) inline void stripsTwo(const float* __restrict x, std::int64_t ld, int nr,
+                                                     const TileOut t, int j) {
+    const V8 zero = splat(0.0f);
+    V8 shift[G], d1[G], d2[G];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+        shift[g] = load8(t.mean + j + 8 * g);
+        d1[g] = load8(t.dev + j + 8 * g);
+        d2[g] = load8(t.m2 + j + 8 * g);
+    }
+    const int n = kFixed > 0 ? kFixed : nr;
+#pragma GCC unroll 8
+    for (int r = 0; r < n; ++r) {
+#pragma GCC unroll 8
+        for (int g = 0; g < G; ++g) {
+            const V8 v = load8(x + r * ld + j + 8 * g);
+            const V8 d = finite ? v - shift[g] : select8((v - v) == zero, v - shift[g], zero);
+            d1[g] += d;
+            d2[g] += d * d;
+        }
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+        store8(t.dev + j + 8 * g, d1[g]);
+        store8(t.m2 + j + 8 * g, d2[g]);
+    }
+}
+
+// Strips interleaved per call: pass 1 keeps 5 accumulators per strip, pass 2 three (16 AVX2 registers).
+constexpr int kStripsOne = 2, kStripsTwo = 4;
+
+// Pass 1 on a tile believed finite: strips [0, w8). Zeros counted in integer lanes (cz). Returns false when a
+// strip's absolute sum is not finite (the tile holds NaN or Inf, or its finite values overflow; |sum| <=
+// sumAbs, rounding being monotone): then nothing written here may be used.
+__attribute__((always_inline)) inline bool passOneFinite(const float* __restrict x, std::int64_t ld, int rows,
+                                                         int w8, const TileOut t, std::int32_t* __restrict cz) {
+    const V8 zero = splat(0.0f);
+    for (int j = 0; j < w8; j += 8) {
+        store8(t.sum + j, zero);
+        store8(t.sumAbs + j, zero);
+        store8(t.mn + j, splat(INFINITY));
+        store8(t.mx + j, splat(-INFINITY));
+        storeI(cz + j, I8{});
+    }
+    for (int r0 = 0; r0 < rows; r0 += kRowBlock) {
+        const int nr = std::min(rows, r0 + kRowBlock) - r0;
+        const float* xr = x + r0 * ld;
+        int j = 0;
+        if (nr == kRowBlock) {
+            for (; j + 8 * kStripsOne <= w8; j += 8 * kStripsOne)
+                stripsOneFinite<kStripsOne, kRowBlock>(xr, ld, nr, t, j, cz);
+            for (; j < w8; j += 8)
+                stripsOneFinite<1, kRowBlock>(xr, ld, nr, t, j, cz);
+        } else {
+            for (; j < w8; j += 8)
+                stripsOneFinite<1, 0>(xr, ld, nr, t, j, cz);
+        }
+    }
+    I8 bad = I8{};
+    for (int j = 0; j < w8; j += 8) {
+        const V8 sa = load8(t.sumAbs + j);
+        bad |= (sa - sa) != zero;
+    }
+    for (int k = 0; k < 8; ++k)
+        if (bad[k]) return false;
+    return true;
+}
+
+// Pass 1, general: NaN and +-Inf leave sums, min and max and are counted (cnf: not finite, cnan: NaN).
+__attribute__((always_inline)) inline void passOne(const float* __restrict x, std::int64_t ld,
+                                                   int rows, int w8, const TileOut t,
+                                                   std::int32_t* __restrict cz, std::int32_t* __restrict cnf,
+                                                   std::int32_t* __restrict cnan) {
+    const V8 zero = splat(0.0f), inf = splat(INFINITY), ninf = splat(-INFINITY);
+    const I8 absMask = absMask8();
+    for (int j = 0; j < w8; j += 8) {
+        store8(t.sum + j, zero);
+        store8(t.sumAbs + j, zero);
+        store8(t.mn + j, inf);
+        store8(t.mx + j, ninf);
+        storeI(cz + j, I8{});
+        storeI(cnf + j, I8{});
+        storeI(cnan + j, I8{});
+    }
     for (int r0 = 0; r0 < rows; r0 += kRowBlock) {
         const int r1 = std::min(rows, r0 + kRowBlock);
-        for (int r = r0; r < r1; ++r) { // the rows kPrefetchRows ahead (or the next tile's first rows)
-            const float* ahead = r + kPrefetchRows < rows ? x + (r + kPrefetchRows) * ld
-                                 : next                   ? next + (r + kPrefetchRows - rows) * ld
-                                                          : nullptr;
-            if (ahead)
-                for (int j = 0; j < w; j += 16)
-                    __builtin_prefetch(ahead + j, 0, 3);
-        }
         for (int j = 0; j < w8; j += 8) {
-            V8 s = load8(sum + j), sa = load8(sumAbs + j), lo = load8(mn + j), hi = load8(mx + j);
+            V8 s = load8(t.sum + j), sa = load8(t.sumAbs + j), lo = load8(t.mn + j), hi = load8(t.mx + j);
             I8 z = loadI(cz + j), nf = loadI(cnf + j), nn = loadI(cnan + j);
             for (int r = r0; r < r1; ++r) {
                 const V8 v = load8(x + r * ld + j);
@@ -114,117 +230,130 @@ TS_CPU_CLONES void sweepTile(const float* __restrict x, const float* next, std::
                 nf -= notFinite;
                 nn -= v != v;
             }
-            store8(sum + j, s);
-            store8(sumAbs + j, sa);
-            store8(mn + j, lo);
-            store8(mx + j, hi);
+            store8(t.sum + j, s);
+            store8(t.sumAbs + j, sa);
+            store8(t.mn + j, lo);
+            store8(t.mx + j, hi);
             storeI(cz + j, z);
             storeI(cnf + j, nf);
             storeI(cnan + j, nn);
         }
     }
+}
+
+// Counts into floats (at most a tile's rows: exact, as the scalar loop's 1.0f additions are) and the strips'
+// tile means (math::tileMean per lane); deviations reset.
+__attribute__((always_inline)) inline void tileMeans(int rows, int w8, const TileOut t,
+                                                     const std::int32_t* __restrict cz,
+                                                     const std::int32_t* __restrict cnf,
+                                                     const std::int32_t* __restrict cnan) {
+    const V8 zero = splat(0.0f), one = splat(1.0f), fr = splat(static_cast<float>(rows));
     for (int j = 0; j < w8; j += 8) {
-        // Counts of at most a tile's rows are exact in float, as the scalar loop's 1.0f additions are.
         const V8 nz = __builtin_convertvector(loadI(cz + j), V8), nn = __builtin_convertvector(loadI(cnan + j), V8);
         const V8 ni = __builtin_convertvector(loadI(cnf + j) - loadI(cnan + j), V8);
-        store8(zeros + j, nz);
-        store8(nans + j, nn);
-        store8(infs + j, ni);
-        const V8 n = splat(fr) - nn - ni;
+        store8(t.zeros + j, nz);
+        store8(t.nans + j, nn);
+        store8(t.infs + j, ni);
+        const V8 n = fr - nn - ni;
         const I8 any = n > zero;
-        store8(mean + j, select8(any, load8(sum + j) / select8(any, n, one), zero));
-        store8(dev + j, zero);
-        store8(m2 + j, zero);
+        store8(t.mean + j, select8(any, load8(t.sum + j) / select8(any, n, one), zero));
+        store8(t.dev + j, zero);
+        store8(t.m2 + j, zero);
+        store8(t.scale + j, splat(1.0f));
     }
+}
+
+// Pass 2: sums of deviations from the tile mean and of their squares.
+template <bool finite>
+__attribute__((always_inline)) inline void passTwo(const float* __restrict x, std::int64_t ld, int rows, int w8,
+                                                   const TileOut t) {
     for (int r0 = 0; r0 < rows; r0 += kRowBlock) {
-        const int r1 = std::min(rows, r0 + kRowBlock);
-        for (int j = 0; j < w8; j += 8) {
-            const V8 shift = load8(mean + j);
-            V8 d1 = load8(dev + j), d2 = load8(m2 + j);
-            for (int r = r0; r < r1; ++r) {
-                const V8 v = load8(x + r * ld + j);
-                const V8 d = select8((v - v) == zero, v - shift, zero);
-                d1 += d;
-                d2 += d * d;
-            }
-            store8(dev + j, d1);
-            store8(m2 + j, d2);
+        const int nr = std::min(rows, r0 + kRowBlock) - r0;
+        const float* xr = x + r0 * ld;
+        int j = 0;
+        if (nr == kRowBlock) {
+            for (; j + 8 * kStripsTwo <= w8; j += 8 * kStripsTwo)
+                stripsTwo<finite, kStripsTwo, kRowBlock>(xr, ld, nr, t, j);
+            for (; j < w8; j += 8)
+                stripsTwo<finite, 1, kRowBlock>(xr, ld, nr, t, j);
+        } else {
+            for (; j < w8; j += 8)
+                stripsTwo<finite, 1, 0>(xr, ld, nr, t, j);
+        }
+    }
+}
+
+// Neurons [j0, j1) of a swept tile whose finite values overflowed the float sums, summed again scaled
+// (math::tileRescueSums; rare: values near FLT_MAX).
+__attribute__((always_inline)) inline void rescueOverflowed(const float* __restrict x, std::int64_t ld, int rows,
+                                                            int j0, int j1, const TileOut t) {
+    for (int j = j0; j < j1; ++j) {
+        if (!math::tileOverflowed(t.sumAbs[j])) continue;
+        float sum = 0.0f, sumAbs = 0.0f, dev = 0.0f, m2 = 0.0f;
+        for (int r = 0; r < rows; ++r)
+            math::tileRescueSums(x[r * ld + j], sum, sumAbs);
+        const float shift = math::tileMean(static_cast<float>(rows), sum, t.nans[j], t.infs[j]);
+        for (int r = 0; r < rows; ++r)
+            math::tileRescueDeviation(x[r * ld + j], shift, dev, m2);
+        t.sum[j] = sum;
+        t.sumAbs[j] = sumAbs;
+        t.mean[j] = shift;
+        t.dev[j] = dev;
+        t.m2[j] = m2;
+        t.scale[j] = TS_RESCUE_UNSCALE;
+    }
+}
+
+// Both sweeps over one tile (see above). `counts`: scratch of 3 * w ints.
+TS_CPU_CLONES void sweepTile(const float* __restrict x, std::int64_t ld, int rows, int w,
+                             const TileOut t, std::int32_t* __restrict counts) {
+    const int w8 = w & ~7;
+    std::int32_t* cz = counts;
+    std::int32_t* cnf = cz + w8;
+    std::int32_t* cnan = cnf + w8;
+    if (w8 > 0) {
+        if (passOneFinite(x, ld, rows, w8, t, cz)) {
+            std::fill_n(cnf, 2 * w8, 0);
+            tileMeans(rows, w8, t, cz, cnf, cnan);
+            passTwo<true>(x, ld, rows, w8, t);
+        } else {
+            passOne(x, ld, rows, w8, t, cz, cnf, cnan);
+            tileMeans(rows, w8, t, cz, cnf, cnan);
+            passTwo<false>(x, ld, rows, w8, t);
+            rescueOverflowed(x, ld, rows, 0, w8, t);
         }
     }
     if (w8 == w) return;
     // The last few neurons of a narrow block: the scalar formulas, row by row.
+    const float fr = static_cast<float>(rows);
     for (int j = w8; j < w; ++j) {
-        sum[j] = sumAbs[j] = zeros[j] = nans[j] = infs[j] = dev[j] = m2[j] = 0.0f;
-        mn[j] = INFINITY;
-        mx[j] = -INFINITY;
+        t.sum[j] = t.sumAbs[j] = t.zeros[j] = t.nans[j] = t.infs[j] = t.dev[j] = t.m2[j] = 0.0f;
+        t.scale[j] = 1.0f;
+        t.mn[j] = INFINITY;
+        t.mx[j] = -INFINITY;
     }
     for (int r = 0; r < rows; ++r) {
         const float* __restrict row = x + r * ld;
         for (int j = w8; j < w; ++j)
-            math::tileAccumulate(row[j], sum[j], sumAbs[j], mn[j], mx[j], zeros[j], nans[j], infs[j]);
+            math::tileAccumulate(row[j], t.sum[j], t.sumAbs[j], t.mn[j], t.mx[j], t.zeros[j], t.nans[j],
+                                 t.infs[j]);
     }
     for (int j = w8; j < w; ++j)
-        mean[j] = math::tileMean(fr, sum[j], nans[j], infs[j]);
+        t.mean[j] = math::tileMean(fr, t.sum[j], t.nans[j], t.infs[j]);
     for (int r = 0; r < rows; ++r) {
         const float* __restrict row = x + r * ld;
         for (int j = w8; j < w; ++j)
-            math::tileDeviation(row[j], mean[j], dev[j], m2[j]);
+            math::tileDeviation(row[j], t.mean[j], t.dev[j], t.m2[j]);
     }
+    rescueOverflowed(x, ld, rows, w8, w, t);
 }
 
-// A swept tile into the block's running state (SoA, double), neurons [0, w): vectorises over neurons.
-TS_CPU_CLONES void addTile(int w, float rows, const float* __restrict sumAbs, const float* __restrict mn,
-                           const float* __restrict mx, const float* __restrict zeros,
-                           const float* __restrict nans, const float* __restrict infs,
-                           const float* __restrict shift, const float* __restrict dev,
-                           const float* __restrict m2, double* __restrict rn, double* __restrict rmean,
-                           double* __restrict rm2, double* __restrict rsumAbs, double* __restrict rzeros,
-                           double* __restrict rnans, double* __restrict rinfs, float* __restrict rmn,
-                           float* __restrict rmx) {
-    for (int j = 0; j < w; ++j) {
-        double nb, meanb, m2b;
-        math::tileMoments(rows, nans[j], infs[j], shift[j], dev[j], m2[j], nb, meanb, m2b);
-        math::chanCombine(rn[j], rmean[j], rm2[j], nb, meanb, m2b);
-        rsumAbs[j] += sumAbs[j];
-        rzeros[j] += zeros[j];
-        rnans[j] += nans[j];
-        rinfs[j] += infs[j];
-        rmn[j] = mn[j] < rmn[j] ? mn[j] : rmn[j];
-        rmx[j] = mx[j] > rmx[j] ? mx[j] : rmx[j];
-    }
-}
-
-// The block's final per-neuron values into the destination (one contiguous run per statistic).
-TS_CPU_CLONES void finalizeBlock(int w, double rows, const double* __restrict rn,
-                                 const double* __restrict rmean, const double* __restrict rm2,
-                                 const double* __restrict rsumAbs, const double* __restrict rzeros,
-                                 const double* __restrict rnans, const double* __restrict rinfs,
-                                 const float* __restrict rmn, const float* __restrict rmx,
-                                 float* __restrict oMean, float* __restrict oMeanAbs, float* __restrict oVar,
-                                 float* __restrict oMin, float* __restrict oMax, float* __restrict oZero,
-                                 float* __restrict oNan, float* __restrict oInf) {
-    for (int j = 0; j < w; ++j)
-        math::finalizeValues(rows, rn[j], rmean[j], rm2[j], rsumAbs[j], rzeros[j], rnans[j], rinfs[j], rmn[j],
-                             rmx[j], oMean[j], oMeanAbs[j], oVar[j], oMin[j], oMax[j], oZero[j], oNan[j],
-                             oInf[j]);
-}
-
-// Per-neuron running state of one block of neurons (SoA); rows are the same for every neuron.
+// Per-neuron running state of one block of neurons (SoA); rows are the same for every neuron. The block's
+// first tile sets it (addTile with first = true).
 struct BlockState {
     std::vector<double> n, mean, m2, sumAbs, zeros, nans, infs;
     std::vector<float> mn, mx;
     explicit BlockState(int w) : n(w), mean(w), m2(w), sumAbs(w), zeros(w), nans(w), infs(w), mn(w), mx(w) {}
-    void reset(int w) {
-        std::fill_n(n.begin(), w, 0.0);
-        std::fill_n(mean.begin(), w, 0.0);
-        std::fill_n(m2.begin(), w, 0.0);
-        std::fill_n(sumAbs.begin(), w, 0.0);
-        std::fill_n(zeros.begin(), w, 0.0);
-        std::fill_n(nans.begin(), w, 0.0);
-        std::fill_n(infs.begin(), w, 0.0);
-        std::fill_n(mn.begin(), w, INFINITY);
-        std::fill_n(mx.begin(), w, -INFINITY);
-    }
     // The block's neurons as one layer partial: a multi-way Chan combination (grand mean first, then
     // M2 = sum M2_j + n_j (mean_j - mean)^2), the same quantity the GPU forms pairwise.
     Run layer(int w, double rows) const {
@@ -250,6 +379,61 @@ struct BlockState {
         return r;
     }
 };
+
+// A swept tile into the block's running state (SoA, double), neurons [0, w): vectorises over neurons. `first`:
+// the block's first tile, added to the empty state (math::runningInit's values, the same operations) instead
+// of to the arrays, which then need no reset.
+template <bool first>
+__attribute__((always_inline)) inline void addTileImpl(
+    int w, float rows, const float* __restrict sumAbs, const float* __restrict mn, const float* __restrict mx,
+    const float* __restrict zeros, const float* __restrict nans, const float* __restrict infs,
+    const float* __restrict shift, const float* __restrict dev, const float* __restrict m2,
+    const float* __restrict scale, double* __restrict rn, double* __restrict rmean, double* __restrict rm2, double* __restrict rsumAbs,
+    double* __restrict rzeros, double* __restrict rnans, double* __restrict rinfs, float* __restrict rmn,
+    float* __restrict rmx) {
+    for (int j = 0; j < w; ++j) {
+        double nb, meanb, m2b;
+        math::tileMoments(rows, nans[j], infs[j], shift[j], dev[j], m2[j], scale[j], nb, meanb, m2b);
+        double n = first ? 0.0 : rn[j], mean = first ? 0.0 : rmean[j], M2 = first ? 0.0 : rm2[j];
+        math::chanCombine(n, mean, M2, nb, meanb, m2b);
+        rn[j] = n;
+        rmean[j] = mean;
+        rm2[j] = M2;
+        rsumAbs[j] = (first ? 0.0 : rsumAbs[j]) + double(sumAbs[j]) * double(scale[j]);
+        rzeros[j] = (first ? 0.0 : rzeros[j]) + zeros[j];
+        rnans[j] = (first ? 0.0 : rnans[j]) + nans[j];
+        rinfs[j] = (first ? 0.0 : rinfs[j]) + infs[j];
+        const float lo = first ? INFINITY : rmn[j], hi = first ? -INFINITY : rmx[j];
+        rmn[j] = mn[j] < lo ? mn[j] : lo;
+        rmx[j] = mx[j] > hi ? mx[j] : hi;
+    }
+}
+TS_CPU_CLONES void addTile(bool first, int w, float rows, const TileOut t, BlockState& st) {
+    if (first)
+        addTileImpl<true>(w, rows, t.sumAbs, t.mn, t.mx, t.zeros, t.nans, t.infs, t.mean, t.dev, t.m2, t.scale,
+                          st.n.data(), st.mean.data(), st.m2.data(), st.sumAbs.data(), st.zeros.data(),
+                          st.nans.data(), st.infs.data(), st.mn.data(), st.mx.data());
+    else
+        addTileImpl<false>(w, rows, t.sumAbs, t.mn, t.mx, t.zeros, t.nans, t.infs, t.mean, t.dev, t.m2, t.scale,
+                           st.n.data(), st.mean.data(), st.m2.data(), st.sumAbs.data(), st.zeros.data(),
+                           st.nans.data(), st.infs.data(), st.mn.data(), st.mx.data());
+}
+
+// The block's final per-neuron values into the destination (one contiguous run per statistic).
+TS_CPU_CLONES void finalizeBlock(int w, double rows, const double* __restrict rn,
+                                 const double* __restrict rmean, const double* __restrict rm2,
+                                 const double* __restrict rsumAbs, const double* __restrict rzeros,
+                                 const double* __restrict rnans, const double* __restrict rinfs,
+                                 const float* __restrict rmn, const float* __restrict rmx,
+                                 float* __restrict oMean, float* __restrict oMeanAbs, float* __restrict oVar,
+                                 float* __restrict oMin, float* __restrict oMax, float* __restrict oZero,
+                                 float* __restrict oNan, float* __restrict oInf) {
+    for (int j = 0; j < w; ++j)
+        math::finalizeValues(rows, rn[j], rmean[j], rm2[j], rsumAbs[j], rzeros[j], rnans[j], rinfs[j], rmn[j],
+                             rmx[j], oMean[j], oMeanAbs[j], oVar[j], oMin[j], oMax[j], oZero[j], oNan[j],
+                             oInf[j]);
+}
+
 
 // Histogram of a tile (scalar: a scatter does not vectorise); counts has bins + 2 slots: under, bins, over.
 // Four neighbouring values go to four private count arrays, so a run of values in one bin (the common case:
@@ -324,7 +508,12 @@ struct HistogramPlan {
 
 CpuReducer::CpuReducer(const CpuReducerDesc& desc) : m_desc(desc) {
     m_desc.tileRows = std::max(1, m_desc.tileRows);
-    m_desc.tileCols = std::max(1, m_desc.tileCols);
+    m_desc.tileCols = std::max(0, m_desc.tileCols);
+}
+
+int autoTileCols(std::int64_t n) {
+    const std::int64_t w = (n / 16 + 7) / 8 * 8;
+    return static_cast<int>(std::clamp<std::int64_t>(w, 256, 4096));
 }
 
 std::string CpuReducer::description() const {
@@ -346,7 +535,7 @@ Expected<LayerStats> CpuReducer::reduce(const TensorView& x, StatsDestination& d
 
     ThreadPool& pool = ThreadPool::global();
     const std::int64_t rows = x.rows, n = x.cols, ld = x.ld(), stride = statsStride(n);
-    const int tileRows = m_desc.tileRows, tileCols = m_desc.tileCols;
+    const int tileRows = m_desc.tileRows, tileCols = m_desc.tileCols > 0 ? m_desc.tileCols : autoTileCols(n);
     const std::int64_t blocks = (n + tileCols - 1) / tileCols;
     const float* src = x.floats();
     float* out = dest.data();
@@ -363,27 +552,20 @@ Expected<LayerStats> CpuReducer::reduce(const TensorView& x, StatsDestination& d
     pool.parallelFor(
         static_cast<std::size_t>(blocks), 1, [&](std::size_t b0, std::size_t b1, unsigned worker) {
             TileArrays t(tileCols);
+            const TileOut tileOut{t.sum.data(),   t.sumAbs.data(), t.mn.data(),   t.mx.data(),  t.zeros.data(),
+                              t.nans.data(),  t.infs.data(),   t.mean.data(), t.dev.data(), t.m2.data(), t.scale.data()};
             BlockState st(tileCols);
             for (std::size_t b = b0; b < b1; ++b) {
                 const std::int64_t j0 = static_cast<std::int64_t>(b) * tileCols;
                 const int w = static_cast<int>(std::min<std::int64_t>(tileCols, n - j0));
-                st.reset(w);
                 for (std::int64_t r0 = 0; r0 < rows; r0 += tileRows) {
                     const int rr = static_cast<int>(std::min<std::int64_t>(tileRows, rows - r0));
                     const float* tile = src + r0 * ld + j0;
-                    const float* next = r0 + tileRows < rows                    ? tile + tileRows * ld
-                                        : (b + 1 < b1 && rows >= kPrefetchRows) ? src + j0 + tileCols
-                                                                                : nullptr;
-                    sweepTile(tile, next, ld, rr, w, t.sum.data(), t.sumAbs.data(), t.mn.data(), t.mx.data(),
-                              t.zeros.data(), t.nans.data(), t.infs.data(), t.mean.data(), t.dev.data(),
-                              t.m2.data());
+                    sweepTile(tile, ld, rr, w, tileOut, t.counts.data());
                     if (fusedHistogram)
                         histogramTile(tile, ld, rr, w, hist.edges.data(), hist.bins, hist.scale,
                                       hist.perWorker[worker].data());
-                    addTile(w, static_cast<float>(rr), t.sumAbs.data(), t.mn.data(), t.mx.data(),
-                            t.zeros.data(), t.nans.data(), t.infs.data(), t.mean.data(), t.dev.data(),
-                            t.m2.data(), st.n.data(), st.mean.data(), st.m2.data(), st.sumAbs.data(),
-                            st.zeros.data(), st.nans.data(), st.infs.data(), st.mn.data(), st.mx.data());
+                    addTile(r0 == 0, w, static_cast<float>(rr), tileOut, st);
                 }
                 float* o = out + j0;
                 finalizeBlock(w, static_cast<double>(rows), st.n.data(), st.mean.data(), st.m2.data(),

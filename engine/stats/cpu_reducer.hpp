@@ -3,6 +3,7 @@
 // backend.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "engine/stats/reducer.hpp"
@@ -12,8 +13,15 @@ namespace ts::stats {
 struct CpuReducerDesc {
     int tileRows =
         64; // rows per tile: a tile (tileRows x tileCols floats) stays in L2 between its two sweeps
-    int tileCols = 256; // neurons per block (1 KiB per row: short strips, see the prefetch in sweepTile)
+    // Neurons per block; 0: from the layer's width alone (autoTileCols), so results never depend on the
+    // machine or the thread count. Wide blocks read long runs of each row (DRAM and the hardware prefetchers
+    // follow them); at least 16 blocks per layer keep the threads busy.
+    int tileCols = 0;
 };
+
+// The block width a layer of n neurons gets when CpuReducerDesc::tileCols is 0: n / 16 rounded up to a
+// multiple of 8, within [256, 4096].
+int autoTileCols(std::int64_t n);
 
 class CpuReducer final : public Reducer {
   public:

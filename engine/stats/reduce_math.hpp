@@ -62,12 +62,14 @@ struct TileSums {
     float sum, sumAbs, min, max, zeros, nans, infs; // pass 1
     float shift;                                    // the tile mean the deviations are taken from
     float dev, m2;                                  // pass 2: sum of (x - shift), sum of (x - shift)^2
+    float scale;                                    // 1, or kRescueUnscale when the tile was rescued
 };
 
 TS_HD void tileInit(TileSums& t) {
     t.sum = t.sumAbs = t.zeros = t.nans = t.infs = t.shift = t.dev = t.m2 = 0.0f;
     t.min = INFINITY;
     t.max = -INFINITY;
+    t.scale = 1.0f;
 }
 
 // Mean of the finite values of a tile of `rows` values (0 when there are none: then no deviation is added).
@@ -82,6 +84,28 @@ TS_HD void tileDeviation(float x, float shift, float& dev, float& m2) {
     const float d = isFiniteValue(x) ? diff : 0.0f;
     dev += d;
     m2 += d * d;
+}
+
+// ---- Rescue of a tile whose finite values overflow the float sums (|x| within a factor of the tile's rows
+// of FLT_MAX; a diverging training gets there). Its sums (pass 1 again, sums only) and deviations (pass 2)
+// are taken over x * kRescueScale, which is exact for such magnitudes (values below 2^-56 lose bits, which
+// next to values near 1e37 change nothing), so they stay finite for tiles of up to 64 rows; tileMoments
+// multiplies them back in double (scale kRescueUnscale). min, max and the counts of pass 1 stay as they are.
+// Without the rescue the sum is Inf, the tile mean Inf and every deviation -Inf: a NaN mean for finite data.
+#define TS_RESCUE_SCALE 0x1p-70f
+#define TS_RESCUE_UNSCALE 0x1p70f
+TS_HD bool tileOverflowed(float sumAbs) {
+    return !isFiniteValue(sumAbs); // |sum| <= sumAbs: the absolute sum overflows first
+}
+// Pass 1 again for a rescued tile, one value at a time (sum and sumAbs start at 0).
+TS_HD void tileRescueSums(float x, float& sum, float& sumAbs) {
+    const float v = isFiniteValue(x) ? x * TS_RESCUE_SCALE : 0.0f;
+    sum += v;
+    sumAbs += fabsf(v);
+}
+// Pass 2 for a rescued tile (shift: tileMean of the rescued sums; dev and m2 start at 0).
+TS_HD void tileRescueDeviation(float x, float shift, float& dev, float& m2) {
+    tileDeviation(x * TS_RESCUE_SCALE, shift, dev, m2);
 }
 
 // ---- Running state of one neuron (or of a whole layer) over any number of tiles. T is double on both
@@ -106,16 +130,18 @@ template <class T> TS_HD void runningInit(Running<T>& r) {
 // used by the GPU and for layer partials, call the same functions).
 
 // (n, mean, M2) of a finished tile of `rows` values. Corrected two-pass: mean = shift + dev / n,
-// M2 = sum d^2 - dev^2 / n, where d = x - shift and dev = sum d is tiny, so nothing cancels.
+// M2 = sum d^2 - dev^2 / n, where d = x - shift and dev = sum d is tiny, so nothing cancels. `scale`: 1, or
+// TS_RESCUE_UNSCALE for a rescued tile (shift, dev and m2 in scaled units; multiplying by 1 changes no bit).
 template <class T>
-TS_HD void tileMoments(float rows, float nans, float infs, float shift, float dev, float m2, T& n, T& mean,
-                       T& M2) {
+TS_HD void tileMoments(float rows, float nans, float infs, float shift, float dev, float m2, float scale, T& n,
+                       T& mean, T& M2) {
     n = T(rows) - T(nans) - T(infs);
     const T inv = n > T(0) ? T(1) / n : T(0);
     const T d = T(dev);
-    mean = T(shift) + d * inv;
+    const T s = T(scale);
+    mean = (T(shift) + d * inv) * s;
     const T m = T(m2) - d * d * inv;
-    M2 = m > T(0) ? m : T(0);
+    M2 = m > T(0) ? m * (s * s) : T(0);
 }
 
 // Chan, Golub and LeVeque's pairwise update: (na, meana, M2a) += (nb, meanb, M2b).
@@ -162,8 +188,8 @@ template <class T> TS_HD void runningCombine(Running<T>& a, const Running<T>& b)
 template <class T> TS_HD void runningAddTile(Running<T>& r, float rows, const TileSums& t) {
     Running<T> b;
     b.rows = T(rows);
-    tileMoments(rows, t.nans, t.infs, t.shift, t.dev, t.m2, b.n, b.mean, b.m2);
-    b.sumAbs = T(t.sumAbs);
+    tileMoments(rows, t.nans, t.infs, t.shift, t.dev, t.m2, t.scale, b.n, b.mean, b.m2);
+    b.sumAbs = T(t.sumAbs) * T(t.scale);
     b.zeros = T(t.zeros);
     b.nans = T(t.nans);
     b.infs = T(t.infs);

@@ -406,16 +406,30 @@ TEST(CpuReducer, ResultsDoNotDependOnThreadsOrTiling) {
     }
 }
 
-// The CPU sweep is hand-vectorised (8 neurons per register strip, rows in blocks of 8); the CUDA kernel runs the
+// The CPU sweep is hand-vectorised (8 neurons per register strip, rows in blocks of 8, a shortcut for tiles
+// without NaN or Inf, a rescue for tiles whose finite values overflow the float sums); the CUDA kernel runs the
 // scalar formulas of reduce_math.hpp. Both must give the same bits: here the formulas run one neuron at a time,
-// tile by tile, on data with NaN, +-Inf, zeros and a width that leaves a scalar tail. The one exception is the
-// variance's last bits: on CPUs with FMA the sweep's d * d + m2 is one fused multiply-add (as on the GPU, where
-// nvcc fuses it too), while this test's code is built for baseline x86-64 and rounds twice.
+// tile by tile, on data with NaN, +-Inf, zeros, values near FLT_MAX and a width that leaves a scalar tail. The
+// one exception is the variance's last bits: on CPUs with FMA the sweep's d * d + m2 is one fused
+// multiply-add (as on the GPU, where nvcc fuses it too), while this test's code is built for baseline x86-64
+// and rounds twice.
 TEST(CpuReducer, VectorisedSweepEqualsTheSharedScalarFormulasBitForBit) {
     const std::int64_t b = 150, n = 301; // 2 full tiles of 64 rows and one of 22; 37 blocks of 8 and a tail of 5
     auto x = makeData(b, n, 7);
-    for (std::int64_t k = 0; k < b * n; k += 97) // planted non-finite values
+    auto at = [&](std::int64_t r, std::int64_t j) -> float& { return x[static_cast<size_t>(r * n + j)]; };
+    // Non-finite values in the second tile only (the first and last take the finite shortcut) ...
+    for (std::int64_t k = 64 * n; k < 128 * n; k += 97)
         x[static_cast<size_t>(k)] = k % 3 == 0 ? NAN : k % 3 == 1 ? INFINITY : -INFINITY;
+    // ... and finite values whose float sums overflow: a whole strip (same sign, and alternating signs whose
+    // sum stays finite while the absolute sum does not), next to a NaN in the second tile, and in the tail.
+    for (std::int64_t r = 0; r < b; ++r) {
+        at(r, 40) = 3.0e38f;
+        at(r, 41) = r % 2 ? 3.3e38f : -3.3e38f;
+        for (std::int64_t j = 42; j < 48; ++j)
+            at(r, j) = static_cast<float>(j - 41) * 1.1e37f * (r % 3 ? 1.0f : -0.5f);
+        at(r, 299) = -2.5e38f;
+    }
+    at(70, 43) = NAN;
     const auto view = TensorView::matrix(x.data(), b, n);
     NeuronStats got;
     ASSERT_TRUE(CpuReducer({64, 256}).reduce(view, got));
@@ -427,11 +441,19 @@ TEST(CpuReducer, VectorisedSweepEqualsTheSharedScalarFormulasBitForBit) {
             math::TileSums t;
             math::tileInit(t);
             for (int r = 0; r < rows; ++r)
-                math::tileAccumulate(x[static_cast<size_t>((r0 + r) * n + j)], t.sum, t.sumAbs, t.min, t.max, t.zeros,
-                                     t.nans, t.infs);
+                math::tileAccumulate(at(r0 + r, j), t.sum, t.sumAbs, t.min, t.max, t.zeros, t.nans, t.infs);
             t.shift = math::tileMean(static_cast<float>(rows), t.sum, t.nans, t.infs);
             for (int r = 0; r < rows; ++r)
-                math::tileDeviation(x[static_cast<size_t>((r0 + r) * n + j)], t.shift, t.dev, t.m2);
+                math::tileDeviation(at(r0 + r, j), t.shift, t.dev, t.m2);
+            if (math::tileOverflowed(t.sumAbs)) {
+                t.sum = t.sumAbs = t.dev = t.m2 = 0.0f;
+                for (int r = 0; r < rows; ++r)
+                    math::tileRescueSums(at(r0 + r, j), t.sum, t.sumAbs);
+                t.shift = math::tileMean(static_cast<float>(rows), t.sum, t.nans, t.infs);
+                for (int r = 0; r < rows; ++r)
+                    math::tileRescueDeviation(at(r0 + r, j), t.shift, t.dev, t.m2);
+                t.scale = TS_RESCUE_UNSCALE;
+            }
             math::runningAddTile(run, static_cast<float>(rows), t);
         }
         float want[TS_STATS_COUNT];
@@ -439,13 +461,70 @@ TEST(CpuReducer, VectorisedSweepEqualsTheSharedScalarFormulasBitForBit) {
         for (int s = 0; s < TS_STATS_COUNT; ++s) {
             const float g = got.at(static_cast<Statistic>(s), j);
             if (std::isnan(want[s]) && std::isnan(g)) continue;
-            if (s == TS_STATS_VARIANCE)
+            if (s == TS_STATS_VARIANCE && std::isfinite(want[s]))
                 EXPECT_NEAR(g, want[s], 4e-7f * std::fabs(want[s])) << "neuron " << j;
             else
                 EXPECT_EQ(std::memcmp(&g, &want[s], sizeof g), 0) << "neuron " << j << " statistic " << s << ": " << g
                                                                    << " vs " << want[s];
         }
+        if (j >= 40 && j < 48) EXPECT_TRUE(std::isfinite(want[TS_STATS_MEAN])) << "neuron " << j; // the rescue ran
     }
+}
+
+// Finite values near FLT_MAX (a diverging training) overflow a tile's float sums; the statistics must still be
+// those of the data: a finite mean and mean |x| equal to a float64 reference, and the variance that float64
+// gives (Inf only where the true variance exceeds FLT_MAX). Before the rescue the mean was NaN.
+TEST(CpuReducer, FiniteValuesNearFloatMaxGiveFiniteMeans) {
+    const std::int64_t b = 130, n = 21;
+    std::vector<float> x(static_cast<size_t>(b * n));
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> mag(1e37f, 3.4e38f);
+    for (std::int64_t r = 0; r < b; ++r)
+        for (std::int64_t j = 0; j < n; ++j) {
+            const float m = j < 10 ? mag(rng) : mag(rng) * 1e-20f; // columns 10+: ~1e18, their squares overflow float
+            x[static_cast<size_t>(r * n + j)] = (j % 2 == 0 || rng() % 4 != 0) ? m : -m;
+        }
+    for (CpuReducerDesc tiling : {CpuReducerDesc{64, 256}, CpuReducerDesc{8, 8}, CpuReducerDesc{}}) {
+        NeuronStats got;
+        auto layer = CpuReducer(tiling).reduce(TensorView::matrix(x.data(), b, n), got);
+        ASSERT_TRUE(layer);
+        EXPECT_TRUE(std::isfinite(layer->mean)) << layer->mean;
+        for (std::int64_t j = 0; j < n; ++j) {
+            double s = 0, sa = 0, m2 = 0;
+            for (std::int64_t r = 0; r < b; ++r) {
+                s += x[static_cast<size_t>(r * n + j)];
+                sa += std::fabs(double(x[static_cast<size_t>(r * n + j)]));
+            }
+            const double mean = s / b;
+            for (std::int64_t r = 0; r < b; ++r)
+                m2 += (x[static_cast<size_t>(r * n + j)] - mean) * (x[static_cast<size_t>(r * n + j)] - mean);
+            const float gm = got.at(Statistic::Mean, j), ga = got.at(Statistic::MeanAbs, j);
+            ASSERT_TRUE(std::isfinite(gm) && std::isfinite(ga)) << "neuron " << j << ": mean " << gm;
+            EXPECT_NEAR(gm, mean, 1e-5 * sa / b) << "neuron " << j;
+            EXPECT_NEAR(ga, sa / b, 1e-6 * sa / b) << "neuron " << j;
+            const float wantVar = static_cast<float>(m2 / b), gv = got.at(Statistic::Variance, j);
+            if (std::isinf(wantVar))
+                EXPECT_TRUE(std::isinf(gv)) << "neuron " << j << ": " << gv;
+            else
+                EXPECT_NEAR(gv, wantVar, 1e-5 * wantVar) << "neuron " << j;
+        }
+    }
+}
+
+// The default block width depends on the layer's width alone, never on the machine.
+TEST(CpuReducer, DefaultBlockWidthFollowsTheLayerWidth) {
+    EXPECT_EQ(autoTileCols(1 << 20), 4096);
+    EXPECT_EQ(autoTileCols(50000), 3128);
+    EXPECT_EQ(autoTileCols(4096), 256);
+    EXPECT_EQ(autoTileCols(3), 256);
+    const std::int64_t b = 70, n = 9000;
+    auto x = makeData(b, n, 11);
+    NeuronStats def, explicitWidth;
+    auto a = CpuReducer().reduce(TensorView::matrix(x.data(), b, n), def);
+    auto c = CpuReducer({64, autoTileCols(n)}).reduce(TensorView::matrix(x.data(), b, n), explicitWidth);
+    ASSERT_TRUE(a && c);
+    EXPECT_EQ(def.data, explicitWidth.data);
+    EXPECT_EQ(a->mean, c->mean);
 }
 
 // ---- Bad input: one clear error each, nothing written.
