@@ -130,11 +130,25 @@ void BM_FusedStats_Cpu_Cached(benchmark::State& state) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * kBatch * n * 4);
 }
 
+// The statistics plus a 64-bin histogram over a given range and the top 16 neurons by mean |x| (what the
+// live view asks for), and each of the two alone on top of the statistics.
 void BM_FusedStats_Cpu_Histogram64(benchmark::State& state) {
     ReduceOptions o;
     o.histogram.bins = 64;
     o.histogram.lo = -6.0f;
     o.histogram.hi = 6.0f;
+    o.topK = 16;
+    runFused(state, o);
+}
+void BM_FusedStats_Cpu_HistogramOnly(benchmark::State& state) {
+    ReduceOptions o;
+    o.histogram.bins = 64;
+    o.histogram.lo = -6.0f;
+    o.histogram.hi = 6.0f;
+    runFused(state, o);
+}
+void BM_FusedStats_Cpu_TopKOnly(benchmark::State& state) {
+    ReduceOptions o;
     o.topK = 16;
     runFused(state, o);
 }
@@ -182,6 +196,8 @@ BENCHMARK(BM_FusedStats_Cpu)
     ->Args({128, 4096})
     ->Args({32, 4096});
 BENCHMARK(BM_FusedStats_Cpu_Histogram64)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 0});
+BENCHMARK(BM_FusedStats_Cpu_HistogramOnly)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 0});
+BENCHMARK(BM_FusedStats_Cpu_TopKOnly)->Unit(benchmark::kMillisecond)->UseRealTime()->Args({64, 0});
 #ifdef TS_BENCH_TORCH
 BENCHMARK(BM_TorchChain)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 #endif

@@ -144,19 +144,49 @@ std::vector<float> histogramEdges(int bins, float lo, float hi) {
     return e;
 }
 
-std::vector<TopEntry> topK(const float* values, std::int64_t n, int k, bool largest) {
-    std::vector<TopEntry> all;
-    all.reserve(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i)
-        if (!std::isnan(values[i])) all.push_back({i, values[i]});
-    auto better = [largest](const TopEntry& a, const TopEntry& b) {
+namespace {
+// The ranking order: better value first, then lower neuron index (a strict total order, so the top k of a
+// union is the top k of the parts' top k).
+struct Better {
+    bool largest;
+    bool operator()(const TopEntry& a, const TopEntry& b) const {
         if (a.value != b.value) return largest ? a.value > b.value : a.value < b.value;
         return a.neuron < b.neuron;
-    };
-    std::size_t kk = std::min<std::size_t>(static_cast<std::size_t>(std::max(k, 0)), all.size());
-    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(kk), all.end(), better);
-    all.resize(kk);
-    return all;
+    }
+};
+} // namespace
+
+std::vector<TopEntry> topK(const float* values, std::int64_t n, int k, bool largest, std::int64_t firstIndex) {
+    const Better better{largest};
+    const std::size_t kk = static_cast<std::size_t>(std::max(k, 0));
+    std::vector<TopEntry> heap; // the best kk so far; front: the worst of them
+    if (kk == 0) return heap;
+    heap.reserve(kk);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float v = values[i];
+        if (std::isnan(v)) continue;
+        if (heap.size() < kk) {
+            heap.push_back({firstIndex + i, v});
+            std::push_heap(heap.begin(), heap.end(), better);
+            continue;
+        }
+        // Indices only grow, so an equal value ranks below every kept one.
+        const float worst = heap.front().value;
+        if (largest ? !(v > worst) : !(v < worst)) continue;
+        std::pop_heap(heap.begin(), heap.end(), better);
+        heap.back() = {firstIndex + i, v};
+        std::push_heap(heap.begin(), heap.end(), better);
+    }
+    std::sort_heap(heap.begin(), heap.end(), better); // best first
+    return heap;
+}
+
+std::vector<TopEntry> mergeTopK(std::vector<TopEntry> candidates, int k, bool largest) {
+    const std::size_t kk = std::min<std::size_t>(static_cast<std::size_t>(std::max(k, 0)), candidates.size());
+    std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(kk), candidates.end(),
+                      Better{largest});
+    candidates.resize(kk);
+    return candidates;
 }
 
 Expected<LayerStats> Reducer::reduce(const TensorView& x, NeuronStats& out, const ReduceOptions& options) {

@@ -106,8 +106,11 @@ Expected<std::unique_ptr<Reducer>> makeReducer(Backend backend = Backend::Auto);
 // ---- Shared by the backends (reducer.cpp).
 // Histogram edges for `bins` bins over [lo, hi] (lo == hi widened, see HistogramOptions).
 std::vector<float> histogramEdges(int bins, float lo, float hi);
-// Top k neuron indices by value (NaN skipped), best first, ties by lower index.
-std::vector<TopEntry> topK(const float* values, std::int64_t n, int k, bool largest);
+// Top k neuron indices by value (NaN skipped), best first, ties by lower index; values[0] is neuron
+// firstIndex. One pass keeping the best k (O(n) for small k).
+std::vector<TopEntry> topK(const float* values, std::int64_t n, int k, bool largest, std::int64_t firstIndex = 0);
+// The top k of the union of several topK results (each neuron in at most one).
+std::vector<TopEntry> mergeTopK(std::vector<TopEntry> candidates, int k, bool largest);
 // Validation of options against a matrix.
 Status validateReduce(const TensorView& x, const ReduceOptions& options);
 Status validateClusters(const VectorView<float>& values, const VectorView<std::int32_t>& cluster,

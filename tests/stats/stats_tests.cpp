@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <random>
 #include <sstream>
 
 #include "engine/core/thread_pool.hpp"
@@ -277,9 +278,12 @@ TEST(CpuReducer, HistogramOfConstantDataWidensRange) {
 TEST(CpuReducer, TopKByChosenStatistic) {
     const std::int64_t b = 50, n = 2000;
     auto x = makeData(b, n, 4);
-    for (std::int64_t r = 0; r < b; ++r)
+    for (std::int64_t r = 0; r < b; ++r) {
         x[r * n + 1234] = 100.0f + static_cast<float>(r); // the largest mean|x|
-    for (Statistic s : {Statistic::MeanAbs, Statistic::Variance, Statistic::Min}) {
+        for (std::int64_t j = 5; j < n; j += 97) // ties across blocks: equal statistics, ranked by index
+            x[r * n + j] = j < 1000 ? 0.5f : -3.0f;
+    }
+    for (Statistic s : {Statistic::MeanAbs, Statistic::Variance, Statistic::Min, Statistic::Max}) {
         for (bool largest : {true, false}) {
             ReduceOptions o;
             o.topK = 10;
@@ -507,6 +511,61 @@ TEST(CpuReducer, FiniteValuesNearFloatMaxGiveFiniteMeans) {
                 EXPECT_TRUE(std::isinf(gv)) << "neuron " << j << ": " << gv;
             else
                 EXPECT_NEAR(gv, wantVar, 1e-5 * wantVar) << "neuron " << j;
+        }
+    }
+}
+
+// The CPU counts most values with a computed bin (floor of (x - lo) * scale) and only values near an edge with
+// the edge comparisons. Adversarial data: every published edge, the floats just below and above it, zeros of
+// both signs, subnormals, values far outside the range and non-finite ones, over ranges where the computed
+// bin is used (symmetric, narrow near zero, many bins) and where it may not be (edges far from zero next to
+// narrow bins, over 1,024 bins). Counts must equal an independent binary search over the published edges.
+TEST(CpuReducer, HistogramOfValuesAtAndBesideEveryEdgeEqualsTheEdgeComparisons) {
+    struct Range {
+        float lo, hi;
+        int bins;
+    };
+    for (Range rg : {Range{-6.0f, 6.0f, 64}, Range{0.0f, 1.0f, 10}, Range{-1e-3f, 1e-3f, 7},
+                     Range{1000.0f, 1000.5f, 100}, Range{1e7f, 1e7f + 2.0f, 3}, Range{-3.0f, 5.0f, 1500},
+                     Range{-1.0f, 1.0f, 1}}) {
+        const auto edges = histogramEdges(rg.bins, rg.lo, rg.hi);
+        std::vector<float> v = {0.0f, -0.0f, 1e-40f, -1e-40f, 3e38f, -3e38f, NAN, INFINITY, -INFINITY};
+        for (float e : edges)
+            for (float d : {e, std::nextafter(e, -INFINITY), std::nextafter(e, INFINITY),
+                            std::nextafter(std::nextafter(e, INFINITY), INFINITY)})
+                v.push_back(d);
+        std::mt19937 rng(static_cast<unsigned>(rg.bins));
+        std::uniform_real_distribution<float> u(rg.lo - (rg.hi - rg.lo) * 0.1f, rg.hi + (rg.hi - rg.lo) * 0.1f);
+        while (v.size() % 8 != 3 || v.size() < 4000) // a width that leaves a tail after the vectors of 8
+            v.push_back(u(rng));
+        std::shuffle(v.begin(), v.end(), rng);
+        ReduceOptions o;
+        o.histogram.bins = rg.bins;
+        o.histogram.lo = rg.lo;
+        o.histogram.hi = rg.hi;
+        const std::int64_t n = static_cast<std::int64_t>(v.size());
+        for (Tiling t : {Tiling{64, 0}, Tiling{1, 8}}) {
+            NeuronStats got;
+            auto layer = CpuReducer({t.rows, t.cols}).reduce(TensorView::matrix(v.data(), 1, n), got, o);
+            ASSERT_TRUE(layer);
+            const Histogram& h = layer->histogram;
+            ASSERT_EQ(h.edges, edges);
+            std::vector<std::uint64_t> ref(static_cast<size_t>(rg.bins), 0);
+            std::uint64_t under = 0, over = 0;
+            for (float x : v) {
+                if (!std::isfinite(x)) continue;
+                if (x < edges.front())
+                    ++under;
+                else if (x > edges.back())
+                    ++over;
+                else {
+                    auto it = std::upper_bound(edges.begin(), edges.end(), x);
+                    ref[std::min<std::ptrdiff_t>(it - edges.begin() - 1, rg.bins - 1)]++;
+                }
+            }
+            EXPECT_EQ(h.counts, ref) << "range [" << rg.lo << ", " << rg.hi << "] in " << rg.bins << " bins";
+            EXPECT_EQ(h.underflow, under) << rg.bins;
+            EXPECT_EQ(h.overflow, over) << rg.bins;
         }
     }
 }
