@@ -4,6 +4,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <stb_image.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/serialize.h>
 
 #include <algorithm>
@@ -433,6 +435,33 @@ Expected<Dataset> loadNpy(const fs::path& file, int64_t count) {
 // ---- .pt
 // ----------------------------------------------------------------------------------------------------
 
+// The bytes of a .pt file for LibTorch's zip reader, which asks for ranges the archive's own directory names.
+// LibTorch 1.13's reader over a byte vector (torch::pickle_load) copies whatever range it is asked for, so a
+// damaged directory pointing past the end read memory after the buffer (a crash found by fuzz_inputs). This
+// one gives only bytes that exist: a short read, which the zip reader reports as an error.
+class BoundedBytes final : public caffe2::serialize::ReadAdapterInterface {
+  public:
+    explicit BoundedBytes(std::vector<char> bytes) : m_bytes(std::move(bytes)) {}
+    size_t size() const override { return m_bytes.size(); }
+    size_t read(uint64_t pos, void* buf, size_t n, const char*) const override {
+        if (pos >= m_bytes.size()) return 0;
+        const size_t k = std::min<uint64_t>(n, m_bytes.size() - pos);
+        std::memcpy(buf, m_bytes.data() + pos, k);
+        return k;
+    }
+
+  private:
+    std::vector<char> m_bytes;
+};
+
+// What torch::pickle_load does (torch.save's zip format, archive "data"), over BoundedBytes.
+torch::IValue unpickleBounded(std::vector<char> bytes) {
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedBytes>(std::move(bytes)));
+    return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                             /*type_resolver=*/c10::nullopt, /*obj_loader=*/c10::nullopt,
+                                             /*device=*/c10::nullopt, reader);
+}
+
 Expected<Dataset> loadPt(const fs::path& file, int64_t count) {
     const std::string path = file.string();
     auto bad = [&](const std::string& what) { return usageError(".pt file '" + path + "': " + what); };
@@ -446,7 +475,7 @@ Expected<Dataset> loadPt(const fs::path& file, int64_t count) {
 
     torch::IValue value;
     try {
-        value = torch::pickle_load(bytes);
+        value = unpickleBounded(std::move(bytes));
     } catch (const c10::Error& e) {
         return bad("cannot be loaded (" + firstLine(e.what_without_backtrace()) +
                    "); save one tensor with torch.save(t, path)");

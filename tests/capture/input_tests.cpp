@@ -679,5 +679,47 @@ TEST(PtInput, NotATensor) {
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "empty.pt")), {(dir / "empty.pt").string()}));
 }
 
+// Damaged zip archives: a directory that points past the end of the file (found by fuzz_inputs: LibTorch's
+// own reader over a byte vector read memory after it; the ASan run of this suite fails on the old code), and
+// a real torch.save file cut at every length and with every byte of its last 64 (the zip directory) changed.
+// Each is a tensor or one line naming the file, never a crash.
+TEST(PtInput, DamagedZipArchivesGiveOneLine) {
+    const fs::path damaged = testing::sourceDir() / "tests/capture/data/pt_zip_directory_past_end.pt";
+    ASSERT_TRUE(fs::exists(damaged)) << damaged;
+    EXPECT_TRUE(failsWith(loadInputs(at(damaged)), {damaged.string(), "torch.save"}));
+
+    const fs::path dir = freshDir("pt_damaged");
+    const fs::path good = dir / "good.pt";
+    ASSERT_TRUE(torchSave("torch.arange(6.).reshape(2,3)", good))
+        << "/usr/bin/python3 with torch could not save " << good << " (install python3-torch)";
+    std::ifstream in(good, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes.size(), 200u);
+    const fs::path cut = dir / "cut.pt";
+    int loaded = 0, refused = 0;
+    auto check = [&](const std::string& content, const std::string& what) {
+        writeBytes(cut, content);
+        auto r = loadInputs(at(cut));
+        if (r) {
+            ++loaded;
+            return;
+        }
+        ++refused;
+        EXPECT_EQ(r.error().message.find('\n'), std::string::npos) << what << ": " << r.error().message;
+        EXPECT_NE(r.error().message.find(cut.string()), std::string::npos) << what;
+    };
+    for (size_t n = 0; n < bytes.size(); n += 7)
+        check(bytes.substr(0, n), "cut at " + std::to_string(n));
+    for (size_t i = bytes.size() - 64; i < bytes.size(); ++i)
+        for (unsigned char v : {0x00, 0x7f, 0xff}) {
+            std::string b = bytes;
+            b[i] = static_cast<char>(v);
+            check(b, "byte " + std::to_string(i) + " = " + std::to_string(v));
+        }
+    EXPECT_GT(refused, 0);
+    check(bytes, "intact");
+    EXPECT_GT(loaded, 0); // the intact file, at least
+}
+
 } // namespace
 } // namespace ts::capture
