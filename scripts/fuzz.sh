@@ -4,7 +4,8 @@
 # (-fsanitize=fuzzer,address,undefined) into build-fuzz/ from the readers' own sources, then run from the seed
 # corpora in tests/fuzz/corpus. Any crash, leak, hang
 # (-timeout) or oversized allocation (-rss_limit_mb) fails the run. TS_FUZZ_RUNS executions per target
-# (default 1,000,000; TS_FUZZ_TARGETS picks targets). The findings so far: docs/ARCHITECTURE.md, "Fuzzing".
+# (default 1,000,000; TS_FUZZ_TARGETS picks targets; TS_FUZZ_SECONDS, when set, stops each after that long).
+# Inputs that fail are written to build-fuzz/. The findings so far: docs/ARCHITECTURE.md, "Fuzzing".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
@@ -20,8 +21,11 @@ build() { # name sources... -- libs...
     "$CXX" "${FLAGS[@]}" "$@" -o "$OUT/$name"
 }
 build fuzz_idx tests/fuzz/fuzz_idx.cpp engine/capture/idx.cpp "${CORE[@]}" -lz
-build fuzz_run_store tests/fuzz/fuzz_run_store.cpp engine/runs/run_reader.cpp engine/runs/run_writer.cpp "${CORE[@]}" "${HDF5[@]}"
-build fuzz_h5_landscape tests/fuzz/fuzz_h5_landscape.cpp engine/landscape/h5_io.cpp "${CORE[@]}" "${HDF5[@]}"
+# The HDF5 readers first have libhdf5 read a file in a checking process (engine/core/h5_check.hpp): built here
+# without sanitizers (libhdf5 itself is not instrumented either), found through TS_H5CHECK.
+"$CXX" -std=c++20 -O2 -I/usr/include/hdf5/serial engine/runs/h5check_main.cpp "${HDF5[@]}" -o "$OUT/tensorscape-h5check"
+build fuzz_run_store tests/fuzz/fuzz_run_store.cpp engine/runs/run_reader.cpp engine/runs/run_writer.cpp "${CORE[@]}" engine/core/h5_check.cpp "${HDF5[@]}"
+build fuzz_h5_landscape tests/fuzz/fuzz_h5_landscape.cpp engine/landscape/h5_io.cpp "${CORE[@]}" engine/core/h5_check.cpp "${HDF5[@]}"
 # The --input readers link LibTorch (g++-built, uninstrumented; its unpickler reads the .pt files) and stb.
 # C++17 for them: clang 14 with GCC 12's library cannot parse LibTorch 1.13's headers as C++20.
 TORCH=(-std=c++17 -I/usr/include/stb -isystem /usr/include/torch/csrc/api/include -D_GLIBCXX_USE_CXX11_ABI=1
@@ -30,12 +34,13 @@ build fuzz_inputs tests/fuzz/fuzz_inputs.cpp engine/capture/inputs.cpp "${CORE[@
 export ASAN_OPTIONS="detect_leaks=1 halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp print_suppressions=0"
 export HDF5_USE_FILE_LOCKING=FALSE
+export TS_H5CHECK="$PWD/$OUT/tensorscape-h5check" TS_H5CHECK_TIMEOUT_S=${TS_H5CHECK_TIMEOUT_S:-4} # below -timeout
 for t in ${TS_FUZZ_TARGETS:-fuzz_idx fuzz_run_store fuzz_h5_landscape fuzz_inputs}; do
     work="$OUT/corpus_$t"
     rm -rf "$work" && mkdir -p "$work"
     cp tests/fuzz/corpus/"${t#fuzz_}"/* "$work"/
     echo "tensorscape fuzz: $t, $RUNS executions"
-    "$OUT/$t" -runs="$RUNS" -seed="${TS_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 "$work" \
+    "$OUT/$t" -runs="$RUNS" ${TS_FUZZ_SECONDS:+-max_total_time=$TS_FUZZ_SECONDS} -seed="${TS_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 -artifact_prefix="$OUT/" "$work" \
         > "$OUT/$t.log" 2>&1 || { tail -40 "$OUT/$t.log"; echo "tensorscape fuzz: $t FAILED (see $OUT/$t.log)"; exit 1; }
     grep -E "^Done|stat::number_of_executed_units|stat::peak_rss_mb" "$OUT/$t.log" || true
 done

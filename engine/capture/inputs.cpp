@@ -157,6 +157,11 @@ Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     if (!pixels)
         return usageError("image '" + path + "': cannot be decoded (" + stbReason() +
                      "); give a valid PNG, JPEG or BMP file");
+    // The decoder's size, not the header's: they can differ in a damaged file (found by fuzz_inputs: a BMP
+    // that decodes to zero rows, which the --resize arithmetic then divided by).
+    if (w <= 0 || h <= 0 || int64_t(w) * h > kMaxImagePixels)
+        return usageError("image '" + path + "': decodes to " + std::to_string(w) + "x" + std::to_string(h) +
+                          " pixels; give a valid PNG, JPEG or BMP file");
     torch::Tensor t = torch::from_blob(pixels.get(), {1, h, w, c}, torch::kUInt8)
                           .permute({0, 3, 1, 2})
                           .to(torch::kFloat32)

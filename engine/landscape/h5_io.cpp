@@ -1,6 +1,7 @@
 // HDF5 directions and surface files (libhdf5 C API), laid out as the reference loss-landscape scripts do.
 #include "engine/landscape/h5_io.hpp"
 
+#include "engine/core/h5_check.hpp"
 #include "engine/core/h5_handle.hpp"
 
 #include <cmath>
@@ -27,6 +28,7 @@ Error fileError(const std::string& path, const std::string& what) {
 
 Expected<Handle> openFile(const std::string& path, bool write) {
     if (!std::filesystem::exists(path)) return fileError(path, "file not found");
+    TS_TRY(h5::checkUntrustedFile(path, path)); // libhdf5 must not crash or hang in this process
     Handle f(H5Fopen(path.c_str(), write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
     if (!f.valid()) return fileError(path, "not a readable HDF5 file");
     return f;
@@ -137,6 +139,8 @@ void readStringAttributes(hid_t loc, std::map<std::string, std::string>& out) {
         H5Aget_name(at.get(), sizeof(name) - 1, name);
         Handle type(H5Aget_type(at.get()), H5Tclose);
         if (H5Tget_class(type.get()) != H5T_STRING) continue;
+        Handle space(H5Aget_space(at.get()), H5Sclose);
+        if (H5Sget_simple_extent_npoints(space.get()) != 1) continue; // one string; reading more into one overran
         if (H5Tis_variable_str(type.get()) > 0) {
             Handle memType(H5Tcopy(H5T_C_S1), H5Tclose);
             H5Tset_size(memType.get(), H5T_VARIABLE);
@@ -211,7 +215,7 @@ Status writeDirectionsFile(const std::string& path, const DirectionsFile& file) 
 
 bool directionsFileExists(const std::string& path) {
     QuietErrors quiet;
-    if (!std::filesystem::exists(path)) return false;
+    if (!std::filesystem::exists(path) || !h5::checkUntrustedFile(path, path)) return false;
     Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
     return f.valid() && exists(f.get(), "xdirection");
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/core/h5_check.hpp"
 #include "engine/runs/h5_detail.hpp"
 
 namespace ts::runs {
@@ -95,6 +96,7 @@ Expected<std::vector<CheckpointTensor>> readCheckpoint(const std::string& runDir
     const std::string path = checkpointPath(runDir, step);
     std::error_code ec;
     if (!fs::is_regular_file(path, ec)) return fail("checkpoint " + path + " does not exist");
+    if (Status checked = h5::checkUntrustedFile(path, "checkpoint " + path); !checked) return checked.error();
     if (H5Fis_hdf5(path.c_str()) <= 0) return fail("checkpoint " + path + " is not an HDF5 file");
     Handle f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
     if (!f.valid()) return fail("checkpoint " + path + " cannot be opened (damaged?)");

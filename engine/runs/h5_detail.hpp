@@ -46,6 +46,8 @@ inline bool readStringAttr(hid_t loc, const char* name, std::string& out) {
     if (!at.valid()) return false;
     Handle type(H5Aget_type(at.get()), H5Tclose);
     if (H5Tget_class(type.get()) != H5T_STRING) return false;
+    Handle space(H5Aget_space(at.get()), H5Sclose);
+    if (H5Sget_simple_extent_npoints(space.get()) != 1) return false; // one string; reading more into one overran
     if (H5Tis_variable_str(type.get()) > 0) {
         Handle memType(H5Tcopy(H5T_C_S1), H5Tclose);
         H5Tset_size(memType.get(), H5T_VARIABLE);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/h5_check.hpp"
 #include "engine/core/log.hpp"
 #include "engine/runs/h5_detail.hpp"
 
@@ -218,6 +219,9 @@ Expected<std::unique_ptr<RunReader>> RunReader::open(const std::string& dir) {
     m.dir = root.empty() ? "." : root;
     m.h5path = h5;
     h5::QuietErrors quiet;
+    // libhdf5 reads the file's structure in a process of its own first: a damaged file must not crash or
+    // hang this one (engine/core/h5_check.hpp).
+    if (Status checked = h5::checkUntrustedFile(h5, "run store " + h5); !checked) return checked.error();
     if (H5Fis_hdf5(h5.c_str()) <= 0)
         return bad(h5, fs::file_size(h5, ec) == 0 ? "is empty (the writer made the file and wrote nothing)"
                                                    : "is not an HDF5 file, or is truncated or damaged");

@@ -469,6 +469,17 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     bmp.replace(30, 4, std::string("\xff\xff\xff\xff", 4));
     writeBytes(dir / "claims2.bmp", bmp);
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "claims2.bmp")), {"truncated or corrupt", "16777216x2"}));
+    // Found by fuzz_inputs: a BMP whose header says 0 pixels wide decodes (stb returns pixels for it), and
+    // --resize then divided by its shorter side. The decoded size is checked (the file is the fuzzer's, less
+    // its first byte, which picked the kind and the resize path).
+    std::ifstream zw(testing::sourceDir() / "tests/fuzz/corpus/inputs/bmp_zero_width_resized", std::ios::binary);
+    std::string zeroWidth((std::istreambuf_iterator<char>(zw)), std::istreambuf_iterator<char>());
+    ASSERT_GT(zeroWidth.size(), 1u);
+    writeBytes(dir / "zero_width.bmp", zeroWidth.substr(1));
+    InputOptions resized = at(dir / "zero_width.bmp");
+    resized.resize = 8;
+    resized.crop = 6;
+    EXPECT_TRUE(failsWith(loadInputs(resized), {(dir / "zero_width.bmp").string()}));
     // Found by fuzz_inputs: a PNG whose IHDR is followed by a second PNG signature; stb's reason for it ends in
     // a newline, which made the error two lines.
     std::string twice("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x02\x08\x02\0\0\0\xfd", 30);

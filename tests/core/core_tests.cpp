@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -12,6 +13,7 @@
 
 #include "engine/core/colormap.hpp"
 #include "engine/core/error.hpp"
+#include "engine/core/h5_check.hpp"
 #include "engine/core/image.hpp"
 #include "engine/core/thread_pool.hpp"
 #include "engine/core/video.hpp"
@@ -158,4 +160,72 @@ TEST(Video, FramesRoundTripThroughFfmpegAndErrorsLeaveNothing) {
         files += e.path().filename().string().rfind(".dropped", 0) == 0;
     EXPECT_EQ(files, 0u) << "the temporary file of a dropped recording is removed";
     std::filesystem::remove_all(dir);
+}
+
+// ---- The HDF5 checker's verdicts, with stand-in checkers (shell scripts) so that each outcome is certain:
+// finished, crashed, hung, failed, missing. The real checker on a real damaged file: landscape_mesh_tests.
+namespace {
+struct EnvVar {
+    std::string name;
+    std::string old;
+    bool had;
+    EnvVar(const char* n, const std::string& v) : name(n) {
+        const char* o = std::getenv(n);
+        had = o != nullptr;
+        if (had) old = o;
+        ::setenv(n, v.c_str(), 1);
+    }
+    ~EnvVar() { had ? (void)::setenv(name.c_str(), old.c_str(), 1) : (void)::unsetenv(name.c_str()); }
+};
+
+std::string script(const std::string& name, const std::string& body) {
+    const auto dir = std::filesystem::temp_directory_path() / ("ts_core_h5check_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto p = dir / name;
+    std::ofstream(p) << "#!/bin/sh\n" << body << "\n";
+    std::filesystem::permissions(p, std::filesystem::perms::owner_all);
+    return p.string();
+}
+} // namespace
+
+TEST(H5Check, VerdictsOfTheCheckingProcess) {
+    const std::string file = "/some/where/run.h5";
+    {
+        EnvVar c("TS_H5CHECK", script("ok.sh", "test \"$1\" = /some/where/run.h5 || exit 9\nexit 0"));
+        EXPECT_TRUE(h5::checkUntrustedFile(file, "run store " + file).isOk());
+    }
+    {
+        EnvVar c("TS_H5CHECK", script("crash.sh", "kill -SEGV $$"));
+        auto s = h5::checkUntrustedFile(file, "run store " + file);
+        ASSERT_FALSE(s);
+        EXPECT_EQ(s.error().message, "run store /some/where/run.h5: is damaged: the HDF5 library crashed reading its "
+                                     "structure (SIGSEGV, in a separate checking process)");
+        EXPECT_EQ(s.error().exitCode(), 2);
+    }
+    {
+        EnvVar c("TS_H5CHECK", script("hang.sh", "exec sleep 60"));
+        EnvVar t("TS_H5CHECK_TIMEOUT_S", "0.5");
+        const auto t0 = std::chrono::steady_clock::now();
+        auto s = h5::checkUntrustedFile(file, file);
+        const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ASSERT_FALSE(s);
+        EXPECT_NE(s.error().message.find("did not finish reading its structure"), std::string::npos)
+            << s.error().message;
+        EXPECT_LT(took, 30.0); // stopped, not waited out
+    }
+    {
+        EnvVar c("TS_H5CHECK", script("fail.sh", "exit 3"));
+        auto s = h5::checkUntrustedFile(file, file);
+        ASSERT_FALSE(s);
+        EXPECT_NE(s.error().message.find("exited with 3"), std::string::npos) << s.error().message;
+    }
+    {
+        EnvVar c("TS_H5CHECK", "/nonexistent/tensorscape-h5check");
+        auto s = h5::checkUntrustedFile(file, file);
+        ASSERT_FALSE(s);
+        EXPECT_NE(s.error().message.find("cannot be checked"), std::string::npos) << s.error().message;
+        EXPECT_EQ(s.error().message.find('\n'), std::string::npos);
+    }
+    // Without TS_H5CHECK the build's own checker is found.
+    EXPECT_FALSE(h5::checkerPath().empty());
 }

@@ -146,6 +146,24 @@ TEST(SurfaceFile, ErrorsNameTheFile) {
     EXPECT_NE(d.error().message.find("xdirection"), std::string::npos);
 }
 
+// A directions file found by fuzzing on which libhdf5 1.10.8 itself spins for ever (in its global heap, reading
+// a damaged string attribute). The readers have the library read it in a checking process first: one line,
+// exit code 2, and this process never enters the loop (before, this test hung).
+TEST(SurfaceFile, AFileThatHangsTheHdf5LibraryIsRefusedInOneLine) {
+    const std::string hang = std::string(TS_SOURCE_DIR) + "/tests/landscape/data/directions_string_heap_hang.h5";
+    ASSERT_TRUE(std::filesystem::exists(hang)) << hang;
+    ::setenv("TS_H5CHECK_TIMEOUT_S", "2", 1);
+    for (int which = 0; which < 2; ++which) {
+        auto e = which == 0 ? readDirectionsFile(hang).status() : readSurfaceFile(hang).status();
+        ASSERT_FALSE(e);
+        EXPECT_EQ(e.error().message, hang + ": is damaged: the HDF5 library did not finish reading its structure "
+                                            "in 2 s (stopped)");
+        EXPECT_EQ(e.error().exitCode(), 2);
+    }
+    EXPECT_FALSE(directionsFileExists(hang)); // so the command refuses to overwrite it (command tests)
+    ::unsetenv("TS_H5CHECK_TIMEOUT_S");
+}
+
 TEST(Mesh, PlaneHasExactNormalsAndHeights) {
     // loss = 2 + a + 0.5 b: a plane, so every normal is the same and heights are affine in (a, b).
     GridSpec g{{-1, 1, 9}, GridAxis{-1, 1, 7}};
