@@ -28,6 +28,8 @@ namespace {
 const char* kAcceptedKinds = "an image (.png, .jpg, .jpeg, .bmp), a folder of images, a .npy array, or a .pt "
                              "tensor saved with torch.save(t, path)";
 constexpr int64_t kMaxImagePixels = int64_t(1) << 28; // 16384 x 16384, decoded or after --resize
+// Values of one decoded image (pixels x channels): 1 GiB as float32, the tensor it becomes before --resize.
+constexpr int64_t kMaxImageValues = int64_t(1) << 28;
 constexpr int64_t kMaxProbeElements = int64_t(1) << 30;
 constexpr uint32_t kMaxNpyHeader = 1u << 20;
 
@@ -143,13 +145,30 @@ Status checkImageAgainstFileSize(const fs::path& file, int w, int h) {
 
 Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     const std::string path = file.string();
+    // Only the three formats this reads: stb_image also decodes TGA (which has no signature, so almost any
+    // bytes are one), PSD, GIF, HDR, PIC and PNM, whose sizes the check below knows nothing about (found by
+    // fuzz_inputs: a 21-byte ".bmp" that stb took for a 13824x6144 TGA, 1 GB once converted to floats).
+    {
+        unsigned char magic[8] = {};
+        std::ifstream in(file, std::ios::binary);
+        in.read(reinterpret_cast<char*>(magic), sizeof magic);
+        const bool png = std::memcmp(magic, "\x89PNG\r\n\x1a\n", 8) == 0;
+        const bool jpeg = magic[0] == 0xff && magic[1] == 0xd8 && magic[2] == 0xff;
+        const bool bmp = magic[0] == 'B' && magic[1] == 'M';
+        if (!png && !jpeg && !bmp)
+            return usageError("image '" + path + "': not a PNG, JPEG or BMP file (it starts with " +
+                              printableExcerpt(std::string(reinterpret_cast<char*>(magic), size_t(in.gcount())), 16) +
+                              ")");
+    }
     int w = 0, h = 0, comp = 0;
     if (!stbi_info(path.c_str(), &w, &h, &comp))
         return usageError("image '" + path + "': cannot be read (" + stbReason() +
                      "); give a valid PNG, JPEG or BMP file");
-    if (int64_t(w) * h > kMaxImagePixels)
-        return usageError("image '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) +
-                     " is too large to decode; scale it down below 16384x16384 pixels first");
+    if (int64_t(w) * h > kMaxImagePixels || int64_t(w) * h * int64_t(o.channels) > kMaxImageValues)
+        return usageError("image '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) + " with " +
+                          std::to_string(int64_t(o.channels)) + " channels is too large to decode (" +
+                          std::to_string((int64_t(w) * h * int64_t(o.channels) * 4) >> 20) +
+                          " MiB as float32, at most 1024); scale it down first");
     TS_TRY(checkImageAgainstFileSize(file, w, h));
     const int c = int(o.channels);
     std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &comp, c),

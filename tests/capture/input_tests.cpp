@@ -480,6 +480,17 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     resized.resize = 8;
     resized.crop = 6;
     EXPECT_TRUE(failsWith(loadInputs(resized), {(dir / "zero_width.bmp").string()}));
+    // Found by fuzz_inputs: 21 bytes named .bmp that stb_image decoded as a 13824x6144 TGA (a format with no
+    // signature), 1 GB once in floats. Only PNG, JPEG and BMP are read, by their signatures.
+    std::ifstream tga(testing::sourceDir() / "tests/fuzz/corpus/inputs/bmp_that_stb_reads_as_tga", std::ios::binary);
+    std::string tgaBytes((std::istreambuf_iterator<char>(tga)), std::istreambuf_iterator<char>());
+    ASSERT_GT(tgaBytes.size(), 1u);
+    writeBytes(dir / "tga.bmp", tgaBytes.substr(1));
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "tga.bmp")), {(dir / "tga.bmp").string(), "not a PNG, JPEG or BMP"}));
+    // A PNG header claiming 10000 x 10000 RGB pixels: 1.1 GB as floats, refused before decoding.
+    std::string big("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x27\x10\0\0\x27\x10\x08\x02\0\0\0\0\0\0\0", 33);
+    writeBytes(dir / "big.png", big);
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "big.png")), {(dir / "big.png").string(), "10000x10000", "too large"}));
     // Found by fuzz_inputs: a PNG whose IHDR is followed by a second PNG signature; stb's reason for it ends in
     // a newline, which made the error two lines.
     std::string twice("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x02\x08\x02\0\0\0\xfd", 30);
