@@ -16,21 +16,26 @@ CXX=${TS_FUZZ_CXX:-clang++}
 FLAGS=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. -I/usr/include/hdf5/serial)
 HDF5=(-L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
 CORE=(engine/core/error.cpp engine/core/log.cpp)
-build() { # name sources... -- libs...
-    local name=$1; shift
-    "$CXX" "${FLAGS[@]}" "$@" -o "$OUT/$name"
+build_all() {
+    build() { # name sources... -- libs...
+        local name=$1; shift
+        "$CXX" "${FLAGS[@]}" "$@" -o "$OUT/$name"
+    }
+    build fuzz_idx tests/fuzz/fuzz_idx.cpp engine/capture/idx.cpp "${CORE[@]}" -lz
+    # The HDF5 readers first have libhdf5 read a file in a checking process (engine/core/h5_check.hpp): built here
+    # as CMake builds it (AddressSanitizer only, no fuzzer), found through TS_H5CHECK.
+    "$CXX" -std=c++20 -O2 -fsanitize=address -fno-omit-frame-pointer -I/usr/include/hdf5/serial engine/runs/h5check_main.cpp \
+        "${HDF5[@]}" -o "$OUT/tensorscape-h5check"
+    build fuzz_run_store tests/fuzz/fuzz_run_store.cpp engine/runs/run_reader.cpp engine/runs/run_writer.cpp "${CORE[@]}" engine/core/h5_check.cpp "${HDF5[@]}"
+    build fuzz_h5_landscape tests/fuzz/fuzz_h5_landscape.cpp engine/landscape/h5_io.cpp "${CORE[@]}" engine/core/h5_check.cpp "${HDF5[@]}"
+    # The --input readers link LibTorch (g++-built, uninstrumented; its unpickler reads the .pt files) and stb.
+    # C++17 for them: clang 14 with GCC 12's library cannot parse LibTorch 1.13's headers as C++20.
+    TORCH=(-std=c++17 -I/usr/include/stb -isystem /usr/include/torch/csrc/api/include -D_GLIBCXX_USE_CXX11_ABI=1
+           -ltorch -ltorch_cpu -lc10 -lstb)
+    build fuzz_inputs tests/fuzz/fuzz_inputs.cpp engine/capture/inputs.cpp "${CORE[@]}" "${TORCH[@]}"
 }
-build fuzz_idx tests/fuzz/fuzz_idx.cpp engine/capture/idx.cpp "${CORE[@]}" -lz
-# The HDF5 readers first have libhdf5 read a file in a checking process (engine/core/h5_check.hpp): built here
-# without sanitizers (libhdf5 itself is not instrumented either), found through TS_H5CHECK.
-"$CXX" -std=c++20 -O2 -I/usr/include/hdf5/serial engine/runs/h5check_main.cpp "${HDF5[@]}" -o "$OUT/tensorscape-h5check"
-build fuzz_run_store tests/fuzz/fuzz_run_store.cpp engine/runs/run_reader.cpp engine/runs/run_writer.cpp "${CORE[@]}" engine/core/h5_check.cpp "${HDF5[@]}"
-build fuzz_h5_landscape tests/fuzz/fuzz_h5_landscape.cpp engine/landscape/h5_io.cpp "${CORE[@]}" engine/core/h5_check.cpp "${HDF5[@]}"
-# The --input readers link LibTorch (g++-built, uninstrumented; its unpickler reads the .pt files) and stb.
-# C++17 for them: clang 14 with GCC 12's library cannot parse LibTorch 1.13's headers as C++20.
-TORCH=(-std=c++17 -I/usr/include/stb -isystem /usr/include/torch/csrc/api/include -D_GLIBCXX_USE_CXX11_ABI=1
-       -ltorch -ltorch_cpu -lc10 -lstb)
-build fuzz_inputs tests/fuzz/fuzz_inputs.cpp engine/capture/inputs.cpp "${CORE[@]}" "${TORCH[@]}"
+# TS_FUZZ_SKIP_BUILD=1 runs the binaries already in build-fuzz/ (a second run beside one that built them).
+[[ "${TS_FUZZ_SKIP_BUILD:-0}" == 1 ]] || build_all
 export ASAN_OPTIONS="detect_leaks=1 halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp print_suppressions=0"
 export HDF5_USE_FILE_LOCKING=FALSE

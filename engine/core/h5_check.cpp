@@ -103,8 +103,12 @@ Status checkUntrustedFile(const std::string& path, const std::string& what) {
                                                (name ? std::string("SIG") + name : "signal " + std::to_string(sig)) +
                                                ", in a separate checking process)");
     }
+    const int code = WEXITSTATUS(status);
+    if (code == 70) // the checker's AddressSanitizer stopped the library (h5check_main.cpp)
+        return makeError(ErrorKind::Usage, what + ": is damaged: the HDF5 library read outside its buffers on it "
+                                                  "(caught in a separate checking process)");
     return makeError(ErrorKind::Usage, what + ": is damaged: the HDF5 library failed reading its structure (" +
-                                           kName + " exited with " + std::to_string(WEXITSTATUS(status)) + ")");
+                                           kName + " exited with " + std::to_string(code) + ")");
 }
 
 } // namespace ts::h5

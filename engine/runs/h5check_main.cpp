@@ -2,7 +2,9 @@
 // (run stores, checkpoints, landscape directions and surfaces), in a process of its own. libhdf5 1.10 crashes or
 // hangs on some damaged files; engine/core/h5_check.cpp runs this first and opens the file itself only when this
 // exits 0. Exit 0: read, or refused by the library with an error (the reader then reports it in its own
-// words). A crash or a hang here is the verdict "damaged". 64: wrong arguments.
+// words). A crash or a hang here is the verdict "damaged", and so is exit 70: the program is built with
+// AddressSanitizer (not in the sanitizer builds, which have their own), whose checks on the memcpy calls the
+// library makes catch its reads past a buffer, which would otherwise go unnoticed. 64: wrong arguments.
 //
 // What is read: the file (SWMR read-only, else plain read-only, as the run store reader opens it), every
 // object reachable from the root group, every attribute of each (strings through the global heap included),
@@ -18,7 +20,7 @@
 // verdict on the file, whatever ASAN_OPTIONS the caller passes down (an environment setting outranks
 // __asan_default_options, so leak checking is also switched off for everything this process allocates).
 extern "C" const char* __asan_default_options() {
-    return "detect_leaks=0";
+    return "detect_leaks=0:exitcode=70";
 }
 extern "C" void __lsan_disable() __attribute__((weak));
 
