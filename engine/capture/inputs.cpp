@@ -164,11 +164,15 @@ Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     if (!stbi_info(path.c_str(), &w, &h, &comp))
         return usageError("image '" + path + "': cannot be read (" + stbReason() +
                      "); give a valid PNG, JPEG or BMP file");
-    if (int64_t(w) * h > kMaxImagePixels || int64_t(w) * h * int64_t(o.channels) > kMaxImageValues)
+    const int64_t claimed = int64_t(w) * h; // each below 2^31: no overflow
+    if (claimed > kMaxImagePixels || claimed * int64_t(o.channels) > kMaxImageValues) {
+        const double mib = double(claimed) * double(o.channels) * 4.0 / double(1 << 20);
+        char size[32];
+        std::snprintf(size, sizeof size, "%.0f", mib);
         return usageError("image '" + path + "': " + std::to_string(w) + "x" + std::to_string(h) + " with " +
-                          std::to_string(int64_t(o.channels)) + " channels is too large to decode (" +
-                          std::to_string((int64_t(w) * h * int64_t(o.channels) * 4) >> 20) +
+                          std::to_string(int64_t(o.channels)) + " channels is too large to decode (" + size +
                           " MiB as float32, at most 1024); scale it down first");
+    }
     TS_TRY(checkImageAgainstFileSize(file, w, h));
     const int c = int(o.channels);
     std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &comp, c),

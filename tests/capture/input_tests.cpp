@@ -491,6 +491,13 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     std::string big("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x27\x10\0\0\x27\x10\x08\x02\0\0\0\0\0\0\0", 33);
     writeBytes(dir / "big.png", big);
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "big.png")), {(dir / "big.png").string(), "10000x10000", "too large"}));
+    // Found by fuzz_inputs: a BMP header of 23330816 x 1122107392 pixels; the size in the message itself
+    // overflowed (UBSan in the ASan build of this suite).
+    std::ifstream hugeIn(testing::sourceDir() / "tests/fuzz/corpus/inputs/bmp_huge_header_message", std::ios::binary);
+    std::string huge((std::istreambuf_iterator<char>(hugeIn)), std::istreambuf_iterator<char>());
+    ASSERT_GT(huge.size(), 1u);
+    writeBytes(dir / "huge.bmp", huge.substr(1));
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "huge.bmp")), {(dir / "huge.bmp").string(), "too large"}));
     // Found by fuzz_inputs: a PNG whose IHDR is followed by a second PNG signature; stb's reason for it ends in
     // a newline, which made the error two lines.
     std::string twice("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x02\x08\x02\0\0\0\xfd", 30);
