@@ -164,7 +164,10 @@ Expected<torch::Tensor> loadImage(const fs::path& file, const InputOptions& o) {
     if (!stbi_info(path.c_str(), &w, &h, &comp))
         return usageError("image '" + path + "': cannot be read (" + stbReason() +
                      "); give a valid PNG, JPEG or BMP file");
-    const int64_t claimed = int64_t(w) * h; // each below 2^31: no overflow
+    if (w <= 0 || h <= 0)
+        return usageError("image '" + path + "': its header says " + std::to_string(w) + "x" + std::to_string(h) +
+                          " pixels; give a valid PNG, JPEG or BMP file");
+    const int64_t claimed = int64_t(w) * h; // both in (0, 2^31): no overflow
     if (claimed > kMaxImagePixels || claimed * int64_t(o.channels) > kMaxImageValues) {
         const double mib = double(claimed) * double(o.channels) * 4.0 / double(1 << 20);
         char size[32];

@@ -498,6 +498,12 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     ASSERT_GT(huge.size(), 1u);
     writeBytes(dir / "huge.bmp", huge.substr(1));
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "huge.bmp")), {(dir / "huge.bmp").string(), "too large"}));
+    // And one whose header stb reads as a negative size (the product of the two overflowed when tripled).
+    std::ifstream negIn(testing::sourceDir() / "tests/fuzz/corpus/inputs/bmp_negative_size_header", std::ios::binary);
+    std::string neg((std::istreambuf_iterator<char>(negIn)), std::istreambuf_iterator<char>());
+    ASSERT_GT(neg.size(), 1u);
+    writeBytes(dir / "neg.bmp", neg.substr(1));
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "neg.bmp")), {(dir / "neg.bmp").string()}));
     // Found by fuzz_inputs: a PNG whose IHDR is followed by a second PNG signature; stb's reason for it ends in
     // a newline, which made the error two lines.
     std::string twice("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x02\x08\x02\0\0\0\xfd", 30);
