@@ -526,8 +526,28 @@ Expected<Dataset> loadPt(const fs::path& file, int64_t count) {
     if (t.numel() == 0)
         return bad("holds an empty tensor " + shapeText(t.sizes().vec()) + "; save a non-empty one");
     if (t.is_complex()) return bad("holds a complex tensor; save a real one (t.real or t.abs())");
-    const int64_t keep = count > 0 ? std::min(count, t.size(0)) : t.size(0);
-    return unlabelled("", t.narrow(0, 0, keep).to(torch::kCPU, torch::kFloat32).contiguous());
+    // The pickle's sizes and strides must fit its storage (the unpickler does not check; found by
+    // fuzz_inputs: [2, 4] with strides [4, 3] over 8 floats, which the first view of it then threw on).
+    {
+        int64_t last = t.storage_offset();
+        bool fits = last >= 0;
+        for (int64_t d = 0; fits && d < t.dim(); ++d) {
+            fits = t.stride(d) >= 0 && (t.size(d) <= 1 || t.stride(d) <= (INT64_MAX - last) / (t.size(d) - 1));
+            if (fits) last += (t.size(d) - 1) * t.stride(d);
+        }
+        const int64_t item = int64_t(t.element_size());
+        fits = fits && t.storage().data() != nullptr && last < INT64_MAX / item &&
+               (last + 1) * item <= int64_t(t.storage().nbytes());
+        if (!fits)
+            return bad("holds a tensor of shape " + shapeText(t.sizes().vec()) + " whose strides reach past its " +
+                       std::to_string(t.storage().nbytes()) + "-byte storage (damaged)");
+    }
+    try {
+        const int64_t keep = count > 0 ? std::min(count, t.size(0)) : t.size(0);
+        return unlabelled("", t.narrow(0, 0, keep).to(torch::kCPU, torch::kFloat32).contiguous());
+    } catch (const c10::Error& e) {
+        return bad("cannot be used (" + firstLine(e.what_without_backtrace()) + ")");
+    }
 }
 
 } // namespace

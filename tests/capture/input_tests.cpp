@@ -723,6 +723,15 @@ TEST(PtInput, DamagedZipArchivesGiveOneLine) {
     ASSERT_TRUE(fs::exists(damaged)) << damaged;
     EXPECT_TRUE(failsWith(loadInputs(at(damaged)), {damaged.string(), "torch.save"}));
 
+    // Found by fuzz_inputs: a pickle whose tensor has sizes [2, 4] and strides [4, 3] over 8 floats; the
+    // first view of it threw out of the reader (std::terminate in the harness).
+    std::ifstream strides(testing::sourceDir() / "tests/fuzz/corpus/inputs/pt_strides_past_storage", std::ios::binary);
+    const std::string stridesBytes((std::istreambuf_iterator<char>(strides)), std::istreambuf_iterator<char>());
+    ASSERT_GT(stridesBytes.size(), 1u);
+    const fs::path stridesFile = freshDir("pt_strides") / "strides.pt";
+    writeBytes(stridesFile, stridesBytes.substr(1));
+    EXPECT_TRUE(failsWith(loadInputs(at(stridesFile)), {stridesFile.string(), "strides reach past"}));
+
     const fs::path dir = freshDir("pt_damaged");
     const fs::path good = dir / "good.pt";
     ASSERT_TRUE(torchSave("torch.arange(6.).reshape(2,3)", good))
