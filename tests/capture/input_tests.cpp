@@ -732,6 +732,15 @@ TEST(PtInput, DamagedZipArchivesGiveOneLine) {
     writeBytes(stridesFile, stridesBytes.substr(1));
     EXPECT_TRUE(failsWith(loadInputs(at(stridesFile)), {stridesFile.string(), "strides reach past"}));
 
+    // Found by fuzz_inputs: a 748-byte pickle whose memo index (LONG_BINPUT) is 1,669,924,721; LibTorch's
+    // unpickler sized its memo table by it (26 GB). The pickle's opcodes are walked first.
+    std::ifstream memo(testing::sourceDir() / "tests/fuzz/corpus/inputs/pt_memo_index_huge", std::ios::binary);
+    const std::string memoBytes((std::istreambuf_iterator<char>(memo)), std::istreambuf_iterator<char>());
+    ASSERT_GT(memoBytes.size(), 1u);
+    const fs::path memoFile = freshDir("pt_memo") / "memo.pt";
+    writeBytes(memoFile, memoBytes.substr(1));
+    EXPECT_TRUE(failsWith(loadInputs(at(memoFile)), {memoFile.string(), "memo index 1669924721"}));
+
     const fs::path dir = freshDir("pt_damaged");
     const fs::path good = dir / "good.pt";
     ASSERT_TRUE(torchSave("torch.arange(6.).reshape(2,3)", good))
