@@ -485,13 +485,16 @@ class BoundedBytes final : public caffe2::serialize::ReadAdapterInterface {
     std::vector<char> m_bytes;
 };
 
-// LibTorch's unpickler trusts the lengths and memo indices in the pickle: a 748-byte file whose memo index
-// was 1.67 billion made it allocate 26 GB (found by fuzz_inputs). This walks the opcodes of `data.pkl` as
-// the unpickler will (protocol 2, what torch.save writes) and refuses a length past the end of the bytes or a
-// memo index beyond what the pickle could have stored; at an opcode it does not know it stops and leaves the
-// verdict to the unpickler, which fails there before reading further. Empty string: nothing wrong seen.
+// LibTorch's unpickler trusts the pickle: the lengths and memo indices in it (a 748-byte file whose memo index
+// was 1.67 billion made it allocate 26 GB) and the stack (BUILD on an empty stack read before it: SEGV), both
+// found by fuzz_inputs. This walks the opcodes of `data.pkl` as the unpickler will (protocol 2, what
+// torch.save writes), keeping the stack's depth and marks, and refuses a length past the end of the bytes, a
+// memo index beyond what the pickle could have stored, and an opcode that takes more than the stack holds
+// above its last mark. At an opcode it does not know it stops and leaves the verdict to the unpickler, which
+// fails there before reading further. Empty string: nothing wrong seen.
 std::string checkPickle(const unsigned char* p, size_t n) {
-    size_t i = 0, ops = 0;
+    size_t i = 0, ops = 0, depth = 0;
+    std::vector<size_t> marks; // the depth at each MARK
     auto need = [&](uint64_t k) { return k <= n - i; };
     auto le = [&](int bytes) {
         uint64_t v = 0;
@@ -511,29 +514,61 @@ std::string checkPickle(const unsigned char* p, size_t n) {
         auto past = [&](const char* what) {
             return std::string(what) + " at byte " + std::to_string(at) + " of the pickle runs past its end";
         };
+        const size_t floor = marks.empty() ? 0 : marks.back();
+        // `take` items off the stack (above the last mark), then push `give`.
+        auto stack = [&](size_t take, size_t give) -> bool {
+            if (depth < floor + take) return false;
+            depth = depth - take + give;
+            return true;
+        };
+        auto underflow = [&]() {
+            return "opcode 0x" + std::string(1, "0123456789abcdef"[op >> 4]) + "0123456789abcdef"[op & 15] +
+                   " at byte " + std::to_string(at) + " takes more than the pickle's stack holds";
+        };
+        // Pop to the last mark (t, l, d: push the result; e, u: add to the object below the mark).
+        auto toMark = [&](bool push, bool pairs) -> bool {
+            if (marks.empty()) return false;
+            const size_t k = depth - marks.back();
+            marks.pop_back();
+            depth -= k;
+            if (pairs && k % 2 != 0) return false;
+            if (!push) return depth > (marks.empty() ? 0 : marks.back()); // the list or dict below
+            ++depth;
+            return true;
+        };
+        bool ok = true;
         switch (op) {
-        case '.': return {}; // STOP
+        case '.': return depth >= 1 ? std::string() : underflow(); // STOP
         case 0x80: if (!skip(1)) return past("PROTO"); break;
         case 0x95: if (!skip(8)) return past("FRAME"); break;
-        case '(': case ')': case 't': case 0x85: case 0x86: case 0x87: case ']': case 'e': case 'a': case 'l':
-        case '}': case 's': case 'u': case 'N': case 0x88: case 0x89: case 'R': case 'b': case 'Q': case 0x81:
-        case 'd': case '0': case '1': case '2':
-            break;
+        case '(': marks.push_back(depth); break;
+        case ')': case ']': case '}': case 'N': case 0x88: case 0x89: ok = stack(0, 1); break;
+        case 't': case 'l': case 'd': ok = toMark(true, false); break;
+        case 'e': ok = toMark(false, false); break;
+        case 'u': ok = toMark(false, true); break;
+        case 0x85: case 'Q': ok = stack(1, 1); break;          // TUPLE1, BINPERSID
+        case 0x86: case 'R': case 'b': case 0x81: case 'a': ok = stack(2, 1); break; // TUPLE2 REDUCE BUILD NEWOBJ APPEND
+        case 0x87: case 's': ok = stack(3, op == 's' ? 1 : 1); break; // TUPLE3, SETITEM
+        case '0': ok = stack(1, 0); break;                      // POP
+        case '2': ok = stack(1, 2); break;                      // DUP
+        case '1': ok = !marks.empty(); if (ok) { depth = marks.back(); marks.pop_back(); } break; // POP_MARK
         case 'q': case 'h': case 'K': case 'U': case 0x8c: case 0x8a: case 'C': { // one-byte argument
             if (!need(1)) return past("an opcode");
             const uint64_t v = p[i++];
             if ((op == 'U' || op == 0x8c || op == 0x8a || op == 'C') && !skip(v)) return past("a short string");
+            ok = op == 'q' ? stack(1, 1) : stack(0, 1); // BINPUT peeks; the rest push
             break;
         }
-        case 'M': if (!skip(2)) return past("BININT2"); break;
-        case 'J': if (!skip(4)) return past("BININT"); break;
-        case 'G': if (!skip(8)) return past("BINFLOAT"); break;
+        case 'M': if (!skip(2)) return past("BININT2"); ok = stack(0, 1); break;
+        case 'J': if (!skip(4)) return past("BININT"); ok = stack(0, 1); break;
+        case 'G': if (!skip(8)) return past("BINFLOAT"); ok = stack(0, 1); break;
         case 'r': case 'j': { // LONG_BINPUT, LONG_BINGET: a memo index
             if (!need(4)) return past("a memo index");
             const uint64_t v = le(4);
             i += 4;
             if (v > ops) return "memo index " + std::to_string(v) + " at byte " + std::to_string(at) +
                                 " is beyond the " + std::to_string(ops) + " opcodes before it";
+            ok = op == 'r' ? stack(1, 1) : stack(0, 1);
             break;
         }
         case 'X': case 'T': case 'B': case 0x8b: { // four-byte length
@@ -541,6 +576,7 @@ std::string checkPickle(const unsigned char* p, size_t n) {
             const uint64_t v = le(4);
             i += 4;
             if (!skip(v)) return past("a string");
+            ok = stack(0, 1);
             break;
         }
         case 0x8d: case 0x8e: case 0x96: { // eight-byte length
@@ -548,6 +584,7 @@ std::string checkPickle(const unsigned char* p, size_t n) {
             const uint64_t v = le(8);
             i += 8;
             if (!skip(v)) return past("a string");
+            ok = stack(0, 1);
             break;
         }
         case 'c': { // GLOBAL: two lines
@@ -557,10 +594,12 @@ std::string checkPickle(const unsigned char* p, size_t n) {
                 if (i >= n) return past("GLOBAL");
                 ++i;
             }
+            ok = stack(0, 1);
             break;
         }
         default: return {}; // not walked: the unpickler refuses it itself
         }
+        if (!ok) return underflow();
     }
     return {};
 }

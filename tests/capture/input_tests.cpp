@@ -741,6 +741,14 @@ TEST(PtInput, DamagedZipArchivesGiveOneLine) {
     writeBytes(memoFile, memoBytes.substr(1));
     EXPECT_TRUE(failsWith(loadInputs(at(memoFile)), {memoFile.string(), "memo index 1669924721"}));
 
+    // Found by fuzz_inputs: BUILD on an empty stack, which LibTorch's unpickler read before (SEGV).
+    std::ifstream build(testing::sourceDir() / "tests/fuzz/corpus/inputs/pt_build_on_empty_stack", std::ios::binary);
+    const std::string buildBytes((std::istreambuf_iterator<char>(build)), std::istreambuf_iterator<char>());
+    ASSERT_GT(buildBytes.size(), 1u);
+    const fs::path buildFile = freshDir("pt_build") / "build.pt";
+    writeBytes(buildFile, buildBytes.substr(1));
+    EXPECT_TRUE(failsWith(loadInputs(at(buildFile)), {buildFile.string(), "takes more than the pickle's stack holds"}));
+
     const fs::path dir = freshDir("pt_damaged");
     const fs::path good = dir / "good.pt";
     ASSERT_TRUE(torchSave("torch.arange(6.).reshape(2,3)", good))
