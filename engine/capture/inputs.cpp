@@ -571,18 +571,12 @@ std::string checkPickle(const unsigned char* p, size_t n) {
             ok = op == 'r' ? stack(1, 1) : stack(0, 1);
             break;
         }
-        case 'X': case 'T': case 'B': case 0x8b: { // four-byte length
-            if (!need(4)) return past("a length");
-            const uint64_t v = le(4);
-            i += 4;
-            if (!skip(v)) return past("a string");
-            ok = stack(0, 1);
-            break;
-        }
-        case 0x8d: case 0x8e: case 0x96: { // eight-byte length
-            if (!need(8)) return past("a length");
-            const uint64_t v = le(8);
-            i += 8;
+        case 'X': case 'T': case 'B': case 0x8b:      // a four-byte length
+        case 0x8d: case 0x8e: case 0x96: {            // an eight-byte length
+            const int bytes = op == 0x8d || op == 0x8e || op == 0x96 ? 8 : 4;
+            if (!need(uint64_t(bytes))) return past("a length");
+            const uint64_t v = le(bytes);
+            i += size_t(bytes);
             if (!skip(v)) return past("a string");
             ok = stack(0, 1);
             break;

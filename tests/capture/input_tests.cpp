@@ -28,6 +28,16 @@ void writeBytes(const fs::path& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
 }
 
+// A fuzz_inputs corpus file written to `path` as the file the reader saw: the fuzzer's first byte only picked
+// the kind (and the resize path), so it is dropped. False when the corpus file is missing or empty.
+bool writeFuzzInput(const std::string& corpusName, const fs::path& path) {
+    std::ifstream in(testing::sourceDir() / "tests/fuzz/corpus/inputs" / corpusName, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.size() < 2) return false;
+    writeBytes(path, bytes.substr(1));
+    return true;
+}
+
 // An opaque RGB test picture: pixel (x, y) has r = 10 + 20x + 3y, g = 200 - 7x - 11y, b = (x * y * 13) % 256.
 uint8_t red(int x, int y) {
     return uint8_t(10 + 20 * x + 3 * y);
@@ -472,20 +482,14 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     // Found by fuzz_inputs: a BMP whose header says 0 pixels wide decodes (stb returns pixels for it), and
     // --resize then divided by its shorter side. The decoded size is checked (the file is the fuzzer's, less
     // its first byte, which picked the kind and the resize path).
-    std::ifstream zw(testing::sourceDir() / "tests/fuzz/corpus/inputs/bmp_zero_width_resized", std::ios::binary);
-    std::string zeroWidth((std::istreambuf_iterator<char>(zw)), std::istreambuf_iterator<char>());
-    ASSERT_GT(zeroWidth.size(), 1u);
-    writeBytes(dir / "zero_width.bmp", zeroWidth.substr(1));
+    ASSERT_TRUE(writeFuzzInput("bmp_zero_width_resized", dir / "zero_width.bmp"));
     InputOptions resized = at(dir / "zero_width.bmp");
     resized.resize = 8;
     resized.crop = 6;
     EXPECT_TRUE(failsWith(loadInputs(resized), {(dir / "zero_width.bmp").string()}));
     // Found by fuzz_inputs: 21 bytes named .bmp that stb_image decoded as a 13824x6144 TGA (a format with no
     // signature), 1 GB once in floats. Only PNG, JPEG and BMP are read, by their signatures.
-    std::ifstream tga(testing::sourceDir() / "tests/fuzz/corpus/inputs/bmp_that_stb_reads_as_tga", std::ios::binary);
-    std::string tgaBytes((std::istreambuf_iterator<char>(tga)), std::istreambuf_iterator<char>());
-    ASSERT_GT(tgaBytes.size(), 1u);
-    writeBytes(dir / "tga.bmp", tgaBytes.substr(1));
+    ASSERT_TRUE(writeFuzzInput("bmp_that_stb_reads_as_tga", dir / "tga.bmp"));
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "tga.bmp")), {(dir / "tga.bmp").string(), "not a PNG, JPEG or BMP"}));
     // A PNG header claiming 10000 x 10000 RGB pixels: 1.1 GB as floats, refused before decoding.
     std::string big("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x27\x10\0\0\x27\x10\x08\x02\0\0\0\0\0\0\0", 33);
@@ -493,16 +497,10 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "big.png")), {(dir / "big.png").string(), "10000x10000", "too large"}));
     // Found by fuzz_inputs: a BMP header of 23330816 x 1122107392 pixels; the size in the message itself
     // overflowed (UBSan in the ASan build of this suite).
-    std::ifstream hugeIn(testing::sourceDir() / "tests/fuzz/corpus/inputs/bmp_huge_header_message", std::ios::binary);
-    std::string huge((std::istreambuf_iterator<char>(hugeIn)), std::istreambuf_iterator<char>());
-    ASSERT_GT(huge.size(), 1u);
-    writeBytes(dir / "huge.bmp", huge.substr(1));
+    ASSERT_TRUE(writeFuzzInput("bmp_huge_header_message", dir / "huge.bmp"));
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "huge.bmp")), {(dir / "huge.bmp").string(), "too large"}));
     // And one whose header stb reads as a negative size (the product of the two overflowed when tripled).
-    std::ifstream negIn(testing::sourceDir() / "tests/fuzz/corpus/inputs/bmp_negative_size_header", std::ios::binary);
-    std::string neg((std::istreambuf_iterator<char>(negIn)), std::istreambuf_iterator<char>());
-    ASSERT_GT(neg.size(), 1u);
-    writeBytes(dir / "neg.bmp", neg.substr(1));
+    ASSERT_TRUE(writeFuzzInput("bmp_negative_size_header", dir / "neg.bmp"));
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "neg.bmp")), {(dir / "neg.bmp").string()}));
     // Found by fuzz_inputs: a PNG whose IHDR is followed by a second PNG signature; stb's reason for it ends in
     // a newline, which made the error two lines.
@@ -725,28 +723,19 @@ TEST(PtInput, DamagedZipArchivesGiveOneLine) {
 
     // Found by fuzz_inputs: a pickle whose tensor has sizes [2, 4] and strides [4, 3] over 8 floats; the
     // first view of it threw out of the reader (std::terminate in the harness).
-    std::ifstream strides(testing::sourceDir() / "tests/fuzz/corpus/inputs/pt_strides_past_storage", std::ios::binary);
-    const std::string stridesBytes((std::istreambuf_iterator<char>(strides)), std::istreambuf_iterator<char>());
-    ASSERT_GT(stridesBytes.size(), 1u);
     const fs::path stridesFile = freshDir("pt_strides") / "strides.pt";
-    writeBytes(stridesFile, stridesBytes.substr(1));
+    ASSERT_TRUE(writeFuzzInput("pt_strides_past_storage", stridesFile));
     EXPECT_TRUE(failsWith(loadInputs(at(stridesFile)), {stridesFile.string(), "strides reach past"}));
 
     // Found by fuzz_inputs: a 748-byte pickle whose memo index (LONG_BINPUT) is 1,669,924,721; LibTorch's
     // unpickler sized its memo table by it (26 GB). The pickle's opcodes are walked first.
-    std::ifstream memo(testing::sourceDir() / "tests/fuzz/corpus/inputs/pt_memo_index_huge", std::ios::binary);
-    const std::string memoBytes((std::istreambuf_iterator<char>(memo)), std::istreambuf_iterator<char>());
-    ASSERT_GT(memoBytes.size(), 1u);
     const fs::path memoFile = freshDir("pt_memo") / "memo.pt";
-    writeBytes(memoFile, memoBytes.substr(1));
+    ASSERT_TRUE(writeFuzzInput("pt_memo_index_huge", memoFile));
     EXPECT_TRUE(failsWith(loadInputs(at(memoFile)), {memoFile.string(), "memo index 1669924721"}));
 
     // Found by fuzz_inputs: BUILD on an empty stack, which LibTorch's unpickler read before (SEGV).
-    std::ifstream build(testing::sourceDir() / "tests/fuzz/corpus/inputs/pt_build_on_empty_stack", std::ios::binary);
-    const std::string buildBytes((std::istreambuf_iterator<char>(build)), std::istreambuf_iterator<char>());
-    ASSERT_GT(buildBytes.size(), 1u);
     const fs::path buildFile = freshDir("pt_build") / "build.pt";
-    writeBytes(buildFile, buildBytes.substr(1));
+    ASSERT_TRUE(writeFuzzInput("pt_build_on_empty_stack", buildFile));
     EXPECT_TRUE(failsWith(loadInputs(at(buildFile)), {buildFile.string(), "takes more than the pickle's stack holds"}));
 
     const fs::path dir = freshDir("pt_damaged");
