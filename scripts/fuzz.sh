@@ -32,7 +32,7 @@ build_all() {
     # C++17 for them: clang 14 with GCC 12's library cannot parse LibTorch 1.13's headers as C++20.
     TORCH=(-std=c++17 -I/usr/include/stb -isystem /usr/include/torch/csrc/api/include -D_GLIBCXX_USE_CXX11_ABI=1
            -ltorch -ltorch_cpu -lc10 -lstb)
-    build fuzz_inputs tests/fuzz/fuzz_inputs.cpp engine/capture/inputs.cpp "${CORE[@]}" "${TORCH[@]}"
+    build fuzz_inputs tests/fuzz/fuzz_inputs.cpp engine/capture/inputs.cpp engine/capture/pt_archive.cpp "${CORE[@]}" "${TORCH[@]}"
 }
 # TS_FUZZ_SKIP_BUILD=1 runs the binaries already in build-fuzz/ (a second run beside one that built them).
 [[ "${TS_FUZZ_SKIP_BUILD:-0}" == 1 ]] || build_all

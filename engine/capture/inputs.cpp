@@ -1,6 +1,7 @@
 // Real model inputs: images through Debian's libstb, .npy arrays (header parsed here and checked against the
 // file size before allocating), .pt tensors through torch::pickle_load, and the seeded random probe.
 #include "engine/capture/inputs.hpp"
+#include "engine/capture/pt_archive.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <stb_image.h>
@@ -466,23 +467,15 @@ Expected<Dataset> loadNpy(const fs::path& file, int64_t count) {
 // ---- .pt
 // ----------------------------------------------------------------------------------------------------
 
-// The bytes of a .pt file for LibTorch's zip reader, which asks for ranges the archive's own directory names.
-// LibTorch 1.13's reader over a byte vector (torch::pickle_load) copies whatever range it is asked for, so a
-// damaged directory pointing past the end read memory after the buffer (a crash found by fuzz_inputs). This
-// one gives only bytes that exist: a short read, which the zip reader reports as an error.
-class BoundedBytes final : public caffe2::serialize::ReadAdapterInterface {
+// The re-laid archive (pt_archive.hpp) for LibTorch's zip reader: only ranges and sizes that exist.
+class ArchiveBytes final : public caffe2::serialize::ReadAdapterInterface {
   public:
-    explicit BoundedBytes(std::vector<char> bytes) : m_bytes(std::move(bytes)) {}
-    size_t size() const override { return m_bytes.size(); }
-    size_t read(uint64_t pos, void* buf, size_t n, const char*) const override {
-        if (pos >= m_bytes.size()) return 0;
-        const size_t k = std::min<uint64_t>(n, m_bytes.size() - pos);
-        std::memcpy(buf, m_bytes.data() + pos, k);
-        return k;
-    }
+    explicit ArchiveBytes(std::shared_ptr<const PtArchive> archive) : m_archive(std::move(archive)) {}
+    size_t size() const override { return size_t(m_archive->size()); }
+    size_t read(uint64_t pos, void* buf, size_t n, const char*) const override { return m_archive->read(pos, buf, n); }
 
   private:
-    std::vector<char> m_bytes;
+    std::shared_ptr<const PtArchive> m_archive;
 };
 
 // LibTorch's unpickler trusts the pickle: the lengths and memo indices in it (a 748-byte file whose memo index
@@ -598,19 +591,16 @@ std::string checkPickle(const unsigned char* p, size_t n) {
     return {};
 }
 
-// What torch::pickle_load does (torch.save's zip format, archive "data"), over BoundedBytes, with the pickle
-// checked first (checkPickle).
-torch::IValue unpickleBounded(std::vector<char> bytes) {
-    auto data = std::make_shared<BoundedBytes>(std::move(bytes));
-    caffe2::serialize::PyTorchStreamReader reader(data);
-    if (reader.hasRecord("data.pkl")) {
-        // torch.save stores its records uncompressed: the pickle's bytes are in the file from this offset on.
-        const size_t offset = reader.getRecordOffset("data.pkl");
-        std::vector<unsigned char> rest(offset < data->size() ? data->size() - offset : 0);
-        if (!rest.empty()) data->read(offset, rest.data(), rest.size(), "pickle");
-        const std::string bad = checkPickle(rest.data(), rest.size());
+// What torch::pickle_load does (torch.save's zip format, archive "data"), over the checked and re-laid archive
+// (PtArchive), with the pickle checked first (checkPickle). Throws std::runtime_error with one line.
+torch::IValue unpickleChecked(std::vector<char> bytes) {
+    auto archive = std::make_shared<PtArchive>();
+    if (std::string bad = PtArchive::parse(std::move(bytes), *archive); !bad.empty()) throw std::runtime_error(bad);
+    if (const PtArchive::Entry* pkl = archive->find("data.pkl")) {
+        const std::string bad = checkPickle(reinterpret_cast<const unsigned char*>(archive->data(*pkl)), size_t(pkl->size));
         if (!bad.empty()) throw std::runtime_error(bad);
     }
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<ArchiveBytes>(archive));
     return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
                                              /*type_resolver=*/c10::nullopt, /*obj_loader=*/c10::nullopt,
                                              /*device=*/c10::nullopt, reader);
@@ -629,7 +619,7 @@ Expected<Dataset> loadPt(const fs::path& file, int64_t count) {
 
     torch::IValue value;
     try {
-        value = unpickleBounded(std::move(bytes));
+        value = unpickleChecked(std::move(bytes));
     } catch (const c10::Error& e) {
         return bad("cannot be loaded (" + firstLine(e.what_without_backtrace()) +
                    "); save one tensor with torch.save(t, path)");

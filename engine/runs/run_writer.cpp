@@ -356,7 +356,18 @@ Expected<std::unique_ptr<RunWriter>> RunWriter::create(const WriterOptions& o) {
     h5::QuietErrors quiet;
     Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
-    m.file = Handle(H5Fcreate(h5.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
+    // Paged aggregation: no metadata block smaller than 4 KiB straddles a 4 KiB page of the file. SIGKILL can
+    // cut a write() between two pages (the kernel checks for it page by page); an index block that SWMR rewrites
+    // in place and that straddled a page was then left half new, half old, its checksum failed, and every
+    // committed row it indexed became unreadable. Within a page a block is wholly old or wholly new, and both
+    // index every committed row. strace of 8,000 snapshots: no write of a block that is rewritten crosses a page
+    // except the uncompressed 8 KiB chunks (/steps, rows), whose committed bytes are the same in either version.
+    // Costs about 13% in file size (builtin:cnn, every step).
+    Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    if (!fcpl.valid() || H5Pset_file_space_strategy(fcpl.get(), H5F_FSPACE_STRATEGY_PAGE, 0, 1) < 0 ||
+        H5Pset_file_space_page_size(fcpl.get(), 4096) < 0)
+        return makeError(ErrorKind::Failed, h5 + ": cannot set the file's space strategy");
+    m.file = Handle(H5Fcreate(h5.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose);
     if (!m.file.valid()) return makeError(ErrorKind::Usage, h5 + ": cannot create (is the folder writable?)");
     const hid_t f = m.file.get();
     const RunInfo& info = o.info;

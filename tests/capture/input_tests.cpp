@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "engine/capture/inputs.hpp"
+#include "engine/capture/pt_archive.hpp"
 #include "engine/core/image.hpp"
 #include "tests/capture/fixtures.hpp"
 
@@ -26,6 +27,11 @@ fs::path freshDir(const std::string& name) {
 
 void writeBytes(const fs::path& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+std::string readAll(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // A fuzz_inputs corpus file written to `path` as the file the reader saw: the fuzzer's first byte only picked
@@ -733,6 +739,12 @@ TEST(PtInput, DamagedZipArchivesGiveOneLine) {
     ASSERT_TRUE(writeFuzzInput("pt_memo_index_huge", memoFile));
     EXPECT_TRUE(failsWith(loadInputs(at(memoFile)), {memoFile.string(), "memo index 1669924721"}));
 
+    // Found by fuzz_inputs: an entry ('version') whose directory record gives both sizes as 0xFFFFFFFF and no
+    // zip64 field; miniz skips its size checks for such an entry and LibTorch allocated 4 GiB for it.
+    const fs::path claimsFile = freshDir("pt_claims") / "claims.pt";
+    ASSERT_TRUE(writeFuzzInput("pt_zip_entry_claims_4gb", claimsFile));
+    EXPECT_TRUE(failsWith(loadInputs(at(claimsFile)), {claimsFile.string(), "zip64 sizes that it does not give"}));
+
     // Found by fuzz_inputs: BUILD on an empty stack, which LibTorch's unpickler read before (SEGV).
     const fs::path buildFile = freshDir("pt_build") / "build.pt";
     ASSERT_TRUE(writeFuzzInput("pt_build_on_empty_stack", buildFile));
@@ -769,6 +781,76 @@ TEST(PtInput, DamagedZipArchivesGiveOneLine) {
     EXPECT_GT(refused, 0);
     check(bytes, "intact");
     EXPECT_GT(loaded, 0); // the intact file, at least
+}
+
+// The archive LibTorch reads is the .pt file's zip laid out again (PtArchive). Python's zipfile, an independent
+// reader, must see the same entries in both (names, sizes, CRCs, contents, and CRCs that verify), and Python's
+// torch.load the same tensors. Archives torch.save never writes are refused in one line: compressed entries,
+// entries that share bytes.
+TEST(PtInput, TheRelaidArchiveHoldsWhatPythonsZipfileReadsInTheOriginal) {
+    const fs::path dir = freshDir("pt_relaid");
+    const fs::path original = dir / "original.pt", relaid = dir / "relaid.pt";
+    ASSERT_TRUE(torchSave("{'a': torch.arange(24.).reshape(2,3,4), 'b': torch.ones(5, dtype=torch.int64)[::2]}", original))
+        << "/usr/bin/python3 with torch could not save " << original << " (install python3-torch)";
+    std::ifstream in(original, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    PtArchive archive;
+    ASSERT_EQ(PtArchive::parse(bytes, archive), "");
+    EXPECT_GE(archive.entries().size(), 4u); // data.pkl, two storages, version (and byteorder in newer torch)
+    ASSERT_NE(archive.find("data.pkl"), nullptr);
+    std::string laid(size_t(archive.size()), '\0');
+    ASSERT_EQ(archive.read(0, laid.data(), laid.size()), laid.size());
+    // Reads that start and end anywhere give the same bytes as one read of everything.
+    for (uint64_t pos = 0; pos < archive.size(); pos += 37) {
+        char piece[101];
+        const size_t got = archive.read(pos, piece, sizeof piece);
+        ASSERT_EQ(got, std::min<size_t>(sizeof piece, size_t(archive.size() - pos)));
+        ASSERT_EQ(std::string(piece, got), laid.substr(size_t(pos), got)) << pos;
+    }
+    EXPECT_EQ(archive.read(archive.size(), laid.data(), 1), 0u);
+    writeBytes(relaid, laid);
+    const fs::path script = dir / "compare.py";
+    writeBytes(script, "import sys, zipfile, hashlib, torch\n"
+                       "def listing(p):\n"
+                       "    z = zipfile.ZipFile(p)\n"
+                       "    assert z.testzip() is None, p\n"
+                       "    return [(i.filename, i.file_size, i.CRC, hashlib.sha256(z.read(i)).hexdigest()) for i in z.infolist()]\n"
+                       "a, b = listing(sys.argv[1]), listing(sys.argv[2])\n"
+                       "assert a == b, (a, b)\n"
+                       "x, y = torch.load(sys.argv[1]), torch.load(sys.argv[2])\n"
+                       "assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)\n"
+                       "z = zipfile.ZipFile(sys.argv[1])\n"
+                       "with zipfile.ZipFile(sys.argv[3], 'w', zipfile.ZIP_DEFLATED) as out:\n"
+                       "    for i in z.infolist(): out.writestr(i.filename, z.read(i))\n"
+                       "print(len(a), 'entries')\n");
+    const fs::path deflated = dir / "deflated.pt";
+    const std::string cmd = "/usr/bin/python3 '" + script.string() + "' '" + original.string() + "' '" +
+                            relaid.string() + "' '" + deflated.string() + "' > '" + dir.string() + "/compare.log' 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << readAll(dir / "compare.log");
+    // LibTorch reads the original through the re-laid archive.
+    auto loaded = loadInputs(at(original));
+    EXPECT_TRUE(failsWith(loaded, {original.string(), "holds a dict"}));
+    ASSERT_TRUE(torchSave("torch.arange(6.).reshape(2,3)", original));
+    auto tensor = loadInputs(at(original));
+    ASSERT_TRUE(tensor) << tensor.error().message;
+    EXPECT_TRUE(torch::equal(tensor->inputs, torch::arange(6.).reshape({2, 3}).to(torch::kFloat32)));
+
+    EXPECT_TRUE(failsWith(loadInputs(at(deflated)), {deflated.string(), "compressed entry", "method 8"}));
+    // Two directory records pointing at the same bytes: the second entry's header offset made the first's.
+    PtArchive again;
+    ASSERT_EQ(PtArchive::parse(bytes, again), "");
+    std::vector<char> shared = bytes;
+    const std::string sig("PK\x01\x02", 4);
+    std::vector<size_t> records;
+    for (size_t i = 0; i + 46 <= shared.size(); ++i)
+        if (std::memcmp(shared.data() + i, sig.data(), 4) == 0) records.push_back(i);
+    ASSERT_GE(records.size(), 2u);
+    std::memcpy(shared.data() + records[1] + 42, shared.data() + records[0] + 42, 4);
+    // Also the sizes, so that the second entry is well formed on its own.
+    std::memcpy(shared.data() + records[1] + 20, shared.data() + records[0] + 20, 8);
+    PtArchive sharing;
+    const std::string verdict = PtArchive::parse(shared, sharing);
+    EXPECT_NE(verdict.find("share bytes"), std::string::npos) << verdict;
 }
 
 } // namespace
