@@ -74,6 +74,14 @@ Filled snapshot(int64_t s, const std::vector<RunLayer>& layers) {
     return f;
 }
 
+// A writer with 4 histogram bins and nothing else set, for tests that begin() with their own layers.
+ts::Expected<std::unique_ptr<RunWriter>> plainWriter(const fs::path& dir) {
+    WriterOptions o;
+    o.dir = dir.string();
+    o.info.histogramBins = 4;
+    return RunWriter::create(o);
+}
+
 std::unique_ptr<RunWriter> makeWriter(const fs::path& dir) {
     WriterOptions o;
     o.dir = dir.string();
@@ -292,10 +300,7 @@ TEST(RunStore, AWriterKilledAtRandomMomentsLosesAtMostTheSnapshotInFlight) {
         ASSERT_GE(pid, 0);
         if (pid == 0) {
             ::close(fds[0]);
-            WriterOptions o;
-            o.dir = dir.string();
-            o.info.histogramBins = 4;
-            auto w = RunWriter::create(o);
+            auto w = plainWriter(dir);
             if (!w || !(*w)->begin(layers, {"loss"})) ::_exit(3);
             for (int64_t s = 0;; ++s) {
                 if (!(*w)->appendSnapshot(s, snapshot(s, layers).records)) ::_exit(4);
@@ -553,14 +558,10 @@ TEST(RunStore, SeriesOfAGrowingRunSeeNewPyramidRows) {
     fs::remove_all(dir);
 }
 
-// Weight matrices stored per snapshot (for Hinton diagrams of any recorded step): round trip, a snapshot
-// without one reads as NaN, layers without one read as none, and the shape is checked against the data.
+// The layer DAG (each layer's inputs) round trips; an index that is not an earlier layer is dropped.
 TEST(RunStore, TheLayerDagRoundTripsAndBadIndicesAreIgnored) {
     auto dir = freshDir("dag");
-    WriterOptions o;
-    o.dir = dir.string();
-    o.info.histogramBins = 4;
-    auto w = RunWriter::create(o);
+    auto w = plainWriter(dir);
     ASSERT_TRUE(w) << w.error().message;
     // conv -> bn -> (input + bn) add-relu; a fourth layer names itself (not an earlier layer: ignored); a fifth
     // says nothing (a file from before the DAG was stored).
@@ -591,12 +592,11 @@ TEST(RunStore, TheLayerDagRoundTripsAndBadIndicesAreIgnored) {
     fs::remove_all(dir);
 }
 
+// Weight matrices stored per snapshot (for Hinton diagrams of any recorded step): round trip, a snapshot
+// without one reads as NaN, layers without one read as none, and the shape is checked against the data.
 TEST(RunStore, WeightMatricesRoundTripPerSnapshot) {
     auto dir = freshDir("matrix");
-    WriterOptions o;
-    o.dir = dir.string();
-    o.info.histogramBins = 4;
-    auto w = RunWriter::create(o);
+    auto w = plainWriter(dir);
     ASSERT_TRUE(w) << w.error().message;
     std::vector<RunLayer> layers{{"fc1", "Linear", {3}, 3, 15, {3, 4}}, {"relu", "ReLU", {3}, 3, 0}};
     ASSERT_TRUE((*w)->begin(layers, {"loss"}));

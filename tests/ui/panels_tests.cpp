@@ -94,6 +94,16 @@ TEST(Panels, TrainingPlayPauseStep) {
     EXPECT_FALSE(got.stepOnce);
 }
 
+namespace {
+// The frame drew one picture, `img`, in a rectangle of its width / height.
+void expectOnePictureAtItsAspect(const std::shared_ptr<PanelImage>& img) {
+    ASSERT_EQ(panelImageRequests().size(), 1u);
+    const auto& r = panelImageRequests()[0];
+    EXPECT_EQ(r.image, img);
+    EXPECT_NEAR((r.p1.x - r.p0.x) / (r.p1.y - r.p0.y), float(img->width) / float(img->height), 0.01f);
+}
+} // namespace
+
 TEST(Panels, ExplainShowsTheHeatmapAtItsAspectAndTheSliderPicksASample) {
     Headless ui;
     auto img = std::make_shared<PanelImage>();
@@ -110,10 +120,7 @@ TEST(Panels, ExplainShowsTheHeatmapAtItsAspectAndTheSliderPicksASample) {
         if (e.changed) got = e;
     };
     ui.frame(body);
-    ASSERT_EQ(panelImageRequests().size(), 1u);
-    const auto& r = panelImageRequests()[0];
-    EXPECT_EQ(r.image, img);
-    EXPECT_NEAR((r.p1.x - r.p0.x) / (r.p1.y - r.p0.y), 3.0f, 0.01f); // the picture keeps its aspect
+    ASSERT_NO_FATAL_FAILURE(expectOnePictureAtItsAspect(img));
     ui.click("explain.sample", body, 0.75f);
     EXPECT_TRUE(got.changed);
     EXPECT_GT(got.sample, 30);
@@ -149,10 +156,7 @@ TEST(Panels, LandscapeShowsTheFigureAndTheSlidersEditTheRequest) {
         if (e.changed) got = e;
     };
     ui.frame(body);
-    ASSERT_EQ(panelImageRequests().size(), 1u);
-    const auto& r = panelImageRequests()[0];
-    EXPECT_EQ(r.image, img);
-    EXPECT_NEAR((r.p1.x - r.p0.x) / (r.p1.y - r.p0.y), 820.0f / 680.0f, 0.01f);
+    ASSERT_NO_FATAL_FAILURE(expectOnePictureAtItsAspect(img));
     ui.click("landscape.grid", body, 0.7f); // the item rect includes the label: stay on the slider
     EXPECT_TRUE(got.changed);
     EXPECT_GT(got.grid, 30);
