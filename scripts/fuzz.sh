@@ -3,7 +3,9 @@
 # the landscape's HDF5 readers and the --input readers (.npy, images, .pt), built with clang
 # (-fsanitize=fuzzer,address,undefined) into build-fuzz/ from the readers' own sources, then run from the seed
 # corpora in tests/fuzz/corpus. Any crash, leak, hang
-# (-timeout) or oversized allocation (-rss_limit_mb) fails the run. TS_FUZZ_RUNS executions per target
+# (-timeout) or oversized allocation fails the run: one allocation over 2 GiB (-malloc_limit_mb; the readers'
+# budget is 1 GiB a tensor) or a process over 6 GiB (-rss_limit_mb; an image at that budget goes through
+# several tensors of its size when resized and normalised). TS_FUZZ_RUNS executions per target
 # (default 1,000,000; TS_FUZZ_TARGETS picks targets; TS_FUZZ_SECONDS, when set, stops each after that long).
 # Inputs that fail are written to build-fuzz/. The findings so far: docs/ARCHITECTURE.md, "Fuzzing".
 set -euo pipefail
@@ -45,7 +47,7 @@ for t in ${TS_FUZZ_TARGETS:-fuzz_idx fuzz_run_store fuzz_h5_landscape fuzz_input
     rm -rf "$work" && mkdir -p "$work"
     cp tests/fuzz/corpus/"${t#fuzz_}"/* "$work"/
     echo "tensorscape fuzz: $t, $RUNS executions"
-    "$OUT/$t" -runs="$RUNS" ${TS_FUZZ_SECONDS:+-max_total_time=$TS_FUZZ_SECONDS} -seed="${TS_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 -artifact_prefix="$OUT/" "$work" \
+    "$OUT/$t" -runs="$RUNS" ${TS_FUZZ_SECONDS:+-max_total_time=$TS_FUZZ_SECONDS} -seed="${TS_FUZZ_SEED:-1}" -timeout=10 -malloc_limit_mb=2048 -rss_limit_mb=6144 -max_len=262144 -print_final_stats=1 -artifact_prefix="$OUT/" "$work" \
         > "$OUT/$t.log" 2>&1 || { tail -40 "$OUT/$t.log"; echo "tensorscape fuzz: $t FAILED (see $OUT/$t.log)"; exit 1; }
     grep -E "^Done|stat::number_of_executed_units|stat::peak_rss_mb" "$OUT/$t.log" || true
 done

@@ -1,5 +1,6 @@
 // Real model inputs: images through Debian's libstb, .npy arrays (header parsed here and checked against the
-// file size before allocating), .pt tensors through torch::pickle_load, and the seeded random probe.
+// file size before allocating), .pt tensors (the zip archive checked and laid out again, pt_archive.hpp, then
+// LibTorch's unpickler after a walk of the pickle), and the seeded random probe.
 #include "engine/capture/inputs.hpp"
 #include "engine/capture/pt_archive.hpp"
 
@@ -122,8 +123,15 @@ Status checkImageAgainstFileSize(const fs::path& file, int w, int h) {
     const uint64_t pixels = uint64_t(w) * uint64_t(h);
     uint64_t needed = 0;
     std::string why;
-    if (head[0] == 'B' && head[1] == 'M' && size >= 34 && u32(14) >= 40) { // BITMAPINFOHEADER or later
-        const uint32_t offset = u32(10), bits = u16(28), compression = u32(30);
+    if (head[0] == 'B' && head[1] == 'M') {
+        // stb reads the bytes of a header past the end of the file as zeros (found by fuzz_inputs: a 32-byte
+        // BMP of 1,887,232 x 1 pixels, resized, took 1.6 GB), and reads the 12-byte OS/2 header too: the header
+        // must be in the file, and both kinds of header are checked.
+        const uint32_t header = u32(14);
+        if (size < 18 || size < 14 + uint64_t(header))
+            return usageError("image '" + file.string() + "': truncated or corrupt: its BMP header needs " +
+                              std::to_string(14 + uint64_t(header)) + " bytes, the file has " + std::to_string(size));
+        const uint32_t offset = u32(10), bits = header == 12 ? u16(24) : u16(28), compression = header == 12 ? 0 : u32(30);
         if (compression != 1 && compression != 2) { // stb refuses RLE and reads every other kind row by row
             needed = uint64_t(offset) + (uint64_t(bits) * uint64_t(w) + 31) / 32 * 4 * uint64_t(h);
             why = "an uncompressed BMP of " + std::to_string(w) + "x" + std::to_string(h) + " at " +

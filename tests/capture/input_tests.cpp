@@ -505,6 +505,14 @@ TEST(ImageInput, MissingEmptyUnknownAndCorrupt) {
     // overflowed (UBSan in the ASan build of this suite).
     ASSERT_TRUE(writeFuzzInput("bmp_huge_header_message", dir / "huge.bmp"));
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "huge.bmp")), {(dir / "huge.bmp").string(), "too large"}));
+    // Found by fuzz_inputs: a 32-byte BMP whose header stb completes with zeros past the end of the file
+    // (1,887,232 x 1 pixels at 4 bits, uncompressed, every row missing); resized, it took 1.6 GB.
+    ASSERT_TRUE(writeFuzzInput("bmp_header_past_the_end", dir / "short.bmp"));
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "short.bmp")), {(dir / "short.bmp").string(), "BMP header needs 54 bytes"}));
+    // An OS/2 BMP (12-byte header) claiming 8000 x 8000 pixels at 24 bits in 26 bytes: its rows are missing.
+    std::string os2("BM\x1a\0\0\0\0\0\0\0\x1a\0\0\0\x0c\0\0\0\x40\x1f\x40\x1f\x01\0\x18\0", 26);
+    writeBytes(dir / "os2.bmp", os2);
+    EXPECT_TRUE(failsWith(loadInputs(at(dir / "os2.bmp")), {(dir / "os2.bmp").string(), "needs 192000026 bytes"}));
     // And one whose header stb reads as a negative size (the product of the two overflowed when tripled).
     ASSERT_TRUE(writeFuzzInput("bmp_negative_size_header", dir / "neg.bmp"));
     EXPECT_TRUE(failsWith(loadInputs(at(dir / "neg.bmp")), {(dir / "neg.bmp").string()}));
