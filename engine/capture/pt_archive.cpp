@@ -27,6 +27,13 @@ void put(std::vector<char>& out, uint64_t v, int bytes) {
         out.push_back(char((v >> (8 * i)) & 0xff));
 }
 
+// ASCII lower case, as miniz compares names.
+std::string lower(std::string s) {
+    for (char& c : s)
+        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    return s;
+}
+
 // [pos, pos + n) lies inside [0, limit), without overflow.
 bool inside(uint64_t pos, uint64_t n, uint64_t limit) {
     return pos <= limit && n <= limit - pos;
@@ -125,6 +132,22 @@ std::string PtArchive::parse(std::vector<char> bytes, PtArchive& out) {
         p += kCentralSize + nameLen + extraLen + commentLen;
     }
     if (p != dirEnd) return "is a damaged zip archive (its directory holds more than its entries)";
+    // torch.save puts every record in one folder, and LibTorch looks records up in the first entry's folder
+    // with miniz's case-insensitive match: so one folder, and no two names that match alike.
+    const std::string& first = out.m_entries.front().name;
+    const size_t slash = first.find('/');
+    if (slash == std::string::npos || slash == 0)
+        return "is not laid out as torch.save writes (its first entry '" + first + "' is not in a folder)";
+    out.m_folder = first.substr(0, slash + 1);
+    std::vector<std::string> lowered;
+    for (const Entry& e : out.m_entries) {
+        if (e.name.compare(0, out.m_folder.size(), out.m_folder) != 0)
+            return "is not laid out as torch.save writes ('" + e.name + "' is outside the folder '" + out.m_folder + "')";
+        lowered.push_back(lower(e.name));
+    }
+    std::sort(lowered.begin(), lowered.end());
+    if (auto d = std::adjacent_find(lowered.begin(), lowered.end()); d != lowered.end())
+        return "is a damaged zip archive (two entries are named '" + *d + "')";
     // No two entries share bytes: what LibTorch may allocate is then at most the file's size.
     std::vector<const Entry*> byOffset;
     for (const Entry& e : out.m_entries)
@@ -139,12 +162,9 @@ std::string PtArchive::parse(std::vector<char> bytes, PtArchive& out) {
 }
 
 const PtArchive::Entry* PtArchive::find(const std::string& name) const {
-    for (const Entry& e : m_entries) {
-        const std::string& n = e.name;
-        if (n == name || (n.size() > name.size() && n.compare(n.size() - name.size(), name.size(), name) == 0 &&
-                          n[n.size() - name.size() - 1] == '/'))
-            return &e;
-    }
+    const std::string want = lower(m_folder + name);
+    for (const Entry& e : m_entries)
+        if (lower(e.name) == want) return &e;
     return nullptr;
 }
 

@@ -30,8 +30,8 @@ class PtArchive {
     static std::string parse(std::vector<char> bytes, PtArchive& out);
 
     const std::vector<Entry>& entries() const { return m_entries; }
-    // The entry whose name is `name` or ends in "/" + `name` (torch.save puts every record in one folder),
-    // nullptr when there is none.
+    // The record `name` of the archive's folder (every entry is in one folder, as torch.save writes them),
+    // matched without regard to case as LibTorch's reader does; nullptr when there is none.
     const Entry* find(const std::string& name) const;
     const char* data(const Entry& e) const { return m_bytes.data() + e.offset; }
 
@@ -50,6 +50,7 @@ class PtArchive {
 
     std::vector<char> m_bytes;
     std::vector<Entry> m_entries;
+    std::string m_folder; // "archive/": the first entry's folder, with its slash
     std::vector<char> m_made; // headers and directory written here
     std::vector<Segment> m_segments;
     uint64_t m_size = 0;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "engine/capture/inputs.hpp"
@@ -859,6 +860,30 @@ TEST(PtInput, TheRelaidArchiveHoldsWhatPythonsZipfileReadsInTheOriginal) {
     PtArchive sharing;
     const std::string verdict = PtArchive::parse(shared, sharing);
     EXPECT_NE(verdict.find("share bytes"), std::string::npos) << verdict;
+    // LibTorch looks records up in the first entry's folder, without regard to case: an entry outside that
+    // folder, or two names that match alike, would let it read a record other than the one checked here.
+    // The entry whose name ends in `suffix` renamed by `rename` (same length), then parsed.
+    auto renamed = [&](const std::string& suffix, const std::function<void(std::string&)>& rename) {
+        std::vector<char> b = bytes;
+        for (size_t at : records) {
+            const size_t len = size_t(static_cast<unsigned char>(b[at + 28])) | size_t(static_cast<unsigned char>(b[at + 29])) << 8;
+            std::string name(b.data() + at + 46, len);
+            if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+                rename(name);
+                std::memcpy(b.data() + at + 46, name.data(), len);
+                PtArchive a;
+                return PtArchive::parse(b, a);
+            }
+        }
+        return std::string("no entry ends in ") + suffix;
+    };
+    const std::string outside = renamed("data.pkl", [](std::string& n) { n[0] = n[0] == 'z' ? 'y' : 'z'; });
+    EXPECT_NE(outside.find("outside the folder"), std::string::npos) << outside;
+    const std::string twice = renamed("data/1", [](std::string& n) { n.replace(n.size() - 6, 6, "DATA/0"); });
+    EXPECT_NE(twice.find("two entries are named"), std::string::npos) << twice;
+    ASSERT_NE(archive.find("DATA.PKL"), nullptr); // the folder's record, matched as miniz matches it
+    EXPECT_EQ(archive.find("DATA.PKL"), archive.find("data.pkl"));
+    EXPECT_EQ(archive.find("archive/data.pkl"), nullptr); // names are inside the folder
 }
 
 } // namespace
