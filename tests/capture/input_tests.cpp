@@ -736,28 +736,25 @@ TEST(PtInput, DamagedZipArchivesGiveOneLine) {
     ASSERT_TRUE(fs::exists(damaged)) << damaged;
     EXPECT_TRUE(failsWith(loadInputs(at(damaged)), {damaged.string(), "torch.save"}));
 
-    // Found by fuzz_inputs: a pickle whose tensor has sizes [2, 4] and strides [4, 3] over 8 floats; the
-    // first view of it threw out of the reader (std::terminate in the harness).
-    const fs::path stridesFile = freshDir("pt_strides") / "strides.pt";
-    ASSERT_TRUE(writeFuzzInput("pt_strides_past_storage", stridesFile));
-    EXPECT_TRUE(failsWith(loadInputs(at(stridesFile)), {stridesFile.string(), "strides reach past"}));
-
-    // Found by fuzz_inputs: a 748-byte pickle whose memo index (LONG_BINPUT) is 1,669,924,721; LibTorch's
-    // unpickler sized its memo table by it (26 GB). The pickle's opcodes are walked first.
-    const fs::path memoFile = freshDir("pt_memo") / "memo.pt";
-    ASSERT_TRUE(writeFuzzInput("pt_memo_index_huge", memoFile));
-    EXPECT_TRUE(failsWith(loadInputs(at(memoFile)), {memoFile.string(), "memo index 1669924721"}));
-
-    // Found by fuzz_inputs: an entry ('version') whose directory record gives both sizes as 0xFFFFFFFF and no
-    // zip64 field; miniz skips its size checks for such an entry and LibTorch allocated 4 GiB for it.
-    const fs::path claimsFile = freshDir("pt_claims") / "claims.pt";
-    ASSERT_TRUE(writeFuzzInput("pt_zip_entry_claims_4gb", claimsFile));
-    EXPECT_TRUE(failsWith(loadInputs(at(claimsFile)), {claimsFile.string(), "zip64 sizes that it does not give"}));
-
-    // Found by fuzz_inputs: BUILD on an empty stack, which LibTorch's unpickler read before (SEGV).
-    const fs::path buildFile = freshDir("pt_build") / "build.pt";
-    ASSERT_TRUE(writeFuzzInput("pt_build_on_empty_stack", buildFile));
-    EXPECT_TRUE(failsWith(loadInputs(at(buildFile)), {buildFile.string(), "takes more than the pickle's stack holds"}));
+    // Found by fuzz_inputs (each input in tests/fuzz/corpus/inputs), with the words its one line must hold:
+    // - a pickle whose tensor has sizes [2, 4] and strides [4, 3] over 8 floats; the first view of it threw out
+    //   of the reader (std::terminate in the harness);
+    // - a 748-byte pickle whose memo index (LONG_BINPUT) is 1,669,924,721; LibTorch's unpickler sized its memo
+    //   table by it (26 GB). The pickle's opcodes are walked first;
+    // - an entry ('version') whose directory record gives both sizes as 0xFFFFFFFF and no zip64 field; miniz
+    //   skips its size checks for such an entry and LibTorch allocated 4 GiB for it;
+    // - BUILD on an empty stack, which LibTorch's unpickler read before (SEGV).
+    const std::pair<const char*, const char*> found[] = {
+        {"pt_strides_past_storage", "strides reach past"},
+        {"pt_memo_index_huge", "memo index 1669924721"},
+        {"pt_zip_entry_claims_4gb", "zip64 sizes that it does not give"},
+        {"pt_build_on_empty_stack", "takes more than the pickle's stack holds"},
+    };
+    for (const auto& [corpusName, words] : found) {
+        const fs::path file = freshDir(corpusName) / "input.pt";
+        ASSERT_TRUE(writeFuzzInput(corpusName, file)) << corpusName;
+        EXPECT_TRUE(failsWith(loadInputs(at(file)), {file.string(), words})) << corpusName;
+    }
 
     const fs::path dir = freshDir("pt_damaged");
     const fs::path good = dir / "good.pt";
