@@ -16,6 +16,7 @@
 #include "app/live_session.hpp"
 #include "app/training_screen.hpp"
 #include "app/viewer.hpp"
+#include "engine/capture/device.hpp"
 #include "engine/core/log.hpp"
 #include "engine/core/text_file.hpp"
 #include "engine/core/video.hpp"
@@ -52,6 +53,9 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"batch", "N", "batch size", "64"},
         {"lr", "X", "learning rate", "0.001"},
         {"optimizer", "NAME", "adam or sgd", "adam"},
+        {"device", "auto|cpu|cuda[:N]", "where the model trains: auto is CUDA device 0 when LibTorch was built with "
+                                       "CUDA and sees a device, else the CPU (one line says why); cuda without one "
+                                       "is an error", "auto"},
         {"capture-every", "K", "snapshot statistics every K steps (1: every step)", "10"},
         {"run", "DIR", "record every snapshot into this run folder (open it later with tensorscape open DIR)", ""},
         {"run-weights", "N", "with --run: store the weight matrices of layers of at most N weights at every snapshot "
@@ -124,6 +128,8 @@ Expected<SessionOptions> parseSession(const Args& a, const std::string& defaultD
         return makeError(ErrorKind::Usage, "--model is empty (a .pt file or builtin:mlp / builtin:cnn)");
     o.data = a.get("data", defaultData);
     o.optimizer = a.get("optimizer", "adam");
+    o.device = a.get("device", "auto");
+    if (auto d = capture::parseDeviceFlag(o.device); !d) return d.error();
     auto limit = a.getInt("limit", 0, 0, 1L << 40);
     auto steps = a.getInt("steps", defaultSteps, 1, 100'000'000);
     auto batch = a.getInt("batch", 64, 1, 1 << 20);
@@ -247,6 +253,7 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
     nlohmann::json j;
     j["model"] = net.modelName;
     j["data"] = s.dataName();
+    j["device"] = s.trainingDevice();
     j["layers"] = net.nodes.empty() ? 0 : net.nodes.size() - 1;
     j["neurons"] = neuronsWithInput(net);
     j["parameters"] = net.usedParams + net.unusedParams; // all of the model's, owned by a layer or not

@@ -170,6 +170,27 @@ struct LiveSession::Impl {
 
     // Reduces one [batch x neurons] tensor: per-neuron statistics and a histogram.
     stats::NeuronStats scratchStats[3]; // per-neuron results of the trainer thread's reductions, reused
+    // The reducer's view of x: device memory as it is when both are CUDA (the reads ordered after LibTorch's
+    // stream), else host memory (x replaced by a host copy when it lives on a device).
+    stats::TensorView viewFor(torch::Tensor& x, int64_t rows, int64_t cols, const char* what) {
+        if (!x.device().is_cpu()) {
+            if (reducer->backend() == stats::Backend::Cuda) {
+                auto v = stats::TensorView::matrix(x.data_ptr<float>(), rows, cols, what, stats::MemoryKind::Device);
+                v.producer = capture::producerStream(x.device());
+                return v;
+            }
+            x = x.to(torch::kCPU);
+        }
+        return stats::TensorView::matrix(x.data_ptr<float>(), rows, cols, what);
+    }
+
+    // Why a panel that runs the model on host tensors cannot while it trains on a device ("" when it can).
+    std::string hostModelNeeded(const char* panel) const {
+        if (!model || model->device().is_cpu()) return {};
+        return std::string(panel) + " runs the model on host tensors, and this run trains on " + model->device().str() +
+               ": train with --device cpu to use it";
+    }
+
     bool reduceMatrix(const torch::Tensor& t, const char* what, stats::NeuronStats& ns,
                       stats::LayerStats& ls) {
         if (!t.defined() || t.numel() == 0) return false;
@@ -183,7 +204,7 @@ struct LiveSession::Impl {
         const bool sample = x.numel() > 2 * kHistogramSample;
         stats::ReduceOptions ro;
         ro.histogram.bins = sample ? 0 : options.histogramBins;
-        auto r = reducer->reduce(stats::TensorView::matrix(x.data_ptr<float>(), rows, cols, what), ns, ro);
+        auto r = reducer->reduce(viewFor(x, rows, cols, what), ns, ro);
         if (!r) {
             TS_LOG_WARN("statistics of %s: %s", what, r.error().message.c_str());
             return false;
@@ -197,7 +218,7 @@ struct LiveSession::Impl {
             ho.histogram.bins = options.histogramBins;
             ho.histogram.lo = float(ls.min);
             ho.histogram.hi = float(ls.max);
-            auto h = reducer->reduce(stats::TensorView::matrix(s.data_ptr<float>(), 1, s.numel(), what), ignored, ho);
+            auto h = reducer->reduce(viewFor(s, 1, s.numel(), what), ignored, ho);
             if (h) ls.histogram = std::move(h->histogram);
         }
         return true;
@@ -334,6 +355,10 @@ struct LiveSession::Impl {
         out->request = r;
         out->step = step;
         const capture::Dataset& d = explainData();
+        if (auto why = hostModelNeeded("the Explain panel"); !why.empty()) {
+            out->error = why;
+            return out;
+        }
         auto method = explain::parseMethod(r.method);
         if (!method) {
             out->error = "unknown method '" + r.method + "'";
@@ -395,6 +420,14 @@ struct LiveSession::Impl {
             pathSteps.clear();
             return;
         }
+        if (!hostModelNeeded("").empty()) { // computeLandscape says why
+            if (!have) {
+                auto l = computeLandscape(*want, step, false, false);
+                std::lock_guard lock(mutex);
+                if (landscapeWanted == want) liveLandscape = std::move(l);
+            }
+            return;
+        }
         recordPathPoint(step);
         if (landscapeBusy.load()) return; // the last one is still being computed beside training
         if (have && ++snapshotsSinceLandscape < want->every) return;
@@ -437,6 +470,10 @@ struct LiveSession::Impl {
         out->request = r;
         out->step = step;
         const capture::Dataset& d = explainData();
+        if (auto why = hostModelNeeded("the Landscape panel"); !why.empty()) {
+            out->error = why;
+            return out;
+        }
         const int64_t n = std::min<int64_t>(r.samples, d.size());
         if (n <= 0 || !d.labels.defined() || d.labels.numel() < n) {
             out->error = "the landscape needs labelled samples, and this session has none";
@@ -835,7 +872,7 @@ struct LiveSession::Impl {
         auto add = [&](const capture::NamedTensors& named) {
             for (const auto& [name, t] : named) {
                 if (!t.defined() || !t.is_floating_point()) continue;
-                const torch::Tensor c = t.detach().to(torch::kFloat32).contiguous();
+                const torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
                 tensors.push_back({name, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
             }
         };
@@ -1230,6 +1267,11 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     std::unique_ptr<LiveSession> s(new LiveSession());
     Impl& m = *s->m;
     m.options = o;
+    auto deviceFlag = capture::parseDeviceFlag(o.device);
+    if (!deviceFlag) return deviceFlag.error();
+    auto device = capture::decideDevice(*deviceFlag, capture::libtorchCuda());
+    if (!device) return device.error();
+    if (!device->note.empty()) TS_LOG_INFO("%s", device->note.c_str());
     torch::manual_seed(int64_t(o.seed));
     capture::DataOptions dopt;
     dopt.seed = o.seed;
@@ -1268,7 +1310,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
                                                       "--input-shape C,H,W"));
     m.network = std::move(net.value());
     logCoverage(m.network);
-    auto reducer = stats::makeReducer(stats::Backend::Auto);
+    auto reducer = stats::makeReducer(stats::Backend::Auto, device->cuda ? device->index : -1);
     if (!reducer) return reducer.error();
     m.reducer = std::move(reducer.value());
     // The input layer's neurons show statistics of a fixed probe of the training inputs.
@@ -1294,6 +1336,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     auto opt = capture::parseOptimizer(o.optimizer);
     if (!opt) return makeError(ErrorKind::Usage, "unknown --optimizer '" + o.optimizer + "' (sgd or adam)");
     topt.optimizer = *opt;
+    topt.device = device->cuda ? torch::Device(torch::kCUDA, c10::DeviceIndex(device->index)) : torch::Device(torch::kCPU);
     topt.learningRate = o.learningRate;
     topt.batchSize = o.batchSize;
     // A batch whose activations, gradients and LibTorch's saved tensors (about 3 x 4 bytes per neuron and
@@ -1347,6 +1390,10 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
 const capture::Network& LiveSession::network() const {
     return m->network;
 }
+std::string LiveSession::trainingDevice() const {
+    return m->model ? m->model->device().str() : std::string();
+}
+
 const std::string& LiveSession::dataName() const {
     if (m->reader) return m->options.openRun;
     return m->data.train.name;

@@ -54,6 +54,10 @@ struct SessionOptions {
     int64_t checkpointEvery = 0;
     bool followRun = true;
     bool publishParameters = false; // latestParameters() from the first snapshot on (view --view weights)
+    // Where training runs (train/demo --device: auto, cpu, cuda, cuda:N; capture::decideDevice). On a CUDA
+    // device the statistics are reduced there; the Explain and Landscape panels, which run the model on host
+    // tensors, then say they need --device cpu.
+    std::string device = "cpu";
 };
 
 class LiveSession {
@@ -72,6 +76,8 @@ class LiveSession {
     // handle invalidates the other's). Any thread.
     Status withRunReader(const std::function<Status(const runs::RunReader&)>& fn) const;
     const std::string& dataName() const;
+    // Where the model lives ("cpu", "cuda:0"); "" for a recorded run (no model).
+    std::string trainingDevice() const;
     int64_t numClasses() const;
 
     // Training control (safe from the UI thread).

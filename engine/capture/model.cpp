@@ -124,6 +124,17 @@ class BuiltinModel final : public Model {
 
     void setTraining(bool on) override { m_net->train(on); }
     bool isTraining() const override { return m_net->is_training(); }
+    torch::Device device() const override { return m_device; }
+    Status toDevice(const torch::Device& target) override {
+        try {
+            m_net->to(target);
+        } catch (const std::exception& e) {
+            return makeError(ErrorKind::Environment,
+                             "model '" + m_name + "' cannot move to " + target.str() + ": " + oneLineReason(e.what()));
+        }
+        m_device = target;
+        return Status::ok();
+    }
 
     std::vector<LayerInfo> layerInfo() override {
         std::vector<LayerInfo> out;
@@ -264,6 +275,7 @@ class BuiltinModel final : public Model {
     std::string m_name;
     std::shared_ptr<torch::nn::Module> m_net;
     std::vector<Layer> m_layers;
+    torch::Device m_device = torch::kCPU;
 };
 
 Expected<std::unique_ptr<Model>> makeMlp(const std::string& spec, const std::string& args,

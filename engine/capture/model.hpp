@@ -88,6 +88,13 @@ class Model {
     // Empty when unknown: describeNetwork() then chains the activations in forward order.
     virtual std::vector<LayerInfo> layerInfo() { return {}; }
     virtual bool isTraining() const { return false; }
+    // Where the parameters and buffers live. toDevice() moves them there (the trainer's --device; forward()
+    // then takes inputs on that device). The defaults: the CPU only, an error naming the model otherwise.
+    virtual torch::Device device() const { return torch::kCPU; }
+    virtual Status toDevice(const torch::Device& target) {
+        if (target.is_cpu()) return Status::ok();
+        return makeError(ErrorKind::Usage, "model '" + name() + "' cannot move to " + target.str());
+    }
     // True when the model's intermediate activations could not be exposed (forwardCapture() then returns
     // the output as the only activation, named "output").
     virtual bool outputOnly() const { return false; }

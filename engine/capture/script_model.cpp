@@ -1501,6 +1501,19 @@ class ScriptModel final : public Model {
     }
     bool isTraining() const override { return m_module.is_training(); }
     bool outputOnly() const override { return !m_capture; }
+    torch::Device device() const override { return m_device; }
+    // Parameters and buffers move in place (the module's slots); the capture graphs read them through
+    // GetAttr, so they follow. Tensor constants folded into a scripted graph stay where they were made.
+    Status toDevice(const torch::Device& target) override {
+        try {
+            m_module.to(target);
+        } catch (const std::exception& e) {
+            return makeError(ErrorKind::Environment,
+                             "model '" + m_name + "' cannot move to " + target.str() + ": " + oneLineReason(e.what()));
+        }
+        m_device = target;
+        return Status::ok();
+    }
 
     Expected<Program> inferenceProgram() override {
         try {
@@ -1569,6 +1582,7 @@ class ScriptModel final : public Model {
 
     torch::jit::Module m_module;
     std::string m_name;
+    torch::Device m_device = torch::kCPU;
     std::map<std::vector<bool>, Built> m_cache;
     bool m_disabled = false;
     torch::jit::GraphFunction* m_capture = nullptr;

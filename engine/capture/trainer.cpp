@@ -8,6 +8,9 @@
 #include <numeric>
 #include <random>
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <torch/cuda.h>
+
 #include "engine/capture/network.hpp"
 #include "engine/core/log.hpp"
 
@@ -40,6 +43,11 @@ torch::Tensor floatContiguous(const torch::Tensor& t) {
     return t.scalar_type() == torch::kFloat32 ? t.contiguous() : t.to(torch::kFloat32).contiguous();
 }
 
+// Contiguous float32 in host memory (a copy from a device; on the CPU as floatContiguous).
+torch::Tensor hostFloat(const torch::Tensor& t) {
+    return t.device().is_cpu() ? floatContiguous(t) : t.to(torch::kCPU, torch::kFloat32).contiguous();
+}
+
 std::string shapeStr(const torch::Tensor& t) {
     return shapeString(std::vector<int64_t>(t.sizes().begin(), t.sizes().end()));
 }
@@ -60,9 +68,9 @@ std::vector<torch::Tensor> copyParameters(const std::vector<torch::Tensor>& para
         flat = flat && p.device().is_cpu() && p.scalar_type() == torch::kFloat32 && p.is_contiguous();
         total += p.numel();
     }
-    if (!flat) {
+    if (!flat) { // other dtypes, or parameters on a device: host copies, one each
         for (size_t i = 0; i < params.size(); ++i)
-            out[i] = params[i].detach().to(torch::kFloat32, false, true).contiguous();
+            out[i] = params[i].detach().to(torch::kCPU, torch::kFloat32, false, true).contiguous();
         return out;
     }
     torch::Tensor buffer = torch::empty({total}, torch::kFloat32);
@@ -85,6 +93,26 @@ std::string modulePrefix(const std::string& paramName) {
 }
 
 } // namespace
+
+CudaAvailability libtorchCuda() {
+    CudaAvailability c;
+    c.compiled = at::hasCUDA();
+    if (!c.compiled) return c;
+    try {
+        c.devices = int(torch::cuda::device_count());
+    } catch (const std::exception&) { // a driver too old for the runtime throws in some builds: no device
+        c.devices = 0;
+    }
+    return c;
+}
+
+CUstream_st* producerStream(const torch::Device& device) {
+    if (!device.is_cuda()) return nullptr;
+    const c10::Stream current = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->getStream(device);
+    if (current.id() == 0) return reinterpret_cast<CUstream_st*>(0x1); // cudaStreamLegacy: LibTorch's default
+    torch::cuda::synchronize(device.index());
+    return nullptr;
+}
 
 std::optional<OptimizerKind> parseOptimizer(const std::string& name) {
     if (name == "sgd" || name == "SGD") return OptimizerKind::Sgd;
@@ -160,14 +188,15 @@ Expected<EvalResult> evaluate(Model& model, const torch::Tensor& inputs, const t
     torch::NoGradGuard noGrad;
     const bool wasTraining = model.isTraining();
     model.setTraining(false);
+    const torch::Device device = model.device();
     double lossSum = 0.0;
     int64_t correct = 0;
     const bool labelled = labels.min().item<int64_t>() >= 0;
     try {
         for (int64_t b = 0; b < n; b += std::max<int64_t>(batch, 1)) {
             const int64_t m = std::min<int64_t>(std::max<int64_t>(batch, 1), n - b);
-            const torch::Tensor y = labels.narrow(0, b, m);
-            const torch::Tensor logits = model.forward(inputs.narrow(0, b, m));
+            const torch::Tensor y = labels.narrow(0, b, m).to(device);
+            const torch::Tensor logits = model.forward(inputs.narrow(0, b, m).to(device));
             if (labelled && logits.dim() == 2) {
                 lossSum += torch::nn::functional::cross_entropy(
                                logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -211,6 +240,11 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
     if (o.captureEvery < 0 || o.evalEvery < 0)
         return makeError(ErrorKind::Usage, "capture/eval intervals must be >= 0");
 
+    if (!o.device.is_cpu()) {
+        // The optimiser is made over the moved parameters below; the snapshot hands device tensors over.
+        if (auto st = model.toDevice(o.device); !st) return st.error();
+        o.snapshotCopy = false;
+    }
     std::unique_ptr<Trainer> t(new Trainer(model, std::move(data), o));
     const Dataset& tr = t->m_data.train;
     for (const auto& [name, p] : model.namedParameters()) {
@@ -228,7 +262,7 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
         const bool wasTraining = model.isTraining();
         model.setTraining(false);
         const torch::Tensor out =
-            model.forward(t->m_data.train.inputs.narrow(0, 0, std::min<int64_t>(2, tr.size())));
+            model.forward(t->m_data.train.inputs.narrow(0, 0, std::min<int64_t>(2, tr.size())).to(o.device));
         model.setTraining(wasTraining);
         // Classification data needs [N, classes]; unlabelled inputs (numClasses 0) take any output, whose
         // objective (Objective::Auto) then follows its shape.
@@ -252,8 +286,8 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
 
     const Dataset& val = t->m_data.validation.size() > 0 ? t->m_data.validation : t->m_data.train;
     const int64_t nVal = std::min<int64_t>(std::max<int64_t>(o.evalBatch, 1), val.size());
-    t->m_valInputs = val.inputs.narrow(0, 0, nVal);
-    t->m_valLabels = val.labels.narrow(0, 0, nVal);
+    t->m_valInputs = val.inputs.narrow(0, 0, nVal).to(o.device);
+    t->m_valLabels = val.labels.narrow(0, 0, nVal).to(o.device);
 
     t->m_layerInfo = model.layerInfo();
     t->m_stepsPerEpoch = (tr.size() + o.batchSize - 1) / o.batchSize;
@@ -326,7 +360,8 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::nextBatch() {
     m_cursor += b;
     const torch::Tensor x = m_data.train.inputs.index_select(0, idx);
     const torch::Tensor y = m_data.train.labels.index_select(0, idx);
-    return {x, y};
+    if (m_options.device.is_cpu()) return {x, y};
+    return {x.to(m_options.device), y.to(m_options.device)}; // the data set stays in host memory
 }
 
 // A captured step: the snapshot's activations (copied or moved), the backward pass with their gradients, the
@@ -340,7 +375,7 @@ void Trainer::captureAndBackward(ForwardCapture& fc, torch::Tensor& logits, torc
     s.loss = info.loss;
     s.accuracy = info.accuracy;
     s.learningRate = m_lr;
-    s.labels = y;
+    s.labels = y.device().is_cpu() ? y : y.to(torch::kCPU);
     const size_t L = fc.activations.size();
     s.layers.resize(L);
     // Copy mode: activations and their gradients go into one reused buffer (the one copy); the originals
@@ -404,7 +439,7 @@ void Trainer::captureAndBackward(ForwardCapture& fc, torch::Tensor& logits, torc
         p.name = m_paramNames[i];
         p.layer = paramLayer[i];
         p.value = std::move(values[i]);
-        if (m_params[i].grad().defined()) p.grad = floatContiguous(m_params[i].grad());
+        if (m_params[i].grad().defined()) p.grad = hostFloat(m_params[i].grad());
     }
     s.health = snapshotHealth(s, actFinite, gradSeen, gradFinite);
     {

@@ -12,8 +12,11 @@
 #include <thread>
 
 #include "engine/capture/dataset.hpp"
+#include "engine/capture/device.hpp"
 #include "engine/capture/health.hpp"
 #include "engine/capture/model.hpp"
+
+struct CUstream_st; // the type behind cudaStream_t
 
 namespace ts::capture {
 
@@ -51,7 +54,18 @@ struct TrainOptions {
     // pages to fault in; cheaper for TorchScript models with large intermediate maps, see
     // docs/PERFORMANCE.md).
     bool snapshotCopy = false;
+    // Where the model, its optimiser state and each batch live (--device; decideDevice() in device.hpp). On a
+    // CUDA device the snapshot's activations and gradients stay there (a consumer reduces them on the device),
+    // its labels and parameters are host copies, and snapshotCopy is ignored (the tensors are handed over).
+    torch::Device device = torch::kCPU;
 };
+
+// What this LibTorch build and its CUDA runtime offer (device.hpp's decideDevice takes it).
+CudaAvailability libtorchCuda();
+// The stream whose work made tensors on `device` (stats::TensorView::producer): LibTorch's current stream
+// there. The trainer sets none, so it is the legacy default stream (cudaStreamLegacy); on any other stream
+// the device is synchronised and nullptr ("complete already") returned. nullptr for the CPU.
+CUstream_st* producerStream(const torch::Device& device);
 
 // What each step reports. Steps count from 1.
 struct StepInfo {
@@ -66,7 +80,8 @@ struct StepInfo {
     std::string objective; // the loss rule applied (objectiveLoss's `used`)
 };
 
-// One layer of a snapshot. activation and gradient are [batch x neurons] contiguous float32 (neurons in
+// One layer of a snapshot. activation and gradient are [batch x neurons] contiguous float32 on the training
+// device (TrainOptions::device; neurons in
 // PyTorch's row-major order of the per-sample `shape`); gradient is d(mean batch loss)/d(activation),
 // undefined when the activation does not depend on any trainable parameter.
 struct LayerSnapshot {
@@ -76,7 +91,8 @@ struct LayerSnapshot {
     torch::Tensor gradient;
 };
 
-// One parameter: its value before this step's update (a copy) and its gradient (moved), contiguous float32.
+// One parameter: its value before this step's update (a copy) and its gradient (moved), contiguous float32, in
+// host memory (copied there when training on a CUDA device).
 struct ParamSnapshot {
     std::string name;
     int32_t layer = -1; // index into Snapshot::layers of the layer using it, -1 if none
@@ -92,7 +108,7 @@ struct ParamSnapshot {
 struct Snapshot {
     int64_t step = 0, epoch = 0;
     double loss = 0.0, accuracy = 0.0, learningRate = 0.0;
-    torch::Tensor labels;              // [batch] int64
+    torch::Tensor labels;              // [batch] int64, host memory
     std::vector<LayerSnapshot> layers; // forward order
     std::vector<ParamSnapshot> params; // named_parameters() order
     HealthReport health;

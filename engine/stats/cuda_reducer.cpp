@@ -247,8 +247,10 @@ Expected<double> CudaReducer::normRatio(const TensorView& grad, const TensorView
 
 } // namespace
 
-Expected<std::unique_ptr<Reducer>> makeCudaReducer() {
-    auto info = kernels::probeDevice();
+Expected<std::unique_ptr<Reducer>> makeCudaReducer(int cudaDevice) {
+    kernels::DeviceRequest request;
+    request.index = cudaDevice;
+    auto info = kernels::probeDevice(request);
     if (!info) return info.error();
     TS_ASSIGN_OR_RETURN(stream, kernels::Stream::create());
     return std::unique_ptr<Reducer>(

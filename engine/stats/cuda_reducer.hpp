@@ -9,6 +9,7 @@ namespace ts::stats {
 
 // Error (ErrorKind::Environment) with the runtime's reason when no usable device is present, e.g.
 // "CUDA driver version is insufficient for CUDA runtime version".
-Expected<std::unique_ptr<Reducer>> makeCudaReducer();
+// cudaDevice: an index, or -1 for TS_CUDA_DEVICE, else device 0.
+Expected<std::unique_ptr<Reducer>> makeCudaReducer(int cudaDevice = -1);
 
 } // namespace ts::stats

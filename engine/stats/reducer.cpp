@@ -200,10 +200,10 @@ Expected<LayerStats> Reducer::reduce(const TensorView& x, NeuronStats& out, cons
     return reduce(x, dest, options);
 }
 
-Expected<std::unique_ptr<Reducer>> makeReducer(Backend backend) {
+Expected<std::unique_ptr<Reducer>> makeReducer(Backend backend, int cudaDevice) {
     if (backend == Backend::Cpu) return std::unique_ptr<Reducer>(std::make_unique<CpuReducer>());
 #ifdef TS_HAVE_CUDA
-    auto cuda = makeCudaReducer();
+    auto cuda = makeCudaReducer(cudaDevice);
     if (cuda) return std::move(cuda).value();
     if (backend == Backend::Cuda) return cuda.error();
     TS_LOG_INFO("no CUDA device (%s); using the CPU statistics backend", cuda.error().message.c_str());

@@ -101,7 +101,8 @@ class Reducer {
 
 // Cpu: always works. Cuda: error when built without CUDA or with no usable device. Auto: CUDA when it works,
 // otherwise logs one line ("no CUDA device (<reason>); using the CPU statistics backend") and returns CPU.
-Expected<std::unique_ptr<Reducer>> makeReducer(Backend backend = Backend::Auto);
+// cudaDevice: the CUDA device index to use (the one the tensors live on); -1: TS_CUDA_DEVICE, else device 0.
+Expected<std::unique_ptr<Reducer>> makeReducer(Backend backend = Backend::Auto, int cudaDevice = -1);
 
 // ---- Shared by the backends (reducer.cpp).
 // Histogram edges for `bins` bins over [lo, hi] (lo == hi widened, see HistogramOptions).

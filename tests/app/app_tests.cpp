@@ -442,6 +442,46 @@ TEST(App, SummaryJsonStaysValidForAnyModelName) {
     EXPECT_NE(json.find("\"model\": \"we\\\"ird\""), std::string::npos) << json;
 }
 
+// --device: a spelling that is not a device, or cuda that LibTorch cannot honour (this machine's CPU-only
+// LibTorch, or no usable device), is one line and exit 2 before anything loads; auto says in one line that it
+// trains on the CPU, and the summary names the device. Where LibTorch does see a device, auto trains there.
+TEST(App, DeviceFlagSaysWhereItTrainsAndNeverFallsBackSilently) {
+    for (const char* bad : {"gpu", "CUDA", "cuda:", "cuda:-1", "cuda:x", "cuda:0:1", "cpu0", "''"}) {
+        auto r = run(std::string("train --headless --steps 2 --frames 1 --device ") + bad + " --out " +
+                     tempDir("device_bad").string());
+        EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
+        EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << bad << ": " << r.out;
+        EXPECT_NE(r.out.find("--device"), std::string::npos) << bad << ": " << r.out;
+    }
+    auto dir = tempDir("device_auto");
+    auto autoRun = run("train --headless --steps 3 --frames 1 --out " + dir.string());
+    ASSERT_EQ(autoRun.code, 0) << autoRun.out;
+    const std::string line = "training on the CPU: ";
+    size_t lines = 0;
+    for (size_t p = autoRun.out.find(line); p != std::string::npos; p = autoRun.out.find(line, p + 1))
+        ++lines;
+    const std::string summary = readFile(dir / "summary.json");
+    if (lines == 1) { // no usable CUDA in this LibTorch: cuda is refused, naming the cause
+        EXPECT_NE(summary.find("\"device\": \"cpu\""), std::string::npos) << summary;
+        for (const char* cuda : {"cuda", "cuda:0", "cuda:7"}) {
+            auto r = run(std::string("train --headless --steps 2 --frames 1 --device ") + cuda + " --out " +
+                         tempDir("device_cuda").string());
+            EXPECT_EQ(r.code, 2) << cuda << ": " << r.out;
+            EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << cuda << ": " << r.out;
+            EXPECT_TRUE(r.out.find("CPU-only build") != std::string::npos ||
+                        r.out.find("no usable device") != std::string::npos)
+                << r.out;
+            EXPECT_FALSE(fs::exists(dir.parent_path() / ("ts_app_device_cuda_" + std::to_string(getpid())) / "summary.json"));
+        }
+    } else {
+        EXPECT_EQ(lines, 0u) << autoRun.out;
+        EXPECT_NE(summary.find("\"device\": \"cuda:0\""), std::string::npos) << summary;
+    }
+    auto cpu = run("train --headless --steps 3 --frames 1 --device cpu --out " + tempDir("device_cpu").string());
+    ASSERT_EQ(cpu.code, 0) << cpu.out;
+    EXPECT_EQ(cpu.out.find(line), std::string::npos) << "--device cpu was asked for: nothing to explain\n" << cpu.out;
+}
+
 TEST(App, ModelAndDataErrorsAreOneLine) {
     auto dir = tempDir("bad");
     auto junk = dir / "junk.pt";

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 
+#include "engine/capture/device.hpp"
 #include "engine/capture/model.hpp"
 #include "engine/capture/structure.hpp"
 #include "engine/capture/trainer.hpp"
@@ -358,6 +359,145 @@ TEST(Trainer, SgdLowersTheLossAndReportsEachStep) {
     EXPECT_DOUBLE_EQ(steps.back().valLoss, after->loss);
     EXPECT_EQ(after->samples, 100);
     EXPECT_LT(after->loss, before->loss * 0.7);
+}
+
+// --device (device.hpp): every spelling, and every case of what a LibTorch can offer, including the CUDA ones
+// this machine cannot produce (decideDevice takes LibTorch's answers as plain values).
+TEST(Device, ParsesEverySpellingAndRefusesTheRest) {
+    struct Case {
+        std::string text;
+        bool ok;
+        DeviceFlag::Kind kind;
+        int index;
+    };
+    const Case cases[] = {
+        {"auto", true, DeviceFlag::Kind::Auto, -1},  {"cpu", true, DeviceFlag::Kind::Cpu, -1},
+        {"cuda", true, DeviceFlag::Kind::Cuda, -1},  {"cuda:0", true, DeviceFlag::Kind::Cuda, 0},
+        {"cuda:12", true, DeviceFlag::Kind::Cuda, 12}, {"", false, {}, 0},
+        {"gpu", false, {}, 0},  {"CUDA", false, {}, 0},  {"cuda:", false, {}, 0},   {"cuda:-1", false, {}, 0},
+        {"cuda:+1", false, {}, 0}, {"cuda: 1", false, {}, 0}, {"cuda:1x", false, {}, 0}, {"cuda:0:1", false, {}, 0},
+        {"cuda:99999999999", false, {}, 0}, {"cpu:0", false, {}, 0}, {" cpu", false, {}, 0},
+    };
+    for (const auto& c : cases) {
+        auto f = parseDeviceFlag(c.text);
+        ASSERT_EQ(f.hasValue(), c.ok) << "'" << c.text << "'";
+        if (!c.ok) {
+            EXPECT_EQ(f.error().kind, ErrorKind::Usage);
+            EXPECT_NE(f.error().message.find("--device '" + c.text + "'"), std::string::npos) << f.error().message;
+            EXPECT_EQ(f.error().message.find('\n'), std::string::npos);
+            continue;
+        }
+        EXPECT_EQ(int(f->kind), int(c.kind)) << c.text;
+        EXPECT_EQ(f->index, c.index) << c.text;
+    }
+}
+
+TEST(Device, AutoFallsBackInOneLineAndCudaIsNeverSilentlyTheCpu) {
+    struct Case {
+        std::string flag;
+        bool compiled;
+        int devices;
+        std::string device;   // "" when an error is expected
+        std::string words;    // in the note (auto on the CPU) or the error
+        ErrorKind kind = ErrorKind::Failed;
+    };
+    const Case cases[] = {
+        {"cpu", true, 2, "cpu", ""},
+        {"cpu", false, 0, "cpu", ""},
+        {"auto", true, 1, "cuda:0", ""},
+        {"auto", true, 4, "cuda:0", ""},
+        {"auto", false, 0, "cpu", "CPU-only build"},
+        {"auto", true, 0, "cpu", "sees no usable device"},
+        {"cuda", true, 1, "cuda:0", ""},
+        {"cuda:1", true, 2, "cuda:1", ""},
+        {"cuda", false, 0, "", "--device cuda: this LibTorch is a CPU-only build", ErrorKind::Environment},
+        {"cuda:0", false, 0, "", "--device cuda:0: this LibTorch is a CPU-only build", ErrorKind::Environment},
+        {"cuda", true, 0, "", "--device cuda: LibTorch has CUDA but sees no usable device", ErrorKind::Environment},
+        {"cuda:2", true, 2, "", "--device cuda:2 does not exist: LibTorch sees 2 CUDA devices (cuda:0..cuda:1)",
+         ErrorKind::Usage},
+        {"cuda:1", true, 1, "", "--device cuda:1 does not exist: LibTorch sees 1 CUDA device (cuda:0..cuda:0)",
+         ErrorKind::Usage},
+    };
+    for (const auto& c : cases) {
+        const std::string where = c.flag + " with " + (c.compiled ? "CUDA, " : "no CUDA, ") + std::to_string(c.devices);
+        auto flag = parseDeviceFlag(c.flag);
+        ASSERT_TRUE(flag.hasValue()) << where;
+        auto d = decideDevice(*flag, {c.compiled, c.devices});
+        if (c.device.empty()) {
+            ASSERT_FALSE(d.hasValue()) << where << " chose " << d->name;
+            EXPECT_EQ(d.error().kind, c.kind) << where;
+            EXPECT_NE(d.error().message.find(c.words), std::string::npos) << where << ": " << d.error().message;
+            EXPECT_EQ(d.error().message.find('\n'), std::string::npos);
+            EXPECT_EQ(d.error().message.find("using the CPU"), std::string::npos);
+            continue;
+        }
+        ASSERT_TRUE(d.hasValue()) << where << ": " << d.error().message;
+        EXPECT_EQ(d->name, c.device) << where;
+        EXPECT_EQ(d->cuda, c.device != "cpu") << where;
+        if (d->cuda) EXPECT_EQ("cuda:" + std::to_string(d->index), c.device);
+        if (c.words.empty()) {
+            EXPECT_TRUE(d->note.empty()) << where << ": " << d->note;
+        } else {
+            EXPECT_NE(d->note.find("training on the CPU: "), std::string::npos) << where << ": " << d->note;
+            EXPECT_NE(d->note.find(c.words), std::string::npos) << where << ": " << d->note;
+            EXPECT_EQ(d->note.find('\n'), std::string::npos);
+        }
+    }
+}
+
+// Training on a CUDA device: where this LibTorch can, the same seeds give the same losses as on the CPU (to float
+// tolerance) and the snapshot's activations stay on the device while its weights and labels come to the host;
+// where it cannot (Debian's CPU LibTorch), the trainer refuses in one line and the model stays usable on the CPU.
+TEST(Trainer, TrainsOnCudaLikeOnTheCpuOrRefusesInOneLine) {
+    auto data = loadDataset("gaussians", {.samples = 400, .seed = 3});
+    ASSERT_TRUE(data.hasValue());
+    auto losses = [&](Model& model, torch::Device device, std::vector<double>& out) -> Status {
+        TrainOptions o;
+        o.device = device;
+        o.batchSize = 40;
+        o.maxSteps = 6;
+        o.captureEvery = 2;
+        o.shuffle = false;
+        auto t = Trainer::create(model, data.value(), o);
+        if (!t) return t.error();
+        (*t)->setSnapshotConsumer([&](Snapshot& s) {
+            EXPECT_TRUE(s.labels.device().is_cpu());
+            for (const auto& p : s.params)
+                EXPECT_TRUE(p.value.device().is_cpu()) << p.name;
+            for (const auto& l : s.layers)
+                EXPECT_EQ(l.activation.device(), device) << l.name;
+        });
+        for (int i = 0; i < 6; ++i) {
+            auto st = (*t)->step();
+            if (!st) return st.error();
+            out.push_back(st->loss);
+        }
+        return Status::ok();
+    };
+    torch::manual_seed(9);
+    auto onCpu = mustLoad("builtin:mlp:16", {2}, 3);
+    torch::manual_seed(9);
+    auto onCuda = mustLoad("builtin:mlp:16", {2}, 3);
+    std::vector<double> cpuLoss, cudaLoss;
+    ASSERT_TRUE(losses(*onCpu, torch::kCPU, cpuLoss));
+    const CudaAvailability avail = libtorchCuda();
+    const Status st = losses(*onCuda, torch::Device(torch::kCUDA, 0), cudaLoss);
+    if (avail.compiled && avail.devices > 0) {
+        ASSERT_TRUE(st) << st.message();
+        EXPECT_TRUE(onCuda->device().is_cuda());
+        ASSERT_EQ(cudaLoss.size(), cpuLoss.size());
+        for (size_t i = 0; i < cpuLoss.size(); ++i)
+            EXPECT_NEAR(cudaLoss[i], cpuLoss[i], 1e-4 * (1 + std::fabs(cpuLoss[i]))) << "step " << i + 1;
+        return;
+    }
+    ASSERT_FALSE(st) << "trained on a CUDA device this LibTorch does not have";
+    EXPECT_EQ(st.error().kind, ErrorKind::Environment);
+    EXPECT_NE(st.message().find("cannot move to cuda:0"), std::string::npos) << st.message();
+    EXPECT_EQ(st.message().find('\n'), std::string::npos) << st.message();
+    EXPECT_TRUE(onCuda->device().is_cpu());
+    cudaLoss.clear();
+    ASSERT_TRUE(losses(*onCuda, torch::kCPU, cudaLoss)) << "the model is still usable on the CPU";
+    EXPECT_EQ(cudaLoss, cpuLoss);
 }
 
 TEST(Trainer, CreateRejectsMismatchedModelAndData) {
