@@ -262,6 +262,7 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
                     {"parameter_coverage", net.paramCoverage()},
                     {"parameters_of_uncalled_modules", net.unusedParams},
                     {"not_captured", net.uncaptured}};
+    j["batch"] = view.batchSize; // samples per step (the training set's size when that is smaller than --batch)
     j["steps"] = view.step;
     j["snapshots"] = s.timeline().size();
     j["final_train_loss"] = last(curves.trainLoss);

@@ -1338,7 +1338,10 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     topt.optimizer = *opt;
     topt.device = device->cuda ? torch::Device(torch::kCUDA, c10::DeviceIndex(device->index)) : torch::Device(torch::kCPU);
     topt.learningRate = o.learningRate;
-    topt.batchSize = o.batchSize;
+    // A batch larger than the training set is the whole set: the trainer never draws more than there is, and
+    // the Training panel shows the batch the statistics are over (4 for `view --input` of four images).
+    topt.batchSize = std::min<int64_t>(o.batchSize, m.data.train.size());
+    m.options.batchSize = topt.batchSize;
     // A batch whose activations, gradients and LibTorch's saved tensors (about 3 x 4 bytes per neuron and
     // sample) would not fit in kBatchBytes is made smaller, with one line: `view resnet50.pt --input-shape
     // 3,224,224` at the default batch of 256 would otherwise ask for over 100 GB.

@@ -1,8 +1,11 @@
 // Training steps per second with capture off, every 10th step and every step, for the demo MLP (spirals and
-// Fashion-MNIST) and a CNN with >= 1M neurons per sample (64x64 inputs). The three variants run interleaved
-// in blocks of 10 steps, so that load from other processes hits them alike; the consumer takes the snapshot
-// and drops it (the statistics reduction is the stats module's cost, measured in its own benchmark).
-// Numbers and command: docs/PERFORMANCE.md, section "Capture".
+// Fashion-MNIST) and a CNN with >= 1M neurons per sample (64x64 inputs). The variants run interleaved in blocks
+// of 10 steps, so that load from other processes hits them alike. In three of them the consumer takes the
+// snapshot and drops it; the fourth is the live view's loop without the draw: every step captured and every
+// layer's activations and gradients reduced where they live (the statistics backend of the training device,
+// the CUDA one for tensors on a GPU, into reused per-neuron statistics, with the live view's 48-bin histograms).
+// TS_BENCH_DEVICE (auto, cpu, cuda, cuda:N; default auto) picks the training device. The draw of 1M neurons is
+// render_bench's. Numbers and command: docs/PERFORMANCE.md, section "Capture".
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -12,8 +15,10 @@
 
 #include <unistd.h>
 
+#include "engine/capture/device.hpp"
 #include "engine/capture/structure.hpp"
 #include "engine/capture/trainer.hpp"
+#include "engine/stats/reducer.hpp"
 
 using namespace ts::capture;
 
@@ -24,6 +29,45 @@ struct Variant {
     std::unique_ptr<Trainer> trainer;
     std::vector<double> blockMs; // per block of 10 steps
     int64_t snapshots = 0;
+};
+
+// TS_BENCH_DEVICE's device, or an error naming why it cannot be used.
+ts::Expected<TrainingDevice> benchDevice() {
+    const char* env = std::getenv("TS_BENCH_DEVICE");
+    auto flag = parseDeviceFlag(env && *env ? env : "auto");
+    if (!flag) return flag.error();
+    return decideDevice(*flag, libtorchCuda());
+}
+
+// The live view's reduction of one snapshot (app/live_session.cpp, reduceMatrix): each layer's activations and
+// gradients, on the device they live on, 48-bin histograms up to 2M values.
+struct SnapshotReducer {
+    std::unique_ptr<ts::stats::Reducer> reducer;
+    ts::stats::NeuronStats scratch;
+    int64_t reductions = 0;
+    ts::Status reduce(Snapshot& s) {
+        for (const auto& l : s.layers)
+            for (const torch::Tensor* t : {&l.activation, &l.gradient}) {
+                if (!t->defined() || t->numel() == 0) continue;
+                torch::Tensor x = *t;
+                const int64_t rows = x.size(0), cols = x.numel() / rows;
+                ts::stats::TensorView v;
+                if (!x.device().is_cpu() && reducer->backend() == ts::stats::Backend::Cuda) {
+                    v = ts::stats::TensorView::matrix(x.data_ptr<float>(), rows, cols, l.name.c_str(),
+                                                      ts::stats::MemoryKind::Device);
+                    v.producer = producerStream(x.device());
+                } else {
+                    if (!x.device().is_cpu()) x = x.to(torch::kCPU);
+                    v = ts::stats::TensorView::matrix(x.data_ptr<float>(), rows, cols, l.name.c_str());
+                }
+                ts::stats::ReduceOptions o;
+                o.histogram.bins = x.numel() <= (int64_t(1) << 21) ? 48 : 0;
+                auto r = reducer->reduce(v, scratch, o);
+                if (!r) return r.error();
+                ++reductions;
+            }
+        return ts::Status::ok();
+    }
 };
 
 double median(std::vector<double> v) {
@@ -46,12 +90,19 @@ DataSplit syntheticImages(int64_t n, int64_t side, int64_t classes) {
 void runInterleaved(benchmark::State& state, const std::string& modelSpec, const DataSplit& data,
                     int64_t batch) {
     const bool copy = state.range(0) != 0; // TrainOptions::snapshotCopy
-    state.SetLabel(copy ? "copy" : "move");
     constexpr int kBlock = 10;
-    const int64_t everyOf[3] = {0, 10, 1};
-    Variant v[3];
+    constexpr int kVariants = 4;
+    const int64_t everyOf[kVariants] = {0, 10, 1, 1}; // the last one reduces its snapshots
+    auto device = benchDevice();
+    if (!device) return state.SkipWithError(device.error().message.c_str());
+    state.SetLabel(std::string(copy ? "copy" : "move") + " on " + device->name);
+    auto reducer = ts::stats::makeReducer(ts::stats::Backend::Auto, device->cuda ? device->index : -1);
+    if (!reducer) return state.SkipWithError(reducer.error().message.c_str());
+    SnapshotReducer reduction{std::move(reducer).value()};
+    std::string failure;
+    Variant v[kVariants];
     int64_t neurons = 0;
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < kVariants; ++i) {
         torch::manual_seed(7);
         auto m = loadModel(modelSpec, data.train.sampleShape, data.train.numClasses);
         if (!m) {
@@ -69,6 +120,7 @@ void runInterleaved(benchmark::State& state, const std::string& modelSpec, const
         o.maxSteps = int64_t(1) << 40;
         o.captureEvery = everyOf[i];
         o.snapshotCopy = copy;
+        o.device = device->cuda ? torch::Device(torch::kCUDA, c10::DeviceIndex(device->index)) : torch::Device(torch::kCPU);
         auto t = Trainer::create(*v[i].model, data, o);
         if (!t) {
             state.SkipWithError(t.error().message.c_str());
@@ -76,7 +128,12 @@ void runInterleaved(benchmark::State& state, const std::string& modelSpec, const
         }
         v[i].trainer = std::move(t.value());
         Variant* self = &v[i];
-        if (everyOf[i] > 0)
+        if (i == kVariants - 1)
+            v[i].trainer->setSnapshotConsumer([self, &reduction, &failure](Snapshot& s) {
+                self->snapshots += !s.layers.empty();
+                if (auto st = reduction.reduce(s); !st && failure.empty()) failure = st.message();
+            });
+        else if (everyOf[i] > 0)
             v[i].trainer->setSnapshotConsumer([self](Snapshot& s) { self->snapshots += !s.layers.empty(); });
         for (int w = 0; w < kBlock; ++w)
             (void)v[i].trainer->step(); // warm-up: allocator, first-call paths
@@ -94,9 +151,10 @@ void runInterleaved(benchmark::State& state, const std::string& modelSpec, const
             var.blockMs.push_back(
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
+        if (!failure.empty()) return state.SkipWithError(("statistics: " + failure).c_str());
     }
     const double off = median(v[0].blockMs) / kBlock, k10 = median(v[1].blockMs) / kBlock,
-                 k1 = median(v[2].blockMs) / kBlock;
+                 k1 = median(v[2].blockMs) / kBlock, k1r = median(v[3].blockMs) / kBlock;
     state.counters["neurons/sample"] = double(neurons);
     state.counters["off_ms"] = off;
     state.counters["k10_ms"] = k10;
@@ -104,7 +162,10 @@ void runInterleaved(benchmark::State& state, const std::string& modelSpec, const
     state.counters["off_steps/s"] = 1000.0 / off;
     state.counters["k10_cost_%"] = 100.0 * (k10 / off - 1.0);
     state.counters["k1_cost_%"] = 100.0 * (k1 / off - 1.0);
-    state.counters["snapshots"] = double(v[1].snapshots + v[2].snapshots);
+    state.counters["k1+stats_ms"] = k1r;
+    state.counters["k1+stats_cost_%"] = 100.0 * (k1r / off - 1.0);
+    state.counters["snapshots"] = double(v[1].snapshots + v[2].snapshots + v[3].snapshots);
+    state.counters["reductions"] = double(reduction.reductions);
 }
 
 void BM_MlpSpirals(benchmark::State& state) {

@@ -40,6 +40,26 @@ def _flatten_outputs(output, out):
     return out
 
 
+def _batch_dims(module, output, tensors):
+    """Per tensor of _flatten_outputs(output), the dimension that holds the batch: 0, except for the recurrent
+    modules (nn.RNN, nn.LSTM, nn.GRU) on batched input, whose output is [T, N, H] unless batch_first and whose
+    h_n / c_n are [layers * directions, N, H] either way. Statistics run over the batch, so these are recorded
+    batch first: the neurons of h_n are its layers' hidden units, not the samples."""
+    dims = [0] * len(tensors)
+    if not isinstance(module, torch.nn.RNNBase) or not isinstance(output, tuple) or not tensors:
+        return dims
+    if tensors[0].dim() == 3:  # a PackedSequence's data is [sum of lengths, H]: no batch dimension to move
+        dims[0] = 0 if module.batch_first else 1
+    for k in range(1, len(tensors)):
+        if tensors[k].dim() == 3:
+            dims[k] = 1
+    return dims
+
+
+def _batch_first(t, dim):
+    return t.transpose(0, dim) if dim else t
+
+
 def _matrix_of(module):
     """The parameter a module's weight matrix is: its `weight`, else the packed query/key/value projection of
     an nn.MultiheadAttention (`in_proj_weight`, [3 x embed, embed])."""
@@ -65,15 +85,16 @@ def _distributed():
 class _Layer:
     """One recorded output: module `name`, its `call`-th call in a forward pass, tensor `out` of its output."""
 
-    __slots__ = ("info", "module", "key", "act", "grad", "warned_shape")
+    __slots__ = ("info", "module", "key", "act", "grad", "warned_shape", "batch_dim")
 
-    def __init__(self, info, module, key):
+    def __init__(self, info, module, key, batch_dim=0):
         self.info = info
         self.module = module
         self.key = key
         self.act = None
         self.grad = None
         self.warned_shape = False
+        self.batch_dim = batch_dim  # the output's batch dimension (_batch_dims); recorded batch first
 
 
 class _Committer:
@@ -395,6 +416,7 @@ class Run:
         call = self._calls.get(name, 0)
         self._calls[name] = call + 1
         tensors = _flatten_outputs(output, [])
+        dims = _batch_dims(module, output, tensors)
         producers = None
         for k, t in enumerate(tensors):
             key = (name, call, k)
@@ -416,8 +438,9 @@ class Run:
                         except Exception:  # the DAG is a hint; never break discovery
                             producers = [-1]
                     # A tuple's later elements come from the same call: they read what element 0 read.
-                    info = store.LayerInfo(lname, tname, tuple(t.shape[1:]), params, matrix_shape, producers)
-                    L = _Layer(info, module, key)
+                    shape = tuple(_batch_first(t, dims[k]).shape[1:])
+                    info = store.LayerInfo(lname, tname, shape, params, matrix_shape, producers)
+                    L = _Layer(info, module, key, dims[k])
                     index = len(self._layers)
                     self._layers.append(L)
                     self._by_key[key] = L
@@ -433,17 +456,19 @@ class Run:
                 self._capture(L, t)
 
     def _capture(self, L, t):
-        if tuple(t.shape[1:]) != L.info.shape:
+        """Statistics of output t (batch first) now, and of its gradient when the backward pass makes it."""
+        b = _batch_first(t, L.batch_dim)
+        if tuple(b.shape[1:]) != L.info.shape:
             if not L.warned_shape and not self._quiet:
                 _say(
                     "%s: output shape %s differs from the recorded %s; stored as NaN"
-                    % (L.info.name, tuple(t.shape[1:]), L.info.shape)
+                    % (L.info.name, tuple(b.shape[1:]), L.info.shape)
                 )
                 L.warned_shape = True
             return
-        if t.shape[0] == 0:
+        if b.shape[0] == 0:
             return
-        L.act = self.reducer.moments(t.detach().reshape(t.shape[0], -1))
+        L.act = self.reducer.moments(b.detach().reshape(b.shape[0], -1))
         L.grad = None
         self._captured = True
         if t.requires_grad and torch.is_grad_enabled():
@@ -471,7 +496,8 @@ class Run:
         if run is None or run._closed or gen != run._generation:
             return None
         try:
-            L.grad = run.reducer.moments(g.detach().reshape(g.shape[0], -1))
+            g = _batch_first(g.detach(), L.batch_dim)  # the gradient comes in the output's own layout
+            L.grad = run.reducer.moments(g.reshape(g.shape[0], -1))
         except Exception as e:  # never break training
             _say("gradient of %s failed (%s: %s)" % (L.info.name, type(e).__name__, e), ("grad", L.info.name))
         return None

@@ -477,8 +477,11 @@ TEST(App, DeviceFlagSaysWhereItTrainsAndNeverFallsBackSilently) {
         EXPECT_EQ(lines, 0u) << autoRun.out;
         EXPECT_NE(summary.find("\"device\": \"cuda:0\""), std::string::npos) << summary;
     }
-    auto cpu = run("train --headless --steps 3 --frames 1 --device cpu --out " + tempDir("device_cpu").string());
+    const auto cpuDir = tempDir("device_cpu");
+    auto cpu = run("train --headless --steps 3 --frames 1 --device cpu --limit 12 --batch 64 --out " + cpuDir.string());
     ASSERT_EQ(cpu.code, 0) << cpu.out;
+    // A batch larger than the data is the data: the summary (and the Training panel) say 12, not 64.
+    EXPECT_NE(readFile(cpuDir / "summary.json").find("\"batch\": 12,"), std::string::npos) << readFile(cpuDir / "summary.json");
     EXPECT_EQ(cpu.out.find(line), std::string::npos) << "--device cpu was asked for: nothing to explain\n" << cpu.out;
 }
 

@@ -162,9 +162,10 @@ class ArchitectureTest(helpers.TempDirTest):
         self.assertEqual(names, ["embed", "lstm", "lstm.out1", "lstm.out2", "head"])
         shapes = {L.name: L.shape for L in r.layers}
         self.assertEqual(shapes["lstm"], (6, 12))
-        # h_n and c_n are [num_layers, batch, hidden]: dimension 0 is what the statistics run over
-        self.assertEqual(shapes["lstm.out1"], (5, 12))
-        np.testing.assert_array_equal(r.rows("lstm.out1"), [1, 1])
+        # h_n and c_n are [num_layers, batch, hidden]: recorded batch first, their neurons are hidden units
+        self.assertEqual(shapes["lstm.out1"], (1, 12))
+        self.assertEqual(shapes["lstm.out2"], (1, 12))
+        np.testing.assert_array_equal(r.rows("lstm.out1"), [5, 5])
         np.testing.assert_array_equal(r.rows("lstm"), [5, 5])
         self.assertTrue(np.isfinite(r.neuron_stat("lstm", "mean_abs", "gradient")).all())
         self.assertTrue(np.isnan(r.neuron_stat("lstm.out2", "mean", "gradient")).all())  # c_n is unused
@@ -172,6 +173,47 @@ class ArchitectureTest(helpers.TempDirTest):
         self.assertEqual(reads(r, "lstm"), {"embed"})
         self.assertEqual(reads(r, "lstm.out2"), {"embed"})  # a tuple's elements read what the call read
         self.assertEqual(reads(r, "head"), {"lstm"})  # through the slice out[:, -1]
+
+    def test_sequence_first_gru_is_recorded_batch_first(self):
+        """nn.GRU without batch_first: output [T, N, H] and h_n [layers, N, H] hold the batch in dimension 1.
+        Each is recorded over the batch, its statistics equal to those of the tensor moved batch first, for
+        the activation and for its gradient (autograd's, read with retain_grad)."""
+
+        class Seq(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.gru = nn.GRU(4, 6, num_layers=2)
+                self.head = nn.Linear(6, 3)
+
+            def forward(self, x):
+                out, h = self.gru(x)
+                self.kept = (out, h)
+                for t in self.kept:
+                    t.retain_grad()
+                return self.head(out[-1]) + h.sum(0)[:, :3]
+
+        torch.manual_seed(3)
+        model = Seq()
+        path = self.path("gru")
+        T, N = 7, 5
+        with tensorscape.init(path, model, every=1, quiet=True) as run:
+            x = torch.randn(T, N, 4)
+            model(x).pow(2).mean().backward()
+            run.log(0)
+        r = tensorscape.read_run(path)
+        self.addCleanup(r.close)
+        shapes = {L.name: L.shape for L in r.layers}
+        self.assertEqual(shapes["gru"], (T, 6))
+        self.assertEqual(shapes["gru.out1"], (2, 6))
+        out, h = model.kept
+        for name, t in (("gru", out), ("gru.out1", h)):
+            np.testing.assert_array_equal(r.rows(name), [N])
+            for kind, v in (("activation", t.detach()), ("gradient", t.grad)):
+                m = v.transpose(0, 1).reshape(N, -1).double()
+                np.testing.assert_allclose(r.neuron_stat(name, "mean", kind)[0], m.mean(0).numpy(), rtol=1e-5, atol=1e-7,
+                                           err_msg="%s %s" % (name, kind))
+                np.testing.assert_allclose(r.neuron_stat(name, "max", kind)[0], m.max(0).values.numpy(), rtol=1e-6,
+                                           err_msg="%s %s" % (name, kind))
 
     def test_dag_of_a_no_grad_first_pass(self):
         """Layers found in an evaluation pass (no autograd graph): tensors are matched by identity."""
