@@ -55,10 +55,11 @@ ui::Histogram histogramOf(const SnapshotSummary* s, const std::string& layer, in
 // every layer, each anchored above its box.
 std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene::NetworkDesc& desc) {
     std::vector<ui::SceneLabel> out;
-    auto add = [&](const std::string& text, const Aabb& box, int priority, bool foldable = false) {
+    auto add = [&](const std::string& text, const Aabb& box, int priority, bool foldable = false, bool always = false) {
         if (box.empty()) return;
         ui::SceneLabel l;
         l.text = text;
+        l.always = always;
         const glm::vec3 c = box.center();
         l.anchor[0] = c.x;
         l.anchor[1] = box.hi.y;
@@ -82,7 +83,8 @@ std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene
         Aabb box;
         box.extend(p.center - p.halfExtent);
         box.extend(p.center + p.halfExtent);
-        add(desc.layers[l].name, box, 2);
+        // The input and the output are named however small they are drawn (a 4-class head is a few dots).
+        add(desc.layers[l].name, box, 2, false, l == 0 || l + 1 == desc.layers.size());
     }
     return out;
 }

@@ -560,6 +560,7 @@ int sceneLabels(std::span<const SceneLabel> labels, const float* m, float width,
         order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
         if (labels[a].priority != labels[b].priority) return labels[a].priority < labels[b].priority;
+        if (labels[a].always != labels[b].always) return labels[a].always; // the ends before other layers
         return labels[a].worldSize > labels[b].worldSize;
     });
     ImDrawList* draw = ImGui::GetBackgroundDrawList();
@@ -574,7 +575,7 @@ int sceneLabels(std::span<const SceneLabel> labels, const float* m, float width,
         const float sx = (cx / cw * 0.5f + 0.5f) * width, sy = (cy / cw * 0.5f + 0.5f) * height;
         // Projected height of the named box: world size over distance, scaled like the projection's y.
         const float pixels = l.worldSize * std::fabs(m[5]) / cw * 0.5f * height;
-        if (pixels < minPixels && l.priority > 0) continue;
+        if (pixels < minPixels && l.priority > 0 && !l.always) continue;
         const float scale = l.priority == 0 ? 1.15f : 1.0f;
         const ImVec2 size = ImGui::CalcTextSize(l.text.c_str());
         const float w = size.x * scale, h = size.y * scale;

@@ -222,6 +222,7 @@ struct SceneLabel {
     float worldSize = 1.0f;      // height of the named box in world units
     int priority = 0;            // 0: stage, 1: layer; lower goes first
     bool foldable = false;       // names a stage or group that a click folds into one box (or unfolds)
+    bool always = false;         // drawn however small its box (the network's input and output layers), if it fits
 };
 // Where a label was drawn this frame (screen pixels), for clicks on it.
 struct PlacedLabel {

@@ -363,6 +363,31 @@ TEST(SceneLabelsTest, ClicksOnFoldableNamesAreFound) {
     EXPECT_EQ(foldableLabelAt(labels, placed, 0.2f * 640, 350), std::nullopt);      // the layer name
 }
 
+// A layer whose box projects under the size limit is not named, unless it is one of the network's ends
+// (`always`): a 4-neuron classification head far from the camera still says "head".
+TEST(SceneLabelsTest, TheEndsOfTheNetworkAreNamedHoweverSmall) {
+    Headless ui;
+    std::vector<SceneLabel> labels(3);
+    const char* names[] = {"input", "hidden", "head"};
+    for (int i = 0; i < 3; ++i) {
+        labels[size_t(i)].text = names[i];
+        labels[size_t(i)].anchor[0] = -0.6f + 0.6f * float(i);
+        labels[size_t(i)].worldSize = 0.01f; // 3.6 px high at 720: under the 18 px limit
+        labels[size_t(i)].priority = 2;
+    }
+    labels[0].always = labels[2].always = true;
+    const float identity[16] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+    std::vector<PlacedLabel> placed;
+    ui.frame([&] { EXPECT_EQ(sceneLabels(labels, identity, 1280, 720, 18.0f, &placed), 2); });
+    std::vector<std::string> drawn;
+    for (const auto& p : placed)
+        drawn.push_back(labels[p.index].text);
+    std::sort(drawn.begin(), drawn.end());
+    EXPECT_EQ(drawn, (std::vector<std::string>{"head", "input"}));
+    labels[1].worldSize = 0.2f; // 72 px: named too
+    ui.frame([&] { EXPECT_EQ(sceneLabels(labels, identity, 1280, 720, 18.0f, &placed), 3); });
+}
+
 TEST(Panels, LandscapeRecompute) {
     Headless ui;
     LandscapeView v;
