@@ -6,6 +6,7 @@
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
+#include "app/input_flags.hpp"
 #include "app/neurogram_view.hpp"
 #include "app/projection_view.hpp"
 #include "engine/explain/command.hpp"
@@ -14,18 +15,12 @@ namespace ts::app {
 
 namespace {
 
-const CommandSpec kExplainSpec{
+const CommandSpec kExplainSpec = withInputFlags(CommandSpec{
     "explain",
     "Explains one input: which of its pixels (or features) made the model score a class, as a heatmap.",
     "tensorscape explain --model M (--input FILE | --data SET [--index I]) --method METHOD [--out heat.png]",
     {
         {"model", "SPEC", "builtin:mlp, builtin:cnn[:C1,C2] or a TorchScript .pt file", "builtin:cnn"},
-        {"input", "PATH", "image (.png/.jpg/.bmp), folder of images, .npy or .pt tensor [N, ...]", ""},
-        {"input-shape", "SHAPE", "per-sample shape the input must have, e.g. 3,224,224", ""},
-        {"preset", "NAME", "imagenet: resize 256, crop 224, ImageNet mean/std", ""},
-        {"resize", "N", "images: resize the shorter side to N first", ""},
-        {"crop", "N", "images: centre crop N x N", ""},
-        {"channels", "N", "images: 3 (RGB) or 1 (grey)", ""},
         {"data", "SET", "fashion-mnist, spirals, circles, xor, gaussians or an IDX folder: explain a validation "
                         "sample, size built-in models, train with --train-steps", ""},
         {"index", "I", "which sample of --input or of --data's validation split", "0"},
@@ -44,17 +39,13 @@ const CommandSpec kExplainSpec{
         {"out", "PATH", "PNG to write: input | heatmap | heatmap over the input", "explain.png"},
         {"json", "PATH", "report to write (default: --out with .json)", ""},
         {"layers-out", "PATH", "lrp/lrp-ab: also a PNG of the relevance over every layer's feature maps", ""},
-    }};
+    }}, false, 1);
 
 Status fill(const Args& args, explain::ExplainArgs& a) {
     a.model = args.get("model", a.model);
-    a.input = args.get("input");
-    a.inputShape = args.get("input-shape");
-    if (args.has("preset")) {
-        if (args.get("preset") != "imagenet")
-            return makeError(ErrorKind::Usage, "unknown --preset '" + args.get("preset") + "' (imagenet)");
-        a.imagenet = true;
-    }
+    auto input = inputOptions(inputSpecOf(args), 0, 1);
+    if (!input) return input.error();
+    a.input = std::move(input).value();
     a.data = args.get("data");
     a.method = args.get("method", a.method);
     a.out = args.get("out", a.out);
@@ -69,8 +60,7 @@ Status fill(const Args& args, explain::ExplainArgs& a) {
         int64_t* dst;
     };
     int64_t samples = a.samples, steps = a.steps, seed = int64_t(a.seed);
-    for (const IntFlag& f : {IntFlag{"resize", 1, 16384, &a.resize}, IntFlag{"crop", 1, 16384, &a.crop},
-                             IntFlag{"channels", 1, 3, &a.channels}, IntFlag{"index", 0, 1L << 40, &a.index},
+    for (const IntFlag& f : {IntFlag{"index", 0, 1L << 40, &a.index},
                              IntFlag{"limit", 0, 1L << 40, &a.limit}, IntFlag{"train-steps", 0, 10000000, &a.trainSteps},
                              IntFlag{"classes", 1, 1000000, &a.classes}, IntFlag{"seed", 0, 1L << 62, &seed},
                              IntFlag{"class", 0, 1L << 40, &a.target}, IntFlag{"samples", 1, 100000, &samples},
@@ -79,7 +69,6 @@ Status fill(const Args& args, explain::ExplainArgs& a) {
         if (!v) return v.error();
         *f.dst = *v;
     }
-    if (a.channels == 2) return makeError(ErrorKind::Usage, "--channels is 1 (grey) or 3 (RGB)");
     a.samples = int(samples);
     a.steps = int(steps);
     a.seed = uint64_t(seed);
@@ -296,7 +285,7 @@ int cmdNeurogram(int argc, char** argv) {
 
 namespace {
 
-const CommandSpec kFeaturesSpec{
+const CommandSpec kFeaturesSpec = withInputFlags(CommandSpec{
     "features",
     "Shows what a layer's units (conv channels, neurons, or the output's classes) respond to: an input optimised to "
     "excite each unit (activation maximisation, regularised by jitter, blur and total variation) next to the real "
@@ -306,9 +295,6 @@ const CommandSpec kFeaturesSpec{
         {"model", "SPEC", "builtin:mlp, builtin:cnn[:C1,C2] or a TorchScript .pt file", "builtin:cnn"},
         {"data", "SET", "fashion-mnist, spirals, circles, xor, gaussians or an IDX folder: its validation samples are "
                         "ranked; sizes built-in models; what --train-steps trains on", ""},
-        {"input", "PATH", "rank these instead: image, folder of images, .npy or .pt tensor [N, ...]", ""},
-        {"input-shape", "SHAPE", "--input: per-sample shape the samples must have", ""},
-        {"preset", "NAME", "--input images: imagenet (resize 256, crop 224, ImageNet mean/std)", ""},
         {"layer", "NAME", "layer whose units are shown, or 'output' (one unit per class)", "output"},
         {"units", "LIST", "units (channels, neurons) such as 0-7,12, or all (at most 64); default: every class of "
                           "the output up to 16, else 0-7", ""},
@@ -328,7 +314,7 @@ const CommandSpec kFeaturesSpec{
         {"seed", "N", "model initialisation, training order, starting noise and jitter", "1"},
         {"out", "PATH", "PNG to write", "features.png"},
         {"json", "PATH", "report to write (default: --out with .json)", ""},
-    }};
+    }}, false, 2);
 
 } // namespace
 
@@ -339,13 +325,9 @@ int cmdFeatures(int argc, char** argv) {
     explain::FeaturesArgs a;
     a.model = args->get("model", a.model);
     a.data = args->get("data");
-    a.input = args->get("input");
-    a.inputShape = args->get("input-shape");
-    if (args->has("preset")) {
-        if (args->get("preset") != "imagenet")
-            return reportError(makeError(ErrorKind::Usage, "unknown --preset '" + args->get("preset") + "' (imagenet)"));
-        a.imagenet = true;
-    }
+    auto input = inputOptions(inputSpecOf(*args), 0, 1);
+    if (!input) return reportError(input.error());
+    a.input = std::move(input).value();
     a.layer = args->get("layer");
     a.units = args->get("units");
     a.start = args->get("start", a.start);

@@ -650,15 +650,6 @@ int cmdView(int argc, char** argv) {
         {
             {"data", "NAME|DIR", "data the model takes (fashion-mnist: [N, 1, 28, 28]; spirals: [N, 2])",
              "fashion-mnist"},
-            {"input", "FILE|DIR", "real inputs instead of --data: PNG/JPEG image or folder of them, .npy, or a .pt "
-                                  "tensor saved with torch.save ([N, ...])", ""},
-            {"input-shape", "C,H,W", "a seeded random probe of this per-sample shape (e.g. 3,224,224 or T,F)", ""},
-            {"preset", "NAME", "image preprocessing preset: imagenet (resize 256, crop 224, ImageNet mean/std)", ""},
-            {"resize", "N", "images: shorter side resized to N", ""},
-            {"crop", "N", "images: centre crop N x N", ""},
-            {"channels", "N", "images: 3 (RGB) or 1 (grey)", "3"},
-            {"mean", "A,B,C", "images: per-channel mean subtracted after scaling to [0, 1]", ""},
-            {"std", "A,B,C", "images: per-channel standard deviation divided by", ""},
             {"objective", "NAME", "what the backward pass differentiates: auto, cross-entropy, predicted-class, "
                                   "mean-square (auto: labels when the data has them, else the predicted class; "
                                   "outputs that are not [N, classes]: mean-square)", "auto"},
@@ -669,6 +660,8 @@ int cmdView(int argc, char** argv) {
             {"frames", "N", "window: close after N frames", "until closed"},
         },
         true};
+    const auto input = inputFlags(true); // instead of --data
+    spec.flags.insert(spec.flags.begin() + 1, input.begin(), input.end());
     spec.flags.insert(spec.flags.end(), pictureFlags.begin(), pictureFlags.end());
     int code = 0;
     auto args = parseCommand(spec, argc, argv, code);
@@ -691,14 +684,7 @@ int cmdView(int argc, char** argv) {
     o.limit = *limit;
     o.seed = uint64_t(*seed);
     o.objective = args->get("objective", "auto");
-    o.input.path = args->get("input");
-    o.input.shape = args->get("input-shape");
-    o.input.preset = args->get("preset");
-    o.input.resize = args->get("resize");
-    o.input.crop = args->get("crop");
-    o.input.channels = args->get("channels");
-    o.input.mean = args->get("mean");
-    o.input.std = args->get("std");
+    o.input = inputSpecOf(*args);
     if (o.input.given() && args->has("data"))
         return reportError(makeError(ErrorKind::Usage, "give --data or --input/--input-shape, not both"));
     auto display = parseDisplay(*args, "view");

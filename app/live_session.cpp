@@ -52,61 +52,6 @@ void logCoverage(const capture::Network& net) {
                     (long long)net.unusedParams);
 }
 
-Expected<std::vector<float>> parseFloats(const std::string& flag, const std::string& text) {
-    std::vector<float> out;
-    for (const std::string& item : splitCommas(text)) {
-        char* stop = nullptr;
-        float v = std::strtof(item.c_str(), &stop);
-        if (item.empty() || *stop || !std::isfinite(v))
-            return makeError(ErrorKind::Usage, "--" + flag + " expects numbers separated by commas, got '" + text + "'");
-        out.push_back(v);
-    }
-    return out;
-}
-
-Expected<int64_t> parseCount(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
-    char* stop = nullptr;
-    long long v = std::strtoll(text.c_str(), &stop, 10);
-    if (text.empty() || *stop || v < lo || v > hi)
-        return makeError(ErrorKind::Usage, "--" + flag + " expects a whole number in " + std::to_string(lo) + ".." +
-                                               std::to_string(hi) + ", got '" + text + "'");
-    return int64_t(v);
-}
-
-// --input / --input-shape and the image options as loader options.
-Expected<capture::InputOptions> inputOptions(const InputSpec& in, int64_t count, uint64_t seed) {
-    capture::InputOptions o;
-    if (!in.preset.empty()) {
-        if (in.preset != "imagenet")
-            return makeError(ErrorKind::Usage, "unknown --preset '" + in.preset + "' (imagenet)");
-        o = capture::imagenetPreset();
-    }
-    o.path = in.path;
-    o.count = count;
-    o.seed = seed;
-    if (!in.shape.empty()) {
-        auto shape = capture::parseShape(in.shape);
-        if (!shape) return shape.error();
-        o.shape = *shape;
-    }
-    for (auto [flag, text, dst, lo, hi] : {std::tuple{"resize", in.resize, &o.resize, 1L, 16384L},
-                                          std::tuple{"crop", in.crop, &o.crop, 1L, 16384L},
-                                          std::tuple{"channels", in.channels, &o.channels, 1L, 3L}}) {
-        if (text.empty()) continue;
-        auto v = parseCount(flag, text, lo, hi);
-        if (!v) return v.error();
-        *dst = *v;
-    }
-    if (o.channels == 2) return makeError(ErrorKind::Usage, "--channels is 1 (grey) or 3 (RGB)");
-    for (auto [flag, text, dst] : {std::tuple{"mean", in.mean, &o.mean}, std::tuple{"std", in.std, &o.std}}) {
-        if (text.empty()) continue;
-        auto v = parseFloats(flag, text);
-        if (!v) return v.error();
-        *dst = *v;
-    }
-    return o;
-}
-
 bool layerIsRelu(const std::string& type) {
     return type == "ReLU" || type == "relu" || type == "relu_";
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "app/input_flags.hpp"
 #include "app/timeline.hpp"
 #include "engine/capture/network.hpp"
 #include "engine/core/error.hpp"
@@ -19,12 +20,6 @@
 #include "engine/ui/panels.hpp"
 
 namespace ts::app {
-
-// Real inputs for `view` as the user spelled them (parsed and checked in live_session.cpp).
-struct InputSpec {
-    std::string path, shape, preset, resize, crop, channels, mean, std;
-    bool given() const { return !path.empty() || !shape.empty(); }
-};
 
 struct SessionOptions {
     std::string model = "builtin:mlp";

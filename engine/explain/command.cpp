@@ -58,24 +58,8 @@ Expected<Sample> loadDataSet(const std::string& spec, uint64_t seed, int64_t lim
 }
 
 // --input and its image options: the first `count` samples of an image, folder, .npy or .pt file.
-struct InputFile {
-    std::string path, shape; // shape: "3,224,224", each sample must have it; "" any
-    bool imagenet = false;
-    int64_t resize = 0, crop = 0, channels = 0; // 0: the preset's or the loader's default
-};
-
-Expected<capture::Dataset> loadInputFile(const InputFile& f, int64_t count) {
-    capture::InputOptions o = f.imagenet ? capture::imagenetPreset() : capture::InputOptions{};
-    o.path = f.path;
+Expected<capture::Dataset> loadInputFile(capture::InputOptions o, int64_t count) {
     o.count = count;
-    if (f.resize > 0) o.resize = f.resize;
-    if (f.crop > 0) o.crop = f.crop;
-    if (f.channels > 0) o.channels = f.channels;
-    if (!f.shape.empty()) {
-        auto shape = capture::parseShape(f.shape);
-        if (!shape) return shape.error();
-        o.shape = *shape;
-    }
     return capture::loadInputs(o);
 }
 
@@ -87,15 +71,14 @@ Expected<Sample> loadSample(const ExplainArgs& a) {
         if (!d) return d.error();
         s = std::move(*d);
     }
-    if (!a.input.empty()) {
-        InputFile f{a.input, a.inputShape, a.imagenet, a.resize, a.crop, a.channels};
-        auto in = loadInputFile(f, a.index + 1);
+    if (!a.input.path.empty()) {
+        auto in = loadInputFile(a.input, a.index + 1);
         if (!in) return in.error();
         if (a.index >= in->size())
-            return usage("--index " + std::to_string(a.index) + " is out of range: " + a.input + " holds " +
+            return usage("--index " + std::to_string(a.index) + " is out of range: " + a.input.path + " holds " +
                          std::to_string(in->size()) + " samples");
         s.input = in->inputs.narrow(0, a.index, 1).clone();
-        s.what = a.input + (in->size() > 1 || a.index > 0 ? " #" + std::to_string(a.index) : "");
+        s.what = a.input.path + (in->size() > 1 || a.index > 0 ? " #" + std::to_string(a.index) : "");
         return s;
     }
     if (a.data.empty()) return usage("give the input to explain: --input FILE, or --data SET [--index I]");
@@ -727,16 +710,16 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
     Sample pool;
     torch::Tensor inputs, labels;
     std::string poolName;
-    if (!a.input.empty()) {
+    if (!a.input.path.empty()) {
         if (!a.data.empty()) {
             auto d = loadDataSet(a.data, a.seed, a.limit); // sizes built-in models and --train-steps
             if (!d) return d.error();
             pool = std::move(*d);
         }
-        auto in = loadInputFile({a.input, a.inputShape, a.imagenet}, a.samples);
+        auto in = loadInputFile(a.input, a.samples);
         if (!in) return in.error();
         inputs = in->inputs;
-        poolName = std::filesystem::path(a.input).filename().string();
+        poolName = std::filesystem::path(a.input.path).filename().string();
     } else if (!a.data.empty()) {
         auto d = loadDataSet(a.data, a.seed, a.limit);
         if (!d) return d.error();
@@ -856,7 +839,7 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
     j["type"] = layer->type;
     j["unit_dim"] = layer->unitDim;
     j["layer_units"] = layer->units;
-    j["pool"] = {{"inputs", a.input.empty() ? poolName : a.input}, {"samples", inputs.size(0)}, {"range", {lo, hi}}};
+    j["pool"] = {{"inputs", a.input.path.empty() ? poolName : a.input.path}, {"samples", inputs.size(0)}, {"range", {lo, hi}}};
     if (am)
         j["maximisation"] = {{"steps", a.steps}, {"lr", a.lr}, {"jitter", a.jitter}, {"blur_every", a.blurEvery},
                              {"blur_sigma", a.blurSigma}, {"tv", a.tv}, {"seed", a.seed}, {"start", a.start}};

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/capture/input_options.hpp"
 #include "engine/core/error.hpp"
 #include "engine/explain/neurogram_types.hpp"
 #include "engine/explain/projection.hpp"
@@ -16,11 +17,9 @@ namespace ts::explain {
 
 struct ExplainArgs {
     std::string model = "builtin:cnn"; // builtin:mlp|cnn[:widths] or a TorchScript .pt file
-    // The input: a file (--input: image, folder of images, .npy, .pt; sample `index` of it) ...
-    std::string input;
-    std::string inputShape; // "3,224,224": the shape each loaded sample must have
-    bool imagenet = false;  // resize 256, crop 224, ImageNet mean/std
-    int64_t resize = 0, crop = 0, channels = 0; // 0: the preset's or the loader's default
+    // The input: a file (--input and its image options: image, folder of images, .npy, .pt; sample `index` of
+    // it; `input.shape` the shape each loaded sample must have) ...
+    capture::InputOptions input;
     // ... or sample `index` of a data set's validation split (--data: fashion-mnist, spirals, an IDX folder).
     // The data set also sizes built-in models, and is what --train-steps trains on.
     std::string data;
@@ -108,9 +107,7 @@ Expected<ExplainOutcome> runNeurogram(const NeurogramArgs& args);
 struct FeaturesArgs {
     std::string model = "builtin:cnn";
     std::string data;       // the pool: the first `samples` validation samples of a data set ...
-    std::string input;      // ... or the samples of a file/folder (image, folder of images, .npy, .pt)
-    std::string inputShape; // --input: the shape each sample must have
-    bool imagenet = false;
+    capture::InputOptions input; // ... or the samples of a file/folder (--input and its image options)
     int64_t limit = 0, trainSteps = 0, classes = 10;
     uint64_t seed = 1;
     std::string layer;         // "" / "output": the model's output (one unit per class)

@@ -2,6 +2,7 @@
 // one-line errors.
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -536,6 +537,68 @@ TEST(App, LandscapeHeadlessWritesSurfaceFileAndPicture) {
 }
 
 // Recorded runs: `train --run DIR` writes the run store and `open DIR` shows it, headless here.
+// --input's image options are one set of flags for view, explain and features (app/input_flags.cpp). explain's
+// --mean/--std normalise a grey image as (pixel / 255 - mean) / std: its score equals the score of a .npy (never
+// normalised) holding those values, computed here; features and view take --resize, --crop, --mean and --std
+// too, and a bad value is one line naming the flag in every command.
+TEST(App, EveryCommandTakesTheSameImageOptions) {
+    auto dir = tempDir("input_flags");
+    ts::ImageRgba8 img;
+    img.width = img.height = 28;
+    img.pixels.resize(28 * 28 * 4);
+    std::vector<float> normalised(28 * 28);
+    const float mean = 0.4f, sd = 0.2f;
+    for (int i = 0; i < 28 * 28; ++i) {
+        const uint8_t v = uint8_t((i * 37 + (i / 28) * 11) % 256);
+        img.pixels[size_t(4 * i)] = img.pixels[size_t(4 * i + 1)] = img.pixels[size_t(4 * i + 2)] = v;
+        img.pixels[size_t(4 * i + 3)] = 255;
+        normalised[size_t(i)] = (float(v) / 255.0f - mean) / sd;
+    }
+    ASSERT_TRUE(ts::writePng((dir / "grey.png").string(), img));
+    {
+        std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 28, 28), }";
+        header.append(64 - (10 + header.size() + 1) % 64, ' ');
+        header += '\n';
+        std::ofstream npy(dir / "grey.npy", std::ios::binary);
+        npy.write("\x93NUMPY\x01\x00", 8);
+        const uint16_t len = uint16_t(header.size());
+        npy.write(reinterpret_cast<const char*>(&len), 2);
+        npy << header;
+        npy.write(reinterpret_cast<const char*>(normalised.data()), std::streamsize(normalised.size() * 4));
+    }
+    auto score = [&](const std::string& input, const std::string& flags) -> double {
+        const auto out = dir / "explain.png";
+        auto r = run("explain --model builtin:cnn --classes 10 --method gradient --input " + input + " " + flags +
+                     " --out " + out.string());
+        EXPECT_EQ(r.code, 0) << r.out;
+        auto j = nlohmann::json::parse(readFile(dir / "explain.json"), nullptr, false);
+        return j.is_object() && j.contains("score") ? j["score"].get<double>() : NAN;
+    };
+    const double fromImage = score((dir / "grey.png").string(), "--channels 1 --mean 0.4 --std 0.2");
+    const double fromNpy = score((dir / "grey.npy").string(), "");
+    const double plain = score((dir / "grey.png").string(), "--channels 1");
+    ASSERT_TRUE(std::isfinite(fromImage) && std::isfinite(fromNpy) && std::isfinite(plain));
+    EXPECT_NEAR(fromImage, fromNpy, 1e-5 * (1 + std::fabs(fromNpy)));
+    EXPECT_GT(std::fabs(plain - fromNpy), 1e-4) << "--mean/--std changed nothing";
+
+    const std::string big = (dir / "grey.png").string();
+    auto features = run("features --model builtin:cnn --classes 10 --input " + big +
+                        " --channels 1 --resize 32 --crop 28 --mean 0.4 --std 0.2 --steps 0 --units 0 --top-k 1 --out " +
+                        (dir / "features.png").string());
+    EXPECT_EQ(features.code, 0) << features.out;
+    auto view = run("view builtin:cnn --input " + big + " --channels 1 --resize 32 --crop 28 --mean 0.4 --std 0.2 "
+                    "--headless --out " + (dir / "view.png").string());
+    EXPECT_EQ(view.code, 0) << view.out;
+    for (const char* command : {"explain --model builtin:cnn", "features --model builtin:cnn", "view builtin:cnn --headless"})
+        for (const char* bad : {"--mean 0.4,x", "--crop 0", "--channels 2", "--preset vgg"}) {
+            auto r = run(std::string(command) + " --input " + big + " " + bad + " --out " + (dir / "bad.png").string());
+            EXPECT_EQ(r.code, 2) << command << " " << bad << ": " << r.out;
+            EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << command << " " << bad << ": " << r.out;
+            const std::string flag = std::string(bad).substr(0, std::string(bad).find(' '));
+            EXPECT_NE(r.out.find(flag), std::string::npos) << command << " " << bad << ": " << r.out;
+        }
+}
+
 TEST(App, ExplainViewDrawsTheHeatmapOfASampleInViewAndDuringTraining) {
     auto dir = tempDir("explainview");
     auto countRedAndBlue = [](const ts::ImageRgba8& img) {

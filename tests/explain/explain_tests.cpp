@@ -1034,7 +1034,7 @@ TEST(Command, FeaturesWritesPictureAndReport) {
     fs::create_directories(dir);
     FeaturesArgs a;
     a.model = (fixtures().dir / "fv.pt").string();
-    a.input = (fixtures().dir / "fv_pool.npy").string();
+    a.input.path = (fixtures().dir / "fv_pool.npy").string();
     a.layer = "relu";
     a.units = "all";
     a.steps = 60;
@@ -1096,7 +1096,7 @@ TEST(Command, FeaturesWritesPictureAndReport) {
     r = runFeatures(a);
     ASSERT_FALSE(bool(r));
     EXPECT_NE(r.error().message.find("has 2 units"), std::string::npos) << r.error().message;
-    a.input.clear();
+    a.input.path.clear();
     r = runFeatures(a);
     ASSERT_FALSE(bool(r));
     EXPECT_NE(r.error().message.find("--data SET or --input FILE"), std::string::npos);
