@@ -305,10 +305,26 @@ Expected<StepInfo> Trainer::runStep() {
         return makeError(ErrorKind::Failed, e.what());
     } catch (const ObjectiveMismatch& e) {
         return makeError(ErrorKind::Usage, e.what());
+    } catch (const c10::OutOfMemoryError& e) { // the device's memory (CUDA), or the host's in newer LibTorch
+        return outOfMemory(e);
+    } catch (const c10::Error& e) {
+        if (std::string(e.what()).find("DefaultCPUAllocator: not enough memory") != std::string::npos)
+            return outOfMemory(e);
+        return makeError(ErrorKind::Failed, "training step " + std::to_string(m_step + 1) + " of '" +
+                                                m_model.name() + "' failed: " + firstLine(e));
     } catch (const std::exception& e) {
         return makeError(ErrorKind::Failed, "training step " + std::to_string(m_step + 1) + " of '" +
                                                 m_model.name() + "' failed: " + firstLine(e));
     }
+}
+
+// Out of memory is the machine's limit, not a fault of the run: ErrorKind::Environment (exit 2), naming the device
+// and what lowers the need.
+Error Trainer::outOfMemory(const std::exception& e) const {
+    return {"training step " + std::to_string(m_step + 1) + " of '" + m_model.name() + "' ran out of memory on " +
+                m_options.device.str() + " (" + firstLine(e) + "); a smaller --batch needs less" +
+                (m_options.device.is_cpu() ? "" : ", or train with --device cpu"),
+            ErrorKind::Environment};
 }
 
 HealthReport Trainer::diagnose(const torch::Tensor& x, const ForwardCapture* fc) {

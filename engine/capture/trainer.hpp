@@ -187,6 +187,7 @@ class Trainer {
   private:
     Trainer(Model& model, DataSplit data, TrainOptions options);
     Expected<StepInfo> runStep();
+    Error outOfMemory(const std::exception& e) const;
     StepInfo runStepImpl();
     std::pair<torch::Tensor, torch::Tensor> nextBatch();
     void captureAndBackward(ForwardCapture& fc, torch::Tensor& logits, torch::Tensor& loss, const StepInfo& info,

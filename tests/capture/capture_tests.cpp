@@ -500,6 +500,62 @@ TEST(Trainer, TrainsOnCudaLikeOnTheCpuOrRefusesInOneLine) {
     EXPECT_EQ(cudaLoss, cpuLoss);
 }
 
+// Running out of memory in a step (the device's, as LibTorch reports it with c10::OutOfMemoryError, or the host
+// allocator's "not enough memory") is the machine's limit: ErrorKind::Environment (exit 2), one line naming the
+// step, the device, LibTorch's reason and what needs less. Other LibTorch errors stay failures of the step.
+TEST(Trainer, OutOfMemoryInAStepIsOneEnvironmentLine) {
+    // The built-in MLP, whose forward throws what LibTorch's allocators throw from its third call on (the
+    // trainer's probe and the first step succeed).
+    struct ThrowingModel : Model {
+        std::unique_ptr<Model> inner;
+        int calls = 0;
+        int kind = 0; // 0: CUDA out of memory, 1: host allocator, 2: another LibTorch error
+        std::string name() const override { return "thrower"; }
+        torch::Tensor forward(const torch::Tensor& x) override {
+            maybeThrow();
+            return inner->forward(x);
+        }
+        ForwardCapture forwardCapture(const torch::Tensor& x) override {
+            maybeThrow();
+            return inner->forwardCapture(x);
+        }
+        NamedTensors namedParameters() override { return inner->namedParameters(); }
+        NamedTensors namedBuffers() override { return inner->namedBuffers(); }
+        void setTraining(bool on) override { inner->setTraining(on); }
+        void maybeThrow() {
+            if (++calls < 3) return;
+            if (kind == 0) TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory. Tried to allocate 2.00 GiB\nmore");
+            TORCH_CHECK(kind != 1, "DefaultCPUAllocator: not enough memory: you tried to allocate 9000000000 bytes.");
+            TORCH_CHECK(false, "shape mismatch somewhere");
+        }
+    };
+    auto data = loadDataset("gaussians", {.samples = 200, .seed = 3});
+    ASSERT_TRUE(data.hasValue());
+    for (int kind = 0; kind < 3; ++kind) {
+        ThrowingModel m;
+        m.inner = mustLoad("builtin:mlp:8", {2}, 3);
+        m.kind = kind;
+        auto t = Trainer::create(m, data.value(), {.batchSize = 20, .maxSteps = 5});
+        ASSERT_TRUE(t.hasValue()) << t.error().message;
+        ASSERT_TRUE((*t)->step().hasValue());
+        auto st = (*t)->step();
+        ASSERT_FALSE(st.hasValue()) << kind;
+        const std::string& msg = st.error().message;
+        EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+        EXPECT_NE(msg.find("training step 2 of 'thrower'"), std::string::npos) << msg;
+        if (kind == 2) {
+            EXPECT_EQ(st.error().kind, ErrorKind::Failed) << msg;
+            EXPECT_NE(msg.find("shape mismatch somewhere"), std::string::npos) << msg;
+            continue;
+        }
+        EXPECT_EQ(st.error().kind, ErrorKind::Environment) << msg;
+        EXPECT_NE(msg.find("ran out of memory on cpu"), std::string::npos) << msg;
+        EXPECT_NE(msg.find(kind == 0 ? "CUDA out of memory. Tried to allocate 2.00 GiB" : "not enough memory"),
+                  std::string::npos) << msg;
+        EXPECT_NE(msg.find("a smaller --batch needs less"), std::string::npos) << msg;
+    }
+}
+
 TEST(Trainer, CreateRejectsMismatchedModelAndData) {
     auto data = loadDataset("gaussians", {.samples = 60});
     ASSERT_TRUE(data.hasValue());
