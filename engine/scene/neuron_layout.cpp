@@ -48,6 +48,14 @@ std::vector<std::uint32_t> orderByValue(const std::vector<float>& v) {
 
 } // namespace
 
+std::pair<std::uint32_t, std::uint32_t> slabTile(std::uint32_t h, std::uint32_t w) {
+    if (h != 1 || w < 16) return {h, w};
+    const auto root = std::sqrt(double(w));
+    for (auto cols = std::uint32_t(std::ceil(root)); cols <= std::uint32_t(2.0 * root); ++cols)
+        if (w % cols == 0) return {w / cols, cols};
+    return {h, w};
+}
+
 LocalLayout layoutLayerNeurons(const LayerSpec& layer, const LayerStats* stats, const NeuronLayoutOptions& opt) {
     LocalLayout out;
     const float s = opt.spacing;
@@ -82,7 +90,8 @@ LocalLayout layoutLayerNeurons(const LayerSpec& layer, const LayerStats* stats, 
     }
 
     // Maps: C slabs of H x W side by side, the slab grid chosen so the whole layer is near-square.
-    const std::uint32_t C = chw.c, H = chw.h, W = chw.w;
+    const std::uint32_t C = chw.c;
+    const auto [H, W] = slabTile(chw.h, chw.w);
     auto mc = static_cast<std::uint32_t>(std::max(1.0, std::round(std::sqrt(double(C) * H / W))));
     mc = std::min(mc, C);
     const std::uint32_t mr = (C + mc - 1) / mc;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "engine/core/math.hpp"
@@ -32,6 +33,13 @@ struct LocalLayout {
     float radius = 0.0f;             // per-neuron radius
     std::vector<std::uint32_t> slotOrder; // slotOrder[k] = neuron (or channel, for maps) at grid slot k
 };
+
+// The rows x cols tile one slab of h x w neurons is drawn as. A slab that is one long row (a sequence layer
+// [T, D]: T tokens of D features, a Transformer's or an RNN's; a Conv1d map [C, L]) is folded into a
+// near-square tile, rows x cols = w with cols the smallest divisor of w from sqrt(w) to 2 sqrt(w), so such a
+// layer is a block of tiles rather than a thread (768 features: 24 x 32). Neuron i of a slab sits at row
+// i / cols, column i % cols. Other slabs (and rows without such a divisor) keep h x w.
+std::pair<std::uint32_t, std::uint32_t> slabTile(std::uint32_t h, std::uint32_t w);
 
 // `stats` may be null or partially filled; a missing statistic falls back to index order.
 LocalLayout layoutLayerNeurons(const LayerSpec& layer, const LayerStats* stats, const NeuronLayoutOptions& opt);

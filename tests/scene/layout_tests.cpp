@@ -245,6 +245,41 @@ TEST(NeuronLayout, ConvMapsAreSeparateSlabs) {
     }
 }
 
+// A sequence layer [T, D] (T tokens of D features) is T tiles of rows x cols = D, near-square, side by side:
+// a ViT block's [17, 768] is 17 tiles of 24 x 32 in a near-square grid, not 17 rows 768 long. Feature d of
+// token t sits at row d / 32, column d % 32 of tile t; tiles do not overlap. A D without a divisor near its
+// square root (17) keeps its row.
+TEST(NeuronLayout, SequenceLayersAreTilesNotThreads) {
+    EXPECT_EQ(slabTile(1, 768), std::make_pair(24u, 32u));
+    EXPECT_EQ(slabTile(1, 64), std::make_pair(8u, 8u));
+    EXPECT_EQ(slabTile(1, 1000), std::make_pair(25u, 40u));
+    EXPECT_EQ(slabTile(1, 17), std::make_pair(1u, 17u)); // prime: no tile
+    EXPECT_EQ(slabTile(1, 8), std::make_pair(1u, 8u));   // short rows stay rows
+    EXPECT_EQ(slabTile(4, 5), std::make_pair(4u, 5u));   // conv maps as they are
+    const std::uint32_t T = 17, D = 768;
+    auto ll = layoutLayerNeurons(layer("encoder.layers.encoder_layer_0", LayerKind::Other, {T, D}), nullptr, {});
+    ASSERT_EQ(ll.position.size(), std::size_t(T * D));
+    std::vector<Aabb> tiles(T);
+    for (std::uint32_t t = 0; t < T; ++t)
+        for (std::uint32_t d = 0; d < D; ++d) {
+            const auto& p = ll.position[t * D + d];
+            tiles[t].extend(p, ll.radius);
+            if (d % 32) EXPECT_NEAR(p.x - ll.position[t * D + d - 1].x, 1.0f, 1e-5f);
+            if (d >= 32) EXPECT_NEAR(ll.position[t * D + d - 32].y - p.y, 1.0f, 1e-5f);
+        }
+    for (std::uint32_t a = 0; a < T; ++a) {
+        EXPECT_NEAR(tiles[a].extent().x, 31.8f, 1e-4f);
+        EXPECT_NEAR(tiles[a].extent().y, 23.8f, 1e-4f);
+        for (std::uint32_t b = a + 1; b < T; ++b)
+            EXPECT_TRUE(tiles[a].hi.x < tiles[b].lo.x || tiles[b].hi.x < tiles[a].lo.x || tiles[a].hi.y < tiles[b].lo.y ||
+                        tiles[b].hi.y < tiles[a].lo.y)
+                << a << " " << b;
+    }
+    const float aspect = ll.halfExtent.x / ll.halfExtent.y;
+    EXPECT_GT(aspect, 0.5f);
+    EXPECT_LT(aspect, 2.0f) << "a [17, 768] layer should be about square, not a thread";
+}
+
 TEST(NeuronLayout, OrderByStatisticAndByCluster) {
     const std::uint32_t n = 200;
     LayerStats st;
