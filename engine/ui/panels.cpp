@@ -284,17 +284,24 @@ TrainingEdits trainingPanel(const TrainingView& v) {
     }
     auto chart = [](const char* label, const std::vector<float>& a, const std::vector<float>& b,
                     const char* la, const char* lb) {
-        if (a.empty()) return;
-        float lo = *std::min_element(a.begin(), a.end()), hi = *std::max_element(a.begin(), a.end());
-        if (!b.empty()) {
-            lo = std::min(lo, *std::min_element(b.begin(), b.end()));
-            hi = std::max(hi, *std::max_element(b.begin(), b.end()));
-        }
+        // A curve with no finite value (accuracy of unlabelled inputs) is not drawn; the range and the last
+        // values shown are those of the finite points ("n/a" when the last one is not).
+        float lo = INFINITY, hi = -INFINITY;
+        for (const auto* curve : {&a, &b})
+            for (float x : *curve)
+                if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+        if (a.empty() || lo > hi) return;
+        auto last = [](const std::vector<float>& c) {
+            char t[32];
+            if (c.empty() || !std::isfinite(c.back())) return std::string("n/a");
+            std::snprintf(t, sizeof t, "%.4g", double(c.back()));
+            return std::string(t);
+        };
         char overlay[96];
         if (b.empty())
-            std::snprintf(overlay, sizeof(overlay), "%s %.4g", la, double(a.back()));
+            std::snprintf(overlay, sizeof(overlay), "%s %s", la, last(a).c_str());
         else
-            std::snprintf(overlay, sizeof(overlay), "%s %.4g   %s %.4g", la, double(a.back()), lb, double(b.back()));
+            std::snprintf(overlay, sizeof(overlay), "%s %s   %s %s", la, last(a).c_str(), lb, last(b).c_str());
         float w = std::max(ImGui::GetContentRegionAvail().x - 70.0f, 60.0f);
         ImGui::PlotLines(label, a.data(), int(a.size()), 0, overlay, lo, hi, ImVec2(w, 60));
         record(label);

@@ -94,6 +94,26 @@ TEST(Panels, TrainingPlayPauseStep) {
     EXPECT_FALSE(got.stepOnce);
 }
 
+// A curve without a finite value (the accuracy of unlabelled inputs: NaN at every step) is not drawn, and the
+// loss chart beside it is; a NaN among finite values leaves the chart drawn over the finite range.
+TEST(Panels, TrainingChartsLeaveOutCurvesWithoutAFiniteValue) {
+    Headless ui;
+    TrainingView v;
+    v.available = true;
+    v.trainLoss = {1.0f, 0.7f, NAN};
+    v.valLoss = {1.1f, 0.8f, 0.6f};
+    v.trainAcc = {NAN, NAN, NAN};
+    v.valAcc = {NAN, NAN};
+    ui.frame([&] { trainingPanel(v); });
+    ui.frame([&] { trainingPanel(v); });
+    EXPECT_NE(recordedItems().find("loss"), recordedItems().end());
+    EXPECT_EQ(recordedItems().find("accuracy"), recordedItems().end()) << "a chart of nothing but NaN";
+    v.trainAcc = {0.2f, NAN, 0.5f};
+    enableItemRecording(true); // starts a fresh record
+    ui.frame([&] { trainingPanel(v); });
+    EXPECT_NE(recordedItems().find("accuracy"), recordedItems().end());
+}
+
 namespace {
 // The frame drew one picture, `img`, in a rectangle of its width / height.
 void expectOnePictureAtItsAspect(const std::shared_ptr<PanelImage>& img) {
