@@ -1215,8 +1215,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     auto deviceFlag = capture::parseDeviceFlag(o.device);
     if (!deviceFlag) return deviceFlag.error();
     auto device = capture::decideDevice(*deviceFlag, capture::libtorchCuda());
-    if (!device) return device.error();
-    if (!device->note.empty()) TS_LOG_INFO("%s", device->note.c_str());
+    if (!device) return device.error(); // before anything loads; auto's CPU note comes once training can start
     torch::manual_seed(int64_t(o.seed));
     capture::DataOptions dopt;
     dopt.seed = o.seed;
@@ -1323,6 +1322,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
         topt.captureEvery = 1;
         topt.evalEvery = 1;
     }
+    if (!device->note.empty()) TS_LOG_INFO("%s", device->note.c_str());
     auto trainer = capture::Trainer::create(*m.model, m.data, topt);
     if (!trainer) return trainer.error();
     m.trainer = std::move(trainer.value());
