@@ -253,7 +253,7 @@ Status writeSummary(const std::string& path, LiveSession& s, double seconds, lon
     nlohmann::json j;
     j["model"] = net.modelName;
     j["data"] = s.dataName();
-    j["device"] = s.trainingDevice();
+    if (const std::string device = s.trainingDevice(); !device.empty()) j["device"] = device; // none for a recorded run
     j["layers"] = net.nodes.empty() ? 0 : net.nodes.size() - 1;
     j["neurons"] = neuronsWithInput(net);
     j["parameters"] = net.usedParams + net.unusedParams; // all of the model's, owned by a layer or not
