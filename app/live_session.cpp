@@ -1295,10 +1295,17 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
         const auto fit = std::max<int64_t>(1, int64_t(kBatchBytes / perSample));
         // Only a batch that would really be that large: a run over 3 images never has more than 3 in a batch.
         if (std::min(topt.batchSize, m.data.train.size()) > fit) {
-            TS_LOG_WARN("batch of %lld reduced to %lld: %lld neurons per sample need about %.1f GB per sample for "
-                        "activations and gradients (give a smaller --batch to choose yourself)",
+            auto size = [](double bytes) {
+                char t[32];
+                if (bytes < 1e9) std::snprintf(t, sizeof t, "%.0f MB", std::max(bytes / 1e6, 1.0));
+                else std::snprintf(t, sizeof t, "%.1f GB", bytes / 1e9);
+                return std::string(t);
+            };
+            TS_LOG_WARN("batch of %lld reduced to %lld: %lld neurons per sample need about %s per sample for "
+                        "activations and gradients, and a batch is kept within %s (give a smaller --batch to "
+                        "choose yourself)",
                         (long long)topt.batchSize, (long long)fit, (long long)m.network.totalNeurons(),
-                        perSample / 1e9);
+                        size(perSample).c_str(), size(kBatchBytes).c_str());
             topt.batchSize = fit;
             m.options.batchSize = fit;
         }

@@ -350,6 +350,9 @@ TEST(App, ViewTakesRealArchitecturesAndShapes) {
             (dir / "big.png").string());
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("batch of 256 reduced to"), std::string::npos) << r.out;
+    // 5 M neurons x 12 bytes: about 60 MB a sample, said in MB (it read "0.0 GB per sample").
+    EXPECT_NE(r.out.find(" MB per sample"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find(" 0.0 GB"), std::string::npos) << r.out;
 
     // Stages drawn as one box each; a name that is no stage is a usage error.
     r = run("view " + (models / "mobilenet_v2.pt").string() + " --input-shape 3,64,64 --batch 2 --collapse features "

@@ -264,8 +264,12 @@ TEST(NeuronLayout, SequenceLayersAreTilesNotThreads) {
         for (std::uint32_t d = 0; d < D; ++d) {
             const auto& p = ll.position[t * D + d];
             tiles[t].extend(p, ll.radius);
-            if (d % 32) EXPECT_NEAR(p.x - ll.position[t * D + d - 1].x, 1.0f, 1e-5f);
-            if (d >= 32) EXPECT_NEAR(ll.position[t * D + d - 32].y - p.y, 1.0f, 1e-5f);
+            if (d % 32) {
+                EXPECT_NEAR(p.x - ll.position[t * D + d - 1].x, 1.0f, 1e-5f); // along +x in a tile row
+            }
+            if (d >= 32) {
+                EXPECT_NEAR(ll.position[t * D + d - 32].y - p.y, 1.0f, 1e-5f); // rows along -y
+            }
         }
     for (std::uint32_t a = 0; a < T; ++a) {
         EXPECT_NEAR(tiles[a].extent().x, 31.8f, 1e-4f);
