@@ -129,9 +129,10 @@ struct LiveSession::Impl {
         return stats::TensorView::matrix(x.data_ptr<float>(), rows, cols, what);
     }
 
+    bool modelOnDevice() const { return model && !model->device().is_cpu(); }
     // Why a panel that runs the model on host tensors cannot while it trains on a device ("" when it can).
     std::string hostModelNeeded(const char* panel) const {
-        if (!model || model->device().is_cpu()) return {};
+        if (!modelOnDevice()) return {};
         return std::string(panel) + " runs the model on host tensors, and this run trains on " + model->device().str() +
                ": train with --device cpu to use it";
     }
@@ -365,7 +366,7 @@ struct LiveSession::Impl {
             pathSteps.clear();
             return;
         }
-        if (!hostModelNeeded("").empty()) { // computeLandscape says why
+        if (modelOnDevice()) { // computeLandscape says why
             if (!have) {
                 auto l = computeLandscape(*want, step, false, false);
                 std::lock_guard lock(mutex);
@@ -1212,9 +1213,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     std::unique_ptr<LiveSession> s(new LiveSession());
     Impl& m = *s->m;
     m.options = o;
-    auto deviceFlag = capture::parseDeviceFlag(o.device);
-    if (!deviceFlag) return deviceFlag.error();
-    auto device = capture::decideDevice(*deviceFlag, capture::libtorchCuda());
+    auto device = capture::chooseTrainingDevice(o.device);
     if (!device) return device.error(); // before anything loads; auto's CPU note comes once training can start
     torch::manual_seed(int64_t(o.seed));
     capture::DataOptions dopt;
@@ -1280,7 +1279,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     auto opt = capture::parseOptimizer(o.optimizer);
     if (!opt) return makeError(ErrorKind::Usage, "unknown --optimizer '" + o.optimizer + "' (sgd or adam)");
     topt.optimizer = *opt;
-    topt.device = device->cuda ? torch::Device(torch::kCUDA, c10::DeviceIndex(device->index)) : torch::Device(torch::kCPU);
+    topt.device = capture::torchDevice(*device);
     topt.learningRate = o.learningRate;
     // A batch larger than the training set is the whole set: the trainer never draws more than there is, and
     // the Training panel shows the batch the statistics are over (4 for `view --input` of four images).

@@ -15,7 +15,6 @@
 
 #include <unistd.h>
 
-#include "engine/capture/device.hpp"
 #include "engine/capture/structure.hpp"
 #include "engine/capture/trainer.hpp"
 #include "engine/stats/reducer.hpp"
@@ -34,9 +33,7 @@ struct Variant {
 // TS_BENCH_DEVICE's device, or an error naming why it cannot be used.
 ts::Expected<TrainingDevice> benchDevice() {
     const char* env = std::getenv("TS_BENCH_DEVICE");
-    auto flag = parseDeviceFlag(env && *env ? env : "auto");
-    if (!flag) return flag.error();
-    return decideDevice(*flag, libtorchCuda());
+    return chooseTrainingDevice(env && *env ? env : "auto");
 }
 
 // The live view's reduction of one snapshot (app/live_session.cpp, reduceMatrix): each layer's activations and
@@ -120,7 +117,7 @@ void runInterleaved(benchmark::State& state, const std::string& modelSpec, const
         o.maxSteps = int64_t(1) << 40;
         o.captureEvery = everyOf[i];
         o.snapshotCopy = copy;
-        o.device = device->cuda ? torch::Device(torch::kCUDA, c10::DeviceIndex(device->index)) : torch::Device(torch::kCPU);
+        o.device = torchDevice(*device);
         auto t = Trainer::create(*v[i].model, data, o);
         if (!t) {
             state.SkipWithError(t.error().message.c_str());

@@ -106,6 +106,16 @@ CudaAvailability libtorchCuda() {
     return c;
 }
 
+Expected<TrainingDevice> chooseTrainingDevice(const std::string& flag) {
+    auto parsed = parseDeviceFlag(flag);
+    if (!parsed) return parsed.error();
+    return decideDevice(*parsed, libtorchCuda());
+}
+
+torch::Device torchDevice(const TrainingDevice& device) {
+    return device.cuda ? torch::Device(torch::kCUDA, c10::DeviceIndex(device.index)) : torch::Device(torch::kCPU);
+}
+
 CUstream_st* producerStream(const torch::Device& device) {
     if (!device.is_cuda()) return nullptr;
     const c10::Stream current = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->getStream(device);
@@ -307,15 +317,17 @@ Expected<StepInfo> Trainer::runStep() {
         return makeError(ErrorKind::Usage, e.what());
     } catch (const c10::OutOfMemoryError& e) { // the device's memory (CUDA), or the host's in newer LibTorch
         return outOfMemory(e);
-    } catch (const c10::Error& e) {
-        if (std::string(e.what()).find("DefaultCPUAllocator: not enough memory") != std::string::npos)
-            return outOfMemory(e);
-        return makeError(ErrorKind::Failed, "training step " + std::to_string(m_step + 1) + " of '" +
-                                                m_model.name() + "' failed: " + firstLine(e));
+    } catch (const c10::Error& e) { // LibTorch 1.13's host allocator throws a plain c10::Error
+        const bool oom = std::string(e.what()).find("DefaultCPUAllocator: not enough memory") != std::string::npos;
+        return oom ? outOfMemory(e) : stepFailed(e);
     } catch (const std::exception& e) {
-        return makeError(ErrorKind::Failed, "training step " + std::to_string(m_step + 1) + " of '" +
-                                                m_model.name() + "' failed: " + firstLine(e));
+        return stepFailed(e);
     }
+}
+
+Error Trainer::stepFailed(const std::exception& e) const {
+    return {"training step " + std::to_string(m_step + 1) + " of '" + m_model.name() + "' failed: " + firstLine(e),
+            ErrorKind::Failed};
 }
 
 // Out of memory is the machine's limit, not a fault of the run: ErrorKind::Environment (exit 2), naming the device

@@ -62,6 +62,10 @@ struct TrainOptions {
 
 // What this LibTorch build and its CUDA runtime offer (device.hpp's decideDevice takes it).
 CudaAvailability libtorchCuda();
+// A --device spelling decided against this LibTorch (parseDeviceFlag, then decideDevice with libtorchCuda()).
+Expected<TrainingDevice> chooseTrainingDevice(const std::string& flag);
+// The LibTorch device of a decision (TrainOptions::device).
+torch::Device torchDevice(const TrainingDevice& device);
 // The stream whose work made tensors on `device` (stats::TensorView::producer): LibTorch's current stream
 // there. The trainer sets none, so it is the legacy default stream (cudaStreamLegacy); on any other stream
 // the device is synchronised and nullptr ("complete already") returned. nullptr for the CPU.
@@ -188,6 +192,7 @@ class Trainer {
     Trainer(Model& model, DataSplit data, TrainOptions options);
     Expected<StepInfo> runStep();
     Error outOfMemory(const std::exception& e) const;
+    Error stepFailed(const std::exception& e) const;
     StepInfo runStepImpl();
     std::pair<torch::Tensor, torch::Tensor> nextBatch();
     void captureAndBackward(ForwardCapture& fc, torch::Tensor& logits, torch::Tensor& loss, const StepInfo& info,

@@ -434,7 +434,9 @@ TEST(Device, AutoFallsBackInOneLineAndCudaIsNeverSilentlyTheCpu) {
         ASSERT_TRUE(d.hasValue()) << where << ": " << d.error().message;
         EXPECT_EQ(d->name, c.device) << where;
         EXPECT_EQ(d->cuda, c.device != "cpu") << where;
-        if (d->cuda) EXPECT_EQ("cuda:" + std::to_string(d->index), c.device);
+        if (d->cuda) {
+            EXPECT_EQ("cuda:" + std::to_string(d->index), c.device);
+        }
         if (c.words.empty()) {
             EXPECT_TRUE(d->note.empty()) << where << ": " << d->note;
         } else {
