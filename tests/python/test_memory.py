@@ -1,8 +1,11 @@
 """The Python writer's memory stays flat while it records a large layer at every step: nothing per snapshot
 stays in memory (rows are written and dropped, pyramids accumulate in fixed-size arrays). The resident set
 moves by some tens of MB from one snapshot to the next (compression buffers of the writer's thread pool, the
-allocator's arenas), so the test compares the highest values of the first and the last third of the run: a
-writer that kept anything per snapshot would grow by the last third."""
+allocator's arenas), and it can step up once by some tens of MB and stay there (CI saw 325 -> 371 MiB in the
+middle of a run, flat afterwards). A writer that kept a snapshot's statistics (8 MB) would grow by 1.6 GB
+between the first and the last third, one that kept an eighth of them by 200 MB. So the test compares the
+highest value of the first third with the highest of the last, with a bound (96 MiB) well above the noise and
+well below any leak of a sizeable part of a snapshot."""
 
 import unittest
 
@@ -48,7 +51,7 @@ class WriterMemoryTest(helpers.TempDirTest):
         first, last = max(samples[:third]), max(samples[-third:])
         print("writer RSS (MiB) every 10 snapshots:", [s // 1024 for s in samples])
         # 200 more snapshots (1.6 GB of statistics written) between the two windows.
-        self.assertLess(last - first, 24 * 1024, "peak RSS %d KiB in the first third, %d KiB in the last" % (first, last))
+        self.assertLess(last - first, 96 * 1024, "peak RSS %d KiB in the first third, %d KiB in the last" % (first, last))
         r = tensorscape.read_run(self.path("run"))
         self.assertEqual(len(r.steps), steps)
 
