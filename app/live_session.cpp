@@ -202,6 +202,7 @@ struct LiveSession::Impl {
                 for (float z : ls.zeroFraction)
                     dead += z >= 1.0f;
                 ls.deadFraction = n ? float(dead) / float(n) : 0.0f;
+                ls.samples = st.batch;
             }
             stats::NeuronStats& gs = scratchStats[1];
             stats::LayerStats gst;
@@ -615,6 +616,7 @@ struct LiveSession::Impl {
     // models): exploding when the activation-gradient norm grew more than 1000x; vanishing when it fell below
     // 1e-4x while the loss is still above 1% of its starting value (near-zero loss makes small gradients
     // expected).
+    static constexpr int64_t kDeadAlertMinSamples = 8;
     void assess(SnapshotSummary sum, int64_t step, double loss, bool healthy, const std::string& badLayer,
                 const std::string& healthText, std::vector<scene::DenseWeights>* dense) {
         std::vector<std::pair<std::string, float>> deadLayers, exploding, vanishing;
@@ -622,7 +624,10 @@ struct LiveSession::Impl {
         for (const auto& l : sum.layers) {
             int node = network.find(l.name);
             bool act = node >= 0 && layerIsRelu(network.nodes[size_t(node)].type);
-            if (act && l.deadFraction > 0.5f) deadLayers.push_back({l.name, l.deadFraction});
+            // "Dead" is zero on every sample of the batch: over fewer than kDeadAlertMinSamples samples a healthy
+            // ReLU is zero for all of them too often (half its neurons at one sample, 0.4% at eight).
+            const bool enoughSamples = l.samples == 0 || l.samples >= kDeadAlertMinSamples;
+            if (act && enoughSamples && l.deadFraction > 0.5f) deadLayers.push_back({l.name, l.deadFraction});
             if (!l.hasGradient || !std::isfinite(l.gradientNorm)) continue;
             auto [it, inserted] = baselineGradNorm.emplace(l.name, l.gradientNorm);
             double base = it->second;
@@ -922,6 +927,7 @@ struct LiveSession::Impl {
             }
             auto g = reader->neuronStats(int(li), snapshot, runs::Kind::Gradient);
             const int64_t rows = reader->rows(int(li), snapshot);
+            ls.samples = rows;
             if (li == 0 && snapshot == 0) replayRows = rows;
             if (g) {
                 std::vector<float> ma = row(*g, TS_STATS_MEAN_ABS);

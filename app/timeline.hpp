@@ -31,6 +31,7 @@ struct LayerSummary {
     ui::Histogram activations, gradients, weights;
     double gradientNorm = 0.0, weightNorm = 0.0, updateRatio = 0.0; // ||dW|| / ||W|| of its weight
     float deadFraction = 0.0f; // neurons with zero activation on every sample of the batch
+    int64_t samples = 0;       // rows (samples) the activation statistics are over; 0: not known
     uint64_t nonFinite = 0;    // NaN + Inf in activations and gradients
     bool hasGradient = false;  // the output got a gradient (gradientNorm is meaningful)
     bool hasNeuronData() const { return !meanActivation.empty(); }

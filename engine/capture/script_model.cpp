@@ -1282,6 +1282,27 @@ torch::Tensor outputTensor(const c10::IValue& v, const std::string& model) {
     if (v.isTensor()) return v.toTensor();
     if (v.isTuple() && !v.toTupleRef().elements().empty() && v.toTupleRef().elements()[0].isTensor())
         return v.toTupleRef().elements()[0].toTensor();
+    if (v.isGenericDict()) {
+        // torchvision's segmentation models return {"out": ..., "aux": ...}; Hugging Face-style models
+        // {"logits": ...}. Otherwise a dict of one tensor is that tensor.
+        const auto dict = v.toGenericDict();
+        std::string keys;
+        std::optional<torch::Tensor> only;
+        int tensors = 0;
+        for (const auto& entry : dict) {
+            const bool named = entry.key().isString();
+            const std::string key = named ? entry.key().toStringRef() : "<" + std::string(entry.key().tagKind()) + ">";
+            if (entry.value().isTensor()) {
+                if (named && (key == "out" || key == "logits")) return entry.value().toTensor();
+                only = entry.value().toTensor();
+                ++tensors;
+            }
+            keys += (keys.empty() ? "" : ", ") + key;
+        }
+        if (tensors == 1) return *only;
+        TORCH_CHECK(false, "model '", model, "' returned a dict with keys ", keys.empty() ? "(none)" : keys,
+                    ": tensorscape takes its 'out' or 'logits' tensor, or its only tensor");
+    }
     TORCH_CHECK(false, "model '", model, "' returned ", v.tagKind(), ", not a tensor of logits");
     return {};
 }

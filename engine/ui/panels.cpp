@@ -7,6 +7,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
 #include <imgui.h>
 
 #include "engine/core/colormap.hpp"
@@ -488,7 +489,14 @@ std::optional<int> healthPanel(std::span<const HealthAlert> alerts) {
     placeWindow(ImVec2(display.x * 0.5f, 10), ImVec2(std::min(440.0f, display.x - 680.0f), 0),
                 ImVec2(0.5f, 0));
     ImGui::Begin("Health", nullptr, ImGuiWindowFlags_AlwaysAutoResize);
-    for (int i = 0; i < int(alerts.size()); ++i) {
+    // Errors first, then in the order they were raised; beyond kShown the rest fold away, so a model with
+    // many flagged layers does not cover the scene.
+    constexpr size_t kShown = 5;
+    std::vector<int> order(alerts.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_partition(order.begin(), order.end(),
+                          [&](int i) { return alerts[size_t(i)].severity == Severity::Error; });
+    auto row = [&](int i) {
         const HealthAlert& a = alerts[size_t(i)];
         ImVec4 col = a.severity == Severity::Error     ? ImVec4(1.0f, 0.35f, 0.3f, 1.0f)
                      : a.severity == Severity::Warning ? ImVec4(1.0f, 0.78f, 0.3f, 1.0f)
@@ -499,6 +507,18 @@ std::optional<int> healthPanel(std::span<const HealthAlert> alerts) {
         if (ImGui::Selectable(label.c_str())) clicked = i;
         record(("alert" + std::to_string(i)).c_str());
         ImGui::PopStyleColor();
+    };
+    for (size_t k = 0; k < std::min(kShown, order.size()); ++k)
+        row(order[k]);
+    if (order.size() > kShown) {
+        const std::string more = std::to_string(order.size() - kShown) + " more alerts###more alerts";
+        const bool open = ImGui::TreeNode(more.c_str());
+        record("more alerts");
+        if (open) {
+            for (size_t k = kShown; k < order.size(); ++k)
+                row(order[k]);
+            ImGui::TreePop();
+        }
     }
     ImGui::End();
     return clicked;

@@ -378,6 +378,47 @@ TEST(App, ViewTakesRealArchitecturesAndShapes) {
     EXPECT_EQ(r.out.find("reduced to"), std::string::npos) << "one image is a batch of one: " << r.out;
 }
 
+// Dict outputs: torchvision's segmentation models return {"out": ..., "aux": ...}, Hugging Face-style models
+// {"logits": ...}; a dict without either is one line naming its keys.
+TEST(App, ViewTakesTheOutputTensorOfADict) {
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty());
+    auto dir = tempDir("view_dict");
+    for (const char* name : {"dict_out", "dict_logits"}) {
+        auto r = run("view " + (models / (std::string(name) + ".pt")).string() +
+                     " --input-shape 3,16,16 --batch 2 --headless --out " + (dir / (std::string(name) + ".png")).string());
+        EXPECT_EQ(r.code, 0) << name << ": " << r.out;
+        EXPECT_NE(r.out.find("objective: mean-square"), std::string::npos) << "per-pixel outputs: " << r.out;
+    }
+    auto r = run("view " + (models / "dict_two.pt").string() + " --input-shape 3,16,16 --headless --out " +
+                 (dir / "two.png").string());
+    EXPECT_EQ(r.code, 2) << r.out;
+    const auto err = r.out.find("returned a dict with keys mask, depth: tensorscape takes its 'out' or 'logits' tensor");
+    ASSERT_NE(err, std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('\n', err), r.out.size() - 1) << "one line, the last: " << r.out;
+}
+
+// "Dead" means zero on every sample of the batch. A batch of one sample says nothing about it (half of a
+// healthy ReLU layer is zero for any one input), so no alert; sixteen samples that all leave the layer at zero
+// do raise it.
+TEST(App, DeadNeuronAlertsNeedSeveralSamples) {
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty());
+    auto dir = tempDir("view_dead");
+    auto one = run("view " + (models / "thresholds.pt").string() + " --input " + (models / "low_one.npy").string() +
+                   " --headless --out " + (dir / "one.png").string());
+    ASSERT_EQ(one.code, 0) << one.out;
+    auto sixteen = run("view " + (models / "thresholds.pt").string() + " --input " +
+                       (models / "low_16.npy").string() + " --headless --out " + (dir / "sixteen.png").string());
+    ASSERT_EQ(sixteen.code, 0) << sixteen.out;
+    const auto a1 = nlohmann::json::parse(readFile(dir / "one.json")), a16 = nlohmann::json::parse(readFile(dir / "sixteen.json"));
+    EXPECT_EQ(a1["batch"], 1);
+    EXPECT_TRUE(a1["alerts"].empty()) << a1["alerts"].dump();
+    EXPECT_EQ(a16["batch"], 16);
+    ASSERT_EQ(a16["alerts"].size(), 1u) << a16["alerts"].dump();
+    EXPECT_EQ(a16["alerts"][0], "100% dead neurons (relu, step 1)");
+}
+
 // A Transformer encoder's attention maps: selecting one weight of a map (head 2, query 5, key 3 of 12 tokens)
 // opens the attention window on that head, drawn in the centre of the picture in the magma colormap.
 TEST(App, ViewOpensTheAttentionMapsOfASelectedHead) {

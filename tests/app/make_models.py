@@ -1,7 +1,9 @@
-"""Models for the app tests: torchvision MobileNetV2, an autoencoder, odd names and failing forwards
-(random weights, torch.jit.script; nothing is downloaded). Usage: make_models.py OUT_DIR."""
+"""Models for the app tests: torchvision MobileNetV2, an autoencoder, odd names, failing forwards, dict outputs
+and a layer of thresholds with inputs under them (random weights, torch.jit.script; nothing is downloaded).
+Usage: make_models.py OUT_DIR."""
 import os
 import sys, torch, torch.nn as nn, torchvision
+from typing import Dict, List
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 torch.manual_seed(0)
@@ -39,3 +41,41 @@ class TokenClassifier(nn.Module):
     def forward(self, x):
         return self.head(self.encoder(self.embed(x)).mean(1))
 torch.jit.script(TokenClassifier().eval()).save(out + "/transformer.pt")
+class Thresholds(nn.Module):
+    """relu(x[0] - t_i) for 100 thresholds t_i in [0.3, 1]: every neuron is zero for a sample with x[0] < 0.3."""
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 100)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(100, 3)
+        with torch.no_grad():
+            self.fc1.weight.zero_()
+            self.fc1.weight[:, 0] = 1.0
+            self.fc1.bias.copy_(-torch.linspace(0.3, 1.0, 100))
+    def forward(self, x):
+        return self.fc2(self.relu(self.fc1(x)))
+torch.jit.script(Thresholds()).save(out + "/thresholds.pt")
+import numpy as np  # noqa: E402
+one = np.zeros((1, 4), np.float32)
+one[0, 0] = 0.2  # one sample under every threshold
+np.save(out + "/low_one.npy", one)
+low = np.zeros((16, 4), np.float32)
+low[:, 0] = np.linspace(0.0, 0.25, 16)  # 16 samples under every threshold: the layer is dead
+np.save(out + "/low_16.npy", low)
+class DictOut(nn.Module):
+    """Per-pixel logits in a dict, as torchvision's segmentation models return them ({"out", "aux"})."""
+    def __init__(self, keys: List[str]):
+        super().__init__()
+        self.body = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 3, 1)
+        self.aux = nn.Conv2d(4, 3, 1)
+        self.keys = keys
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        f = torch.relu(self.body(x))
+        out: Dict[str, torch.Tensor] = {}
+        for i, k in enumerate(self.keys):
+            out[k] = self.head(f) if i == len(self.keys) - 1 else self.aux(f)
+        return out
+torch.jit.script(DictOut(["aux", "out"])).save(out + "/dict_out.pt")
+torch.jit.script(DictOut(["logits"])).save(out + "/dict_logits.pt")
+torch.jit.script(DictOut(["mask", "depth"])).save(out + "/dict_two.pt")

@@ -266,6 +266,28 @@ TEST(Panels, HealthAlertJumpsToTheClickedOne) {
     EXPECT_EQ(clicked, 1);
 }
 
+TEST(Panels, HealthShowsErrorsFirstAndFoldsTheRestAway) {
+    Headless ui;
+    std::vector<HealthAlert> alerts;
+    for (int i = 0; i < 8; ++i)
+        alerts.push_back({Severity::Warning, "60% dead neurons", "relu" + std::to_string(i), i, 1, 0});
+    alerts.push_back({Severity::Error, "NaN/Inf", "fc", 8, 2, 1}); // raised last
+    enableItemRecording(true);
+    ui.frame([&] { healthPanel(alerts); });
+    EXPECT_TRUE(recordedItems().count("alert8")) << "an error is shown however many warnings came before it";
+    for (int i = 0; i < 4; ++i)
+        EXPECT_TRUE(recordedItems().count("alert" + std::to_string(i))) << i;
+    for (int i = 4; i < 8; ++i)
+        EXPECT_FALSE(recordedItems().count("alert" + std::to_string(i))) << i << " should be folded away";
+    ASSERT_TRUE(recordedItems().count("more alerts"));
+    ui.click("more alerts", [&] { healthPanel(alerts); });
+    std::optional<int> clicked;
+    ui.click("alert7", [&] {
+        if (auto c = healthPanel(alerts)) clicked = c;
+    });
+    EXPECT_EQ(clicked, 7) << "an unfolded alert jumps to itself";
+}
+
 TEST(Panels, InspectorComparesAndScrubs) {
     Headless ui;
     InspectorView v;
