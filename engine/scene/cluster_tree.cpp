@@ -215,7 +215,8 @@ ClusterTree buildClusterTree(const NetworkDesc& desc, const NetworkData& data,
                                                (opt.mode == ClusterMode::Auto && !maps));
         const Chw chw = foldShape(layer);
         const std::uint32_t HW = chw.h * chw.w;
-        const bool chanSplit = maps && !useProfile;
+        // Channel blocks are contiguous only in [C, H, W] order; a channels-last layer is split by position.
+        const bool chanSplit = maps && !useProfile && !chw.channelsLast;
         t.channelNode[l].assign(chanSplit ? chw.c : 0, ~0u);
 
         ClusterNode root;

@@ -36,6 +36,11 @@ Chw foldShape(const LayerSpec& layer) {
     } else if (s.size() == 2) {
         r.c = static_cast<std::uint32_t>(s[0]);
         r.w = static_cast<std::uint32_t>(s[1]);
+    } else if (s.size() == 3 && layer.channelsLast) {
+        r.c = static_cast<std::uint32_t>(s[2]);
+        r.h = static_cast<std::uint32_t>(s[0]);
+        r.w = static_cast<std::uint32_t>(s[1]);
+        r.channelsLast = true;
     } else if (s.size() >= 3) {
         std::uint64_t c = 1;
         for (std::size_t i = 0; i + 2 < s.size(); ++i) c *= static_cast<std::uint64_t>(s[i]);

@@ -22,6 +22,9 @@ struct LayerSpec {
     LayerKind kind = LayerKind::Other;
     std::vector<std::int64_t> shape;
     std::int64_t paramCount = 0;
+    // A rank-3 output laid out [H, W, C] (a permute to channels-last and the layers after it, as in ConvNeXt and
+    // Swin blocks): drawn as C maps of H x W like a convolution's [C, H, W].
+    bool channelsLast = false;
 };
 
 // Data flows from layer `from` to layer `to` (indices into NetworkDesc::layers).
@@ -76,9 +79,15 @@ struct NetworkData {
 // Number of neurons of a layer (product of its shape).
 std::uint64_t neuronCount(const LayerSpec& layer);
 
-// The shape folded to [C, H, W] (a vector [N] becomes [1, 1, N]... see neuron_layout for how it is drawn).
+// The shape folded to [C, H, W] (a vector [N] becomes [1, 1, N]... see neuron_layout for how it is drawn); a
+// channels-last layer's [H, W, C] gives c = C, h = H, w = W.
 struct Chw {
     std::uint32_t c = 1, h = 1, w = 1;
+    bool channelsLast = false; // neurons in [H, W, C] order (LayerSpec::channelsLast)
+    // The layer's neuron index of position i (= y * w + x) of map c.
+    std::uint32_t neuron(std::uint32_t channel, std::uint32_t i) const {
+        return channelsLast ? i * c + channel : channel * h * w + i;
+    }
 };
 Chw foldShape(const LayerSpec& layer);
 

@@ -109,7 +109,7 @@ LocalLayout layoutLayerNeurons(const LayerSpec& layer, const LayerStats* stats, 
             double acc = 0;
             std::uint32_t cnt = 0;
             for (std::uint32_t i = 0; i < HW; ++i) {
-                const float v = (*values)[c * HW + i];
+                const float v = (*values)[chw.neuron(c, i)];
                 if (std::isfinite(v)) acc += v, ++cnt;
             }
             mean[c] = cnt ? float(acc / cnt) : std::nanf("");
@@ -121,7 +121,7 @@ LocalLayout layoutLayerNeurons(const LayerSpec& layer, const LayerStats* stats, 
         for (std::uint32_t c = 0; c < C; ++c)
             for (std::uint32_t i = 0; i < HW; ++i)
                 for (std::uint32_t p = 0; p < P; ++p)
-                    chanProfile[std::size_t(c) * P + p] += stats->profile[(std::size_t(c) * HW + i) * P + p] / float(HW);
+                    chanProfile[std::size_t(c) * P + p] += stats->profile[std::size_t(chw.neuron(c, i)) * P + p] / float(HW);
         slot = clusterOrder(chanProfile.data(), C, P, opt.clusterBranching, 4, opt.seed);
     }
     for (std::uint32_t k = 0; k < C; ++k) {
@@ -130,7 +130,7 @@ LocalLayout layoutLayerNeurons(const LayerSpec& layer, const LayerStats* stats, 
         const float y0 = 0.5f * totalH - float(k / mc) * (mapH + gap + s);
         for (std::uint32_t h = 0; h < H; ++h)
             for (std::uint32_t w = 0; w < W; ++w)
-                out.position[(c * H + h) * W + w] = {x0 + float(w) * s, y0 - float(h) * s, 0.0f};
+                out.position[chw.neuron(c, h * W + w)] = {x0 + float(w) * s, y0 - float(h) * s, 0.0f};
     }
     out.halfExtent = {0.5f * totalW + out.radius, 0.5f * totalH + out.radius, out.radius};
     out.slotOrder = std::move(slot);

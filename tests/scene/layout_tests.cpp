@@ -284,6 +284,43 @@ TEST(NeuronLayout, SequenceLayersAreTilesNotThreads) {
     EXPECT_LT(aspect, 2.0f) << "a [17, 768] layer should be about square, not a thread";
 }
 
+// A channels-last layer [H, W, C] (ConvNeXt, Swin) is drawn as C maps of H x W: its neuron (h, w, c) sits
+// where neuron (c, h, w) of the same layer in [C, H, W] order sits, also when maps are ordered by a statistic;
+// the LOD tree splits it by position (its channel blocks are not contiguous).
+TEST(NeuronLayout, ChannelsLastLayersAreMapsLikeConvolutions) {
+    const std::uint32_t H = 4, W = 6, C = 5;
+    LayerSpec hwc = layer("features.1.0.block.3", LayerKind::Dense, {H, W, C});
+    hwc.channelsLast = true;
+    const LayerSpec chw = layer("conv", LayerKind::Conv, {C, H, W});
+    LayerStats sh, sc;
+    sh.value.resize(H * W * C);
+    sc.value.resize(H * W * C);
+    for (std::uint32_t c = 0; c < C; ++c)
+        for (std::uint32_t i = 0; i < H * W; ++i) {
+            const float v = float((c * 7) % C) + 0.01f * float(i); // channel means in a shuffled order
+            sh.value[i * C + c] = v;
+            sc.value[c * H * W + i] = v;
+        }
+    for (auto order : {NeuronOrder::Index, NeuronOrder::Statistic}) {
+        NeuronLayoutOptions opt;
+        opt.order = order;
+        auto a = layoutLayerNeurons(hwc, &sh, opt), b = layoutLayerNeurons(chw, &sc, opt);
+        ASSERT_EQ(a.position.size(), b.position.size());
+        EXPECT_EQ(a.slotOrder, b.slotOrder);
+        for (std::uint32_t c = 0; c < C; ++c)
+            for (std::uint32_t i = 0; i < H * W; ++i) {
+                const auto& p = a.position[i * C + c];
+                const auto& q = b.position[c * H * W + i];
+                EXPECT_EQ(p, q) << "channel " << c << " position " << i << " order " << int(order);
+            }
+        EXPECT_EQ(a.halfExtent, b.halfExtent);
+    }
+    // Without the flag the same shape is 4 maps of 6 x 5 (what the layout did before).
+    LayerSpec plain = hwc;
+    plain.channelsLast = false;
+    EXPECT_NE(layoutLayerNeurons(plain, nullptr, {}).halfExtent, layoutLayerNeurons(chw, nullptr, {}).halfExtent);
+}
+
 TEST(NeuronLayout, OrderByStatisticAndByCluster) {
     const std::uint32_t n = 200;
     LayerStats st;
@@ -369,6 +406,26 @@ TEST(ClusterTree, PartitionsNeuronsAndBoundsContainMembers) {
         const auto& nd = t.nodes[t.channelNode[stem][c]];
         EXPECT_EQ(nd.end - nd.begin, 64u);
         for (auto k = nd.begin; k < nd.end; ++k) EXPECT_EQ((t.order[k] - off[stem]) / 64, c);
+    }
+}
+
+// The LOD tree of a channels-last layer: its first split groups neighbouring positions, so each cluster covers
+// part of the layer (split as if its channel blocks were contiguous, each "channel" spread over every map).
+TEST(ClusterTree, ChannelsLastLayersSplitIntoCompactClusters) {
+    NetworkDesc d;
+    d.layers.push_back(layer("in", LayerKind::Input, {16}));
+    LayerSpec hwc = layer("norm", LayerKind::Norm, {16, 16, 32});
+    hwc.channelsLast = true;
+    d.layers.push_back(hwc);
+    d.edges.push_back({0, 1});
+    auto s = buildScene(d, {});
+    ASSERT_TRUE(s) << s.error().message;
+    const auto& t = s->tree;
+    const auto& root = t.nodes[t.layerRoot[1]];
+    ASSERT_GT(root.childCount, 1u);
+    for (std::uint32_t k = 0; k < root.childCount; ++k) {
+        const auto& child = t.nodes[root.firstChild + k];
+        EXPECT_LT(child.boundRadius, 0.75f * root.boundRadius) << "cluster " << k << " spans the layer";
     }
 }
 
