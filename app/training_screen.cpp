@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <imgui.h>
 
@@ -55,10 +56,23 @@ ui::Histogram histogramOf(const SnapshotSummary* s, const std::string& layer, in
 // every layer, each anchored above its box.
 std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene::NetworkDesc& desc) {
     std::vector<ui::SceneLabel> out;
-    auto add = [&](const std::string& text, const Aabb& box, int priority, bool foldable = false, bool always = false) {
+    // Stages, groups and layers inside them are named without the prefix all stages share (a ViT's
+    // "encoder.layers."), so that twelve labels do not each repeat it; the Model panel keeps full names.
+    const auto stages = scene::stagesOf(desc);
+    std::map<std::string, int> layersIn;
+    for (const auto& s : stages)
+        ++layersIn[s];
+    std::vector<std::string> blocks; // stages of several layers (a layer with a short name is its own stage)
+    for (const auto& [name, count] : layersIn)
+        if (count > 1) blocks.push_back(name);
+    const std::string prefix = scene::stageLabelPrefix(blocks);
+    auto add = [&](const std::string& name, const Aabb& box, int priority, bool foldable = false, bool always = false) {
         if (box.empty()) return;
         ui::SceneLabel l;
-        l.text = text;
+        l.name = name;
+        l.text = !prefix.empty() && name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0
+                     ? name.substr(prefix.size())
+                     : name;
         l.always = always;
         const glm::vec3 c = box.center();
         l.anchor[0] = c.x;
@@ -70,7 +84,6 @@ std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene
         out.push_back(std::move(l));
     };
     // Stages (stagesOf) first, then the groups one level inside them.
-    const auto stages = scene::stagesOf(desc);
     const std::set<std::string> stageNames(stages.begin(), stages.end());
     const auto& groups = scene.layout.groups;
     for (const auto& g : groups)
@@ -287,7 +300,7 @@ Status TrainingScreen::click(render::NetworkRenderer& renderer, const render::Ca
     const float sx = io.DisplayFramebufferScale.x > 0 ? io.DisplayFramebufferScale.x : 1.0f;
     const float sy = io.DisplayFramebufferScale.y > 0 ? io.DisplayFramebufferScale.y : 1.0f;
     if (auto label = ui::foldableLabelAt(m_labels, m_placedLabels, pixel.x / sx, pixel.y / sy)) {
-        toggleCollapse(m_labels[*label].text);
+        toggleCollapse(m_labels[*label].name.empty() ? m_labels[*label].text : m_labels[*label].name);
         return Status::ok();
     }
     return selectNeuron(renderer, renderer.pick(camera, extent, pixel.x, pixel.y));

@@ -4,6 +4,7 @@
 #include <set>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 namespace ts::scene {
@@ -226,6 +227,25 @@ std::vector<std::string> stagesOf(const NetworkDesc& desc) {
         if (parts.size() >= 4) break;
     }
     return out;
+}
+
+std::string stageLabelPrefix(const std::vector<std::string>& stages) {
+    std::vector<const std::string*> dotted;
+    for (const auto& s : stages)
+        if (s.find('.') != std::string::npos) dotted.push_back(&s);
+    if (dotted.size() < 2) return {};
+    // The longest prefix ending in '.' that every dotted name starts with and none equals.
+    std::string prefix = dotted[0]->substr(0, dotted[0]->rfind('.') + 1);
+    for (const std::string* s : dotted)
+        while (!prefix.empty() && s->compare(0, prefix.size(), prefix) != 0) {
+            prefix.pop_back();
+            const auto dot = prefix.rfind('.');
+            prefix.resize(dot == std::string::npos ? 0 : dot + 1);
+        }
+    if (prefix.empty()) return {};
+    for (const std::string* s : dotted)
+        if (s->size() <= prefix.size() || !std::isalpha(static_cast<unsigned char>((*s)[prefix.size()]))) return {};
+    return prefix;
 }
 
 } // namespace ts::scene

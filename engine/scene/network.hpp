@@ -117,4 +117,9 @@ std::vector<LayerGroup> groupsFromNames(const NetworkDesc& desc);
 // for a ViT); a layer with a shorter name is its own stage. Used to cut folds and to name stages in the scene.
 std::vector<std::string> stagesOf(const NetworkDesc& desc);
 
+// What names stages in the scene: the dotted prefix every stage name with a dot shares, when what remains of
+// each starts with a letter ("encoder.layers." for a ViT's "encoder.layers.encoder_layer_3", which reads
+// "encoder_layer_3"); "" when there is none or a remainder would be a bare number ("features.3" stays).
+std::string stageLabelPrefix(const std::vector<std::string>& stages);
+
 } // namespace ts::scene

@@ -217,7 +217,8 @@ LandscapeEdits landscapePanel(const LandscapeView& view);
 // is at least `minPixels` tall on screen and its text does not overlap a label already placed (thinning by
 // level of detail).
 struct SceneLabel {
-    std::string text;
+    std::string text;            // what is drawn
+    std::string name;            // the stage, group or layer it names ("" = text)
     float anchor[3] = {0, 0, 0}; // world position (the top of the named box)
     float worldSize = 1.0f;      // height of the named box in world units
     int priority = 0;            // 0: stage, 1: layer; lower goes first

@@ -448,3 +448,17 @@ TEST(ClusterTree, KmeansSeparatesGroups) {
     auto c = kmeansSplit(same.data(), 2, ids.data(), 40, 4, 1);
     EXPECT_EQ(c.size(), 5u);
 }
+
+// Stage labels drop the prefix every repeated block shares, unless that leaves bare numbers.
+TEST(StageLabels, DropTheSharedPrefixWhenWhatRemainsIsAName) {
+    std::vector<std::string> vit;
+    for (int i = 0; i < 12; ++i) vit.push_back("encoder.layers.encoder_layer_" + std::to_string(i));
+    EXPECT_EQ(stageLabelPrefix(vit), "encoder.layers.");
+    EXPECT_EQ(stageLabelPrefix({"features.denseblock1", "features.transition1", "features.denseblock2"}), "features.");
+    EXPECT_EQ(stageLabelPrefix({"features.0", "features.1", "features.2"}), "") << "'0', '1' say nothing";
+    EXPECT_EQ(stageLabelPrefix({"layer1", "layer2", "layer3", "layer4"}), "") << "no dots";
+    EXPECT_EQ(stageLabelPrefix({"encoder.layers.a", "decoder.layers.b"}), "") << "nothing shared";
+    EXPECT_EQ(stageLabelPrefix({"blocks.stage1", "blocks.stage1x"}), "blocks.") << "whole components only";
+    EXPECT_EQ(stageLabelPrefix({"a.b.c1", "a.b.c2", "a.bx.c3"}), "a.");
+    EXPECT_EQ(stageLabelPrefix({"only.one"}), "") << "one stage: nothing repeats";
+}
