@@ -1248,7 +1248,7 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     TS_LOG_DEBUG("model load and capture graph: %.2f s",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tLoad).count());
     tLoad = std::chrono::steady_clock::now();
-    auto net = capture::describeNetwork(*m.model, m.data.train.sampleShape);
+    auto net = capture::describeNetwork(*m.model, m.data.train.sampleShape, m.data.train.inputs.scalar_type());
     TS_LOG_DEBUG("network description (probe forward): %.2f s",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tLoad).count());
     if (!net)

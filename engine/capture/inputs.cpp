@@ -467,6 +467,8 @@ Expected<Dataset> loadNpy(const fs::path& file, int64_t count) {
     torch::Tensor raw = torch::empty(sizes, dtype);
     if (!f.read(static_cast<char*>(raw.data_ptr()), std::streamsize(sampleBytes * uint64_t(keep))))
         return bad("cannot read the data (the file changed while reading?)");
+    // Integer arrays are token or class indices (an nn.Embedding's input): kept as int64, not made floats.
+    if (dtype == torch::kInt64 || dtype == torch::kInt32) return unlabelled("", raw.to(torch::kInt64));
     torch::Tensor t = raw.to(torch::kFloat32);
     if (dtype == torch::kUInt8) t.div_(255.0f);
     return unlabelled("", t);
@@ -665,7 +667,9 @@ Expected<Dataset> loadPt(const fs::path& file, int64_t count) {
     }
     try {
         const int64_t keep = count > 0 ? std::min(count, t.size(0)) : t.size(0);
-        return unlabelled("", t.narrow(0, 0, keep).to(torch::kCPU, torch::kFloat32).contiguous());
+        const bool indices = t.scalar_type() == torch::kInt64 || t.scalar_type() == torch::kInt32 ||
+                             t.scalar_type() == torch::kInt16;
+        return unlabelled("", t.narrow(0, 0, keep).to(torch::kCPU, indices ? torch::kInt64 : torch::kFloat32).contiguous());
     } catch (const c10::Error& e) {
         return bad("cannot be used (" + firstLine(e.what_without_backtrace()) + ")");
     }

@@ -31,7 +31,12 @@ bool contains(const std::string& s, const char* what) {
 
 } // namespace
 
-Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inputShape) {
+std::string embeddingHint(bool integralInputs, const std::string& error) {
+    if (integralInputs || !contains(error, "'indices'")) return {};
+    return "; an nn.Embedding takes integer token indices: give them as an int64 or int32 array (.npy) or tensor (.pt)";
+}
+
+Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inputShape, torch::ScalarType inputType) {
     std::vector<int64_t> shape = {2};
     shape.insert(shape.end(), inputShape.begin(), inputShape.end());
     ForwardCapture fc;
@@ -42,13 +47,14 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
         model.setTraining(false);
         auto gen = at::detail::createCPUGenerator(7);
         try {
-            fc = model.forwardCapture(at::rand(shape, gen));
+            fc = model.forwardCapture(c10::isIntegralType(inputType, false) ? at::zeros(shape, at::kLong)
+                                                                            : at::rand(shape, gen));
         } catch (const std::exception& e) {
             model.setTraining(wasTraining);
             std::string what = e.what();
             return makeError(ErrorKind::Usage, "model '" + model.name() + "' fails on input " +
-                                                   shapeString(inputShape) + ": " +
-                                                   oneLineReason(what));
+                                                   shapeString(inputShape) + ": " + oneLineReason(what) +
+                                                   embeddingHint(c10::isIntegralType(inputType, false), what));
         }
         model.setTraining(wasTraining);
     }

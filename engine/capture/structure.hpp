@@ -12,6 +12,12 @@ namespace ts::capture {
 // FLOPs: a layer with a weight of >= 2 dims costs 2 * weight.numel() per output position (Linear: per sample,
 // Conv: per output pixel) plus one per output for a bias; pooling costs one per input element; other ops one
 // per output element. Errors (the forward pass throws) name the model and the input shape.
-Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inputShape);
+// What to add to a model's error about its input: for float inputs that an nn.Embedding refused, that it takes
+// integer token indices ("" otherwise).
+std::string embeddingHint(bool integralInputs, const std::string& error);
+
+// inputType: the data's dtype; integer inputs (token indices) are probed with zeros of int64, a valid index.
+Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inputShape,
+                                  torch::ScalarType inputType = torch::kFloat32);
 
 } // namespace ts::capture

@@ -12,6 +12,7 @@
 #include <torch/cuda.h>
 
 #include "engine/capture/network.hpp"
+#include "engine/capture/structure.hpp"
 #include "engine/core/log.hpp"
 
 namespace ts::capture {
@@ -282,8 +283,13 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
                                                    std::to_string(t->m_data.train.numClasses) +
                                                    " classes (expected [N, classes])");
     } catch (const std::exception& e) {
+        std::string indices; // token indices out of an nn.Embedding's range are the usual cause
+        if (c10::isIntegralType(tr.inputs.scalar_type(), false))
+            indices = " (the data holds indices " + std::to_string(tr.inputs.min().item<int64_t>()) + " to " +
+                      std::to_string(tr.inputs.max().item<int64_t>()) + ")";
         return makeError(ErrorKind::Usage, "model '" + model.name() + "' cannot take data '" + tr.name +
-                                               "' (" + shapeStr(tr.inputs) + "): " + firstLine(e));
+                                               "' (" + shapeStr(tr.inputs) + "): " + firstLine(e) + indices +
+                                               embeddingHint(!indices.empty(), e.what()));
     }
 
     if (o.optimizer == OptimizerKind::Adam)

@@ -359,7 +359,7 @@ Expected<Neurogram> computeNeurogram(capture::Model& model, const capture::Datas
         params[name] = p;
         g.params += p.numel();
     }
-    auto net = capture::describeNetwork(model, val.sampleShape);
+    auto net = capture::describeNetwork(model, val.sampleShape, val.inputs.scalar_type());
     if (net) g.flops = net->totalFlops();
     g.latencyMs = latencyMs(model, xv.narrow(0, 0, 1));
 

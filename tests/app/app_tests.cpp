@@ -398,6 +398,42 @@ TEST(App, ViewTakesTheOutputTensorOfADict) {
     EXPECT_EQ(r.out.find('\n', err), r.out.size() - 1) << "one line, the last: " << r.out;
 }
 
+// Token indices for an nn.Embedding: an integer .npy reaches the model as int64. Float tokens, and indices past
+// the embedding's table, are one line that says so; explanations refuse tokens in one line, feature sheets show
+// the top real inputs without activation maximisation.
+TEST(App, TokenInputsReachAnEmbedding) {
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty());
+    auto dir = tempDir("view_tokens");
+    const std::string model = (models / "tokens.pt").string();
+    auto r = run("view " + model + " --input " + (models / "tokens.npy").string() + " --headless --out " +
+                 (dir / "t.png").string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(nlohmann::json::parse(readFile(dir / "t.json"))["batch"], 6);
+    auto oneLine = [](const ::Run& r, const std::string& text) {
+        const auto at = r.out.find(text);
+        EXPECT_NE(at, std::string::npos) << r.out;
+        if (at != std::string::npos) EXPECT_EQ(r.out.find('\n', at), r.out.size() - 1) << "one line, the last: " << r.out;
+    };
+    r = run("view " + model + " --input " + (models / "tokens_float.npy").string() + " --headless --out " +
+            (dir / "f.png").string());
+    EXPECT_EQ(r.code, 2) << r.out;
+    oneLine(r, "an nn.Embedding takes integer token indices");
+    r = run("view " + model + " --input " + (models / "tokens_far.npy").string() + " --headless --out " +
+            (dir / "far.png").string());
+    EXPECT_EQ(r.code, 2) << r.out;
+    oneLine(r, "index out of range in self (the data holds indices 40 to 89)");
+    r = run("explain --model " + model + " --input " + (models / "tokens.npy").string() + " --out " +
+            (dir / "e.png").string());
+    EXPECT_EQ(r.code, 2) << r.out;
+    oneLine(r, "the inputs are integer indices (tokens for an nn.Embedding)");
+    r = run("features --model " + model + " --input " + (models / "tokens.npy").string() + " --layer fc --out " +
+            (dir / "feat.png").string());
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("showing the top real inputs only"), std::string::npos) << r.out;
+    EXPECT_TRUE(fs::exists(dir / "feat.png"));
+}
+
 // "Dead" means zero on every sample of the batch. A batch of one sample says nothing about it (half of a
 // healthy ReLU layer is zero for any one input), so no alert; sixteen samples that all leave the layer at zero
 // do raise it.

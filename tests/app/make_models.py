@@ -1,5 +1,6 @@
 """Models for the app tests: torchvision MobileNetV2, an autoencoder, odd names, failing forwards, dict outputs
-and a layer of thresholds with inputs under them (random weights, torch.jit.script; nothing is downloaded).
+a layer of thresholds with inputs under them, a token model with
+token arrays (random weights, torch.jit.script; nothing is downloaded).
 Usage: make_models.py OUT_DIR."""
 import os
 import sys, torch, torch.nn as nn, torchvision
@@ -79,3 +80,17 @@ class DictOut(nn.Module):
 torch.jit.script(DictOut(["aux", "out"])).save(out + "/dict_out.pt")
 torch.jit.script(DictOut(["logits"])).save(out + "/dict_logits.pt")
 torch.jit.script(DictOut(["mask", "depth"])).save(out + "/dict_two.pt")
+class Tokens(nn.Module):
+    """Token indices -> nn.Embedding(50, 16) -> TransformerEncoder -> mean over tokens -> Linear."""
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 1)
+        self.fc = nn.Linear(16, 3)
+    def forward(self, x):
+        return self.fc(self.enc(self.emb(x)).mean(1))
+torch.jit.script(Tokens().eval()).save(out + "/tokens.pt")
+g = np.random.default_rng(0)
+np.save(out + "/tokens.npy", g.integers(0, 50, size=(6, 10)).astype(np.int64))
+np.save(out + "/tokens_far.npy", (np.arange(60) % 50 + 40).reshape(6, 10).astype(np.int64))  # 40 to 89
+np.save(out + "/tokens_float.npy", g.integers(0, 50, size=(6, 10)).astype(np.float32))

@@ -607,12 +607,15 @@ TEST(NpyInput, OtherDtypes) {
     auto rl = loadInputs(at(dir / "i8.npy"));
     auto ri = loadInputs(at(dir / "i4.npy"));
     ASSERT_TRUE(rd && rl && ri);
+    // Integers are token indices (an nn.Embedding's input): int64 and exact, 2^40 included.
     for (size_t k = 0; k < 4; ++k) {
         EXPECT_EQ(rd->inputs.reshape(-1)[int64_t(k)].item<float>(), float(d[k]));
-        EXPECT_EQ(rl->inputs.reshape(-1)[int64_t(k)].item<float>(), float(l[k]));
-        EXPECT_EQ(ri->inputs.reshape(-1)[int64_t(k)].item<float>(), float(i[k]));
+        EXPECT_EQ(rl->inputs.reshape(-1)[int64_t(k)].item<int64_t>(), l[k]);
+        EXPECT_EQ(ri->inputs.reshape(-1)[int64_t(k)].item<int64_t>(), int64_t(i[k]));
     }
     EXPECT_EQ(rd->inputs.scalar_type(), torch::kFloat32);
+    EXPECT_EQ(rl->inputs.scalar_type(), torch::kInt64);
+    EXPECT_EQ(ri->inputs.scalar_type(), torch::kInt64);
 }
 
 TEST(NpyInput, CorruptFilesAreRefusedBeforeAllocating) {
@@ -694,13 +697,21 @@ TEST(PtInput, TensorSavedByPython) {
     o.shape = {3, 2};
     EXPECT_TRUE(failsWith(loadInputs(o), {p.string(), "[2, 3]", "[3, 2]"}));
 
-    // Other dtypes become float32; a non-contiguous tensor comes back contiguous.
+    // Integer tensors are token indices: int64, exact (2^40 + 1 is not a float); a non-contiguous tensor comes back
+    // contiguous. Other dtypes become float32.
     const fs::path ints = dir / "ints.pt";
-    ASSERT_TRUE(torchSave("torch.arange(6).reshape(3,2).t()", ints));
+    ASSERT_TRUE(torchSave("(torch.arange(6) + (1 << 40)).reshape(3,2).t()", ints));
     auto ri = loadInputs(at(ints));
     ASSERT_TRUE(ri) << ri.error().message;
-    expectUnlabelled(*ri, 2);
-    EXPECT_TRUE(torch::equal(ri->inputs, torch::arange(6, torch::kFloat32).reshape({3, 2}).t()));
+    EXPECT_EQ(ri->inputs.scalar_type(), torch::kInt64);
+    EXPECT_TRUE(ri->inputs.is_contiguous());
+    EXPECT_TRUE(torch::equal(ri->inputs, (torch::arange(6, torch::kInt64) + (int64_t(1) << 40)).reshape({3, 2}).t()));
+    const fs::path halves = dir / "halves.pt";
+    ASSERT_TRUE(torchSave("torch.arange(6, dtype=torch.float16).reshape(3,2).t()", halves));
+    auto rh = loadInputs(at(halves));
+    ASSERT_TRUE(rh) << rh.error().message;
+    expectUnlabelled(*rh, 2);
+    EXPECT_TRUE(torch::equal(rh->inputs, torch::arange(6, torch::kFloat32).reshape({3, 2}).t()));
 }
 
 TEST(PtInput, NotATensor) {
