@@ -424,7 +424,9 @@ class Run:
             if L is None:
                 if self._discovering:
                     lname = name + ("#%d" % (call + 1) if call else "") + (".out%d" % k if k else "")
-                    params = sum(p.numel() for p in module.parameters(recurse=False))
+                    # The module's own parameters belong to its first output of its first call: a tuple's other
+                    # elements (an LSTM's h_n, c_n) and later calls own none, or a run would count them again.
+                    params = sum(p.numel() for p in module.parameters(recurse=False)) if k == 0 and call == 0 else 0
                     tname = type(module).__name__ if k == 0 else "output"  # RUN_FORMAT: a tuple element
                     matrix_shape = None
                     weight = _matrix_of(module) if k == 0 and call == 0 else None

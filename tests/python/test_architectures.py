@@ -170,6 +170,9 @@ class ArchitectureTest(helpers.TempDirTest):
         self.assertTrue(np.isfinite(r.neuron_stat("lstm", "mean_abs", "gradient")).all())
         self.assertTrue(np.isnan(r.neuron_stat("lstm.out2", "mean", "gradient")).all())  # c_n is unused
         self.assertEqual(r.layer("lstm").params, sum(p.numel() for p in model.lstm.parameters()))
+        # h_n and c_n own no parameters: the run's layers add up to the model's (they counted the LSTM's 3 times).
+        self.assertEqual((r.layer("lstm.out1").params, r.layer("lstm.out2").params), (0, 0))
+        self.assertEqual(sum(L.params for L in r.layers), sum(p.numel() for p in model.parameters()))
         self.assertEqual(reads(r, "lstm"), {"embed"})
         self.assertEqual(reads(r, "lstm.out2"), {"embed"})  # a tuple's elements read what the call read
         self.assertEqual(reads(r, "head"), {"lstm"})  # through the slice out[:, -1]

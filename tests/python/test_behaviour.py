@@ -202,7 +202,20 @@ class BehaviourTest(helpers.TempDirTest):
         self.assertEqual(r.layer("pair").params, 6)
         self.assertEqual((r.layer("pair").type, r.layer("pair.out1").type), ("Pair", "output"))
         self.assertEqual(r.layer("pair.lin").params, 30)
+        self.assertEqual(r.layer("pair.out1").params, 0)  # Pair's scale belongs to its first element
         self.assertTrue(np.isfinite(r.neuron_stat("pair.out1", "mean", "gradient")).all())
+
+    def test_a_module_called_twice_owns_its_parameters_once(self):
+        tied = nn.Linear(4, 4)
+        m = nn.Sequential(tied, nn.Tanh(), tied)  # weight tying: one Linear applied twice
+        with tensorscape.init(self.path("r"), m, every=1, quiet=True) as run:
+            for step in range(2):
+                step_model(run, m, torch.randn(3, 4))
+                run.log(step)
+        r = tensorscape.read_run(self.path("r"))
+        self.assertEqual([L.name for L in r.layers], ["0", "1", "0#2"])
+        self.assertEqual((r.layer("0").params, r.layer("0#2").params), (20, 0))
+        self.assertEqual(sum(L.params for L in r.layers), sum(p.numel() for p in m.parameters()))
 
     def test_shape_change_stores_nan(self):
         m = nn.Sequential(nn.Linear(3, 3), nn.Tanh())  # on [batch, length, 3]: the length may change
