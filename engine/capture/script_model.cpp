@@ -15,9 +15,11 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -1660,9 +1662,24 @@ Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path,
         module = torch::jit::load(path, torch::kCPU);
     } catch (const std::exception& e) {
         std::string what = e.what();
+        // The usual mistakes: a torch.save file (a state_dict or a pickled module: a zip without TorchScript's
+        // constants.pkl, or the legacy pickle format), an ONNX export. Each gets the fix.
+        const std::string fix = "save the model with torch.jit.script(model).save(path) (or torch.jit.trace)";
+        std::string ext = std::filesystem::path(path).extension().string();
+        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        char head[2] = {0, 0};
+        if (std::ifstream f(path, std::ios::binary); f) f.read(head, 2);
+        std::string cause;
+        if (what.find("constants.pkl") != std::string::npos)
+            cause = "' was written by torch.save (a state_dict or a pickled nn.Module), not TorchScript: ";
+        else if (static_cast<unsigned char>(head[0]) == 0x80 && head[1] >= 2 && head[1] <= 5)
+            cause = "' is a legacy torch.save pickle, not TorchScript: ";
+        else if (ext == ".onnx")
+            cause = "' is an ONNX file; tensorscape reads TorchScript: ";
+        if (!cause.empty()) return makeError(ErrorKind::Usage, "model file '" + path + cause + fix);
         return makeError(ErrorKind::Usage,
-                         "model file '" + path +
-                             "' is not a loadable TorchScript archive: " + oneLineReason(what));
+                         "model file '" + path + "' is not a loadable TorchScript archive: " + oneLineReason(what) +
+                             "; " + fix);
     }
     if (!module.find_method("forward"))
         return makeError(ErrorKind::Usage, "model file '" + path + "' has no forward() method");

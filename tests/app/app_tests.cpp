@@ -378,6 +378,27 @@ TEST(App, ViewTakesRealArchitecturesAndShapes) {
     EXPECT_EQ(r.out.find("reduced to"), std::string::npos) << "one image is a batch of one: " << r.out;
 }
 
+// What users mistake for a model: a torch.save file (state_dict, zip or legacy pickle), an ONNX export, bytes
+// that are no archive. One line each, saying what the file is and how to save a TorchScript model.
+TEST(App, ModelFilesThatAreNotTorchScriptSayWhatTheyAreAndTheFix) {
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty());
+    auto dir = tempDir("view_not_script");
+    std::ofstream(dir / "m.onnx") << std::string("\x08\x07\x12\x07pytorch", 11);
+    std::ofstream(dir / "junk.pt") << "hello world";
+    const std::string fix = "save the model with torch.jit.script(model).save(path)";
+    for (const auto& [file, cause] : {std::pair{models / "state_dict.pt", "was written by torch.save (a state_dict or a pickled nn.Module)"},
+                                      std::pair{models / "legacy_pickle.pt", "is a legacy torch.save pickle"},
+                                      std::pair{dir / "m.onnx", "is an ONNX file"},
+                                      std::pair{dir / "junk.pt", "is not a loadable TorchScript archive"}}) {
+        auto r = run("view " + file.string() + " --input-shape 2 --headless --out " + (dir / "x.png").string());
+        EXPECT_EQ(r.code, 2) << file << ": " << r.out;
+        EXPECT_NE(r.out.find(cause), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find(fix), std::string::npos) << r.out;
+        EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+    }
+}
+
 // Dict outputs: torchvision's segmentation models return {"out": ..., "aux": ...}, Hugging Face-style models
 // {"logits": ...}; a dict without either is one line naming its keys.
 TEST(App, ViewTakesTheOutputTensorOfADict) {

@@ -94,3 +94,6 @@ g = np.random.default_rng(0)
 np.save(out + "/tokens.npy", g.integers(0, 50, size=(6, 10)).astype(np.int64))
 np.save(out + "/tokens_far.npy", (np.arange(60) % 50 + 40).reshape(6, 10).astype(np.int64))  # 40 to 89
 np.save(out + "/tokens_float.npy", g.integers(0, 50, size=(6, 10)).astype(np.float32))
+# What users mistake for a model file: torch.save of a state_dict (zip, and the legacy pickle format).
+torch.save(nn.Linear(2, 2).state_dict(), out + "/state_dict.pt")
+torch.save(nn.Linear(2, 2).state_dict(), out + "/legacy_pickle.pt", _use_new_zipfile_serialization=False)
