@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -29,10 +30,18 @@ using namespace ts::render;
 namespace {
 
 // SIGINT/SIGTERM during a run: the handler only records the signal; the frame loops stop the trainer after
-// its current step, write what was done (summary.json) and exit 128 + signal (130, 143).
+// its current step, write what was done (summary.json) and exit 128 + signal (130, 143). A step or an
+// inspection cannot be cut short, so a second signal ends the process at once (with the same status).
 std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "used in a signal handler");
 extern "C" void onStopSignal(int sig) {
-    g_signal.store(sig);
+    if (g_signal.exchange(sig) != 0) _exit(128 + sig);
+}
+// view's picture: after a signal nothing more is computed or written.
+int stoppedBeforeThePicture() {
+    const int sig = g_signal.load();
+    TS_LOG_INFO("stopped by signal %d before the picture was drawn; nothing written", sig);
+    return 128 + sig;
 }
 void installStopSignals() {
     struct sigaction sa {};
@@ -379,6 +388,7 @@ int runHeadless(LiveSession& session, TrainingScreen& screen, const DisplayOptio
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         if (g_signal.load()) {
             session.stop(); // ends after the current step
+            if (!d.singlePng.empty()) return stoppedBeforeThePicture();
             frames = f;
             break;
         }
@@ -584,6 +594,7 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
     if (opts.inspectOnly) {
         if (auto s = (*session)->start(false); !s) return reportError(s.error());
         lap("inspection (forward, backward, statistics)");
+        if (g_signal.load()) return stoppedBeforeThePicture();
     }
     if ((display.views & ~unsigned(RunViews::Hinton | RunViews::Weights | RunViews::Explain | RunViews::Landscape)) &&
         opts.openRun.empty())
@@ -592,6 +603,7 @@ int runSession(const SessionOptions& opts, const DisplayOptions& display, const 
                                                            display.viewName));
     auto screen = TrainingScreen::create(**session, display.collapse, opts.openRun, display.compare, display.views);
     if (!screen) return reportError(screen.error());
+    if (opts.inspectOnly && g_signal.load()) return stoppedBeforeThePicture();
     (*screen)->settings.statistic = int(display.colourBy);
     if (!display.layer.empty())
         if (auto s = (*screen)->selectLayerByName(display.layer); !s) return reportError(s.error());

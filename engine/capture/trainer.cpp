@@ -538,7 +538,7 @@ StepInfo Trainer::runStepImpl() {
     m_stepsDone.store(stepNo);
 
     if (m_options.evalEvery > 0 && stepNo % m_options.evalEvery == 0) {
-        auto r = evaluate(m_model, m_valInputs, m_valLabels);
+        auto r = evaluate(m_model, m_valInputs, m_valLabels, m_options.batchSize);
         if (r) {
             info.evaluated = true;
             info.valLoss = r->loss;
@@ -589,7 +589,7 @@ Expected<StepInfo> Trainer::step() {
 }
 
 Expected<EvalResult> Trainer::evaluateValidation() {
-    return evaluate(m_model, m_valInputs, m_valLabels);
+    return evaluate(m_model, m_valInputs, m_valLabels, m_options.batchSize);
 }
 
 // ---------------------------------------------------------------------------------------------------------

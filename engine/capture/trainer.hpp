@@ -45,7 +45,8 @@ struct TrainOptions {
     int64_t maxSteps = 0;     // > 0: train exactly this many steps (epochs then only label progress)
     int64_t captureEvery = 0; // K: snapshot steps K, 2K, ... (1 = every step); 0 = never
     int64_t evalEvery = 0;    // evaluate on the fixed validation batch every N steps; 0 = never
-    int64_t evalBatch = 512;  // the fixed validation batch: the first evalBatch validation samples
+    int64_t evalBatch = 512;  // the fixed validation batch: the first evalBatch validation samples, evaluated
+                              // batchSize at a time (a batch sized for training fits a forward pass)
     uint64_t seed = 0;        // shuffling order
     bool shuffle = true;      // false: samples in dataset order (tests)
     // Snapshot tensors: false (default) hands over the tensors themselves, no copy, alive through the

@@ -325,6 +325,46 @@ fs::path pythonModels() {
     return f.dir;
 }
 
+// A signal during view's inspection (seconds of matrix products that cannot be cut short): once it is done,
+// view exits 128 + signal without drawing or writing anything; a second signal ends it at once.
+TEST(App, InterruptedViewWritesNothingAndASecondSignalEndsItAtOnce) {
+    const auto models = pythonModels();
+    ASSERT_FALSE(models.empty());
+    for (int signals : {1, 2}) {
+        auto dir = tempDir("view_signal" + std::to_string(signals));
+        const fs::path log = dir / "log.txt";
+        pid_t pid = fork();
+        if (pid == 0) {
+            std::string cmd = std::string("exec ") + TS_APP_BINARY + " view " + (models / "slow.pt").string() +
+                              " --input-shape 512 --batch 1024 --headless --out " + (dir / "v.png").string() +
+                              " > " + log.string() + " 2>&1";
+            execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+            _exit(127);
+        }
+        // The model is described (the handlers are installed by then); the inspection follows.
+        for (int i = 0; i < 600 && readFile(log).find("model 'slow'") == std::string::npos; ++i)
+            usleep(50'000);
+        usleep(800'000);
+        for (int k = 0; k < signals; ++k) {
+            kill(pid, SIGTERM);
+            usleep(100'000);
+        }
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        const std::string out = readFile(log);
+        ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping: " << out;
+        EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << out;
+        EXPECT_FALSE(fs::exists(dir / "v.png")) << out;
+        EXPECT_FALSE(fs::exists(dir / "v.json")) << out;
+        if (signals == 1) {
+            EXPECT_NE(out.find("backward pass objective"), std::string::npos) << "the inspection finished: " << out;
+            EXPECT_NE(out.find("stopped by signal 15 before the picture was drawn"), std::string::npos) << out;
+        } else {
+            EXPECT_EQ(out.find("backward pass objective"), std::string::npos) << "ended during the inspection: " << out;
+        }
+    }
+}
+
 TEST(App, ViewTakesRealArchitecturesAndShapes) {
     const auto models = pythonModels();
     ASSERT_FALSE(models.empty()) << "making the Python models failed (python3-torch, python3-torchvision)";

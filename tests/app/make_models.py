@@ -97,3 +97,14 @@ np.save(out + "/tokens_float.npy", g.integers(0, 50, size=(6, 10)).astype(np.flo
 # What users mistake for a model file: torch.save of a state_dict (zip, and the legacy pickle format).
 torch.save(nn.Linear(2, 2).state_dict(), out + "/state_dict.pt")
 torch.save(nn.Linear(2, 2).state_dict(), out + "/legacy_pickle.pt", _use_new_zipfile_serialization=False)
+class Slow(nn.Module):
+    """Seconds of matrix products per forward pass (an inspection to interrupt)."""
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(512, 512)
+        self.out = nn.Linear(512, 4)
+    def forward(self, x):
+        for _ in range(150):
+            x = torch.tanh(self.fc(x))
+        return self.out(x)
+torch.jit.script(Slow()).save(out + "/slow.pt")
