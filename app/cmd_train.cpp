@@ -2,15 +2,15 @@
 // headless. Both share runTraining(); demo is train on built-in defaults.
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <numeric>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <thread>
+#include <unistd.h>
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"

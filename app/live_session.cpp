@@ -624,8 +624,8 @@ struct LiveSession::Impl {
         for (const auto& l : sum.layers) {
             int node = network.find(l.name);
             bool act = node >= 0 && layerIsRelu(network.nodes[size_t(node)].type);
-            // "Dead" is zero on every sample of the batch: over fewer than kDeadAlertMinSamples samples a healthy
-            // ReLU is zero for all of them too often (half its neurons at one sample, 0.4% at eight).
+            // "Dead" is zero on every sample of the batch: over fewer than kDeadAlertMinSamples samples a
+            // healthy ReLU is zero for all of them too often (half its neurons at one sample, 0.4% at eight).
             const bool enoughSamples = l.samples == 0 || l.samples >= kDeadAlertMinSamples;
             if (act && enoughSamples && l.deadFraction > 0.5f) deadLayers.push_back({l.name, l.deadFraction});
             if (!l.hasGradient || !std::isfinite(l.gradientNorm)) continue;
@@ -1248,7 +1248,8 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
     TS_LOG_DEBUG("model load and capture graph: %.2f s",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tLoad).count());
     tLoad = std::chrono::steady_clock::now();
-    auto net = capture::describeNetwork(*m.model, m.data.train.sampleShape, m.data.train.inputs.scalar_type());
+    auto net =
+        capture::describeNetwork(*m.model, m.data.train.sampleShape, m.data.train.inputs.scalar_type());
     TS_LOG_DEBUG("network description (probe forward): %.2f s",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - tLoad).count());
     if (!net)
@@ -1333,8 +1334,8 @@ Expected<std::unique_ptr<LiveSession>> LiveSession::create(const SessionOptions&
         topt.maxSteps = 1;
         topt.captureEvery = 1;
         topt.evalEvery = 1;
-        // Validated on as many samples as the probe holds: 512 samples of a large model (ViT-L: 60 GFLOPs each)
-        // took minutes of a one-pass inspection.
+        // Validated on as many samples as the probe holds: 512 samples of a large model (ViT-L: 60 GFLOPs
+        // each) took minutes of a one-pass inspection.
         topt.evalBatch = topt.batchSize;
     }
     if (!device->note.empty()) TS_LOG_INFO("%s", device->note.c_str());

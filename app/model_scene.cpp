@@ -24,25 +24,27 @@ scene::LayerKind layerKindOf(const std::string& type) {
 
 namespace {
 
-// Channels-last layers: a permute of a [C, H, W] output to [H, W, C], and, in forward order, every rank-3 layer
-// fed by a channels-last layer with the same H and W, or both divided by one factor (LayerNorm, Linear, GELU,
-// attention, adds, patch merging; ConvNeXt and Swin blocks). A convolution or pooling output is [C, H, W] whatever feeds it, and the permute back to
-// [C, H, W] does not keep H and W in front, so the marking stops there.
+// Channels-last layers: a permute of a [C, H, W] output to [H, W, C], and, in forward order, every rank-3
+// layer fed by a channels-last layer with the same H and W, or both divided by one factor (LayerNorm, Linear,
+// GELU, attention, adds, patch merging; ConvNeXt and Swin blocks). A convolution or pooling output is [C, H,
+// W] whatever feeds it, and the permute back to [C, H, W] is not marked, so the marking stops there.
 void markChannelsLast(const capture::Network& net, scene::NetworkDesc& d) {
     std::vector<std::vector<uint32_t>> inputs(d.layers.size());
     for (const auto& e : d.edges)
         if (e.to < inputs.size()) inputs[e.to].push_back(e.from);
     for (size_t i = 0; i < d.layers.size(); ++i) {
         auto& l = d.layers[i];
-        if (l.shape.size() != 3 || l.kind == scene::LayerKind::Conv || l.kind == scene::LayerKind::Pool) continue;
+        if (l.shape.size() != 3 || l.kind == scene::LayerKind::Conv || l.kind == scene::LayerKind::Pool)
+            continue;
         std::string type = net.nodes[i].type;
-        std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        std::transform(type.begin(), type.end(), type.begin(),
+                       [](unsigned char c) { return char(std::tolower(c)); });
         for (uint32_t from : inputs[i]) {
             const auto& in = d.layers[from].shape;
             if (in.size() != 3) continue;
             const bool permute = type.find("permute") != std::string::npos;
-            const bool toLast = permute && !d.layers[from].channelsLast && in[0] == l.shape[2] && in[1] == l.shape[0] &&
-                                in[2] == l.shape[1];
+            const bool toLast = permute && !d.layers[from].channelsLast && in[0] == l.shape[2] &&
+                                in[1] == l.shape[0] && in[2] == l.shape[1];
             // H and W kept, or both divided by the same whole factor (Swin's patch merging: [H/2, W/2, 4C]).
             const bool sameGrid = l.shape[0] > 0 && l.shape[1] > 0 && in[0] % l.shape[0] == 0 &&
                                   in[1] % l.shape[1] == 0 && in[0] / l.shape[0] == in[1] / l.shape[1];

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <imgui.h>
 #include <map>
 #include <set>
-#include <imgui.h>
 
 #include "app/model_scene.hpp"
 #include "engine/core/log.hpp"
@@ -66,7 +66,8 @@ std::vector<ui::SceneLabel> sceneLabelsOf(const scene::Scene& scene, const scene
     for (const auto& [name, count] : layersIn)
         if (count > 1) blocks.push_back(name);
     const std::string prefix = scene::stageLabelPrefix(blocks);
-    auto add = [&](const std::string& name, const Aabb& box, int priority, bool foldable = false, bool always = false) {
+    auto add = [&](const std::string& name, const Aabb& box, int priority, bool foldable = false,
+                   bool always = false) {
         if (box.empty()) return;
         ui::SceneLabel l;
         l.name = name;

@@ -669,7 +669,8 @@ Expected<Dataset> loadPt(const fs::path& file, int64_t count) {
         const int64_t keep = count > 0 ? std::min(count, t.size(0)) : t.size(0);
         const bool indices = t.scalar_type() == torch::kInt64 || t.scalar_type() == torch::kInt32 ||
                              t.scalar_type() == torch::kInt16;
-        return unlabelled("", t.narrow(0, 0, keep).to(torch::kCPU, indices ? torch::kInt64 : torch::kFloat32).contiguous());
+        const auto dtype = indices ? torch::kInt64 : torch::kFloat32;
+        return unlabelled("", t.narrow(0, 0, keep).to(torch::kCPU, dtype).contiguous());
     } catch (const c10::Error& e) {
         return bad("cannot be used (" + firstLine(e.what_without_backtrace()) + ")");
     }

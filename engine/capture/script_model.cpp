@@ -1293,7 +1293,8 @@ torch::Tensor outputTensor(const c10::IValue& v, const std::string& model) {
         int tensors = 0;
         for (const auto& entry : dict) {
             const bool named = entry.key().isString();
-            const std::string key = named ? entry.key().toStringRef() : "<" + std::string(entry.key().tagKind()) + ">";
+            const std::string key =
+                named ? entry.key().toStringRef() : "<" + std::string(entry.key().tagKind()) + ">";
             if (entry.value().isTensor()) {
                 if (named && (key == "out" || key == "logits")) return entry.value().toTensor();
                 only = entry.value().toTensor();
@@ -1662,11 +1663,12 @@ Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path,
         module = torch::jit::load(path, torch::kCPU);
     } catch (const std::exception& e) {
         std::string what = e.what();
-        // The usual mistakes: a torch.save file (a state_dict or a pickled module: a zip without TorchScript's
-        // constants.pkl, or the legacy pickle format), an ONNX export. Each gets the fix.
+        // The usual mistakes: a torch.save file (a state_dict or a pickled module: a zip without
+        // TorchScript's constants.pkl, or the legacy pickle format), an ONNX export. Each gets the fix.
         const std::string fix = "save the model with torch.jit.script(model).save(path) (or torch.jit.trace)";
         std::string ext = std::filesystem::path(path).extension().string();
-        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        std::transform(ext.begin(), ext.end(), ext.begin(),
+                       [](unsigned char c) { return char(std::tolower(c)); });
         char head[2] = {0, 0};
         if (std::ifstream f(path, std::ios::binary); f) f.read(head, 2);
         std::string cause;
@@ -1678,8 +1680,8 @@ Expected<std::unique_ptr<Model>> loadScriptModel(const std::string& path,
             cause = "' is an ONNX file; tensorscape reads TorchScript: ";
         if (!cause.empty()) return makeError(ErrorKind::Usage, "model file '" + path + cause + fix);
         return makeError(ErrorKind::Usage,
-                         "model file '" + path + "' is not a loadable TorchScript archive: " + oneLineReason(what) +
-                             "; " + fix);
+                         "model file '" + path +
+                             "' is not a loadable TorchScript archive: " + oneLineReason(what) + "; " + fix);
     }
     if (!module.find_method("forward"))
         return makeError(ErrorKind::Usage, "model file '" + path + "' has no forward() method");

@@ -33,10 +33,12 @@ bool contains(const std::string& s, const char* what) {
 
 std::string embeddingHint(bool integralInputs, const std::string& error) {
     if (integralInputs || !contains(error, "'indices'")) return {};
-    return "; an nn.Embedding takes integer token indices: give them as an int64 or int32 array (.npy) or tensor (.pt)";
+    return "; an nn.Embedding takes integer token indices: give them as an int64 or int32 array (.npy) or "
+           "tensor (.pt)";
 }
 
-Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inputShape, torch::ScalarType inputType) {
+Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inputShape,
+                                  torch::ScalarType inputType) {
     std::vector<int64_t> shape = {2};
     shape.insert(shape.end(), inputShape.begin(), inputShape.end());
     ForwardCapture fc;
@@ -52,9 +54,10 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
         } catch (const std::exception& e) {
             model.setTraining(wasTraining);
             std::string what = e.what();
-            return makeError(ErrorKind::Usage, "model '" + model.name() + "' fails on input " +
-                                                   shapeString(inputShape) + ": " + oneLineReason(what) +
-                                                   embeddingHint(c10::isIntegralType(inputType, false), what));
+            return makeError(ErrorKind::Usage,
+                             "model '" + model.name() + "' fails on input " + shapeString(inputShape) + ": " +
+                                 oneLineReason(what) +
+                                 embeddingHint(c10::isIntegralType(inputType, false), what));
         }
         model.setTraining(wasTraining);
     }

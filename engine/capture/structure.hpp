@@ -12,8 +12,8 @@ namespace ts::capture {
 // FLOPs: a layer with a weight of >= 2 dims costs 2 * weight.numel() per output position (Linear: per sample,
 // Conv: per output pixel) plus one per output for a bias; pooling costs one per input element; other ops one
 // per output element. Errors (the forward pass throws) name the model and the input shape.
-// What to add to a model's error about its input: for float inputs that an nn.Embedding refused, that it takes
-// integer token indices ("" otherwise).
+// What to add to a model's error about its input: for float inputs that an nn.Embedding refused, that it
+// takes integer token indices ("" otherwise).
 std::string embeddingHint(bool integralInputs, const std::string& error);
 
 // inputType: the data's dtype; integer inputs (token indices) are probed with zeros of int64, a valid index.

@@ -604,8 +604,9 @@ Expected<Attribution> attribute(capture::Model& model, const torch::Tensor& inpu
         return usage("explain takes one sample [1, ...], not " +
                      (input.defined() ? capture::shapeString(input.sizes().vec()) : std::string("nothing")));
     if (c10::isIntegralType(input.scalar_type(), false))
-        return usage("the inputs are integer indices (tokens for an nn.Embedding): attributions are computed with "
-                     "respect to real-valued inputs (pixels, features), and a token index has no gradient");
+        return usage(
+            "the inputs are integer indices (tokens for an nn.Embedding): attributions are computed with "
+            "respect to real-valued inputs (pixels, features), and a token index has no gradient");
     if (o.method == Method::LrpAlphaBeta && std::abs(o.alpha - o.beta - 1.0) > 1e-9)
         return usage("LRP alpha-beta needs alpha - beta = 1 (got alpha " + std::to_string(o.alpha) + ", beta " +
                      std::to_string(o.beta) + ")");

@@ -765,8 +765,9 @@ Expected<ExplainOutcome> runFeatures(const FeaturesArgs& a) {
     // Token indices (an nn.Embedding's input) cannot be climbed by gradient ascent: the top real inputs only.
     const bool indices = c10::isIntegralType(inputs.scalar_type(), false);
     if (indices && a.steps > 0)
-        TS_LOG_INFO("features: the inputs are integer token indices, which activation maximisation cannot optimise; "
-                    "showing the top real inputs only");
+        TS_LOG_INFO(
+            "features: the inputs are integer token indices, which activation maximisation cannot optimise; "
+            "showing the top real inputs only");
     if (a.steps > 0 && !indices) {
         MaximiseOptions mo = maximiseOptionsOf(a, *units, lo, hi);
         if (a.start == "top") {

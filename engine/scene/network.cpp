@@ -244,7 +244,8 @@ std::string stageLabelPrefix(const std::vector<std::string>& stages) {
         }
     if (prefix.empty()) return {};
     for (const std::string* s : dotted)
-        if (s->size() <= prefix.size() || !std::isalpha(static_cast<unsigned char>((*s)[prefix.size()]))) return {};
+        if (s->size() <= prefix.size() || !std::isalpha(static_cast<unsigned char>((*s)[prefix.size()])))
+            return {};
     return prefix;
 }
 

@@ -22,8 +22,8 @@ struct LayerSpec {
     LayerKind kind = LayerKind::Other;
     std::vector<std::int64_t> shape;
     std::int64_t paramCount = 0;
-    // A rank-3 output laid out [H, W, C] (a permute to channels-last and the layers after it, as in ConvNeXt and
-    // Swin blocks): drawn as C maps of H x W like a convolution's [C, H, W].
+    // A rank-3 output laid out [H, W, C] (a permute to channels-last and the layers after it, as in ConvNeXt
+    // and Swin blocks): drawn as C maps of H x W like a convolution's [C, H, W].
     bool channelsLast = false;
 };
 

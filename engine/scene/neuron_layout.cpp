@@ -121,7 +121,8 @@ LocalLayout layoutLayerNeurons(const LayerSpec& layer, const LayerStats* stats, 
         for (std::uint32_t c = 0; c < C; ++c)
             for (std::uint32_t i = 0; i < HW; ++i)
                 for (std::uint32_t p = 0; p < P; ++p)
-                    chanProfile[std::size_t(c) * P + p] += stats->profile[std::size_t(chw.neuron(c, i)) * P + p] / float(HW);
+                    chanProfile[std::size_t(c) * P + p] +=
+                        stats->profile[std::size_t(chw.neuron(c, i)) * P + p] / float(HW);
         slot = clusterOrder(chanProfile.data(), C, P, opt.clusterBranching, 4, opt.seed);
     }
     for (std::uint32_t k = 0; k < C; ++k) {

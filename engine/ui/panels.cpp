@@ -7,8 +7,8 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
-#include <numeric>
 #include <imgui.h>
+#include <numeric>
 
 #include "engine/core/colormap.hpp"
 #include "engine/ui/panel_images.hpp"
@@ -621,7 +621,8 @@ int sceneLabels(std::span<const SceneLabel> labels, const float* m, float width,
                              io.MousePos.y >= r.y0 && io.MousePos.y <= r.y1;
         if (hovered) {
             draw->AddRect(ImVec2(r.x0 - 1, r.y0 - 1), ImVec2(r.x1 + 1, r.y1 + 1), IM_COL32(255, 214, 120, 255), 3.0f);
-            ImGui::SetTooltip("%s: click to fold it into one box, or to unfold it", (l.name.empty() ? l.text : l.name).c_str());
+            ImGui::SetTooltip("%s: click to fold it into one box, or to unfold it",
+                              (l.name.empty() ? l.text : l.name).c_str());
         }
         draw->AddText(ImGui::GetFont(), ImGui::GetFontSize() * scale, ImVec2(r.x0 + 3, r.y0 + 2), fg, l.text.c_str());
         ++drawn;

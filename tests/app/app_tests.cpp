@@ -335,7 +335,8 @@ TEST(App, InterruptedViewWritesNothingAndASecondSignalEndsItAtOnce) {
         const fs::path log = dir / "log.txt";
         pid_t pid = fork();
         if (pid == 0) {
-            std::string cmd = std::string("exec ") + TS_APP_BINARY + " view " + (models / "slow.pt").string() +
+            std::string cmd = std::string("exec ") + TS_APP_BINARY + " view " +
+                              (models / "slow.pt").string() +
                               " --input-shape 512 --batch 1024 --headless --out " + (dir / "v.png").string() +
                               " > " + log.string() + " 2>&1";
             execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
@@ -357,10 +358,13 @@ TEST(App, InterruptedViewWritesNothingAndASecondSignalEndsItAtOnce) {
         EXPECT_FALSE(fs::exists(dir / "v.png")) << out;
         EXPECT_FALSE(fs::exists(dir / "v.json")) << out;
         if (signals == 1) {
-            EXPECT_NE(out.find("backward pass objective"), std::string::npos) << "the inspection finished: " << out;
-            EXPECT_NE(out.find("stopped by signal 15 before the picture was drawn"), std::string::npos) << out;
+            EXPECT_NE(out.find("backward pass objective"), std::string::npos)
+                << "the inspection finished: " << out;
+            EXPECT_NE(out.find("stopped by signal 15 before the picture was drawn"), std::string::npos)
+                << out;
         } else {
-            EXPECT_EQ(out.find("backward pass objective"), std::string::npos) << "ended during the inspection: " << out;
+            EXPECT_EQ(out.find("backward pass objective"), std::string::npos)
+                << "ended during the inspection: " << out;
         }
     }
 }
@@ -427,11 +431,14 @@ TEST(App, ModelFilesThatAreNotTorchScriptSayWhatTheyAreAndTheFix) {
     std::ofstream(dir / "m.onnx") << std::string("\x08\x07\x12\x07pytorch", 11);
     std::ofstream(dir / "junk.pt") << "hello world";
     const std::string fix = "save the model with torch.jit.script(model).save(path)";
-    for (const auto& [file, cause] : {std::pair{models / "state_dict.pt", "was written by torch.save (a state_dict or a pickled nn.Module)"},
-                                      std::pair{models / "legacy_pickle.pt", "is a legacy torch.save pickle"},
-                                      std::pair{dir / "m.onnx", "is an ONNX file"},
-                                      std::pair{dir / "junk.pt", "is not a loadable TorchScript archive"}}) {
-        auto r = run("view " + file.string() + " --input-shape 2 --headless --out " + (dir / "x.png").string());
+    for (const auto& [file, cause] :
+         {std::pair{models / "state_dict.pt",
+                    "was written by torch.save (a state_dict or a pickled nn.Module)"},
+          std::pair{models / "legacy_pickle.pt", "is a legacy torch.save pickle"},
+          std::pair{dir / "m.onnx", "is an ONNX file"},
+          std::pair{dir / "junk.pt", "is not a loadable TorchScript archive"}}) {
+        auto r =
+            run("view " + file.string() + " --input-shape 2 --headless --out " + (dir / "x.png").string());
         EXPECT_EQ(r.code, 2) << file << ": " << r.out;
         EXPECT_NE(r.out.find(cause), std::string::npos) << r.out;
         EXPECT_NE(r.out.find(fix), std::string::npos) << r.out;
@@ -447,21 +454,23 @@ TEST(App, ViewTakesTheOutputTensorOfADict) {
     auto dir = tempDir("view_dict");
     for (const char* name : {"dict_out", "dict_logits"}) {
         auto r = run("view " + (models / (std::string(name) + ".pt")).string() +
-                     " --input-shape 3,16,16 --batch 2 --headless --out " + (dir / (std::string(name) + ".png")).string());
+                     " --input-shape 3,16,16 --batch 2 --headless --out " +
+                     (dir / (std::string(name) + ".png")).string());
         EXPECT_EQ(r.code, 0) << name << ": " << r.out;
         EXPECT_NE(r.out.find("objective: mean-square"), std::string::npos) << "per-pixel outputs: " << r.out;
     }
     auto r = run("view " + (models / "dict_two.pt").string() + " --input-shape 3,16,16 --headless --out " +
                  (dir / "two.png").string());
     EXPECT_EQ(r.code, 2) << r.out;
-    const auto err = r.out.find("returned a dict with keys mask, depth: tensorscape takes its 'out' or 'logits' tensor");
+    const auto err =
+        r.out.find("returned a dict with keys mask, depth: tensorscape takes its 'out' or 'logits' tensor");
     ASSERT_NE(err, std::string::npos) << r.out;
     EXPECT_EQ(r.out.find('\n', err), r.out.size() - 1) << "one line, the last: " << r.out;
 }
 
-// Token indices for an nn.Embedding: an integer .npy reaches the model as int64. Float tokens, and indices past
-// the embedding's table, are one line that says so; explanations refuse tokens in one line, feature sheets show
-// the top real inputs without activation maximisation.
+// Token indices for an nn.Embedding: an integer .npy reaches the model as int64. Float tokens, and indices
+// past the embedding's table, are one line that says so; explanations refuse tokens in one line, feature
+// sheets show the top real inputs without activation maximisation.
 TEST(App, TokenInputsReachAnEmbedding) {
     const auto models = pythonModels();
     ASSERT_FALSE(models.empty());
@@ -474,7 +483,9 @@ TEST(App, TokenInputsReachAnEmbedding) {
     auto oneLine = [](const ::Run& r, const std::string& text) {
         const auto at = r.out.find(text);
         EXPECT_NE(at, std::string::npos) << r.out;
-        if (at != std::string::npos) EXPECT_EQ(r.out.find('\n', at), r.out.size() - 1) << "one line, the last: " << r.out;
+        if (at != std::string::npos) {
+            EXPECT_EQ(r.out.find('\n', at), r.out.size() - 1) << "one line, the last: " << r.out;
+        }
     };
     r = run("view " + model + " --input " + (models / "tokens_float.npy").string() + " --headless --out " +
             (dir / "f.png").string());
@@ -488,27 +499,29 @@ TEST(App, TokenInputsReachAnEmbedding) {
             (dir / "e.png").string());
     EXPECT_EQ(r.code, 2) << r.out;
     oneLine(r, "the inputs are integer indices (tokens for an nn.Embedding)");
-    r = run("features --model " + model + " --input " + (models / "tokens.npy").string() + " --layer fc --out " +
-            (dir / "feat.png").string());
+    r = run("features --model " + model + " --input " + (models / "tokens.npy").string() +
+            " --layer fc --out " + (dir / "feat.png").string());
     EXPECT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("showing the top real inputs only"), std::string::npos) << r.out;
     EXPECT_TRUE(fs::exists(dir / "feat.png"));
 }
 
 // "Dead" means zero on every sample of the batch. A batch of one sample says nothing about it (half of a
-// healthy ReLU layer is zero for any one input), so no alert; sixteen samples that all leave the layer at zero
-// do raise it.
+// healthy ReLU layer is zero for any one input), so no alert; sixteen samples that all leave the layer at
+// zero do raise it.
 TEST(App, DeadNeuronAlertsNeedSeveralSamples) {
     const auto models = pythonModels();
     ASSERT_FALSE(models.empty());
     auto dir = tempDir("view_dead");
-    auto one = run("view " + (models / "thresholds.pt").string() + " --input " + (models / "low_one.npy").string() +
-                   " --headless --out " + (dir / "one.png").string());
+    auto one = run("view " + (models / "thresholds.pt").string() + " --input " +
+                   (models / "low_one.npy").string() + " --headless --out " + (dir / "one.png").string());
     ASSERT_EQ(one.code, 0) << one.out;
-    auto sixteen = run("view " + (models / "thresholds.pt").string() + " --input " +
-                       (models / "low_16.npy").string() + " --headless --out " + (dir / "sixteen.png").string());
+    auto sixteen =
+        run("view " + (models / "thresholds.pt").string() + " --input " + (models / "low_16.npy").string() +
+            " --headless --out " + (dir / "sixteen.png").string());
     ASSERT_EQ(sixteen.code, 0) << sixteen.out;
-    const auto a1 = nlohmann::json::parse(readFile(dir / "one.json")), a16 = nlohmann::json::parse(readFile(dir / "sixteen.json"));
+    const auto a1 = nlohmann::json::parse(readFile(dir / "one.json")),
+               a16 = nlohmann::json::parse(readFile(dir / "sixteen.json"));
     EXPECT_EQ(a1["batch"], 1);
     EXPECT_TRUE(a1["alerts"].empty()) << a1["alerts"].dump();
     EXPECT_EQ(a16["batch"], 16);

@@ -122,9 +122,9 @@ TEST(ModelScene, LayerKindsAndPerLayerNormalisation) {
     EXPECT_TRUE(toSceneData(net, &s, NeuronStatistic::Relevance, true, nullptr).layers[1].value.empty());
 }
 
-// Positions are steps: after the timeline thins, a step still finds its own snapshot (or the newest before it),
-// where a stored index would now point at another step.
-// ConvNeXt's block: conv [C, H, W] -> permute [H, W, C] -> LayerNorm -> Linear (C -> 4C) -> GELU -> Linear
+// Positions are steps: after the timeline thins, a step still finds its own snapshot (or the newest before
+// it), where a stored index would now point at another step. ConvNeXt's block: conv [C, H, W] -> permute [H,
+// W, C] -> LayerNorm -> Linear (C -> 4C) -> GELU -> Linear
 // -> permute back [C, H, W]; Swin's patch merging halves H and W with the channels still last. Those in
 // between are channels-last; a convolution whose C equals H is not.
 TEST(ModelScene, PermutedLayersAreChannelsLast) {
@@ -138,19 +138,20 @@ TEST(ModelScene, PermutedLayersAreChannelsLast) {
         if (from >= 0) net.edges.push_back({uint32_t(from), uint32_t(net.nodes.size() - 1), false});
     };
     node("input", "Input", {3, 8, 8}, -1);
-    node("dwconv", "Conv2d", {16, 8, 8}, 0);             // 1
-    node("permute", "Permute", {8, 8, 16}, 1);           // 2
-    node("norm", "LayerNorm", {8, 8, 16}, 2);            // 3
-    node("pw1", "Linear", {8, 8, 64}, 3);                // 4
-    node("act", "GELU", {8, 8, 64}, 4);                  // 5
-    node("merge", "PatchMerging", {4, 4, 128}, 5);       // 6
-    node("back", "Permute", {128, 4, 4}, 6);             // 7
-    node("relu", "relu", {128, 4, 4}, 7);                // 8
-    node("conv", "Conv2d", {16, 16, 4}, 0);              // 9: C == H, not permuted
-    node("relu2", "ReLU", {16, 16, 4}, 9);               // 10
-    node("seq", "Linear", {8, 8, 5}, 0);                 // 11: fed by a [C, H, W] input, no permute
+    node("dwconv", "Conv2d", {16, 8, 8}, 0);       // 1
+    node("permute", "Permute", {8, 8, 16}, 1);     // 2
+    node("norm", "LayerNorm", {8, 8, 16}, 2);      // 3
+    node("pw1", "Linear", {8, 8, 64}, 3);          // 4
+    node("act", "GELU", {8, 8, 64}, 4);            // 5
+    node("merge", "PatchMerging", {4, 4, 128}, 5); // 6
+    node("back", "Permute", {128, 4, 4}, 6);       // 7
+    node("relu", "relu", {128, 4, 4}, 7);          // 8
+    node("conv", "Conv2d", {16, 16, 4}, 0);        // 9: C == H, not permuted
+    node("relu2", "ReLU", {16, 16, 4}, 9);         // 10
+    node("seq", "Linear", {8, 8, 5}, 0);           // 11: fed by a [C, H, W] input, no permute
     const auto desc = toSceneDesc(net);
-    const std::vector<bool> expected = {false, false, true, true, true, true, true, false, false, false, false, false};
+    const std::vector<bool> expected = {false, false, true,  true,  true,  true,
+                                        true,  false, false, false, false, false};
     ASSERT_EQ(desc.layers.size(), expected.size());
     for (size_t i = 0; i < expected.size(); ++i)
         EXPECT_EQ(desc.layers[i].channelsLast, expected[i]) << desc.layers[i].name;

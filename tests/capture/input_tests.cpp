@@ -697,15 +697,16 @@ TEST(PtInput, TensorSavedByPython) {
     o.shape = {3, 2};
     EXPECT_TRUE(failsWith(loadInputs(o), {p.string(), "[2, 3]", "[3, 2]"}));
 
-    // Integer tensors are token indices: int64, exact (2^40 + 1 is not a float); a non-contiguous tensor comes back
-    // contiguous. Other dtypes become float32.
+    // Integer tensors are token indices: int64, exact (2^40 + 1 is not a float); a non-contiguous tensor
+    // comes back contiguous. Other dtypes become float32.
     const fs::path ints = dir / "ints.pt";
     ASSERT_TRUE(torchSave("(torch.arange(6) + (1 << 40)).reshape(3,2).t()", ints));
     auto ri = loadInputs(at(ints));
     ASSERT_TRUE(ri) << ri.error().message;
     EXPECT_EQ(ri->inputs.scalar_type(), torch::kInt64);
     EXPECT_TRUE(ri->inputs.is_contiguous());
-    EXPECT_TRUE(torch::equal(ri->inputs, (torch::arange(6, torch::kInt64) + (int64_t(1) << 40)).reshape({3, 2}).t()));
+    EXPECT_TRUE(
+        torch::equal(ri->inputs, (torch::arange(6, torch::kInt64) + (int64_t(1) << 40)).reshape({3, 2}).t()));
     const fs::path halves = dir / "halves.pt";
     ASSERT_TRUE(torchSave("torch.arange(6, dtype=torch.float16).reshape(3,2).t()", halves));
     auto rh = loadInputs(at(halves));

@@ -285,8 +285,8 @@ TEST(NeuronLayout, SequenceLayersAreTilesNotThreads) {
 }
 
 // A channels-last layer [H, W, C] (ConvNeXt, Swin) is drawn as C maps of H x W: its neuron (h, w, c) sits
-// where neuron (c, h, w) of the same layer in [C, H, W] order sits, also when maps are ordered by a statistic;
-// the LOD tree splits it by position (its channel blocks are not contiguous).
+// where neuron (c, h, w) of the same layer in [C, H, W] order sits, also when maps are ordered by a
+// statistic; the LOD tree splits it by position (its channel blocks are not contiguous).
 TEST(NeuronLayout, ChannelsLastLayersAreMapsLikeConvolutions) {
     const std::uint32_t H = 4, W = 6, C = 5;
     LayerSpec hwc = layer("features.1.0.block.3", LayerKind::Dense, {H, W, C});
@@ -318,7 +318,8 @@ TEST(NeuronLayout, ChannelsLastLayersAreMapsLikeConvolutions) {
     // Without the flag the same shape is 4 maps of 6 x 5 (what the layout did before).
     LayerSpec plain = hwc;
     plain.channelsLast = false;
-    EXPECT_NE(layoutLayerNeurons(plain, nullptr, {}).halfExtent, layoutLayerNeurons(chw, nullptr, {}).halfExtent);
+    EXPECT_NE(layoutLayerNeurons(plain, nullptr, {}).halfExtent,
+              layoutLayerNeurons(chw, nullptr, {}).halfExtent);
 }
 
 TEST(NeuronLayout, OrderByStatisticAndByCluster) {
@@ -409,8 +410,9 @@ TEST(ClusterTree, PartitionsNeuronsAndBoundsContainMembers) {
     }
 }
 
-// The LOD tree of a channels-last layer: its first split groups neighbouring positions, so each cluster covers
-// part of the layer (split as if its channel blocks were contiguous, each "channel" spread over every map).
+// The LOD tree of a channels-last layer: its first split groups neighbouring positions, so each cluster
+// covers part of the layer (split as if its channel blocks were contiguous, each "channel" spread over every
+// map).
 TEST(ClusterTree, ChannelsLastLayersSplitIntoCompactClusters) {
     NetworkDesc d;
     d.layers.push_back(layer("in", LayerKind::Input, {16}));
@@ -452,9 +454,11 @@ TEST(ClusterTree, KmeansSeparatesGroups) {
 // Stage labels drop the prefix every repeated block shares, unless that leaves bare numbers.
 TEST(StageLabels, DropTheSharedPrefixWhenWhatRemainsIsAName) {
     std::vector<std::string> vit;
-    for (int i = 0; i < 12; ++i) vit.push_back("encoder.layers.encoder_layer_" + std::to_string(i));
+    for (int i = 0; i < 12; ++i)
+        vit.push_back("encoder.layers.encoder_layer_" + std::to_string(i));
     EXPECT_EQ(stageLabelPrefix(vit), "encoder.layers.");
-    EXPECT_EQ(stageLabelPrefix({"features.denseblock1", "features.transition1", "features.denseblock2"}), "features.");
+    EXPECT_EQ(stageLabelPrefix({"features.denseblock1", "features.transition1", "features.denseblock2"}),
+              "features.");
     EXPECT_EQ(stageLabelPrefix({"features.0", "features.1", "features.2"}), "") << "'0', '1' say nothing";
     EXPECT_EQ(stageLabelPrefix({"layer1", "layer2", "layer3", "layer4"}), "") << "no dots";
     EXPECT_EQ(stageLabelPrefix({"encoder.layers.a", "decoder.layers.b"}), "") << "nothing shared";
