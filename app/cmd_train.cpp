@@ -668,6 +668,10 @@ int cmdView(int argc, char** argv) {
             {"batch", "N", "probe batch size (inputs: at most N of them)", "256"},
             {"limit", "N", "use the first N samples", "all"},
             {"seed", "N", "random seed (built-in models' initialisation)", "1"},
+            {"device", "auto|cpu|cuda[:N]", "where the model runs: auto is CUDA device 0 when LibTorch was built "
+                                           "with CUDA and sees a device, else the CPU (one line says why); "
+                                           "--view explain|landscape and --colour-by relevance run on the CPU",
+             "auto"},
             {"out", "FILE.png", "picture to write when headless", "out/view.png"},
             {"frames", "N", "window: close after N frames", "until closed"},
         },
@@ -701,6 +705,20 @@ int cmdView(int argc, char** argv) {
         return reportError(makeError(ErrorKind::Usage, "give --data or --input/--input-shape, not both"));
     auto display = parseDisplay(*args, "view");
     if (!display) return reportError(display.error());
+    // The explain and landscape views and relevance colouring run the model on host tensors: auto picks the
+    // CPU for them, and an explicit CUDA device is refused in one line.
+    o.device = args->get("device", "auto");
+    auto device = capture::parseDeviceFlag(o.device);
+    if (!device) return reportError(device.error());
+    const char* hostOnly = (display->views & RunViews::Explain)                  ? "--view explain"
+                           : (display->views & RunViews::Landscape)              ? "--view landscape"
+                           : display->colourBy == NeuronStatistic::Relevance     ? "--colour-by relevance"
+                                                                                 : nullptr;
+    if (hostOnly && device->kind == capture::DeviceFlag::Kind::Cuda)
+        return reportError(makeError(ErrorKind::Usage, std::string(hostOnly) + " runs the model on host tensors: "
+                                                       "give --device cpu (or auto) with it, not --device " +
+                                                       o.device));
+    if (hostOnly) o.device = "cpu";
     if (display->headless) display->singlePng = args->get("out", "out/view.png");
     if (display->headless && display->singlePng.empty())
         return reportError(makeError(ErrorKind::Usage, "--out is empty (a PNG file, e.g. out/view.png)"));

@@ -41,21 +41,21 @@ Expected<TrainingDevice> decideDevice(const DeviceFlag& flag, const CudaAvailabi
             d.name = "cuda:0";
             return d;
         }
-        d.note = cuda.compiled ? "training on the CPU: this LibTorch has CUDA but sees no usable device (no driver, "
+        d.note = cuda.compiled ? "the model runs on the CPU: this LibTorch has CUDA but sees no usable device (no driver, "
                                  "or CUDA_VISIBLE_DEVICES hides them)"
-                               : "training on the CPU: this LibTorch is a CPU-only build (--device cuda needs a "
+                               : "the model runs on the CPU: this LibTorch is a CPU-only build (--device cuda needs a "
                                  "CUDA LibTorch, see the user guide)";
         return d;
     }
     const std::string asked = flag.index < 0 ? "cuda" : "cuda:" + std::to_string(flag.index);
     if (!cuda.compiled)
         return makeError(ErrorKind::Environment,
-                         "--device " + asked + ": this LibTorch is a CPU-only build; train with --device cpu, or "
+                         "--device " + asked + ": this LibTorch is a CPU-only build; use --device cpu, or "
                          "build tensorscape against a CUDA LibTorch (user guide: \"Training on a GPU\")");
     if (cuda.devices <= 0)
         return makeError(ErrorKind::Environment,
                          "--device " + asked + ": LibTorch has CUDA but sees no usable device (no driver, or "
-                         "CUDA_VISIBLE_DEVICES hides them); train with --device cpu");
+                         "CUDA_VISIBLE_DEVICES hides them); use --device cpu");
     const int index = flag.index < 0 ? 0 : flag.index;
     if (index >= cuda.devices)
         return makeError(ErrorKind::Usage, "--device " + asked + " does not exist: LibTorch sees " + count +

@@ -611,7 +611,7 @@ TEST(App, DeviceFlagSaysWhereItTrainsAndNeverFallsBackSilently) {
     auto dir = tempDir("device_auto");
     auto autoRun = run("train --headless --steps 3 --frames 1 --out " + dir.string());
     ASSERT_EQ(autoRun.code, 0) << autoRun.out;
-    const std::string line = "training on the CPU: ";
+    const std::string line = "the model runs on the CPU: ";
     size_t lines = 0;
     for (size_t p = autoRun.out.find(line); p != std::string::npos; p = autoRun.out.find(line, p + 1))
         ++lines;
@@ -638,6 +638,29 @@ TEST(App, DeviceFlagSaysWhereItTrainsAndNeverFallsBackSilently) {
     // A batch larger than the data is the data: the summary (and the Training panel) say 12, not 64.
     EXPECT_NE(readFile(cpuDir / "summary.json").find("\"batch\": 12,"), std::string::npos) << readFile(cpuDir / "summary.json");
     EXPECT_EQ(cpu.out.find(line), std::string::npos) << "--device cpu was asked for: nothing to explain\n" << cpu.out;
+
+    // view takes the flag too. The views that run the model on host tensors make auto the CPU (no line) and
+    // refuse an explicit CUDA device in one line, whatever this LibTorch has.
+    const auto viewDir = tempDir("device_view");
+    auto v = run("view builtin:mlp --data spirals --headless --out " + (viewDir / "v.png").string());
+    ASSERT_EQ(v.code, 0) << v.out;
+    EXPECT_EQ(v.out.find(line) != std::string::npos, lines == 1) << v.out;
+    v = run("view builtin:mlp --data spirals --device gpu --headless --out " + (viewDir / "g.png").string());
+    EXPECT_EQ(v.code, 2) << v.out;
+    EXPECT_NE(v.out.find("--device 'gpu' is not auto, cpu, cuda or cuda:N"), std::string::npos) << v.out;
+    for (const char* host : {"--view explain", "--colour-by relevance"}) {
+        v = run(std::string("view builtin:mlp --data spirals --device cuda:0 ") + host + " --headless --out " +
+                (viewDir / "h.png").string());
+        EXPECT_EQ(v.code, 2) << host << ": " << v.out;
+        EXPECT_NE(v.out.find(std::string(host) + " runs the model on host tensors: give --device cpu (or auto)"),
+                  std::string::npos)
+            << v.out;
+        EXPECT_EQ(std::count(v.out.begin(), v.out.end(), '\n'), 1) << v.out;
+        v = run(std::string("view builtin:mlp --data spirals ") + host + " --headless --out " +
+                (viewDir / "a.png").string());
+        EXPECT_EQ(v.code, 0) << host << ": " << v.out;
+        EXPECT_EQ(v.out.find(line), std::string::npos) << "auto is the CPU there, nothing to explain: " << v.out;
+    }
 }
 
 TEST(App, ModelAndDataErrorsAreOneLine) {

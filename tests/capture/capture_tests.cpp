@@ -440,7 +440,7 @@ TEST(Device, AutoFallsBackInOneLineAndCudaIsNeverSilentlyTheCpu) {
         if (c.words.empty()) {
             EXPECT_TRUE(d->note.empty()) << where << ": " << d->note;
         } else {
-            EXPECT_NE(d->note.find("training on the CPU: "), std::string::npos) << where << ": " << d->note;
+            EXPECT_NE(d->note.find("the model runs on the CPU: "), std::string::npos) << where << ": " << d->note;
             EXPECT_NE(d->note.find(c.words), std::string::npos) << where << ": " << d->note;
             EXPECT_EQ(d->note.find('\n'), std::string::npos);
         }
