@@ -51,6 +51,14 @@ void installStopSignals() {
     sigaction(SIGTERM, &sa, nullptr);
 }
 
+// --device, as train, demo and view take it; `more` ends its help.
+FlagSpec deviceFlag(const std::string& more) {
+    return {"device", "auto|cpu|cuda[:N]",
+            "where the model runs: auto is CUDA device 0 when LibTorch was built with CUDA and sees a device, else "
+            "the CPU (one line says why); " + more,
+            "auto"};
+}
+
 std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::string& defaultSteps) {
     return {
         {"model", "PATH|builtin", "TorchScript .pt file or builtin:mlp[:W1,W2,..] / builtin:cnn",
@@ -62,9 +70,7 @@ std::vector<FlagSpec> trainFlags(const std::string& defaultData, const std::stri
         {"batch", "N", "batch size", "64"},
         {"lr", "X", "learning rate", "0.001"},
         {"optimizer", "NAME", "adam or sgd", "adam"},
-        {"device", "auto|cpu|cuda[:N]", "where the model trains: auto is CUDA device 0 when LibTorch was built with "
-                                       "CUDA and sees a device, else the CPU (one line says why); cuda without one "
-                                       "is an error", "auto"},
+        deviceFlag("cuda without one is an error"),
         {"capture-every", "K", "snapshot statistics every K steps (1: every step)", "10"},
         {"run", "DIR", "record every snapshot into this run folder (open it later with tensorscape open DIR)", ""},
         {"run-weights", "N", "with --run: store the weight matrices of layers of at most N weights at every snapshot "
@@ -668,10 +674,7 @@ int cmdView(int argc, char** argv) {
             {"batch", "N", "probe batch size (inputs: at most N of them)", "256"},
             {"limit", "N", "use the first N samples", "all"},
             {"seed", "N", "random seed (built-in models' initialisation)", "1"},
-            {"device", "auto|cpu|cuda[:N]", "where the model runs: auto is CUDA device 0 when LibTorch was built "
-                                           "with CUDA and sees a device, else the CPU (one line says why); "
-                                           "--view explain|landscape and --colour-by relevance run on the CPU",
-             "auto"},
+            deviceFlag("--view explain|landscape and --colour-by relevance run on the CPU"),
             {"out", "FILE.png", "picture to write when headless", "out/view.png"},
             {"frames", "N", "window: close after N frames", "until closed"},
         },

@@ -39,6 +39,7 @@ std::string embeddingHint(bool integralInputs, const std::string& error) {
 
 Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inputShape,
                                   torch::ScalarType inputType) {
+    const bool integral = c10::isIntegralType(inputType, false);
     std::vector<int64_t> shape = {2};
     shape.insert(shape.end(), inputShape.begin(), inputShape.end());
     ForwardCapture fc;
@@ -49,15 +50,14 @@ Expected<Network> describeNetwork(Model& model, const std::vector<int64_t>& inpu
         model.setTraining(false);
         auto gen = at::detail::createCPUGenerator(7);
         try {
-            fc = model.forwardCapture(c10::isIntegralType(inputType, false) ? at::zeros(shape, at::kLong)
-                                                                            : at::rand(shape, gen));
+            fc = model.forwardCapture(integral ? at::zeros(shape, at::kLong) : at::rand(shape, gen));
         } catch (const std::exception& e) {
             model.setTraining(wasTraining);
             std::string what = e.what();
             return makeError(ErrorKind::Usage,
                              "model '" + model.name() + "' fails on input " + shapeString(inputShape) + ": " +
                                  oneLineReason(what) +
-                                 embeddingHint(c10::isIntegralType(inputType, false), what));
+                                 embeddingHint(integral, what));
         }
         model.setTraining(wasTraining);
     }

@@ -283,13 +283,15 @@ Expected<std::unique_ptr<Trainer>> Trainer::create(Model& model, DataSplit data,
                                                    std::to_string(t->m_data.train.numClasses) +
                                                    " classes (expected [N, classes])");
     } catch (const std::exception& e) {
-        std::string indices; // token indices out of an nn.Embedding's range are the usual cause
-        if (c10::isIntegralType(tr.inputs.scalar_type(), false))
-            indices = " (the data holds indices " + std::to_string(tr.inputs.min().item<int64_t>()) + " to " +
-                      std::to_string(tr.inputs.max().item<int64_t>()) + ")";
+        // Token indices: past an nn.Embedding's table is the usual cause, so the line gives their range.
+        const bool integral = c10::isIntegralType(tr.inputs.scalar_type(), false);
+        const std::string indices = integral ? " (the data holds indices " +
+                                                   std::to_string(tr.inputs.min().item<int64_t>()) + " to " +
+                                                   std::to_string(tr.inputs.max().item<int64_t>()) + ")"
+                                             : "";
         return makeError(ErrorKind::Usage, "model '" + model.name() + "' cannot take data '" + tr.name +
                                                "' (" + shapeStr(tr.inputs) + "): " + firstLine(e) + indices +
-                                               embeddingHint(!indices.empty(), e.what()));
+                                               embeddingHint(integral, e.what()));
     }
 
     if (o.optimizer == OptimizerKind::Adam)
